@@ -1,0 +1,184 @@
+//! Allocation of object memory: slab blocks for objects up to 256 KiB, runs
+//! of whole pages above that. Every payload starts on a 64-byte boundary.
+//!
+//! An allocation is always made on behalf of a descriptor this process holds
+//! RESERVED, and its location is written into that descriptor before or
+//! together with the claim (see `slab` and `pages`), so a reclaimer can
+//! always find and free what a dead process was allocating.
+//!
+//! When memory runs short the allocator, in order: reclaims dead processes,
+//! returns empty slabs to the page pool and adopts any slab with room, and
+//! finally gives OUT_OF_MEMORY.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::attach::Attachment;
+use crate::descriptor::{w, Location};
+use crate::error::{err, Result};
+use crate::objects::Memory;
+use crate::pages::PageEntry;
+use crate::slab::class_for;
+
+/// Bytes an object occupies: data padded to 64, then metadata.
+pub(crate) fn footprint(data_len: u64, meta_len: u64) -> Option<u64> {
+    data_len.checked_next_multiple_of(64)?.checked_add(meta_len)
+}
+
+/// Frees object memory for `Objects`. With a hazard, it is finishing a
+/// step someone else started (reclaim) and protects slabs before touching
+/// them; without, it is the live owner of the FREEING step.
+pub(crate) struct Freer<'a> {
+    pub att: &'a Attachment,
+    pub hazard: Option<&'a AtomicU64>,
+}
+
+impl Memory for Freer<'_> {
+    fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
+        let Some(loc) = Location::decode(loc) else { return };
+        let Some(total) = footprint(data_len, meta_len as u64) else { return };
+        let slabs = self.att.slabs();
+        match loc {
+            Location::None => {}
+            Location::Run { page } => {
+                let count = total.div_ceil(self.att.layout.params.page_size).max(1);
+                self.att.pages().free_pages(page, count, |_| PageEntry::Run { d });
+            }
+            Location::Block { page, block } => {
+                if let Some(class) = class_for(total) {
+                    slabs.free_block(d, page, block, class, self.hazard);
+                }
+            }
+            // Only a dead allocator leaves an intent behind; its block, if it
+            // claimed one, names `d`.
+            Location::SlabIntent { page } => match self.hazard {
+                Some(hz) => slabs.free_intent(d, page, hz),
+                None => {
+                    let _g = self.att.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+                    slabs.free_intent(d, page, self.att.procs().hazard(self.att.slot, 0));
+                }
+            },
+        }
+    }
+}
+
+impl Attachment {
+    /// The non-reclaim freer.
+    pub(crate) fn freer(&self) -> Freer<'_> {
+        Freer { att: self, hazard: None }
+    }
+
+    /// Largest footprint the store could ever hold.
+    pub(crate) fn max_footprint(&self) -> u64 {
+        self.layout.params.capacity
+    }
+
+    /// Claims and reserves `count` pages (CLAIMED by us). Ok(None): none free.
+    pub(crate) fn claim_pages(&self, count: u64) -> Result<Option<u64>> {
+        let pages = self.pages();
+        let Some(start) = pages.claim_run(count, self.slot) else { return Ok(None) };
+        if let Err(e) = self.reserve(start, count) {
+            pages.free_pages(start, count, |_| PageEntry::Claimed { slot: self.slot });
+            return Err(e);
+        }
+        Ok(Some(start))
+    }
+
+    /// Allocates `total` bytes for descriptor `d` (held RESERVED by us) and
+    /// records the location in it. Returns the payload's arena offset.
+    pub(crate) fn allocate(&self, d: u32, total: u64) -> Result<u64> {
+        if total > self.max_footprint() {
+            return Err(err!(TooLarge, "an object of {total} bytes cannot fit a store of {} bytes", self.max_footprint()));
+        }
+        for attempt in 0..3 {
+            if let Some(off) = self.try_allocate(d, total, attempt >= 2)? {
+                return Ok(off);
+            }
+            match attempt {
+                0 => {
+                    self.collect()?;
+                }
+                1 => {
+                    let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+                    self.slabs().retire_empty(self.procs().hazard(self.slot, 0));
+                }
+                _ => {}
+            }
+        }
+        Err(err!(
+            OutOfMemory,
+            "store is full: no room for an object of {total} bytes ({} of {} bytes in use)",
+            self.used_bytes(),
+            self.layout.params.capacity
+        ))
+    }
+
+    fn try_allocate(&self, d: u32, total: u64, scan_slabs: bool) -> Result<Option<u64>> {
+        let loc = self.objects().desc.word(d, w::LOC);
+        match class_for(total) {
+            Some(class) => {
+                let mut cache = self.caches[class].lock().unwrap_or_else(|p| p.into_inner());
+                let slabs = self.slabs();
+                let hazard = self.procs().hazard(self.slot, 1 + class);
+                let desc = self.objects().desc;
+                let r = slabs.alloc(&mut cache, class, d, &desc, hazard, &|n| self.claim_pages(n))?;
+                if r.is_some() || !scan_slabs {
+                    return Ok(r);
+                }
+                if slabs.adopt_by_scan(&mut cache, class, hazard) {
+                    return slabs.alloc(&mut cache, class, d, &desc, hazard, &|_| Ok(None));
+                }
+                Ok(None)
+            }
+            None => {
+                let ps = self.layout.params.page_size;
+                let count = total.div_ceil(ps);
+                let Some(start) = self.claim_pages(count)? else { return Ok(None) };
+                loc.store(Location::Run { page: start }.encode(), Ordering::SeqCst);
+                self.pages().set_claimed(start, count, self.slot, |_| PageEntry::Run { d });
+                Ok(Some(start * ps))
+            }
+        }
+    }
+
+    /// Memory held by objects now (blocks and runs), by scanning descriptors.
+    pub(crate) fn used_bytes(&self) -> u64 {
+        let o = self.objects();
+        let mut used = 0;
+        for d in 0..o.desc.count() as u32 {
+            if let Some(s) = o.desc.snapshot(d) {
+                if let Some(n) = self.held_bytes(&s) {
+                    used += n;
+                }
+            }
+        }
+        used
+    }
+
+    /// Bytes of arena a descriptor snapshot holds, if it holds any.
+    pub(crate) fn held_bytes(&self, s: &crate::descriptor::Snapshot) -> Option<u64> {
+        let total = footprint(s.data_len, s.meta_len as u64)?;
+        match Location::decode(s.loc)? {
+            Location::Run { .. } => Some(total.div_ceil(self.layout.params.page_size) * self.layout.params.page_size),
+            Location::Block { .. } => class_for(total).map(|c| self.classes[c].size),
+            _ => None,
+        }
+    }
+
+    /// Arena offset of the payload at `loc` for an object of `total` bytes,
+    /// bounds-checked against the arena.
+    pub(crate) fn payload_offset(&self, loc: u64, total: u64) -> Option<u64> {
+        let ps = self.layout.params.page_size;
+        let off = match Location::decode(loc)? {
+            Location::Run { page } => {
+                let count = total.div_ceil(ps).max(1);
+                if page.checked_add(count)? > self.layout.pages {
+                    return None;
+                }
+                page * ps
+            }
+            Location::Block { page, block } => self.slabs().block_offset(page, class_for(total)?, block)?,
+            _ => return None,
+        };
+        (off.checked_add(total)? <= self.layout.params.capacity).then_some(off)
+    }
+}

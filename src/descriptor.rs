@@ -1,0 +1,289 @@
+//! Object descriptors: one cache line per object slot, the authority on
+//! what an object is and where it lives.
+//!
+//! Word 0 is the state word: `[generation:43 | owner slot:16 | state:5]`.
+//! Every step of an object's life is a compare-and-swap on it, so that at
+//! any instant the word says who (which process slot) is in the middle of
+//! which step, and a survivor can finish or undo the step of a dead process.
+//! The generation grows each time the slot is claimed, so a stale reader
+//! (one that looked the object up before it was freed and reused) notices.
+//!
+//! ```text
+//! FREE -> RESERVED(o) -> INSERTING(o) -> CREATED(o) -> SEALED -> DELETED -> FREEING(o) -> FREE
+//!                             |               |          |  \________________/^
+//!                             v               v          |
+//!                        COLLIDED(o)     FREEING(o)      +-> SPILLING(o) -> SPILLED -> RESTORING(o) -> SEALED
+//! ```
+//!
+//! The other words are written only by the slot's owner while it is
+//! RESERVED (ID, sizes) or while it owns a step (location), and are read
+//! seqlock-style: state, fields, fence, state again.
+
+use crate::sync::{fence, AtomicU64, Ordering};
+
+/// Descriptor states (the low 5 bits of the state word).
+pub(crate) mod st {
+    pub const FREE: u64 = 0;
+    /// Claimed by a putter; the ID is not yet published.
+    pub const RESERVED: u64 = 1;
+    /// ID published, index entry being placed and checked for duplicates.
+    pub const INSERTING: u64 = 2;
+    /// Lost a duplicate-ID race; its owner will undo it.
+    pub const COLLIDED: u64 = 3;
+    /// In the index, not sealed: invisible to get.
+    pub const CREATED: u64 = 4;
+    /// Sealed and visible.
+    pub const SEALED: u64 = 5;
+    /// Deleted while pinned: invisible, ID reserved, freed at the last release.
+    pub const DELETED: u64 = 6;
+    /// Being removed from the index and freed by its owner.
+    pub const FREEING: u64 = 7;
+    /// Its bytes are being written to a spill file by its owner.
+    pub const SPILLING: u64 = 8;
+    /// On disk only; its memory is free.
+    pub const SPILLED: u64 = 9;
+    /// Being read back from its spill file by its owner.
+    pub const RESTORING: u64 = 10;
+}
+
+/// Slot number meaning "no owner".
+pub(crate) const NO_OWNER: u32 = 0xffff;
+
+const STATE_BITS: u32 = 5;
+const OWNER_BITS: u32 = 16;
+const GEN_SHIFT: u32 = STATE_BITS + OWNER_BITS;
+const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
+
+/// A decoded state word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StateWord(pub u64);
+
+impl StateWord {
+    pub(crate) fn new(state: u64, owner: u32, gen: u64) -> StateWord {
+        StateWord((gen & GEN_MASK) << GEN_SHIFT | (owner as u64 & 0xffff) << STATE_BITS | state)
+    }
+    #[inline]
+    pub(crate) fn state(self) -> u64 {
+        self.0 & ((1 << STATE_BITS) - 1)
+    }
+    #[inline]
+    pub(crate) fn owner(self) -> u32 {
+        ((self.0 >> STATE_BITS) & 0xffff) as u32
+    }
+    #[inline]
+    pub(crate) fn gen(self) -> u64 {
+        self.0 >> GEN_SHIFT
+    }
+    /// The same generation in another state with another owner.
+    #[inline]
+    pub(crate) fn to(self, state: u64, owner: u32) -> StateWord {
+        StateWord::new(state, owner, self.gen())
+    }
+    /// States in which the ID names a live object (reserved against reuse).
+    pub(crate) fn holds_id(self) -> bool {
+        matches!(
+            self.state(),
+            st::CREATED | st::SEALED | st::DELETED | st::SPILLING | st::SPILLED | st::RESTORING
+        )
+    }
+    /// States in which a get may see the object (possibly after a restore).
+    pub(crate) fn is_readable(self) -> bool {
+        matches!(self.state(), st::SEALED | st::SPILLING | st::SPILLED | st::RESTORING)
+    }
+    /// States whose step belongs to the owner slot.
+    pub(crate) fn has_owner(self) -> bool {
+        matches!(
+            self.state(),
+            st::RESERVED | st::INSERTING | st::COLLIDED | st::CREATED | st::FREEING | st::SPILLING | st::RESTORING
+        )
+    }
+}
+
+/// Word positions inside a descriptor.
+pub(crate) mod w {
+    pub const STATE: usize = 0;
+    pub const ID0: usize = 1;
+    pub const ID1: usize = 2;
+    /// Low 32 bits: ID bytes 16..20; high 32 bits: metadata length.
+    pub const ID2_META: usize = 3;
+    pub const DATA_LEN: usize = 4;
+    /// Where the bytes live (see `Location`).
+    pub const LOC: usize = 5;
+    /// Low 32 bits: creation time (Unix seconds); high 32: CRC32 of the bytes once spilled.
+    pub const INFO: usize = 6;
+    /// Bit 0: the CLOCK reference bit, set by gets, cleared by the spill hand.
+    pub const AUX: usize = 7;
+}
+
+/// Where an object's bytes are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Location {
+    None,
+    /// A run of whole pages starting at this page.
+    Run { page: u64 },
+    /// A block is being claimed in the slab whose head page is this.
+    SlabIntent { page: u64 },
+    /// Block `block` of the slab whose head page is `page`.
+    Block { page: u64, block: u32 },
+}
+
+impl Location {
+    pub(crate) fn encode(self) -> u64 {
+        match self {
+            Location::None => 0,
+            Location::Run { page } => 1 << 60 | (page & ((1 << 36) - 1)) << 24,
+            Location::SlabIntent { page } => 2 << 60 | (page & ((1 << 36) - 1)) << 24,
+            Location::Block { page, block } => 3 << 60 | (page & ((1 << 36) - 1)) << 24 | (block as u64 & 0xff_ffff),
+        }
+    }
+    /// Decodes; None for a word no writer produces (a damaged descriptor).
+    pub(crate) fn decode(v: u64) -> Option<Location> {
+        let page = (v >> 24) & ((1 << 36) - 1);
+        let block = (v & 0xff_ffff) as u32;
+        match v >> 60 {
+            0 if v == 0 => Some(Location::None),
+            1 if block == 0 => Some(Location::Run { page }),
+            2 if block == 0 => Some(Location::SlabIntent { page }),
+            3 => Some(Location::Block { page, block }),
+            _ => None,
+        }
+    }
+}
+
+/// A consistent snapshot of a descriptor's fields for one generation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Snapshot {
+    pub state: StateWord,
+    pub key: [u64; 3],
+    pub meta_len: u32,
+    pub data_len: u64,
+    pub loc: u64,
+    pub info: u64,
+}
+
+/// The descriptor table.
+#[derive(Clone, Copy)]
+pub(crate) struct Descriptors<'a> {
+    words: &'a [AtomicU64],
+}
+
+impl<'a> Descriptors<'a> {
+    pub(crate) fn new(words: &'a [AtomicU64]) -> Descriptors<'a> {
+        debug_assert_eq!(words.len() % crate::layout::DESC_WORDS, 0);
+        Descriptors { words }
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.words.len() / crate::layout::DESC_WORDS
+    }
+
+    /// Word `which` of descriptor `d` (d must be < count).
+    #[inline]
+    pub(crate) fn word(&self, d: u32, which: usize) -> &'a AtomicU64 {
+        &self.words[d as usize * crate::layout::DESC_WORDS + which]
+    }
+
+    #[inline]
+    pub(crate) fn state(&self, d: u32) -> &'a AtomicU64 {
+        self.word(d, w::STATE)
+    }
+
+    #[inline]
+    pub(crate) fn load_state(&self, d: u32, order: Ordering) -> StateWord {
+        StateWord(self.state(d).load(order))
+    }
+
+    /// Moves `d` from `from` to `to` (full words); true if this call did it.
+    #[inline]
+    pub(crate) fn transition(&self, d: u32, from: StateWord, to: StateWord) -> bool {
+        self.state(d).compare_exchange(from.0, to.0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// Writes the ID and sizes of a descriptor this process holds RESERVED.
+    pub(crate) fn write_fields(&self, d: u32, key: &[u64; 3], meta_len: u32, data_len: u64, created: u32) {
+        self.word(d, w::ID0).store(key[0], Ordering::Relaxed);
+        self.word(d, w::ID1).store(key[1], Ordering::Relaxed);
+        self.word(d, w::ID2_META).store(key[2] & 0xffff_ffff | (meta_len as u64) << 32, Ordering::Relaxed);
+        self.word(d, w::DATA_LEN).store(data_len, Ordering::Relaxed);
+        self.word(d, w::INFO).store(created as u64, Ordering::Relaxed);
+        self.word(d, w::AUX).store(0, Ordering::Relaxed);
+    }
+
+    /// Reads every field seqlock-style: the result is consistent with the
+    /// returned state word, or None if the descriptor changed meanwhile.
+    #[inline]
+    pub(crate) fn snapshot(&self, d: u32) -> Option<Snapshot> {
+        let s1 = self.state(d).load(Ordering::Acquire);
+        let id2 = self.word(d, w::ID2_META).load(Ordering::Relaxed);
+        let snap = Snapshot {
+            state: StateWord(s1),
+            key: [
+                self.word(d, w::ID0).load(Ordering::Relaxed),
+                self.word(d, w::ID1).load(Ordering::Relaxed),
+                id2 & 0xffff_ffff,
+            ],
+            meta_len: (id2 >> 32) as u32,
+            data_len: self.word(d, w::DATA_LEN).load(Ordering::Relaxed),
+            loc: self.word(d, w::LOC).load(Ordering::Relaxed),
+            info: self.word(d, w::INFO).load(Ordering::Relaxed),
+        };
+        fence(Ordering::Acquire);
+        let s2 = self.state(d).load(Ordering::Relaxed);
+        (s1 == s2).then_some(snap)
+    }
+
+    /// The key of `d` if its state word is still `state` after reading it.
+    #[inline]
+    pub(crate) fn key_if(&self, d: u32, state: StateWord) -> Option<[u64; 3]> {
+        let key = [
+            self.word(d, w::ID0).load(Ordering::Relaxed),
+            self.word(d, w::ID1).load(Ordering::Relaxed),
+            self.word(d, w::ID2_META).load(Ordering::Relaxed) & 0xffff_ffff,
+        ];
+        fence(Ordering::Acquire);
+        (self.state(d).load(Ordering::Relaxed) == state.0).then_some(key)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_word_fields() {
+        let s = StateWord::new(st::CREATED, 77, 123_456_789);
+        assert_eq!(s.state(), st::CREATED);
+        assert_eq!(s.owner(), 77);
+        assert_eq!(s.gen(), 123_456_789);
+        let t = s.to(st::SEALED, NO_OWNER);
+        assert_eq!((t.state(), t.owner(), t.gen()), (st::SEALED, NO_OWNER, 123_456_789));
+    }
+
+    #[test]
+    fn location_round_trip() {
+        for loc in [
+            Location::None,
+            Location::Run { page: 0 },
+            Location::Run { page: (1 << 36) - 1 },
+            Location::SlabIntent { page: 5 },
+            Location::Block { page: 9, block: 1023 },
+            Location::Block { page: 0, block: 0 },
+        ] {
+            assert_eq!(Location::decode(loc.encode()), Some(loc));
+        }
+        assert_eq!(Location::decode(15 << 60), None);
+        assert_eq!(Location::decode(1 << 60 | 5), None);
+    }
+
+    #[test]
+    fn snapshot_sees_fields() {
+        let words: Vec<AtomicU64> = (0..16).map(|_| AtomicU64::new(0)).collect();
+        let d = Descriptors::new(&words);
+        d.write_fields(1, &[1, 2, 3], 9, 100, 5);
+        d.state(1).store(StateWord::new(st::SEALED, NO_OWNER, 4).0, Ordering::Release);
+        let s = d.snapshot(1).unwrap();
+        assert_eq!(s.key, [1, 2, 3]);
+        assert_eq!((s.meta_len, s.data_len, s.info), (9, 100, 5));
+        assert_eq!(d.count(), 2);
+    }
+}

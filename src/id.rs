@@ -1,0 +1,223 @@
+//! Object IDs: 20 opaque bytes, written as 40 lower-case hex characters.
+//!
+//! Fresh IDs (for `put`) are a per-attachment random prefix of 12 bytes and a
+//! counter of 8 bytes passed through a bijective mixer: unique within the
+//! attachment by construction, unique across processes with the probability
+//! of a 96-bit random collision, and random-looking so that users cannot
+//! mistake them for sequence numbers.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::error::{err, Result};
+
+/// Bytes in an object ID.
+pub const ID_SIZE: usize = 20;
+
+/// A 20-byte object ID.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[repr(transparent)]
+pub struct ObjectId(pub [u8; ID_SIZE]);
+
+impl ObjectId {
+    /// The ID as 40 lower-case hex characters.
+    pub fn to_hex(&self) -> String {
+        let mut out = [0u8; 2 * ID_SIZE];
+        self.write_hex(&mut out);
+        // The buffer holds only ASCII hex digits.
+        out.iter().map(|&b| b as char).collect()
+    }
+
+    /// Writes the 40 hex digits (no terminator) into `out`.
+    pub fn write_hex(&self, out: &mut [u8; 2 * ID_SIZE]) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        for (i, b) in self.0.iter().enumerate() {
+            out[2 * i] = DIGITS[(b >> 4) as usize];
+            out[2 * i + 1] = DIGITS[(b & 15) as usize];
+        }
+    }
+
+    /// Parses exactly 40 hex characters (either case).
+    pub fn from_hex(hex: &str) -> Result<ObjectId> {
+        Self::from_hex_bytes(hex.as_bytes())
+    }
+
+    /// Parses exactly 40 hex characters given as bytes.
+    pub fn from_hex_bytes(hex: &[u8]) -> Result<ObjectId> {
+        if hex.len() != 2 * ID_SIZE {
+            return Err(err!(
+                InvalidArgument,
+                "an object ID is 40 hex characters, got {} characters",
+                hex.len()
+            ));
+        }
+        let nibble = |c: u8, at: usize| -> Result<u8> {
+            match c {
+                b'0'..=b'9' => Ok(c - b'0'),
+                b'a'..=b'f' => Ok(c - b'a' + 10),
+                b'A'..=b'F' => Ok(c - b'A' + 10),
+                _ => Err(err!(InvalidArgument, "object ID has a non-hex character at position {at}")),
+            }
+        };
+        let mut id = [0u8; ID_SIZE];
+        for (i, byte) in id.iter_mut().enumerate() {
+            *byte = nibble(hex[2 * i], 2 * i)? << 4 | nibble(hex[2 * i + 1], 2 * i + 1)?;
+        }
+        Ok(ObjectId(id))
+    }
+
+    /// The ID as three little-endian words (the last holds 4 bytes), the form
+    /// in which it is stored in an object descriptor.
+    pub(crate) fn words(&self) -> [u64; 3] {
+        let b = &self.0;
+        let w = |r: &[u8]| {
+            let mut a = [0u8; 8];
+            a[..r.len()].copy_from_slice(r);
+            u64::from_le_bytes(a)
+        };
+        [w(&b[0..8]), w(&b[8..16]), w(&b[16..20])]
+    }
+
+    /// Rebuilds an ID from its descriptor words.
+    pub(crate) fn from_words(w: [u64; 3]) -> ObjectId {
+        let mut id = [0u8; ID_SIZE];
+        id[0..8].copy_from_slice(&w[0].to_le_bytes());
+        id[8..16].copy_from_slice(&w[1].to_le_bytes());
+        id[16..20].copy_from_slice(&w[2].to_le_bytes()[..4]);
+        ObjectId(id)
+    }
+}
+
+impl fmt::Display for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl fmt::Debug for ObjectId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ObjectId({})", self.to_hex())
+    }
+}
+
+impl std::str::FromStr for ObjectId {
+    type Err = crate::error::Error;
+    fn from_str(s: &str) -> Result<ObjectId> {
+        ObjectId::from_hex(s)
+    }
+}
+
+/// splitmix64's finalizer: a bijection on u64 with good avalanche.
+pub(crate) fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The seeded hash of an ID that places it in the index. The seed is chosen
+/// at store creation, so IDs chosen by a caller cannot be aimed at one bucket
+/// without reading the store.
+#[inline]
+pub(crate) fn hash_id(words: &[u64; 3], seed: u64) -> u64 {
+    let a = mix64(words[0] ^ seed);
+    let b = mix64(words[1] ^ a.rotate_left(23));
+    mix64(words[2] ^ b ^ seed.rotate_left(41))
+}
+
+/// 16 random bytes from the kernel.
+pub(crate) fn random_u128() -> u128 {
+    let mut buf = [0u8; 16];
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
+        let n = unsafe {
+            libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0)
+        };
+        if n > 0 {
+            filled += n as usize;
+        } else if std::io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            // getrandom cannot fail on Linux >= 3.17 once the pool is
+            // initialised; fall back to time and address entropy if it does.
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let local = 0u8;
+            return t ^ ((&local as *const u8 as usize as u128) << 64) ^ std::process::id() as u128;
+        }
+    }
+    u128::from_le_bytes(buf)
+}
+
+/// Generates fresh IDs for one attachment.
+pub(crate) struct IdGenerator {
+    prefix: [u8; 12],
+    key: u64,
+    counter: AtomicU64,
+}
+
+impl IdGenerator {
+    pub(crate) fn new() -> IdGenerator {
+        let r = random_u128().to_le_bytes();
+        let mut prefix = [0u8; 12];
+        prefix.copy_from_slice(&r[..12]);
+        let key = u64::from_le_bytes(r[8..16].try_into().expect("8 bytes"));
+        IdGenerator { prefix, key, counter: AtomicU64::new(0) }
+    }
+
+    /// A new ID, never returned before by this generator.
+    pub(crate) fn next(&self) -> ObjectId {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        // mix64 is a bijection, so distinct counters give distinct suffixes.
+        let suffix = mix64(n ^ self.key);
+        let mut id = [0u8; ID_SIZE];
+        id[..12].copy_from_slice(&self.prefix);
+        id[12..].copy_from_slice(&suffix.to_le_bytes());
+        ObjectId(id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hex_round_trip() {
+        let id = ObjectId([0xab; 20]);
+        assert_eq!(id.to_hex(), "ab".repeat(20));
+        assert_eq!(ObjectId::from_hex(&id.to_hex()).unwrap(), id);
+        assert_eq!(ObjectId::from_hex(&"AB".repeat(20)).unwrap(), id);
+    }
+
+    #[test]
+    fn hex_rejects_bad_input() {
+        assert!(ObjectId::from_hex("").is_err());
+        assert!(ObjectId::from_hex(&"a".repeat(39)).is_err());
+        assert!(ObjectId::from_hex(&"a".repeat(41)).is_err());
+        let mut bad = "0".repeat(40);
+        bad.replace_range(17..18, "g");
+        let e = ObjectId::from_hex(&bad).unwrap_err();
+        assert!(e.message().contains("position 17"), "{e}");
+    }
+
+    #[test]
+    fn words_round_trip() {
+        let mut b = [0u8; 20];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = i as u8 * 13 + 1;
+        }
+        let id = ObjectId(b);
+        assert_eq!(ObjectId::from_words(id.words()), id);
+    }
+
+    #[test]
+    fn generator_is_unique() {
+        let g = IdGenerator::new();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..100_000 {
+            assert!(seen.insert(g.next()));
+        }
+        let other = IdGenerator::new();
+        assert_ne!(g.next().0[..12], other.next().0[..12]);
+    }
+}

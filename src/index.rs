@@ -1,0 +1,263 @@
+//! The ID index: fixed-capacity open addressing over 64-byte buckets of
+//! eight 64-bit entries, each `(descriptor + 1) << 32 | tag`, 0 when empty.
+//!
+//! Lookups hash the ID to a home bucket and scan forward through at most
+//! `probe_bound[home] + 1` buckets (Purcell & Harris, "Non-blocking hashtables
+//! with open addressing", Cambridge TR-639: a per-home bound instead of
+//! tombstones, so an emptied entry is reusable at once). An entry only points
+//! at a descriptor; the descriptor (full ID and generation) is the authority,
+//! so a stale or damaged entry costs a wasted comparison, never a wrong
+//! answer.
+//!
+//! Invariants:
+//! - An entry naming descriptor `d` lies within `WINDOW` buckets of the home
+//!   of `d`'s ID, and the home's bound covers it before it is written
+//!   (bound first, then entry, both SeqCst). Hence an inserter that scans
+//!   after writing its own entry sees every entry for the same ID written
+//!   before its own: the duplicate check in `objects` relies on this.
+//! - Entries go 0 -> value (insert) and value -> 0 (removal by the unique
+//!   owner of the descriptor's FREEING step). Bounds only grow.
+//! - Nothing read here is trusted: descriptor numbers are range-checked,
+//!   bounds clamped to the window.
+
+use crate::layout::BUCKET_ENTRIES;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// The farthest bucket, counted from the home bucket, an entry may occupy.
+pub(crate) const WINDOW: u32 = 32;
+
+/// Where an entry sits: its distance from the home bucket, in entries.
+pub(crate) type Position = u32;
+
+/// The index view over its two sections.
+#[derive(Clone, Copy)]
+pub(crate) struct Index<'a> {
+    entries: &'a [AtomicU64],
+    bounds: &'a [AtomicU32],
+    descriptors: u32,
+}
+
+#[inline]
+fn entry_value(d: u32, tag: u32) -> u64 {
+    ((d as u64 + 1) << 32) | tag as u64
+}
+
+impl<'a> Index<'a> {
+    pub(crate) fn new(entries: &'a [AtomicU64], bounds: &'a [AtomicU32], descriptors: u32) -> Index<'a> {
+        debug_assert_eq!(entries.len(), bounds.len() * BUCKET_ENTRIES);
+        Index { entries, bounds, descriptors }
+    }
+
+    fn buckets(&self) -> u64 {
+        self.bounds.len() as u64
+    }
+
+    #[inline]
+    fn home(&self, hash: u64) -> u64 {
+        ((hash >> 32) * self.buckets()) >> 32
+    }
+
+    #[inline]
+    fn tag(hash: u64) -> u32 {
+        hash as u32
+    }
+
+    #[inline]
+    fn bucket_at(&self, home: u64, dist: u32) -> usize {
+        // dist < window() <= buckets, so one subtraction wraps.
+        let b = home + dist as u64;
+        let n = self.buckets();
+        (if b >= n { b - n } else { b }) as usize
+    }
+
+    /// Buckets an entry may be from its home: WINDOW, or fewer in a tiny
+    /// table, so that no bucket is visited twice in one probe.
+    #[inline]
+    fn window(&self) -> u32 {
+        WINDOW.min(self.bounds.len() as u32)
+    }
+
+    #[inline]
+    fn bound(&self, home: u64, order: Ordering) -> u32 {
+        self.bounds[home as usize].load(order).min(self.window() - 1)
+    }
+
+    /// Calls `f(d)` for each descriptor whose entry matches the hash's tag,
+    /// in probe order, until `f` returns Some.
+    #[inline]
+    pub(crate) fn find<R>(&self, hash: u64, mut f: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        let home = self.home(hash);
+        let tag = Self::tag(hash);
+        let bound = self.bound(home, Ordering::Acquire);
+        for dist in 0..=bound {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for e in &self.entries[base..base + BUCKET_ENTRIES] {
+                let v = e.load(Ordering::Acquire);
+                if v != 0 && v as u32 == tag {
+                    let d = ((v >> 32) - 1) as u32;
+                    if d < self.descriptors {
+                        if let Some(r) = f(d) {
+                            return Some(r);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Like `find`, but with SeqCst loads and the entry's position passed
+    /// along: the scan an inserter makes after publishing its own entry.
+    pub(crate) fn scan_for_duplicates(&self, hash: u64, mut f: impl FnMut(Position, u32) -> bool) {
+        let home = self.home(hash);
+        let tag = Self::tag(hash);
+        let bound = self.bound(home, Ordering::SeqCst);
+        for dist in 0..=bound {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for (i, e) in self.entries[base..base + BUCKET_ENTRIES].iter().enumerate() {
+                let v = e.load(Ordering::SeqCst);
+                if v != 0 && v as u32 == tag {
+                    let d = ((v >> 32) - 1) as u32;
+                    if d < self.descriptors && !f(dist * BUCKET_ENTRIES as u32 + i as u32, d) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Places an entry for descriptor `d` in the first empty slot of the
+    /// window, raising the home's bound first. None when the window is full.
+    pub(crate) fn insert(&self, hash: u64, d: u32) -> Option<Position> {
+        let home = self.home(hash);
+        let value = entry_value(d, Self::tag(hash));
+        for dist in 0..self.window() {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for (i, e) in self.entries[base..base + BUCKET_ENTRIES].iter().enumerate() {
+                if e.load(Ordering::Relaxed) != 0 {
+                    continue;
+                }
+                self.raise_bound(home, dist);
+                if e.compare_exchange(0, value, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                    return Some(dist * BUCKET_ENTRIES as u32 + i as u32);
+                }
+            }
+        }
+        None
+    }
+
+    fn raise_bound(&self, home: u64, dist: u32) {
+        let b = &self.bounds[home as usize];
+        let mut cur = b.load(Ordering::SeqCst);
+        while cur < dist {
+            match b.compare_exchange(cur, dist, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Removes the entry of descriptor `d` (whose ID hashes to `hash`), if
+    /// there is one. Only the owner of `d`'s FREEING step (or of its undo)
+    /// calls this, so the entry cannot be removed and re-added under it.
+    pub(crate) fn remove(&self, hash: u64, d: u32) -> bool {
+        let home = self.home(hash);
+        let value = entry_value(d, Self::tag(hash));
+        for dist in 0..self.window() {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for e in &self.entries[base..base + BUCKET_ENTRIES] {
+                if e.load(Ordering::Relaxed) == value
+                    && e.compare_exchange(value, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Entries in use (for consistency checks; not linearizable).
+    pub(crate) fn count_entries(&self) -> u64 {
+        self.entries.iter().filter(|e| e.load(Ordering::Relaxed) != 0).count() as u64
+    }
+
+    /// Calls `f(d)` for every entry (for consistency checks).
+    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(u32)) {
+        for e in self.entries {
+            let v = e.load(Ordering::Relaxed);
+            if v != 0 {
+                let d = (v >> 32) as u32;
+                if d >= 1 && d - 1 < self.descriptors {
+                    f(d - 1);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn table(buckets: usize) -> (Vec<AtomicU64>, Vec<AtomicU32>) {
+        (
+            (0..buckets * BUCKET_ENTRIES).map(|_| AtomicU64::new(0)).collect(),
+            (0..buckets).map(|_| AtomicU32::new(0)).collect(),
+        )
+    }
+
+    #[test]
+    fn insert_find_remove() {
+        let (e, b) = table(4);
+        let ix = Index::new(&e, &b, 1000);
+        let h = 0x1234_5678_9abc_def0u64;
+        assert!(ix.find(h, |d| Some(d)).is_none());
+        ix.insert(h, 7).unwrap();
+        assert_eq!(ix.find(h, |d| Some(d)), Some(7));
+        // Another tag in the same bucket is not returned.
+        assert!(ix.find(h ^ 1, |d| Some(d)).is_none());
+        assert!(ix.remove(h, 7));
+        assert!(!ix.remove(h, 7));
+        assert!(ix.find(h, |d| Some(d)).is_none());
+    }
+
+    #[test]
+    fn overflow_moves_to_next_buckets_and_bound_covers_it() {
+        let (e, b) = table(8);
+        let ix = Index::new(&e, &b, 1000);
+        let h = 0x0000_0001_0000_0005u64; // all share home bucket and tag
+        for d in 0..20 {
+            ix.insert(h, d).unwrap();
+        }
+        let mut seen = vec![];
+        ix.find(h, |d| {
+            seen.push(d);
+            None::<()>
+        });
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+        assert_eq!(ix.count_entries(), 20);
+    }
+
+    #[test]
+    fn full_window_reports_none() {
+        let (e, b) = table(2);
+        let ix = Index::new(&e, &b, 1000);
+        for d in 0..16 {
+            assert!(ix.insert(d as u64 * 77, d).is_some());
+        }
+        assert!(ix.insert(5, 99).is_none());
+    }
+
+    #[test]
+    fn damaged_entries_and_bounds_are_ignored() {
+        let (e, b) = table(4);
+        let ix = Index::new(&e, &b, 10);
+        let h = 3u64;
+        // An entry naming a descriptor beyond the table, and a huge bound.
+        e[0].store(((500u64 + 1) << 32) | 3, Ordering::Relaxed);
+        for x in &b {
+            x.store(u32::MAX, Ordering::Relaxed);
+        }
+        assert!(ix.find(h, |d| Some(d)).is_none());
+    }
+}

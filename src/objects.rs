@@ -1,0 +1,434 @@
+//! The object life cycle over descriptors, the index and pin masks: claim,
+//! insert with duplicate detection, pin, release, delete, free.
+//!
+//! Every step is a CAS on a descriptor's state word that names the process
+//! slot doing it, and every step after it is idempotent, so that whoever
+//! reclaims a dead slot can re-run the rest of the step (`finish_free`,
+//! `discard`) without knowing how far the dead process got.
+//!
+//! Duplicate IDs. Two processes may create the same ID at once. Each
+//! publishes its descriptor as INSERTING, places an index entry, then scans
+//! the ID's probe window (see `index`: the later of two entries always sees
+//! the earlier). Against an entry for the same ID it finds:
+//! - a committed object (CREATED, SEALED, ...): it lost, undoes, reports
+//!   ALREADY_EXISTS;
+//! - another INSERTING one nearer the home bucket: it lost;
+//! - another INSERTING one farther away: it marks that one COLLIDED (a CAS,
+//!   which fails only if the other committed first; then it re-examines).
+//!
+//! It commits with a CAS INSERTING -> CREATED/SEALED, which fails if it was
+//! marked COLLIDED. So at most one of the racers commits, and one does unless
+//! a committed object already exists (the one nearest home never yields to
+//! an uncommitted one).
+
+use crate::descriptor::{st, w, Descriptors, Location, Snapshot, StateWord, NO_OWNER};
+use crate::id::hash_id;
+use crate::index::Index;
+use crate::pins::{LocalPins, PinMasks, Unpinned};
+use crate::sync::{AtomicU64, Ordering};
+
+/// What frees an object's bytes. Implemented by the allocator; a test double
+/// under loom.
+pub(crate) trait Memory {
+    /// Frees what descriptor `d` holds at `loc` (an encoded `Location`).
+    /// Must be idempotent: it may be called again for the same `d` and `loc`
+    /// by a survivor finishing a dead process's step.
+    fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32);
+}
+
+/// Why an insert did not commit.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum InsertError {
+    /// The ID names a live object (or one being created).
+    Duplicate,
+    /// No free entry within the ID's probe window.
+    IndexFull,
+}
+
+/// The outcome of trying to pin a looked-up object.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pin {
+    Pinned,
+    /// The object changed (deleted, spilled, reused) after the lookup.
+    Changed,
+    /// This process already holds the maximum number of pins on it.
+    Overflow,
+}
+
+/// The shared object structures.
+#[derive(Clone, Copy)]
+pub(crate) struct Objects<'a> {
+    pub desc: Descriptors<'a>,
+    pub index: Index<'a>,
+    pub masks: PinMasks<'a>,
+    /// One bit per descriptor: 1 = maybe free (a search hint).
+    pub free_hint: &'a [AtomicU64],
+    pub seed: u64,
+}
+
+impl<'a> Objects<'a> {
+    #[inline]
+    pub(crate) fn hash(&self, key: &[u64; 3]) -> u64 {
+        hash_id(key, self.seed)
+    }
+
+    // ----- claiming descriptors ------------------------------------------
+
+    fn try_claim(&self, d: u32, me: u32) -> Option<StateWord> {
+        let s = self.desc.load_state(d, Ordering::Acquire);
+        if s.state() != st::FREE {
+            return None;
+        }
+        let claimed = StateWord::new(st::RESERVED, me, s.gen().wrapping_add(1));
+        self.desc.transition(d, s, claimed).then_some(claimed)
+    }
+
+    fn mark_maybe_free(&self, d: u32) {
+        self.free_hint[d as usize / 64].fetch_or(1 << (d % 64), Ordering::SeqCst);
+    }
+
+    /// Clears a stale hint bit, restoring it if the descriptor became free
+    /// meanwhile (the freer sets the bit after its FREE store; one of the two
+    /// SeqCst orders sees the other).
+    fn clear_hint(&self, d: u32) {
+        self.free_hint[d as usize / 64].fetch_and(!(1 << (d % 64)), Ordering::SeqCst);
+        if self.desc.load_state(d, Ordering::SeqCst).state() == st::FREE {
+            self.mark_maybe_free(d);
+        }
+    }
+
+    /// Claims a free descriptor for slot `me`, searching the hint bitmap from
+    /// word `start`, then (if the hints are stale) every state word.
+    pub(crate) fn claim(&self, me: u32, start: usize) -> Option<(u32, StateWord)> {
+        let count = self.desc.count();
+        let words = self.free_hint.len();
+        for i in 0..words {
+            let wi = (start + i) % words;
+            let mut bits = self.free_hint[wi].load(Ordering::Relaxed);
+            while bits != 0 {
+                let d = (wi * 64) as u32 + bits.trailing_zeros();
+                bits &= bits - 1;
+                if d as usize >= count {
+                    continue;
+                }
+                if let Some(s) = self.try_claim(d, me) {
+                    self.free_hint[wi].fetch_and(!(1 << (d % 64)), Ordering::Relaxed);
+                    return Some((d, s));
+                }
+                self.clear_hint(d);
+            }
+        }
+        for d in 0..count as u32 {
+            if let Some(s) = self.try_claim(d, me) {
+                return Some((d, s));
+            }
+        }
+        None
+    }
+
+    // ----- insert ---------------------------------------------------------
+
+    /// Publishes descriptor `d` (held RESERVED as `reserved`, fields written)
+    /// in the index and commits it to `commit` (CREATED(me) or SEALED).
+    /// On error the descriptor is still ours (INSERTING or COLLIDED, entry
+    /// removed) and the caller discards it.
+    pub(crate) fn insert(
+        &self,
+        d: u32,
+        reserved: StateWord,
+        key: &[u64; 3],
+        commit: StateWord,
+    ) -> Result<StateWord, (InsertError, StateWord)> {
+        let me = reserved.owner();
+        let hash = self.hash(key);
+        let inserting = reserved.to(st::INSERTING, me);
+        // SeqCst store: publishes the fields written while RESERVED.
+        self.desc.state(d).store(inserting.0, Ordering::SeqCst);
+        let Some(my_pos) = self.index.insert(hash, d) else {
+            return Err((InsertError::IndexFull, inserting));
+        };
+        let mut lost = false;
+        self.index.scan_for_duplicates(hash, |pos, other| {
+            if other == d {
+                return true;
+            }
+            loop {
+                let s = self.desc.load_state(other, Ordering::SeqCst);
+                let Some(k) = self.desc.key_if(other, s) else { continue };
+                if k != *key {
+                    return true;
+                }
+                if s.holds_id() {
+                    lost = true;
+                    return false;
+                }
+                if s.state() != st::INSERTING {
+                    return true;
+                }
+                if pos < my_pos {
+                    lost = true;
+                    return false;
+                }
+                if self.desc.transition(other, s, s.to(st::COLLIDED, s.owner())) {
+                    return true;
+                }
+            }
+        });
+        if !lost && self.desc.transition(d, inserting, commit) {
+            return Ok(commit);
+        }
+        self.index.remove(hash, d);
+        // Settle on COLLIDED, a state only its owner leaves, so the caller's
+        // discard cannot race with another inserter marking us.
+        let collided = inserting.to(st::COLLIDED, me);
+        self.desc.transition(d, inserting, collided);
+        Err((InsertError::Duplicate, collided))
+    }
+
+    // ----- lookup and pins -------------------------------------------------
+
+    /// Finds the descriptor holding `key` whose state satisfies `accept`.
+    #[inline]
+    pub(crate) fn lookup(&self, key: &[u64; 3], accept: impl Fn(StateWord) -> bool) -> Option<(u32, Snapshot)> {
+        self.index.find(self.hash(key), |d| {
+            let snap = self.desc.snapshot(d)?;
+            (snap.key == *key && accept(snap.state)).then_some((d, snap))
+        })
+    }
+
+    /// Pins `d` for slot `me` if it is still in state `seen`.
+    #[inline]
+    pub(crate) fn try_pin(&self, local: &LocalPins<'_>, me: u32, d: u32, seen: StateWord, mem: &dyn Memory) -> Pin {
+        if !local.pin(d, &self.masks, me) {
+            return Pin::Overflow;
+        }
+        if self.desc.load_state(d, Ordering::SeqCst) == seen {
+            return Pin::Pinned;
+        }
+        self.unpin(local, me, d, mem);
+        Pin::Changed
+    }
+
+    /// Drops one of this process's pins on `d`; with the last pin of the last
+    /// holder, frees a deleted object. False if the process held none.
+    #[inline]
+    pub(crate) fn unpin(&self, local: &LocalPins<'_>, me: u32, d: u32, mem: &dyn Memory) -> bool {
+        match local.unpin(d, &self.masks, me) {
+            Unpinned::NotHeld => false,
+            Unpinned::StillHeld => true,
+            Unpinned::LastLocal => {
+                self.free_if_deleted_and_unpinned(d, me, mem);
+                true
+            }
+        }
+    }
+
+    /// Frees `d` if it is DELETED and no process pins it. Any number of
+    /// processes may call this at once; the CAS to FREEING picks one.
+    pub(crate) fn free_if_deleted_and_unpinned(&self, d: u32, me: u32, mem: &dyn Memory) {
+        let s = self.desc.load_state(d, Ordering::SeqCst);
+        if s.state() == st::DELETED && !self.masks.any(d) {
+            let freeing = s.to(st::FREEING, me);
+            if self.desc.transition(d, s, freeing) {
+                self.finish_free(d, freeing, mem);
+            }
+        }
+    }
+
+    /// Deletes the sealed object `d` seen in state `sealed`: invisible at
+    /// once, freed now or at its last release. False if it changed meanwhile.
+    pub(crate) fn delete_sealed(&self, d: u32, sealed: StateWord, me: u32, mem: &dyn Memory) -> bool {
+        debug_assert_eq!(sealed.state(), st::SEALED);
+        if !self.desc.transition(d, sealed, sealed.to(st::DELETED, NO_OWNER)) {
+            return false;
+        }
+        self.free_if_deleted_and_unpinned(d, me, mem);
+        true
+    }
+
+    // ----- freeing ----------------------------------------------------------
+
+    /// Takes `d` from a state owned by slot `owner` (RESERVED, INSERTING,
+    /// COLLIDED, CREATED) to FREEING and frees it. `acting` is recorded as
+    /// the new owner of the step (a reclaimer keeps the dead slot's number,
+    /// so that its own death leaves the step to the next reclaimer).
+    pub(crate) fn discard(&self, d: u32, from: StateWord, acting: u32, mem: &dyn Memory) -> bool {
+        let freeing = from.to(st::FREEING, acting);
+        if !self.desc.transition(d, from, freeing) {
+            return false;
+        }
+        self.finish_free(d, freeing, mem);
+        true
+    }
+
+    /// The body of FREEING: remove the index entry, free the bytes, clear the
+    /// location, mark the descriptor FREE. Each step is idempotent.
+    pub(crate) fn finish_free(&self, d: u32, freeing: StateWord, mem: &dyn Memory) {
+        let key = [
+            self.desc.word(d, w::ID0).load(Ordering::Relaxed),
+            self.desc.word(d, w::ID1).load(Ordering::Relaxed),
+            self.desc.word(d, w::ID2_META).load(Ordering::Relaxed),
+        ];
+        let meta_len = (key[2] >> 32) as u32;
+        let key = [key[0], key[1], key[2] & 0xffff_ffff];
+        self.index.remove(self.hash(&key), d);
+        let loc = self.desc.word(d, w::LOC).load(Ordering::Acquire);
+        if loc != Location::None.encode() {
+            let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+            mem.release(d, loc, data_len, meta_len);
+            self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
+        }
+        if self.desc.transition(d, freeing, freeing.to(st::FREE, NO_OWNER)) {
+            self.mark_maybe_free(d);
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::layout::BUCKET_ENTRIES;
+    use crate::sync::AtomicU32;
+    use std::sync::Mutex;
+
+    pub(crate) struct Arena {
+        desc: Vec<AtomicU64>,
+        entries: Vec<AtomicU64>,
+        bounds: Vec<AtomicU32>,
+        masks: Vec<AtomicU64>,
+        free: Vec<AtomicU64>,
+        local: Vec<AtomicU32>,
+    }
+
+    impl Arena {
+        fn new(n: usize) -> Arena {
+            let buckets = n.div_ceil(4).max(1);
+            let z64 = |k: usize| (0..k).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
+            let free = (0..n.div_ceil(64)).map(|_| AtomicU64::new(!0)).collect();
+            Arena {
+                desc: z64(n * 8),
+                entries: z64(buckets * BUCKET_ENTRIES),
+                bounds: (0..buckets).map(|_| AtomicU32::new(0)).collect(),
+                masks: z64(n),
+                free,
+                local: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            }
+        }
+        fn objects(&self) -> Objects<'_> {
+            let n = self.masks.len() as u32;
+            Objects {
+                desc: Descriptors::new(&self.desc),
+                index: Index::new(&self.entries, &self.bounds, n),
+                masks: PinMasks::new(&self.masks, 1),
+                free_hint: &self.free,
+                seed: 7,
+            }
+        }
+        fn local(&self) -> LocalPins<'_> {
+            LocalPins::new(&self.local)
+        }
+    }
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<(u32, u64)>>);
+    impl Memory for Recorder {
+        fn release(&self, d: u32, loc: u64, _: u64, _: u32) {
+            self.0.lock().unwrap().push((d, loc));
+        }
+    }
+
+    fn put(o: &Objects<'_>, me: u32, key: [u64; 3]) -> Result<u32, InsertError> {
+        let (d, r) = o.claim(me, 0).expect("a free descriptor");
+        o.desc.write_fields(d, &key, 0, 10, 0);
+        o.desc.word(d, w::LOC).store(Location::Run { page: d as u64 }.encode(), Ordering::Relaxed);
+        match o.insert(d, r, &key, r.to(st::SEALED, NO_OWNER)) {
+            Ok(_) => Ok(d),
+            Err((e, s)) => {
+                assert!(o.discard(d, s, me, &Recorder::default()));
+                Err(e)
+            }
+        }
+    }
+
+    #[test]
+    fn put_lookup_delete_reput() {
+        let a = Arena::new(16);
+        let o = a.objects();
+        let mem = Recorder::default();
+        let d = put(&o, 1, [1, 2, 3]).unwrap();
+        assert_eq!(put(&o, 1, [1, 2, 3]), Err(InsertError::Duplicate));
+        let (found, snap) = o.lookup(&[1, 2, 3], |s| s.state() == st::SEALED).unwrap();
+        assert_eq!(found, d);
+        assert!(o.delete_sealed(d, snap.state, 1, &mem));
+        assert!(o.lookup(&[1, 2, 3], |s| s.state() == st::SEALED).is_none());
+        assert_eq!(mem.0.lock().unwrap().as_slice(), &[(d, Location::Run { page: d as u64 }.encode())]);
+        put(&o, 1, [1, 2, 3]).unwrap();
+    }
+
+    #[test]
+    fn delete_of_pinned_object_waits_for_last_release() {
+        let a = Arena::new(16);
+        let o = a.objects();
+        let local = a.local();
+        let mem = Recorder::default();
+        let d = put(&o, 2, [9, 9, 9]).unwrap();
+        let (_, snap) = o.lookup(&[9, 9, 9], |s| s.state() == st::SEALED).unwrap();
+        assert_eq!(o.try_pin(&local, 2, d, snap.state, &mem), Pin::Pinned);
+        assert!(o.delete_sealed(d, snap.state, 3, &mem));
+        // Invisible, not freed, ID still reserved.
+        assert!(o.lookup(&[9, 9, 9], |s| s.state() == st::SEALED).is_none());
+        assert!(mem.0.lock().unwrap().is_empty());
+        assert_eq!(put(&o, 1, [9, 9, 9]), Err(InsertError::Duplicate));
+        assert!(o.unpin(&local, 2, d, &mem));
+        assert_eq!(mem.0.lock().unwrap().len(), 1);
+        assert!(!o.unpin(&local, 2, d, &mem));
+        put(&o, 1, [9, 9, 9]).unwrap();
+    }
+
+    #[test]
+    fn stale_pin_is_refused() {
+        let a = Arena::new(16);
+        let o = a.objects();
+        let local = a.local();
+        let mem = Recorder::default();
+        let d = put(&o, 2, [5, 5, 5]).unwrap();
+        let (_, snap) = o.lookup(&[5, 5, 5], |s| s.state() == st::SEALED).unwrap();
+        assert!(o.delete_sealed(d, snap.state, 2, &mem));
+        assert_eq!(o.try_pin(&local, 2, d, snap.state, &mem), Pin::Changed);
+        assert_eq!(local.count(d), 0);
+    }
+
+    #[test]
+    fn claim_fills_the_table_then_fails() {
+        let a = Arena::new(70);
+        let o = a.objects();
+        let mut got = std::collections::HashSet::new();
+        for _ in 0..70 {
+            let (d, _) = o.claim(0, 1).unwrap();
+            assert!(got.insert(d));
+        }
+        assert!(o.claim(0, 0).is_none());
+    }
+
+    #[test]
+    fn racing_inserts_of_one_id_commit_once() {
+        for _ in 0..200 {
+            let a = Arena::new(64);
+            let o = a.objects();
+            let wins = std::sync::atomic::AtomicU32::new(0);
+            std::thread::scope(|s| {
+                for me in 0..4 {
+                    let o = &o;
+                    let wins = &wins;
+                    s.spawn(move || {
+                        if put(o, me, [42, 42, 42]).is_ok() {
+                            wins.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            assert_eq!(wins.load(Ordering::Relaxed), 1);
+            assert_eq!(o.index.count_entries(), 1);
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Raw access to the shared mapping: the one place where bytes of the store
+//! file become Rust references.
+//!
+//! Invariants this module upholds for the rest of the crate:
+//! - Every view is bounds-checked against the mapping's length and its
+//!   alignment is checked; an offset read from the file (which any process,
+//!   or a damaged disk, may have scribbled) can at worst give `None`.
+//! - Shared words are only ever seen as atomics (`AtomicU64`, `AtomicU32`),
+//!   never as `&mut` or plain integers, because other processes write them
+//!   concurrently. `AtomicU64` has the size and alignment of `u64`, so a
+//!   slice of them may overlay the mapped words.
+//! - Object payload bytes are reached only through raw pointers handed to
+//!   `copy_nonoverlapping` or to the caller; Rust never holds a `&[u8]` to
+//!   bytes another process may still be writing.
+//! - The mapping outlives every view: views borrow `&self`.
+
+use std::sync::atomic::{AtomicU32, AtomicU64};
+
+use crate::sys;
+
+/// A shared, read-write mapping of a store file.
+pub(crate) struct Mapping {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: the mapping is process-wide memory; all shared words are accessed
+// through atomics and payload bytes through raw copies, so sharing the
+// handle between threads adds no data race of its own.
+unsafe impl Send for Mapping {}
+// SAFETY: as above.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Takes ownership of a mapping made by `sys::mmap_shared`.
+    pub(crate) fn from_raw(base: *mut u8, len: usize) -> Mapping {
+        Mapping { base, len }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    pub(crate) fn base(&self) -> *mut u8 {
+        self.base
+    }
+
+    fn check(&self, offset: usize, bytes: usize, align: usize) -> bool {
+        offset % align == 0 && offset.checked_add(bytes).map_or(false, |end| end <= self.len)
+    }
+
+    /// `count` consecutive 64-bit words starting at byte `offset`.
+    #[inline]
+    pub(crate) fn u64s(&self, offset: usize, count: usize) -> Option<&[AtomicU64]> {
+        if !self.check(offset, count.checked_mul(8)?, 8) {
+            return None;
+        }
+        // SAFETY: the range is inside the mapping (checked above) and 8-aligned
+        // (the base is page-aligned); AtomicU64 has u64's layout; the memory
+        // stays mapped while `self` is borrowed; all access is atomic.
+        Some(unsafe { std::slice::from_raw_parts(self.base.add(offset).cast::<AtomicU64>(), count) })
+    }
+
+    /// `count` consecutive 32-bit words starting at byte `offset`.
+    #[inline]
+    pub(crate) fn u32s(&self, offset: usize, count: usize) -> Option<&[AtomicU32]> {
+        if !self.check(offset, count.checked_mul(4)?, 4) {
+            return None;
+        }
+        // SAFETY: as for `u64s`, with 4-byte words.
+        Some(unsafe { std::slice::from_raw_parts(self.base.add(offset).cast::<AtomicU32>(), count) })
+    }
+
+    /// A raw pointer to `len` bytes at `offset`, if they lie in the mapping.
+    #[inline]
+    pub(crate) fn ptr(&self, offset: usize, len: usize) -> Option<*mut u8> {
+        if !self.check(offset, len, 1) {
+            return None;
+        }
+        // SAFETY: in bounds, checked above.
+        Some(unsafe { self.base.add(offset) })
+    }
+
+    /// Copies `src` into the mapping at `offset`.
+    ///
+    /// The caller must own the destination range (a block it allocated and
+    /// has not published), so no other process reads or writes it meanwhile.
+    pub(crate) fn write(&self, offset: usize, src: &[u8]) -> bool {
+        match self.ptr(offset, src.len()) {
+            Some(dst) => {
+                // SAFETY: `dst..dst+len` is inside the mapping; `src` is a
+                // separate Rust slice, so the ranges cannot overlap.
+                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Copies bytes of the mapping at `offset` into `dst`.
+    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> bool {
+        match self.ptr(offset, dst.len()) {
+            Some(src) => {
+                // SAFETY: `src..src+len` is inside the mapping and `dst` is a
+                // separate exclusive Rust slice.
+                unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The immutable header bytes, copied out for validation.
+    pub(crate) fn copy_prefix(&self, len: usize) -> Option<Vec<u8>> {
+        let mut v = vec![0u8; len];
+        self.read(0, &mut v).then_some(v)
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base/len` is the mapping we own; every view borrowed `self`,
+        // so none can outlive this point. Pointers handed to C callers are
+        // documented as invalid after os_close.
+        unsafe { sys::munmap(self.base, self.len) };
+    }
+}
+
+/// Process-private counters, one 32-bit word per object slot, zero-filled
+/// and paid for only where touched (anonymous, MAP_NORESERVE memory).
+pub(crate) struct LocalCounters {
+    base: *mut u8,
+    count: usize,
+}
+
+// SAFETY: the words are only accessed as atomics.
+unsafe impl Send for LocalCounters {}
+// SAFETY: as above.
+unsafe impl Sync for LocalCounters {}
+
+impl LocalCounters {
+    pub(crate) fn new(count: usize) -> std::io::Result<LocalCounters> {
+        let base = sys::mmap_anon(count * 4)?;
+        Ok(LocalCounters { base, count })
+    }
+
+    pub(crate) fn words(&self) -> &[AtomicU32] {
+        // SAFETY: the mapping holds `count` zero-initialised u32 words, is
+        // page-aligned, lives as long as `self`, and is accessed atomically.
+        unsafe { std::slice::from_raw_parts(self.base.cast::<AtomicU32>(), self.count) }
+    }
+}
+
+impl Drop for LocalCounters {
+    fn drop(&mut self) {
+        // SAFETY: our own anonymous mapping; views borrowed `self`.
+        unsafe { sys::munmap(self.base, self.count * 4) };
+    }
+}

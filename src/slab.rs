@@ -1,0 +1,523 @@
+//! Slabs: runs of pages cut into equal blocks, for objects up to 256 KiB.
+//!
+//! A slab's first bytes are its header: an info word (magic, class), the
+//! owner word (slot + 1 of the one process allocating from it, 0 if none),
+//! a free-hint counter, then one 32-bit owner word per block: 0 = free,
+//! `d + 1` = held by descriptor `d`. Blocks start on a 64-byte boundary.
+//!
+//! Invariants:
+//! - Only the slab's owner process turns a block word 0 -> d+1 (it writes
+//!   `Location::SlabIntent` into the descriptor first, so a reclaimer knows
+//!   which slab to search if it dies mid-claim). Anyone holding descriptor
+//!   `d`'s FREEING step turns d+1 -> 0. So every step is a CAS naming its
+//!   descriptor, and repeating it is harmless.
+//! - Only a process that owns a slab retires it, and only when every block
+//!   word is 0: then nobody else can make one non-zero. Retiring marks the
+//!   head page SLAB_RETIRING and then checks hazards: a process that reads a
+//!   slab header without owning the slab or a block in it (adoption,
+//!   reclaim) first names the slab in a hazard word and then re-checks the
+//!   head entry (SeqCst both sides), so it never reads or writes pages that
+//!   have gone back to the free pool and may hold someone's object.
+//! - Ownership of a slab is recorded twice: in the header and in the owner
+//!   process's slot (`OWNED_SLAB[class]`, written first), so a reclaimer
+//!   finds the slabs of a dead process without scanning the arena.
+
+use crate::descriptor::{w, Descriptors, Location};
+use crate::error::Result;
+use crate::pages::{PageEntry, Pages};
+use crate::proctable::{ProcTable, W_OWNED_SLABS, W_RETIRING};
+use crate::shm::Mapping;
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Block sizes of the size classes: four per doubling, multiples of 64.
+pub(crate) const CLASS_SIZES: [u64; 44] = [
+    64, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+    5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576, 28672, 32768, 40960, 49152, 57344, 65536,
+    81920, 98304, 114688, 131072, 163840, 196608, 229376, 262144,
+];
+pub(crate) const NCLASSES: usize = CLASS_SIZES.len();
+/// Slabs hold at least this many blocks.
+const MIN_BLOCKS: u64 = 8;
+/// Hint slots per class: recently freed-into slabs, for adoption.
+pub(crate) const HINTS_PER_CLASS: usize = 16;
+
+const H_INFO: usize = 0;
+const H_OWNER: usize = 1;
+const H_FREE_HINT: usize = 2;
+const HEADER_WORDS: usize = 8;
+const SLAB_MAGIC: u64 = 0x534c_4142;
+
+/// Geometry of one size class.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SizeClass {
+    pub size: u64,
+    pub span: u64,
+    pub blocks: u32,
+    pub blocks_off: u64,
+}
+
+fn blocks_offset(blocks: u64) -> u64 {
+    (HEADER_WORDS as u64 * 8 + 4 * blocks).div_ceil(64) * 64
+}
+
+/// The class table for a page size.
+pub(crate) fn size_classes(page_size: u64) -> Vec<SizeClass> {
+    CLASS_SIZES
+        .iter()
+        .map(|&size| {
+            let mut span = 1;
+            loop {
+                let bytes = span * page_size;
+                let mut n = bytes / size;
+                while n > 0 && blocks_offset(n) + n * size > bytes {
+                    n -= 1;
+                }
+                if n >= MIN_BLOCKS {
+                    return SizeClass { size, span, blocks: n as u32, blocks_off: blocks_offset(n) };
+                }
+                span += 1;
+            }
+        })
+        .collect()
+}
+
+/// The smallest class holding `bytes`, if any.
+pub(crate) fn class_for(bytes: u64) -> Option<usize> {
+    let i = CLASS_SIZES.partition_point(|&s| s < bytes.max(1));
+    (i < NCLASSES).then_some(i)
+}
+
+/// A process's view of the slab it allocates from in one class.
+#[derive(Default)]
+pub(crate) struct ClassCache {
+    pub slab: Option<u64>,
+    /// Blocks this process believes free (1 bits).
+    free: Vec<u64>,
+}
+
+impl ClassCache {
+    fn take(&mut self) -> Option<u32> {
+        for (i, w) in self.free.iter_mut().enumerate() {
+            if *w != 0 {
+                let b = w.trailing_zeros();
+                *w &= *w - 1;
+                return Some(i as u32 * 64 + b);
+            }
+        }
+        None
+    }
+}
+
+/// Slab operations for process slot `me`.
+pub(crate) struct Slabs<'a> {
+    pub map: &'a Mapping,
+    pub arena: usize,
+    pub page_size: u64,
+    pub classes: &'a [SizeClass],
+    pub pages: Pages<'a>,
+    pub procs: ProcTable<'a>,
+    pub hints: &'a [AtomicU64],
+    pub me: u32,
+}
+
+impl<'a> Slabs<'a> {
+    fn slab_offset(&self, head: u64) -> usize {
+        self.arena + (head * self.page_size) as usize
+    }
+
+    fn header(&self, head: u64) -> Option<&'a [AtomicU64]> {
+        self.map.u64s(self.slab_offset(head), HEADER_WORDS)
+    }
+
+    fn block_words(&self, head: u64, class: usize) -> Option<&'a [AtomicU32]> {
+        let c = self.classes.get(class)?;
+        if head.checked_add(c.span)? > self.pages.count() {
+            return None;
+        }
+        self.map.u32s(self.slab_offset(head) + HEADER_WORDS * 8, c.blocks as usize)
+    }
+
+    /// Arena-relative offset of a block, bounds-checked.
+    pub(crate) fn block_offset(&self, head: u64, class: usize, block: u32) -> Option<u64> {
+        let c = self.classes.get(class)?;
+        if block >= c.blocks || head.checked_add(c.span)? > self.pages.count() {
+            return None;
+        }
+        Some(head * self.page_size + c.blocks_off + block as u64 * c.size)
+    }
+
+    fn owned_word(&self, class: usize) -> &'a AtomicU64 {
+        self.procs.word(self.me, W_OWNED_SLABS + class)
+    }
+
+    /// Names `head` in `hazard` and checks that it is (still) a slab head of
+    /// `class` (any class if None). On false the hazard is cleared.
+    fn protect(&self, hazard: &AtomicU64, head: u64, class: Option<usize>) -> bool {
+        hazard.store(head + 1, Ordering::SeqCst);
+        let ok = match self.pages.load(head) {
+            PageEntry::SlabHead { class: c, span } => {
+                class.map_or(true, |k| c as usize == k)
+                    && self.classes.get(c as usize).map_or(false, |k| k.span == span as u64)
+            }
+            _ => false,
+        };
+        if !ok {
+            hazard.store(0, Ordering::SeqCst);
+        }
+        ok
+    }
+
+    // ----- allocation by the owner -----------------------------------------
+
+    /// Allocates a block of `class` for descriptor `d`, writing its location
+    /// into the descriptor. `new_pages(n)` claims and reserves `n` pages
+    /// (CLAIMED by us). Ok(None): no slab with room and no pages for one.
+    pub(crate) fn alloc(
+        &self,
+        cache: &mut ClassCache,
+        class: usize,
+        d: u32,
+        desc: &Descriptors<'_>,
+        hazard: &AtomicU64,
+        new_pages: &dyn Fn(u64) -> Result<Option<u64>>,
+    ) -> Result<Option<u64>> {
+        let loc = desc.word(d, w::LOC);
+        loop {
+            if let Some(head) = cache.slab {
+                if let Some(b) = cache.take() {
+                    let Some(words) = self.block_words(head, class) else {
+                        cache.slab = None;
+                        continue;
+                    };
+                    let Some(word) = words.get(b as usize) else { continue };
+                    loc.store(Location::SlabIntent { page: head }.encode(), Ordering::SeqCst);
+                    if word.compare_exchange(0, d + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                        loc.store(Location::Block { page: head, block: b }.encode(), Ordering::SeqCst);
+                        return Ok(self.block_offset(head, class, b));
+                    }
+                    loc.store(Location::None.encode(), Ordering::SeqCst);
+                    continue;
+                }
+                if self.rescan(cache, head, class) {
+                    continue;
+                }
+                self.disown(head, class);
+                cache.slab = None;
+            }
+            if self.adopt_hinted(cache, class, hazard) {
+                continue;
+            }
+            match self.create(class, new_pages)? {
+                Some(head) => {
+                    let blocks = self.classes[class].blocks as usize;
+                    cache.slab = Some(head);
+                    cache.free = vec![!0u64; blocks.div_ceil(64)];
+                    if blocks % 64 != 0 {
+                        *cache.free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
+                    }
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Rebuilds the cache's free set from the block words; true if any.
+    fn rescan(&self, cache: &mut ClassCache, head: u64, class: usize) -> bool {
+        let Some(words) = self.block_words(head, class) else { return false };
+        if let Some(h) = self.header(head) {
+            h[H_FREE_HINT].store(0, Ordering::Relaxed);
+        }
+        cache.free = vec![0u64; words.len().div_ceil(64)];
+        let mut any = false;
+        for (i, wd) in words.iter().enumerate() {
+            if wd.load(Ordering::Relaxed) == 0 {
+                cache.free[i / 64] |= 1 << (i % 64);
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Gives up ownership of a slab (it stays a slab; anyone may adopt it).
+    fn disown(&self, head: u64, class: usize) {
+        if let Some(h) = self.header(head) {
+            let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+        }
+        self.owned_word(class).store(0, Ordering::SeqCst);
+    }
+
+    /// Gives up every slab this process owns (at detach).
+    pub(crate) fn disown_all(&self, caches: &mut [ClassCache]) {
+        for (class, cache) in caches.iter_mut().enumerate() {
+            if let Some(head) = cache.slab.take() {
+                self.disown(head, class);
+            }
+        }
+    }
+
+    /// Takes ownership of an unowned slab. The caller holds a hazard on it.
+    fn try_adopt(&self, cache: &mut ClassCache, head: u64, class: usize) -> bool {
+        let Some(h) = self.header(head) else { return false };
+        if h[H_OWNER].load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        self.owned_word(class).store(head + 1, Ordering::SeqCst);
+        if h[H_OWNER].compare_exchange(0, self.me as u64 + 1, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+            self.owned_word(class).store(0, Ordering::SeqCst);
+            return false;
+        }
+        if self.rescan(cache, head, class) {
+            cache.slab = Some(head);
+            true
+        } else {
+            self.disown(head, class);
+            false
+        }
+    }
+
+    /// Adopts a slab of `class` named in the class's hint slots, if one has room.
+    fn adopt_hinted(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) -> bool {
+        let slots = &self.hints[class * HINTS_PER_CLASS..(class + 1) * HINTS_PER_CLASS];
+        for slot in slots {
+            let v = slot.load(Ordering::Relaxed);
+            if v == 0 {
+                continue;
+            }
+            let _ = slot.compare_exchange(v, 0, Ordering::Relaxed, Ordering::Relaxed);
+            let head = v - 1;
+            if self.protect(hazard, head, Some(class)) {
+                let ok = self.try_adopt(cache, head, class);
+                hazard.store(0, Ordering::SeqCst);
+                if ok {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Adopts any slab of `class` with a free block: the slow path when no
+    /// new pages are left.
+    pub(crate) fn adopt_by_scan(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) -> bool {
+        if let Some(head) = cache.slab.take() {
+            self.disown(head, class);
+        }
+        for head in 0..self.pages.count() {
+            if matches!(self.pages.load(head), PageEntry::SlabHead { class: c, .. } if c as usize == class)
+                && self.protect(hazard, head, Some(class))
+            {
+                let ok = self.try_adopt(cache, head, class);
+                hazard.store(0, Ordering::SeqCst);
+                if ok {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Builds a new slab of `class` on fresh pages, owned by us.
+    fn create(&self, class: usize, new_pages: &dyn Fn(u64) -> Result<Option<u64>>) -> Result<Option<u64>> {
+        let c = self.classes[class];
+        let Some(head) = new_pages(c.span)? else { return Ok(None) };
+        let (Some(h), Some(words)) = (self.header(head), self.block_words(head, class)) else {
+            self.pages.free_pages(head, c.span, |_| PageEntry::Claimed { slot: self.me });
+            return Ok(None);
+        };
+        // The pages may hold an old object's bytes: initialise every word.
+        for wd in words {
+            wd.store(0, Ordering::Relaxed);
+        }
+        h[H_INFO].store(SLAB_MAGIC << 32 | class as u64, Ordering::Relaxed);
+        h[H_FREE_HINT].store(0, Ordering::Relaxed);
+        h[H_OWNER].store(self.me as u64 + 1, Ordering::Relaxed);
+        self.owned_word(class).store(head + 1, Ordering::SeqCst);
+        self.pages.set_claimed(head + 1, c.span - 1, self.me, |_| PageEntry::SlabTail { head });
+        self.pages.set_claimed(head, 1, self.me, |_| PageEntry::SlabHead { class: class as u32, span: c.span as u32 });
+        Ok(Some(head))
+    }
+
+    // ----- freeing ----------------------------------------------------------
+
+    /// Frees the block `d` holds. With `careful`, the caller is finishing a
+    /// step it did not start (the block may be free already and its slab
+    /// retired), so it protects the slab with `hazard` first.
+    pub(crate) fn free_block(&self, d: u32, head: u64, block: u32, class: usize, careful: Option<&AtomicU64>) {
+        if let Some(hz) = careful {
+            if !self.protect(hz, head, Some(class)) {
+                return;
+            }
+        }
+        if let (Some(h), Some(words)) = (self.header(head), self.block_words(head, class)) {
+            if let Some(wd) = words.get(block as usize) {
+                if wd.load(Ordering::SeqCst) == d + 1 {
+                    // Hints first: once the block word is 0 the slab may be
+                    // retired and these words reused.
+                    h[H_FREE_HINT].fetch_add(1, Ordering::Relaxed);
+                    let slot = &self.hints[class * HINTS_PER_CLASS + (block as usize % HINTS_PER_CLASS)];
+                    slot.store(head + 1, Ordering::Relaxed);
+                    let _ = wd.compare_exchange(d + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(hz) = careful {
+            hz.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Frees whatever block of slab `head` descriptor `d` may have claimed
+    /// before its owner died (the descriptor said SlabIntent).
+    pub(crate) fn free_intent(&self, d: u32, head: u64, hazard: &AtomicU64) {
+        let class = match self.pages.load(head) {
+            PageEntry::SlabHead { class, .. } => class as usize,
+            _ => return,
+        };
+        if !self.protect(hazard, head, Some(class)) {
+            return;
+        }
+        if let Some(words) = self.block_words(head, class) {
+            for wd in words {
+                let _ = wd.compare_exchange(d + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+            }
+        }
+        hazard.store(0, Ordering::SeqCst);
+    }
+
+    // ----- retiring ---------------------------------------------------------
+
+    /// Returns empty, unowned slabs to the free pages. Returns pages freed.
+    pub(crate) fn retire_empty(&self, hazard: &AtomicU64) -> u64 {
+        let mut freed = 0;
+        for head in 0..self.pages.count() {
+            let PageEntry::SlabHead { class, .. } = self.pages.load(head) else { continue };
+            let class = class as usize;
+            if !self.protect(hazard, head, Some(class)) {
+                continue;
+            }
+            let adopted = self.header(head).map_or(false, |h| {
+                h[H_OWNER].load(Ordering::SeqCst) == 0
+                    && {
+                        self.procs.word(self.me, W_RETIRING).store(head + 1, Ordering::SeqCst);
+                        h[H_OWNER].compare_exchange(0, self.me as u64 + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+                    }
+            });
+            if adopted {
+                let empty = self
+                    .block_words(head, class)
+                    .map_or(false, |ws| ws.iter().all(|wd| wd.load(Ordering::SeqCst) == 0));
+                if empty && self.finish_retire(head, class, self.me) {
+                    freed += self.classes[class].span;
+                } else if let Some(h) = self.header(head) {
+                    let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+                }
+            }
+            self.procs.word(self.me, W_RETIRING).store(0, Ordering::SeqCst);
+            hazard.store(0, Ordering::SeqCst);
+        }
+        freed
+    }
+
+    /// Retires a slab owned (as retirer) by `slot` whose blocks are all free:
+    /// mark the head RETIRING, check hazards, free tails then head.
+    fn finish_retire(&self, head: u64, class: usize, slot: u32) -> bool {
+        let span = self.classes[class].span as u32;
+        let retiring = PageEntry::SlabRetiring { slot, class: class as u32, span };
+        let head_entry = PageEntry::SlabHead { class: class as u32, span };
+        if !self.pages.swap_entry(head, head_entry, retiring) && self.pages.load(head) != retiring {
+            return false;
+        }
+        if self.procs.hazard_held(head, slot) {
+            self.pages.swap_entry(head, retiring, head_entry);
+            return false;
+        }
+        self.pages.free_pages(head + 1, span as u64 - 1, |_| PageEntry::SlabTail { head });
+        self.pages.free_pages(head, 1, |_| retiring);
+        true
+    }
+
+    // ----- reclaim of a dead slot --------------------------------------------
+
+    /// Releases the slabs a dead slot owned or was retiring. `hazard` is one
+    /// of the reclaimer's own hazard words.
+    pub(crate) fn reclaim_slot(&self, dead: u32, hazard: &AtomicU64) {
+        let retiring = self.procs.word(dead, W_RETIRING).load(Ordering::SeqCst);
+        if retiring != 0 {
+            let head = retiring - 1;
+            if let PageEntry::SlabRetiring { slot, class, .. } = self.pages.load(head) {
+                if slot == dead {
+                    // Every block was free when it marked the head: finish,
+                    // or (if a hazard is held) put the head back as a slab.
+                    let _ = self.finish_retire(head, class as usize, dead);
+                }
+            }
+            if self.protect(hazard, head, None) {
+                if let Some(h) = self.header(head) {
+                    let _ = h[H_OWNER].compare_exchange(dead as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+                }
+                hazard.store(0, Ordering::SeqCst);
+            }
+            self.procs.word(dead, W_RETIRING).store(0, Ordering::SeqCst);
+        }
+        for class in 0..NCLASSES {
+            let wd = self.procs.word(dead, W_OWNED_SLABS + class);
+            let v = wd.load(Ordering::SeqCst);
+            if v == 0 {
+                continue;
+            }
+            let head = v - 1;
+            if self.protect(hazard, head, Some(class)) {
+                if let Some(h) = self.header(head) {
+                    let _ = h[H_OWNER].compare_exchange(dead as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+                }
+                hazard.store(0, Ordering::SeqCst);
+            }
+            wd.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Block words that name descriptor `d`, per slab (for consistency checks).
+    pub(crate) fn for_each_block(&self, mut f: impl FnMut(u64, usize, u32, u32)) {
+        for head in 0..self.pages.count() {
+            if let PageEntry::SlabHead { class, .. } = self.pages.load(head) {
+                if let Some(words) = self.block_words(head, class as usize) {
+                    for (b, wd) in words.iter().enumerate() {
+                        let v = wd.load(Ordering::Relaxed);
+                        if v != 0 {
+                            f(head, class as usize, b as u32, v - 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn class_table_is_sane() {
+        for ps in [crate::layout::PAGE_SIZE, 4 * crate::layout::PAGE_SIZE] {
+            let classes = size_classes(ps);
+            for c in &classes {
+                assert!(c.blocks as u64 >= MIN_BLOCKS, "{c:?}");
+                assert_eq!(c.blocks_off % 64, 0);
+                assert_eq!(c.size % 64, 0);
+                assert!(c.blocks_off + c.blocks as u64 * c.size <= c.span * ps, "{c:?}");
+                assert!(c.blocks_off >= 64 + 4 * c.blocks as u64);
+            }
+            assert_eq!(classes[0].span, 1);
+        }
+    }
+
+    #[test]
+    fn class_lookup() {
+        assert_eq!(class_for(0), Some(0));
+        assert_eq!(class_for(64), Some(0));
+        assert_eq!(class_for(65), Some(1));
+        assert_eq!(CLASS_SIZES[class_for(1000).unwrap()], 1024);
+        assert_eq!(class_for(262144), Some(NCLASSES - 1));
+        assert_eq!(class_for(262145), None);
+    }
+}

@@ -1,0 +1,61 @@
+//! Helpers shared by the integration tests: unique store names that are
+//! removed even when a test fails.
+#![allow(dead_code)]
+
+use objstore::{Options, Store};
+
+/// A store name unique to this test run, destroyed on drop.
+pub struct TempStore {
+    pub name: String,
+}
+
+impl TempStore {
+    pub fn new(tag: &str) -> TempStore {
+        let name = format!("objstore-test-{}-{}-{:x}", tag, std::process::id(), rand_u64());
+        TempStore { name }
+    }
+
+    pub fn options(capacity: u64) -> Options {
+        Options { capacity_bytes: capacity, ..Options::default() }
+    }
+
+    pub fn open(&self, opts: &Options) -> Store {
+        Store::open(&self.name, opts).expect("open store")
+    }
+
+    pub fn path(&self) -> String {
+        format!("/dev/shm/{}", self.name)
+    }
+}
+
+impl Drop for TempStore {
+    fn drop(&mut self) {
+        let _ = Store::destroy(&self.name);
+    }
+}
+
+pub fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
+    h.finish()
+}
+
+/// Deterministic bytes for object `seed` of length `len`.
+pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Asserts the store's internal audit finds nothing wrong.
+pub fn assert_consistent(store: &Store) {
+    let problems = store.audit().unwrap();
+    assert!(problems.is_empty(), "store inconsistent:\n{}", problems.join("\n"));
+}

@@ -1,0 +1,277 @@
+//! Single-process behaviour of the Rust API: every operation, its errors,
+//! and the accounting of memory.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{assert_consistent, pattern, TempStore};
+use objstore::{ErrorKind, ObjectId, Options};
+
+const MIB: u64 = 1 << 20;
+
+#[test]
+fn put_get_release_delete_round_trip() {
+    let t = TempStore::new("basic");
+    let s = t.open(&TempStore::options(64 * MIB));
+    for (i, len) in [0usize, 1, 63, 64, 65, 1000, 4096, 100_000, 262_144, 262_145, 3 * MIB as usize].iter().enumerate() {
+        let data = pattern(i as u64, *len);
+        let id = s.put(&data).unwrap();
+        let obj = s.get(&id, Some(Duration::ZERO)).unwrap();
+        assert_eq!(obj.data(), &data[..], "len {len}");
+        assert!(obj.meta().is_empty());
+        assert_eq!(obj.raw().data as usize % 64, 0, "data is 64-byte aligned");
+        drop(obj);
+        assert!(s.contains(&id).unwrap());
+        s.delete(&id).unwrap();
+        assert!(!s.contains(&id).unwrap());
+        assert_eq!(s.get(&id, Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::NotFound);
+    }
+    assert_eq!(s.stats().unwrap().used_bytes, 0);
+    assert_consistent(&s);
+}
+
+#[test]
+fn metadata_travels_with_the_object() {
+    let t = TempStore::new("meta");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let id = ObjectId([7; 20]);
+    s.put_as(&id, b"payload", b"float32:(2,3)").unwrap();
+    let obj = s.get(&id, None).unwrap();
+    assert_eq!(obj.data(), b"payload");
+    assert_eq!(obj.meta(), b"float32:(2,3)");
+}
+
+#[test]
+fn create_fill_seal_and_abort() {
+    let t = TempStore::new("create");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let id = ObjectId([1; 20]);
+    let mut c = s.create(&id, 5000, b"m").unwrap();
+    c.data_mut().copy_from_slice(&pattern(3, 5000));
+    // Unsealed: invisible to get, delete says not sealed.
+    assert_eq!(s.get(&id, Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(!s.contains(&id).unwrap());
+    assert_eq!(s.delete(&id).unwrap_err().kind(), ErrorKind::NotSealed);
+    assert_eq!(s.stats().unwrap().unsealed_count, 1);
+    c.seal().unwrap();
+    assert_eq!(s.get(&id, None).unwrap().data(), &pattern(3, 5000)[..]);
+    assert_eq!(s.seal(&id).unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(s.abort(&id).unwrap_err().kind(), ErrorKind::AlreadyExists);
+
+    let id2 = ObjectId([2; 20]);
+    let c = s.create(&id2, 10, b"").unwrap();
+    c.abort().unwrap();
+    assert!(!s.contains(&id2).unwrap());
+    assert_eq!(s.seal(&id2).unwrap_err().kind(), ErrorKind::NotFound);
+    // Dropping an unsealed guard aborts too.
+    drop(s.create(&id2, 10, b"").unwrap());
+    assert_eq!(s.stats().unwrap().unsealed_count, 0);
+    s.put_as(&id2, b"again", b"").unwrap();
+    assert_consistent(&s);
+}
+
+#[test]
+fn only_the_creating_handle_may_seal_or_abort() {
+    let t = TempStore::new("owner");
+    let a = t.open(&TempStore::options(16 * MIB));
+    let b = t.open(&Options::default());
+    let id = ObjectId([9; 20]);
+    let _ptr = a.create_raw(&id, 100, b"").unwrap();
+    assert_eq!(b.seal(&id).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(b.abort(&id).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    a.seal(&id).unwrap();
+    assert!(b.contains(&id).unwrap());
+}
+
+#[test]
+fn duplicate_ids_are_refused_until_deleted() {
+    let t = TempStore::new("dup");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let id = ObjectId([3; 20]);
+    s.put_as(&id, b"one", b"").unwrap();
+    assert_eq!(s.put_as(&id, b"two", b"").unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(s.create_raw(&id, 3, b"").unwrap_err().kind(), ErrorKind::AlreadyExists);
+    s.delete(&id).unwrap();
+    s.put_as(&id, b"three", b"").unwrap();
+    assert_eq!(s.get(&id, None).unwrap().data(), b"three");
+}
+
+#[test]
+fn delete_while_pinned_is_deferred_and_id_stays_reserved() {
+    let t = TempStore::new("defer");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let id = ObjectId([4; 20]);
+    s.put_as(&id, &pattern(1, 70_000), b"").unwrap();
+    let raw = s.get_raw(&id, None).unwrap();
+    let raw2 = s.get_raw(&id, None).unwrap();
+    assert_eq!(raw.data, raw2.data);
+    s.delete(&id).unwrap();
+    assert!(!s.contains(&id).unwrap());
+    assert_eq!(s.get(&id, Some(Duration::ZERO)).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(s.put_as(&id, b"x", b"").unwrap_err().kind(), ErrorKind::AlreadyExists);
+    assert_eq!(s.delete(&id).unwrap_err().kind(), ErrorKind::NotFound);
+    // The pinned bytes are intact.
+    let bytes = unsafe { std::slice::from_raw_parts(raw.data, raw.data_len) };
+    assert_eq!(bytes, &pattern(1, 70_000)[..]);
+    assert!(s.stats().unwrap().used_bytes > 0);
+    s.release(&id).unwrap();
+    assert!(s.stats().unwrap().used_bytes > 0);
+    s.release(&id).unwrap();
+    assert_eq!(s.stats().unwrap().used_bytes, 0);
+    assert_eq!(s.release(&id).unwrap_err().kind(), ErrorKind::NotFound);
+    s.put_as(&id, b"x", b"").unwrap();
+}
+
+#[test]
+fn release_without_pin_and_unknown_ids() {
+    let t = TempStore::new("release");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let id = s.put(b"abc").unwrap();
+    assert_eq!(s.release(&id).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    let unknown = ObjectId([0xee; 20]);
+    assert_eq!(s.release(&unknown).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(s.delete(&unknown).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(s.seal(&unknown).unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(!s.contains(&unknown).unwrap());
+    // A pin belongs to the handle that took it.
+    let other = t.open(&Options::default());
+    let _obj = s.get(&id, None).unwrap();
+    assert_eq!(other.release(&id).unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+#[test]
+fn closing_a_handle_releases_its_pins_and_aborts_its_objects() {
+    let t = TempStore::new("close");
+    let a = t.open(&TempStore::options(16 * MIB));
+    let b = t.open(&Options::default());
+    let id = a.put(&pattern(5, 10_000)).unwrap();
+    let _ = b.get_raw(&id, None).unwrap();
+    let _ = b.get_raw(&id, None).unwrap();
+    let unsealed = ObjectId([8; 20]);
+    b.create_raw(&unsealed, 100, b"").unwrap();
+    assert_eq!(a.stats().unwrap().pinned_count, 1);
+    a.delete(&id).unwrap();
+    assert!(a.stats().unwrap().used_bytes > 0);
+    drop(b);
+    let st = a.stats().unwrap();
+    assert_eq!((st.pinned_count, st.unsealed_count, st.used_bytes), (0, 0, 0));
+    assert_consistent(&a);
+}
+
+#[test]
+fn full_store_gives_out_of_memory_and_too_large() {
+    let t = TempStore::new("full");
+    let s = t.open(&TempStore::options(4 * MIB));
+    assert_eq!(s.put(&vec![0u8; 5 * MIB as usize]).unwrap_err().kind(), ErrorKind::TooLarge);
+    let mut ids = vec![];
+    loop {
+        match s.put(&pattern(ids.len() as u64, 300_000)) {
+            Ok(id) => ids.push(id),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
+                break;
+            }
+        }
+    }
+    assert!(ids.len() >= 10, "only {} objects fit", ids.len());
+    // Small objects still fit into what is left, then they fail too.
+    let mut small = 0;
+    while s.put(&[1u8; 100]).is_ok() {
+        small += 1;
+        assert!(small < 1_000_000);
+    }
+    // Everything reads back; deleting makes room again.
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(s.get(id, None).unwrap().data(), &pattern(i as u64, 300_000)[..]);
+    }
+    s.delete(&ids[0]).unwrap();
+    s.put(&pattern(99, 300_000)).unwrap();
+    assert_consistent(&s);
+}
+
+#[test]
+fn memory_of_small_objects_is_reusable_for_large_ones() {
+    let t = TempStore::new("reuse");
+    let s = t.open(&TempStore::options(8 * MIB));
+    let mut ids = vec![];
+    while let Ok(id) = s.put(&[7u8; 200]) {
+        ids.push(id);
+    }
+    assert!(s.put(&vec![1u8; 2 * MIB as usize]).is_err());
+    for id in &ids {
+        s.delete(id).unwrap();
+    }
+    // Empty slabs go back to the page pool under pressure.
+    let big = s.put(&vec![1u8; 6 * MIB as usize]).unwrap();
+    assert_eq!(s.get(&big, None).unwrap().data().len(), 6 * MIB as usize);
+    assert_consistent(&s);
+}
+
+#[test]
+fn object_table_full() {
+    let t = TempStore::new("table");
+    let s = t.open(&Options { capacity_bytes: 16 * MIB, max_objects: 100, ..Options::default() });
+    for _ in 0..100 {
+        s.put(b"x").unwrap();
+    }
+    let e = s.put(b"x").unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutOfMemory);
+    assert!(e.message().contains("object table"), "{e}");
+}
+
+#[test]
+fn get_many_fills_what_is_there() {
+    let t = TempStore::new("many");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let a = s.put(b"a").unwrap();
+    let b = s.put(b"bb").unwrap();
+    let missing = ObjectId([0x55; 20]);
+    let mut out = vec![None; 3];
+    s.get_many_raw(&[a, b, a], Some(Duration::ZERO), &mut out).unwrap();
+    assert!(out.iter().all(Option::is_some));
+    for id in [a, b, a] {
+        s.release(&id).unwrap();
+    }
+    let e = s.get_many_raw(&[a, missing], Some(Duration::ZERO), &mut out[..2]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(out[0].is_some() && out[1].is_none());
+    s.release(&a).unwrap();
+    let e = s.get_many_raw(&[missing, b], Some(Duration::from_millis(50)), &mut out[..2]).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(out[0].is_none() && out[1].is_some());
+    s.release(&b).unwrap();
+    assert_eq!(s.stats().unwrap().pinned_count, 0);
+}
+
+#[test]
+fn get_waits_for_a_seal_from_another_thread() {
+    let t = TempStore::new("wait");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let id = ObjectId([0x42; 20]);
+    assert_eq!(s.get(&id, Some(Duration::from_millis(20))).unwrap_err().kind(), ErrorKind::Timeout);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            s.put_as(&id, b"late", b"").unwrap();
+        });
+        let obj = s.get(&id, Some(Duration::from_secs(30))).unwrap();
+        assert_eq!(obj.data(), b"late");
+    });
+}
+
+#[test]
+fn stats_count_objects() {
+    let t = TempStore::new("stats");
+    let s = t.open(&Options { capacity_bytes: 32 * MIB, max_processes: 8, ..Options::default() });
+    let ids: Vec<_> = (0..10).map(|i| s.put(&pattern(i, 1000)).unwrap()).collect();
+    let _pin = s.get(&ids[0], None).unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!(st.object_count, 10);
+    assert_eq!(st.pinned_count, 1);
+    assert_eq!(st.used_bytes, 10 * 1024);
+    assert_eq!(st.capacity_bytes, 32 * MIB);
+    assert_eq!(st.max_processes, 8);
+    assert_eq!(st.attached_processes, 1);
+    assert_eq!(s.list().unwrap().len(), 10);
+}
