@@ -23,27 +23,27 @@ use crate::sync::{fence, AtomicU64, Ordering};
 
 /// Descriptor states (the low 5 bits of the state word).
 pub(crate) mod st {
-    pub const FREE: u64 = 0;
+    pub(crate) const FREE: u64 = 0;
     /// Claimed by a putter; the ID is not yet published.
-    pub const RESERVED: u64 = 1;
+    pub(crate) const RESERVED: u64 = 1;
     /// ID published, index entry being placed and checked for duplicates.
-    pub const INSERTING: u64 = 2;
+    pub(crate) const INSERTING: u64 = 2;
     /// Lost a duplicate-ID race; its owner will undo it.
-    pub const COLLIDED: u64 = 3;
+    pub(crate) const COLLIDED: u64 = 3;
     /// In the index, not sealed: invisible to get.
-    pub const CREATED: u64 = 4;
+    pub(crate) const CREATED: u64 = 4;
     /// Sealed and visible.
-    pub const SEALED: u64 = 5;
+    pub(crate) const SEALED: u64 = 5;
     /// Deleted while pinned: invisible, ID reserved, freed at the last release.
-    pub const DELETED: u64 = 6;
+    pub(crate) const DELETED: u64 = 6;
     /// Being removed from the index and freed by its owner.
-    pub const FREEING: u64 = 7;
+    pub(crate) const FREEING: u64 = 7;
     /// Its bytes are being written to a spill file by its owner.
-    pub const SPILLING: u64 = 8;
+    pub(crate) const SPILLING: u64 = 8;
     /// On disk only; its memory is free.
-    pub const SPILLED: u64 = 9;
+    pub(crate) const SPILLED: u64 = 9;
     /// Being read back from its spill file by its owner.
-    pub const RESTORING: u64 = 10;
+    pub(crate) const RESTORING: u64 = 10;
 }
 
 /// Slot number meaning "no owner".
@@ -101,18 +101,18 @@ impl StateWord {
 
 /// Word positions inside a descriptor.
 pub(crate) mod w {
-    pub const STATE: usize = 0;
-    pub const ID0: usize = 1;
-    pub const ID1: usize = 2;
+    pub(crate) const STATE: usize = 0;
+    pub(crate) const ID0: usize = 1;
+    pub(crate) const ID1: usize = 2;
     /// Low 32 bits: ID bytes 16..20; high 32 bits: metadata length.
-    pub const ID2_META: usize = 3;
-    pub const DATA_LEN: usize = 4;
+    pub(crate) const ID2_META: usize = 3;
+    pub(crate) const DATA_LEN: usize = 4;
     /// Where the bytes live (see `Location`).
-    pub const LOC: usize = 5;
+    pub(crate) const LOC: usize = 5;
     /// Low 32 bits: creation time (Unix seconds); high 32: CRC32 of the bytes once spilled.
-    pub const INFO: usize = 6;
+    pub(crate) const INFO: usize = 6;
     /// Bit 0: the CLOCK reference bit, set by gets, cleared by the spill hand.
-    pub const AUX: usize = 7;
+    pub(crate) const AUX: usize = 7;
 }
 
 /// Where an object's bytes are.

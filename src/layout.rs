@@ -283,15 +283,15 @@ fn get64(h: &[u8], at: usize) -> u64 {
 pub(crate) mod globals {
     use super::GLOBALS_OFFSET;
     /// Dead processes reclaimed so far (u64).
-    pub const RECLAIMED: usize = GLOBALS_OFFSET;
+    pub(crate) const RECLAIMED: usize = GLOBALS_OFFSET;
     /// get_many's wait word: sequence (u32) then waiters (u32).
-    pub const MANY_WAIT: usize = GLOBALS_OFFSET + 64;
+    pub(crate) const MANY_WAIT: usize = GLOBALS_OFFSET + 64;
     /// Spilled objects and bytes (two u64).
-    pub const SPILLED: usize = GLOBALS_OFFSET + 128;
+    pub(crate) const SPILLED: usize = GLOBALS_OFFSET + 128;
     /// Objects restored from spill files (u64), and spill operations (u64).
-    pub const SPILL_EVENTS: usize = GLOBALS_OFFSET + 192;
+    pub(crate) const SPILL_EVENTS: usize = GLOBALS_OFFSET + 192;
     /// The CLOCK hand for choosing spill victims (u64).
-    pub const CLOCK_HAND: usize = GLOBALS_OFFSET + 256;
+    pub(crate) const CLOCK_HAND: usize = GLOBALS_OFFSET + 256;
 }
 
 #[cfg(test)]

@@ -534,28 +534,50 @@ impl Store {
 
     /// Every object in the store (one scan of its tables).
     pub fn list(&self) -> Result<Vec<ObjectInfo>> {
+        Ok(self.list_from(0, usize::MAX)?.0)
+    }
+
+    /// Up to `limit` objects, scanning object slots from `cursor`; returns
+    /// them and the cursor to continue from (None when the scan is done).
+    pub fn list_from(&self, cursor: u64, limit: usize) -> Result<(Vec<ObjectInfo>, Option<u64>)> {
         self.check_process()?;
         let o = self.att.objects();
+        let count = o.desc.count() as u64;
         let mut out = Vec::new();
-        for d in 0..o.desc.count() as u32 {
-            let Some(snap) = o.desc.snapshot(d) else { continue };
-            let state = match snap.state.state() {
-                st::CREATED => ObjectState::Unsealed,
-                st::SEALED | st::SPILLING | st::RESTORING => ObjectState::Sealed,
-                st::DELETED => ObjectState::Deleted,
-                st::SPILLED => ObjectState::Spilled,
-                _ => continue,
+        let mut d = cursor.min(count);
+        let mut retries = 0;
+        while d < count && out.len() < limit {
+            let Some(snap) = o.desc.snapshot(d as u32) else {
+                // Changing under us: look again, a few times.
+                retries += 1;
+                if retries < 16 {
+                    continue;
+                }
+                retries = 0;
+                d += 1;
+                continue;
             };
-            out.push(ObjectInfo {
-                id: ObjectId::from_words(snap.key),
-                data_len: snap.data_len,
-                meta_len: snap.meta_len as u64,
-                state,
-                pinning_processes: o.masks.holders(d).len() as u32,
-                created_unix: snap.info & 0xffff_ffff,
-            });
+            retries = 0;
+            let state = match snap.state.state() {
+                st::CREATED => Some(ObjectState::Unsealed),
+                st::SEALED | st::SPILLING | st::RESTORING => Some(ObjectState::Sealed),
+                st::DELETED => Some(ObjectState::Deleted),
+                st::SPILLED => Some(ObjectState::Spilled),
+                _ => None,
+            };
+            if let Some(state) = state {
+                out.push(ObjectInfo {
+                    id: ObjectId::from_words(snap.key),
+                    data_len: snap.data_len,
+                    meta_len: snap.meta_len as u64,
+                    state,
+                    pinning_processes: o.masks.holders(d as u32).len() as u32,
+                    created_unix: snap.info & 0xffff_ffff,
+                });
+            }
+            d += 1;
         }
-        Ok(out)
+        Ok((out, (d < count).then_some(d)))
     }
 
     /// Live processes attached to the store.

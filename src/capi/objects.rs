@@ -1,0 +1,275 @@
+//! Exported functions on objects: put, create/seal/abort, get, release,
+//! delete, contains.
+
+use std::ffi::c_void;
+use std::time::Duration;
+
+use super::types::*;
+use super::{boundary, bytes, non_null, non_null_mut, os_status};
+use crate::error::{err, ErrorKind};
+use crate::id::ObjectId;
+use crate::store::{RawObject, Store};
+
+/// The handle behind a C pointer.
+///
+/// # Safety
+/// `p` must be NULL or a live handle from `os_open`.
+unsafe fn handle<'a>(p: *mut os_store) -> crate::Result<&'a Store> {
+    non_null_mut(p, "store")?;
+    // SAFETY: non-null and live by contract; only shared access is formed.
+    Ok(&unsafe { &*p }.store)
+}
+
+/// An ID argument.
+///
+/// # Safety
+/// `p` must be NULL or point to an os_object_id.
+unsafe fn id_arg(p: *const os_object_id) -> crate::Result<ObjectId> {
+    non_null(p, "id")?;
+    // SAFETY: non-null and readable by contract.
+    Ok(ObjectId(unsafe { (*p).bytes }))
+}
+
+fn timeout_of(ms: i64) -> Option<Duration> {
+    if ms < 0 {
+        None
+    } else {
+        Some(Duration::from_millis(ms as u64))
+    }
+}
+
+fn buffer_of(o: &RawObject) -> os_buffer {
+    os_buffer { data: o.data, data_len: o.data_len, meta: o.meta, meta_len: o.meta_len }
+}
+
+/// Stores `len` bytes at `data` as a new, sealed object with a fresh ID.
+///
+/// # Arguments
+/// - `data`: the bytes to copy in; may be NULL only when `len` is 0.
+/// - `out_id`: receives the new ID on success. Must not be NULL.
+///
+/// # Returns
+/// OS_OK; OS_TOO_LARGE (bigger than the store); OS_OUT_OF_MEMORY (full, and
+/// nothing could be freed or spilled); OS_INVALID_ARGUMENT. Thread-safe; the
+/// object outlives the process that put it.
+#[no_mangle]
+pub unsafe extern "C" fn os_put(store: *mut os_store, data: *const c_void, len: usize, out_id: *mut os_object_id) -> os_status {
+    // SAFETY: forwarded contract.
+    unsafe { os_put_with_meta(store, data, len, std::ptr::null(), 0, out_id) }
+}
+
+/// Like `os_put`, with a metadata blob (e.g. a tensor's dtype and shape)
+/// stored beside the data and returned by gets in `os_buffer.meta`.
+/// `meta` may be NULL only when `meta_len` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn os_put_with_meta(
+    store: *mut os_store,
+    data: *const c_void,
+    len: usize,
+    meta: *const c_void,
+    meta_len: usize,
+    out_id: *mut os_object_id,
+) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments, as documented.
+        let (s, data, meta) = unsafe { (handle(store)?, bytes(data.cast(), len, "data")?, bytes(meta.cast(), meta_len, "meta")?) };
+        non_null_mut(out_id, "out_id")?;
+        let id = s.put_with_meta(data, meta)?;
+        // SAFETY: non-null and writable by contract.
+        unsafe { (*out_id).bytes = id.0 };
+        Ok(())
+    })
+}
+
+/// Creates an object with a caller-chosen ID, to be filled in place and then
+/// sealed with `os_seal` (or dropped with `os_abort`). Until sealed it is
+/// invisible to gets, which wait for the seal.
+///
+/// # Arguments
+/// - `id`: the ID; fails with OS_ALREADY_EXISTS if it names a live object.
+/// - `data_len`: bytes of data to be written.
+/// - `meta`, `meta_len`: metadata, copied now; `meta` may be NULL if 0.
+/// - `out_data`: receives a pointer to `data_len` writable bytes, 64-byte
+///   aligned and valid until `os_seal` or `os_abort`.
+///
+/// # Returns
+/// OS_OK, OS_ALREADY_EXISTS, OS_TOO_LARGE, OS_OUT_OF_MEMORY, OS_INVALID_ARGUMENT.
+/// Only this handle may seal or abort the object; if the handle is closed,
+/// or its process dies, first, the object is aborted.
+#[no_mangle]
+pub unsafe extern "C" fn os_create(
+    store: *mut os_store,
+    id: *const os_object_id,
+    data_len: usize,
+    meta: *const c_void,
+    meta_len: usize,
+    out_data: *mut *mut u8,
+) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments, as documented.
+        let (s, id, meta) = unsafe { (handle(store)?, id_arg(id)?, bytes(meta.cast(), meta_len, "meta")?) };
+        non_null_mut(out_data, "out_data")?;
+        let p = s.create_raw(&id, data_len, meta)?;
+        // SAFETY: non-null and writable by contract.
+        unsafe { *out_data = p };
+        Ok(())
+    })
+}
+
+/// Seals an object this handle created: from now on it is visible to gets
+/// and immutable. Wakes processes waiting for it.
+///
+/// # Returns
+/// OS_OK; OS_NOT_FOUND (no such object); OS_ALREADY_EXISTS (already sealed);
+/// OS_INVALID_ARGUMENT (created by another handle, or NULL).
+#[no_mangle]
+pub unsafe extern "C" fn os_seal(store: *mut os_store, id: *const os_object_id) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments.
+        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        s.seal(&id)
+    })
+}
+
+/// Abandons an object this handle created and has not sealed; its memory is
+/// freed and its ID free again.
+///
+/// # Returns
+/// As `os_seal`.
+#[no_mangle]
+pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments.
+        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        s.abort(&id)
+    })
+}
+
+/// Gets and pins a sealed object. If it is not there yet, waits for another
+/// process (or thread) to seal it.
+///
+/// # Arguments
+/// - `timeout_ms`: 0 = do not wait; < 0 = wait forever; > 0 = wait at most
+///   this many milliseconds.
+/// - `out`: receives read-only views of the data and metadata, valid until
+///   the matching `os_release` on this handle (or `os_close`).
+///
+/// # Returns
+/// OS_OK; OS_NOT_FOUND (absent, timeout 0); OS_TIMEOUT (still absent when
+/// a positive timeout ran out); OS_CORRUPT (a damaged store);
+/// OS_INVALID_ARGUMENT. A process that gets an object twice releases it
+/// twice. A get is a hash probe and a few atomic operations: no syscall, no
+/// allocation, no lock shared with other processes.
+#[no_mangle]
+pub unsafe extern "C" fn os_get(store: *mut os_store, id: *const os_object_id, timeout_ms: i64, out: *mut os_buffer) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments.
+        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        non_null_mut(out, "out")?;
+        let obj = s.get_raw(&id, timeout_of(timeout_ms))?;
+        // SAFETY: non-null and writable by contract.
+        unsafe { *out = buffer_of(&obj) };
+        Ok(())
+    })
+}
+
+/// Gets and pins `n` objects, waiting up to the timeout for those not yet
+/// sealed (like Ray's `ray.get(list)`).
+///
+/// # Arguments
+/// - `ids`: `n` IDs (may repeat; each entry pins once). NULL only if `n` is 0.
+/// - `out`: `n` entries, written in every case except an argument error.
+///
+/// # Returns
+/// OS_OK when all are pinned. OS_TIMEOUT (positive timeout) or OS_NOT_FOUND
+/// (timeout 0) when some are missing: their entries have a NULL `data`, and
+/// the others are pinned and must be released. Any other error: no entry is
+/// pinned and every `data` is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_get_many(
+    store: *mut os_store,
+    ids: *const os_object_id,
+    n: usize,
+    timeout_ms: i64,
+    out: *mut os_buffer,
+) -> os_status {
+    boundary(|| {
+        // SAFETY: contract of the argument.
+        let s = unsafe { handle(store) }?;
+        if n == 0 {
+            return Ok(());
+        }
+        non_null(ids, "ids")?;
+        non_null_mut(out, "out")?;
+        if n > isize::MAX as usize / std::mem::size_of::<os_buffer>() {
+            return Err(err!(InvalidArgument, "n is too large"));
+        }
+        // SAFETY: `n` readable IDs and `n` writable buffers by contract.
+        let (ids, out) = unsafe { (std::slice::from_raw_parts(ids, n), std::slice::from_raw_parts_mut(out, n)) };
+        let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
+        let mut got = vec![None; n];
+        let r = s.get_many_raw(&ids, timeout_of(timeout_ms), &mut got);
+        for (slot, g) in out.iter_mut().zip(&got) {
+            *slot = match g {
+                Some(o) => buffer_of(o),
+                None => os_buffer { data: std::ptr::null(), data_len: 0, meta: std::ptr::null(), meta_len: 0 },
+            };
+        }
+        match r {
+            Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NotFound) => {
+                debug_assert!(got.iter().all(Option::is_none));
+                Err(e)
+            }
+            other => other,
+        }
+    })
+}
+
+/// Drops one pin this handle holds on an object. Once no process pins a
+/// deleted object, its memory is freed.
+///
+/// # Returns
+/// OS_OK; OS_NOT_FOUND (no such object); OS_INVALID_ARGUMENT (this handle
+/// holds no pin on it, or NULL).
+#[no_mangle]
+pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_id) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments.
+        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        s.release(&id)
+    })
+}
+
+/// Deletes a sealed object. It is invisible to gets and `os_contains` at
+/// once; its memory is freed when the last pin is released, and until then
+/// its ID stays reserved (a put of it gives OS_ALREADY_EXISTS).
+///
+/// # Returns
+/// OS_OK; OS_NOT_FOUND (absent or already deleted); OS_NOT_SEALED (created
+/// but not sealed); OS_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn os_delete(store: *mut os_store, id: *const os_object_id) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments.
+        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        s.delete(&id)
+    })
+}
+
+/// Writes to `*out` whether a sealed object with this ID is in the store
+/// (in memory or spilled). Does not pin it.
+///
+/// # Returns
+/// OS_OK or OS_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn os_contains(store: *mut os_store, id: *const os_object_id, out: *mut bool) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments.
+        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        non_null_mut(out, "out")?;
+        let present = s.contains(&id)?;
+        // SAFETY: non-null and writable by contract.
+        unsafe { *out = present };
+        Ok(())
+    })
+}

@@ -1,0 +1,225 @@
+//! Exported functions on a whole store: open, close, destroy, collect,
+//! stats, list.
+
+use std::ffi::c_char;
+
+use super::types::*;
+use super::{boundary, c_str, non_null, non_null_mut, os_status};
+use crate::attach::Options;
+use crate::error::err;
+use crate::store::{ObjectState, Store};
+
+/// Opens the store `name`, creating it if it does not exist.
+///
+/// # Arguments
+/// - `name`: a store name (no '/': the file /dev/shm/NAME) or a path (with a
+///   '/': a file on hugetlbfs or on disk). Must not be NULL.
+/// - `opts`: options from `os_options_default()`, or NULL for the defaults.
+///   When the store exists, its capacity and limits come from the file and
+///   only the flags and `spill_dir` of `opts` matter.
+/// - `out`: receives the new handle on success. Must not be NULL.
+///
+/// # Returns
+/// OS_OK; OS_ALREADY_EXISTS (OS_OPEN_CREATE_ONLY and it exists); OS_NOT_FOUND
+/// (OS_OPEN_ATTACH_ONLY and it does not); OS_PERMISSION_DENIED;
+/// OS_CORRUPT or OS_INCOMPATIBLE (a damaged or foreign file);
+/// OS_OUT_OF_MEMORY (no room for the store file); OS_TOO_MANY_PROCESSES;
+/// OS_INVALID_ARGUMENT; OS_IO_ERROR.
+///
+/// # Ownership
+/// The handle belongs to the caller, who frees it with `os_close`. It may be
+/// used from many threads at once, in this process only: a child made by
+/// fork() must open the store again. Opening the same store twice in one
+/// process gives two handles sharing one attachment.
+#[no_mangle]
+pub unsafe extern "C" fn os_open(name: *const c_char, opts: *const os_options, out: *mut *mut os_store) -> os_status {
+    boundary(|| {
+        non_null_mut(out, "out")?;
+        // SAFETY: NULL-checked; NUL-terminated by contract.
+        let name = unsafe { c_str(name, "name") }?;
+        let options = if opts.is_null() {
+            Options::default()
+        } else {
+            // SAFETY: non-null and points to an os_options by contract.
+            unsafe { options_from_c(&*opts) }?
+        };
+        let store = Store::open(name, &options)?;
+        let handle = Box::into_raw(Box::new(os_store { store }));
+        // SAFETY: `out` is non-null and writable by contract.
+        unsafe { *out = handle };
+        Ok(())
+    })
+}
+
+/// Converts C options, checking `struct_size` and each field.
+///
+/// # Safety
+/// `o.spill_dir` must be NULL or a NUL-terminated string.
+unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
+    if (o.struct_size as usize) < std::mem::size_of::<os_options>() {
+        return Err(err!(
+            InvalidArgument,
+            "opts->struct_size is {} but must be at least {}: initialise options with os_options_default()",
+            o.struct_size,
+            std::mem::size_of::<os_options>()
+        ));
+    }
+    let known = OS_OPEN_CREATE_ONLY | OS_OPEN_ATTACH_ONLY | OS_OPEN_PREFAULT | OS_OPEN_HUGEPAGES;
+    if o.flags & !known != 0 {
+        return Err(err!(InvalidArgument, "unknown flags {:#x} in opts->flags", o.flags & !known));
+    }
+    let spill_dir = if o.spill_dir.is_null() {
+        None
+    } else {
+        // SAFETY: non-null, NUL-terminated by contract.
+        Some(unsafe { c_str(o.spill_dir, "opts->spill_dir") }?.to_string())
+    };
+    Ok(Options {
+        capacity_bytes: o.capacity_bytes,
+        max_objects: o.max_objects,
+        max_processes: o.max_processes,
+        spill_dir,
+        mode: o.mode,
+        create_only: o.flags & OS_OPEN_CREATE_ONLY != 0,
+        attach_only: o.flags & OS_OPEN_ATTACH_ONLY != 0,
+        prefault: o.flags & OS_OPEN_PREFAULT != 0,
+        hugepages: o.flags & OS_OPEN_HUGEPAGES != 0,
+    })
+}
+
+/// Closes a handle: releases every pin it holds, aborts the objects it
+/// created and did not seal, and frees it. Pointers from its gets become
+/// invalid. The last handle of a process detaches the process.
+///
+/// In a child made by fork(), closing an inherited handle frees the child's
+/// copy only and leaves the store to the parent.
+///
+/// # Returns
+/// OS_OK, or OS_INVALID_ARGUMENT if `store` is NULL. The handle must not be
+/// used again, and no other thread may be using it during the call.
+#[no_mangle]
+pub unsafe extern "C" fn os_close(store: *mut os_store) -> os_status {
+    boundary(|| {
+        non_null_mut(store, "store")?;
+        // SAFETY: a handle from os_open, not used after this call by contract.
+        drop(unsafe { Box::from_raw(store) });
+        Ok(())
+    })
+}
+
+/// Removes the store `name`: its file and its spill files. Processes still
+/// attached keep working on their mapping until they close it; the next
+/// `os_open` of the name creates a new store.
+///
+/// # Returns
+/// OS_OK; OS_NOT_FOUND if there is no such store; OS_PERMISSION_DENIED;
+/// OS_INVALID_ARGUMENT (NULL or bad name); OS_IO_ERROR.
+#[no_mangle]
+pub unsafe extern "C" fn os_destroy(name: *const c_char) -> os_status {
+    boundary(|| {
+        // SAFETY: NULL-checked; NUL-terminated by contract.
+        let name = unsafe { c_str(name, "name") }?;
+        Store::destroy(name)
+    })
+}
+
+/// Reclaims what dead processes held: their pins, their unsealed objects,
+/// the steps they were in the middle of. The same happens at every attach
+/// and whenever an allocation runs short. Thread-safe.
+///
+/// # Returns
+/// OS_OK, OS_INVALID_ARGUMENT (NULL or a handle of another process), OS_IO_ERROR.
+#[no_mangle]
+pub unsafe extern "C" fn os_collect(store: *mut os_store) -> os_status {
+    boundary(|| {
+        non_null_mut(store, "store")?;
+        // SAFETY: a live handle by contract.
+        unsafe { &*store }.store.collect().map(|_| ())
+    })
+}
+
+/// Writes the store's counters to `*out`. Costs one scan of the store's
+/// tables (proportional to max_objects). Thread-safe.
+///
+/// # Returns
+/// OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats) -> os_status {
+    boundary(|| {
+        non_null_mut(store, "store")?;
+        non_null_mut(out, "out")?;
+        // SAFETY: a live handle by contract.
+        let s = unsafe { &*store }.store.stats()?;
+        let c = os_store_stats {
+            capacity_bytes: s.capacity_bytes,
+            used_bytes: s.used_bytes,
+            object_count: s.object_count,
+            unsealed_count: s.unsealed_count,
+            pinned_count: s.pinned_count,
+            spilled_count: s.spilled_count,
+            spilled_bytes: s.spilled_bytes,
+            max_objects: s.max_objects,
+            attached_processes: s.attached_processes,
+            max_processes: s.max_processes,
+            reclaimed_processes: s.reclaimed_processes,
+        };
+        // SAFETY: non-null and writable by contract.
+        unsafe { *out = c };
+        Ok(())
+    })
+}
+
+/// Lists the store's objects, a batch at a time.
+///
+/// Start with `*cursor = 0`. Each call writes up to `capacity` entries to
+/// `out`, their number to `*out_count`, and advances `*cursor`; when the
+/// whole store has been listed it sets `*cursor` to OS_LIST_END. The listing
+/// is a scan, not a snapshot: objects put or deleted meanwhile may or may not
+/// appear.
+///
+/// # Returns
+/// OS_OK; OS_INVALID_ARGUMENT if an argument is NULL or `capacity` is 0.
+#[no_mangle]
+pub unsafe extern "C" fn os_list(
+    store: *mut os_store,
+    cursor: *mut u64,
+    out: *mut os_object_info,
+    capacity: usize,
+    out_count: *mut usize,
+) -> os_status {
+    boundary(|| {
+        non_null_mut(store, "store")?;
+        non_null_mut(cursor, "cursor")?;
+        non_null(out as *const os_object_info, "out")?;
+        non_null_mut(out_count, "out_count")?;
+        if capacity == 0 {
+            return Err(err!(InvalidArgument, "capacity is 0"));
+        }
+        // SAFETY: live handle and valid pointers by contract.
+        let (store, start) = unsafe { (&*store, *cursor) };
+        let (infos, next) = store.store.list_from(start, capacity)?;
+        for (i, info) in infos.iter().enumerate() {
+            let c = os_object_info {
+                id: os_object_id { bytes: info.id.0 },
+                data_len: info.data_len,
+                meta_len: info.meta_len,
+                state: match info.state {
+                    ObjectState::Unsealed => OS_OBJECT_UNSEALED,
+                    ObjectState::Sealed => OS_OBJECT_SEALED,
+                    ObjectState::Deleted => OS_OBJECT_DELETED,
+                    ObjectState::Spilled => OS_OBJECT_SPILLED,
+                },
+                pinning_processes: info.pinning_processes,
+                created_unix: info.created_unix,
+            };
+            // SAFETY: i < infos.len() <= capacity entries writable by contract.
+            unsafe { out.add(i).write(c) };
+        }
+        // SAFETY: non-null and writable by contract.
+        unsafe {
+            *out_count = infos.len();
+            *cursor = next.unwrap_or(OS_LIST_END);
+        }
+        Ok(())
+    })
+}

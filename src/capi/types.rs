@@ -1,0 +1,121 @@
+//! Types shared with C. Field order and widths are part of the ABI.
+
+use std::ffi::c_char;
+
+use crate::store::Store;
+
+/// Bytes in an object ID.
+pub const OS_ID_SIZE: usize = 20;
+
+/// Create the store; fail with OS_ALREADY_EXISTS if it exists.
+pub const OS_OPEN_CREATE_ONLY: u32 = 1;
+/// Attach to an existing store; fail with OS_NOT_FOUND if there is none.
+pub const OS_OPEN_ATTACH_ONLY: u32 = 2;
+/// Reserve the store's whole memory and map it in now, so that no later call
+/// pays for page faults (and a full file system fails the open, not a put).
+pub const OS_OPEN_PREFAULT: u32 = 4;
+/// Align the arena to 2 MiB and ask for transparent huge pages on it.
+pub const OS_OPEN_HUGEPAGES: u32 = 8;
+
+/// Object states reported by `os_list`.
+pub const OS_OBJECT_UNSEALED: u32 = 1;
+/// Sealed and in memory.
+pub const OS_OBJECT_SEALED: u32 = 2;
+/// Deleted while pinned: invisible, freed at the last release.
+pub const OS_OBJECT_DELETED: u32 = 3;
+/// Sealed and on disk only (restored by the next get).
+pub const OS_OBJECT_SPILLED: u32 = 4;
+
+/// The `*cursor` value `os_list` sets when the listing is complete.
+pub const OS_LIST_END: u64 = u64::MAX;
+
+/// A handle to an attached store. Opaque; safe to use from many threads at
+/// once; valid in the process that opened it only.
+pub struct os_store {
+    pub(crate) store: Store,
+}
+
+/// A 20-byte object ID.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct os_object_id {
+    pub bytes: [u8; OS_ID_SIZE],
+}
+
+/// A pinned object: read-only views of its data and metadata, valid until
+/// the matching `os_release` (or `os_close` of the handle).
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct os_buffer {
+    /// First byte of the data, 64-byte aligned. NULL only for an entry of
+    /// `os_get_many` that was not found.
+    pub data: *const u8,
+    pub data_len: usize,
+    /// First byte of the metadata (non-NULL even when `meta_len` is 0).
+    pub meta: *const u8,
+    pub meta_len: usize,
+}
+
+/// Options for `os_open`. Get them from `os_options_default()` and change
+/// what you need, so that fields added later keep their defaults.
+#[repr(C)]
+#[derive(Clone, Copy, Debug)]
+pub struct os_options {
+    /// Set by `os_options_default()`: the size of this struct as the caller
+    /// knows it, so fields can be added.
+    pub struct_size: u32,
+    /// Bytes for objects. 0: 25% of RAM, capped by the free space of the
+    /// file system holding the store.
+    pub capacity_bytes: u64,
+    /// Object slots. 0: one per 16 KiB of capacity, at least 65536. Any
+    /// value >= 1 is allowed.
+    pub max_objects: u64,
+    /// Processes attached at once (1..4096). 0: 256.
+    pub max_processes: u32,
+    /// Directory for spill files, fixed when the store is created; an
+    /// attacher's must be NULL or the same directory. NULL: no spilling, a
+    /// full store gives OS_OUT_OF_MEMORY.
+    pub spill_dir: *const c_char,
+    /// File mode of a new store file. 0: 0600.
+    pub mode: u32,
+    /// OS_OPEN_* flags, or-ed.
+    pub flags: u32,
+}
+
+/// Counters of a store.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct os_store_stats {
+    pub capacity_bytes: u64,
+    /// Memory held by objects now.
+    pub used_bytes: u64,
+    /// Sealed objects, in memory or spilled.
+    pub object_count: u64,
+    /// Created, not yet sealed.
+    pub unsealed_count: u64,
+    /// Objects with at least one pin.
+    pub pinned_count: u64,
+    /// Objects and bytes now on disk only.
+    pub spilled_count: u64,
+    pub spilled_bytes: u64,
+    pub max_objects: u64,
+    pub attached_processes: u32,
+    pub max_processes: u32,
+    /// Dead processes cleaned up so far.
+    pub reclaimed_processes: u64,
+}
+
+/// One object of a listing (`os_list`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct os_object_info {
+    pub id: os_object_id,
+    pub data_len: u64,
+    pub meta_len: u64,
+    /// OS_OBJECT_UNSEALED, OS_OBJECT_SEALED, OS_OBJECT_DELETED or OS_OBJECT_SPILLED.
+    pub state: u32,
+    /// Processes holding at least one pin on it.
+    pub pinning_processes: u32,
+    /// Unix time (seconds) of its creation.
+    pub created_unix: u64,
+}

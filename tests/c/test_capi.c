@@ -1,0 +1,418 @@
+/*
+ * Tests of the C API, compiled against include/objstore.h and linked to the
+ * built library (run under AddressSanitizer and UBSan by tests/c/run.sh).
+ *
+ * Every function is called with each NULL argument and each bad value it
+ * documents, and its status and os_last_error() are checked; then the
+ * normal paths: put/get/release/delete, create/seal/abort, get_many,
+ * waiting, listing, stats, a full store, an object larger than the store.
+ */
+#define _GNU_SOURCE
+#include "objstore.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int failures = 0;
+
+#define CHECK(cond)                                                                  \
+    do {                                                                             \
+        if (!(cond)) {                                                               \
+            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__,  \
+                    __LINE__, #cond, os_last_error());                               \
+            failures++;                                                              \
+        }                                                                            \
+    } while (0)
+
+#define CHECK_STATUS(expr, want)                                                     \
+    do {                                                                             \
+        os_status got_ = (expr);                                                     \
+        if (got_ != (want)) {                                                        \
+            fprintf(stderr, "%s:%d: %s gave %u (%s), want %s; last error: %s\n",     \
+                    __FILE__, __LINE__, #expr, got_, os_status_str(got_), #want,     \
+                    os_last_error());                                                \
+            failures++;                                                              \
+        }                                                                            \
+    } while (0)
+
+static char store_name[128];
+
+/* A fresh store for each test (capacity 0: attach to the current one). */
+static os_store *open_store(uint64_t capacity) {
+    if (capacity != 0) os_destroy(store_name);
+    os_options opts = os_options_default();
+    opts.capacity_bytes = capacity;
+    os_store *s = NULL;
+    CHECK_STATUS(os_open(store_name, &opts, &s), OS_OK);
+    return s;
+}
+
+static os_object_id make_id(uint8_t fill) {
+    os_object_id id;
+    memset(id.bytes, fill, OS_ID_SIZE);
+    return id;
+}
+
+static void test_null_arguments(void) {
+    os_store *s = open_store(8 << 20);
+    os_object_id id = make_id(1), out_id;
+    os_buffer buf;
+    os_store_stats st;
+    bool b;
+    uint8_t *p;
+    uint64_t cursor = 0;
+    size_t n;
+    os_object_info info[4];
+
+    CHECK_STATUS(os_open(NULL, NULL, &s), OS_INVALID_ARGUMENT);
+    CHECK(strstr(os_last_error(), "name") != NULL);
+    CHECK_STATUS(os_open(store_name, NULL, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_close(NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_destroy(NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_collect(NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_stats(NULL, &st), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_stats(s, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_list(NULL, &cursor, info, 4, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_list(s, NULL, info, 4, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_list(s, &cursor, NULL, 4, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_list(s, &cursor, info, 0, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_list(s, &cursor, info, 4, NULL), OS_INVALID_ARGUMENT);
+
+    CHECK_STATUS(os_put(NULL, "x", 1, &out_id), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_put(s, NULL, 1, &out_id), OS_INVALID_ARGUMENT);
+    CHECK(strstr(os_last_error(), "data") != NULL);
+    CHECK_STATUS(os_put(s, "x", 1, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_put_with_meta(s, "x", 1, NULL, 3, &out_id), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_create(NULL, &id, 1, NULL, 0, &p), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_create(s, NULL, 1, NULL, 0, &p), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_create(s, &id, 1, NULL, 2, &p), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_create(s, &id, 1, NULL, 0, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_seal(NULL, &id), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_seal(s, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_abort(NULL, &id), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_abort(s, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get(NULL, &id, 0, &buf), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get(s, NULL, 0, &buf), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get(s, &id, 0, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get_many(NULL, &id, 1, 0, &buf), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get_many(s, NULL, 1, 0, &buf), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get_many(s, &id, 1, 0, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get_many(s, NULL, 0, 0, NULL), OS_OK);
+    CHECK_STATUS(os_release(NULL, &id), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_release(s, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_delete(NULL, &id), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_delete(s, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_contains(NULL, &id, &b), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_contains(s, NULL, &b), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_contains(s, &id, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_id_from_hex(NULL, &out_id), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_id_from_hex("00", NULL), OS_INVALID_ARGUMENT);
+    os_id_to_hex(NULL, NULL); /* documented no-op */
+    CHECK(os_version() != NULL && strlen(os_version()) > 0);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+static void test_bad_values(void) {
+    os_options opts = os_options_default();
+    os_store *s = NULL;
+    CHECK(opts.struct_size == sizeof(os_options));
+    CHECK(opts.max_processes == 256 && opts.mode == 0600 && opts.spill_dir == NULL);
+
+    opts.struct_size = 4;
+    CHECK_STATUS(os_open(store_name, &opts, &s), OS_INVALID_ARGUMENT);
+    CHECK(strstr(os_last_error(), "struct_size") != NULL);
+    opts = os_options_default();
+    opts.flags = 0x100;
+    CHECK_STATUS(os_open(store_name, &opts, &s), OS_INVALID_ARGUMENT);
+    opts = os_options_default();
+    opts.flags = OS_OPEN_CREATE_ONLY | OS_OPEN_ATTACH_ONLY;
+    CHECK_STATUS(os_open(store_name, &opts, &s), OS_INVALID_ARGUMENT);
+    opts = os_options_default();
+    opts.max_processes = 100000;
+    CHECK_STATUS(os_open(store_name, &opts, &s), OS_INVALID_ARGUMENT);
+    opts = os_options_default();
+    opts.mode = 01000000;
+    CHECK_STATUS(os_open(store_name, &opts, &s), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_open("", NULL, &s), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_open("..", NULL, &s), OS_INVALID_ARGUMENT);
+    CHECK(s == NULL); /* outputs untouched on failure */
+
+    opts = os_options_default();
+    opts.flags = OS_OPEN_ATTACH_ONLY;
+    CHECK_STATUS(os_open(store_name, &opts, &s), OS_NOT_FOUND);
+    CHECK_STATUS(os_destroy(store_name), OS_NOT_FOUND);
+    CHECK_STATUS(os_open("/nonexistent-dir/store", NULL, &s), OS_NOT_FOUND);
+
+    os_object_id id;
+    CHECK_STATUS(os_id_from_hex("abc", &id), OS_INVALID_ARGUMENT);
+    CHECK(strstr(os_last_error(), "40 hex") != NULL);
+    CHECK_STATUS(os_id_from_hex("zz00000000000000000000000000000000000000", &id), OS_INVALID_ARGUMENT);
+    CHECK(strcmp(os_status_str(OS_TIMEOUT), "timed out") == 0);
+    CHECK(strcmp(os_status_str(12345), "unknown status") == 0);
+}
+
+static void test_hex(void) {
+    os_object_id id, back;
+    char hex[41];
+    for (int i = 0; i < OS_ID_SIZE; i++) id.bytes[i] = (uint8_t)(i * 17);
+    os_id_to_hex(&id, hex);
+    char want[41];
+    for (int i = 0; i < OS_ID_SIZE; i++) snprintf(want + 2 * i, 3, "%02x", id.bytes[i]);
+    CHECK(strlen(hex) == 40);
+    CHECK(strcmp(hex, want) == 0);
+    CHECK_STATUS(os_id_from_hex(hex, &back), OS_OK);
+    CHECK(memcmp(&id, &back, sizeof id) == 0);
+    for (int i = 0; i < 40; i++)
+        if (want[i] >= 'a') want[i] = (char)(want[i] - 'a' + 'A');
+    CHECK_STATUS(os_id_from_hex(want, &back), OS_OK);
+    CHECK(memcmp(&id, &back, sizeof id) == 0);
+}
+
+static void test_round_trip(void) {
+    os_store *s = open_store(32 << 20);
+    const char meta[] = "float32 (2,2)";
+    float data[4] = {1, 2, 3, 4};
+    os_object_id id;
+    os_buffer buf;
+    bool present = false;
+
+    CHECK_STATUS(os_put_with_meta(s, data, sizeof data, meta, sizeof meta, &id), OS_OK);
+    CHECK_STATUS(os_contains(s, &id, &present), OS_OK);
+    CHECK(present);
+    CHECK_STATUS(os_get(s, &id, 0, &buf), OS_OK);
+    CHECK(buf.data_len == sizeof data && memcmp(buf.data, data, sizeof data) == 0);
+    CHECK(buf.meta_len == sizeof meta && memcmp(buf.meta, meta, sizeof meta) == 0);
+    CHECK(((uintptr_t)buf.data % 64) == 0);
+    CHECK_STATUS(os_release(s, &id), OS_OK);
+    CHECK_STATUS(os_release(s, &id), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_delete(s, &id), OS_OK);
+    CHECK_STATUS(os_delete(s, &id), OS_NOT_FOUND);
+    CHECK_STATUS(os_get(s, &id, 0, &buf), OS_NOT_FOUND);
+    CHECK_STATUS(os_get(s, &id, 30, &buf), OS_TIMEOUT);
+
+    /* A zero-length object. */
+    CHECK_STATUS(os_put(s, NULL, 0, &id), OS_OK);
+    CHECK_STATUS(os_get(s, &id, 0, &buf), OS_OK);
+    CHECK(buf.data != NULL && buf.data_len == 0 && buf.meta_len == 0);
+    CHECK_STATUS(os_release(s, &id), OS_OK);
+
+    /* create / seal / abort with a chosen ID. */
+    os_object_id chosen = make_id(0xab);
+    uint8_t *w = NULL;
+    CHECK_STATUS(os_create(s, &chosen, 1000, "m", 1, &w), OS_OK);
+    CHECK(w != NULL && ((uintptr_t)w % 64) == 0);
+    memset(w, 0x5a, 1000);
+    CHECK_STATUS(os_get(s, &chosen, 0, &buf), OS_NOT_FOUND);
+    CHECK_STATUS(os_delete(s, &chosen), OS_NOT_SEALED);
+    CHECK_STATUS(os_create(s, &chosen, 10, NULL, 0, &w), OS_ALREADY_EXISTS);
+    CHECK_STATUS(os_seal(s, &chosen), OS_OK);
+    CHECK_STATUS(os_seal(s, &chosen), OS_ALREADY_EXISTS);
+    CHECK_STATUS(os_abort(s, &chosen), OS_ALREADY_EXISTS);
+    CHECK_STATUS(os_get(s, &chosen, -1, &buf), OS_OK);
+    CHECK(buf.data_len == 1000 && buf.data[999] == 0x5a && buf.meta_len == 1 && buf.meta[0] == 'm');
+    CHECK_STATUS(os_delete(s, &chosen), OS_OK); /* deferred: we still pin it */
+    CHECK_STATUS(os_create(s, &chosen, 10, NULL, 0, &w), OS_ALREADY_EXISTS);
+    CHECK(buf.data[0] == 0x5a);
+    CHECK_STATUS(os_release(s, &chosen), OS_OK);
+    CHECK_STATUS(os_create(s, &chosen, 10, NULL, 0, &w), OS_OK);
+    CHECK_STATUS(os_abort(s, &chosen), OS_OK);
+    CHECK_STATUS(os_seal(s, &chosen), OS_NOT_FOUND);
+
+    os_object_id unknown = make_id(0xcd);
+    CHECK_STATUS(os_release(s, &unknown), OS_NOT_FOUND);
+    CHECK_STATUS(os_seal(s, &unknown), OS_NOT_FOUND);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+static void test_get_many(void) {
+    os_store *s = open_store(16 << 20);
+    os_object_id ids[3];
+    os_buffer out[3];
+    CHECK_STATUS(os_put(s, "a", 1, &ids[0]), OS_OK);
+    CHECK_STATUS(os_put(s, "bb", 2, &ids[1]), OS_OK);
+    ids[2] = make_id(0x77);
+    CHECK_STATUS(os_get_many(s, ids, 2, 0, out), OS_OK);
+    CHECK(out[0].data_len == 1 && out[1].data_len == 2);
+    CHECK_STATUS(os_release(s, &ids[0]), OS_OK);
+    CHECK_STATUS(os_release(s, &ids[1]), OS_OK);
+    CHECK_STATUS(os_get_many(s, ids, 3, 0, out), OS_NOT_FOUND);
+    CHECK(out[0].data != NULL && out[1].data != NULL && out[2].data == NULL);
+    CHECK_STATUS(os_release(s, &ids[0]), OS_OK);
+    CHECK_STATUS(os_release(s, &ids[1]), OS_OK);
+    CHECK_STATUS(os_get_many(s, ids, 3, 20, out), OS_TIMEOUT);
+    CHECK(out[2].data == NULL);
+    CHECK_STATUS(os_release(s, &ids[0]), OS_OK);
+    CHECK_STATUS(os_release(s, &ids[1]), OS_OK);
+    os_store_stats st;
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.pinned_count == 0 && st.object_count == 2);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+struct late_put {
+    os_store *s;
+    os_object_id id;
+};
+
+static void *put_later(void *arg) {
+    struct late_put *lp = arg;
+    usleep(50 * 1000);
+    uint8_t *w;
+    if (os_create(lp->s, &lp->id, 5, NULL, 0, &w) == OS_OK) {
+        memcpy(w, "later", 5);
+        os_seal(lp->s, &lp->id);
+    }
+    return NULL;
+}
+
+static void test_wait(void) {
+    os_store *s = open_store(16 << 20);
+    struct late_put lp = {s, make_id(0x99)};
+    pthread_t t;
+    pthread_create(&t, NULL, put_later, &lp);
+    os_buffer buf;
+    CHECK_STATUS(os_get(s, &lp.id, 30000, &buf), OS_OK);
+    CHECK(buf.data_len == 5 && memcmp(buf.data, "later", 5) == 0);
+    pthread_join(t, NULL);
+    CHECK_STATUS(os_release(s, &lp.id), OS_OK);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+static void test_list_and_stats(void) {
+    os_store *s = open_store(16 << 20);
+    os_object_id id;
+    for (int i = 0; i < 10; i++) CHECK_STATUS(os_put(s, "0123456789", (size_t)i, &id), OS_OK);
+    uint8_t *w;
+    os_object_id pending = make_id(0x31);
+    CHECK_STATUS(os_create(s, &pending, 3, NULL, 0, &w), OS_OK);
+    uint64_t cursor = 0;
+    size_t total = 0, unsealed = 0, n = 0;
+    os_object_info info[3];
+    int calls = 0;
+    while (cursor != OS_LIST_END && calls++ < 1000000) {
+        CHECK_STATUS(os_list(s, &cursor, info, 3, &n), OS_OK);
+        CHECK(n <= 3);
+        for (size_t i = 0; i < n; i++) {
+            total++;
+            if (info[i].state == OS_OBJECT_UNSEALED) unsealed++;
+        }
+    }
+    CHECK(total == 11 && unsealed == 1);
+    os_store_stats st;
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.object_count == 10 && st.unsealed_count == 1 && st.attached_processes == 1);
+    CHECK(st.capacity_bytes == (16 << 20) && st.max_processes == 256);
+    CHECK_STATUS(os_collect(s), OS_OK);
+    CHECK_STATUS(os_close(s), OS_OK); /* aborts the unsealed object */
+    s = open_store(0);
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.unsealed_count == 0 && st.object_count == 10);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+static void test_full_and_too_large(void) {
+    os_store *s = open_store(2 << 20);
+    static uint8_t big[3 << 20];
+    os_object_id id;
+    CHECK_STATUS(os_put(s, big, sizeof big, &id), OS_TOO_LARGE);
+    int stored = 0;
+    os_status st;
+    while ((st = os_put(s, big, 100000, &id)) == OS_OK) stored++;
+    CHECK_STATUS(st, OS_OUT_OF_MEMORY);
+    CHECK(stored >= 10);
+    CHECK(strstr(os_last_error(), "full") != NULL);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+static void test_open_flags_and_mode(void) {
+    char path[256];
+    snprintf(path, sizeof path, "/tmp/objstore-ctest-%d", getpid());
+    os_options opts = os_options_default();
+    opts.capacity_bytes = 1 << 20;
+    opts.mode = 0640;
+    opts.flags = OS_OPEN_CREATE_ONLY;
+    os_store *s = NULL, *t = NULL;
+    CHECK_STATUS(os_open(path, &opts, &s), OS_OK);
+    struct stat sb;
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 07777) == 0640);
+    CHECK_STATUS(os_open(path, &opts, &t), OS_ALREADY_EXISTS);
+    opts.flags = OS_OPEN_ATTACH_ONLY;
+    CHECK_STATUS(os_open(path, &opts, &t), OS_OK);
+    os_object_id id;
+    os_buffer buf;
+    CHECK_STATUS(os_put(s, "shared", 6, &id), OS_OK);
+    CHECK_STATUS(os_get(t, &id, 0, &buf), OS_OK);
+    CHECK(buf.data_len == 6);
+    CHECK_STATUS(os_release(t, &id), OS_OK);
+    CHECK_STATUS(os_close(t), OS_OK);
+    CHECK_STATUS(os_close(s), OS_OK);
+    CHECK_STATUS(os_destroy(path), OS_OK);
+    CHECK(access(path, F_OK) != 0);
+
+    /* A file that is not a store. */
+    FILE *f = fopen(path, "w");
+    fputs("not a store", f);
+    fclose(f);
+    CHECK_STATUS(os_open(path, NULL, &s), OS_CORRUPT);
+    unlink(path);
+}
+
+static void test_fork_child_reopens(void) {
+    os_store *s = open_store(16 << 20);
+    os_object_id id;
+    CHECK_STATUS(os_put(s, "parent", 6, &id), OS_OK);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int bad = 0;
+        os_buffer buf;
+        /* The inherited handle belongs to the parent. */
+        if (os_get(s, &id, 0, &buf) != OS_INVALID_ARGUMENT) bad |= 1;
+        os_store *mine = NULL;
+        if (os_open(store_name, NULL, &mine) != OS_OK) bad |= 2;
+        if (mine && os_get(mine, &id, 0, &buf) != OS_OK) bad |= 4;
+        if (mine && (buf.data_len != 6 || memcmp(buf.data, "parent", 6) != 0)) bad |= 8;
+        if (mine) os_close(mine);
+        os_close(s); /* frees the child's copy only */
+        _exit(bad);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    os_buffer buf;
+    CHECK_STATUS(os_get(s, &id, 0, &buf), OS_OK);
+    CHECK_STATUS(os_release(s, &id), OS_OK);
+    os_store_stats st;
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.attached_processes == 1 && st.pinned_count == 0);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+int main(void) {
+    snprintf(store_name, sizeof store_name, "objstore-ctest-%d", getpid());
+    os_destroy(store_name);
+    test_bad_values();
+    test_null_arguments();
+    os_destroy(store_name);
+    test_hex();
+    test_round_trip();
+    test_get_many();
+    test_wait();
+    test_list_and_stats();
+    os_destroy(store_name);
+    test_full_and_too_large();
+    os_destroy(store_name);
+    test_open_flags_and_mode();
+    test_fork_child_reopens();
+    os_destroy(store_name);
+    if (failures) {
+        fprintf(stderr, "%d check(s) failed\n", failures);
+        return 1;
+    }
+    printf("C API tests passed\n");
+    return 0;
+}
