@@ -25,6 +25,7 @@ use crate::objects::Objects;
 use crate::pages::Pages;
 use crate::pins::{LocalPins, PinMasks};
 use crate::proctable::{ProcTable, W_ATTACHED_AT};
+use crate::reclaim::Reclaimed;
 use crate::shm::{LocalCounters, Mapping};
 use crate::slab::{size_classes, ClassCache, SizeClass, Slabs, NCLASSES};
 use crate::sys::{self, LockFd};
@@ -399,10 +400,10 @@ impl Attachment {
         ))
     }
 
-    /// Reclaims every slot whose process is dead. Returns how many.
-    pub(crate) fn collect(&self) -> Result<u32> {
+    /// Reclaims every slot whose process is dead.
+    pub(crate) fn collect(&self) -> Result<Reclaimed> {
         let fd = self.fd()?;
-        let mut reclaimed = 0;
+        let mut reclaimed = Reclaimed::default();
         let procs = self.procs();
         for s in 0..procs.slots() {
             if s == self.slot || !procs.owner(s).active {
@@ -410,10 +411,9 @@ impl Attachment {
             }
             if sys::try_lock_slot(fd, s).map_err(|e| Error::os("cannot test a process slot", e))? {
                 if procs.owner(s).active {
-                    self.reclaim_slot(s);
+                    reclaimed.add(&self.reclaim_slot(s));
                     procs.deactivate(s);
                     self.global(globals::RECLAIMED).fetch_add(1, Ordering::Relaxed);
-                    reclaimed += 1;
                 }
                 sys::unlock_slot(fd, s);
             }

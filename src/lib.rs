@@ -65,6 +65,8 @@ pub use id::{ObjectId, ID_SIZE};
 #[cfg(not(loom))]
 pub use attach::{store_path, Options, SHM_DIR};
 #[cfg(not(loom))]
+pub use reclaim::Reclaimed;
+#[cfg(not(loom))]
 pub use store::{Creating, Object, ObjectInfo, ObjectState, ProcessInfo, RawObject, Stats, Store};
 
 /// The library version.

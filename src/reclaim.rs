@@ -16,9 +16,38 @@ use crate::attach::Attachment;
 use crate::descriptor::st;
 use crate::pages::PageEntry;
 
+/// What a collect (or an attach) reclaimed from dead processes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reclaimed {
+    /// Dead processes cleaned up.
+    pub processes: u32,
+    /// Objects that dead processes had pinned (one per object and process).
+    pub pins: u64,
+    /// Objects created but never sealed by a dead process, now aborted.
+    pub unsealed_objects: u64,
+    /// Steps a dead process was in the middle of, finished or undone.
+    pub interrupted_steps: u64,
+    /// Deleted objects freed because their last pin was a dead process's.
+    pub deleted_objects_freed: u64,
+    /// Arena pages a dead process had claimed and not yet used.
+    pub pages: u64,
+}
+
+impl Reclaimed {
+    pub(crate) fn add(&mut self, other: &Reclaimed) {
+        self.processes += other.processes;
+        self.pins += other.pins;
+        self.unsealed_objects += other.unsealed_objects;
+        self.interrupted_steps += other.interrupted_steps;
+        self.deleted_objects_freed += other.deleted_objects_freed;
+        self.pages += other.pages;
+    }
+}
+
 impl Attachment {
     /// Cleans up slot `dead`. The caller holds `dead`'s liveness lock.
-    pub(crate) fn reclaim_slot(&self, dead: u32) {
+    pub(crate) fn reclaim_slot(&self, dead: u32) -> Reclaimed {
+        let mut report = Reclaimed { processes: 1, ..Reclaimed::default() };
         let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
         let procs = self.procs();
         // The dead process's hazards protect nothing any more. (When `dead`
@@ -32,15 +61,27 @@ impl Attachment {
             let s = o.desc.load_state(d, Ordering::SeqCst);
             if s.has_owner() && s.owner() == dead {
                 match s.state() {
-                    st::RESERVED | st::INSERTING | st::COLLIDED | st::CREATED => {
+                    st::CREATED => {
                         o.discard(d, s, dead, &mem);
+                        report.unsealed_objects += 1;
                     }
-                    st::FREEING => o.finish_free(d, s, &mem),
+                    st::RESERVED | st::INSERTING | st::COLLIDED => {
+                        o.discard(d, s, dead, &mem);
+                        report.interrupted_steps += 1;
+                    }
+                    st::FREEING => {
+                        o.finish_free(d, s, &mem);
+                        report.interrupted_steps += 1;
+                    }
                     _ => {}
                 }
             }
             if o.masks.clear(d, dead) {
-                o.free_if_deleted_and_unpinned(d, dead, &mem);
+                report.pins += 1;
+                if o.desc.load_state(d, Ordering::SeqCst).state() == st::DELETED && !o.masks.any(d) {
+                    o.free_if_deleted_and_unpinned(d, dead, &mem);
+                    report.deleted_objects_freed += 1;
+                }
             }
         }
 
@@ -48,9 +89,11 @@ impl Attachment {
         pages.for_each(|p, e| {
             if e == (PageEntry::Claimed { slot: dead }) {
                 pages.free_pages(p, 1, |_| PageEntry::Claimed { slot: dead });
+                report.pages += 1;
             }
         });
         self.slabs().reclaim_slot(dead, hazard);
         hazard.store(0, Ordering::SeqCst);
+        report
     }
 }

@@ -14,6 +14,7 @@ use crate::id::ObjectId;
 use crate::layout::{globals, Layout, HEADER_LEN};
 use crate::objects::{InsertError, Pin};
 use crate::pins::HandlePins;
+use crate::reclaim::Reclaimed;
 use crate::shm::LocalCounters;
 use crate::sys;
 
@@ -176,8 +177,8 @@ impl Store {
         HandlePins::new(self.pins.words())
     }
 
-    /// Reclaims what dead processes held; returns how many were reclaimed.
-    pub fn collect(&self) -> Result<u32> {
+    /// Reclaims what dead processes held, and says what that was.
+    pub fn collect(&self) -> Result<Reclaimed> {
         self.check_process()?;
         self.att.collect()
     }
