@@ -83,8 +83,14 @@ impl ChildGuard {
                 return st;
             }
             if Instant::now() > deadline {
+                // Show where it is stuck (gdb is optional: best effort).
+                let trace = Command::new("gdb")
+                    .args(["-p", &self.pid().to_string(), "-batch", "-ex", "thread apply all bt"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
                 let _ = self.child.kill();
-                panic!("child {} did not exit within {timeout:?}", self.pid());
+                panic!("child {} did not exit within {timeout:?}\n{trace}", self.pid());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
