@@ -14,7 +14,7 @@ MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 RELEASE := target/release
 PCDIR   := $(RELEASE)/pkgconfig
 
-.PHONY: all build demo test test-rust test-c install uninstall clean
+.PHONY: all build demo test test-rust test-c test-loom install uninstall clean
 
 all: build
 
@@ -30,13 +30,16 @@ build:
 demo: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-c
+test: test-rust test-c test-loom
 
 test-rust:
 	$(CARGO) test
 
 test-c: build
 	bash tests/c/run.sh
+
+test-loom:
+	bash ci/loom.sh
 
 install: build
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
