@@ -38,27 +38,60 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Create(CreateArgs),
     /// Remove a store's files (attached processes keep their mappings)
+    ///
+    /// Processes still attached keep the old store mapped until they close it;
+    /// the next create of the name makes a new store. A damaged store can be
+    /// destroyed too.
     #[command(after_help = EXIT_CODES_HELP)]
     Destroy(NameArg),
     /// Show a store's capacity, usage, objects and attached processes
+    ///
+    /// The attached processes are listed with their pids, not counting this
+    /// command itself.
     #[command(after_help = EXIT_CODES_HELP)]
     Stat(StatArgs),
     /// List the objects of a store
+    ///
+    /// Columns: ID; DATA and META sizes; STATE (unsealed: being created, sealed,
+    /// spilled: on disk only, deleted: hidden but still pinned); PINS (processes
+    /// holding at least one pin); WHERE (memory or disk); AGE (since creation).
+    /// The listing is one scan, not a snapshot: objects put or deleted meanwhile
+    /// may or may not appear.
     #[command(after_help = EXIT_CODES_HELP)]
     Ls(LsArgs),
     /// Store a file (or stdin) as a new object and print its ID
+    ///
+    /// A regular file is read straight into the store's memory; standard input
+    /// (or a pipe) is read whole first. A progress bar is drawn on stderr for
+    /// objects of 32 MiB or more when stderr is a terminal. Ctrl-C abandons the
+    /// object.
     #[command(after_help = EXIT_CODES_HELP)]
     Put(PutArgs),
     /// Write an object's data (or metadata) to stdout or a file
+    ///
+    /// The bytes are written straight from the shared memory. By default an
+    /// object that is not there is an error at once; --timeout waits for a
+    /// producer to seal it. A progress bar is drawn on stderr for objects of
+    /// 32 MiB or more when stderr is a terminal.
     #[command(after_help = EXIT_CODES_HELP)]
     Get(GetArgs),
     /// Delete objects (pinned ones disappear now and are freed at their last release)
+    ///
+    /// Every ID is tried; the exit code is that of the first failure.
     #[command(after_help = EXIT_CODES_HELP)]
     Rm(RmArgs),
     /// Reclaim what dead processes held (pins, unsealed objects) and report it
+    ///
+    /// Dead processes are also reclaimed whenever any process attaches to the
+    /// store, this command included, as it starts: the report itemises what
+    /// the collect itself found, and gives the store's total of dead processes
+    /// reclaimed since it was created.
     #[command(after_help = EXIT_CODES_HELP)]
     Gc(GcArgs),
     /// Show a store's counters every second until Ctrl-C
+    ///
+    /// One line per refresh (or one JSON object per line with --json).
+    /// PROCS counts the attached processes other than this command.
     #[command(after_help = EXIT_CODES_HELP)]
     Watch(WatchArgs),
 }
@@ -132,8 +165,6 @@ pub enum SortKey {
 }
 
 #[derive(Args, Debug)]
-#[command(after_long_help = "Columns: ID, DATA and META sizes, STATE (unsealed, sealed, spilled, deleted), \
-    PINS (processes holding at least one pin), WHERE (memory or disk), AGE (since creation).")]
 pub struct LsArgs {
     #[arg(help = STORE_HELP)]
     pub name: String,
@@ -170,7 +201,6 @@ pub struct LsArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_long_help = "A progress bar is drawn on stderr for objects of 32 MiB or more when stderr is a terminal.")]
 pub struct PutArgs {
     #[arg(help = STORE_HELP)]
     pub name: String,
@@ -192,7 +222,6 @@ pub struct PutArgs {
 }
 
 #[derive(Args, Debug)]
-#[command(after_long_help = "A progress bar is drawn on stderr for objects of 32 MiB or more when stderr is a terminal.")]
 pub struct GetArgs {
     #[arg(help = STORE_HELP)]
     pub name: String,

@@ -3,7 +3,7 @@
 
 use std::os::unix::fs::MetadataExt;
 
-use objstore::{Options, Reclaimed, Store};
+use objstore::{ErrorKind, Options, Reclaimed, Store};
 use serde::Serialize;
 
 use crate::args::{CreateArgs, GcArgs, NameArg};
@@ -30,7 +30,11 @@ pub fn create(args: CreateArgs) -> Result<(), Failure> {
         hugepages: args.hugepages,
         ..Options::default()
     };
-    let store = Store::open(&args.name, &opts).map_err(|e| open::explain(&args.name, e))?;
+    let store = Store::open(&args.name, &opts).map_err(|e| match e.kind() {
+        // Not a missing store (we are creating it): a missing directory.
+        ErrorKind::NotFound => Failure::from(e).hint("the directory the store goes in must exist"),
+        _ => open::explain(&args.name, e),
+    })?;
     let stats = store.stats()?;
     let mode = std::fs::metadata(store.path()).map(|m| format!("{:04o}", m.mode() & 0o7777)).unwrap_or_else(|_| "?".into());
     let mut text = format!(
