@@ -197,6 +197,14 @@ impl Holder {
         let pid = unsafe { libc::fork() };
         assert!(pid >= 0, "fork failed");
         if pid == 0 {
+            // Drop the descriptors inherited from other tests' threads (their
+            // children's pipes), so that this process holds up none of them.
+            for fd in 3..1024 {
+                if fd != wr {
+                    // SAFETY: closing descriptors this process owns a copy of.
+                    unsafe { libc::close(fd) };
+                }
+            }
             let result = std::panic::catch_unwind(|| {
                 let s = Store::open(store, &Options { attach_only: true, ..Options::default() }).expect("child open");
                 let _pinned = s.get_raw(&pin, Some(Duration::ZERO)).expect("child get");
@@ -675,6 +683,31 @@ fn watch_counts_refreshes() {
     }
 }
 
+#[test]
+fn watch_notices_a_destroyed_store() {
+    let t = TempStore::create("watchgone", "16MiB", &[]);
+    let mut watch = Command::new(BIN)
+        .args(["watch", t.n(), "--interval", "20ms"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Its header and first row mean it is attached and looping.
+    let mut stdout = watch.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while seen.iter().filter(|&&b| b == b'\n').count() < 2 {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "watch ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    ok(&["destroy", t.n()]);
+    std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
+    let out = watch.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&["watch"], &out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("store '{}' was destroyed", t.n())));
+}
+
 // ----- crashed processes: stat, ls, get, rm while they live; gc after ----------------
 
 #[test]
@@ -771,8 +804,11 @@ fn permission_denied_is_exit_8_with_a_hint() {
         // may be in a directory closed to other users).
         let dir = TempDir::new("perm");
         std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Copied by `cp`, not by this process: a file this process had open
+        // for writing could be inherited by a concurrent fork (a `Holder`),
+        // and executing it would then fail with ETXTBSY.
         let bin = dir.file("objstore");
-        std::fs::copy(BIN, &bin).unwrap();
+        assert!(Command::new("cp").arg(BIN).arg(&bin).status().unwrap().success());
         std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
         let out = Command::new(&bin).args(["stat", t.n()]).uid(65534).gid(65534).stdin(Stdio::null()).output().unwrap();
         // And creating a store in a directory nobody may write to.

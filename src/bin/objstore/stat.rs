@@ -197,7 +197,8 @@ pub fn watch(args: WatchArgs) -> Result<(), Failure> {
         if args.count == Some(shown) {
             return Ok(());
         }
-        next += args.interval;
+        // Keep the beat; after a slow refresh, start a new one from now.
+        next = (next + args.interval).max(Instant::now());
         if !interrupt::sleep_until(next) {
             // Ctrl-C is how watch normally ends.
             return Ok(());
