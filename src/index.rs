@@ -93,7 +93,7 @@ impl<'a> Index<'a> {
             let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
             for e in &self.entries[base..base + BUCKET_ENTRIES] {
                 let v = e.load(Ordering::Acquire);
-                if v != 0 && v as u32 == tag {
+                if v >> 32 != 0 && v as u32 == tag {
                     let d = ((v >> 32) - 1) as u32;
                     if d < self.descriptors {
                         if let Some(r) = f(d) {
@@ -116,7 +116,7 @@ impl<'a> Index<'a> {
             let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
             for (i, e) in self.entries[base..base + BUCKET_ENTRIES].iter().enumerate() {
                 let v = e.load(Ordering::SeqCst);
-                if v != 0 && v as u32 == tag {
+                if v >> 32 != 0 && v as u32 == tag {
                     let d = ((v >> 32) - 1) as u32;
                     if d < self.descriptors && !f(dist * BUCKET_ENTRIES as u32 + i as u32, d) {
                         return;
