@@ -67,8 +67,8 @@ pub fn select(objects: &[ObjectInfo], args: &LsArgs, now_unix: u64) -> Vec<Row> 
         .filter(|o| states.is_empty() || states.contains(&o.state))
         .filter(|o| !args.pinned || o.pinning_processes > 0)
         .map(|o| Row::new(o, now_unix))
-        .filter(|r| args.min_size.map_or(true, |m| r.size() >= m))
-        .filter(|r| args.max_size.map_or(true, |m| r.size() <= m))
+        .filter(|r| args.min_size.is_none_or(|m| r.size() >= m))
+        .filter(|r| args.max_size.is_none_or(|m| r.size() <= m))
         .collect();
     // Ties break by ID, so the order is total and the same on every run.
     match args.sort {

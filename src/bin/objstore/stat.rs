@@ -258,7 +258,7 @@ mod tests {
         for title in head.split_whitespace().skip(1) {
             let end = head.find(title).unwrap() + title.len();
             assert_ne!(line.as_bytes()[end - 1], b' ', "{title}:\n{head}\n{line}");
-            assert!(line.as_bytes().get(end).map_or(true, |&c| c == b' '), "{title}:\n{head}\n{line}");
+            assert!(line.as_bytes().get(end).is_none_or(|&c| c == b' '), "{title}:\n{head}\n{line}");
         }
     }
 }
