@@ -1,11 +1,12 @@
 # objstore: build, install, demo and test entry points.
 #
-#   make            build the library (release) and the uninstalled pkg-config file
+#   make            build the library and the objstore command (release), and the uninstalled pkg-config file
 #   make demo       build and run the multi-process demo on a default store
 #   make test       run every test in every language
 #   make install    install to $(PREFIX) (default /usr/local; DESTDIR honoured)
 
 PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 CARGO   ?= cargo
@@ -19,7 +20,7 @@ PCDIR   := $(RELEASE)/pkgconfig
 all: build
 
 build:
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --lib --bin objstore
 	@ln -sf libobjstore.so $(RELEASE)/libobjstore.so.$(MAJOR)
 	@mkdir -p $(PCDIR)
 	@sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(RELEASE)|' \
@@ -42,7 +43,8 @@ test-loom:
 	bash ci/loom.sh
 
 install: build
-	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
+	install -m 755 $(RELEASE)/objstore $(DESTDIR)$(BINDIR)/objstore
 	install -m 644 include/objstore.h $(DESTDIR)$(INCDIR)/objstore.h
 	install -m 755 $(RELEASE)/libobjstore.so $(DESTDIR)$(LIBDIR)/libobjstore.so.$(VERSION)
 	ln -sf libobjstore.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libobjstore.so.$(MAJOR)
@@ -56,6 +58,7 @@ install: build
 	    > $(DESTDIR)$(LIBDIR)/cmake/objstore/objstoreConfigVersion.cmake
 
 uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/objstore
 	rm -f $(DESTDIR)$(INCDIR)/objstore.h $(DESTDIR)$(LIBDIR)/libobjstore.so* $(DESTDIR)$(LIBDIR)/libobjstore.a
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/objstore.pc
 	rm -rf $(DESTDIR)$(LIBDIR)/cmake/objstore
