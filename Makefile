@@ -41,6 +41,7 @@ test-c: build
 install: build
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
 	install -m 644 include/objstore.h $(DESTDIR)$(INCDIR)/objstore.h
+	install -m 644 bindings/cpp/include/objstore.hpp $(DESTDIR)$(INCDIR)/objstore.hpp
 	install -m 755 $(RELEASE)/libobjstore.so $(DESTDIR)$(LIBDIR)/libobjstore.so.$(VERSION)
 	ln -sf libobjstore.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libobjstore.so.$(MAJOR)
 	ln -sf libobjstore.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libobjstore.so
@@ -53,7 +54,7 @@ install: build
 	    > $(DESTDIR)$(LIBDIR)/cmake/objstore/objstoreConfigVersion.cmake
 
 uninstall:
-	rm -f $(DESTDIR)$(INCDIR)/objstore.h $(DESTDIR)$(LIBDIR)/libobjstore.so* $(DESTDIR)$(LIBDIR)/libobjstore.a
+	rm -f $(DESTDIR)$(INCDIR)/objstore.h $(DESTDIR)$(INCDIR)/objstore.hpp $(DESTDIR)$(LIBDIR)/libobjstore.so* $(DESTDIR)$(LIBDIR)/libobjstore.a
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/objstore.pc
 	rm -rf $(DESTDIR)$(LIBDIR)/cmake/objstore
 
