@@ -1,6 +1,7 @@
 // Test support: a fixture that gives every test its own store and destroys
-// it however the test ends, and RAII helpers for forked children and pipes
-// that clean up after a failed assertion too.
+// it when the test ends, also after a failed assertion (and sweeps stores
+// left by test processes that crashed), and RAII helpers for forked
+// children and pipes that clean up after a failed assertion too.
 #ifndef OBJSTORE_TESTS_SUPPORT_HPP
 #define OBJSTORE_TESTS_SUPPORT_HPP
 
@@ -11,12 +12,14 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include <dirent.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,6 +36,25 @@ inline std::string unique_store_name(std::string_view suffix = {}) {
         if (c == '/') c = '_';  // parameterized test names; '/' would make it a path
     }
     return name;
+}
+
+/// Destroys the stores that test processes which died without their
+/// TearDown (a crash, a kill) left in /dev/shm: "objstore-cpptest-PID-..."
+/// whose PID is not alive. Assertion failures never leave any; this keeps a
+/// crashed run from leaking memory into the next.
+inline void remove_stale_stores() {
+    const std::string prefix = "objstore-cpptest-";
+    DIR* dir = ::opendir("/dev/shm");
+    if (dir == nullptr) return;
+    while (const dirent* entry = ::readdir(dir)) {
+        std::string name = entry->d_name;
+        if (name.compare(0, prefix.size(), prefix) != 0) continue;
+        long pid = std::strtol(name.c_str() + prefix.size(), nullptr, 10);
+        if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+            (void)objstore::Store::destroy(name);
+        }
+    }
+    ::closedir(dir);
 }
 
 /// Destroys the store `name` when it goes out of scope (if it still exists).
@@ -55,6 +77,8 @@ protected:
     static constexpr std::uint64_t kCapacity = 16u << 20;
 
     void SetUp() override {
+        static const bool swept = (remove_stale_stores(), true);
+        (void)swept;
         name_.emplace(unique_store_name());
         objstore::Options options;
         options.capacity_bytes = kCapacity;
