@@ -230,7 +230,7 @@ public:
     static Error last(os_status status) { return Error(static_cast<Status>(status), os_last_error()); }
 
     Status status() const noexcept { return status_; }
-    /// The detail, e.g. "no object 00ab..." (may be empty).
+    /// The detail, e.g. "object 00ab... not found" (may be empty).
     const std::string& message() const noexcept { return message_; }
     /// "<status text>: <detail>", or the status text alone.
     std::string to_string() const {
@@ -296,6 +296,8 @@ public:
         if (const Error* e = std::get_if<1>(&v_)) return *e;
         detail::misuse("Result::error() called on a value", nullptr);
     }
+    /// On a temporary Result, the error by value, so that it cannot dangle.
+    Error error() && { return static_cast<const Result&>(*this).error(); }
 
 private:
     // Shared by the const and non-const accessors.
@@ -326,6 +328,8 @@ public:
         if (error_) return *error_;
         detail::misuse("Result::error() called on a value", nullptr);
     }
+    /// On a temporary Result, the error by value, so that it cannot dangle.
+    Error error() && { return static_cast<const Result&>(*this).error(); }
 
 private:
     std::optional<Error> error_;
@@ -362,7 +366,7 @@ public:
         // os_id_from_hex wants a NUL-terminated string; anything longer than
         // 40 characters is passed as 41, which it rejects as too long.
         char buf[2 * size + 2] = {};
-        std::memcpy(buf, hex.data(), hex.size() < sizeof buf - 1 ? hex.size() : sizeof buf - 1);
+        if (!hex.empty()) std::memcpy(buf, hex.data(), hex.size() < sizeof buf - 1 ? hex.size() : sizeof buf - 1);
         ObjectId id;
         if (os_status st = os_id_from_hex(buf, &id.raw_); st != OS_OK) return Error::last(st);
         return id;

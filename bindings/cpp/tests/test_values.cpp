@@ -55,7 +55,7 @@ TEST(ObjectId, FromHexTakesAViewThatIsNotNulTerminated) {
 }
 
 TEST(ObjectId, FromHexRejectsBadInput) {
-    for (std::string_view bad : {std::string_view("abc"), std::string_view(""),
+    for (std::string_view bad : {std::string_view("abc"), std::string_view(), std::string_view(""),
                                  std::string_view("00112233445566778899aabbccddeeff102132430"),
                                  std::string_view("zz112233445566778899aabbccddeeff00112233"),
                                  std::string_view("00112233445566778899aabbccddeeff0011223\0", 40)}) {
@@ -210,6 +210,11 @@ TEST(Result, HoldsAValueOrAnError) {
     EXPECT_EQ(bad.error().status(), Status::not_found);
     EXPECT_EQ(bad.error().message(), "no such thing");
     EXPECT_EQ(bad.error().to_string(), "not found: no such thing");
+
+    // The error of a temporary is a copy, not a dangling reference.
+    objstore::Error copied = Result<int>(objstore::Error(Status::corrupt, "bad")).error();
+    EXPECT_EQ(copied.status(), Status::corrupt);
+    EXPECT_EQ(copied.message(), "bad");
 
     Result<void> done;
     EXPECT_TRUE(done.ok());

@@ -16,6 +16,7 @@
 using namespace std::chrono_literals;
 using objstore::Object;
 using objstore::ObjectId;
+using objstore::Stats;
 using objstore::Status;
 using objstore::Store;
 using objstore::Timeout;
@@ -110,6 +111,32 @@ TEST_F(StoreTest, GetManyWaitsForTheMissingOnes) {
     EXPECT_EQ(text((*objs)[0].data()), "present");
     EXPECT_EQ(text((*objs)[1].data()), "second");
     EXPECT_EQ(text((*objs)[2].data()), "third");
+}
+
+TEST_F(StoreTest, ManyThreadsShareOneStore) {
+    // const member functions are safe to call concurrently: each thread puts,
+    // reads back, and removes its own objects through one Store.
+    constexpr int kThreads = 4, kRounds = 200;
+    std::vector<std::future<int>> workers;
+    for (int t = 0; t < kThreads; ++t) {
+        workers.push_back(std::async(std::launch::async, [this, t] {
+            int bad = 0;
+            for (int i = 0; i < kRounds; ++i) {
+                std::string payload = std::to_string(t) + ":" + std::to_string(i);
+                auto id = store_.put(objstore::as_bytes(payload));
+                if (!id) return -1;
+                auto obj = store_.get(*id);
+                if (!obj || text(obj->data()) != payload) ++bad;
+                *obj = Object();
+                if (i % 2 == 0 && !store_.remove(*id).ok()) ++bad;
+            }
+            return bad;
+        }));
+    }
+    for (auto& w : workers) EXPECT_EQ(w.get(), 0);
+    Stats s = stats();
+    EXPECT_EQ(s.object_count, static_cast<std::uint64_t>(kThreads * kRounds / 2));
+    EXPECT_EQ(s.pinned_count, 0u);
 }
 
 TEST_F(StoreTest, ReaderProcessWaitsForASealInThisProcess) {
