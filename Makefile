@@ -1,9 +1,12 @@
 # objstore: build, install, demo and test entry points.
 #
-#   make            build the library and the objstore command (release), and the uninstalled pkg-config file
-#   make demo       build and run the multi-process demo on a default store
-#   make test       run every test in every language
-#   make install    install to $(PREFIX) (default /usr/local; DESTDIR honoured)
+#   make                build the library and the objstore command (release), and the uninstalled pkg-config file
+#   make demo           build and run the C tensor walk-through (examples/c)
+#   make test           run every test in every language
+#   make test-cpp       build the C++ wrapper's tests against a scratch install, run them with ctest
+#   make examples       build the C and C++ walk-throughs against a scratch install
+#   make test-examples  run them (and across languages) and check their results
+#   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -14,8 +17,14 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 RELEASE := target/release
 PCDIR   := $(RELEASE)/pkgconfig
+# A scratch `make install` prefix, made afresh by `make stage`: the C++ tests
+# and the examples build against it as a user's project would.
+STAGE   := $(CURDIR)/target/stage
+EXAMPLES_BUILD := $(CURDIR)/target/examples
+CPP_TEST_BUILD := $(CURDIR)/target/cpp-build
 
-.PHONY: all build demo test test-rust test-c test-loom install uninstall clean
+.PHONY: all build demo demo-rust test test-rust test-c test-loom test-cpp stage examples examples-c examples-cpp \
+        test-examples install uninstall clean
 
 all: build
 
@@ -28,10 +37,13 @@ build:
 	     pkg/objstore.pc.in > $(PCDIR)/objstore-uninstalled.pc
 	@cp $(PCDIR)/objstore-uninstalled.pc $(PCDIR)/objstore.pc
 
-demo: build
+demo: examples-c
+	$(EXAMPLES_BUILD)/c/tensor_walkthrough
+
+demo-rust: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-c test-loom
+test: test-rust test-c test-loom test-cpp test-examples
 
 test-rust:
 	$(CARGO) test
@@ -42,10 +54,33 @@ test-c: build
 test-loom:
 	bash ci/loom.sh
 
+stage: build
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install PREFIX=$(STAGE) DESTDIR= >/dev/null
+
+test-cpp: stage
+	cmake -S bindings/cpp -B $(CPP_TEST_BUILD) -DCMAKE_PREFIX_PATH=$(STAGE) >/dev/null
+	cmake --build $(CPP_TEST_BUILD) -j2
+	ctest --test-dir $(CPP_TEST_BUILD) --output-on-failure -j2
+
+examples: examples-c examples-cpp
+
+examples-c: stage
+	PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig $(MAKE) --no-print-directory -C examples/c \
+	    BUILD=$(EXAMPLES_BUILD)/c CFLAGS="-O2 -g -Werror"
+
+examples-cpp: stage
+	cmake -S examples/cpp -B $(EXAMPLES_BUILD)/cpp -DCMAKE_PREFIX_PATH=$(STAGE) -DCMAKE_CXX_FLAGS=-Werror >/dev/null
+	cmake --build $(EXAMPLES_BUILD)/cpp -j2
+
+test-examples: examples
+	bash examples/run.sh $(EXAMPLES_BUILD)/c/tensor_walkthrough $(EXAMPLES_BUILD)/cpp/tensor_walkthrough
+
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
 	install -m 755 $(RELEASE)/objstore $(DESTDIR)$(BINDIR)/objstore
 	install -m 644 include/objstore.h $(DESTDIR)$(INCDIR)/objstore.h
+	install -m 644 bindings/cpp/include/objstore.hpp $(DESTDIR)$(INCDIR)/objstore.hpp
 	install -m 755 $(RELEASE)/libobjstore.so $(DESTDIR)$(LIBDIR)/libobjstore.so.$(VERSION)
 	ln -sf libobjstore.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libobjstore.so.$(MAJOR)
 	ln -sf libobjstore.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libobjstore.so
@@ -59,7 +94,7 @@ install: build
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/objstore
-	rm -f $(DESTDIR)$(INCDIR)/objstore.h $(DESTDIR)$(LIBDIR)/libobjstore.so* $(DESTDIR)$(LIBDIR)/libobjstore.a
+	rm -f $(DESTDIR)$(INCDIR)/objstore.h $(DESTDIR)$(INCDIR)/objstore.hpp $(DESTDIR)$(LIBDIR)/libobjstore.so* $(DESTDIR)$(LIBDIR)/libobjstore.a
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/objstore.pc
 	rm -rf $(DESTDIR)$(LIBDIR)/cmake/objstore
 
