@@ -58,7 +58,8 @@ func (s *Store) getMany(ctx context.Context, ids []ID, timeout time.Duration) ([
 		still := missing[:0]
 		for k, i := range missing {
 			if bufs[k].data != nil {
-				objs[i] = newObject(s, ids[i], &bufs[k])
+				objs[i] = newObject(s, ids[i])
+				objs[i].buf = bufs[k]
 			} else {
 				still = append(still, i)
 			}

@@ -20,10 +20,11 @@ type Object struct {
 	store *Store
 	id    ID
 
-	data    unsafe.Pointer // into the shared mapping, 64-byte aligned
-	dataLen int
-	meta    unsafe.Pointer
-	metaLen int
+	// The C call's arguments live in the Object itself, so that a get and
+	// its release allocate nothing but the Object. (cgo's pointer rules
+	// apply to the field passed, not the whole struct.)
+	cid C.os_object_id
+	buf C.os_buffer // data is 64-byte aligned, in the shared mapping
 
 	// mu is held shared by the copying accessors and exclusively by
 	// Release, so a copy never reads memory the release has unpinned.
@@ -31,15 +32,8 @@ type Object struct {
 	released atomic.Bool
 }
 
-func newObject(s *Store, id ID, b *C.os_buffer) *Object {
-	return &Object{
-		store:   s,
-		id:      id,
-		data:    unsafe.Pointer(b.data),
-		dataLen: int(b.data_len),
-		meta:    unsafe.Pointer(b.meta),
-		metaLen: int(b.meta_len),
-	}
+func newObject(s *Store, id ID) *Object {
+	return &Object{store: s, id: id, cid: cID(id)}
 }
 
 // Get gets and pins the sealed object id. If it is not in the store yet, Get
@@ -59,17 +53,11 @@ func (s *Store) GetContext(ctx context.Context, id ID) (*Object, error) {
 }
 
 func (s *Store) get(ctx context.Context, id ID, timeout time.Duration) (*Object, error) {
-	cid := cID(id)
-	var obj *Object
+	obj := newObject(s, id)
 	try := func(ms int64) error {
-		var buf C.os_buffer
-		err := s.do("get", func(h *C.os_store) C.os_status {
-			return C.os_get(h, &cid, C.int64_t(ms), &buf)
+		return s.do("get", func(h *C.os_store) C.os_status {
+			return C.os_get(h, &obj.cid, C.int64_t(ms), &obj.buf)
 		})
-		if err == nil {
-			obj = newObject(s, id, &buf)
-		}
-		return err
 	}
 	timedOut := func() error {
 		return &Error{Op: "get", Status: StatusTimeout,
@@ -85,13 +73,14 @@ func (s *Store) get(ctx context.Context, id ID, timeout time.Duration) (*Object,
 func (o *Object) ID() ID { return o.id }
 
 // Len returns the length of the object's data in bytes.
-func (o *Object) Len() int { return o.dataLen }
+func (o *Object) Len() int { return int(o.buf.data_len) }
 
 // MetaLen returns the length of the object's metadata in bytes.
-func (o *Object) MetaLen() int { return o.metaLen }
+func (o *Object) MetaLen() int { return int(o.buf.meta_len) }
 
 // UnsafeData returns the object's data as a slice over the shared mapping:
-// no copy. Its first byte is 64-byte aligned. It returns nil after Release.
+// no copy. Its first byte is 64-byte aligned. It returns nil after Release
+// or the Store's Close.
 //
 // The slice is valid only until Release (or Close of the Store), and only
 // while the Object is reachable: keep the Object alive (e.g. with
@@ -99,33 +88,33 @@ func (o *Object) MetaLen() int { return o.metaLen }
 // or retain it after Release. It must never be written: other processes
 // read the same bytes, and the object is immutable.
 func (o *Object) UnsafeData() []byte {
-	if o.released.Load() {
+	if o.released.Load() || o.store.closed.Load() {
 		return nil
 	}
-	return unsafe.Slice((*byte)(o.data), o.dataLen)
+	return unsafe.Slice((*byte)(unsafe.Pointer(o.buf.data)), o.buf.data_len)
 }
 
 // UnsafeMeta returns the object's metadata as a slice over the shared
 // mapping, under the same rules as [Object.UnsafeData]. It returns nil
-// after Release.
+// after Release or the Store's Close.
 func (o *Object) UnsafeMeta() []byte {
-	if o.released.Load() {
+	if o.released.Load() || o.store.closed.Load() {
 		return nil
 	}
-	return unsafe.Slice((*byte)(o.meta), o.metaLen)
+	return unsafe.Slice((*byte)(unsafe.Pointer(o.buf.meta)), o.buf.meta_len)
 }
 
 // CopyData returns a copy of the object's data, safe to keep and modify.
 // It returns nil if the object has been released or its Store closed.
 func (o *Object) CopyData() []byte {
-	return o.copyOf(o.data, o.dataLen)
+	return o.copyOf(unsafe.Pointer(o.buf.data), int(o.buf.data_len))
 }
 
 // CopyMeta returns a copy of the object's metadata, safe to keep and
 // modify. It returns nil if the object has been released or its Store
 // closed.
 func (o *Object) CopyMeta() []byte {
-	return o.copyOf(o.meta, o.metaLen)
+	return o.copyOf(unsafe.Pointer(o.buf.meta), int(o.buf.meta_len))
 }
 
 func (o *Object) copyOf(p unsafe.Pointer, n int) []byte {
@@ -153,8 +142,7 @@ func (o *Object) Release() error {
 	if o.released.Load() {
 		return nil
 	}
-	cid := cID(o.id)
-	err := o.store.do("release", func(h *C.os_store) C.os_status { return C.os_release(h, &cid) })
+	err := o.store.do("release", func(h *C.os_store) C.os_status { return C.os_release(h, &o.cid) })
 	if err == nil || isClosed(err) {
 		o.released.Store(true)
 		return nil

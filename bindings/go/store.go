@@ -5,9 +5,9 @@ package objstore
 import "C"
 
 import (
-	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -24,6 +24,9 @@ type Store struct {
 	// waits for more than one slice.
 	mu sync.RWMutex
 	h  *C.os_store // nil once closed
+	// closed mirrors h == nil for the lock-free Unsafe views, which return
+	// nil once the mapping they point into may be gone.
+	closed atomic.Bool
 }
 
 // Open opens the store name, creating it if it does not exist (unless
@@ -82,6 +85,7 @@ func (s *Store) Close() error {
 	}
 	h := s.h
 	s.h = nil
+	s.closed.Store(true)
 	runtime.SetFinalizer(s, nil)
 	return call("close", func() C.os_status { return C.os_close(h) })
 }
@@ -94,7 +98,7 @@ func (s *Store) do(op string, f func(h *C.os_store) C.os_status) error {
 	defer s.mu.RUnlock()
 	h := s.h
 	if h == nil {
-		return fmt.Errorf("objstore: %s: %w", op, ErrClosed)
+		return ErrClosed
 	}
 	err := call(op, func() C.os_status { return f(h) })
 	// The handle must outlive the C call even if the caller drops s.

@@ -149,6 +149,9 @@ func TestCloseIdempotent(t *testing.T) {
 	if u.UnsafeData() != nil {
 		t.Fatal("UnsafeData of an object aborted by Close is not nil")
 	}
+	if obj.UnsafeData() != nil || obj.UnsafeMeta() != nil || obj.CopyData() != nil {
+		t.Fatal("views of an object unpinned by Close are not nil")
+	}
 	if err := obj.Release(); err != nil {
 		t.Fatalf("Release after Close: %v", err)
 	}

@@ -49,13 +49,13 @@ func (u *Unsealed) ID() ID { return u.id }
 func (u *Unsealed) Len() int { return u.n }
 
 // UnsafeData returns the object's writable data as a slice over the shared
-// mapping, 64-byte aligned. Fill it, then Seal. It returns nil after Seal or
-// Abort. The slice must not be used after Seal or Abort (or Close of the
+// mapping, 64-byte aligned. Fill it, then Seal. It returns nil after Seal,
+// Abort, or the Store's Close. The slice must not be used after Seal or Abort (or Close of the
 // Store): once sealed the object is immutable and other processes read it,
 // and once aborted the memory belongs to other objects. Keep the Unsealed
 // reachable while you use the slice.
 func (u *Unsealed) UnsafeData() []byte {
-	if u.done.Load() {
+	if u.done.Load() || u.store.closed.Load() {
 		return nil
 	}
 	return unsafe.Slice((*byte)(u.data), u.n)
