@@ -37,6 +37,17 @@ func TestMain(m *testing.M) {
 // runHelper is the body of a helper process.
 func runHelper(mode string) error {
 	s, err := Open(os.Getenv(helperStoreEnv), &Options{AttachOnly: true})
+	if mode == "attach" {
+		// Report how the attach went, for the parent to check.
+		var st Status
+		if errors.As(err, &st) {
+			fmt.Println(uint32(st))
+		} else if err == nil {
+			fmt.Println(uint32(StatusOK))
+			return s.Close()
+		}
+		return err
+	}
 	if err != nil {
 		return err
 	}

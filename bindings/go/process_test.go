@@ -2,6 +2,8 @@ package objstore
 
 import (
 	"bytes"
+	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -70,5 +72,57 @@ func TestCrashReclaim(t *testing.T) {
 	defer release(t, obj)
 	if !bytes.Equal(obj.UnsafeData(), pattern(1000, 8)) {
 		t.Fatal("the input changed")
+	}
+}
+
+// TestStoppedProcessKeepsPins: a stopped process is alive; Collect must not
+// take its pins or its unsealed object. Once it is killed, they go.
+func TestStoppedProcessKeepsPins(t *testing.T) {
+	s := newStore(t, nil)
+	input := mustPut(t, s, pattern(100, 1), nil)
+	cmd, out := startHelper(t, "crash", s.Name(), input, idOf("stopped"))
+	if line, err := out.ReadString('\n'); err != nil || line != "ready\n" {
+		t.Fatalf("child said %q, %v", line, err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Collect(); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustStats(t, s); st.PinnedCount != 1 || st.UnsealedCount != 1 || st.AttachedProcesses != 2 {
+		t.Fatalf("a stopped process lost its pins or its unsealed object: %+v", st)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	if err := s.Collect(); err != nil {
+		t.Fatal(err)
+	}
+	if st := mustStats(t, s); st.PinnedCount != 0 || st.UnsealedCount != 0 || st.AttachedProcesses != 1 {
+		t.Fatalf("after the kill: %+v", st)
+	}
+}
+
+// TestTooManyProcesses: a store for one process refuses a second.
+func TestTooManyProcesses(t *testing.T) {
+	s := newStore(t, &Options{CapacityBytes: 1 << 20, MaxObjects: 16, MaxProcesses: 1, CreateOnly: true})
+	cmd, out := startHelper(t, "attach", s.Name())
+	line, _ := out.ReadString('\n')
+	_ = cmd.Wait()
+	got, err := strconv.Atoi(strings.TrimSpace(line))
+	if err != nil || Status(got) != StatusTooManyProcesses {
+		t.Fatalf("second process attaching to a one-process store: status %q, want %d (%v)",
+			line, uint32(StatusTooManyProcesses), StatusTooManyProcesses)
+	}
+	// Once this process detaches, another may attach.
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	cmd, out = startHelper(t, "attach", s.Name())
+	line, _ = out.ReadString('\n')
+	if err := cmd.Wait(); err != nil || strings.TrimSpace(line) != "0" {
+		t.Fatalf("attach after the only process detached: %q, %v", line, err)
 	}
 }
