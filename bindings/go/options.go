@@ -88,7 +88,10 @@ func (o *Options) toC() (C.os_options, func(), error) {
 	if o.SpillDir != "" {
 		// A C string: the struct is passed to C, and Go memory passed to C
 		// may not hold Go pointers.
-		dir := C.CString(o.SpillDir)
+		dir, err := cString("open", "spill directory", o.SpillDir)
+		if err != nil {
+			return c, func() {}, err
+		}
 		c.spill_dir = dir
 		free = func() { C.free(unsafe.Pointer(dir)) }
 	}

@@ -5,7 +5,9 @@ package objstore
 import "C"
 
 import (
+	"fmt"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -39,7 +41,10 @@ func Open(name string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	defer free()
-	cname := C.CString(name)
+	cname, err := cString("open", "name", name)
+	if err != nil {
+		return nil, err
+	}
 	defer C.free(unsafe.Pointer(cname))
 	var popts *C.os_options
 	if opts != nil {
@@ -59,7 +64,10 @@ func Open(name string, opts *Options) (*Store, error) {
 // next Open of the name creates a new store. A store that does not exist
 // gives ErrNotFound.
 func Destroy(name string) error {
-	cname := C.CString(name)
+	cname, err := cString("destroy", "name", name)
+	if err != nil {
+		return err
+	}
 	defer C.free(unsafe.Pointer(cname))
 	return call("destroy", func() C.os_status { return C.os_destroy(cname) })
 }
@@ -171,6 +179,16 @@ func (s *Store) Contains(id ID) (bool, error) {
 	var present C.bool
 	err := s.do("contains", func(h *C.os_store) C.os_status { return C.os_contains(h, &cid, &present) })
 	return bool(present), err
+}
+
+// cString copies s to C memory for a call (the caller frees it). A NUL
+// byte inside s would silently cut the string short in C, so it is refused.
+func cString(op, what, s string) (*C.char, error) {
+	if strings.IndexByte(s, 0) >= 0 {
+		return nil, &Error{Op: op, Status: StatusInvalidArgument,
+			Message: fmt.Sprintf("%s %q contains a NUL byte", what, s)}
+	}
+	return C.CString(s), nil
 }
 
 // bytesPtr returns a pointer to b's first byte, or nil for an empty slice

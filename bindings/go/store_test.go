@@ -72,6 +72,13 @@ func TestOpenErrors(t *testing.T) {
 	wantErr(t, "too many max processes", err, ErrInvalidArgument)
 
 	wantErr(t, "destroy a missing store", Destroy(storeName(t)), ErrNotFound)
+	_, err = Open(storeName(t)+"\x00suffix", nil)
+	wantErr(t, "a name with a NUL byte", err, ErrInvalidArgument)
+	_, err = Open(storeName(t), &Options{SpillDir: "/tmp/a\x00b"})
+	wantErr(t, "a spill dir with a NUL byte", err, ErrInvalidArgument)
+	wantErr(t, "destroy a name with a NUL byte", Destroy("x\x00y"), ErrInvalidArgument)
+	_, err = Open("", nil)
+	wantErr(t, "an empty name", err, ErrInvalidArgument)
 }
 
 func TestOpenDamagedFile(t *testing.T) {
