@@ -60,7 +60,7 @@ test-go: build
 
 # Each example checks its own result and exits non-zero on any mismatch.
 examples-go: build
-	$(MAKE) --no-print-directory install PREFIX=$(GO_PREFIX) DESTDIR= >/dev/null
+	$(MAKE) --no-print-directory install PREFIX=$(GO_PREFIX) LIBDIR=$(GO_PREFIX)/lib INCDIR=$(GO_PREFIX)/include DESTDIR= >/dev/null
 	cd examples/go && $(GO_INST_ENV) $(GO) vet ./...
 	cd examples/go && $(GO_INST_ENV) $(GO) run -buildvcs=false .
 	cd examples/go && $(GO_INST_ENV) $(GO) run -buildvcs=false ./crashdemo
