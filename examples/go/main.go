@@ -1,14 +1,24 @@
 // Command tensors is the objstore tensor walk-through in Go.
 //
 // A driver puts 15 float32 tensors of shape (i,8,8), i = 1..15, into a
-// store, each with metadata "float32 i,8,8". It hands their IDs, as hex, to
-// a pool of worker processes (this same program, started with "worker"). A
-// worker gets each tensor by ID, zero-copy, transposes its first two axes
-// into a new object of shape (8,i,8), and reports the new object's ID. The
-// driver gets the results, checks every shape and value against a local
-// transpose, and shows that the original objects did not change.
+// fresh store, each with metadata "float32 i,8,8", and hands their IDs, as
+// hex, to a pool of worker processes: this same program, started again as
+// `tensors worker STORE HEX...`. A worker gets each tensor by ID, zero-copy,
+// transposes its first two axes straight into a new object of shape
+// (8,i,8), created under an ID derived from the input's, and writes
+// "INPUT RESULT PID" to its stdout. The driver checks every result against
+// the input with its axes swapped, shows that the original objects did not
+// change, prints a summary, destroys the store, and exits non-zero on any
+// mismatch.
 //
-// Run: go run . [-workers N] [-seed S]
+// The formats are those of the C and C++ walk-throughs, so a driver in one
+// language runs with workers in another (--worker-exe): data in float32,
+// row-major, native byte order; metadata "float32 D0,D1,D2"; inputs from
+// SplitMix64 seeded with 42, value = (draw >> 40) / 2^24; a result's ID is
+// its input's with every bit flipped; the printed checksum is FNV-1a over
+// all input bytes.
+//
+// Run: go run . [--workers N] [--worker-exe PATH]
 package main
 
 import (
@@ -17,9 +27,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -28,36 +38,47 @@ import (
 	"github.com/objstore/objstore/examples/go/internal/tensor"
 )
 
-const tensors = 15
+const (
+	tensors    = 15
+	maxWorkers = 15
+)
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "worker" {
-		if err := worker(os.Args[2], os.Stdin, os.Stdout); err != nil {
+	if len(os.Args) >= 3 && os.Args[1] == "worker" {
+		if err := worker(os.Args[2], os.Args[3:]); err != nil {
 			fmt.Fprintf(os.Stderr, "worker %d: %v\n", os.Getpid(), err)
 			os.Exit(1)
 		}
 		return
 	}
-	workers := flag.Int("workers", 4, "number of worker processes")
-	seed := flag.Uint64("seed", 42, "seed of the input generator")
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	workers := flag.Int("workers", 4, "number of worker processes (1..15)")
+	workerExe := flag.String("worker-exe", self, "program to run as `worker STORE HEX...` (e.g. the C or C++ walk-through)")
 	flag.Parse()
-	if err := drive(*workers, *seed); err != nil {
-		fmt.Fprintln(os.Stderr, "FAILED:", err)
+	if flag.NArg() > 0 || *workers < 1 || *workers > maxWorkers {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if !drive(*workers, *workerExe) {
 		os.Exit(1)
 	}
 }
 
-// worker attaches to the store, reads input IDs (hex, one a line) until
-// EOF, and for each writes "INPUT RESULT" to out.
-func worker(store string, in io.Reader, out io.Writer) error {
+// worker attaches to the store and, for each input ID, writes its result
+// as "INPUT RESULT PID".
+func worker(store string, hexIDs []string) error {
 	s, err := objstore.Open(store, &objstore.Options{AttachOnly: true})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	lines := bufio.NewScanner(in)
-	for lines.Scan() {
-		input, err := objstore.ParseID(lines.Text())
+	out := bufio.NewWriter(os.Stdout)
+	for _, h := range hexIDs {
+		input, err := objstore.ParseID(h)
 		if err != nil {
 			return err
 		}
@@ -65,225 +86,203 @@ func worker(store string, in io.Reader, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("task %v: %w", input, err)
 		}
-		if _, err := fmt.Fprintf(out, "%v %v\n", input, result); err != nil {
-			return err
-		}
+		fmt.Fprintf(out, "%v %v %d\n", input, result, os.Getpid())
 	}
-	return lines.Err()
+	return out.Flush()
 }
 
 // report is one line of a worker: which result it made from which input.
 type report struct {
-	input, result objstore.ID
-	pid           int
+	result objstore.ID
+	pid    int
 }
 
-func drive(workers int, seed uint64) (err error) {
-	if workers < 1 {
-		return errors.New("need at least one worker")
-	}
-	name := fmt.Sprintf("objstore-go-tensors-%d", os.Getpid())
+// drive runs the walk-through and reports whether everything checked out.
+// Every problem is printed; the store is destroyed in every case.
+func drive(workers int, workerExe string) bool {
+	name := fmt.Sprintf("objstore-tensors-go-%d", os.Getpid())
 	s, err := objstore.Open(name, &objstore.Options{CapacityBytes: 64 << 20, CreateOnly: true})
 	if err != nil {
-		return err
+		fmt.Fprintln(os.Stderr, "driver:", err)
+		return false
 	}
-	// Runs last: remove the store whatever happened.
-	defer func() {
-		if derr := objstore.Destroy(name); derr != nil && err == nil {
-			err = derr
-		}
-	}()
-	defer s.Close()
-	fmt.Printf("objstore %s, store /dev/shm/%s, %d worker processes, seed %d\n\n",
-		objstore.Version(), name, workers, seed)
+	fmt.Printf("store /dev/shm/%s: 64 MiB, %d worker processes (%s), objstore %s\n",
+		name, workers, workerExe, objstore.Version())
+	err = walkThrough(s, name, workers, workerExe)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "driver:", err)
+	}
+	if st, serr := s.Stats(); serr == nil {
+		fmt.Printf("store: %d objects, %d pinned, %d KiB used\n", st.ObjectCount, st.PinnedCount, st.UsedBytes>>10)
+	}
+	s.Close()
+	if derr := objstore.Destroy(name); derr != nil {
+		fmt.Fprintln(os.Stderr, "driver:", derr)
+		err = derr
+	}
+	if err != nil {
+		fmt.Println("FAILED")
+		return false
+	}
+	fmt.Println("OK: store destroyed")
+	return true
+}
 
+func walkThrough(s *objstore.Store, name string, workers int, workerExe string) error {
 	// 1. Put the inputs.
-	inputs := tensor.Inputs(tensors, seed)
+	inputs := tensor.Inputs(tensors, tensor.Seed)
 	ids := make([]objstore.ID, tensors)
-	sums := make([]uint64, tensors)
 	for i, t := range inputs {
-		shape := []int{i + 1, 8, 8}
-		if ids[i], err = s.PutWithMeta(tensor.Bytes(t), tensor.Meta(shape)); err != nil {
+		var err error
+		if ids[i], err = s.PutWithMeta(tensor.Bytes(t), tensor.Meta([]int{i + 1, 8, 8})); err != nil {
 			return fmt.Errorf("put input %d: %w", i+1, err)
 		}
-		sums[i] = tensor.Checksum(tensor.Bytes(t))
 	}
-	fmt.Printf("put %d input tensors (i,8,8), i = 1..%d, metadata like %q\n", tensors, tensors, tensor.Meta([]int{1, 8, 8}))
+	fmt.Printf("put %d tensors of shape (i,8,8), i = 1..%d, float32, seed %d, checksum %016x\n",
+		tensors, tensors, tensor.Seed, tensor.Checksum(inputs...))
 
 	// 2. Hand the IDs to the workers and collect their reports.
-	reports, err := runWorkers(name, workers, ids)
+	reports, err := runWorkers(workerExe, name, workers, ids)
 	if err != nil {
 		return err
 	}
 
-	// 3. Check every result against a local transpose. GetMany pins them
-	// all in one call (and would wait for any not sealed yet).
+	// 3. Pin every result with one GetMany (it would wait for any not
+	// sealed yet) and check it against the input with its axes swapped.
 	resultIDs := make([]objstore.ID, tensors)
-	pids := make([]int, tensors)
 	for i, id := range ids {
-		r, ok := reports[id]
-		if !ok {
-			return fmt.Errorf("no worker reported a result for input %d (%v)", i+1, id)
-		}
-		if r.result != tensor.ResultID(id) {
-			return fmt.Errorf("input %d: result %v is not the ID derived from the input", i+1, r.result)
-		}
-		resultIDs[i], pids[i] = r.result, r.pid
+		resultIDs[i] = tensor.ResultID(id)
 	}
 	results, err := s.GetMany(resultIDs, 10*time.Second)
-	if err != nil {
-		return fmt.Errorf("get results: %w", err)
-	}
 	defer func() {
 		for _, o := range results {
-			o.Release()
+			if o != nil {
+				o.Release()
+			}
 		}
 	}()
-	fmt.Printf("\n  i  input       result      worker  check   input ID -> result ID\n")
-	bad := 0
+	if err != nil && !errors.Is(err, objstore.ErrTimeout) {
+		return fmt.Errorf("get results: %w", err)
+	}
+	resultsOK, originalsOK := 0, 0
 	for i, obj := range results {
 		a := i + 1
+		r, reported := reports[ids[i]]
 		check := "ok"
-		shape, perr := tensor.ParseMeta(obj.UnsafeMeta())
 		switch {
-		case perr != nil:
-			check = perr.Error()
-		case tensor.ShapeString(shape) != tensor.ShapeString([]int{8, a, 8}):
-			check = "wrong shape " + tensor.ShapeString(shape)
-		case !tensor.IsTranspose01(tensor.Floats(obj.UnsafeData()), inputs[i], a, 8, 8):
-			check = "VALUES DIFFER"
+		case !reported:
+			check = "no result reported"
+		case r.result != resultIDs[i]:
+			check = "reported result " + r.result.String() + " is not the input's derived ID"
+		case obj == nil:
+			check = "result not in the store"
+		default:
+			if shape, perr := tensor.ParseMeta(obj.UnsafeMeta()); perr != nil {
+				check = perr.Error()
+			} else if tensor.ShapeString(shape) != tensor.ShapeString([]int{8, a, 8}) {
+				check = "wrong shape " + tensor.ShapeString(shape)
+			} else if !tensor.IsTranspose01(tensor.Floats(obj.UnsafeData()), inputs[i], a, 8, 8) {
+				check = "values differ from the transposed input"
+			}
 		}
-		if check != "ok" {
-			bad++
+		if check == "ok" {
+			resultsOK++
 		}
-		fmt.Printf("%3d  %-10s  %-10s  %6d  %-5s   %v -> %v\n", a, tensor.ShapeString([]int{a, 8, 8}),
-			tensor.ShapeString(shape), pids[i], check, ids[i], resultIDs[i])
-	}
-	if bad > 0 {
-		return fmt.Errorf("%d of %d results do not match a local transpose", bad, tensors)
-	}
-	// One element row, to see the transpose: input 3 is (3,8,8), result 3
-	// is (8,3,8), and input[2][5][:] == result[5][2][:].
-	in3, out3 := inputs[2], tensor.Floats(results[2].UnsafeData())
-	fmt.Printf("\ne.g. input 3 [2][5][0:3] = %.4f, result 3 [5][2][0:3] = %.4f\n",
-		in3[(2*8+5)*8:(2*8+5)*8+3], out3[(5*3+2)*8:(5*3+2)*8+3])
+		fmt.Printf("  tensor %2d  (%2d,8,8) -> (8,%2d,8)  id ..%s -> ..%s  worker %-7d %s\n",
+			a, a, a, ids[i].String()[30:], resultIDs[i].String()[30:], r.pid, check)
 
-	// 4. The inputs are unchanged: a transformation made new objects.
-	for i, id := range ids {
-		obj, err := s.Get(id, objstore.NoWait)
-		if err != nil {
-			return fmt.Errorf("input %d after the run: %w", i+1, err)
-		}
-		same := tensor.Checksum(obj.UnsafeData()) == sums[i] && equalBits(tensor.Floats(obj.UnsafeData()), inputs[i])
-		obj.Release()
-		if !same {
-			return fmt.Errorf("input %d changed", i+1)
+		// 4. The input is unchanged: a transformation makes a new object.
+		if in, gerr := s.Get(ids[i], objstore.NoWait); gerr != nil {
+			fmt.Printf("  tensor %2d: original: %v\n", a, gerr)
+		} else {
+			if bytes.Equal(in.UnsafeData(), tensor.Bytes(inputs[i])) && string(in.UnsafeMeta()) == string(tensor.Meta([]int{a, 8, 8})) {
+				originalsOK++
+			} else {
+				fmt.Printf("  tensor %2d: original changed\n", a)
+			}
+			in.Release()
 		}
 	}
-	st, err := s.Stats()
-	if err != nil {
-		return err
+	// One element row, to see the transpose: input 3 is (3,8,8), its result
+	// (8,3,8), and input[2][5][:] == result[5][2][:].
+	if results[2] != nil {
+		in3, out3 := inputs[2], tensor.Floats(results[2].UnsafeData())
+		fmt.Printf("e.g. tensor 3: input[2][5][0:3] = %.4f, result[5][2][0:3] = %.4f\n",
+			in3[(2*8+5)*8:(2*8+5)*8+3], out3[(5*3+2)*8:(5*3+2)*8+3])
 	}
-	fmt.Printf("\nall %d results match a local transpose; all %d inputs unchanged (bit for bit)\n", tensors, tensors)
-	fmt.Printf("store: %d objects, %d KiB used, %d pinned (the results, held by this driver), %d unsealed\n",
-		st.ObjectCount, st.UsedBytes>>10, st.PinnedCount, st.UnsealedCount)
-	if st.ObjectCount != 2*tensors || st.UnsealedCount != 0 || st.PinnedCount != tensors {
-		return fmt.Errorf("unexpected store counters %+v", st)
+	fmt.Printf("results correct: %d/%d; originals unchanged: %d/%d\n", resultsOK, tensors, originalsOK, tensors)
+	if resultsOK != tensors || originalsOK != tensors {
+		return errors.New("some results or originals are wrong")
 	}
 	return nil
 }
 
-// runWorkers starts the worker processes, deals the input IDs to them
-// round-robin on their stdin, and collects their reports, keyed by input.
-func runWorkers(store string, workers int, ids []objstore.ID) (map[objstore.ID]report, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return nil, err
-	}
+// runWorkers starts the worker processes, worker w getting tensors w,
+// w+n, w+2n, ... as hex arguments, and collects their reports, keyed by
+// input ID. Every worker is reaped, whatever happens.
+func runWorkers(exe, store string, workers int, ids []objstore.ID) (map[objstore.ID]report, error) {
 	var (
 		mu      sync.Mutex
 		reports = map[objstore.ID]report{}
-		wg      sync.WaitGroup
-		cmds    []*exec.Cmd
 		failed  []error
+		wg      sync.WaitGroup
 	)
-	// Whatever goes wrong, no worker outlives the driver.
-	defer func() {
-		for _, c := range cmds {
-			if c.ProcessState == nil {
-				_ = c.Process.Kill()
-				_ = c.Wait()
-			}
-		}
-	}()
-	stdins := make([]io.WriteCloser, workers)
+	fail := func(err error) {
+		mu.Lock()
+		failed = append(failed, err)
+		mu.Unlock()
+	}
 	for w := 0; w < workers; w++ {
-		cmd := exec.Command(self, "worker", store)
-		cmd.Stderr = os.Stderr
-		if stdins[w], err = cmd.StdinPipe(); err != nil {
-			return nil, err
+		args := []string{"worker", store}
+		for i := w; i < len(ids); i += workers {
+			args = append(args, ids[i].String())
 		}
+		cmd := exec.Command(exe, args...)
+		cmd.Stderr = os.Stderr
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
-			return nil, err
+			fail(err)
+			break
 		}
 		if err := cmd.Start(); err != nil {
-			return nil, err
+			fail(fmt.Errorf("start worker %s: %w", exe, err))
+			break
 		}
-		cmds = append(cmds, cmd)
 		wg.Add(1)
-		go func(cmd *exec.Cmd, stdout io.Reader) {
+		go func() {
 			defer wg.Done()
 			lines := bufio.NewScanner(stdout)
 			for lines.Scan() {
-				in, out, perr := parseReport(lines.Text())
-				mu.Lock()
+				in, r, perr := parseReport(lines.Text())
 				if perr != nil {
-					failed = append(failed, perr)
-				} else {
-					reports[in] = report{input: in, result: out, pid: cmd.Process.Pid}
+					fail(perr)
+					continue
 				}
+				mu.Lock()
+				reports[in] = r
 				mu.Unlock()
 			}
 			// Wait only after the last read: it closes the pipe.
 			if err := cmd.Wait(); err != nil {
-				mu.Lock()
-				failed = append(failed, fmt.Errorf("worker %d: %w", cmd.Process.Pid, err))
-				mu.Unlock()
+				fail(fmt.Errorf("worker %d: %w", cmd.Process.Pid, err))
 			}
-		}(cmd, stdout)
-	}
-	fmt.Printf("started %d worker processes; dealing them the input IDs as hex\n", workers)
-	for i, id := range ids {
-		if _, err := fmt.Fprintln(stdins[i%workers], id); err != nil {
-			return nil, err
-		}
-	}
-	for _, in := range stdins {
-		in.Close() // EOF: the worker finishes its tasks and exits
+		}()
 	}
 	wg.Wait()
-	if len(failed) > 0 {
-		return nil, errors.Join(failed...)
-	}
-	return reports, nil
+	return reports, errors.Join(failed...)
 }
 
-func parseReport(line string) (objstore.ID, objstore.ID, error) {
+// parseReport parses a worker's "INPUT RESULT PID" line.
+func parseReport(line string) (objstore.ID, report, error) {
 	f := strings.Fields(line)
-	if len(f) != 2 {
-		return objstore.ID{}, objstore.ID{}, fmt.Errorf("bad worker report %q", line)
+	if len(f) != 3 {
+		return objstore.ID{}, report{}, fmt.Errorf("unexpected line from a worker: %q", line)
 	}
-	in, err := objstore.ParseID(f[0])
-	if err != nil {
-		return objstore.ID{}, objstore.ID{}, err
+	in, err1 := objstore.ParseID(f[0])
+	out, err2 := objstore.ParseID(f[1])
+	pid, err3 := strconv.Atoi(f[2])
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return objstore.ID{}, report{}, fmt.Errorf("unexpected line from a worker: %q: %w", line, err)
 	}
-	out, err := objstore.ParseID(f[1])
-	return in, out, err
-}
-
-// equalBits compares two float32 slices bit for bit: a transpose moves
-// values, and must not change a single bit of any.
-func equalBits(a, b []float32) bool {
-	return len(a) == len(b) && bytes.Equal(tensor.Bytes(a), tensor.Bytes(b))
+	return in, report{result: out, pid: pid}, nil
 }

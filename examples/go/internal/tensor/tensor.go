@@ -5,7 +5,6 @@
 package tensor
 
 import (
-	"crypto/sha1"
 	"fmt"
 	"hash/fnv"
 	"math"
@@ -62,9 +61,12 @@ func ShapeString(shape []int) string {
 	return "(" + strings.ReplaceAll(s[1:len(s)-1], " ", ",") + ")"
 }
 
-// Rand is SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, and easy to
-// write the same way in C and C++, so every language can regenerate the
-// same inputs.
+// Seed seeds the generator of the walk-through's inputs in every language.
+const Seed = 42
+
+// Rand is SplitMix64 (Steele, Lea, Flood 2014): tiny, seedable, and written
+// the same way in the C and C++ walk-throughs, so every language generates
+// the same inputs.
 type Rand struct{ state uint64 }
 
 // NewRand returns a generator seeded with seed.
@@ -79,14 +81,15 @@ func (r *Rand) Uint64() uint64 {
 	return z ^ (z >> 31)
 }
 
-// Float32 returns a float32 in [-1, 1) with 24 random bits: exact in
-// float32, so the same in every language.
+// Float32 returns (draw >> 40) / 2^24, a float32 in [0, 1): 24 random bits,
+// exact in float32, so the same in every language.
 func (r *Rand) Float32() float32 {
-	return float32(int64(r.Uint64()>>40)-(1<<23)) / (1 << 23)
+	return float32(r.Uint64()>>40) / (1 << 24)
 }
 
 // Inputs generates the walk-through's inputs: n tensors of shape (i,8,8),
-// i = 1..n, filled in order from one generator seeded with seed.
+// i = 1..n, filled in order (tensor 1 first) from one generator seeded with
+// seed.
 func Inputs(n int, seed uint64) [][]float32 {
 	r := NewRand(seed)
 	out := make([][]float32, n)
@@ -151,20 +154,27 @@ func Floats(b []byte) []float32 {
 	return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), len(b)/4)
 }
 
-// Checksum is a 64-bit FNV-1a hash of some bytes, to show that an object
-// did not change.
-func Checksum(b []byte) uint64 {
+// Checksum is the 64-bit FNV-1a hash of the bytes of all the tensors, in
+// order: the checksum the C and C++ walk-throughs print for their inputs.
+func Checksum(tensors ...[]float32) uint64 {
 	h := fnv.New64a()
-	h.Write(b)
+	for _, t := range tensors {
+		h.Write(Bytes(t))
+	}
 	return h.Sum64()
 }
 
-// ResultID is the ID of the transpose of the object input: the SHA-1 (20
-// bytes, an ID's size) of a tag and the input's ID. Deriving result IDs
-// from the task makes a retried task produce the same object, and lets
-// anyone find a result without being told its ID.
+// ResultID is the ID of the transpose of the object input: the input's ID
+// with every bit flipped, as in the C and C++ walk-throughs. Deriving a
+// result's ID from its task, as Ray derives a task's return IDs, lets
+// anyone find the result without being told its ID, and makes a retried
+// task produce the same object (or ErrAlreadyExists), never a duplicate.
 func ResultID(input objstore.ID) objstore.ID {
-	return objstore.ID(sha1.Sum(append([]byte("transpose01:"), input[:]...)))
+	var id objstore.ID
+	for i, b := range input {
+		id[i] = ^b
+	}
+	return id
 }
 
 // TransposeObject is one worker step: it gets the tensor input (waiting up
