@@ -130,8 +130,10 @@ fn registry() -> &'static Registry {
 }
 
 impl Attachment {
-    /// Opens (creating if needed and allowed) the store at `path`.
-    pub(crate) fn open(path: &str, opts: &Options) -> Result<Arc<Attachment>> {
+    /// Opens (creating if needed and allowed) the store at `path`. Also
+    /// returns what attaching reclaimed from dead processes (nothing when
+    /// this process was attached already).
+    pub(crate) fn open(path: &str, opts: &Options) -> Result<(Arc<Attachment>, Reclaimed)> {
         if opts.create_only && opts.attach_only {
             return Err(err!(InvalidArgument, "OS_OPEN_CREATE_ONLY and OS_OPEN_ATTACH_ONLY exclude each other"));
         }
@@ -163,14 +165,14 @@ impl Attachment {
         Err(err!(Io, "store '{path}' keeps appearing and disappearing"))
     }
 
-    fn attach(fd: OwnedFd, path: &str, opts: &Options) -> Result<Arc<Attachment>> {
+    fn attach(fd: OwnedFd, path: &str, opts: &Options) -> Result<(Arc<Attachment>, Reclaimed)> {
         let info = sys::fstat(&fd).map_err(|e| Error::os(format!("cannot stat '{path}'"), e))?;
         let file_key = (info.dev, info.ino);
         let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(att) = reg.get(&file_key).and_then(Weak::upgrade) {
             if att.fork_generation == sys::fork_generation() {
                 att.check_spill_dir(opts)?;
-                return Ok(att);
+                return Ok((att, Reclaimed::default()));
             }
         }
         if info.size < layout::HEADER_LEN as u64 {
@@ -220,7 +222,7 @@ impl Attachment {
                 sys::advise_hugepages(p, att.layout.params.capacity as usize);
             }
         }
-        att.take_slot()?;
+        let mut reclaimed = att.take_slot()?;
         let spread = att.layout.params.max_objects.div_ceil(64) as usize / att.layout.params.max_processes as usize;
         att.desc_cursor.store(att.slot as usize * spread.max(1), Ordering::Relaxed);
         let att = Arc::new(att);
@@ -230,10 +232,10 @@ impl Attachment {
             }
         }
         // Reclaim what dead processes left behind, as every attach does.
-        att.collect()?;
+        reclaimed += att.collect()?;
         reg.retain(|_, w| w.strong_count() > 0);
         reg.insert(file_key, Arc::downgrade(&att));
-        Ok(att)
+        Ok((att, reclaimed))
     }
 
     fn check_spill_dir(&self, opts: &Options) -> Result<()> {
@@ -365,7 +367,8 @@ impl Attachment {
 
     // ----- process slot -------------------------------------------------------
 
-    fn take_slot(&mut self) -> Result<()> {
+    /// Takes a free process slot, or a dead process's (reclaiming it).
+    fn take_slot(&mut self) -> Result<Reclaimed> {
         let fd = self.fd()?;
         let slots = self.layout.params.max_processes;
         let start = (random_u128() as u32) % slots;
@@ -381,9 +384,10 @@ impl Attachment {
                     continue;
                 }
                 self.slot = s;
+                let mut reclaimed = Reclaimed::default();
                 if self.procs().owner(s).active {
                     // Its owner died: we hold its lock, so we may clean up.
-                    self.reclaim_slot(s);
+                    reclaimed = self.reclaim_slot(s);
                     self.global(globals::RECLAIMED).fetch_add(1, Ordering::Relaxed);
                 } else {
                     // A free slot may still hold hazards of a reclaimer that died.
@@ -391,7 +395,7 @@ impl Attachment {
                 }
                 self.procs().activate(s, sys::pid(), now_unix());
                 self.procs().word(s, W_ATTACHED_AT).store(now_unix(), Ordering::Relaxed);
-                return Ok(());
+                return Ok(reclaimed);
             }
         }
         Err(err!(
@@ -411,7 +415,7 @@ impl Attachment {
             }
             if sys::try_lock_slot(fd, s).map_err(|e| Error::os("cannot test a process slot", e))? {
                 if procs.owner(s).active {
-                    reclaimed.add(&self.reclaim_slot(s));
+                    reclaimed += self.reclaim_slot(s);
                     procs.deactivate(s);
                     self.global(globals::RECLAIMED).fetch_add(1, Ordering::Relaxed);
                 }

@@ -33,14 +33,29 @@ pub struct Reclaimed {
     pub pages: u64,
 }
 
-impl Reclaimed {
-    pub(crate) fn add(&mut self, other: &Reclaimed) {
+impl std::ops::AddAssign for Reclaimed {
+    fn add_assign(&mut self, other: Reclaimed) {
         self.processes += other.processes;
         self.pins += other.pins;
         self.unsealed_objects += other.unsealed_objects;
         self.interrupted_steps += other.interrupted_steps;
         self.deleted_objects_freed += other.deleted_objects_freed;
         self.pages += other.pages;
+    }
+}
+
+impl std::ops::Add for Reclaimed {
+    type Output = Reclaimed;
+    fn add(mut self, other: Reclaimed) -> Reclaimed {
+        self += other;
+        self
+    }
+}
+
+impl Reclaimed {
+    /// Whether nothing was reclaimed.
+    pub fn is_empty(&self) -> bool {
+        *self == Reclaimed::default()
     }
 }
 

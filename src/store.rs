@@ -112,6 +112,8 @@ pub struct Store {
     pinned_any: AtomicBool,
     /// Objects this handle created and has not sealed: descriptor -> state word.
     created: Mutex<HashMap<u32, u64>>,
+    /// What attaching reclaimed from dead processes.
+    reclaimed_at_open: Reclaimed,
 }
 
 impl std::fmt::Debug for Store {
@@ -129,13 +131,14 @@ impl Store {
     /// '/'), creating it if it does not exist (unless `attach_only`).
     pub fn open(name: &str, opts: &Options) -> Result<Store> {
         let path = store_path(name)?;
-        let att = Attachment::open(&path, opts)?;
+        let (att, reclaimed_at_open) = Attachment::open(&path, opts)?;
         let n = att.layout.params.max_objects as usize;
         Ok(Store {
             pins: LocalCounters::new(n).map_err(|e| Error::os("cannot map pin counters", e))?,
             att,
             pinned_any: AtomicBool::new(false),
             created: Mutex::new(HashMap::new()),
+            reclaimed_at_open,
         })
     }
 
@@ -159,6 +162,23 @@ impl Store {
     /// This process's slot in the store's process table.
     pub fn process_slot(&self) -> u32 {
         self.att.slot
+    }
+
+    /// What opening this handle reclaimed from dead processes (every attach
+    /// cleans up after them); empty if the process was attached already.
+    pub fn reclaimed_at_open(&self) -> Reclaimed {
+        self.reclaimed_at_open
+    }
+
+    /// The store's spill directory, if it has one.
+    pub fn spill_dir(&self) -> Option<&str> {
+        self.att.spill_dir.as_deref()
+    }
+
+    /// A fresh ID, never used before, as `put` would choose (for building
+    /// an object in place with `create`).
+    pub fn new_id(&self) -> ObjectId {
+        self.att.ids.next()
     }
 
     #[inline]
@@ -579,6 +599,22 @@ impl Store {
             d += 1;
         }
         Ok((out, (d < count).then_some(d)))
+    }
+
+    /// The live processes pinning an object (sealed or deleted-but-pinned).
+    pub fn pin_holders(&self, id: &ObjectId) -> Result<Vec<ProcessInfo>> {
+        self.check_process()?;
+        let o = self.att.objects();
+        let Some((d, _)) = o.lookup(&id.words(), |s| s.holds_id()) else {
+            return Err(err!(NotFound, "object {id} not found"));
+        };
+        let procs = self.att.procs();
+        Ok(o.masks
+            .holders(d)
+            .into_iter()
+            .filter(|&slot| slot < procs.slots())
+            .map(|slot| ProcessInfo { slot, pid: procs.owner(slot).pid })
+            .collect())
     }
 
     /// Live processes attached to the store.

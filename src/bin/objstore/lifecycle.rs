@@ -127,7 +127,8 @@ impl GcReport {
 
 pub fn gc(args: GcArgs) -> Result<(), Failure> {
     let store = open::existing(&args.name)?;
-    let reclaimed = store.collect()?;
+    // Attaching already reclaims dead processes; report that and the collect.
+    let reclaimed = store.reclaimed_at_open() + store.collect()?;
     let total = store.stats()?.reclaimed_processes;
     drop(store);
     let report = GcReport::new(&reclaimed, total);

@@ -61,16 +61,6 @@ fn read_meta(args: &PutArgs) -> Result<Vec<u8>, Failure> {
     }
 }
 
-/// A fresh random ID, for a file put in place. (160 random bits: a
-/// collision is as likely as guessing a private key.)
-fn random_id() -> Result<ObjectId, Failure> {
-    let mut id = ObjectId::default();
-    File::open("/dev/urandom")
-        .and_then(|mut f| f.read_exact(&mut id.0))
-        .map_err(|e| Failure::file("cannot read /dev/urandom for a fresh ID", e))?;
-    Ok(id)
-}
-
 /// A failed put, create or seal of `id`, with what to do about it.
 fn put_failure(name: &str, id: Option<&ObjectId>, e: objstore::Error) -> Failure {
     let kind = e.kind();
@@ -119,11 +109,11 @@ fn create<'s>(store: &'s Store, name: &str, id: Option<ObjectId>, len: u64, meta
     loop {
         let chosen = match id {
             Some(id) => id,
-            None => random_id()?,
+            None => store.new_id(),
         };
         match store.create(&chosen, len, meta) {
             Ok(c) => return Ok(c),
-            // A random ID that is taken: draw again (only a bug makes this loop).
+            // A fresh ID that is taken: draw again (only a bug makes this loop).
             Err(e) if e.kind() == ErrorKind::AlreadyExists && id.is_none() && attempts < 3 => attempts += 1,
             Err(e) => return Err(put_failure(name, id.as_ref(), e)),
         }
