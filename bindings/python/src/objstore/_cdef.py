@@ -47,7 +47,7 @@ _STDINT_LIMITS = {
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _DIRECTIVE = re.compile(r"^\s*#\s*(\w+)\s*(.*?)\s*$")
-_INT = re.compile(r"^\(?\s*(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*\s*\)?$")
+_INT = re.compile(r"^(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*$")
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
 
 
@@ -58,6 +58,8 @@ def _strip_comments(text: str) -> str:
 
 
 def _int_value(value: str, ints: dict[str, int], lineno: int) -> int:
+    while value.startswith("(") and value.endswith(")"):
+        value = value[1:-1].strip()
     m = _INT.match(value)
     if m:
         return int(m.group(1), 0)

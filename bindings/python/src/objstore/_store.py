@@ -303,11 +303,18 @@ def _attach(name, flags):
     )
 
 
+def _c_string(what, value) -> bytes:
+    b = os.fsencode(value)
+    if b"\0" in b:
+        raise InvalidArgument(f"{what} contains a NUL character: {value!r}")
+    return b
+
+
 def destroy(name, missing_ok: bool = False) -> None:
     """Remove the store ``name`` (its file and its spill files). Processes
     still attached keep working on their mapping until they close it.
     Raises ObjectNotFound if there is no such store, unless ``missing_ok``."""
-    st = lib.os_destroy(os.fsencode(name))
+    st = lib.os_destroy(_c_string("store name", name))
     if st == lib.OS_NOT_FOUND and missing_ok:
         return
     check(st, f"destroy {os.fsdecode(name)!r}")
@@ -381,10 +388,10 @@ class Store:
         o.flags = flags
         keep = None
         if spill_dir is not None:
-            keep = ffi.new("char[]", os.fsencode(spill_dir))
+            keep = ffi.new("char[]", _c_string("spill_dir", spill_dir))
             o.spill_dir = keep
         out = ffi.new("os_store **")
-        check(lib.os_open(os.fsencode(self.name), o, out), f"open store {self.name!r}")
+        check(lib.os_open(_c_string("store name", self.name), o, out), f"open store {self.name!r}")
         del keep
         return ffi.gc(out[0], lib.os_close)
 
