@@ -3,6 +3,7 @@
 #   make            build the library (release) and the uninstalled pkg-config file
 #   make demo       build and run the multi-process demo on a default store
 #   make test       run every test in every language
+#   make test-python  build the Python package into a fresh venv (build/py-venv), run pytest and the example
 #   make install    install to $(PREFIX) (default /usr/local; DESTDIR honoured)
 
 PREFIX  ?= /usr/local
@@ -13,8 +14,10 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 RELEASE := target/release
 PCDIR   := $(RELEASE)/pkgconfig
+PYTHON  ?= python3
+PYVENV  := build/py-venv
 
-.PHONY: all build demo test test-rust test-c install uninstall clean
+.PHONY: all build demo test test-rust test-c test-python install uninstall clean
 
 all: build
 
@@ -30,13 +33,23 @@ build:
 demo: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-c
+test: test-rust test-c test-python
 
 test-rust:
 	$(CARGO) test
 
 test-c: build
 	bash tests/c/run.sh
+
+# A throwaway virtualenv, so the run depends on nothing installed by hand:
+# the package is built from this tree (cargo runs inside pip), as a user would.
+test-python:
+	rm -rf $(PYVENV)
+	$(PYTHON) -m venv $(PYVENV)
+	$(PYVENV)/bin/python -m pip install -q --disable-pip-version-check numpy pytest ./bindings/python
+	cd bindings/python && ../../$(PYVENV)/bin/python -m pytest -q tests
+	$(PYVENV)/bin/python examples/python/tensors.py --start-method spawn
+	$(PYVENV)/bin/python examples/python/tensors.py --start-method fork
 
 install: build
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore

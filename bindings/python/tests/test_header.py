@@ -16,17 +16,21 @@ from objstore._native import HEADER_PATH, LIBRARY_PATH, STATUS_NAMES, ffi, lib
 from conftest import REPO
 
 
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
 def test_installed_header_is_the_repositorys():
     repo_header = os.path.join(REPO, "include", "objstore.h")
     assert os.path.isfile(repo_header), "tests run from the objstore repository"
-    with open(repo_header) as a, open(HEADER_PATH) as b:
-        assert a.read() == b.read(), "include/objstore.h changed: reinstall the package (pip install ./bindings/python)"
+    assert read(repo_header) == read(HEADER_PATH), "include/objstore.h changed: reinstall the package (pip install ./bindings/python)"
 
 
 def test_struct_layouts_match_the_c_compiler(tmp_path):
     _, structs, _ = ffi.list_types()
     assert {"os_options", "os_object_id", "os_store_stats", "os_buffer", "os_object_info"} <= set(structs)
-    header = open(HEADER_PATH).read()
+    header = read(HEADER_PATH)
     macros = re.findall(r"^#define (OS_\w+) ", header, re.M)
     lines = ["#include <stddef.h>", "#include <stdio.h>", '#include "objstore.h"', "int main(void) {"]
     expected = []
@@ -56,7 +60,7 @@ def test_struct_layouts_match_the_c_compiler(tmp_path):
 
 
 def test_every_function_of_the_header_is_callable():
-    header = open(HEADER_PATH).read()
+    header = read(HEADER_PATH)
     names = set(re.findall(r"\b(os_\w+)\s*\(", _cdef.header_to_cdef(header)))
     assert {"os_open", "os_put", "os_get_many", "os_release", "os_stats"} <= names
     for n in sorted(names):
@@ -73,7 +77,7 @@ def test_every_status_has_an_exception():
 
 def test_library_and_package_versions():
     assert objstore.library_version() == objstore.__version__
-    cargo = open(os.path.join(REPO, "Cargo.toml")).read()
+    cargo = read(os.path.join(REPO, "Cargo.toml"))
     assert f'version = "{objstore.__version__}"' in cargo
     assert os.path.isfile(LIBRARY_PATH)
 

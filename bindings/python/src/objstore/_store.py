@@ -50,6 +50,7 @@ __all__ = [
 
 _OK = lib.OS_OK
 _TIMEOUT = lib.OS_TIMEOUT
+_NOT_FOUND = lib.OS_NOT_FOUND
 _ID_SIZE = lib.OS_ID_SIZE
 
 # A blocking get waits in slices of this many milliseconds, so that a
@@ -629,25 +630,33 @@ class Store:
         h = self._handle()
         oid = _check_id(ref)
         buf = ffi.new("os_buffer *")
-        self._wait_one(h, oid, _timeout_ms(timeout), buf)
+        st = lib.os_get(h, oid._ptr(), 0, buf)
+        if st:
+            self._wait_one(h, oid, st, _timeout_ms(timeout), buf)
         meta = ffi.buffer(buf.meta, buf.meta_len)[:]
         data, pin = _pinned_view(h, oid, buf.data, buf.data_len, None)
         return Buffer(oid, data, meta, pin)
 
     def _get_one(self, ref, timeout, pins):
-        h = self._handle()
-        oid = _check_id(ref)
+        h = self._h
+        if self._pid != _pid or h is None:
+            h = self._reattach()
+        if type(ref) is not ObjectID:
+            _check_id(ref)
         buf = ffi.new("os_buffer *")
-        self._wait_one(h, oid, _timeout_ms(timeout), buf)
-        return _decode(h, oid, buf.data, buf.data_len, buf.meta, buf.meta_len, pins)
+        st = lib.os_get(h, ref._c or ref._ptr(), 0, buf)  # present: the common case
+        if st:
+            self._wait_one(h, ref, st, _timeout_ms(timeout), buf)
+        return _decode(h, ref, buf.data, buf.data_len, buf.meta, buf.meta_len, pins)
 
-    def _wait_one(self, h, oid, ms, buf):
+    def _wait_one(self, h, oid, st, ms, buf):
+        """After a get without waiting returned ``st``: wait up to ``ms``
+        (-1: for ever) in slices, or raise."""
+        if st != _NOT_FOUND or ms == 0:
+            check(st, "get")
         p = oid._ptr()
-        if 0 <= ms <= _WAIT_SLICE_MS:
-            check(lib.os_get(h, p, ms, buf), "get")
-            return
         deadline = None if ms < 0 else time.monotonic() + ms / 1000
-        step = _WAIT_SLICE_MS
+        step = _WAIT_SLICE_MS if ms < 0 else min(ms, _WAIT_SLICE_MS)
         while True:
             st = lib.os_get(h, p, step, buf)
             if st != _TIMEOUT:
@@ -667,7 +676,8 @@ class Store:
         if n == 0:
             return []
         for r in refs:
-            _check_id(r)
+            if type(r) is not ObjectID:
+                _check_id(r)
         out = ffi.new("os_buffer[]", n)
         self._wait_many(h, refs, _timeout_ms(timeout), out)
         values = []
@@ -685,40 +695,35 @@ class Store:
         return values
 
     def _wait_many(self, h, refs, ms, out):
+        """Fill ``out`` with all of ``refs`` pinned, waiting up to ``ms``
+        (-1: for ever) in slices and keeping what was found; on failure
+        release what was pinned and raise."""
         n = len(refs)
         ids = ffi.from_buffer("os_object_id[]", b"".join([r._b for r in refs]))
-        if 0 <= ms <= _WAIT_SLICE_MS:
-            st = lib.os_get_many(h, ids, n, ms, out)
-            if st != _OK:
-                err = error_for(st, "get")
-                for i in range(n):
-                    if out[i].data != ffi.NULL:
-                        _release_entry(h, refs[i])
-                raise err
-            return
-        # Wait in slices; keep what was found, ask again for the rest.
-        deadline = None if ms < 0 else time.monotonic() + ms / 1000
-        step = _WAIT_SLICE_MS
-        missing = list(range(n))
         try:
+            st = lib.os_get_many(h, ids, n, 0, out)
+            if st == _OK:
+                return
+            if st != _NOT_FOUND or ms == 0:
+                raise error_for(st, "get")
+            deadline = None if ms < 0 else time.monotonic() + ms / 1000
+            step = _WAIT_SLICE_MS if ms < 0 else min(ms, _WAIT_SLICE_MS)
             while True:
-                if len(missing) == n:
-                    st = lib.os_get_many(h, ids, n, step, out)
-                else:
-                    sub_ids = ffi.from_buffer("os_object_id[]", b"".join([refs[i]._b for i in missing]))
-                    sub = ffi.new("os_buffer[]", len(missing))
-                    st = lib.os_get_many(h, sub_ids, len(missing), step, sub)
-                    for j, i in enumerate(missing):
-                        if sub[j].data != ffi.NULL:
-                            out[i] = sub[j]
+                missing = [i for i in range(n) if out[i].data == ffi.NULL]
+                sub_ids = ffi.from_buffer("os_object_id[]", b"".join([refs[i]._b for i in missing]))
+                sub = ffi.new("os_buffer[]", len(missing))
+                st = lib.os_get_many(h, sub_ids, len(missing), step, sub)
+                for j, i in enumerate(missing):
+                    if sub[j].data != ffi.NULL:
+                        out[i] = sub[j]
                 if st == _OK:
                     return
                 if st != _TIMEOUT:
                     raise error_for(st, "get")
-                missing = [i for i in missing if out[i].data == ffi.NULL]
                 if deadline is not None:
                     left = deadline - time.monotonic()
                     if left <= 0:
+                        missing = [i for i in missing if out[i].data == ffi.NULL]
                         raise Timeout(
                             f"get: {len(missing)} of {n} objects (the first {refs[missing[0]].hex()}) "
                             f"were not sealed within {ms / 1000:g}s",
