@@ -135,7 +135,7 @@ def bench_ray(quick, rounds):
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     ray.init(
         num_cpus=1,
-        object_store_memory=2 << 30,
+        object_store_memory=4 << 30,  # room enough that Ray never spills here
         include_dashboard=False,
         log_to_driver=False,
         logging_level="ERROR",

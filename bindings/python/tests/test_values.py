@@ -228,6 +228,12 @@ def test_views_are_read_only(store):
     inner = store.get(store.put([np.zeros(4)]))[0]
     with pytest.raises(ValueError):
         inner[:] = 1
+    # No array handed out can be made writable again, whatever its layout.
+    for a in (inner, store.get(store.put(np.zeros((3, 4)))), store.get(store.put(np.zeros((3, 4), order="F")))):
+        with pytest.raises(ValueError):
+            a.flags.writeable = True
+        with pytest.raises(ValueError):
+            a.T.flags.writeable = True
     with store.get_buffer(store.put(b"raw")) as buf:
         with pytest.raises(TypeError):
             buf.data[0] = 0

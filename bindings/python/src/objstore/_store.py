@@ -251,6 +251,19 @@ def _pinned_view(h, oid, data, data_len, pins):
     return memoryview(ffi.buffer(ffi.gc(data, pin._on_gc), data_len)).toreadonly(), pin
 
 
+_tls = threading.local()
+
+
+def _get_buf():
+    """This thread's os_buffer for single gets (fields are read out before
+    anything that could re-enter a get runs)."""
+    try:
+        return _tls.buf
+    except AttributeError:
+        b = _tls.buf = ffi.new("os_buffer *")
+        return b
+
+
 def _release_entry(h, oid):
     lib.os_release(h, oid._ptr())
 
@@ -643,7 +656,7 @@ class Store:
             h = self._reattach()
         if type(ref) is not ObjectID:
             _check_id(ref)
-        buf = ffi.new("os_buffer *")
+        buf = _get_buf()
         st = lib.os_get(h, ref._c or ref._ptr(), 0, buf)  # present: the common case
         if st:
             self._wait_one(h, ref, st, _timeout_ms(timeout), buf)
@@ -827,7 +840,12 @@ def _decode(h, oid, data, data_len, meta_ptr, meta_len, pins):
         if kind == fmt.KIND_NDARRAY:
             _, dtype, shape, order = info
             np = sys.modules.get("numpy") or fmt._numpy()
-            return np.frombuffer(view, dtype=dtype).reshape(shape, order=order)
+            # frombuffer keeps the read-only memoryview as the array's base
+            # (np.ndarray(buffer=) would skip to the writable exporter, and
+            # the WRITEABLE flag could be turned back on). parse() checked
+            # that the shape fills the data exactly.
+            a = np.frombuffer(view, dtype=dtype)
+            return a if len(shape) == 1 else a.reshape(shape, order=order)
         if kind == fmt.KIND_MEMORYVIEW:
             _, f, shape = info
             return view if (f == "B" and len(shape) == 1) else view.cast(f, shape)
