@@ -144,3 +144,19 @@ def test_pins_of_a_killed_worker_are_reclaimed(store, processes, method):
     s = store.stats()
     assert s.pinned_count == 0 and s.unsealed_count == 0 and s.attached_processes == 1
     assert s.reclaimed_processes >= 1
+
+
+def test_store_by_path_and_pickling_in_one_process(tmp_path):
+    path = str(tmp_path / "store-file")
+    s = objstore.Store(path, capacity=1 << 20)
+    try:
+        assert s.name == path and os.path.exists(path)
+        ref = s.put(b"by path")
+        import pickle
+
+        assert pickle.loads(pickle.dumps(s)) is s  # same process: the same Store
+        assert pickle.loads(pickle.dumps(ref)) == ref
+    finally:
+        s.close()
+        objstore.destroy(path)
+    assert not os.path.exists(path)

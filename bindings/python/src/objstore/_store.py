@@ -300,21 +300,29 @@ def _non_negative(name, value):
     return value
 
 
+# This process's open Stores by name (weak), and those it attached to by
+# unpickling (strong: a multiprocessing worker receives the Store with every
+# task, and should attach once, not once per task).
 _registry: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+_unpickled: dict = {}
 
 
 def _attach(name, flags):
-    """Unpickling a Store (e.g. in a multiprocessing worker): this process's
+    """Unpickle a Store (e.g. in a multiprocessing worker): this process's
     open Store of that name if there is one, else a new attachment."""
     s = _registry.get(name)
     if s is not None and s._h is not None:
         return s
-    return Store(
+    s = _unpickled.get(name)
+    if s is not None and s._h is not None:
+        return s
+    s = _unpickled[name] = Store(
         name,
         attach_only=True,
         prefault=bool(flags & lib.OS_OPEN_PREFAULT),
         hugepages=bool(flags & lib.OS_OPEN_HUGEPAGES),
     )
+    return s
 
 
 def _c_string(what, value) -> bytes:
@@ -343,7 +351,8 @@ class Store:
     Arguments (all but ``name`` optional; the sizes matter only when the store
     is created, an existing store keeps its own):
 
-    - ``name``: a store name (the file /dev/shm/NAME) or a path containing '/'.
+    - ``name``: a store name (the file /dev/shm/NAME) or a path containing '/'
+      (made absolute).
     - ``capacity``: bytes for objects (default: 25% of RAM, capped by free space).
     - ``max_objects``, ``max_processes``: table sizes (defaults from the library).
     - ``spill_dir``: directory for spilling under memory pressure (default none:
@@ -372,7 +381,9 @@ class Store:
         prefault=False,
         hugepages=False,
     ):
-        self.name = os.fsdecode(name)
+        name = os.fsdecode(name)
+        # A path stays valid for other processes (and after a chdir).
+        self.name = os.path.abspath(name) if "/" in name else name
         flags = (
             (lib.OS_OPEN_CREATE_ONLY if create_only else 0)
             | (lib.OS_OPEN_ATTACH_ONLY if attach_only else 0)
