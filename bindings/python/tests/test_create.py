@@ -48,6 +48,16 @@ def test_abort_and_context_manager_on_error(store):
     assert store.stats().unsealed_count == 0  # dropped unsealed: aborted
 
 
+def test_a_view_kept_after_its_pending_object_keeps_the_object(store):
+    data = store.create(10).data  # the PendingObject itself is gone at once
+    gc.collect()
+    assert store.stats().unsealed_count == 1  # not aborted under the view
+    data[:] = b"0123456789"  # writes to memory still reserved for it
+    del data
+    gc.collect()
+    assert store.stats().unsealed_count == 0  # aborted with the last view
+
+
 def test_create_array(store):
     with store.create_array((3, 4), np.float32, order="F") as p:
         assert p.array.flags.writeable and p.array.flags.f_contiguous

@@ -872,6 +872,35 @@ def _decode(h, oid, data, data_len, meta_ptr, meta_len, pins):
 # --------------------------------------------------------------- handed out
 
 
+class _Creation:
+    """The state of one created, unsealed object. Its ``_on_gc`` is the
+    destructor of the pointer that every writable view hangs on: an object
+    dropped unsealed is aborted only once no view of its memory is left, so
+    a view kept after its PendingObject is gone never writes to freed
+    memory. It also keeps the handle (and so the mapping) alive."""
+
+    __slots__ = ("h", "oid", "pid", "todo")
+
+    def __init__(self, h, oid):
+        self.h = h
+        self.oid = oid
+        self.pid = _pid
+        self.todo = [True]  # popped by the one seal, abort or GC abort
+
+    def take(self) -> bool:
+        try:
+            return self.todo.pop()
+        except IndexError:
+            return False
+
+    def _on_gc(self, _ptr):
+        try:
+            if self.pid == _pid and self.take():
+                lib.os_abort(self.h, self.oid._ptr())
+        except Exception:  # a finaliser must not raise
+            pass
+
+
 class PendingObject:
     """An object created in place, not yet sealed (``Store.create``,
     ``Store.create_array``).
@@ -879,32 +908,28 @@ class PendingObject:
     ``data`` is a writable memoryview of its bytes (``array`` a writable
     ndarray over them, for create_array). Fill it, then ``seal()`` to publish
     the object (it is then immutable: do not write through views kept from
-    ``data``/``array``), or ``abort()`` to drop it. As a context manager it
-    seals on success and aborts on an exception. Dropped unsealed, it is
-    aborted.
+    ``data``/``array``), or ``abort()`` to drop it (then do not write at
+    all). As a context manager it seals on success and aborts on an
+    exception. Dropped unsealed, it is aborted once no view of it is left.
     """
 
-    __slots__ = ("id", "data", "array", "_h", "_pid", "_open")
+    __slots__ = ("id", "data", "array", "_c")
 
     def __init__(self, h, oid, ptr, size, array_spec):
         self.id = oid
-        self._h = h
-        self._pid = _pid
-        self._open = True
-        # The pointer keeps the handle (and so the mapping) alive.
-        keep = ffi.gc(ptr, lambda _p, _h=h: None)
-        self.data = memoryview(ffi.buffer(keep, size))
+        self._c = _Creation(h, oid)
+        self.data = memoryview(ffi.buffer(ffi.gc(ptr, self._c._on_gc), size))
         self.array = None
         if array_spec is not None:
             np, dtype, shape, order = array_spec
             self.array = np.frombuffer(self.data, dtype=dtype).reshape(shape, order=order)
 
     def _finish(self, seal: bool):
-        if not self._open:
-            raise InvalidArgument(f"object {self.id.hex()} is already {'sealed or aborted'}")
-        if self._pid != _pid:
+        c = self._c
+        if c.pid != _pid:
             raise InvalidArgument(f"object {self.id.hex()} was created by another process (before a fork)")
-        self._open = False
+        if not c.take():
+            raise InvalidArgument(f"object {self.id.hex()} is already sealed or aborted")
         if self.array is not None:
             self.array.flags.writeable = False
         try:
@@ -912,7 +937,7 @@ class PendingObject:
         except BufferError:  # views of it are still alive; nothing to do
             pass
         op = lib.os_seal if seal else lib.os_abort
-        check(op(self._h, self.id._ptr()), "seal" if seal else "abort")
+        check(op(c.h, self.id._ptr()), "seal" if seal else "abort")
 
     def seal(self) -> ObjectID:
         """Publish the object (visible to gets, immutable). Returns its ID."""
@@ -925,25 +950,18 @@ class PendingObject:
 
     @property
     def sealed(self) -> bool:
-        return not self._open
+        """True once sealed or aborted."""
+        return not self._c.todo
 
     def __enter__(self):
         return self
 
     def __exit__(self, exc_type, exc, tb):
-        if self._open:
+        if self._c.todo:
             self._finish(exc_type is None)
 
-    def __del__(self):
-        try:
-            if self._open and self._pid == _pid:
-                self._open = False
-                lib.os_abort(self._h, self.id._ptr())
-        except Exception:
-            pass
-
     def __repr__(self):
-        return f"<PendingObject {self.id!r} {'open' if self._open else 'finished'}>"
+        return f"<PendingObject {self.id!r} {'open' if self._c.todo else 'finished'}>"
 
 
 class Buffer:
