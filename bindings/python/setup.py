@@ -26,7 +26,7 @@ import shutil
 import subprocess
 import sys
 
-from setuptools import setup
+from setuptools import Distribution, setup
 from setuptools.command.build_py import build_py
 from setuptools.command.sdist import sdist
 
@@ -136,11 +136,12 @@ class BuildPy(build_py):
             generate(os.path.join(self.build_lib, "objstore"))
 
 
-class BdistWheel(bdist_wheel):
-    def finalize_options(self):
-        super().finalize_options()
-        self.root_is_pure = False  # it carries a native library
+class BinaryDistribution(Distribution):
+    def has_ext_modules(self):
+        return True  # it carries a native library: a platform wheel, platlib
 
+
+class BdistWheel(bdist_wheel):
     def get_tag(self):
         _, _, plat = super().get_tag()
         return "py3", "none", plat
@@ -162,5 +163,6 @@ class Sdist(sdist):
 
 setup(
     version=crate_version(crate_dir()),
+    distclass=BinaryDistribution,
     cmdclass={"build_py": BuildPy, "bdist_wheel": BdistWheel, "sdist": Sdist},
 )
