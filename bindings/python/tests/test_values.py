@@ -313,3 +313,16 @@ def test_fresh_ids_are_distinct(store):
     refs |= {store.put({"i": i, "a": np.arange(2)}) for i in range(500)}  # IDs made by Python
     assert len(refs) == 1000
     assert all(r in store for r in refs)
+
+
+def test_values_from_a_get_can_be_put_again(store):
+    for value in (np.arange(5.0).reshape(5, 1), memoryview(b"abc"), {"x": np.arange(3)}):
+        got = store.get(store.put(value))  # read-only views of shared memory
+        again = store.get(store.put(got))
+        if isinstance(value, dict):
+            np.testing.assert_array_equal(again["x"], value["x"])
+        elif isinstance(value, memoryview):
+            assert bytes(again) == bytes(value)
+        else:
+            same(again, value)
+            assert address(again) != address(got)  # a new object, a new copy
