@@ -1,12 +1,18 @@
 # objstore: build, install, demo and test entry points.
 #
-#   make            build the library (release) and the uninstalled pkg-config file
-#   make demo       build and run the multi-process demo on a default store
-#   make test       run every test in every language
-#   make test-python  build the Python package into a fresh venv (build/py-venv), run pytest and the example
-#   make install    install to $(PREFIX) (default /usr/local; DESTDIR honoured)
+#   make                build the library and the objstore command (release), and the uninstalled pkg-config file
+#   make demo           build and run the C tensor walk-through (examples/c)
+#   make test           run every test in every language
+#   make test-cpp       build the C++ wrapper's tests against a scratch install, run them with ctest
+#   make examples       build the C and C++ walk-throughs against a scratch install
+#   make test-examples  run them (and across languages) and check their results
+#   make test-go        vet and test the Go binding (cgocheck, -race)
+#   make examples-go    run the Go examples against an installed copy of the library
+#   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
+#   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)
 
 PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
 CARGO   ?= cargo
@@ -14,15 +20,31 @@ VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
 RELEASE := target/release
 PCDIR   := $(RELEASE)/pkgconfig
+# A scratch `make install` prefix, made afresh by `make stage`: the C++ tests
+# and the examples build against it as a user's project would.
+STAGE   := $(CURDIR)/target/stage
+EXAMPLES_BUILD := $(CURDIR)/target/examples
+CPP_TEST_BUILD := $(CURDIR)/target/cpp-build
+
+GO      ?= go
+# The Go binding finds the library through pkg-config and links it
+# dynamically. test-go uses the in-tree build (objstore.pc in $(PCDIR)
+# points into this tree); examples-go uses a copy installed under
+# $(STAGE), as a user's project would. LD_LIBRARY_PATH lets the programs
+# load libobjstore.so.$(MAJOR) at run time.
+GO_TREE_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(PCDIR) LD_LIBRARY_PATH=$(CURDIR)/$(RELEASE)
+GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/lib
+
 PYTHON  ?= python3
 PYVENV  := build/py-venv
 
-.PHONY: all build demo test test-rust test-c test-python install uninstall clean
+.PHONY: all build demo demo-rust test test-rust test-c test-loom test-cpp stage examples examples-c examples-cpp \
+        test-examples test-go examples-go test-python install uninstall clean
 
 all: build
 
 build:
-	$(CARGO) build --release --lib
+	$(CARGO) build --release --lib --bin objstore
 	@ln -sf libobjstore.so $(RELEASE)/libobjstore.so.$(MAJOR)
 	@mkdir -p $(PCDIR)
 	@sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(RELEASE)|' \
@@ -30,16 +52,59 @@ build:
 	     pkg/objstore.pc.in > $(PCDIR)/objstore-uninstalled.pc
 	@cp $(PCDIR)/objstore-uninstalled.pc $(PCDIR)/objstore.pc
 
-demo: build
+demo: examples-c
+	$(EXAMPLES_BUILD)/c/tensor_walkthrough
+
+demo-rust: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-c test-python
+test: test-rust test-c test-loom test-cpp test-examples test-go examples-go test-python
 
 test-rust:
 	$(CARGO) test
 
 test-c: build
 	bash tests/c/run.sh
+
+test-loom:
+	bash ci/loom.sh
+
+stage: build
+	rm -rf $(STAGE)
+	$(MAKE) --no-print-directory install PREFIX=$(STAGE) DESTDIR= >/dev/null
+
+test-cpp: stage
+	cmake -S bindings/cpp -B $(CPP_TEST_BUILD) -DCMAKE_PREFIX_PATH=$(STAGE) >/dev/null
+	cmake --build $(CPP_TEST_BUILD) -j2
+	ctest --test-dir $(CPP_TEST_BUILD) --output-on-failure -j2
+
+examples: examples-c examples-cpp
+
+examples-c: stage
+	PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig $(MAKE) --no-print-directory -C examples/c \
+	    BUILD=$(EXAMPLES_BUILD)/c CFLAGS="-O2 -g -Werror"
+
+examples-cpp: stage
+	cmake -S examples/cpp -B $(EXAMPLES_BUILD)/cpp -DCMAKE_PREFIX_PATH=$(STAGE) -DCMAKE_CXX_FLAGS=-Werror >/dev/null
+	cmake --build $(EXAMPLES_BUILD)/cpp -j2
+
+test-examples: examples
+	bash examples/run.sh $(EXAMPLES_BUILD)/c/tensor_walkthrough $(EXAMPLES_BUILD)/cpp/tensor_walkthrough
+
+# GODEBUG=cgocheck=1 checks every pointer passed to C; the cgocheck2
+# experiment also checks every pointer store into C memory (it rebuilds the
+# standard library once, then is cached).
+test-go: build
+	cd bindings/go && $(GO_TREE_ENV) $(GO) vet ./...
+	cd bindings/go && $(GO_TREE_ENV) GODEBUG=cgocheck=1 $(GO) test -count=1 ./...
+	cd bindings/go && $(GO_TREE_ENV) $(GO) test -race -count=1 ./...
+	cd bindings/go && $(GO_TREE_ENV) GOEXPERIMENT=cgocheck2 $(GO) test -count=1 ./...
+
+# Each example checks its own result and exits non-zero on any mismatch.
+examples-go: stage
+	cd examples/go && $(GO_INST_ENV) $(GO) vet ./...
+	cd examples/go && $(GO_INST_ENV) $(GO) run -buildvcs=false .
+	cd examples/go && $(GO_INST_ENV) $(GO) run -buildvcs=false ./crashdemo
 
 # A throwaway virtualenv, so the run depends on nothing installed by hand:
 # the package is built from this tree (cargo runs inside pip), as a user would.
@@ -52,8 +117,10 @@ test-python:
 	$(PYVENV)/bin/python examples/python/tensors.py --start-method fork
 
 install: build
-	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
+	install -m 755 $(RELEASE)/objstore $(DESTDIR)$(BINDIR)/objstore
 	install -m 644 include/objstore.h $(DESTDIR)$(INCDIR)/objstore.h
+	install -m 644 bindings/cpp/include/objstore.hpp $(DESTDIR)$(INCDIR)/objstore.hpp
 	install -m 755 $(RELEASE)/libobjstore.so $(DESTDIR)$(LIBDIR)/libobjstore.so.$(VERSION)
 	ln -sf libobjstore.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libobjstore.so.$(MAJOR)
 	ln -sf libobjstore.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libobjstore.so
@@ -66,7 +133,8 @@ install: build
 	    > $(DESTDIR)$(LIBDIR)/cmake/objstore/objstoreConfigVersion.cmake
 
 uninstall:
-	rm -f $(DESTDIR)$(INCDIR)/objstore.h $(DESTDIR)$(LIBDIR)/libobjstore.so* $(DESTDIR)$(LIBDIR)/libobjstore.a
+	rm -f $(DESTDIR)$(BINDIR)/objstore
+	rm -f $(DESTDIR)$(INCDIR)/objstore.h $(DESTDIR)$(INCDIR)/objstore.hpp $(DESTDIR)$(LIBDIR)/libobjstore.so* $(DESTDIR)$(LIBDIR)/libobjstore.a
 	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/objstore.pc
 	rm -rf $(DESTDIR)$(LIBDIR)/cmake/objstore
 

@@ -285,8 +285,8 @@ const char *os_status_str(os_status status);
 
 /**
  * The detail message of this thread's last failed call ("" if none). The
- * pointer stays valid until the next failing call on this thread; do not
- * free it. Cannot fail.
+ * pointer stays valid for the life of the thread (a per-thread buffer that
+ * the next failing call overwrites); do not free it. Cannot fail.
  */
 const char *os_last_error(void);
 

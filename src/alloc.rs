@@ -143,11 +143,11 @@ impl Attachment {
     /// Memory held by objects now (blocks and runs), by scanning descriptors.
     pub(crate) fn used_bytes(&self) -> u64 {
         let o = self.objects();
-        let mut used = 0;
+        let mut used = 0u64;
         for d in 0..o.desc.count() as u32 {
             if let Some(s) = o.desc.snapshot(d) {
                 if let Some(n) = self.held_bytes(&s) {
-                    used += n;
+                    used = used.saturating_add(n);
                 }
             }
         }
@@ -158,7 +158,7 @@ impl Attachment {
     pub(crate) fn held_bytes(&self, s: &crate::descriptor::Snapshot) -> Option<u64> {
         let total = footprint(s.data_len, s.meta_len as u64)?;
         match Location::decode(s.loc)? {
-            Location::Run { .. } => Some(total.div_ceil(self.layout.params.page_size) * self.layout.params.page_size),
+            Location::Run { .. } => total.checked_next_multiple_of(self.layout.params.page_size),
             Location::Block { .. } => class_for(total).map(|c| self.classes[c].size),
             _ => None,
         }

@@ -492,6 +492,24 @@ impl Drop for Attachment {
     }
 }
 
+/// Creates the spill directory if needed and checks it is a directory.
+fn prepare_spill_dir(dir: &str) -> Result<()> {
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(err!(InvalidArgument, "spill directory '{dir}' exists and is not a directory")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir).map_err(|e| {
+            let e = Error::os(format!("cannot create spill directory '{dir}'"), e);
+            // Not the store's name being taken: never report AlreadyExists here.
+            if e.kind() == crate::ErrorKind::AlreadyExists {
+                err!(Io, "{}", e.message())
+            } else {
+                e
+            }
+        }),
+        Err(e) => Err(Error::os(format!("cannot use spill directory '{dir}'"), e)),
+    }
+}
+
 /// Builds a new store file at `path` and links it into place.
 fn create_file(path: &str, opts: &Options) -> Result<OwnedFd> {
     let dir = parent_dir(path);
@@ -559,7 +577,7 @@ fn create_file(path: &str, opts: &Options) -> Result<OwnedFd> {
         }
         drop(map);
         if let Some(d) = &layout.params.spill_dir {
-            std::fs::create_dir_all(d).map_err(|e| Error::os(format!("cannot create spill directory '{d}'"), e))?;
+            prepare_spill_dir(d)?;
         }
         sys::link_into_place(&fd, tmp.as_deref(), path).map_err(|e| {
             if e.raw_os_error() == Some(libc::EEXIST) {

@@ -56,6 +56,10 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
         match Location::decode(s.loc) {
             Some(Location::Run { page }) => {
                 let count = total.div_ceil(att.layout.params.page_size).max(1);
+                if page.saturating_add(count) > pages.count() {
+                    problems.push(format!("object {d}'s run of {count} pages at page {page} is out of bounds"));
+                    continue;
+                }
                 for p in page..page + count {
                     run_pages.insert(p, d);
                     if pages.load(p) != (PageEntry::Run { d }) {
@@ -99,15 +103,14 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
                 problems.push(format!("page {p} is held by object {d}, which does not hold it"));
             }
         }
-        PageEntry::SlabHead { class, span } => {
-            match att.classes.get(class as usize) {
-                Some(c) if c.span == span as u64 => {}
-                _ => problems.push(format!("slab at page {p} has a bad class or span")),
+        PageEntry::SlabHead { class, span } => match att.classes.get(class as usize) {
+            Some(c) if c.span == span as u64 => {
+                for q in p + 1..p + span as u64 {
+                    slab_pages.insert(q, p);
+                }
             }
-            for q in p + 1..p + span as u64 {
-                slab_pages.insert(q, p);
-            }
-        }
+            _ => problems.push(format!("slab at page {p} has a bad class or span")),
+        },
         PageEntry::SlabTail { .. } => {}
         PageEntry::SlabRetiring { slot, .. } if is_live(slot) => {}
         other => problems.push(format!("page {p} is {other:?}")),
@@ -130,5 +133,7 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
             }
         }
     });
+    // A badly damaged store can produce a problem per page; keep it readable.
+    problems.truncate(1000);
     problems
 }

@@ -46,6 +46,9 @@ pub(crate) mod st {
     pub(crate) const RESTORING: u64 = 10;
 }
 
+/// 64-bit words per descriptor (one cache line).
+pub(crate) const DESC_WORDS: usize = 8;
+
 /// Slot number meaning "no owner".
 pub(crate) const NO_OWNER: u32 = 0xffff;
 
@@ -169,18 +172,18 @@ pub(crate) struct Descriptors<'a> {
 
 impl<'a> Descriptors<'a> {
     pub(crate) fn new(words: &'a [AtomicU64]) -> Descriptors<'a> {
-        debug_assert_eq!(words.len() % crate::layout::DESC_WORDS, 0);
+        debug_assert_eq!(words.len() % DESC_WORDS, 0);
         Descriptors { words }
     }
 
     pub(crate) fn count(&self) -> usize {
-        self.words.len() / crate::layout::DESC_WORDS
+        self.words.len() / DESC_WORDS
     }
 
     /// Word `which` of descriptor `d` (d must be < count).
     #[inline]
     pub(crate) fn word(&self, d: u32, which: usize) -> &'a AtomicU64 {
-        &self.words[d as usize * crate::layout::DESC_WORDS + which]
+        &self.words[d as usize * DESC_WORDS + which]
     }
 
     #[inline]

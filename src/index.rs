@@ -20,8 +20,10 @@
 //! - Nothing read here is trusted: descriptor numbers are range-checked,
 //!   bounds clamped to the window.
 
-use crate::layout::BUCKET_ENTRIES;
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// Entries per index bucket (one cache line).
+pub(crate) const BUCKET_ENTRIES: usize = 8;
 
 /// The farthest bucket, counted from the home bucket, an entry may occupy.
 pub(crate) const WINDOW: u32 = 32;
@@ -93,7 +95,7 @@ impl<'a> Index<'a> {
             let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
             for e in &self.entries[base..base + BUCKET_ENTRIES] {
                 let v = e.load(Ordering::Acquire);
-                if v != 0 && v as u32 == tag {
+                if v >> 32 != 0 && v as u32 == tag {
                     let d = ((v >> 32) - 1) as u32;
                     if d < self.descriptors {
                         if let Some(r) = f(d) {
@@ -116,7 +118,7 @@ impl<'a> Index<'a> {
             let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
             for (i, e) in self.entries[base..base + BUCKET_ENTRIES].iter().enumerate() {
                 let v = e.load(Ordering::SeqCst);
-                if v != 0 && v as u32 == tag {
+                if v >> 32 != 0 && v as u32 == tag {
                     let d = ((v >> 32) - 1) as u32;
                     if d < self.descriptors && !f(dist * BUCKET_ENTRIES as u32 + i as u32, d) {
                         return;
@@ -138,6 +140,7 @@ impl<'a> Index<'a> {
                     continue;
                 }
                 self.raise_bound(home, dist);
+                crate::sync::dekker_fence();
                 if e.compare_exchange(0, value, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
                     return Some(dist * BUCKET_ENTRIES as u32 + i as u32);
                 }

@@ -49,10 +49,8 @@ pub(crate) const HUGE_PAGE_SIZE: u64 = 2 << 20;
 pub(crate) const REGION_PAGES: u64 = 512;
 /// Words in a process slot.
 pub(crate) const PROC_SLOT_WORDS: usize = 128;
-/// 64-bit words per object descriptor (one cache line).
-pub(crate) const DESC_WORDS: usize = 8;
-/// Entries per index bucket (one cache line).
-pub(crate) const BUCKET_ENTRIES: usize = 8;
+pub(crate) use crate::descriptor::DESC_WORDS;
+pub(crate) use crate::index::BUCKET_ENTRIES;
 /// Wait buckets: gets waiting for IDs hash onto these futex words.
 pub(crate) const WAIT_BUCKETS: usize = 256;
 

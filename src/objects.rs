@@ -25,7 +25,7 @@ use crate::descriptor::{st, w, Descriptors, Location, Snapshot, StateWord, NO_OW
 use crate::id::hash_id;
 use crate::index::Index;
 use crate::pins::{LocalPins, PinMasks, Unpinned};
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{dekker_fence, AtomicU64, Ordering};
 
 /// What frees an object's bytes. Implemented by the allocator; a test double
 /// under loom.
@@ -92,6 +92,7 @@ impl<'a> Objects<'a> {
     /// SeqCst orders sees the other).
     fn clear_hint(&self, d: u32) {
         self.free_hint[d as usize / 64].fetch_and(!(1 << (d % 64)), Ordering::SeqCst);
+        dekker_fence();
         if self.desc.load_state(d, Ordering::SeqCst).state() == st::FREE {
             self.mark_maybe_free(d);
         }
@@ -147,6 +148,7 @@ impl<'a> Objects<'a> {
         let Some(my_pos) = self.index.insert(hash, d) else {
             return Err((InsertError::IndexFull, inserting));
         };
+        dekker_fence();
         let mut lost = false;
         self.index.scan_for_duplicates(hash, |pos, other| {
             if other == d {
@@ -202,6 +204,7 @@ impl<'a> Objects<'a> {
         if !local.pin(d, &self.masks, me) {
             return Pin::Overflow;
         }
+        dekker_fence();
         if self.desc.load_state(d, Ordering::SeqCst) == seen {
             return Pin::Pinned;
         }
@@ -226,6 +229,9 @@ impl<'a> Objects<'a> {
     /// Frees `d` if it is DELETED and no process pins it. Any number of
     /// processes may call this at once; the CAS to FREEING picks one.
     pub(crate) fn free_if_deleted_and_unpinned(&self, d: u32, me: u32, mem: &dyn Memory) {
+        // Callers just changed the state (delete) or cleared a pin bit
+        // (unpin); the other side's change must be visible to one of us.
+        dekker_fence();
         let s = self.desc.load_state(d, Ordering::SeqCst);
         if s.state() == st::DELETED && !self.masks.any(d) {
             let freeing = s.to(st::FREEING, me);
@@ -279,6 +285,7 @@ impl<'a> Objects<'a> {
             self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
         }
         if self.desc.transition(d, freeing, freeing.to(st::FREE, NO_OWNER)) {
+            dekker_fence();
             self.mark_maybe_free(d);
         }
     }
@@ -287,7 +294,7 @@ impl<'a> Objects<'a> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::layout::BUCKET_ENTRIES;
+    use crate::index::BUCKET_ENTRIES;
     use crate::sync::AtomicU32;
     use std::sync::Mutex;
 

@@ -349,7 +349,11 @@ mod tests {
                 assert_eq!(p.load(q), PageEntry::Claimed { slot: me });
             }
         }
-        assert!(owner.iter().filter(|o| o.is_none()).count() < 3);
+        // Racing rollbacks may leave gaps a thread gave up on; on a quiet
+        // table a claim finds every remaining run.
+        while p.claim_run(3, 9).is_some() {}
+        let free: Vec<bool> = (0..512).map(|q| p.load(q) == PageEntry::Free).collect();
+        assert!(!free.windows(3).any(|w| w.iter().all(|&f| f)), "a free run of 3 pages was missed");
     }
 
     #[test]

@@ -521,11 +521,11 @@ impl Store {
                 st::SPILLED => {
                     s.object_count += 1;
                     s.spilled_count += 1;
-                    s.spilled_bytes += snap.data_len + snap.meta_len as u64;
+                    s.spilled_bytes = s.spilled_bytes.saturating_add(snap.data_len.saturating_add(snap.meta_len as u64));
                 }
                 _ => {}
             }
-            s.used_bytes += att.held_bytes(&snap).unwrap_or(0);
+            s.used_bytes = s.used_bytes.saturating_add(att.held_bytes(&snap).unwrap_or(0));
             if o.masks.any(d) {
                 s.pinned_count += 1;
             }

@@ -6,7 +6,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_consistent, pattern, TempStore};
-use objstore::{ErrorKind, ObjectId, Options};
+use objstore::{ErrorKind, ObjectId, Options, Store};
 
 const MIB: u64 = 1 << 20;
 
@@ -274,4 +274,17 @@ fn stats_count_objects() {
     assert_eq!(st.max_processes, 8);
     assert_eq!(st.attached_processes, 1);
     assert_eq!(s.list().unwrap().len(), 10);
+}
+
+#[test]
+fn a_spill_dir_that_is_a_file_is_refused_clearly() {
+    let t = TempStore::new("spillfile");
+    let file = format!("/tmp/objstore-not-a-dir-{}", std::process::id());
+    std::fs::write(&file, b"x").unwrap();
+    let e = Store::open(&t.name, &Options { capacity_bytes: 4 * MIB, spill_dir: Some(file.clone()), ..Options::default() })
+        .unwrap_err();
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
+    assert!(e.message().contains("not a directory"), "{e}");
+    assert!(!std::path::Path::new(&t.path()).exists());
 }

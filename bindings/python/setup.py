@@ -36,8 +36,10 @@ except ImportError:  # setuptools < 70.1
     from wheel.bdist_wheel import bdist_wheel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-# What an sdist copies of the crate (enough to build the library and header).
-CRATE_FILES = ["Cargo.toml", "Cargo.lock", "build.rs", "cbindgen.toml", "src", "include"]
+# What an sdist copies of the crate: enough to build the library and header
+# (tests/ and benches/ too, since Cargo.toml may name targets in them, and
+# cargo refuses a manifest whose named targets are missing).
+CRATE_FILES = ["Cargo.toml", "Cargo.lock", "build.rs", "cbindgen.toml", "src", "include", "tests", "benches"]
 
 
 def crate_dir():

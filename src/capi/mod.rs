@@ -11,7 +11,7 @@
 //! - A panic never unwinds into C: it is caught here and reported as OS_PANIC.
 
 use std::cell::RefCell;
-use std::ffi::{c_char, CStr, CString};
+use std::ffi::{c_char, CStr};
 
 use crate::error::{Error, ErrorKind};
 
@@ -78,17 +78,34 @@ pub(crate) fn status_of(kind: ErrorKind) -> os_status {
     }
 }
 
+/// Longest message kept, terminator included; longer ones are cut.
+const LAST_ERROR_LEN: usize = 1024;
+
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    // A fixed buffer overwritten in place: the pointer os_last_error() hands
+    // out stays valid for the thread's whole life, so a caller that reads it
+    // after another failing call sees a newer message, never freed memory.
+    static LAST_ERROR: RefCell<[c_char; LAST_ERROR_LEN]> = const { RefCell::new([0; LAST_ERROR_LEN]) };
 }
 
 pub(crate) fn set_last_error(msg: &str) {
-    let c = CString::new(msg.replace('\0', "?")).unwrap_or_default();
-    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
+    let _ = LAST_ERROR.try_with(|e| {
+        let mut buf = e.borrow_mut();
+        let mut n = 0;
+        for &b in msg.as_bytes().iter().take(LAST_ERROR_LEN - 1) {
+            buf[n] = if b == 0 { b'?' as c_char } else { b as c_char };
+            n += 1;
+        }
+        // Never end inside a UTF-8 sequence.
+        while n > 0 && n < msg.len() && (msg.as_bytes()[n] & 0xc0) == 0x80 {
+            n -= 1;
+        }
+        buf[n] = 0;
+    });
 }
 
 pub(crate) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.try_with(|e| e.borrow().as_ptr()).unwrap_or(c"".as_ptr())
+    LAST_ERROR.try_with(|e| e.as_ptr().cast::<c_char>() as *const c_char).unwrap_or(c"".as_ptr())
 }
 
 /// Runs the body of an exported function: its `Result` becomes a status and

@@ -31,12 +31,14 @@ pub const OS_LIST_END: u64 = u64::MAX;
 
 /// A handle to an attached store. Opaque; safe to use from many threads at
 /// once; valid in the process that opened it only.
+#[allow(non_camel_case_types)]
 pub struct os_store {
     pub(crate) store: Store,
 }
 
 /// A 20-byte object ID.
 #[repr(C)]
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct os_object_id {
     pub bytes: [u8; OS_ID_SIZE],
@@ -45,6 +47,7 @@ pub struct os_object_id {
 /// A pinned object: read-only views of its data and metadata, valid until
 /// the matching `os_release` (or `os_close` of the handle).
 #[repr(C)]
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug)]
 pub struct os_buffer {
     /// First byte of the data, 64-byte aligned. NULL only for an entry of
@@ -59,6 +62,7 @@ pub struct os_buffer {
 /// Options for `os_open`. Get them from `os_options_default()` and change
 /// what you need, so that fields added later keep their defaults.
 #[repr(C)]
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug)]
 pub struct os_options {
     /// Set by `os_options_default()`: the size of this struct as the caller
@@ -84,6 +88,7 @@ pub struct os_options {
 
 /// Counters of a store.
 #[repr(C)]
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct os_store_stats {
     pub capacity_bytes: u64,
@@ -107,6 +112,7 @@ pub struct os_store_stats {
 
 /// One object of a listing (`os_list`).
 #[repr(C)]
+#[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct os_object_info {
     pub id: os_object_id,

@@ -47,8 +47,8 @@ pub extern "C" fn os_status_str(status: os_status) -> *const c_char {
 }
 
 /// The detail message of this thread's last failed call ("" if none). The
-/// pointer stays valid until the next failing call on this thread; do not
-/// free it. Cannot fail.
+/// pointer stays valid for the life of the thread (a per-thread buffer that
+/// the next failing call overwrites); do not free it. Cannot fail.
 #[no_mangle]
 pub extern "C" fn os_last_error() -> *const c_char {
     last_error_ptr()

@@ -59,3 +59,5 @@ pub fn assert_consistent(store: &Store) {
     let problems = store.audit().unwrap();
     assert!(problems.is_empty(), "store inconsistent:\n{}", problems.join("\n"));
 }
+
+pub mod child;

@@ -1,0 +1,857 @@
+// objstore.hpp: a header-only C++17 wrapper over the objstore C API.
+//
+// objstore is an immutable-object store in shared memory: processes on one
+// machine map one store file, one puts a blob and gets a 20-byte ID, any other
+// gets a zero-copy, read-only view of it by that ID. This header adds C++
+// types over the C API of <objstore.h> and no behaviour of its own: every
+// operation is one C call (a few are a loop of them), so the C header's
+// documentation of each os_* function is the reference for what happens.
+//
+//   objstore::Store           a handle to an attached store (move-only)
+//   objstore::ObjectId        a 20-byte ID: hex, comparison, std::hash
+//   objstore::Object          a pinned, read-only object; unpins when destroyed
+//   objstore::UnsealedObject  a created object being written; aborted when
+//                             destroyed unless sealed
+//   objstore::Result<T>       the value, or an objstore::Error (status + message)
+//   objstore::Span<T>         a pointer and a length (see "Spans" below)
+//   objstore::Timeout         how long a get waits (std::chrono, or forever)
+//
+// Error policy: [[nodiscard]] Result<T>, no exceptions.
+//   Every operation that can fail returns a Result<T>: the value, or an Error
+//   carrying the os_status and the os_last_error() detail captured at the
+//   failure. Result is [[nodiscard]], so a forgotten check is a compiler
+//   warning. We chose this over exceptions (as wasmtime's C++ API does) for
+//   three reasons:
+//   - "Not there yet" is ordinary control flow in a store that consumers poll
+//     and wait on: get() with a timeout gives Status::timeout or not_found
+//     routinely. Throwing for that would make the common path an exception
+//     and would cost more than the ~100 ns get itself.
+//   - It maps one to one onto the C API's status codes, so nothing is lost
+//     or invented in translation.
+//   - The header works in code built with -fno-exceptions (common in HPC,
+//     games, embedded and latency-critical code), which is tested.
+//   The wrapper itself throws nothing; only the standard library's allocation
+//   failure (std::bad_alloc) can escape, from the few calls that build a
+//   std::string or std::vector. Result::value() and error() on the wrong
+//   alternative are programming errors: they print the error to stderr and
+//   std::abort(), deterministically, instead of throwing or being undefined.
+//   The one deliberate nuance: get_many() returns partial results rather than
+//   an error when some objects are still missing at the timeout (as the C
+//   API does); see its comment.
+//
+// Spans: objstore::Span<T>, not std::span.
+//   std::span is C++20, and this header must work from C++17. We do not
+//   switch to std::span under C++20 either: the signatures of these inline
+//   functions would then differ between a C++17 and a C++20 translation unit
+//   of one program, an ODR violation. So Span is the same type in every
+//   standard; under C++20 it converts implicitly to std::span (it is a
+//   contiguous, sized, borrowed range), and a std::span converts to it.
+//
+// Lifetimes (the C API's rules, in C++ terms):
+//   - An Object or UnsealedObject must not outlive the Store it came from,
+//     nor be used after that Store is closed: closing releases every pin and
+//     aborts every unsealed object of the handle, so their pointers dangle.
+//   - The bytes of an Object stay valid and unchanged while it is alive, even
+//     if someone removes the object meanwhile (the removal waits for the pin).
+//   - A Store, like the C handle, belongs to the process that opened it: a
+//     child made by fork() must open the store again (its copy of the
+//     parent's handle gives Status::invalid_argument).
+//
+// Threads: const member functions of Store are safe to call from many
+// threads at once (the C handle is thread-safe; this follows the standard
+// library's convention that const means safe for concurrent use). Object and
+// UnsealedObject are ordinary values: share them across threads as you would
+// a std::vector. Moving, closing or destroying a Store must not race with
+// other uses of it.
+//
+// Minimal example:
+//
+//   auto store = objstore::Store::open("demo").value();
+//   objstore::ObjectId id = store.put(objstore::as_bytes("hello")).value();
+//   if (auto obj = store.get(id, std::chrono::seconds(1))) {
+//       std::string_view text(reinterpret_cast<const char*>(obj->data().data()),
+//                             obj->data().size());
+//   }
+
+#ifndef OBJSTORE_HPP
+#define OBJSTORE_HPP
+
+#if __cplusplus < 201703L
+#error "objstore.hpp needs C++17 or later (-std=c++17)"
+#endif
+
+#include <objstore.h>
+
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <iterator>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#if __cplusplus >= 202002L && __has_include(<span>)
+#include <ranges>
+#include <span>
+#endif
+
+namespace objstore {
+
+// ---------------------------------------------------------------------------
+// Span
+
+/// A non-owning view of `size()` contiguous `T`s: what std::span<T> is in
+/// C++20, reduced to what this API needs. See "Spans" at the top of the file.
+template <class T>
+class Span {
+    // A container whose elements can be viewed as T (same type, or T is more
+    // const): the rule std::span uses, via array-pointer convertibility.
+    template <class C>
+    using element_of = std::remove_pointer_t<decltype(std::data(std::declval<C&>()))>;
+    template <class C, class = void>
+    struct compatible : std::false_type {};
+    template <class C>
+    struct compatible<C, std::void_t<decltype(std::data(std::declval<C&>())),
+                                     decltype(std::size(std::declval<C&>()))>>
+        : std::is_convertible<element_of<C> (*)[], T (*)[]> {};
+
+public:
+    using element_type = T;
+    using value_type = std::remove_cv_t<T>;
+    using size_type = std::size_t;
+    using pointer = T*;
+    using reference = T&;
+    using iterator = T*;
+
+    constexpr Span() noexcept = default;
+    constexpr Span(T* data, std::size_t size) noexcept : data_(data), size_(size) {}
+
+    /// From any contiguous container with data() and size() (std::vector,
+    /// std::array, std::string, a C array, std::span, another Span).
+    template <class C, std::enable_if_t<compatible<C>::value, int> = 0>
+    constexpr Span(C& c) noexcept : data_(std::data(c)), size_(std::size(c)) {}
+    /// From a const container, when T is const. Like std::span<const T>, this
+    /// also accepts a temporary: the view must not outlive it.
+    template <class C, std::enable_if_t<compatible<const C>::value, int> = 0>
+    constexpr Span(const C& c) noexcept : data_(std::data(c)), size_(std::size(c)) {}
+
+    constexpr T* data() const noexcept { return data_; }
+    constexpr std::size_t size() const noexcept { return size_; }
+    constexpr std::size_t size_bytes() const noexcept { return size_ * sizeof(T); }
+    [[nodiscard]] constexpr bool empty() const noexcept { return size_ == 0; }
+    constexpr T* begin() const noexcept { return data_; }
+    constexpr T* end() const noexcept { return data_ + size_; }
+    /// Unchecked, as std::span's.
+    constexpr T& operator[](std::size_t i) const noexcept { return data_[i]; }
+
+    /// The `count` elements from `offset` on; clamped to the view, so an
+    /// out-of-range request gives a shorter (possibly empty) view.
+    constexpr Span subspan(std::size_t offset, std::size_t count = SIZE_MAX) const noexcept {
+        if (offset > size_) offset = size_;
+        if (count > size_ - offset) count = size_ - offset;
+        return Span(data_ + offset, count);
+    }
+
+private:
+    T* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+namespace detail {
+template <class C>
+using range_element_t = std::remove_pointer_t<decltype(std::data(std::declval<const C&>()))>;
+template <class C, class = void>
+struct is_byte_viewable : std::false_type {};
+// Contiguous and sized, of trivially copyable elements; char arrays are left
+// to the std::string_view overload, so that a string literal is viewed
+// without its terminating NUL.
+template <class C>
+struct is_byte_viewable<C, std::void_t<range_element_t<C>, decltype(std::size(std::declval<const C&>()))>>
+    : std::bool_constant<std::is_trivially_copyable_v<range_element_t<C>> &&
+                         !(std::is_array_v<C> && std::is_same_v<std::remove_cv_t<range_element_t<C>>, char>)> {};
+}  // namespace detail
+
+/// The bytes of a contiguous container of trivially copyable elements (e.g.
+/// a std::vector<float>), for put() and create()'s metadata.
+template <class C, std::enable_if_t<detail::is_byte_viewable<C>::value, int> = 0>
+Span<const std::byte> as_bytes(const C& c) noexcept {
+    return {reinterpret_cast<const std::byte*>(std::data(c)), std::size(c) * sizeof(*std::data(c))};
+}
+
+/// The bytes of a string, without a terminating NUL: as_bytes("abc") has 3.
+inline Span<const std::byte> as_bytes(std::string_view s) noexcept {
+    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+// ---------------------------------------------------------------------------
+// Status, Error, Result
+
+/// An os_status as a scoped enum. Values the header does not name yet (from a
+/// newer library) are still carried: compare Error::status() numerically.
+enum class Status : os_status {
+    ok = OS_OK,
+    invalid_argument = OS_INVALID_ARGUMENT,
+    not_found = OS_NOT_FOUND,
+    already_exists = OS_ALREADY_EXISTS,
+    out_of_memory = OS_OUT_OF_MEMORY,
+    too_large = OS_TOO_LARGE,
+    timeout = OS_TIMEOUT,
+    not_sealed = OS_NOT_SEALED,
+    incompatible = OS_INCOMPATIBLE,
+    corrupt = OS_CORRUPT,
+    io_error = OS_IO_ERROR,
+    permission_denied = OS_PERMISSION_DENIED,
+    too_many_processes = OS_TOO_MANY_PROCESSES,
+    panic = OS_PANIC,
+};
+
+/// The library's static description of a status ("timed out", ...).
+inline std::string_view to_string(Status s) noexcept { return os_status_str(static_cast<os_status>(s)); }
+
+inline std::ostream& operator<<(std::ostream& os, Status s) { return os << to_string(s); }
+
+/// Why a call failed: the C status and the detail message that
+/// os_last_error() gave on the failing thread right after the call.
+class Error {
+public:
+    Error(Status status, std::string message) : status_(status), message_(std::move(message)) {}
+
+    /// The error of the C call that just returned `status` on this thread.
+    static Error last(os_status status) { return Error(static_cast<Status>(status), os_last_error()); }
+
+    Status status() const noexcept { return status_; }
+    /// The detail, e.g. "object 00ab... not found" (may be empty).
+    const std::string& message() const noexcept { return message_; }
+    /// "<status text>: <detail>", or the status text alone.
+    std::string to_string() const {
+        std::string s(objstore::to_string(status_));
+        if (!message_.empty()) s.append(": ").append(message_);
+        return s;
+    }
+
+private:
+    Status status_;
+    std::string message_;
+};
+
+inline std::ostream& operator<<(std::ostream& os, const Error& e) { return os << e.to_string(); }
+
+namespace detail {
+/// A misuse of Result (value() of an error, error() of a value): a bug in
+/// the caller, reported loudly and deterministically.
+[[noreturn]] inline void misuse(const char* what, const Error* e) noexcept {
+    if (e != nullptr) {
+        std::fprintf(stderr, "objstore: %s: %s\n", what, e->to_string().c_str());
+    } else {
+        std::fprintf(stderr, "objstore: %s\n", what);
+    }
+    std::abort();
+}
+}  // namespace detail
+
+/// A value of type T, or the Error that prevented it. Check it (ok(), or
+/// `if (result)`) before using value(), `*` or `->`; value() of an error
+/// aborts the program with the error's text. The names follow C++23's
+/// std::expected.
+template <class T>
+class [[nodiscard]] Result {
+public:
+    Result(T value) noexcept(std::is_nothrow_move_constructible_v<T>)
+        : v_(std::in_place_index<0>, std::move(value)) {}
+    Result(Error error) noexcept : v_(std::in_place_index<1>, std::move(error)) {}
+
+    bool ok() const noexcept { return v_.index() == 0; }
+    bool has_value() const noexcept { return ok(); }
+    /// Whether it holds a value. Not offered for Result<bool> (contains()),
+    /// where `if (store.contains(id))` would test success, not presence:
+    /// write `.value()` there.
+    template <class U = T, std::enable_if_t<!std::is_same_v<U, bool>, int> = 0>
+    explicit operator bool() const noexcept {
+        return ok();
+    }
+
+    T& value() & { return checked(v_); }
+    const T& value() const& { return checked(v_); }
+    /// On a temporary Result, the value by value (moved out), so that e.g.
+    /// `for (auto& x : store.list().value())` does not dangle.
+    T value() && { return std::move(checked(v_)); }
+    T& operator*() & { return checked(v_); }
+    const T& operator*() const& { return checked(v_); }
+    T operator*() && { return std::move(checked(v_)); }
+    T* operator->() { return &checked(v_); }
+    const T* operator->() const { return &checked(v_); }
+
+    /// The error; aborts if there is none.
+    const Error& error() const& {
+        if (const Error* e = std::get_if<1>(&v_)) return *e;
+        detail::misuse("Result::error() called on a value", nullptr);
+    }
+    /// On a temporary Result, the error by value, so that it cannot dangle.
+    Error error() && { return static_cast<const Result&>(*this).error(); }
+
+private:
+    // Shared by the const and non-const accessors.
+    template <class V>
+    static auto& checked(V& v) {
+        if (auto* value = std::get_if<0>(&v)) return *value;
+        detail::misuse("Result::value() called on an error", std::get_if<1>(&v));
+    }
+
+    std::variant<T, Error> v_;
+};
+
+/// Success, or the Error of an operation that has no value.
+template <>
+class [[nodiscard]] Result<void> {
+public:
+    Result() noexcept = default;
+    Result(Error error) noexcept : error_(std::move(error)) {}
+
+    bool ok() const noexcept { return !error_.has_value(); }
+    bool has_value() const noexcept { return ok(); }
+    explicit operator bool() const noexcept { return ok(); }
+    /// Aborts with the error's text if it failed (to mirror Result<T>).
+    void value() const {
+        if (error_) detail::misuse("Result::value() called on an error", &*error_);
+    }
+    const Error& error() const& {
+        if (error_) return *error_;
+        detail::misuse("Result::error() called on a value", nullptr);
+    }
+    /// On a temporary Result, the error by value, so that it cannot dangle.
+    Error error() && { return static_cast<const Result&>(*this).error(); }
+
+private:
+    std::optional<Error> error_;
+};
+
+namespace detail {
+/// OS_OK as success, any other status as the thread's last error.
+inline Result<void> check(os_status st) {
+    if (st == OS_OK) return {};
+    return Error::last(st);
+}
+}  // namespace detail
+
+// ---------------------------------------------------------------------------
+// ObjectId
+
+/// A 20-byte object ID. os_put makes fresh ones; callers may also choose
+/// their own (e.g. derived from a task's identity) for create(). Between
+/// processes an ID travels as its bytes or as 40 lower-case hex characters.
+/// Default-constructed: all zero bytes (a valid ID like any other).
+class ObjectId {
+public:
+    static constexpr std::size_t size = OS_ID_SIZE;
+
+    constexpr ObjectId() noexcept = default;
+    constexpr explicit ObjectId(const os_object_id& raw) noexcept : raw_(raw) {}
+    explicit ObjectId(const std::array<std::byte, size>& bytes) noexcept {
+        std::memcpy(raw_.bytes, bytes.data(), size);
+    }
+
+    /// Parses 40 hex characters (either case); Status::invalid_argument
+    /// otherwise (wrong length, a non-hex character), as os_id_from_hex.
+    static Result<ObjectId> from_hex(std::string_view hex) {
+        // os_id_from_hex wants a NUL-terminated string; anything longer than
+        // 40 characters is passed as 41, which it rejects as too long.
+        char buf[2 * size + 2] = {};
+        if (!hex.empty()) std::memcpy(buf, hex.data(), hex.size() < sizeof buf - 1 ? hex.size() : sizeof buf - 1);
+        ObjectId id;
+        if (os_status st = os_id_from_hex(buf, &id.raw_); st != OS_OK) return Error::last(st);
+        return id;
+    }
+
+    /// 40 lower-case hex characters.
+    std::string to_hex() const {
+        char buf[2 * size + 1];
+        os_id_to_hex(&raw_, buf);
+        return std::string(buf, 2 * size);
+    }
+
+    /// The 20 bytes.
+    Span<const std::byte> bytes() const noexcept { return {reinterpret_cast<const std::byte*>(raw_.bytes), size}; }
+    /// The C struct, for calling the C API directly.
+    const os_object_id& raw() const noexcept { return raw_; }
+
+    /// Byte-wise (lexicographic) order, so IDs can key a std::map.
+    friend bool operator==(const ObjectId& a, const ObjectId& b) noexcept { return compare(a, b) == 0; }
+    friend bool operator!=(const ObjectId& a, const ObjectId& b) noexcept { return compare(a, b) != 0; }
+    friend bool operator<(const ObjectId& a, const ObjectId& b) noexcept { return compare(a, b) < 0; }
+    friend bool operator<=(const ObjectId& a, const ObjectId& b) noexcept { return compare(a, b) <= 0; }
+    friend bool operator>(const ObjectId& a, const ObjectId& b) noexcept { return compare(a, b) > 0; }
+    friend bool operator>=(const ObjectId& a, const ObjectId& b) noexcept { return compare(a, b) >= 0; }
+
+    friend std::ostream& operator<<(std::ostream& os, const ObjectId& id) { return os << id.to_hex(); }
+
+private:
+    static int compare(const ObjectId& a, const ObjectId& b) noexcept {
+        return std::memcmp(a.raw_.bytes, b.raw_.bytes, size);
+    }
+
+    os_object_id raw_{};
+};
+
+// ---------------------------------------------------------------------------
+// Timeout
+
+/// How long a get waits for an object that is not sealed yet: not at all
+/// (the default: an absent object gives Status::not_found), a std::chrono
+/// duration (then Status::timeout), or forever. Converts implicitly from any
+/// duration, so `store.get(id, 500ms)` works.
+class Timeout {
+public:
+    /// Do not wait.
+    constexpr Timeout() noexcept = default;
+
+    /// Wait up to `d`, rounded up to whole milliseconds, so that a positive
+    /// wait never turns into "do not wait". Zero or negative: do not wait. A
+    /// wait too long to count in int64 milliseconds (292 million years, or
+    /// e.g. hours::max()) is forever.
+    template <class Rep, class Period>
+    constexpr Timeout(std::chrono::duration<Rep, Period> d) noexcept : ms_(to_ms(d)) {}
+
+    static constexpr Timeout no_wait() noexcept { return Timeout(); }
+    static constexpr Timeout forever() noexcept {
+        Timeout t;
+        t.ms_ = -1;
+        return t;
+    }
+
+    constexpr bool is_forever() const noexcept { return ms_ < 0; }
+    /// The value for the C API's timeout_ms: 0 no wait, > 0 wait, < 0 forever.
+    constexpr std::int64_t milliseconds() const noexcept { return ms_; }
+
+private:
+    template <class Rep, class Period>
+    static constexpr std::int64_t to_ms(std::chrono::duration<Rep, Period> d) noexcept {
+        if (!(d > d.zero())) return 0;
+        // Checked in floating point, which cannot overflow, before the exact
+        // integer conversion, which could.
+        if (std::chrono::duration<double, std::milli>(d).count() >= 9.0e18) return -1;
+        return std::chrono::ceil<std::chrono::duration<std::int64_t, std::milli>>(d).count();
+    }
+
+    std::int64_t ms_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Object
+
+class Store;
+
+/// A pinned object: a read-only, zero-copy view of an object's data and
+/// metadata inside the shared mapping. While it is alive the bytes stay
+/// valid and unchanged; destroying it (or release()) drops the pin. Move-only:
+/// each Object is exactly one pin (getting an object twice gives two).
+/// An empty Object (default-constructed, moved from, released, or a missing
+/// entry of get_many) holds no pin and has empty data() and meta().
+class Object {
+public:
+    Object() noexcept = default;
+    Object(const Object&) = delete;
+    Object& operator=(const Object&) = delete;
+    Object(Object&& o) noexcept
+        : store_(std::exchange(o.store_, nullptr)), id_(o.id_), buf_(std::exchange(o.buf_, os_buffer{})) {}
+    Object& operator=(Object&& o) noexcept {
+        if (this != &o) {
+            unpin();
+            store_ = std::exchange(o.store_, nullptr);
+            id_ = o.id_;
+            buf_ = std::exchange(o.buf_, os_buffer{});
+        }
+        return *this;
+    }
+    ~Object() { unpin(); }
+
+    /// Whether it holds a pin (and so data).
+    explicit operator bool() const noexcept { return store_ != nullptr; }
+    /// The ID it was got by (kept for a missing get_many entry too).
+    const ObjectId& id() const noexcept { return id_; }
+    /// The object's bytes, 64-byte aligned, in the shared mapping (no copy).
+    Span<const std::byte> data() const noexcept {
+        return {reinterpret_cast<const std::byte*>(buf_.data), buf_.data_len};
+    }
+    /// Its metadata (empty if it has none).
+    Span<const std::byte> meta() const noexcept {
+        return {reinterpret_cast<const std::byte*>(buf_.meta), buf_.meta_len};
+    }
+    std::size_t size() const noexcept { return buf_.data_len; }
+
+    /// Drops the pin now and reports how that went (the destructor does the
+    /// same silently). The Object is empty afterwards, whatever the result;
+    /// releasing an empty Object is a no-op.
+    Result<void> release() {
+        if (store_ == nullptr) return {};
+        os_store* s = std::exchange(store_, nullptr);
+        buf_ = os_buffer{};
+        return detail::check(os_release(s, &id_.raw()));
+    }
+
+private:
+    friend class Store;
+    Object(os_store* store, const ObjectId& id, const os_buffer& buf) noexcept : store_(store), id_(id), buf_(buf) {}
+
+    void unpin() noexcept {
+        // A release of a pin we hold cannot fail short of a bug or a misuse
+        // (e.g. the Store closed first), and a destructor cannot report it.
+        if (store_ != nullptr) (void)os_release(std::exchange(store_, nullptr), &id_.raw());
+        buf_ = os_buffer{};
+    }
+
+    os_store* store_ = nullptr;  // non-null iff this holds a pin
+    ObjectId id_;
+    os_buffer buf_{};
+};
+
+/// Whether every entry of a get_many() result holds its object.
+inline bool all_present(const std::vector<Object>& objects) noexcept {
+    for (const Object& o : objects) {
+        if (!o) return false;
+    }
+    return true;
+}
+
+// ---------------------------------------------------------------------------
+// UnsealedObject
+
+/// An object created under a chosen ID and not sealed yet: write its bytes
+/// through data(), then seal() to publish it (it becomes immutable and
+/// visible to gets, and waiters wake) or abort() to drop it. Destroying it
+/// while unsealed aborts it, so an early return or an exception cannot
+/// leave a half-written object behind. Move-only.
+class UnsealedObject {
+public:
+    UnsealedObject() noexcept = default;
+    UnsealedObject(const UnsealedObject&) = delete;
+    UnsealedObject& operator=(const UnsealedObject&) = delete;
+    UnsealedObject(UnsealedObject&& o) noexcept
+        : store_(std::exchange(o.store_, nullptr)), id_(o.id_), data_(std::exchange(o.data_, nullptr)),
+          size_(std::exchange(o.size_, 0)) {}
+    UnsealedObject& operator=(UnsealedObject&& o) noexcept {
+        if (this != &o) {
+            discard();
+            store_ = std::exchange(o.store_, nullptr);
+            id_ = o.id_;
+            data_ = std::exchange(o.data_, nullptr);
+            size_ = std::exchange(o.size_, 0);
+        }
+        return *this;
+    }
+    ~UnsealedObject() { discard(); }
+
+    /// Whether it is still pending (neither sealed, aborted nor moved from).
+    explicit operator bool() const noexcept { return store_ != nullptr; }
+    const ObjectId& id() const noexcept { return id_; }
+    /// The bytes to fill, 64-byte aligned, in the shared mapping: what you
+    /// write here is what readers get, with no copy. Empty once sealed.
+    Span<std::byte> data() noexcept { return {reinterpret_cast<std::byte*>(data_), size_}; }
+    Span<const std::byte> data() const noexcept { return {reinterpret_cast<const std::byte*>(data_), size_}; }
+    std::size_t size() const noexcept { return size_; }
+
+    /// Publishes the object. Afterwards this is empty, and the bytes must not
+    /// be written again (get the object to read them).
+    Result<void> seal() { return finish(os_seal, "seal"); }
+    /// Drops the object: its memory is freed and its ID free again.
+    Result<void> abort() { return finish(os_abort, "abort"); }
+
+private:
+    friend class Store;
+    UnsealedObject(os_store* store, const ObjectId& id, std::uint8_t* data, std::size_t size) noexcept
+        : store_(store), id_(id), data_(data), size_(size) {}
+
+    Result<void> finish(os_status (*op)(os_store*, const os_object_id*), const char* what) {
+        // Once sealed or aborted, never call the C API again with this ID: by
+        // then it may name another object this handle created.
+        if (store_ == nullptr) {
+            return Error(Status::invalid_argument,
+                         std::string(what) + ": this UnsealedObject was already sealed, aborted or moved from");
+        }
+        os_store* s = std::exchange(store_, nullptr);
+        data_ = nullptr;
+        size_ = 0;
+        return detail::check(op(s, &id_.raw()));
+    }
+
+    void discard() noexcept {
+        if (store_ != nullptr) (void)os_abort(std::exchange(store_, nullptr), &id_.raw());
+        data_ = nullptr;
+        size_ = 0;
+    }
+
+    os_store* store_ = nullptr;  // non-null iff pending
+    ObjectId id_;
+    std::uint8_t* data_ = nullptr;
+    std::size_t size_ = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Listing
+
+/// The state of an object in a listing.
+enum class ObjectState : std::uint32_t {
+    unsealed = OS_OBJECT_UNSEALED,
+    sealed = OS_OBJECT_SEALED,
+    deleted = OS_OBJECT_DELETED,  ///< removed while pinned; freed at the last release
+    spilled = OS_OBJECT_SPILLED,
+};
+
+/// One object of a listing (os_object_info).
+struct ObjectInfo {
+    ObjectId id;
+    std::uint64_t data_len = 0;
+    std::uint64_t meta_len = 0;
+    ObjectState state = ObjectState::sealed;
+    std::uint32_t pinning_processes = 0;  ///< processes holding a pin on it
+    std::uint64_t created_unix = 0;       ///< Unix time (seconds) of its creation
+};
+
+/// Where a listing in batches has got to. Start with a default one; done()
+/// once the whole store has been listed.
+class ListCursor {
+public:
+    bool done() const noexcept { return pos_ == OS_LIST_END; }
+
+private:
+    friend class Store;
+    std::uint64_t pos_ = 0;
+};
+
+/// Counters of a store (os_store_stats; see the C header for each field).
+using Stats = os_store_stats;
+
+// ---------------------------------------------------------------------------
+// Store
+
+/// Options for opening a store, as os_options. A zero (or empty) field means
+/// the library's default, so fields added later keep their defaults.
+/// Opening an existing store takes its capacity and limits from the file;
+/// only the flags and spill_dir matter then.
+struct Options {
+    std::uint64_t capacity_bytes = 0;  ///< bytes for objects; 0: 25% of RAM, capped by free space
+    std::uint64_t max_objects = 0;     ///< object slots; 0: one per 16 KiB of capacity, >= 65536
+    std::uint32_t max_processes = 0;   ///< attached at once (1..4096); 0: 256
+    std::string spill_dir;             ///< spill directory; empty: none (a full store gives out_of_memory)
+    std::uint32_t mode = 0;            ///< file mode of a new store file; 0: 0600
+    bool prefault = false;             ///< OS_OPEN_PREFAULT: reserve and map everything at open
+    bool hugepages = false;            ///< OS_OPEN_HUGEPAGES: 2 MiB-aligned arena, transparent huge pages
+};
+
+/// A handle to an attached store: the C os_store*, closed on destruction.
+/// Move-only. An empty Store (default-constructed, moved from, closed)
+/// answers every operation with Status::invalid_argument, as the C API does
+/// for a NULL handle.
+class Store {
+public:
+    Store() noexcept = default;
+    Store(const Store&) = delete;
+    Store& operator=(const Store&) = delete;
+    Store(Store&& o) noexcept : raw_(std::exchange(o.raw_, nullptr)) {}
+    Store& operator=(Store&& o) noexcept {
+        if (this != &o) {
+            if (raw_ != nullptr) (void)os_close(raw_);
+            raw_ = std::exchange(o.raw_, nullptr);
+        }
+        return *this;
+    }
+    ~Store() {
+        if (raw_ != nullptr) (void)os_close(raw_);
+    }
+
+    /// Opens the store `name`, creating it if it does not exist. A name
+    /// without '/' is a store under /dev/shm; with one, a file path.
+    static Result<Store> open(const std::string& name, const Options& options = {}) {
+        return open_with(name, options, 0);
+    }
+    /// Attaches to an existing store (OS_OPEN_ATTACH_ONLY): Status::not_found
+    /// if there is none. What a worker does.
+    static Result<Store> attach(const std::string& name, const Options& options = {}) {
+        return open_with(name, options, OS_OPEN_ATTACH_ONLY);
+    }
+    /// Creates a new store (OS_OPEN_CREATE_ONLY): Status::already_exists if
+    /// there is one.
+    static Result<Store> create_new(const std::string& name, const Options& options = {}) {
+        return open_with(name, options, OS_OPEN_CREATE_ONLY);
+    }
+    /// Removes the store's files (os_destroy). Processes still attached keep
+    /// working on their mapping until they close it.
+    static Result<void> destroy(const std::string& name) { return detail::check(os_destroy(name.c_str())); }
+
+    /// Closes the handle now, reporting the result (the destructor does the
+    /// same silently): releases its pins and aborts its unsealed objects, so
+    /// Objects and UnsealedObjects from it must not be used afterwards. The
+    /// Store is empty afterwards.
+    Result<void> close() { return detail::check(os_close(std::exchange(raw_, nullptr))); }
+
+    /// Whether it holds a handle.
+    explicit operator bool() const noexcept { return raw_ != nullptr; }
+    /// The C handle, for calling the C API directly (still owned by this).
+    os_store* raw() const noexcept { return raw_; }
+
+    /// Stores `data` (and `meta`, e.g. a tensor's dtype and shape) as a new
+    /// sealed object with a fresh ID. One copy, of the bytes into the store.
+    Result<ObjectId> put(Span<const std::byte> data, Span<const std::byte> meta = {}) const {
+        os_object_id id;
+        os_status st = os_put_with_meta(raw_, data.data(), data.size(), meta.data(), meta.size(), &id);
+        if (st != OS_OK) return Error::last(st);
+        return ObjectId(id);
+    }
+
+    /// Creates an object of `size` bytes under `id` (with `meta`, copied now)
+    /// to be filled in place and sealed: nothing is copied. Status::
+    /// already_exists if the ID names a live object (or one removed but
+    /// still pinned).
+    Result<UnsealedObject> create(const ObjectId& id, std::size_t size, Span<const std::byte> meta = {}) const {
+        std::uint8_t* data = nullptr;
+        os_status st = os_create(raw_, &id.raw(), size, meta.data(), meta.size(), &data);
+        if (st != OS_OK) return Error::last(st);
+        return UnsealedObject(raw_, id, data, size);
+    }
+
+    /// Gets and pins an object, waiting up to `timeout` for some process or
+    /// thread to seal it: Status::not_found (no wait) or timeout if it is
+    /// still absent. An unsealed object counts as absent.
+    Result<Object> get(const ObjectId& id, Timeout timeout = {}) const {
+        os_buffer buf;
+        os_status st = os_get(raw_, &id.raw(), timeout.milliseconds(), &buf);
+        if (st != OS_OK) return Error::last(st);
+        return Object(raw_, id, buf);
+    }
+
+    /// Gets and pins several objects, waiting up to `timeout` for the missing
+    /// ones (like ray.get on a list). One entry per ID, in order (an ID may
+    /// repeat; each entry is its own pin).
+    ///
+    /// Partial results are not an error: an entry whose object is still
+    /// missing at the timeout is an empty Object (`!entry`, with its id()),
+    /// while the others are pinned, as in the C API. So check every entry, or
+    /// use objstore::all_present(). An Error means nothing was pinned.
+    Result<std::vector<Object>> get_many(Span<const ObjectId> ids, Timeout timeout = {}) const {
+        // Allocate everything before the call: once the C API has pinned
+        // objects, nothing may fail before each pin has an owning Object.
+        std::vector<os_object_id> raw_ids;
+        raw_ids.reserve(ids.size());
+        for (const ObjectId& id : ids) raw_ids.push_back(id.raw());
+        std::vector<os_buffer> bufs(ids.size());
+        std::vector<Object> objects;
+        objects.reserve(ids.size());
+
+        os_status st = os_get_many(raw_, raw_ids.data(), raw_ids.size(), timeout.milliseconds(), bufs.data());
+        if (st != OS_OK && st != OS_TIMEOUT && st != OS_NOT_FOUND) return Error::last(st);
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            objects.push_back(bufs[i].data != nullptr ? Object(raw_, ids[i], bufs[i]) : Object(nullptr, ids[i], {}));
+        }
+        return objects;
+    }
+
+    /// Deletes a sealed object (os_delete; `delete` is a C++ keyword). New
+    /// gets no longer see it at once; its memory is freed when the last pin
+    /// is released. Status::not_found if absent, not_sealed if unsealed.
+    Result<void> remove(const ObjectId& id) const { return detail::check(os_delete(raw_, &id.raw())); }
+
+    /// Whether a sealed object with this ID is in the store. Does not pin it.
+    Result<bool> contains(const ObjectId& id) const {
+        bool present = false;
+        os_status st = os_contains(raw_, &id.raw(), &present);
+        if (st != OS_OK) return Error::last(st);
+        return present;
+    }
+
+    /// The store's counters (one scan of its tables).
+    Result<Stats> stats() const {
+        Stats s{};
+        os_status st = os_stats(raw_, &s);
+        if (st != OS_OK) return Error::last(st);
+        return s;
+    }
+
+    /// Reclaims what dead processes held: their pins and unsealed objects
+    /// (which also happens at every attach and when memory runs short).
+    Result<void> collect() const { return detail::check(os_collect(raw_)); }
+
+    /// The next batch of at most `max_count` objects of a listing that
+    /// `cursor` tracks (os_list). The listing is a scan, not a snapshot.
+    Result<std::vector<ObjectInfo>> list(ListCursor& cursor, std::size_t max_count) const {
+        std::vector<os_object_info> raw(max_count);
+        std::size_t n = 0;
+        os_status st = os_list(raw_, &cursor.pos_, raw.data(), raw.size(), &n);
+        if (st != OS_OK) return Error::last(st);
+        std::vector<ObjectInfo> out;
+        out.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) {
+            const os_object_info& r = raw[i];
+            out.push_back(ObjectInfo{ObjectId(r.id), r.data_len, r.meta_len, static_cast<ObjectState>(r.state),
+                                     r.pinning_processes, r.created_unix});
+        }
+        return out;
+    }
+
+    /// Every object of the store (a loop of list(cursor, batch)).
+    Result<std::vector<ObjectInfo>> list() const {
+        std::vector<ObjectInfo> all;
+        for (ListCursor cursor; !cursor.done();) {
+            Result<std::vector<ObjectInfo>> batch = list(cursor, 1024);
+            if (!batch) return batch.error();
+            all.insert(all.end(), batch->begin(), batch->end());
+        }
+        return all;
+    }
+
+private:
+    explicit Store(os_store* raw) noexcept : raw_(raw) {}
+
+    static Result<Store> open_with(const std::string& name, const Options& options, std::uint32_t mode_flags) {
+        // Start from the C defaults and override only what was set, so a
+        // default chosen by the library stays the library's.
+        os_options o = os_options_default();
+        if (options.capacity_bytes != 0) o.capacity_bytes = options.capacity_bytes;
+        if (options.max_objects != 0) o.max_objects = options.max_objects;
+        if (options.max_processes != 0) o.max_processes = options.max_processes;
+        if (!options.spill_dir.empty()) o.spill_dir = options.spill_dir.c_str();
+        if (options.mode != 0) o.mode = options.mode;
+        o.flags = mode_flags | (options.prefault ? OS_OPEN_PREFAULT : 0u) | (options.hugepages ? OS_OPEN_HUGEPAGES : 0u);
+        os_store* raw = nullptr;
+        os_status st = os_open(name.c_str(), &o, &raw);
+        if (st != OS_OK) return Error::last(st);
+        return Store(raw);
+    }
+
+    os_store* raw_ = nullptr;
+};
+
+/// The library's version, e.g. "0.1.0".
+inline std::string_view version() noexcept { return os_version(); }
+
+}  // namespace objstore
+
+namespace std {
+/// Hashes the ID's bytes, so ObjectId can key unordered containers.
+template <>
+struct hash<objstore::ObjectId> {
+    size_t operator()(const objstore::ObjectId& id) const noexcept {
+        const os_object_id& raw = id.raw();
+        return hash<string_view>{}(string_view(reinterpret_cast<const char*>(raw.bytes), objstore::ObjectId::size));
+    }
+};
+}  // namespace std
+
+#if defined(__cpp_lib_ranges) && defined(__cpp_lib_span)
+// A Span is a view, so a std::span may be made from a temporary one (e.g.
+// `std::span<std::byte> s = unsealed.data();`).
+namespace std::ranges {
+template <class T>
+inline constexpr bool enable_borrowed_range<objstore::Span<T>> = true;
+}  // namespace std::ranges
+#endif
+
+#endif  // OBJSTORE_HPP

@@ -1,0 +1,51 @@
+// Package objstore is the Go binding of objstore, a shared-memory store of
+// immutable objects.
+//
+// Processes on one machine open the same store by name (a file under
+// /dev/shm). One process puts a blob and gets back a 20-byte [ID]; any
+// process holding the ID gets a pinned, zero-copy, read-only view of the
+// blob straight from the shared mapping. There is no daemon and no socket.
+//
+// # Building
+//
+// The package is a thin cgo layer over the C library (libobjstore) and finds
+// it with pkg-config (`#cgo pkg-config: objstore`). Point PKG_CONFIG_PATH at
+// the directory holding objstore.pc (lib/pkgconfig of an installed prefix,
+// or target/release/pkgconfig of a source build) and make sure the dynamic
+// loader finds libobjstore.so.0 at run time (an installed prefix known to
+// ld.so, or LD_LIBRARY_PATH).
+//
+// # Lifetimes
+//
+// A [Store] owns a C handle and must be closed with [Store.Close]; a
+// finalizer closes a forgotten Store, but only as a backstop. An [Object]
+// returned by [Store.Get] holds a pin: its bytes stay mapped and unchanged
+// until [Object.Release] (or the Store's Close). Its zero-copy views
+// ([Object.UnsafeData], [Object.UnsafeMeta]) point into the shared mapping
+// and must neither be written nor used after the release; the copying
+// accessors ([Object.CopyData], [Object.CopyMeta]) are always safe. Objects
+// have no finalizer, on purpose: a finalizer that released the pin behind a
+// zero-copy slice still in use would turn a leak into memory corruption. A
+// pin that is never released is dropped when the Store is closed.
+//
+// # Waiting
+//
+// A get of an ID that is not in the store yet waits for another process (or
+// goroutine) to seal it. Timeouts are time.Duration values: [NoWait] (0)
+// does not wait, [Forever] (any negative duration) waits until the object is
+// sealed or the Store is closed, and a positive duration waits at most that
+// long. [Store.GetContext] waits until the object is sealed or the context
+// is done.
+//
+// # Errors
+//
+// Every failure of the library is an [*Error] carrying the [Status] and the
+// library's detail message; match it with errors.Is against the sentinels
+// ([ErrNotFound], [ErrTimeout], ...). Using a closed Store gives [ErrClosed].
+//
+// # Concurrency
+//
+// A Store may be used from many goroutines at once, and Close may be called
+// while other goroutines are waiting in a get: they return ErrClosed.
+// Handles belong to the process that opened them.
+package objstore

@@ -1,0 +1,80 @@
+package objstore_test
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"os"
+
+	objstore "github.com/objstore/objstore/bindings/go"
+)
+
+// A producer puts an object, a consumer gets a zero-copy view of it by ID.
+// In real use the two are different processes that share the store's name
+// and pass the ID (as its 40-character hex form) between them.
+func Example() {
+	name := fmt.Sprintf("objstore-go-example-%d", os.Getpid())
+	store, err := objstore.Open(name, &objstore.Options{CapacityBytes: 16 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer objstore.Destroy(name)
+	defer store.Close()
+
+	id, err := store.PutWithMeta([]byte("hello, shared memory"), []byte("text/plain"))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	obj, err := store.Get(id, objstore.Forever) // waits until some process seals id
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("%s (%s)\n", obj.UnsafeData(), obj.UnsafeMeta()) // no copy
+	obj.Release()                                               // unpin; the views are invalid from here
+	// Output: hello, shared memory (text/plain)
+}
+
+// Create gives writable memory in the store, filled in place and then
+// sealed: no copy at all.
+func ExampleStore_Create() {
+	name := fmt.Sprintf("objstore-go-example-create-%d", os.Getpid())
+	store, err := objstore.Open(name, &objstore.Options{CapacityBytes: 16 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer objstore.Destroy(name)
+	defer store.Close()
+
+	id, _ := objstore.ParseID("00112233445566778899aabbccddeeff00112233")
+	u, err := store.Create(id, 4, []byte("u8 4"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	copy(u.UnsafeData(), []byte{1, 2, 3, 4})
+	if err := u.Seal(); err != nil {
+		log.Fatal(err)
+	}
+	obj, err := store.Get(id, objstore.NoWait)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer obj.Release()
+	fmt.Println(obj.ID(), obj.CopyData())
+	// Output: 00112233445566778899aabbccddeeff00112233 [1 2 3 4]
+}
+
+// Errors match the exported sentinels with errors.Is.
+func ExampleErrNotFound() {
+	name := fmt.Sprintf("objstore-go-example-errors-%d", os.Getpid())
+	store, err := objstore.Open(name, &objstore.Options{CapacityBytes: 16 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer objstore.Destroy(name)
+	defer store.Close()
+
+	_, err = store.Get(objstore.ID{}, objstore.NoWait)
+	fmt.Println(errors.Is(err, objstore.ErrNotFound))
+	// Output: true
+}

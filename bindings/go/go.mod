@@ -1,0 +1,3 @@
+module github.com/objstore/objstore/bindings/go
+
+go 1.21

@@ -1,0 +1,99 @@
+package objstore
+
+// #include <stdlib.h>
+// #include <objstore.h>
+import "C"
+
+import (
+	"fmt"
+	"os"
+	"unsafe"
+)
+
+// Options configure [Open]. The zero value (and a nil *Options) means the
+// library's defaults: capacity 25% of RAM (capped by free space), one object
+// slot per 16 KiB of capacity (at least 65536), 256 processes, mode 0600,
+// no spill directory, create the store if absent or attach to it.
+//
+// When the store already exists, its capacity and limits come from the
+// file, and only the flags and SpillDir matter.
+type Options struct {
+	// CapacityBytes is the memory for objects. 0: the default.
+	CapacityBytes uint64
+	// MaxObjects is the number of object slots. 0: the default; any value
+	// >= 1 is allowed.
+	MaxObjects uint64
+	// MaxProcesses is how many processes may be attached at once
+	// (1..4096). 0: 256.
+	MaxProcesses uint32
+	// SpillDir is where sealed objects are spilled under memory pressure,
+	// fixed when the store is created; an attacher's must be empty or the
+	// same directory. Empty: no spilling, and a full store gives
+	// ErrOutOfMemory.
+	SpillDir string
+	// Mode is the permission mode of a new store file. 0: 0600.
+	Mode os.FileMode
+	// CreateOnly fails with ErrAlreadyExists if the store exists.
+	CreateOnly bool
+	// AttachOnly fails with ErrNotFound if the store does not exist.
+	AttachOnly bool
+	// Prefault reserves and maps the whole store at open, so that no later
+	// call pays for page faults and a full file system fails the open.
+	Prefault bool
+	// HugePages aligns the arena to 2 MiB and asks for transparent huge
+	// pages on it.
+	HugePages bool
+}
+
+// toC converts the options to an os_options, starting from
+// os_options_default() so that fields added to the C struct later keep
+// their defaults. The returned function frees the C strings; call it after
+// os_open.
+func (o *Options) toC() (C.os_options, func(), error) {
+	c := C.os_options_default()
+	if o == nil {
+		return c, func() {}, nil
+	}
+	if o.Mode&^os.ModePerm != 0 {
+		return c, func() {}, &Error{Op: "open", Status: StatusInvalidArgument,
+			Message: fmt.Sprintf("mode %v is not a permission mode", o.Mode)}
+	}
+	if o.CapacityBytes != 0 {
+		c.capacity_bytes = C.uint64_t(o.CapacityBytes)
+	}
+	if o.MaxObjects != 0 {
+		c.max_objects = C.uint64_t(o.MaxObjects)
+	}
+	if o.MaxProcesses != 0 {
+		c.max_processes = C.uint32_t(o.MaxProcesses)
+	}
+	if o.Mode != 0 {
+		c.mode = C.uint32_t(o.Mode.Perm())
+	}
+	var flags C.uint32_t
+	if o.CreateOnly {
+		flags |= C.OS_OPEN_CREATE_ONLY
+	}
+	if o.AttachOnly {
+		flags |= C.OS_OPEN_ATTACH_ONLY
+	}
+	if o.Prefault {
+		flags |= C.OS_OPEN_PREFAULT
+	}
+	if o.HugePages {
+		flags |= C.OS_OPEN_HUGEPAGES
+	}
+	c.flags = flags
+	free := func() {}
+	if o.SpillDir != "" {
+		// A C string: the struct is passed to C, and Go memory passed to C
+		// may not hold Go pointers.
+		dir, err := cString("open", "spill directory", o.SpillDir)
+		if err != nil {
+			return c, func() {}, err
+		}
+		c.spill_dir = dir
+		free = func() { C.free(unsafe.Pointer(dir)) }
+	}
+	return c, free, nil
+}

@@ -1,0 +1,86 @@
+package objstore
+
+// #include <objstore.h>
+import "C"
+
+import (
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+)
+
+// Unsealed is an object created with [Store.Create] and not sealed yet:
+// writable memory in the store to fill in place (no copy), then
+// [Unsealed.Seal] to publish it or [Unsealed.Abort] to drop it. Until
+// sealed it is invisible to gets, which wait for the seal. If the Store is
+// closed, or the process dies, before the seal, the object is aborted.
+type Unsealed struct {
+	store *Store
+	id    ID
+	data  unsafe.Pointer // 64-byte aligned, in the shared mapping
+	n     int
+	done  atomic.Bool // sealed or aborted
+}
+
+// Create creates an object with a caller-chosen ID, size bytes of data to
+// be written in place, and metadata meta (copied now). An ID that names a
+// live object gives ErrAlreadyExists; one larger than the store gives
+// ErrTooLarge; a full store gives ErrOutOfMemory.
+func (s *Store) Create(id ID, size int, meta []byte) (*Unsealed, error) {
+	if size < 0 {
+		return nil, &Error{Op: "create", Status: StatusInvalidArgument,
+			Message: fmt.Sprintf("negative size %d", size)}
+	}
+	cid := cID(id)
+	var p *C.uint8_t
+	err := s.do("create", func(h *C.os_store) C.os_status {
+		return C.os_create(h, &cid, C.size_t(size), bytesPtr(meta), C.size_t(len(meta)), &p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Unsealed{store: s, id: id, data: unsafe.Pointer(p), n: size}, nil
+}
+
+// ID returns the object's ID.
+func (u *Unsealed) ID() ID { return u.id }
+
+// Len returns the length of the object's data in bytes.
+func (u *Unsealed) Len() int { return u.n }
+
+// UnsafeData returns the object's writable data as a slice over the shared
+// mapping, 64-byte aligned. Fill it, then Seal. It returns nil after Seal,
+// Abort, or the Store's Close. The slice must not be used after Seal or Abort (or Close of the
+// Store): once sealed the object is immutable and other processes read it,
+// and once aborted the memory belongs to other objects. Keep the Unsealed
+// reachable while you use the slice.
+func (u *Unsealed) UnsafeData() []byte {
+	if u.done.Load() || u.store.closed.Load() {
+		return nil
+	}
+	return unsafe.Slice((*byte)(u.data), u.n)
+}
+
+// Seal publishes the object: from now on it is visible to gets and
+// immutable, and processes waiting for it wake up. Sealing again gives
+// ErrAlreadyExists; sealing after Abort gives ErrNotFound; after the
+// Store's Close, ErrClosed.
+func (u *Unsealed) Seal() error {
+	return u.finish("seal", func(h *C.os_store, id *C.os_object_id) C.os_status { return C.os_seal(h, id) })
+}
+
+// Abort drops the object: its memory is freed and its ID is free again.
+// Aborting a sealed object gives ErrAlreadyExists; aborting again,
+// ErrNotFound.
+func (u *Unsealed) Abort() error {
+	return u.finish("abort", func(h *C.os_store, id *C.os_object_id) C.os_status { return C.os_abort(h, id) })
+}
+
+func (u *Unsealed) finish(op string, f func(*C.os_store, *C.os_object_id) C.os_status) error {
+	cid := cID(u.id)
+	err := u.store.do(op, func(h *C.os_store) C.os_status { return f(h, &cid) })
+	if err == nil || isClosed(err) {
+		u.done.Store(true)
+	}
+	return err
+}

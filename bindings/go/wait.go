@@ -1,0 +1,74 @@
+package objstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Timeouts for [Store.Get] and [Store.GetMany].
+const (
+	// NoWait makes a get return at once: an object not sealed yet gives
+	// ErrNotFound.
+	NoWait time.Duration = 0
+	// Forever makes a get wait until the object is sealed (or the Store is
+	// closed). Any negative duration means the same.
+	Forever time.Duration = -1
+)
+
+// waitSlice caps each blocking call into the library. A long wait is a loop
+// of such slices, which is how Close gets the handle back within one slice
+// and how a context's cancellation is noticed. The library wakes a waiter
+// as soon as the object is sealed, so slicing adds no latency to a
+// successful wait.
+const waitSlice = 50 * time.Millisecond
+
+// waitLoop calls try until it returns something other than a timeout, or
+// the wait is over. try gets the bound of its own wait in milliseconds: 0
+// means do not wait. With timeout 0 try is called once, with 0. With a
+// positive timeout the loop ends by then, returning timedOut(); with a
+// negative one it ends only when try succeeds, fails otherwise, or ctx is
+// done (then the context's error is returned, wrapped).
+func waitLoop(ctx context.Context, op string, timeout time.Duration,
+	try func(ms int64) error, timedOut func() error) error {
+	if timeout == 0 {
+		return try(0)
+	}
+	var deadline time.Time
+	if timeout > 0 {
+		deadline = time.Now().Add(timeout)
+	}
+	ctxDeadline, hasCtxDeadline := ctx.Deadline()
+	for {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("objstore: %s: %w", op, err)
+		}
+		slice := waitSlice
+		if !deadline.IsZero() {
+			rem := time.Until(deadline)
+			if rem <= 0 {
+				return timedOut()
+			}
+			slice = min(slice, rem)
+		}
+		if hasCtxDeadline {
+			rem := time.Until(ctxDeadline)
+			if rem <= 0 {
+				// The context's own timer may not have fired yet.
+				return fmt.Errorf("objstore: %s: %w", op, context.DeadlineExceeded)
+			}
+			slice = min(slice, rem)
+		}
+		if err := try(ceilMillis(slice)); !errors.Is(err, ErrTimeout) {
+			return err
+		}
+	}
+}
+
+// ceilMillis converts a positive duration to whole milliseconds, rounding
+// up so that a short positive wait never becomes 0 (no wait).
+func ceilMillis(d time.Duration) int64 {
+	ms := int64((d + time.Millisecond - 1) / time.Millisecond)
+	return max(ms, 1)
+}

@@ -1,0 +1,218 @@
+//! `ls`: the objects of a store, filtered, sorted and printed as a table,
+//! as IDs only, or as JSON.
+//!
+//! The listing is one scan of the object table (`Store::list`), not a
+//! snapshot: objects put or deleted while it runs may or may not appear.
+
+use std::fmt::Write as _;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use objstore::{ObjectInfo, ObjectState};
+use serde::Serialize;
+
+use crate::args::{LsArgs, SortKey, StateFilter};
+use crate::exit::Failure;
+use crate::units::{format_age, format_size};
+use crate::{emit, open};
+
+/// One object as `ls --json` prints it.
+#[derive(Serialize, Debug, Clone, PartialEq, Eq)]
+pub struct Row {
+    pub id: String,
+    pub data_len: u64,
+    pub meta_len: u64,
+    /// unsealed, sealed, spilled or deleted.
+    pub state: &'static str,
+    /// Processes holding at least one pin.
+    pub pinning_processes: u32,
+    /// On disk only (restored on the next get).
+    pub spilled: bool,
+    pub created_unix: u64,
+    pub age_seconds: u64,
+}
+
+impl Row {
+    fn new(o: &ObjectInfo, now_unix: u64) -> Row {
+        Row {
+            id: o.id.to_hex(),
+            data_len: o.data_len,
+            meta_len: o.meta_len,
+            state: o.state.name(),
+            pinning_processes: o.pinning_processes,
+            spilled: o.state == ObjectState::Spilled,
+            created_unix: o.created_unix,
+            age_seconds: now_unix.saturating_sub(o.created_unix),
+        }
+    }
+
+    fn size(&self) -> u64 {
+        self.data_len.saturating_add(self.meta_len)
+    }
+}
+
+fn state_of(f: StateFilter) -> ObjectState {
+    match f {
+        StateFilter::Unsealed => ObjectState::Unsealed,
+        StateFilter::Sealed => ObjectState::Sealed,
+        StateFilter::Spilled => ObjectState::Spilled,
+        StateFilter::Deleted => ObjectState::Deleted,
+    }
+}
+
+/// Applies the filters, the order and the limit of `args` to a listing.
+pub fn select(objects: &[ObjectInfo], args: &LsArgs, now_unix: u64) -> Vec<Row> {
+    let states: Vec<ObjectState> = args.state.iter().map(|&f| state_of(f)).collect();
+    let mut rows: Vec<Row> = objects
+        .iter()
+        .filter(|o| states.is_empty() || states.contains(&o.state))
+        .filter(|o| !args.pinned || o.pinning_processes > 0)
+        .map(|o| Row::new(o, now_unix))
+        .filter(|r| args.min_size.is_none_or(|m| r.size() >= m))
+        .filter(|r| args.max_size.is_none_or(|m| r.size() <= m))
+        .collect();
+    // Ties break by ID, so the order is total and the same on every run.
+    match args.sort {
+        SortKey::Id => rows.sort_by(|a, b| a.id.cmp(&b.id)),
+        SortKey::Size => rows.sort_by(|a, b| a.size().cmp(&b.size()).then_with(|| a.id.cmp(&b.id))),
+        SortKey::Age => rows.sort_by(|a, b| a.age_seconds.cmp(&b.age_seconds).then_with(|| a.id.cmp(&b.id))),
+    }
+    if args.reverse {
+        rows.reverse();
+    }
+    if let Some(n) = args.limit {
+        rows.truncate(n);
+    }
+    rows
+}
+
+/// The rows as a table with a header line.
+pub fn table(rows: &[Row], exact: bool) -> String {
+    let size = |b: u64| if exact { b.to_string() } else { format_size(b) };
+    let cells: Vec<[String; 7]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.id.clone(),
+                size(r.data_len),
+                size(r.meta_len),
+                r.state.to_string(),
+                r.pinning_processes.to_string(),
+                if r.spilled { "disk" } else { "memory" }.to_string(),
+                format_age(r.age_seconds),
+            ]
+        })
+        .collect();
+    let header = ["ID", "DATA", "META", "STATE", "PINS", "WHERE", "AGE"];
+    let mut width = header.map(str::len);
+    for row in &cells {
+        for (w, c) in width.iter_mut().zip(row) {
+            *w = (*w).max(c.len());
+        }
+    }
+    // Numbers right-aligned, words left-aligned.
+    let right = [false, true, true, false, true, false, true];
+    let mut out = String::new();
+    let mut line = |cells: [&str; 7]| {
+        let mut l = String::new();
+        for (i, c) in cells.iter().enumerate() {
+            if i > 0 {
+                l.push_str("  ");
+            }
+            if right[i] {
+                let _ = write!(l, "{c:>w$}", w = width[i]);
+            } else {
+                let _ = write!(l, "{c:<w$}", w = width[i]);
+            }
+        }
+        out.push_str(l.trim_end());
+        out.push('\n');
+    };
+    line(header);
+    for row in &cells {
+        line(std::array::from_fn(|i| row[i].as_str()));
+    }
+    out
+}
+
+pub fn run(args: LsArgs) -> Result<(), Failure> {
+    let store = open::existing(&args.name)?;
+    let objects = store.list()?;
+    drop(store);
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let rows = select(&objects, &args, now);
+    let text = if args.json {
+        serde_json::to_string_pretty(&rows).expect("rows serialize") + "\n"
+    } else if args.ids_only {
+        rows.iter().map(|r| r.id.clone() + "\n").collect()
+    } else {
+        table(&rows, args.bytes)
+    };
+    emit(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::args::{Cli, Command};
+    use clap::Parser;
+    use objstore::ObjectId;
+
+    fn info(b: u8, data_len: u64, state: ObjectState, pins: u32, created: u64) -> ObjectInfo {
+        ObjectInfo { id: ObjectId([b; 20]), data_len, meta_len: 0, state, pinning_processes: pins, created_unix: created }
+    }
+
+    fn ls(extra: &[&str]) -> LsArgs {
+        let argv = ["objstore", "ls", "s"].iter().chain(extra).copied();
+        match Cli::try_parse_from(argv).unwrap().command {
+            Command::Ls(a) => a,
+            _ => unreachable!(),
+        }
+    }
+
+    fn ids(rows: &[Row]) -> Vec<u8> {
+        rows.iter().map(|r| u8::from_str_radix(&r.id[..2], 16).unwrap()).collect()
+    }
+
+    fn sample() -> Vec<ObjectInfo> {
+        vec![
+            info(3, 300, ObjectState::Sealed, 0, 1000),
+            info(1, 100, ObjectState::Sealed, 2, 990),
+            info(2, 5000, ObjectState::Unsealed, 0, 995),
+            info(4, 10, ObjectState::Spilled, 0, 900),
+            info(5, 700, ObjectState::Deleted, 1, 999),
+        ]
+    }
+
+    #[test]
+    fn filters_and_sorts() {
+        let objs = sample();
+        assert_eq!(ids(&select(&objs, &ls(&[]), 1000)), [1, 2, 3, 4, 5]);
+        assert_eq!(ids(&select(&objs, &ls(&["--sort", "size"]), 1000)), [4, 1, 3, 5, 2]);
+        assert_eq!(ids(&select(&objs, &ls(&["--sort", "size", "-r", "-n", "2"]), 1000)), [2, 5]);
+        assert_eq!(ids(&select(&objs, &ls(&["--sort", "age"]), 1000)), [3, 5, 2, 1, 4]);
+        assert_eq!(ids(&select(&objs, &ls(&["--state", "sealed,spilled"]), 1000)), [1, 3, 4]);
+        assert_eq!(ids(&select(&objs, &ls(&["-s", "unsealed", "-s", "deleted"]), 1000)), [2, 5]);
+        assert_eq!(ids(&select(&objs, &ls(&["--pinned"]), 1000)), [1, 5]);
+        assert_eq!(ids(&select(&objs, &ls(&["--min-size", "300", "--max-size", "1KiB"]), 1000)), [3, 5]);
+        let spilled = &select(&objs, &ls(&["-s", "spilled"]), 1000)[0];
+        assert!(spilled.spilled);
+        assert_eq!(spilled.age_seconds, 100);
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let rows = select(&sample(), &ls(&[]), 1000);
+        let t = table(&rows, false);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 6);
+        assert!(lines[0].starts_with("ID  "), "{t}");
+        assert!(lines[2].starts_with(&"02".repeat(20)), "{t}");
+        assert!(lines[2].contains("4.9 KiB") && lines[2].contains("unsealed"), "{t}");
+        assert!(lines[4].contains(" disk "), "{t}");
+        // Every size column ends where its header does.
+        let data_end = lines[0].find("DATA").unwrap() + 4;
+        for l in &lines[1..] {
+            assert_eq!(l.as_bytes()[data_end - 1], b'B', "{t}");
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! loom models of the lock-free protocols, run with
+//! `RUSTFLAGS="--cfg loom" cargo test --release --lib loom` (see ci/loom.sh).
+//!
+//! The protocol code is the crate's own (`objects`, `index`, `pins`,
+//! `descriptor`); only the storage differs: loom's atomics in a heap arena
+//! instead of the shared mapping. A crash is modelled as a thread that stops
+//! after some step, followed by the recovery a survivor runs (the same
+//! `discard` / `finish_free` the reclaimer uses).
+
+#![cfg(test)]
+
+use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use loom::sync::Arc;
+use loom::thread;
+
+use crate::descriptor::{st, w, Descriptors, Location, StateWord, NO_OWNER};
+use crate::index::Index;
+use crate::index::BUCKET_ENTRIES;
+use crate::objects::{InsertError, Memory, Objects, Pin};
+use crate::pins::{LocalPins, PinMasks};
+
+/// A store's object tables on the heap: `n` descriptors, one index bucket.
+struct Arena {
+    desc: Vec<AtomicU64>,
+    entries: Vec<AtomicU64>,
+    bounds: Vec<AtomicU32>,
+    masks: Vec<AtomicU64>,
+    free: Vec<AtomicU64>,
+    /// Per process: its local pin counts.
+    local: Vec<Vec<AtomicU32>>,
+    /// Objects whose memory was released, and how often.
+    released: Vec<AtomicU32>,
+}
+
+impl Arena {
+    fn new(n: usize, processes: usize) -> Arena {
+        let z64 = |k: usize| (0..k).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
+        Arena {
+            desc: z64(n * 8),
+            entries: z64(BUCKET_ENTRIES),
+            bounds: vec![AtomicU32::new(0)],
+            masks: z64(n),
+            free: vec![AtomicU64::new((1u64 << n) - 1)],
+            local: (0..processes).map(|_| (0..n).map(|_| AtomicU32::new(0)).collect()).collect(),
+            released: (0..n).map(|_| AtomicU32::new(0)).collect(),
+        }
+    }
+
+    fn objects(&self) -> Objects<'_> {
+        Objects {
+            desc: Descriptors::new(&self.desc),
+            index: Index::new(&self.entries, &self.bounds, self.masks.len() as u32),
+            masks: PinMasks::new(&self.masks, 1),
+            free_hint: &self.free,
+            seed: 1,
+        }
+    }
+
+    fn local(&self, process: usize) -> LocalPins<'_> {
+        LocalPins::new(&self.local[process])
+    }
+}
+
+impl Memory for Arena {
+    fn release(&self, d: u32, _loc: u64, _data_len: u64, _meta_len: u32) {
+        self.released[d as usize].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+const KEY: [u64; 3] = [0xfeed, 0xbeef, 0x1234];
+
+/// Claims a descriptor and fills it for `KEY`, as a put does before insert.
+fn reserve(o: &Objects<'_>, me: u32) -> (u32, StateWord) {
+    let (d, r) = o.claim(me, 0).expect("a free descriptor");
+    o.desc.write_fields(d, &KEY, 0, 8, 0);
+    o.desc.word(d, w::LOC).store(Location::Run { page: d as u64 }.encode(), Ordering::SeqCst);
+    (d, r)
+}
+
+/// A whole put of `KEY`; Ok(descriptor) if it committed.
+fn put(a: &Arena, me: u32) -> Result<u32, InsertError> {
+    let o = a.objects();
+    let (d, r) = reserve(&o, me);
+    match o.insert(d, r, &KEY, r.to(st::SEALED, NO_OWNER)) {
+        Ok(_) => Ok(d),
+        Err((e, now)) => {
+            assert!(o.discard(d, now, me, a));
+            Err(e)
+        }
+    }
+}
+
+fn sealed_in_index(a: &Arena) -> Vec<u32> {
+    let o = a.objects();
+    let mut found = vec![];
+    o.index.for_each_entry(|d| {
+        let s = o.desc.load_state(d, Ordering::SeqCst);
+        if s.state() == st::SEALED && o.desc.key_if(d, s) == Some(KEY) {
+            found.push(d);
+        }
+    });
+    found
+}
+
+fn model(f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(3);
+    }
+    b.check(f);
+}
+
+/// A get racing a delete: the getter either fails to pin, or pins an object
+/// whose memory is not released until it unpins; the memory is released
+/// exactly once in the end.
+#[test]
+fn pin_versus_delete() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let d = put(&a, 0).unwrap();
+        let seen = a.objects().desc.load_state(d, Ordering::SeqCst);
+
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let local = a.local(1);
+                if o.try_pin(&local, 1, d, seen, &*a) == Pin::Pinned {
+                    // While pinned, the bytes must not have been freed.
+                    assert_eq!(a.released[d as usize].load(Ordering::SeqCst), 0);
+                    assert!(o.unpin(&local, 1, d, &*a));
+                }
+            })
+        };
+        let o = a.objects();
+        assert!(o.delete_sealed(d, seen, 0, &*a));
+        reader.join().unwrap();
+        assert_eq!(a.released[d as usize].load(Ordering::SeqCst), 1);
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), st::FREE);
+        assert_eq!(o.index.count_entries(), 0);
+    });
+}
+
+/// Two pinners in different processes and a deleter: memory is released
+/// once, after both unpin.
+#[test]
+fn two_pinners_and_a_delete() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let d = put(&a, 0).unwrap();
+        let seen = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let readers: Vec<_> = (1..3)
+            .map(|p| {
+                let a = a.clone();
+                thread::spawn(move || {
+                    let o = a.objects();
+                    let local = a.local(p);
+                    if o.try_pin(&local, p as u32, d, seen, &*a) == Pin::Pinned {
+                        assert_eq!(a.released[d as usize].load(Ordering::SeqCst), 0);
+                        o.unpin(&local, p as u32, d, &*a);
+                    }
+                })
+            })
+            .collect();
+        assert!(a.objects().delete_sealed(d, seen, 0, &*a));
+        for r in readers {
+            r.join().unwrap();
+        }
+        assert_eq!(a.released[d as usize].load(Ordering::SeqCst), 1);
+    });
+}
+
+/// Two processes put the same ID at once: exactly one commits, the index
+/// holds one entry, the loser's descriptor is free again.
+#[test]
+fn racing_inserts_commit_once() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let other = {
+            let a = a.clone();
+            thread::spawn(move || put(&a, 1))
+        };
+        let mine = put(&a, 0);
+        let theirs = other.join().unwrap();
+        assert!(mine.is_ok() != theirs.is_ok(), "{mine:?} {theirs:?}");
+        assert_eq!(sealed_in_index(&a).len(), 1);
+        assert_eq!(a.objects().index.count_entries(), 1);
+    });
+}
+
+/// Two racing puts of one ID while a third process frees an unrelated
+/// object whose index entry sits before theirs: the later inserter can then
+/// land *nearer* home than the earlier one, which must not let both commit.
+#[test]
+fn racing_inserts_with_a_slot_freed_under_them() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 3));
+        let o = a.objects();
+        // An unrelated object occupying the first index entry.
+        let other_key = [7, 7, 7];
+        let (x, r) = o.claim(2, 0).unwrap();
+        o.desc.write_fields(x, &other_key, 0, 8, 0);
+        let sealed = o.insert(x, r, &other_key, r.to(st::SEALED, NO_OWNER)).unwrap();
+        let remover = {
+            let a = a.clone();
+            thread::spawn(move || assert!(a.objects().delete_sealed(x, sealed, 2, &*a)))
+        };
+        let other = {
+            let a = a.clone();
+            thread::spawn(move || put(&a, 1))
+        };
+        let mine = put(&a, 0);
+        let theirs = other.join().unwrap();
+        remover.join().unwrap();
+        assert!(mine.is_ok() != theirs.is_ok(), "{mine:?} {theirs:?}");
+        assert_eq!(sealed_in_index(&a).len(), 1);
+    });
+}
+
+/// A delete racing a re-put of the same ID: the put succeeds only once the
+/// old object is on its way out, and in the end exactly the surviving
+/// object is in the index.
+#[test]
+fn delete_versus_reinsert() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let d = put(&a, 0).unwrap();
+        let seen = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let reput = {
+            let a = a.clone();
+            thread::spawn(move || put(&a, 1))
+        };
+        assert!(a.objects().delete_sealed(d, seen, 0, &*a));
+        let r = reput.join().unwrap();
+        let live = sealed_in_index(&a);
+        match r {
+            Ok(new) => assert_eq!(live, vec![new]),
+            Err(e) => {
+                assert_eq!(e, InsertError::Duplicate);
+                assert!(live.is_empty());
+            }
+        }
+        assert_eq!(a.released[d as usize].load(Ordering::SeqCst), 1);
+        assert_eq!(a.objects().index.count_entries(), live.len() as u64);
+    });
+}
+
+/// An inserter dies after placing its index entry (INSERTING, not
+/// committed); a survivor reclaims it while another process puts the same
+/// ID. The survivor's put may lose to the dead one's entry only while that
+/// entry exists; after reclaim the ID is free and the tables are clean.
+#[test]
+fn crash_mid_insert_then_reclaim() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        // The dead process (slot 0) stopped right after index.insert.
+        let o = a.objects();
+        let (dead_d, r) = reserve(&o, 0);
+        let inserting = r.to(st::INSERTING, 0);
+        o.desc.state(dead_d).store(inserting.0, Ordering::SeqCst);
+        o.index.insert(o.hash(&KEY), dead_d).unwrap();
+
+        let putter = {
+            let a = a.clone();
+            thread::spawn(move || put(&a, 1))
+        };
+        // The reclaimer of slot 0: whatever state the dead descriptor is in
+        // now (INSERTING, or COLLIDED if the putter marked it), undo it.
+        let now = o.desc.load_state(dead_d, Ordering::SeqCst);
+        assert!(matches!(now.state(), st::INSERTING | st::COLLIDED));
+        assert!(o.discard(dead_d, now, 0, &*a));
+        let r = putter.join().unwrap();
+        let live = sealed_in_index(&a);
+        assert_eq!(live.len(), r.iter().count());
+        assert_eq!(o.index.count_entries(), live.len() as u64);
+        // The dead descriptor is free, unless the putter reused it.
+        let reused = r == Ok(dead_d);
+        assert_eq!(o.desc.load_state(dead_d, Ordering::SeqCst).state(), if reused { st::SEALED } else { st::FREE });
+        // Whatever happened, the ID can be put now (or is already there).
+        if r.is_err() {
+            put(&a, 1).unwrap();
+        }
+    });
+}
+
+/// A freer dies in the middle of FREEING (index entry removed, memory not
+/// yet released); the reclaimer finishes it exactly once while a reader
+/// looks the ID up.
+#[test]
+fn crash_mid_free_then_reclaim() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 2));
+        let d = put(&a, 0).unwrap();
+        let o = a.objects();
+        let sealed = o.desc.load_state(d, Ordering::SeqCst);
+        let freeing = sealed.to(st::FREEING, 0);
+        assert!(o.desc.transition(d, sealed, freeing));
+        o.index.remove(o.hash(&KEY), d);
+        // (slot 0 dies here)
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let found = o.lookup(&KEY, |s| s.state() == st::SEALED);
+                assert!(found.is_none());
+            })
+        };
+        let now = o.desc.load_state(d, Ordering::SeqCst);
+        o.finish_free(d, now, &*a);
+        reader.join().unwrap();
+        assert_eq!(a.released[d as usize].load(Ordering::SeqCst), 1);
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), st::FREE);
+    });
+}

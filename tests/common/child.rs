@@ -1,0 +1,339 @@
+//! Child processes for the multi-process tests.
+//!
+//! A test binary re-runs itself as a child: `child_command(role, args)`
+//! starts it with `--ignored --exact child_entry`, and the `child_entry`
+//! test of that binary (ignored in normal runs) calls `run_child()`, which
+//! plays the role named in OBJSTORE_CHILD. Children report to the parent on
+//! stdout, one event per line starting with '@'. Children are killed and
+//! reaped when their `ChildGuard` drops, so a failing test leaves none.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use objstore::{ErrorKind, ObjectId, Options, Store};
+
+use super::pattern;
+
+/// The ID of object `n` of child `child`.
+pub fn derived_id(child: u32, n: u64) -> ObjectId {
+    let mut id = ObjectId([0; 20]);
+    id.0[0..4].copy_from_slice(&child.to_le_bytes());
+    id.0[4..12].copy_from_slice(&n.to_le_bytes());
+    id.0[12..20].copy_from_slice(&(n.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ child as u64).to_le_bytes());
+    id
+}
+
+/// The bytes object `id` must hold: its length and content follow from the
+/// ID, so anyone can check any object.
+pub fn content_for(id: &ObjectId) -> Vec<u8> {
+    const LENS: [usize; 8] = [0, 10, 100, 1000, 5000, 70_000, 300_000, 1_100_000];
+    let seed = u64::from_le_bytes(id.0[12..20].try_into().unwrap());
+    let len = LENS[(seed % 8) as usize] + (seed as usize >> 8) % 64;
+    pattern(seed, len)
+}
+
+/// Checks an object read from the store against `content_for`.
+pub fn check_content(id: &ObjectId, data: &[u8]) -> bool {
+    data == content_for(id).as_slice()
+}
+
+/// A running child, killed and reaped on drop.
+pub struct ChildGuard {
+    pub child: Child,
+    pub events: mpsc::Receiver<String>,
+}
+
+impl ChildGuard {
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: sending a signal to our own child process.
+        unsafe { libc::kill(self.pid(), sig) };
+    }
+
+    /// The next event, waiting at most `timeout`.
+    pub fn next_event(&self, timeout: Duration) -> Option<String> {
+        self.events.recv_timeout(timeout).ok()
+    }
+
+    /// Waits for an event equal to `want`, returning the events before it.
+    pub fn wait_for(&self, want: &str, timeout: Duration) -> Vec<String> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = vec![];
+        while Instant::now() < deadline {
+            match self.events.recv_timeout(deadline - Instant::now()) {
+                Ok(e) if e == want => return seen,
+                Ok(e) => seen.push(e),
+                Err(_) => break,
+            }
+        }
+        panic!("child {} did not report '{want}' in {timeout:?}; saw {seen:?}", self.pid());
+    }
+
+    /// Waits for exit at most `timeout`; kills it after that.
+    pub fn wait_exit(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st;
+            }
+            if Instant::now() > deadline {
+                // Show where it is stuck (gdb is optional: best effort).
+                let trace = Command::new("gdb")
+                    .args(["-p", &self.pid().to_string(), "-batch", "-ex", "thread apply all bt"])
+                    .output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default();
+                let _ = self.child.kill();
+                panic!("child {} did not exit within {timeout:?}\n{trace}", self.pid());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every remaining event (after the child exited or was killed).
+    pub fn drain(&self) -> Vec<String> {
+        let mut out = vec![];
+        while let Ok(e) = self.events.recv_timeout(Duration::from_secs(5)) {
+            out.push(e);
+        }
+        out
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        // SIGCONT first, in case a test left it stopped.
+        self.signal(libc::SIGCONT);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn forward_events(out: ChildStdout, tx: mpsc::Sender<String>) {
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if let Some(ev) = line.strip_prefix('@') {
+                if tx.send(ev.to_string()).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+}
+
+/// Starts this test binary as a child playing `role`.
+pub fn spawn_child(role: &str, args: &[String]) -> ChildGuard {
+    let exe = std::env::current_exe().expect("test binary path");
+    let mut child = Command::new(exe)
+        .args(["--ignored", "--exact", "child_entry", "--nocapture", "--test-threads=1", "-q"])
+        .env("OBJSTORE_CHILD", role)
+        .env("OBJSTORE_CHILD_ARGS", args.join(" "))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn child");
+    let (tx, rx) = mpsc::channel();
+    forward_events(child.stdout.take().expect("piped"), tx);
+    ChildGuard { child, events: rx }
+}
+
+fn emit(event: impl std::fmt::Display) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "@{event}");
+    let _ = out.flush();
+}
+
+fn attach(name: &str) -> Store {
+    Store::open(name, &Options { attach_only: true, ..Options::default() }).expect("child attaches")
+}
+
+/// A small deterministic generator for the children's random choices.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Plays the role given in the environment; a no-op when not a child.
+pub fn run_child() {
+    let Ok(role) = std::env::var("OBJSTORE_CHILD") else { return };
+    let args: Vec<String> =
+        std::env::var("OBJSTORE_CHILD_ARGS").unwrap_or_default().split_whitespace().map(String::from).collect();
+    match role.as_str() {
+        "churn" => churn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
+        "hold" => hold(&args[0], &args[1..]),
+        "wait" => wait(&args[0], &args[1], args[2].parse().unwrap()),
+        "putget" => putget(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap()),
+        "stats" => {
+            let s = attach(&args[0]);
+            let st = s.stats().unwrap();
+            emit(format!("stats {} {} {} {}", st.pinned_count, st.unsealed_count, st.object_count, st.attached_processes));
+        }
+        "attach" => match Store::open(&args[0], &Options { attach_only: true, ..Options::default() }) {
+            Ok(_s) => emit("attached"),
+            Err(e) => emit(format!("error {:?}", e.kind())),
+        },
+        "abuse" => abuse(&args[0], args[1].parse().unwrap()),
+        other => panic!("unknown child role {other}"),
+    }
+}
+
+/// Random puts, gets (some pins held across operations), deletes and
+/// create/seal/abort, forever. Reports "+ID" after a put returned and "-ID"
+/// before a delete starts.
+fn churn(name: &str, child: u32, seed: u64) {
+    let s = attach(name);
+    let mut rng = Rng(seed | 1);
+    let mut live: Vec<ObjectId> = vec![];
+    let mut held: Vec<ObjectId> = vec![];
+    let mut n = 0u64;
+    emit("ready");
+    loop {
+        match rng.below(10) {
+            0..=3 => {
+                let id = derived_id(child, n);
+                n += 1;
+                let data = content_for(&id);
+                let r = if rng.below(2) == 0 {
+                    s.put_as(&id, &data, b"churn")
+                } else {
+                    s.create(&id, data.len(), b"churn").and_then(|mut c| {
+                        let half = data.len() / 2;
+                        c.data_mut()[..half].copy_from_slice(&data[..half]);
+                        c.data_mut()[half..].copy_from_slice(&data[half..]);
+                        c.seal()
+                    })
+                };
+                match r {
+                    Ok(()) => {
+                        emit(format!("+{id}"));
+                        live.push(id);
+                    }
+                    Err(e) if e.kind() == ErrorKind::OutOfMemory => {}
+                    Err(e) => panic!("put failed: {e}"),
+                }
+            }
+            4..=6 if !live.is_empty() => {
+                let id = live[rng.below(live.len() as u64) as usize];
+                let obj = s.get_raw(&id, Some(Duration::ZERO)).expect("own object present");
+                // SAFETY: pinned until released below.
+                let data = unsafe { std::slice::from_raw_parts(obj.data, obj.data_len) };
+                assert!(check_content(&id, data), "object {id} corrupted");
+                held.push(id);
+                if held.len() > 3 || rng.below(2) == 0 {
+                    let r = held.remove(0);
+                    s.release(&r).unwrap();
+                }
+            }
+            7..=8 if !live.is_empty() => {
+                let id = live.swap_remove(rng.below(live.len() as u64) as usize);
+                emit(format!("-{id}"));
+                s.delete(&id).unwrap();
+            }
+            _ => {
+                let id = derived_id(child, n);
+                n += 1;
+                if let Ok(mut c) = s.create(&id, 1000, b"aborted") {
+                    c.data_mut()[0] = 1;
+                    c.abort().unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// Pins the given objects, creates an unsealed one, reports "ready", and
+/// holds everything until killed.
+fn hold(name: &str, ids: &[String]) {
+    let s = attach(name);
+    for h in ids {
+        let id: ObjectId = h.parse().unwrap();
+        s.get_raw(&id, Some(Duration::from_secs(10))).expect("object to pin");
+    }
+    let unsealed = ObjectId([0xa5; 20]);
+    let p = s.create_raw(&unsealed, 200_000, b"half").expect("create");
+    // SAFETY: 200_000 writable bytes until seal/abort.
+    unsafe { std::ptr::write_bytes(p, 7, 100_000) };
+    emit("ready");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Waits for one object and reports what it got.
+fn wait(name: &str, hex: &str, timeout_ms: u64) {
+    let s = attach(name);
+    let id: ObjectId = hex.parse().unwrap();
+    emit("waiting");
+    match s.get(&id, Some(Duration::from_millis(timeout_ms))) {
+        Ok(obj) => emit(format!("got {}", obj.data().len())),
+        Err(e) => emit(format!("error {:?}", e.kind())),
+    };
+}
+
+/// Puts `count` objects, then gets and checks every object of every child.
+fn putget(name: &str, child: u32, children: u32, count: u64) {
+    let s = attach(name);
+    for n in 0..count {
+        let id = derived_id(child, n);
+        s.put_as(&id, &content_for(&id), b"").unwrap();
+    }
+    for other in 0..children {
+        for n in 0..count {
+            let id = derived_id(other, n);
+            let obj = s.get(&id, Some(Duration::from_secs(60))).unwrap_or_else(|e| panic!("get {id}: {e}"));
+            assert!(check_content(&id, obj.data()), "object {id} corrupted");
+        }
+    }
+    emit("done");
+}
+
+/// Uses a possibly damaged store every way it can; errors are fine, a
+/// crash, a panic or a hang is not.
+fn abuse(name: &str, seed: u64) {
+    let mut rng = Rng(seed | 1);
+    let s = match Store::open(name, &Options { attach_only: true, ..Options::default() }) {
+        Ok(s) => s,
+        Err(e) => {
+            emit(format!("open {:?}", e.kind()));
+            return;
+        }
+    };
+    let _ = s.stats();
+    let listed = s.list().unwrap_or_default();
+    for info in &listed {
+        if let Ok(obj) = s.get(&info.id, Some(Duration::ZERO)) {
+            let _ = obj.data().iter().map(|&b| b as u64).sum::<u64>();
+            let _ = obj.meta().len();
+        }
+    }
+    for i in 0..200u64 {
+        let id = derived_id(9999, i);
+        let _ = s.put_as(&id, &content_for(&id), b"m");
+        if rng.below(3) == 0 {
+            let _ = s.delete(&id);
+        }
+        let _ = s.get(&derived_id(0, rng.below(100)), Some(Duration::ZERO));
+    }
+    for info in listed.iter().take(20) {
+        let _ = s.delete(&info.id);
+    }
+    let _ = s.collect();
+    let _ = s.audit();
+    emit("survived");
+}
