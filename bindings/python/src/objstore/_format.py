@@ -24,7 +24,8 @@ The body that follows depends on the kind:
     The data is the view's bytes in C order. A get returns a read-only
     memoryview of the shared memory (no copy), cast back to the format and
     shape when ``memoryview.cast`` supports them (a native single-character
-    format); otherwise the writer stores format "B" and ``shape = [nbytes]``.
+    format, no zero in the shape); otherwise the writer stores format "B"
+    and ``shape = [nbytes]``.
 
 ``ndarray`` (4)
     ``u8 order (b"C" or b"F"), u8 dtype_form, u16 dtype_len, dtype (ASCII),
