@@ -8,6 +8,7 @@
 #   make test-examples  run them (and across languages) and check their results
 #   make test-go        vet and test the Go binding (cgocheck, -race)
 #   make examples-go    run the Go examples against an installed copy of the library
+#   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
 #   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)
 
 PREFIX  ?= /usr/local
@@ -34,8 +35,11 @@ GO      ?= go
 GO_TREE_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(PCDIR) LD_LIBRARY_PATH=$(CURDIR)/$(RELEASE)
 GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/lib
 
+PYTHON  ?= python3
+PYVENV  := build/py-venv
+
 .PHONY: all build demo demo-rust test test-rust test-c test-loom test-cpp stage examples examples-c examples-cpp \
-        test-examples test-go examples-go install uninstall clean
+        test-examples test-go examples-go test-python install uninstall clean
 
 all: build
 
@@ -54,7 +58,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-c test-loom test-cpp test-examples test-go examples-go
+test: test-rust test-c test-loom test-cpp test-examples test-go examples-go test-python
 
 test-rust:
 	$(CARGO) test
@@ -101,6 +105,16 @@ examples-go: stage
 	cd examples/go && $(GO_INST_ENV) $(GO) vet ./...
 	cd examples/go && $(GO_INST_ENV) $(GO) run -buildvcs=false .
 	cd examples/go && $(GO_INST_ENV) $(GO) run -buildvcs=false ./crashdemo
+
+# A throwaway virtualenv, so the run depends on nothing installed by hand:
+# the package is built from this tree (cargo runs inside pip), as a user would.
+test-python:
+	rm -rf $(PYVENV)
+	$(PYTHON) -m venv $(PYVENV)
+	$(PYVENV)/bin/python -m pip install -q --disable-pip-version-check numpy pytest ./bindings/python
+	cd bindings/python && ../../$(PYVENV)/bin/python -m pytest -q tests
+	$(PYVENV)/bin/python examples/python/tensors.py --start-method spawn
+	$(PYVENV)/bin/python examples/python/tensors.py --start-method fork
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
