@@ -117,29 +117,31 @@ impl Attachment {
         if total > self.max_footprint() {
             return Err(err!(TooLarge, "an object of {total} bytes cannot fit a store of {} bytes", self.max_footprint()));
         }
-        // Pressure, step by step: reclaim dead processes, return empty slabs
-        // to the page pool (and adopt any slab with room), then spill.
-        for attempt in 0..3 {
+        if let Some(off) = self.try_allocate(d, total, false)? {
+            return Ok(off);
+        }
+        // Pressure, step by step: reclaim dead processes; with a spill
+        // directory, spill (the window search prefers free pages and empty
+        // slabs, which cost nothing); then return empty slabs to the page
+        // pool and adopt any slab with room.
+        self.collect()?;
+        if self.spill_dir.is_some() {
+            for _ in 0..MAX_SPILL_ROUNDS {
+                if let Some(off) = self.try_allocate(d, total, false)? {
+                    return Ok(off);
+                }
+                if !self.make_room(total)? {
+                    break;
+                }
+            }
+        }
+        for attempt in 1..3 {
             if let Some(off) = self.try_allocate(d, total, attempt >= 2)? {
                 return Ok(off);
             }
-            match attempt {
-                0 => {
-                    self.collect()?;
-                }
-                1 => {
-                    let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
-                    self.slabs().retire_empty(self.procs().hazard(self.slot, 0));
-                }
-                _ => {}
-            }
-        }
-        for _ in 0..MAX_SPILL_ROUNDS {
-            if !self.make_room(total)? {
-                break;
-            }
-            if let Some(off) = self.try_allocate(d, total, true)? {
-                return Ok(off);
+            if attempt == 1 {
+                let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+                self.slabs().retire_empty(self.procs().hazard(self.slot, 0));
             }
         }
         let how = if self.spill_dir.is_some() { "and nothing more can be spilled (pinned)" } else { "(no spill directory)" };

@@ -48,6 +48,8 @@ const FORMAT_VERSION: u32 = 1;
 const HEADER_LEN: usize = 64;
 /// Offset of the CRC in the header; the CRC covers the header up to it.
 const CRC_AT: usize = 56;
+/// Bytes of small objects spilled together when a size class runs out.
+const SPILL_BATCH_BYTES: u64 = 1 << 20;
 /// Bytes copied per write or CRC step when spilling.
 const CHUNK: usize = 1 << 20;
 
@@ -340,7 +342,9 @@ impl Attachment {
             .ok_or_else(|| err!(Corrupt, "object in slot {d} has impossible sizes"))?;
         let (t, reserved) = self.claim_descriptor()?;
         o.desc.write_fields(t, &snap.key, snap.meta_len, snap.data_len, snap.info as u32);
-        o.desc.word(t, w::AUX).store(((d as u64) + 1) << aux::PRED_SHIFT, Ordering::Relaxed);
+        // The copy names its original, and starts referenced: the CLOCK
+        // gives an object just read back a second chance before spilling it.
+        o.desc.word(t, w::AUX).store(((d as u64) + 1) << aux::PRED_SHIFT | aux::REFERENCED, Ordering::Relaxed);
         let freer = self.freer();
         let offset = match self.allocate(t, total) {
             Ok(off) => self.layout.arena + off as usize,
@@ -467,14 +471,36 @@ impl Attachment {
         if self.spill_dir.is_none() {
             return Ok(false);
         }
+        // Free room first: a slab of the class with a free block nobody
+        // hinted, or free pages and empty slabs in a window (cost zero).
         if let Some(class) = class_for(total) {
-            if self.spill_same_class(class)? {
+            let adopted = {
+                let mut cache = self.caches[class].lock().unwrap_or_else(|p| p.into_inner());
+                self.slabs().adopt_by_scan(&mut cache, class, self.procs().hazard(self.slot, 1 + class))
+            };
+            if adopted {
                 return Ok(true);
             }
-            let span = self.classes[class].span;
-            return self.spill_window(span);
         }
-        self.spill_window(total.div_ceil(self.layout.params.page_size))
+        let pages = match class_for(total) {
+            Some(class) => self.classes[class].span,
+            None => total.div_ceil(self.layout.params.page_size),
+        };
+        if let Some((0, _)) = self.cheapest_window(pages) {
+            let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+            if self.slabs().retire_empty(self.procs().hazard(self.slot, 0)) > 0 {
+                return Ok(true);
+            }
+        }
+        if let Some(class) = class_for(total) {
+            // Spill a batch, so the next allocations of this class find room
+            // without scanning again.
+            let batch = SPILL_BATCH_BYTES.div_ceil(self.classes[class].size).clamp(1, 64);
+            if self.spill_same_class(class, batch)? {
+                return Ok(true);
+            }
+        }
+        self.spill_window(pages)
     }
 
     /// Whether `d` (in snapshot `s`) may be spilled now.
@@ -484,9 +510,10 @@ impl Attachment {
             && !self.objects().masks.any(d)
     }
 
-    /// CLOCK over the descriptors: spills one object of `class` whose slab
-    /// this process can allocate from (unowned, or its own).
-    fn spill_same_class(&self, class: usize) -> Result<bool> {
+    /// CLOCK over the descriptors: spills up to `batch` objects of `class`
+    /// whose slab this process can allocate from (unowned, or its own).
+    fn spill_same_class(&self, class: usize, batch: u64) -> Result<bool> {
+        let mut spilled = 0;
         let o = self.objects();
         let n = o.desc.count() as u64;
         let hand = self.global(globals::CLOCK_HAND);
@@ -518,19 +545,25 @@ impl Attachment {
                         continue;
                     }
                     if self.spill_one(d, &s)? {
-                        return Ok(true);
+                        spilled += 1;
+                        if spilled >= batch {
+                            return Ok(true);
+                        }
                     }
                 }
                 scanned += 64;
             }
+            if spilled > 0 {
+                return Ok(true);
+            }
         }
-        Ok(false)
+        Ok(spilled > 0)
     }
 
     /// Frees `count` contiguous pages by spilling everything in the
     /// cheapest window that can be emptied; then retires its emptied slabs.
     fn spill_window(&self, count: u64) -> Result<bool> {
-        let Some(victims) = self.cheapest_window(count) else { return Ok(false) };
+        let Some((_, victims)) = self.cheapest_window(count) else { return Ok(false) };
         let o = self.objects();
         let mut spilled = false;
         for d in victims {
@@ -541,13 +574,15 @@ impl Attachment {
             }
         }
         let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
-        self.slabs().retire_empty(self.procs().hazard(self.slot, 0));
-        Ok(spilled)
+        let freed = self.slabs().retire_empty(self.procs().hazard(self.slot, 0));
+        Ok(spilled || freed > 0)
     }
 
     /// The objects to spill to empty the cheapest window of `count` pages,
-    /// or None if no window can be emptied. Clears the CLOCK bits it reads.
-    fn cheapest_window(&self, count: u64) -> Option<Vec<u32>> {
+    /// or None if no window can be emptied. Free pages and empty unowned
+    /// slabs cost nothing, so a window of them (retired afterwards) is
+    /// chosen before any spill. Clears the CLOCK bits it reads.
+    fn cheapest_window(&self, count: u64) -> Option<(u64, Vec<u32>)> {
         struct Unit {
             pages: u64,
             cost: u64,
@@ -632,7 +667,7 @@ impl Attachment {
                             win_cost -= f.cost;
                             continue;
                         }
-                        if win_cost > 0 && best.as_ref().map_or(true, |(c, _)| win_cost < *c) {
+                        if best.as_ref().map_or(true, |(c, _)| win_cost < *c) {
                             best = Some((win_cost, window.iter().flat_map(|u| u.objects.iter().copied()).collect()));
                         }
                         let f = window.pop_front().expect("non-empty");
@@ -643,6 +678,6 @@ impl Attachment {
             }
             p += len;
         }
-        best.map(|(_, v)| v)
+        best
     }
 }

@@ -390,7 +390,9 @@ impl Store {
             }
             return Ok(Some(obj));
         }
-        Ok(None)
+        // Present all along, but every attempt saw it move: spilled again
+        // as soon as restored, under extreme memory pressure.
+        Err(err!(OutOfMemory, "object {id} cannot be held in memory: memory pressure keeps spilling it"))
     }
 
     fn view(&self, snap: &Snapshot) -> Option<RawObject> {
