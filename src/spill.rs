@@ -277,13 +277,20 @@ impl Attachment {
         crc.update(&head[..CRC_AT]);
         let meta_at = snap.data_len.next_multiple_of(64) as usize;
         let mut at = HEADER_LEN as u64;
-        for (start, n) in [(base, snap.data_len as usize), (base + meta_at, snap.meta_len as usize)] {
-            // SAFETY: the block is ours alone: allocated for an unpublished
-            // descriptor this process holds RESERVED.
-            let dst = unsafe { self.map.bytes_mut(start, n) }.ok_or_else(|| err!(Corrupt, "restore target out of bounds"))?;
-            file.read_exact_at(dst, at).map_err(|e| Error::os(format!("cannot read {shown}"), e))?;
-            crc.update(dst);
-            at += n as u64;
+        for (start, len) in [(base, snap.data_len as usize), (base + meta_at, snap.meta_len as usize)] {
+            // In chunks, so each is checked while still in cache.
+            let mut done = 0;
+            while done < len {
+                let n = CHUNK.min(len - done);
+                // SAFETY: the block is ours alone: allocated for an
+                // unpublished descriptor this process holds RESERVED.
+                let dst = unsafe { self.map.bytes_mut(start + done, n) }
+                    .ok_or_else(|| err!(Corrupt, "restore target out of bounds"))?;
+                file.read_exact_at(dst, at).map_err(|e| Error::os(format!("cannot read {shown}"), e))?;
+                crc.update(dst);
+                at += n as u64;
+                done += n;
+            }
         }
         let stored = u32::from_le_bytes(head[CRC_AT..CRC_AT + 4].try_into().expect("4 bytes"));
         if crc.finalize() != stored {
