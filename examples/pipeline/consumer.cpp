@@ -219,6 +219,7 @@ int main(int argc, char** argv) {
     // The inputs are all there (every output was made from one), and the
     // workers only read them: check they are unchanged.
     std::uint64_t intact = 0;
+    std::string absent;  // the inputs not there, on one line
     auto inputs = store.get_many(in_ids, objstore::Timeout::no_wait());
     if (!inputs) {
         std::fprintf(stderr, "consumer (pid %ld): get_many: %s\n", pid, inputs.error().to_string().c_str());
@@ -227,15 +228,20 @@ int main(int argc, char** argv) {
     for (std::uint64_t i = 0; i < n; ++i) {
         const objstore::Object& obj = (*inputs)[i];
         const std::size_t len = item_len(i);
-        std::string why = "missing";
-        if (obj && meta_text(obj) != "uint32 " + std::to_string(len)) {
+        std::string why;
+        if (!obj) {
+            absent += " " + std::to_string(i);
+            continue;
+        }
+        if (meta_text(obj) != "uint32 " + std::to_string(len)) {
             why = "metadata \"" + meta_text(obj) + "\"";
-        } else if (obj && check_values(obj, len, [&](std::size_t k) { return input_value(tag, i, k); }, why)) {
+        } else if (check_values(obj, len, [&](std::size_t k) { return input_value(tag, i, k); }, why)) {
             ++intact;
             continue;
         }
-        std::printf("  input %llu: %s\n", static_cast<unsigned long long>(i), why.c_str());
+        std::printf("  input %llu: CHANGED: %s\n", static_cast<unsigned long long>(i), why.c_str());
     }
+    if (!absent.empty()) std::printf("  inputs not in the store:%s\n", absent.c_str());
     inputs->clear();  // unpin
     outputs->clear();
 
