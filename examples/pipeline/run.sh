@@ -168,13 +168,20 @@ logged() { grep -q -- "$2" "$dir/$1.log"; }
 # stat_field NAME: a number from `objstore stat --json` of this run's store.
 stat_field() { sed -n "s/^ *\"$1\": *\([0-9]*\),*$/\1/p" "$dir/stat.json"; }
 
+# wait_all: waits for every program of the run still running (each stops
+# by itself: they all have timeouts), checking its exit status.
+wait_all() {
+    local label
+    for label in "${labels[@]}"; do
+        if [ -z "${reaped[$label]:-}" ]; then wait_for "$label"; fi
+    done
+}
+
 # end OBJECTS RECLAIMED: waits for every program still running, shows their
 # output, checks the store's counters and destroys it.
 end() {
     local objects=$1 reclaimed=$2 label
-    for label in "${labels[@]}"; do
-        if [ -z "${reaped[$label]:-}" ]; then wait_for "$label"; fi
-    done
+    wait_all
     for label in "${labels[@]}"; do
         sed "s/^/     $label| /" "$dir/$label.log"
     done
@@ -233,7 +240,7 @@ start_workers 3 0 $TIMEOUT
 for w in 0 1 2; do await worker$w "store $store"; done
 sleep $PAUSE
 start_producer 0 $TIMEOUT
-wait_for consumer
+wait_all
 created_by consumer
 consumer_ok
 end $((2 * N)) 0
@@ -244,7 +251,7 @@ await producer "store $store"
 start_workers 2 0 $TIMEOUT
 for w in 0 1; do await worker$w "store $store"; done
 start_consumer 0 $TIMEOUT
-wait_for consumer
+wait_all
 created_by producer
 consumer_ok
 end $((2 * N)) 0
@@ -260,7 +267,7 @@ sleep $PAUSE
 start_producer 0 $TIMEOUT
 await producer "store $store"
 start_consumer 0 $TIMEOUT
-wait_for consumer
+wait_all
 created_by worker0
 consumer_ok
 end $((2 * N)) 0
@@ -269,7 +276,7 @@ begin "all at once: 7 processes race to create the store"
 start_consumer 0 $TIMEOUT
 start_workers 5 0 $TIMEOUT
 start_producer 0 $TIMEOUT
-wait_for consumer
+wait_all
 consumer_ok
 creators=$(grep -l "created store" "$dir"/*.log | wc -l)
 check "exactly one process created the store (got $creators)" test "$creators" -eq 1
@@ -316,7 +323,7 @@ end $((2 * N)) 1
 begin "no producer: the workers and the consumer time out (${SHORT} s) and fail instead of hanging"
 start_consumer fail $SHORT
 start_workers 2 fail $SHORT
-wait_for consumer
+wait_all
 check "the consumer names all $N outputs missing" \
     test "$(grep -c 'MISSING' "$dir/consumer.log")" -eq $N
 check "worker 0 failed waiting for input 0" logged worker0 "FAILED: input 0: .*not sealed within"
@@ -327,7 +334,7 @@ start_producer 0 $SHORT
 start_worker worker0 0 3 0 $SHORT
 start_worker worker1 1 3 0 $SHORT
 start_consumer fail $SHORT
-wait_for consumer
+wait_all
 check "the consumer names the $((N / 3)) outputs of worker 2 missing, and only those" \
     test "$(grep -c 'MISSING' "$dir/consumer.log")" -eq $((N / 3))
 check "... output 2 among them" logged consumer "output 2 ($(id_hex 2 1)): MISSING"
