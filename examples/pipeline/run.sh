@@ -161,6 +161,14 @@ await() {
     logged "$1" "$2" || { fail "$1 never printed '$2'"; return 0; }
 }
 
+# sigkill LABEL: SIGKILLs it and reaps it, without bash's "Killed" notice.
+sigkill() {
+    exec 3>&2 2>/dev/null
+    kill -KILL "${pid_of[$1]}" || true
+    wait_for "$1"
+    exec 2>&3 3>&-
+}
+
 # log LABEL: its output.
 log() { cat "$dir/$1.log"; }
 logged() { grep -q -- "$2" "$dir/$1.log"; }
@@ -304,8 +312,7 @@ input=$(id_hex $hang 0)
 unsealed=$("$objstore" ls "$store" --state unsealed -q)
 check "its half-written output $half is the store's only unsealed object" test "$unsealed" = "$half"
 check "its input $input is pinned" eval '"$objstore" ls "$store" --pinned -q | grep -qx "$input"'
-kill -KILL "${pid_of[victim]}"
-wait_for victim
+sigkill victim
 victim_pid=$(sed -n 's/^worker 0\/2 (pid \([0-9]*\)).*/\1/p' "$dir/victim.log" | head -1)
 start_worker replacement 0 2 0 $TIMEOUT
 wait_for replacement
@@ -314,10 +321,46 @@ consumer_ok
 check "the replacement's attach found the dead worker reclaimed: no unsealed object, 1 dead process" \
     logged replacement "unsealed=0 .* reclaimed_processes=1$"
 check "the replacement found outputs 0 and 2 made and made output $hang and the rest" \
-    logged replacement "made $((N / 2 - 2)) outputs \[4 6 .*\], 2 already made by another process \[0 2\]"
+    logged replacement "made $((N / 2 - 2)) outputs \[4 6 .*\] (0 taken .*), 2 already made by another process \[0 2\]"
 check "the consumer got outputs 0 and 2 from the victim (pid $victim_pid) and $((N / 2 - 2)) from the replacement" \
     eval 'logged consumer "by worker 0/2 pid $victim_pid: 2$" &&
           logged consumer "by worker 0/2 pid ${pid_of[replacement]}: $((N / 2 - 2))$"'
+end $((2 * N)) 1
+
+# The takeover run. The victim hangs at item 6 as above; a standby worker 0
+# of 2 is started while it lives, finds outputs 0, 2 and 4 made, and waits
+# for output 6, running a collect every 250 ms. The victim is stopped
+# (SIGSTOP) for a second: a stopped process is alive, so those collects
+# leave its half-written object alone. Then it is SIGKILLed: the standby's
+# next collect aborts the object, and the standby takes item 6 over.
+begin "takeover: a standby worker waiting on a stopped worker's half-written output takes it over once that worker is SIGKILLed"
+hang=6
+start_consumer 0 $TIMEOUT
+start_producer 0 $TIMEOUT
+wait_for producer
+start_worker worker1 1 2 0 $TIMEOUT
+wait_for worker1
+start_worker victim 0 2 137 $TIMEOUT --hang-at $hang
+await victim HANGING
+kill -STOP "${pid_of[victim]}"
+start_worker standby 0 2 0 $TIMEOUT
+await standby "output $hang is being written by another process"
+sleep 1
+half=$(id_hex $hang 1)
+unsealed=$("$objstore" ls "$store" --state unsealed -q)
+check "the victim is stopped, alive: after a second of the standby's collects its half-written output $half is still there" \
+    test "$unsealed" = "$half"
+sigkill victim
+victim_pid=${pid_of[victim]}
+wait_for standby
+wait_for consumer
+consumer_ok
+check "the standby took output $hang over once the victim was dead" logged standby "output $hang: its writer died; took it over"
+check "the standby made output $hang and the rest, and found outputs 0, 2 and 4 made" \
+    logged standby "made $((N / 2 - 3)) outputs \[6 8 .*\] (1 taken over from a dead writer \[6\]), 3 already made by another process \[0 2 4\]"
+check "the consumer got 3 outputs from the victim (pid $victim_pid) and $((N / 2 - 3)) from the standby" \
+    eval 'logged consumer "by worker 0/2 pid $victim_pid: 3$" &&
+          logged consumer "by worker 0/2 pid ${pid_of[standby]}: $((N / 2 - 3))$"'
 end $((2 * N)) 1
 
 begin "no producer: the workers and the consumer time out (${SHORT} s) and fail instead of hanging"

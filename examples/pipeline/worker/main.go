@@ -13,7 +13,11 @@
 // process (a worker this one replaces, or a duplicate): the worker waits
 // for its seal and counts it as done by someone else. So a replacement for
 // a dead worker can be given the same INDEX and COUNT: it redoes only what
-// is missing.
+// is missing. The dead worker's half-written output does not stand in its
+// way: attaching to the store reclaimed it. And while it waits for another
+// process's output, the worker runs a collect every 250 ms: if that
+// process dies half-way, its object is aborted and this worker takes the
+// item over.
 //
 // --hang-at ITEM (one of this worker's items) is the crash demo's victim:
 // at that item the worker keeps its input pinned, creates the output,
@@ -185,34 +189,73 @@ func checkMeta(meta []byte, size int, want int) error {
 	return nil
 }
 
-// do makes output i. It returns made = false when another process made
-// the output (or is making it: then it waits for the seal).
-func (w *worker) do(i uint64) (made bool, err error) {
+// outcome of one item.
+type outcome int
+
+const (
+	made     outcome = iota // this worker made the output
+	byOther                 // another process made it
+	takeover                // another process had begun it and died; this worker made it
+)
+
+// collectEvery is how often a worker waiting for another process's output
+// checks whether that process died (an os_collect).
+const collectEvery = 250 * time.Millisecond
+
+// do makes output i, unless another process made it or is making it.
+func (w *worker) do(i uint64) (outcome, error) {
 	in, err := w.get(itemID(w.tag, i, stageInput))
 	if err != nil {
-		return false, fmt.Errorf("input %d: %w", i, err)
+		return 0, fmt.Errorf("input %d: %w", i, err)
 	}
 	defer in.Release() // unless we hang below, where it stays pinned
 	n := itemLen(i)
 	if err := checkMeta(in.UnsafeMeta(), in.Len(), n); err != nil {
-		return false, fmt.Errorf("input %d: %w", i, err)
+		return 0, fmt.Errorf("input %d: %w", i, err)
 	}
 	outID := itemID(w.tag, i, stageOutput)
 	meta := fmt.Sprintf("uint32 %d worker=%d/%d pid=%d", n, w.index, w.count, os.Getpid())
-	u, err := w.s.Create(outID, 4*n, []byte(meta))
-	if errors.Is(err, objstore.ErrAlreadyExists) {
-		// Made by another process, or being made: wait for the seal. A dead
-		// worker's half-written output would never be sealed, but the
-		// store aborted it when this process attached (or at a collect),
-		// so its ID was free and Create did not get here.
-		out, err := w.get(outID)
-		if err != nil {
-			return false, fmt.Errorf("output %d exists but was not sealed: %w", i, err)
+	waited := false
+	var u *objstore.Unsealed
+	for {
+		u, err = w.s.Create(outID, 4*n, []byte(meta))
+		if !errors.Is(err, objstore.ErrAlreadyExists) {
+			break
 		}
-		return false, out.Release()
+		// Sealed already, or being written by another process. (A process
+		// that died half-way through it was reclaimed when this one
+		// attached, if it died before: then Create succeeded.) Wait a
+		// little for the seal...
+		left := min(time.Until(w.deadline), collectEvery)
+		if left <= 0 {
+			return 0, fmt.Errorf("output %d exists but was not sealed within the timeout", i)
+		}
+		out, err := w.s.Get(outID, left)
+		if err == nil {
+			return byOther, out.Release()
+		}
+		if !errors.Is(err, objstore.ErrTimeout) {
+			return 0, fmt.Errorf("output %d: %w", i, err)
+		}
+		if !waited {
+			fmt.Printf("%s: output %d is being written by another process: waiting for its seal\n", w.who, i)
+			waited = true
+		}
+		// ...and if its writer has died meanwhile, reclaim what it held:
+		// its half-written object is aborted and the ID is free, so the
+		// next Create takes the item over. A live writer, even a stopped
+		// one, keeps its object.
+		if err := w.s.Collect(); err != nil {
+			return 0, err
+		}
 	}
 	if err != nil {
-		return false, fmt.Errorf("output %d: %w", i, err)
+		return 0, fmt.Errorf("output %d: %w", i, err)
+	}
+	result := made
+	if waited {
+		result = takeover
+		fmt.Printf("%s: output %d: its writer died; took it over\n", w.who, i)
 	}
 	src, dst := uint32s(in.UnsafeData()), uint32s(u.UnsafeData())
 	if int64(i) == w.hangAt {
@@ -231,9 +274,9 @@ func (w *worker) do(i uint64) (made bool, err error) {
 		dst[k] = work(src[k])
 	}
 	if err := u.Seal(); err != nil {
-		return false, fmt.Errorf("seal output %d: %w", i, err)
+		return 0, fmt.Errorf("seal output %d: %w", i, err)
 	}
-	return true, nil
+	return result, nil
 }
 
 func main() {
@@ -270,23 +313,28 @@ func (w *worker) run() error {
 		w.who, how, w.store, st.ObjectCount, st.UnsealedCount, st.PinnedCount, st.AttachedProcesses,
 		st.ReclaimedProcesses)
 
-	var made, others []string
+	var mine, others, taken []string
 	for i := w.index; i < w.n; i += w.count {
-		m, err := w.do(i)
+		r, err := w.do(i)
 		if err != nil {
 			return err
 		}
-		if m {
-			made = append(made, strconv.FormatUint(i, 10))
+		item := strconv.FormatUint(i, 10)
+		if r == byOther {
+			others = append(others, item)
 		} else {
-			others = append(others, strconv.FormatUint(i, 10))
+			mine = append(mine, item)
+		}
+		if r == takeover {
+			taken = append(taken, item)
 		}
 	}
 	if err := s.Close(); err != nil {
 		return err
 	}
-	fmt.Printf("%s: run %d: made %d outputs [%s], %d already made by another process [%s], in %.3f s\n",
-		w.who, w.tag, len(made), strings.Join(made, " "), len(others), strings.Join(others, " "),
-		time.Since(start).Seconds())
+	fmt.Printf("%s: run %d: made %d outputs [%s] (%d taken over from a dead writer [%s]), "+
+		"%d already made by another process [%s], in %.3f s\n",
+		w.who, w.tag, len(mine), strings.Join(mine, " "), len(taken), strings.Join(taken, " "),
+		len(others), strings.Join(others, " "), time.Since(start).Seconds())
 	return nil
 }
