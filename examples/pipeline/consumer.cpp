@@ -31,7 +31,7 @@ namespace {
 // ---- The protocol (README.md, "Protocol"); the C and Go programs have their own copies.
 
 constexpr std::uint64_t kCapacityBytes = 64ull << 20;  // of the store, if this program creates it
-constexpr std::uint64_t kMaxItems = 100000;
+constexpr std::uint64_t kMaxItems = 1000;  // what fits the 64 MiB store, with room to spare
 enum Stage : std::uint8_t { kInput = 0, kOutput = 1 };
 
 // Bytes 0..8: the run tag, 8..16: the item index (both little-endian), 16:

@@ -28,7 +28,7 @@
 /* ---- The protocol (README.md, "Protocol"); the Go and C++ programs have their own copies. */
 
 #define CAPACITY_BYTES (64ull << 20) /* of the store, if this program creates it */
-#define MAX_ITEMS 100000
+#define MAX_ITEMS 1000 /* what fits the 64 MiB store, with room to spare */
 enum { STAGE_INPUT = 0, STAGE_OUTPUT = 1 };
 
 /* Bytes 0..8: the run tag, 8..16: the item index (both little-endian),

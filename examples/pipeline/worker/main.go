@@ -45,7 +45,7 @@ import (
 // their own copies.
 const (
 	capacityBytes = 64 << 20 // of the store, if this program creates it
-	maxItems      = 100000
+	maxItems      = 1000     // what fits the 64 MiB store, with room to spare
 	stageInput    = 0
 	stageOutput   = 1
 )
@@ -332,9 +332,12 @@ func (w *worker) run() error {
 	if err := s.Close(); err != nil {
 		return err
 	}
-	fmt.Printf("%s: run %d: made %d outputs [%s] (%d taken over from a dead writer [%s]), "+
-		"%d already made by another process [%s], in %.3f s\n",
-		w.who, w.tag, len(mine), strings.Join(mine, " "), len(taken), strings.Join(taken, " "),
-		len(others), strings.Join(others, " "), time.Since(start).Seconds())
+	tookOver := ""
+	if len(taken) > 0 {
+		tookOver = fmt.Sprintf(" (%d taken over from a dead writer [%s])", len(taken), strings.Join(taken, " "))
+	}
+	fmt.Printf("%s: run %d: made %d outputs [%s]%s, %d already made by another process [%s], in %.3f s\n",
+		w.who, w.tag, len(mine), strings.Join(mine, " "), tookOver, len(others), strings.Join(others, " "),
+		time.Since(start).Seconds())
 	return nil
 }
