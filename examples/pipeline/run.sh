@@ -42,13 +42,15 @@ stores=()     # every store name used, to destroy at exit
 failures=0
 checks=0
 
+# running PID: PID is a child of this script that bash sees still running
+# (once it has exited, its number may belong to someone else).
+running() { jobs -pr | grep -qx "$1"; }
+
 cleanup() {
     local status=$?
     local pid
-    # Only our own children, and only those not reaped yet (a reaped pid
-    # may belong to someone else by now).
     for pid in "${!live[@]}"; do
-        kill -KILL "$pid" 2>/dev/null || true
+        if running "$pid"; then kill -KILL "$pid" 2>/dev/null || true; fi
     done
     for pid in "${!live[@]}"; do
         wait "$pid" 2>/dev/null || true
@@ -164,7 +166,7 @@ await() {
 # sigkill LABEL: SIGKILLs it and reaps it, without bash's "Killed" notice.
 sigkill() {
     exec 3>&2 2>/dev/null
-    kill -KILL "${pid_of[$1]}" || true
+    if running "${pid_of[$1]}"; then kill -KILL "${pid_of[$1]}"; fi
     wait_for "$1"
     exec 2>&3 3>&-
 }
@@ -309,11 +311,11 @@ await victim HANGING
 # attaches to look: with no dead process yet, that reclaims nothing).
 half=$(id_hex $hang 1)
 input=$(id_hex $hang 0)
-unsealed=$("$objstore" ls "$store" --state unsealed -q)
+unsealed=$("$objstore" ls "$store" --state unsealed -q 2>&1 || true)
 check "its half-written output $half is the store's only unsealed object" test "$unsealed" = "$half"
 check "its input $input is pinned" eval '"$objstore" ls "$store" --pinned -q | grep -qx "$input"'
 sigkill victim
-victim_pid=$(sed -n 's/^worker 0\/2 (pid \([0-9]*\)).*/\1/p' "$dir/victim.log" | head -1)
+victim_pid=${pid_of[victim]}
 start_worker replacement 0 2 0 $TIMEOUT
 wait_for replacement
 wait_for consumer
@@ -342,12 +344,12 @@ start_worker worker1 1 2 0 $TIMEOUT
 wait_for worker1
 start_worker victim 0 2 137 $TIMEOUT --hang-at $hang
 await victim HANGING
-kill -STOP "${pid_of[victim]}"
+if running "${pid_of[victim]}"; then kill -STOP "${pid_of[victim]}"; fi
 start_worker standby 0 2 0 $TIMEOUT
 await standby "output $hang is being written by another process"
 sleep 1
 half=$(id_hex $hang 1)
-unsealed=$("$objstore" ls "$store" --state unsealed -q)
+unsealed=$("$objstore" ls "$store" --state unsealed -q 2>&1 || true)
 check "the victim is stopped, alive: after a second of the standby's collects its half-written output $half is still there" \
     test "$unsealed" = "$half"
 sigkill victim
