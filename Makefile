@@ -8,6 +8,7 @@
 #   make test-examples  run them (and across languages) and check their results
 #   make test-go        vet and test the Go binding (cgocheck, -race)
 #   make examples-go    run the Go examples against an installed copy of the library
+#   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
 #   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)
@@ -36,8 +37,11 @@ GO      ?= go
 GO_TREE_ENV := PKG_CONFIG_PATH=$(CURDIR)/$(PCDIR) LD_LIBRARY_PATH=$(CURDIR)/$(RELEASE)
 GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/lib
 
+PYTHON  ?= python3
+PYVENV  := build/py-venv
+
 .PHONY: all build demo demo-rust test test-rust test-c test-loom test-cpp stage examples examples-c examples-cpp \
-        test-examples test-go examples-go examples-pipeline install uninstall clean
+        test-examples test-go examples-go test-python examples-pipeline install uninstall clean
 
 all: build
 
@@ -56,7 +60,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-c test-loom test-cpp test-examples test-go examples-go examples-pipeline
+test: test-rust test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline
 
 test-rust:
 	$(CARGO) test
@@ -112,6 +116,16 @@ examples-pipeline: stage
 	PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig $(MAKE) --no-print-directory -C examples/pipeline \
 	    BUILD=$(EXAMPLES_BUILD)/pipeline CFLAGS="-O2 -g -Werror" CXXFLAGS=-Werror GO=$(GO)
 	bash examples/pipeline/run.sh $(EXAMPLES_BUILD)/pipeline $(STAGE)/bin/objstore
+
+# A throwaway virtualenv, so the run depends on nothing installed by hand:
+# the package is built from this tree (cargo runs inside pip), as a user would.
+test-python:
+	rm -rf $(PYVENV)
+	$(PYTHON) -m venv $(PYVENV)
+	$(PYVENV)/bin/python -m pip install -q --disable-pip-version-check numpy pytest ./bindings/python
+	cd bindings/python && ../../$(PYVENV)/bin/python -m pytest -q tests
+	$(PYVENV)/bin/python examples/python/tensors.py --start-method spawn
+	$(PYVENV)/bin/python examples/python/tensors.py --start-method fork
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore

@@ -450,6 +450,21 @@ os_status os_create(struct os_store *store,
                     uint8_t **out_data);
 
 /**
+ * Like `os_create`, but the library chooses a fresh ID (as `os_put` does)
+ * and writes it to `*out_id`: for building an object in place without
+ * inventing an ID.
+ *
+ * # Returns
+ * As `os_create` (never OS_ALREADY_EXISTS).
+ */
+os_status os_create_new(struct os_store *store,
+                        size_t data_len,
+                        const void *meta,
+                        size_t meta_len,
+                        struct os_object_id *out_id,
+                        uint8_t **out_data);
+
+/**
  * Seals an object this handle created: from now on it is visible to gets
  * and immutable. Wakes processes waiting for it.
  *

@@ -19,6 +19,9 @@ use crate::objects::Memory;
 use crate::pages::PageEntry;
 use crate::slab::class_for;
 
+/// Spill rounds an allocation may run before it gives up.
+const MAX_SPILL_ROUNDS: usize = 64;
+
 /// Bytes an object occupies: data padded to 64, then metadata.
 pub(crate) fn footprint(data_len: u64, meta_len: u64) -> Option<u64> {
     data_len.checked_next_multiple_of(64)?.checked_add(meta_len)
@@ -38,7 +41,7 @@ impl Memory for Freer<'_> {
         let Some(total) = footprint(data_len, meta_len as u64) else { return };
         let slabs = self.att.slabs();
         match loc {
-            Location::None => {}
+            Location::None | Location::Successor { .. } | Location::Tombstone | Location::OnDisk { .. } => {}
             Location::Run { page } => {
                 let count = total.div_ceil(self.att.layout.params.page_size).max(1);
                 self.att.pages().free_pages(page, count, |_| PageEntry::Run { d });
@@ -59,9 +62,34 @@ impl Memory for Freer<'_> {
             },
         }
     }
+
+    fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
+        // The attempt's tag is in the descriptor (its INFO word), still ours.
+        let tag = (self.att.objects().desc.word(d, w::INFO).load(Ordering::Acquire) >> 32) as u32;
+        if let Some(p) = self.att.spill_path(key, d, gen, tag, false) {
+            let _ = std::fs::remove_file(p);
+        }
+    }
 }
 
 impl Attachment {
+    /// Claims a free descriptor for this process (reclaiming dead processes
+    /// first if the table looks full).
+    pub(crate) fn claim_descriptor(&self) -> Result<(u32, crate::descriptor::StateWord)> {
+        let o = self.objects();
+        let found = match o.claim(self.slot, self.desc_cursor()) {
+            Some(x) => x,
+            None => {
+                self.collect()?;
+                o.claim(self.slot, self.desc_cursor()).ok_or_else(|| {
+                    err!(OutOfMemory, "object table is full: all {} object slots are in use", o.desc.count())
+                })?
+            }
+        };
+        self.set_desc_cursor(found.0);
+        Ok(found)
+    }
+
     /// The non-reclaim freer.
     pub(crate) fn freer(&self) -> Freer<'_> {
         Freer { att: self, hazard: None }
@@ -89,6 +117,8 @@ impl Attachment {
         if total > self.max_footprint() {
             return Err(err!(TooLarge, "an object of {total} bytes cannot fit a store of {} bytes", self.max_footprint()));
         }
+        // Pressure, step by step: reclaim dead processes, return empty slabs
+        // to the page pool (and adopt any slab with room), then spill.
         for attempt in 0..3 {
             if let Some(off) = self.try_allocate(d, total, attempt >= 2)? {
                 return Ok(off);
@@ -104,9 +134,18 @@ impl Attachment {
                 _ => {}
             }
         }
+        for _ in 0..MAX_SPILL_ROUNDS {
+            if !self.make_room(total)? {
+                break;
+            }
+            if let Some(off) = self.try_allocate(d, total, true)? {
+                return Ok(off);
+            }
+        }
+        let how = if self.spill_dir.is_some() { "and nothing more can be spilled (pinned)" } else { "(no spill directory)" };
         Err(err!(
             OutOfMemory,
-            "store is full: no room for an object of {total} bytes ({} of {} bytes in use)",
+            "store is full {how}: no room for an object of {total} bytes ({} of {} bytes in use)",
             self.used_bytes(),
             self.layout.params.capacity
         ))

@@ -47,7 +47,7 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
         if s.state.has_owner() && !is_live(s.state.owner()) {
             problems.push(format!("descriptor {d} in state {state} is owned by dead slot {}", s.state.owner()));
         }
-        let indexed = matches!(state, st::CREATED | st::SEALED | st::DELETED | st::SPILLING | st::SPILLED | st::RESTORING);
+        let indexed = matches!(state, st::CREATED | st::SEALED | st::DELETED | st::SPILLING | st::SPILLED);
         let n = entries.get(&d).copied().unwrap_or(0);
         if indexed && n != 1 {
             problems.push(format!("descriptor {d} in state {state} has {n} index entries"));
@@ -75,14 +75,30 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
                 }
             }
             Some(Location::None) => {
-                if state != st::SPILLED && state != st::RESERVED && state != st::INSERTING && state != st::COLLIDED {
+                if state != st::RESERVED && state != st::INSERTING && state != st::COLLIDED {
                     problems.push(format!("descriptor {d} in state {state} has no memory"));
+                }
+            }
+            Some(Location::OnDisk { .. }) => {
+                let tag = (s.info >> 32) as u32;
+                let file = att.spill_path(&s.key, d, s.state.gen(), tag, false);
+                if state != st::SPILLED || Location::decode(s.loc) != Some(Location::on_disk(s.state)) {
+                    problems.push(format!("descriptor {d} in state {state} has a stale on-disk marker"));
+                } else if !file.as_ref().is_some_and(|f| f.exists()) {
+                    problems.push(format!("spilled object {d} has no spill file ({file:?})"));
                 }
             }
             Some(Location::SlabIntent { .. }) if !s.state.has_owner() => {
                 problems.push(format!("descriptor {d} in state {state} has a slab intent"))
             }
             Some(Location::SlabIntent { .. }) => {}
+            Some(Location::Successor { .. }) | Some(Location::Tombstone) => {
+                if state != st::SPILLED {
+                    problems.push(format!("descriptor {d} in state {state} has a restore or delete marker"));
+                } else {
+                    problems.push(format!("spilled object {d} has an unfinished restore or delete (collect finishes it)"));
+                }
+            }
             None => problems.push(format!("descriptor {d} has an invalid location word {:#x}", s.loc)),
         }
         for slot in o.masks.holders(d) {

@@ -11,8 +11,11 @@
 //! ```text
 //! FREE -> RESERVED(o) -> INSERTING(o) -> CREATED(o) -> SEALED -> DELETED -> FREEING(o) -> FREE
 //!                             |               |          |  \________________/^
-//!                             v               v          |
-//!                        COLLIDED(o)     FREEING(o)      +-> SPILLING(o) -> SPILLED -> RESTORING(o) -> SEALED
+//!                             v               v          |                    |
+//!                        COLLIDED(o)     FREEING(o)      +-> SPILLING(o) -> SPILLED
+//!                                                              (cancel: back to SEALED)
+//! a restore builds a copy in a fresh descriptor:
+//! FREE -> RESERVED(o) -> SHADOW(o) -> SEALED      (the SPILLED original is then freed)
 //! ```
 //!
 //! The other words are written only by the slot's owner while it is
@@ -42,8 +45,9 @@ pub(crate) mod st {
     pub(crate) const SPILLING: u64 = 8;
     /// On disk only; its memory is free.
     pub(crate) const SPILLED: u64 = 9;
-    /// Being read back from its spill file by its owner.
-    pub(crate) const RESTORING: u64 = 10;
+    /// A copy restored from a spill file, not yet (or just) installed in
+    /// place of the SPILLED original it names in its AUX word.
+    pub(crate) const SHADOW: u64 = 10;
 }
 
 /// 64-bit words per descriptor (one cache line).
@@ -86,18 +90,18 @@ impl StateWord {
     pub(crate) fn holds_id(self) -> bool {
         matches!(
             self.state(),
-            st::CREATED | st::SEALED | st::DELETED | st::SPILLING | st::SPILLED | st::RESTORING
+            st::CREATED | st::SEALED | st::DELETED | st::SPILLING | st::SPILLED | st::SHADOW
         )
     }
     /// States in which a get may see the object (possibly after a restore).
     pub(crate) fn is_readable(self) -> bool {
-        matches!(self.state(), st::SEALED | st::SPILLING | st::SPILLED | st::RESTORING)
+        matches!(self.state(), st::SEALED | st::SPILLING | st::SPILLED | st::SHADOW)
     }
     /// States whose step belongs to the owner slot.
     pub(crate) fn has_owner(self) -> bool {
         matches!(
             self.state(),
-            st::RESERVED | st::INSERTING | st::COLLIDED | st::CREATED | st::FREEING | st::SPILLING | st::RESTORING
+            st::RESERVED | st::INSERTING | st::COLLIDED | st::CREATED | st::FREEING | st::SPILLING | st::SHADOW
         )
     }
 }
@@ -112,16 +116,38 @@ pub(crate) mod w {
     pub(crate) const DATA_LEN: usize = 4;
     /// Where the bytes live (see `Location`).
     pub(crate) const LOC: usize = 5;
-    /// Low 32 bits: creation time (Unix seconds); high 32: CRC32 of the bytes once spilled.
+    /// Low 32 bits: creation time (Unix seconds).
     pub(crate) const INFO: usize = 6;
-    /// Bit 0: the CLOCK reference bit, set by gets, cleared by the spill hand.
+    /// Flags (low 32 bits, see `aux`); for a SHADOW copy, the high 32 bits
+    /// hold the descriptor (+1) of the SPILLED original it restores.
     pub(crate) const AUX: usize = 7;
 }
 
-/// Where an object's bytes are.
+/// Bits of the AUX word.
+pub(crate) mod aux {
+    /// The CLOCK reference bit: set by gets, cleared by the spill hand.
+    pub(crate) const REFERENCED: u64 = 1;
+    /// A spill file of this descriptor's generation may exist: whoever
+    /// frees the descriptor removes it.
+    pub(crate) const SPILL_FILE: u64 = 2;
+    /// Where the predecessor of a SHADOW copy is kept.
+    pub(crate) const PRED_SHIFT: u32 = 32;
+}
+
+/// Where an object's bytes are. For a SPILLED object the word is also the
+/// single place where a restore and a delete decide who wins: each tries to
+/// move it from `OnDisk` to `Successor` or `Tombstone`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Location {
     None,
+    /// (SPILLED only) the bytes are in the spill file only; `gen` is the
+    /// descriptor's generation (low 28 bits), so a CAS by a process that
+    /// looked at an earlier life of the descriptor fails.
+    OnDisk { gen: u32 },
+    /// (SPILLED only) restored into descriptor `d`, generation `gen` (low 28 bits).
+    Successor { d: u32, gen: u32 },
+    /// (SPILLED only) deleted; the descriptor is being freed.
+    Tombstone,
     /// A run of whole pages starting at this page.
     Run { page: u64 },
     /// A block is being claimed in the slab whose head page is this.
@@ -137,7 +163,20 @@ impl Location {
             Location::Run { page } => 1 << 60 | (page & ((1 << 36) - 1)) << 24,
             Location::SlabIntent { page } => 2 << 60 | (page & ((1 << 36) - 1)) << 24,
             Location::Block { page, block } => 3 << 60 | (page & ((1 << 36) - 1)) << 24 | (block as u64 & 0xff_ffff),
+            Location::Successor { d, gen } => 4 << 60 | ((gen & SUCCESSOR_GEN_MASK) as u64) << 32 | d as u64,
+            Location::Tombstone => 5 << 60,
+            Location::OnDisk { gen } => 6 << 60 | (gen & SUCCESSOR_GEN_MASK) as u64,
         }
+    }
+
+    /// The OnDisk marker for a descriptor whose state word is `s`.
+    pub(crate) fn on_disk(s: StateWord) -> Location {
+        Location::OnDisk { gen: s.gen() as u32 & SUCCESSOR_GEN_MASK }
+    }
+
+    /// Whether the word locates bytes in the arena.
+    pub(crate) fn holds_memory(self) -> bool {
+        matches!(self, Location::Run { .. } | Location::Block { .. } | Location::SlabIntent { .. })
     }
     /// Decodes; None for a word no writer produces (a damaged descriptor).
     pub(crate) fn decode(v: u64) -> Option<Location> {
@@ -148,10 +187,16 @@ impl Location {
             1 if block == 0 => Some(Location::Run { page }),
             2 if block == 0 => Some(Location::SlabIntent { page }),
             3 => Some(Location::Block { page, block }),
+            4 => Some(Location::Successor { d: v as u32, gen: ((v >> 32) & SUCCESSOR_GEN_MASK as u64) as u32 }),
+            5 if v == 5 << 60 => Some(Location::Tombstone),
+            6 if v >> 28 == 6 << 32 => Some(Location::OnDisk { gen: v as u32 & SUCCESSOR_GEN_MASK }),
             _ => None,
         }
     }
 }
+
+/// Bits of a generation kept in a `Successor` location.
+pub(crate) const SUCCESSOR_GEN_MASK: u32 = (1 << 28) - 1;
 
 /// A consistent snapshot of a descriptor's fields for one generation.
 #[derive(Clone, Copy, Debug)]
@@ -271,6 +316,11 @@ mod tests {
             Location::SlabIntent { page: 5 },
             Location::Block { page: 9, block: 1023 },
             Location::Block { page: 0, block: 0 },
+            Location::Successor { d: u32::MAX - 1, gen: SUCCESSOR_GEN_MASK },
+            Location::Successor { d: 3, gen: 0 },
+            Location::Tombstone,
+            Location::OnDisk { gen: 0 },
+            Location::OnDisk { gen: SUCCESSOR_GEN_MASK },
         ] {
             assert_eq!(Location::decode(loc.encode()), Some(loc));
         }

@@ -1,5 +1,9 @@
 //! The ID index: fixed-capacity open addressing over 64-byte buckets of
-//! eight 64-bit entries, each `(descriptor + 1) << 32 | tag`, 0 when empty.
+//! eight 64-bit entries, each `[descriptor + 1:31 | generation:9 | tag:24]`,
+//! 0 when empty. The generation bits (the low bits of the descriptor's
+//! generation) make an entry name one life of a descriptor, so a stale
+//! compare-and-swap by a process that looked long ago cannot touch the entry
+//! of a later object in the same descriptor.
 //!
 //! Lookups hash the ID to a home bucket and scan forward through at most
 //! `probe_bound[home] + 1` buckets (Purcell & Harris, "Non-blocking hashtables
@@ -15,8 +19,9 @@
 //!   (bound first, then entry, both SeqCst). Hence an inserter that scans
 //!   after writing its own entry sees every entry for the same ID written
 //!   before its own: the duplicate check in `objects` relies on this.
-//! - Entries go 0 -> value (insert) and value -> 0 (removal by the unique
-//!   owner of the descriptor's FREEING step). Bounds only grow.
+//! - Entries go 0 -> value (insert), value -> 0 (removal by the unique
+//!   owner of the descriptor's FREEING step), and value -> value' (a restored
+//!   copy replacing its spilled original). Bounds only grow.
 //! - Nothing read here is trusted: descriptor numbers are range-checked,
 //!   bounds clamped to the window.
 
@@ -39,9 +44,20 @@ pub(crate) struct Index<'a> {
     descriptors: u32,
 }
 
+const DESC_SHIFT: u32 = 33;
+const GEN_SHIFT: u32 = 24;
+const GEN_MASK: u64 = (1 << 9) - 1;
+const TAG_MASK: u64 = (1 << 24) - 1;
+
 #[inline]
-fn entry_value(d: u32, tag: u32) -> u64 {
-    ((d as u64 + 1) << 32) | tag as u64
+fn entry_value(d: u32, gen: u64, tag: u32) -> u64 {
+    ((d as u64 + 1) << DESC_SHIFT) | (gen & GEN_MASK) << GEN_SHIFT | tag as u64
+}
+
+/// The descriptor an entry names (None for an empty or damaged entry).
+#[inline]
+fn entry_desc(v: u64) -> Option<u32> {
+    ((v >> DESC_SHIFT) as u32).checked_sub(1)
 }
 
 impl<'a> Index<'a> {
@@ -61,7 +77,7 @@ impl<'a> Index<'a> {
 
     #[inline]
     fn tag(hash: u64) -> u32 {
-        hash as u32
+        (hash & TAG_MASK) as u32
     }
 
     #[inline]
@@ -95,8 +111,8 @@ impl<'a> Index<'a> {
             let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
             for e in &self.entries[base..base + BUCKET_ENTRIES] {
                 let v = e.load(Ordering::Acquire);
-                if v >> 32 != 0 && v as u32 == tag {
-                    let d = ((v >> 32) - 1) as u32;
+                if v & TAG_MASK == tag as u64 {
+                    let Some(d) = entry_desc(v) else { continue };
                     if d < self.descriptors {
                         if let Some(r) = f(d) {
                             return Some(r);
@@ -118,8 +134,8 @@ impl<'a> Index<'a> {
             let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
             for (i, e) in self.entries[base..base + BUCKET_ENTRIES].iter().enumerate() {
                 let v = e.load(Ordering::SeqCst);
-                if v >> 32 != 0 && v as u32 == tag {
-                    let d = ((v >> 32) - 1) as u32;
+                if v & TAG_MASK == tag as u64 {
+                    let Some(d) = entry_desc(v) else { continue };
                     if d < self.descriptors && !f(dist * BUCKET_ENTRIES as u32 + i as u32, d) {
                         return;
                     }
@@ -128,11 +144,12 @@ impl<'a> Index<'a> {
         }
     }
 
-    /// Places an entry for descriptor `d` in the first empty slot of the
-    /// window, raising the home's bound first. None when the window is full.
-    pub(crate) fn insert(&self, hash: u64, d: u32) -> Option<Position> {
+    /// Places an entry for descriptor `d` (generation `gen`) in the first
+    /// empty slot of the window, raising the home's bound first. None when
+    /// the window is full.
+    pub(crate) fn insert(&self, hash: u64, d: u32, gen: u64) -> Option<Position> {
         let home = self.home(hash);
-        let value = entry_value(d, Self::tag(hash));
+        let value = entry_value(d, gen, Self::tag(hash));
         for dist in 0..self.window() {
             let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
             for (i, e) in self.entries[base..base + BUCKET_ENTRIES].iter().enumerate() {
@@ -163,14 +180,35 @@ impl<'a> Index<'a> {
     /// Removes the entry of descriptor `d` (whose ID hashes to `hash`), if
     /// there is one. Only the owner of `d`'s FREEING step (or of its undo)
     /// calls this, so the entry cannot be removed and re-added under it.
-    pub(crate) fn remove(&self, hash: u64, d: u32) -> bool {
+    pub(crate) fn remove(&self, hash: u64, d: u32, gen: u64) -> bool {
         let home = self.home(hash);
-        let value = entry_value(d, Self::tag(hash));
+        let value = entry_value(d, gen, Self::tag(hash));
         for dist in 0..self.window() {
             let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
             for e in &self.entries[base..base + BUCKET_ENTRIES] {
                 if e.load(Ordering::Relaxed) == value
                     && e.compare_exchange(value, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Makes the entry of descriptor `from` (generation `from_gen`) name `to`
+    /// (generation `to_gen`) instead — same ID, so same hash: one CAS, so
+    /// lookups see one or the other, never neither. False if `from` has no
+    /// entry (already replaced, or removed).
+    pub(crate) fn replace(&self, hash: u64, from: u32, from_gen: u64, to: u32, to_gen: u64) -> bool {
+        let home = self.home(hash);
+        let old = entry_value(from, from_gen, Self::tag(hash));
+        let new = entry_value(to, to_gen, Self::tag(hash));
+        for dist in 0..self.window() {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for e in &self.entries[base..base + BUCKET_ENTRIES] {
+                if e.load(Ordering::Relaxed) == old
+                    && e.compare_exchange(old, new, Ordering::SeqCst, Ordering::Relaxed).is_ok()
                 {
                     return true;
                 }
@@ -187,11 +225,9 @@ impl<'a> Index<'a> {
     /// Calls `f(d)` for every entry (for consistency checks).
     pub(crate) fn for_each_entry(&self, mut f: impl FnMut(u32)) {
         for e in self.entries {
-            let v = e.load(Ordering::Relaxed);
-            if v != 0 {
-                let d = (v >> 32) as u32;
-                if d >= 1 && d - 1 < self.descriptors {
-                    f(d - 1);
+            if let Some(d) = entry_desc(e.load(Ordering::Relaxed)) {
+                if d < self.descriptors {
+                    f(d);
                 }
             }
         }
@@ -215,12 +251,13 @@ mod tests {
         let ix = Index::new(&e, &b, 1000);
         let h = 0x1234_5678_9abc_def0u64;
         assert!(ix.find(h, |d| Some(d)).is_none());
-        ix.insert(h, 7).unwrap();
+        ix.insert(h, 7, 1).unwrap();
         assert_eq!(ix.find(h, |d| Some(d)), Some(7));
         // Another tag in the same bucket is not returned.
         assert!(ix.find(h ^ 1, |d| Some(d)).is_none());
-        assert!(ix.remove(h, 7));
-        assert!(!ix.remove(h, 7));
+        assert!(!ix.remove(h, 7, 2), "another life of descriptor 7");
+        assert!(ix.remove(h, 7, 1));
+        assert!(!ix.remove(h, 7, 1));
         assert!(ix.find(h, |d| Some(d)).is_none());
     }
 
@@ -230,7 +267,7 @@ mod tests {
         let ix = Index::new(&e, &b, 1000);
         let h = 0x0000_0001_0000_0005u64; // all share home bucket and tag
         for d in 0..20 {
-            ix.insert(h, d).unwrap();
+            ix.insert(h, d, 0).unwrap();
         }
         let mut seen = vec![];
         ix.find(h, |d| {
@@ -242,13 +279,25 @@ mod tests {
     }
 
     #[test]
+    fn replace_swaps_one_life_for_another() {
+        let (e, b) = table(4);
+        let ix = Index::new(&e, &b, 1000);
+        let h = 0xabcdu64 << 32 | 0x77;
+        ix.insert(h, 3, 10).unwrap();
+        assert!(!ix.replace(h, 3, 11, 4, 1), "a stale generation does not match");
+        assert!(ix.replace(h, 3, 10, 4, 1));
+        assert_eq!(ix.find(h, |d| Some(d)), Some(4));
+        assert!(!ix.replace(h, 3, 10, 5, 1));
+    }
+
+    #[test]
     fn full_window_reports_none() {
         let (e, b) = table(2);
         let ix = Index::new(&e, &b, 1000);
         for d in 0..16 {
-            assert!(ix.insert(d as u64 * 77, d).is_some());
+            assert!(ix.insert(d as u64 * 77, d, 0).is_some());
         }
-        assert!(ix.insert(5, 99).is_none());
+        assert!(ix.insert(5, 99, 0).is_none());
     }
 
     #[test]
@@ -257,7 +306,8 @@ mod tests {
         let ix = Index::new(&e, &b, 10);
         let h = 3u64;
         // An entry naming a descriptor beyond the table, and a huge bound.
-        e[0].store(((500u64 + 1) << 32) | 3, Ordering::Relaxed);
+        e[0].store(entry_value(500, 0, 3), Ordering::Relaxed);
+        e[1].store(3, Ordering::Relaxed);
         for x in &b {
             x.store(u32::MAX, Ordering::Relaxed);
         }

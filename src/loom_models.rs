@@ -30,6 +30,8 @@ struct Arena {
     local: Vec<Vec<AtomicU32>>,
     /// Objects whose memory was released, and how often.
     released: Vec<AtomicU32>,
+    /// Spill files removed, per descriptor.
+    files_removed: Vec<AtomicU32>,
 }
 
 impl Arena {
@@ -43,6 +45,7 @@ impl Arena {
             free: vec![AtomicU64::new((1u64 << n) - 1)],
             local: (0..processes).map(|_| (0..n).map(|_| AtomicU32::new(0)).collect()).collect(),
             released: (0..n).map(|_| AtomicU32::new(0)).collect(),
+            files_removed: (0..n).map(|_| AtomicU32::new(0)).collect(),
         }
     }
 
@@ -64,6 +67,9 @@ impl Arena {
 impl Memory for Arena {
     fn release(&self, d: u32, _loc: u64, _data_len: u64, _meta_len: u32) {
         self.released[d as usize].fetch_add(1, Ordering::SeqCst);
+    }
+    fn remove_spill_file(&self, d: u32, _key: &[u64; 3], _gen: u64) {
+        self.files_removed[d as usize].fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -258,7 +264,7 @@ fn crash_mid_insert_then_reclaim() {
         let (dead_d, r) = reserve(&o, 0);
         let inserting = r.to(st::INSERTING, 0);
         o.desc.state(dead_d).store(inserting.0, Ordering::SeqCst);
-        o.index.insert(o.hash(&KEY), dead_d).unwrap();
+        o.index.insert(o.hash(&KEY), dead_d, r.gen()).unwrap();
 
         let putter = {
             let a = a.clone();
@@ -295,7 +301,7 @@ fn crash_mid_free_then_reclaim() {
         let sealed = o.desc.load_state(d, Ordering::SeqCst);
         let freeing = sealed.to(st::FREEING, 0);
         assert!(o.desc.transition(d, sealed, freeing));
-        o.index.remove(o.hash(&KEY), d);
+        o.index.remove(o.hash(&KEY), d, sealed.gen());
         // (slot 0 dies here)
         let reader = {
             let a = a.clone();
@@ -310,5 +316,168 @@ fn crash_mid_free_then_reclaim() {
         reader.join().unwrap();
         assert_eq!(a.released[d as usize].load(Ordering::SeqCst), 1);
         assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), st::FREE);
+    });
+}
+
+// ----- spilling ------------------------------------------------------------------
+
+/// Puts KEY and spills it (its memory released), as `spill_one` does.
+fn spilled_object(a: &Arena) -> (u32, StateWord) {
+    let o = a.objects();
+    let d = put(a, 0).unwrap();
+    let sealed = o.desc.load_state(d, Ordering::SeqCst);
+    let spilling = o.begin_spill(d, sealed, 0).unwrap();
+    o.desc.word(d, w::AUX).fetch_or(crate::descriptor::aux::SPILL_FILE, Ordering::SeqCst);
+    assert!(o.commit_spill(d, spilling));
+    let spilled = o.desc.load_state(d, Ordering::SeqCst);
+    let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
+    o.release_spilled_memory(d, spilled, loc, a);
+    (d, spilled)
+}
+
+/// A complete restored copy of KEY, as `restore` builds before its commit.
+fn shadow_copy(a: &Arena, me: u32, pred: u32) -> (u32, StateWord) {
+    let o = a.objects();
+    let (t, r) = reserve(&o, me);
+    o.desc.word(t, w::AUX).store(((pred as u64) + 1) << crate::descriptor::aux::PRED_SHIFT, Ordering::SeqCst);
+    let shadow = r.to(st::SHADOW, me);
+    assert!(o.desc.transition(t, r, shadow));
+    (t, shadow)
+}
+
+/// A restorer's commit-and-install, or its discard when it loses.
+fn restore(a: &Arena, me: u32, d: u32, spilled: StateWord) -> bool {
+    let o = a.objects();
+    let (t, shadow) = shadow_copy(a, me, d);
+    if o.claim_successor(d, spilled, t, shadow).is_ok() {
+        let gen = shadow.gen() as u32 & crate::descriptor::SUCCESSOR_GEN_MASK;
+        o.install_successor(d, spilled, &KEY, t, gen, me, a);
+        true
+    } else {
+        assert!(o.discard(t, shadow, me, a));
+        false
+    }
+}
+
+/// A getter cancelling a spill races the spiller's commit: either the
+/// object stays in memory (cancelled) or it is spilled, never both; and a
+/// pin taken meanwhile keeps it in memory.
+#[test]
+fn reader_cancels_a_spill() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let d = put(&a, 0).unwrap();
+        let sealed = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let local = a.local(1);
+                let s = o.desc.load_state(d, Ordering::SeqCst);
+                if s.state() == st::SPILLING {
+                    o.cancel_spill(d, s);
+                }
+                let s = o.desc.load_state(d, Ordering::SeqCst);
+                if s.state() == st::SEALED && o.try_pin(&local, 1, d, s, &*a) == Pin::Pinned {
+                    // Pinned: never spilled, never released under us.
+                    assert_eq!(a.released[d as usize].load(Ordering::SeqCst), 0);
+                    assert_ne!(o.desc.load_state(d, Ordering::SeqCst).state(), st::SPILLED);
+                    o.unpin(&local, 1, d, &*a);
+                }
+            })
+        };
+        let o = a.objects();
+        if let Some(spilling) = o.begin_spill(d, sealed, 0) {
+            if o.commit_spill(d, spilling) {
+                let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
+                let spilled = o.desc.load_state(d, Ordering::SeqCst);
+                o.release_spilled_memory(d, spilled, loc, &*a);
+            }
+        }
+        reader.join().unwrap();
+        let s = o.desc.load_state(d, Ordering::SeqCst);
+        let released = a.released[d as usize].load(Ordering::SeqCst);
+        match s.state() {
+            st::SPILLED => assert_eq!(released, 1),
+            st::SEALED => assert_eq!(released, 0),
+            other => panic!("unexpected state {other}"),
+        }
+    });
+}
+
+/// Two processes restore the same spilled object at once: one copy wins and
+/// is the object; the other is discarded; the original and its file go once.
+#[test]
+fn two_restorers() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 2));
+        let (d, spilled) = spilled_object(&a);
+        let other = {
+            let a = a.clone();
+            thread::spawn(move || restore(&a, 1, d, spilled))
+        };
+        let mine = restore(&a, 0, d, spilled);
+        let theirs = other.join().unwrap();
+        assert!(mine != theirs, "exactly one copy is chosen");
+        // Whoever won, install is idempotent: finish it as a helper might.
+        let live = sealed_in_index(&a);
+        assert_eq!(live.len(), 1);
+        assert_eq!(a.objects().index.count_entries(), 1);
+        assert_eq!(a.objects().desc.load_state(d, Ordering::SeqCst).state(), st::FREE);
+        assert_eq!(a.files_removed[d as usize].load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A restore races a delete of the same spilled object: either the delete
+/// wins (nothing remains) or the restore wins and the object is in memory
+/// (the delete then sees it there); never a half state.
+#[test]
+fn restore_versus_delete() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 2));
+        let (d, spilled) = spilled_object(&a);
+        let restorer = {
+            let a = a.clone();
+            thread::spawn(move || restore(&a, 1, d, spilled))
+        };
+        let o = a.objects();
+        let deleted = if o.claim_tombstone(d, spilled).is_ok() {
+            o.finish_tombstone(d, spilled, 0, &*a);
+            true
+        } else {
+            false
+        };
+        let restored = restorer.join().unwrap();
+        assert!(restored != deleted, "restored {restored}, deleted {deleted}");
+        let live = sealed_in_index(&a);
+        assert_eq!(live.len(), restored as usize);
+        assert_eq!(o.index.count_entries(), restored as u64);
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), st::FREE);
+        assert_eq!(a.files_removed[d as usize].load(Ordering::SeqCst), 1);
+    });
+}
+
+/// A restorer stops right after its commit; a reader that finds the
+/// original names a successor finishes the install, while the stopped
+/// restorer may resume: both install steps are idempotent.
+#[test]
+fn a_helper_finishes_a_stopped_restore() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 2));
+        let (d, spilled) = spilled_object(&a);
+        let o = a.objects();
+        let (t, shadow) = shadow_copy(&a, 1, d);
+        assert!(o.claim_successor(d, spilled, t, shadow).is_ok());
+        let gen = shadow.gen() as u32 & crate::descriptor::SUCCESSOR_GEN_MASK;
+        let restorer = {
+            let a = a.clone();
+            thread::spawn(move || a.objects().install_successor(d, spilled, &KEY, t, gen, 1, &*a))
+        };
+        // The helper: it found the SPILLED original with a Successor.
+        o.install_successor(d, spilled, &KEY, t, gen, 0, &*a);
+        restorer.join().unwrap();
+        assert_eq!(sealed_in_index(&a), vec![t]);
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), st::FREE);
+        assert_eq!(a.files_removed[d as usize].load(Ordering::SeqCst), 1);
     });
 }

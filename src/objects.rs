@@ -21,7 +21,7 @@
 //! a committed object already exists (the one nearest home never yields to
 //! an uncommitted one).
 
-use crate::descriptor::{st, w, Descriptors, Location, Snapshot, StateWord, NO_OWNER};
+use crate::descriptor::{aux, st, w, Descriptors, Location, Snapshot, StateWord, NO_OWNER, SUCCESSOR_GEN_MASK};
 use crate::id::hash_id;
 use crate::index::Index;
 use crate::pins::{LocalPins, PinMasks, Unpinned};
@@ -30,10 +30,14 @@ use crate::sync::{dekker_fence, AtomicU64, Ordering};
 /// What frees an object's bytes. Implemented by the allocator; a test double
 /// under loom.
 pub(crate) trait Memory {
-    /// Frees what descriptor `d` holds at `loc` (an encoded `Location`).
-    /// Must be idempotent: it may be called again for the same `d` and `loc`
-    /// by a survivor finishing a dead process's step.
+    /// Frees what descriptor `d` holds at `loc` (an encoded `Location` that
+    /// holds memory). Must be idempotent: it may be called again for the
+    /// same `d` and `loc` by a survivor finishing a dead process's step.
     fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32);
+
+    /// Removes the spill file of descriptor `d`, generation `gen`, holding
+    /// `key` (if it exists). Idempotent.
+    fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64);
 }
 
 /// Why an insert did not commit.
@@ -145,7 +149,7 @@ impl<'a> Objects<'a> {
         let inserting = reserved.to(st::INSERTING, me);
         // SeqCst store: publishes the fields written while RESERVED.
         self.desc.state(d).store(inserting.0, Ordering::SeqCst);
-        let Some(my_pos) = self.index.insert(hash, d) else {
+        let Some(my_pos) = self.index.insert(hash, d, reserved.gen()) else {
             return Err((InsertError::IndexFull, inserting));
         };
         dekker_fence();
@@ -179,7 +183,7 @@ impl<'a> Objects<'a> {
         if !lost && self.desc.transition(d, inserting, commit) {
             return Ok(commit);
         }
-        self.index.remove(hash, d);
+        self.index.remove(hash, d, reserved.gen());
         // Settle on COLLIDED, a state only its owner leaves, so the caller's
         // discard cannot race with another inserter marking us.
         let collided = inserting.to(st::COLLIDED, me);
@@ -277,17 +281,145 @@ impl<'a> Objects<'a> {
         ];
         let meta_len = (key[2] >> 32) as u32;
         let key = [key[0], key[1], key[2] & 0xffff_ffff];
-        self.index.remove(self.hash(&key), d);
+        self.index.remove(self.hash(&key), d, freeing.gen());
         let loc = self.desc.word(d, w::LOC).load(Ordering::Acquire);
-        if loc != Location::None.encode() {
+        if Location::decode(loc).is_some_and(Location::holds_memory) {
             let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
             mem.release(d, loc, data_len, meta_len);
-            self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
+        }
+        self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
+        let aux = self.desc.word(d, w::AUX);
+        if aux.load(Ordering::Acquire) & aux::SPILL_FILE != 0 {
+            mem.remove_spill_file(d, &key, freeing.gen());
+            aux.fetch_and(!aux::SPILL_FILE, Ordering::Release);
         }
         if self.desc.transition(d, freeing, freeing.to(st::FREE, NO_OWNER)) {
             dekker_fence();
             self.mark_maybe_free(d);
         }
+    }
+}
+
+/// The spill and restore protocol, on descriptor words only (the files are
+/// `spill`'s business). A spill is SEALED -> SPILLING(o) -> SPILLED, then the
+/// memory is released; any getter may cancel a SPILLING object back to
+/// SEALED, so a stopped spiller never blocks a reader. A restore never takes
+/// the SPILLED original: each restorer builds a complete copy in a fresh
+/// descriptor (SHADOW), then competes with deleters and other restorers for
+/// the original's location word — None -> Successor(copy) or None ->
+/// Tombstone, one CAS. The steps after that (swap the index entry to the
+/// copy, seal the copy, free the original) are idempotent and anyone who
+/// sees the Successor may do them, so a stopped restorer blocks no one.
+impl<'a> Objects<'a> {
+    /// SEALED -> SPILLING(me), unless pinned (Dekker with `try_pin`).
+    pub(crate) fn begin_spill(&self, d: u32, sealed: StateWord, me: u32) -> Option<StateWord> {
+        let spilling = sealed.to(st::SPILLING, me);
+        if !self.desc.transition(d, sealed, spilling) {
+            return None;
+        }
+        dekker_fence();
+        if self.masks.any(d) {
+            self.desc.transition(d, spilling, sealed.to(st::SEALED, NO_OWNER));
+            return None;
+        }
+        Some(spilling)
+    }
+
+    /// SPILLING -> SEALED: a reader (or the spiller, on failure) cancels.
+    pub(crate) fn cancel_spill(&self, d: u32, spilling: StateWord) -> bool {
+        self.desc.transition(d, spilling, spilling.to(st::SEALED, NO_OWNER))
+    }
+
+    /// SPILLING -> SPILLED, once the spill file is in place. False if a
+    /// reader cancelled the spill meanwhile.
+    pub(crate) fn commit_spill(&self, d: u32, spilling: StateWord) -> bool {
+        self.desc.transition(d, spilling, spilling.to(st::SPILLED, NO_OWNER))
+    }
+
+    /// Releases the memory the SPILLED object `d` (state `spilled`) still
+    /// holds at `loc`, then marks it OnDisk. Anyone may do this (the release
+    /// is idempotent and only the original's own blocks name it), `mem`
+    /// protecting slabs.
+    pub(crate) fn release_spilled_memory(&self, d: u32, spilled: StateWord, loc: u64, mem: &dyn Memory) {
+        if self.desc.load_state(d, Ordering::SeqCst) != spilled {
+            return;
+        }
+        let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+        let meta_len = (self.desc.word(d, w::ID2_META).load(Ordering::Relaxed) >> 32) as u32;
+        mem.release(d, loc, data_len, meta_len);
+        let on_disk = Location::on_disk(spilled).encode();
+        let _ = self.desc.word(d, w::LOC).compare_exchange(loc, on_disk, Ordering::SeqCst, Ordering::Relaxed);
+    }
+
+    /// Claims the SPILLED original `d` for the complete copy `t` (in state
+    /// `shadow`): the restore's commit point. On failure returns what the
+    /// location word holds instead (another Successor, a Tombstone, or
+    /// leftover memory to release first).
+    pub(crate) fn claim_successor(&self, d: u32, spilled: StateWord, t: u32, shadow: StateWord) -> Result<(), u64> {
+        let on_disk = Location::on_disk(spilled).encode();
+        let succ = Location::Successor { d: t, gen: shadow.gen() as u32 & SUCCESSOR_GEN_MASK }.encode();
+        self.desc.word(d, w::LOC).compare_exchange(on_disk, succ, Ordering::SeqCst, Ordering::SeqCst).map(|_| ())
+    }
+
+    /// Claims the SPILLED original `d` for a delete: the delete's commit point.
+    pub(crate) fn claim_tombstone(&self, d: u32, spilled: StateWord) -> Result<(), u64> {
+        let on_disk = Location::on_disk(spilled).encode();
+        let tomb = Location::Tombstone.encode();
+        self.desc.word(d, w::LOC).compare_exchange(on_disk, tomb, Ordering::SeqCst, Ordering::SeqCst).map(|_| ())
+    }
+
+    /// Finishes a delete of the SPILLED original `d` whose location is a
+    /// Tombstone: free it (index entry, spill file). Idempotent.
+    pub(crate) fn finish_tombstone(&self, d: u32, spilled: StateWord, me: u32, mem: &dyn Memory) {
+        let freeing = spilled.to(st::FREEING, me);
+        if self.desc.transition(d, spilled, freeing) {
+            self.finish_free(d, freeing, mem);
+        }
+    }
+
+    /// Installs copy `t` in place of the SPILLED original `d` (state
+    /// `spilled`, key `key`) that names it as Successor with generation bits
+    /// `t_gen`: swap the index entry, seal the copy, free the original. Every
+    /// step is idempotent; anyone may run this.
+    pub(crate) fn install_successor(
+        &self,
+        d: u32,
+        spilled: StateWord,
+        key: &[u64; 3],
+        t: u32,
+        t_gen: u32,
+        me: u32,
+        mem: &dyn Memory,
+    ) {
+        if t as usize >= self.desc.count() {
+            return;
+        }
+        // 1. The index entry now names the copy (readers of SHADOW help).
+        self.index.replace(self.hash(key), d, spilled.gen(), t, t_gen as u64);
+        dekker_fence();
+        // 2. The copy becomes an ordinary sealed object.
+        let ts = self.desc.load_state(t, Ordering::SeqCst);
+        if ts.state() == st::SHADOW && ts.gen() as u32 & SUCCESSOR_GEN_MASK == t_gen {
+            self.desc.transition(t, ts, ts.to(st::SEALED, NO_OWNER));
+        }
+        // 3. The original goes (its spill file with it).
+        let freeing = spilled.to(st::FREEING, me);
+        if self.desc.transition(d, spilled, freeing) {
+            self.finish_free(d, freeing, mem);
+        }
+    }
+
+    /// For a SHADOW copy `t`: the SPILLED original it restores, if that
+    /// original names `t` as its Successor (so the copy is the chosen one).
+    pub(crate) fn chosen_predecessor(&self, t: u32, shadow: StateWord) -> Option<(u32, StateWord)> {
+        let pred = (self.desc.word(t, w::AUX).load(Ordering::Acquire) >> aux::PRED_SHIFT) as u32;
+        let d = pred.checked_sub(1)?;
+        if d as usize >= self.desc.count() || d == t {
+            return None;
+        }
+        let ds = self.desc.load_state(d, Ordering::SeqCst);
+        let want = Location::Successor { d: t, gen: shadow.gen() as u32 & SUCCESSOR_GEN_MASK }.encode();
+        (ds.state() == st::SPILLED && self.desc.word(d, w::LOC).load(Ordering::SeqCst) == want).then_some((d, ds))
     }
 }
 
@@ -342,6 +474,7 @@ mod tests {
         fn release(&self, d: u32, loc: u64, _: u64, _: u32) {
             self.0.lock().unwrap().push((d, loc));
         }
+        fn remove_spill_file(&self, _: u32, _: &[u64; 3], _: u64) {}
     }
 
     fn put(o: &Objects<'_>, me: u32, key: [u64; 3]) -> Result<u32, InsertError> {

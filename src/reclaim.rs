@@ -88,6 +88,10 @@ impl Attachment {
                         o.finish_free(d, s, &mem);
                         report.interrupted_steps += 1;
                     }
+                    st::SPILLING | st::SHADOW => {
+                        self.undo_spill_step(d, s, dead, &mem);
+                        report.interrupted_steps += 1;
+                    }
                     _ => {}
                 }
             }

@@ -110,6 +110,30 @@ impl Mapping {
         }
     }
 
+    /// The bytes at `offset..offset+len` as a slice, if inside the mapping.
+    ///
+    /// # Safety
+    /// No process may write the range while the slice lives: the caller
+    /// holds a sealed object steady (pinned, or SPILLING, which keeps it from
+    /// being freed), and sealed bytes are never written.
+    pub(crate) unsafe fn bytes(&self, offset: usize, len: usize) -> Option<&[u8]> {
+        let p = self.ptr(offset, len)?;
+        // SAFETY: in bounds; stable by the caller's guarantee.
+        Some(unsafe { std::slice::from_raw_parts(p, len) })
+    }
+
+    /// The bytes at `offset..offset+len` as a mutable slice, if inside.
+    ///
+    /// # Safety
+    /// The caller owns the range exclusively: a block it allocated and has
+    /// not published, which no other process can reach.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn bytes_mut(&self, offset: usize, len: usize) -> Option<&mut [u8]> {
+        let p = self.ptr(offset, len)?;
+        // SAFETY: in bounds; exclusive by the caller's guarantee.
+        Some(unsafe { std::slice::from_raw_parts_mut(p, len) })
+    }
+
     /// The immutable header bytes, copied out for validation.
     pub(crate) fn copy_prefix(&self, len: usize) -> Option<Vec<u8>> {
         let mut v = vec![0u8; len];

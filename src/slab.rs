@@ -383,6 +383,39 @@ impl<'a> Slabs<'a> {
         hazard.store(0, Ordering::SeqCst);
     }
 
+    // ----- inspection for spilling ------------------------------------------
+
+    /// The owner word (slot + 1, 0 for none) of the slab whose head is `head`.
+    pub(crate) fn owner_of(&self, head: u64, hazard: &AtomicU64) -> Option<u64> {
+        if !self.protect(hazard, head, None) {
+            return None;
+        }
+        let owner = self.header(head).map(|h| h[H_OWNER].load(Ordering::SeqCst));
+        hazard.store(0, Ordering::SeqCst);
+        owner
+    }
+
+    /// The descriptors holding blocks of the unowned slab at `head`; None if
+    /// it is not a slab or a process allocates from it.
+    pub(crate) fn unowned_blocks(&self, head: u64, hazard: &AtomicU64) -> Option<Vec<u32>> {
+        let class = match self.pages.load(head) {
+            PageEntry::SlabHead { class, .. } => class as usize,
+            _ => return None,
+        };
+        if !self.protect(hazard, head, Some(class)) {
+            return None;
+        }
+        let result = (|| {
+            if self.header(head)?[H_OWNER].load(Ordering::SeqCst) != 0 {
+                return None;
+            }
+            let words = self.block_words(head, class)?;
+            Some(words.iter().map(|wd| wd.load(Ordering::SeqCst)).filter(|&v| v != 0).map(|v| v - 1).collect())
+        })();
+        hazard.store(0, Ordering::SeqCst);
+        result
+    }
+
     // ----- retiring ---------------------------------------------------------
 
     /// Returns empty, unowned slabs to the free pages. Returns pages freed.

@@ -1,13 +1,79 @@
-//! Spill files: where objects go when memory runs short.
+//! Spilling: when memory runs short, unpinned sealed objects go to files in
+//! the store's spill directory and come back on the next get.
 //!
-//! The spill directory belongs to one store. Each spilled object is one
-//! file named by its ID, written under a temporary name and renamed into
-//! place.
+//! The descriptor protocol (who may do which step, and how a reader, a
+//! deleter and a restorer agree) lives in `objects`; this module does the
+//! files and the choice of victims.
+//!
+//! Files. Each spill writes `ID.DESC.GEN.TAG.spill`, where TAG names the
+//! spill attempt (the spiller's slot and a counter, kept in the descriptor's
+//! INFO word while it spills): written under `NAME.tmp` and renamed into
+//! place, so a reader never sees half a file. The file starts with a 64-byte
+//! header (magic, format version, ID, sizes, descriptor, generation, CRC32
+//! over the header and the bytes); a restore checks all of it and gives
+//! OS_CORRUPT on any mismatch, never wrong bytes. The file is removed when
+//! the spilled descriptor is freed: after a restore installed its copy, or on
+//! delete. Files of a spiller that died are removed when it is reclaimed;
+//! `collect` also sweeps the directory for files no descriptor owns.
+//!
+//! Victims. For a block of a size class, an object of the same class in a
+//! slab this process may allocate from; otherwise the cheapest window of
+//! contiguous pages whose occupants are all spillable (free pages, runs of
+//! unpinned sealed objects, unowned slabs of them), so that a large object
+//! finds contiguous room. Recently read objects (their CLOCK bit set) cost
+//! more, and a pass over them clears the bit (a second chance).
+
+use std::fs::{File, OpenOptions};
+use std::io::ErrorKind as IoKind;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::alloc::{footprint, Freer};
+use crate::attach::Attachment;
+use crate::descriptor::{aux, st, w, Location, Snapshot, StateWord};
+use crate::error::{err, Error, Result};
+use crate::id::ObjectId;
+use crate::layout::globals;
+use crate::pages::PageEntry;
+use crate::slab::class_for;
 
 /// Suffix of a complete spill file.
 pub(crate) const SPILL_SUFFIX: &str = ".spill";
-/// Marker in the name of a spill file being written.
-pub(crate) const TMP_MARKER: &str = ".spill.tmp.";
+/// Suffix of a spill file being written.
+pub(crate) const TMP_SUFFIX: &str = ".spill.tmp";
+
+const MAGIC: [u8; 8] = *b"OBJSPILL";
+const FORMAT_VERSION: u32 = 1;
+const HEADER_LEN: usize = 64;
+/// Offset of the CRC in the header; the CRC covers the header up to it.
+const CRC_AT: usize = 56;
+/// Bytes copied per write or CRC step when spilling.
+const CHUNK: usize = 1 << 20;
+
+/// What a spill file says about itself.
+struct Header {
+    key: [u8; 20],
+    meta_len: u32,
+    data_len: u64,
+    desc: u32,
+    gen: u32,
+}
+
+impl Header {
+    fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut h = [0u8; HEADER_LEN];
+        h[0..8].copy_from_slice(&MAGIC);
+        h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        h[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+        h[16..36].copy_from_slice(&self.key);
+        h[36..40].copy_from_slice(&self.meta_len.to_le_bytes());
+        h[40..48].copy_from_slice(&self.data_len.to_le_bytes());
+        h[48..52].copy_from_slice(&self.desc.to_le_bytes());
+        h[52..56].copy_from_slice(&self.gen.to_le_bytes());
+        h
+    }
+}
 
 /// Removes every spill file (complete or partial) from a store's spill
 /// directory. Best effort: used by destroy.
@@ -16,8 +82,567 @@ pub(crate) fn remove_store_files(dir: &str, _store_path: &str) {
     for e in entries.flatten() {
         let name = e.file_name();
         let Some(name) = name.to_str() else { continue };
-        if name.ends_with(SPILL_SUFFIX) || name.contains(TMP_MARKER) {
+        if name.ends_with(SPILL_SUFFIX) || name.ends_with(TMP_SUFFIX) {
             let _ = std::fs::remove_file(e.path());
         }
+    }
+}
+
+/// The parts of a spill file's name.
+struct FileName {
+    desc: u32,
+    gen: u64,
+    tag: u32,
+    temp: bool,
+}
+
+fn parse_name(name: &str) -> Option<FileName> {
+    let (stem, temp) = if let Some(s) = name.strip_suffix(TMP_SUFFIX) {
+        (s, true)
+    } else {
+        (name.strip_suffix(SPILL_SUFFIX)?, false)
+    };
+    let mut parts = stem.split('.');
+    let hex = parts.next()?;
+    ObjectId::from_hex(hex).ok()?;
+    let desc = parts.next()?.parse().ok()?;
+    let gen = parts.next()?.parse().ok()?;
+    let tag = parts.next()?.parse().ok()?;
+    parts.next().is_none().then_some(FileName { desc, gen, tag, temp })
+}
+
+/// The slot that wrote a spill attempt with this tag.
+fn tag_slot(tag: u32) -> u32 {
+    (tag >> 20).wrapping_sub(1)
+}
+
+/// A spill file error: OUT_OF_MEMORY when the disk is full, IO_ERROR for
+/// anything else (an unwritable or missing directory included).
+fn io_error(what: String, e: std::io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::ENOSPC) || e.raw_os_error() == Some(libc::EDQUOT) {
+        err!(OutOfMemory, "{what}: the spill directory's file system is full ({e})")
+    } else {
+        err!(Io, "{what}: {e}")
+    }
+}
+
+impl Attachment {
+    /// The spill file of descriptor `d`, generation `gen`, spill attempt `tag`.
+    pub(crate) fn spill_path(&self, key: &[u64; 3], d: u32, gen: u64, tag: u32, temp: bool) -> Option<PathBuf> {
+        let dir = self.spill_dir.as_ref()?;
+        let suffix = if temp { TMP_SUFFIX } else { SPILL_SUFFIX };
+        Some(PathBuf::from(format!("{dir}/{}.{d}.{gen}.{tag}{suffix}", ObjectId::from_words(*key).to_hex())))
+    }
+
+    /// A new spill attempt tag for this process: its slot and a counter.
+    fn next_spill_tag(&self) -> u32 {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        ((self.slot + 1) << 20) | (COUNTER.fetch_add(1, Ordering::Relaxed) as u32 & 0xf_ffff)
+    }
+
+    /// A freer for steps this process did not start: slabs are protected
+    /// with a hazard (held for the call, so only this thread uses it).
+    fn with_careful_freer<R>(&self, f: impl FnOnce(&Freer<'_>) -> R) -> R {
+        let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+        let freer = Freer { att: self, hazard: Some(self.procs().hazard(self.slot, 0)) };
+        f(&freer)
+    }
+
+    // ----- spilling one object ---------------------------------------------------
+
+    /// Spills the sealed object `d` seen in `snap`. Ok(false): it was pinned
+    /// or changed, or a reader cancelled the spill.
+    pub(crate) fn spill_one(&self, d: u32, snap: &Snapshot) -> Result<bool> {
+        let o = self.objects();
+        if self.spill_dir.is_none() || snap.state.state() != st::SEALED {
+            return Ok(false);
+        }
+        let Some(spilling) = o.begin_spill(d, snap.state, self.slot) else { return Ok(false) };
+        let total = footprint(snap.data_len, snap.meta_len as u64);
+        let Some(offset) = total.and_then(|t| self.payload_offset(snap.loc, t)) else {
+            o.cancel_spill(d, spilling);
+            return Err(err!(Corrupt, "object in slot {d} has an out-of-bounds location (damaged store)"));
+        };
+        let tag = self.next_spill_tag();
+        let gen = snap.state.gen();
+        // Record the attempt before the file exists, so that whoever frees
+        // or reclaims the descriptor knows which file to remove.
+        let info = o.desc.word(d, w::INFO);
+        info.store(info.load(Ordering::Relaxed) & 0xffff_ffff | (tag as u64) << 32, Ordering::SeqCst);
+        o.desc.word(d, w::AUX).fetch_or(aux::SPILL_FILE, Ordering::SeqCst);
+        let tmp = self.spill_path(&snap.key, d, gen, tag, true).expect("spill dir set");
+        let path = self.spill_path(&snap.key, d, gen, tag, false).expect("spill dir set");
+        let header = Header {
+            key: ObjectId::from_words(snap.key).0,
+            meta_len: snap.meta_len,
+            data_len: snap.data_len,
+            desc: d,
+            gen: gen as u32,
+        };
+        let base = self.layout.arena + offset as usize;
+        let written = self.write_spill_file(&tmp, &header, base).and_then(|()| {
+            std::fs::rename(&tmp, &path).map_err(|e| io_error(format!("cannot rename spill file {}", tmp.display()), e))
+        });
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            o.cancel_spill(d, spilling);
+            return Err(e);
+        }
+        if !o.commit_spill(d, spilling) {
+            // A reader wanted it back first: keep it in memory.
+            let _ = std::fs::remove_file(&path);
+            return Ok(false);
+        }
+        self.bump_spill_counter(0);
+        let spilled = spilling.to(st::SPILLED, crate::descriptor::NO_OWNER);
+        self.with_careful_freer(|f| o.release_spilled_memory(d, spilled, snap.loc, f));
+        Ok(true)
+    }
+
+    fn bump_spill_counter(&self, which: usize) {
+        self.global(globals::SPILL_EVENTS + 8 * which).fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Writes header, data and metadata (read from the mapping at `base`).
+    fn write_spill_file(&self, tmp: &PathBuf, header: &Header, base: usize) -> Result<()> {
+        let what = || format!("cannot write spill file {}", tmp.display());
+        let file = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(tmp)
+            .map_err(|e| io_error(what(), e))?;
+        let head = header.encode();
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head[..CRC_AT]);
+        let data_len = header.data_len as usize;
+        let meta_at = header.data_len.next_multiple_of(64) as usize;
+        let mut at = HEADER_LEN as u64;
+        for (start, len) in [(base, data_len), (base + meta_at, header.meta_len as usize)] {
+            let mut done = 0;
+            while done < len {
+                let n = CHUNK.min(len - done);
+                // SAFETY: the object is SPILLING: sealed bytes, which nobody
+                // writes, held in memory until the spill commits or cancels.
+                let chunk = unsafe { self.map.bytes(start + done, n) }
+                    .ok_or_else(|| err!(Corrupt, "object bytes out of bounds"))?;
+                crc.update(chunk);
+                file.write_all_at(chunk, at).map_err(|e| io_error(what(), e))?;
+                at += n as u64;
+                done += n;
+            }
+        }
+        let mut head = head;
+        head[CRC_AT..CRC_AT + 4].copy_from_slice(&crc.finalize().to_le_bytes());
+        file.write_all_at(&head, 0).map_err(|e| io_error(what(), e))?;
+        Ok(())
+    }
+
+    /// Reads and checks the spill file of `snap` into the mapping at `base`
+    /// (a block this process owns and has not published).
+    fn read_spill_file(&self, d: u32, snap: &Snapshot, base: usize) -> Result<()> {
+        let tag = (snap.info >> 32) as u32;
+        let path = self.spill_path(&snap.key, d, snap.state.gen(), tag, false).ok_or_else(|| err!(Corrupt, "spilled object but the store has no spill directory"))?;
+        let shown = path.display();
+        let file = File::open(&path).map_err(|e| {
+            if e.kind() == IoKind::NotFound {
+                err!(Corrupt, "spill file {shown} of object {} is missing", ObjectId::from_words(snap.key))
+            } else {
+                Error::os(format!("cannot open spill file {shown}"), e)
+            }
+        })?;
+        let len = file.metadata().map_err(|e| Error::os(format!("cannot stat {shown}"), e))?.len();
+        let want_len = HEADER_LEN as u64 + snap.data_len + snap.meta_len as u64;
+        if len != want_len {
+            return Err(err!(Corrupt, "spill file {shown} is {len} bytes, expected {want_len}"));
+        }
+        let mut head = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut head, 0).map_err(|e| Error::os(format!("cannot read {shown}"), e))?;
+        let expect = Header {
+            key: ObjectId::from_words(snap.key).0,
+            meta_len: snap.meta_len,
+            data_len: snap.data_len,
+            desc: d,
+            gen: snap.state.gen() as u32,
+        }
+        .encode();
+        if head[..CRC_AT] != expect[..CRC_AT] {
+            return Err(err!(Corrupt, "spill file {shown} has a damaged header (or belongs to another object)"));
+        }
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&head[..CRC_AT]);
+        let meta_at = snap.data_len.next_multiple_of(64) as usize;
+        let mut at = HEADER_LEN as u64;
+        for (start, n) in [(base, snap.data_len as usize), (base + meta_at, snap.meta_len as usize)] {
+            // SAFETY: the block is ours alone: allocated for an unpublished
+            // descriptor this process holds RESERVED.
+            let dst = unsafe { self.map.bytes_mut(start, n) }.ok_or_else(|| err!(Corrupt, "restore target out of bounds"))?;
+            file.read_exact_at(dst, at).map_err(|e| Error::os(format!("cannot read {shown}"), e))?;
+            crc.update(dst);
+            at += n as u64;
+        }
+        let stored = u32::from_le_bytes(head[CRC_AT..CRC_AT + 4].try_into().expect("4 bytes"));
+        if crc.finalize() != stored {
+            return Err(err!(
+                Corrupt,
+                "spill file {shown} of object {} fails its CRC32 check",
+                ObjectId::from_words(snap.key)
+            ));
+        }
+        Ok(())
+    }
+
+    // ----- restoring, helping, deleting spilled objects ----------------------------
+
+    /// Handles a SPILLED object found by a lookup: restores it, or finishes
+    /// whatever restore or delete of it is under way. Ok(true) if the caller
+    /// should look the ID up again, Ok(false) if the object is deleted.
+    pub(crate) fn handle_spilled(&self, d: u32, snap: &Snapshot) -> Result<bool> {
+        let o = self.objects();
+        match Location::decode(snap.loc) {
+            Some(Location::OnDisk { gen }) if Location::on_disk(snap.state) == (Location::OnDisk { gen }) => {
+                self.restore(d, snap)?;
+                Ok(true)
+            }
+            Some(Location::Successor { d: t, gen }) => {
+                self.with_careful_freer(|f| o.install_successor(d, snap.state, &snap.key, t, gen, self.slot, f));
+                Ok(true)
+            }
+            Some(Location::Tombstone) => {
+                self.with_careful_freer(|f| o.finish_tombstone(d, snap.state, self.slot, f));
+                Ok(false)
+            }
+            Some(loc) if loc.holds_memory() => {
+                self.with_careful_freer(|f| o.release_spilled_memory(d, snap.state, snap.loc, f));
+                Ok(true)
+            }
+            _ => Err(err!(Corrupt, "spilled object in slot {d} has an invalid location word (damaged store)")),
+        }
+    }
+
+    /// Handles a SHADOW copy found through the index: finishes installing it.
+    pub(crate) fn handle_shadow(&self, t: u32, snap: &Snapshot) {
+        let o = self.objects();
+        if let Some((d, spilled)) = o.chosen_predecessor(t, snap.state) {
+            let gen = snap.state.gen() as u32 & crate::descriptor::SUCCESSOR_GEN_MASK;
+            self.with_careful_freer(|f| o.install_successor(d, spilled, &snap.key, t, gen, self.slot, f));
+        }
+    }
+
+    /// Restores the SPILLED object `d`: a complete, checked copy in a fresh
+    /// descriptor, then the commit race (see `objects`). Whether this copy
+    /// or another wins, the object is in memory (or deleted) afterwards.
+    fn restore(&self, d: u32, snap: &Snapshot) -> Result<()> {
+        let o = self.objects();
+        let total = footprint(snap.data_len, snap.meta_len as u64)
+            .ok_or_else(|| err!(Corrupt, "object in slot {d} has impossible sizes"))?;
+        let (t, reserved) = self.claim_descriptor()?;
+        o.desc.write_fields(t, &snap.key, snap.meta_len, snap.data_len, snap.info as u32);
+        o.desc.word(t, w::AUX).store(((d as u64) + 1) << aux::PRED_SHIFT, Ordering::Relaxed);
+        let freer = self.freer();
+        let offset = match self.allocate(t, total) {
+            Ok(off) => self.layout.arena + off as usize,
+            Err(e) => {
+                o.discard(t, reserved, self.slot, &freer);
+                return Err(e);
+            }
+        };
+        if let Err(e) = self.read_spill_file(d, snap, offset) {
+            o.discard(t, reserved, self.slot, &freer);
+            return Err(e);
+        }
+        let shadow = reserved.to(st::SHADOW, self.slot);
+        if !o.desc.transition(t, reserved, shadow) {
+            return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
+        }
+        match o.claim_successor(d, snap.state, t, shadow) {
+            Ok(()) => {
+                self.bump_spill_counter(1);
+                self.with_careful_freer(|f| {
+                    o.install_successor(d, snap.state, &snap.key, t, shadow.gen() as u32 & crate::descriptor::SUCCESSOR_GEN_MASK, self.slot, f)
+                });
+            }
+            // Another restore or a delete won: ours is not needed.
+            Err(_) => {
+                o.discard(t, shadow, self.slot, &freer);
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes the SPILLED object `d`. Ok(true): deleted by this call;
+    /// Ok(false): look again (it was being restored, or memory to release).
+    /// Err(NotFound): someone else deleted it.
+    pub(crate) fn delete_spilled(&self, d: u32, snap: &Snapshot) -> Result<bool> {
+        let o = self.objects();
+        if Location::decode(snap.loc) == Some(Location::on_disk(snap.state)) {
+            if o.claim_tombstone(d, snap.state).is_ok() {
+                self.with_careful_freer(|f| o.finish_tombstone(d, snap.state, self.slot, f));
+                return Ok(true);
+            }
+            return Ok(false);
+        }
+        if self.handle_spilled(d, snap)? {
+            Ok(false)
+        } else {
+            Err(err!(NotFound, "object {} is already deleted", ObjectId::from_words(snap.key)))
+        }
+    }
+
+    // ----- reclaim ----------------------------------------------------------------
+
+    /// Undoes the spill step of a dead slot (SPILLING: back to SEALED, its
+    /// files removed) or finishes its restore (SHADOW: install the copy if
+    /// it was chosen, else discard it).
+    pub(crate) fn undo_spill_step(&self, d: u32, s: StateWord, dead: u32, mem: &Freer<'_>) {
+        let o = self.objects();
+        match s.state() {
+            st::SPILLING => {
+                if let Some(snap) = o.desc.snapshot(d) {
+                    let tag = (snap.info >> 32) as u32;
+                    for temp in [true, false] {
+                        if let Some(p) = self.spill_path(&snap.key, d, s.gen(), tag, temp) {
+                            let _ = std::fs::remove_file(p);
+                        }
+                    }
+                }
+                o.cancel_spill(d, s);
+            }
+            st::SHADOW => match o.chosen_predecessor(d, s) {
+                Some((pred, spilled)) => {
+                    if let Some(snap) = o.desc.snapshot(d) {
+                        let gen = s.gen() as u32 & crate::descriptor::SUCCESSOR_GEN_MASK;
+                        o.install_successor(pred, spilled, &snap.key, d, gen, dead, mem);
+                    }
+                }
+                None => {
+                    o.discard(d, s, dead, mem);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    /// Finishes what interrupted restores and deletes of spilled objects
+    /// left, and removes spill files no descriptor owns (part of collect).
+    pub(crate) fn sweep_spills(&self) {
+        let o = self.objects();
+        for d in 0..o.desc.count() as u32 {
+            let Some(snap) = o.desc.snapshot(d) else { continue };
+            if snap.state.state() == st::SPILLED && Location::decode(snap.loc) != Some(Location::on_disk(snap.state)) {
+                let _ = self.handle_spilled(d, &snap);
+            }
+        }
+        let Some(dir) = self.spill_dir.clone() else { return };
+        let Ok(entries) = std::fs::read_dir(&dir) else { return };
+        let live: Vec<u32> = self.live_processes().iter().map(|&(s, _)| s).collect();
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(f) = name.to_str().and_then(parse_name) else { continue };
+            if f.temp {
+                if !live.contains(&tag_slot(f.tag)) {
+                    let _ = std::fs::remove_file(e.path());
+                }
+                continue;
+            }
+            let owned = (f.desc as usize) < o.desc.count()
+                && o.desc.snapshot(f.desc).is_some_and(|s| {
+                    matches!(s.state.state(), st::SPILLED | st::SPILLING)
+                        && s.state.gen() == f.gen
+                        && (s.info >> 32) as u32 == f.tag
+                });
+            if !owned {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+
+    // ----- choosing victims ---------------------------------------------------------
+
+    /// Spills objects so that an allocation of `total` bytes can succeed.
+    /// Ok(false) when nothing could be spilled.
+    pub(crate) fn make_room(&self, total: u64) -> Result<bool> {
+        if self.spill_dir.is_none() {
+            return Ok(false);
+        }
+        if let Some(class) = class_for(total) {
+            if self.spill_same_class(class)? {
+                return Ok(true);
+            }
+            let span = self.classes[class].span;
+            return self.spill_window(span);
+        }
+        self.spill_window(total.div_ceil(self.layout.params.page_size))
+    }
+
+    /// Whether `d` (in snapshot `s`) may be spilled now.
+    fn spillable(&self, s: &Snapshot, d: u32) -> bool {
+        s.state.state() == st::SEALED
+            && Location::decode(s.loc).is_some_and(Location::holds_memory)
+            && !self.objects().masks.any(d)
+    }
+
+    /// CLOCK over the descriptors: spills one object of `class` whose slab
+    /// this process can allocate from (unowned, or its own).
+    fn spill_same_class(&self, class: usize) -> Result<bool> {
+        let o = self.objects();
+        let n = o.desc.count() as u64;
+        let hand = self.global(globals::CLOCK_HAND);
+        let slabs = self.slabs();
+        for _ in 0..2 {
+            let mut scanned = 0;
+            while scanned < n {
+                let start = hand.fetch_add(64, Ordering::Relaxed) % n;
+                for d in start..(start + 64).min(n) {
+                    let d = d as u32;
+                    let Some(s) = o.desc.snapshot(d) else { continue };
+                    if !self.spillable(&s, d) {
+                        continue;
+                    }
+                    let Some(Location::Block { page, .. }) = Location::decode(s.loc) else { continue };
+                    if footprint(s.data_len, s.meta_len as u64).and_then(class_for) != Some(class) {
+                        continue;
+                    }
+                    let a = o.desc.word(d, w::AUX);
+                    if a.load(Ordering::Relaxed) & aux::REFERENCED != 0 {
+                        a.fetch_and(!aux::REFERENCED, Ordering::Relaxed);
+                        continue;
+                    }
+                    let owner = {
+                        let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+                        slabs.owner_of(page, self.procs().hazard(self.slot, 0))
+                    };
+                    if owner != Some(0) && owner != Some(self.slot as u64 + 1) {
+                        continue;
+                    }
+                    if self.spill_one(d, &s)? {
+                        return Ok(true);
+                    }
+                }
+                scanned += 64;
+            }
+        }
+        Ok(false)
+    }
+
+    /// Frees `count` contiguous pages by spilling everything in the
+    /// cheapest window that can be emptied; then retires its emptied slabs.
+    fn spill_window(&self, count: u64) -> Result<bool> {
+        let Some(victims) = self.cheapest_window(count) else { return Ok(false) };
+        let o = self.objects();
+        let mut spilled = false;
+        for d in victims {
+            if let Some(s) = o.desc.snapshot(d) {
+                if self.spillable(&s, d) {
+                    spilled |= self.spill_one(d, &s)?;
+                }
+            }
+        }
+        let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+        self.slabs().retire_empty(self.procs().hazard(self.slot, 0));
+        Ok(spilled)
+    }
+
+    /// The objects to spill to empty the cheapest window of `count` pages,
+    /// or None if no window can be emptied. Clears the CLOCK bits it reads.
+    fn cheapest_window(&self, count: u64) -> Option<Vec<u32>> {
+        struct Unit {
+            pages: u64,
+            cost: u64,
+            objects: Vec<u32>,
+        }
+        let o = self.objects();
+        let pages = self.pages();
+        let slabs = self.slabs();
+        let ps = self.layout.params.page_size;
+        let cost_of = |d: u32, s: &Snapshot| -> u64 {
+            let bytes = footprint(s.data_len, s.meta_len as u64).unwrap_or(u64::MAX / 4);
+            let a = o.desc.word(d, w::AUX);
+            if a.load(Ordering::Relaxed) & aux::REFERENCED != 0 {
+                a.fetch_and(!aux::REFERENCED, Ordering::Relaxed);
+                bytes.saturating_mul(4)
+            } else {
+                bytes
+            }
+        };
+        // One unit per free page, run or slab; None for a page that blocks.
+        let unit_at = |p: u64| -> (u64, Option<(u64, Vec<u32>)>) {
+            match pages.load(p) {
+                PageEntry::Free => (1, Some((0, vec![]))),
+                PageEntry::Run { d } => {
+                    let Some(s) = ((d as usize) < o.desc.count()).then(|| o.desc.snapshot(d)).flatten() else {
+                        return (1, None);
+                    };
+                    let total = footprint(s.data_len, s.meta_len as u64).unwrap_or(u64::MAX);
+                    let len = total.div_ceil(ps).max(1);
+                    if Location::decode(s.loc) != Some(Location::Run { page: p }) {
+                        return (1, None);
+                    }
+                    let ok = self.spillable(&s, d);
+                    (len, ok.then(|| (cost_of(d, &s), vec![d])))
+                }
+                PageEntry::SlabHead { span, .. } => {
+                    let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+                    let hz = self.procs().hazard(self.slot, 0);
+                    let held = slabs.unowned_blocks(p, hz);
+                    drop(_g);
+                    let Some(held) = held else { return (span as u64, None) };
+                    let mut cost = 0u64;
+                    let mut objs = vec![];
+                    for d in held {
+                        let Some(s) = ((d as usize) < o.desc.count()).then(|| o.desc.snapshot(d)).flatten() else {
+                            return (span as u64, None);
+                        };
+                        if !self.spillable(&s, d) {
+                            return (span as u64, None);
+                        }
+                        cost = cost.saturating_add(cost_of(d, &s));
+                        objs.push(d);
+                    }
+                    (span as u64, Some((cost, objs)))
+                }
+                _ => (1, None),
+            }
+        };
+        let mut window: std::collections::VecDeque<Unit> = Default::default();
+        let (mut win_pages, mut win_cost) = (0u64, 0u64);
+        let mut best: Option<(u64, Vec<u32>)> = None;
+        let mut p = 0;
+        while p < pages.count() {
+            let (len, unit) = unit_at(p);
+            let len = len.max(1);
+            match unit {
+                None => {
+                    window.clear();
+                    win_pages = 0;
+                    win_cost = 0;
+                }
+                Some((cost, objects)) => {
+                    window.push_back(Unit { pages: len, cost, objects });
+                    win_pages += len;
+                    win_cost = win_cost.saturating_add(cost);
+                    while win_pages >= count {
+                        let front = window.front().expect("non-empty window");
+                        // The window without its first unit still covers `count`?
+                        if win_pages - front.pages >= count {
+                            let f = window.pop_front().expect("non-empty");
+                            win_pages -= f.pages;
+                            win_cost -= f.cost;
+                            continue;
+                        }
+                        if win_cost > 0 && best.as_ref().map_or(true, |(c, _)| win_cost < *c) {
+                            best = Some((win_cost, window.iter().flat_map(|u| u.objects.iter().copied()).collect()));
+                        }
+                        let f = window.pop_front().expect("non-empty");
+                        win_pages -= f.pages;
+                        win_cost -= f.cost;
+                    }
+                }
+            }
+            p += len;
+        }
+        best.map(|(_, v)| v)
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::alloc::footprint;
 use crate::attach::{now_unix, store_path, Attachment, Options};
-use crate::descriptor::{st, w, Snapshot, StateWord, NO_OWNER};
+use crate::descriptor::{st, w, Location, Snapshot, StateWord, NO_OWNER};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::layout::{globals, Layout, HEADER_LEN};
@@ -197,10 +197,14 @@ impl Store {
         HandlePins::new(self.pins.words())
     }
 
-    /// Reclaims what dead processes held, and says what that was.
+    /// Reclaims what dead processes held, and says what that was. Also
+    /// finishes interrupted restores and deletes of spilled objects and
+    /// removes spill files nothing owns.
     pub fn collect(&self) -> Result<Reclaimed> {
         self.check_process()?;
-        self.att.collect()
+        let r = self.att.collect()?;
+        self.att.sweep_spills();
+        Ok(r)
     }
 
     // ----- writing ----------------------------------------------------------------
@@ -262,16 +266,7 @@ impl Store {
                 )
             })?;
         let o = att.objects();
-        let (d, reserved) = match o.claim(att.slot, att.desc_cursor()) {
-            Some(x) => x,
-            None => {
-                att.collect()?;
-                o.claim(att.slot, att.desc_cursor()).ok_or_else(|| {
-                    err!(OutOfMemory, "object table is full: all {} object slots are in use", o.desc.count())
-                })?
-            }
-        };
-        att.set_desc_cursor(d);
+        let (d, reserved) = att.claim_descriptor()?;
         o.desc.write_fields(d, key, meta_len, data_len, now_unix() as u32);
         let offset = match att.allocate(d, total) {
             Ok(off) => att.layout.arena + off as usize,
@@ -354,7 +349,25 @@ impl Store {
         let o = att.objects();
         let local = att.local_pins();
         for _ in 0..64 {
-            let Some((d, snap)) = o.lookup(key, |s| s.state() == st::SEALED) else { return Ok(None) };
+            let Some((d, snap)) = o.lookup(key, |s| s.is_readable()) else { return Ok(None) };
+            match snap.state.state() {
+                st::SEALED => {}
+                // A reader wins over a spiller: take it back to SEALED.
+                st::SPILLING => {
+                    o.cancel_spill(d, snap.state);
+                    continue;
+                }
+                st::SHADOW => {
+                    att.handle_shadow(d, &snap);
+                    continue;
+                }
+                _ => {
+                    if att.handle_spilled(d, &snap)? {
+                        continue;
+                    }
+                    return Ok(None);
+                }
+            }
             match o.try_pin(&local, att.slot, d, snap.state, &att.freer()) {
                 Pin::Pinned => {}
                 Pin::Changed => continue,
@@ -504,6 +517,15 @@ impl Store {
                 }
                 st::CREATED => return Err(err!(NotSealed, "object {id} is not sealed yet")),
                 st::DELETED => return Err(err!(NotFound, "object {id} is already deleted")),
+                st::SPILLING => {
+                    o.cancel_spill(d, snap.state);
+                }
+                st::SHADOW => att.handle_shadow(d, &snap),
+                st::SPILLED => {
+                    if att.delete_spilled(d, &snap)? {
+                        return Ok(());
+                    }
+                }
                 _ => {}
             }
         }
@@ -513,7 +535,12 @@ impl Store {
     /// Whether a sealed object with this ID is in the store.
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         self.check_process()?;
-        Ok(self.att.objects().lookup(&id.words(), |s| s.is_readable()).is_some())
+        let tomb = crate::descriptor::Location::Tombstone.encode();
+        Ok(self
+            .att
+            .objects()
+            .lookup(&id.words(), |s| s.is_readable())
+            .is_some_and(|(_, snap)| !(snap.state.state() == st::SPILLED && snap.loc == tomb)))
     }
 
     // ----- inspection ---------------------------------------------------------------
@@ -537,12 +564,16 @@ impl Store {
             match snap.state.state() {
                 st::FREE => continue,
                 st::RESERVED | st::INSERTING | st::CREATED => s.unsealed_count += 1,
-                st::SEALED | st::SPILLING | st::RESTORING => s.object_count += 1,
-                st::SPILLED => {
-                    s.object_count += 1;
-                    s.spilled_count += 1;
-                    s.spilled_bytes = s.spilled_bytes.saturating_add(snap.data_len.saturating_add(snap.meta_len as u64));
-                }
+                st::SEALED | st::SPILLING => s.object_count += 1,
+                st::SPILLED => match Location::decode(snap.loc) {
+                    // Deleted, or already restored (its copy counts).
+                    Some(Location::Tombstone) | Some(Location::Successor { .. }) => {}
+                    _ => {
+                        s.object_count += 1;
+                        s.spilled_count += 1;
+                        s.spilled_bytes = s.spilled_bytes.saturating_add(snap.data_len.saturating_add(snap.meta_len as u64));
+                    }
+                },
                 _ => {}
             }
             s.used_bytes = s.used_bytes.saturating_add(att.held_bytes(&snap).unwrap_or(0));
@@ -581,9 +612,12 @@ impl Store {
             retries = 0;
             let state = match snap.state.state() {
                 st::CREATED => Some(ObjectState::Unsealed),
-                st::SEALED | st::SPILLING | st::RESTORING => Some(ObjectState::Sealed),
+                st::SEALED | st::SPILLING => Some(ObjectState::Sealed),
                 st::DELETED => Some(ObjectState::Deleted),
-                st::SPILLED => Some(ObjectState::Spilled),
+                st::SPILLED => match Location::decode(snap.loc) {
+                    Some(Location::Tombstone) | Some(Location::Successor { .. }) => None,
+                    _ => Some(ObjectState::Spilled),
+                },
                 _ => None,
             };
             if let Some(state) = state {

@@ -116,6 +116,37 @@ pub unsafe extern "C" fn os_create(
     })
 }
 
+/// Like `os_create`, but the library chooses a fresh ID (as `os_put` does)
+/// and writes it to `*out_id`: for building an object in place without
+/// inventing an ID.
+///
+/// # Returns
+/// As `os_create` (never OS_ALREADY_EXISTS).
+#[no_mangle]
+pub unsafe extern "C" fn os_create_new(
+    store: *mut os_store,
+    data_len: usize,
+    meta: *const c_void,
+    meta_len: usize,
+    out_id: *mut os_object_id,
+    out_data: *mut *mut u8,
+) -> os_status {
+    boundary(|| {
+        // SAFETY: contracts of the arguments, as documented.
+        let (s, meta) = unsafe { (handle(store)?, bytes(meta.cast(), meta_len, "meta")?) };
+        non_null_mut(out_id, "out_id")?;
+        non_null_mut(out_data, "out_data")?;
+        let id = s.new_id();
+        let p = s.create_raw(&id, data_len, meta)?;
+        // SAFETY: non-null and writable by contract.
+        unsafe {
+            (*out_id).bytes = id.0;
+            *out_data = p;
+        }
+        Ok(())
+    })
+}
+
 /// Seals an object this handle created: from now on it is visible to gets
 /// and immutable. Wakes processes waiting for it.
 ///

@@ -92,6 +92,10 @@ static void test_null_arguments(void) {
     CHECK_STATUS(os_create(s, NULL, 1, NULL, 0, &p), OS_INVALID_ARGUMENT);
     CHECK_STATUS(os_create(s, &id, 1, NULL, 2, &p), OS_INVALID_ARGUMENT);
     CHECK_STATUS(os_create(s, &id, 1, NULL, 0, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_create_new(NULL, 1, NULL, 0, &out_id, &p), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_create_new(s, 1, NULL, 1, &out_id, &p), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_create_new(s, 1, NULL, 0, NULL, &p), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_create_new(s, 1, NULL, 0, &out_id, NULL), OS_INVALID_ARGUMENT);
     CHECK_STATUS(os_seal(NULL, &id), OS_INVALID_ARGUMENT);
     CHECK_STATUS(os_seal(s, NULL), OS_INVALID_ARGUMENT);
     CHECK_STATUS(os_abort(NULL, &id), OS_INVALID_ARGUMENT);
@@ -222,6 +226,18 @@ static void test_round_trip(void) {
     CHECK_STATUS(os_create(s, &chosen, 10, NULL, 0, &w), OS_OK);
     CHECK_STATUS(os_abort(s, &chosen), OS_OK);
     CHECK_STATUS(os_seal(s, &chosen), OS_NOT_FOUND);
+
+    /* create_new: the library picks the ID. */
+    os_object_id fresh, fresh2;
+    CHECK_STATUS(os_create_new(s, 3, NULL, 0, &fresh, &w), OS_OK);
+    memcpy(w, "new", 3);
+    CHECK_STATUS(os_create_new(s, 3, NULL, 0, &fresh2, &w), OS_OK);
+    CHECK(memcmp(&fresh, &fresh2, sizeof fresh) != 0);
+    CHECK_STATUS(os_abort(s, &fresh2), OS_OK);
+    CHECK_STATUS(os_seal(s, &fresh), OS_OK);
+    CHECK_STATUS(os_get(s, &fresh, 0, &buf), OS_OK);
+    CHECK(buf.data_len == 3 && memcmp(buf.data, "new", 3) == 0);
+    CHECK_STATUS(os_release(s, &fresh), OS_OK);
 
     os_object_id unknown = make_id(0xcd);
     CHECK_STATUS(os_release(s, &unknown), OS_NOT_FOUND);

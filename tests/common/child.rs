@@ -189,6 +189,7 @@ pub fn run_child() {
             Err(e) => emit(format!("error {:?}", e.kind())),
         },
         "abuse" => abuse(&args[0], args[1].parse().unwrap()),
+        "spill_churn" => spill_churn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         other => panic!("unknown child role {other}"),
     }
 }
@@ -336,4 +337,36 @@ fn abuse(name: &str, seed: u64) {
     let _ = s.collect();
     let _ = s.audit();
     emit("survived");
+}
+
+/// Puts objects into a small store with a spill directory (forcing spills
+/// and restores) and reads earlier ones back, forever. Reports "+ID" after a
+/// put returned.
+pub fn spill_churn(name: &str, child: u32, seed: u64) {
+    let s = attach(name);
+    let mut rng = Rng(seed | 1);
+    let mut mine: Vec<ObjectId> = vec![];
+    let mut n = 0u64;
+    emit("ready");
+    loop {
+        if mine.is_empty() || rng.below(3) != 0 {
+            let id = derived_id(child, n);
+            n += 1;
+            match s.put_as(&id, &content_for(&id), b"spill") {
+                Ok(()) => {
+                    emit(format!("+{id}"));
+                    mine.push(id);
+                }
+                Err(e) if e.kind() == ErrorKind::OutOfMemory => {}
+                Err(e) => panic!("put failed: {e}"),
+            }
+        } else {
+            let id = mine[rng.below(mine.len() as u64) as usize];
+            match s.get(&id, Some(Duration::ZERO)) {
+                Ok(obj) => assert!(check_content(&id, obj.data()), "object {id} corrupted"),
+                Err(e) if e.kind() == ErrorKind::OutOfMemory => {}
+                Err(e) => panic!("get {id} failed: {e}"),
+            }
+        }
+    }
 }
