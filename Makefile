@@ -9,6 +9,8 @@
 #   make test-go        vet and test the Go binding (cgocheck, -race)
 #   make examples-go    run the Go examples against an installed copy of the library
 #   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
+#   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
+#                       against a scratch install and run it in several start orders and with a crash
 #   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)
 
 PREFIX  ?= /usr/local
@@ -39,7 +41,7 @@ PYTHON  ?= python3
 PYVENV  := build/py-venv
 
 .PHONY: all build demo demo-rust test test-rust test-c test-loom test-cpp stage examples examples-c examples-cpp \
-        test-examples test-go examples-go test-python install uninstall clean
+        test-examples test-go examples-go test-python examples-pipeline install uninstall clean
 
 all: build
 
@@ -58,7 +60,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-c test-loom test-cpp test-examples test-go examples-go test-python
+test: test-rust test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline
 
 test-rust:
 	$(CARGO) test
@@ -105,6 +107,15 @@ examples-go: stage
 	cd examples/go && $(GO_INST_ENV) $(GO) vet ./...
 	cd examples/go && $(GO_INST_ENV) $(GO) run -buildvcs=false .
 	cd examples/go && $(GO_INST_ENV) $(GO) run -buildvcs=false ./crashdemo
+
+# The cross-language pipeline: its C, Go and C++ programs built against the
+# scratch install (pkg-config, go build, find_package; each with an rpath),
+# then run.sh runs them in several start orders, with a SIGKILLed worker and
+# with missing peers, and checks every exit status and result.
+examples-pipeline: stage
+	PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig $(MAKE) --no-print-directory -C examples/pipeline \
+	    BUILD=$(EXAMPLES_BUILD)/pipeline CFLAGS="-O2 -g -Werror" CXXFLAGS=-Werror GO=$(GO)
+	bash examples/pipeline/run.sh $(EXAMPLES_BUILD)/pipeline $(STAGE)/bin/objstore
 
 # A throwaway virtualenv, so the run depends on nothing installed by hand:
 # the package is built from this tree (cargo runs inside pip), as a user would.
