@@ -32,9 +32,10 @@
 //
 // A get of an ID that is not in the store yet waits for another process (or
 // goroutine) to seal it. Timeouts are time.Duration values: [NoWait] (0)
-// does not wait, [Forever] (any negative duration) waits until the object is
-// sealed or the Store is closed, and a positive duration waits at most that
-// long. [Store.GetContext] waits until the object is sealed or the context
+// does not wait, [Forever] (-1) waits until the object is sealed or the
+// Store is closed, a positive duration waits at most that long, and any
+// other negative duration (an expired deadline) gives ErrTimeout at once
+// if the object is absent. [Store.GetContext] waits until the object is sealed or the context
 // is done.
 //
 // # Errors

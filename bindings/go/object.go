@@ -39,8 +39,9 @@ func newObject(s *Store, id ID) *Object {
 // Get gets and pins the sealed object id. If it is not in the store yet, Get
 // waits for another process (or goroutine) to seal it: timeout [NoWait]
 // (0) does not wait and gives ErrNotFound; a positive timeout gives
-// ErrTimeout when it runs out; [Forever] (any negative timeout) waits until
-// the object is sealed or the Store is closed (ErrClosed).
+// ErrTimeout when it runs out; [Forever] (-1) waits until the object is
+// sealed or the Store is closed (ErrClosed); any other negative timeout is
+// an expired deadline and gives ErrTimeout at once if the object is absent.
 func (s *Store) Get(id ID, timeout time.Duration) (*Object, error) {
 	return s.get(context.Background(), id, timeout)
 }

@@ -546,3 +546,31 @@ func TestList(t *testing.T) {
 		t.Fatal("ObjectState.String")
 	}
 }
+
+// An expired deadline (time.Until of a past time) does not mean forever:
+// only Forever (-1) does.
+func TestExpiredDeadlineTimesOutAtOnce(t *testing.T) {
+	s := newStore(t, nil)
+	missing := idOf("expired")
+	start := time.Now()
+	_, err := s.Get(missing, time.Until(start.Add(-time.Second)))
+	wantErr(t, "get with an expired deadline", err, ErrTimeout)
+	objs, err := s.GetMany([]ID{missing}, -5*time.Millisecond)
+	wantErr(t, "get many with an expired deadline", err, ErrTimeout)
+	if len(objs) != 1 || objs[0] != nil {
+		t.Fatalf("get many returned %v", objs)
+	}
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Fatalf("an expired deadline waited %v", waited)
+	}
+	// And an object that is there is returned even with an expired deadline.
+	id, err := s.Put([]byte("here"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := s.Get(id, -time.Second)
+	if err != nil {
+		t.Fatalf("get of a present object with an expired deadline: %v", err)
+	}
+	obj.Release()
+}

@@ -13,7 +13,9 @@ const (
 	// ErrNotFound.
 	NoWait time.Duration = 0
 	// Forever makes a get wait until the object is sealed (or the Store is
-	// closed). Any negative duration means the same.
+	// closed). Only this value means forever: any other negative duration
+	// is a deadline already passed (time.Until of a past time), which gives
+	// ErrTimeout at once if the object is absent.
 	Forever time.Duration = -1
 )
 
@@ -34,6 +36,13 @@ func waitLoop(ctx context.Context, op string, timeout time.Duration,
 	try func(ms int64) error, timedOut func() error) error {
 	if timeout == 0 {
 		return try(0)
+	}
+	if timeout < 0 && timeout != Forever {
+		// An expired deadline: one look, and "absent" means timed out.
+		if err := try(0); !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		return timedOut()
 	}
 	var deadline time.Time
 	if timeout > 0 {
