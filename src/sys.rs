@@ -373,6 +373,31 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
     }
 }
 
+/// Fills `buf` with random bytes from the kernel. getrandom cannot fail on
+/// Linux >= 3.17 once the pool is initialised; should it, time and address
+/// entropy take its place (IDs need uniqueness, not secrecy).
+pub(crate) fn random_bytes(buf: &mut [u8]) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
+        let n = unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n > 0 {
+            filled += n as usize;
+        } else if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let local = 0u8;
+            let mix = t ^ ((&local as *const u8 as usize as u128) << 64) ^ std::process::id() as u128;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (mix >> (8 * (i % 16))) as u8;
+            }
+            return;
+        }
+    }
+}
+
 /// This process's id.
 pub(crate) fn pid() -> u32 {
     std::process::id()
