@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -227,9 +227,7 @@ impl Attachment {
         att.desc_cursor.store(att.slot as usize * spread.max(1), Ordering::Relaxed);
         let att = Arc::new(att);
         if opts.prefault {
-            if let Err(e) = att.prefault() {
-                return Err(e);
-            }
+            att.prefault()?
         }
         // Reclaim what dead processes left behind, as every attach does.
         reclaimed += att.collect()?;
@@ -337,10 +335,6 @@ impl Attachment {
 
     pub(crate) fn global(&self, offset: usize) -> &AtomicU64 {
         &self.map.u64s(offset, 1).expect(Self::VALID)[0]
-    }
-
-    pub(crate) fn global32(&self, offset: usize) -> &AtomicU32 {
-        &self.map.u32s(offset, 1).expect(Self::VALID)[0]
     }
 
     /// The descriptor-search start for this process (spread across processes).
@@ -453,7 +447,7 @@ impl Attachment {
             let off = self.layout.arena as u64 + first * ps;
             sys::fallocate(self.fd()?, off, n * ps).map_err(|e| {
                 let mut err = Error::os(
-                    format!("cannot reserve {} MiB of backing memory for the store in '{}'", n * ps >> 20, parent_dir(&self.path)),
+                    format!("cannot reserve {} MiB of backing memory for the store in '{}'", (n * ps) >> 20, parent_dir(&self.path)),
                     e,
                 );
                 if err.kind() == crate::ErrorKind::OutOfMemory {
@@ -490,7 +484,7 @@ impl Drop for Attachment {
             sys::unlock_slot(fd, self.slot);
         }
         let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
-        if reg.get(&self.file_key).map_or(false, |w| w.strong_count() == 0) {
+        if reg.get(&self.file_key).is_some_and(|w| w.strong_count() == 0) {
             reg.remove(&self.file_key);
         }
     }

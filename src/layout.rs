@@ -284,8 +284,6 @@ pub(crate) mod globals {
     pub(crate) const RECLAIMED: usize = GLOBALS_OFFSET;
     /// get_many's wait word: sequence (u32) then waiters (u32).
     pub(crate) const MANY_WAIT: usize = GLOBALS_OFFSET + 64;
-    /// Spilled objects and bytes (two u64).
-    pub(crate) const SPILLED: usize = GLOBALS_OFFSET + 128;
     /// Objects restored from spill files (u64), and spill operations (u64).
     pub(crate) const SPILL_EVENTS: usize = GLOBALS_OFFSET + 192;
     /// The CLOCK hand for choosing spill victims (u64).

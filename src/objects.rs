@@ -381,6 +381,7 @@ impl<'a> Objects<'a> {
     /// `spilled`, key `key`) that names it as Successor with generation bits
     /// `t_gen`: swap the index entry, seal the copy, free the original. Every
     /// step is idempotent; anyone may run this.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn install_successor(
         &self,
         d: u32,

@@ -60,6 +60,7 @@ impl<'a> PinMasks<'a> {
     }
 
     /// Whether `slot`'s bit is set on `d`.
+    #[cfg(test)]
     pub(crate) fn is_set(&self, d: u32, slot: u32) -> bool {
         let (w, bit) = self.word(d, slot);
         w.load(Ordering::SeqCst) & bit != 0
@@ -165,6 +166,7 @@ impl<'a> LocalPins<'a> {
     }
 
     /// This process's pins on `d`.
+    #[cfg(test)]
     pub(crate) fn count(&self, d: u32) -> u32 {
         self.counts[d as usize].load(Ordering::Acquire) & !BUSY
     }

@@ -46,7 +46,7 @@ impl Mapping {
     }
 
     fn check(&self, offset: usize, bytes: usize, align: usize) -> bool {
-        offset % align == 0 && offset.checked_add(bytes).map_or(false, |end| end <= self.len)
+        offset % align == 0 && offset.checked_add(bytes).is_some_and(|end| end <= self.len)
     }
 
     /// `count` consecutive 64-bit words starting at byte `offset`.

@@ -156,8 +156,8 @@ impl<'a> Slabs<'a> {
         hazard.store(head + 1, Ordering::SeqCst);
         let ok = match self.pages.load(head) {
             PageEntry::SlabHead { class: c, span } => {
-                class.map_or(true, |k| c as usize == k)
-                    && self.classes.get(c as usize).map_or(false, |k| k.span == span as u64)
+                class.is_none_or(|k| c as usize == k)
+                    && self.classes.get(c as usize).is_some_and(|k| k.span == span as u64)
             }
             _ => false,
         };
@@ -427,7 +427,7 @@ impl<'a> Slabs<'a> {
             if !self.protect(hazard, head, Some(class)) {
                 continue;
             }
-            let adopted = self.header(head).map_or(false, |h| {
+            let adopted = self.header(head).is_some_and(|h| {
                 h[H_OWNER].load(Ordering::SeqCst) == 0
                     && {
                         self.procs.word(self.me, W_RETIRING).store(head + 1, Ordering::SeqCst);
@@ -437,7 +437,7 @@ impl<'a> Slabs<'a> {
             if adopted {
                 let empty = self
                     .block_words(head, class)
-                    .map_or(false, |ws| ws.iter().all(|wd| wd.load(Ordering::SeqCst) == 0));
+                    .is_some_and(|ws| ws.iter().all(|wd| wd.load(Ordering::SeqCst) == 0));
                 if empty && self.finish_retire(head, class, self.me) {
                     freed += self.classes[class].span;
                 } else if let Some(h) = self.header(head) {

@@ -674,7 +674,7 @@ impl Attachment {
                             win_cost -= f.cost;
                             continue;
                         }
-                        if best.as_ref().map_or(true, |(c, _)| win_cost < *c) {
+                        if best.as_ref().is_none_or(|(c, _)| win_cost < *c) {
                             best = Some((win_cost, window.iter().flat_map(|u| u.objects.iter().copied()).collect()));
                         }
                         let f = window.pop_front().expect("non-empty");

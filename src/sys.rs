@@ -325,7 +325,7 @@ impl LockFd {
                 return Ok(LockFd { registry_slot: i, fd: raw, generation: fork_generation() });
             }
         }
-        Err(io::Error::new(io::ErrorKind::Other, "too many stores open in this process"))
+        Err(io::Error::other("too many stores open in this process"))
     }
 
     /// The descriptor, or None in a fork child (where it has been closed).
