@@ -4,6 +4,12 @@
  * Generated from the Rust sources by cbindgen; do not edit by hand.
  * See the README's "API conventions" for the rules every function follows:
  * status codes, outputs written only on success, NULL, threads, panics.
+ *
+ * Threads: every function may be called from any thread, and one os_store
+ * handle may be used by many threads at once (os_close excepted: no other
+ * call on that handle may run during or after it). A handle belongs to the
+ * process that opened it; a fork() child opens the store again.
+ * Panics never unwind into C: they are caught and reported as OS_PANIC.
  */
 
 #ifndef OBJSTORE_H
