@@ -483,9 +483,17 @@ impl Drop for Attachment {
         if let Ok(fd) = self.fd() {
             sys::unlock_slot(fd, self.slot);
         }
-        let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
-        if reg.get(&self.file_key).is_some_and(|w| w.strong_count() == 0) {
-            reg.remove(&self.file_key);
+        // An attach that fails half-way drops its attachment while holding
+        // the registry; then the stale entry is left for `attach` to prune.
+        let reg = match registry().try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut reg) = reg {
+            if reg.get(&self.file_key).is_some_and(|w| w.strong_count() == 0) {
+                reg.remove(&self.file_key);
+            }
         }
     }
 }
