@@ -129,6 +129,9 @@ impl Layout {
                 return Err(err!(InvalidArgument, "spill directory path is longer than {MAX_SPILL_DIR_LEN} bytes"));
             }
         }
+        if params.store_flags & STORE_FLAG_HUGEPAGES != 0 && params.capacity % HUGE_PAGE_SIZE != 0 {
+            return Err(err!(InvalidArgument, "a huge-page store's capacity must be a multiple of 2 MiB"));
+        }
         let mask_words = (params.max_processes as usize).div_ceil(64);
         let pages = params.capacity / params.page_size;
         let regions = pages.div_ceil(REGION_PAGES);

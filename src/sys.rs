@@ -110,6 +110,13 @@ pub(crate) fn fstat(fd: &OwnedFd) -> io::Result<FileInfo> {
     Ok(FileInfo { size: st.st_size as u64, dev: st.st_dev, ino: st.st_ino })
 }
 
+/// Reads exactly `buf.len()` bytes at `offset`.
+pub(crate) fn read_exact_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    // A duplicate of the descriptor, closed again on return.
+    std::fs::File::from(fd.try_clone()?).read_exact_at(buf, offset)
+}
+
 pub(crate) fn ftruncate(fd: &OwnedFd, len: u64) -> io::Result<()> {
     // SAFETY: plain syscall on an fd we own.
     cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) }).map(|_| ())
@@ -140,6 +147,17 @@ pub(crate) fn free_space(path: &str) -> io::Result<u64> {
     // SAFETY: valid C string and out-pointer.
     cvt(unsafe { libc::statvfs(c.as_ptr(), &mut st) })?;
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// The huge page size of the file system holding `path`, if it is hugetlbfs.
+pub(crate) fn hugetlbfs_page_size(path: &str) -> io::Result<Option<u64>> {
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    let c = cstr(path)?;
+    // SAFETY: statfs is plain old data.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and out-pointer.
+    cvt(unsafe { libc::statfs(c.as_ptr(), &mut st) })?;
+    Ok((st.f_type as i64 == HUGETLBFS_MAGIC).then_some(st.f_bsize as u64))
 }
 
 /// Physical memory of the machine.

@@ -353,3 +353,53 @@ fn a_full_file_system_gives_out_of_memory_at_put_never_sigbus() {
     drop(s);
     let _ = Store::destroy(&path);
 }
+
+#[test]
+fn a_store_on_hugetlbfs_uses_huge_pages() {
+    // Reserve 2 MiB huge pages and mount hugetlbfs (tests run as root);
+    // both are undone at the end.
+    let nr = "/proc/sys/vm/nr_hugepages";
+    let before: u64 = std::fs::read_to_string(nr).unwrap().trim().parse().unwrap();
+    std::fs::write(nr, (before + 64).to_string()).expect("this test reserves huge pages and needs root");
+    let dir = format!("/tmp/objstore-huge-{}-{:x}", std::process::id(), common::rand_u64());
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Undo(String, u64);
+    impl Drop for Undo {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir(&self.0);
+            let _ = std::fs::write("/proc/sys/vm/nr_hugepages", self.1.to_string());
+        }
+    }
+    let _undo = Undo(dir.clone(), before);
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "hugetlbfs", "-o", "pagesize=2M", "none", &dir])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(mounted, "cannot mount hugetlbfs");
+    let path = format!("{dir}/store");
+    // 5 MiB is not a whole number of huge pages: the store rounds it up.
+    let s = Store::open(&path, &Options { capacity_bytes: 5 * MIB, max_objects: 1000, ..Options::default() }).unwrap();
+    assert_eq!(s.stats().unwrap().capacity_bytes, 6 * MIB);
+    let small = s.put(b"on huge pages").unwrap();
+    let big = s.put(&pattern(3, 3 * MIB as usize)).unwrap();
+    let other = Store::open(&path, &Options::default()).unwrap();
+    assert_eq!(other.get(&small, None).unwrap().data(), b"on huge pages");
+    let obj = other.get(&big, None).unwrap();
+    assert_eq!(obj.data(), &pattern(3, 3 * MIB as usize)[..]);
+    assert_eq!(obj.raw().data as usize % 64, 0);
+    drop(obj);
+    assert_consistent(&s);
+    drop((s, other));
+    Store::destroy(&path).unwrap();
+}
+
+#[test]
+fn the_hugepages_flag_aligns_a_tmpfs_store() {
+    let t = TempStore::new("hugeflag");
+    let s = t.open(&Options { capacity_bytes: 3 * MIB, hugepages: true, ..Options::default() });
+    assert_eq!(s.stats().unwrap().capacity_bytes, 4 * MIB);
+    let id = s.put(&pattern(1, 2 * MIB as usize)).unwrap();
+    assert_eq!(s.get(&id, None).unwrap().data(), &pattern(1, 2 * MIB as usize)[..]);
+}
