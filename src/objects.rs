@@ -553,7 +553,7 @@ mod tests {
 
     #[test]
     fn racing_inserts_of_one_id_commit_once() {
-        for _ in 0..200 {
+        for _ in 0..if cfg!(miri) { 5 } else { 200 } {
             let a = Arena::new(64);
             let o = a.objects();
             let wins = std::sync::atomic::AtomicU32::new(0);
