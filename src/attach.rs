@@ -518,7 +518,8 @@ fn create_file(path: &str, opts: &Options) -> Result<OwnedFd> {
     let dir = parent_dir(path);
     // On hugetlbfs every size and offset must be a whole huge page: such a
     // store is a huge-page store whatever the flags say.
-    let hugetlbfs = sys::hugetlbfs_page_size(&dir).map_err(|e| Error::os(format!("cannot inspect '{dir}'"), e))?;
+    // (A directory that cannot be inspected is reported by the create below.)
+    let hugetlbfs = sys::hugetlbfs_page_size(&dir).unwrap_or(None);
     if let Some(size) = hugetlbfs {
         if size != HUGE_PAGE_SIZE {
             return Err(err!(
