@@ -268,7 +268,7 @@ impl Attachment {
             && self.map.u32s(l.bounds, l.buckets as usize).is_some()
             && self.map.u64s(l.index, l.buckets as usize * BUCKET_ENTRIES).is_some()
             && self.map.u64s(l.descriptors, p.max_objects as usize * DESC_WORDS).is_some()
-            && self.map.u64s(l.masks, p.max_objects as usize * l.mask_words).is_some()
+            && self.map.u64s(l.masks, l.mask_positions as usize * l.mask_words).is_some()
             && self.map.ptr(l.arena, p.capacity as usize).is_some();
         if ok {
             Ok(())
@@ -296,7 +296,10 @@ impl Attachment {
                 self.map.u32s(l.bounds, l.buckets as usize).expect(Self::VALID),
                 n as u32,
             ),
-            masks: PinMasks::new(self.map.u64s(l.masks, n * l.mask_words).expect(Self::VALID), l.mask_words),
+            masks: PinMasks::new(
+                self.map.u64s(l.masks, l.mask_positions as usize * l.mask_words).expect(Self::VALID),
+                l.mask_words,
+            ),
             free_hint: self.map.u64s(l.desc_bitmap, n.div_ceil(64)).expect(Self::VALID),
             seed: l.params.hash_seed,
         }
