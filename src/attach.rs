@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::descriptor::Descriptors;
 use crate::error::{err, Error, Result};
@@ -93,7 +92,7 @@ fn parent_dir(path: &str) -> String {
 }
 
 pub(crate) fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    sys::unix_seconds_coarse()
 }
 
 fn absolute_dir(dir: &str) -> Result<String> {
