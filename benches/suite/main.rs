@@ -111,11 +111,14 @@ fn main() {
         smoke,
         batches: if smoke { 5 } else { 31 },
         procs: procs.unwrap_or_else(|| {
-            // Up to the core count, and one oversubscribed point to show that
-            // taking turns costs nothing extra.
+            // 1, 2, 4, ... up to the core count, then (full run) one
+            // oversubscribed point: taking turns should cost nothing extra.
             let c = cores();
-            let mut v: Vec<usize> = (1..=c).collect();
-            if !smoke {
+            let mut v: Vec<usize> = std::iter::successors(Some(1), |n| Some(n * 2)).take_while(|&n| n < c).collect();
+            v.push(c);
+            if smoke {
+                v.truncate(2);
+            } else {
                 v.push(2 * c);
             }
             v
