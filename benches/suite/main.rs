@@ -138,7 +138,7 @@ fn main() {
         objstore::VERSION,
         load_average()
     );
-    let want = |s: &str| only.as_ref().map_or(true, |o| o.iter().any(|x| x == s));
+    let want = |s: &str| only.as_ref().is_none_or(|o| o.iter().any(|x| x == s));
     if want("get") {
         single::get_release(&cfg);
     }

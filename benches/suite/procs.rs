@@ -141,10 +141,10 @@ pub fn remove_stale_files() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix(PREFIX) else { continue };
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-            if Store::destroy(&name).is_err() {
-                let _ = std::fs::remove_file(e.path());
-            }
+        // A zombie still has its /proc entry: its files go at the next run.
+        let gone = pid != std::process::id() && !std::path::Path::new(&format!("/proc/{pid}")).exists();
+        if gone && Store::destroy(&name).is_err() {
+            let _ = std::fs::remove_file(e.path());
         }
     }
 }

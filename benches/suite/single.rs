@@ -205,7 +205,7 @@ pub fn put(cfg: &Config) {
         let src: &[u8] = src_buf.slice_mut();
         // An empty store larger than twice the object must take it; say so
         // in the table, rather than abort the run, if it does not.
-        match store.put(&src) {
+        match store.put(src) {
             Ok(id) => store.delete(&id).unwrap(),
             Err(e) => {
                 let cells = vec![format!("put {}", bytes(size)), "failed".into(), "–".into(), "0".into(), "–".into(), "–".into(), e.to_string()];
@@ -216,12 +216,12 @@ pub fn put(cfg: &Config) {
         let mut pool_buf = AlignedBuf::new(per_batch * sz, 1);
         let pool = pool_buf.slice_mut();
         let memcpy = measure(batches, per_batch, |i| {
-            pool[i * sz..(i + 1) * sz].copy_from_slice(black_box(&src));
+            pool[i * sz..(i + 1) * sz].copy_from_slice(black_box(src));
             black_box(&pool);
         });
         let memcpy2 = (size >= 1 << 20).then(|| {
             measure(batches, per_batch, |i| {
-                helper.copy(&mut pool[i * sz..(i + 1) * sz], black_box(&src));
+                helper.copy(&mut pool[i * sz..(i + 1) * sz], black_box(src));
                 black_box(&pool);
             })
         });
@@ -229,7 +229,7 @@ pub fn put(cfg: &Config) {
         let puts = measure_with(
             batches,
             per_batch,
-            |_| store.put(black_box(&src)).expect("put"),
+            |_| store.put(black_box(src)).expect("put"),
             |ids| ids.iter().for_each(|id| store.delete(id).unwrap()),
         );
         let creates = measure_with(
