@@ -4,6 +4,12 @@
  * Generated from the Rust sources by cbindgen; do not edit by hand.
  * See the README's "API conventions" for the rules every function follows:
  * status codes, outputs written only on success, NULL, threads, panics.
+ *
+ * Threads: every function may be called from any thread, and one os_store
+ * handle may be used by many threads at once (os_close excepted: no other
+ * call on that handle may run during or after it). A handle belongs to the
+ * process that opened it; a fork() child opens the store again.
+ * Panics never unwind into C: they are caught and reported as OS_PANIC.
  */
 
 #ifndef OBJSTORE_H
@@ -293,6 +299,12 @@ const char *os_last_error(void);
 /**
  * Writes `id` as 40 lower-case hex characters and a NUL into `out` (41
  * bytes). Does nothing if either pointer is NULL. Cannot fail.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 void os_id_to_hex(const struct os_object_id *id, char *out);
 
@@ -303,6 +315,12 @@ void os_id_to_hex(const struct os_object_id *id, char *out);
  * # Returns
  * OS_OK, or OS_INVALID_ARGUMENT (NULL, wrong length, non-hex character;
  * `os_last_error()` says which).
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_id_from_hex(const char *hex, struct os_object_id *out);
 
@@ -334,6 +352,12 @@ const char *os_version(void);
  * used from many threads at once, in this process only: a child made by
  * fork() must open the store again. Opening the same store twice in one
  * process gives two handles sharing one attachment.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_open(const char *name, const struct os_options *opts, struct os_store **out);
 
@@ -348,6 +372,12 @@ os_status os_open(const char *name, const struct os_options *opts, struct os_sto
  * # Returns
  * OS_OK, or OS_INVALID_ARGUMENT if `store` is NULL. The handle must not be
  * used again, and no other thread may be using it during the call.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_close(struct os_store *store);
 
@@ -359,6 +389,12 @@ os_status os_close(struct os_store *store);
  * # Returns
  * OS_OK; OS_NOT_FOUND if there is no such store; OS_PERMISSION_DENIED;
  * OS_INVALID_ARGUMENT (NULL or bad name); OS_IO_ERROR.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_destroy(const char *name);
 
@@ -369,6 +405,12 @@ os_status os_destroy(const char *name);
  *
  * # Returns
  * OS_OK, OS_INVALID_ARGUMENT (NULL or a handle of another process), OS_IO_ERROR.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_collect(struct os_store *store);
 
@@ -378,6 +420,12 @@ os_status os_collect(struct os_store *store);
  *
  * # Returns
  * OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_stats(struct os_store *store, struct os_store_stats *out);
 
@@ -392,6 +440,12 @@ os_status os_stats(struct os_store *store, struct os_store_stats *out);
  *
  * # Returns
  * OS_OK; OS_INVALID_ARGUMENT if an argument is NULL or `capacity` is 0.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_list(struct os_store *store,
                   uint64_t *cursor,
@@ -410,6 +464,12 @@ os_status os_list(struct os_store *store,
  * OS_OK; OS_TOO_LARGE (bigger than the store); OS_OUT_OF_MEMORY (full, and
  * nothing could be freed or spilled); OS_INVALID_ARGUMENT. Thread-safe; the
  * object outlives the process that put it.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_put(struct os_store *store, const void *data, size_t len, struct os_object_id *out_id);
 
@@ -417,6 +477,12 @@ os_status os_put(struct os_store *store, const void *data, size_t len, struct os
  * Like `os_put`, with a metadata blob (e.g. a tensor's dtype and shape)
  * stored beside the data and returned by gets in `os_buffer.meta`.
  * `meta` may be NULL only when `meta_len` is 0.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_put_with_meta(struct os_store *store,
                            const void *data,
@@ -441,6 +507,12 @@ os_status os_put_with_meta(struct os_store *store,
  * OS_OK, OS_ALREADY_EXISTS, OS_TOO_LARGE, OS_OUT_OF_MEMORY, OS_INVALID_ARGUMENT.
  * Only this handle may seal or abort the object; if the handle is closed,
  * or its process dies, first, the object is aborted.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_create(struct os_store *store,
                     const struct os_object_id *id,
@@ -456,6 +528,12 @@ os_status os_create(struct os_store *store,
  *
  * # Returns
  * As `os_create` (never OS_ALREADY_EXISTS).
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_create_new(struct os_store *store,
                         size_t data_len,
@@ -471,6 +549,12 @@ os_status os_create_new(struct os_store *store,
  * # Returns
  * OS_OK; OS_NOT_FOUND (no such object); OS_ALREADY_EXISTS (already sealed);
  * OS_INVALID_ARGUMENT (created by another handle, or NULL).
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_seal(struct os_store *store, const struct os_object_id *id);
 
@@ -480,6 +564,12 @@ os_status os_seal(struct os_store *store, const struct os_object_id *id);
  *
  * # Returns
  * As `os_seal`.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_abort(struct os_store *store, const struct os_object_id *id);
 
@@ -499,6 +589,12 @@ os_status os_abort(struct os_store *store, const struct os_object_id *id);
  * OS_INVALID_ARGUMENT. A process that gets an object twice releases it
  * twice. A get is a hash probe and a few atomic operations: no syscall, no
  * allocation, no lock shared with other processes.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_get(struct os_store *store,
                  const struct os_object_id *id,
@@ -518,6 +614,12 @@ os_status os_get(struct os_store *store,
  * (timeout 0) when some are missing: their entries have a NULL `data`, and
  * the others are pinned and must be released. Any other error: no entry is
  * pinned and every `data` is NULL.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_get_many(struct os_store *store,
                       const struct os_object_id *ids,
@@ -532,6 +634,12 @@ os_status os_get_many(struct os_store *store,
  * # Returns
  * OS_OK; OS_NOT_FOUND (no such object); OS_INVALID_ARGUMENT (this handle
  * holds no pin on it, or NULL).
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_release(struct os_store *store, const struct os_object_id *id);
 
@@ -543,6 +651,12 @@ os_status os_release(struct os_store *store, const struct os_object_id *id);
  * # Returns
  * OS_OK; OS_NOT_FOUND (absent or already deleted); OS_NOT_SEALED (created
  * but not sealed); OS_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_delete(struct os_store *store, const struct os_object_id *id);
 
@@ -552,6 +666,12 @@ os_status os_delete(struct os_store *store, const struct os_object_id *id);
  *
  * # Returns
  * OS_OK or OS_INVALID_ARGUMENT.
+ *
+ * # Safety
+ * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+ * allowed) or valid as described: `store` a live handle from `os_open`
+ * that is not closed, strings NUL-terminated, buffers as long as their
+ * length arguments say.
  */
 os_status os_contains(struct os_store *store, const struct os_object_id *id, bool *out);
 

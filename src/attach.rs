@@ -12,14 +12,14 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
 use crate::descriptor::Descriptors;
 use crate::error::{err, Error, Result};
 use crate::id::{random_u128, IdGenerator};
 use crate::index::Index;
-use crate::layout::{self, globals, Layout, Params, BUCKET_ENTRIES, DESC_WORDS, PAGE_SIZE, PROC_SLOT_WORDS, REGION_PAGES, WAIT_BUCKETS};
+use crate::layout::{self, globals, Layout, Params, BUCKET_ENTRIES, DESC_WORDS, HUGE_PAGE_SIZE, PAGE_SIZE, PROC_SLOT_WORDS, REGION_PAGES, WAIT_BUCKETS};
 use crate::objects::Objects;
 use crate::pages::Pages;
 use crate::pins::{LocalPins, PinMasks};
@@ -177,12 +177,9 @@ impl Attachment {
         if info.size < layout::HEADER_LEN as u64 {
             return Err(err!(Corrupt, "'{path}' is truncated: {} bytes, shorter than a store header", info.size));
         }
-        let header_map = Mapping::from_raw(
-            sys::mmap_shared(&fd, layout::HEADER_LEN, false).map_err(|e| Error::os(format!("cannot map '{path}'"), e))?,
-            layout::HEADER_LEN,
-        );
-        let header = header_map.copy_prefix(layout::HEADER_LEN).ok_or_else(|| err!(Corrupt, "header unreadable"))?;
-        drop(header_map);
+        // Read, not mapped: a mapping of hugetlbfs must be whole huge pages.
+        let mut header = vec![0u8; layout::HEADER_LEN];
+        sys::read_exact_at(&fd, &mut header, 0).map_err(|e| Error::os(format!("cannot read '{path}'"), e))?;
         let layout = Layout::decode_header(&header)?;
         if info.size < layout.file_size {
             return Err(err!(
@@ -226,9 +223,7 @@ impl Attachment {
         att.desc_cursor.store(att.slot as usize * spread.max(1), Ordering::Relaxed);
         let att = Arc::new(att);
         if opts.prefault {
-            if let Err(e) = att.prefault() {
-                return Err(e);
-            }
+            att.prefault()?
         }
         // Reclaim what dead processes left behind, as every attach does.
         reclaimed += att.collect()?;
@@ -341,10 +336,6 @@ impl Attachment {
         &self.map.u64s(offset, 1).expect(Self::VALID)[0]
     }
 
-    pub(crate) fn global32(&self, offset: usize) -> &AtomicU32 {
-        &self.map.u32s(offset, 1).expect(Self::VALID)[0]
-    }
-
     /// The descriptor-search start for this process (spread across processes).
     pub(crate) fn desc_cursor(&self) -> usize {
         self.desc_cursor.load(Ordering::Relaxed)
@@ -455,7 +446,7 @@ impl Attachment {
             let off = self.layout.arena as u64 + first * ps;
             sys::fallocate(self.fd()?, off, n * ps).map_err(|e| {
                 let mut err = Error::os(
-                    format!("cannot reserve {} MiB of backing memory for the store in '{}'", n * ps >> 20, parent_dir(&self.path)),
+                    format!("cannot reserve {} MiB of backing memory for the store in '{}'", (n * ps) >> 20, parent_dir(&self.path)),
                     e,
                 );
                 if err.kind() == crate::ErrorKind::OutOfMemory {
@@ -491,9 +482,17 @@ impl Drop for Attachment {
         if let Ok(fd) = self.fd() {
             sys::unlock_slot(fd, self.slot);
         }
-        let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
-        if reg.get(&self.file_key).map_or(false, |w| w.strong_count() == 0) {
-            reg.remove(&self.file_key);
+        // An attach that fails half-way drops its attachment while holding
+        // the registry; then the stale entry is left for `attach` to prune.
+        let reg = match registry().try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut reg) = reg {
+            if reg.get(&self.file_key).is_some_and(|w| w.strong_count() == 0) {
+                reg.remove(&self.file_key);
+            }
         }
     }
 }
@@ -519,16 +518,28 @@ fn prepare_spill_dir(dir: &str) -> Result<()> {
 /// Builds a new store file at `path` and links it into place.
 fn create_file(path: &str, opts: &Options) -> Result<OwnedFd> {
     let dir = parent_dir(path);
-    let page = PAGE_SIZE;
-    let hugepages = opts.hugepages;
+    // On hugetlbfs every size and offset must be a whole huge page: such a
+    // store is a huge-page store whatever the flags say.
+    let hugetlbfs = sys::hugetlbfs_page_size(&dir).map_err(|e| Error::os(format!("cannot inspect '{dir}'"), e))?;
+    if let Some(size) = hugetlbfs {
+        if size != HUGE_PAGE_SIZE {
+            return Err(err!(
+                InvalidArgument,
+                "'{dir}' is hugetlbfs with {} KiB pages; objstore supports 2 MiB huge pages",
+                size >> 10
+            ));
+        }
+    }
+    let hugepages = opts.hugepages || hugetlbfs.is_some();
+    let granule = if hugepages { HUGE_PAGE_SIZE } else { PAGE_SIZE };
     let capacity = if opts.capacity_bytes == 0 {
-        let c = default_capacity(&dir);
-        if c < page {
+        let c = default_capacity(&dir) / granule * granule;
+        if c < granule {
             return Err(err!(OutOfMemory, "no room for a store in '{dir}' (free space {} bytes)", sys::free_space(&dir).unwrap_or(0)));
         }
         c
     } else {
-        opts.capacity_bytes.checked_next_multiple_of(page).ok_or_else(|| err!(InvalidArgument, "capacity is too large"))?
+        opts.capacity_bytes.checked_next_multiple_of(granule).ok_or_else(|| err!(InvalidArgument, "capacity is too large"))?
     };
     let max_objects = if opts.max_objects == 0 {
         (capacity / (16 << 10)).clamp(65536, layout::MAX_OBJECTS_LIMIT)
@@ -544,7 +555,7 @@ fn create_file(path: &str, opts: &Options) -> Result<OwnedFd> {
         capacity,
         max_objects,
         max_processes: if opts.max_processes == 0 { 256 } else { opts.max_processes },
-        page_size: page,
+        page_size: PAGE_SIZE,
         hash_seed: random_u128() as u64,
         created_unix: now_unix(),
         store_flags: if hugepages { layout::STORE_FLAG_HUGEPAGES } else { 0 },

@@ -143,7 +143,7 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
     att.slabs().for_each_block(|head, _class, block, d| {
         if blocks.get(&(head, block)) != Some(&d) {
             let owned_by_live_allocator = (d as usize) < o.desc.count()
-                && o.desc.snapshot(d).map_or(false, |s| s.state.has_owner() && is_live(s.state.owner()));
+                && o.desc.snapshot(d).is_some_and(|s| s.state.has_owner() && is_live(s.state.owner()));
             if !owned_by_live_allocator {
                 problems.push(format!("block {block} of slab {head} names object {d}, which does not hold it"));
             }

@@ -218,6 +218,7 @@ impl<'a> Index<'a> {
     }
 
     /// Entries in use (for consistency checks; not linearizable).
+    #[cfg(test)]
     pub(crate) fn count_entries(&self) -> u64 {
         self.entries.iter().filter(|e| e.load(Ordering::Relaxed) != 0).count() as u64
     }
@@ -250,15 +251,15 @@ mod tests {
         let (e, b) = table(4);
         let ix = Index::new(&e, &b, 1000);
         let h = 0x1234_5678_9abc_def0u64;
-        assert!(ix.find(h, |d| Some(d)).is_none());
+        assert!(ix.find(h, Some).is_none());
         ix.insert(h, 7, 1).unwrap();
-        assert_eq!(ix.find(h, |d| Some(d)), Some(7));
+        assert_eq!(ix.find(h, Some), Some(7));
         // Another tag in the same bucket is not returned.
-        assert!(ix.find(h ^ 1, |d| Some(d)).is_none());
+        assert!(ix.find(h ^ 1, Some).is_none());
         assert!(!ix.remove(h, 7, 2), "another life of descriptor 7");
         assert!(ix.remove(h, 7, 1));
         assert!(!ix.remove(h, 7, 1));
-        assert!(ix.find(h, |d| Some(d)).is_none());
+        assert!(ix.find(h, Some).is_none());
     }
 
     #[test]
@@ -286,7 +287,7 @@ mod tests {
         ix.insert(h, 3, 10).unwrap();
         assert!(!ix.replace(h, 3, 11, 4, 1), "a stale generation does not match");
         assert!(ix.replace(h, 3, 10, 4, 1));
-        assert_eq!(ix.find(h, |d| Some(d)), Some(4));
+        assert_eq!(ix.find(h, Some), Some(4));
         assert!(!ix.replace(h, 3, 10, 5, 1));
     }
 
@@ -311,6 +312,6 @@ mod tests {
         for x in &b {
             x.store(u32::MAX, Ordering::Relaxed);
         }
-        assert!(ix.find(h, |d| Some(d)).is_none());
+        assert!(ix.find(h, Some).is_none());
     }
 }

@@ -132,6 +132,9 @@ impl Layout {
                 return Err(err!(InvalidArgument, "spill directory path is longer than {MAX_SPILL_DIR_LEN} bytes"));
             }
         }
+        if params.store_flags & STORE_FLAG_HUGEPAGES != 0 && params.capacity % HUGE_PAGE_SIZE != 0 {
+            return Err(err!(InvalidArgument, "a huge-page store's capacity must be a multiple of 2 MiB"));
+        }
         let mask_words = (params.max_processes as usize).div_ceil(64);
         let pages = params.capacity / params.page_size;
         let regions = pages.div_ceil(REGION_PAGES);
@@ -289,8 +292,6 @@ pub(crate) mod globals {
     pub(crate) const RECLAIMED: usize = GLOBALS_OFFSET;
     /// get_many's wait word: sequence (u32) then waiters (u32).
     pub(crate) const MANY_WAIT: usize = GLOBALS_OFFSET + 64;
-    /// Spilled objects and bytes (two u64).
-    pub(crate) const SPILLED: usize = GLOBALS_OFFSET + 128;
     /// Objects restored from spill files (u64), and spill operations (u64).
     pub(crate) const SPILL_EVENTS: usize = GLOBALS_OFFSET + 192;
     /// The CLOCK hand for choosing spill victims (u64).

@@ -18,6 +18,8 @@
 //! The C ABI (`os_*` functions, `include/objstore.h`) is a thin layer over
 //! [`Store`].
 #![warn(missing_debug_implementations, unsafe_op_in_unsafe_fn)]
+// Under loom only the protocol modules and their models are built.
+#![cfg_attr(loom, allow(dead_code))]
 
 mod sync;
 

@@ -246,17 +246,13 @@ impl<'a> Pages<'a> {
     pub(crate) fn unreserved_regions(&self, start: u64, count: u64) -> impl Iterator<Item = u64> + '_ {
         let first = start / REGION_PAGES;
         let last = (start + count - 1) / REGION_PAGES;
-        (first..=last).filter(move |&r| self.regions.get(r as usize).map_or(false, |s| s.load(Ordering::Acquire) == 0))
+        (first..=last).filter(move |&r| self.regions.get(r as usize).is_some_and(|s| s.load(Ordering::Acquire) == 0))
     }
 
     pub(crate) fn mark_reserved(&self, region: u64) {
         if let Some(s) = self.regions.get(region as usize) {
             s.store(1, Ordering::Release);
         }
-    }
-
-    pub(crate) fn reserved_regions(&self) -> u64 {
-        self.regions.iter().filter(|s| s.load(Ordering::Relaxed) != 0).count() as u64
     }
 }
 
@@ -363,6 +359,5 @@ mod tests {
         assert_eq!(p.unreserved_regions(0, REGION_PAGES + 1).collect::<Vec<_>>(), vec![0, 1]);
         p.mark_reserved(0);
         assert_eq!(p.unreserved_regions(0, REGION_PAGES + 1).collect::<Vec<_>>(), vec![1]);
-        assert_eq!(p.reserved_regions(), 1);
     }
 }

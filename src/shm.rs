@@ -46,7 +46,7 @@ impl Mapping {
     }
 
     fn check(&self, offset: usize, bytes: usize, align: usize) -> bool {
-        offset % align == 0 && offset.checked_add(bytes).map_or(false, |end| end <= self.len)
+        offset % align == 0 && offset.checked_add(bytes).is_some_and(|end| end <= self.len)
     }
 
     /// `count` consecutive 64-bit words starting at byte `offset`.
@@ -97,19 +97,6 @@ impl Mapping {
         }
     }
 
-    /// Copies bytes of the mapping at `offset` into `dst`.
-    pub(crate) fn read(&self, offset: usize, dst: &mut [u8]) -> bool {
-        match self.ptr(offset, dst.len()) {
-            Some(src) => {
-                // SAFETY: `src..src+len` is inside the mapping and `dst` is a
-                // separate exclusive Rust slice.
-                unsafe { std::ptr::copy_nonoverlapping(src, dst.as_mut_ptr(), dst.len()) };
-                true
-            }
-            None => false,
-        }
-    }
-
     /// The bytes at `offset..offset+len` as a slice, if inside the mapping.
     ///
     /// # Safety
@@ -132,12 +119,6 @@ impl Mapping {
         let p = self.ptr(offset, len)?;
         // SAFETY: in bounds; exclusive by the caller's guarantee.
         Some(unsafe { std::slice::from_raw_parts_mut(p, len) })
-    }
-
-    /// The immutable header bytes, copied out for validation.
-    pub(crate) fn copy_prefix(&self, len: usize) -> Option<Vec<u8>> {
-        let mut v = vec![0u8; len];
-        self.read(0, &mut v).then_some(v)
     }
 }
 

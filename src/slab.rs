@@ -156,8 +156,8 @@ impl<'a> Slabs<'a> {
         hazard.store(head + 1, Ordering::SeqCst);
         let ok = match self.pages.load(head) {
             PageEntry::SlabHead { class: c, span } => {
-                class.map_or(true, |k| c as usize == k)
-                    && self.classes.get(c as usize).map_or(false, |k| k.span == span as u64)
+                class.is_none_or(|k| c as usize == k)
+                    && self.classes.get(c as usize).is_some_and(|k| k.span == span as u64)
             }
             _ => false,
         };
@@ -452,7 +452,7 @@ impl<'a> Slabs<'a> {
         if !self.protect(hazard, head, Some(class)) {
             return false;
         }
-        let adopted = self.header(head).map_or(false, |h| {
+        let adopted = self.header(head).is_some_and(|h| {
             h[H_OWNER].load(Ordering::SeqCst) == 0 && {
                 self.procs.word(self.me, W_RETIRING).store(head + 1, Ordering::SeqCst);
                 h[H_OWNER].compare_exchange(0, self.me as u64 + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok()

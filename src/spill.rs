@@ -160,6 +160,22 @@ impl Attachment {
             return Ok(false);
         }
         let Some(spilling) = o.begin_spill(d, snap.state, self.slot) else { return Ok(false) };
+        // Pin it while we read its bytes: a reader may cancel the spill and
+        // a delete may follow at once, and the bytes must stay until we are
+        // done with them. (begin_spill saw no pins; ours is the only one.)
+        let local = self.local_pins();
+        if !local.pin(d, &o.masks, self.slot) {
+            o.cancel_spill(d, spilling);
+            return Ok(false);
+        }
+        let result = self.spill_pinned(d, snap, spilling);
+        o.unpin(&local, self.slot, d, &self.freer());
+        result
+    }
+
+    /// The body of `spill_one`, with `d` SPILLING and pinned by us.
+    fn spill_pinned(&self, d: u32, snap: &Snapshot, spilling: StateWord) -> Result<bool> {
+        let o = self.objects();
         let total = footprint(snap.data_len, snap.meta_len as u64);
         let Some(offset) = total.and_then(|t| self.payload_offset(snap.loc, t)) else {
             o.cancel_spill(d, spilling);
@@ -226,8 +242,8 @@ impl Attachment {
             let mut done = 0;
             while done < len {
                 let n = CHUNK.min(len - done);
-                // SAFETY: the object is SPILLING: sealed bytes, which nobody
-                // writes, held in memory until the spill commits or cancels.
+                // SAFETY: sealed bytes, which nobody writes, pinned by us so
+                // that no delete frees them while we read.
                 let chunk = unsafe { self.map.bytes(start + done, n) }
                     .ok_or_else(|| err!(Corrupt, "object bytes out of bounds"))?;
                 crc.update(chunk);
@@ -674,7 +690,7 @@ impl Attachment {
                             win_cost -= f.cost;
                             continue;
                         }
-                        if best.as_ref().map_or(true, |(c, _)| win_cost < *c) {
+                        if best.as_ref().is_none_or(|(c, _)| win_cost < *c) {
                             best = Some((win_cost, window.iter().flat_map(|u| u.objects.iter().copied()).collect()));
                         }
                         let f = window.pop_front().expect("non-empty");

@@ -512,22 +512,20 @@ impl Store {
                 return Err(err!(NotFound, "object {id} not found"));
             };
             match snap.state.state() {
-                st::SEALED => {
-                    if o.delete_sealed(d, snap.state, att.slot, &att.freer()) {
+                st::SEALED
+                    if o.delete_sealed(d, snap.state, att.slot, &att.freer()) => {
                         return Ok(());
                     }
-                }
                 st::CREATED => return Err(err!(NotSealed, "object {id} is not sealed yet")),
                 st::DELETED => return Err(err!(NotFound, "object {id} is already deleted")),
                 st::SPILLING => {
                     o.cancel_spill(d, snap.state);
                 }
                 st::SHADOW => att.handle_shadow(d, &snap),
-                st::SPILLED => {
-                    if att.delete_spilled(d, &snap)? {
+                st::SPILLED
+                    if att.delete_spilled(d, &snap)? => {
                         return Ok(());
                     }
-                }
                 _ => {}
             }
         }

@@ -110,6 +110,13 @@ pub(crate) fn fstat(fd: &OwnedFd) -> io::Result<FileInfo> {
     Ok(FileInfo { size: st.st_size as u64, dev: st.st_dev, ino: st.st_ino })
 }
 
+/// Reads exactly `buf.len()` bytes at `offset`.
+pub(crate) fn read_exact_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    // A duplicate of the descriptor, closed again on return.
+    std::fs::File::from(fd.try_clone()?).read_exact_at(buf, offset)
+}
+
 pub(crate) fn ftruncate(fd: &OwnedFd, len: u64) -> io::Result<()> {
     // SAFETY: plain syscall on an fd we own.
     cvt(unsafe { libc::ftruncate(fd.as_raw_fd(), len as libc::off_t) }).map(|_| ())
@@ -140,6 +147,17 @@ pub(crate) fn free_space(path: &str) -> io::Result<u64> {
     // SAFETY: valid C string and out-pointer.
     cvt(unsafe { libc::statvfs(c.as_ptr(), &mut st) })?;
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// The huge page size of the file system holding `path`, if it is hugetlbfs.
+pub(crate) fn hugetlbfs_page_size(path: &str) -> io::Result<Option<u64>> {
+    const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+    let c = cstr(path)?;
+    // SAFETY: statfs is plain old data.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: valid C string and out-pointer.
+    cvt(unsafe { libc::statfs(c.as_ptr(), &mut st) })?;
+    Ok((st.f_type as i64 == HUGETLBFS_MAGIC).then_some(st.f_bsize as u64))
 }
 
 /// Physical memory of the machine.
@@ -325,7 +343,7 @@ impl LockFd {
                 return Ok(LockFd { registry_slot: i, fd: raw, generation: fork_generation() });
             }
         }
-        Err(io::Error::new(io::ErrorKind::Other, "too many stores open in this process"))
+        Err(io::Error::other("too many stores open in this process"))
     }
 
     /// The descriptor, or None in a fork child (where it has been closed).
@@ -370,6 +388,31 @@ pub(crate) fn futex_wake_all(word: &AtomicU32) {
     // SAFETY: as for futex_wait; FUTEX_WAKE does not access the word's memory.
     unsafe {
         libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
+    }
+}
+
+/// Fills `buf` with random bytes from the kernel. getrandom cannot fail on
+/// Linux >= 3.17 once the pool is initialised; should it, time and address
+/// entropy take its place (IDs need uniqueness, not secrecy).
+pub(crate) fn random_bytes(buf: &mut [u8]) {
+    let mut filled = 0;
+    while filled < buf.len() {
+        // SAFETY: the pointer and length describe the unfilled tail of `buf`.
+        let n = unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), buf.len() - filled, 0) };
+        if n > 0 {
+            filled += n as usize;
+        } else if io::Error::last_os_error().raw_os_error() != Some(libc::EINTR) {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0);
+            let local = 0u8;
+            let mix = t ^ ((&local as *const u8 as usize as u128) << 64) ^ std::process::id() as u128;
+            for (i, b) in buf.iter_mut().enumerate() {
+                *b = (mix >> (8 * (i % 16))) as u8;
+            }
+            return;
+        }
     }
 }
 

@@ -52,7 +52,7 @@ fn many_processes_put_and_get_each_others_objects() {
     }
     assert_eq!(check_every_object(&s), (children * count) as usize);
     let st = s.stats().unwrap();
-    assert_eq!(st.object_count, children as u64 * count);
+    assert_eq!(st.object_count, children * count);
     assert_eq!(st.pinned_count, 0);
     assert_eq!(st.attached_processes, 1);
     assert_consistent(&s);
@@ -176,7 +176,7 @@ fn a_stopped_process_keeps_its_pins() {
     let other = s.put(&vec![1u8; 4 * MIB as usize]).unwrap();
     s.delete(&other).unwrap();
     // Others attaching do not reclaim it either.
-    let mut prober = spawn_child("stats", &[t.name.clone()]);
+    let mut prober = spawn_child("stats", std::slice::from_ref(&t.name));
     assert_eq!(prober.next_event(LONG).unwrap(), "stats 1 1 0 3");
     prober.wait_exit(LONG);
     holder.signal(libc::SIGCONT);
@@ -198,7 +198,7 @@ fn the_next_attach_reclaims_a_dead_process() {
     holder.signal(libc::SIGKILL);
     holder.wait_exit(LONG);
     // A new process attaching cleans up before it reports.
-    let mut prober = spawn_child("stats", &[t.name.clone()]);
+    let mut prober = spawn_child("stats", std::slice::from_ref(&t.name));
     assert_eq!(prober.next_event(LONG).unwrap(), "stats 0 0 1 2");
     prober.wait_exit(LONG);
     assert_eq!(s.stats().unwrap().reclaimed_processes, 1);
@@ -248,12 +248,12 @@ fn process_slots_are_limited_and_freed_by_death() {
     s.put_as(&id, b"x", b"").unwrap();
     let mut holder = spawn_child("hold", &[t.name.clone(), id.to_hex()]);
     holder.wait_for("ready", LONG);
-    let mut third = spawn_child("attach", &[t.name.clone()]);
+    let mut third = spawn_child("attach", std::slice::from_ref(&t.name));
     assert_eq!(third.next_event(LONG).unwrap(), format!("error {:?}", ErrorKind::TooManyProcesses));
     third.wait_exit(LONG);
     holder.signal(libc::SIGKILL);
     holder.wait_exit(LONG);
-    let mut third = spawn_child("attach", &[t.name.clone()]);
+    let mut third = spawn_child("attach", std::slice::from_ref(&t.name));
     assert_eq!(third.next_event(LONG).unwrap(), "attached");
     third.wait_exit(LONG);
     assert_eq!(s.stats().unwrap().pinned_count, 0);

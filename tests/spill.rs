@@ -247,6 +247,28 @@ fn an_unusable_spill_directory_gives_io_error_and_loses_nothing() {
 }
 
 #[test]
+fn a_spill_directory_without_write_permission_gives_io_error() {
+    // The store is root's, open to all (0666); the spill directory is
+    // read-only to everyone else; a process of another user runs out of room.
+    let t = TempStore::new("rospill");
+    let dir = SpillDir::new("ro");
+    let s = t.open(&Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.0.clone()), mode: 0o666, ..Options::default() });
+    let ids: Vec<ObjectId> = (0..3).map(|n| derived_id(5, n)).collect();
+    for id in &ids {
+        s.put_as(id, &content_for(id), b"").unwrap();
+    }
+    std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let mut child = spawn_child("put_as_nobody", &[vec![t.name.clone()], ids.iter().map(|i| i.to_hex()).collect()].concat());
+    let failure = child.next_event(LONG).expect("the child reports");
+    assert!(failure.starts_with("error Io") && failure.contains("spill"), "{failure}");
+    assert_eq!(child.next_event(LONG).unwrap(), "intact 3");
+    child.wait_exit(LONG);
+    for id in &ids {
+        assert!(check_content(id, s.get(id, None).unwrap().data()));
+    }
+}
+
+#[test]
 fn a_full_spill_disk_gives_out_of_memory_and_loses_nothing() {
     // A 2 MiB file system for the spill directory (tests run as root).
     let dir = SpillDir::new("full");

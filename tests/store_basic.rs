@@ -321,3 +321,118 @@ fn a_spill_dir_that_is_a_file_is_refused_clearly() {
     assert!(e.message().contains("not a directory"), "{e}");
     assert!(!std::path::Path::new(&t.path()).exists());
 }
+
+/// Bytes the file system has allocated to a file.
+fn allocated_bytes(path: &str) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).unwrap().blocks() * 512
+}
+
+#[test]
+fn a_large_store_costs_little_until_used() {
+    let t = TempStore::new("sparse");
+    let s = t.open(&Options { capacity_bytes: 16 << 30, max_objects: 65536, ..Options::default() });
+    let empty = allocated_bytes(&t.path());
+    assert!(empty < 32 * MIB, "an empty 16 GiB store holds {empty} bytes");
+    let id = s.put(&vec![9u8; 10 * MIB as usize]).unwrap();
+    let used = allocated_bytes(&t.path());
+    assert!(used >= empty + 10 * MIB, "backing memory is reserved before use ({empty} -> {used})");
+    assert!(used < empty + 128 * MIB, "only the regions in use are reserved ({empty} -> {used})");
+    assert_eq!(s.get(&id, None).unwrap().data().len(), 10 * MIB as usize);
+}
+
+#[test]
+fn a_full_file_system_gives_out_of_memory_at_put_never_sigbus() {
+    // A 48 MiB tmpfs holding a store of 256 MiB (tests run as root).
+    let dir = format!("/tmp/objstore-smallfs-{}-{:x}", std::process::id(), common::rand_u64());
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Unmount(String);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir(&self.0);
+        }
+    }
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=48m", "tmpfs", &dir])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let _guard = Unmount(dir.clone());
+    assert!(mounted, "this test mounts a small tmpfs and needs root");
+    let path = format!("{dir}/store");
+    let s = Store::open(&path, &Options { capacity_bytes: 256 * MIB, max_objects: 1000, ..Options::default() }).unwrap();
+    let mut ids = vec![];
+    let e = loop {
+        match s.put(&pattern(ids.len() as u64, 4 * MIB as usize)) {
+            Ok(id) => ids.push(id),
+            Err(e) => break e,
+        }
+        assert!(ids.len() < 64, "the file system never filled");
+    };
+    assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
+    assert!(e.message().contains("file system is full"), "{e}");
+    assert!(ids.len() >= 4, "only {} objects fit", ids.len());
+    // Everything stored reads back, and small objects in reserved memory still fit.
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(s.get(id, None).unwrap().data(), &pattern(i as u64, 4 * MIB as usize)[..]);
+    }
+    s.delete(&ids[0]).unwrap();
+    s.put(&pattern(1000, 4 * MIB as usize)).unwrap();
+    // PREFAULT reserves everything at open: a store that cannot fit is refused there.
+    let e = Store::open(&format!("{dir}/big"), &Options { capacity_bytes: 256 * MIB, prefault: true, ..Options::default() })
+        .unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
+    drop(s);
+    let _ = Store::destroy(&path);
+}
+
+#[test]
+fn a_store_on_hugetlbfs_uses_huge_pages() {
+    // Reserve 2 MiB huge pages and mount hugetlbfs (tests run as root);
+    // both are undone at the end.
+    let nr = "/proc/sys/vm/nr_hugepages";
+    let before: u64 = std::fs::read_to_string(nr).unwrap().trim().parse().unwrap();
+    std::fs::write(nr, (before + 64).to_string()).expect("this test reserves huge pages and needs root");
+    let dir = format!("/tmp/objstore-huge-{}-{:x}", std::process::id(), common::rand_u64());
+    std::fs::create_dir_all(&dir).unwrap();
+    struct Undo(String, u64);
+    impl Drop for Undo {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg(&self.0).status();
+            let _ = std::fs::remove_dir(&self.0);
+            let _ = std::fs::write("/proc/sys/vm/nr_hugepages", self.1.to_string());
+        }
+    }
+    let _undo = Undo(dir.clone(), before);
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "hugetlbfs", "-o", "pagesize=2M", "none", &dir])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(mounted, "cannot mount hugetlbfs");
+    let path = format!("{dir}/store");
+    // 5 MiB is not a whole number of huge pages: the store rounds it up.
+    let s = Store::open(&path, &Options { capacity_bytes: 5 * MIB, max_objects: 1000, ..Options::default() }).unwrap();
+    assert_eq!(s.stats().unwrap().capacity_bytes, 6 * MIB);
+    let small = s.put(b"on huge pages").unwrap();
+    let big = s.put(&pattern(3, 3 * MIB as usize)).unwrap();
+    let other = Store::open(&path, &Options::default()).unwrap();
+    assert_eq!(other.get(&small, None).unwrap().data(), b"on huge pages");
+    let obj = other.get(&big, None).unwrap();
+    assert_eq!(obj.data(), &pattern(3, 3 * MIB as usize)[..]);
+    assert_eq!(obj.raw().data as usize % 64, 0);
+    drop(obj);
+    assert_consistent(&s);
+    drop((s, other));
+    Store::destroy(&path).unwrap();
+}
+
+#[test]
+fn the_hugepages_flag_aligns_a_tmpfs_store() {
+    let t = TempStore::new("hugeflag");
+    let s = t.open(&Options { capacity_bytes: 3 * MIB, hugepages: true, ..Options::default() });
+    assert_eq!(s.stats().unwrap().capacity_bytes, 4 * MIB);
+    let id = s.put(&pattern(1, 2 * MIB as usize)).unwrap();
+    assert_eq!(s.get(&id, None).unwrap().data(), &pattern(1, 2 * MIB as usize)[..]);
+}

@@ -52,6 +52,12 @@ fn buffer_of(o: &RawObject) -> os_buffer {
 /// OS_OK; OS_TOO_LARGE (bigger than the store); OS_OUT_OF_MEMORY (full, and
 /// nothing could be freed or spilled); OS_INVALID_ARGUMENT. Thread-safe; the
 /// object outlives the process that put it.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_put(store: *mut os_store, data: *const c_void, len: usize, out_id: *mut os_object_id) -> os_status {
     // SAFETY: forwarded contract.
@@ -61,6 +67,12 @@ pub unsafe extern "C" fn os_put(store: *mut os_store, data: *const c_void, len: 
 /// Like `os_put`, with a metadata blob (e.g. a tensor's dtype and shape)
 /// stored beside the data and returned by gets in `os_buffer.meta`.
 /// `meta` may be NULL only when `meta_len` is 0.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_put_with_meta(
     store: *mut os_store,
@@ -96,6 +108,12 @@ pub unsafe extern "C" fn os_put_with_meta(
 /// OS_OK, OS_ALREADY_EXISTS, OS_TOO_LARGE, OS_OUT_OF_MEMORY, OS_INVALID_ARGUMENT.
 /// Only this handle may seal or abort the object; if the handle is closed,
 /// or its process dies, first, the object is aborted.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_create(
     store: *mut os_store,
@@ -122,6 +140,12 @@ pub unsafe extern "C" fn os_create(
 ///
 /// # Returns
 /// As `os_create` (never OS_ALREADY_EXISTS).
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_create_new(
     store: *mut os_store,
@@ -153,6 +177,12 @@ pub unsafe extern "C" fn os_create_new(
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (no such object); OS_ALREADY_EXISTS (already sealed);
 /// OS_INVALID_ARGUMENT (created by another handle, or NULL).
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_seal(store: *mut os_store, id: *const os_object_id) -> os_status {
     boundary(|| {
@@ -167,6 +197,12 @@ pub unsafe extern "C" fn os_seal(store: *mut os_store, id: *const os_object_id) 
 ///
 /// # Returns
 /// As `os_seal`.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id) -> os_status {
     boundary(|| {
@@ -191,6 +227,12 @@ pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id)
 /// OS_INVALID_ARGUMENT. A process that gets an object twice releases it
 /// twice. A get is a hash probe and a few atomic operations: no syscall, no
 /// allocation, no lock shared with other processes.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_get(store: *mut os_store, id: *const os_object_id, timeout_ms: i64, out: *mut os_buffer) -> os_status {
     boundary(|| {
@@ -216,6 +258,12 @@ pub unsafe extern "C" fn os_get(store: *mut os_store, id: *const os_object_id, t
 /// (timeout 0) when some are missing: their entries have a NULL `data`, and
 /// the others are pinned and must be released. Any other error: no entry is
 /// pinned and every `data` is NULL.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_get_many(
     store: *mut os_store,
@@ -262,6 +310,12 @@ pub unsafe extern "C" fn os_get_many(
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (no such object); OS_INVALID_ARGUMENT (this handle
 /// holds no pin on it, or NULL).
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_id) -> os_status {
     boundary(|| {
@@ -278,6 +332,12 @@ pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_i
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (absent or already deleted); OS_NOT_SEALED (created
 /// but not sealed); OS_INVALID_ARGUMENT.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_delete(store: *mut os_store, id: *const os_object_id) -> os_status {
     boundary(|| {
@@ -292,6 +352,12 @@ pub unsafe extern "C" fn os_delete(store: *mut os_store, id: *const os_object_id
 ///
 /// # Returns
 /// OS_OK or OS_INVALID_ARGUMENT.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_contains(store: *mut os_store, id: *const os_object_id, out: *mut bool) -> os_status {
     boundary(|| {

@@ -31,6 +31,12 @@ use crate::store::{ObjectState, Store};
 /// used from many threads at once, in this process only: a child made by
 /// fork() must open the store again. Opening the same store twice in one
 /// process gives two handles sharing one attachment.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_open(name: *const c_char, opts: *const os_options, out: *mut *mut os_store) -> os_status {
     boundary(|| {
@@ -97,6 +103,12 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
 /// # Returns
 /// OS_OK, or OS_INVALID_ARGUMENT if `store` is NULL. The handle must not be
 /// used again, and no other thread may be using it during the call.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_close(store: *mut os_store) -> os_status {
     boundary(|| {
@@ -114,6 +126,12 @@ pub unsafe extern "C" fn os_close(store: *mut os_store) -> os_status {
 /// # Returns
 /// OS_OK; OS_NOT_FOUND if there is no such store; OS_PERMISSION_DENIED;
 /// OS_INVALID_ARGUMENT (NULL or bad name); OS_IO_ERROR.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_destroy(name: *const c_char) -> os_status {
     boundary(|| {
@@ -129,6 +147,12 @@ pub unsafe extern "C" fn os_destroy(name: *const c_char) -> os_status {
 ///
 /// # Returns
 /// OS_OK, OS_INVALID_ARGUMENT (NULL or a handle of another process), OS_IO_ERROR.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_collect(store: *mut os_store) -> os_status {
     boundary(|| {
@@ -143,6 +167,12 @@ pub unsafe extern "C" fn os_collect(store: *mut os_store) -> os_status {
 ///
 /// # Returns
 /// OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats) -> os_status {
     boundary(|| {
@@ -179,6 +209,12 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
 ///
 /// # Returns
 /// OS_OK; OS_INVALID_ARGUMENT if an argument is NULL or `capacity` is 0.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_list(
     store: *mut os_store,

@@ -36,6 +36,12 @@ pub struct os_store {
     pub(crate) store: Store,
 }
 
+impl std::fmt::Debug for os_store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.store.fmt(f)
+    }
+}
+
 /// A 20-byte object ID.
 #[repr(C)]
 #[allow(non_camel_case_types)]

@@ -56,6 +56,12 @@ pub extern "C" fn os_last_error() -> *const c_char {
 
 /// Writes `id` as 40 lower-case hex characters and a NUL into `out` (41
 /// bytes). Does nothing if either pointer is NULL. Cannot fail.
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_id_to_hex(id: *const os_object_id, out: *mut c_char) {
     if id.is_null() || out.is_null() {
@@ -77,6 +83,12 @@ pub unsafe extern "C" fn os_id_to_hex(id: *const os_object_id, out: *mut c_char)
 /// # Returns
 /// OS_OK, or OS_INVALID_ARGUMENT (NULL, wrong length, non-hex character;
 /// `os_last_error()` says which).
+///
+/// # Safety
+/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
+/// allowed) or valid as described: `store` a live handle from `os_open`
+/// that is not closed, strings NUL-terminated, buffers as long as their
+/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_id_from_hex(hex: *const c_char, out: *mut os_object_id) -> os_status {
     boundary(|| {

@@ -190,6 +190,7 @@ pub fn run_child() {
         },
         "abuse" => abuse(&args[0], args[1].parse().unwrap()),
         "spill_churn" => spill_churn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
+        "put_as_nobody" => put_as_nobody(&args[0], &args[1..]),
         other => panic!("unknown child role {other}"),
     }
 }
@@ -369,4 +370,36 @@ pub fn spill_churn(name: &str, child: u32, seed: u64) {
             }
         }
     }
+}
+
+/// Drops root privileges, then puts 1 MiB objects until a put fails, and
+/// reports the failure and whether the given objects still read back.
+fn put_as_nobody(name: &str, ids: &[String]) {
+    // SAFETY: plain syscalls changing this process's credentials.
+    if unsafe { libc::setgid(65534) } != 0 || unsafe { libc::setuid(65534) } != 0 {
+        emit("error cannot drop privileges");
+        return;
+    }
+    let s = attach(name);
+    let mut n = 0u64;
+    loop {
+        let id = derived_id(77, n);
+        n += 1;
+        if let Err(e) = s.put_as(&id, &super::pattern(n, 1 << 20), b"") {
+            emit(format!("error {:?} {}", e.kind(), e.message()));
+            break;
+        }
+        if n > 100 {
+            emit("error none");
+            break;
+        }
+    }
+    let intact = ids
+        .iter()
+        .filter(|h| {
+            let id: ObjectId = h.parse().unwrap();
+            s.get(&id, Some(Duration::ZERO)).is_ok_and(|o| check_content(&id, o.data()))
+        })
+        .count();
+    emit(format!("intact {intact}"));
 }
