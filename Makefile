@@ -11,7 +11,7 @@
 #   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
-#   make bench          the benchmark suite (benches/suite; a few minutes): the table of BENCHMARKS.md
+#   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
 #   make bench-ray      objstore vs Ray's object store from Python (makes build/bench-venv, installs Ray with pip)
 #   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)

@@ -1,7 +1,7 @@
 //! objstore's benchmark suite: every figure with its median, its p99 and its
 //! ratio to a baseline measured in the same run on the same machine.
 //!
-//!     cargo bench --bench suite                  # the full run (a few minutes)
+//!     cargo bench --bench suite                  # the full run (~15 s on 2 cores)
 //!     cargo bench --bench suite -- --smoke       # everything, briefly (seconds)
 //!     cargo bench --bench suite -- --only put,wake --procs 1,2,4
 //!
