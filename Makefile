@@ -11,6 +11,9 @@
 #   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
+#   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
+#   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
+#   make bench-ray      objstore vs Ray's object store from Python (makes build/bench-venv, installs Ray with pip)
 #   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)
 
 PREFIX  ?= /usr/local
@@ -41,7 +44,7 @@ PYTHON  ?= python3
 PYVENV  := build/py-venv
 
 .PHONY: all build demo demo-rust test test-rust test-c test-loom test-cpp stage examples examples-c examples-cpp \
-        test-examples test-go examples-go test-python examples-pipeline install uninstall clean
+        test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
 
@@ -60,7 +63,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline
+test: test-rust test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
 	$(CARGO) test
@@ -126,6 +129,18 @@ test-python:
 	cd bindings/python && ../../$(PYVENV)/bin/python -m pytest -q tests
 	$(PYVENV)/bin/python examples/python/tensors.py --start-method spawn
 	$(PYVENV)/bin/python examples/python/tensors.py --start-method fork
+
+# Benchmarks (BENCHMARKS.md). The smoke run exercises every figure of the
+# suite in seconds and checks only that everything works: no timing is
+# asserted anywhere, so it can run in CI.
+bench:
+	$(CARGO) bench --bench suite
+
+bench-smoke:
+	$(CARGO) bench --bench suite -- --smoke
+
+bench-ray:
+	$(PYTHON) benches/vs_ray.py
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore

@@ -48,7 +48,15 @@ impl Memory for Freer<'_> {
             }
             Location::Block { page, block } => {
                 if let Some(class) = class_for(total) {
-                    slabs.free_block(d, page, block, class, self.hazard);
+                    // A drained slab nobody allocates from goes back to the
+                    // page pool now (see `free_block`). Skipped when another
+                    // thread of this process holds the general hazard: the
+                    // slab then waits for the next pressure, as before.
+                    if slabs.free_block(d, page, block, class, self.hazard) {
+                        if let Ok(_g) = self.att.general_hazard.try_lock() {
+                            slabs.retire_if_empty(page, class, self.att.procs().hazard(self.att.slot, 0));
+                        }
+                    }
                 }
             }
             // Only a dead allocator leaves an intent behind; its block, if it

@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::descriptor::Descriptors;
 use crate::error::{err, Error, Result};
@@ -93,7 +92,7 @@ fn parent_dir(path: &str) -> String {
 }
 
 pub(crate) fn now_unix() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    sys::unix_seconds_coarse()
 }
 
 fn absolute_dir(dir: &str) -> Result<String> {
@@ -263,7 +262,7 @@ impl Attachment {
             && self.map.u32s(l.bounds, l.buckets as usize).is_some()
             && self.map.u64s(l.index, l.buckets as usize * BUCKET_ENTRIES).is_some()
             && self.map.u64s(l.descriptors, p.max_objects as usize * DESC_WORDS).is_some()
-            && self.map.u64s(l.masks, p.max_objects as usize * l.mask_words).is_some()
+            && self.map.u64s(l.masks, l.mask_positions as usize * l.mask_words).is_some()
             && self.map.ptr(l.arena, p.capacity as usize).is_some();
         if ok {
             Ok(())
@@ -291,7 +290,10 @@ impl Attachment {
                 self.map.u32s(l.bounds, l.buckets as usize).expect(Self::VALID),
                 n as u32,
             ),
-            masks: PinMasks::new(self.map.u64s(l.masks, n * l.mask_words).expect(Self::VALID), l.mask_words),
+            masks: PinMasks::new(
+                self.map.u64s(l.masks, l.mask_positions as usize * l.mask_words).expect(Self::VALID),
+                l.mask_words,
+            ),
             free_hint: self.map.u64s(l.desc_bitmap, n.div_ceil(64)).expect(Self::VALID),
             seed: l.params.hash_seed,
         }

@@ -15,7 +15,7 @@
 //!         probe bounds       one u32 per index bucket
 //!         index buckets      64 bytes: eight u64 entries
 //!         descriptors        64 bytes per object slot
-//!         pin masks          one bit per process slot per object slot
+//!         pin masks          one bit per process slot per object slot (spread, see pins)
 //! arena   object bytes, page_size-aligned
 //! ```
 //!
@@ -29,7 +29,7 @@ use crate::error::{err, Result};
 /// The first bytes of every store file.
 pub(crate) const MAGIC: [u8; 8] = *b"OBJSTORE";
 /// Bumped whenever the layout or any shared protocol changes.
-pub(crate) const LAYOUT_VERSION: u32 = 1;
+pub(crate) const LAYOUT_VERSION: u32 = 2;
 
 /// Bytes of the immutable, checksummed header.
 pub(crate) const HEADER_LEN: usize = 8192;
@@ -87,6 +87,9 @@ pub(crate) struct Params {
 pub(crate) struct Layout {
     pub params: Params,
     pub mask_words: usize,
+    /// Mask positions: max_objects rounded up to a multiple of
+    /// `pins::MASK_SPREAD` (masks are spread, see `PinMasks`).
+    pub mask_positions: u64,
     pub pages: u64,
     pub regions: u64,
     pub buckets: u64,
@@ -154,13 +157,15 @@ impl Layout {
         let bounds = section(buckets * 4);
         let index = section(buckets * 64);
         let descriptors = section(params.max_objects * DESC_WORDS as u64 * 8);
-        let masks = section(params.max_objects * mask_words as u64 * 8);
+        let mask_positions = params.max_objects.next_multiple_of(crate::pins::MASK_SPREAD as u64);
+        let masks = section(mask_positions * mask_words as u64 * 8);
         let arena_align = if params.store_flags & STORE_FLAG_HUGEPAGES != 0 { HUGE_PAGE_SIZE } else { PAGE_SIZE };
         let arena = align_up(at, arena_align);
         let file_size = arena + params.capacity;
         Ok(Layout {
             params,
             mask_words,
+            mask_positions,
             pages,
             regions,
             buckets,

@@ -107,9 +107,19 @@ impl<'a> ProcTable<'a> {
     }
 
     /// Whether any slot other than `except` has `head` in a hazard word.
+    ///
+    /// Only ACTIVE slots are looked at (a dead process's slot stays ACTIVE
+    /// until reclaimed, so its hazards still count): a process names a slab
+    /// in a hazard only after activating its slot, and then re-checks the
+    /// slab's head entry, all SeqCst. The caller has already marked that
+    /// entry (SLAB_RETIRING), so a slot seen inactive here can only name the
+    /// slab later, and will then see the mark and back off. Skipping the
+    /// hazard words of the free slots makes this a read of one word per slot
+    /// rather than of 1 + NCLASSES.
     pub(crate) fn hazard_held(&self, head: u64, except: u32) -> bool {
         (0..self.slots()).filter(|&s| s != except).any(|s| {
-            (0..HAZARDS).any(|h| self.word(s, W_HAZARD + h).load(Ordering::SeqCst) == head + 1)
+            self.owner(s).active
+                && (0..HAZARDS).any(|h| self.word(s, W_HAZARD + h).load(Ordering::SeqCst) == head + 1)
         })
     }
 }
@@ -138,9 +148,13 @@ mod tests {
     fn hazards_are_seen_by_others_only() {
         let words: Vec<AtomicU64> = (0..PROC_SLOT_WORDS * 2).map(|_| AtomicU64::new(0)).collect();
         let t = ProcTable::new(&words);
+        t.activate(0, 1, 1);
         t.hazard(0, 2).store(11, Ordering::SeqCst);
         assert!(t.hazard_held(10, 1));
         assert!(!t.hazard_held(10, 0));
         assert!(!t.hazard_held(11, 1));
+        // A slot no process holds protects nothing.
+        t.deactivate(0);
+        assert!(!t.hazard_held(10, 1));
     }
 }

@@ -342,18 +342,32 @@ impl<'a> Slabs<'a> {
     /// Frees the block `d` holds. With `careful`, the caller is finishing a
     /// step it did not start (the block may be free already and its slab
     /// retired), so it protects the slab with `hazard` first.
-    pub(crate) fn free_block(&self, d: u32, head: u64, block: u32, class: usize, careful: Option<&AtomicU64>) {
+    ///
+    /// Returns true when, without `careful`, this free may have emptied a
+    /// slab that nobody allocates from: its free counter (frees since its
+    /// owner last looked, see `rescan` and `retire_if_empty`) has reached its
+    /// block count. The caller should then `retire_if_empty` it, so that
+    /// drained slabs go back to the page pool at once instead of piling up
+    /// until the store is full: else a put/delete churn of small objects
+    /// walks the whole arena (cold memory, all of it reserved) rather than
+    /// reusing the same warm pages.
+    pub(crate) fn free_block(&self, d: u32, head: u64, block: u32, class: usize, careful: Option<&AtomicU64>) -> bool {
         if let Some(hz) = careful {
             if !self.protect(hz, head, Some(class)) {
-                return;
+                return false;
             }
         }
+        let mut drained = false;
         if let (Some(h), Some(words)) = (self.header(head), self.block_words(head, class)) {
             if let Some(wd) = words.get(block as usize) {
                 if wd.load(Ordering::SeqCst) == d + 1 {
                     // Hints first: once the block word is 0 the slab may be
-                    // retired and these words reused.
-                    h[H_FREE_HINT].fetch_add(1, Ordering::Relaxed);
+                    // retired and these words reused. For the same reason
+                    // the owner word is read before the block is freed.
+                    let freed = h[H_FREE_HINT].fetch_add(1, Ordering::Relaxed) + 1;
+                    drained = careful.is_none()
+                        && freed >= words.len() as u64
+                        && h[H_OWNER].load(Ordering::SeqCst) == 0;
                     let slot = &self.hints[class * HINTS_PER_CLASS + (block as usize % HINTS_PER_CLASS)];
                     slot.store(head + 1, Ordering::Relaxed);
                     let _ = wd.compare_exchange(d + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
@@ -363,6 +377,7 @@ impl<'a> Slabs<'a> {
         if let Some(hz) = careful {
             hz.store(0, Ordering::SeqCst);
         }
+        drained
     }
 
     /// Frees whatever block of slab `head` descriptor `d` may have claimed
@@ -423,31 +438,43 @@ impl<'a> Slabs<'a> {
         let mut freed = 0;
         for head in 0..self.pages.count() {
             let PageEntry::SlabHead { class, .. } = self.pages.load(head) else { continue };
-            let class = class as usize;
-            if !self.protect(hazard, head, Some(class)) {
-                continue;
+            if self.retire_if_empty(head, class as usize, hazard) {
+                freed += self.classes[class as usize].span;
             }
-            let adopted = self.header(head).is_some_and(|h| {
-                h[H_OWNER].load(Ordering::SeqCst) == 0
-                    && {
-                        self.procs.word(self.me, W_RETIRING).store(head + 1, Ordering::SeqCst);
-                        h[H_OWNER].compare_exchange(0, self.me as u64 + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok()
-                    }
-            });
-            if adopted {
-                let empty = self
-                    .block_words(head, class)
-                    .is_some_and(|ws| ws.iter().all(|wd| wd.load(Ordering::SeqCst) == 0));
-                if empty && self.finish_retire(head, class, self.me) {
-                    freed += self.classes[class].span;
-                } else if let Some(h) = self.header(head) {
-                    let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
-                }
-            }
-            self.procs.word(self.me, W_RETIRING).store(0, Ordering::SeqCst);
-            hazard.store(0, Ordering::SeqCst);
         }
         freed
+    }
+
+    /// Returns the slab at `head` to the free pages if nobody owns it and
+    /// every block is free. The caller holds the general hazard word of
+    /// this process (`hazard`) and, with it, the process's RETIRING word.
+    pub(crate) fn retire_if_empty(&self, head: u64, class: usize, hazard: &AtomicU64) -> bool {
+        if !self.protect(hazard, head, Some(class)) {
+            return false;
+        }
+        let adopted = self.header(head).is_some_and(|h| {
+            h[H_OWNER].load(Ordering::SeqCst) == 0 && {
+                self.procs.word(self.me, W_RETIRING).store(head + 1, Ordering::SeqCst);
+                h[H_OWNER].compare_exchange(0, self.me as u64 + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+            }
+        });
+        let mut retired = false;
+        if adopted {
+            let words = self.block_words(head, class);
+            let free = words.map_or(0, |ws| ws.iter().filter(|wd| wd.load(Ordering::SeqCst) == 0).count());
+            let empty = words.is_some_and(|ws| free == ws.len());
+            if empty && self.finish_retire(head, class, self.me) {
+                retired = true;
+            } else if let Some(h) = self.header(head) {
+                // Still ours. Count the free blocks, so that the free that
+                // empties the slab sees the counter reach the block count.
+                h[H_FREE_HINT].store(free as u64, Ordering::Relaxed);
+                let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+            }
+        }
+        self.procs.word(self.me, W_RETIRING).store(0, Ordering::SeqCst);
+        hazard.store(0, Ordering::SeqCst);
+        retired
     }
 
     /// Retires a slab owned (as retirer) by `slot` whose blocks are all free:

@@ -416,6 +416,20 @@ pub(crate) fn random_bytes(buf: &mut [u8]) {
     }
 }
 
+/// Unix seconds from the coarse real-time clock (CLOCK_REALTIME_COARSE:
+/// the time of the last timer tick, read from the vDSO without reading the
+/// TSC). Every put stamps its object with this; the precise clock costs
+/// ~20 ns per call on a KVM guest, a tenth of a small put.
+pub(crate) fn unix_seconds_coarse() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec we pass.
+    if unsafe { libc::clock_gettime(libc::CLOCK_REALTIME_COARSE, &mut ts) } == 0 {
+        ts.tv_sec.max(0) as u64
+    } else {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    }
+}
+
 /// This process's id.
 pub(crate) fn pid() -> u32 {
     std::process::id()

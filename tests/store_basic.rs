@@ -208,6 +208,39 @@ fn memory_of_small_objects_is_reusable_for_large_ones() {
     assert_consistent(&s);
 }
 
+/// Put/delete churn of slab-sized objects keeps reusing the same memory: a
+/// slab emptied by deletes goes back to the page pool at once, so the
+/// store neither reserves more and more of its arena nor fragments it (a
+/// large object still fits afterwards).
+#[test]
+fn churn_of_small_objects_reuses_the_same_memory() {
+    use std::os::unix::fs::MetadataExt;
+    let t = TempStore::new("churn");
+    let s = t.open(&TempStore::options(512 * MIB));
+    let mut pages = std::collections::HashSet::new();
+    for size in [64usize, 1000, 16 << 10, 64 << 10, 256 << 10] {
+        let data = pattern(size as u64, size);
+        for _ in 0..30 {
+            let ids: Vec<ObjectId> = (0..(4 * MIB as usize / size).clamp(8, 2000)).map(|_| s.put(&data).unwrap()).collect();
+            for id in &ids {
+                pages.insert(s.get(id, None).unwrap().raw().data as usize >> 16);
+            }
+            for id in &ids {
+                s.delete(id).unwrap();
+            }
+        }
+    }
+    // Each round holds at most 4 MiB; all rounds together must stay near that, not
+    // walk through the 512 MiB arena.
+    assert!(pages.len() < 400, "churn touched {} distinct 64 KiB pages", pages.len());
+    let reserved = std::fs::metadata(t.path()).unwrap().blocks() * 512;
+    assert!(reserved < 128 * MIB, "churn reserved {} MiB of backing memory", reserved / MIB);
+    let big = s.put(&vec![3u8; 500 * MIB as usize]).unwrap();
+    s.delete(&big).unwrap();
+    assert_eq!(s.stats().unwrap().used_bytes, 0);
+    assert_consistent(&s);
+}
+
 #[test]
 fn object_table_full() {
     let t = TempStore::new("table");

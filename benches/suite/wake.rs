@@ -1,0 +1,126 @@
+//! Wake-up latency: a consumer blocked in a get of an absent ID, woken by a
+//! producer's put in another process. Measured as a ping-pong between two
+//! processes (each round trip is two wake-ups), against the same ping-pong
+//! over a bare futex in shared memory and over a pair of pipes.
+
+use std::io::{Read, Write};
+use std::sync::atomic::Ordering;
+
+use objstore::{Options, Store};
+
+use crate::procs::{futex_wait, futex_wake, mono_ns, start_together, wait_until, worker_ready, RemoveOnDrop, SharedWords, TempStore, Worker};
+use crate::single::derived_id;
+use crate::stats::{figure_row, Samples, Table, FIGURE_HEAD};
+use crate::Config;
+
+const PAYLOAD: [u8; 64] = [9; 64];
+
+/// Blocks until the futex word holds `want`.
+fn await_value(w: &std::sync::atomic::AtomicU32, want: u32) {
+    loop {
+        let v = w.load(Ordering::SeqCst);
+        if v == want {
+            return;
+        }
+        futex_wait(w, v);
+    }
+}
+
+/// One mode's round trips (ns each), timed in this process.
+fn ping_pong(mode: &str, store: &Store, store_name: &str, words: &SharedWords, rounds: usize) -> Samples {
+    let warm = rounds / 10;
+    let mut w = Worker::spawn(&["pong".into(), mode.into(), store_name.into(), words.path.clone(), (warm + rounds).to_string()]);
+    start_together(std::slice::from_mut(&mut w));
+    let futex = words.u32(8192);
+    let mut rtt = Vec::with_capacity(rounds);
+    for k in 0..(warm + rounds) as u64 {
+        let t0 = mono_ns();
+        match mode {
+            "store" => {
+                store.put_as(&derived_id(2, 2 * k), &PAYLOAD, &[]).unwrap();
+                let back = derived_id(2, 2 * k + 1);
+                store.get_raw(&back, None).unwrap();
+                let t1 = mono_ns();
+                store.release(&back).unwrap();
+                store.delete(&back).unwrap();
+                if k as usize >= warm {
+                    rtt.push((t1 - t0) as f64);
+                }
+                continue;
+            }
+            "futex" => {
+                futex.store(2 * k as u32 + 1, Ordering::SeqCst);
+                futex_wake(futex);
+                await_value(futex, 2 * k as u32 + 2);
+            }
+            _ => {
+                w.stdin.write_all(&[1]).unwrap();
+                let mut b = [0u8; 1];
+                w.stdout.read_exact(&mut b).unwrap();
+            }
+        }
+        if k as usize >= warm {
+            rtt.push((mono_ns() - t0) as f64);
+        }
+    }
+    w.finish();
+    Samples::new(rtt.into_iter().map(|x| x / 2.0).collect())
+}
+
+pub fn wake(cfg: &Config) {
+    let rounds = if cfg.smoke { 300 } else { 10_000 };
+    let tmp = TempStore::new("wake");
+    let store = Store::open(&tmp.name, &Options { capacity_bytes: 64 << 20, ..Options::default() }).expect("open");
+    let path = format!("{}/{}{}-futex", objstore::SHM_DIR, crate::procs::PREFIX, std::process::id());
+    let words = SharedWords::open(&path, 16384, true);
+    let _rm = RemoveOnDrop(path.clone());
+    let futex = ping_pong("futex", &store, &tmp.name, &words, rounds);
+    let pipe = ping_pong("pipe", &store, &tmp.name, &words, rounds);
+    let st = ping_pong("store", &store, &tmp.name, &words, rounds);
+    let mut t = Table::new("wake-up latency: a get waiting for another process's put (one way)", &FIGURE_HEAD);
+    t.row(figure_row("futex ping-pong in shared memory (baseline)", &futex, "futex", &futex, String::new()));
+    t.row(figure_row("pipe ping-pong", &pipe, "futex", &futex, String::new()));
+    t.row(figure_row("put → get waiting in another process", &st, "futex", &futex, "includes a put, a get, a release".into()));
+    t.note(format!(
+        "{rounds} round trips per row (after {} untimed); a sample is half of one round trip, i.e. one wake-up \
+         of a process blocked in the kernel, plus the work of each side.",
+        rounds / 10
+    ));
+    t.print();
+}
+
+// ----- worker side ----------------------------------------------------------------
+
+pub fn worker(args: &[String]) {
+    let [mode, store_name, shared, rounds] = args else { panic!("pong worker: bad arguments {args:?}") };
+    let rounds: u64 = rounds.parse().unwrap();
+    let words = SharedWords::open(shared, 16384, false);
+    let store = Store::open(store_name, &Options { attach_only: true, ..Options::default() }).expect("attach");
+    let futex = words.u32(8192);
+    let at = worker_ready();
+    wait_until(at);
+    let mut stdin = std::io::stdin().lock();
+    let mut stdout = std::io::stdout().lock();
+    for k in 0..rounds {
+        match mode.as_str() {
+            "store" => {
+                let id = derived_id(2, 2 * k);
+                store.get_raw(&id, None).unwrap();
+                store.release(&id).unwrap();
+                store.put_as(&derived_id(2, 2 * k + 1), &PAYLOAD, &[]).unwrap();
+                store.delete(&id).unwrap();
+            }
+            "futex" => {
+                await_value(futex, 2 * k as u32 + 1);
+                futex.store(2 * k as u32 + 2, Ordering::SeqCst);
+                futex_wake(futex);
+            }
+            _ => {
+                let mut b = [0u8; 1];
+                stdin.read_exact(&mut b).unwrap();
+                stdout.write_all(&b).unwrap();
+                stdout.flush().unwrap();
+            }
+        }
+    }
+}

@@ -1,0 +1,347 @@
+"""objstore vs Ray's object store: the benchmark suite's workloads, from Python, in one run.
+
+    python3 benches/vs_ray.py [--smoke] [--venv DIR] [--no-ray]
+
+Set-up (the same as bindings/python/bench/bench_vs_ray.py, whose
+`ensure_venv` this script uses): a virtualenv (default build/bench-venv in
+the repository) with numpy, this repository's Python package (built from
+the tree by pip, which runs cargo) and Ray, all installed with pip; the
+measurements then run inside that venv. The first run downloads Ray (a few
+hundred MB, a few minutes); later runs reuse the venv. If Ray cannot be
+installed or started, the objstore figures are printed alone, with the
+reason, and the script exits 0.
+
+bench_vs_ray.py compares put and get of 1 KiB, 1 MiB and 64 MiB and a list
+get. This script complements it with the workloads of the Rust suite
+(`cargo bench --bench suite`), both stores driven from Python, one after
+the other on the same machine:
+
+- put of 64 B .. 64 MiB (bytes up to 1 KiB, numpy arrays above), with
+  np.copyto into warm memory of the same size as the floor of a large put;
+- get of a present object (and dropping the value, which releases it) by size;
+- hand-off between two processes: a round trip in which each side waits for
+  the other's object (objstore: put, and a get blocked in the other process;
+  Ray: an actor call whose result the caller waits for in ray.get);
+- gets per second of 1 and 2 processes at once, on distinct objects and on
+  one shared object (objstore: multiprocessing workers; Ray: actors);
+- filling the store with many small objects, all kept.
+
+Ray runs with num_cpus = the machine's cores (so that 2 actors run at once)
+and a 4 GiB object store (it never spills here). objstore's store is opened
+with prefault, and each put figure follows one untimed round of the same
+puts in both stores, so neither pays for first-touch pages. Each figure is the median
+(and p99, over rounds; with fewer than 100 rounds the slowest) of the time
+per operation; "Ray / objstore" is Ray's median over objstore's: above 1,
+objstore is faster. Nothing asserts on a timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "bindings", "python", "bench"))
+
+from bench_vs_ray import ensure_venv, fmt_time  # noqa: E402  (the colleague's set-up, reused)
+
+KiB, MiB = 1 << 10, 1 << 20
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def summary(per_op: list[float]) -> tuple[float, float]:
+    """(median, p99) of per-operation times; p99 by nearest rank."""
+    s = sorted(per_op)
+    rank = max(1, -(-len(s) * 99 // 100))
+    return statistics.median(s), s[rank - 1]
+
+
+def rounds_of(fn, n: int, rounds: int, after=None) -> list[float]:
+    """Seconds per call of fn() in each of `rounds` rounds of n calls; after(results) untimed."""
+    per = []
+    for _ in range(rounds):
+        out = []
+        t0 = time.perf_counter()
+        for _ in range(n):
+            out.append(fn())
+        per.append((time.perf_counter() - t0) / n)
+        if after:
+            after(out)
+        del out
+    return per
+
+
+def sizes(smoke: bool):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    div = 10 if smoke else 1
+    # (label, value, puts per round, gets per round)
+    return [
+        ("64 B bytes", rng.bytes(64), 2000 // div, 5000 // div),
+        ("1 KiB bytes", rng.bytes(KiB), 2000 // div, 5000 // div),
+        ("64 KiB ndarray", rng.integers(0, 255, 64 * KiB, dtype=np.uint8), 1000 // div, 5000 // div),
+        ("1 MiB ndarray", rng.integers(0, 255, MiB, dtype=np.uint8), 200 // div, 5000 // div),
+        ("16 MiB ndarray", rng.integers(0, 255, 16 * MiB, dtype=np.uint8), max(2, 20 // div), 2000 // div),
+        ("64 MiB ndarray", rng.integers(0, 255, 64 * MiB, dtype=np.uint8), max(2, 6 // div), 2000 // div),
+    ]
+
+
+def oid(tag: int, k: int):
+    import objstore
+
+    return objstore.ObjectID(bytes([tag]) + k.to_bytes(8, "little") + bytes(11))
+
+
+# ----------------------------------------------------------------------------- objstore
+
+
+def _os_pong(store, rounds):
+    for k in range(rounds):
+        store.get(oid(7, 2 * k))
+        store.put(b"y" * 64, id=oid(7, 2 * k + 1))
+        store.delete(oid(7, 2 * k))
+
+
+def _os_getter(store, ref, n, barrier, q):
+    store.get(ref)  # attach and warm up
+    barrier.wait()
+    t0 = time.perf_counter()
+    for _ in range(n):
+        store.get(ref)
+    q.put((t0, time.perf_counter(), n))
+
+
+def os_rates(store, refs, n, mp_ctx) -> float:
+    """Gets per second of len(refs) processes at once, process i on refs[i]."""
+    barrier = mp_ctx.Barrier(len(refs))
+    q = mp_ctx.Queue()
+    procs = [mp_ctx.Process(target=_os_getter, args=(store, r, n, barrier, q)) for r in refs]
+    for p in procs:
+        p.start()
+    res = [q.get(timeout=600) for _ in procs]
+    for p in procs:
+        p.join()
+        assert p.exitcode == 0, "an objstore worker failed"
+    return sum(r[2] for r in res) / (max(r[1] for r in res) - min(r[0] for r in res))
+
+
+def bench_objstore(smoke: bool, rounds: int) -> dict:
+    import numpy as np
+
+    import objstore
+
+    name = f"objstore-vsray-{os.getpid()}"
+    out = {}
+    mp_ctx = mp.get_context("fork")
+    with objstore.Store(name, capacity=3 << 30, prefault=True) as s:
+        try:
+            for label, v, nput, nget in sizes(smoke):
+                rounds_of(lambda: s.put(v), nput, 1, after=lambda ids: s.delete(ids))  # warm-up, untimed
+                out[f"put {label}"] = rounds_of(lambda: s.put(v), nput, rounds, after=lambda ids: s.delete(ids))
+                ref = s.put(v)
+                out[f"get {label}"] = rounds_of(lambda: s.get(ref), nget, rounds)
+                s.delete(ref)
+                if isinstance(v, np.ndarray) and v.nbytes >= 64 * KiB:
+                    dst = np.empty_like(v)
+                    out[f"memcpy {label}"] = rounds_of(lambda: np.copyto(dst, v), max(nput, 5), rounds)
+            # Hand-off round trips with a process blocked in get.
+            n = 200 if smoke else 3000
+            p = mp_ctx.Process(target=_os_pong, args=(s, n))
+            p.start()
+            rtt = []
+            for k in range(n):
+                t0 = time.perf_counter()
+                s.put(b"x" * 64, id=oid(7, 2 * k))
+                s.get(oid(7, 2 * k + 1))
+                rtt.append(time.perf_counter() - t0)
+                s.delete(oid(7, 2 * k + 1))
+            p.join()
+            out["hand-off round trip, 64 B"] = rtt[n // 10 :]
+            # Gets per second of 1 and 2 processes.
+            ngets = 20_000 if smoke else 200_000
+            own = [s.put(np.full(KiB, i, np.uint8)) for i in range(2)]
+            for reps in range(3 if not smoke else 1):
+                out.setdefault("rate 1", []).append(os_rates(s, own[:1], ngets, mp_ctx))
+                out.setdefault("rate 2 distinct", []).append(os_rates(s, own, ngets, mp_ctx))
+                out.setdefault("rate 2 shared", []).append(os_rates(s, own[:1] * 2, ngets, mp_ctx))
+            s.delete(own)
+            # Fill: many small objects, all kept.
+            nfill = 2000 if smoke else 20_000
+            t0 = time.perf_counter()
+            kept = [s.put(b"z" * 64) for _ in range(nfill)]
+            out[f"fill: {nfill} puts of 64 B, all kept"] = [(time.perf_counter() - t0) / nfill]
+            s.delete(kept)
+        finally:
+            objstore.destroy(name, missing_ok=True)
+    return out
+
+
+# ----------------------------------------------------------------------------- Ray
+
+
+def bench_ray(smoke: bool, rounds: int) -> dict:
+    import numpy as np
+    import ray
+
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    ray.init(
+        num_cpus=max(2, os.cpu_count() or 2),
+        object_store_memory=4 << 30,
+        include_dashboard=False,
+        log_to_driver=False,
+        logging_level="ERROR",
+    )
+    out = {"_version": ray.__version__}
+    try:
+        for label, v, nput, nget in sizes(smoke):
+            # Warm-up, untimed: Ray's store touches its memory on first use
+            # (objstore's was opened with prefault).
+            rounds_of(lambda: ray.put(v), nput, 1, after=lambda refs: refs.clear())
+            out[f"put {label}"] = rounds_of(lambda: ray.put(v), nput, rounds, after=lambda refs: refs.clear())
+            ref = ray.put(v)
+            out[f"get {label}"] = rounds_of(lambda: ray.get(ref), nget, rounds)
+            del ref
+
+        @ray.remote
+        class Echo:
+            def echo(self, x):
+                return x
+
+        @ray.remote
+        class Getter:
+            def ready(self):
+                return True
+
+            def loop(self, refs, n):
+                ray.get(refs[0])
+                t0 = time.time()
+                for _ in range(n):
+                    ray.get(refs[0])
+                return t0, time.time(), n
+
+        e = Echo.remote()
+        ray.get(e.echo.remote(b""))
+        n = 200 if smoke else 3000
+        rtt = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            ray.get(e.echo.remote(b"x" * 64))
+            rtt.append(time.perf_counter() - t0)
+        out["hand-off round trip, 64 B"] = rtt[n // 10 :]
+
+        ngets = 2000 if smoke else 20_000
+        own = [ray.put(np.full(KiB, i, np.uint8)) for i in range(2)]
+        getters = [Getter.remote() for _ in range(2)]
+        ray.get([g.ready.remote() for g in getters])
+
+        def rate(refs):
+            res = ray.get([g.loop.remote([r], ngets) for g, r in zip(getters, refs)])
+            return sum(r[2] for r in res) / (max(r[1] for r in res) - min(r[0] for r in res))
+
+        for _ in range(3 if not smoke else 1):
+            out.setdefault("rate 1", []).append(rate(own[:1]))
+            out.setdefault("rate 2 distinct", []).append(rate(own))
+            out.setdefault("rate 2 shared", []).append(rate(own[:1] * 2))
+
+        nfill = 2000 if smoke else 20_000
+        t0 = time.perf_counter()
+        kept = [ray.put(b"z" * 64) for _ in range(nfill)]
+        out[f"fill: {nfill} puts of 64 B, all kept"] = [(time.perf_counter() - t0) / nfill]
+        del kept
+    finally:
+        ray.shutdown()
+    return out
+
+
+# ----------------------------------------------------------------------------- report
+
+
+def report(mine: dict, ray_out: dict | None, why: str | None):
+    rv = f"Ray {ray_out['_version']}" if ray_out else "Ray"
+    print(f"| workload | objstore median | objstore p99 | {rv} median | {rv} p99 | Ray / objstore | memcpy (floor) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for k, v in mine.items():
+        if k.startswith(("memcpy", "rate")):
+            continue
+        m, p = summary(v)
+        memcpy = ""
+        if k.startswith("put ") and f"memcpy {k[4:]}" in mine:
+            memcpy = fmt_time(summary(mine[f"memcpy {k[4:]}"])[0])
+        if ray_out and k in ray_out:
+            rm, rp = summary(ray_out[k])
+            print(f"| {k} | {fmt_time(m)} | {fmt_time(p)} | {fmt_time(rm)} | {fmt_time(rp)} | {rm / m:.1f}× | {memcpy} |")
+        else:
+            print(f"| {k} | {fmt_time(m)} | {fmt_time(p)} | skipped | – | – | {memcpy} |")
+    print()
+    print("| gets per second (1 KiB ndarray, get and drop) | objstore | scaling | Ray | scaling | objstore / Ray |")
+    print("|---|---:|---:|---:|---:|---:|")
+    one = statistics.median(mine["rate 1"])
+    rone = statistics.median(ray_out["rate 1"]) if ray_out else None
+    for k, label in (("rate 1", "1 process"), ("rate 2 distinct", "2 processes, distinct objects"),
+                     ("rate 2 shared", "2 processes, one shared object")):
+        m = statistics.median(mine[k])
+        if ray_out:
+            r = statistics.median(ray_out[k])
+            print(f"| {label} | {m / 1e3:.0f} k/s | {m / one:.2f}× | {r / 1e3:.1f} k/s | {r / rone:.2f}× | {m / r:.0f}× |")
+        else:
+            print(f"| {label} | {m / 1e3:.0f} k/s | {m / one:.2f}× | skipped | – | – |")
+    print()
+    print("Hand-off round trip: objstore, a put and a get blocked in the other process, each way; Ray, an actor "
+          "call returning the payload (Ray inlines objects this small in its RPCs rather than using its shared-memory store) "
+          "and ray.get of it. Gets per second: medians of 3 runs; the scaling is the 2-process rate over the 1-process rate.")
+    if why:
+        print(f"\nRay skipped: {why}")
+
+
+def inner(args):
+    import numpy as np
+
+    import objstore
+
+    rounds = 5 if args.smoke else 9
+    print(f"objstore {objstore.__version__} (library {objstore.library_version()}), numpy {np.__version__}, "
+          f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    mine = bench_objstore(args.smoke, rounds)
+    ray_out, why = None, args.no_ray_reason
+    if why is None:
+        try:
+            ray_out = bench_ray(args.smoke, rounds)
+        except Exception as e:  # Ray failed to start or run: say so, keep ours
+            why = f"Ray failed: {type(e).__name__}: {e}"
+    print()
+    report(mine, ray_out, why)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="objstore vs Ray's object store: the suite's workloads from Python")
+    ap.add_argument("--venv", default=os.path.join(REPO, "build", "bench-venv"))
+    ap.add_argument("--smoke", action="store_true", help="a short run (rough figures)")
+    ap.add_argument("--no-ray", action="store_true", help="objstore figures only")
+    ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--no-ray-reason", default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.inner:
+        inner(args)
+        return
+    py, why = ensure_venv(args.venv, args.no_ray)
+    cmd = [py, os.path.abspath(__file__), "--inner"] + (["--smoke"] if args.smoke else [])
+    if why:
+        print(f"Ray will be skipped: {why}", flush=True)
+        cmd += ["--no-ray-reason", why]
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    sys.exit(subprocess.run(cmd, env=env).returncode)
+
+
+if __name__ == "__main__":
+    main()
