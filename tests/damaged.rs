@@ -22,7 +22,20 @@ fn child_entry() {
 }
 
 fn filled_store(t: &TempStore) {
-    let s = t.open(&Options { capacity_bytes: CAPACITY, max_objects: 2000, max_processes: 8, ..Options::default() });
+    filled_store_spilling(t, None);
+}
+
+/// A store with objects, some deleted; with a spill directory, small enough
+/// that some objects are spilled.
+fn filled_store_spilling(t: &TempStore, spill_dir: Option<&str>) {
+    let capacity = if spill_dir.is_some() { 8 * MIB } else { CAPACITY };
+    let s = t.open(&Options {
+        capacity_bytes: capacity,
+        max_objects: 2000,
+        max_processes: 8,
+        spill_dir: spill_dir.map(str::to_string),
+        ..Options::default()
+    });
     for n in 0..60 {
         let id = derived_id(0, n);
         s.put_as(&id, &content_for(&id), b"meta").unwrap();
@@ -120,12 +133,24 @@ fn random_bytes_anywhere_never_crash_or_hang_a_user() {
         rng
     };
     let rounds: u32 = std::env::var("OBJSTORE_STRESS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
+    let spill_dir = format!("/tmp/objstore-damaged-spill-{}-{:x}", std::process::id(), seed);
+    struct RemoveDir<'a>(&'a str);
+    impl Drop for RemoveDir<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    let _remove = RemoveDir(&spill_dir);
     for round in 0..rounds {
         let _ = Store::destroy(&t.name);
-        filled_store(&t);
+        // Every other round, a store that spills: damage then also meets
+        // spilled objects, restores and spill files.
+        let spilling = round % 2 == 1;
+        filled_store_spilling(&t, spilling.then_some(spill_dir.as_str()));
+        let capacity = if spilling { 8 * MIB } else { CAPACITY };
         let mut f = std::fs::OpenOptions::new().read(true).write(true).open(t.path()).unwrap();
         let len = f.metadata().unwrap().len();
-        let arena = len - CAPACITY;
+        let arena = len - capacity;
         // Scribble over metadata (after the header) and the first part of
         // the arena (slab headers live there); sometimes a whole run.
         for _ in 0..(1 + next() % 40) {
