@@ -19,7 +19,7 @@ use crate::descriptor::Descriptors;
 use crate::error::{err, Error, Result};
 use crate::id::{random_u128, IdGenerator};
 use crate::index::Index;
-use crate::layout::{self, globals, Layout, Params, BUCKET_ENTRIES, DESC_WORDS, HUGE_PAGE_SIZE, PAGE_SIZE, PROC_SLOT_WORDS, REGION_PAGES, WAIT_BUCKETS};
+use crate::layout::{self, globals, Layout, Params, BUCKET_ENTRIES, DESC_WORDS, HUGE_PAGE_SIZE, PAGE_SIZE, PROC_SLOT_WORDS, REGION_PAGES};
 use crate::objects::Objects;
 use crate::pages::Pages;
 use crate::pins::{LocalPins, PinMasks};
@@ -28,7 +28,7 @@ use crate::reclaim::Reclaimed;
 use crate::shm::{LocalCounters, Mapping};
 use crate::slab::{size_classes, ClassCache, SizeClass, Slabs, NCLASSES};
 use crate::sys::{self, LockFd};
-use crate::wait::Waits;
+use crate::wait::{Waits, WAIT_WORDS};
 
 /// Where stores named without a '/' live.
 pub const SHM_DIR: &str = "/dev/shm";
@@ -115,6 +115,7 @@ pub(crate) struct Attachment {
     /// Guards the general hazard word (reclaim, retiring).
     pub(crate) general_hazard: Mutex<()>,
     pub(crate) local_pins: LocalCounters,
+    local_waiters: LocalCounters,
     pub(crate) ids: IdGenerator,
     desc_cursor: AtomicUsize,
     pub(crate) fork_generation: u64,
@@ -201,6 +202,7 @@ impl Attachment {
             general_hazard: Mutex::new(()),
             local_pins: LocalCounters::new(layout.params.max_objects as usize)
                 .map_err(|e| Error::os("cannot map pin counters", e))?,
+            local_waiters: LocalCounters::new(WAIT_WORDS).map_err(|e| Error::os("cannot map waiter counters", e))?,
             ids: IdGenerator::new(),
             desc_cursor: AtomicUsize::new(0),
             fork_generation: sys::fork_generation(),
@@ -254,7 +256,8 @@ impl Attachment {
         let p = &l.params;
         let ok = self.map.u64s(l.proc_table, p.max_processes as usize * PROC_SLOT_WORDS).is_some()
             && self.map.u64s(l.class_hints, layout::CLASS_HINT_WORDS).is_some()
-            && self.map.u32s(l.wait, WAIT_BUCKETS * 16).is_some()
+            && self.map.u32s(l.wait, WAIT_WORDS * 16).is_some()
+            && self.map.u64s(l.wait_masks, WAIT_WORDS * l.mask_words).is_some()
             && self.map.u64s(l.region_states, l.regions as usize).is_some()
             && self.map.u64s(l.page_table, l.pages as usize).is_some()
             && self.map.u64s(l.used_bitmap, l.pages.div_ceil(64) as usize).is_some()
@@ -326,10 +329,16 @@ impl Attachment {
     }
 
     pub(crate) fn waits(&self) -> Waits<'_> {
+        let l = &self.layout;
         Waits::new(
-            self.map.u32s(self.layout.wait, WAIT_BUCKETS * 16).expect(Self::VALID),
-            self.map.u32s(globals::MANY_WAIT, 2).expect(Self::VALID),
+            self.map.u32s(l.wait, WAIT_WORDS * 16).expect(Self::VALID),
+            PinMasks::new(self.map.u64s(l.wait_masks, WAIT_WORDS * l.mask_words).expect(Self::VALID), l.mask_words),
         )
+    }
+
+    /// This process's waiter counts, one per wait word.
+    pub(crate) fn local_waiters(&self) -> LocalPins<'_> {
+        LocalPins::new(self.local_waiters.words())
     }
 
     pub(crate) fn global(&self, offset: usize) -> &AtomicU64 {

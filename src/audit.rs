@@ -108,6 +108,12 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
         }
     }
 
+    for slot in att.waits().waiting_slots() {
+        if !is_live(slot) {
+            problems.push(format!("dead slot {slot} is still marked as waiting"));
+        }
+    }
+
     // Pages: held by a live object, a slab, or a live claimer.
     let mut slab_pages: HashMap<u64, u64> = HashMap::new();
     pages.for_each(|p, e| match e {

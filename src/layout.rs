@@ -7,7 +7,8 @@
 //! 8 KiB   mutable globals (counters, the get_many wait word)          4 KiB
 //!         process table      one 1 KiB slot per process
 //!         slab hints         per size class, slabs recently freed into
-//!         wait buckets       64 bytes each: futex sequence, waiters
+//!         wait words         64 bytes each: a futex sequence (buckets, get_many)
+//!         wait masks         per wait word, one bit per waiting process slot
 //!         region states      one word per reservation region of the arena
 //!         page table         one word per arena page
 //!         used-page bitmap   one bit per arena page (a search hint)
@@ -29,7 +30,7 @@ use crate::error::{err, Result};
 /// The first bytes of every store file.
 pub(crate) const MAGIC: [u8; 8] = *b"OBJSTORE";
 /// Bumped whenever the layout or any shared protocol changes.
-pub(crate) const LAYOUT_VERSION: u32 = 2;
+pub(crate) const LAYOUT_VERSION: u32 = 3;
 
 /// Bytes of the immutable, checksummed header.
 pub(crate) const HEADER_LEN: usize = 8192;
@@ -96,6 +97,7 @@ pub(crate) struct Layout {
     pub proc_table: usize,
     pub class_hints: usize,
     pub wait: usize,
+    pub wait_masks: usize,
     pub region_states: usize,
     pub page_table: usize,
     pub used_bitmap: usize,
@@ -149,7 +151,8 @@ impl Layout {
         };
         let proc_table = section(params.max_processes as u64 * PROC_SLOT_WORDS as u64 * 8);
         let class_hints = section(CLASS_HINT_WORDS as u64 * 8);
-        let wait = section(WAIT_BUCKETS as u64 * 64);
+        let wait = section(crate::wait::WAIT_WORDS as u64 * 64);
+        let wait_masks = section(crate::wait::WAIT_WORDS as u64 * mask_words as u64 * 8);
         let region_states = section(regions * 8);
         let page_table = section(pages * 8);
         let used_bitmap = section(pages.div_ceil(64) * 8);
@@ -172,6 +175,7 @@ impl Layout {
             proc_table,
             class_hints,
             wait,
+            wait_masks,
             region_states,
             page_table,
             used_bitmap,
@@ -290,8 +294,6 @@ pub(crate) mod globals {
     use super::GLOBALS_OFFSET;
     /// Dead processes reclaimed so far (u64).
     pub(crate) const RECLAIMED: usize = GLOBALS_OFFSET;
-    /// get_many's wait word: sequence (u32) then waiters (u32).
-    pub(crate) const MANY_WAIT: usize = GLOBALS_OFFSET + 64;
     /// Objects restored from spill files (u64), and spill operations (u64).
     pub(crate) const SPILL_EVENTS: usize = GLOBALS_OFFSET + 192;
     /// The CLOCK hand for choosing spill victims (u64).

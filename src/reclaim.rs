@@ -112,6 +112,7 @@ impl Attachment {
             }
         });
         self.slabs().reclaim_slot(dead, hazard);
+        self.waits().clear_slot(dead);
         hazard.store(0, Ordering::SeqCst);
         report
     }

@@ -423,7 +423,10 @@ impl Store {
             return Err(err!(NotFound, "object {id} not found"));
         }
         let hash = self.att.objects().hash(&key);
-        let found = self.att.waits().bucket(hash).wait_for(timeout_deadline(timeout), || self.try_get(id, &key).transpose());
+        let att = &*self.att;
+        let found = att.waits().bucket(hash).wait_for(&att.local_waiters(), att.slot, timeout_deadline(timeout), || {
+            self.try_get(id, &key).transpose()
+        });
         match found {
             Some(r) => r,
             None => Err(err!(Timeout, "object {id} was not sealed within {:?}", timeout.unwrap_or_default())),
@@ -465,7 +468,12 @@ impl Store {
         };
         let mut done = fill(out);
         if !done && timeout != Some(Duration::ZERO) {
-            done = self.att.waits().many().wait_for(timeout_deadline(timeout), || fill(out).then_some(())).is_some();
+            let att = &*self.att;
+            done = att
+                .waits()
+                .many()
+                .wait_for(&att.local_waiters(), att.slot, timeout_deadline(timeout), || fill(out).then_some(()))
+                .is_some();
         }
         if let Some(e) = failure {
             for (i, o) in out.iter_mut().enumerate() {

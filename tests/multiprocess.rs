@@ -258,3 +258,20 @@ fn process_slots_are_limited_and_freed_by_death() {
     third.wait_exit(LONG);
     assert_eq!(s.stats().unwrap().pinned_count, 0);
 }
+
+#[test]
+fn a_waiter_killed_while_waiting_is_forgotten() {
+    let t = TempStore::new("deadwaiter");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let id = derived_id(6, 0);
+    let mut waiter = spawn_child("wait", &[t.name.clone(), id.to_hex(), "600000".into()]);
+    waiter.wait_for("waiting", LONG);
+    std::thread::sleep(Duration::from_millis(50));
+    waiter.signal(libc::SIGKILL);
+    waiter.wait_exit(LONG);
+    // Its mark as a waiter goes with the rest of what it held.
+    assert_eq!(s.collect().unwrap().processes, 1);
+    assert_consistent(&s);
+    s.put_as(&id, b"nobody waits now", b"").unwrap();
+    assert_consistent(&s);
+}
