@@ -37,12 +37,10 @@ objstore is faster. Nothing asserts on a timing.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing as mp
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 
@@ -50,7 +48,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "bindings", "python", "bench"))
 
-from bench_vs_ray import ensure_venv, fmt_time  # noqa: E402  (the colleague's set-up, reused)
+from bench_vs_ray import fmt_time, launch  # noqa: E402  (the Python binding's set-up, reused)
 
 KiB, MiB = 1 << 10, 1 << 20
 
@@ -324,23 +322,8 @@ def inner(args):
 
 
 def main():
-    ap = argparse.ArgumentParser(description="objstore vs Ray's object store: the suite's workloads from Python")
-    ap.add_argument("--venv", default=os.path.join(REPO, "build", "bench-venv"))
-    ap.add_argument("--smoke", action="store_true", help="a short run (rough figures)")
-    ap.add_argument("--no-ray", action="store_true", help="objstore figures only")
-    ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
-    ap.add_argument("--no-ray-reason", default=None, help=argparse.SUPPRESS)
-    args = ap.parse_args()
-    if args.inner:
-        inner(args)
-        return
-    py, why = ensure_venv(args.venv, args.no_ray)
-    cmd = [py, os.path.abspath(__file__), "--inner"] + (["--smoke"] if args.smoke else [])
-    if why:
-        print(f"Ray will be skipped: {why}", flush=True)
-        cmd += ["--no-ray-reason", why]
-    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
-    sys.exit(subprocess.run(cmd, env=env).returncode)
+    launch(__file__, "objstore vs Ray's object store: the suite's workloads from Python", inner, "--smoke",
+           "a short run (rough figures)")
 
 
 if __name__ == "__main__":

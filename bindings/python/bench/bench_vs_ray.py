@@ -215,24 +215,32 @@ def inner(args):
         print(f"\nRay skipped: {why}")
 
 
-def main():
-    ap = argparse.ArgumentParser(description="objstore vs Ray's object store, from Python")
+def launch(script, description, inner_main, short_flag, short_help):
+    """The command line shared by the Ray comparison scripts: parse the
+    options; outside the virtualenv, make it (with Ray when it installs) and
+    run `script --inner` in it; inside, run `inner_main(args)`."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("--venv", default=os.path.join(REPO, "build", "bench-venv"))
-    ap.add_argument("--quick", action="store_true", help="fewer iterations")
+    ap.add_argument(short_flag, action="store_true", help=short_help)
     ap.add_argument("--no-ray", action="store_true", help="objstore figures only")
     ap.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-ray-reason", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.inner:
-        inner(args)
+        inner_main(args)
         return
     py, why = ensure_venv(args.venv, args.no_ray)
-    cmd = [py, os.path.abspath(__file__), "--inner"] + (["--quick"] if args.quick else [])
+    short = getattr(args, short_flag.lstrip("-").replace("-", "_"))
+    cmd = [py, os.path.abspath(script), "--inner"] + ([short_flag] if short else [])
     if why:
         print(f"Ray will be skipped: {why}", flush=True)
         cmd += ["--no-ray-reason", why]
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     sys.exit(subprocess.run(cmd, env=env).returncode)
+
+
+def main():
+    launch(__file__, "objstore vs Ray's object store, from Python", inner, "--quick", "fewer iterations")
 
 
 if __name__ == "__main__":
