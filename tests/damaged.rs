@@ -132,7 +132,7 @@ fn random_bytes_anywhere_never_crash_or_hang_a_user() {
         rng ^= rng << 17;
         rng
     };
-    let rounds: u32 = std::env::var("OBJSTORE_STRESS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
+    let rounds = common::child::stress_rounds(12);
     let spill_dir = format!("/tmp/objstore-damaged-spill-{}-{:x}", std::process::id(), seed);
     struct RemoveDir<'a>(&'a str);
     impl Drop for RemoveDir<'_> {

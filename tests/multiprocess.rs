@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::child::{check_content, derived_id, spawn_child, ChildGuard};
+use common::child::{check_content, derived_id, kill_round, spawn_child, stress_rounds, ChildGuard};
 use common::{assert_consistent, TempStore};
 use objstore::{ErrorKind, ObjectId, Options, Store};
 
@@ -65,37 +65,15 @@ fn sigkill_at_random_points_loses_nothing_and_leaks_nothing() {
     let mut expected: HashSet<ObjectId> = HashSet::new();
     let mut maybe: HashSet<ObjectId> = HashSet::new();
     let mut rng = common::rand_u64() | 1;
-    let mut child_no = 0u32;
-    // OBJSTORE_STRESS_ROUNDS raises the number of kill rounds for soak runs.
-    let rounds: u32 = std::env::var("OBJSTORE_STRESS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(12);
-    for _round in 0..rounds {
-        let kids: Vec<ChildGuard> = (0..3)
-            .map(|_| {
-                child_no += 1;
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                spawn_child("churn", &[t.name.clone(), child_no.to_string(), rng.to_string()])
-            })
-            .collect();
-        for k in &kids {
-            k.wait_for("ready", LONG);
-        }
-        std::thread::sleep(Duration::from_millis(30 + rng % 150));
-        for k in &kids {
-            k.signal(libc::SIGKILL);
-        }
-        for mut k in kids {
-            k.wait_exit(LONG);
-            // A "-" means a delete started: the object may or may not remain.
-            for ev in k.drain() {
-                let id: ObjectId = ev[1..].parse().unwrap();
-                if ev.starts_with('+') {
-                    expected.insert(id);
-                } else {
-                    expected.remove(&id);
-                    maybe.insert(id);
-                }
+    for round in 0..stress_rounds(12) {
+        // A "-" means a delete started: the object may or may not remain.
+        for ev in kill_round("churn", &t.name, round * 3 + 1, 3, &mut rng, 30, 150) {
+            let id: ObjectId = ev[1..].parse().unwrap();
+            if ev.starts_with('+') {
+                expected.insert(id);
+            } else {
+                expected.remove(&id);
+                maybe.insert(id);
             }
         }
         let r = s.collect().unwrap();

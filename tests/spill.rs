@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::child::{check_content, content_for, derived_id, spawn_child, ChildGuard};
+use common::child::{check_content, content_for, derived_id, kill_round, spawn_child, stress_rounds, ChildGuard};
 use common::{assert_consistent, pattern, TempStore};
 use objstore::{ErrorKind, ObjectId, ObjectState, Options, Store};
 
@@ -134,28 +134,9 @@ fn a_spilling_process_killed_again_and_again_loses_nothing() {
     let s = spill_store(&t, &dir, 24 * MIB);
     let mut expected: HashSet<ObjectId> = HashSet::new();
     let mut rng = common::rand_u64() | 1;
-    let rounds: u32 = std::env::var("OBJSTORE_STRESS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
-    for round in 0..rounds {
-        let kids: Vec<ChildGuard> = (0..2)
-            .map(|c| {
-                rng ^= rng << 13;
-                rng ^= rng >> 7;
-                rng ^= rng << 17;
-                spawn_child("spill_churn", &[t.name.clone(), (round * 2 + c + 1).to_string(), rng.to_string()])
-            })
-            .collect();
-        for k in &kids {
-            k.wait_for("ready", LONG);
-        }
-        std::thread::sleep(Duration::from_millis(100 + rng % 300));
-        for k in &kids {
-            k.signal(libc::SIGKILL);
-        }
-        for mut k in kids {
-            k.wait_exit(LONG);
-            for ev in k.drain() {
-                expected.insert(ev[1..].parse().unwrap());
-            }
+    for round in 0..stress_rounds(10) {
+        for ev in kill_round("spill_churn", &t.name, round * 2 + 1, 2, &mut rng, 100, 300) {
+            expected.insert(ev[1..].parse().unwrap());
         }
         s.collect().unwrap();
         assert_consistent(&s);

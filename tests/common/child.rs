@@ -403,3 +403,37 @@ fn put_as_nobody(name: &str, ids: &[String]) {
         .count();
     emit(format!("intact {intact}"));
 }
+
+/// Rounds of a stress test: `default`, or OBJSTORE_STRESS_ROUNDS for soak runs.
+pub fn stress_rounds(default: u32) -> u32 {
+    std::env::var("OBJSTORE_STRESS_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// One round of a kill test: starts `count` children playing `role` (with
+/// the store name, child numbers from `first_child`, and fresh seeds from
+/// `rng`), lets them run for `min_ms` plus up to `spread_ms` once all are
+/// ready, SIGKILLs them all, and returns every event they reported.
+pub fn kill_round(role: &str, store: &str, first_child: u32, count: u32, rng: &mut u64, min_ms: u64, spread_ms: u64) -> Vec<String> {
+    let mut next = || {
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        *rng
+    };
+    let kids: Vec<ChildGuard> = (0..count)
+        .map(|c| spawn_child(role, &[store.to_string(), (first_child + c).to_string(), next().to_string()]))
+        .collect();
+    for k in &kids {
+        k.wait_for("ready", Duration::from_secs(60));
+    }
+    std::thread::sleep(Duration::from_millis(min_ms + next() % spread_ms.max(1)));
+    for k in &kids {
+        k.signal(libc::SIGKILL);
+    }
+    let mut events = vec![];
+    for mut k in kids {
+        k.wait_exit(Duration::from_secs(60));
+        events.extend(k.drain());
+    }
+    events
+}
