@@ -171,6 +171,25 @@ fn get_bytes(store: &str, id: &str, extra: &[&str]) -> Vec<u8> {
 }
 
 /// The ID a listing shows, sorted.
+/// Starts `objstore watch` and waits for its header and first row.
+fn start_watch(store: &str, interval: &str) -> (std::process::Child, std::process::ChildStdout) {
+    let mut watch = Command::new(BIN)
+        .args(["watch", store, "--interval", interval])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = watch.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while seen.iter().filter(|&&b| b == b'\n').count() < 2 {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "watch ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    (watch, stdout)
+}
+
 fn listed_ids(store: &str) -> Vec<String> {
     ok(&["ls", store, "-q"]).lines().map(str::to_string).collect()
 }
@@ -615,21 +634,8 @@ fn get_waits_for_a_seal() {
 fn ctrl_c_ends_watch_and_get_cleanly() {
     let t = TempStore::create("sigint", "16MiB", &[]);
     // watch runs until interrupted; get --timeout forever waits until interrupted.
-    let mut watch = Command::new(BIN)
-        .args(["watch", t.n(), "--interval", "50ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Wait for its first row: then it is attached and looping.
-    let mut stdout = watch.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while seen.iter().filter(|&&b| b == b'\n').count() < 2 {
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "watch ended early: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
+    // Once its first row is out, it is attached and looping.
+    let (mut watch, _stdout) = start_watch(t.n(), "50ms"); // (kept open until the end)
     let getter = Command::new(BIN).args(["get", t.n(), &"77".repeat(20), "--timeout", "forever"]).stderr(Stdio::piped()).spawn().unwrap();
     // Both attached: watch's store view shows it (and the getter) as processes.
     let mut attached = 0;
@@ -686,21 +692,8 @@ fn watch_counts_refreshes() {
 #[test]
 fn watch_notices_a_destroyed_store() {
     let t = TempStore::create("watchgone", "16MiB", &[]);
-    let mut watch = Command::new(BIN)
-        .args(["watch", t.n(), "--interval", "20ms"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Its header and first row mean it is attached and looping.
-    let mut stdout = watch.stdout.take().unwrap();
-    let mut seen = Vec::new();
-    let mut buf = [0u8; 256];
-    while seen.iter().filter(|&&b| b == b'\n').count() < 2 {
-        let n = stdout.read(&mut buf).unwrap();
-        assert!(n > 0, "watch ended early: {}", String::from_utf8_lossy(&seen));
-        seen.extend_from_slice(&buf[..n]);
-    }
+    // Once its first row is out, it is attached and looping.
+    let (watch, mut stdout) = start_watch(t.n(), "20ms");
     ok(&["destroy", t.n()]);
     std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
     let out = watch.wait_with_output().unwrap();
