@@ -11,6 +11,7 @@
 //! finally gives OUT_OF_MEMORY.
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use crate::attach::Attachment;
 use crate::descriptor::{w, Location};
@@ -18,9 +19,38 @@ use crate::error::{err, Result};
 use crate::objects::Memory;
 use crate::pages::PageEntry;
 use crate::slab::class_for;
+use crate::spill::Room;
 
-/// Spill rounds an allocation may run before it gives up.
-const MAX_SPILL_ROUNDS: usize = 64;
+/// Rounds of making room an allocation may run before it gives up.
+const MAX_SPILL_ROUNDS: usize = 256;
+
+/// Waiting for other processes' steps to settle while making room: short
+/// sleeps, growing, for at most `Backoff::LIMIT` in all.
+struct Backoff {
+    next: Duration,
+    waited: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_micros(20);
+    const MAX_SLEEP: Duration = Duration::from_millis(5);
+    const LIMIT: Duration = Duration::from_secs(1);
+
+    fn new() -> Backoff {
+        Backoff { next: Self::FIRST, waited: Duration::ZERO }
+    }
+
+    /// Sleeps a little; false once the limit is spent.
+    fn wait(&mut self) -> bool {
+        if self.waited >= Self::LIMIT {
+            return false;
+        }
+        std::thread::sleep(self.next);
+        self.waited += self.next;
+        self.next = (self.next * 2).min(Self::MAX_SLEEP);
+        true
+    }
+}
 
 /// Bytes an object occupies: data padded to 64, then metadata.
 pub(crate) fn footprint(data_len: u64, meta_len: u64) -> Option<u64> {
@@ -54,7 +84,7 @@ impl Memory for Freer<'_> {
                     // slab then waits for the next pressure, as before.
                     if slabs.free_block(d, page, block, class, self.hazard) {
                         if let Ok(_g) = self.att.general_hazard.try_lock() {
-                            slabs.retire_if_empty(page, class, self.att.procs().hazard(self.att.slot, 0));
+                            slabs.retire_if_empty(page, class, self.att.procs().hazard(self.att.slot, 0), false);
                         }
                     }
                 }
@@ -125,26 +155,40 @@ impl Attachment {
         if total > self.max_footprint() {
             return Err(err!(TooLarge, "an object of {total} bytes cannot fit a store of {} bytes", self.max_footprint()));
         }
-        if let Some(off) = self.try_allocate(d, total, false)? {
+        if let Some(off) = self.try_allocate(d, total, false, None)? {
             return Ok(off);
         }
         // Pressure, step by step: reclaim dead processes; with a spill
-        // directory, spill (the window search prefers free pages and empty
-        // slabs, which cost nothing); then return empty slabs to the page
-        // pool and adopt any slab with room.
+        // directory, make room (free pages and empty slabs first, then
+        // spilling); then return empty slabs to the page pool and adopt any
+        // slab with room.
         self.collect()?;
         if self.spill_dir.is_some() {
+            let mut waiting = Backoff::new();
             for _ in 0..MAX_SPILL_ROUNDS {
-                if let Some(off) = self.try_allocate(d, total, false)? {
+                if let Some(off) = self.try_allocate(d, total, false, None)? {
                     return Ok(off);
                 }
-                if !self.make_room(total)? {
-                    break;
+                match self.make_room(total)? {
+                    Room::Claimed { start, count } => {
+                        if let Some(off) = self.try_allocate(d, total, false, Some((start, count)))? {
+                            return Ok(off);
+                        }
+                    }
+                    Room::Progress => {}
+                    // Others are in the middle of steps that settle in
+                    // microseconds (or are stopped, and never do).
+                    Room::Busy => {
+                        if !waiting.wait() {
+                            break;
+                        }
+                    }
+                    Room::Exhausted => break,
                 }
             }
         }
         for attempt in 1..3 {
-            if let Some(off) = self.try_allocate(d, total, attempt >= 2)? {
+            if let Some(off) = self.try_allocate(d, total, attempt >= 2, None)? {
                 return Ok(off);
             }
             if attempt == 1 {
@@ -152,7 +196,11 @@ impl Attachment {
                 self.slabs().retire_empty(self.procs().hazard(self.slot, 0));
             }
         }
-        let how = if self.spill_dir.is_some() { "and nothing more can be spilled (pinned)" } else { "(no spill directory)" };
+        let how = if self.spill_dir.is_some() {
+            "and what it holds cannot move (pinned or unsealed objects)"
+        } else {
+            "(no spill directory)"
+        };
         Err(err!(
             OutOfMemory,
             "store is full {how}: no room for an object of {total} bytes ({} of {} bytes in use)",
@@ -161,32 +209,57 @@ impl Attachment {
         ))
     }
 
-    fn try_allocate(&self, d: u32, total: u64, scan_slabs: bool) -> Result<Option<u64>> {
+    /// One allocation attempt. `claimed`: a run of pages this process
+    /// holds CLAIMED for it (see `make_room`); freed again if not used.
+    fn try_allocate(&self, d: u32, total: u64, scan_slabs: bool, claimed: Option<(u64, u64)>) -> Result<Option<u64>> {
         let loc = self.objects().desc.word(d, w::LOC);
-        match class_for(total) {
+        let ps = self.layout.params.page_size;
+        let mut claimed = claimed;
+        let result = match class_for(total) {
             Some(class) => {
                 let mut cache = self.caches[class].lock().unwrap_or_else(|p| p.into_inner());
                 let slabs = self.slabs();
                 let hazard = self.procs().hazard(self.slot, 1 + class);
                 let desc = self.objects().desc;
-                let r = slabs.alloc(&mut cache, class, d, &desc, hazard, &|n| self.claim_pages(n))?;
+                let mut new_pages = |n: u64| match claimed.take() {
+                    Some((start, count)) if count == n => self.reserve(start, count).map(|()| Some(start)),
+                    other => {
+                        claimed = other;
+                        self.claim_pages(n)
+                    }
+                };
+                let r = slabs.alloc(&mut cache, class, d, &desc, hazard, &mut new_pages)?;
                 if r.is_some() || !scan_slabs {
-                    return Ok(r);
+                    Ok(r)
+                } else if slabs.adopt_by_scan(&mut cache, class, hazard) {
+                    slabs.alloc(&mut cache, class, d, &desc, hazard, &mut |_| Ok(None))
+                } else {
+                    Ok(None)
                 }
-                if slabs.adopt_by_scan(&mut cache, class, hazard) {
-                    return slabs.alloc(&mut cache, class, d, &desc, hazard, &|_| Ok(None));
-                }
-                Ok(None)
             }
             None => {
-                let ps = self.layout.params.page_size;
                 let count = total.div_ceil(ps);
-                let Some(start) = self.claim_pages(count)? else { return Ok(None) };
-                loc.store(Location::Run { page: start }.encode(), Ordering::SeqCst);
-                self.pages().set_claimed(start, count, self.slot, |_| PageEntry::Run { d });
-                Ok(Some(start * ps))
+                let start = match claimed.take() {
+                    Some((start, n)) if n == count => self.reserve(start, count).map(|()| Some(start)),
+                    other => {
+                        claimed = other;
+                        self.claim_pages(count)
+                    }
+                };
+                match start {
+                    Ok(Some(start)) => {
+                        loc.store(Location::Run { page: start }.encode(), Ordering::SeqCst);
+                        self.pages().set_claimed(start, count, self.slot, |_| PageEntry::Run { d });
+                        Ok(Some(start * ps))
+                    }
+                    other => other,
+                }
             }
+        };
+        if let Some((start, count)) = claimed {
+            self.pages().free_pages(start, count, |_| PageEntry::Claimed { slot: self.slot });
         }
+        result
     }
 
     /// Memory held by objects now (blocks and runs), by scanning descriptors.

@@ -483,9 +483,11 @@ impl Drop for Attachment {
             return;
         }
         // Leave the slot exactly as a reclaimer would after our death.
-        let mut caches: Vec<ClassCache> =
-            self.caches.iter().map(|c| std::mem::take(&mut *c.lock().unwrap_or_else(|p| p.into_inner()))).collect();
-        self.slabs().disown_all(&mut caches);
+        let slabs = self.slabs();
+        for (class, cache) in self.caches.iter().enumerate() {
+            let mut cache = cache.lock().unwrap_or_else(|p| p.into_inner());
+            slabs.disown_cached(&mut cache, class, self.procs().hazard(self.slot, 1 + class));
+        }
         self.reclaim_slot(self.slot);
         self.procs().deactivate(self.slot);
         if let Ok(fd) = self.fd() {

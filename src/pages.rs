@@ -194,6 +194,19 @@ impl<'a> Pages<'a> {
         None
     }
 
+    /// Claims exactly the pages `start..start+count` for slot `me`, or
+    /// none of them.
+    pub(crate) fn claim_exact(&self, start: u64, count: u64, me: u32) -> bool {
+        if count == 0 || start.checked_add(count).is_none_or(|end| end > self.count()) {
+            return false;
+        }
+        let claimed = self.try_claim(start, count, me).is_ok();
+        if claimed {
+            self.set_used_bits(start, count, true);
+        }
+        claimed
+    }
+
     fn try_claim(&self, start: u64, count: u64, me: u32) -> Result<(), u64> {
         let claimed = PageEntry::Claimed { slot: me };
         for p in start..start + count {

@@ -106,7 +106,9 @@ impl<'a> ProcTable<'a> {
         }
     }
 
-    /// Whether any slot other than `except` has `head` in a hazard word.
+    /// Whether any hazard word but `except_slot`'s hazard `except_which`
+    /// names `head` (the retirer's own threads count too: another thread of
+    /// the retiring process may be allocating from the slab).
     ///
     /// Only ACTIVE slots are looked at (a dead process's slot stays ACTIVE
     /// until reclaimed, so its hazards still count): a process names a slab
@@ -116,10 +118,12 @@ impl<'a> ProcTable<'a> {
     /// slab later, and will then see the mark and back off. Skipping the
     /// hazard words of the free slots makes this a read of one word per slot
     /// rather than of 1 + NCLASSES.
-    pub(crate) fn hazard_held(&self, head: u64, except: u32) -> bool {
-        (0..self.slots()).filter(|&s| s != except).any(|s| {
+    pub(crate) fn hazard_held(&self, head: u64, except_slot: u32, except_which: usize) -> bool {
+        (0..self.slots()).any(|s| {
             self.owner(s).active
-                && (0..HAZARDS).any(|h| self.word(s, W_HAZARD + h).load(Ordering::SeqCst) == head + 1)
+                && (0..HAZARDS).any(|h| {
+                    (s, h) != (except_slot, except_which) && self.word(s, W_HAZARD + h).load(Ordering::SeqCst) == head + 1
+                })
         })
     }
 }
@@ -145,16 +149,17 @@ mod tests {
     }
 
     #[test]
-    fn hazards_are_seen_by_others_only() {
+    fn hazards_are_seen_but_the_excepted_one() {
         let words: Vec<AtomicU64> = (0..PROC_SLOT_WORDS * 2).map(|_| AtomicU64::new(0)).collect();
         let t = ProcTable::new(&words);
         t.activate(0, 1, 1);
         t.hazard(0, 2).store(11, Ordering::SeqCst);
-        assert!(t.hazard_held(10, 1));
-        assert!(!t.hazard_held(10, 0));
-        assert!(!t.hazard_held(11, 1));
+        assert!(t.hazard_held(10, 1, 0));
+        assert!(t.hazard_held(10, 0, 0), "another hazard of the same slot counts");
+        assert!(!t.hazard_held(10, 0, 2));
+        assert!(!t.hazard_held(11, 1, 0));
         // A slot no process holds protects nothing.
         t.deactivate(0);
-        assert!(!t.hazard_held(10, 1));
+        assert!(!t.hazard_held(10, 1, 0));
     }
 }

@@ -11,16 +11,27 @@
 //!   which slab to search if it dies mid-claim). Anyone holding descriptor
 //!   `d`'s FREEING step turns d+1 -> 0. So every step is a CAS naming its
 //!   descriptor, and repeating it is harmless.
-//! - Only a process that owns a slab retires it, and only when every block
-//!   word is 0: then nobody else can make one non-zero. Retiring marks the
-//!   head page SLAB_RETIRING and then checks hazards: a process that reads a
-//!   slab header without owning the slab or a block in it (adoption,
-//!   reclaim) first names the slab in a hazard word and then re-checks the
-//!   head entry (SeqCst both sides), so it never reads or writes pages that
-//!   have gone back to the free pool and may hold someone's object.
+//! - A process touches a slab's pages only while it holds a block in it, or
+//!   while it names the slab in one of its hazard words and has re-checked,
+//!   after naming it, that the head page is still this slab's head (and, for
+//!   the owner's own steps, that it still owns it). The owner allocating
+//!   does this too, on every allocation: so another process may take a slab
+//!   away from a live owner (under memory pressure, to make a contiguous
+//!   run of pages), and a stopped owner blocks nobody.
+//! - A slab is retired (its pages freed) by a process that has made itself
+//!   its owner (from no owner, or by taking it from another), and only when
+//!   every block word is 0. Retiring marks the head page SLAB_RETIRING, then
+//!   checks every hazard word of every process, then checks the block words
+//!   again (SeqCst throughout): an allocator that named the slab before the
+//!   take is either still named (retiring backs off) or done, its block
+//!   visible to the second check; one that names it later sees the take or
+//!   the mark and backs off. So no process reads or writes pages that have
+//!   gone back to the free pool and may hold someone's object.
 //! - Ownership of a slab is recorded twice: in the header and in the owner
 //!   process's slot (`OWNED_SLAB[class]`, written first), so a reclaimer
-//!   finds the slabs of a dead process without scanning the arena.
+//!   finds the slabs of a dead process without scanning the arena. The
+//!   header is the authority: a slot word naming a slab that was taken away
+//!   is stale, and every use of it re-checks the header.
 
 use crate::descriptor::{w, Descriptors, Location};
 use crate::error::Result;
@@ -179,29 +190,21 @@ impl<'a> Slabs<'a> {
         d: u32,
         desc: &Descriptors<'_>,
         hazard: &AtomicU64,
-        new_pages: &dyn Fn(u64) -> Result<Option<u64>>,
+        new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>,
     ) -> Result<Option<u64>> {
-        let loc = desc.word(d, w::LOC);
         loop {
             if let Some(head) = cache.slab {
-                if let Some(b) = cache.take() {
-                    let Some(words) = self.block_words(head, class) else {
-                        cache.slab = None;
-                        continue;
-                    };
-                    let Some(word) = words.get(b as usize) else { continue };
-                    loc.store(Location::SlabIntent { page: head }.encode(), Ordering::SeqCst);
-                    if word.compare_exchange(0, d + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-                        loc.store(Location::Block { page: head, block: b }.encode(), Ordering::SeqCst);
-                        return Ok(self.block_offset(head, class, b));
-                    }
-                    loc.store(Location::None.encode(), Ordering::SeqCst);
+                if !self.protect_owned(hazard, head, class) {
+                    // Taken away (retired under pressure): forget it.
+                    cache.slab = None;
+                    self.forget_owned(head, class);
                     continue;
                 }
-                if self.rescan(cache, head, class) {
-                    continue;
+                let got = self.alloc_in_owned(cache, head, class, d, desc);
+                hazard.store(0, Ordering::Release);
+                if let Some(off) = got {
+                    return Ok(Some(off));
                 }
-                self.disown(head, class);
                 cache.slab = None;
             }
             if self.adopt_hinted(cache, class, hazard) {
@@ -219,6 +222,50 @@ impl<'a> Slabs<'a> {
                 None => return Ok(None),
             }
         }
+    }
+
+    /// Claims a free block of the slab `head`, which this process owns and
+    /// names in its class hazard, for descriptor `d`. None (the slab
+    /// disowned) when it has no free block left.
+    fn alloc_in_owned(&self, cache: &mut ClassCache, head: u64, class: usize, d: u32, desc: &Descriptors<'_>) -> Option<u64> {
+        let loc = desc.word(d, w::LOC);
+        let words = self.block_words(head, class)?;
+        loop {
+            if let Some(b) = cache.take() {
+                let Some(word) = words.get(b as usize) else { continue };
+                loc.store(Location::SlabIntent { page: head }.encode(), Ordering::SeqCst);
+                if word.compare_exchange(0, d + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                    loc.store(Location::Block { page: head, block: b }.encode(), Ordering::SeqCst);
+                    return self.block_offset(head, class, b);
+                }
+                loc.store(Location::None.encode(), Ordering::SeqCst);
+                continue;
+            }
+            if self.rescan(cache, head, class) {
+                continue;
+            }
+            self.disown(head, class);
+            return None;
+        }
+    }
+
+    /// Names `head` in `hazard` and checks that it is a slab of `class`
+    /// that this process owns. On false the hazard is cleared.
+    fn protect_owned(&self, hazard: &AtomicU64, head: u64, class: usize) -> bool {
+        if !self.protect(hazard, head, Some(class)) {
+            return false;
+        }
+        let owned = self.header(head).is_some_and(|h| h[H_OWNER].load(Ordering::SeqCst) == self.me as u64 + 1);
+        if !owned {
+            hazard.store(0, Ordering::SeqCst);
+        }
+        owned
+    }
+
+    /// Clears this process's record of owning `head` in `class`, if it
+    /// still names that slab.
+    fn forget_owned(&self, head: u64, class: usize) {
+        let _ = self.owned_word(class).compare_exchange(head + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
     }
 
     /// Rebuilds the cache's free set from the block words; true if any.
@@ -239,18 +286,23 @@ impl<'a> Slabs<'a> {
     }
 
     /// Gives up ownership of a slab (it stays a slab; anyone may adopt it).
+    /// The caller names the slab in a hazard.
     fn disown(&self, head: u64, class: usize) {
         if let Some(h) = self.header(head) {
             let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
         }
-        self.owned_word(class).store(0, Ordering::SeqCst);
+        self.forget_owned(head, class);
     }
 
-    /// Gives up every slab this process owns (at detach).
-    pub(crate) fn disown_all(&self, caches: &mut [ClassCache]) {
-        for (class, cache) in caches.iter_mut().enumerate() {
-            if let Some(head) = cache.slab.take() {
+    /// Gives up the slab `cache` allocates from, if any. `hazard` is the
+    /// class's hazard word (held by the caller's lock on the cache).
+    pub(crate) fn disown_cached(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) {
+        if let Some(head) = cache.slab.take() {
+            if self.protect_owned(hazard, head, class) {
                 self.disown(head, class);
+                hazard.store(0, Ordering::SeqCst);
+            } else {
+                self.forget_owned(head, class);
             }
         }
     }
@@ -299,9 +351,7 @@ impl<'a> Slabs<'a> {
     /// Adopts any slab of `class` with a free block: the slow path when no
     /// new pages are left.
     pub(crate) fn adopt_by_scan(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) -> bool {
-        if let Some(head) = cache.slab.take() {
-            self.disown(head, class);
-        }
+        self.disown_cached(cache, class, hazard);
         for head in 0..self.pages.count() {
             if matches!(self.pages.load(head), PageEntry::SlabHead { class: c, .. } if c as usize == class)
                 && self.protect(hazard, head, Some(class))
@@ -317,7 +367,7 @@ impl<'a> Slabs<'a> {
     }
 
     /// Builds a new slab of `class` on fresh pages, owned by us.
-    fn create(&self, class: usize, new_pages: &dyn Fn(u64) -> Result<Option<u64>>) -> Result<Option<u64>> {
+    fn create(&self, class: usize, new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>) -> Result<Option<u64>> {
         let c = self.classes[class];
         let Some(head) = new_pages(c.span)? else { return Ok(None) };
         let (Some(h), Some(words)) = (self.header(head), self.block_words(head, class)) else {
@@ -410,9 +460,9 @@ impl<'a> Slabs<'a> {
         owner
     }
 
-    /// The descriptors holding blocks of the unowned slab at `head`; None if
-    /// it is not a slab or a process allocates from it.
-    pub(crate) fn unowned_blocks(&self, head: u64, hazard: &AtomicU64) -> Option<Vec<u32>> {
+    /// The slab at `head`: its owner word (slot + 1, 0 for none) and the
+    /// descriptors holding its blocks. None if it is not a slab.
+    pub(crate) fn slab_blocks(&self, head: u64, hazard: &AtomicU64) -> Option<(u64, Vec<u32>)> {
         let class = match self.pages.load(head) {
             PageEntry::SlabHead { class, .. } => class as usize,
             _ => return None,
@@ -421,11 +471,9 @@ impl<'a> Slabs<'a> {
             return None;
         }
         let result = (|| {
-            if self.header(head)?[H_OWNER].load(Ordering::SeqCst) != 0 {
-                return None;
-            }
+            let owner = self.header(head)?[H_OWNER].load(Ordering::SeqCst);
             let words = self.block_words(head, class)?;
-            Some(words.iter().map(|wd| wd.load(Ordering::SeqCst)).filter(|&v| v != 0).map(|v| v - 1).collect())
+            Some((owner, words.iter().map(|wd| wd.load(Ordering::SeqCst)).filter(|&v| v != 0).map(|v| v - 1).collect()))
         })();
         hazard.store(0, Ordering::SeqCst);
         result
@@ -438,38 +486,42 @@ impl<'a> Slabs<'a> {
         let mut freed = 0;
         for head in 0..self.pages.count() {
             let PageEntry::SlabHead { class, .. } = self.pages.load(head) else { continue };
-            if self.retire_if_empty(head, class as usize, hazard) {
+            if self.retire_if_empty(head, class as usize, hazard, false) {
                 freed += self.classes[class as usize].span;
             }
         }
         freed
     }
 
-    /// Returns the slab at `head` to the free pages if nobody owns it and
-    /// every block is free. The caller holds the general hazard word of
+    /// Returns the slab at `head` to the free pages if every block is free
+    /// and nobody owns it — or, with `take`, whoever owns it: a live
+    /// owner, this process included, loses the slab (its next allocation
+    /// notices and moves on). The caller holds the general hazard word of
     /// this process (`hazard`) and, with it, the process's RETIRING word.
-    pub(crate) fn retire_if_empty(&self, head: u64, class: usize, hazard: &AtomicU64) -> bool {
+    /// A slab that turns out not to be empty is left without an owner.
+    pub(crate) fn retire_if_empty(&self, head: u64, class: usize, hazard: &AtomicU64, take: bool) -> bool {
         if !self.protect(hazard, head, Some(class)) {
             return false;
         }
-        let adopted = self.header(head).is_some_and(|h| {
-            h[H_OWNER].load(Ordering::SeqCst) == 0 && {
+        let me = self.me as u64 + 1;
+        let owned = self.header(head).is_some_and(|h| {
+            let owner = h[H_OWNER].load(Ordering::SeqCst);
+            (owner == 0 || take) && {
                 self.procs.word(self.me, W_RETIRING).store(head + 1, Ordering::SeqCst);
-                h[H_OWNER].compare_exchange(0, self.me as u64 + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+                owner == me || h[H_OWNER].compare_exchange(owner, me, Ordering::SeqCst, Ordering::Relaxed).is_ok()
             }
         });
         let mut retired = false;
-        if adopted {
-            let words = self.block_words(head, class);
-            let free = words.map_or(0, |ws| ws.iter().filter(|wd| wd.load(Ordering::SeqCst) == 0).count());
-            let empty = words.is_some_and(|ws| free == ws.len());
+        if owned {
+            let free = self.free_blocks(head, class);
+            let empty = free == Some(self.classes[class].blocks as usize);
             if empty && self.finish_retire(head, class, self.me) {
                 retired = true;
             } else if let Some(h) = self.header(head) {
-                // Still ours. Count the free blocks, so that the free that
-                // empties the slab sees the counter reach the block count.
-                h[H_FREE_HINT].store(free as u64, Ordering::Relaxed);
-                let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+                // Still a slab, now ours. Count the free blocks, so that the
+                // free that empties it sees the counter reach the block count.
+                h[H_FREE_HINT].store(free.unwrap_or(0) as u64, Ordering::Relaxed);
+                let _ = h[H_OWNER].compare_exchange(me, 0, Ordering::SeqCst, Ordering::Relaxed);
             }
         }
         self.procs.word(self.me, W_RETIRING).store(0, Ordering::SeqCst);
@@ -477,8 +529,15 @@ impl<'a> Slabs<'a> {
         retired
     }
 
-    /// Retires a slab owned (as retirer) by `slot` whose blocks are all free:
-    /// mark the head RETIRING, check hazards, free tails then head.
+    /// Free blocks of the slab at `head` (the caller protects it).
+    fn free_blocks(&self, head: u64, class: usize) -> Option<usize> {
+        let words = self.block_words(head, class)?;
+        Some(words.iter().filter(|wd| wd.load(Ordering::SeqCst) == 0).count())
+    }
+
+    /// Retires a slab owned (as retirer) by `slot` whose blocks were all
+    /// free: mark the head RETIRING, check every hazard (but the retirer's
+    /// own general one), check the blocks again, free tails then head.
     fn finish_retire(&self, head: u64, class: usize, slot: u32) -> bool {
         let span = self.classes[class].span as u32;
         let retiring = PageEntry::SlabRetiring { slot, class: class as u32, span };
@@ -486,7 +545,10 @@ impl<'a> Slabs<'a> {
         if !self.pages.swap_entry(head, head_entry, retiring) && self.pages.load(head) != retiring {
             return false;
         }
-        if self.procs.hazard_held(head, slot) {
+        // An allocator that named the slab before it was taken may have
+        // claimed a block since the first count; it is either still named
+        // in its hazard, or its block is visible now.
+        if self.procs.hazard_held(head, slot, 0) || self.free_blocks(head, class) != Some(self.classes[class].blocks as usize) {
             self.pages.swap_entry(head, retiring, head_entry);
             return false;
         }

@@ -31,7 +31,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::alloc::{footprint, Freer};
 use crate::attach::Attachment;
-use crate::descriptor::{aux, st, w, Location, Snapshot, StateWord};
+use crate::descriptor::{aux, st, w, Location, Snapshot, StateWord, SUCCESSOR_GEN_MASK};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::layout::globals;
@@ -111,11 +111,6 @@ fn parse_name(name: &str) -> Option<FileName> {
     let gen = parts.next()?.parse().ok()?;
     let tag = parts.next()?.parse().ok()?;
     parts.next().is_none().then_some(FileName { desc, gen, tag, temp })
-}
-
-/// The slot that wrote a spill attempt with this tag.
-fn tag_slot(tag: u32) -> u32 {
-    (tag >> 20).wrapping_sub(1)
 }
 
 /// A spill file error: OUT_OF_MEMORY when the disk is full, IO_ERROR for
@@ -203,7 +198,11 @@ impl Attachment {
         });
         if let Err(e) = written {
             let _ = std::fs::remove_file(&tmp);
-            o.cancel_spill(d, spilling);
+            // A reader that cancelled the spill meanwhile makes the failure
+            // moot: the object stays in memory, as it would have anyway.
+            if !o.cancel_spill(d, spilling) {
+                return Ok(false);
+            }
             return Err(e);
         }
         if !o.commit_spill(d, spilling) {
@@ -322,29 +321,39 @@ impl Attachment {
     // ----- restoring, helping, deleting spilled objects ----------------------------
 
     /// Handles a SPILLED object found by a lookup: restores it, or finishes
-    /// whatever restore or delete of it is under way. Ok(true) if the caller
-    /// should look the ID up again, Ok(false) if the object is deleted.
-    pub(crate) fn handle_spilled(&self, d: u32, snap: &Snapshot) -> Result<bool> {
+    /// whatever restore or delete of it is under way.
+    pub(crate) fn handle_spilled(&self, d: u32, snap: &Snapshot) -> Result<Spilled> {
         let o = self.objects();
         match Location::decode(snap.loc) {
             Some(Location::OnDisk { gen }) if Location::on_disk(snap.state) == (Location::OnDisk { gen }) => {
-                self.restore(d, snap)?;
-                Ok(true)
+                Ok(match self.restore(d, snap)? {
+                    Some((t, copy)) => Spilled::Restored { d: t, snap: copy },
+                    None => Spilled::LookAgain,
+                })
             }
             Some(Location::Successor { d: t, gen }) => {
                 self.with_careful_freer(|f| o.install_successor(d, snap.state, &snap.key, t, gen, self.slot, f));
-                Ok(true)
+                Ok(Spilled::LookAgain)
             }
             Some(Location::Tombstone) => {
                 self.with_careful_freer(|f| o.finish_tombstone(d, snap.state, self.slot, f));
-                Ok(false)
+                Ok(Spilled::Deleted)
             }
             Some(loc) if loc.holds_memory() => {
                 self.with_careful_freer(|f| o.release_spilled_memory(d, snap.state, snap.loc, f));
-                Ok(true)
+                Ok(Spilled::LookAgain)
             }
+            _ if o.desc.load_state(d, Ordering::SeqCst) != snap.state => Ok(Spilled::LookAgain),
             _ => Err(err!(Corrupt, "spilled object in slot {d} has an invalid location word (damaged store)")),
         }
+    }
+
+    /// Whether the SPILLED object `d` seen in `snap` is still on disk only
+    /// (no restore or delete of it has committed since).
+    fn still_on_disk(&self, d: u32, snap: &Snapshot) -> bool {
+        let o = self.objects();
+        o.desc.load_state(d, Ordering::SeqCst) == snap.state
+            && o.desc.word(d, w::LOC).load(Ordering::SeqCst) == Location::on_disk(snap.state).encode()
     }
 
     /// Handles a SHADOW copy found through the index: finishes installing it.
@@ -357,9 +366,12 @@ impl Attachment {
     }
 
     /// Restores the SPILLED object `d`: a complete, checked copy in a fresh
-    /// descriptor, then the commit race (see `objects`). Whether this copy
-    /// or another wins, the object is in memory (or deleted) afterwards.
-    fn restore(&self, d: u32, snap: &Snapshot) -> Result<()> {
+    /// descriptor, then the commit race (see `objects`). Some((copy, its
+    /// snapshot)) when this copy won: it is then pinned by this process
+    /// (pinned before it became visible, so nothing can spill it before the
+    /// caller has it). None when another restore or a delete won (look the
+    /// ID up again).
+    fn restore(&self, d: u32, snap: &Snapshot) -> Result<Option<(u32, Snapshot)>> {
         let o = self.objects();
         let total = footprint(snap.data_len, snap.meta_len as u64)
             .ok_or_else(|| err!(Corrupt, "object in slot {d} has impossible sizes"))?;
@@ -373,13 +385,17 @@ impl Attachment {
             Ok(off) => self.layout.arena + off as usize,
             Err(e) => {
                 o.discard(t, reserved, self.slot, &freer);
-                return Err(e);
+                return if self.still_on_disk(d, snap) { Err(e) } else { Ok(None) };
             }
         };
         if let Err(e) = self.read_spill_file(d, snap, offset) {
             o.discard(t, reserved, self.slot, &freer);
-            return Err(e);
+            // A file that another process's restore (or a delete) removed
+            // is not damage: the object is in memory now, or gone.
+            return if self.still_on_disk(d, snap) { Err(e) } else { Ok(None) };
         }
+        let local = self.local_pins();
+        let pinned = local.pin(t, &o.masks, self.slot);
         let shadow = reserved.to(st::SHADOW, self.slot);
         if !o.desc.transition(t, reserved, shadow) {
             return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
@@ -388,15 +404,25 @@ impl Attachment {
             Ok(()) => {
                 self.bump_spill_counter(1);
                 self.with_careful_freer(|f| {
-                    o.install_successor(d, snap.state, &snap.key, t, shadow.gen() as u32 & crate::descriptor::SUCCESSOR_GEN_MASK, self.slot, f)
+                    o.install_successor(d, snap.state, &snap.key, t, shadow.gen() as u32 & SUCCESSOR_GEN_MASK, self.slot, f)
                 });
+                if pinned {
+                    if let Some(copy) = o.desc.snapshot(t).filter(|c| c.state.gen() == shadow.gen()) {
+                        return Ok(Some((t, copy)));
+                    }
+                    o.unpin(&local, self.slot, t, &freer);
+                }
+                Ok(None)
             }
             // Another restore or a delete won: ours is not needed.
             Err(_) => {
+                if pinned {
+                    o.unpin(&local, self.slot, t, &freer);
+                }
                 o.discard(t, shadow, self.slot, &freer);
+                Ok(None)
             }
         }
-        Ok(())
     }
 
     /// Deletes the SPILLED object `d`. Ok(true): deleted by this call;
@@ -411,10 +437,9 @@ impl Attachment {
             }
             return Ok(false);
         }
-        if self.handle_spilled(d, snap)? {
-            Ok(false)
-        } else {
-            Err(err!(NotFound, "object {} is already deleted", ObjectId::from_words(snap.key)))
+        match self.handle_spilled(d, snap)? {
+            Spilled::Deleted => Err(err!(NotFound, "object {} is already deleted", ObjectId::from_words(snap.key))),
+            _ => Ok(false),
         }
     }
 
@@ -452,6 +477,26 @@ impl Attachment {
         }
     }
 
+    /// Whether a descriptor owns the spill file `f`: the one whose spill
+    /// attempt (generation and tag) the name records, while it spills
+    /// (SPILLING: the file is being written, or renamed, by a live process
+    /// or one whose reclaim will remove it) or is spilled (SPILLED). A
+    /// spiller records its attempt in the descriptor before it creates the
+    /// file, so any file a sweep lists is owned in this sense for as long
+    /// as its writer needs it; after that, its writer or the reclaim of
+    /// its writer removes it, or this sweep does. No list of live processes
+    /// is needed: it could be stale by the time a file is looked at.
+    fn spill_file_owned(&self, f: &FileName) -> bool {
+        let o = self.objects();
+        (f.desc as usize) < o.desc.count()
+            && o.desc.snapshot(f.desc).is_some_and(|s| {
+                let state = s.state.state();
+                (state == st::SPILLING || (state == st::SPILLED && !f.temp))
+                    && s.state.gen() == f.gen
+                    && (s.info >> 32) as u32 == f.tag
+            })
+    }
+
     /// Finishes what interrupted restores and deletes of spilled objects
     /// left, and removes spill files no descriptor owns (part of collect).
     pub(crate) fn sweep_spills(&self) {
@@ -464,23 +509,10 @@ impl Attachment {
         }
         let Some(dir) = self.spill_dir.clone() else { return };
         let Ok(entries) = std::fs::read_dir(&dir) else { return };
-        let live: Vec<u32> = self.live_processes().iter().map(|&(s, _)| s).collect();
         for e in entries.flatten() {
             let name = e.file_name();
             let Some(f) = name.to_str().and_then(parse_name) else { continue };
-            if f.temp {
-                if !live.contains(&tag_slot(f.tag)) {
-                    let _ = std::fs::remove_file(e.path());
-                }
-                continue;
-            }
-            let owned = (f.desc as usize) < o.desc.count()
-                && o.desc.snapshot(f.desc).is_some_and(|s| {
-                    matches!(s.state.state(), st::SPILLED | st::SPILLING)
-                        && s.state.gen() == f.gen
-                        && (s.info >> 32) as u32 == f.tag
-                });
-            if !owned {
+            if !self.spill_file_owned(&f) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
@@ -489,48 +521,62 @@ impl Attachment {
     // ----- choosing victims ---------------------------------------------------------
 
     /// Spills objects so that an allocation of `total` bytes can succeed.
-    /// Ok(false) when nothing could be spilled.
-    pub(crate) fn make_room(&self, total: u64) -> Result<bool> {
+    pub(crate) fn make_room(&self, total: u64) -> Result<Room> {
         if self.spill_dir.is_none() {
-            return Ok(false);
+            return Ok(Room::Exhausted);
         }
-        // Free room first: a slab of the class with a free block nobody
-        // hinted, or free pages and empty slabs in a window (cost zero).
-        if let Some(class) = class_for(total) {
+        let class = class_for(total);
+        // A slab of the class with a free block nobody hinted costs nothing.
+        if let Some(class) = class {
             let adopted = {
                 let mut cache = self.caches[class].lock().unwrap_or_else(|p| p.into_inner());
                 self.slabs().adopt_by_scan(&mut cache, class, self.procs().hazard(self.slot, 1 + class))
             };
             if adopted {
-                return Ok(true);
+                return Ok(Room::Progress);
             }
         }
-        let pages = match class_for(total) {
+        let pages = match class {
             Some(class) => self.classes[class].span,
             None => total.div_ceil(self.layout.params.page_size),
         };
-        if let Some((0, _)) = self.cheapest_window(pages) {
-            let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
-            if self.slabs().retire_empty(self.procs().hazard(self.slot, 0)) > 0 {
-                return Ok(true);
+        let choice = self.cheapest_window(pages);
+        // Free pages and empty slabs cost nothing: take them first.
+        if let Window::Found(w) = &choice {
+            if w.victims.is_empty() {
+                return self.empty_window(w);
             }
         }
-        if let Some(class) = class_for(total) {
+        if let Some(class) = class {
             // Spill a batch, so the next allocations of this class find room
             // without scanning again.
             let batch = SPILL_BATCH_BYTES.div_ceil(self.classes[class].size).clamp(1, 64);
             if self.spill_same_class(class, batch)? {
-                return Ok(true);
+                return Ok(Room::Progress);
             }
         }
-        self.spill_window(pages)
+        match choice {
+            Window::Found(w) => self.empty_window(&w),
+            Window::Busy => Ok(Room::Busy),
+            Window::Blocked => Ok(Room::Exhausted),
+        }
     }
 
-    /// Whether `d` (in snapshot `s`) may be spilled now.
-    fn spillable(&self, s: &Snapshot, d: u32) -> bool {
-        s.state.state() == st::SEALED
-            && Location::decode(s.loc).is_some_and(Location::holds_memory)
-            && !self.objects().masks.any(d)
+    /// What an object occupying arena memory means for making room.
+    fn occupant(&self, d: u32, s: &Snapshot) -> Occupant {
+        let pinned = self.objects().masks.any(d);
+        match s.state.state() {
+            st::SEALED if pinned => Occupant::Stays,
+            st::SEALED if Location::decode(s.loc).is_some_and(Location::holds_memory) => Occupant::Spillable,
+            // Unsealed objects stay until their creator seals them (a
+            // create may take as long as the caller likes); objects deleted
+            // while pinned stay until released.
+            st::CREATED => Occupant::Stays,
+            st::DELETED if pinned => Occupant::Stays,
+            // Every other state is a step under way (a put, a spill, a
+            // restore, a free): the memory is about to be settled.
+            _ => Occupant::InFlux,
+        }
     }
 
     /// CLOCK over the descriptors: spills up to `batch` objects of `class`
@@ -548,7 +594,7 @@ impl Attachment {
                 for d in start..(start + 64).min(n) {
                     let d = d as u32;
                     let Some(s) = o.desc.snapshot(d) else { continue };
-                    if !self.spillable(&s, d) {
+                    if self.occupant(d, &s) != Occupant::Spillable {
                         continue;
                     }
                     let Some(Location::Block { page, .. }) = Location::decode(s.loc) else { continue };
@@ -583,34 +629,41 @@ impl Attachment {
         Ok(spilled > 0)
     }
 
-    /// Frees `count` contiguous pages by spilling everything in the
-    /// cheapest window that can be emptied; then retires its emptied slabs.
-    fn spill_window(&self, count: u64) -> Result<bool> {
-        let Some((_, victims)) = self.cheapest_window(count) else { return Ok(false) };
+    /// Empties the window: spills its objects, retires its slabs (taking
+    /// them from their owners), then claims its pages for this process.
+    fn empty_window(&self, w: &WindowChoice) -> Result<Room> {
         let o = self.objects();
-        let mut spilled = false;
-        for d in victims {
+        let mut progress = false;
+        for &d in &w.victims {
             if let Some(s) = o.desc.snapshot(d) {
-                if self.spillable(&s, d) {
-                    spilled |= self.spill_one(d, &s)?;
+                if self.occupant(d, &s) == Occupant::Spillable {
+                    progress |= self.spill_one(d, &s)?;
                 }
             }
         }
-        let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
-        let freed = self.slabs().retire_empty(self.procs().hazard(self.slot, 0));
-        Ok(spilled || freed > 0)
+        {
+            let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+            let slabs = self.slabs();
+            let hazard = self.procs().hazard(self.slot, 0);
+            for &head in &w.slabs {
+                if let PageEntry::SlabHead { class, .. } = self.pages().load(head) {
+                    progress |= slabs.retire_if_empty(head, class as usize, hazard, true);
+                }
+            }
+        }
+        if self.pages().claim_exact(w.start, w.count, self.slot) {
+            return Ok(Room::Claimed { start: w.start, count: w.count });
+        }
+        // Another process took part of the window first, or an object in it
+        // was moving: look again.
+        Ok(if progress { Room::Progress } else { Room::Busy })
     }
 
-    /// The objects to spill to empty the cheapest window of `count` pages,
-    /// or None if no window can be emptied. Free pages and empty unowned
-    /// slabs cost nothing, so a window of them (retired afterwards) is
-    /// chosen before any spill. Clears the CLOCK bits it reads.
-    fn cheapest_window(&self, count: u64) -> Option<(u64, Vec<u32>)> {
-        struct Unit {
-            pages: u64,
-            cost: u64,
-            objects: Vec<u32>,
-        }
+    /// The cheapest window of `count` contiguous pages that can be emptied
+    /// (free pages cost nothing; objects their bytes, four times that if
+    /// read since the last look; slabs their objects), or why there is none.
+    /// Clears the CLOCK bits it reads: each pass is a turn of the clock.
+    fn cheapest_window(&self, count: u64) -> Window {
         let o = self.objects();
         let pages = self.pages();
         let slabs = self.slabs();
@@ -625,82 +678,178 @@ impl Attachment {
                 bytes
             }
         };
-        // One unit per free page, run or slab; None for a page that blocks.
-        let unit_at = |p: u64| -> (u64, Option<(u64, Vec<u32>)>) {
-            match pages.load(p) {
-                PageEntry::Free => (1, Some((0, vec![]))),
-                PageEntry::Run { d } => {
-                    let Some(s) = ((d as usize) < o.desc.count()).then(|| o.desc.snapshot(d)).flatten() else {
-                        return (1, None);
-                    };
-                    let total = footprint(s.data_len, s.meta_len as u64).unwrap_or(u64::MAX);
-                    let len = total.div_ceil(ps).max(1);
-                    if Location::decode(s.loc) != Some(Location::Run { page: p }) {
-                        return (1, None);
-                    }
-                    let ok = self.spillable(&s, d);
-                    (len, ok.then(|| (cost_of(d, &s), vec![d])))
-                }
-                PageEntry::SlabHead { span, .. } => {
-                    let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
-                    let hz = self.procs().hazard(self.slot, 0);
-                    let held = slabs.unowned_blocks(p, hz);
-                    drop(_g);
-                    let Some(held) = held else { return (span as u64, None) };
-                    let mut cost = 0u64;
-                    let mut objs = vec![];
-                    for d in held {
-                        let Some(s) = ((d as usize) < o.desc.count()).then(|| o.desc.snapshot(d)).flatten() else {
-                            return (span as u64, None);
-                        };
-                        if !self.spillable(&s, d) {
-                            return (span as u64, None);
-                        }
-                        cost = cost.saturating_add(cost_of(d, &s));
-                        objs.push(d);
-                    }
-                    (span as u64, Some((cost, objs)))
-                }
-                _ => (1, None),
-            }
+        let occupant_of = |d: u32| -> Option<(Occupant, Snapshot)> {
+            let s = ((d as usize) < o.desc.count()).then(|| o.desc.snapshot(d)).flatten()?;
+            Some((self.occupant(d, &s), s))
         };
-        let mut window: std::collections::VecDeque<Unit> = Default::default();
-        let (mut win_pages, mut win_cost) = (0u64, 0u64);
-        let mut best: Option<(u64, Vec<u32>)> = None;
+        // The arena as a sequence of units (a free page, an object's run, a
+        // slab), each with what emptying it would take.
+        let mut units: Vec<Unit> = Vec::new();
         let mut p = 0;
         while p < pages.count() {
-            let (len, unit) = unit_at(p);
-            let len = len.max(1);
-            match unit {
-                None => {
-                    window.clear();
-                    win_pages = 0;
-                    win_cost = 0;
-                }
-                Some((cost, objects)) => {
-                    window.push_back(Unit { pages: len, cost, objects });
-                    win_pages += len;
-                    win_cost = win_cost.saturating_add(cost);
-                    while win_pages >= count {
-                        let front = window.front().expect("non-empty window");
-                        // The window without its first unit still covers `count`?
-                        if win_pages - front.pages >= count {
-                            let f = window.pop_front().expect("non-empty");
-                            win_pages -= f.pages;
-                            win_cost -= f.cost;
-                            continue;
-                        }
-                        if best.as_ref().is_none_or(|(c, _)| win_cost < *c) {
-                            best = Some((win_cost, window.iter().flat_map(|u| u.objects.iter().copied()).collect()));
-                        }
-                        let f = window.pop_front().expect("non-empty");
-                        win_pages -= f.pages;
-                        win_cost -= f.cost;
+            let (len, kind) = match pages.load(p) {
+                PageEntry::Free => (1, UnitKind::Movable { cost: 0, objects: vec![], slab: None }),
+                PageEntry::Run { d } => match occupant_of(d) {
+                    Some((occupant, s)) if Location::decode(s.loc) == Some(Location::Run { page: p }) => {
+                        let len = footprint(s.data_len, s.meta_len as u64).map_or(1, |t| t.div_ceil(ps).max(1));
+                        let kind = match occupant {
+                            Occupant::Spillable => UnitKind::Movable { cost: cost_of(d, &s), objects: vec![d], slab: None },
+                            Occupant::InFlux => UnitKind::InFlux,
+                            Occupant::Stays => UnitKind::Stays,
+                        };
+                        (len, kind)
                     }
+                    // Changing as we look, or a run whose object moved on.
+                    _ => (1, UnitKind::InFlux),
+                },
+                PageEntry::SlabHead { span, .. } => {
+                    let held = {
+                        let _g = self.general_hazard.lock().unwrap_or_else(|p| p.into_inner());
+                        slabs.slab_blocks(p, self.procs().hazard(self.slot, 0))
+                    };
+                    let kind = match held {
+                        None => UnitKind::InFlux,
+                        Some((owner, held)) => {
+                            // Taking a slab from a process that allocates
+                            // from it costs that process a new slab later.
+                            let mut cost = if owner == 0 { 0 } else { ps };
+                            let mut objects = vec![];
+                            let mut kind = None;
+                            for d in held {
+                                match occupant_of(d) {
+                                    Some((Occupant::Spillable, s)) => {
+                                        cost = cost.saturating_add(cost_of(d, &s));
+                                        objects.push(d);
+                                    }
+                                    Some((Occupant::Stays, _)) => {
+                                        kind = Some(UnitKind::Stays);
+                                        break;
+                                    }
+                                    _ => kind = Some(UnitKind::InFlux),
+                                }
+                            }
+                            kind.unwrap_or(UnitKind::Movable { cost, objects, slab: Some(p) })
+                        }
+                    };
+                    (span as u64, kind)
                 }
-            }
+                PageEntry::Claimed { .. } | PageEntry::SlabTail { .. } | PageEntry::SlabRetiring { .. } => (1, UnitKind::InFlux),
+                PageEntry::Invalid => (1, UnitKind::Stays),
+            };
+            let len = len.max(1).min(pages.count() - p);
+            units.push(Unit { start: p, pages: len, kind });
             p += len;
         }
-        best
+        if let Some(w) = best_window(&units, count, false) {
+            return Window::Found(w);
+        }
+        if best_window(&units, count, true).is_some() {
+            Window::Busy
+        } else {
+            Window::Blocked
+        }
     }
+}
+
+/// What became of a SPILLED object a lookup found.
+#[derive(Debug)]
+pub(crate) enum Spilled {
+    /// It moved (restored by someone, or its memory released): look again.
+    LookAgain,
+    /// A delete of it won.
+    Deleted,
+    /// This process restored it into descriptor `d` and pins it there.
+    Restored { d: u32, snap: Snapshot },
+}
+
+/// What making room achieved.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Room {
+    /// A run of pages now CLAIMED by this process: the allocation takes it.
+    Claimed { start: u64, count: u64 },
+    /// Room was made somewhere; allocate again.
+    Progress,
+    /// Room can be made once steps of other processes settle (a put, a
+    /// spill or a restore under way): wait a little and try again.
+    Busy,
+    /// Nothing more can move: what is left is pinned or unsealed.
+    Exhausted,
+}
+
+/// An object that occupies arena memory, for making room.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Occupant {
+    Spillable,
+    /// In the middle of a step of some process.
+    InFlux,
+    /// Pinned, unsealed, or damaged: stays where it is.
+    Stays,
+}
+
+enum UnitKind {
+    Movable { cost: u64, objects: Vec<u32>, slab: Option<u64> },
+    InFlux,
+    Stays,
+}
+
+struct Unit {
+    start: u64,
+    pages: u64,
+    kind: UnitKind,
+}
+
+/// A window to empty.
+pub(crate) struct WindowChoice {
+    start: u64,
+    count: u64,
+    victims: Vec<u32>,
+    slabs: Vec<u64>,
+}
+
+enum Window {
+    Found(WindowChoice),
+    /// Every window needs something that is in the middle of a step.
+    Busy,
+    /// Every window holds something that stays.
+    Blocked,
+}
+
+/// The cheapest run of units covering `count` pages in which every unit is
+/// movable (with `through_flux`, in which none stays), cut to `count` pages.
+fn best_window(units: &[Unit], count: u64, through_flux: bool) -> Option<WindowChoice> {
+    let usable = |u: &Unit| match u.kind {
+        UnitKind::Movable { cost, .. } => Some(cost),
+        UnitKind::InFlux if through_flux => Some(0),
+        _ => None,
+    };
+    let mut best: Option<(u64, usize, usize)> = None;
+    let (mut first, mut pages, mut cost) = (0usize, 0u64, 0u64);
+    for (i, u) in units.iter().enumerate() {
+        let Some(c) = usable(u) else {
+            first = i + 1;
+            pages = 0;
+            cost = 0;
+            continue;
+        };
+        pages += u.pages;
+        cost = cost.saturating_add(c);
+        // Drop leading units the window does not need.
+        while pages - units[first].pages >= count {
+            pages -= units[first].pages;
+            cost -= usable(&units[first]).unwrap_or(0);
+            first += 1;
+        }
+        if pages >= count && best.is_none_or(|(c, _, _)| cost < c) {
+            best = Some((cost, first, i));
+        }
+    }
+    let (_, a, b) = best?;
+    let mut choice = WindowChoice { start: units[a].start, count, victims: vec![], slabs: vec![] };
+    for u in &units[a..=b] {
+        if let UnitKind::Movable { objects, slab, .. } = &u.kind {
+            choice.victims.extend_from_slice(objects);
+            choice.slabs.extend(slab);
+        }
+    }
+    Some(choice)
 }

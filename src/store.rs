@@ -16,6 +16,7 @@ use crate::objects::{InsertError, Pin};
 use crate::pins::HandlePins;
 use crate::reclaim::Reclaimed;
 use crate::shm::LocalCounters;
+use crate::spill::Spilled;
 use crate::sys;
 
 /// A pinned object as raw pointers into the shared mapping. The bytes stay
@@ -266,6 +267,12 @@ impl Store {
                 )
             })?;
         let o = att.objects();
+        // A caller-chosen ID that is taken fails before any memory is
+        // allocated for it (which, in a full store, would spill others for
+        // nothing). The insert below still decides races.
+        if o.lookup(key, |s| s.holds_id()).is_some() {
+            return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
+        }
         let (d, reserved) = att.claim_descriptor()?;
         o.desc.write_fields(d, key, meta_len, data_len, now_unix() as u32);
         let offset = match att.allocate(d, total) {
@@ -361,12 +368,12 @@ impl Store {
                     att.handle_shadow(d, &snap);
                     continue;
                 }
-                _ => {
-                    if att.handle_spilled(d, &snap)? {
-                        continue;
-                    }
-                    return Ok(None);
-                }
+                _ => match att.handle_spilled(d, &snap)? {
+                    Spilled::LookAgain => continue,
+                    Spilled::Deleted => return Ok(None),
+                    // Restored by this call, and pinned for it already.
+                    Spilled::Restored { d, snap } => return self.pinned_view(id, d, &snap).map(Some),
+                },
             }
             match o.try_pin(&local, att.slot, d, snap.state, &att.freer()) {
                 Pin::Pinned => {}
@@ -375,24 +382,32 @@ impl Store {
                     return Err(err!(InvalidArgument, "object {id} is pinned too many times by this process"))
                 }
             }
-            let Some(obj) = self.view(&snap) else {
-                o.unpin(&local, att.slot, d, &att.freer());
-                return Err(err!(Corrupt, "object {id} has an out-of-bounds location (damaged store)"));
-            };
-            self.handle_pins().add(d);
-            if !self.pinned_any.load(Ordering::Relaxed) {
-                self.pinned_any.store(true, Ordering::Relaxed);
-            }
-            // The CLOCK reference bit, written only when not already set.
-            let aux = o.desc.word(d, w::AUX);
-            if aux.load(Ordering::Relaxed) & 1 == 0 {
-                aux.fetch_or(1, Ordering::Relaxed);
-            }
-            return Ok(Some(obj));
+            return self.pinned_view(id, d, &snap).map(Some);
         }
         // Present all along, but every attempt saw it move: spilled again
         // as soon as restored, under extreme memory pressure.
         Err(err!(OutOfMemory, "object {id} cannot be held in memory: memory pressure keeps spilling it"))
+    }
+
+    /// The view of object `d` (snapshot `snap`), which this process has
+    /// just pinned for this handle.
+    fn pinned_view(&self, id: &ObjectId, d: u32, snap: &Snapshot) -> Result<RawObject> {
+        let att = &*self.att;
+        let o = att.objects();
+        let Some(obj) = self.view(snap) else {
+            o.unpin(&att.local_pins(), att.slot, d, &att.freer());
+            return Err(err!(Corrupt, "object {id} has an out-of-bounds location (damaged store)"));
+        };
+        self.handle_pins().add(d);
+        if !self.pinned_any.load(Ordering::Relaxed) {
+            self.pinned_any.store(true, Ordering::Relaxed);
+        }
+        // The CLOCK reference bit, written only when not already set.
+        let aux = o.desc.word(d, w::AUX);
+        if aux.load(Ordering::Relaxed) & 1 == 0 {
+            aux.fetch_or(1, Ordering::Relaxed);
+        }
+        Ok(obj)
     }
 
     fn view(&self, snap: &Snapshot) -> Option<RawObject> {

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use common::child::{check_content, content_for, derived_id, kill_round, spawn_child, stress_rounds, ChildGuard};
-use common::{assert_consistent, pattern, TempStore};
+use common::{assert_consistent, pattern, SpillDir, TempStore};
 use objstore::{ErrorKind, ObjectId, ObjectState, Options, Store};
 
 const MIB: u64 = 1 << 20;
@@ -19,28 +19,6 @@ const LONG: Duration = Duration::from_secs(60);
 #[ignore = "entry point of child processes, run by the other tests"]
 fn child_entry() {
     common::child::run_child();
-}
-
-/// A spill directory removed with the test.
-struct SpillDir(String);
-impl SpillDir {
-    fn new(tag: &str) -> SpillDir {
-        let d = format!("/tmp/objstore-spill-{tag}-{}-{:x}", std::process::id(), common::rand_u64());
-        std::fs::create_dir_all(&d).unwrap();
-        SpillDir(d)
-    }
-    fn files(&self) -> Vec<String> {
-        let mut v: Vec<String> = std::fs::read_dir(&self.0)
-            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-            .unwrap_or_default();
-        v.sort();
-        v
-    }
-}
-impl Drop for SpillDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 fn spill_store(t: &TempStore, dir: &SpillDir, capacity: u64) -> Store {

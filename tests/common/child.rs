@@ -191,6 +191,11 @@ pub fn run_child() {
         "abuse" => abuse(&args[0], args[1].parse().unwrap()),
         "spill_churn" => spill_churn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "put_as_nobody" => put_as_nobody(&args[0], &args[1..]),
+        "strict_spill_putter" => strict_spill_putter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
+        "random_getter" => random_getter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap()),
+        "big_spiller" => big_spiller(&args[0], args[1].parse().unwrap()),
+        "collector" => collector(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
+        "attach_put_detach" => attach_put_detach(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         other => panic!("unknown child role {other}"),
     }
 }
@@ -436,4 +441,129 @@ pub fn kill_round(role: &str, store: &str, first_child: u32, count: u32, rng: &m
         events.extend(k.drain());
     }
     events
+}
+
+/// Reports a failed call as "!what: kind message" (the tests that use the
+/// strict roles below allow no failure at all).
+fn report_failure(what: impl std::fmt::Display, e: &objstore::Error) {
+    emit(format!("!{what}: {:?} {}", e.kind(), e.message()));
+}
+
+/// Puts `count` objects of 64 B to 4 MiB into a spilling store, reading
+/// one back now and then and releasing it at once (so this process never
+/// pins more than one object), then reports "done". Every failure is
+/// reported.
+fn strict_spill_putter(name: &str, child: u32, count: u64) {
+    const LENS: [usize; 10] = [64, 900, 5000, 70_000, 150_000, 300_000, 700_000, 1_500_000, 2_500_000, 4_000_000];
+    let s = attach(name);
+    let mut rng = Rng((child as u64 + 1) * 0x9e37_79b9 | 1);
+    let mut mine: Vec<(ObjectId, u64, usize)> = vec![];
+    for n in 0..count {
+        let seed = (child as u64) << 32 | n;
+        let len = LENS[rng.below(LENS.len() as u64) as usize];
+        match s.put_with_meta(&pattern(seed, len), b"strict") {
+            Ok(id) => mine.push((id, seed, len)),
+            Err(e) => report_failure(format_args!("put of {len} bytes"), &e),
+        }
+        if !mine.is_empty() && rng.below(3) == 0 {
+            let (id, seed, len) = mine[rng.below(mine.len() as u64) as usize];
+            match s.get(&id, Some(Duration::ZERO)) {
+                Ok(obj) => {
+                    if obj.data() != &pattern(seed, len)[..] {
+                        emit(format!("!object {id} corrupted"));
+                    }
+                }
+                Err(e) => report_failure(format_args!("get of {id} ({len} bytes)"), &e),
+            }
+        }
+    }
+    emit("done");
+}
+
+/// Gets `gets` random objects among `derived_id(0, 0..count)` (each
+/// `pattern(n, 512 KiB)`), checking and releasing each at once.
+fn random_getter(name: &str, child: u32, count: u64, gets: u64) {
+    let s = attach(name);
+    let mut rng = Rng((child as u64 + 7) * 0x2545_f491 | 1);
+    for _ in 0..gets {
+        let n = rng.below(count);
+        let id = derived_id(0, n);
+        match s.get(&id, Some(Duration::ZERO)) {
+            Ok(obj) => {
+                if obj.data() != &pattern(n, 512 << 10)[..] {
+                    emit(format!("!object {id} corrupted"));
+                }
+            }
+            Err(e) => report_failure(format_args!("get of {id}"), &e),
+        }
+    }
+    emit("done");
+}
+
+/// Collects every `min_ms` to `max_ms` milliseconds until killed.
+fn collector(name: &str, min_ms: u64, max_ms: u64) {
+    let s = attach(name);
+    let mut rng = Rng(0x51f1 | 1);
+    emit("ready");
+    loop {
+        if let Err(e) = s.collect() {
+            report_failure("collect", &e);
+        }
+        std::thread::sleep(Duration::from_millis(min_ms + rng.below(max_ms - min_ms + 1)));
+    }
+}
+
+/// `rounds` times: attaches, puts objects enough to make the store spill,
+/// reads one back, deletes what it put, detaches. Every failure is reported.
+fn attach_put_detach(name: &str, child: u32, rounds: u64) {
+    for round in 0..rounds {
+        let s = attach(name);
+        let mut ids = vec![];
+        for k in 0..12u64 {
+            let seed = (child as u64) << 40 | round << 8 | k;
+            let len = [1000usize, 80_000, 400_000, 1_000_000][(k % 4) as usize];
+            match s.put(&pattern(seed, len)) {
+                Ok(id) => ids.push((id, seed, len)),
+                Err(e) => report_failure(format_args!("put of {len} bytes"), &e),
+            }
+        }
+        if let Some(&(id, seed, len)) = ids.first() {
+            match s.get(&id, Some(Duration::ZERO)) {
+                Ok(obj) => {
+                    if obj.data() != &pattern(seed, len)[..] {
+                        emit(format!("!object {id} corrupted"));
+                    }
+                }
+                Err(e) => report_failure(format_args!("get of {id}"), &e),
+            }
+        }
+        for (id, _, _) in ids {
+            if let Err(e) = s.delete(&id) {
+                report_failure(format_args!("delete of {id}"), &e);
+            }
+        }
+    }
+    emit("done");
+}
+
+/// Puts 3 MiB objects into a small spilling store forever (so that it is
+/// nearly always writing a spill file), keeping the last 8 and deleting
+/// older ones. Every failure is reported.
+fn big_spiller(name: &str, child: u32) {
+    let s = attach(name);
+    let mut live = std::collections::VecDeque::new();
+    emit("ready");
+    for n in 0u64.. {
+        let seed = (child as u64) << 40 | n;
+        match s.put(&pattern(seed, 3 << 20)) {
+            Ok(id) => live.push_back(id),
+            Err(e) => report_failure("put of 3 MiB", &e),
+        }
+        if live.len() > 8 {
+            let id = live.pop_front().expect("non-empty");
+            if let Err(e) = s.delete(&id) {
+                report_failure(format_args!("delete of {id}"), &e);
+            }
+        }
+    }
 }

@@ -34,6 +34,34 @@ impl Drop for TempStore {
     }
 }
 
+/// A spill directory removed with the test.
+pub struct SpillDir(pub String);
+
+impl SpillDir {
+    pub fn new(tag: &str) -> SpillDir {
+        let d = format!("/tmp/objstore-spill-{tag}-{}-{:x}", std::process::id(), rand_u64());
+        std::fs::create_dir_all(&d).unwrap();
+        SpillDir(d)
+    }
+    pub fn path(&self) -> &str {
+        &self.0
+    }
+    /// The names of the files in the directory, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.0)
+            .map(|r| r.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+}
+
+impl Drop for SpillDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
 pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();

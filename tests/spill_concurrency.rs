@@ -1,0 +1,195 @@
+//! Spilling under concurrency: the situations a multi-process torture run
+//! found, each as a regression test.
+//!
+//! 1. A put or restore into a spilling store fails with OUT_OF_MEMORY only
+//!    when pinned objects truly leave no room: slabs that live processes
+//!    (the caller included) allocate from are not in the way.
+//! 2. Concurrent gets of spilled objects never report an intact object as
+//!    CORRUPT (a file removed by another process's restore is not damage),
+//!    and never OUT_OF_MEMORY while little is pinned.
+//! 3. `collect`'s sweep of the spill directory never removes a file of a
+//!    live process, even one that attached after the sweep began.
+
+mod common;
+
+use std::time::Duration;
+
+use common::child::{spawn_child, ChildGuard};
+use common::{assert_consistent, pattern, SpillDir, TempStore};
+use objstore::{Options, Store};
+
+const MIB: u64 = 1 << 20;
+const LONG: Duration = Duration::from_secs(120);
+
+#[test]
+#[ignore = "entry point of child processes, run by the other tests"]
+fn child_entry() {
+    common::child::run_child();
+}
+
+fn spill_store(t: &TempStore, dir: &SpillDir, capacity: u64) -> Store {
+    t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.path().to_string()), ..Options::default() })
+}
+
+/// Small objects of many size classes, each followed by a larger one, fill
+/// a 16 MiB store several times over; then 4 MiB puts, and gets that
+/// restore every large object, all succeed with nothing pinned.
+#[test]
+fn slabs_of_the_caller_do_not_block_a_large_put_or_restore() {
+    let t = TempStore::new("ownslabs");
+    let dir = SpillDir::new("ownslabs");
+    let s = spill_store(&t, &dir, 16 * MIB);
+    // One small object of each of 30 size classes, each followed by a
+    // 600 KB object: this process's slabs end up spread over the arena, so
+    // no run of 64 pages is free of them.
+    let small = [
+        64usize, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
+        5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576,
+    ];
+    let mut large = vec![];
+    for round in 0..3u64 {
+        for (k, &len) in small.iter().enumerate() {
+            s.put(&pattern(round * 100 + k as u64, len)).unwrap_or_else(|e| panic!("small put {round}/{k}: {e}"));
+            let seed = 10_000 + round * 100 + k as u64;
+            let id = s.put(&pattern(seed, 600_000)).unwrap_or_else(|e| panic!("large put {round}/{k}: {e}"));
+            large.push((id, seed, 600_000));
+        }
+    }
+    for i in 0..8u64 {
+        let seed = 20_000 + i;
+        let id = s.put(&pattern(seed, 4 << 20)).unwrap_or_else(|e| {
+            let st = s.stats().unwrap();
+            panic!("4 MiB put {i}: {e} (used {} of {}, pinned {})", st.used_bytes, st.capacity_bytes, st.pinned_count)
+        });
+        large.push((id, seed, 4 << 20));
+    }
+    for (id, seed, len) in &large {
+        let obj = s.get(id, Some(Duration::ZERO)).unwrap_or_else(|e| panic!("restore of {id}: {e}"));
+        assert_eq!(obj.data(), &pattern(*seed, *len)[..]);
+    }
+    assert_eq!(s.stats().unwrap().pinned_count, 0);
+    assert_consistent(&s);
+}
+
+fn run_children(role: &str, store: &str, count: u32, extra: &[String]) -> Vec<ChildGuard> {
+    (0..count)
+        .map(|c| {
+            let mut args = vec![store.to_string(), c.to_string()];
+            args.extend_from_slice(extra);
+            spawn_child(role, &args)
+        })
+        .collect()
+}
+
+/// Collects every event of children that end by themselves with "done".
+fn finish(kids: Vec<ChildGuard>) -> Vec<String> {
+    let mut events = vec![];
+    for mut k in kids {
+        let before = k.wait_for("done", LONG);
+        assert!(k.wait_exit(LONG).success());
+        events.extend(before);
+    }
+    events
+}
+
+/// Several processes put objects of 64 B to 4 MiB (reading some back) into
+/// a 16 MiB spilling store, each holding at most one pin at a time: no put
+/// and no get fails.
+#[test]
+fn concurrent_puts_of_large_objects_are_not_refused() {
+    let t = TempStore::new("bigputs");
+    let dir = SpillDir::new("bigputs");
+    let s = spill_store(&t, &dir, 16 * MIB);
+    let kids = run_children("strict_spill_putter", &t.name, 4, &["300".into()]);
+    let errors: Vec<String> = finish(kids).into_iter().filter(|e| e.starts_with('!')).collect();
+    assert!(errors.is_empty(), "{} failures, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    s.collect().unwrap();
+    assert_consistent(&s);
+}
+
+/// 96 objects of 512 KiB in a 16 MiB store (most spilled); three processes
+/// get random ones: every get returns the object intact.
+#[test]
+fn concurrent_restores_never_report_corruption_or_lack_of_memory() {
+    let t = TempStore::new("restores");
+    let dir = SpillDir::new("restores");
+    let s = spill_store(&t, &dir, 16 * MIB);
+    for n in 0..96u64 {
+        s.put_as(&common::child::derived_id(0, n), &pattern(n, 512 << 10), b"").unwrap();
+    }
+    assert!(s.stats().unwrap().spilled_count > 50);
+    let kids = run_children("random_getter", &t.name, 3, &["96".into(), "400".into()]);
+    let errors: Vec<String> = finish(kids).into_iter().filter(|e| e.starts_with('!')).collect();
+    assert!(errors.is_empty(), "{} failures, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    assert_consistent(&s);
+}
+
+/// Processes attach, put (spilling) and detach again and again while
+/// another process collects every few milliseconds: no put fails. (Many
+/// spilled objects keep each sweep of the directory long, so that processes
+/// attach while one is under way.)
+#[test]
+fn collect_never_removes_a_live_process_spill_file() {
+    let t = TempStore::new("sweep");
+    let dir = SpillDir::new("sweep");
+    let s = spill_store(&t, &dir, 8 * MIB);
+    for n in 0..6000u64 {
+        s.put(&pattern(n, 2000)).unwrap();
+    }
+    for n in 0..40u64 {
+        s.put(&pattern(n, 200_000)).unwrap();
+    }
+    assert!(dir.files().len() > 1000);
+    drop(s);
+    let collector = spawn_child("collector", &[t.name.clone(), "1".into(), "5".into()]);
+    collector.wait_for("ready", LONG);
+    let kids = run_children("attach_put_detach", &t.name, 4, &["40".into()]);
+    let errors: Vec<String> = finish(kids).into_iter().filter(|e| e.starts_with('!')).collect();
+    drop(collector);
+    assert!(errors.is_empty(), "{} failures, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
+    let s = Store::open(&t.name, &Options::default()).unwrap();
+    s.collect().unwrap();
+    assert_consistent(&s);
+}
+
+/// A spiller stopped while it writes a spill file keeps its file through
+/// collects, and finishes its put when continued; a spiller killed there
+/// leaves a file that the next collect removes.
+#[test]
+fn a_stopped_spillers_file_survives_collect_and_a_killed_ones_does_not() {
+    let t = TempStore::new("stopspill");
+    let dir = SpillDir::new("stopspill");
+    let s = spill_store(&t, &dir, 12 * MIB);
+    let temp_files = || dir.files().into_iter().filter(|f| f.ends_with(".spill.tmp")).collect::<Vec<_>>();
+    let mut child = spawn_child("big_spiller", &[t.name.clone(), "1".into()]);
+    child.wait_for("ready", LONG);
+    let mut rng = common::rand_u64() | 1;
+    let mut caught = 0;
+    for _ in 0..2000 {
+        child.signal(libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(2));
+        let temps = temp_files();
+        if !temps.is_empty() {
+            caught += 1;
+            s.collect().unwrap();
+            assert_eq!(temp_files(), temps, "collect removed a stopped spiller's file");
+            if caught == 5 {
+                break;
+            }
+        }
+        child.signal(libc::SIGCONT);
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_micros(rng % 3000));
+    }
+    assert_eq!(caught, 5, "never caught the child writing a spill file");
+    // Stopped with a file half-written: killed now, its file goes.
+    child.signal(libc::SIGKILL);
+    child.wait_exit(LONG);
+    let failures: Vec<String> = child.drain().into_iter().filter(|e| e.starts_with('!')).collect();
+    assert!(failures.is_empty(), "{failures:?}");
+    s.collect().unwrap();
+    assert!(temp_files().is_empty(), "{:?}", temp_files());
+    assert_consistent(&s);
+}
