@@ -481,3 +481,173 @@ fn a_helper_finishes_a_stopped_restore() {
         assert_eq!(a.files_removed[d as usize].load(Ordering::SeqCst), 1);
     });
 }
+
+/// A reader looked the spilled object up (its snapshot says on disk only)
+/// while another process restores it: the restore frees the original and
+/// removes its file. If the reader then finds the file missing, the
+/// descriptor must tell it the object moved, never that it is damaged.
+#[test]
+fn a_file_removed_by_a_restore_is_not_damage() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 2));
+        let (d, spilled) = spilled_object(&a);
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                // The reader's open of the file fails once it is removed.
+                if a.files_removed[d as usize].load(Ordering::SeqCst) > 0 {
+                    assert!(!o.still_on_disk(d, spilled), "a restored object reported as damaged");
+                }
+            })
+        };
+        assert!(restore(&a, 1, d, spilled));
+        reader.join().unwrap();
+    });
+}
+
+/// The same with a delete in place of the restore.
+#[test]
+fn a_file_removed_by_a_delete_is_not_damage() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let (d, spilled) = spilled_object(&a);
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                if a.files_removed[d as usize].load(Ordering::SeqCst) > 0 {
+                    assert!(!o.still_on_disk(d, spilled), "a deleted object reported as damaged");
+                }
+            })
+        };
+        let o = a.objects();
+        assert!(o.claim_tombstone(d, spilled).is_ok());
+        o.finish_tombstone(d, spilled, 0, &*a);
+        reader.join().unwrap();
+    });
+}
+
+/// A restorer pins its copy before the copy becomes visible; a spiller
+/// that tries to spill the copy at any moment never succeeds while that
+/// pin is held (so the get that restored it never loses it again).
+#[test]
+fn a_restored_copy_is_pinned_before_anyone_can_spill_it() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 2));
+        let (d, spilled) = spilled_object(&a);
+        let o = a.objects();
+        let (t, shadow) = shadow_copy(&a, 0, d);
+        let spiller = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let s = o.desc.load_state(t, Ordering::SeqCst);
+                if s.state() == st::SEALED {
+                    assert!(o.begin_spill(t, s, 1).is_none(), "spilled a copy its restorer pins");
+                }
+            })
+        };
+        let local = a.local(0);
+        assert!(local.pin(t, &o.masks, 0));
+        assert!(o.claim_successor(d, spilled, t, shadow).is_ok());
+        let gen = shadow.gen() as u32 & crate::descriptor::SUCCESSOR_GEN_MASK;
+        o.install_successor(d, spilled, &KEY, t, gen, 0, &*a);
+        spiller.join().unwrap();
+        assert_eq!(o.desc.load_state(t, Ordering::SeqCst).state(), st::SEALED);
+        assert!(o.unpin(&local, 0, t, &*a));
+    });
+}
+
+/// A spill file, as the sweep and the spiller see it.
+const NO_FILE: u32 = 0;
+const TEMP_FILE: u32 = 1;
+const FINAL_FILE: u32 = 2;
+const TAG: u32 = 0x0010_0007;
+
+/// One pass of the sweep over one file: removes it unless a descriptor
+/// owns it.
+fn sweep_once(a: &Arena, file: &AtomicU32, d: u32, gen: u64) {
+    let seen = file.load(Ordering::SeqCst);
+    if seen == NO_FILE {
+        return;
+    }
+    let attempt = crate::objects::SpillAttempt { d, gen, tag: TAG, temp: seen == TEMP_FILE };
+    if !a.objects().owns_spill_file(&attempt) {
+        let _ = file.compare_exchange(seen, NO_FILE, Ordering::SeqCst, Ordering::SeqCst);
+    }
+}
+
+/// A spill (record the attempt, write the temp file, rename it, commit)
+/// races a sweep of the directory and a reader that cancels the spill: the
+/// sweep removes the spiller's file only once the spill is cancelled, and
+/// in the end a spilled object has its file and a cancelled one none.
+#[test]
+fn a_sweep_never_removes_a_file_a_spill_still_needs() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let d = put(&a, 0).unwrap();
+        let sealed = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let file = Arc::new(AtomicU32::new(NO_FILE));
+        let sweeper = {
+            let (a, file) = (a.clone(), file.clone());
+            thread::spawn(move || sweep_once(&a, &file, d, sealed.gen()))
+        };
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let s = o.desc.load_state(d, Ordering::SeqCst);
+                if s.state() == st::SPILLING {
+                    o.cancel_spill(d, s);
+                }
+            })
+        };
+        let o = a.objects();
+        let spilling = o.begin_spill(d, sealed, 0).unwrap();
+        o.record_spill_attempt(d, TAG);
+        file.store(TEMP_FILE, Ordering::SeqCst);
+        if file.compare_exchange(TEMP_FILE, FINAL_FILE, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+            // The sweep took the temp file: only allowed once cancelled.
+            assert!(!o.cancel_spill(d, spilling), "the sweep removed a live spill's file");
+        } else if !o.commit_spill(d, spilling) {
+            file.store(NO_FILE, Ordering::SeqCst);
+        }
+        sweeper.join().unwrap();
+        reader.join().unwrap();
+        match o.desc.load_state(d, Ordering::SeqCst).state() {
+            st::SPILLED => assert_eq!(file.load(Ordering::SeqCst), FINAL_FILE),
+            st::SEALED => assert_eq!(file.load(Ordering::SeqCst), NO_FILE),
+            other => panic!("unexpected state {other}"),
+        }
+    });
+}
+
+/// A spiller stops forever after creating its temp file; its reclaimer
+/// undoes the spill (back to SEALED, its files removed) while a sweep
+/// runs: the file ends removed and the object in memory, whatever the
+/// order.
+#[test]
+fn a_dead_spillers_file_is_removed_by_reclaim_or_sweep() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let d = put(&a, 0).unwrap();
+        let sealed = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let o = a.objects();
+        let spilling = o.begin_spill(d, sealed, 0).unwrap();
+        o.record_spill_attempt(d, TAG);
+        let file = Arc::new(AtomicU32::new(TEMP_FILE));
+        // (slot 0 stops forever here)
+        let sweeper = {
+            let (a, file) = (a.clone(), file.clone());
+            thread::spawn(move || sweep_once(&a, &file, d, sealed.gen()))
+        };
+        // The reclaimer of slot 0 (as `undo_spill_step`): remove the
+        // attempt's files, then cancel.
+        file.store(NO_FILE, Ordering::SeqCst);
+        assert!(o.cancel_spill(d, spilling));
+        sweeper.join().unwrap();
+        assert_eq!(file.load(Ordering::SeqCst), NO_FILE);
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), st::SEALED);
+    });
+}

@@ -40,6 +40,19 @@ pub(crate) trait Memory {
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64);
 }
 
+/// One attempt at spilling an object, as its spill file's name records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SpillAttempt {
+    /// The descriptor spilled.
+    pub d: u32,
+    /// Its generation.
+    pub gen: u64,
+    /// The attempt: the spiller's slot and a counter.
+    pub tag: u32,
+    /// The file is being written (not yet renamed into place).
+    pub temp: bool,
+}
+
 /// Why an insert did not commit.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum InsertError {
@@ -408,6 +421,50 @@ impl<'a> Objects<'a> {
         if self.desc.transition(d, spilled, freeing) {
             self.finish_free(d, freeing, mem);
         }
+    }
+
+    /// Records spill attempt `tag` in the SPILLING descriptor `d`, before
+    /// the attempt's file exists: from then on whoever frees or reclaims
+    /// `d` knows which file to remove, and a sweep knows the file is owned.
+    pub(crate) fn record_spill_attempt(&self, d: u32, tag: u32) {
+        let info = self.desc.word(d, w::INFO);
+        info.store(info.load(Ordering::Relaxed) & 0xffff_ffff | (tag as u64) << 32, Ordering::SeqCst);
+        self.desc.word(d, w::AUX).fetch_or(aux::SPILL_FILE, Ordering::SeqCst);
+    }
+
+    /// Whether a descriptor owns the spill file of `attempt`: the
+    /// descriptor whose generation and recorded attempt the file's name
+    /// gives, while it spills (SPILLING: the file is being written or
+    /// renamed by a live process, or by one whose reclaim will remove it)
+    /// or is spilled (SPILLED, complete files only). The spiller records its
+    /// attempt before it creates the file, so a file a sweep lists is owned
+    /// in this sense for as long as its writer needs it; after that its
+    /// writer, the reclaim of its writer, or the free of the descriptor
+    /// removes it — or a sweep does. No list of live processes is needed:
+    /// it would be stale by the time a file is looked at.
+    pub(crate) fn owns_spill_file(&self, attempt: &SpillAttempt) -> bool {
+        let d = attempt.d;
+        if d as usize >= self.desc.count() {
+            return false;
+        }
+        loop {
+            let s = self.desc.load_state(d, Ordering::SeqCst);
+            let tag = (self.desc.word(d, w::INFO).load(Ordering::SeqCst) >> 32) as u32;
+            if self.desc.load_state(d, Ordering::SeqCst) != s {
+                continue;
+            }
+            let spilling = s.state() == st::SPILLING || (s.state() == st::SPILLED && !attempt.temp);
+            return spilling && s.gen() == attempt.gen && tag == attempt.tag;
+        }
+    }
+
+    /// Whether the SPILLED object `d`, seen in state `spilled`, is still on
+    /// disk only: no restore and no delete of it has committed since. A
+    /// restore that fails to read the file checks this before it reports
+    /// damage: a file that a committed restore or delete removed is not.
+    pub(crate) fn still_on_disk(&self, d: u32, spilled: StateWord) -> bool {
+        self.desc.load_state(d, Ordering::SeqCst) == spilled
+            && self.desc.word(d, w::LOC).load(Ordering::SeqCst) == Location::on_disk(spilled).encode()
     }
 
     /// For a SHADOW copy `t`: the SPILLED original it restores, if that

@@ -35,6 +35,7 @@ use crate::descriptor::{aux, st, w, Location, Snapshot, StateWord, SUCCESSOR_GEN
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::layout::globals;
+use crate::objects::SpillAttempt;
 use crate::pages::PageEntry;
 use crate::slab::class_for;
 
@@ -90,15 +91,8 @@ pub(crate) fn remove_store_files(dir: &str, _store_path: &str) {
     }
 }
 
-/// The parts of a spill file's name.
-struct FileName {
-    desc: u32,
-    gen: u64,
-    tag: u32,
-    temp: bool,
-}
-
-fn parse_name(name: &str) -> Option<FileName> {
+/// The spill attempt a file's name records.
+fn parse_name(name: &str) -> Option<SpillAttempt> {
     let (stem, temp) = if let Some(s) = name.strip_suffix(TMP_SUFFIX) {
         (s, true)
     } else {
@@ -107,10 +101,10 @@ fn parse_name(name: &str) -> Option<FileName> {
     let mut parts = stem.split('.');
     let hex = parts.next()?;
     ObjectId::from_hex(hex).ok()?;
-    let desc = parts.next()?.parse().ok()?;
+    let d = parts.next()?.parse().ok()?;
     let gen = parts.next()?.parse().ok()?;
     let tag = parts.next()?.parse().ok()?;
-    parts.next().is_none().then_some(FileName { desc, gen, tag, temp })
+    parts.next().is_none().then_some(SpillAttempt { d, gen, tag, temp })
 }
 
 /// A spill file error: OUT_OF_MEMORY when the disk is full, IO_ERROR for
@@ -180,9 +174,7 @@ impl Attachment {
         let gen = snap.state.gen();
         // Record the attempt before the file exists, so that whoever frees
         // or reclaims the descriptor knows which file to remove.
-        let info = o.desc.word(d, w::INFO);
-        info.store(info.load(Ordering::Relaxed) & 0xffff_ffff | (tag as u64) << 32, Ordering::SeqCst);
-        o.desc.word(d, w::AUX).fetch_or(aux::SPILL_FILE, Ordering::SeqCst);
+        o.record_spill_attempt(d, tag);
         let tmp = self.spill_path(&snap.key, d, gen, tag, true).expect("spill dir set");
         let path = self.spill_path(&snap.key, d, gen, tag, false).expect("spill dir set");
         let header = Header {
@@ -348,14 +340,6 @@ impl Attachment {
         }
     }
 
-    /// Whether the SPILLED object `d` seen in `snap` is still on disk only
-    /// (no restore or delete of it has committed since).
-    fn still_on_disk(&self, d: u32, snap: &Snapshot) -> bool {
-        let o = self.objects();
-        o.desc.load_state(d, Ordering::SeqCst) == snap.state
-            && o.desc.word(d, w::LOC).load(Ordering::SeqCst) == Location::on_disk(snap.state).encode()
-    }
-
     /// Handles a SHADOW copy found through the index: finishes installing it.
     pub(crate) fn handle_shadow(&self, t: u32, snap: &Snapshot) {
         let o = self.objects();
@@ -385,14 +369,14 @@ impl Attachment {
             Ok(off) => self.layout.arena + off as usize,
             Err(e) => {
                 o.discard(t, reserved, self.slot, &freer);
-                return if self.still_on_disk(d, snap) { Err(e) } else { Ok(None) };
+                return if o.still_on_disk(d, snap.state) { Err(e) } else { Ok(None) };
             }
         };
         if let Err(e) = self.read_spill_file(d, snap, offset) {
             o.discard(t, reserved, self.slot, &freer);
             // A file that another process's restore (or a delete) removed
             // is not damage: the object is in memory now, or gone.
-            return if self.still_on_disk(d, snap) { Err(e) } else { Ok(None) };
+            return if o.still_on_disk(d, snap.state) { Err(e) } else { Ok(None) };
         }
         let local = self.local_pins();
         let pinned = local.pin(t, &o.masks, self.slot);
@@ -477,26 +461,6 @@ impl Attachment {
         }
     }
 
-    /// Whether a descriptor owns the spill file `f`: the one whose spill
-    /// attempt (generation and tag) the name records, while it spills
-    /// (SPILLING: the file is being written, or renamed, by a live process
-    /// or one whose reclaim will remove it) or is spilled (SPILLED). A
-    /// spiller records its attempt in the descriptor before it creates the
-    /// file, so any file a sweep lists is owned in this sense for as long
-    /// as its writer needs it; after that, its writer or the reclaim of
-    /// its writer removes it, or this sweep does. No list of live processes
-    /// is needed: it could be stale by the time a file is looked at.
-    fn spill_file_owned(&self, f: &FileName) -> bool {
-        let o = self.objects();
-        (f.desc as usize) < o.desc.count()
-            && o.desc.snapshot(f.desc).is_some_and(|s| {
-                let state = s.state.state();
-                (state == st::SPILLING || (state == st::SPILLED && !f.temp))
-                    && s.state.gen() == f.gen
-                    && (s.info >> 32) as u32 == f.tag
-            })
-    }
-
     /// Finishes what interrupted restores and deletes of spilled objects
     /// left, and removes spill files no descriptor owns (part of collect).
     pub(crate) fn sweep_spills(&self) {
@@ -512,7 +476,7 @@ impl Attachment {
         for e in entries.flatten() {
             let name = e.file_name();
             let Some(f) = name.to_str().and_then(parse_name) else { continue };
-            if !self.spill_file_owned(&f) {
+            if !o.owns_spill_file(&f) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
