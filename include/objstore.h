@@ -46,6 +46,14 @@
 #define OS_OPEN_HUGEPAGES 8
 
 /**
+ * Attach even to a store file that belongs to another user (and accept a
+ * spill directory its group may write to): for stores shared between the
+ * users of a group. Without it, a store file must belong to the caller or
+ * to root, since its owner can read and change every object in it.
+ */
+#define OS_OPEN_ANY_OWNER 16
+
+/**
  * Object states reported by `os_list`.
  */
 #define OS_OBJECT_UNSEALED 1

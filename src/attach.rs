@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 
@@ -55,6 +56,11 @@ pub struct Options {
     pub prefault: bool,
     /// Ask for transparent huge pages on the arena (2 MiB-aligned at creation).
     pub hugepages: bool,
+    /// Attach even to a store file of another user, and accept a spill
+    /// directory its group may write to (a store shared by a group's users).
+    /// Without it, the store file must belong to this user or to root, and
+    /// the spill directory too, writable by nobody else.
+    pub any_owner: bool,
 }
 
 /// Default store capacity: 25% of RAM, capped by free space at `dir`.
@@ -120,6 +126,8 @@ pub(crate) struct Attachment {
     desc_cursor: AtomicUsize,
     pub(crate) fork_generation: u64,
     pub(crate) spill_dir: Option<String>,
+    /// Mode of spill files: read and write for whoever may use the store.
+    pub(crate) spill_file_mode: u32,
 }
 
 type Registry = Mutex<HashMap<(u64, u64), Weak<Attachment>>>;
@@ -175,6 +183,7 @@ impl Attachment {
                 return Ok((att, Reclaimed::default()));
             }
         }
+        check_owner(path, info.uid, opts.any_owner)?;
         if info.size < layout::HEADER_LEN as u64 {
             return Err(err!(Corrupt, "'{path}' is truncated: {} bytes, shorter than a store header", info.size));
         }
@@ -207,6 +216,7 @@ impl Attachment {
             desc_cursor: AtomicUsize::new(0),
             fork_generation: sys::fork_generation(),
             spill_dir: layout.params.spill_dir.clone(),
+            spill_file_mode: info.mode & 0o660 | 0o600,
             slot: u32::MAX,
             path: path.to_string(),
             file_key,
@@ -215,6 +225,9 @@ impl Attachment {
         };
         att.check_views()?;
         att.check_spill_dir(opts)?;
+        if let Some(dir) = &att.spill_dir {
+            check_spill_dir_owner(dir, opts.any_owner)?;
+        }
         if att.layout.params.store_flags & layout::STORE_FLAG_HUGEPAGES != 0 || opts.hugepages {
             if let Some(p) = att.map.ptr(att.layout.arena, att.layout.params.capacity as usize) {
                 sys::advise_hugepages(p, att.layout.params.capacity as usize);
@@ -508,22 +521,93 @@ impl Drop for Attachment {
     }
 }
 
-/// Creates the spill directory if needed and checks it is a directory.
-fn prepare_spill_dir(dir: &str) -> Result<()> {
+/// Creates the spill directory if needed (readable and writable by whoever
+/// may use a store of file mode `mode`) and checks it is a directory.
+fn prepare_spill_dir(dir: &str, mode: u32) -> Result<()> {
     match std::fs::metadata(dir) {
         Ok(m) if m.is_dir() => Ok(()),
         Ok(_) => Err(err!(InvalidArgument, "spill directory '{dir}' exists and is not a directory")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(dir).map_err(|e| {
-            let e = Error::os(format!("cannot create spill directory '{dir}'"), e);
-            // Not the store's name being taken: never report AlreadyExists here.
-            if e.kind() == crate::ErrorKind::AlreadyExists {
-                err!(Io, "{}", e.message())
-            } else {
-                e
-            }
-        }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let failed = |e: std::io::Error| {
+                let e = Error::os(format!("cannot create spill directory '{dir}'"), e);
+                // Not the store's name being taken: never report AlreadyExists here.
+                if e.kind() == crate::ErrorKind::AlreadyExists {
+                    err!(Io, "{}", e.message())
+                } else {
+                    e
+                }
+            };
+            std::fs::create_dir_all(dir).map_err(failed)?;
+            let dir_mode = if mode & 0o060 != 0 { 0o770 } else { 0o700 };
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(dir_mode)).map_err(failed)
+        }
         Err(e) => Err(Error::os(format!("cannot use spill directory '{dir}'"), e)),
     }
+}
+
+/// Who a user is, for messages: the name and the uid.
+fn describe_user(uid: u32) -> String {
+    match sys::user_name(uid) {
+        Some(name) => format!("user {name} (uid {uid})"),
+        None => format!("uid {uid}"),
+    }
+}
+
+/// A store file must belong to this user or to root, unless the caller
+/// shares stores between users (`any_owner`): anyone may create a file in
+/// /dev/shm under the name a job will use, and its owner can read and
+/// change every object in it.
+fn check_owner(path: &str, owner: u32, any_owner: bool) -> Result<()> {
+    let me = sys::euid();
+    if any_owner || owner == me || owner == 0 {
+        return Ok(());
+    }
+    Err(err!(
+        PermissionDenied,
+        "store '{path}' belongs to {}, not to this process's {}: its owner could read and change every object; \
+         open it with OS_OPEN_ANY_OWNER (Options::any_owner) to share a store between users",
+        describe_user(owner),
+        describe_user(me)
+    ))
+}
+
+/// A spill directory must be writable by nobody but this user (and root),
+/// since whoever can write it can replace spilled objects: it must belong
+/// to this user or root and not be writable by its group or others. With
+/// `any_owner` (a store shared by a group) it may belong to another user
+/// and be writable by its group; never by everyone.
+fn check_spill_dir_owner(dir: &str, any_owner: bool) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let me = sys::euid();
+    let trusted = |uid: u32| any_owner || uid == me || uid == 0;
+    let link = std::fs::symlink_metadata(dir).map_err(|e| Error::os(format!("cannot use spill directory '{dir}'"), e))?;
+    if link.file_type().is_symlink() && !trusted(link.uid()) {
+        return Err(err!(
+            PermissionDenied,
+            "spill directory '{dir}' is a symbolic link that belongs to {}, who could point it anywhere",
+            describe_user(link.uid())
+        ));
+    }
+    let m = std::fs::metadata(dir).map_err(|e| Error::os(format!("cannot use spill directory '{dir}'"), e))?;
+    if !trusted(m.uid()) {
+        return Err(err!(
+            PermissionDenied,
+            "spill directory '{dir}' belongs to {}, who could replace spilled objects; \
+             open with OS_OPEN_ANY_OWNER (Options::any_owner) to share a store between users",
+            describe_user(m.uid())
+        ));
+    }
+    if m.mode() & 0o002 != 0 {
+        return Err(err!(PermissionDenied, "spill directory '{dir}' is writable by every user, who could replace spilled objects"));
+    }
+    if m.mode() & 0o020 != 0 && !any_owner {
+        return Err(err!(
+            PermissionDenied,
+            "spill directory '{dir}' is writable by its group, whose users could replace spilled objects; \
+             open with OS_OPEN_ANY_OWNER (Options::any_owner) if the store is shared with that group"
+        ));
+    }
+    Ok(())
 }
 
 /// Builds a new store file at `path` and links it into place.
@@ -606,7 +690,8 @@ fn create_file(path: &str, opts: &Options) -> Result<OwnedFd> {
         }
         drop(map);
         if let Some(d) = &layout.params.spill_dir {
-            prepare_spill_dir(d)?;
+            prepare_spill_dir(d, mode)?;
+            check_spill_dir_owner(d, opts.any_owner)?;
         }
         sys::link_into_place(&fd, tmp.as_deref(), path).map_err(|e| {
             if e.raw_os_error() == Some(libc::EEXIST) {

@@ -219,10 +219,15 @@ impl Attachment {
             .write(true)
             .create(true)
             .truncate(true)
-            .mode(0o600)
-            .custom_flags(libc::O_CLOEXEC)
+            .mode(self.spill_file_mode)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOFOLLOW)
             .open(tmp)
             .map_err(|e| io_error(what(), e))?;
+        // The umask must not narrow what the store's users need.
+        if self.spill_file_mode & 0o077 != 0 {
+            use std::os::unix::fs::PermissionsExt;
+            file.set_permissions(std::fs::Permissions::from_mode(self.spill_file_mode)).map_err(|e| io_error(what(), e))?;
+        }
         let head = header.encode();
         let mut crc = crc32fast::Hasher::new();
         crc.update(&head[..CRC_AT]);

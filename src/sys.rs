@@ -95,11 +95,13 @@ pub(crate) fn unlink(path: &str) -> io::Result<()> {
     cvt(unsafe { libc::unlink(c.as_ptr()) }).map(|_| ())
 }
 
-/// Size, device and inode of an open file.
+/// Size, identity, owner and mode of an open file.
 pub(crate) struct FileInfo {
     pub size: u64,
     pub dev: u64,
     pub ino: u64,
+    pub uid: u32,
+    pub mode: u32,
 }
 
 pub(crate) fn fstat(fd: &OwnedFd) -> io::Result<FileInfo> {
@@ -107,7 +109,7 @@ pub(crate) fn fstat(fd: &OwnedFd) -> io::Result<FileInfo> {
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: `st` is a valid out-pointer.
     cvt(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
-    Ok(FileInfo { size: st.st_size as u64, dev: st.st_dev, ino: st.st_ino })
+    Ok(FileInfo { size: st.st_size as u64, dev: st.st_dev, ino: st.st_ino, uid: st.st_uid, mode: st.st_mode })
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`.
@@ -428,6 +430,28 @@ pub(crate) fn unix_seconds_coarse() -> u64 {
     } else {
         std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
     }
+}
+
+/// This process's effective user id.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid cannot fail and has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// The name of user `uid`, if the user database knows it.
+pub(crate) fn user_name(uid: u32) -> Option<String> {
+    let mut buf = vec![0u8; 4096];
+    // SAFETY: passwd is plain old data that getpwuid_r fills in.
+    let mut pw: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: every pointer is valid for the call; `buf` outlives the
+    // strings getpwuid_r points into it.
+    let r = unsafe { libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    if r != 0 || result.is_null() || pw.pw_name.is_null() {
+        return None;
+    }
+    // SAFETY: getpwuid_r succeeded: pw_name is a NUL-terminated string in `buf`.
+    Some(unsafe { std::ffi::CStr::from_ptr(pw.pw_name) }.to_string_lossy().into_owned())
 }
 
 /// This process's id.

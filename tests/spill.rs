@@ -232,7 +232,7 @@ fn a_full_spill_disk_gives_out_of_memory_and_loses_nothing() {
     // A 2 MiB file system for the spill directory (tests run as root).
     let dir = SpillDir::new("full");
     let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=2m", "tmpfs", &dir.0])
+        .args(["-t", "tmpfs", "-o", "size=2m,mode=0700", "tmpfs", &dir.0])
         .status()
         .map(|s| s.success())
         .unwrap_or(false);

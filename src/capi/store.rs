@@ -70,7 +70,7 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
             std::mem::size_of::<os_options>()
         ));
     }
-    let known = OS_OPEN_CREATE_ONLY | OS_OPEN_ATTACH_ONLY | OS_OPEN_PREFAULT | OS_OPEN_HUGEPAGES;
+    let known = OS_OPEN_CREATE_ONLY | OS_OPEN_ATTACH_ONLY | OS_OPEN_PREFAULT | OS_OPEN_HUGEPAGES | OS_OPEN_ANY_OWNER;
     if o.flags & !known != 0 {
         return Err(err!(InvalidArgument, "unknown flags {:#x} in opts->flags", o.flags & !known));
     }
@@ -90,6 +90,7 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
         attach_only: o.flags & OS_OPEN_ATTACH_ONLY != 0,
         prefault: o.flags & OS_OPEN_PREFAULT != 0,
         hugepages: o.flags & OS_OPEN_HUGEPAGES != 0,
+        any_owner: o.flags & OS_OPEN_ANY_OWNER != 0,
     })
 }
 

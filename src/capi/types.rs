@@ -16,6 +16,11 @@ pub const OS_OPEN_ATTACH_ONLY: u32 = 2;
 pub const OS_OPEN_PREFAULT: u32 = 4;
 /// Align the arena to 2 MiB and ask for transparent huge pages on it.
 pub const OS_OPEN_HUGEPAGES: u32 = 8;
+/// Attach even to a store file that belongs to another user (and accept a
+/// spill directory its group may write to): for stores shared between the
+/// users of a group. Without it, a store file must belong to the caller or
+/// to root, since its owner can read and change every object in it.
+pub const OS_OPEN_ANY_OWNER: u32 = 16;
 
 /// Object states reported by `os_list`.
 pub const OS_OBJECT_UNSEALED: u32 = 1;
