@@ -193,6 +193,7 @@ pub fn run_child() {
         "put_as_nobody" => put_as_nobody(&args[0], &args[1..]),
         "strict_spill_putter" => strict_spill_putter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "random_getter" => random_getter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap()),
+        "attach_once" => attach_once(&args[0], args[1].parse().unwrap()),
         "big_spiller" => big_spiller(&args[0], args[1].parse().unwrap()),
         "collector" => collector(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "attach_put_detach" => attach_put_detach(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
@@ -565,5 +566,33 @@ fn big_spiller(name: &str, child: u32) {
                 report_failure(format_args!("delete of {id}"), &e);
             }
         }
+    }
+}
+
+/// Attaches once, puts an object, reads it back and deletes it, detaches.
+/// Reports "full" when every process slot is taken, "ok" when done, and
+/// any failure.
+fn attach_once(name: &str, child: u32) {
+    let s = match Store::open(name, &Options { attach_only: true, ..Options::default() }) {
+        Ok(s) => s,
+        Err(e) if e.kind() == ErrorKind::TooManyProcesses => {
+            emit("full");
+            return;
+        }
+        Err(e) => {
+            report_failure("attach", &e);
+            return;
+        }
+    };
+    let data = pattern(child as u64, 1000 + child as usize % 5000);
+    let outcome = s.put(&data).and_then(|id| {
+        let same = s.get(&id, Some(Duration::ZERO))?.data() == &data[..];
+        s.delete(&id)?;
+        Ok(same)
+    });
+    match outcome {
+        Ok(true) => emit("ok"),
+        Ok(false) => emit("!object read back wrong"),
+        Err(e) => report_failure("put/get/delete", &e),
     }
 }
