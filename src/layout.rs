@@ -294,7 +294,7 @@ pub(crate) mod globals {
     use super::GLOBALS_OFFSET;
     /// Dead processes reclaimed so far (u64).
     pub(crate) const RECLAIMED: usize = GLOBALS_OFFSET;
-    /// Objects restored from spill files (u64), and spill operations (u64).
+    /// Spills committed (u64), then restores committed (u64).
     pub(crate) const SPILL_EVENTS: usize = GLOBALS_OFFSET + 192;
     /// The CLOCK hand for choosing spill victims (u64).
     pub(crate) const CLOCK_HAND: usize = GLOBALS_OFFSET + 256;

@@ -57,6 +57,10 @@ pub struct Stats {
     pub max_processes: u32,
     /// Dead processes cleaned up so far.
     pub reclaimed_processes: u64,
+    /// Objects spilled to disk since the store was created.
+    pub spills_total: u64,
+    /// Objects restored from disk since the store was created.
+    pub restores_total: u64,
 }
 
 /// Where an object is in its life.
@@ -579,6 +583,8 @@ impl Store {
             max_objects: p.max_objects,
             max_processes: p.max_processes,
             reclaimed_processes: att.global(globals::RECLAIMED).load(Ordering::Relaxed),
+            spills_total: att.global(globals::SPILL_EVENTS).load(Ordering::Relaxed),
+            restores_total: att.global(globals::SPILL_EVENTS + 8).load(Ordering::Relaxed),
             attached_processes: att.live_processes().len() as u32,
             ..Stats::default()
         };

@@ -193,6 +193,7 @@ pub fn run_child() {
         "put_as_nobody" => put_as_nobody(&args[0], &args[1..]),
         "strict_spill_putter" => strict_spill_putter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "random_getter" => random_getter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap()),
+        "soak_worker" => soak_worker(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "attach_once" => attach_once(&args[0], args[1].parse().unwrap()),
         "big_spiller" => big_spiller(&args[0], args[1].parse().unwrap()),
         "collector" => collector(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
@@ -594,5 +595,268 @@ fn attach_once(name: &str, child: u32) {
         Ok(true) => emit("ok"),
         Ok(false) => emit("!object read back wrong"),
         Err(e) => report_failure("put/get/delete", &e),
+    }
+}
+
+/// The bytes soak object `id` holds: length and content follow from the ID
+/// (64 B to 2 MiB, small sizes more often), so anyone can check it.
+pub fn soak_content_for(id: &ObjectId) -> Vec<u8> {
+    const LENS: [usize; 10] = [0, 64, 700, 5000, 40_000, 70_000, 300_000, 600_000, 1_100_000, 2_000_000];
+    let seed = u64::from_le_bytes(id.0[12..20].try_into().unwrap());
+    let len = LENS[(seed % 10) as usize].saturating_sub((seed as usize >> 8) % 64);
+    pattern(seed, len)
+}
+
+/// Status counts of a soak worker: "operation:status" -> count.
+#[derive(Default)]
+struct Tally(std::collections::BTreeMap<String, u64>);
+
+impl Tally {
+    fn add(&mut self, op: &str, status: &str) {
+        *self.0.entry(format!("{op}:{status}")).or_default() += 1;
+    }
+    /// Reports the counts since the last report ("#op:status=n,...").
+    fn flush(&mut self) {
+        if !self.0.is_empty() {
+            let line: Vec<String> = self.0.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            emit(format!("#{}", line.join(",")));
+            self.0.clear();
+        }
+    }
+}
+
+/// A soak worker: random operations forever, each checked against the
+/// statuses the documentation allows in its situation; anything else is
+/// reported as a failure ("!..."). Reports "+ID" once a put or seal of its
+/// object returned, "-ID" before a delete starts, "#..." status counts.
+/// Holds at most one pin across operations (and a few for a moment), and
+/// at most one unsealed object, so that memory never runs short for good.
+fn soak_worker(name: &str, child: u32, seed: u64) {
+    let s = attach(name);
+    let mut rng = Rng(seed | 1);
+    let mut tally = Tally::default();
+    let mut live: Vec<ObjectId> = vec![];
+    let mut deleted: Vec<ObjectId> = vec![];
+    let mut held: Option<ObjectId> = None;
+    let mut n = 0u64;
+    let kind = |r: &objstore::Result<()>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("{:?}", e.kind()),
+    };
+    let fail = |what: String| emit(format!("!{what}"));
+    emit("ready");
+    for step in 0u64.. {
+        if step % 50 == 49 {
+            tally.flush();
+        }
+        let choice = rng.below(100);
+        match choice {
+            // put of a fresh ID
+            0..=19 => {
+                let id = derived_id(child, n);
+                n += 1;
+                let r = s.put_as(&id, &soak_content_for(&id), b"soak");
+                tally.add("put", &kind(&r));
+                match r {
+                    Ok(()) => {
+                        emit(format!("+{id}"));
+                        live.push(id);
+                    }
+                    Err(e) => fail(format!("put of {id} ({} bytes): {:?} {}", soak_content_for(&id).len(), e.kind(), e.message())),
+                }
+            }
+            // create, fill in two halves, seal (or abort)
+            20..=29 => {
+                let id = derived_id(child, n);
+                n += 1;
+                let data = soak_content_for(&id);
+                let abort = rng.below(4) == 0;
+                let r = s.create(&id, data.len(), b"soak").and_then(|mut c| {
+                    let half = data.len() / 2;
+                    c.data_mut()[..half].copy_from_slice(&data[..half]);
+                    c.data_mut()[half..].copy_from_slice(&data[half..]);
+                    if abort {
+                        c.abort()
+                    } else {
+                        c.seal()
+                    }
+                });
+                tally.add(if abort { "create+abort" } else { "create+seal" }, &kind(&r));
+                match r {
+                    Ok(()) if !abort => {
+                        emit(format!("+{id}"));
+                        live.push(id);
+                    }
+                    Ok(()) => {}
+                    Err(e) => fail(format!("create of {id}: {:?} {}", e.kind(), e.message())),
+                }
+            }
+            // get of an own object: present, intact
+            30..=49 if !live.is_empty() => {
+                let id = live[rng.below(live.len() as u64) as usize];
+                match s.get_raw(&id, Some(Duration::ZERO)) {
+                    Ok(obj) => {
+                        tally.add("get own", "ok");
+                        // SAFETY: pinned until the release below.
+                        let data = unsafe { std::slice::from_raw_parts(obj.data, obj.data_len) };
+                        if data != soak_content_for(&id).as_slice() {
+                            fail(format!("object {id} read back wrong"));
+                        }
+                        if let Some(old) = held.replace(id) {
+                            if let Err(e) = s.release(&old) {
+                                fail(format!("release of {old}: {:?} {}", e.kind(), e.message()));
+                            }
+                        }
+                        if rng.below(2) == 0 {
+                            let h = held.take().expect("just held");
+                            if let Err(e) = s.release(&h) {
+                                fail(format!("release of {h}: {:?} {}", e.kind(), e.message()));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tally.add("get own", &format!("{:?}", e.kind()));
+                        fail(format!("get of own {id}: {:?} {}", e.kind(), e.message()));
+                    }
+                }
+            }
+            // get of an object another worker may have put: intact or absent
+            50..=59 => {
+                let other = 1 + rng.below(child as u64 + 8) as u32;
+                let id = derived_id(other, rng.below(300));
+                match s.get(&id, Some(Duration::ZERO)) {
+                    Ok(obj) => {
+                        tally.add("get other", "ok");
+                        if obj.data() != soak_content_for(&id).as_slice() {
+                            fail(format!("object {id} read back wrong"));
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => tally.add("get other", "NotFound"),
+                    Err(e) => {
+                        tally.add("get other", &format!("{:?}", e.kind()));
+                        fail(format!("get of {id}: {:?} {}", e.kind(), e.message()));
+                    }
+                }
+            }
+            // get_many of own objects and one absent: NotFound, the rest pinned
+            60..=64 if live.len() >= 3 => {
+                let mut ids: Vec<ObjectId> = (0..3).map(|_| live[rng.below(live.len() as u64) as usize]).collect();
+                ids.push(derived_id(child, u64::MAX - rng.below(1000)));
+                let mut out = vec![None; ids.len()];
+                let r = s.get_many_raw(&ids, Some(Duration::ZERO), &mut out);
+                tally.add("get_many", &kind(&r));
+                match r {
+                    Err(e) if e.kind() == ErrorKind::NotFound => {}
+                    other => fail(format!("get_many with one absent ID: {other:?}")),
+                }
+                for (id, o) in ids.iter().zip(&out) {
+                    match o {
+                        Some(obj) => {
+                            // SAFETY: pinned until the release below.
+                            let data = unsafe { std::slice::from_raw_parts(obj.data, obj.data_len) };
+                            if data != soak_content_for(id).as_slice() {
+                                fail(format!("object {id} read back wrong (get_many)"));
+                            }
+                            if let Err(e) = s.release(id) {
+                                fail(format!("release of {id}: {:?} {}", e.kind(), e.message()));
+                            }
+                        }
+                        None if live.contains(id) => fail(format!("get_many missed own {id}")),
+                        None => {}
+                    }
+                }
+            }
+            // a short wait for an ID nobody puts: Timeout
+            65..=66 => {
+                let id = derived_id(child, u64::MAX - 5000 - rng.below(1000));
+                let r = s.get(&id, Some(Duration::from_millis(3))).map(|_| ());
+                tally.add("get wait", &kind(&r));
+                if !matches!(&r, Err(e) if e.kind() == ErrorKind::Timeout) {
+                    fail(format!("get of an ID nobody puts: {:?}", r.err()));
+                }
+            }
+            // delete of an own object (perhaps pinned by us): then invisible
+            67..=81 if !live.is_empty() => {
+                let id = live.swap_remove(rng.below(live.len() as u64) as usize);
+                emit(format!("-{id}"));
+                let r = s.delete(&id);
+                tally.add("delete", &kind(&r));
+                if let Err(e) = r {
+                    fail(format!("delete of {id}: {:?} {}", e.kind(), e.message()));
+                }
+                if s.contains(&id).unwrap_or(true) {
+                    fail(format!("deleted {id} still visible"));
+                }
+                deleted.push(id);
+                if deleted.len() > 50 {
+                    deleted.remove(0);
+                }
+            }
+            // calls that must fail, and say so
+            82..=85 => {
+                if let Some(&id) = deleted.last() {
+                    let r = s.delete(&id);
+                    tally.add("delete again", &kind(&r));
+                    // The pin this worker may hold keeps the ID reserved, but
+                    // the object is gone for a delete either way.
+                    if !matches!(&r, Err(e) if e.kind() == ErrorKind::NotFound) {
+                        fail(format!("second delete of {id}: {r:?}"));
+                    }
+                    let r = s.get(&id, Some(Duration::ZERO)).map(|_| ());
+                    if !matches!(&r, Err(e) if e.kind() == ErrorKind::NotFound) {
+                        fail(format!("get of deleted {id}: {r:?}"));
+                    }
+                }
+                let id = derived_id(child, u64::MAX - 9000);
+                let r = s.release(&id);
+                tally.add("release unpinned", &kind(&r));
+                if !matches!(&r, Err(e) if matches!(e.kind(), ErrorKind::NotFound | ErrorKind::InvalidArgument)) {
+                    fail(format!("release without a pin: {r:?}"));
+                }
+                if let Some(&id) = live.first() {
+                    let r = s.put_as(&id, b"again", b"");
+                    tally.add("put existing", &kind(&r));
+                    if !matches!(&r, Err(e) if e.kind() == ErrorKind::AlreadyExists) {
+                        fail(format!("put of existing {id}: {r:?}"));
+                    }
+                }
+            }
+            86..=88 => {
+                let r = s.collect().map(|_| ());
+                tally.add("collect", &kind(&r));
+                if let Err(e) = r {
+                    fail(format!("collect: {:?} {}", e.kind(), e.message()));
+                }
+            }
+            89..=90 => match s.stats() {
+                Ok(st) => {
+                    tally.add("stats", "ok");
+                    if st.used_bytes > st.capacity_bytes {
+                        fail(format!("stats: {st:?}"));
+                    }
+                }
+                Err(e) => fail(format!("stats: {:?} {}", e.kind(), e.message())),
+            },
+            _ => {
+                if let Some(h) = held.take() {
+                    let r = s.release(&h);
+                    tally.add("release", &kind(&r));
+                    if let Err(e) = r {
+                        fail(format!("release of {h}: {:?} {}", e.kind(), e.message()));
+                    }
+                }
+            }
+        }
+        // Keep this worker's share of the store bounded, so that every
+        // process's puts keep spilling instead of filling the disk.
+        while live.len() > 40 {
+            let id = live.remove(0);
+            emit(format!("-{id}"));
+            let r = s.delete(&id);
+            tally.add("delete", &kind(&r));
+            if let Err(e) = r {
+                fail(format!("delete of {id}: {:?} {}", e.kind(), e.message()));
+            }
+        }
     }
 }
