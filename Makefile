@@ -11,6 +11,7 @@
 #   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
+#   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; ci/sanitizers.sh)
 #   make test-soak      the torture soak for 60 s (part of make test); make soak SOAK_SECONDS=600 for longer
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
@@ -44,7 +45,7 @@ GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/l
 PYTHON  ?= python3
 PYVENV  := build/py-venv
 
-.PHONY: all build demo demo-rust test test-rust test-soak soak test-c test-loom test-cpp stage examples examples-c examples-cpp \
+.PHONY: all build demo demo-rust test test-rust test-soak soak test-sanitizers test-c test-loom test-cpp stage examples examples-c examples-cpp \
         test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
@@ -64,7 +65,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example pipeline
 
-test: test-rust test-soak test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
+test: test-rust test-soak test-sanitizers test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
 	$(CARGO) test
@@ -77,6 +78,9 @@ test-soak:
 
 soak:
 	OBJSTORE_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --ignored --nocapture
+
+test-sanitizers:
+	bash ci/sanitizers.sh
 
 test-c: build
 	bash tests/c/run.sh

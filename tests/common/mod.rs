@@ -69,17 +69,20 @@ pub fn rand_u64() -> u64 {
     h.finish()
 }
 
-/// Deterministic bytes for object `seed` of length `len`.
+/// Deterministic bytes for object `seed` of length `len` (eight bytes per
+/// step of a xorshift generator, so that multi-megabyte objects are cheap
+/// to make and check even in debug and sanitizer builds).
 pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
     let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
 }
 
 /// Asserts the store's internal audit finds nothing wrong.
