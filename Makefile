@@ -11,12 +11,13 @@
 #   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
-#   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; ci/sanitizers.sh)
+#   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; .ci/sanitizers.sh)
 #   make test-soak      the torture soak for 60 s (part of make test); make soak SOAK_SECONDS=600 for longer
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
 #   make bench-ray      objstore vs Ray's object store from Python (makes build/bench-venv, installs Ray with pip)
 #   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)
+#   make header         regenerate include/objstore.h (tools/gen-header: cbindgen and the status table)
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
@@ -45,13 +46,14 @@ GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/l
 PYTHON  ?= python3
 PYVENV  := build/py-venv
 
-.PHONY: all build demo demo-rust test test-rust test-soak soak test-sanitizers test-c test-loom test-cpp stage examples examples-c examples-cpp \
+.PHONY: all build header demo demo-rust test test-rust test-soak soak test-sanitizers test-c test-loom test-cpp stage examples examples-c examples-cpp \
         test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
 
 build:
-	$(CARGO) build --release --lib --bin objstore
+	$(CARGO) build --release --lib
+	$(CARGO) build --release -p objstore-shm-cli
 	@ln -sf libobjstore.so $(RELEASE)/libobjstore.so.$(MAJOR)
 	@mkdir -p $(PCDIR)
 	@sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(RELEASE)|' \
@@ -63,12 +65,12 @@ demo: examples-c
 	$(EXAMPLES_BUILD)/c/tensor_walkthrough
 
 demo-rust: build
-	$(CARGO) run --release --example pipeline
+	$(CARGO) run --release --example rust_workers
 
 test: test-rust test-soak test-sanitizers test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
-	$(CARGO) test
+	$(CARGO) test --workspace
 
 # The torture soak (tests/soak.rs): worker processes doing random checked
 # operations on a small spilling store, SIGKILLed and SIGSTOPped at random.
@@ -80,13 +82,13 @@ soak:
 	OBJSTORE_SOAK_SECONDS=$(SOAK_SECONDS) $(CARGO) test --release --test soak -- --ignored --nocapture
 
 test-sanitizers:
-	bash ci/sanitizers.sh
+	bash .ci/sanitizers.sh
 
 test-c: build
 	bash tests/c/run.sh
 
 test-loom:
-	bash ci/loom.sh
+	bash .ci/loom.sh
 
 stage: build
 	rm -rf $(STAGE)
@@ -155,6 +157,9 @@ bench-smoke:
 
 bench-ray:
 	$(PYTHON) benches/vs_ray.py
+
+header:
+	$(CARGO) run -q -p objstore-gen-header
 
 install: build
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore

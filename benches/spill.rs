@@ -25,7 +25,7 @@ fn main() {
     let capacity: u64 = if quick { 64 << 20 } else { 256 << 20 };
     let store = Store::open(
         &name,
-        &Options { capacity_bytes: capacity, spill_dir: Some(format!("{dir}/spill")), ..Options::default() },
+        &Options { capacity_bytes: capacity, spill_dir: Some(format!("{dir}/spill").into()), ..Options::default() },
     )
     .unwrap();
     println!("spill and restore throughput (store {} MiB, files in {base})\n", capacity >> 20);

@@ -10,6 +10,14 @@
  * call on that handle may run during or after it). A handle belongs to the
  * process that opened it; a fork() child opens the store again.
  * Panics never unwind into C: they are caught and reported as OS_PANIC.
+ *
+ * Pointers (the contract every function relies on): each pointer argument
+ * is either NULL, which a function refuses with OS_INVALID_ARGUMENT where
+ * NULL is not allowed (never a crash), or valid for what its documentation
+ * says: an os_store handle returned by os_open in this process and not
+ * closed; a string NUL-terminated; a buffer or array as long as its length
+ * argument says; an output writable. Outputs are written only on success,
+ * unless a function says otherwise.
  */
 
 #ifndef OBJSTORE_H
@@ -18,6 +26,82 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Status codes (os_status). */
+
+/**
+ * Success.
+ */
+#define OS_OK 0
+
+/**
+ * A bad argument: NULL where not allowed, a value out of range, a
+ * handle used from another process, an operation the object's
+ * state does not allow.
+ */
+#define OS_INVALID_ARGUMENT 1
+
+/**
+ * No such object (or no such store, with OS_OPEN_ATTACH_ONLY).
+ */
+#define OS_NOT_FOUND 2
+
+/**
+ * The ID names a live object (or the store exists, with
+ * OS_OPEN_CREATE_ONLY).
+ */
+#define OS_ALREADY_EXISTS 3
+
+/**
+ * The store is full and nothing could be freed or spilled.
+ */
+#define OS_OUT_OF_MEMORY 4
+
+/**
+ * The object is larger than the store could ever hold.
+ */
+#define OS_TOO_LARGE 5
+
+/**
+ * A positive timeout ran out.
+ */
+#define OS_TIMEOUT 6
+
+/**
+ * The object is created but not sealed yet.
+ */
+#define OS_NOT_SEALED 7
+
+/**
+ * A store file of another layout version.
+ */
+#define OS_INCOMPATIBLE 8
+
+/**
+ * A store file (or spill file) that fails its checks.
+ */
+#define OS_CORRUPT 9
+
+/**
+ * An operating-system call failed.
+ */
+#define OS_IO_ERROR 10
+
+/**
+ * The caller may not open or create the file, or the file
+ * belongs to someone it should not trust.
+ */
+#define OS_PERMISSION_DENIED 11
+
+/**
+ * Every process slot of the store is held by a live process.
+ */
+#define OS_TOO_MANY_PROCESSES 12
+
+/**
+ * A bug in objstore, caught before it could unwind into the caller.
+ */
+#define OS_PANIC 13
 
 /**
  * Bytes in an object ID.
@@ -85,6 +169,36 @@
 typedef struct os_store os_store;
 
 /**
+ * A 20-byte object ID.
+ */
+typedef struct os_object_id {
+    uint8_t bytes[OS_ID_SIZE];
+} os_object_id;
+
+/**
+ * A status code: `OS_OK` (0) or the reason a call failed.
+ */
+typedef uint32_t os_status;
+
+/**
+ * A pinned object: read-only views of its data and metadata, valid until
+ * the matching `os_release` (or `os_close` of the handle).
+ */
+typedef struct os_buffer {
+    /**
+     * First byte of the data, 64-byte aligned. NULL only for an entry of
+     * `os_get_many` that was not found.
+     */
+    const uint8_t *data;
+    size_t data_len;
+    /**
+     * First byte of the metadata (non-NULL even when `meta_len` is 0).
+     */
+    const uint8_t *meta;
+    size_t meta_len;
+} os_buffer;
+
+/**
  * Options for `os_open`. Get them from `os_options_default()` and change
  * what you need, so that fields added later keep their defaults.
  */
@@ -123,18 +237,6 @@ typedef struct os_options {
      */
     uint32_t flags;
 } os_options;
-
-/**
- * A status code: `OS_OK` (0) or the reason a call failed.
- */
-typedef uint32_t os_status;
-
-/**
- * A 20-byte object ID.
- */
-typedef struct os_object_id {
-    uint8_t bytes[OS_ID_SIZE];
-} os_object_id;
 
 /**
  * Counters of a store.
@@ -193,126 +295,17 @@ typedef struct os_object_info {
 } os_object_info;
 
 /**
- * A pinned object: read-only views of its data and metadata, valid until
- * the matching `os_release` (or `os_close` of the handle).
- */
-typedef struct os_buffer {
-    /**
-     * First byte of the data, 64-byte aligned. NULL only for an entry of
-     * `os_get_many` that was not found.
-     */
-    const uint8_t *data;
-    size_t data_len;
-    /**
-     * First byte of the metadata (non-NULL even when `meta_len` is 0).
-     */
-    const uint8_t *meta;
-    size_t meta_len;
-} os_buffer;
-
-/**
  * Success.
  */
 #define OS_OK 0
-
-/**
- * A bad argument: NULL where not allowed, a value out of range, a handle used
- * from another process, an operation the object's state does not allow.
- */
-#define OS_INVALID_ARGUMENT 1
-
-/**
- * No such object (or no such store, with OS_OPEN_ATTACH_ONLY).
- */
-#define OS_NOT_FOUND 2
-
-/**
- * The ID names a live object (or the store exists, with OS_OPEN_CREATE_ONLY).
- */
-#define OS_ALREADY_EXISTS 3
-
-/**
- * The store is full and nothing could be freed or spilled.
- */
-#define OS_OUT_OF_MEMORY 4
-
-/**
- * The object is larger than the store could ever hold.
- */
-#define OS_TOO_LARGE 5
-
-/**
- * A positive timeout ran out.
- */
-#define OS_TIMEOUT 6
-
-/**
- * The object is created but not sealed yet.
- */
-#define OS_NOT_SEALED 7
-
-/**
- * A store file of another layout version.
- */
-#define OS_INCOMPATIBLE 8
-
-/**
- * A store file (or spill file) that fails its checks.
- */
-#define OS_CORRUPT 9
-
-/**
- * An operating-system call failed.
- */
-#define OS_IO_ERROR 10
-
-/**
- * The caller may not open or create the file.
- */
-#define OS_PERMISSION_DENIED 11
-
-/**
- * Every process slot of the store is held by a live process.
- */
-#define OS_TOO_MANY_PROCESSES 12
-
-/**
- * A bug in objstore, caught before it could unwind into the caller.
- */
-#define OS_PANIC 13
 
 #ifdef __cplusplus
 extern "C" {
 #endif // __cplusplus
 
 /**
- * Default options: every size chosen by the library (0), 256 processes,
- * mode 0600, no spill directory, no flags. Cannot fail.
- */
-struct os_options os_options_default(void);
-
-/**
- * A static, NUL-terminated description of a status code (any value, known
- * or not). Never NULL; do not free it.
- */
-const char *os_status_str(os_status status);
-
-/**
- * The detail message of this thread's last failed call ("" if none). The
- * pointer stays valid for the life of the thread (a per-thread buffer that
- * the next failing call overwrites); do not free it. Cannot fail.
- */
-const char *os_last_error(void);
-
-/**
  * Writes `id` as 40 lower-case hex characters and a NUL into `out` (41
  * bytes). Does nothing if either pointer is NULL. Cannot fail.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 void os_id_to_hex(const struct os_object_id *id, char *out);
 
@@ -323,143 +316,8 @@ void os_id_to_hex(const struct os_object_id *id, char *out);
  * # Returns
  * OS_OK, or OS_INVALID_ARGUMENT (NULL, wrong length, non-hex character;
  * `os_last_error()` says which).
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_id_from_hex(const char *hex, struct os_object_id *out);
-
-/**
- * The library's version, e.g. "0.1.0" (static; do not free). Cannot fail.
- */
-const char *os_version(void);
-
-/**
- * Opens the store `name`, creating it if it does not exist.
- *
- * # Arguments
- * - `name`: a store name (no '/': the file /dev/shm/NAME) or a path (with a
- *   '/': a file on hugetlbfs or on disk). Must not be NULL.
- * - `opts`: options from `os_options_default()`, or NULL for the defaults.
- *   When the store exists, its capacity and limits come from the file and
- *   only the flags and `spill_dir` of `opts` matter.
- * - `out`: receives the new handle on success. Must not be NULL.
- *
- * # Returns
- * OS_OK; OS_ALREADY_EXISTS (OS_OPEN_CREATE_ONLY and it exists); OS_NOT_FOUND
- * (OS_OPEN_ATTACH_ONLY and it does not); OS_PERMISSION_DENIED;
- * OS_CORRUPT or OS_INCOMPATIBLE (a damaged or foreign file);
- * OS_OUT_OF_MEMORY (no room for the store file); OS_TOO_MANY_PROCESSES;
- * OS_INVALID_ARGUMENT; OS_IO_ERROR.
- *
- * # Ownership
- * The handle belongs to the caller, who frees it with `os_close`. It may be
- * used from many threads at once, in this process only: a child made by
- * fork() must open the store again. Opening the same store twice in one
- * process gives two handles sharing one attachment.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
- */
-os_status os_open(const char *name, const struct os_options *opts, struct os_store **out);
-
-/**
- * Closes a handle: releases every pin it holds, aborts the objects it
- * created and did not seal, and frees it. Pointers from its gets become
- * invalid. The last handle of a process detaches the process.
- *
- * In a child made by fork(), closing an inherited handle frees the child's
- * copy only and leaves the store to the parent.
- *
- * # Returns
- * OS_OK, or OS_INVALID_ARGUMENT if `store` is NULL. The handle must not be
- * used again, and no other thread may be using it during the call.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
- */
-os_status os_close(struct os_store *store);
-
-/**
- * Removes the store `name`: its file and its spill files. Processes still
- * attached keep working on their mapping until they close it; the next
- * `os_open` of the name creates a new store.
- *
- * # Returns
- * OS_OK; OS_NOT_FOUND if there is no such store; OS_PERMISSION_DENIED;
- * OS_INVALID_ARGUMENT (NULL or bad name); OS_IO_ERROR.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
- */
-os_status os_destroy(const char *name);
-
-/**
- * Reclaims what dead processes held: their pins, their unsealed objects,
- * the steps they were in the middle of. The same happens at every attach
- * and whenever an allocation runs short. Thread-safe.
- *
- * # Returns
- * OS_OK, OS_INVALID_ARGUMENT (NULL or a handle of another process), OS_IO_ERROR.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
- */
-os_status os_collect(struct os_store *store);
-
-/**
- * Writes the store's counters to `*out`. Costs one scan of the store's
- * tables (proportional to max_objects). Thread-safe.
- *
- * # Returns
- * OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
- */
-os_status os_stats(struct os_store *store, struct os_store_stats *out);
-
-/**
- * Lists the store's objects, a batch at a time.
- *
- * Start with `*cursor = 0`. Each call writes up to `capacity` entries to
- * `out`, their number to `*out_count`, and advances `*cursor`; when the
- * whole store has been listed it sets `*cursor` to OS_LIST_END. The listing
- * is a scan, not a snapshot: objects put or deleted meanwhile may or may not
- * appear.
- *
- * # Returns
- * OS_OK; OS_INVALID_ARGUMENT if an argument is NULL or `capacity` is 0.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
- */
-os_status os_list(struct os_store *store,
-                  uint64_t *cursor,
-                  struct os_object_info *out,
-                  size_t capacity,
-                  size_t *out_count);
 
 /**
  * Stores `len` bytes at `data` as a new, sealed object with a fresh ID.
@@ -472,12 +330,6 @@ os_status os_list(struct os_store *store,
  * OS_OK; OS_TOO_LARGE (bigger than the store); OS_OUT_OF_MEMORY (full, and
  * nothing could be freed or spilled); OS_INVALID_ARGUMENT. Thread-safe; the
  * object outlives the process that put it.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_put(struct os_store *store, const void *data, size_t len, struct os_object_id *out_id);
 
@@ -485,12 +337,6 @@ os_status os_put(struct os_store *store, const void *data, size_t len, struct os
  * Like `os_put`, with a metadata blob (e.g. a tensor's dtype and shape)
  * stored beside the data and returned by gets in `os_buffer.meta`.
  * `meta` may be NULL only when `meta_len` is 0.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_put_with_meta(struct os_store *store,
                            const void *data,
@@ -515,12 +361,6 @@ os_status os_put_with_meta(struct os_store *store,
  * OS_OK, OS_ALREADY_EXISTS, OS_TOO_LARGE, OS_OUT_OF_MEMORY, OS_INVALID_ARGUMENT.
  * Only this handle may seal or abort the object; if the handle is closed,
  * or its process dies, first, the object is aborted.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_create(struct os_store *store,
                     const struct os_object_id *id,
@@ -536,12 +376,6 @@ os_status os_create(struct os_store *store,
  *
  * # Returns
  * As `os_create` (never OS_ALREADY_EXISTS).
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_create_new(struct os_store *store,
                         size_t data_len,
@@ -557,12 +391,6 @@ os_status os_create_new(struct os_store *store,
  * # Returns
  * OS_OK; OS_NOT_FOUND (no such object); OS_ALREADY_EXISTS (already sealed);
  * OS_INVALID_ARGUMENT (created by another handle, or NULL).
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_seal(struct os_store *store, const struct os_object_id *id);
 
@@ -572,12 +400,6 @@ os_status os_seal(struct os_store *store, const struct os_object_id *id);
  *
  * # Returns
  * As `os_seal`.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_abort(struct os_store *store, const struct os_object_id *id);
 
@@ -597,12 +419,6 @@ os_status os_abort(struct os_store *store, const struct os_object_id *id);
  * OS_INVALID_ARGUMENT. A process that gets an object twice releases it
  * twice. A get is a hash probe and a few atomic operations: no syscall, no
  * allocation, no lock shared with other processes.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_get(struct os_store *store,
                  const struct os_object_id *id,
@@ -622,12 +438,6 @@ os_status os_get(struct os_store *store,
  * (timeout 0) when some are missing: their entries have a NULL `data`, and
  * the others are pinned and must be released. Any other error: no entry is
  * pinned and every `data` is NULL.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_get_many(struct os_store *store,
                       const struct os_object_id *ids,
@@ -642,12 +452,6 @@ os_status os_get_many(struct os_store *store,
  * # Returns
  * OS_OK; OS_NOT_FOUND (no such object); OS_INVALID_ARGUMENT (this handle
  * holds no pin on it, or NULL).
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_release(struct os_store *store, const struct os_object_id *id);
 
@@ -659,12 +463,6 @@ os_status os_release(struct os_store *store, const struct os_object_id *id);
  * # Returns
  * OS_OK; OS_NOT_FOUND (absent or already deleted); OS_NOT_SEALED (created
  * but not sealed); OS_INVALID_ARGUMENT.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_delete(struct os_store *store, const struct os_object_id *id);
 
@@ -674,14 +472,120 @@ os_status os_delete(struct os_store *store, const struct os_object_id *id);
  *
  * # Returns
  * OS_OK or OS_INVALID_ARGUMENT.
- *
- * # Safety
- * Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
- * allowed) or valid as described: `store` a live handle from `os_open`
- * that is not closed, strings NUL-terminated, buffers as long as their
- * length arguments say.
  */
 os_status os_contains(struct os_store *store, const struct os_object_id *id, bool *out);
+
+/**
+ * A static, NUL-terminated description of a status code (any value, known
+ * or not). Never NULL; do not free it.
+ */
+const char *os_status_str(os_status status);
+
+/**
+ * The detail message of this thread's last failed call ("" if none). The
+ * pointer stays valid for the life of the thread (a per-thread buffer that
+ * the next failing call overwrites); do not free it. Cannot fail.
+ */
+const char *os_last_error(void);
+
+/**
+ * Opens the store `name`, creating it if it does not exist.
+ *
+ * # Arguments
+ * - `name`: a store name (no '/': the file /dev/shm/NAME) or a path (with a
+ *   '/': a file on hugetlbfs or on disk). Must not be NULL.
+ * - `opts`: options from `os_options_default()`, or NULL for the defaults.
+ *   When the store exists, its capacity and limits come from the file and
+ *   only the flags and `spill_dir` of `opts` matter.
+ * - `out`: receives the new handle on success. Must not be NULL.
+ *
+ * # Returns
+ * OS_OK; OS_ALREADY_EXISTS (OS_OPEN_CREATE_ONLY and it exists); OS_NOT_FOUND
+ * (OS_OPEN_ATTACH_ONLY and it does not); OS_PERMISSION_DENIED;
+ * OS_CORRUPT or OS_INCOMPATIBLE (a damaged or foreign file);
+ * OS_OUT_OF_MEMORY (no room for the store file); OS_TOO_MANY_PROCESSES;
+ * OS_INVALID_ARGUMENT; OS_IO_ERROR.
+ *
+ * # Ownership
+ * The handle belongs to the caller, who frees it with `os_close`. It may be
+ * used from many threads at once, in this process only: a child made by
+ * fork() must open the store again. Opening the same store twice in one
+ * process gives two handles sharing one attachment.
+ */
+os_status os_open(const char *name, const struct os_options *opts, struct os_store **out);
+
+/**
+ * Closes a handle: releases every pin it holds, aborts the objects it
+ * created and did not seal, and frees it. Pointers from its gets become
+ * invalid. The last handle of a process detaches the process.
+ *
+ * In a child made by fork(), closing an inherited handle frees the child's
+ * copy only and leaves the store to the parent.
+ *
+ * # Returns
+ * OS_OK, or OS_INVALID_ARGUMENT if `store` is NULL. The handle must not be
+ * used again, and no other thread may be using it during the call.
+ */
+os_status os_close(struct os_store *store);
+
+/**
+ * Removes the store `name`: its file and its spill files. Processes still
+ * attached keep working on their mapping until they close it; the next
+ * `os_open` of the name creates a new store.
+ *
+ * # Returns
+ * OS_OK; OS_NOT_FOUND if there is no such store; OS_PERMISSION_DENIED;
+ * OS_INVALID_ARGUMENT (NULL or bad name); OS_IO_ERROR.
+ */
+os_status os_destroy(const char *name);
+
+/**
+ * Reclaims what dead processes held: their pins, their unsealed objects,
+ * the steps they were in the middle of. The same happens at every attach
+ * and whenever an allocation runs short. Thread-safe.
+ *
+ * # Returns
+ * OS_OK, OS_INVALID_ARGUMENT (NULL or a handle of another process), OS_IO_ERROR.
+ */
+os_status os_collect(struct os_store *store);
+
+/**
+ * Writes the store's counters to `*out`. Costs one scan of the store's
+ * tables (proportional to max_objects). Thread-safe.
+ *
+ * # Returns
+ * OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL.
+ */
+os_status os_stats(struct os_store *store, struct os_store_stats *out);
+
+/**
+ * Lists the store's objects, a batch at a time.
+ *
+ * Start with `*cursor = 0`. Each call writes up to `capacity` entries to
+ * `out`, their number to `*out_count`, and advances `*cursor`; when the
+ * whole store has been listed it sets `*cursor` to OS_LIST_END. The listing
+ * is a scan, not a snapshot: objects put or deleted meanwhile may or may not
+ * appear.
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT if an argument is NULL or `capacity` is 0.
+ */
+os_status os_list(struct os_store *store,
+                  uint64_t *cursor,
+                  struct os_object_info *out,
+                  size_t capacity,
+                  size_t *out_count);
+
+/**
+ * Default options: every size chosen by the library (0), 256 processes,
+ * mode 0600, no spill directory, no flags. Cannot fail.
+ */
+struct os_options os_options_default(void);
+
+/**
+ * The library's version, e.g. "0.1.0" (static; do not free). Cannot fail.
+ */
+const char *os_version(void);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -1,60 +1,103 @@
-//! Errors of the Rust API. Each kind maps one-to-one onto a C status code
-//! (`os_status`); the message is what `os_last_error()` returns.
+//! Errors, and the one table of status codes: each `ErrorKind` is a C
+//! status code (`os_status`) with its name in C, its short description and
+//! its documentation, all generated from `status_table!` below — the Rust
+//! enum here, the `OS_*` constants in `capi`, and the `#define`s of
+//! `include/objstore.h` (written by tools/gen-header). Values are never
+//! reused: a retired status keeps its number.
 
 use std::fmt;
 
-/// What went wrong, in the categories the C API reports as `os_status`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ErrorKind {
-    /// A bad argument: a NULL or out-of-range value, a wrong handle, an
-    /// operation the object's state does not allow.
-    InvalidArgument,
-    /// No such object (or store).
-    NotFound,
-    /// The ID names a live object already (or a store that exists).
-    AlreadyExists,
-    /// The store is full and nothing could be freed or spilled.
-    OutOfMemory,
-    /// The object is larger than the store could ever hold.
-    TooLarge,
-    /// A positive timeout ran out.
-    Timeout,
-    /// The object was created but is not sealed yet.
-    NotSealed,
-    /// A store file of another layout version.
-    Incompatible,
-    /// A store file (or spill file) that fails its checks.
-    Corrupt,
-    /// An operating-system call failed.
-    Io,
-    /// The caller may not open or create the file.
-    PermissionDenied,
-    /// Every process slot of the store is taken by a live process.
-    TooManyProcesses,
-    /// A bug in objstore: a panic caught at the C boundary.
-    Panic,
-}
-
-impl ErrorKind {
-    /// A short, static description of the kind.
-    pub fn description(self) -> &'static str {
-        match self {
-            ErrorKind::InvalidArgument => "invalid argument",
-            ErrorKind::NotFound => "not found",
-            ErrorKind::AlreadyExists => "already exists",
-            ErrorKind::OutOfMemory => "out of memory",
-            ErrorKind::TooLarge => "object too large for the store",
-            ErrorKind::Timeout => "timed out",
-            ErrorKind::NotSealed => "object not sealed",
-            ErrorKind::Incompatible => "incompatible store layout version",
-            ErrorKind::Corrupt => "corrupt store or spill file",
-            ErrorKind::Io => "I/O error",
-            ErrorKind::PermissionDenied => "permission denied",
-            ErrorKind::TooManyProcesses => "too many processes attached",
-            ErrorKind::Panic => "internal error (panic)",
+/// The table of status codes: calls `$callback!` with one entry per kind:
+/// `doc; Kind = code, C_NAME, "description";`.
+macro_rules! status_table {
+    ($callback:ident) => {
+        $callback! {
+            /// A bad argument: NULL where not allowed, a value out of range, a
+            /// handle used from another process, an operation the object's
+            /// state does not allow.
+            InvalidArgument = 1, OS_INVALID_ARGUMENT, "invalid argument";
+            /// No such object (or no such store, with OS_OPEN_ATTACH_ONLY).
+            NotFound = 2, OS_NOT_FOUND, "not found";
+            /// The ID names a live object (or the store exists, with
+            /// OS_OPEN_CREATE_ONLY).
+            AlreadyExists = 3, OS_ALREADY_EXISTS, "already exists";
+            /// The store is full and nothing could be freed or spilled.
+            OutOfMemory = 4, OS_OUT_OF_MEMORY, "out of memory";
+            /// The object is larger than the store could ever hold.
+            TooLarge = 5, OS_TOO_LARGE, "object too large for the store";
+            /// A positive timeout ran out.
+            Timeout = 6, OS_TIMEOUT, "timed out";
+            /// The object is created but not sealed yet.
+            NotSealed = 7, OS_NOT_SEALED, "object not sealed";
+            /// A store file of another layout version.
+            Incompatible = 8, OS_INCOMPATIBLE, "incompatible store layout version";
+            /// A store file (or spill file) that fails its checks.
+            Corrupt = 9, OS_CORRUPT, "corrupt store or spill file";
+            /// An operating-system call failed.
+            Io = 10, OS_IO_ERROR, "I/O error";
+            /// The caller may not open or create the file, or the file
+            /// belongs to someone it should not trust.
+            PermissionDenied = 11, OS_PERMISSION_DENIED, "permission denied";
+            /// Every process slot of the store is held by a live process.
+            TooManyProcesses = 12, OS_TOO_MANY_PROCESSES, "too many processes attached";
+            /// A bug in objstore, caught before it could unwind into the caller.
+            Panic = 13, OS_PANIC, "internal error (panic)";
         }
-    }
+    };
 }
+#[cfg(not(loom))]
+pub(crate) use status_table;
+
+macro_rules! define_error_kind {
+    ($( $(#[doc = $doc:literal])* $kind:ident = $code:literal, $cname:ident, $text:literal; )*) => {
+        /// What went wrong: one kind per C status code (`os_status`).
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $( $(#[doc = $doc])* $kind, )*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in the order of their codes.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind),*];
+
+            /// The C status code.
+            pub const fn code(self) -> u32 {
+                match self { $(ErrorKind::$kind => $code,)* }
+            }
+
+            /// The kind of a C status code (None for OS_OK and unknown codes).
+            pub const fn from_code(code: u32) -> Option<ErrorKind> {
+                match code { $($code => Some(ErrorKind::$kind),)* _ => None }
+            }
+
+            /// The name of the status code in C.
+            pub const fn c_name(self) -> &'static str {
+                match self { $(ErrorKind::$kind => stringify!($cname),)* }
+            }
+
+            /// A short, static description of the kind.
+            pub const fn description(self) -> &'static str {
+                match self { $(ErrorKind::$kind => $text,)* }
+            }
+
+            /// The description, NUL-terminated, for C.
+            pub(crate) const fn description_c(self) -> &'static std::ffi::CStr {
+                match self {
+                    $(ErrorKind::$kind => match std::ffi::CStr::from_bytes_with_nul(concat!($text, "\0").as_bytes()) {
+                        Ok(s) => s,
+                        Err(_) => panic!("a description with a NUL byte"),
+                    },)*
+                }
+            }
+
+            /// What the status means, as documented in the C header.
+            pub const fn documentation(self) -> &'static str {
+                match self { $(ErrorKind::$kind => concat!($($doc, "\n"),*),)* }
+            }
+        }
+    };
+}
+status_table!(define_error_kind);
 
 /// An error with its kind and a message saying what exactly failed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -79,7 +122,8 @@ impl Error {
         &self.message
     }
 
-    /// An error from an OS call, classified by errno.
+    /// An error from an OS call, classified by its errno (the one place
+    /// where errno values become kinds).
     pub(crate) fn os(context: impl fmt::Display, err: std::io::Error) -> Error {
         let kind = match err.raw_os_error() {
             Some(libc::EACCES) | Some(libc::EPERM) | Some(libc::EROFS) => ErrorKind::PermissionDenied,
@@ -114,3 +158,21 @@ macro_rules! err {
     };
 }
 pub(crate) use err;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_unique_dense_and_round_trip() {
+        for (i, k) in ErrorKind::ALL.iter().enumerate() {
+            assert_eq!(k.code(), i as u32 + 1, "{k:?}");
+            assert_eq!(ErrorKind::from_code(k.code()), Some(*k));
+            assert!(k.c_name().starts_with("OS_"));
+            assert_eq!(k.description_c().to_str().unwrap(), k.description());
+            assert!(!k.documentation().trim().is_empty());
+        }
+        assert_eq!(ErrorKind::from_code(0), None);
+        assert_eq!(ErrorKind::from_code(ErrorKind::ALL.len() as u32 + 1), None);
+    }
+}

@@ -124,13 +124,11 @@ pub(crate) fn hash_id(words: &[u64; 3], seed: u64) -> u64 {
     mix64(words[2] ^ b ^ seed.rotate_left(41))
 }
 
-/// 16 random bytes from the kernel (see `sys::random_bytes`).
+/// 16 random bytes from the kernel (see `platform::random_bytes`).
 pub(crate) fn random_u128() -> u128 {
     #[cfg(not(loom))]
     {
-        let mut buf = [0u8; 16];
-        crate::sys::random_bytes(&mut buf);
-        u128::from_le_bytes(buf)
+        crate::platform::random_u128()
     }
     #[cfg(loom)]
     {
@@ -139,6 +137,7 @@ pub(crate) fn random_u128() -> u128 {
 }
 
 /// Generates fresh IDs for one attachment.
+#[derive(Debug)]
 pub(crate) struct IdGenerator {
     prefix: [u8; 12],
     key: u64,

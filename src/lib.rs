@@ -15,61 +15,39 @@
 //! # Ok::<(), objstore::Error>(())
 //! ```
 //!
-//! The C ABI (`os_*` functions, `include/objstore.h`) is a thin layer over
-//! [`Store`].
+//! The crate is layered; each layer uses only the ones below it:
+//!
+//! - `capi`: the C ABI (`os_*`, `include/objstore.h`): checks arguments,
+//!   catches panics, maps errors;
+//! - `store`: the Rust API, [`Store`];
+//! - `object`: the life of objects: the object protocol, allocation,
+//!   spilling, reclaim, attaching;
+//! - `shared`: the structures inside the store file;
+//! - `platform`: every system call.
+//!
+//! Beside them, `error` (errors and status codes) and `id` (object IDs).
 #![warn(missing_debug_implementations, unsafe_op_in_unsafe_fn)]
 // Under loom only the protocol modules and their models are built.
 #![cfg_attr(loom, allow(dead_code))]
 
-mod sync;
-
-mod descriptor;
 mod error;
 mod id;
-mod index;
-mod objects;
-mod pins;
+mod object;
+mod shared;
 
-#[cfg(not(loom))]
-mod alloc;
-#[cfg(not(loom))]
-mod attach;
-#[cfg(not(loom))]
-mod audit;
 #[cfg(not(loom))]
 pub mod capi;
 #[cfg(not(loom))]
-mod layout;
-#[cfg(not(loom))]
-mod pages;
-#[cfg(not(loom))]
-mod proctable;
-#[cfg(not(loom))]
-mod reclaim;
-#[cfg(not(loom))]
-mod shm;
-#[cfg(not(loom))]
-mod slab;
-#[cfg(not(loom))]
-mod spill;
+mod platform;
 #[cfg(not(loom))]
 mod store;
-#[cfg(not(loom))]
-mod sys;
-#[cfg(not(loom))]
-mod wait;
-
-#[cfg(loom)]
-pub mod loom_models;
 
 pub use error::{Error, ErrorKind, Result};
 pub use id::{ObjectId, ID_SIZE};
 #[cfg(not(loom))]
-pub use attach::{store_path, Options, SHM_DIR};
+pub use object::{store_path, ObjectInfo, ObjectState, Options, ProcessInfo, RawObject, Reclaimed, Stats, SHM_DIR};
 #[cfg(not(loom))]
-pub use reclaim::Reclaimed;
-#[cfg(not(loom))]
-pub use store::{Creating, Object, ObjectInfo, ObjectState, ProcessInfo, RawObject, Stats, Store};
+pub use store::{Creating, Object, Store};
 
 /// The library version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

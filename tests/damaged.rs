@@ -33,7 +33,7 @@ fn filled_store_spilling(t: &TempStore, spill_dir: Option<&str>) {
         capacity_bytes: capacity,
         max_objects: 2000,
         max_processes: 8,
-        spill_dir: spill_dir.map(str::to_string),
+        spill_dir: spill_dir.map(Into::into),
         ..Options::default()
     });
     for n in 0..60 {

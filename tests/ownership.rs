@@ -118,7 +118,7 @@ fn a_created_spill_directory_and_its_files_are_private_unless_the_store_is_share
             &t.name,
             &Options {
                 capacity_bytes: 2 * MIB,
-                spill_dir: Some(dir.clone()),
+                spill_dir: Some(dir.clone().into()),
                 mode: store_mode,
                 any_owner: store_mode & 0o060 != 0,
                 ..Options::default()

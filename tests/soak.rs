@@ -76,7 +76,7 @@ fn soak() {
     let s = t.open(&Options {
         capacity_bytes: 64 * MIB,
         max_processes: 32,
-        spill_dir: Some(dir.path().to_string()),
+        spill_dir: Some(dir.path().into()),
         ..Options::default()
     });
     let mut rng = Rng(common::rand_u64() | 1);

@@ -22,7 +22,7 @@ fn child_entry() {
 }
 
 fn spill_store(t: &TempStore, dir: &SpillDir, capacity: u64) -> Store {
-    t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.0.clone()), ..Options::default() })
+    t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.0.clone().into()), ..Options::default() })
 }
 
 #[test]
@@ -211,7 +211,7 @@ fn a_spill_directory_without_write_permission_gives_io_error() {
     // read-only to everyone else; a process of another user runs out of room.
     let t = TempStore::new("rospill");
     let dir = SpillDir::new("ro");
-    let s = t.open(&Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.0.clone()), mode: 0o666, ..Options::default() });
+    let s = t.open(&Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.0.clone().into()), mode: 0o666, ..Options::default() });
     let ids: Vec<ObjectId> = (0..3).map(|n| derived_id(5, n)).collect();
     for id in &ids {
         s.put_as(id, &content_for(id), b"").unwrap();
@@ -303,9 +303,9 @@ fn an_attacher_must_use_the_same_spill_directory() {
     let dir = SpillDir::new("same");
     let other = SpillDir::new("other");
     let s = spill_store(&t, &dir, 4 * MIB);
-    assert_eq!(s.spill_dir(), Some(dir.0.as_str()));
-    let e = Store::open(&t.name, &Options { spill_dir: Some(other.0.clone()), ..Options::default() }).unwrap_err();
+    assert_eq!(s.spill_dir(), Some(std::path::Path::new(&dir.0)));
+    let e = Store::open(&t.name, &Options { spill_dir: Some(other.0.clone().into()), ..Options::default() }).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
-    let same = Store::open(&t.name, &Options { spill_dir: Some(dir.0.clone()), ..Options::default() }).unwrap();
-    assert_eq!(same.spill_dir(), Some(dir.0.as_str()));
+    let same = Store::open(&t.name, &Options { spill_dir: Some(dir.0.clone().into()), ..Options::default() }).unwrap();
+    assert_eq!(same.spill_dir(), Some(std::path::Path::new(&dir.0)));
 }

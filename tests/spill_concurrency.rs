@@ -28,7 +28,7 @@ fn child_entry() {
 }
 
 fn spill_store(t: &TempStore, dir: &SpillDir, capacity: u64) -> Store {
-    t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.path().to_string()), ..Options::default() })
+    t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.path().into()), ..Options::default() })
 }
 
 /// Small objects of many size classes, each followed by a larger one, fill
@@ -92,14 +92,16 @@ fn finish(kids: Vec<ChildGuard>) -> Vec<String> {
     events
 }
 
-/// Several processes put objects of 64 B to 4 MiB (reading some back) into
-/// a 16 MiB spilling store, each holding at most one pin at a time: no put
-/// and no get fails.
+/// Four processes put objects of 64 B to 4 MiB (reading some back) into a
+/// 48 MiB spilling store, many times its size in all, each holding at most
+/// one pin at a time: no put and no get fails. (Pins of the others can hold
+/// at most 12 MiB, which leaves a free run of 4 MiB wherever they are; in
+/// a smaller store pins could truly leave no room.)
 #[test]
 fn concurrent_puts_of_large_objects_are_not_refused() {
     let t = TempStore::new("bigputs");
     let dir = SpillDir::new("bigputs");
-    let s = spill_store(&t, &dir, 16 * MIB);
+    let s = spill_store(&t, &dir, 48 * MIB);
     let kids = run_children("strict_spill_putter", &t.name, 4, &["300".into()]);
     let errors: Vec<String> = finish(kids).into_iter().filter(|e| e.starts_with('!')).collect();
     assert!(errors.is_empty(), "{} failures, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);

@@ -314,7 +314,7 @@ fn a_spill_dir_that_is_a_file_is_refused_clearly() {
     let t = TempStore::new("spillfile");
     let file = format!("/tmp/objstore-not-a-dir-{}", std::process::id());
     std::fs::write(&file, b"x").unwrap();
-    let e = Store::open(&t.name, &Options { capacity_bytes: 4 * MIB, spill_dir: Some(file.clone()), ..Options::default() })
+    let e = Store::open(&t.name, &Options { capacity_bytes: 4 * MIB, spill_dir: Some(file.clone().into()), ..Options::default() })
         .unwrap_err();
     std::fs::remove_file(&file).unwrap();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");

@@ -24,7 +24,7 @@ fn len_of(n: u64) -> usize {
 fn churn(shared: bool) {
     let t = TempStore::new(if shared { "threads-shared" } else { "threads-own" });
     let dir = SpillDir::new("threads");
-    let opts = Options { capacity_bytes: 12 * MIB, spill_dir: Some(dir.path().to_string()), ..Options::default() };
+    let opts = Options { capacity_bytes: 12 * MIB, spill_dir: Some(dir.path().into()), ..Options::default() };
     let s = t.open(&opts);
     let threads = 4u32;
     let rounds = 150u64;
@@ -62,7 +62,7 @@ fn churn(shared: bool) {
                         Ok(o) => assert_eq!(o.data(), &pattern((other as u64) << 32 | n / 2, len_of(n / 2))[..]),
                         Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
                     }
-                    if live.len() > 8 {
+                    if live.len() > 20 {
                         let (did, _) = live.remove(0);
                         h.delete(&did).unwrap();
                     }

@@ -4,31 +4,13 @@
 use std::ffi::c_void;
 use std::time::Duration;
 
+use super::args::{self, handle, Out};
+use super::boundary::boundary;
+use super::status::os_status;
 use super::types::*;
-use super::{boundary, bytes, non_null, non_null_mut, os_status};
-use crate::error::{err, ErrorKind};
+use crate::error::ErrorKind;
 use crate::id::ObjectId;
-use crate::store::{RawObject, Store};
-
-/// The handle behind a C pointer.
-///
-/// # Safety
-/// `p` must be NULL or a live handle from `os_open`.
-unsafe fn handle<'a>(p: *mut os_store) -> crate::Result<&'a Store> {
-    non_null_mut(p, "store")?;
-    // SAFETY: non-null and live by contract; only shared access is formed.
-    Ok(&unsafe { &*p }.store)
-}
-
-/// An ID argument.
-///
-/// # Safety
-/// `p` must be NULL or point to an os_object_id.
-unsafe fn id_arg(p: *const os_object_id) -> crate::Result<ObjectId> {
-    non_null(p, "id")?;
-    // SAFETY: non-null and readable by contract.
-    Ok(ObjectId(unsafe { (*p).bytes }))
-}
+use crate::RawObject;
 
 fn timeout_of(ms: i64) -> Option<Duration> {
     if ms < 0 {
@@ -42,6 +24,8 @@ fn buffer_of(o: &RawObject) -> os_buffer {
     os_buffer { data: o.data, data_len: o.data_len, meta: o.meta, meta_len: o.meta_len }
 }
 
+const NO_BUFFER: os_buffer = os_buffer { data: std::ptr::null(), data_len: 0, meta: std::ptr::null(), meta_len: 0 };
+
 /// Stores `len` bytes at `data` as a new, sealed object with a fresh ID.
 ///
 /// # Arguments
@@ -52,27 +36,15 @@ fn buffer_of(o: &RawObject) -> os_buffer {
 /// OS_OK; OS_TOO_LARGE (bigger than the store); OS_OUT_OF_MEMORY (full, and
 /// nothing could be freed or spilled); OS_INVALID_ARGUMENT. Thread-safe; the
 /// object outlives the process that put it.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_put(store: *mut os_store, data: *const c_void, len: usize, out_id: *mut os_object_id) -> os_status {
-    // SAFETY: forwarded contract.
+    // SAFETY: the pointer contract of the header's preamble.
     unsafe { os_put_with_meta(store, data, len, std::ptr::null(), 0, out_id) }
 }
 
 /// Like `os_put`, with a metadata blob (e.g. a tensor's dtype and shape)
 /// stored beside the data and returned by gets in `os_buffer.meta`.
 /// `meta` may be NULL only when `meta_len` is 0.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_put_with_meta(
     store: *mut os_store,
@@ -83,12 +55,12 @@ pub unsafe extern "C" fn os_put_with_meta(
     out_id: *mut os_object_id,
 ) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments, as documented.
-        let (s, data, meta) = unsafe { (handle(store)?, bytes(data.cast(), len, "data")?, bytes(meta.cast(), meta_len, "meta")?) };
-        non_null_mut(out_id, "out_id")?;
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, data, meta, out_id) = unsafe {
+            (handle(store)?, args::bytes(data.cast(), len, "data")?, args::bytes(meta.cast(), meta_len, "meta")?, Out::new(out_id, "out_id")?)
+        };
         let id = s.put_with_meta(data, meta)?;
-        // SAFETY: non-null and writable by contract.
-        unsafe { (*out_id).bytes = id.0 };
+        out_id.write(os_object_id { bytes: id.0 });
         Ok(())
     })
 }
@@ -108,12 +80,6 @@ pub unsafe extern "C" fn os_put_with_meta(
 /// OS_OK, OS_ALREADY_EXISTS, OS_TOO_LARGE, OS_OUT_OF_MEMORY, OS_INVALID_ARGUMENT.
 /// Only this handle may seal or abort the object; if the handle is closed,
 /// or its process dies, first, the object is aborted.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_create(
     store: *mut os_store,
@@ -124,12 +90,10 @@ pub unsafe extern "C" fn os_create(
     out_data: *mut *mut u8,
 ) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments, as documented.
-        let (s, id, meta) = unsafe { (handle(store)?, id_arg(id)?, bytes(meta.cast(), meta_len, "meta")?) };
-        non_null_mut(out_data, "out_data")?;
-        let p = s.create_raw(&id, data_len, meta)?;
-        // SAFETY: non-null and writable by contract.
-        unsafe { *out_data = p };
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, id, meta, out_data) =
+            unsafe { (handle(store)?, args::id(id)?, args::bytes(meta.cast(), meta_len, "meta")?, Out::new(out_data, "out_data")?) };
+        out_data.write(s.create_raw(&id, data_len, meta)?);
         Ok(())
     })
 }
@@ -140,12 +104,6 @@ pub unsafe extern "C" fn os_create(
 ///
 /// # Returns
 /// As `os_create` (never OS_ALREADY_EXISTS).
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_create_new(
     store: *mut os_store,
@@ -156,17 +114,13 @@ pub unsafe extern "C" fn os_create_new(
     out_data: *mut *mut u8,
 ) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments, as documented.
-        let (s, meta) = unsafe { (handle(store)?, bytes(meta.cast(), meta_len, "meta")?) };
-        non_null_mut(out_id, "out_id")?;
-        non_null_mut(out_data, "out_data")?;
-        let id = s.new_id();
-        let p = s.create_raw(&id, data_len, meta)?;
-        // SAFETY: non-null and writable by contract.
-        unsafe {
-            (*out_id).bytes = id.0;
-            *out_data = p;
-        }
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, meta, out_id, out_data) = unsafe {
+            (handle(store)?, args::bytes(meta.cast(), meta_len, "meta")?, Out::new(out_id, "out_id")?, Out::new(out_data, "out_data")?)
+        };
+        let (id, p) = s.create_new_raw(data_len, meta)?;
+        out_id.write(os_object_id { bytes: id.0 });
+        out_data.write(p);
         Ok(())
     })
 }
@@ -177,17 +131,11 @@ pub unsafe extern "C" fn os_create_new(
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (no such object); OS_ALREADY_EXISTS (already sealed);
 /// OS_INVALID_ARGUMENT (created by another handle, or NULL).
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_seal(store: *mut os_store, id: *const os_object_id) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments.
-        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
         s.seal(&id)
     })
 }
@@ -197,17 +145,11 @@ pub unsafe extern "C" fn os_seal(store: *mut os_store, id: *const os_object_id) 
 ///
 /// # Returns
 /// As `os_seal`.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments.
-        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
         s.abort(&id)
     })
 }
@@ -227,21 +169,12 @@ pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id)
 /// OS_INVALID_ARGUMENT. A process that gets an object twice releases it
 /// twice. A get is a hash probe and a few atomic operations: no syscall, no
 /// allocation, no lock shared with other processes.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_get(store: *mut os_store, id: *const os_object_id, timeout_ms: i64, out: *mut os_buffer) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments.
-        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
-        non_null_mut(out, "out")?;
-        let obj = s.get_raw(&id, timeout_of(timeout_ms))?;
-        // SAFETY: non-null and writable by contract.
-        unsafe { *out = buffer_of(&obj) };
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
+        out.write(buffer_of(&s.get_raw(&id, timeout_of(timeout_ms))?));
         Ok(())
     })
 }
@@ -258,12 +191,6 @@ pub unsafe extern "C" fn os_get(store: *mut os_store, id: *const os_object_id, t
 /// (timeout 0) when some are missing: their entries have a NULL `data`, and
 /// the others are pinned and must be released. Any other error: no entry is
 /// pinned and every `data` is NULL.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_get_many(
     store: *mut os_store,
@@ -273,26 +200,17 @@ pub unsafe extern "C" fn os_get_many(
     out: *mut os_buffer,
 ) -> os_status {
     boundary(|| {
-        // SAFETY: contract of the argument.
-        let s = unsafe { handle(store) }?;
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, ids, out) = unsafe { (handle(store)?, args::array(ids, n, "ids")?, Out::new(out, "out")) };
         if n == 0 {
             return Ok(());
         }
-        non_null(ids, "ids")?;
-        non_null_mut(out, "out")?;
-        if n > isize::MAX as usize / std::mem::size_of::<os_buffer>() {
-            return Err(err!(InvalidArgument, "n is too large"));
-        }
-        // SAFETY: `n` readable IDs and `n` writable buffers by contract.
-        let (ids, out) = unsafe { (std::slice::from_raw_parts(ids, n), std::slice::from_raw_parts_mut(out, n)) };
+        let out = out?;
         let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
         let mut got = vec![None; n];
         let r = s.get_many_raw(&ids, timeout_of(timeout_ms), &mut got);
-        for (slot, g) in out.iter_mut().zip(&got) {
-            *slot = match g {
-                Some(o) => buffer_of(o),
-                None => os_buffer { data: std::ptr::null(), data_len: 0, meta: std::ptr::null(), meta_len: 0 },
-            };
+        for (i, g) in got.iter().enumerate() {
+            out.write_at(i, n, g.as_ref().map_or(NO_BUFFER, buffer_of));
         }
         match r {
             Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NotFound) => {
@@ -310,17 +228,11 @@ pub unsafe extern "C" fn os_get_many(
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (no such object); OS_INVALID_ARGUMENT (this handle
 /// holds no pin on it, or NULL).
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_id) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments.
-        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
         s.release(&id)
     })
 }
@@ -332,17 +244,11 @@ pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_i
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (absent or already deleted); OS_NOT_SEALED (created
 /// but not sealed); OS_INVALID_ARGUMENT.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_delete(store: *mut os_store, id: *const os_object_id) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments.
-        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
         s.delete(&id)
     })
 }
@@ -352,21 +258,12 @@ pub unsafe extern "C" fn os_delete(store: *mut os_store, id: *const os_object_id
 ///
 /// # Returns
 /// OS_OK or OS_INVALID_ARGUMENT.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_contains(store: *mut os_store, id: *const os_object_id, out: *mut bool) -> os_status {
     boundary(|| {
-        // SAFETY: contracts of the arguments.
-        let (s, id) = unsafe { (handle(store)?, id_arg(id)?) };
-        non_null_mut(out, "out")?;
-        let present = s.contains(&id)?;
-        // SAFETY: non-null and writable by contract.
-        unsafe { *out = present };
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
+        out.write(s.contains(&id)?);
         Ok(())
     })
 }

@@ -3,11 +3,12 @@
 
 use std::ffi::c_char;
 
+use super::args::{self, handle, Out};
+use super::boundary::boundary;
+use super::status::os_status;
 use super::types::*;
-use super::{boundary, c_str, non_null, non_null_mut, os_status};
-use crate::attach::Options;
 use crate::error::err;
-use crate::store::{ObjectState, Store};
+use crate::{ObjectState, Options, Store};
 
 /// Opens the store `name`, creating it if it does not exist.
 ///
@@ -31,28 +32,19 @@ use crate::store::{ObjectState, Store};
 /// used from many threads at once, in this process only: a child made by
 /// fork() must open the store again. Opening the same store twice in one
 /// process gives two handles sharing one attachment.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_open(name: *const c_char, opts: *const os_options, out: *mut *mut os_store) -> os_status {
     boundary(|| {
-        non_null_mut(out, "out")?;
-        // SAFETY: NULL-checked; NUL-terminated by contract.
-        let name = unsafe { c_str(name, "name") }?;
+        // SAFETY: the pointer contract of the header's preamble.
+        let (name, out) = unsafe { (args::string(name, "name")?, Out::new(out, "out")?) };
         let options = if opts.is_null() {
             Options::default()
         } else {
-            // SAFETY: non-null and points to an os_options by contract.
+            // SAFETY: non-null, and an os_options by the pointer contract.
             unsafe { options_from_c(&*opts) }?
         };
         let store = Store::open(name, &options)?;
-        let handle = Box::into_raw(Box::new(os_store { store }));
-        // SAFETY: `out` is non-null and writable by contract.
-        unsafe { *out = handle };
+        out.write(Box::into_raw(Box::new(os_store { store })));
         Ok(())
     })
 }
@@ -78,7 +70,7 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
         None
     } else {
         // SAFETY: non-null, NUL-terminated by contract.
-        Some(unsafe { c_str(o.spill_dir, "opts->spill_dir") }?.to_string())
+        Some(unsafe { args::path(o.spill_dir, "opts->spill_dir") }?.to_path_buf())
     };
     Ok(Options {
         capacity_bytes: o.capacity_bytes,
@@ -104,17 +96,14 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
 /// # Returns
 /// OS_OK, or OS_INVALID_ARGUMENT if `store` is NULL. The handle must not be
 /// used again, and no other thread may be using it during the call.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_close(store: *mut os_store) -> os_status {
     boundary(|| {
-        non_null_mut(store, "store")?;
-        // SAFETY: a handle from os_open, not used after this call by contract.
+        if store.is_null() {
+            return Err(err!(InvalidArgument, "store is NULL"));
+        }
+        // SAFETY: a handle from os_open, not used after this call (the
+        // pointer contract of the header's preamble).
         drop(unsafe { Box::from_raw(store) });
         Ok(())
     })
@@ -127,18 +116,11 @@ pub unsafe extern "C" fn os_close(store: *mut os_store) -> os_status {
 /// # Returns
 /// OS_OK; OS_NOT_FOUND if there is no such store; OS_PERMISSION_DENIED;
 /// OS_INVALID_ARGUMENT (NULL or bad name); OS_IO_ERROR.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_destroy(name: *const c_char) -> os_status {
     boundary(|| {
-        // SAFETY: NULL-checked; NUL-terminated by contract.
-        let name = unsafe { c_str(name, "name") }?;
-        Store::destroy(name)
+        // SAFETY: the pointer contract of the header's preamble.
+        Store::destroy(unsafe { args::string(name, "name") }?)
     })
 }
 
@@ -148,18 +130,11 @@ pub unsafe extern "C" fn os_destroy(name: *const c_char) -> os_status {
 ///
 /// # Returns
 /// OS_OK, OS_INVALID_ARGUMENT (NULL or a handle of another process), OS_IO_ERROR.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_collect(store: *mut os_store) -> os_status {
     boundary(|| {
-        non_null_mut(store, "store")?;
-        // SAFETY: a live handle by contract.
-        unsafe { &*store }.store.collect().map(|_| ())
+        // SAFETY: the pointer contract of the header's preamble.
+        unsafe { handle(store) }?.collect().map(|_| ())
     })
 }
 
@@ -168,20 +143,13 @@ pub unsafe extern "C" fn os_collect(store: *mut os_store) -> os_status {
 ///
 /// # Returns
 /// OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats) -> os_status {
     boundary(|| {
-        non_null_mut(store, "store")?;
-        non_null_mut(out, "out")?;
-        // SAFETY: a live handle by contract.
-        let s = unsafe { &*store }.store.stats()?;
-        let c = os_store_stats {
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, out) = unsafe { (handle(store)?, Out::new(out, "out")?) };
+        let s = s.stats()?;
+        out.write(os_store_stats {
             capacity_bytes: s.capacity_bytes,
             used_bytes: s.used_bytes,
             object_count: s.object_count,
@@ -193,9 +161,7 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
             attached_processes: s.attached_processes,
             max_processes: s.max_processes,
             reclaimed_processes: s.reclaimed_processes,
-        };
-        // SAFETY: non-null and writable by contract.
-        unsafe { *out = c };
+        });
         Ok(())
     })
 }
@@ -210,12 +176,6 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
 ///
 /// # Returns
 /// OS_OK; OS_INVALID_ARGUMENT if an argument is NULL or `capacity` is 0.
-///
-/// # Safety
-/// Each pointer must be NULL (refused with OS_INVALID_ARGUMENT where not
-/// allowed) or valid as described: `store` a live handle from `os_open`
-/// that is not closed, strings NUL-terminated, buffers as long as their
-/// length arguments say.
 #[no_mangle]
 pub unsafe extern "C" fn os_list(
     store: *mut os_store,
@@ -225,38 +185,59 @@ pub unsafe extern "C" fn os_list(
     out_count: *mut usize,
 ) -> os_status {
     boundary(|| {
-        non_null_mut(store, "store")?;
-        non_null_mut(cursor, "cursor")?;
-        non_null(out as *const os_object_info, "out")?;
-        non_null_mut(out_count, "out_count")?;
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, cursor, out, out_count) = unsafe {
+            (handle(store)?, Out::new(cursor, "cursor")?, Out::new(out, "out")?, Out::new(out_count, "out_count")?)
+        };
         if capacity == 0 {
             return Err(err!(InvalidArgument, "capacity is 0"));
         }
-        // SAFETY: live handle and valid pointers by contract.
-        let (store, start) = unsafe { (&*store, *cursor) };
-        let (infos, next) = store.store.list_from(start, capacity)?;
+        let (infos, next) = s.list_from(cursor.read(), capacity)?;
         for (i, info) in infos.iter().enumerate() {
+            let state = match info.state {
+                ObjectState::Unsealed => OS_OBJECT_UNSEALED,
+                ObjectState::Sealed => OS_OBJECT_SEALED,
+                ObjectState::Deleted => OS_OBJECT_DELETED,
+                ObjectState::Spilled => OS_OBJECT_SPILLED,
+            };
             let c = os_object_info {
                 id: os_object_id { bytes: info.id.0 },
                 data_len: info.data_len,
                 meta_len: info.meta_len,
-                state: match info.state {
-                    ObjectState::Unsealed => OS_OBJECT_UNSEALED,
-                    ObjectState::Sealed => OS_OBJECT_SEALED,
-                    ObjectState::Deleted => OS_OBJECT_DELETED,
-                    ObjectState::Spilled => OS_OBJECT_SPILLED,
-                },
+                state,
                 pinning_processes: info.pinning_processes,
                 created_unix: info.created_unix,
             };
-            // SAFETY: i < infos.len() <= capacity entries writable by contract.
-            unsafe { out.add(i).write(c) };
+            out.write_at(i, capacity, c);
         }
-        // SAFETY: non-null and writable by contract.
-        unsafe {
-            *out_count = infos.len();
-            *cursor = next.unwrap_or(OS_LIST_END);
-        }
+        out_count.write(infos.len());
+        cursor.write(next.unwrap_or(OS_LIST_END));
         Ok(())
     })
+}
+
+/// Default options: every size chosen by the library (0), 256 processes,
+/// mode 0600, no spill directory, no flags. Cannot fail.
+#[no_mangle]
+pub extern "C" fn os_options_default() -> os_options {
+    os_options {
+        struct_size: std::mem::size_of::<os_options>() as u32,
+        capacity_bytes: 0,
+        max_objects: 0,
+        max_processes: 256,
+        spill_dir: std::ptr::null(),
+        mode: 0o600,
+        flags: 0,
+    }
+}
+
+/// The library's version, e.g. "0.1.0" (static; do not free). Cannot fail.
+#[no_mangle]
+pub extern "C" fn os_version() -> *const c_char {
+    static VERSION: &std::ffi::CStr =
+        match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+            Ok(s) => s,
+            Err(_) => c"unknown",
+        };
+    VERSION.as_ptr()
 }

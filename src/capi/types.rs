@@ -2,7 +2,7 @@
 
 use std::ffi::c_char;
 
-use crate::store::Store;
+use crate::Store;
 
 /// Bytes in an object ID.
 pub const OS_ID_SIZE: usize = 20;

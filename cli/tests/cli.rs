@@ -1,0 +1,841 @@
+//! The `objstore` command, run as a child process against real stores:
+//! every subcommand, its output (JSON parsed field by field), its exit
+//! codes and its messages for the error cases.
+//!
+//! Each test uses its own store name and destroys the store when it ends,
+//! pass or fail (`TempStore`'s Drop). The only in-process use of the
+//! library is in a forked child (`Holder`), which attaches, pins and
+//! creates, and is then SIGKILLed; and `Store::destroy` for cleanup.
+
+#[path = "../../tests/common/mod.rs"]
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{pattern, rand_u64};
+use objstore::{ObjectId, Options, Store};
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_objstore");
+const MIB: u64 = 1 << 20;
+
+// ----- helpers -----------------------------------------------------------------
+
+/// A unique store name, destroyed on drop.
+struct TempStore {
+    name: String,
+}
+
+impl TempStore {
+    fn new(tag: &str) -> TempStore {
+        TempStore { name: format!("objstore-cli-{tag}-{}-{:x}", std::process::id(), rand_u64()) }
+    }
+
+    /// A store created by the command with `capacity` and any extra options.
+    fn create(tag: &str, capacity: &str, extra: &[&str]) -> TempStore {
+        let t = TempStore::new(tag);
+        let mut args = vec!["create", &t.name, "--capacity", capacity];
+        args.extend_from_slice(extra);
+        ok(&args);
+        t
+    }
+
+    fn path(&self) -> String {
+        format!("/dev/shm/{}", self.name)
+    }
+
+    fn n(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for TempStore {
+    fn drop(&mut self) {
+        let _ = Store::destroy(&self.name);
+    }
+}
+
+/// A scratch directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("objstore-cli-{tag}-{}-{:x}", std::process::id(), rand_u64()));
+        std::fs::create_dir_all(&p).unwrap();
+        TempDir(p)
+    }
+    fn file(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn now_unix() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// Runs the command with `args` and no stdin.
+fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run objstore")
+}
+
+/// Runs the command with `input` on stdin.
+fn run_with_input(args: &[&str], input: &[u8]) -> Output {
+    let mut child = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run objstore");
+    let mut stdin = child.stdin.take().unwrap();
+    let input = input.to_vec();
+    let writer = std::thread::spawn(move || stdin.write_all(&input));
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap().unwrap();
+    out
+}
+
+fn describe(args: &[&str], out: &Output) -> String {
+    format!(
+        "objstore {}\nexit: {:?}\nstdout:\n{}\nstderr:\n{}",
+        args.join(" "),
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// Runs the command, asserts it succeeded, and returns its stdout.
+fn ok(args: &[&str]) -> String {
+    let out = run(args);
+    assert!(out.status.success(), "{}", describe(args, &out));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs the command, asserts it exited with `code`, and returns its stderr.
+fn fails(args: &[&str], code: i32) -> String {
+    let out = run(args);
+    assert_eq!(out.status.code(), Some(code), "{}", describe(args, &out));
+    assert!(out.stdout.is_empty(), "a failure prints nothing on stdout\n{}", describe(args, &out));
+    String::from_utf8(out.stderr).unwrap()
+}
+
+fn json(args: &[&str]) -> Value {
+    let text = ok(args);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("objstore {}: not JSON ({e}):\n{text}", args.join(" ")))
+}
+
+fn put_bytes(store: &str, data: &[u8], extra: &[&str]) -> String {
+    let mut args = vec!["put", store, "-"];
+    args.extend_from_slice(extra);
+    let out = run_with_input(&args, data);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    let id = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert_eq!(id.len(), 40, "put prints a 40-character ID: {id:?}");
+    assert!(id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()), "{id}");
+    id
+}
+
+fn get_bytes(store: &str, id: &str, extra: &[&str]) -> Vec<u8> {
+    let mut args = vec!["get", store, id];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert!(out.status.success(), "{}", describe(&args, &out));
+    out.stdout
+}
+
+/// The ID a listing shows, sorted.
+/// Starts `objstore watch` and waits for its header and first row.
+fn start_watch(store: &str, interval: &str) -> (std::process::Child, std::process::ChildStdout) {
+    let mut watch = Command::new(BIN)
+        .args(["watch", store, "--interval", interval])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = watch.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 256];
+    while seen.iter().filter(|&&b| b == b'\n').count() < 2 {
+        let n = stdout.read(&mut buf).unwrap();
+        assert!(n > 0, "watch ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    (watch, stdout)
+}
+
+fn listed_ids(store: &str) -> Vec<String> {
+    ok(&["ls", store, "-q"]).lines().map(str::to_string).collect()
+}
+
+// ----- a process that holds pins and an unsealed object ---------------------------
+
+/// A forked child that attaches to a store, pins `pin` and creates (but
+/// does not seal) `unsealed`, then waits to be killed. Killed and reaped on
+/// drop if the test did not.
+struct Holder {
+    pid: libc::pid_t,
+}
+
+impl Holder {
+    fn start(store: &str, pin: ObjectId, unsealed: ObjectId) -> Holder {
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe() writes.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let (rd, wr) = (fds[0], fds[1]);
+        // SAFETY: the child only uses the library on a store of its own and
+        // never returns into the test harness: it ends in _exit or SIGKILL.
+        // (No other thread of this test binary uses the library in-process,
+        // so no lock of it can be held across the fork.)
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            // Drop the descriptors inherited from other tests' threads (their
+            // children's pipes), so that this process holds up none of them.
+            for fd in 3..1024 {
+                if fd != wr {
+                    // SAFETY: closing descriptors this process owns a copy of.
+                    unsafe { libc::close(fd) };
+                }
+            }
+            let result = std::panic::catch_unwind(|| {
+                let s = Store::open(store, &Options { attach_only: true, ..Options::default() }).expect("child open");
+                let _pinned = s.get_raw(&pin, Some(Duration::ZERO)).expect("child get");
+                let _unsealed = s.create_raw(&unsealed, 4096, b"in progress").expect("child create");
+                // Keep the handle, its pin and its unsealed object until killed.
+                std::mem::forget(s);
+            });
+            // SAFETY: plain syscalls on descriptors this process owns.
+            unsafe {
+                if result.is_ok() {
+                    libc::write(wr, b"r".as_ptr().cast(), 1);
+                    loop {
+                        libc::pause();
+                    }
+                }
+                libc::_exit(1);
+            }
+        }
+        // SAFETY: our copy of the write end; the read end is ours to read.
+        unsafe { libc::close(wr) };
+        let holder = Holder { pid };
+        let mut byte = [0u8; 1];
+        let mut pfd = libc::pollfd { fd: rd, events: libc::POLLIN, revents: 0 };
+        // A guard against a hang, not a timing assertion: the child needs
+        // milliseconds; a minute means it is stuck.
+        // SAFETY: one valid pollfd; `byte` has room for the one byte read.
+        let ready = unsafe { libc::poll(&mut pfd, 1, 60_000) == 1 && libc::read(rd, byte.as_mut_ptr().cast(), 1) == 1 };
+        // SAFETY: closing our read end.
+        unsafe { libc::close(rd) };
+        assert!(ready, "the holder process did not get ready (it failed or hung)");
+        holder
+    }
+
+    fn kill(&mut self) {
+        if self.pid > 0 {
+            // SAFETY: our own child, reaped right after.
+            unsafe {
+                libc::kill(self.pid, libc::SIGKILL);
+                libc::waitpid(self.pid, std::ptr::null_mut(), 0);
+            }
+            self.pid = 0;
+        }
+    }
+}
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+// ----- help, usage, exit codes ------------------------------------------------------
+
+const SUBCOMMANDS: [&str; 9] = ["create", "destroy", "stat", "ls", "put", "get", "rm", "gc", "watch"];
+
+#[test]
+fn every_subcommand_has_help_with_the_exit_codes() {
+    let top = ok(&["--help"]);
+    for sub in SUBCOMMANDS {
+        assert!(top.contains(&format!("\n  {sub} ")), "top-level help lists {sub}:\n{top}");
+        let help = ok(&[sub, "--help"]);
+        assert!(help.contains(&format!("Usage: objstore {sub} ")), "{sub} --help:\n{help}");
+        for line in ["Exit codes:", "0    success", "2    not found", "3    already exists", "8    permission denied"] {
+            assert!(help.contains(line), "{sub} --help lacks {line:?}:\n{help}");
+        }
+    }
+    assert!(ok(&["--version"]).starts_with("objstore "));
+}
+
+#[test]
+fn usage_errors_exit_1() {
+    let err = fails(&[], 1);
+    assert!(err.contains("Usage: objstore <COMMAND>"), "{err}");
+    let err = fails(&["frobnicate"], 1);
+    assert!(err.contains("unrecognized subcommand 'frobnicate'"), "{err}");
+    let err = fails(&["stat"], 1);
+    assert!(err.contains("<NAME>"), "{err}");
+    let err = fails(&["create", "x", "--capacity", "lots"], 1);
+    assert!(err.contains("'lots' is not a size"), "{err}");
+    let err = fails(&["create", "x", "--capacity", "0"], 1);
+    assert!(err.contains("--capacity must be more than 0"), "{err}");
+    let err = fails(&["create", "x", "--mode", "0999"], 1);
+    assert!(err.contains("not an octal file mode"), "{err}");
+    let err = fails(&["get", "x", &"00".repeat(20), "--timeout", "soon"], 1);
+    assert!(err.contains("'soon' is not a duration"), "{err}");
+    let err = fails(&["ls", "x", "--state", "frozen"], 1);
+    assert!(err.contains("invalid value 'frozen'"), "{err}");
+}
+
+#[test]
+fn a_bad_id_is_a_usage_error_and_touches_nothing() {
+    let t = TempStore::create("badid", "8MiB", &[]);
+    let id = put_bytes(t.n(), b"keep me", &[]);
+    for bad in ["xyz", &"0".repeat(39), &"g".repeat(40), &"0".repeat(41)] {
+        let err = fails(&["get", t.n(), bad], 1);
+        assert!(err.contains(&format!("bad object ID '{bad}'")), "{err}");
+        // One bad ID among good ones: nothing is deleted.
+        let err = fails(&["rm", t.n(), &id, bad], 1);
+        assert!(err.contains("bad object ID"), "{err}");
+        let err = fails(&["put", t.n(), "-", "--id", bad], 1);
+        assert!(err.contains("bad object ID"), "{err}");
+    }
+    assert_eq!(listed_ids(t.n()), vec![id]);
+}
+
+// ----- create, stat, destroy ------------------------------------------------------
+
+#[test]
+fn create_stat_destroy() {
+    let t = TempStore::new("life");
+    let out = ok(&["create", t.n(), "--capacity", "16MiB", "--max-objects", "1000", "--max-processes", "8", "--mode", "0640"]);
+    assert_eq!(
+        out,
+        format!(
+            "created store '{}' ({}): capacity 16 MiB, 1000 object slots, 8 process slots, mode 0640\n",
+            t.n(),
+            t.path()
+        )
+    );
+    assert_eq!(std::fs::metadata(t.path()).unwrap().permissions().mode() & 0o7777, 0o640);
+
+    let s = json(&["stat", t.n(), "--json"]);
+    assert_eq!(s["name"], t.n());
+    assert_eq!(s["path"], t.path());
+    assert_eq!(s["capacity_bytes"], 16 * MIB);
+    assert_eq!(s["used_bytes"], 0);
+    assert_eq!(s["object_count"], 0);
+    assert_eq!(s["unsealed_count"], 0);
+    assert_eq!(s["pinned_count"], 0);
+    assert_eq!(s["spilled_count"], 0);
+    assert_eq!(s["spilled_bytes"], 0);
+    assert_eq!(s["max_objects"], 1000);
+    assert_eq!(s["max_processes"], 8);
+    assert_eq!(s["attached_processes"], 0, "the command does not count itself");
+    assert_eq!(s["processes"], Value::Array(vec![]));
+    assert_eq!(s["reclaimed_processes"], 0);
+
+    let text = ok(&["stat", t.n()]);
+    for line in ["capacity:   16 MiB", "used:       0 B (0.0%)", "objects:    0 (of 1000 slots)", "processes:  0 of 8"] {
+        assert!(text.contains(line), "{line:?} missing:\n{text}");
+    }
+    assert!(ok(&["stat", t.n(), "--bytes"]).contains("capacity:   16777216\n"));
+
+    let err = fails(&["create", t.n(), "--capacity", "16MiB"], 3);
+    assert!(err.contains(&format!("store '{}' already exists", t.n())), "{err}");
+    assert!(err.contains("hint: `objstore destroy"), "{err}");
+    // The existing store was not touched.
+    assert_eq!(json(&["stat", t.n(), "--json"])["max_objects"], 1000);
+
+    assert_eq!(ok(&["destroy", t.n()]), format!("destroyed store '{}' ({})\n", t.n(), t.path()));
+    assert!(!Path::new(&t.path()).exists());
+    let err = fails(&["destroy", t.n()], 2);
+    assert!(err.contains("does not exist"), "{err}");
+}
+
+#[test]
+fn create_accepts_paths_sizes_and_a_spill_dir() {
+    let dir = TempDir::new("paths");
+    let path = dir.file("store");
+    let p = path.to_str().unwrap();
+    let _cleanup = TempStore { name: p.to_string() };
+    let spill = dir.file("spill");
+    let out = ok(&["create", p, "--capacity", "1G", "--spill-dir", spill.to_str().unwrap()]);
+    assert!(out.contains(&format!("({p}): capacity 1 GiB")), "{out}");
+    assert!(out.contains(&format!("spilling to {}", spill.display())), "{out}");
+    assert!(spill.is_dir(), "the spill directory is created with the store");
+    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o600, "0600 by default");
+    assert_eq!(json(&["stat", p, "--json"])["capacity_bytes"], 1u64 << 30);
+
+    for (size, bytes) in [("3MiB", 3 * MIB), ("2000000", 2_031_616), ("4M", 4 * MIB)] {
+        let t = TempStore::create("sizes", size, &[]);
+        assert_eq!(json(&["stat", t.n(), "--json"])["capacity_bytes"], bytes, "--capacity {size} (rounded up to 64 KiB pages)");
+    }
+    let err = fails(&["create", "/no/such/dir/store", "--capacity", "1M"], 2);
+    assert!(err.contains("cannot create a store in '/no/such/dir'"), "{err}");
+    assert!(err.contains("must exist"), "{err}");
+}
+
+#[test]
+fn a_missing_store_is_reported_and_never_created() {
+    let t = TempStore::new("missing");
+    let id = "ab".repeat(20);
+    let cases: [&[&str]; 8] = [
+        &["stat", t.n()],
+        &["stat", t.n(), "--json"],
+        &["ls", t.n()],
+        &["get", t.n(), &id],
+        &["rm", t.n(), &id],
+        &["gc", t.n()],
+        &["watch", t.n(), "--count", "1"],
+        &["put", t.n(), "/dev/null"],
+    ];
+    for args in cases {
+        let err = fails(args, 2);
+        assert!(err.contains(&format!("objstore: store '{}' does not exist ({})", t.n(), t.path())), "{err}");
+        assert!(err.contains(&format!("`objstore create {} --capacity SIZE`", t.n())), "{err}");
+        assert!(!Path::new(&t.path()).exists(), "objstore {} created the store", args.join(" "));
+    }
+    assert!(fails(&["destroy", t.n()], 2).contains("does not exist"));
+}
+
+// ----- put, get, ls, rm ---------------------------------------------------------------
+
+#[test]
+fn put_then_get_is_byte_identical() {
+    let t = TempStore::create("putget", "64MiB", &[]);
+    let dir = TempDir::new("putget");
+    let data = pattern(1, 3 * MIB as usize + 17);
+    let input = dir.file("in.bin");
+    std::fs::write(&input, &data).unwrap();
+
+    let id = ok(&["put", t.n(), input.to_str().unwrap(), "--meta", "u8:(3145745,)"]).trim().to_string();
+    assert_eq!(id.len(), 40, "{id}");
+    let output = dir.file("out.bin");
+    assert_eq!(ok(&["get", t.n(), &id, "-o", output.to_str().unwrap()]), "", "get -o prints nothing");
+    assert!(std::fs::read(&output).unwrap() == data, "get -o wrote different bytes");
+    assert!(get_bytes(t.n(), &id, &[]) == data, "get to stdout wrote different bytes");
+    assert_eq!(get_bytes(t.n(), &id, &["--meta"]), b"u8:(3145745,)");
+    assert_eq!(get_bytes(t.n(), &id, &["-o", "-"]).len(), data.len());
+
+    // From stdin, with metadata from a file.
+    let meta_file = dir.file("meta");
+    std::fs::write(&meta_file, b"float32:(2,3)").unwrap();
+    let piped = pattern(2, 100_000);
+    let id2 = put_bytes(t.n(), &piped, &["--meta-file", meta_file.to_str().unwrap()]);
+    assert!(get_bytes(t.n(), &id2, &[]) == piped);
+    assert_eq!(get_bytes(t.n(), &id2, &["--meta"]), b"float32:(2,3)");
+
+    // Empty objects, from a file and from stdin.
+    let empty = dir.file("empty");
+    std::fs::write(&empty, b"").unwrap();
+    let id3 = ok(&["put", t.n(), empty.to_str().unwrap()]).trim().to_string();
+    assert_eq!(get_bytes(t.n(), &id3, &[]), b"");
+    let id4 = put_bytes(t.n(), b"", &[]);
+    assert_eq!(get_bytes(t.n(), &id4, &[]), b"");
+
+    let all: Vec<String> = [&id, &id2, &id3, &id4].iter().map(|s| s.to_string()).collect();
+    let mut sorted = all.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted.len(), 4, "fresh IDs are distinct");
+    assert_eq!(listed_ids(t.n()), sorted);
+
+    let err = fails(&["put", t.n(), dir.file("nope").to_str().unwrap()], 2);
+    assert!(err.contains("cannot open") && err.contains("No such file"), "{err}");
+    let err = fails(&["put", t.n(), dir.0.to_str().unwrap()], 1);
+    assert!(err.contains("is a directory"), "{err}");
+    let err = fails(&["get", t.n(), &id, "-o", dir.file("no/such/dir").to_str().unwrap()], 2);
+    assert!(err.contains("cannot create"), "{err}");
+}
+
+#[test]
+fn put_with_a_chosen_id() {
+    let t = TempStore::create("putid", "16MiB", &[]);
+    let dir = TempDir::new("putid");
+    let file = dir.file("f");
+    std::fs::write(&file, pattern(3, 70_000)).unwrap();
+    let chosen = "0123456789abcdef0123456789abcdef01234567";
+    assert_eq!(ok(&["put", t.n(), file.to_str().unwrap(), "--id", chosen, "--meta", "m"]), format!("{chosen}\n"));
+    assert!(get_bytes(t.n(), chosen, &[]) == pattern(3, 70_000));
+    // Upper-case input names the same ID; the printed form is lower-case.
+    assert_eq!(get_bytes(t.n(), &chosen.to_uppercase(), &["--meta"]), b"m");
+
+    let err = fails(&["put", t.n(), file.to_str().unwrap(), "--id", chosen], 3);
+    assert!(err.contains(&format!("object {chosen} already exists")), "{err}");
+    assert!(err.contains(&format!("`objstore rm {} {chosen}`", t.n())), "{err}");
+    let out = run_with_input(&["put", t.n(), "-", "--id", chosen], b"again");
+    assert_eq!(out.status.code(), Some(3), "{}", describe(&["put", "-", "--id"], &out));
+
+    let from_stdin = "ffffffffffffffffffffffffffffffffffffffff";
+    assert_eq!(put_bytes(t.n(), b"chosen from stdin", &["--id", from_stdin]), from_stdin);
+    assert_eq!(get_bytes(t.n(), from_stdin, &[]), b"chosen from stdin");
+}
+
+#[test]
+fn ls_json_filters_and_sorting() {
+    let t = TempStore::create("ls", "32MiB", &[]);
+    let before = now_unix();
+    let small = put_bytes(t.n(), &pattern(1, 100), &["--meta", "s"]);
+    let medium = put_bytes(t.n(), &pattern(2, 5000), &[]);
+    let large = put_bytes(t.n(), &pattern(3, 70_000), &["--meta", "large object"]);
+    let listing = json(&["ls", t.n(), "--json"]);
+    let after = now_unix();
+
+    let rows = listing.as_array().expect("an array");
+    assert_eq!(rows.len(), 3);
+    let ids: Vec<&str> = rows.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    let mut expected = vec![small.as_str(), medium.as_str(), large.as_str()];
+    expected.sort();
+    assert_eq!(ids, expected, "sorted by ID by default");
+    for r in rows {
+        let (data, meta) = match r["id"].as_str().unwrap() {
+            id if id == small => (100, 1),
+            id if id == medium => (5000, 0),
+            _ => (70_000, 12),
+        };
+        assert_eq!(r["data_len"], data, "{r}");
+        assert_eq!(r["meta_len"], meta, "{r}");
+        assert_eq!(r["state"], "sealed", "{r}");
+        assert_eq!(r["pinning_processes"], 0, "{r}");
+        assert_eq!(r["spilled"], false, "{r}");
+        let created = r["created_unix"].as_u64().unwrap();
+        assert!((before..=after).contains(&created), "{r} created outside [{before}, {after}]");
+        assert!(r["age_seconds"].as_u64().unwrap() <= after - before, "{r}");
+        assert_eq!(r.as_object().unwrap().len(), 8, "no unexpected fields: {r}");
+    }
+
+    let by_size: Vec<String> = ok(&["ls", t.n(), "-q", "--sort", "size"]).lines().map(str::to_string).collect();
+    assert_eq!(by_size, [small.as_str(), medium.as_str(), large.as_str()]);
+    let by_size_rev: Vec<String> = ok(&["ls", t.n(), "-q", "--sort", "size", "--reverse"]).lines().map(str::to_string).collect();
+    assert_eq!(by_size_rev, [large.as_str(), medium.as_str(), small.as_str()]);
+    assert_eq!(ok(&["ls", t.n(), "-q", "--sort", "size", "-r", "--limit", "1"]), format!("{large}\n"));
+    assert_eq!(ok(&["ls", t.n(), "-q", "--min-size", "1KiB"]).lines().count(), 2);
+    assert_eq!(ok(&["ls", t.n(), "-q", "--min-size", "5000", "--max-size", "5000"]), format!("{medium}\n"));
+    assert_eq!(ok(&["ls", t.n(), "-q", "--state", "unsealed,deleted,spilled"]), "");
+    assert_eq!(ok(&["ls", t.n(), "-q", "--pinned"]), "");
+
+    let table = ok(&["ls", t.n()]);
+    let lines: Vec<&str> = table.lines().collect();
+    assert_eq!(lines.len(), 4, "{table}");
+    for word in ["ID", "DATA", "META", "STATE", "PINS", "WHERE", "AGE"] {
+        assert!(lines[0].contains(word), "{table}");
+    }
+    let large_line = lines.iter().find(|l| l.starts_with(&large)).expect("large listed");
+    assert!(large_line.contains("68.4 KiB") && large_line.contains("12 B") && large_line.contains("sealed"), "{table}");
+    assert!(large_line.contains("memory"), "{table}");
+    assert!(ok(&["ls", t.n(), "--bytes"]).contains(" 70000 "));
+}
+
+#[test]
+fn rm_then_ls() {
+    let t = TempStore::create("rm", "16MiB", &[]);
+    let a = put_bytes(t.n(), b"a", &[]);
+    let b = put_bytes(t.n(), b"b", &[]);
+    let c = put_bytes(t.n(), b"c", &[]);
+    assert_eq!(ok(&["rm", t.n(), &a, &c]), "");
+    assert_eq!(listed_ids(t.n()), vec![b.clone()]);
+    assert_eq!(json(&["stat", t.n(), "--json"])["object_count"], 1);
+
+    // A missing object: an error, but the others are still removed.
+    let err = fails(&["rm", t.n(), &a, &b], 2);
+    assert!(err.contains(&format!("object {a} not found")), "{err}");
+    assert_eq!(listed_ids(t.n()), Vec::<String>::new());
+    // -f: a missing object is fine. -v: say what was done.
+    assert_eq!(ok(&["rm", "-f", t.n(), &a]), "");
+    let d = put_bytes(t.n(), b"d", &[]);
+    assert_eq!(ok(&["rm", "-v", t.n(), &d]), format!("removed {d}\n"));
+    // The ID of a removed object may be used again.
+    assert_eq!(put_bytes(t.n(), b"d again", &["--id", &d]), d);
+    assert_eq!(get_bytes(t.n(), &d, &[]), b"d again");
+    let err = fails(&["get", t.n(), &a], 2);
+    assert!(err.contains(&format!("object {a} not found in store '{}'", t.n())), "{err}");
+    assert_eq!(json(&["stat", t.n(), "--json"])["object_count"], 1);
+}
+
+#[test]
+fn full_and_too_large() {
+    let t = TempStore::create("full", "1MiB", &[]);
+    let dir = TempDir::new("full");
+    let big = dir.file("big");
+    std::fs::write(&big, pattern(4, 2 * MIB as usize)).unwrap();
+    let err = fails(&["put", t.n(), big.to_str().unwrap()], 5);
+    assert!(err.contains("cannot fit"), "{err}");
+
+    let chunk = dir.file("chunk");
+    std::fs::write(&chunk, pattern(5, 300 << 10)).unwrap();
+    let mut puts = 0;
+    let err = loop {
+        let out = run(&["put", t.n(), chunk.to_str().unwrap()]);
+        if out.status.success() {
+            puts += 1;
+            assert!(puts < 8, "a 1 MiB store took {puts} objects of 300 KiB");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(4), "{}", describe(&["put"], &out));
+        break String::from_utf8(out.stderr).unwrap();
+    };
+    assert!(puts >= 1, "not even one object of 300 KiB fit a 1 MiB store");
+    assert!(err.contains("the store is full"), "{err}");
+    // Nothing half-made is left behind.
+    let s = json(&["stat", t.n(), "--json"]);
+    assert_eq!(s["object_count"], puts);
+    assert_eq!(s["unsealed_count"], 0);
+}
+
+#[test]
+fn get_waits_for_a_seal() {
+    let t = TempStore::create("wait", "16MiB", &[]);
+    let id = "5eed".repeat(10);
+    let err = fails(&["get", t.n(), &id, "--timeout", "200ms"], 6);
+    assert!(err.contains(&format!("object {id} was not sealed within 200ms")), "{err}");
+
+    // A consumer waiting (generously: it returns as soon as the object is
+    // there) and a producer putting the object under the awaited ID.
+    let consumer = Command::new(BIN)
+        .args(["get", t.n(), &id, "--timeout", "60s"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(put_bytes(t.n(), b"worth the wait", &["--id", &id]), id);
+    let out = consumer.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&["get", "--timeout", "60s"], &out));
+    assert_eq!(out.stdout, b"worth the wait");
+}
+
+#[test]
+fn ctrl_c_ends_watch_and_get_cleanly() {
+    let t = TempStore::create("sigint", "16MiB", &[]);
+    // watch runs until interrupted; get --timeout forever waits until interrupted.
+    // Once its first row is out, it is attached and looping.
+    let (mut watch, _stdout) = start_watch(t.n(), "50ms"); // (kept open until the end)
+    let getter = Command::new(BIN).args(["get", t.n(), &"77".repeat(20), "--timeout", "forever"]).stderr(Stdio::piped()).spawn().unwrap();
+    // Both attached: watch's store view shows it (and the getter) as processes.
+    let mut attached = 0;
+    for _ in 0..600 {
+        attached = json(&["stat", t.n(), "--json"])["attached_processes"].as_u64().unwrap();
+        if attached == 2 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(attached, 2, "watch and get did not both attach");
+    // SAFETY: signalling our own children.
+    unsafe {
+        libc::kill(watch.id() as libc::pid_t, libc::SIGINT);
+        libc::kill(getter.id() as libc::pid_t, libc::SIGINT);
+    }
+    let status = watch.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "Ctrl-C is how watch ends");
+    let out = getter.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130), "{}", describe(&["get", "--timeout", "forever"], &out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("interrupted"));
+    // They detached: nobody is attached, and neither counted as a dead process.
+    let s = json(&["stat", t.n(), "--json"]);
+    assert_eq!(s["attached_processes"], 0, "{s}");
+    assert_eq!(s["reclaimed_processes"], 0, "{s}");
+}
+
+#[test]
+fn watch_counts_refreshes() {
+    let t = TempStore::create("watch", "16MiB", &[]);
+    put_bytes(t.n(), &pattern(6, 1000), &[]);
+    let out = ok(&["watch", t.n(), "--count", "3", "--interval", "20ms", "--bytes"]);
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 4, "a header and 3 rows:\n{out}");
+    let titles: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(titles, ["TIME", "USED", "%USED", "OBJECTS", "UNSEALED", "PINNED", "SPILLED", "PROCS", "RECLAIMED"], "{out}");
+    for row in &lines[1..] {
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(cells.len(), titles.len(), "{out}");
+        assert!(cells[1].parse::<u64>().unwrap() >= 1000, "USED holds the object: {out}");
+        assert_eq!(&cells[3..], ["1", "0", "0", "0", "0", "0"], "{out}");
+    }
+
+    let out = ok(&["watch", t.n(), "--count", "2", "--interval", "20ms", "--json"]);
+    let ticks: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(ticks.len(), 2);
+    for tick in &ticks {
+        assert_eq!(tick["object_count"], 1, "{tick}");
+        assert_eq!(tick["capacity_bytes"], 16 * MIB, "{tick}");
+        assert!(tick["time_unix"].as_u64().unwrap() >= now_unix() - 3600, "{tick}");
+    }
+}
+
+#[test]
+fn watch_notices_a_destroyed_store() {
+    let t = TempStore::create("watchgone", "16MiB", &[]);
+    // Once its first row is out, it is attached and looping.
+    let (watch, mut stdout) = start_watch(t.n(), "20ms");
+    ok(&["destroy", t.n()]);
+    std::io::copy(&mut stdout, &mut std::io::sink()).unwrap();
+    let out = watch.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&["watch"], &out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(&format!("store '{}' was destroyed", t.n())));
+}
+
+// ----- crashed processes: stat, ls, get, rm while they live; gc after ----------------
+
+#[test]
+fn a_killed_holder_is_seen_then_reclaimed_by_gc() {
+    let t = TempStore::create("gc", "16MiB", &[]);
+    let pinned = put_bytes(t.n(), &pattern(7, 10_000), &[]);
+    let doomed = put_bytes(t.n(), b"deleted while pinned", &[]);
+    let unsealed = ObjectId([0x42; 20]);
+    let mut holder = Holder::start(t.n(), ObjectId::from_hex(&pinned).unwrap(), unsealed);
+    // A second pin, on an object deleted while pinned.
+    let mut holder2 = Holder::start(t.n(), ObjectId::from_hex(&doomed).unwrap(), ObjectId([0x43; 20]));
+    assert_eq!(ok(&["rm", t.n(), &doomed]), "");
+
+    // While they live: stat shows them and their pids, ls their pins.
+    let s = json(&["stat", t.n(), "--json"]);
+    assert_eq!(s["attached_processes"], 2, "{s}");
+    let mut pids: Vec<u64> = s["processes"].as_array().unwrap().iter().map(|p| p["pid"].as_u64().unwrap()).collect();
+    pids.sort();
+    let mut expected = vec![holder.pid as u64, holder2.pid as u64];
+    expected.sort();
+    assert_eq!(pids, expected, "{s}");
+    assert_eq!(s["unsealed_count"], 2, "{s}");
+    assert_eq!(s["pinned_count"], 2, "{s}");
+    assert!(ok(&["stat", t.n()]).contains(&format!("pid {}", holder.pid)));
+
+    let rows = json(&["ls", t.n(), "--json"]);
+    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["id"] == id).cloned().unwrap_or(Value::Null);
+    assert_eq!(row(&pinned)["pinning_processes"], 1, "{rows}");
+    assert_eq!(row(&pinned)["state"], "sealed", "{rows}");
+    assert_eq!(row(&doomed)["state"], "deleted", "{rows}");
+    assert_eq!(row(&doomed)["pinning_processes"], 1, "{rows}");
+    assert_eq!(row(&unsealed.to_hex())["state"], "unsealed", "{rows}");
+    assert_eq!(row(&unsealed.to_hex())["data_len"], 4096, "{rows}");
+    assert_eq!(row(&unsealed.to_hex())["meta_len"], 11, "{rows}");
+    assert_eq!(ok(&["ls", t.n(), "-q", "--pinned", "--state", "sealed"]), format!("{pinned}\n"));
+
+    // An unsealed object cannot be read or removed yet; a deleted one is gone.
+    let err = fails(&["get", t.n(), &unsealed.to_hex()], 7);
+    assert!(err.contains("is not sealed yet") && err.contains("--timeout"), "{err}");
+    let err = fails(&["rm", t.n(), &unsealed.to_hex()], 7);
+    assert!(err.contains("not sealed"), "{err}");
+    let err = fails(&["get", t.n(), &doomed], 2);
+    assert!(err.contains("was deleted"), "{err}");
+    let err = fails(&["put", t.n(), "-", "--id", &doomed], 3);
+    assert!(err.contains("already exists"), "the ID of a pinned deleted object stays reserved: {err}");
+    // Nothing to reclaim while they live.
+    let g = json(&["gc", t.n(), "--json"]);
+    assert_eq!(g["processes"], 0, "{g}");
+    assert_eq!(g["reclaimed_processes_total"], 0, "{g}");
+
+    holder.kill();
+    holder2.kill();
+
+    let g = json(&["gc", t.n(), "--json"]);
+    // gc reports what its own attach reclaimed plus what its collect did.
+    assert_eq!(g["reclaimed_processes_total"], 2, "{g}");
+    assert_eq!(g["processes"], 2, "{g}");
+    assert!(g["pins"].as_u64().unwrap() >= 2, "{g}");
+    assert_eq!(g["unsealed_objects"], 2, "{g}");
+    assert_eq!(g["deleted_objects_freed"], 1, "{g}");
+    for field in ["interrupted_steps", "pages"] {
+        assert!(g[field].is_u64(), "gc --json has {field}: {g}");
+    }
+    let text = ok(&["gc", t.n()]);
+    assert!(text.contains("no dead process to reclaim"), "{text}");
+    assert!(text.contains("dead processes reclaimed since the store was created: 2"), "{text}");
+
+    // What they held is released: pins, the unsealed objects, the deleted object.
+    let s = json(&["stat", t.n(), "--json"]);
+    assert_eq!(s["attached_processes"], 0, "{s}");
+    assert_eq!(s["processes"], Value::Array(vec![]), "{s}");
+    assert_eq!(s["unsealed_count"], 0, "{s}");
+    assert_eq!(s["pinned_count"], 0, "{s}");
+    assert_eq!(s["object_count"], 1, "{s}");
+    assert_eq!(s["reclaimed_processes"], 2, "{s}");
+    assert_eq!(listed_ids(t.n()), vec![pinned.clone()]);
+    assert_eq!(json(&["ls", t.n(), "--json"])[0]["pinning_processes"], 0);
+    assert!(get_bytes(t.n(), &pinned, &[]) == pattern(7, 10_000), "the pinned object survived intact");
+    // The freed IDs may be used again.
+    assert_eq!(put_bytes(t.n(), b"reborn", &["--id", &doomed]), doomed);
+    assert_eq!(put_bytes(t.n(), b"sealed at last", &["--id", &unsealed.to_hex()]), unsealed.to_hex());
+}
+
+// ----- permissions ------------------------------------------------------------------
+
+/// Runs the command as user `nobody` (when this test runs as root) so that
+/// the kernel really refuses a store file created 0600 by root.
+#[test]
+fn permission_denied_is_exit_8_with_a_hint() {
+    let t = TempStore::create("perm", "8MiB", &[]);
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let is_root = unsafe { libc::geteuid() } == 0;
+    let out = if is_root {
+        use std::os::unix::process::CommandExt;
+        // A copy of the binary where `nobody` may run it (the build tree
+        // may be in a directory closed to other users).
+        let dir = TempDir::new("perm");
+        std::fs::set_permissions(&dir.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Copied by `cp`, not by this process: a file this process had open
+        // for writing could be inherited by a concurrent fork (a `Holder`),
+        // and executing it would then fail with ETXTBSY.
+        let bin = dir.file("objstore");
+        assert!(Command::new("cp").arg(BIN).arg(&bin).status().unwrap().success());
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let out = Command::new(&bin).args(["stat", t.n()]).uid(65534).gid(65534).stdin(Stdio::null()).output().unwrap();
+        // And creating a store in a directory nobody may write to.
+        let ro = dir.file("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let target = ro.join("store");
+        let created = Command::new(&bin)
+            .args(["create", target.to_str().unwrap(), "--capacity", "1MiB"])
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        assert_eq!(created.status.code(), Some(8), "{}", describe(&["create", "(as nobody)"], &created));
+        assert!(String::from_utf8_lossy(&created.stderr).contains("Permission denied"));
+        assert!(!target.exists());
+        out
+    } else {
+        // Not root: the owner is refused a file it made unreadable.
+        std::fs::set_permissions(t.path(), std::fs::Permissions::from_mode(0o000)).unwrap();
+        run(&["stat", t.n()])
+    };
+    assert_eq!(out.status.code(), Some(8), "{}", describe(&["stat", "(refused)"], &out));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("cannot open store '{}': Permission denied", t.path())), "{err}");
+    assert!(err.contains("hint:") && err.contains(&format!("{} belongs to uid", t.path())), "{err}");
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn a_damaged_store_file_is_refused_and_can_be_destroyed() {
+    let dir = TempDir::new("corrupt");
+    let path = dir.file("store");
+    let p = path.to_str().unwrap();
+    let _cleanup = TempStore { name: p.to_string() };
+    ok(&["create", p, "--capacity", "1MiB"]);
+    // Damage the header's fixed fields (their checksum no longer matches).
+    let mut bytes = std::fs::read(&path).unwrap();
+    for b in &mut bytes[8..64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let out = run(&["stat", p]);
+    assert!(matches!(out.status.code(), Some(9) | Some(10)), "incompatible or corrupt: {}", describe(&["stat", p], &out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"), "{}", describe(&["stat", p], &out));
+    std::fs::write(&path, b"short").unwrap();
+    let err = fails(&["stat", p], 10);
+    assert!(err.contains("destroy"), "{err}");
+    ok(&["destroy", p]);
+    assert!(!path.exists());
+}

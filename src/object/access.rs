@@ -1,0 +1,319 @@
+//! Reading and writing objects for one process: the operations behind the
+//! Rust API (`Store`), which interpret descriptor states so that the API
+//! layer need not. Each is a run of the object protocol (`lifecycle`), the
+//! allocator and the spiller.
+
+use super::alloc::footprint;
+use super::attach::Attachment;
+use super::lifecycle::{InsertError, Pin};
+use super::spill::{Provision, Spilled};
+use crate::error::{err, Result};
+use crate::id::ObjectId;
+use crate::platform;
+use crate::shared::descriptor::{Snapshot, State, StateWord, NO_OWNER};
+
+/// A pinned object as raw pointers into the shared mapping. The bytes stay
+/// valid and unchanged until the matching release (or until the handle is
+/// closed).
+#[derive(Clone, Copy, Debug)]
+pub struct RawObject {
+    /// First byte of the data; 64-byte aligned. Never null.
+    pub data: *const u8,
+    pub data_len: usize,
+    /// First byte of the metadata. Never null (may point just past the data).
+    pub meta: *const u8,
+    pub meta_len: usize,
+}
+
+// SAFETY: the pointers address shared read-only memory that stays mapped
+// while the pin is held; they carry no thread affinity.
+unsafe impl Send for RawObject {}
+// SAFETY: as above.
+unsafe impl Sync for RawObject {}
+
+/// An object being written: its descriptor, held RESERVED by this process,
+/// and where its data goes in the mapping.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reserved {
+    pub d: u32,
+    pub state: StateWord,
+    pub offset: usize,
+}
+
+/// A just-pinned object: its descriptor and its bytes.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Pinned {
+    pub d: u32,
+    pub raw: RawObject,
+}
+
+/// Object operations for one attachment.
+#[derive(Clone, Copy)]
+pub(crate) struct Access<'a> {
+    att: &'a Attachment,
+}
+
+impl Attachment {
+    /// The object operations of this process.
+    #[inline]
+    pub(crate) fn access(&self) -> Access<'_> {
+        Access { att: self }
+    }
+}
+
+impl<'a> Access<'a> {
+    // ----- writing ----------------------------------------------------------------
+
+    /// Claims a descriptor for `key`, writes its fields, allocates its
+    /// memory and copies the metadata. `fresh`: the ID was generated here,
+    /// so it cannot be taken (a caller's ID is checked first, before any
+    /// memory is allocated for it, which in a full store would spill
+    /// others for nothing; the insert still decides races).
+    pub(crate) fn reserve(&self, key: &[u64; 3], data_len: u64, meta: &[u8], fresh: bool) -> Result<Reserved> {
+        let att = self.att;
+        let alloc = att.allocator();
+        let meta_len = u32::try_from(meta.len()).map_err(|_| err!(InvalidArgument, "metadata is larger than 4 GiB"))?;
+        let total = footprint(data_len, meta_len as u64).filter(|&t| t <= alloc.max_footprint()).ok_or_else(|| {
+            err!(
+                TooLarge,
+                "an object of {data_len} bytes with {meta_len} bytes of metadata cannot fit a store of {} bytes",
+                alloc.max_footprint()
+            )
+        })?;
+        let o = att.objects();
+        if !fresh && o.lookup(key, |s| s.holds_id()).is_some() {
+            return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
+        }
+        let (d, state) = att.claim_descriptor()?;
+        o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
+        let offset = match att.allocate(d, total) {
+            Ok(off) => att.region().arena_offset(off),
+            Err(e) => {
+                o.discard(d, state, att.slot(), &alloc.freer());
+                return Err(e);
+            }
+        };
+        if !att.region().map().write(offset + data_len.next_multiple_of(64) as usize, meta) {
+            o.discard(d, state, att.slot(), &alloc.freer());
+            return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
+        }
+        Ok(Reserved { d, state, offset })
+    }
+
+    /// Copies `data` into a reserved object's memory.
+    pub(crate) fn fill(&self, r: &Reserved, data: &[u8]) -> Result<()> {
+        if self.att.region().map().write(r.offset, data) {
+            Ok(())
+        } else {
+            self.discard(r.d, r.state);
+            Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"))
+        }
+    }
+
+    /// A pointer to a reserved object's `len` writable bytes.
+    pub(crate) fn data_ptr(&self, r: &Reserved, len: usize) -> Option<*mut u8> {
+        self.att.region().map().ptr(r.offset, len)
+    }
+
+    /// Inserts a reserved, filled object into the index: sealed at once
+    /// (visible), or created (to be sealed by this handle later). Returns
+    /// its state word.
+    pub(crate) fn commit(&self, id: &ObjectId, r: &Reserved, sealed: bool) -> Result<StateWord> {
+        let att = self.att;
+        let o = att.objects();
+        let key = id.words();
+        let to = if sealed { r.state.to(State::Sealed, NO_OWNER) } else { r.state.to(State::Created, att.slot()) };
+        match o.insert(r.d, r.state, &key, to) {
+            Ok(s) => {
+                if sealed {
+                    att.region().waits().notify(o.hash(&key));
+                }
+                Ok(s)
+            }
+            Err((e, now)) => {
+                self.discard(r.d, now);
+                Err(match e {
+                    InsertError::Duplicate => err!(AlreadyExists, "object {id} already exists"),
+                    InsertError::IndexFull => err!(OutOfMemory, "the index has no free entry near object {id}'s hash"),
+                })
+            }
+        }
+    }
+
+    /// Undoes an object this process holds in state `s`.
+    pub(crate) fn discard(&self, d: u32, s: StateWord) -> bool {
+        self.att.objects().discard(d, s, self.att.slot(), &self.att.allocator().freer())
+    }
+
+    /// The unsealed object named `id`: its descriptor and state word.
+    pub(crate) fn unsealed(&self, id: &ObjectId) -> Result<(u32, StateWord)> {
+        let Some((d, snap)) = self.att.objects().lookup(&id.words(), |s| s.holds_id()) else {
+            return Err(err!(NotFound, "object {id} not found"));
+        };
+        if snap.state.state() != State::Created {
+            return Err(err!(AlreadyExists, "object {id} is already sealed"));
+        }
+        Ok((d, snap.state))
+    }
+
+    /// Seals the unsealed object `d` (state `created`): visible, immutable.
+    pub(crate) fn seal(&self, id: &ObjectId, d: u32, created: StateWord) -> Result<()> {
+        let o = self.att.objects();
+        if !o.desc.transition(d, created, created.to(State::Sealed, NO_OWNER)) {
+            return Err(err!(Corrupt, "object {id} changed state under its creator"));
+        }
+        self.att.region().waits().notify(o.hash(&id.words()));
+        Ok(())
+    }
+
+    /// Drops the unsealed object `d` (state `created`).
+    pub(crate) fn abort(&self, id: &ObjectId, d: u32, created: StateWord) -> Result<()> {
+        if !self.discard(d, created) {
+            return Err(err!(Corrupt, "object {id} changed state under its creator"));
+        }
+        Ok(())
+    }
+
+    // ----- reading ----------------------------------------------------------------
+
+    /// Pins the object named `id` if it is sealed and present now (restoring
+    /// it if it is spilled). Ok(None) if absent.
+    pub(crate) fn pin(&self, id: &ObjectId, key: &[u64; 3]) -> Result<Option<Pinned>> {
+        let att = self.att;
+        let o = att.objects();
+        let local = att.local_pins();
+        let spiller = att.spiller();
+        for _ in 0..64 {
+            let Some((d, snap)) = o.lookup(key, |s| s.is_readable()) else { return Ok(None) };
+            match snap.state.state() {
+                State::Sealed => match o.try_pin(&local, att.slot(), d, snap.state, &att.allocator().freer()) {
+                    Pin::Pinned => return self.pinned(id, d, &snap).map(Some),
+                    Pin::Changed => continue,
+                    Pin::Overflow => {
+                        return Err(err!(InvalidArgument, "object {id} is pinned too many times by this process"))
+                    }
+                },
+                // A reader wins over a spiller: take it back to SEALED.
+                State::Spilling => {
+                    o.cancel_spill(d, snap.state);
+                }
+                State::Shadow => {
+                    if let Some(s) = spiller {
+                        s.handle_shadow(d, &snap);
+                    }
+                }
+                State::Spilled => {
+                    let Some(s) = spiller else {
+                        return Err(err!(Corrupt, "object {id} is spilled but the store has no spill directory"));
+                    };
+                    match s.handle_spilled(d, &snap, att as &dyn Provision)? {
+                        Spilled::LookAgain => {}
+                        Spilled::Deleted => return Ok(None),
+                        // Restored by this call, and pinned for it already.
+                        Spilled::Restored { d, snap } => return self.pinned(id, d, &snap).map(Some),
+                    }
+                }
+                // Not readable: the lookup filtered these out.
+                State::Free
+                | State::Reserved
+                | State::Inserting
+                | State::Collided
+                | State::Created
+                | State::Deleted
+                | State::Freeing
+                | State::Invalid => {}
+            }
+        }
+        // Present all along, but every attempt saw it move: spilled again
+        // as soon as restored, under extreme memory pressure.
+        Err(err!(OutOfMemory, "object {id} cannot be held in memory: memory pressure keeps spilling it"))
+    }
+
+    /// The view of object `d` (snapshot `snap`), which this process has just
+    /// pinned. Marks it read for the CLOCK.
+    fn pinned(&self, id: &ObjectId, d: u32, snap: &Snapshot) -> Result<Pinned> {
+        let o = self.att.objects();
+        let Some(raw) = self.view(snap) else {
+            o.unpin(&self.att.local_pins(), self.att.slot(), d, &self.att.allocator().freer());
+            return Err(err!(Corrupt, "object {id} has an out-of-bounds location (damaged store)"));
+        };
+        o.desc.mark_referenced(d);
+        Ok(Pinned { d, raw })
+    }
+
+    /// The bytes of an object in memory, bounds-checked.
+    fn view(&self, snap: &Snapshot) -> Option<RawObject> {
+        let region = self.att.region();
+        let total = footprint(snap.data_len, snap.meta_len as u64)?;
+        let off = self.att.allocator().payload_offset(snap.loc, total)?;
+        let base = region.map().ptr(region.arena_offset(off), total as usize)?;
+        let meta_at = snap.data_len.next_multiple_of(64) as usize;
+        Some(RawObject {
+            data: base,
+            data_len: snap.data_len as usize,
+            // wrapping_add never dereferences, and the result is inside the
+            // block (meta_at <= total).
+            meta: base.wrapping_add(meta_at),
+            meta_len: snap.meta_len as usize,
+        })
+    }
+
+    /// The descriptor a release of `id` drops a pin of: its object, sealed
+    /// or deleted while pinned.
+    pub(crate) fn pinned_descriptor(&self, id: &ObjectId) -> Result<u32> {
+        let found = self.att.objects().lookup(&id.words(), |s| matches!(s.state(), State::Sealed | State::Deleted | State::Spilling));
+        found.map(|(d, _)| d).ok_or_else(|| err!(NotFound, "object {id} not found"))
+    }
+
+    /// Drops one of this process's pins on `d` (freeing it if it was
+    /// deleted and this was its last pin). False if the process held none.
+    pub(crate) fn unpin(&self, d: u32) -> bool {
+        self.att.objects().unpin(&self.att.local_pins(), self.att.slot(), d, &self.att.allocator().freer())
+    }
+
+    /// Deletes the object named `id`: invisible to gets at once, its memory
+    /// freed when the last pin is released.
+    pub(crate) fn delete(&self, id: &ObjectId) -> Result<()> {
+        let att = self.att;
+        let o = att.objects();
+        for _ in 0..64 {
+            let Some((d, snap)) = o.lookup(&id.words(), |s| s.holds_id()) else {
+                return Err(err!(NotFound, "object {id} not found"));
+            };
+            match snap.state.state() {
+                State::Sealed => {
+                    if o.delete_sealed(d, snap.state, att.slot(), &att.allocator().freer()) {
+                        return Ok(());
+                    }
+                }
+                State::Created => return Err(err!(NotSealed, "object {id} is not sealed yet")),
+                State::Deleted => return Err(err!(NotFound, "object {id} is already deleted")),
+                State::Spilling => {
+                    o.cancel_spill(d, snap.state);
+                }
+                State::Shadow => {
+                    if let Some(s) = att.spiller() {
+                        s.handle_shadow(d, &snap);
+                    }
+                }
+                State::Spilled => {
+                    let Some(s) = att.spiller() else {
+                        return Err(err!(Corrupt, "object {id} is spilled but the store has no spill directory"));
+                    };
+                    if s.delete_spilled(d, &snap)? {
+                        return Ok(());
+                    }
+                }
+                // The lookup filtered these out.
+                State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => {}
+            }
+        }
+        Err(err!(Io, "object {id} kept changing state during delete"))
+    }
+
+    /// Whether a sealed object named `id` is in the store.
+    #[inline]
+    pub(crate) fn contains(&self, id: &ObjectId) -> bool {
+        self.att.objects().lookup(&id.words(), |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())
+    }
+}

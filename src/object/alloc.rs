@@ -1,0 +1,343 @@
+//! Allocation of object memory: slab blocks for objects up to 256 KiB, runs
+//! of whole pages above that. Every payload starts on a 64-byte boundary.
+//!
+//! An allocation is always made on behalf of a descriptor this process holds
+//! RESERVED, and its location is written into that descriptor before or
+//! together with the claim (see `shared::slab` and `shared::pages`), so a
+//! reclaimer can always find and free what a dead process was allocating.
+//!
+//! This module makes single attempts; what to do when one fails (reclaim
+//! dead processes, make room by spilling, wait for steps under way) is the
+//! attachment's (`attach::Attachment::allocate`).
+
+use std::os::fd::BorrowedFd;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard};
+
+use super::lifecycle::{Memory, Objects};
+use crate::error::{err, Error, Result};
+use crate::platform;
+use crate::shared::classes::{class_for, NCLASSES};
+use crate::shared::descriptor::{w, Location, Snapshot, StateWord};
+use crate::shared::layout::Layout;
+use crate::shared::pages::{PageEntry, REGION_PAGES};
+use crate::shared::region::Region;
+use crate::shared::slab::ClassCache;
+use crate::shared::sync::AtomicU64;
+
+/// Bytes an object occupies: data padded to 64, then metadata.
+#[inline]
+pub(crate) fn footprint(data_len: u64, meta_len: u64) -> Option<u64> {
+    data_len.checked_next_multiple_of(64)?.checked_add(meta_len)
+}
+
+/// What one process keeps for allocating: per size class the slab it
+/// allocates from (the lock also guards the class's hazard word), the lock
+/// of its general hazard word, and where its descriptor search starts.
+#[derive(Debug)]
+pub(crate) struct AllocState {
+    caches: Vec<Mutex<ClassCache>>,
+    general_hazard: Mutex<()>,
+    desc_cursor: AtomicUsize,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AllocState {
+    /// For process slot `slot`: descriptor searches of different processes
+    /// start apart, so that they rarely race for the same descriptors.
+    pub(crate) fn new(layout: &Layout, slot: u32) -> AllocState {
+        let spread = layout.params.max_objects.div_ceil(64) as usize / layout.params.max_processes as usize;
+        AllocState {
+            caches: (0..NCLASSES).map(|_| Mutex::new(ClassCache::default())).collect(),
+            general_hazard: Mutex::new(()),
+            desc_cursor: AtomicUsize::new(slot as usize * spread.max(1)),
+        }
+    }
+}
+
+/// Where backing memory comes from: the store file, through the lock
+/// descriptor (which a fork child does not have).
+#[derive(Clone, Copy)]
+pub(crate) struct Backing<'a> {
+    pub fd: Option<BorrowedFd<'a>>,
+    pub path: &'a Path,
+}
+
+/// Allocation for process slot `me`.
+#[derive(Clone, Copy)]
+pub(crate) struct Allocator<'a> {
+    pub region: &'a Region,
+    pub state: &'a AllocState,
+    pub me: u32,
+    pub backing: Backing<'a>,
+}
+
+impl<'a> Allocator<'a> {
+    /// The lock of this process's general hazard word (hazard 0): held by
+    /// whoever uses it (reclaim, retiring, inspecting slabs it does not own).
+    pub(crate) fn general_hazard(&self) -> (MutexGuard<'a, ()>, &'a AtomicU64) {
+        (lock(&self.state.general_hazard), self.region.procs().hazard(self.me, 0))
+    }
+
+    /// The cache of size class `class`, locked, with the class's hazard word.
+    pub(crate) fn class_cache(&self, class: usize) -> (MutexGuard<'a, ClassCache>, &'a AtomicU64) {
+        (lock(&self.state.caches[class]), self.region.procs().hazard(self.me, 1 + class))
+    }
+
+    /// Frees memory as the owner of the step that frees it.
+    pub(crate) fn freer(&self) -> Freer<'a> {
+        Freer { alloc: *self, careful: false }
+    }
+
+    /// Frees memory for a step someone else started (a reclaim, a helper):
+    /// slabs are protected with the general hazard first. The caller holds
+    /// the general hazard's lock for as long as the freer is used.
+    pub(crate) fn careful_freer(&self) -> Freer<'a> {
+        Freer { alloc: *self, careful: true }
+    }
+
+    /// Runs `f` with a careful freer, holding the general hazard's lock.
+    pub(crate) fn with_careful_freer<R>(&self, f: impl FnOnce(&Freer<'a>) -> R) -> R {
+        let _g = lock(&self.state.general_hazard);
+        f(&self.careful_freer())
+    }
+
+    /// Claims a free descriptor for this process, searching from where its
+    /// last search ended. None when every descriptor seems taken.
+    pub(crate) fn claim_descriptor(&self) -> Option<(u32, StateWord)> {
+        let o = Objects::of(self.region);
+        let found = o.claim(self.me, self.state.desc_cursor.load(Ordering::Relaxed))?;
+        self.state.desc_cursor.store(found.0 as usize / 64, Ordering::Relaxed);
+        Some(found)
+    }
+
+    /// Largest footprint the store could ever hold.
+    pub(crate) fn max_footprint(&self) -> u64 {
+        self.region.layout().params.capacity
+    }
+
+    /// Reserves backing store for arena pages `start..start+count`.
+    pub(crate) fn reserve(&self, start: u64, count: u64) -> Result<()> {
+        let pages = self.region.pages();
+        let layout = self.region.layout();
+        let ps = layout.params.page_size;
+        for r in pages.unreserved_regions(start, count).collect::<Vec<_>>() {
+            let first = r * REGION_PAGES;
+            let n = REGION_PAGES.min(layout.pages - first);
+            let off = layout.arena as u64 + first * ps;
+            let fd = self.backing.fd.ok_or_else(|| {
+                err!(InvalidArgument, "this store handle was opened by another process (before a fork); open the store again")
+            })?;
+            platform::fallocate(fd, off, n * ps).map_err(|e| {
+                let dir = self.backing.path.parent().unwrap_or(Path::new("."));
+                let err = Error::os(
+                    format!("cannot reserve {} MiB of backing memory for the store in '{}'", (n * ps) >> 20, dir.display()),
+                    e,
+                );
+                if err.kind() == crate::ErrorKind::OutOfMemory {
+                    err!(OutOfMemory, "{} (the file system is full)", err.message())
+                } else {
+                    err
+                }
+            })?;
+            pages.mark_reserved(r);
+        }
+        Ok(())
+    }
+
+    /// Claims and reserves `count` pages (CLAIMED by us). Ok(None): none free.
+    pub(crate) fn claim_pages(&self, count: u64) -> Result<Option<u64>> {
+        let pages = self.region.pages();
+        let Some(start) = pages.claim_run(count, self.me) else { return Ok(None) };
+        if let Err(e) = self.reserve(start, count) {
+            pages.free_pages(start, count, |_| PageEntry::Claimed { slot: self.me });
+            return Err(e);
+        }
+        Ok(Some(start))
+    }
+
+    /// One allocation attempt of `total` bytes for descriptor `d` (held
+    /// RESERVED by us), recording the location in it. Returns the payload's
+    /// arena offset. `scan_slabs`: also look through every slab of the
+    /// class for a free block. `claimed`: a run of pages this process holds
+    /// CLAIMED for it (see `spill::Spiller::make_room`), freed again if not
+    /// used.
+    pub(crate) fn try_allocate(&self, d: u32, total: u64, scan_slabs: bool, claimed: Option<(u64, u64)>) -> Result<Option<u64>> {
+        let loc = self.region.descriptors().word(d, w::LOC);
+        let ps = self.region.layout().params.page_size;
+        let mut claimed = claimed;
+        let result = match class_for(total) {
+            Some(class) => {
+                let (mut cache, hazard) = self.class_cache(class);
+                let slabs = self.region.slabs(self.me);
+                let desc = self.region.descriptors();
+                let mut new_pages = |n: u64| match claimed.take() {
+                    Some((start, count)) if count == n => self.reserve(start, count).map(|()| Some(start)),
+                    other => {
+                        claimed = other;
+                        self.claim_pages(n)
+                    }
+                };
+                let r = slabs.alloc(&mut cache, class, d, &desc, hazard, &mut new_pages)?;
+                if r.is_some() || !scan_slabs {
+                    Ok(r)
+                } else if slabs.adopt_by_scan(&mut cache, class, hazard) {
+                    slabs.alloc(&mut cache, class, d, &desc, hazard, &mut |_| Ok(None))
+                } else {
+                    Ok(None)
+                }
+            }
+            None => {
+                let count = total.div_ceil(ps);
+                let start = match claimed.take() {
+                    Some((start, n)) if n == count => self.reserve(start, count).map(|()| Some(start)),
+                    other => {
+                        claimed = other;
+                        self.claim_pages(count)
+                    }
+                };
+                match start {
+                    Ok(Some(start)) => {
+                        loc.store(Location::Run { page: start }.encode(), Ordering::SeqCst);
+                        self.region.pages().set_claimed(start, count, self.me, |_| PageEntry::Run { d });
+                        Ok(Some(start * ps))
+                    }
+                    other => other,
+                }
+            }
+        };
+        if let Some((start, count)) = claimed {
+            self.region.pages().free_pages(start, count, |_| PageEntry::Claimed { slot: self.me });
+        }
+        result
+    }
+
+    /// Adopts any slab of the class of `total` bytes that has a free block.
+    pub(crate) fn adopt_any_slab(&self, total: u64) -> bool {
+        let Some(class) = class_for(total) else { return false };
+        let (mut cache, hazard) = self.class_cache(class);
+        self.region.slabs(self.me).adopt_by_scan(&mut cache, class, hazard)
+    }
+
+    /// Returns empty slabs nobody owns to the page pool; pages freed.
+    pub(crate) fn retire_empty_slabs(&self) -> u64 {
+        let (_g, hazard) = self.general_hazard();
+        self.region.slabs(self.me).retire_empty(hazard)
+    }
+
+    /// Gives up the slab of every class (at detach).
+    pub(crate) fn disown_all(&self) {
+        let slabs = self.region.slabs(self.me);
+        for class in 0..NCLASSES {
+            let (mut cache, hazard) = self.class_cache(class);
+            slabs.disown_cached(&mut cache, class, hazard);
+        }
+    }
+
+    /// Bytes of arena a descriptor snapshot holds, if it holds any.
+    pub(crate) fn held_bytes(&self, s: &Snapshot) -> Option<u64> {
+        let total = footprint(s.data_len, s.meta_len as u64)?;
+        match Location::decode(s.loc)? {
+            Location::Run { .. } => total.checked_next_multiple_of(self.region.layout().params.page_size),
+            Location::Block { .. } => class_for(total).map(|c| self.region.classes()[c].size),
+            Location::None
+            | Location::SlabIntent { .. }
+            | Location::Successor { .. }
+            | Location::Tombstone
+            | Location::OnDisk { .. } => None,
+        }
+    }
+
+    /// Memory held by objects now (blocks and runs), by scanning descriptors.
+    pub(crate) fn used_bytes(&self) -> u64 {
+        let desc = self.region.descriptors();
+        (0..desc.count() as u32)
+            .filter_map(|d| desc.snapshot(d))
+            .filter_map(|s| self.held_bytes(&s))
+            .fold(0u64, u64::saturating_add)
+    }
+
+    /// Arena offset of the payload at `loc` for an object of `total` bytes,
+    /// bounds-checked against the arena.
+    pub(crate) fn payload_offset(&self, loc: u64, total: u64) -> Option<u64> {
+        let layout = self.region.layout();
+        let ps = layout.params.page_size;
+        let off = match Location::decode(loc)? {
+            Location::Run { page } => {
+                let count = total.div_ceil(ps).max(1);
+                if page.checked_add(count)? > layout.pages {
+                    return None;
+                }
+                page * ps
+            }
+            Location::Block { page, block } => self.region.slabs(self.me).block_offset(page, class_for(total)?, block)?,
+            Location::None
+            | Location::SlabIntent { .. }
+            | Location::Successor { .. }
+            | Location::Tombstone
+            | Location::OnDisk { .. } => return None,
+        };
+        (off.checked_add(total)? <= layout.params.capacity).then_some(off)
+    }
+}
+
+/// Frees object memory for the object protocol (`lifecycle::Memory`).
+/// Careful: it is finishing a step someone else started (reclaim, a
+/// helper) and protects slabs before touching them; otherwise it is the
+/// live owner of the step.
+pub(crate) struct Freer<'a> {
+    alloc: Allocator<'a>,
+    careful: bool,
+}
+
+impl Memory for Freer<'_> {
+    fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
+        let Some(loc) = Location::decode(loc) else { return };
+        let Some(total) = footprint(data_len, meta_len as u64) else { return };
+        let region = self.alloc.region;
+        let me = self.alloc.me;
+        let slabs = region.slabs(me);
+        let general = region.procs().hazard(me, 0);
+        match loc {
+            Location::None | Location::Successor { .. } | Location::Tombstone | Location::OnDisk { .. } => {}
+            Location::Run { page } => {
+                let count = total.div_ceil(region.layout().params.page_size).max(1);
+                region.pages().free_pages(page, count, |_| PageEntry::Run { d });
+            }
+            Location::Block { page, block } => {
+                if let Some(class) = class_for(total) {
+                    // A drained slab nobody allocates from goes back to the
+                    // page pool now (see `free_block`). Skipped when another
+                    // thread of this process holds the general hazard: the
+                    // slab then waits for the next pressure.
+                    let careful = self.careful.then_some(general);
+                    if slabs.free_block(d, page, block, class, careful) {
+                        if let Ok(_g) = self.alloc.state.general_hazard.try_lock() {
+                            slabs.retire_if_empty(page, class, general, false);
+                        }
+                    }
+                }
+            }
+            // Only a dead allocator leaves an intent behind; its block, if it
+            // claimed one, names `d`.
+            Location::SlabIntent { page } => {
+                if self.careful {
+                    slabs.free_intent(d, page, general);
+                } else {
+                    let _g = lock(&self.alloc.state.general_hazard);
+                    slabs.free_intent(d, page, general);
+                }
+            }
+        }
+    }
+
+    fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
+        // The attempt's tag is in the descriptor, still ours.
+        let tag = self.alloc.region.descriptors().spill_tag(d);
+        super::spill_files::remove(self.alloc.region.layout(), key, d, gen, tag);
+    }
+}

@@ -1,0 +1,344 @@
+//! One process's attachment to one store: the mapped region, the process
+//! slot, and what the process keeps for allocating and spilling, shared by
+//! every handle the process opens on that store. Also where a claim or an
+//! allocation that finds no room turns to reclaim and spilling.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+
+use super::alloc::{AllocState, Allocator, Backing};
+use super::lifecycle::Objects;
+use super::membership::{forked, Membership};
+use super::open::{self, Options};
+use super::reclaim::{reclaim_slot, Reclaimed};
+use super::room::{Room, RoomMaker};
+use super::spill::{Provision, Spiller};
+use crate::error::{err, Error, Result};
+use crate::id::IdGenerator;
+use crate::platform::{self, LockFd};
+use crate::shared::descriptor::StateWord;
+use crate::shared::layout;
+use crate::shared::mapping::{LocalCounters, Mapping};
+use crate::shared::pins::LocalPins;
+use crate::shared::region::Region;
+use crate::shared::wait::WAIT_WORDS;
+
+/// Rounds of making room an allocation may run before it gives up.
+const MAX_ROOM_ROUNDS: usize = 256;
+
+/// One process's attachment to one store.
+#[derive(Debug)]
+pub(crate) struct Attachment {
+    region: Region,
+    path: PathBuf,
+    /// The store file's device and inode: one attachment per file per process.
+    file_key: (u64, u64),
+    member: Membership,
+    alloc: AllocState,
+    /// Mode of spill files: read and write for whoever may use the store.
+    spill_file_mode: u32,
+    /// This process's pin count per object.
+    local_pins: LocalCounters,
+    /// This process's waiter count per wait word.
+    local_waiters: LocalCounters,
+    /// Fresh IDs for puts.
+    pub(crate) ids: IdGenerator,
+}
+
+type Registry = Mutex<HashMap<(u64, u64), Weak<Attachment>>>;
+
+/// The attachments of this process, by store file.
+fn registry() -> &'static Registry {
+    static REGISTRY: std::sync::OnceLock<Registry> = std::sync::OnceLock::new();
+    REGISTRY.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+impl Attachment {
+    /// Opens (creating if needed and allowed) the store at `path`. Also
+    /// returns what attaching reclaimed from dead processes (nothing when
+    /// this process was attached already).
+    pub(crate) fn open(path: &Path, opts: &Options) -> Result<(Arc<Attachment>, Reclaimed)> {
+        let fd = open::open_or_create(path, opts)?;
+        let info = platform::fstat(&fd).map_err(|e| Error::os(format!("cannot stat '{}'", path.display()), e))?;
+        let file_key = (info.dev, info.ino);
+        let mut reg = registry().lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(att) = reg.get(&file_key).and_then(Weak::upgrade) {
+            if att.member.in_owner_process() {
+                open::check_same_spill_dir(att.spill_dir(), opts)?;
+                return Ok((att, Reclaimed::default()));
+            }
+        }
+        let (info, layout) = open::validate(&fd, path, opts)?;
+        open::check_same_spill_dir(layout.params.spill_dir.as_deref(), opts)?;
+        let len = usize::try_from(layout.file_size).map_err(|_| err!(Corrupt, "store too large to map"))?;
+        let map = Mapping::map(&fd, len).map_err(|e| Error::os(format!("cannot map '{}'", path.display()), e))?;
+        let region = Region::new(map, layout)?;
+        let l = region.layout();
+        if l.params.store_flags & layout::STORE_FLAG_HUGEPAGES != 0 || opts.hugepages {
+            if let Some(p) = region.map().ptr(l.arena, l.params.capacity as usize) {
+                platform::advise_hugepages(p, l.params.capacity as usize);
+            }
+        }
+        let objects = l.params.max_objects as usize;
+        let local_pins = LocalCounters::new(objects).map_err(|e| Error::os("cannot map pin counters", e))?;
+        let local_waiters = LocalCounters::new(WAIT_WORDS).map_err(|e| Error::os("cannot map waiter counters", e))?;
+        let lock = LockFd::new(fd).map_err(|e| err!(Io, "{e}"))?;
+        let (member, mut reclaimed) = Membership::join(&region, lock, |dead| {
+            // Cleaning up as the process that now holds the dead one's slot.
+            let state = AllocState::new(region.layout(), dead);
+            let alloc = Allocator { region: &region, state: &state, me: dead, backing: Backing { fd: None, path } };
+            reclaim_slot(&alloc, dead)
+        })?;
+        let att = Arc::new(Attachment {
+            alloc: AllocState::new(region.layout(), member.slot),
+            region,
+            path: path.to_path_buf(),
+            file_key,
+            member,
+            spill_file_mode: info.mode & 0o660 | 0o600,
+            local_pins,
+            local_waiters,
+            ids: IdGenerator::new(),
+        });
+        if opts.prefault {
+            att.prefault()?
+        }
+        // Reclaim what dead processes left behind, as every attach does.
+        reclaimed += att.collect()?;
+        reg.retain(|_, w| w.strong_count() > 0);
+        reg.insert(file_key, Arc::downgrade(&att));
+        Ok((att, reclaimed))
+    }
+
+    // ----- what it holds --------------------------------------------------------
+
+    pub(crate) fn region(&self) -> &Region {
+        &self.region
+    }
+
+    /// The file backing the store.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This process's slot.
+    pub(crate) fn slot(&self) -> u32 {
+        self.member.slot
+    }
+
+    /// True when this process is the one that attached (not a fork child).
+    #[inline]
+    pub(crate) fn in_owner_process(&self) -> bool {
+        self.member.in_owner_process()
+    }
+
+    /// An error unless this is the process that attached.
+    #[inline]
+    pub(crate) fn check_process(&self) -> Result<()> {
+        if self.in_owner_process() {
+            Ok(())
+        } else {
+            Err(forked())
+        }
+    }
+
+    pub(crate) fn spill_dir(&self) -> Option<&Path> {
+        self.region.layout().params.spill_dir.as_deref()
+    }
+
+    #[inline]
+    pub(crate) fn objects(&self) -> Objects<'_> {
+        Objects::of(&self.region)
+    }
+
+    /// This process's pin counts.
+    #[inline]
+    pub(crate) fn local_pins(&self) -> LocalPins<'_> {
+        LocalPins::new(self.local_pins.words())
+    }
+
+    /// This process's waiter counts, one per wait word.
+    pub(crate) fn local_waiters(&self) -> LocalPins<'_> {
+        LocalPins::new(self.local_waiters.words())
+    }
+
+    #[inline]
+    pub(crate) fn allocator(&self) -> Allocator<'_> {
+        Allocator {
+            region: &self.region,
+            state: &self.alloc,
+            me: self.member.slot,
+            backing: Backing { fd: self.member.fd(), path: &self.path },
+        }
+    }
+
+    /// Spilling for this process, if the store spills.
+    pub(crate) fn spiller(&self) -> Option<Spiller<'_>> {
+        Some(Spiller {
+            alloc: self.allocator(),
+            dir: self.spill_dir()?,
+            file_mode: self.spill_file_mode,
+            local: self.local_pins(),
+        })
+    }
+
+    // ----- dead processes ---------------------------------------------------------
+
+    /// Reclaims every slot whose process is dead.
+    pub(crate) fn collect(&self) -> Result<Reclaimed> {
+        let alloc = self.allocator();
+        self.member.collect(&self.region, |dead| reclaim_slot(&alloc, dead))
+    }
+
+    /// Finishes interrupted restores and deletes of spilled objects and
+    /// removes spill files nothing owns.
+    pub(crate) fn sweep_spills(&self) {
+        if let Some(s) = self.spiller() {
+            s.sweep();
+        }
+    }
+
+    /// Live attached processes and their pids.
+    pub(crate) fn live_processes(&self) -> Vec<(u32, u32)> {
+        self.member.live_processes(&self.region)
+    }
+
+    // ----- backing memory ------------------------------------------------------
+
+    /// Reserves and maps the whole arena now (OS_OPEN_PREFAULT).
+    fn prefault(&self) -> Result<()> {
+        self.allocator().reserve(0, self.region.layout().pages)?;
+        platform::prefault(self.region.map().base(), self.region.map().len());
+        Ok(())
+    }
+}
+
+/// Claiming and allocating under pressure: reclaim dead processes first,
+/// then make room by spilling, then return empty slabs to the page pool and
+/// adopt any slab with room; only then is the store full.
+impl Provision for Attachment {
+    fn claim_descriptor(&self) -> Result<(u32, StateWord)> {
+        let alloc = self.allocator();
+        if let Some(found) = alloc.claim_descriptor() {
+            return Ok(found);
+        }
+        self.collect()?;
+        alloc.claim_descriptor().ok_or_else(|| {
+            err!(
+                OutOfMemory,
+                "object table is full: all {} object slots are in use",
+                self.region.layout().params.max_objects
+            )
+        })
+    }
+
+    fn allocate(&self, d: u32, total: u64) -> Result<u64> {
+        let alloc = self.allocator();
+        if total > alloc.max_footprint() {
+            return Err(err!(TooLarge, "an object of {total} bytes cannot fit a store of {} bytes", alloc.max_footprint()));
+        }
+        if let Some(off) = alloc.try_allocate(d, total, false, None)? {
+            return Ok(off);
+        }
+        self.collect()?;
+        if let Some(spiller) = self.spiller() {
+            let room = RoomMaker { spiller };
+            let mut waiting = Backoff::new();
+            for _ in 0..MAX_ROOM_ROUNDS {
+                if let Some(off) = alloc.try_allocate(d, total, false, None)? {
+                    return Ok(off);
+                }
+                match room.make_room(total)? {
+                    Room::Claimed { start, count } => {
+                        if let Some(off) = alloc.try_allocate(d, total, false, Some((start, count)))? {
+                            return Ok(off);
+                        }
+                    }
+                    Room::Progress => {}
+                    // Others are in the middle of steps that settle in
+                    // microseconds (or are stopped, and never do).
+                    Room::Busy => {
+                        if !waiting.wait() {
+                            break;
+                        }
+                    }
+                    Room::Exhausted => break,
+                }
+            }
+        }
+        if let Some(off) = alloc.try_allocate(d, total, false, None)? {
+            return Ok(off);
+        }
+        alloc.retire_empty_slabs();
+        if let Some(off) = alloc.try_allocate(d, total, true, None)? {
+            return Ok(off);
+        }
+        let how = if self.spill_dir().is_some() {
+            "and what it holds cannot move (pinned or unsealed objects)"
+        } else {
+            "(no spill directory)"
+        };
+        Err(err!(
+            OutOfMemory,
+            "store is full {how}: no room for an object of {total} bytes ({} of {} bytes in use)",
+            alloc.used_bytes(),
+            self.region.layout().params.capacity
+        ))
+    }
+}
+
+/// Waiting for other processes' steps to settle while making room: short
+/// sleeps, growing, for at most `Backoff::LIMIT` in all.
+struct Backoff {
+    next: Duration,
+    waited: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_micros(20);
+    const MAX_SLEEP: Duration = Duration::from_millis(5);
+    const LIMIT: Duration = Duration::from_secs(1);
+
+    fn new() -> Backoff {
+        Backoff { next: Self::FIRST, waited: Duration::ZERO }
+    }
+
+    /// Sleeps a little; false once the limit is spent.
+    fn wait(&mut self) -> bool {
+        if self.waited >= Self::LIMIT {
+            return false;
+        }
+        std::thread::sleep(self.next);
+        self.waited += self.next;
+        self.next = (self.next * 2).min(Self::MAX_SLEEP);
+        true
+    }
+}
+
+impl Drop for Attachment {
+    fn drop(&mut self) {
+        if !self.in_owner_process() {
+            // A fork child: the parent still owns the slot. Only unmap.
+            return;
+        }
+        // Leave the slot exactly as a reclaimer would after our death.
+        let alloc = self.allocator();
+        alloc.disown_all();
+        reclaim_slot(&alloc, self.member.slot);
+        self.member.leave(&self.region);
+        // An attach that fails half-way drops its attachment while holding
+        // the registry; then the stale entry is left for `open` to prune.
+        let reg = match registry().try_lock() {
+            Ok(g) => Some(g),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut reg) = reg {
+            if reg.get(&self.file_key).is_some_and(|w| w.strong_count() == 0) {
+                reg.remove(&self.file_key);
+            }
+        }
+    }
+}

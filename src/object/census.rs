@@ -1,0 +1,184 @@
+//! Counting and listing what a store holds, for inspection: one scan of the
+//! descriptor table, each descriptor read seqlock-style and interpreted
+//! here (so the API layer need not know the states).
+
+use std::sync::atomic::Ordering;
+
+use super::attach::Attachment;
+use crate::error::{err, Result};
+use crate::id::ObjectId;
+use crate::shared::descriptor::State;
+use crate::shared::layout::Global;
+
+/// Counters of a store, computed by one scan of its tables.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub capacity_bytes: u64,
+    /// Memory held by objects now (including objects deleted while pinned).
+    pub used_bytes: u64,
+    /// Sealed objects, in memory or spilled.
+    pub object_count: u64,
+    /// Created, not yet sealed.
+    pub unsealed_count: u64,
+    /// Objects with at least one pin.
+    pub pinned_count: u64,
+    pub spilled_count: u64,
+    pub spilled_bytes: u64,
+    pub max_objects: u64,
+    pub attached_processes: u32,
+    pub max_processes: u32,
+    /// Dead processes cleaned up so far.
+    pub reclaimed_processes: u64,
+    /// Objects spilled to disk since the store was created.
+    pub spills_total: u64,
+    /// Objects restored from disk since the store was created.
+    pub restores_total: u64,
+}
+
+/// Where an object is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ObjectState {
+    /// Created, not sealed yet.
+    Unsealed,
+    /// Sealed, in memory.
+    Sealed,
+    /// Deleted but still pinned: invisible, freed at the last release.
+    Deleted,
+    /// Sealed, on disk only.
+    Spilled,
+}
+
+impl ObjectState {
+    pub fn name(self) -> &'static str {
+        match self {
+            ObjectState::Unsealed => "unsealed",
+            ObjectState::Sealed => "sealed",
+            ObjectState::Deleted => "deleted",
+            ObjectState::Spilled => "spilled",
+        }
+    }
+}
+
+/// One object of a listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ObjectInfo {
+    pub id: ObjectId,
+    pub data_len: u64,
+    pub meta_len: u64,
+    pub state: ObjectState,
+    /// Processes holding at least one pin.
+    pub pinning_processes: u32,
+    /// Unix seconds when it was created.
+    pub created_unix: u64,
+}
+
+/// An attached process of a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessInfo {
+    pub slot: u32,
+    pub pid: u32,
+}
+
+/// The counters of the store (O(max_objects)).
+pub(crate) fn stats(att: &Attachment) -> Stats {
+    let region = att.region();
+    let o = att.objects();
+    let alloc = att.allocator();
+    let p = &region.layout().params;
+    let counter = |g: Global| region.global(g).load(Ordering::Relaxed);
+    let mut s = Stats {
+        capacity_bytes: p.capacity,
+        max_objects: p.max_objects,
+        max_processes: p.max_processes,
+        reclaimed_processes: counter(Global::Reclaimed),
+        spills_total: counter(Global::Spills),
+        restores_total: counter(Global::Restores),
+        attached_processes: att.live_processes().len() as u32,
+        ..Stats::default()
+    };
+    for d in 0..o.desc.count() as u32 {
+        let Some(snap) = o.desc.snapshot(d) else { continue };
+        match snap.state.state() {
+            State::Free => continue,
+            State::Reserved | State::Inserting | State::Created => s.unsealed_count += 1,
+            State::Sealed | State::Spilling => s.object_count += 1,
+            // Deleted, or already restored (its copy counts).
+            State::Spilled if snap.superseded() => {}
+            State::Spilled => {
+                s.object_count += 1;
+                s.spilled_count += 1;
+                s.spilled_bytes = s.spilled_bytes.saturating_add(snap.data_len.saturating_add(snap.meta_len as u64));
+            }
+            State::Collided | State::Deleted | State::Freeing | State::Shadow | State::Invalid => {}
+        }
+        s.used_bytes = s.used_bytes.saturating_add(alloc.held_bytes(&snap).unwrap_or(0));
+        if o.masks.any(d) {
+            s.pinned_count += 1;
+        }
+    }
+    s
+}
+
+/// Up to `limit` objects, scanning object slots from `cursor`; returns them
+/// and the cursor to continue from (None when the scan is done).
+pub(crate) fn list_from(att: &Attachment, cursor: u64, limit: usize) -> (Vec<ObjectInfo>, Option<u64>) {
+    let o = att.objects();
+    let count = o.desc.count() as u64;
+    let mut out = Vec::new();
+    let mut d = cursor.min(count);
+    let mut retries = 0;
+    while d < count && out.len() < limit {
+        let Some(snap) = o.desc.snapshot(d as u32) else {
+            // Changing under us: look again, a few times.
+            retries += 1;
+            if retries < 16 {
+                continue;
+            }
+            retries = 0;
+            d += 1;
+            continue;
+        };
+        retries = 0;
+        let state = match snap.state.state() {
+            State::Created => Some(ObjectState::Unsealed),
+            State::Sealed | State::Spilling => Some(ObjectState::Sealed),
+            State::Deleted => Some(ObjectState::Deleted),
+            State::Spilled if snap.superseded() => None,
+            State::Spilled => Some(ObjectState::Spilled),
+            State::Free
+            | State::Reserved
+            | State::Inserting
+            | State::Collided
+            | State::Freeing
+            | State::Shadow
+            | State::Invalid => None,
+        };
+        if let Some(state) = state {
+            out.push(ObjectInfo {
+                id: ObjectId::from_words(snap.key),
+                data_len: snap.data_len,
+                meta_len: snap.meta_len as u64,
+                state,
+                pinning_processes: o.masks.holders(d as u32).len() as u32,
+                created_unix: snap.created_unix(),
+            });
+        }
+        d += 1;
+    }
+    (out, (d < count).then_some(d))
+}
+
+/// The live processes pinning an object (sealed or deleted-but-pinned).
+pub(crate) fn pin_holders(att: &Attachment, id: &ObjectId) -> Result<Vec<ProcessInfo>> {
+    let o = att.objects();
+    let Some((d, _)) = o.lookup(&id.words(), |s| s.holds_id()) else {
+        return Err(err!(NotFound, "object {id} not found"));
+    };
+    let procs = att.region().procs();
+    Ok(o.masks
+        .holders(d)
+        .into_iter()
+        .filter(|&slot| slot < procs.slots())
+        .map(|slot| ProcessInfo { slot, pid: procs.owner(slot).pid })
+        .collect())
+}

@@ -1,0 +1,574 @@
+//! The object life cycle over descriptors, the index and pin masks: claim,
+//! insert with duplicate detection, pin, release, delete, free.
+//!
+//! Every step is a CAS on a descriptor's state word that names the process
+//! slot doing it, and every step after it is idempotent, so that whoever
+//! reclaims a dead slot can re-run the rest of the step (`finish_free`,
+//! `discard`) without knowing how far the dead process got.
+//!
+//! Duplicate IDs. Two processes may create the same ID at once. Each
+//! publishes its descriptor as INSERTING, places an index entry, then scans
+//! the ID's probe window (see `index`: the later of two entries always sees
+//! the earlier). Against an entry for the same ID it finds:
+//! - a committed object (CREATED, SEALED, ...): it lost, undoes, reports
+//!   ALREADY_EXISTS;
+//! - another INSERTING one nearer the home bucket: it lost;
+//! - another INSERTING one farther away: it marks that one COLLIDED (a CAS,
+//!   which fails only if the other committed first; then it re-examines).
+//!
+//! It commits with a CAS INSERTING -> CREATED/SEALED, which fails if it was
+//! marked COLLIDED. So at most one of the racers commits, and one does unless
+//! a committed object already exists (the one nearest home never yields to
+//! an uncommitted one).
+
+use crate::id::hash_id;
+use crate::shared::descriptor::{w, Descriptors, Location, Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::index::Index;
+use crate::shared::pins::{LocalPins, PinMasks, Unpinned};
+use crate::shared::sync::{dekker_fence, AtomicU64, Ordering};
+
+/// What frees an object's bytes. Implemented by the allocator; a test double
+/// under loom.
+pub(crate) trait Memory {
+    /// Frees what descriptor `d` holds at `loc` (an encoded `Location` that
+    /// holds memory). Must be idempotent: it may be called again for the
+    /// same `d` and `loc` by a survivor finishing a dead process's step.
+    fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32);
+
+    /// Removes the spill file of descriptor `d`, generation `gen`, holding
+    /// `key` (if it exists). Idempotent.
+    fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64);
+}
+
+/// One attempt at spilling an object, as its spill file's name records it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SpillAttempt {
+    /// The descriptor spilled.
+    pub d: u32,
+    /// Its generation.
+    pub gen: u64,
+    /// The attempt: the spiller's slot and a counter.
+    pub tag: u32,
+    /// The file is being written (not yet renamed into place).
+    pub temp: bool,
+}
+
+/// Why an insert did not commit.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum InsertError {
+    /// The ID names a live object (or one being created).
+    Duplicate,
+    /// No free entry within the ID's probe window.
+    IndexFull,
+}
+
+/// The outcome of trying to pin a looked-up object.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Pin {
+    Pinned,
+    /// The object changed (deleted, spilled, reused) after the lookup.
+    Changed,
+    /// This process already holds the maximum number of pins on it.
+    Overflow,
+}
+
+/// The shared object structures.
+#[derive(Clone, Copy)]
+pub(crate) struct Objects<'a> {
+    pub desc: Descriptors<'a>,
+    pub index: Index<'a>,
+    pub masks: PinMasks<'a>,
+    /// One bit per descriptor: 1 = maybe free (a search hint).
+    pub free_hint: &'a [AtomicU64],
+    pub seed: u64,
+}
+
+impl<'a> Objects<'a> {
+    /// The object tables of a store.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn of(region: &'a crate::shared::region::Region) -> Objects<'a> {
+        Objects {
+            desc: region.descriptors(),
+            index: region.index(),
+            masks: region.pin_masks(),
+            free_hint: region.free_hints(),
+            seed: region.layout().params.hash_seed,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn hash(&self, key: &[u64; 3]) -> u64 {
+        hash_id(key, self.seed)
+    }
+
+    // ----- claiming descriptors ------------------------------------------
+
+    fn try_claim(&self, d: u32, me: u32) -> Option<StateWord> {
+        let s = self.desc.load_state(d, Ordering::Acquire);
+        if s.state() != State::Free {
+            return None;
+        }
+        let claimed = StateWord::new(State::Reserved, me, s.gen().wrapping_add(1));
+        self.desc.transition(d, s, claimed).then_some(claimed)
+    }
+
+    fn mark_maybe_free(&self, d: u32) {
+        self.free_hint[d as usize / 64].fetch_or(1 << (d % 64), Ordering::SeqCst);
+    }
+
+    /// Clears a stale hint bit, restoring it if the descriptor became free
+    /// meanwhile (the freer sets the bit after its FREE store; one of the two
+    /// SeqCst orders sees the other).
+    fn clear_hint(&self, d: u32) {
+        self.free_hint[d as usize / 64].fetch_and(!(1 << (d % 64)), Ordering::SeqCst);
+        dekker_fence();
+        if self.desc.load_state(d, Ordering::SeqCst).state() == State::Free {
+            self.mark_maybe_free(d);
+        }
+    }
+
+    /// Claims a free descriptor for slot `me`, searching the hint bitmap from
+    /// word `start`, then (if the hints are stale) every state word.
+    pub(crate) fn claim(&self, me: u32, start: usize) -> Option<(u32, StateWord)> {
+        let count = self.desc.count();
+        let words = self.free_hint.len();
+        for i in 0..words {
+            let wi = (start + i) % words;
+            let mut bits = self.free_hint[wi].load(Ordering::Relaxed);
+            while bits != 0 {
+                let d = (wi * 64) as u32 + bits.trailing_zeros();
+                bits &= bits - 1;
+                if d as usize >= count {
+                    continue;
+                }
+                if let Some(s) = self.try_claim(d, me) {
+                    self.free_hint[wi].fetch_and(!(1 << (d % 64)), Ordering::Relaxed);
+                    return Some((d, s));
+                }
+                self.clear_hint(d);
+            }
+        }
+        for d in 0..count as u32 {
+            if let Some(s) = self.try_claim(d, me) {
+                return Some((d, s));
+            }
+        }
+        None
+    }
+
+    // ----- insert ---------------------------------------------------------
+
+    /// Publishes descriptor `d` (held RESERVED as `reserved`, fields written)
+    /// in the index and commits it to `commit` (CREATED(me) or SEALED).
+    /// On error the descriptor is still ours (INSERTING or COLLIDED, entry
+    /// removed) and the caller discards it.
+    pub(crate) fn insert(
+        &self,
+        d: u32,
+        reserved: StateWord,
+        key: &[u64; 3],
+        commit: StateWord,
+    ) -> Result<StateWord, (InsertError, StateWord)> {
+        let me = reserved.owner();
+        let hash = self.hash(key);
+        let inserting = reserved.to(State::Inserting, me);
+        // SeqCst store: publishes the fields written while RESERVED.
+        self.desc.state(d).store(inserting.0, Ordering::SeqCst);
+        let Some(my_pos) = self.index.insert(hash, d, reserved.gen()) else {
+            return Err((InsertError::IndexFull, inserting));
+        };
+        dekker_fence();
+        let mut lost = false;
+        self.index.scan_for_duplicates(hash, |pos, other| {
+            if other == d {
+                return true;
+            }
+            loop {
+                let s = self.desc.load_state(other, Ordering::SeqCst);
+                let Some(k) = self.desc.key_if(other, s) else { continue };
+                if k != *key {
+                    return true;
+                }
+                if s.holds_id() {
+                    lost = true;
+                    return false;
+                }
+                if s.state() != State::Inserting {
+                    return true;
+                }
+                if pos < my_pos {
+                    lost = true;
+                    return false;
+                }
+                if self.desc.transition(other, s, s.to(State::Collided, s.owner())) {
+                    return true;
+                }
+            }
+        });
+        if !lost && self.desc.transition(d, inserting, commit) {
+            return Ok(commit);
+        }
+        self.index.remove(hash, d, reserved.gen());
+        // Settle on COLLIDED, a state only its owner leaves, so the caller's
+        // discard cannot race with another inserter marking us.
+        let collided = inserting.to(State::Collided, me);
+        self.desc.transition(d, inserting, collided);
+        Err((InsertError::Duplicate, collided))
+    }
+
+    // ----- lookup and pins -------------------------------------------------
+
+    /// Finds the descriptor holding `key` whose state satisfies `accept`.
+    #[inline]
+    pub(crate) fn lookup(&self, key: &[u64; 3], accept: impl Fn(StateWord) -> bool) -> Option<(u32, Snapshot)> {
+        self.index.find(self.hash(key), |d| {
+            let snap = self.desc.snapshot(d)?;
+            (snap.key == *key && accept(snap.state)).then_some((d, snap))
+        })
+    }
+
+    /// Pins `d` for slot `me` if it is still in state `seen`.
+    #[inline]
+    pub(crate) fn try_pin(&self, local: &LocalPins<'_>, me: u32, d: u32, seen: StateWord, mem: &dyn Memory) -> Pin {
+        if !local.pin(d, &self.masks, me) {
+            return Pin::Overflow;
+        }
+        dekker_fence();
+        if self.desc.load_state(d, Ordering::SeqCst) == seen {
+            return Pin::Pinned;
+        }
+        self.unpin(local, me, d, mem);
+        Pin::Changed
+    }
+
+    /// Drops one of this process's pins on `d`; with the last pin of the last
+    /// holder, frees a deleted object. False if the process held none.
+    #[inline]
+    pub(crate) fn unpin(&self, local: &LocalPins<'_>, me: u32, d: u32, mem: &dyn Memory) -> bool {
+        match local.unpin(d, &self.masks, me) {
+            Unpinned::NotHeld => false,
+            Unpinned::StillHeld => true,
+            Unpinned::LastLocal => {
+                self.free_if_deleted_and_unpinned(d, me, mem);
+                true
+            }
+        }
+    }
+
+    /// Frees `d` if it is DELETED and no process pins it. Any number of
+    /// processes may call this at once; the CAS to FREEING picks one.
+    pub(crate) fn free_if_deleted_and_unpinned(&self, d: u32, me: u32, mem: &dyn Memory) {
+        // Callers just changed the state (delete) or cleared a pin bit
+        // (unpin); the other side's change must be visible to one of us.
+        dekker_fence();
+        let s = self.desc.load_state(d, Ordering::SeqCst);
+        if s.state() == State::Deleted && !self.masks.any(d) {
+            let freeing = s.to(State::Freeing, me);
+            if self.desc.transition(d, s, freeing) {
+                self.finish_free(d, freeing, mem);
+            }
+        }
+    }
+
+    /// Deletes the sealed object `d` seen in state `sealed`: invisible at
+    /// once, freed now or at its last release. False if it changed meanwhile.
+    pub(crate) fn delete_sealed(&self, d: u32, sealed: StateWord, me: u32, mem: &dyn Memory) -> bool {
+        debug_assert_eq!(sealed.state(), State::Sealed);
+        if !self.desc.transition(d, sealed, sealed.to(State::Deleted, NO_OWNER)) {
+            return false;
+        }
+        self.free_if_deleted_and_unpinned(d, me, mem);
+        true
+    }
+
+    // ----- freeing ----------------------------------------------------------
+
+    /// Takes `d` from a state owned by slot `owner` (RESERVED, INSERTING,
+    /// COLLIDED, CREATED) to FREEING and frees it. `acting` is recorded as
+    /// the new owner of the step (a reclaimer keeps the dead slot's number,
+    /// so that its own death leaves the step to the next reclaimer).
+    pub(crate) fn discard(&self, d: u32, from: StateWord, acting: u32, mem: &dyn Memory) -> bool {
+        let freeing = from.to(State::Freeing, acting);
+        if !self.desc.transition(d, from, freeing) {
+            return false;
+        }
+        self.finish_free(d, freeing, mem);
+        true
+    }
+
+    /// The body of FREEING: remove the index entry, free the bytes, clear the
+    /// location, mark the descriptor FREE. Each step is idempotent.
+    pub(crate) fn finish_free(&self, d: u32, freeing: StateWord, mem: &dyn Memory) {
+        let key = [
+            self.desc.word(d, w::ID0).load(Ordering::Relaxed),
+            self.desc.word(d, w::ID1).load(Ordering::Relaxed),
+            self.desc.word(d, w::ID2_META).load(Ordering::Relaxed),
+        ];
+        let meta_len = (key[2] >> 32) as u32;
+        let key = [key[0], key[1], key[2] & 0xffff_ffff];
+        self.index.remove(self.hash(&key), d, freeing.gen());
+        let loc = self.desc.word(d, w::LOC).load(Ordering::Acquire);
+        if Location::decode(loc).is_some_and(Location::holds_memory) {
+            let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+            mem.release(d, loc, data_len, meta_len);
+        }
+        self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
+        if self.desc.has_spill_file(d) {
+            mem.remove_spill_file(d, &key, freeing.gen());
+            self.desc.forget_spill_file(d);
+        }
+        if self.desc.transition(d, freeing, freeing.to(State::Free, NO_OWNER)) {
+            dekker_fence();
+            self.mark_maybe_free(d);
+        }
+    }
+}
+
+/// The spill and restore protocol, on descriptor words only (the files are
+/// `spill`'s business). A spill is SEALED -> SPILLING(o) -> SPILLED, then the
+/// memory is released; any getter may cancel a SPILLING object back to
+/// SEALED, so a stopped spiller never blocks a reader. A restore never takes
+/// the SPILLED original: each restorer builds a complete copy in a fresh
+/// descriptor (SHADOW), then competes with deleters and other restorers for
+/// the original's location word — None -> Successor(copy) or None ->
+/// Tombstone, one CAS. The steps after that (swap the index entry to the
+/// copy, seal the copy, free the original) are idempotent and anyone who
+/// sees the Successor may do them, so a stopped restorer blocks no one.
+impl<'a> Objects<'a> {
+    /// SEALED -> SPILLING(me), unless pinned (Dekker with `try_pin`).
+    pub(crate) fn begin_spill(&self, d: u32, sealed: StateWord, me: u32) -> Option<StateWord> {
+        let spilling = sealed.to(State::Spilling, me);
+        if !self.desc.transition(d, sealed, spilling) {
+            return None;
+        }
+        dekker_fence();
+        if self.masks.any(d) {
+            self.desc.transition(d, spilling, sealed.to(State::Sealed, NO_OWNER));
+            return None;
+        }
+        Some(spilling)
+    }
+
+    /// SPILLING -> SEALED: a reader (or the spiller, on failure) cancels.
+    pub(crate) fn cancel_spill(&self, d: u32, spilling: StateWord) -> bool {
+        self.desc.transition(d, spilling, spilling.to(State::Sealed, NO_OWNER))
+    }
+
+    /// SPILLING -> SPILLED, once the spill file is in place. False if a
+    /// reader cancelled the spill meanwhile.
+    pub(crate) fn commit_spill(&self, d: u32, spilling: StateWord) -> bool {
+        self.desc.transition(d, spilling, spilling.to(State::Spilled, NO_OWNER))
+    }
+
+    /// Releases the memory the SPILLED object `d` (state `spilled`) still
+    /// holds at `loc`, then marks it OnDisk. Anyone may do this (the release
+    /// is idempotent and only the original's own blocks name it), `mem`
+    /// protecting slabs.
+    pub(crate) fn release_spilled_memory(&self, d: u32, spilled: StateWord, loc: u64, mem: &dyn Memory) {
+        if self.desc.load_state(d, Ordering::SeqCst) != spilled {
+            return;
+        }
+        let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+        let meta_len = (self.desc.word(d, w::ID2_META).load(Ordering::Relaxed) >> 32) as u32;
+        mem.release(d, loc, data_len, meta_len);
+        let on_disk = Location::on_disk(spilled).encode();
+        let _ = self.desc.word(d, w::LOC).compare_exchange(loc, on_disk, Ordering::SeqCst, Ordering::Relaxed);
+    }
+
+    /// Claims the SPILLED original `d` for the complete copy `t` (in state
+    /// `shadow`): the restore's commit point. On failure returns what the
+    /// location word holds instead (another Successor, a Tombstone, or
+    /// leftover memory to release first).
+    pub(crate) fn claim_successor(&self, d: u32, spilled: StateWord, t: u32, shadow: StateWord) -> Result<(), u64> {
+        let on_disk = Location::on_disk(spilled).encode();
+        let succ = Location::Successor { d: t, gen: shadow.short_gen() }.encode();
+        self.desc.word(d, w::LOC).compare_exchange(on_disk, succ, Ordering::SeqCst, Ordering::SeqCst).map(|_| ())
+    }
+
+    /// Claims the SPILLED original `d` for a delete: the delete's commit point.
+    pub(crate) fn claim_tombstone(&self, d: u32, spilled: StateWord) -> Result<(), u64> {
+        let on_disk = Location::on_disk(spilled).encode();
+        let tomb = Location::Tombstone.encode();
+        self.desc.word(d, w::LOC).compare_exchange(on_disk, tomb, Ordering::SeqCst, Ordering::SeqCst).map(|_| ())
+    }
+
+    /// Finishes a delete of the SPILLED original `d` whose location is a
+    /// Tombstone: free it (index entry, spill file). Idempotent.
+    pub(crate) fn finish_tombstone(&self, d: u32, spilled: StateWord, me: u32, mem: &dyn Memory) {
+        let freeing = spilled.to(State::Freeing, me);
+        if self.desc.transition(d, spilled, freeing) {
+            self.finish_free(d, freeing, mem);
+        }
+    }
+
+    /// Installs copy `t` in place of the SPILLED original `d` (state
+    /// `spilled`, key `key`) that names it as Successor with generation bits
+    /// `t_gen`: swap the index entry, seal the copy, free the original. Every
+    /// step is idempotent; anyone may run this.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn install_successor(
+        &self,
+        d: u32,
+        spilled: StateWord,
+        key: &[u64; 3],
+        t: u32,
+        t_gen: u32,
+        me: u32,
+        mem: &dyn Memory,
+    ) {
+        if t as usize >= self.desc.count() {
+            return;
+        }
+        // 1. The index entry now names the copy (readers of SHADOW help).
+        self.index.replace(self.hash(key), d, spilled.gen(), t, t_gen as u64);
+        dekker_fence();
+        // 2. The copy becomes an ordinary sealed object.
+        let ts = self.desc.load_state(t, Ordering::SeqCst);
+        if ts.state() == State::Shadow && ts.short_gen() == t_gen {
+            self.desc.transition(t, ts, ts.to(State::Sealed, NO_OWNER));
+        }
+        // 3. The original goes (its spill file with it).
+        let freeing = spilled.to(State::Freeing, me);
+        if self.desc.transition(d, spilled, freeing) {
+            self.finish_free(d, freeing, mem);
+        }
+    }
+
+    /// Records spill attempt `tag` in the SPILLING descriptor `d`, before
+    /// the attempt's file exists: from then on whoever frees or reclaims
+    /// `d` knows which file to remove, and a sweep knows the file is owned.
+    pub(crate) fn record_spill_attempt(&self, d: u32, tag: u32) {
+        self.desc.record_spill_attempt(d, tag);
+    }
+
+    /// Whether a descriptor owns the spill file of `attempt`: the
+    /// descriptor whose generation and recorded attempt the file's name
+    /// gives, while it spills (SPILLING: the file is being written or
+    /// renamed by a live process, or by one whose reclaim will remove it)
+    /// or is spilled (SPILLED, complete files only). The spiller records its
+    /// attempt before it creates the file, so a file a sweep lists is owned
+    /// in this sense for as long as its writer needs it; after that its
+    /// writer, the reclaim of its writer, or the free of the descriptor
+    /// removes it — or a sweep does. No list of live processes is needed:
+    /// it would be stale by the time a file is looked at.
+    pub(crate) fn owns_spill_file(&self, attempt: &SpillAttempt) -> bool {
+        let d = attempt.d;
+        if d as usize >= self.desc.count() {
+            return false;
+        }
+        loop {
+            let s = self.desc.load_state(d, Ordering::SeqCst);
+            let tag = self.desc.spill_tag(d);
+            if self.desc.load_state(d, Ordering::SeqCst) != s {
+                continue;
+            }
+            let spilling = s.state() == State::Spilling || (s.state() == State::Spilled && !attempt.temp);
+            return spilling && s.gen() == attempt.gen && tag == attempt.tag;
+        }
+    }
+
+    /// Whether the SPILLED object `d`, seen in state `spilled`, is still on
+    /// disk only: no restore and no delete of it has committed since. A
+    /// restore that fails to read the file checks this before it reports
+    /// damage: a file that a committed restore or delete removed is not.
+    pub(crate) fn still_on_disk(&self, d: u32, spilled: StateWord) -> bool {
+        self.desc.load_state(d, Ordering::SeqCst) == spilled
+            && self.desc.word(d, w::LOC).load(Ordering::SeqCst) == Location::on_disk(spilled).encode()
+    }
+
+    /// For a SHADOW copy `t`: the SPILLED original it restores, if that
+    /// original names `t` as its Successor (so the copy is the chosen one).
+    pub(crate) fn chosen_predecessor(&self, t: u32, shadow: StateWord) -> Option<(u32, StateWord)> {
+        let d = self.desc.restore_of(t)?;
+        if d as usize >= self.desc.count() || d == t {
+            return None;
+        }
+        let ds = self.desc.load_state(d, Ordering::SeqCst);
+        let want = Location::Successor { d: t, gen: shadow.short_gen() }.encode();
+        (ds.state() == State::Spilled && self.desc.word(d, w::LOC).load(Ordering::SeqCst) == want).then_some((d, ds))
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::object::test_arena::{put, Arena};
+
+    #[test]
+    fn put_lookup_delete_reput() {
+        let a = Arena::new(16, 2);
+        let o = a.objects();
+        let d = put(&a, 1, &[1, 2, 3]).unwrap();
+        assert_eq!(put(&a, 1, &[1, 2, 3]), Err(InsertError::Duplicate));
+        let (found, snap) = o.lookup(&[1, 2, 3], |s| s.state() == State::Sealed).unwrap();
+        assert_eq!(found, d);
+        assert!(o.delete_sealed(d, snap.state, 1, &a));
+        assert!(o.lookup(&[1, 2, 3], |s| s.state() == State::Sealed).is_none());
+        assert_eq!(a.released(d), 1);
+        put(&a, 1, &[1, 2, 3]).unwrap();
+    }
+
+    #[test]
+    fn delete_of_pinned_object_waits_for_last_release() {
+        let a = Arena::new(16, 2);
+        let o = a.objects();
+        let local = a.local(0);
+        let d = put(&a, 1, &[9, 9, 9]).unwrap();
+        let (_, snap) = o.lookup(&[9, 9, 9], |s| s.state() == State::Sealed).unwrap();
+        assert_eq!(o.try_pin(&local, 0, d, snap.state, &a), Pin::Pinned);
+        assert!(o.delete_sealed(d, snap.state, 1, &a));
+        // Invisible, not freed, ID still reserved.
+        assert!(o.lookup(&[9, 9, 9], |s| s.state() == State::Sealed).is_none());
+        assert_eq!(a.released(d), 0);
+        assert_eq!(put(&a, 1, &[9, 9, 9]), Err(InsertError::Duplicate));
+        assert!(o.unpin(&local, 0, d, &a));
+        assert_eq!(a.released(d), 1);
+        assert!(!o.unpin(&local, 0, d, &a));
+        put(&a, 1, &[9, 9, 9]).unwrap();
+    }
+
+    #[test]
+    fn stale_pin_is_refused() {
+        let a = Arena::new(16, 1);
+        let o = a.objects();
+        let local = a.local(0);
+        let d = put(&a, 0, &[5, 5, 5]).unwrap();
+        let (_, snap) = o.lookup(&[5, 5, 5], |s| s.state() == State::Sealed).unwrap();
+        assert!(o.delete_sealed(d, snap.state, 0, &a));
+        assert_eq!(o.try_pin(&local, 0, d, snap.state, &a), Pin::Changed);
+        assert_eq!(local.count(d), 0);
+    }
+
+    #[test]
+    fn claim_fills_the_table_then_fails() {
+        let a = Arena::new(70, 1);
+        let o = a.objects();
+        let mut got = std::collections::HashSet::new();
+        for _ in 0..70 {
+            let (d, _) = o.claim(0, 1).unwrap();
+            assert!(got.insert(d));
+        }
+        assert!(o.claim(0, 0).is_none());
+    }
+
+    #[test]
+    fn racing_inserts_of_one_id_commit_once() {
+        for _ in 0..if cfg!(miri) { 5 } else { 200 } {
+            let a = Arena::new(64, 4);
+            let wins = std::sync::atomic::AtomicU32::new(0);
+            std::thread::scope(|s| {
+                for me in 0..4 {
+                    let (a, wins) = (&a, &wins);
+                    s.spawn(move || {
+                        if put(a, me, &[42, 42, 42]).is_ok() {
+                            wins.fetch_add(1, Ordering::Relaxed);
+                        }
+                    });
+                }
+            });
+            assert_eq!(wins.load(Ordering::Relaxed), 1);
+            assert_eq!(a.objects().index.count_entries(), 1);
+        }
+    }
+}

@@ -1,0 +1,62 @@
+//! The object layer: the life of objects in a store, over the shared
+//! structures of `shared`. Each module is one concept:
+//!
+//! - `lifecycle`: the object protocol on descriptors, the index and pin
+//!   masks (claim, insert, pin, delete, free; the spill and restore steps),
+//!   every step a CAS that names its process slot;
+//! - `alloc`: memory for objects (slab blocks, page runs), one attempt at
+//!   a time;
+//! - `spill_files` (the on-disk format), `spill` (spilling and restoring
+//!   objects), `room` (which objects to spill when memory runs short);
+//! - `reclaim`: cleaning up after a dead process;
+//! - `open` (opening and creating store files), `membership` (process slots
+//!   and liveness), `attach` (a process's attachment, and what a claim or
+//!   an allocation does when the store is full);
+//! - `access` (the operations behind the Rust API) and `census` (counting
+//!   and listing), `audit` (a consistency check for tests).
+
+pub(crate) mod lifecycle;
+
+#[cfg(not(loom))]
+mod access;
+#[cfg(not(loom))]
+mod alloc;
+#[cfg(not(loom))]
+mod attach;
+#[cfg(not(loom))]
+pub(crate) mod audit;
+#[cfg(not(loom))]
+pub(crate) mod census;
+#[cfg(not(loom))]
+mod membership;
+#[cfg(not(loom))]
+mod open;
+#[cfg(not(loom))]
+mod reclaim;
+#[cfg(not(loom))]
+mod room;
+#[cfg(not(loom))]
+mod spill;
+#[cfg(not(loom))]
+mod spill_files;
+
+#[cfg(any(test, loom))]
+pub(crate) mod test_arena;
+
+#[cfg(loom)]
+mod models;
+
+#[cfg(not(loom))]
+pub use access::RawObject;
+#[cfg(not(loom))]
+pub(crate) use access::Reserved;
+#[cfg(not(loom))]
+pub(crate) use attach::Attachment;
+#[cfg(not(loom))]
+pub use census::{ObjectInfo, ObjectState, ProcessInfo, Stats};
+#[cfg(not(loom))]
+pub(crate) use open::destroy;
+#[cfg(not(loom))]
+pub use open::{store_path, Options, SHM_DIR};
+#[cfg(not(loom))]
+pub use reclaim::Reclaimed;

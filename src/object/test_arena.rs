@@ -1,0 +1,104 @@
+//! The object tables of a store on the heap, for the unit tests of the
+//! object protocol and its loom models: the same protocol code over the
+//! same shared structures, with std atomics in tests and loom's in models.
+//! A `Memory` that counts what the protocol frees stands in for the
+//! allocator and the spill files.
+
+use super::lifecycle::{InsertError, Memory, Objects};
+use crate::shared::descriptor::{w, Descriptors, Location, State, StateWord, NO_OWNER};
+use crate::shared::index::{Index, BUCKET_ENTRIES};
+use crate::shared::pins::{LocalPins, PinMasks};
+use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
+
+/// `n` descriptors, their index, pin masks and free hints, and the local
+/// pin counts of a few processes.
+pub(crate) struct Arena {
+    desc: Vec<AtomicU64>,
+    entries: Vec<AtomicU64>,
+    bounds: Vec<AtomicU32>,
+    masks: Vec<AtomicU64>,
+    free: Vec<AtomicU64>,
+    /// Per process: its local pin counts.
+    local: Vec<Vec<AtomicU32>>,
+    /// Per descriptor: how often its memory was released.
+    pub released: Vec<AtomicU32>,
+    /// Per descriptor: how often its spill file was removed.
+    pub files_removed: Vec<AtomicU32>,
+}
+
+impl Arena {
+    /// `n` descriptors for `processes` processes, one index bucket per four
+    /// descriptors (a single bucket for up to four: every ID collides).
+    pub(crate) fn new(n: usize, processes: usize) -> Arena {
+        let buckets = n.div_ceil(4).max(1);
+        let z64 = |k: usize| (0..k).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
+        let z32 = |k: usize| (0..k).map(|_| AtomicU32::new(0)).collect::<Vec<_>>();
+        let free = (0..n.div_ceil(64))
+            .map(|i| {
+                let left = n - i * 64;
+                AtomicU64::new(if left >= 64 { !0 } else { (1u64 << left) - 1 })
+            })
+            .collect();
+        Arena {
+            desc: z64(n * 8),
+            entries: z64(buckets * BUCKET_ENTRIES),
+            bounds: z32(buckets),
+            masks: z64(n),
+            free,
+            local: (0..processes).map(|_| z32(n)).collect(),
+            released: z32(n),
+            files_removed: z32(n),
+        }
+    }
+
+    pub(crate) fn objects(&self) -> Objects<'_> {
+        Objects {
+            desc: Descriptors::new(&self.desc),
+            index: Index::new(&self.entries, &self.bounds, self.masks.len() as u32),
+            masks: PinMasks::new(&self.masks, 1),
+            free_hint: &self.free,
+            seed: 1,
+        }
+    }
+
+    /// The local pin counts of process `process`.
+    pub(crate) fn local(&self, process: usize) -> LocalPins<'_> {
+        LocalPins::new(&self.local[process])
+    }
+
+    pub(crate) fn released(&self, d: u32) -> u32 {
+        self.released[d as usize].load(Ordering::SeqCst)
+    }
+}
+
+impl Memory for Arena {
+    fn release(&self, d: u32, _loc: u64, _data_len: u64, _meta_len: u32) {
+        self.released[d as usize].fetch_add(1, Ordering::SeqCst);
+    }
+    fn remove_spill_file(&self, d: u32, _key: &[u64; 3], _gen: u64) {
+        self.files_removed[d as usize].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// Claims a descriptor for process slot `me` and fills it for `key`, as a
+/// put does before its insert.
+pub(crate) fn reserve(o: &Objects<'_>, me: u32, key: &[u64; 3]) -> (u32, StateWord) {
+    let (d, r) = o.claim(me, 0).expect("a free descriptor");
+    o.desc.write_fields(d, key, 0, 8, 0);
+    o.desc.word(d, w::LOC).store(Location::Run { page: d as u64 }.encode(), Ordering::SeqCst);
+    (d, r)
+}
+
+/// A whole put of `key` by process slot `me`; Ok(descriptor) if it
+/// committed, else the descriptor is discarded again.
+pub(crate) fn put(a: &Arena, me: u32, key: &[u64; 3]) -> Result<u32, InsertError> {
+    let o = a.objects();
+    let (d, r) = reserve(&o, me, key);
+    match o.insert(d, r, key, r.to(State::Sealed, NO_OWNER)) {
+        Ok(_) => Ok(d),
+        Err((e, now)) => {
+            assert!(o.discard(d, now, me, a));
+            Err(e)
+        }
+    }
+}

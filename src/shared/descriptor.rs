@@ -1,0 +1,495 @@
+//! Object descriptors: one cache line per object slot, the authority on
+//! what an object is and where it lives.
+//!
+//! Word 0 is the state word: `[generation:43 | owner slot:16 | state:5]`.
+//! Every step of an object's life is a compare-and-swap on it, so that at
+//! any instant the word says who (which process slot) is in the middle of
+//! which step, and a survivor can finish or undo the step of a dead process.
+//! The generation grows each time the slot is claimed, so a stale reader
+//! (one that looked the object up before it was freed and reused) notices.
+//!
+//! ```text
+//! FREE -> RESERVED(o) -> INSERTING(o) -> CREATED(o) -> SEALED -> DELETED -> FREEING(o) -> FREE
+//!                             |               |          |  \________________/^
+//!                             v               v          |                    |
+//!                        COLLIDED(o)     FREEING(o)      +-> SPILLING(o) -> SPILLED
+//!                                                              (cancel: back to SEALED)
+//! a restore builds a copy in a fresh descriptor:
+//! FREE -> RESERVED(o) -> SHADOW(o) -> SEALED      (the SPILLED original is then freed)
+//! ```
+//!
+//! The other words are written only by the slot's owner while it is
+//! RESERVED (ID, sizes) or while it owns a step (location), and are read
+//! seqlock-style: state, fields, fence, state again.
+
+use super::sync::{fence, AtomicU64, Ordering};
+
+/// What a descriptor holds: the low 5 bits of its state word. Decoding is
+/// total (a damaged word reads as `Invalid`), so every `match` on a state
+/// names every state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub(crate) enum State {
+    Free = 0,
+    /// Claimed by a putter; the ID is not yet published.
+    Reserved = 1,
+    /// ID published, index entry being placed and checked for duplicates.
+    Inserting = 2,
+    /// Lost a duplicate-ID race; its owner will undo it.
+    Collided = 3,
+    /// In the index, not sealed: invisible to get.
+    Created = 4,
+    /// Sealed and visible.
+    Sealed = 5,
+    /// Deleted while pinned: invisible, ID reserved, freed at the last release.
+    Deleted = 6,
+    /// Being removed from the index and freed by its owner.
+    Freeing = 7,
+    /// Its bytes are being written to a spill file by its owner.
+    Spilling = 8,
+    /// On disk only; its memory is free.
+    Spilled = 9,
+    /// A copy restored from a spill file, not yet (or just) installed in
+    /// place of the SPILLED original it names in its AUX word.
+    Shadow = 10,
+    /// A value no writer produces: a damaged descriptor.
+    Invalid = 31,
+}
+
+impl State {
+    #[inline]
+    fn decode(bits: u64) -> State {
+        match bits {
+            0 => State::Free,
+            1 => State::Reserved,
+            2 => State::Inserting,
+            3 => State::Collided,
+            4 => State::Created,
+            5 => State::Sealed,
+            6 => State::Deleted,
+            7 => State::Freeing,
+            8 => State::Spilling,
+            9 => State::Spilled,
+            10 => State::Shadow,
+            _ => State::Invalid,
+        }
+    }
+
+    /// States in which the ID names a live object (reserved against reuse).
+    #[inline]
+    pub(crate) fn holds_id(self) -> bool {
+        match self {
+            State::Created | State::Sealed | State::Deleted | State::Spilling | State::Spilled | State::Shadow => true,
+            State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => false,
+        }
+    }
+
+    /// States in which a get may see the object (possibly after a restore).
+    #[inline]
+    pub(crate) fn is_readable(self) -> bool {
+        match self {
+            State::Sealed | State::Spilling | State::Spilled | State::Shadow => true,
+            State::Free
+            | State::Reserved
+            | State::Inserting
+            | State::Collided
+            | State::Created
+            | State::Deleted
+            | State::Freeing
+            | State::Invalid => false,
+        }
+    }
+
+    /// States whose step belongs to the owner slot.
+    #[inline]
+    pub(crate) fn has_owner(self) -> bool {
+        match self {
+            State::Reserved
+            | State::Inserting
+            | State::Collided
+            | State::Created
+            | State::Freeing
+            | State::Spilling
+            | State::Shadow => true,
+            State::Free | State::Sealed | State::Deleted | State::Spilled | State::Invalid => false,
+        }
+    }
+}
+
+/// 64-bit words per descriptor (one cache line).
+pub(crate) const DESC_WORDS: usize = 8;
+
+/// Words of the descriptor table for `objects` object slots.
+pub(crate) fn table_words(objects: u64) -> usize {
+    objects as usize * DESC_WORDS
+}
+
+/// Words of the free-descriptor hint bitmap (one bit per descriptor).
+pub(crate) fn free_hint_words(objects: u64) -> usize {
+    objects.div_ceil(64) as usize
+}
+
+/// Slot number meaning "no owner".
+pub(crate) const NO_OWNER: u32 = 0xffff;
+
+const STATE_BITS: u32 = 5;
+const OWNER_BITS: u32 = 16;
+const GEN_SHIFT: u32 = STATE_BITS + OWNER_BITS;
+const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
+
+/// A state word: `[generation:43 | owner slot:16 | state:5]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct StateWord(pub u64);
+
+impl StateWord {
+    pub(crate) fn new(state: State, owner: u32, gen: u64) -> StateWord {
+        StateWord((gen & GEN_MASK) << GEN_SHIFT | (owner as u64 & 0xffff) << STATE_BITS | state as u64)
+    }
+    #[inline]
+    pub(crate) fn state(self) -> State {
+        State::decode(self.0 & ((1 << STATE_BITS) - 1))
+    }
+    #[inline]
+    pub(crate) fn owner(self) -> u32 {
+        ((self.0 >> STATE_BITS) & 0xffff) as u32
+    }
+    #[inline]
+    pub(crate) fn gen(self) -> u64 {
+        self.0 >> GEN_SHIFT
+    }
+    /// The generation bits a `Location::Successor` or `OnDisk` keeps.
+    #[inline]
+    pub(crate) fn short_gen(self) -> u32 {
+        self.gen() as u32 & SUCCESSOR_GEN_MASK
+    }
+    /// The same generation in another state with another owner.
+    #[inline]
+    pub(crate) fn to(self, state: State, owner: u32) -> StateWord {
+        StateWord::new(state, owner, self.gen())
+    }
+    #[inline]
+    pub(crate) fn holds_id(self) -> bool {
+        self.state().holds_id()
+    }
+    #[inline]
+    pub(crate) fn is_readable(self) -> bool {
+        self.state().is_readable()
+    }
+    #[inline]
+    pub(crate) fn has_owner(self) -> bool {
+        self.state().has_owner()
+    }
+}
+
+/// Word positions inside a descriptor.
+pub(crate) mod w {
+    pub(crate) const STATE: usize = 0;
+    pub(crate) const ID0: usize = 1;
+    pub(crate) const ID1: usize = 2;
+    /// Low 32 bits: ID bytes 16..20; high 32 bits: metadata length.
+    pub(crate) const ID2_META: usize = 3;
+    pub(crate) const DATA_LEN: usize = 4;
+    /// Where the bytes live (see `Location`).
+    pub(crate) const LOC: usize = 5;
+    /// Low 32 bits: creation time (Unix seconds); high 32 bits: the tag of
+    /// the spill attempt that wrote the spill file, while there is one.
+    pub(crate) const INFO: usize = 6;
+    /// Flags (low 32 bits, see `aux`); for a SHADOW copy, the high 32 bits
+    /// hold the descriptor (+1) of the SPILLED original it restores.
+    pub(crate) const AUX: usize = 7;
+}
+
+/// Bits of the AUX word (private: `Descriptors` has an accessor for each).
+mod aux {
+    /// The CLOCK reference bit: set by gets, cleared by the spill hand.
+    pub(super) const REFERENCED: u64 = 1;
+    /// A spill file of this descriptor's generation may exist: whoever
+    /// frees the descriptor removes it.
+    pub(super) const SPILL_FILE: u64 = 2;
+    /// Where the predecessor of a SHADOW copy is kept.
+    pub(super) const PRED_SHIFT: u32 = 32;
+}
+
+/// Where an object's bytes are. For a SPILLED object the word is also the
+/// single place where a restore and a delete decide who wins: each tries to
+/// move it from `OnDisk` to `Successor` or `Tombstone`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Location {
+    None,
+    /// (SPILLED only) the bytes are in the spill file only; `gen` is the
+    /// descriptor's generation (low 28 bits), so a CAS by a process that
+    /// looked at an earlier life of the descriptor fails.
+    OnDisk { gen: u32 },
+    /// (SPILLED only) restored into descriptor `d`, generation `gen` (low 28 bits).
+    Successor { d: u32, gen: u32 },
+    /// (SPILLED only) deleted; the descriptor is being freed.
+    Tombstone,
+    /// A run of whole pages starting at this page.
+    Run { page: u64 },
+    /// A block is being claimed in the slab whose head page is this.
+    SlabIntent { page: u64 },
+    /// Block `block` of the slab whose head page is `page`.
+    Block { page: u64, block: u32 },
+}
+
+impl Location {
+    pub(crate) fn encode(self) -> u64 {
+        match self {
+            Location::None => 0,
+            Location::Run { page } => 1 << 60 | (page & ((1 << 36) - 1)) << 24,
+            Location::SlabIntent { page } => 2 << 60 | (page & ((1 << 36) - 1)) << 24,
+            Location::Block { page, block } => 3 << 60 | (page & ((1 << 36) - 1)) << 24 | (block as u64 & 0xff_ffff),
+            Location::Successor { d, gen } => 4 << 60 | ((gen & SUCCESSOR_GEN_MASK) as u64) << 32 | d as u64,
+            Location::Tombstone => 5 << 60,
+            Location::OnDisk { gen } => 6 << 60 | (gen & SUCCESSOR_GEN_MASK) as u64,
+        }
+    }
+
+    /// The OnDisk marker for a descriptor whose state word is `s`.
+    pub(crate) fn on_disk(s: StateWord) -> Location {
+        Location::OnDisk { gen: s.gen() as u32 & SUCCESSOR_GEN_MASK }
+    }
+
+    /// Whether the word locates bytes in the arena.
+    pub(crate) fn holds_memory(self) -> bool {
+        matches!(self, Location::Run { .. } | Location::Block { .. } | Location::SlabIntent { .. })
+    }
+    /// Decodes; None for a word no writer produces (a damaged descriptor).
+    pub(crate) fn decode(v: u64) -> Option<Location> {
+        let page = (v >> 24) & ((1 << 36) - 1);
+        let block = (v & 0xff_ffff) as u32;
+        match v >> 60 {
+            0 if v == 0 => Some(Location::None),
+            1 if block == 0 => Some(Location::Run { page }),
+            2 if block == 0 => Some(Location::SlabIntent { page }),
+            3 => Some(Location::Block { page, block }),
+            4 => Some(Location::Successor { d: v as u32, gen: ((v >> 32) & SUCCESSOR_GEN_MASK as u64) as u32 }),
+            5 if v == 5 << 60 => Some(Location::Tombstone),
+            6 if v >> 28 == 6 << 32 => Some(Location::OnDisk { gen: v as u32 & SUCCESSOR_GEN_MASK }),
+            _ => None,
+        }
+    }
+}
+
+/// Bits of a generation kept in a `Successor` location.
+pub(crate) const SUCCESSOR_GEN_MASK: u32 = (1 << 28) - 1;
+
+/// A consistent snapshot of a descriptor's fields for one generation.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Snapshot {
+    pub state: StateWord,
+    pub key: [u64; 3],
+    pub meta_len: u32,
+    pub data_len: u64,
+    pub loc: u64,
+    pub info: u64,
+}
+
+impl Snapshot {
+    /// The tag of the spill attempt recorded in the descriptor.
+    pub(crate) fn spill_tag(&self) -> u32 {
+        (self.info >> 32) as u32
+    }
+    /// Unix seconds when the object was created.
+    pub(crate) fn created_unix(&self) -> u64 {
+        self.info & 0xffff_ffff
+    }
+    /// A SPILLED descriptor whose delete has committed (it is being freed).
+    pub(crate) fn deleted_while_spilled(&self) -> bool {
+        self.state.state() == State::Spilled && self.loc == Location::Tombstone.encode()
+    }
+    /// A SPILLED descriptor whose restore or delete has committed: its copy
+    /// (or nothing) stands for the object now.
+    pub(crate) fn superseded(&self) -> bool {
+        self.state.state() == State::Spilled
+            && matches!(Location::decode(self.loc), Some(Location::Tombstone) | Some(Location::Successor { .. }))
+    }
+}
+
+/// The descriptor table.
+#[derive(Clone, Copy)]
+pub(crate) struct Descriptors<'a> {
+    words: &'a [AtomicU64],
+}
+
+impl<'a> Descriptors<'a> {
+    pub(crate) fn new(words: &'a [AtomicU64]) -> Descriptors<'a> {
+        debug_assert_eq!(words.len() % DESC_WORDS, 0);
+        Descriptors { words }
+    }
+
+    pub(crate) fn count(&self) -> usize {
+        self.words.len() / DESC_WORDS
+    }
+
+    /// Word `which` of descriptor `d` (d must be < count).
+    #[inline]
+    pub(crate) fn word(&self, d: u32, which: usize) -> &'a AtomicU64 {
+        &self.words[d as usize * DESC_WORDS + which]
+    }
+
+    #[inline]
+    pub(crate) fn state(&self, d: u32) -> &'a AtomicU64 {
+        self.word(d, w::STATE)
+    }
+
+    #[inline]
+    pub(crate) fn load_state(&self, d: u32, order: Ordering) -> StateWord {
+        StateWord(self.state(d).load(order))
+    }
+
+    /// Moves `d` from `from` to `to` (full words); true if this call did it.
+    #[inline]
+    pub(crate) fn transition(&self, d: u32, from: StateWord, to: StateWord) -> bool {
+        self.state(d).compare_exchange(from.0, to.0, Ordering::SeqCst, Ordering::SeqCst).is_ok()
+    }
+
+    /// Writes the ID and sizes of a descriptor this process holds RESERVED.
+    pub(crate) fn write_fields(&self, d: u32, key: &[u64; 3], meta_len: u32, data_len: u64, created: u32) {
+        self.word(d, w::ID0).store(key[0], Ordering::Relaxed);
+        self.word(d, w::ID1).store(key[1], Ordering::Relaxed);
+        self.word(d, w::ID2_META).store(key[2] & 0xffff_ffff | (meta_len as u64) << 32, Ordering::Relaxed);
+        self.word(d, w::DATA_LEN).store(data_len, Ordering::Relaxed);
+        self.word(d, w::INFO).store(created as u64, Ordering::Relaxed);
+        self.word(d, w::AUX).store(0, Ordering::Relaxed);
+    }
+
+    /// Reads every field seqlock-style: the result is consistent with the
+    /// returned state word, or None if the descriptor changed meanwhile.
+    #[inline]
+    pub(crate) fn snapshot(&self, d: u32) -> Option<Snapshot> {
+        let s1 = self.state(d).load(Ordering::Acquire);
+        let id2 = self.word(d, w::ID2_META).load(Ordering::Relaxed);
+        let snap = Snapshot {
+            state: StateWord(s1),
+            key: [
+                self.word(d, w::ID0).load(Ordering::Relaxed),
+                self.word(d, w::ID1).load(Ordering::Relaxed),
+                id2 & 0xffff_ffff,
+            ],
+            meta_len: (id2 >> 32) as u32,
+            data_len: self.word(d, w::DATA_LEN).load(Ordering::Relaxed),
+            loc: self.word(d, w::LOC).load(Ordering::Relaxed),
+            info: self.word(d, w::INFO).load(Ordering::Relaxed),
+        };
+        fence(Ordering::Acquire);
+        let s2 = self.state(d).load(Ordering::Relaxed);
+        (s1 == s2).then_some(snap)
+    }
+
+    /// The key of `d` if its state word is still `state` after reading it.
+    #[inline]
+    pub(crate) fn key_if(&self, d: u32, state: StateWord) -> Option<[u64; 3]> {
+        let key = [
+            self.word(d, w::ID0).load(Ordering::Relaxed),
+            self.word(d, w::ID1).load(Ordering::Relaxed),
+            self.word(d, w::ID2_META).load(Ordering::Relaxed) & 0xffff_ffff,
+        ];
+        fence(Ordering::Acquire);
+        (self.state(d).load(Ordering::Relaxed) == state.0).then_some(key)
+    }
+
+    // ----- the INFO and AUX words ------------------------------------------------
+
+    /// Sets the CLOCK reference bit of `d` (a get read it), writing only
+    /// when it is not set already.
+    #[inline]
+    pub(crate) fn mark_referenced(&self, d: u32) {
+        let a = self.word(d, w::AUX);
+        if a.load(Ordering::Relaxed) & aux::REFERENCED == 0 {
+            a.fetch_or(aux::REFERENCED, Ordering::Relaxed);
+        }
+    }
+
+    /// Clears the CLOCK reference bit of `d`; whether it was set (the
+    /// object was read since the hand last passed).
+    pub(crate) fn take_referenced(&self, d: u32) -> bool {
+        let a = self.word(d, w::AUX);
+        a.load(Ordering::Relaxed) & aux::REFERENCED != 0 && a.fetch_and(!aux::REFERENCED, Ordering::Relaxed) & aux::REFERENCED != 0
+    }
+
+    /// Records spill attempt `tag` in `d` (SPILLING), before the attempt's
+    /// file exists: from then on whoever frees or reclaims `d` knows which
+    /// file to remove.
+    pub(crate) fn record_spill_attempt(&self, d: u32, tag: u32) {
+        let info = self.word(d, w::INFO);
+        info.store(info.load(Ordering::Relaxed) & 0xffff_ffff | (tag as u64) << 32, Ordering::SeqCst);
+        self.word(d, w::AUX).fetch_or(aux::SPILL_FILE, Ordering::SeqCst);
+    }
+
+    /// The tag of the spill attempt recorded in `d`.
+    pub(crate) fn spill_tag(&self, d: u32) -> u32 {
+        (self.word(d, w::INFO).load(Ordering::SeqCst) >> 32) as u32
+    }
+
+    /// Whether a spill file of `d`'s generation may exist.
+    pub(crate) fn has_spill_file(&self, d: u32) -> bool {
+        self.word(d, w::AUX).load(Ordering::Acquire) & aux::SPILL_FILE != 0
+    }
+
+    /// Notes that `d`'s spill file is gone.
+    pub(crate) fn forget_spill_file(&self, d: u32) {
+        self.word(d, w::AUX).fetch_and(!aux::SPILL_FILE, Ordering::Release);
+    }
+
+    /// Marks the copy `t` (RESERVED by the caller) as the restore of the
+    /// SPILLED original `d`. The copy starts referenced: the CLOCK gives an
+    /// object just read back a second chance before spilling it.
+    pub(crate) fn set_restore_of(&self, t: u32, d: u32) {
+        self.word(t, w::AUX).store(((d as u64) + 1) << aux::PRED_SHIFT | aux::REFERENCED, Ordering::Relaxed);
+    }
+
+    /// The original the SHADOW copy `t` restores, as its AUX word says.
+    pub(crate) fn restore_of(&self, t: u32) -> Option<u32> {
+        ((self.word(t, w::AUX).load(Ordering::Acquire) >> aux::PRED_SHIFT) as u32).checked_sub(1)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_word_fields() {
+        let s = StateWord::new(State::Created, 77, 123_456_789);
+        assert_eq!(s.state(), State::Created);
+        assert_eq!(s.owner(), 77);
+        assert_eq!(s.gen(), 123_456_789);
+        let t = s.to(State::Sealed, NO_OWNER);
+        assert_eq!((t.state(), t.owner(), t.gen()), (State::Sealed, NO_OWNER, 123_456_789));
+        assert_eq!(StateWord(t.0 | 0x1f).state(), State::Invalid);
+    }
+
+    #[test]
+    fn location_round_trip() {
+        for loc in [
+            Location::None,
+            Location::Run { page: 0 },
+            Location::Run { page: (1 << 36) - 1 },
+            Location::SlabIntent { page: 5 },
+            Location::Block { page: 9, block: 1023 },
+            Location::Block { page: 0, block: 0 },
+            Location::Successor { d: u32::MAX - 1, gen: SUCCESSOR_GEN_MASK },
+            Location::Successor { d: 3, gen: 0 },
+            Location::Tombstone,
+            Location::OnDisk { gen: 0 },
+            Location::OnDisk { gen: SUCCESSOR_GEN_MASK },
+        ] {
+            assert_eq!(Location::decode(loc.encode()), Some(loc));
+        }
+        assert_eq!(Location::decode(15 << 60), None);
+        assert_eq!(Location::decode(1 << 60 | 5), None);
+    }
+
+    #[test]
+    fn snapshot_sees_fields() {
+        let words: Vec<AtomicU64> = (0..16).map(|_| AtomicU64::new(0)).collect();
+        let d = Descriptors::new(&words);
+        d.write_fields(1, &[1, 2, 3], 9, 100, 5);
+        d.state(1).store(StateWord::new(State::Sealed, NO_OWNER, 4).0, Ordering::Release);
+        let s = d.snapshot(1).unwrap();
+        assert_eq!(s.key, [1, 2, 3]);
+        assert_eq!((s.meta_len, s.data_len, s.info), (9, 100, 5));
+        assert_eq!(d.count(), 2);
+    }
+}

@@ -1,0 +1,327 @@
+//! The ID index: fixed-capacity open addressing over 64-byte buckets of
+//! eight 64-bit entries, each `[descriptor + 1:31 | generation:9 | tag:24]`,
+//! 0 when empty. The generation bits (the low bits of the descriptor's
+//! generation) make an entry name one life of a descriptor, so a stale
+//! compare-and-swap by a process that looked long ago cannot touch the entry
+//! of a later object in the same descriptor.
+//!
+//! Lookups hash the ID to a home bucket and scan forward through at most
+//! `probe_bound[home] + 1` buckets (Purcell & Harris, "Non-blocking hashtables
+//! with open addressing", Cambridge TR-639: a per-home bound instead of
+//! tombstones, so an emptied entry is reusable at once). An entry only points
+//! at a descriptor; the descriptor (full ID and generation) is the authority,
+//! so a stale or damaged entry costs a wasted comparison, never a wrong
+//! answer.
+//!
+//! Invariants:
+//! - An entry naming descriptor `d` lies within `WINDOW` buckets of the home
+//!   of `d`'s ID, and the home's bound covers it before it is written
+//!   (bound first, then entry, both SeqCst). Hence an inserter that scans
+//!   after writing its own entry sees every entry for the same ID written
+//!   before its own: the duplicate check in `objects` relies on this.
+//! - Entries go 0 -> value (insert), value -> 0 (removal by the unique
+//!   owner of the descriptor's FREEING step), and value -> value' (a restored
+//!   copy replacing its spilled original). Bounds only grow.
+//! - Nothing read here is trusted: descriptor numbers are range-checked,
+//!   bounds clamped to the window.
+
+use super::sync::{dekker_fence, AtomicU32, AtomicU64, Ordering};
+
+/// Entries per index bucket (one cache line).
+pub(crate) const BUCKET_ENTRIES: usize = 8;
+
+/// The farthest bucket, counted from the home bucket, an entry may occupy.
+pub(crate) const WINDOW: u32 = 32;
+
+/// Index entries per object slot, as a fraction: the index is kept at
+/// most ~62% full, so that probe windows stay short.
+const SLACK_NUM: u64 = 8;
+const SLACK_DEN: u64 = 5;
+
+/// Buckets of the index of a store with `objects` object slots.
+pub(crate) fn bucket_count(objects: u64) -> u64 {
+    (objects * SLACK_NUM).div_ceil(SLACK_DEN).div_ceil(BUCKET_ENTRIES as u64).max(1)
+}
+
+/// Where an entry sits: its distance from the home bucket, in entries.
+pub(crate) type Position = u32;
+
+/// The index view over its two sections.
+#[derive(Clone, Copy)]
+pub(crate) struct Index<'a> {
+    entries: &'a [AtomicU64],
+    bounds: &'a [AtomicU32],
+    descriptors: u32,
+}
+
+const DESC_SHIFT: u32 = 33;
+const GEN_SHIFT: u32 = 24;
+const GEN_MASK: u64 = (1 << 9) - 1;
+const TAG_MASK: u64 = (1 << 24) - 1;
+
+#[inline]
+fn entry_value(d: u32, gen: u64, tag: u32) -> u64 {
+    ((d as u64 + 1) << DESC_SHIFT) | (gen & GEN_MASK) << GEN_SHIFT | tag as u64
+}
+
+/// The descriptor an entry names (None for an empty or damaged entry).
+#[inline]
+fn entry_desc(v: u64) -> Option<u32> {
+    ((v >> DESC_SHIFT) as u32).checked_sub(1)
+}
+
+impl<'a> Index<'a> {
+    pub(crate) fn new(entries: &'a [AtomicU64], bounds: &'a [AtomicU32], descriptors: u32) -> Index<'a> {
+        debug_assert_eq!(entries.len(), bounds.len() * BUCKET_ENTRIES);
+        Index { entries, bounds, descriptors }
+    }
+
+    fn buckets(&self) -> u64 {
+        self.bounds.len() as u64
+    }
+
+    #[inline]
+    fn home(&self, hash: u64) -> u64 {
+        ((hash >> 32) * self.buckets()) >> 32
+    }
+
+    #[inline]
+    fn tag(hash: u64) -> u32 {
+        (hash & TAG_MASK) as u32
+    }
+
+    #[inline]
+    fn bucket_at(&self, home: u64, dist: u32) -> usize {
+        // dist < window() <= buckets, so one subtraction wraps.
+        let b = home + dist as u64;
+        let n = self.buckets();
+        (if b >= n { b - n } else { b }) as usize
+    }
+
+    /// Buckets an entry may be from its home: WINDOW, or fewer in a tiny
+    /// table, so that no bucket is visited twice in one probe.
+    #[inline]
+    fn window(&self) -> u32 {
+        WINDOW.min(self.bounds.len() as u32)
+    }
+
+    #[inline]
+    fn bound(&self, home: u64, order: Ordering) -> u32 {
+        self.bounds[home as usize].load(order).min(self.window() - 1)
+    }
+
+    /// Calls `f(d)` for each descriptor whose entry matches the hash's tag,
+    /// in probe order, until `f` returns Some.
+    #[inline]
+    pub(crate) fn find<R>(&self, hash: u64, mut f: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        let home = self.home(hash);
+        let tag = Self::tag(hash);
+        let bound = self.bound(home, Ordering::Acquire);
+        for dist in 0..=bound {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for e in &self.entries[base..base + BUCKET_ENTRIES] {
+                let v = e.load(Ordering::Acquire);
+                if v & TAG_MASK == tag as u64 {
+                    let Some(d) = entry_desc(v) else { continue };
+                    if d < self.descriptors {
+                        if let Some(r) = f(d) {
+                            return Some(r);
+                        }
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// Like `find`, but with SeqCst loads and the entry's position passed
+    /// along: the scan an inserter makes after publishing its own entry.
+    pub(crate) fn scan_for_duplicates(&self, hash: u64, mut f: impl FnMut(Position, u32) -> bool) {
+        let home = self.home(hash);
+        let tag = Self::tag(hash);
+        let bound = self.bound(home, Ordering::SeqCst);
+        for dist in 0..=bound {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for (i, e) in self.entries[base..base + BUCKET_ENTRIES].iter().enumerate() {
+                let v = e.load(Ordering::SeqCst);
+                if v & TAG_MASK == tag as u64 {
+                    let Some(d) = entry_desc(v) else { continue };
+                    if d < self.descriptors && !f(dist * BUCKET_ENTRIES as u32 + i as u32, d) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Places an entry for descriptor `d` (generation `gen`) in the first
+    /// empty slot of the window, raising the home's bound first. None when
+    /// the window is full.
+    pub(crate) fn insert(&self, hash: u64, d: u32, gen: u64) -> Option<Position> {
+        let home = self.home(hash);
+        let value = entry_value(d, gen, Self::tag(hash));
+        for dist in 0..self.window() {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for (i, e) in self.entries[base..base + BUCKET_ENTRIES].iter().enumerate() {
+                if e.load(Ordering::Relaxed) != 0 {
+                    continue;
+                }
+                self.raise_bound(home, dist);
+                dekker_fence();
+                if e.compare_exchange(0, value, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                    return Some(dist * BUCKET_ENTRIES as u32 + i as u32);
+                }
+            }
+        }
+        None
+    }
+
+    fn raise_bound(&self, home: u64, dist: u32) {
+        let b = &self.bounds[home as usize];
+        let mut cur = b.load(Ordering::SeqCst);
+        while cur < dist {
+            match b.compare_exchange(cur, dist, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => cur = now,
+            }
+        }
+    }
+
+    /// Removes the entry of descriptor `d` (whose ID hashes to `hash`), if
+    /// there is one. Only the owner of `d`'s FREEING step (or of its undo)
+    /// calls this, so the entry cannot be removed and re-added under it.
+    pub(crate) fn remove(&self, hash: u64, d: u32, gen: u64) -> bool {
+        let home = self.home(hash);
+        let value = entry_value(d, gen, Self::tag(hash));
+        for dist in 0..self.window() {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for e in &self.entries[base..base + BUCKET_ENTRIES] {
+                if e.load(Ordering::Relaxed) == value
+                    && e.compare_exchange(value, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Makes the entry of descriptor `from` (generation `from_gen`) name `to`
+    /// (generation `to_gen`) instead — same ID, so same hash: one CAS, so
+    /// lookups see one or the other, never neither. False if `from` has no
+    /// entry (already replaced, or removed).
+    pub(crate) fn replace(&self, hash: u64, from: u32, from_gen: u64, to: u32, to_gen: u64) -> bool {
+        let home = self.home(hash);
+        let old = entry_value(from, from_gen, Self::tag(hash));
+        let new = entry_value(to, to_gen, Self::tag(hash));
+        for dist in 0..self.window() {
+            let base = self.bucket_at(home, dist) * BUCKET_ENTRIES;
+            for e in &self.entries[base..base + BUCKET_ENTRIES] {
+                if e.load(Ordering::Relaxed) == old
+                    && e.compare_exchange(old, new, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+                {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Entries in use (for consistency checks; not linearizable).
+    #[cfg(test)]
+    pub(crate) fn count_entries(&self) -> u64 {
+        self.entries.iter().filter(|e| e.load(Ordering::Relaxed) != 0).count() as u64
+    }
+
+    /// Calls `f(d)` for every entry (for consistency checks).
+    pub(crate) fn for_each_entry(&self, mut f: impl FnMut(u32)) {
+        for e in self.entries {
+            if let Some(d) = entry_desc(e.load(Ordering::Relaxed)) {
+                if d < self.descriptors {
+                    f(d);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    fn table(buckets: usize) -> (Vec<AtomicU64>, Vec<AtomicU32>) {
+        (
+            (0..buckets * BUCKET_ENTRIES).map(|_| AtomicU64::new(0)).collect(),
+            (0..buckets).map(|_| AtomicU32::new(0)).collect(),
+        )
+    }
+
+    #[test]
+    fn insert_find_remove() {
+        let (e, b) = table(4);
+        let ix = Index::new(&e, &b, 1000);
+        let h = 0x1234_5678_9abc_def0u64;
+        assert!(ix.find(h, Some).is_none());
+        ix.insert(h, 7, 1).unwrap();
+        assert_eq!(ix.find(h, Some), Some(7));
+        // Another tag in the same bucket is not returned.
+        assert!(ix.find(h ^ 1, Some).is_none());
+        assert!(!ix.remove(h, 7, 2), "another life of descriptor 7");
+        assert!(ix.remove(h, 7, 1));
+        assert!(!ix.remove(h, 7, 1));
+        assert!(ix.find(h, Some).is_none());
+    }
+
+    #[test]
+    fn overflow_moves_to_next_buckets_and_bound_covers_it() {
+        let (e, b) = table(8);
+        let ix = Index::new(&e, &b, 1000);
+        let h = 0x0000_0001_0000_0005u64; // all share home bucket and tag
+        for d in 0..20 {
+            ix.insert(h, d, 0).unwrap();
+        }
+        let mut seen = vec![];
+        ix.find(h, |d| {
+            seen.push(d);
+            None::<()>
+        });
+        assert_eq!(seen, (0..20).collect::<Vec<_>>());
+        assert_eq!(ix.count_entries(), 20);
+    }
+
+    #[test]
+    fn replace_swaps_one_life_for_another() {
+        let (e, b) = table(4);
+        let ix = Index::new(&e, &b, 1000);
+        let h = 0xabcdu64 << 32 | 0x77;
+        ix.insert(h, 3, 10).unwrap();
+        assert!(!ix.replace(h, 3, 11, 4, 1), "a stale generation does not match");
+        assert!(ix.replace(h, 3, 10, 4, 1));
+        assert_eq!(ix.find(h, Some), Some(4));
+        assert!(!ix.replace(h, 3, 10, 5, 1));
+    }
+
+    #[test]
+    fn full_window_reports_none() {
+        let (e, b) = table(2);
+        let ix = Index::new(&e, &b, 1000);
+        for d in 0..16 {
+            assert!(ix.insert(d as u64 * 77, d, 0).is_some());
+        }
+        assert!(ix.insert(5, 99, 0).is_none());
+    }
+
+    #[test]
+    fn damaged_entries_and_bounds_are_ignored() {
+        let (e, b) = table(4);
+        let ix = Index::new(&e, &b, 10);
+        let h = 3u64;
+        // An entry naming a descriptor beyond the table, and a huge bound.
+        e[0].store(entry_value(500, 0, 3), Ordering::Relaxed);
+        e[1].store(3, Ordering::Relaxed);
+        for x in &b {
+            x.store(u32::MAX, Ordering::Relaxed);
+        }
+        assert!(ix.find(h, Some).is_none());
+    }
+}

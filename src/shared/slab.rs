@@ -1,0 +1,595 @@
+//! Slabs: runs of pages cut into equal blocks, for objects up to 256 KiB.
+//!
+//! A slab's first bytes are its header: an info word (magic, class), the
+//! owner word (slot + 1 of the one process allocating from it, 0 if none),
+//! a free-hint counter, then one 32-bit owner word per block: 0 = free,
+//! `d + 1` = held by descriptor `d`. Blocks start on a 64-byte boundary.
+//!
+//! Invariants:
+//! - Only the slab's owner process turns a block word 0 -> d+1 (it writes
+//!   `Location::SlabIntent` into the descriptor first, so a reclaimer knows
+//!   which slab to search if it dies mid-claim). Anyone holding descriptor
+//!   `d`'s FREEING step turns d+1 -> 0. So every step is a CAS naming its
+//!   descriptor, and repeating it is harmless.
+//! - A process touches a slab's pages only while it holds a block in it, or
+//!   while it names the slab in one of its hazard words and has re-checked,
+//!   after naming it, that the head page is still this slab's head (and, for
+//!   the owner's own steps, that it still owns it). The owner allocating
+//!   does this too, on every allocation: so another process may take a slab
+//!   away from a live owner (under memory pressure, to make a contiguous
+//!   run of pages), and a stopped owner blocks nobody.
+//! - A slab is retired (its pages freed) by a process that has made itself
+//!   its owner (from no owner, or by taking it from another), and only when
+//!   every block word is 0. Retiring marks the head page SLAB_RETIRING, then
+//!   checks every hazard word of every process, then checks the block words
+//!   again (SeqCst throughout): an allocator that named the slab before the
+//!   take is either still named (retiring backs off) or done, its block
+//!   visible to the second check; one that names it later sees the take or
+//!   the mark and backs off. So no process reads or writes pages that have
+//!   gone back to the free pool and may hold someone's object.
+//! - Ownership of a slab is recorded twice: in the header and in the owner
+//!   process's slot (`OWNED_SLAB[class]`, written first), so a reclaimer
+//!   finds the slabs of a dead process without scanning the arena. The
+//!   header is the authority: a slot word naming a slab that was taken away
+//!   is stale, and every use of it re-checks the header.
+
+use super::classes::{SizeClass, NCLASSES, SLAB_HEADER_BYTES};
+use super::descriptor::{w, Descriptors, Location};
+#[cfg(not(loom))]
+use super::mapping::Mapping;
+use super::pages::{PageEntry, Pages};
+use super::proctable::{ProcTable, W_OWNED_SLABS, W_RETIRING};
+use super::sync::{AtomicU32, AtomicU64, Ordering};
+use crate::error::Result;
+
+/// Hint slots per class: recently freed-into slabs, for adoption.
+pub(crate) const HINTS_PER_CLASS: usize = 16;
+/// Words of the slab hint section.
+pub(crate) const HINT_WORDS: usize = NCLASSES * HINTS_PER_CLASS;
+
+const H_INFO: usize = 0;
+const H_OWNER: usize = 1;
+const H_FREE_HINT: usize = 2;
+const HEADER_WORDS: usize = (SLAB_HEADER_BYTES / 8) as usize;
+const SLAB_MAGIC: u64 = 0x534c_4142;
+
+/// Where slabs' header and block words live: in the arena of the store's
+/// mapping, or (in the loom models) on the heap.
+pub(crate) trait SlabSpace {
+    /// The header words of the slab whose head page is `head`.
+    fn header(&self, head: u64) -> Option<&[AtomicU64]>;
+    /// Its first `blocks` block owner words.
+    fn block_words(&self, head: u64, blocks: usize) -> Option<&[AtomicU32]>;
+}
+
+/// Slabs in the arena of a mapping.
+#[cfg(not(loom))]
+pub(crate) struct ArenaSpace<'a> {
+    pub map: &'a Mapping,
+    /// Offset of the arena in the mapping.
+    pub arena: usize,
+    pub page_size: u64,
+}
+
+#[cfg(not(loom))]
+impl SlabSpace for ArenaSpace<'_> {
+    fn header(&self, head: u64) -> Option<&[AtomicU64]> {
+        let at = self.arena.checked_add(usize::try_from(head.checked_mul(self.page_size)?).ok()?)?;
+        self.map.u64s(at, HEADER_WORDS)
+    }
+    fn block_words(&self, head: u64, blocks: usize) -> Option<&[AtomicU32]> {
+        let at = self.arena.checked_add(usize::try_from(head.checked_mul(self.page_size)?).ok()?)?;
+        self.map.u32s(at + SLAB_HEADER_BYTES as usize, blocks)
+    }
+}
+
+/// A process's view of the slab it allocates from in one class.
+#[derive(Debug, Default)]
+pub(crate) struct ClassCache {
+    pub slab: Option<u64>,
+    /// Blocks this process believes free (1 bits).
+    free: Vec<u64>,
+}
+
+impl ClassCache {
+    fn take(&mut self) -> Option<u32> {
+        for (i, w) in self.free.iter_mut().enumerate() {
+            if *w != 0 {
+                let b = w.trailing_zeros();
+                *w &= *w - 1;
+                return Some(i as u32 * 64 + b);
+            }
+        }
+        None
+    }
+}
+
+/// Slab operations for process slot `me`.
+pub(crate) struct Slabs<'a, S: SlabSpace> {
+    pub space: S,
+    pub page_size: u64,
+    pub classes: &'a [SizeClass],
+    pub pages: Pages<'a>,
+    pub procs: ProcTable<'a>,
+    pub hints: &'a [AtomicU64],
+    pub me: u32,
+}
+
+impl<'a, S: SlabSpace> Slabs<'a, S> {
+    fn header(&self, head: u64) -> Option<&[AtomicU64]> {
+        self.space.header(head)
+    }
+
+    fn block_words(&self, head: u64, class: usize) -> Option<&[AtomicU32]> {
+        let c = self.classes.get(class)?;
+        if head.checked_add(c.span)? > self.pages.count() {
+            return None;
+        }
+        self.space.block_words(head, c.blocks as usize)
+    }
+
+    /// Arena-relative offset of a block, bounds-checked.
+    pub(crate) fn block_offset(&self, head: u64, class: usize, block: u32) -> Option<u64> {
+        let c = self.classes.get(class)?;
+        if block >= c.blocks || head.checked_add(c.span)? > self.pages.count() {
+            return None;
+        }
+        Some(head * self.page_size + c.blocks_off + block as u64 * c.size)
+    }
+
+    fn owned_word(&self, class: usize) -> &'a AtomicU64 {
+        self.procs.word(self.me, W_OWNED_SLABS + class)
+    }
+
+    /// Names `head` in `hazard` and checks that it is (still) a slab head of
+    /// `class` (any class if None). On false the hazard is cleared.
+    fn protect(&self, hazard: &AtomicU64, head: u64, class: Option<usize>) -> bool {
+        hazard.store(head + 1, Ordering::SeqCst);
+        let ok = match self.pages.load(head) {
+            PageEntry::SlabHead { class: c, span } => {
+                class.is_none_or(|k| c as usize == k)
+                    && self.classes.get(c as usize).is_some_and(|k| k.span == span as u64)
+            }
+            _ => false,
+        };
+        if !ok {
+            hazard.store(0, Ordering::SeqCst);
+        }
+        ok
+    }
+
+    // ----- allocation by the owner -----------------------------------------
+
+    /// Allocates a block of `class` for descriptor `d`, writing its location
+    /// into the descriptor. `new_pages(n)` claims and reserves `n` pages
+    /// (CLAIMED by us). Ok(None): no slab with room and no pages for one.
+    pub(crate) fn alloc(
+        &self,
+        cache: &mut ClassCache,
+        class: usize,
+        d: u32,
+        desc: &Descriptors<'_>,
+        hazard: &AtomicU64,
+        new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>,
+    ) -> Result<Option<u64>> {
+        loop {
+            if let Some(head) = cache.slab {
+                if !self.protect_owned(hazard, head, class) {
+                    // Taken away (retired under pressure): forget it.
+                    cache.slab = None;
+                    self.forget_owned(head, class);
+                    continue;
+                }
+                let got = self.alloc_in_owned(cache, head, class, d, desc);
+                hazard.store(0, Ordering::Release);
+                if let Some(off) = got {
+                    return Ok(Some(off));
+                }
+                cache.slab = None;
+            }
+            if self.adopt_hinted(cache, class, hazard) {
+                continue;
+            }
+            match self.create(class, new_pages)? {
+                Some(head) => {
+                    let blocks = self.classes[class].blocks as usize;
+                    cache.slab = Some(head);
+                    cache.free = vec![!0u64; blocks.div_ceil(64)];
+                    if blocks % 64 != 0 {
+                        *cache.free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
+                    }
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+
+    /// Claims a free block of the slab `head`, which this process owns and
+    /// names in its class hazard, for descriptor `d`. None (the slab
+    /// disowned) when it has no free block left.
+    fn alloc_in_owned(&self, cache: &mut ClassCache, head: u64, class: usize, d: u32, desc: &Descriptors<'_>) -> Option<u64> {
+        let loc = desc.word(d, w::LOC);
+        let words = self.block_words(head, class)?;
+        loop {
+            if let Some(b) = cache.take() {
+                let Some(word) = words.get(b as usize) else { continue };
+                loc.store(Location::SlabIntent { page: head }.encode(), Ordering::SeqCst);
+                if word.compare_exchange(0, d + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                    loc.store(Location::Block { page: head, block: b }.encode(), Ordering::SeqCst);
+                    return self.block_offset(head, class, b);
+                }
+                loc.store(Location::None.encode(), Ordering::SeqCst);
+                continue;
+            }
+            if self.rescan(cache, head, class) {
+                continue;
+            }
+            self.disown(head, class);
+            return None;
+        }
+    }
+
+    /// Names `head` in `hazard` and checks that it is a slab of `class`
+    /// that this process owns. On false the hazard is cleared.
+    fn protect_owned(&self, hazard: &AtomicU64, head: u64, class: usize) -> bool {
+        if !self.protect(hazard, head, Some(class)) {
+            return false;
+        }
+        let owned = self.header(head).is_some_and(|h| h[H_OWNER].load(Ordering::SeqCst) == self.me as u64 + 1);
+        if !owned {
+            hazard.store(0, Ordering::SeqCst);
+        }
+        owned
+    }
+
+    /// Clears this process's record of owning `head` in `class`, if it
+    /// still names that slab.
+    fn forget_owned(&self, head: u64, class: usize) {
+        let _ = self.owned_word(class).compare_exchange(head + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+    }
+
+    /// Rebuilds the cache's free set from the block words; true if any.
+    fn rescan(&self, cache: &mut ClassCache, head: u64, class: usize) -> bool {
+        let Some(words) = self.block_words(head, class) else { return false };
+        if let Some(h) = self.header(head) {
+            h[H_FREE_HINT].store(0, Ordering::Relaxed);
+        }
+        cache.free = vec![0u64; words.len().div_ceil(64)];
+        let mut any = false;
+        for (i, wd) in words.iter().enumerate() {
+            if wd.load(Ordering::Relaxed) == 0 {
+                cache.free[i / 64] |= 1 << (i % 64);
+                any = true;
+            }
+        }
+        any
+    }
+
+    /// Gives up ownership of a slab (it stays a slab; anyone may adopt it).
+    /// The caller names the slab in a hazard.
+    fn disown(&self, head: u64, class: usize) {
+        if let Some(h) = self.header(head) {
+            let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+        }
+        self.forget_owned(head, class);
+    }
+
+    /// Gives up the slab `cache` allocates from, if any. `hazard` is the
+    /// class's hazard word (held by the caller's lock on the cache).
+    pub(crate) fn disown_cached(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) {
+        if let Some(head) = cache.slab.take() {
+            if self.protect_owned(hazard, head, class) {
+                self.disown(head, class);
+                hazard.store(0, Ordering::SeqCst);
+            } else {
+                self.forget_owned(head, class);
+            }
+        }
+    }
+
+    /// Takes ownership of an unowned slab. The caller holds a hazard on it.
+    fn try_adopt(&self, cache: &mut ClassCache, head: u64, class: usize) -> bool {
+        let Some(h) = self.header(head) else { return false };
+        if h[H_OWNER].load(Ordering::SeqCst) != 0 {
+            return false;
+        }
+        self.owned_word(class).store(head + 1, Ordering::SeqCst);
+        if h[H_OWNER].compare_exchange(0, self.me as u64 + 1, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+            self.owned_word(class).store(0, Ordering::SeqCst);
+            return false;
+        }
+        if self.rescan(cache, head, class) {
+            cache.slab = Some(head);
+            true
+        } else {
+            self.disown(head, class);
+            false
+        }
+    }
+
+    /// Adopts a slab of `class` named in the class's hint slots, if one has room.
+    fn adopt_hinted(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) -> bool {
+        let slots = &self.hints[class * HINTS_PER_CLASS..(class + 1) * HINTS_PER_CLASS];
+        for slot in slots {
+            let v = slot.load(Ordering::Relaxed);
+            if v == 0 {
+                continue;
+            }
+            let _ = slot.compare_exchange(v, 0, Ordering::Relaxed, Ordering::Relaxed);
+            let head = v - 1;
+            if self.protect(hazard, head, Some(class)) {
+                let ok = self.try_adopt(cache, head, class);
+                hazard.store(0, Ordering::SeqCst);
+                if ok {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Adopts any slab of `class` with a free block: the slow path when no
+    /// new pages are left.
+    pub(crate) fn adopt_by_scan(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) -> bool {
+        self.disown_cached(cache, class, hazard);
+        for head in 0..self.pages.count() {
+            if matches!(self.pages.load(head), PageEntry::SlabHead { class: c, .. } if c as usize == class)
+                && self.protect(hazard, head, Some(class))
+            {
+                let ok = self.try_adopt(cache, head, class);
+                hazard.store(0, Ordering::SeqCst);
+                if ok {
+                    return true;
+                }
+            }
+        }
+        false
+    }
+
+    /// Builds a new slab of `class` on fresh pages, owned by us.
+    fn create(&self, class: usize, new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>) -> Result<Option<u64>> {
+        let c = self.classes[class];
+        let Some(head) = new_pages(c.span)? else { return Ok(None) };
+        let (Some(h), Some(words)) = (self.header(head), self.block_words(head, class)) else {
+            self.pages.free_pages(head, c.span, |_| PageEntry::Claimed { slot: self.me });
+            return Ok(None);
+        };
+        // The pages may hold an old object's bytes: initialise every word.
+        for wd in words {
+            wd.store(0, Ordering::Relaxed);
+        }
+        h[H_INFO].store(SLAB_MAGIC << 32 | class as u64, Ordering::Relaxed);
+        h[H_FREE_HINT].store(0, Ordering::Relaxed);
+        h[H_OWNER].store(self.me as u64 + 1, Ordering::Relaxed);
+        self.owned_word(class).store(head + 1, Ordering::SeqCst);
+        self.pages.set_claimed(head + 1, c.span - 1, self.me, |_| PageEntry::SlabTail { head });
+        self.pages.set_claimed(head, 1, self.me, |_| PageEntry::SlabHead { class: class as u32, span: c.span as u32 });
+        Ok(Some(head))
+    }
+
+    // ----- freeing ----------------------------------------------------------
+
+    /// Frees the block `d` holds. With `careful`, the caller is finishing a
+    /// step it did not start (the block may be free already and its slab
+    /// retired), so it protects the slab with `hazard` first.
+    ///
+    /// Returns true when, without `careful`, this free may have emptied a
+    /// slab that nobody allocates from: its free counter (frees since its
+    /// owner last looked, see `rescan` and `retire_if_empty`) has reached its
+    /// block count. The caller should then `retire_if_empty` it, so that
+    /// drained slabs go back to the page pool at once instead of piling up
+    /// until the store is full: else a put/delete churn of small objects
+    /// walks the whole arena (cold memory, all of it reserved) rather than
+    /// reusing the same warm pages.
+    pub(crate) fn free_block(&self, d: u32, head: u64, block: u32, class: usize, careful: Option<&AtomicU64>) -> bool {
+        if let Some(hz) = careful {
+            if !self.protect(hz, head, Some(class)) {
+                return false;
+            }
+        }
+        let mut drained = false;
+        if let (Some(h), Some(words)) = (self.header(head), self.block_words(head, class)) {
+            if let Some(wd) = words.get(block as usize) {
+                if wd.load(Ordering::SeqCst) == d + 1 {
+                    // Hints first: once the block word is 0 the slab may be
+                    // retired and these words reused. For the same reason
+                    // the owner word is read before the block is freed.
+                    let freed = h[H_FREE_HINT].fetch_add(1, Ordering::Relaxed) + 1;
+                    drained = careful.is_none()
+                        && freed >= words.len() as u64
+                        && h[H_OWNER].load(Ordering::SeqCst) == 0;
+                    let slot = &self.hints[class * HINTS_PER_CLASS + (block as usize % HINTS_PER_CLASS)];
+                    slot.store(head + 1, Ordering::Relaxed);
+                    let _ = wd.compare_exchange(d + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+                }
+            }
+        }
+        if let Some(hz) = careful {
+            hz.store(0, Ordering::SeqCst);
+        }
+        drained
+    }
+
+    /// Frees whatever block of slab `head` descriptor `d` may have claimed
+    /// before its owner died (the descriptor said SlabIntent).
+    pub(crate) fn free_intent(&self, d: u32, head: u64, hazard: &AtomicU64) {
+        let class = match self.pages.load(head) {
+            PageEntry::SlabHead { class, .. } => class as usize,
+            _ => return,
+        };
+        if !self.protect(hazard, head, Some(class)) {
+            return;
+        }
+        if let Some(words) = self.block_words(head, class) {
+            for wd in words {
+                let _ = wd.compare_exchange(d + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+            }
+        }
+        hazard.store(0, Ordering::SeqCst);
+    }
+
+    // ----- inspection for spilling ------------------------------------------
+
+    /// The owner word (slot + 1, 0 for none) of the slab whose head is `head`.
+    pub(crate) fn owner_of(&self, head: u64, hazard: &AtomicU64) -> Option<u64> {
+        if !self.protect(hazard, head, None) {
+            return None;
+        }
+        let owner = self.header(head).map(|h| h[H_OWNER].load(Ordering::SeqCst));
+        hazard.store(0, Ordering::SeqCst);
+        owner
+    }
+
+    /// The slab at `head`: its owner word (slot + 1, 0 for none) and the
+    /// descriptors holding its blocks. None if it is not a slab.
+    pub(crate) fn slab_blocks(&self, head: u64, hazard: &AtomicU64) -> Option<(u64, Vec<u32>)> {
+        let class = match self.pages.load(head) {
+            PageEntry::SlabHead { class, .. } => class as usize,
+            _ => return None,
+        };
+        if !self.protect(hazard, head, Some(class)) {
+            return None;
+        }
+        let result = (|| {
+            let owner = self.header(head)?[H_OWNER].load(Ordering::SeqCst);
+            let words = self.block_words(head, class)?;
+            Some((owner, words.iter().map(|wd| wd.load(Ordering::SeqCst)).filter(|&v| v != 0).map(|v| v - 1).collect()))
+        })();
+        hazard.store(0, Ordering::SeqCst);
+        result
+    }
+
+    // ----- retiring ---------------------------------------------------------
+
+    /// Returns empty, unowned slabs to the free pages. Returns pages freed.
+    pub(crate) fn retire_empty(&self, hazard: &AtomicU64) -> u64 {
+        let mut freed = 0;
+        for head in 0..self.pages.count() {
+            let PageEntry::SlabHead { class, .. } = self.pages.load(head) else { continue };
+            if self.retire_if_empty(head, class as usize, hazard, false) {
+                freed += self.classes[class as usize].span;
+            }
+        }
+        freed
+    }
+
+    /// Returns the slab at `head` to the free pages if every block is free
+    /// and nobody owns it — or, with `take`, whoever owns it: a live
+    /// owner, this process included, loses the slab (its next allocation
+    /// notices and moves on). The caller holds the general hazard word of
+    /// this process (`hazard`) and, with it, the process's RETIRING word.
+    /// A slab that turns out not to be empty is left without an owner.
+    pub(crate) fn retire_if_empty(&self, head: u64, class: usize, hazard: &AtomicU64, take: bool) -> bool {
+        if !self.protect(hazard, head, Some(class)) {
+            return false;
+        }
+        let me = self.me as u64 + 1;
+        let owned = self.header(head).is_some_and(|h| {
+            let owner = h[H_OWNER].load(Ordering::SeqCst);
+            (owner == 0 || take) && {
+                self.procs.word(self.me, W_RETIRING).store(head + 1, Ordering::SeqCst);
+                owner == me || h[H_OWNER].compare_exchange(owner, me, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+            }
+        });
+        let mut retired = false;
+        if owned {
+            let free = self.free_blocks(head, class);
+            let empty = free == Some(self.classes[class].blocks as usize);
+            if empty && self.finish_retire(head, class, self.me) {
+                retired = true;
+            } else if let Some(h) = self.header(head) {
+                // Still a slab, now ours. Count the free blocks, so that the
+                // free that empties it sees the counter reach the block count.
+                h[H_FREE_HINT].store(free.unwrap_or(0) as u64, Ordering::Relaxed);
+                let _ = h[H_OWNER].compare_exchange(me, 0, Ordering::SeqCst, Ordering::Relaxed);
+            }
+        }
+        self.procs.word(self.me, W_RETIRING).store(0, Ordering::SeqCst);
+        hazard.store(0, Ordering::SeqCst);
+        retired
+    }
+
+    /// Free blocks of the slab at `head` (the caller protects it).
+    fn free_blocks(&self, head: u64, class: usize) -> Option<usize> {
+        let words = self.block_words(head, class)?;
+        Some(words.iter().filter(|wd| wd.load(Ordering::SeqCst) == 0).count())
+    }
+
+    /// Retires a slab owned (as retirer) by `slot` whose blocks were all
+    /// free: mark the head RETIRING, check every hazard (but the retirer's
+    /// own general one), check the blocks again, free tails then head.
+    fn finish_retire(&self, head: u64, class: usize, slot: u32) -> bool {
+        let span = self.classes[class].span as u32;
+        let retiring = PageEntry::SlabRetiring { slot, class: class as u32, span };
+        let head_entry = PageEntry::SlabHead { class: class as u32, span };
+        if !self.pages.swap_entry(head, head_entry, retiring) && self.pages.load(head) != retiring {
+            return false;
+        }
+        // An allocator that named the slab before it was taken may have
+        // claimed a block since the first count; it is either still named
+        // in its hazard, or its block is visible now.
+        if self.procs.hazard_held(head, slot, 0) || self.free_blocks(head, class) != Some(self.classes[class].blocks as usize) {
+            self.pages.swap_entry(head, retiring, head_entry);
+            return false;
+        }
+        self.pages.free_pages(head + 1, span as u64 - 1, |_| PageEntry::SlabTail { head });
+        self.pages.free_pages(head, 1, |_| retiring);
+        true
+    }
+
+    // ----- reclaim of a dead slot --------------------------------------------
+
+    /// Releases the slabs a dead slot owned or was retiring. `hazard` is one
+    /// of the reclaimer's own hazard words.
+    pub(crate) fn reclaim_slot(&self, dead: u32, hazard: &AtomicU64) {
+        let retiring = self.procs.word(dead, W_RETIRING).load(Ordering::SeqCst);
+        if retiring != 0 {
+            let head = retiring - 1;
+            if let PageEntry::SlabRetiring { slot, class, .. } = self.pages.load(head) {
+                if slot == dead {
+                    // Every block was free when it marked the head: finish,
+                    // or (if a hazard is held) put the head back as a slab.
+                    let _ = self.finish_retire(head, class as usize, dead);
+                }
+            }
+            if self.protect(hazard, head, None) {
+                if let Some(h) = self.header(head) {
+                    let _ = h[H_OWNER].compare_exchange(dead as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+                }
+                hazard.store(0, Ordering::SeqCst);
+            }
+            self.procs.word(dead, W_RETIRING).store(0, Ordering::SeqCst);
+        }
+        for class in 0..NCLASSES {
+            let wd = self.procs.word(dead, W_OWNED_SLABS + class);
+            let v = wd.load(Ordering::SeqCst);
+            if v == 0 {
+                continue;
+            }
+            let head = v - 1;
+            if self.protect(hazard, head, Some(class)) {
+                if let Some(h) = self.header(head) {
+                    let _ = h[H_OWNER].compare_exchange(dead as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
+                }
+                hazard.store(0, Ordering::SeqCst);
+            }
+            wd.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Block words that name descriptor `d`, per slab (for consistency checks).
+    pub(crate) fn for_each_block(&self, mut f: impl FnMut(u64, usize, u32, u32)) {
+        for head in 0..self.pages.count() {
+            if let PageEntry::SlabHead { class, .. } = self.pages.load(head) {
+                if let Some(words) = self.block_words(head, class as usize) {
+                    for (b, wd) in words.iter().enumerate() {
+                        let v = wd.load(Ordering::Relaxed);
+                        if v != 0 {
+                            f(head, class as usize, b as u32, v - 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

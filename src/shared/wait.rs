@@ -1,0 +1,209 @@
+//! Waiting for a seal in another process: futexes on words of the shared
+//! mapping.
+//!
+//! A get for an absent ID waits on the wait bucket its ID hashes to; a
+//! get_many waits on one store-wide word. Each word is a sequence number
+//! (the futex) with a mask of the process slots that have a waiter there,
+//! kept like pin masks: a process sets its bit when its first thread starts
+//! waiting on the word and clears it when its last one stops. The waiter
+//! sets its bit, reads `seq`, looks for its objects, and sleeps only if
+//! `seq` is unchanged; the sealer seals, then reads the mask and, only if
+//! someone waits, bumps `seq` and wakes. Both sides are SeqCst, so either the
+//! waiter's look finds the seal or the sealer sees the waiter (Dekker); a
+//! put with no one waiting costs a few loads and no syscall.
+//!
+//! Every sleep is capped, so a sealer that dies between its seal and its
+//! wake delays a waiter by at most the cap. A waiter that dies leaves its
+//! bit set until its slot is reclaimed, which clears it (as it clears pins).
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::pins::{LocalPins, PinMasks};
+use crate::platform;
+
+/// Wait buckets: gets waiting for IDs hash onto these futex words.
+pub(crate) const WAIT_BUCKETS: usize = 256;
+
+/// The longest single sleep.
+pub(crate) const SLEEP_CAP: Duration = Duration::from_millis(100);
+
+/// Wait words: one per bucket, then the get_many word.
+pub(crate) const WAIT_WORDS: usize = WAIT_BUCKETS + 1;
+
+/// 32-bit words of the wait section: one 64-byte line per wait word.
+pub(crate) const SEQ_WORDS: usize = WAIT_WORDS * 16;
+
+/// A futex word and the mask of processes waiting on it.
+#[derive(Clone, Copy)]
+pub(crate) struct WaitWord<'a> {
+    seq: &'a AtomicU32,
+    which: u32,
+    masks: PinMasks<'a>,
+}
+
+impl<'a> WaitWord<'a> {
+    /// Called by a sealer after its seal.
+    #[inline]
+    pub(crate) fn notify(&self) {
+        if self.masks.any(self.which) {
+            self.seq.fetch_add(1, Ordering::SeqCst);
+            platform::futex_wake_all(self.seq);
+        }
+    }
+
+    /// Calls `check` until it returns Some or `deadline` passes (None: wait
+    /// forever), sleeping between calls until a seal is announced here.
+    /// `local` counts this process's waiters, `slot` is its process slot.
+    pub(crate) fn wait_for<R>(
+        &self,
+        local: &LocalPins<'_>,
+        slot: u32,
+        deadline: Option<Instant>,
+        mut check: impl FnMut() -> Option<R>,
+    ) -> Option<R> {
+        // (More than 2^31 threads of one process waiting at once would
+        // overflow the count; the capped sleep keeps even them correct.)
+        let counted = local.pin(self.which, &self.masks, slot);
+        let result = loop {
+            let seq = self.seq.load(Ordering::SeqCst);
+            if let Some(r) = check() {
+                break Some(r);
+            }
+            let nap = match deadline {
+                None => SLEEP_CAP,
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break None;
+                    }
+                    (d - now).min(SLEEP_CAP)
+                }
+            };
+            platform::futex_wait(self.seq, seq, nap);
+        };
+        if counted {
+            local.unpin(self.which, &self.masks, slot);
+        }
+        result
+    }
+}
+
+/// The wait words and their waiter masks.
+#[derive(Clone, Copy)]
+pub(crate) struct Waits<'a> {
+    /// `WAIT_WORDS` sequence numbers, each on its own 64-byte line (16 u32 apart).
+    seqs: &'a [AtomicU32],
+    masks: PinMasks<'a>,
+}
+
+impl<'a> Waits<'a> {
+    pub(crate) fn new(seqs: &'a [AtomicU32], masks: PinMasks<'a>) -> Waits<'a> {
+        debug_assert_eq!(seqs.len(), WAIT_WORDS * 16);
+        Waits { seqs, masks }
+    }
+
+    fn word(&self, which: usize) -> WaitWord<'a> {
+        WaitWord { seq: &self.seqs[which * 16], which: which as u32, masks: self.masks }
+    }
+
+    /// The word a get of an ID with this hash waits on.
+    #[inline]
+    pub(crate) fn bucket(&self, hash: u64) -> WaitWord<'a> {
+        self.word((hash >> 56) as usize % WAIT_BUCKETS)
+    }
+
+    /// The word get_many waits on.
+    pub(crate) fn many(&self) -> WaitWord<'a> {
+        self.word(WAIT_BUCKETS)
+    }
+
+    /// Announces a seal of an object whose ID hashes to `hash`.
+    #[inline]
+    pub(crate) fn notify(&self, hash: u64) {
+        self.bucket(hash).notify();
+        self.many().notify();
+    }
+
+    /// Forgets the waiters of a dead process slot.
+    pub(crate) fn clear_slot(&self, slot: u32) {
+        for which in 0..WAIT_WORDS as u32 {
+            self.masks.clear(which, slot);
+        }
+    }
+
+    /// Slots marked as waiting somewhere (for consistency checks).
+    pub(crate) fn waiting_slots(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = (0..WAIT_WORDS as u32).flat_map(|w| self.masks.holders(w)).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    struct T {
+        seqs: Vec<AtomicU32>,
+        masks: Vec<AtomicU64>,
+        local: Vec<AtomicU32>,
+    }
+    impl T {
+        fn new() -> T {
+            T {
+                seqs: (0..WAIT_WORDS * 16).map(|_| AtomicU32::new(0)).collect(),
+                masks: (0..WAIT_WORDS).map(|_| AtomicU64::new(0)).collect(),
+                local: (0..WAIT_WORDS).map(|_| AtomicU32::new(0)).collect(),
+            }
+        }
+        fn waits(&self) -> Waits<'_> {
+            Waits::new(&self.seqs, PinMasks::new(&self.masks, 1))
+        }
+    }
+
+    #[test]
+    fn wakes_on_notify_and_clears_its_mark() {
+        let t = T::new();
+        let w = t.waits();
+        let local = LocalPins::new(&t.local);
+        let ready = AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                ready.store(true, Ordering::SeqCst);
+                w.notify(7 << 56);
+            });
+            let start = Instant::now();
+            let got = w.bucket(7 << 56).wait_for(&local, 3, Some(start + Duration::from_secs(10)), || {
+                ready.load(Ordering::SeqCst).then_some(())
+            });
+            assert!(got.is_some());
+        });
+        assert!(w.waiting_slots().is_empty());
+    }
+
+    #[test]
+    fn times_out() {
+        let t = T::new();
+        let w = t.waits();
+        let local = LocalPins::new(&t.local);
+        let start = Instant::now();
+        assert!(w.many().wait_for(&local, 1, Some(start + Duration::from_millis(30)), || None::<()>).is_none());
+        assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn a_dead_waiter_is_forgotten() {
+        let t = T::new();
+        let w = t.waits();
+        // A waiter of slot 5 marked itself and died.
+        w.masks.set(9, 5);
+        w.masks.set(WAIT_BUCKETS as u32, 5);
+        assert_eq!(w.waiting_slots(), vec![5]);
+        w.clear_slot(5);
+        assert!(w.waiting_slots().is_empty());
+    }
+}

@@ -1,0 +1,353 @@
+//! The Rust API: a `Store` handle and its operations. The C ABI (`capi`) is
+//! a thin layer over this; tests and the `objstore` command use it directly.
+//!
+//! A handle keeps what is its own (its pins, the objects it created and has
+//! not sealed) and leaves every question about the shared structures to the
+//! object layer (`object::access`, `object::census`).
+
+mod guards;
+mod handle_pins;
+mod inspect;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+pub use guards::{Creating, Object};
+use handle_pins::HandlePins;
+
+use crate::error::{err, Error, Result};
+use crate::id::ObjectId;
+use crate::object::{store_path, Attachment, Options, RawObject, Reclaimed, Reserved};
+use crate::shared::descriptor::StateWord;
+use crate::shared::mapping::LocalCounters;
+
+/// A handle to a store. Cheap operations, safe to share between threads.
+///
+/// Dropping the handle releases its pins and aborts the objects it created
+/// but did not seal.
+pub struct Store {
+    att: Arc<Attachment>,
+    /// This handle's pin count per object.
+    pins: LocalCounters,
+    pinned_any: AtomicBool,
+    /// Objects this handle created and has not sealed: descriptor -> state word.
+    created: Mutex<HashMap<u32, u64>>,
+    /// What attaching reclaimed from dead processes.
+    reclaimed_at_open: Reclaimed,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.att.path()).field("slot", &self.att.slot()).finish()
+    }
+}
+
+fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|t| Instant::now().checked_add(t))
+}
+
+impl Store {
+    /// Opens the store `name` (a name under /dev/shm, or a path if it has a
+    /// '/'), creating it if it does not exist (unless `attach_only`).
+    pub fn open(name: &str, opts: &Options) -> Result<Store> {
+        let path = store_path(name)?;
+        let (att, reclaimed_at_open) = Attachment::open(&path, opts)?;
+        let n = att.region().layout().params.max_objects as usize;
+        Ok(Store {
+            pins: LocalCounters::new(n).map_err(|e| Error::os("cannot map pin counters", e))?,
+            att,
+            pinned_any: AtomicBool::new(false),
+            created: Mutex::new(HashMap::new()),
+            reclaimed_at_open,
+        })
+    }
+
+    /// Removes the store's files (and its spill files). Processes attached
+    /// keep their mappings; the next open of the name creates a new store.
+    pub fn destroy(name: &str) -> Result<()> {
+        crate::object::destroy(&store_path(name)?)
+    }
+
+    /// The file backing the store.
+    pub fn path(&self) -> &Path {
+        self.att.path()
+    }
+
+    /// This process's slot in the store's process table.
+    pub fn process_slot(&self) -> u32 {
+        self.att.slot()
+    }
+
+    /// What opening this handle reclaimed from dead processes (every attach
+    /// cleans up after them); empty if the process was attached already.
+    pub fn reclaimed_at_open(&self) -> Reclaimed {
+        self.reclaimed_at_open
+    }
+
+    /// The store's spill directory, if it has one.
+    pub fn spill_dir(&self) -> Option<&Path> {
+        self.att.spill_dir()
+    }
+
+    /// A fresh ID, never used before, as `put` would choose (for building
+    /// an object in place with `create`).
+    pub fn new_id(&self) -> ObjectId {
+        self.att.ids.next()
+    }
+
+    fn handle_pins(&self) -> HandlePins<'_> {
+        HandlePins::new(self.pins.words())
+    }
+
+    fn created(&self) -> MutexGuard<'_, HashMap<u32, u64>> {
+        self.created.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Reclaims what dead processes held, and says what that was. Also
+    /// finishes interrupted restores and deletes of spilled objects and
+    /// removes spill files nothing owns.
+    pub fn collect(&self) -> Result<Reclaimed> {
+        self.att.check_process()?;
+        let r = self.att.collect()?;
+        self.att.sweep_spills();
+        Ok(r)
+    }
+
+    // ----- writing ----------------------------------------------------------------
+
+    /// Stores `data` as a new object with a fresh ID.
+    pub fn put(&self, data: &[u8]) -> Result<ObjectId> {
+        self.put_with_meta(data, &[])
+    }
+
+    /// Stores `data` and `meta` as a new object with a fresh ID.
+    pub fn put_with_meta(&self, data: &[u8], meta: &[u8]) -> Result<ObjectId> {
+        self.att.check_process()?;
+        let id = self.att.ids.next();
+        self.put_inner(&id, data, meta, true)?;
+        Ok(id)
+    }
+
+    /// Stores `data` and `meta` under a caller-chosen ID, sealed at once.
+    pub fn put_as(&self, id: &ObjectId, data: &[u8], meta: &[u8]) -> Result<()> {
+        self.att.check_process()?;
+        self.put_inner(id, data, meta, false)
+    }
+
+    fn put_inner(&self, id: &ObjectId, data: &[u8], meta: &[u8], fresh: bool) -> Result<()> {
+        let access = self.att.access();
+        let r = access.reserve(&id.words(), data.len() as u64, meta, fresh)?;
+        access.fill(&r, data)?;
+        access.commit(id, &r, true)?;
+        Ok(())
+    }
+
+    /// Creates an object to be filled in place: returns a pointer to
+    /// `data_len` writable bytes, valid until `seal` or `abort`.
+    pub fn create_raw(&self, id: &ObjectId, data_len: usize, meta: &[u8]) -> Result<*mut u8> {
+        self.att.check_process()?;
+        self.create_inner(id, data_len, meta, false)
+    }
+
+    /// Like `create_raw` with a fresh ID, returned with the pointer.
+    pub fn create_new_raw(&self, data_len: usize, meta: &[u8]) -> Result<(ObjectId, *mut u8)> {
+        self.att.check_process()?;
+        let id = self.att.ids.next();
+        let ptr = self.create_inner(&id, data_len, meta, true)?;
+        Ok((id, ptr))
+    }
+
+    fn create_inner(&self, id: &ObjectId, data_len: usize, meta: &[u8], fresh: bool) -> Result<*mut u8> {
+        let access = self.att.access();
+        let r: Reserved = access.reserve(&id.words(), data_len as u64, meta, fresh)?;
+        let Some(ptr) = access.data_ptr(&r, data_len) else {
+            access.discard(r.d, r.state);
+            return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
+        };
+        let created = access.commit(id, &r, false)?;
+        self.created().insert(r.d, created.0);
+        Ok(ptr)
+    }
+
+    /// Creates an object to be filled in place, as a guard that aborts the
+    /// object unless it is sealed.
+    pub fn create(&self, id: &ObjectId, data_len: usize, meta: &[u8]) -> Result<Creating<'_>> {
+        let ptr = self.create_raw(id, data_len, meta)?;
+        Ok(Creating::new(self, *id, ptr, data_len))
+    }
+
+    /// Finds an object this handle created and has not sealed.
+    fn own_unsealed(&self, id: &ObjectId) -> Result<(u32, StateWord)> {
+        let (d, state) = self.att.access().unsealed(id)?;
+        if self.created().get(&d) != Some(&state.0) {
+            return Err(err!(InvalidArgument, "object {id} was created by another handle; only its creator may seal or abort it"));
+        }
+        Ok((d, state))
+    }
+
+    /// Seals an object this handle created: it becomes visible and immutable.
+    pub fn seal(&self, id: &ObjectId) -> Result<()> {
+        self.att.check_process()?;
+        let (d, created) = self.own_unsealed(id)?;
+        self.att.access().seal(id, d, created)?;
+        self.created().remove(&d);
+        Ok(())
+    }
+
+    /// Abandons an object this handle created and has not sealed.
+    pub fn abort(&self, id: &ObjectId) -> Result<()> {
+        self.att.check_process()?;
+        let (d, created) = self.own_unsealed(id)?;
+        self.created().remove(&d);
+        self.att.access().abort(id, d, created)
+    }
+
+    // ----- reading ----------------------------------------------------------------
+
+    /// Pins `id`'s object for this handle if it is sealed and present now.
+    #[inline]
+    fn try_get(&self, id: &ObjectId, key: &[u64; 3]) -> Result<Option<RawObject>> {
+        let Some(p) = self.att.access().pin(id, key)? else { return Ok(None) };
+        self.handle_pins().add(p.d);
+        if !self.pinned_any.load(Ordering::Relaxed) {
+            self.pinned_any.store(true, Ordering::Relaxed);
+        }
+        Ok(Some(p.raw))
+    }
+
+    /// Gets and pins an object, waiting up to `timeout` (None: forever) for
+    /// another process to seal it. Zero timeout: NotFound if absent.
+    pub fn get_raw(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
+        self.att.check_process()?;
+        let key = id.words();
+        if let Some(obj) = self.try_get(id, &key)? {
+            return Ok(obj);
+        }
+        if timeout == Some(Duration::ZERO) {
+            return Err(err!(NotFound, "object {id} not found"));
+        }
+        let att = &*self.att;
+        let hash = att.objects().hash(&key);
+        let found = att.region().waits().bucket(hash).wait_for(&att.local_waiters(), att.slot(), deadline(timeout), || {
+            self.try_get(id, &key).transpose()
+        });
+        match found {
+            Some(r) => r,
+            None => Err(err!(Timeout, "object {id} was not sealed within {:?}", timeout.unwrap_or_default())),
+        }
+    }
+
+    /// Gets and pins an object, as a guard that releases it when dropped.
+    pub fn get(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<Object<'_>> {
+        let raw = self.get_raw(id, timeout)?;
+        Ok(Object::new(self, *id, raw))
+    }
+
+    /// Gets and pins many objects, waiting up to `timeout` for the missing
+    /// ones. `out[i]` is Some for each object pinned. On Timeout (or NotFound
+    /// with a zero timeout) the present objects stay pinned; on any other
+    /// error none does.
+    pub fn get_many_raw(&self, ids: &[ObjectId], timeout: Option<Duration>, out: &mut [Option<RawObject>]) -> Result<()> {
+        self.att.check_process()?;
+        if ids.len() != out.len() {
+            return Err(err!(InvalidArgument, "{} IDs but {} output slots", ids.len(), out.len()));
+        }
+        out.iter_mut().for_each(|o| *o = None);
+        let mut failure = None;
+        let mut fill = |out: &mut [Option<RawObject>]| -> bool {
+            let mut all = true;
+            for (i, id) in ids.iter().enumerate() {
+                if out[i].is_none() {
+                    match self.try_get(id, &id.words()) {
+                        Ok(Some(obj)) => out[i] = Some(obj),
+                        Ok(None) => all = false,
+                        Err(e) => {
+                            failure = Some(e);
+                            return true;
+                        }
+                    }
+                }
+            }
+            all
+        };
+        let mut done = fill(out);
+        if !done && timeout != Some(Duration::ZERO) {
+            let att = &*self.att;
+            done = att
+                .region()
+                .waits()
+                .many()
+                .wait_for(&att.local_waiters(), att.slot(), deadline(timeout), || fill(out).then_some(()))
+                .is_some();
+        }
+        if let Some(e) = failure {
+            for (i, o) in out.iter_mut().enumerate() {
+                if o.take().is_some() {
+                    let _ = self.release(&ids[i]);
+                }
+            }
+            return Err(e);
+        }
+        if done {
+            return Ok(());
+        }
+        let missing = out.iter().filter(|o| o.is_none()).count();
+        if timeout == Some(Duration::ZERO) {
+            Err(err!(NotFound, "{missing} of {} objects not found", ids.len()))
+        } else {
+            Err(err!(Timeout, "{missing} of {} objects were not sealed in time", ids.len()))
+        }
+    }
+
+    /// Drops one pin this handle holds on an object.
+    pub fn release(&self, id: &ObjectId) -> Result<()> {
+        self.att.check_process()?;
+        let access = self.att.access();
+        let d = access.pinned_descriptor(id)?;
+        if !self.handle_pins().take(d) {
+            return Err(err!(InvalidArgument, "object {id} is not pinned by this handle"));
+        }
+        access.unpin(d);
+        Ok(())
+    }
+
+    /// Deletes an object: invisible to gets at once, its memory freed when
+    /// the last pin is released. The ID may be put again after that.
+    pub fn delete(&self, id: &ObjectId) -> Result<()> {
+        self.att.check_process()?;
+        self.att.access().delete(id)
+    }
+
+    /// Whether a sealed object with this ID is in the store.
+    pub fn contains(&self, id: &ObjectId) -> Result<bool> {
+        self.att.check_process()?;
+        Ok(self.att.access().contains(id))
+    }
+
+    /// Closes the handle (the same as dropping it).
+    pub fn close(self) {}
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if !self.att.in_owner_process() {
+            return;
+        }
+        let access = self.att.access();
+        if self.pinned_any.load(Ordering::Relaxed) {
+            let pins = self.handle_pins();
+            for d in 0..pins.len() as u32 {
+                for _ in 0..pins.take_all(d) {
+                    access.unpin(d);
+                }
+            }
+        }
+        let created = std::mem::take(&mut *self.created());
+        for (d, s) in created {
+            access.discard(d, StateWord(s));
+        }
+    }
+}
