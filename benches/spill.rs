@@ -29,7 +29,10 @@ fn main() {
     )
     .unwrap();
     println!("spill and restore throughput (store {} MiB, files in {base})\n", capacity >> 20);
-    println!("{:<8} {:>14} {:>14} {:>8} {:>14} {:>14} {:>8}", "size", "spill put", "write file", "ratio", "restore get", "read file", "ratio");
+    println!(
+        "{:<8} {:>14} {:>14} {:>8} {:>14} {:>14} {:>8}",
+        "size", "spill put", "write file", "ratio", "restore get", "read file", "ratio"
+    );
     for &size in &[64usize << 10, 1 << 20, 16 << 20] {
         let data = vec![0x3cu8; size];
         let count = (capacity as usize / size).max(4);
@@ -58,8 +61,13 @@ fn main() {
         let write = t.elapsed();
         // Restore: free memory first (delete what is in memory), then get
         // spilled objects, which now fit without spilling anything else.
-        let spilled: Vec<_> =
-            store.list().unwrap().into_iter().filter(|o| o.state == objstore::ObjectState::Spilled).map(|o| o.id).collect();
+        let spilled: Vec<_> = store
+            .list()
+            .unwrap()
+            .into_iter()
+            .filter(|o| o.state == objstore::ObjectState::Spilled)
+            .map(|o| o.id)
+            .collect();
         for info in store.list().unwrap() {
             if info.state == objstore::ObjectState::Sealed {
                 store.delete(&info.id).unwrap();

@@ -45,11 +45,7 @@ impl ObjectId {
     /// Parses exactly 40 hex characters given as bytes.
     pub fn from_hex_bytes(hex: &[u8]) -> Result<ObjectId> {
         if hex.len() != 2 * ID_SIZE {
-            return Err(err!(
-                InvalidArgument,
-                "an object ID is 40 hex characters, got {} characters",
-                hex.len()
-            ));
+            return Err(err!(InvalidArgument, "an object ID is 40 hex characters, got {} characters", hex.len()));
         }
         let nibble = |c: u8, at: usize| -> Result<u8> {
             match c {

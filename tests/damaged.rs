@@ -123,7 +123,8 @@ fn a_file_the_caller_may_not_open_gives_permission_denied() {
 fn random_bytes_anywhere_never_crash_or_hang_a_user() {
     let t = TempStore::new("random");
     // OBJSTORE_DAMAGE_SEED replays a failing run.
-    let seed = std::env::var("OBJSTORE_DAMAGE_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(common::rand_u64() | 1);
+    let seed =
+        std::env::var("OBJSTORE_DAMAGE_SEED").ok().and_then(|v| v.parse().ok()).unwrap_or(common::rand_u64() | 1);
     eprintln!("damage seed {seed}");
     let mut rng = seed;
     let mut next = || {
@@ -168,9 +169,6 @@ fn random_bytes_anywhere_never_crash_or_hang_a_user() {
             let _ = std::fs::copy(t.path(), "/tmp/objstore-damaged-store");
         }
         assert!(status.success(), "seed {seed} round {round}: a user of a damaged store failed: {status}; events {events:?} (file kept as /tmp/objstore-damaged-store)");
-        assert!(
-            events.iter().any(|e| e == "survived" || e.starts_with("open ")),
-            "round {round}: {events:?}"
-        );
+        assert!(events.iter().any(|e| e == "survived" || e.starts_with("open ")), "round {round}: {events:?}");
     }
 }

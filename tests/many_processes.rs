@@ -21,7 +21,8 @@ fn child_entry() {
 
 /// Starts `count` processes at once, waits for all, returns their reports.
 fn wave(store: &str, first: u32, count: u32) -> Vec<String> {
-    let kids: Vec<_> = (first..first + count).map(|c| spawn_child("attach_once", &[store.to_string(), c.to_string()])).collect();
+    let kids: Vec<_> =
+        (first..first + count).map(|c| spawn_child("attach_once", &[store.to_string(), c.to_string()])).collect();
     let mut reports = vec![];
     for mut k in kids {
         let st = k.wait_exit(Duration::from_secs(300));
@@ -51,7 +52,12 @@ fn a_thousand_processes_attach_in_waves_and_slots_are_reused() {
     let reports = wave(&t.name, 5000, max_processes + 44);
     let ok = reports.iter().filter(|r| *r == "ok").count();
     let full = reports.iter().filter(|r| *r == "full").count();
-    assert_eq!(ok + full, reports.len(), "{:?}", reports.iter().filter(|r| *r != "ok" && *r != "full").collect::<Vec<_>>());
+    assert_eq!(
+        ok + full,
+        reports.len(),
+        "{:?}",
+        reports.iter().filter(|r| *r != "ok" && *r != "full").collect::<Vec<_>>()
+    );
     assert!(ok >= per_wave as usize, "only {ok} attached");
     let st = s.stats().unwrap();
     assert_eq!((st.attached_processes, st.object_count, st.used_bytes), (1, 0, 0), "{st:?}");

@@ -42,9 +42,7 @@ fn many_processes_put_and_get_each_others_objects() {
     let children = 6;
     let count = 60;
     let mut kids: Vec<ChildGuard> = (0..children)
-        .map(|c| {
-            spawn_child("putget", &[t.name.clone(), c.to_string(), children.to_string(), count.to_string()])
-        })
+        .map(|c| spawn_child("putget", &[t.name.clone(), c.to_string(), children.to_string(), count.to_string()]))
         .collect();
     for k in &mut kids {
         k.wait_for("done", LONG);

@@ -48,7 +48,10 @@ fn a_store_file_of_root_is_not_foreign() {
 }
 
 fn open_spilling(t: &TempStore, dir: &str, any_owner: bool) -> objstore::Result<Store> {
-    Store::open(&t.name, &Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.into()), any_owner, ..Options::default() })
+    Store::open(
+        &t.name,
+        &Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.into()), any_owner, ..Options::default() },
+    )
 }
 
 #[test]

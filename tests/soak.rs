@@ -82,7 +82,10 @@ fn soak() {
     let mut rng = Rng(common::rand_u64() | 1);
     let mut next_child = 1u32;
     let mut spawn = |rng: &mut Rng| {
-        let k = spawn_child("soak_worker", &[t.name.clone(), next_child.to_string(), (rng.below(u64::MAX) | 1).to_string()]);
+        let k = spawn_child(
+            "soak_worker",
+            &[t.name.clone(), next_child.to_string(), (rng.below(u64::MAX) | 1).to_string()],
+        );
         next_child += 1;
         k.wait_for("ready", Duration::from_secs(60));
         k
@@ -151,7 +154,12 @@ fn soak() {
     for (k, v) in &reports.statuses {
         eprintln!("soak:   {k:<28} {v}");
     }
-    assert!(reports.failures.is_empty(), "{} failures, first: {:#?}", reports.failures.len(), &reports.failures[..reports.failures.len().min(10)]);
+    assert!(
+        reports.failures.is_empty(),
+        "{} failures, first: {:#?}",
+        reports.failures.len(),
+        &reports.failures[..reports.failures.len().min(10)]
+    );
     assert!(ops > 0 && st.spills_total > 0 && st.restores_total > 0, "the soak did not exercise spilling: {st:?}");
 
     // Every object reported put and never deleted is there, intact; one

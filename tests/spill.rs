@@ -211,13 +211,19 @@ fn a_spill_directory_without_write_permission_gives_io_error() {
     // read-only to everyone else; a process of another user runs out of room.
     let t = TempStore::new("rospill");
     let dir = SpillDir::new("ro");
-    let s = t.open(&Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.0.clone().into()), mode: 0o666, ..Options::default() });
+    let s = t.open(&Options {
+        capacity_bytes: 4 * MIB,
+        spill_dir: Some(dir.0.clone().into()),
+        mode: 0o666,
+        ..Options::default()
+    });
     let ids: Vec<ObjectId> = (0..3).map(|n| derived_id(5, n)).collect();
     for id in &ids {
         s.put_as(id, &content_for(id), b"").unwrap();
     }
     std::fs::set_permissions(&dir.0, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let mut child = spawn_child("put_as_nobody", &[vec![t.name.clone()], ids.iter().map(|i| i.to_hex()).collect()].concat());
+    let mut child =
+        spawn_child("put_as_nobody", &[vec![t.name.clone()], ids.iter().map(|i| i.to_hex()).collect()].concat());
     let failure = child.next_event(LONG).expect("the child reports");
     assert!(failure.starts_with("error Io") && failure.contains("spill"), "{failure}");
     assert_eq!(child.next_event(LONG).unwrap(), "intact 3");
@@ -304,7 +310,8 @@ fn an_attacher_must_use_the_same_spill_directory() {
     let other = SpillDir::new("other");
     let s = spill_store(&t, &dir, 4 * MIB);
     assert_eq!(s.spill_dir(), Some(std::path::Path::new(&dir.0)));
-    let e = Store::open(&t.name, &Options { spill_dir: Some(other.0.clone().into()), ..Options::default() }).unwrap_err();
+    let e =
+        Store::open(&t.name, &Options { spill_dir: Some(other.0.clone().into()), ..Options::default() }).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument);
     let same = Store::open(&t.name, &Options { spill_dir: Some(dir.0.clone().into()), ..Options::default() }).unwrap();
     assert_eq!(same.spill_dir(), Some(std::path::Path::new(&dir.0)));

@@ -43,8 +43,8 @@ fn slabs_of_the_caller_do_not_block_a_large_put_or_restore() {
     // 600 KB object: this process's slabs end up spread over the arena, so
     // no run of 64 pages is free of them.
     let small = [
-        64usize, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584, 4096,
-        5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576,
+        64usize, 128, 192, 256, 320, 384, 448, 512, 640, 768, 896, 1024, 1280, 1536, 1792, 2048, 2560, 3072, 3584,
+        4096, 5120, 6144, 7168, 8192, 10240, 12288, 14336, 16384, 20480, 24576,
     ];
     let mut large = vec![];
     for round in 0..3u64 {

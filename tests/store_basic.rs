@@ -14,7 +14,8 @@ const MIB: u64 = 1 << 20;
 fn put_get_release_delete_round_trip() {
     let t = TempStore::new("basic");
     let s = t.open(&TempStore::options(64 * MIB));
-    for (i, len) in [0usize, 1, 63, 64, 65, 1000, 4096, 100_000, 262_144, 262_145, 3 * MIB as usize].iter().enumerate() {
+    for (i, len) in [0usize, 1, 63, 64, 65, 1000, 4096, 100_000, 262_144, 262_145, 3 * MIB as usize].iter().enumerate()
+    {
         let data = pattern(i as u64, *len);
         let id = s.put(&data).unwrap();
         let obj = s.get(&id, Some(Duration::ZERO)).unwrap();
@@ -221,7 +222,8 @@ fn churn_of_small_objects_reuses_the_same_memory() {
     for size in [64usize, 1000, 16 << 10, 64 << 10, 256 << 10] {
         let data = pattern(size as u64, size);
         for _ in 0..30 {
-            let ids: Vec<ObjectId> = (0..(4 * MIB as usize / size).clamp(8, 2000)).map(|_| s.put(&data).unwrap()).collect();
+            let ids: Vec<ObjectId> =
+                (0..(4 * MIB as usize / size).clamp(8, 2000)).map(|_| s.put(&data).unwrap()).collect();
             for id in &ids {
                 pages.insert(s.get(id, None).unwrap().raw().data as usize >> 16);
             }
@@ -314,8 +316,11 @@ fn a_spill_dir_that_is_a_file_is_refused_clearly() {
     let t = TempStore::new("spillfile");
     let file = format!("/tmp/objstore-not-a-dir-{}", std::process::id());
     std::fs::write(&file, b"x").unwrap();
-    let e = Store::open(&t.name, &Options { capacity_bytes: 4 * MIB, spill_dir: Some(file.clone().into()), ..Options::default() })
-        .unwrap_err();
+    let e = Store::open(
+        &t.name,
+        &Options { capacity_bytes: 4 * MIB, spill_dir: Some(file.clone().into()), ..Options::default() },
+    )
+    .unwrap_err();
     std::fs::remove_file(&file).unwrap();
     assert_eq!(e.kind(), ErrorKind::InvalidArgument, "{e}");
     assert!(e.message().contains("not a directory"), "{e}");
@@ -361,7 +366,8 @@ fn a_full_file_system_gives_out_of_memory_at_put_never_sigbus() {
     let _guard = Unmount(dir.clone());
     assert!(mounted, "this test mounts a small tmpfs and needs root");
     let path = format!("{dir}/store");
-    let s = Store::open(&path, &Options { capacity_bytes: 256 * MIB, max_objects: 1000, ..Options::default() }).unwrap();
+    let s =
+        Store::open(&path, &Options { capacity_bytes: 256 * MIB, max_objects: 1000, ..Options::default() }).unwrap();
     let mut ids = vec![];
     let e = loop {
         match s.put(&pattern(ids.len() as u64, 4 * MIB as usize)) {
@@ -380,8 +386,11 @@ fn a_full_file_system_gives_out_of_memory_at_put_never_sigbus() {
     s.delete(&ids[0]).unwrap();
     s.put(&pattern(1000, 4 * MIB as usize)).unwrap();
     // PREFAULT reserves everything at open: a store that cannot fit is refused there.
-    let e = Store::open(&format!("{dir}/big"), &Options { capacity_bytes: 256 * MIB, prefault: true, ..Options::default() })
-        .unwrap_err();
+    let e = Store::open(
+        &format!("{dir}/big"),
+        &Options { capacity_bytes: 256 * MIB, prefault: true, ..Options::default() },
+    )
+    .unwrap_err();
     assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
     drop(s);
     let _ = Store::destroy(&path);

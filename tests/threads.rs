@@ -59,7 +59,7 @@ fn churn(shared: bool) {
                     let other = (th + 1) % threads;
                     let oid = derived_id(other, n / 2);
                     match h.get(&oid, Some(Duration::ZERO)) {
-                        Ok(o) => assert_eq!(o.data(), &pattern((other as u64) << 32 | n / 2, len_of(n / 2))[..]),
+                        Ok(o) => assert_eq!(o.data(), &pattern(((other as u64) << 32) | (n / 2), len_of(n / 2))[..]),
                         Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
                     }
                     if live.len() > 20 {

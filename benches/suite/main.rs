@@ -54,15 +54,15 @@ fn load_average() -> String {
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string())))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_string()))
+        })
         .unwrap_or_else(|| "unknown CPU".into())
 }
 
 fn usage() -> ! {
-    eprintln!(
-        "usage: suite [--smoke] [--only SECTION,...] [--procs N,N,...]\n  sections: {}",
-        SECTIONS.join(", ")
-    );
+    eprintln!("usage: suite [--smoke] [--only SECTION,...] [--procs N,N,...]\n  sections: {}", SECTIONS.join(", "));
     std::process::exit(2)
 }
 

@@ -99,8 +99,20 @@ pub fn million(cfg: &Config) {
         ratio(fill_ns / refill_ns),
         format!("{:.2} M puts/s; warm {:.2} M/s", n as f64 / fill_ns * 1e3, n as f64 / refill_ns * 1e3),
     ]);
-    t.row(figure_row("put 64 B during the fill of a fresh store", &cold, "during the refill", &warm, format!("batches of {batch}")));
-    t.row(figure_row("put 64 B, last tenth of the refill (table 90-100% full)", &last, "first tenth", &first, String::new()));
+    t.row(figure_row(
+        "put 64 B during the fill of a fresh store",
+        &cold,
+        "during the refill",
+        &warm,
+        format!("batches of {batch}"),
+    ));
+    t.row(figure_row(
+        "put 64 B, last tenth of the refill (table 90-100% full)",
+        &last,
+        "first tenth",
+        &first,
+        String::new(),
+    ));
     t.row(vec![
         format!("delete all {n}"),
         time(delete_ns),

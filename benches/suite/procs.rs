@@ -96,7 +96,14 @@ impl SharedWords {
         // SAFETY: a fresh shared mapping of `len` bytes of our file; it is
         // unmapped in Drop and only accessed through atomics.
         let base = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, file.as_raw_fd(), 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                file.as_raw_fd(),
+                0,
+            )
         };
         assert!(base != libc::MAP_FAILED, "mmap {path}");
         SharedWords { path: path.to_string(), base: base.cast(), len, _file: file }

@@ -143,11 +143,22 @@ pub fn scaling(cfg: &Config) {
 
     let mut t = Table::new(
         "processes at once: throughput and scaling",
-        &["workload", "procs", "per-op median (each process)", "p99", "n", "aggregate", "scaling vs 1 proc", "machine's scaling (baseline)", "ratio"],
+        &[
+            "workload",
+            "procs",
+            "per-op median (each process)",
+            "p99",
+            "n",
+            "aggregate",
+            "scaling vs 1 proc",
+            "machine's scaling (baseline)",
+            "ratio",
+        ],
     );
     let mut machine: Vec<(usize, f64)> = vec![];
     let mut contended: Vec<(usize, f64)> = vec![];
-    for load in [Load::AtomicPrivate, Load::AtomicShared, Load::GetOwn, Load::GetAdjacent, Load::GetShared, Load::Churn] {
+    for load in [Load::AtomicPrivate, Load::AtomicShared, Load::GetOwn, Load::GetAdjacent, Load::GetShared, Load::Churn]
+    {
         let mut one = None;
         for &n in &cfg.procs {
             let ids: &[ObjectId] = match load {

@@ -83,7 +83,13 @@ pub fn get_release(cfg: &Config) {
     t.row(figure_row("get + release, 16 MiB object", &get_big, base, &atomic, "independent of size".into()));
     t.row(figure_row("os_get + os_release (C ABI), 1 KiB", &get_c, base, &atomic, String::new()));
     t.row(figure_row("contains, present", &contains, base, &atomic, String::new()));
-    t.row(figure_row("get of an absent ID, no wait (NotFound)", &miss, base, &atomic, "builds an error message".into()));
+    t.row(figure_row(
+        "get of an absent ID, no wait (NotFound)",
+        &miss,
+        base,
+        &atomic,
+        "builds an error message".into(),
+    ));
     t.note(format!("{per} calls per batch, {batches} batches; a sample is one batch's time per call."));
     t.print();
 }
@@ -208,7 +214,15 @@ pub fn put(cfg: &Config) {
         match store.put(src) {
             Ok(id) => store.delete(&id).unwrap(),
             Err(e) => {
-                let cells = vec![format!("put {}", bytes(size)), "failed".into(), "–".into(), "0".into(), "–".into(), "–".into(), e.to_string()];
+                let cells = vec![
+                    format!("put {}", bytes(size)),
+                    "failed".into(),
+                    "–".into(),
+                    "0".into(),
+                    "–".into(),
+                    "–".into(),
+                    e.to_string(),
+                ];
                 t.row(cells);
                 continue;
             }
@@ -285,7 +299,13 @@ pub fn put(cfg: &Config) {
             ));
         }
         let base = create_64.get_or_insert_with(|| creates.clone()).clone();
-        t.row(figure_row(&format!("create + seal {name}"), &creates, "create + seal 64 B", &base, "copies nothing".into()));
+        t.row(figure_row(
+            &format!("create + seal {name}"),
+            &creates,
+            "create + seal 64 B",
+            &base,
+            "copies nothing".into(),
+        ));
     }
     t.note(format!(
         "Batches of up to 8 MiB of objects ({} batches; 1/2 as many above 8 MiB, 1/6 above 64 MiB), deleted untimed \
@@ -306,7 +326,10 @@ pub fn first_touch(cfg: &Config) {
     let reps = if cfg.smoke { 2 } else { 7 };
     let sizes: Vec<u64> = [64u64 << 10, 1 << 20, 64 << 20].into_iter().filter(|&s| s <= footprint).collect();
     let mut t = Table::new(
-        &format!("first-touch pages: {} of puts into a fresh store (no prefault) vs the same puts again", bytes(footprint)),
+        &format!(
+            "first-touch pages: {} of puts into a fresh store (no prefault) vs the same puts again",
+            bytes(footprint)
+        ),
         &FIGURE_HEAD,
     );
     for &size in &sizes {
@@ -315,12 +338,17 @@ pub fn first_touch(cfg: &Config) {
         let (mut cold, mut warm) = (vec![], vec![]);
         for r in 0..reps {
             let tmp = TempStore::new(&format!("touch{r}"));
-            let store = Store::open(&tmp.name, &Options { capacity_bytes: footprint * 2, ..Options::default() }).unwrap();
+            let store =
+                Store::open(&tmp.name, &Options { capacity_bytes: footprint * 2, ..Options::default() }).unwrap();
             for pass in 0..2 {
                 let t0 = Instant::now();
                 let ids: Vec<_> = (0..n).map(|_| store.put(&src).unwrap()).collect();
                 let ns = t0.elapsed().as_nanos() as f64 / n as f64;
-                if pass == 0 { cold.push(ns) } else { warm.push(ns) }
+                if pass == 0 {
+                    cold.push(ns)
+                } else {
+                    warm.push(ns)
+                }
                 ids.iter().for_each(|id| store.delete(id).unwrap());
             }
         }
@@ -330,7 +358,10 @@ pub fn first_touch(cfg: &Config) {
             &cold,
             "the same puts, pages warm",
             &warm,
-            format!("first touch costs {} per 4 KiB page", time((cold.median() - warm.median()) / (size as f64 / 4096.0))),
+            format!(
+                "first touch costs {} per 4 KiB page",
+                time((cold.median() - warm.median()) / (size as f64 / 4096.0))
+            ),
         ));
     }
     // The machine's own first-touch cost: anonymous memory, faulted in by
@@ -349,7 +380,11 @@ pub fn first_touch(cfg: &Config) {
             unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
             black_box(dst);
             let ns = t0.elapsed().as_nanos() as f64;
-            if pass == 0 { cold.push(ns) } else { warm.push(ns) }
+            if pass == 0 {
+                cold.push(ns)
+            } else {
+                warm.push(ns)
+            }
         }
         // SAFETY: allocated above with this layout.
         unsafe { std::alloc::dealloc(dst, layout) };
@@ -360,14 +395,19 @@ pub fn first_touch(cfg: &Config) {
         &cold,
         "the same memcpy again",
         &warm,
-        format!("first touch costs {} per 4 KiB page", time((cold.median() - warm.median()) / (footprint as f64 / 4096.0))),
+        format!(
+            "first touch costs {} per 4 KiB page",
+            time((cold.median() - warm.median()) / (footprint as f64 / 4096.0))
+        ),
     ));
     // Prefault: what OS_OPEN_PREFAULT costs at open, per GiB.
     let mut pre = vec![];
     for r in 0..reps {
         let tmp = TempStore::new(&format!("prefault{r}"));
         let t0 = Instant::now();
-        let store = Store::open(&tmp.name, &Options { capacity_bytes: footprint, prefault: true, ..Options::default() }).unwrap();
+        let store =
+            Store::open(&tmp.name, &Options { capacity_bytes: footprint, prefault: true, ..Options::default() })
+                .unwrap();
         pre.push(t0.elapsed().as_nanos() as f64);
         drop(store);
     }

@@ -8,7 +8,10 @@ use std::sync::atomic::Ordering;
 
 use objstore::{Options, Store};
 
-use crate::procs::{futex_wait, futex_wake, mono_ns, start_together, wait_until, worker_ready, RemoveOnDrop, SharedWords, TempStore, Worker};
+use crate::procs::{
+    futex_wait, futex_wake, mono_ns, start_together, wait_until, worker_ready, RemoveOnDrop, SharedWords, TempStore,
+    Worker,
+};
 use crate::single::derived_id;
 use crate::stats::{figure_row, Samples, Table, FIGURE_HEAD};
 use crate::Config;
@@ -29,7 +32,13 @@ fn await_value(w: &std::sync::atomic::AtomicU32, want: u32) {
 /// One mode's round trips (ns each), timed in this process.
 fn ping_pong(mode: &str, store: &Store, store_name: &str, words: &SharedWords, rounds: usize) -> Samples {
     let warm = rounds / 10;
-    let mut w = Worker::spawn(&["pong".into(), mode.into(), store_name.into(), words.path.clone(), (warm + rounds).to_string()]);
+    let mut w = Worker::spawn(&[
+        "pong".into(),
+        mode.into(),
+        store_name.into(),
+        words.path.clone(),
+        (warm + rounds).to_string(),
+    ]);
     start_together(std::slice::from_mut(&mut w));
     let futex = words.u32(8192);
     let mut rtt = Vec::with_capacity(rounds);
@@ -80,7 +89,13 @@ pub fn wake(cfg: &Config) {
     let mut t = Table::new("wake-up latency: a get waiting for another process's put (one way)", &FIGURE_HEAD);
     t.row(figure_row("futex ping-pong in shared memory (baseline)", &futex, "futex", &futex, String::new()));
     t.row(figure_row("pipe ping-pong", &pipe, "futex", &futex, String::new()));
-    t.row(figure_row("put → get waiting in another process", &st, "futex", &futex, "includes a put, a get, a release".into()));
+    t.row(figure_row(
+        "put → get waiting in another process",
+        &st,
+        "futex",
+        &futex,
+        "includes a put, a get, a release".into(),
+    ));
     t.note(format!(
         "{rounds} round trips per row (after {} untimed); a sample is half of one round trip, i.e. one wake-up \
          of a process blocked in the kernel, plus the work of each side.",

@@ -33,7 +33,8 @@ pub fn create(args: CreateArgs) -> Result<(), Failure> {
         _ => open::explain(&args.name, e),
     })?;
     let stats = store.stats()?;
-    let mode = std::fs::metadata(store.path()).map(|m| format!("{:04o}", m.mode() & 0o7777)).unwrap_or_else(|_| "?".into());
+    let mode =
+        std::fs::metadata(store.path()).map(|m| format!("{:04o}", m.mode() & 0o7777)).unwrap_or_else(|_| "?".into());
     let mut text = format!(
         "created store '{}' ({}): capacity {}, {} object slots, {} process slots, mode {mode}",
         args.name,
@@ -142,7 +143,14 @@ mod tests {
 
     #[test]
     fn gc_report_says_what_was_reclaimed() {
-        let r = Reclaimed { processes: 1, pins: 2, unsealed_objects: 1, interrupted_steps: 0, deleted_objects_freed: 0, pages: 3 };
+        let r = Reclaimed {
+            processes: 1,
+            pins: 2,
+            unsealed_objects: 1,
+            interrupted_steps: 0,
+            deleted_objects_freed: 0,
+            pages: 3,
+        };
         let report = GcReport::new(&r, 4);
         assert_eq!(
             report.render(),

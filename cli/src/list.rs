@@ -158,7 +158,14 @@ mod tests {
     use objstore::ObjectId;
 
     fn info(b: u8, data_len: u64, state: ObjectState, pins: u32, created: u64) -> ObjectInfo {
-        ObjectInfo { id: ObjectId([b; 20]), data_len, meta_len: 0, state, pinning_processes: pins, created_unix: created }
+        ObjectInfo {
+            id: ObjectId([b; 20]),
+            data_len,
+            meta_len: 0,
+            state,
+            pinning_processes: pins,
+            created_unix: created,
+        }
     }
 
     fn ls(extra: &[&str]) -> LsArgs {

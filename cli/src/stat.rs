@@ -102,7 +102,8 @@ pub fn render(r: &Report, exact: bool) -> String {
     for p in &r.processes {
         let _ = writeln!(t, "            pid {:<10} slot {}", p.pid, p.slot);
     }
-    let _ = writeln!(t, "reclaimed:  {} since creation", plural(r.reclaimed_processes, "dead process", "dead processes"));
+    let _ =
+        writeln!(t, "reclaimed:  {} since creation", plural(r.reclaimed_processes, "dead process", "dead processes"));
     t
 }
 

@@ -36,7 +36,10 @@ impl Input {
     fn open(path: &Path) -> Result<Input, Failure> {
         let mut bytes = Vec::new();
         if is_stdin(path) {
-            std::io::stdin().lock().read_to_end(&mut bytes).map_err(|e| Failure::file("cannot read standard input", e))?;
+            std::io::stdin()
+                .lock()
+                .read_to_end(&mut bytes)
+                .map_err(|e| Failure::file("cannot read standard input", e))?;
             return Ok(Input::Bytes(bytes));
         }
         let shown = path.display();
@@ -56,7 +59,9 @@ impl Input {
 fn read_meta(args: &PutArgs) -> Result<Vec<u8>, Failure> {
     match (&args.meta, &args.meta_file) {
         (Some(text), _) => Ok(text.clone().into_bytes()),
-        (None, Some(path)) => std::fs::read(path).map_err(|e| Failure::file(format!("cannot read '{}'", path.display()), e)),
+        (None, Some(path)) => {
+            std::fs::read(path).map_err(|e| Failure::file(format!("cannot read '{}'", path.display()), e))
+        }
         (None, None) => Ok(Vec::new()),
     }
 }
@@ -103,8 +108,15 @@ pub fn put(args: PutArgs) -> Result<(), Failure> {
 }
 
 /// Creates the object to be filled in place, under `id` or a fresh one.
-fn create<'s>(store: &'s Store, name: &str, id: Option<ObjectId>, len: u64, meta: &[u8]) -> Result<Creating<'s>, Failure> {
-    let len = usize::try_from(len).map_err(|_| Failure::new(exit::TOO_LARGE, format!("{len} bytes do not fit in memory")))?;
+fn create<'s>(
+    store: &'s Store,
+    name: &str,
+    id: Option<ObjectId>,
+    len: u64,
+    meta: &[u8],
+) -> Result<Creating<'s>, Failure> {
+    let len =
+        usize::try_from(len).map_err(|_| Failure::new(exit::TOO_LARGE, format!("{len} bytes do not fit in memory")))?;
     let mut attempts = 0;
     loop {
         let chosen = match id {
@@ -197,7 +209,9 @@ fn missing(store: &Store, name: &str, id: &ObjectId, e: objstore::Error) -> Fail
             .hint("`--timeout DURATION` waits for its creator to seal it"),
         Some((ObjectState::Deleted, pins)) => Failure::new(
             exit::NOT_FOUND,
-            format!("object {id} was deleted (its memory is freed when the last of {pins} pinning processes releases it)"),
+            format!(
+                "object {id} was deleted (its memory is freed when the last of {pins} pinning processes releases it)"
+            ),
         ),
         _ => Failure::new(exit::NOT_FOUND, format!("object {id} not found in store '{name}'"))
             .hint(format!("`objstore ls {name}` lists the objects; `--timeout DURATION` waits for one to be sealed")),
@@ -205,7 +219,12 @@ fn missing(store: &Store, name: &str, id: &ObjectId, e: objstore::Error) -> Fail
 }
 
 /// Writes `bytes` in chunks, moving the bar and noticing Ctrl-C.
-fn copy_out(bytes: &[u8], out: &mut dyn Write, bar: &ProgressBar, fail: &dyn Fn(std::io::Error) -> Failure) -> Result<(), Failure> {
+fn copy_out(
+    bytes: &[u8],
+    out: &mut dyn Write,
+    bar: &ProgressBar,
+    fail: &dyn Fn(std::io::Error) -> Failure,
+) -> Result<(), Failure> {
     for chunk in bytes.chunks(progress::CHUNK) {
         if interrupt::interrupted() {
             return Err(Failure::interrupted());
@@ -261,4 +280,3 @@ pub fn rm(args: RmArgs) -> Result<(), Failure> {
         Some(code) => Err(Failure::new(code, "")),
     }
 }
-

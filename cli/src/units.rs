@@ -27,9 +27,14 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
         "gb" => 1_000_000_000,
         "tb" => 1_000_000_000_000,
         "pb" => 1_000_000_000_000_000,
-        _ => return Err(format!("'{text}' is not a size: unknown unit '{unit}' (use B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB...)")),
+        _ => {
+            return Err(format!(
+                "'{text}' is not a size: unknown unit '{unit}' (use B, KiB, MiB, GiB, TiB, K, M, G, KB, MB, GB...)"
+            ))
+        }
     };
-    let value = scale(number, multiplier as u128).ok_or_else(|| format!("'{text}' is not a size (e.g. 4GiB, 512MiB, 1G, 1000000)"))?;
+    let value = scale(number, multiplier as u128)
+        .ok_or_else(|| format!("'{text}' is not a size (e.g. 4GiB, 512MiB, 1G, 1000000)"))?;
     u64::try_from(value).map_err(|_| format!("'{text}' is too large"))
 }
 
@@ -85,7 +90,8 @@ pub fn parse_timeout(text: &str) -> Result<Option<Duration>, String> {
         "h" => 3_600_000_000_000,
         _ => return Err(format!("'{text}' is not a duration (e.g. 0, 1.5, 500ms, 10s, 2m, forever)")),
     };
-    let nanos = scale(&s[..split], nanos_per_unit).ok_or_else(|| format!("'{text}' is not a duration (e.g. 0, 1.5, 500ms, 10s, 2m, forever)"))?;
+    let nanos = scale(&s[..split], nanos_per_unit)
+        .ok_or_else(|| format!("'{text}' is not a duration (e.g. 0, 1.5, 500ms, 10s, 2m, forever)"))?;
     let secs = u64::try_from(nanos / 1_000_000_000).map_err(|_| format!("'{text}' is too long; use 'forever'"))?;
     Ok(Some(Duration::new(secs, (nanos % 1_000_000_000) as u32)))
 }

@@ -318,7 +318,18 @@ fn a_bad_id_is_a_usage_error_and_touches_nothing() {
 #[test]
 fn create_stat_destroy() {
     let t = TempStore::new("life");
-    let out = ok(&["create", t.n(), "--capacity", "16MiB", "--max-objects", "1000", "--max-processes", "8", "--mode", "0640"]);
+    let out = ok(&[
+        "create",
+        t.n(),
+        "--capacity",
+        "16MiB",
+        "--max-objects",
+        "1000",
+        "--max-processes",
+        "8",
+        "--mode",
+        "0640",
+    ]);
     assert_eq!(
         out,
         format!(
@@ -346,7 +357,8 @@ fn create_stat_destroy() {
     assert_eq!(s["reclaimed_processes"], 0);
 
     let text = ok(&["stat", t.n()]);
-    for line in ["capacity:   16 MiB", "used:       0 B (0.0%)", "objects:    0 (of 1000 slots)", "processes:  0 of 8"] {
+    for line in ["capacity:   16 MiB", "used:       0 B (0.0%)", "objects:    0 (of 1000 slots)", "processes:  0 of 8"]
+    {
         assert!(text.contains(line), "{line:?} missing:\n{text}");
     }
     assert!(ok(&["stat", t.n(), "--bytes"]).contains("capacity:   16777216\n"));
@@ -379,7 +391,11 @@ fn create_accepts_paths_sizes_and_a_spill_dir() {
 
     for (size, bytes) in [("3MiB", 3 * MIB), ("2000000", 2_031_616), ("4M", 4 * MIB)] {
         let t = TempStore::create("sizes", size, &[]);
-        assert_eq!(json(&["stat", t.n(), "--json"])["capacity_bytes"], bytes, "--capacity {size} (rounded up to 64 KiB pages)");
+        assert_eq!(
+            json(&["stat", t.n(), "--json"])["capacity_bytes"],
+            bytes,
+            "--capacity {size} (rounded up to 64 KiB pages)"
+        );
     }
     let err = fails(&["create", "/no/such/dir/store", "--capacity", "1M"], 2);
     assert!(err.contains("cannot create a store in '/no/such/dir'"), "{err}");
@@ -517,7 +533,8 @@ fn ls_json_filters_and_sorting() {
 
     let by_size: Vec<String> = ok(&["ls", t.n(), "-q", "--sort", "size"]).lines().map(str::to_string).collect();
     assert_eq!(by_size, [small.as_str(), medium.as_str(), large.as_str()]);
-    let by_size_rev: Vec<String> = ok(&["ls", t.n(), "-q", "--sort", "size", "--reverse"]).lines().map(str::to_string).collect();
+    let by_size_rev: Vec<String> =
+        ok(&["ls", t.n(), "-q", "--sort", "size", "--reverse"]).lines().map(str::to_string).collect();
     assert_eq!(by_size_rev, [large.as_str(), medium.as_str(), small.as_str()]);
     assert_eq!(ok(&["ls", t.n(), "-q", "--sort", "size", "-r", "--limit", "1"]), format!("{large}\n"));
     assert_eq!(ok(&["ls", t.n(), "-q", "--min-size", "1KiB"]).lines().count(), 2);
@@ -620,7 +637,11 @@ fn ctrl_c_ends_watch_and_get_cleanly() {
     // watch runs until interrupted; get --timeout forever waits until interrupted.
     // Once its first row is out, it is attached and looping.
     let (mut watch, _stdout) = start_watch(t.n(), "50ms"); // (kept open until the end)
-    let getter = Command::new(BIN).args(["get", t.n(), &"77".repeat(20), "--timeout", "forever"]).stderr(Stdio::piped()).spawn().unwrap();
+    let getter = Command::new(BIN)
+        .args(["get", t.n(), &"77".repeat(20), "--timeout", "forever"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     // Both attached: watch's store view shows it (and the getter) as processes.
     let mut attached = 0;
     for _ in 0..600 {
@@ -655,7 +676,11 @@ fn watch_counts_refreshes() {
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines.len(), 4, "a header and 3 rows:\n{out}");
     let titles: Vec<&str> = lines[0].split_whitespace().collect();
-    assert_eq!(titles, ["TIME", "USED", "%USED", "OBJECTS", "UNSEALED", "PINNED", "SPILLED", "PROCS", "RECLAIMED"], "{out}");
+    assert_eq!(
+        titles,
+        ["TIME", "USED", "%USED", "OBJECTS", "UNSEALED", "PINNED", "SPILLED", "PROCS", "RECLAIMED"],
+        "{out}"
+    );
     for row in &lines[1..] {
         let cells: Vec<&str> = row.split_whitespace().collect();
         assert_eq!(cells.len(), titles.len(), "{out}");
@@ -831,7 +856,11 @@ fn a_damaged_store_file_is_refused_and_can_be_destroyed() {
     }
     std::fs::write(&path, &bytes).unwrap();
     let out = run(&["stat", p]);
-    assert!(matches!(out.status.code(), Some(9) | Some(10)), "incompatible or corrupt: {}", describe(&["stat", p], &out));
+    assert!(
+        matches!(out.status.code(), Some(9) | Some(10)),
+        "incompatible or corrupt: {}",
+        describe(&["stat", p], &out)
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint:"), "{}", describe(&["stat", p], &out));
     std::fs::write(&path, b"short").unwrap();
     let err = fails(&["stat", p], 10);

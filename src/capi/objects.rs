@@ -37,7 +37,12 @@ const NO_BUFFER: os_buffer = os_buffer { data: std::ptr::null(), data_len: 0, me
 /// nothing could be freed or spilled); OS_INVALID_ARGUMENT. Thread-safe; the
 /// object outlives the process that put it.
 #[no_mangle]
-pub unsafe extern "C" fn os_put(store: *mut os_store, data: *const c_void, len: usize, out_id: *mut os_object_id) -> os_status {
+pub unsafe extern "C" fn os_put(
+    store: *mut os_store,
+    data: *const c_void,
+    len: usize,
+    out_id: *mut os_object_id,
+) -> os_status {
     // SAFETY: the pointer contract of the header's preamble.
     unsafe { os_put_with_meta(store, data, len, std::ptr::null(), 0, out_id) }
 }
@@ -57,7 +62,12 @@ pub unsafe extern "C" fn os_put_with_meta(
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, data, meta, out_id) = unsafe {
-            (handle(store)?, args::bytes(data.cast(), len, "data")?, args::bytes(meta.cast(), meta_len, "meta")?, Out::new(out_id, "out_id")?)
+            (
+                handle(store)?,
+                args::bytes(data.cast(), len, "data")?,
+                args::bytes(meta.cast(), meta_len, "meta")?,
+                Out::new(out_id, "out_id")?,
+            )
         };
         let id = s.put_with_meta(data, meta)?;
         out_id.write(os_object_id { bytes: id.0 });
@@ -91,8 +101,14 @@ pub unsafe extern "C" fn os_create(
 ) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
-        let (s, id, meta, out_data) =
-            unsafe { (handle(store)?, args::id(id)?, args::bytes(meta.cast(), meta_len, "meta")?, Out::new(out_data, "out_data")?) };
+        let (s, id, meta, out_data) = unsafe {
+            (
+                handle(store)?,
+                args::id(id)?,
+                args::bytes(meta.cast(), meta_len, "meta")?,
+                Out::new(out_data, "out_data")?,
+            )
+        };
         out_data.write(s.create_raw(&id, data_len, meta)?);
         Ok(())
     })
@@ -116,7 +132,12 @@ pub unsafe extern "C" fn os_create_new(
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, meta, out_id, out_data) = unsafe {
-            (handle(store)?, args::bytes(meta.cast(), meta_len, "meta")?, Out::new(out_id, "out_id")?, Out::new(out_data, "out_data")?)
+            (
+                handle(store)?,
+                args::bytes(meta.cast(), meta_len, "meta")?,
+                Out::new(out_id, "out_id")?,
+                Out::new(out_data, "out_data")?,
+            )
         };
         let (id, p) = s.create_new_raw(data_len, meta)?;
         out_id.write(os_object_id { bytes: id.0 });
@@ -170,7 +191,12 @@ pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id)
 /// twice. A get is a hash probe and a few atomic operations: no syscall, no
 /// allocation, no lock shared with other processes.
 #[no_mangle]
-pub unsafe extern "C" fn os_get(store: *mut os_store, id: *const os_object_id, timeout_ms: i64, out: *mut os_buffer) -> os_status {
+pub unsafe extern "C" fn os_get(
+    store: *mut os_store,
+    id: *const os_object_id,
+    timeout_ms: i64,
+    out: *mut os_buffer,
+) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };

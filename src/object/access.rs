@@ -261,7 +261,10 @@ impl<'a> Access<'a> {
     /// The descriptor a release of `id` drops a pin of: its object, sealed
     /// or deleted while pinned.
     pub(crate) fn pinned_descriptor(&self, id: &ObjectId) -> Result<u32> {
-        let found = self.att.objects().lookup(&id.words(), |s| matches!(s.state(), State::Sealed | State::Deleted | State::Spilling));
+        let found = self
+            .att
+            .objects()
+            .lookup(&id.words(), |s| matches!(s.state(), State::Sealed | State::Deleted | State::Spilling));
         found.map(|(d, _)| d).ok_or_else(|| err!(NotFound, "object {id} not found"))
     }
 
@@ -305,7 +308,12 @@ impl<'a> Access<'a> {
                     }
                 }
                 // The lookup filtered these out.
-                State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => {}
+                State::Free
+                | State::Reserved
+                | State::Inserting
+                | State::Collided
+                | State::Freeing
+                | State::Invalid => {}
             }
         }
         Err(err!(Io, "object {id} kept changing state during delete"))
@@ -314,6 +322,9 @@ impl<'a> Access<'a> {
     /// Whether a sealed object named `id` is in the store.
     #[inline]
     pub(crate) fn contains(&self, id: &ObjectId) -> bool {
-        self.att.objects().lookup(&id.words(), |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())
+        self.att
+            .objects()
+            .lookup(&id.words(), |s| s.is_readable())
+            .is_some_and(|(_, snap)| !snap.deleted_while_spilled())
     }
 }

@@ -130,12 +130,19 @@ impl<'a> Allocator<'a> {
             let n = REGION_PAGES.min(layout.pages - first);
             let off = layout.arena as u64 + first * ps;
             let fd = self.backing.fd.ok_or_else(|| {
-                err!(InvalidArgument, "this store handle was opened by another process (before a fork); open the store again")
+                err!(
+                    InvalidArgument,
+                    "this store handle was opened by another process (before a fork); open the store again"
+                )
             })?;
             platform::fallocate(fd, off, n * ps).map_err(|e| {
                 let dir = self.backing.path.parent().unwrap_or(Path::new("."));
                 let err = Error::os(
-                    format!("cannot reserve {} MiB of backing memory for the store in '{}'", (n * ps) >> 20, dir.display()),
+                    format!(
+                        "cannot reserve {} MiB of backing memory for the store in '{}'",
+                        (n * ps) >> 20,
+                        dir.display()
+                    ),
                     e,
                 );
                 if err.kind() == crate::ErrorKind::OutOfMemory {
@@ -166,7 +173,13 @@ impl<'a> Allocator<'a> {
     /// class for a free block. `claimed`: a run of pages this process holds
     /// CLAIMED for it (see `spill::Spiller::make_room`), freed again if not
     /// used.
-    pub(crate) fn try_allocate(&self, d: u32, total: u64, scan_slabs: bool, claimed: Option<(u64, u64)>) -> Result<Option<u64>> {
+    pub(crate) fn try_allocate(
+        &self,
+        d: u32,
+        total: u64,
+        scan_slabs: bool,
+        claimed: Option<(u64, u64)>,
+    ) -> Result<Option<u64>> {
         let loc = self.region.descriptors().word(d, w::LOC);
         let ps = self.region.layout().params.page_size;
         let mut claimed = claimed;
@@ -274,7 +287,9 @@ impl<'a> Allocator<'a> {
                 }
                 page * ps
             }
-            Location::Block { page, block } => self.region.slabs(self.me).block_offset(page, class_for(total)?, block)?,
+            Location::Block { page, block } => {
+                self.region.slabs(self.me).block_offset(page, class_for(total)?, block)?
+            }
             Location::None
             | Location::SlabIntent { .. }
             | Location::Successor { .. }

@@ -237,7 +237,11 @@ impl Provision for Attachment {
     fn allocate(&self, d: u32, total: u64) -> Result<u64> {
         let alloc = self.allocator();
         if total > alloc.max_footprint() {
-            return Err(err!(TooLarge, "an object of {total} bytes cannot fit a store of {} bytes", alloc.max_footprint()));
+            return Err(err!(
+                TooLarge,
+                "an object of {total} bytes cannot fit a store of {} bytes",
+                alloc.max_footprint()
+            ));
         }
         if let Some(off) = alloc.try_allocate(d, total, false, None)? {
             return Ok(off);

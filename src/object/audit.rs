@@ -50,7 +50,8 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
         if s.state.has_owner() && !is_live(s.state.owner()) {
             problems.push(format!("descriptor {d} in state {state:?} is owned by dead slot {}", s.state.owner()));
         }
-        let indexed = matches!(state, State::Created | State::Sealed | State::Deleted | State::Spilling | State::Spilled);
+        let indexed =
+            matches!(state, State::Created | State::Sealed | State::Deleted | State::Spilling | State::Spilled);
         let n = entries.get(&d).copied().unwrap_or(0);
         if indexed && n != 1 {
             problems.push(format!("descriptor {d} in state {state:?} has {n} index entries"));
@@ -83,7 +84,8 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
                 }
             }
             Some(Location::OnDisk { .. }) => {
-                let file = att.spill_dir().map(|dir| spill_files::path(dir, &s.key, d, s.state.gen(), s.spill_tag(), false));
+                let file =
+                    att.spill_dir().map(|dir| spill_files::path(dir, &s.key, d, s.state.gen(), s.spill_tag(), false));
                 if state != State::Spilled || Location::decode(s.loc) != Some(Location::on_disk(s.state)) {
                     problems.push(format!("descriptor {d} in state {state:?} has a stale on-disk marker"));
                 } else if !file.as_ref().is_some_and(|f| f.exists()) {
@@ -98,7 +100,8 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
                 if state != State::Spilled {
                     problems.push(format!("descriptor {d} in state {state:?} has a restore or delete marker"));
                 } else {
-                    problems.push(format!("spilled object {d} has an unfinished restore or delete (collect finishes it)"));
+                    problems
+                        .push(format!("spilled object {d} has an unfinished restore or delete (collect finishes it)"));
                 }
             }
             None => problems.push(format!("descriptor {d} has an invalid location word {:#x}", s.loc)),

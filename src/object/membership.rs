@@ -34,7 +34,11 @@ impl Membership {
     /// Takes a free process slot, or a dead process's: `reclaim(slot)`
     /// cleans that one up (as the process that now owns the slot), holding
     /// its lock.
-    pub(crate) fn join(region: &Region, lock: LockFd, mut reclaim: impl FnMut(u32) -> Reclaimed) -> Result<(Membership, Reclaimed)> {
+    pub(crate) fn join(
+        region: &Region,
+        lock: LockFd,
+        mut reclaim: impl FnMut(u32) -> Reclaimed,
+    ) -> Result<(Membership, Reclaimed)> {
         let fd = lock.get().ok_or_else(forked)?;
         let procs = region.procs();
         let slots = procs.slots();

@@ -213,7 +213,10 @@ fn crash_mid_insert_then_reclaim() {
         assert_eq!(o.index.count_entries(), live.len() as u64);
         // The dead descriptor is free, unless the putter reused it.
         let reused = r == Ok(dead_d);
-        assert_eq!(o.desc.load_state(dead_d, Ordering::SeqCst).state(), if reused { State::Sealed } else { State::Free });
+        assert_eq!(
+            o.desc.load_state(dead_d, Ordering::SeqCst).state(),
+            if reused { State::Sealed } else { State::Free }
+        );
         // Whatever happened, the ID can be put now (or is already there).
         if r.is_err() {
             put(&a, 1).unwrap();

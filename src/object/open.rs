@@ -199,7 +199,8 @@ fn check_spill_dir_owner(dir: &Path, any_owner: bool) -> Result<()> {
     let shown = dir.display();
     let me = platform::euid();
     let trusted = |uid: u32| any_owner || uid == me || uid == 0;
-    let link = std::fs::symlink_metadata(dir).map_err(|e| Error::os(format!("cannot use spill directory '{shown}'"), e))?;
+    let link =
+        std::fs::symlink_metadata(dir).map_err(|e| Error::os(format!("cannot use spill directory '{shown}'"), e))?;
     if link.file_type().is_symlink() && !trusted(link.uid()) {
         return Err(err!(
             PermissionDenied,
@@ -220,7 +221,10 @@ fn check_spill_dir_owner(dir: &Path, any_owner: bool) -> Result<()> {
         ));
     }
     if m.mode() & 0o002 != 0 {
-        return Err(err!(PermissionDenied, "spill directory '{shown}' is writable by every user, who could replace spilled objects"));
+        return Err(err!(
+            PermissionDenied,
+            "spill directory '{shown}' is writable by every user, who could replace spilled objects"
+        ));
     }
     if m.mode() & 0o020 != 0 && !any_owner {
         return Err(err!(
@@ -296,7 +300,9 @@ fn create_file(path: &Path, opts: &Options) -> Result<OwnedFd> {
         }
         c
     } else {
-        opts.capacity_bytes.checked_next_multiple_of(granule).ok_or_else(|| err!(InvalidArgument, "capacity is too large"))?
+        opts.capacity_bytes
+            .checked_next_multiple_of(granule)
+            .ok_or_else(|| err!(InvalidArgument, "capacity is too large"))?
     };
     let max_objects = if opts.max_objects == 0 {
         (capacity / (16 << 10)).clamp(65536, layout::MAX_OBJECTS_LIMIT)
@@ -323,14 +329,17 @@ fn create_file(path: &Path, opts: &Options) -> Result<OwnedFd> {
     if mode & !0o7777 != 0 {
         return Err(err!(InvalidArgument, "file mode {mode:o} is not a permission mode"));
     }
-    let (fd, tmp) =
-        platform::create_unlinked(dir, mode).map_err(|e| Error::os(format!("cannot create a store in '{shown_dir}'"), e))?;
+    let (fd, tmp) = platform::create_unlinked(dir, mode)
+        .map_err(|e| Error::os(format!("cannot create a store in '{shown_dir}'"), e))?;
     let result = (|| -> Result<()> {
         platform::ftruncate(&fd, layout.file_size)
             .map_err(|e| Error::os(format!("cannot size the store file in '{shown_dir}'"), e))?;
         let meta = layout.metadata_len();
         platform::fallocate(&fd, 0, meta).map_err(|e| {
-            full_is_out_of_memory(Error::os(format!("cannot reserve {} KiB of store metadata in '{shown_dir}'", meta >> 10), e))
+            full_is_out_of_memory(Error::os(
+                format!("cannot reserve {} KiB of store metadata in '{shown_dir}'", meta >> 10),
+                e,
+            ))
         })?;
         let map = Mapping::map(&fd, meta as usize).map_err(|e| Error::os("cannot map the new store", e))?;
         // A fresh file reads as zeros: every section starts empty, except

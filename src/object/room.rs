@@ -47,10 +47,8 @@ impl<'a> RoomMaker<'a> {
     pub(crate) fn make_room(&self, total: u64) -> Result<Room> {
         let class = class_for(total);
         // A slab of the class with a free block nobody hinted costs nothing.
-        if class.is_some() {
-            if self.spiller.alloc.adopt_any_slab(total) {
-                return Ok(Room::Progress);
-            }
+        if class.is_some() && self.spiller.alloc.adopt_any_slab(total) {
+            return Ok(Room::Progress);
         }
         let pages = match class {
             Some(class) => self.spiller.alloc.region.classes()[class].span,
@@ -214,7 +212,9 @@ impl<'a> RoomMaker<'a> {
                     Some((occupant, s)) if Location::decode(s.loc) == Some(Location::Run { page: p }) => {
                         let len = footprint(s.data_len, s.meta_len as u64).map_or(1, |t| t.div_ceil(ps).max(1));
                         let kind = match occupant {
-                            Occupant::Spillable => UnitKind::Movable { cost: cost_of(d, &s), objects: vec![d], slab: None },
+                            Occupant::Spillable => {
+                                UnitKind::Movable { cost: cost_of(d, &s), objects: vec![d], slab: None }
+                            }
                             Occupant::InFlux => UnitKind::InFlux,
                             Occupant::Stays => UnitKind::Stays,
                         };
@@ -254,7 +254,9 @@ impl<'a> RoomMaker<'a> {
                     };
                     (span as u64, kind)
                 }
-                PageEntry::Claimed { .. } | PageEntry::SlabTail { .. } | PageEntry::SlabRetiring { .. } => (1, UnitKind::InFlux),
+                PageEntry::Claimed { .. } | PageEntry::SlabTail { .. } | PageEntry::SlabRetiring { .. } => {
+                    (1, UnitKind::InFlux)
+                }
                 PageEntry::Invalid => (1, UnitKind::Stays),
             };
             let len = len.max(1).min(pages.count() - p);

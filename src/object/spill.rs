@@ -196,7 +196,8 @@ impl<'a> Spiller<'a> {
         let o = self.objects();
         if let Some((d, spilled)) = o.chosen_predecessor(t, snap.state) {
             let me = self.me();
-            self.alloc.with_careful_freer(|f| o.install_successor(d, spilled, &snap.key, t, snap.state.short_gen(), me, f));
+            self.alloc
+                .with_careful_freer(|f| o.install_successor(d, spilled, &snap.key, t, snap.state.short_gen(), me, f));
         }
     }
 
@@ -222,7 +223,8 @@ impl<'a> Spiller<'a> {
                 return if o.still_on_disk(d, snap.state) { Err(e) } else { Ok(None) };
             }
         };
-        let header = Header { key: snap.key, meta_len: snap.meta_len, data_len: snap.data_len, desc: d, gen: snap.state.gen() };
+        let header =
+            Header { key: snap.key, meta_len: snap.meta_len, data_len: snap.data_len, desc: d, gen: snap.state.gen() };
         let path = spill_files::path(self.dir, &snap.key, d, snap.state.gen(), snap.spill_tag(), false);
         let read = spill_files::read(&path, &header, |at, len| {
             // SAFETY: the block is ours alone: allocated for an unpublished
@@ -288,7 +290,8 @@ impl<'a> Spiller<'a> {
         let o = self.objects();
         for d in 0..o.desc.count() as u32 {
             let Some(snap) = o.desc.snapshot(d) else { continue };
-            if snap.state.state() == State::Spilled && Location::decode(snap.loc) != Some(Location::on_disk(snap.state)) {
+            if snap.state.state() == State::Spilled && Location::decode(snap.loc) != Some(Location::on_disk(snap.state))
+            {
                 let _ = self.settle(d, &snap);
             }
         }

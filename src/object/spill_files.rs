@@ -108,11 +108,8 @@ pub(crate) fn list(dir: &Path) -> Vec<(PathBuf, SpillAttempt)> {
 
 /// The spill attempt a file's name records.
 fn parse_name(name: &str) -> Option<SpillAttempt> {
-    let (stem, temp) = if let Some(s) = name.strip_suffix(TMP_SUFFIX) {
-        (s, true)
-    } else {
-        (name.strip_suffix(SPILL_SUFFIX)?, false)
-    };
+    let (stem, temp) =
+        if let Some(s) = name.strip_suffix(TMP_SUFFIX) { (s, true) } else { (name.strip_suffix(SPILL_SUFFIX)?, false) };
     let mut parts = stem.split('.');
     ObjectId::from_hex(parts.next()?).ok()?;
     let d = parts.next()?.parse().ok()?;
@@ -178,7 +175,11 @@ pub(crate) fn write<'b>(
 /// `expect` describes, into the byte ranges `chunk(offset, len)` hands out
 /// (None: out of bounds). Any mismatch is CORRUPT; a missing file NOT_FOUND
 /// (the caller decides whether that is damage).
-pub(crate) fn read<'b>(path: &Path, expect: &Header, mut chunk: impl FnMut(u64, usize) -> Option<&'b mut [u8]>) -> Result<()> {
+pub(crate) fn read<'b>(
+    path: &Path,
+    expect: &Header,
+    mut chunk: impl FnMut(u64, usize) -> Option<&'b mut [u8]>,
+) -> Result<()> {
     let shown = path.display();
     let id = ObjectId::from_words(expect.key);
     let file = File::open(path).map_err(|e| {

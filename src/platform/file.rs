@@ -66,13 +66,7 @@ pub(crate) struct FileInfo {
 
 pub(crate) fn fstat(fd: &OwnedFd) -> io::Result<FileInfo> {
     let st = rustix::fs::fstat(fd)?;
-    Ok(FileInfo {
-        size: st.st_size as u64,
-        dev: st.st_dev,
-        ino: st.st_ino,
-        uid: st.st_uid,
-        mode: st.st_mode,
-    })
+    Ok(FileInfo { size: st.st_size as u64, dev: st.st_dev, ino: st.st_ino, uid: st.st_uid, mode: st.st_mode })
 }
 
 /// Reads exactly `buf.len()` bytes at `offset`.

@@ -80,7 +80,9 @@ impl State {
     pub(crate) fn holds_id(self) -> bool {
         match self {
             State::Created | State::Sealed | State::Deleted | State::Spilling | State::Spilled | State::Shadow => true,
-            State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => false,
+            State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => {
+                false
+            }
         }
     }
 
@@ -219,17 +221,29 @@ pub(crate) enum Location {
     /// (SPILLED only) the bytes are in the spill file only; `gen` is the
     /// descriptor's generation (low 28 bits), so a CAS by a process that
     /// looked at an earlier life of the descriptor fails.
-    OnDisk { gen: u32 },
+    OnDisk {
+        gen: u32,
+    },
     /// (SPILLED only) restored into descriptor `d`, generation `gen` (low 28 bits).
-    Successor { d: u32, gen: u32 },
+    Successor {
+        d: u32,
+        gen: u32,
+    },
     /// (SPILLED only) deleted; the descriptor is being freed.
     Tombstone,
     /// A run of whole pages starting at this page.
-    Run { page: u64 },
+    Run {
+        page: u64,
+    },
     /// A block is being claimed in the slab whose head page is this.
-    SlabIntent { page: u64 },
+    SlabIntent {
+        page: u64,
+    },
     /// Block `block` of the slab whose head page is `page`.
-    Block { page: u64, block: u32 },
+    Block {
+        page: u64,
+        block: u32,
+    },
 }
 
 impl Location {
@@ -405,7 +419,8 @@ impl<'a> Descriptors<'a> {
     /// object was read since the hand last passed).
     pub(crate) fn take_referenced(&self, d: u32) -> bool {
         let a = self.word(d, w::AUX);
-        a.load(Ordering::Relaxed) & aux::REFERENCED != 0 && a.fetch_and(!aux::REFERENCED, Ordering::Relaxed) & aux::REFERENCED != 0
+        a.load(Ordering::Relaxed) & aux::REFERENCED != 0
+            && a.fetch_and(!aux::REFERENCED, Ordering::Relaxed) & aux::REFERENCED != 0
     }
 
     /// Records spill attempt `tag` in `d` (SPILLING), before the attempt's

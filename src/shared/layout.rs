@@ -58,7 +58,6 @@ pub(crate) const MAX_OBJECTS_LIMIT: u64 = (1 << 31) - 2;
 pub(crate) const MAX_PROCESSES_LIMIT: u32 = 4096;
 pub(crate) const MAX_CAPACITY: u64 = 1 << 48;
 
-
 /// Store-level flags recorded in the header.
 pub(crate) const STORE_FLAG_HUGEPAGES: u32 = 1;
 
@@ -112,14 +111,33 @@ impl Layout {
         if params.page_size != PAGE_SIZE {
             return Err(err!(Corrupt, "page size {} is not supported", params.page_size));
         }
-        if params.capacity < params.page_size || params.capacity > MAX_CAPACITY || params.capacity % params.page_size != 0 {
-            return Err(err!(InvalidArgument, "capacity {} is outside [{}, {}] or not page-aligned", params.capacity, params.page_size, MAX_CAPACITY));
+        if params.capacity < params.page_size
+            || params.capacity > MAX_CAPACITY
+            || params.capacity % params.page_size != 0
+        {
+            return Err(err!(
+                InvalidArgument,
+                "capacity {} is outside [{}, {}] or not page-aligned",
+                params.capacity,
+                params.page_size,
+                MAX_CAPACITY
+            ));
         }
         if params.max_objects == 0 || params.max_objects > MAX_OBJECTS_LIMIT {
-            return Err(err!(InvalidArgument, "max_objects {} is outside [1, {}]", params.max_objects, MAX_OBJECTS_LIMIT));
+            return Err(err!(
+                InvalidArgument,
+                "max_objects {} is outside [1, {}]",
+                params.max_objects,
+                MAX_OBJECTS_LIMIT
+            ));
         }
         if params.max_processes == 0 || params.max_processes > MAX_PROCESSES_LIMIT {
-            return Err(err!(InvalidArgument, "max_processes {} is outside [1, {}]", params.max_processes, MAX_PROCESSES_LIMIT));
+            return Err(err!(
+                InvalidArgument,
+                "max_processes {} is outside [1, {}]",
+                params.max_processes,
+                MAX_PROCESSES_LIMIT
+            ));
         }
         if let Some(d) = &params.spill_dir {
             if d.as_os_str().len() > MAX_SPILL_DIR_LEN {

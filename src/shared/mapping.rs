@@ -78,8 +78,12 @@ impl Mapping {
     /// alignment) so that `view` needs no check later.
     pub(crate) fn words<T: SharedWord>(&self, offset: usize, count: usize) -> Option<Words<T>> {
         let bytes = count.checked_mul(std::mem::size_of::<T>())?;
-        self.check(offset, bytes, std::mem::align_of::<T>())
-            .then_some(Words { base: self.base, offset, count, _word: std::marker::PhantomData })
+        self.check(offset, bytes, std::mem::align_of::<T>()).then_some(Words {
+            base: self.base,
+            offset,
+            count,
+            _word: std::marker::PhantomData,
+        })
     }
 
     /// The words of a range checked by `words` on this mapping.

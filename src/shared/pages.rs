@@ -55,11 +55,24 @@ pub(crate) fn region_count(pages: u64) -> u64 {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum PageEntry {
     Free,
-    Claimed { slot: u32 },
-    Run { d: u32 },
-    SlabHead { class: u32, span: u32 },
-    SlabTail { head: u64 },
-    SlabRetiring { slot: u32, class: u32, span: u32 },
+    Claimed {
+        slot: u32,
+    },
+    Run {
+        d: u32,
+    },
+    SlabHead {
+        class: u32,
+        span: u32,
+    },
+    SlabTail {
+        head: u64,
+    },
+    SlabRetiring {
+        slot: u32,
+        class: u32,
+        span: u32,
+    },
     /// A value no writer produces: a damaged table.
     Invalid,
 }

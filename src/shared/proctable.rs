@@ -130,7 +130,8 @@ impl<'a> ProcTable<'a> {
         (0..self.slots()).any(|s| {
             self.owner(s).active
                 && (0..HAZARDS).any(|h| {
-                    (s, h) != (except_slot, except_which) && self.word(s, W_HAZARD + h).load(Ordering::SeqCst) == head + 1
+                    (s, h) != (except_slot, except_which)
+                        && self.word(s, W_HAZARD + h).load(Ordering::SeqCst) == head + 1
                 })
         })
     }

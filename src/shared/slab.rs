@@ -207,7 +207,14 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     /// Claims a free block of the slab `head`, which this process owns and
     /// names in its class hazard, for descriptor `d`. None (the slab
     /// disowned) when it has no free block left.
-    fn alloc_in_owned(&self, cache: &mut ClassCache, head: u64, class: usize, d: u32, desc: &Descriptors<'_>) -> Option<u64> {
+    fn alloc_in_owned(
+        &self,
+        cache: &mut ClassCache,
+        head: u64,
+        class: usize,
+        d: u32,
+        desc: &Descriptors<'_>,
+    ) -> Option<u64> {
         let loc = desc.word(d, w::LOC);
         let words = self.block_words(head, class)?;
         loop {
@@ -395,9 +402,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
                     // retired and these words reused. For the same reason
                     // the owner word is read before the block is freed.
                     let freed = h[H_FREE_HINT].fetch_add(1, Ordering::Relaxed) + 1;
-                    drained = careful.is_none()
-                        && freed >= words.len() as u64
-                        && h[H_OWNER].load(Ordering::SeqCst) == 0;
+                    drained =
+                        careful.is_none() && freed >= words.len() as u64 && h[H_OWNER].load(Ordering::SeqCst) == 0;
                     let slot = &self.hints[class * HINTS_PER_CLASS + (block as usize % HINTS_PER_CLASS)];
                     slot.store(head + 1, Ordering::Relaxed);
                     let _ = wd.compare_exchange(d + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
@@ -528,7 +534,9 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
         // An allocator that named the slab before it was taken may have
         // claimed a block since the first count; it is either still named
         // in its hazard, or its block is visible now.
-        if self.procs.hazard_held(head, slot, 0) || self.free_blocks(head, class) != Some(self.classes[class].blocks as usize) {
+        if self.procs.hazard_held(head, slot, 0)
+            || self.free_blocks(head, class) != Some(self.classes[class].blocks as usize)
+        {
             self.pages.swap_entry(head, retiring, head_entry);
             return false;
         }

@@ -183,7 +183,10 @@ impl Store {
     fn own_unsealed(&self, id: &ObjectId) -> Result<(u32, StateWord)> {
         let (d, state) = self.att.access().unsealed(id)?;
         if self.created().get(&d) != Some(&state.0) {
-            return Err(err!(InvalidArgument, "object {id} was created by another handle; only its creator may seal or abort it"));
+            return Err(err!(
+                InvalidArgument,
+                "object {id} was created by another handle; only its creator may seal or abort it"
+            ));
         }
         Ok((d, state))
     }
@@ -231,9 +234,11 @@ impl Store {
         }
         let att = &*self.att;
         let hash = att.objects().hash(&key);
-        let found = att.region().waits().bucket(hash).wait_for(&att.local_waiters(), att.slot(), deadline(timeout), || {
-            self.try_get(id, &key).transpose()
-        });
+        let found =
+            att.region()
+                .waits()
+                .bucket(hash)
+                .wait_for(&att.local_waiters(), att.slot(), deadline(timeout), || self.try_get(id, &key).transpose());
         match found {
             Some(r) => r,
             None => Err(err!(Timeout, "object {id} was not sealed within {:?}", timeout.unwrap_or_default())),
@@ -250,7 +255,12 @@ impl Store {
     /// ones. `out[i]` is Some for each object pinned. On Timeout (or NotFound
     /// with a zero timeout) the present objects stay pinned; on any other
     /// error none does.
-    pub fn get_many_raw(&self, ids: &[ObjectId], timeout: Option<Duration>, out: &mut [Option<RawObject>]) -> Result<()> {
+    pub fn get_many_raw(
+        &self,
+        ids: &[ObjectId],
+        timeout: Option<Duration>,
+        out: &mut [Option<RawObject>],
+    ) -> Result<()> {
         self.att.check_process()?;
         if ids.len() != out.len() {
             return Err(err!(InvalidArgument, "{} IDs but {} output slots", ids.len(), out.len()));

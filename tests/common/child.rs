@@ -182,7 +182,10 @@ pub fn run_child() {
         "stats" => {
             let s = attach(&args[0]);
             let st = s.stats().unwrap();
-            emit(format!("stats {} {} {} {}", st.pinned_count, st.unsealed_count, st.object_count, st.attached_processes));
+            emit(format!(
+                "stats {} {} {} {}",
+                st.pinned_count, st.unsealed_count, st.object_count, st.attached_processes
+            ));
         }
         "attach" => match Store::open(&args[0], &Options { attach_only: true, ..Options::default() }) {
             Ok(_s) => emit("attached"),
@@ -192,7 +195,9 @@ pub fn run_child() {
         "spill_churn" => spill_churn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "put_as_nobody" => put_as_nobody(&args[0], &args[1..]),
         "strict_spill_putter" => strict_spill_putter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
-        "random_getter" => random_getter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap()),
+        "random_getter" => {
+            random_getter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap())
+        }
         "soak_worker" => soak_worker(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "attach_once" => attach_once(&args[0], args[1].parse().unwrap()),
         "big_spiller" => big_spiller(&args[0], args[1].parse().unwrap()),
@@ -420,7 +425,15 @@ pub fn stress_rounds(default: u32) -> u32 {
 /// the store name, child numbers from `first_child`, and fresh seeds from
 /// `rng`), lets them run for `min_ms` plus up to `spread_ms` once all are
 /// ready, SIGKILLs them all, and returns every event they reported.
-pub fn kill_round(role: &str, store: &str, first_child: u32, count: u32, rng: &mut u64, min_ms: u64, spread_ms: u64) -> Vec<String> {
+pub fn kill_round(
+    role: &str,
+    store: &str,
+    first_child: u32,
+    count: u32,
+    rng: &mut u64,
+    min_ms: u64,
+    spread_ms: u64,
+) -> Vec<String> {
     let mut next = || {
         *rng ^= *rng << 13;
         *rng ^= *rng >> 7;
@@ -458,7 +471,7 @@ fn report_failure(what: impl std::fmt::Display, e: &objstore::Error) {
 fn strict_spill_putter(name: &str, child: u32, count: u64) {
     const LENS: [usize; 10] = [64, 900, 5000, 70_000, 150_000, 300_000, 700_000, 1_500_000, 2_500_000, 4_000_000];
     let s = attach(name);
-    let mut rng = Rng((child as u64 + 1) * 0x9e37_79b9 | 1);
+    let mut rng = Rng(((child as u64 + 1) * 0x9e37_79b9) | 1);
     let mut mine: Vec<(ObjectId, u64, usize)> = vec![];
     for n in 0..count {
         let seed = (child as u64) << 32 | n;
@@ -486,7 +499,7 @@ fn strict_spill_putter(name: &str, child: u32, count: u64) {
 /// `pattern(n, 512 KiB)`), checking and releasing each at once.
 fn random_getter(name: &str, child: u32, count: u64, gets: u64) {
     let s = attach(name);
-    let mut rng = Rng((child as u64 + 7) * 0x2545_f491 | 1);
+    let mut rng = Rng(((child as u64 + 7) * 0x2545_f491) | 1);
     for _ in 0..gets {
         let n = rng.below(count);
         let id = derived_id(0, n);
@@ -662,7 +675,12 @@ fn soak_worker(name: &str, child: u32, seed: u64) {
                         emit(format!("+{id}"));
                         live.push(id);
                     }
-                    Err(e) => fail(format!("put of {id} ({} bytes): {:?} {}", soak_content_for(&id).len(), e.kind(), e.message())),
+                    Err(e) => fail(format!(
+                        "put of {id} ({} bytes): {:?} {}",
+                        soak_content_for(&id).len(),
+                        e.kind(),
+                        e.message()
+                    )),
                 }
             }
             // create, fill in two halves, seal (or abort)
