@@ -11,6 +11,8 @@
 #   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
+#   make lint           rustfmt, clippy -D warnings, the module layering check, the header check (part of make test)
+#   make test-miri      Miri over the shared structures and the object protocol (nightly; part of make test)
 #   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; .ci/sanitizers.sh)
 #   make test-soak      the torture soak for 60 s (part of make test); make soak SOAK_SECONDS=600 for longer
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
@@ -46,7 +48,7 @@ GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/l
 PYTHON  ?= python3
 PYVENV  := build/py-venv
 
-.PHONY: all build header demo demo-rust test test-rust test-soak soak test-sanitizers test-c test-loom test-cpp stage examples examples-c examples-cpp \
+.PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-cpp stage examples examples-c examples-cpp \
         test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
@@ -67,7 +69,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example rust_workers
 
-test: test-rust test-soak test-sanitizers test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
+test: lint test-rust test-soak test-sanitizers test-miri test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
 	$(CARGO) test --workspace
@@ -83,6 +85,18 @@ soak:
 
 test-sanitizers:
 	bash .ci/sanitizers.sh
+
+# Miri over the unit tests of the shared structures and the object protocol.
+test-miri:
+	bash .ci/miri.sh
+
+# Formatting, clippy (warnings are errors), the module layering (no upward
+# use, no cycle) and the committed header against the generator.
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	python3 .ci/layers.py
+	$(CARGO) run -q -p objstore-gen-header -- --check
 
 test-c: build
 	bash tests/c/run.sh

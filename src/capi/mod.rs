@@ -19,6 +19,7 @@
 mod args;
 mod boundary;
 mod ids;
+mod last_error;
 mod objects;
 mod status;
 mod store;

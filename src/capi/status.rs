@@ -3,7 +3,7 @@
 
 use std::ffi::c_char;
 
-use super::boundary::last_error_ptr;
+use super::last_error::last_error_ptr;
 use crate::error::{status_table, ErrorKind};
 
 /// A status code: `OS_OK` (0) or the reason a call failed.

@@ -355,7 +355,8 @@ mod tests {
     #[test]
     fn every_flipped_byte_is_caught() {
         let h = Layout::compute(params()).unwrap().encode_header();
-        for at in (0..HEADER_LEN).step_by(7) {
+        // Miri interprets every CRC step: a sample of the bytes there.
+        for at in (0..HEADER_LEN).step_by(if cfg!(miri) { 331 } else { 7 }) {
             let mut bad = h.clone();
             bad[at] ^= 0x5a;
             let e = Layout::decode_header(&bad).unwrap_err();

@@ -229,7 +229,7 @@ mod tests {
 
     #[test]
     fn masks_of_consecutive_objects_are_in_different_lines() {
-        for mask_words in [1usize, 2, 4, 5] {
+        for &mask_words in if cfg!(miri) { &[1usize, 5][..] } else { &[1usize, 2, 4, 5][..] } {
             // Eight rows or more (a store of 512 object slots or more; the
             // default has at least 65536) put neighbours a line apart.
             let positions = 8 * MASK_SPREAD;
