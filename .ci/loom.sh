@@ -3,4 +3,4 @@
 # LOOM_MAX_PREEMPTIONS bounds the search (default 3 in the models).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib object::models -- --test-threads=1
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test --release --lib models -- --test-threads=1

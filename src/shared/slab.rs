@@ -39,7 +39,7 @@ use super::descriptor::{w, Descriptors, Location};
 use super::mapping::Mapping;
 use super::pages::{PageEntry, Pages};
 use super::proctable::{ProcTable, W_OWNED_SLABS, W_RETIRING};
-use super::sync::{AtomicU32, AtomicU64, Ordering};
+use super::sync::{dekker_fence, AtomicU32, AtomicU64, Ordering};
 use crate::error::Result;
 
 /// Hint slots per class: recently freed-into slabs, for adoption.
@@ -145,6 +145,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     /// `class` (any class if None). On false the hazard is cleared.
     fn protect(&self, hazard: &AtomicU64, head: u64, class: Option<usize>) -> bool {
         hazard.store(head + 1, Ordering::SeqCst);
+        // Dekker with `finish_retire`: name the slab, then look at it.
+        dekker_fence();
         let ok = match self.pages.load(head) {
             PageEntry::SlabHead { class: c, span } => {
                 class.is_none_or(|k| c as usize == k)
@@ -534,6 +536,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
         // An allocator that named the slab before it was taken may have
         // claimed a block since the first count; it is either still named
         // in its hazard, or its block is visible now.
+        // Dekker with `protect`: mark the slab, then look at the hazards.
+        dekker_fence();
         if self.procs.hazard_held(head, slot, 0)
             || self.free_blocks(head, class) != Some(self.classes[class].blocks as usize)
         {
@@ -599,5 +603,229 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
                 }
             }
         }
+    }
+}
+
+/// loom models of taking a slab from its owner to retire it (run by
+/// .ci/loom.sh): the owner allocating from its slab and another process
+/// retiring it never both succeed, a stopped owner keeps its slab until it
+/// is reclaimed, and a stopped retirer's step is finished by its reclaimer.
+/// The slab lives on the heap (one class of two 64-byte blocks per page).
+#[cfg(all(test, loom))]
+mod models {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+    use crate::shared::proctable::{table_words, PROC_SLOT_WORDS};
+
+    const PAGES: usize = 2;
+    const CLASS: usize = 0;
+    const A: u32 = 0;
+    const B: u32 = 1;
+
+    struct Heap {
+        headers: Vec<Vec<AtomicU64>>,
+        blocks: Vec<Vec<AtomicU32>>,
+    }
+
+    impl SlabSpace for &Heap {
+        fn header(&self, head: u64) -> Option<&[AtomicU64]> {
+            self.headers.get(head as usize).map(|v| &v[..])
+        }
+        fn block_words(&self, head: u64, blocks: usize) -> Option<&[AtomicU32]> {
+            self.blocks.get(head as usize).map(|v| &v[..blocks])
+        }
+    }
+
+    struct World {
+        heap: Heap,
+        table: Vec<AtomicU64>,
+        used: Vec<AtomicU64>,
+        regions: Vec<AtomicU64>,
+        procs: Vec<AtomicU64>,
+        hints: Vec<AtomicU64>,
+        desc: Vec<AtomicU64>,
+        classes: Vec<SizeClass>,
+    }
+
+    fn z64(n: usize) -> Vec<AtomicU64> {
+        (0..n).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    impl World {
+        fn new() -> World {
+            World {
+                heap: Heap {
+                    headers: (0..PAGES).map(|_| z64(HEADER_WORDS)).collect(),
+                    blocks: (0..PAGES).map(|_| (0..2).map(|_| AtomicU32::new(0)).collect()).collect(),
+                },
+                table: z64(PAGES),
+                used: z64(1),
+                regions: z64(1),
+                procs: z64(table_words(2)),
+                hints: z64(HINTS_PER_CLASS),
+                desc: z64(4 * crate::shared::descriptor::DESC_WORDS),
+                classes: vec![SizeClass { size: 64, span: 1, blocks: 2, blocks_off: 128 }],
+            }
+        }
+
+        fn slabs(&self, me: u32) -> Slabs<'_, &Heap> {
+            Slabs {
+                space: &self.heap,
+                page_size: 4096,
+                classes: &self.classes,
+                pages: Pages::new(&self.table, &self.used, &self.regions),
+                procs: ProcTable::new(&self.procs),
+                hints: &self.hints,
+                me,
+            }
+        }
+
+        fn desc(&self) -> Descriptors<'_> {
+            Descriptors::new(&self.desc)
+        }
+    }
+
+    /// Both processes attached; A owns an empty slab at page 0 (it built
+    /// it for descriptor 0 and freed that block again).
+    fn world_with_owned_slab() -> (Arc<World>, ClassCache) {
+        let w = Arc::new(World::new());
+        let procs = ProcTable::new(&w.procs);
+        procs.activate(A, 1, 0);
+        procs.activate(B, 2, 0);
+        let slabs = w.slabs(A);
+        let pages = Pages::new(&w.table, &w.used, &w.regions);
+        let mut cache = ClassCache::default();
+        let hazard = procs.hazard(A, 1 + CLASS);
+        let got = slabs.alloc(&mut cache, CLASS, 0, &w.desc(), hazard, &mut |n| Ok(pages.claim_run(n, A))).unwrap();
+        assert!(got.is_some());
+        assert!(!slabs.free_block(0, 0, 0, CLASS, None));
+        (w, cache)
+    }
+
+    fn model(f: impl Fn() + Sync + Send + 'static) {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(2);
+        }
+        b.check(f);
+    }
+
+    /// The page at 0 was given to someone else's object after a retire:
+    /// its bytes (here the block words) are that object's, all zero.
+    fn retired(w: &World) -> bool {
+        Pages::new(&w.table, &w.used, &w.regions).load(0) == PageEntry::Free
+    }
+
+    #[test]
+    fn an_owner_allocating_and_a_taker_retiring_never_overlap() {
+        model(|| {
+            let (w, mut cache) = world_with_owned_slab();
+            let taker = {
+                let w = w.clone();
+                thread::spawn(move || {
+                    let slabs = w.slabs(B);
+                    slabs.retire_if_empty(0, CLASS, slabs.procs.hazard(B, 0), true)
+                })
+            };
+            let slabs = w.slabs(A);
+            let hazard = slabs.procs.hazard(A, 1 + CLASS);
+            let got = slabs.alloc(&mut cache, CLASS, 1, &w.desc(), hazard, &mut |_| Ok(None)).unwrap();
+            let took = taker.join().unwrap();
+            assert_eq!(took, retired(&w));
+            if took {
+                // Retired: the allocation found no room, and wrote nothing
+                // into the pages that left the slab.
+                assert_eq!(got, None);
+                assert!(w.heap.blocks[0].iter().all(|b| b.load(Ordering::SeqCst) == 0));
+            } else {
+                // Still a slab: the allocation got its block in it.
+                assert!(got.is_some());
+                assert!(w.heap.blocks[0].iter().any(|b| b.load(Ordering::SeqCst) == 2));
+            }
+        });
+    }
+
+    /// The owner stops for good while it names its slab (mid-allocation):
+    /// no one can retire the slab; once the owner is reclaimed, anyone can.
+    #[test]
+    fn a_stopped_owner_keeps_its_slab_until_reclaimed() {
+        model(|| {
+            let (w, _cache) = world_with_owned_slab();
+            let owner = {
+                let w = w.clone();
+                thread::spawn(move || {
+                    let slabs = w.slabs(A);
+                    // (A stops here, forever, if it got the slab)
+                    slabs.protect_owned(slabs.procs.hazard(A, 1 + CLASS), 0, CLASS)
+                })
+            };
+            let slabs = w.slabs(B);
+            let took = slabs.retire_if_empty(0, CLASS, slabs.procs.hazard(B, 0), true);
+            let protected = owner.join().unwrap();
+            assert!(!(protected && took), "retired a slab its owner was allocating from");
+            if !took {
+                // A is reclaimed: its hazards cleared, its slab disowned.
+                slabs.procs.clear_hazards(A);
+                slabs.reclaim_slot(A, slabs.procs.hazard(B, 0));
+                assert!(slabs.retire_if_empty(0, CLASS, slabs.procs.hazard(B, 0), true));
+            }
+            assert!(retired(&w));
+        });
+    }
+
+    /// A taker stops for good right after marking the slab RETIRING; the
+    /// owner's allocation meanwhile finds no room in it, and the taker's
+    /// reclaimer finishes the retire.
+    #[test]
+    fn a_stopped_taker_is_finished_by_its_reclaimer() {
+        model(|| {
+            let (w, mut cache) = world_with_owned_slab();
+            let taker = {
+                let w = w.clone();
+                thread::spawn(move || {
+                    let slabs = w.slabs(B);
+                    let hazard = slabs.procs.hazard(B, 0);
+                    if !slabs.protect(hazard, 0, Some(CLASS)) {
+                        return false;
+                    }
+                    slabs.procs.word(B, W_RETIRING).store(1, Ordering::SeqCst);
+                    let h = slabs.header(0).unwrap();
+                    let owner = h[H_OWNER].load(Ordering::SeqCst);
+                    if h[H_OWNER].compare_exchange(owner, B as u64 + 1, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                        return false;
+                    }
+                    let span = 1;
+                    slabs.pages.swap_entry(
+                        0,
+                        PageEntry::SlabHead { class: CLASS as u32, span },
+                        PageEntry::SlabRetiring { slot: B, class: CLASS as u32, span },
+                    )
+                    // (B stops here, forever)
+                })
+            };
+            let slabs = w.slabs(A);
+            let hazard = slabs.procs.hazard(A, 1 + CLASS);
+            let got = slabs.alloc(&mut cache, CLASS, 1, &w.desc(), hazard, &mut |_| Ok(None)).unwrap();
+            let marked = taker.join().unwrap();
+            // B's reclaimer (A here): B's hazards cleared, its step finished.
+            slabs.procs.clear_hazards(B);
+            slabs.reclaim_slot(B, slabs.procs.hazard(A, 0));
+            if marked && got.is_none() {
+                assert!(retired(&w), "a stopped retire was not finished");
+            }
+            if got.is_some() {
+                // A got its block before the take: the slab stays.
+                assert!(!retired(&w));
+                assert!(w.heap.blocks[0].iter().any(|b| b.load(Ordering::SeqCst) == 2));
+            }
+        });
+    }
+
+    #[test]
+    fn proc_slots_hold_the_hazards() {
+        // The models need a hazard per class in each slot.
+        assert!(W_OWNED_SLABS + NCLASSES < PROC_SLOT_WORDS);
     }
 }
