@@ -259,13 +259,15 @@ impl<'a> Access<'a> {
     }
 
     /// The descriptor a release of `id` drops a pin of: its object, sealed
-    /// or deleted while pinned.
+    /// or deleted while pinned. A spilled object is there but pinned by no
+    /// one: INVALID_ARGUMENT, as for any object the caller does not pin.
     pub(crate) fn pinned_descriptor(&self, id: &ObjectId) -> Result<u32> {
-        let found = self
-            .att
-            .objects()
-            .lookup(&id.words(), |s| matches!(s.state(), State::Sealed | State::Deleted | State::Spilling));
-        found.map(|(d, _)| d).ok_or_else(|| err!(NotFound, "object {id} not found"))
+        let o = self.att.objects();
+        match o.lookup(&id.words(), |s| matches!(s.state(), State::Sealed | State::Deleted | State::Spilling)) {
+            Some((d, _)) => Ok(d),
+            None if self.contains(id) => Err(err!(InvalidArgument, "object {id} is not pinned by this handle")),
+            None => Err(err!(NotFound, "object {id} not found")),
+        }
     }
 
     /// Drops one of this process's pins on `d` (freeing it if it was

@@ -115,6 +115,15 @@ impl<'a> Allocator<'a> {
         Some(found)
     }
 
+    /// The size class an allocation of `total` bytes is served from, or
+    /// None for a run of pages. A class whose slab (at least 8 blocks) is
+    /// larger than the whole arena is served by a run instead: otherwise a
+    /// small store could never hold objects of that class, not even empty.
+    #[inline]
+    pub(crate) fn slab_class(&self, total: u64) -> Option<usize> {
+        class_for(total).filter(|&c| self.region.classes()[c].span <= self.region.layout().pages)
+    }
+
     /// Largest footprint the store could ever hold.
     pub(crate) fn max_footprint(&self) -> u64 {
         self.region.layout().params.capacity
@@ -183,7 +192,7 @@ impl<'a> Allocator<'a> {
         let loc = self.region.descriptors().word(d, w::LOC);
         let ps = self.region.layout().params.page_size;
         let mut claimed = claimed;
-        let result = match class_for(total) {
+        let result = match self.slab_class(total) {
             Some(class) => {
                 let (mut cache, hazard) = self.class_cache(class);
                 let slabs = self.region.slabs(self.me);
@@ -231,15 +240,19 @@ impl<'a> Allocator<'a> {
 
     /// Adopts any slab of the class of `total` bytes that has a free block.
     pub(crate) fn adopt_any_slab(&self, total: u64) -> bool {
-        let Some(class) = class_for(total) else { return false };
+        let Some(class) = self.slab_class(total) else { return false };
         let (mut cache, hazard) = self.class_cache(class);
         self.region.slabs(self.me).adopt_by_scan(&mut cache, class, hazard)
     }
 
-    /// Returns empty slabs nobody owns to the page pool; pages freed.
+    /// Returns empty slabs to the page pool, taking them from the processes
+    /// that keep them (this one included: its next allocation of the class
+    /// notices and moves on); pages freed. The last resort of an allocation
+    /// that found no room: an idle process that used a class once would
+    /// otherwise keep its empty slab for good.
     pub(crate) fn retire_empty_slabs(&self) -> u64 {
         let (_g, hazard) = self.general_hazard();
-        self.region.slabs(self.me).retire_empty(hazard)
+        self.region.slabs(self.me).retire_empty(hazard, true)
     }
 
     /// Gives up the slab of every class (at detach).

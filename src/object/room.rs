@@ -45,7 +45,7 @@ impl<'a> RoomMaker<'a> {
 
     /// Spills objects so that an allocation of `total` bytes can succeed.
     pub(crate) fn make_room(&self, total: u64) -> Result<Room> {
-        let class = class_for(total);
+        let class = self.spiller.alloc.slab_class(total);
         // A slab of the class with a free block nobody hinted costs nothing.
         if class.is_some() && self.spiller.alloc.adopt_any_slab(total) {
             return Ok(Room::Progress);

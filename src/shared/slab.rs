@@ -469,12 +469,13 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
 
     // ----- retiring ---------------------------------------------------------
 
-    /// Returns empty, unowned slabs to the free pages. Returns pages freed.
-    pub(crate) fn retire_empty(&self, hazard: &AtomicU64) -> u64 {
+    /// Returns empty slabs to the free pages (with `take`, whoever owns
+    /// them; else only unowned ones). Returns pages freed.
+    pub(crate) fn retire_empty(&self, hazard: &AtomicU64, take: bool) -> u64 {
         let mut freed = 0;
         for head in 0..self.pages.count() {
             let PageEntry::SlabHead { class, .. } = self.pages.load(head) else { continue };
-            if self.retire_if_empty(head, class as usize, hazard, false) {
+            if self.retire_if_empty(head, class as usize, hazard, take) {
                 freed += self.classes[class as usize].span;
             }
         }
