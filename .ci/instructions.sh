@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Instruction counts of the hot paths through the C ABI, under callgrind
+# (deterministic: the same binary and inputs give the same counts), checked
+# against budgets. Each path runs N1 and N2 times in two runs; the count per
+# call is the difference over N2 - N1, so setup cancels out.
+#
+#   .ci/instructions.sh            # measure and check the budgets
+#   .ci/instructions.sh --report   # measure and print, check nothing
+set -euo pipefail
+cd "$(dirname "$0")/.."
+command -v valgrind >/dev/null || { echo "valgrind is needed" >&2; exit 1; }
+cargo bench --no-run --bench instructions 2>/dev/null
+bin="$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)"
+N1=2000
+N2=22000
+# path:budget (instructions per call)
+budgets="get:250 contains:120 absent:300 put:700 putdel:1000"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+count() {
+    valgrind --tool=callgrind --callgrind-out-file="$tmp/out" "$bin" "$1" "$2" >/dev/null 2>"$tmp/err" || {
+        cat "$tmp/err" >&2
+        exit 1
+    }
+    sed -nE 's/^summary: ([0-9]+).*/\1/p' "$tmp/out"
+}
+fail=0
+for pb in $budgets; do
+    path="${pb%%:*}"
+    budget="${pb##*:}"
+    a="$(count "$path" "$N1")"
+    b="$(count "$path" "$N2")"
+    per=$(( (b - a) / (N2 - N1) ))
+    if [ "${1:-}" != "--report" ] && [ "$per" -gt "$budget" ]; then
+        echo "instructions: $path: $per per call, over its budget of $budget" >&2
+        fail=1
+    else
+        echo "instructions: $path: $per per call (budget $budget)"
+    fi
+done
+exit "$fail"
