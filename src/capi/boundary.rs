@@ -13,8 +13,9 @@ pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> os_status {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
         Ok(Ok(())) => OS_OK,
         Ok(Err(e)) => {
-            set_last_error(&e.to_string());
-            status_of(e.kind())
+            let status = status_of(e.kind());
+            set_last_error(e);
+            status
         }
         Err(panic) => {
             let what = panic
@@ -22,7 +23,7 @@ pub(crate) fn boundary(f: impl FnOnce() -> Result<(), Error>) -> os_status {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            set_last_error(&format!("internal error (panic): {what}"));
+            set_last_error(Error::new(crate::ErrorKind::Panic, format!("internal error (panic): {what}")));
             OS_PANIC
         }
     }

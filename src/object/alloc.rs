@@ -301,7 +301,7 @@ impl<'a> Allocator<'a> {
                 page * ps
             }
             Location::Block { page, block } => {
-                self.region.slabs(self.me).block_offset(page, class_for(total)?, block)?
+                self.region.block_offset(page, class_for(total)?, block)?
             }
             Location::None
             | Location::SlabIntent { .. }

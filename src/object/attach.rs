@@ -149,7 +149,7 @@ impl Attachment {
     }
 
     #[inline]
-    pub(crate) fn objects(&self) -> Objects<'_> {
+    pub(crate) fn objects(&self) -> &Objects<'_> {
         Objects::of(&self.region)
     }
 

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 
 use super::attach::Attachment;
-use crate::error::{err, Result};
+use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::shared::descriptor::State;
 use crate::shared::layout::Global;
@@ -172,7 +172,7 @@ pub(crate) fn list_from(att: &Attachment, cursor: u64, limit: usize) -> (Vec<Obj
 pub(crate) fn pin_holders(att: &Attachment, id: &ObjectId) -> Result<Vec<ProcessInfo>> {
     let o = att.objects();
     let Some((d, _)) = o.lookup(&id.words(), |s| s.holds_id()) else {
-        return Err(err!(NotFound, "object {id} not found"));
+        return Err(Error::object_not_found(id.0));
     };
     let procs = att.region().procs();
     Ok(o.masks

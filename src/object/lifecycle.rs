@@ -22,10 +22,9 @@
 //! an uncommitted one).
 
 use crate::id::hash_id;
-use crate::shared::descriptor::{w, Descriptors, Location, Snapshot, State, StateWord, NO_OWNER};
-use crate::shared::index::Index;
-use crate::shared::pins::{LocalPins, PinMasks, Unpinned};
-use crate::shared::sync::{dekker_fence, AtomicU64, Ordering};
+use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::pins::{LocalPins, Unpinned};
+use crate::shared::sync::{dekker_fence, Ordering};
 
 /// What frees an object's bytes. Implemented by the allocator; a test double
 /// under loom.
@@ -72,29 +71,15 @@ pub(crate) enum Pin {
     Overflow,
 }
 
-/// The shared object structures.
-#[derive(Clone, Copy)]
-pub(crate) struct Objects<'a> {
-    pub desc: Descriptors<'a>,
-    pub index: Index<'a>,
-    pub masks: PinMasks<'a>,
-    /// One bit per descriptor: 1 = maybe free (a search hint).
-    pub free_hint: &'a [AtomicU64],
-    pub seed: u64,
-}
+/// The object protocol runs over a store's object tables.
+pub(crate) use crate::shared::tables::ObjectTables as Objects;
 
 impl<'a> Objects<'a> {
     /// The object tables of a store.
     #[cfg(not(loom))]
     #[inline]
-    pub(crate) fn of(region: &'a crate::shared::region::Region) -> Objects<'a> {
-        Objects {
-            desc: region.descriptors(),
-            index: region.index(),
-            masks: region.pin_masks(),
-            free_hint: region.free_hints(),
-            seed: region.layout().params.hash_seed,
-        }
+    pub(crate) fn of(region: &'a crate::shared::region::Region) -> &'a Objects<'a> {
+        region.tables()
     }
 
     #[inline]
@@ -223,8 +208,8 @@ impl<'a> Objects<'a> {
     #[inline]
     pub(crate) fn lookup(&self, key: &[u64; 3], accept: impl Fn(StateWord) -> bool) -> Option<(u32, Snapshot)> {
         self.index.find(self.hash(key), |d| {
-            let snap = self.desc.snapshot(d)?;
-            (snap.key == *key && accept(snap.state)).then_some((d, snap))
+            let snap = self.desc.snapshot_if_key(d, key)?;
+            accept(snap.state).then_some((d, snap))
         })
     }
 

@@ -35,7 +35,7 @@ pub(crate) struct RoomMaker<'a> {
 }
 
 impl<'a> RoomMaker<'a> {
-    fn objects(&self) -> Objects<'a> {
+    fn objects(&self) -> &'a Objects<'a> {
         Objects::of(self.spiller.alloc.region)
     }
 

@@ -6,7 +6,7 @@
 
 use super::lifecycle::{InsertError, Memory, Objects};
 use crate::shared::descriptor::{w, Descriptors, Location, State, StateWord, NO_OWNER};
-use crate::shared::index::{Index, BUCKET_ENTRIES};
+use crate::shared::index::{Index, BUCKET_WORDS};
 use crate::shared::pins::{LocalPins, PinMasks};
 use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -14,8 +14,7 @@ use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
 /// pin counts of a few processes.
 pub(crate) struct Arena {
     desc: Vec<AtomicU64>,
-    entries: Vec<AtomicU64>,
-    bounds: Vec<AtomicU32>,
+    index: Vec<AtomicU64>,
     masks: Vec<AtomicU64>,
     free: Vec<AtomicU64>,
     /// Per process: its local pin counts.
@@ -41,8 +40,7 @@ impl Arena {
             .collect();
         Arena {
             desc: z64(n * 8),
-            entries: z64(buckets * BUCKET_ENTRIES),
-            bounds: z32(buckets),
+            index: z64(buckets * BUCKET_WORDS),
             masks: z64(n),
             free,
             local: (0..processes).map(|_| z32(n)).collect(),
@@ -54,7 +52,7 @@ impl Arena {
     pub(crate) fn objects(&self) -> Objects<'_> {
         Objects {
             desc: Descriptors::new(&self.desc),
-            index: Index::new(&self.entries, &self.bounds, self.masks.len() as u32),
+            index: Index::new(&self.index, self.masks.len() as u32),
             masks: PinMasks::new(&self.masks, 1),
             free_hint: &self.free,
             seed: 1,

@@ -339,7 +339,14 @@ impl<'a> Descriptors<'a> {
     /// Word `which` of descriptor `d` (d must be < count).
     #[inline]
     pub(crate) fn word(&self, d: u32, which: usize) -> &'a AtomicU64 {
-        &self.words[d as usize * DESC_WORDS + which]
+        &self.line(d)[which]
+    }
+
+    /// The words of descriptor `d` (d must be < count): one bounds check.
+    #[inline]
+    fn line(&self, d: u32) -> &'a [AtomicU64; DESC_WORDS] {
+        let start = d as usize * DESC_WORDS;
+        self.words[start..start + DESC_WORDS].try_into().expect("a descriptor is DESC_WORDS words")
     }
 
     #[inline]
@@ -372,23 +379,41 @@ impl<'a> Descriptors<'a> {
     /// returned state word, or None if the descriptor changed meanwhile.
     #[inline]
     pub(crate) fn snapshot(&self, d: u32) -> Option<Snapshot> {
-        let s1 = self.state(d).load(Ordering::Acquire);
-        let id2 = self.word(d, w::ID2_META).load(Ordering::Relaxed);
+        let line = self.line(d);
+        let s1 = line[w::STATE].load(Ordering::Acquire);
+        let id2 = line[w::ID2_META].load(Ordering::Relaxed);
         let snap = Snapshot {
             state: StateWord(s1),
-            key: [
-                self.word(d, w::ID0).load(Ordering::Relaxed),
-                self.word(d, w::ID1).load(Ordering::Relaxed),
-                id2 & 0xffff_ffff,
-            ],
+            key: [line[w::ID0].load(Ordering::Relaxed), line[w::ID1].load(Ordering::Relaxed), id2 & 0xffff_ffff],
             meta_len: (id2 >> 32) as u32,
-            data_len: self.word(d, w::DATA_LEN).load(Ordering::Relaxed),
-            loc: self.word(d, w::LOC).load(Ordering::Relaxed),
-            info: self.word(d, w::INFO).load(Ordering::Relaxed),
+            data_len: line[w::DATA_LEN].load(Ordering::Relaxed),
+            loc: line[w::LOC].load(Ordering::Relaxed),
+            info: line[w::INFO].load(Ordering::Relaxed),
         };
         fence(Ordering::Acquire);
-        let s2 = self.state(d).load(Ordering::Relaxed);
+        let s2 = line[w::STATE].load(Ordering::Relaxed);
         (s1 == s2).then_some(snap)
+    }
+
+    /// A snapshot of `d` if it holds `key` (read seqlock-style, like
+    /// `snapshot`): the key words are compared before the rest is read, so
+    /// a lookup that meets another ID reads four words, not eight.
+    #[inline]
+    pub(crate) fn snapshot_if_key(&self, d: u32, key: &[u64; 3]) -> Option<Snapshot> {
+        let line = self.line(d);
+        let s1 = line[w::STATE].load(Ordering::Acquire);
+        let id0 = line[w::ID0].load(Ordering::Relaxed);
+        let id1 = line[w::ID1].load(Ordering::Relaxed);
+        let id2 = line[w::ID2_META].load(Ordering::Relaxed);
+        if id0 != key[0] || id1 != key[1] || id2 & 0xffff_ffff != key[2] {
+            return None;
+        }
+        let data_len = line[w::DATA_LEN].load(Ordering::Relaxed);
+        let loc = line[w::LOC].load(Ordering::Relaxed);
+        let info = line[w::INFO].load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let s2 = line[w::STATE].load(Ordering::Relaxed);
+        (s1 == s2).then_some(Snapshot { state: StateWord(s1), key: *key, meta_len: (id2 >> 32) as u32, data_len, loc, info })
     }
 
     /// The key of `d` if its state word is still `state` after reading it.

@@ -13,8 +13,7 @@
 //!         page table         one word per arena page
 //!         used-page bitmap   one bit per arena page (a search hint)
 //!         free-object bitmap one bit per descriptor (a search hint)
-//!         probe bounds       one u32 per index bucket
-//!         index buckets      64 bytes: eight u64 entries
+//!         index buckets      64 bytes: a probe bound and seven u64 entries
 //!         descriptors        64 bytes per object slot
 //!         pin masks          one bit per process slot per object slot (spread, see pins)
 //! arena   object bytes, page_size-aligned
@@ -28,7 +27,7 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::index::BUCKET_ENTRIES;
+use super::index::BUCKET_WORDS;
 use super::wait::WAIT_WORDS;
 use super::{descriptor, index, pages, pins, proctable, slab, wait};
 use crate::error::{err, Result};
@@ -93,7 +92,6 @@ pub(crate) struct Layout {
     pub page_table: usize,
     pub used_bitmap: usize,
     pub desc_bitmap: usize,
-    pub bounds: usize,
     pub index: usize,
     pub descriptors: usize,
     pub masks: usize,
@@ -168,8 +166,7 @@ impl Layout {
         let page_table = section(words(pages::table_words(pages)));
         let used_bitmap = section(words(pages::bitmap_words(pages)));
         let desc_bitmap = section(words(descriptor::free_hint_words(params.max_objects)));
-        let bounds = section(buckets * 4);
-        let index = section(buckets * BUCKET_ENTRIES as u64 * 8);
+        let index = section(buckets * BUCKET_WORDS as u64 * 8);
         let descriptors = section(words(descriptor::table_words(params.max_objects)));
         let masks = section(words(mask_positions as usize * mask_words));
         let arena_align = if params.store_flags & STORE_FLAG_HUGEPAGES != 0 { HUGE_PAGE_SIZE } else { PAGE_SIZE };
@@ -190,7 +187,6 @@ impl Layout {
             page_table,
             used_bitmap,
             desc_bitmap,
-            bounds,
             index,
             descriptors,
             masks,

@@ -98,6 +98,21 @@ impl Mapping {
         unsafe { std::slice::from_raw_parts(self.base.add(w.offset).cast::<T>(), w.count) }
     }
 
+    /// The words of a range checked by `words` on this mapping, with a
+    /// lifetime the type system cannot tie to the mapping.
+    ///
+    /// # Safety
+    /// The caller keeps the slice beside this mapping, where nothing can
+    /// reach it once the mapping is dropped, and hands it out only borrowed
+    /// from whatever owns the mapping (see `Region`), so that no use of it
+    /// outlives the mapping.
+    pub(crate) unsafe fn view_for_life<T: SharedWord>(&self, w: Words<T>) -> &'static [T] {
+        let v = self.view(w);
+        // SAFETY: the memory stays mapped until `self` is dropped, and the
+        // caller guarantees no use of the slice outlives that.
+        unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) }
+    }
+
     /// A raw pointer to `len` bytes at `offset`, if they lie in the mapping.
     #[inline]
     pub(crate) fn ptr(&self, offset: usize, len: usize) -> Option<*mut u8> {

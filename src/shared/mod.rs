@@ -10,7 +10,8 @@
 //!   composes the sizes the structures give;
 //! - `region`: a mapping with its layout, handing out typed views;
 //! - `descriptor` (object states), `index` (IDs to descriptors), `pins`
-//!   (which processes pin what), `pages` (the page table), `classes` and
+//!   (which processes pin what), `tables` (the set of them an object
+//!   lives in), `pages` (the page table), `classes` and
 //!   `slab` (small-object memory), `proctable` (process slots), `wait`
 //!   (futex words);
 //! - `sync`: the atomics, routed through loom in model checks.
@@ -23,6 +24,7 @@ pub(crate) mod pins;
 pub(crate) mod proctable;
 pub(crate) mod slab;
 pub(crate) mod sync;
+pub(crate) mod tables;
 
 #[cfg(not(loom))]
 pub(crate) mod layout;

@@ -4,7 +4,7 @@
 
 use super::classes::{size_classes, SizeClass};
 use super::descriptor::{self, Descriptors};
-use super::index::{Index, BUCKET_ENTRIES};
+use super::index::{Index, BUCKET_WORDS};
 use super::layout::{Global, Layout};
 use super::mapping::{Mapping, Words};
 use super::pages::{self, Pages};
@@ -12,6 +12,7 @@ use super::pins::PinMasks;
 use super::proctable::{self, ProcTable};
 use super::slab::{ArenaSpace, Slabs, HINT_WORDS};
 use super::sync::{AtomicU32, AtomicU64};
+use super::tables::ObjectTables;
 use super::wait::{Waits, SEQ_WORDS, WAIT_WORDS};
 use crate::error::{err, Result};
 
@@ -26,15 +27,32 @@ struct Sections {
     page_table: Words<AtomicU64>,
     used_bitmap: Words<AtomicU64>,
     free_hints: Words<AtomicU64>,
-    bounds: Words<AtomicU32>,
     index: Words<AtomicU64>,
     descriptors: Words<AtomicU64>,
     masks: Words<AtomicU64>,
 }
 
+/// The views of the structures used on every operation, made once. They
+/// point into the mapping, which the region owns and which outlives them
+/// (see `Region::new`); the region hands them out borrowed from itself.
+#[derive(Clone, Copy)]
+struct Views {
+    tables: ObjectTables<'static>,
+    waits: Waits<'static>,
+}
+
+impl std::fmt::Debug for Views {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Views")
+    }
+}
+
 /// A mapped store file and its layout.
 #[derive(Debug)]
 pub(crate) struct Region {
+    // Declared first, so dropped first: nothing uses the views once the
+    // mapping below goes (they have no destructor anyway).
+    views: Views,
     map: Mapping,
     layout: Layout,
     classes: Vec<SizeClass>,
@@ -56,19 +74,35 @@ impl Region {
                 page_table: map.words(l.page_table, pages::table_words(l.pages))?,
                 used_bitmap: map.words(l.used_bitmap, pages::bitmap_words(l.pages))?,
                 free_hints: map.words(l.desc_bitmap, descriptor::free_hint_words(p.max_objects))?,
-                bounds: map.words(l.bounds, l.buckets as usize)?,
-                index: map.words(l.index, l.buckets as usize * BUCKET_ENTRIES)?,
+                index: map.words(l.index, l.buckets as usize * BUCKET_WORDS)?,
                 descriptors: map.words(l.descriptors, descriptor::table_words(p.max_objects))?,
                 masks: map.words(l.masks, l.mask_positions as usize * l.mask_words)?,
             })
         })();
         let arena_fits = map.ptr(l.arena, p.capacity as usize).is_some();
-        match sections {
-            Some(sections) if arena_fits => {
-                Ok(Region { classes: size_classes(l.params.page_size), map, layout, sections })
+        let Some(sections) = sections.filter(|_| arena_fits) else {
+            return Err(err!(Corrupt, "store sections do not fit the file"));
+        };
+        let s = sections;
+        // SAFETY: the views are kept in the region beside the mapping they
+        // point into, and handed out only borrowed from the region.
+        let views = unsafe {
+            let masks = map.view_for_life(s.masks);
+            Views {
+                tables: ObjectTables {
+                    desc: Descriptors::new(map.view_for_life(s.descriptors)),
+                    index: Index::new(map.view_for_life(s.index), p.max_objects as u32),
+                    masks: PinMasks::new(masks, l.mask_words),
+                    free_hint: map.view_for_life(s.free_hints),
+                    seed: p.hash_seed,
+                },
+                waits: Waits::new(
+                    map.view_for_life(s.wait),
+                    PinMasks::new(map.view_for_life(s.wait_masks), l.mask_words),
+                ),
             }
-            _ => Err(err!(Corrupt, "store sections do not fit the file")),
-        }
+        };
+        Ok(Region { views, classes: size_classes(l.params.page_size), map, layout, sections })
     }
 
     pub(crate) fn layout(&self) -> &Layout {
@@ -84,30 +118,19 @@ impl Region {
         &self.classes
     }
 
+    /// The tables objects live in.
+    #[inline]
+    pub(crate) fn tables(&self) -> &ObjectTables<'_> {
+        &self.views.tables
+    }
+
     #[inline]
     pub(crate) fn descriptors(&self) -> Descriptors<'_> {
-        Descriptors::new(self.map.view(self.sections.descriptors))
+        self.views.tables.desc
     }
 
-    #[inline]
-    pub(crate) fn index(&self) -> Index<'_> {
-        Index::new(
-            self.map.view(self.sections.index),
-            self.map.view(self.sections.bounds),
-            self.layout.params.max_objects as u32,
-        )
-    }
 
-    #[inline]
-    pub(crate) fn pin_masks(&self) -> PinMasks<'_> {
-        PinMasks::new(self.map.view(self.sections.masks), self.layout.mask_words)
-    }
 
-    /// One bit per descriptor: 1 = maybe free (a search hint).
-    #[inline]
-    pub(crate) fn free_hints(&self) -> &[AtomicU64] {
-        self.map.view(self.sections.free_hints)
-    }
 
     pub(crate) fn pages(&self) -> Pages<'_> {
         Pages::new(
@@ -136,15 +159,23 @@ impl Region {
 
     #[inline]
     pub(crate) fn waits(&self) -> Waits<'_> {
-        Waits::new(
-            self.map.view(self.sections.wait),
-            PinMasks::new(self.map.view(self.sections.wait_masks), self.layout.mask_words),
-        )
+        self.views.waits
     }
 
     /// A global counter word.
     pub(crate) fn global(&self, g: Global) -> &AtomicU64 {
         &self.map.u64s(g.offset(), 1).expect("the globals page is inside every store")[0]
+    }
+
+    /// The arena offset of block `block` of the slab at page `head` of size
+    /// class `class`, bounds-checked (a damaged location gives None).
+    #[inline]
+    pub(crate) fn block_offset(&self, head: u64, class: usize, block: u32) -> Option<u64> {
+        let c = self.classes.get(class)?;
+        if block >= c.blocks || head.checked_add(c.span)? > self.layout.pages {
+            return None;
+        }
+        Some(head * self.layout.params.page_size + c.blocks_off + block as u64 * c.size)
     }
 
     /// The mapping offset of arena offset `off`.

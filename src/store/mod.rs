@@ -230,7 +230,7 @@ impl Store {
             return Ok(obj);
         }
         if timeout == Some(Duration::ZERO) {
-            return Err(err!(NotFound, "object {id} not found"));
+            return Err(Error::object_not_found(id.0));
         }
         let att = &*self.att;
         let hash = att.objects().hash(&key);
