@@ -128,6 +128,14 @@ impl Attachment {
         Ok(found)
     }
 
+    /// The size class an allocation of `total` bytes is served from, or
+    /// None for a run of pages. A class whose slab (at least 8 blocks) is
+    /// larger than the whole arena is served by a run instead: otherwise a
+    /// small store could never hold objects of that class, not even empty.
+    pub(crate) fn slab_class(&self, total: u64) -> Option<usize> {
+        class_for(total).filter(|&c| self.classes[c].span <= self.layout.pages)
+    }
+
     /// The non-reclaim freer.
     pub(crate) fn freer(&self) -> Freer<'_> {
         Freer { att: self, hazard: None }
@@ -215,7 +223,7 @@ impl Attachment {
         let loc = self.objects().desc.word(d, w::LOC);
         let ps = self.layout.params.page_size;
         let mut claimed = claimed;
-        let result = match class_for(total) {
+        let result = match self.slab_class(total) {
             Some(class) => {
                 let mut cache = self.caches[class].lock().unwrap_or_else(|p| p.into_inner());
                 let slabs = self.slabs();

@@ -489,7 +489,7 @@ impl Attachment {
         if self.spill_dir.is_none() {
             return Ok(Room::Exhausted);
         }
-        let class = class_for(total);
+        let class = self.slab_class(total);
         // A slab of the class with a free block nobody hinted costs nothing.
         if let Some(class) = class {
             let adopted = {
