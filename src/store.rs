@@ -515,6 +515,11 @@ impl Store {
         let att = &*self.att;
         let o = att.objects();
         let Some((d, _)) = o.lookup(&id.words(), |s| matches!(s.state(), st::SEALED | st::DELETED | st::SPILLING)) else {
+            // A spilled object is there (a get restores it), but unpinned:
+            // pinned objects are never spilled.
+            if self.contains(id)? {
+                return Err(err!(InvalidArgument, "object {id} is not pinned by this handle"));
+            }
             return Err(err!(NotFound, "object {id} not found"));
         };
         if !self.handle_pins().take(d) {

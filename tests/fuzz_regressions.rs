@@ -70,3 +70,39 @@ fn a_small_spilling_store_takes_objects_larger_than_a_slab_fits() {
     s.collect().unwrap();
     assert!(s.audit().unwrap().is_empty(), "{:?}", s.audit().unwrap());
 }
+
+/// capi_calls found: os_release of a spilled object (there, unpinned: a
+/// get would restore it) gave NOT_FOUND, "object ... not found", where the
+/// same release of an object in memory gives INVALID_ARGUMENT ("not pinned
+/// by this handle"), as the header documents.
+#[test]
+fn releasing_an_unpinned_spilled_object_is_invalid_argument_not_not_found() {
+    let t = TempStore::new("relspill");
+    let dir = SpillDir::new("relspill");
+    let s = small_store(&t, MIB, Some(&dir));
+    let ids: Vec<_> = (0..8u64).map(|i| s.put(&pattern(i, 300_000)).unwrap()).collect();
+    let spilled: Vec<_> = s
+        .list()
+        .unwrap()
+        .into_iter()
+        .filter(|o| o.state == objstore::ObjectState::Spilled)
+        .map(|o| o.id)
+        .collect();
+    assert!(!spilled.is_empty());
+    for id in &spilled {
+        assert!(s.contains(id).unwrap());
+        let e = s.release(id).unwrap_err();
+        assert_eq!(e.kind(), objstore::ErrorKind::InvalidArgument, "{e}");
+    }
+    // In memory: the same status. Unknown IDs: NOT_FOUND.
+    let in_memory = ids.iter().find(|id| !spilled.contains(id)).unwrap();
+    assert_eq!(s.release(in_memory).unwrap_err().kind(), objstore::ErrorKind::InvalidArgument);
+    assert_eq!(s.release(&objstore::ObjectId([9; 20])).unwrap_err().kind(), objstore::ErrorKind::NotFound);
+    // A get restores it; then one release succeeds and the next is refused.
+    let id = spilled[0];
+    drop(s.get(&id, Some(Duration::ZERO)).unwrap());
+    let raw = s.get_raw(&id, Some(Duration::ZERO)).unwrap();
+    assert_eq!(raw.data_len, 300_000);
+    s.release(&id).unwrap();
+    assert_eq!(s.release(&id).unwrap_err().kind(), objstore::ErrorKind::InvalidArgument);
+}
