@@ -481,12 +481,15 @@ impl<'a> Slabs<'a> {
 
     // ----- retiring ---------------------------------------------------------
 
-    /// Returns empty, unowned slabs to the free pages. Returns pages freed.
+    /// Returns empty slabs to the free pages, taking them from their owners
+    /// (this process included): an allocation that found no room must not
+    /// fail while empty slabs that processes keep to allocate from hold the
+    /// pages. Returns pages freed.
     pub(crate) fn retire_empty(&self, hazard: &AtomicU64) -> u64 {
         let mut freed = 0;
         for head in 0..self.pages.count() {
             let PageEntry::SlabHead { class, .. } = self.pages.load(head) else { continue };
-            if self.retire_if_empty(head, class as usize, hazard, false) {
+            if self.retire_if_empty(head, class as usize, hazard, true) {
                 freed += self.classes[class as usize].span;
             }
         }

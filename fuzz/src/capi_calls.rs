@@ -129,6 +129,9 @@ fn status_name(st: os_status) -> String {
 /// Checks a status against the documentation (and `want`, if the model
 /// knows the answer; `also` lists others the model accepts).
 fn check(f: &str, st: os_status, spill: bool, want: Option<os_status>, also: &[os_status]) -> os_status {
+    if trace() {
+        eprintln!("  {f} -> {st} ({}){}", status_name(st), if st == OS_OK { String::new() } else { format!(": {}", last_error()) });
+    }
     assert_ne!(st, OS_PANIC, "{f}: OS_PANIC: {}", last_error());
     assert!(
         documented(f).contains(&st) || undocumented(f, spill).contains(&st),
@@ -151,6 +154,13 @@ fn check(f: &str, st: os_status, spill: bool, want: Option<os_status>, also: &[o
         );
     }
     st
+}
+
+/// OBJSTORE_FUZZ_TRACE=1 prints each call and its status (for replaying a
+/// reproducer).
+fn trace() -> bool {
+    static T: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *T.get_or_init(|| std::env::var_os("OBJSTORE_FUZZ_TRACE").is_some())
 }
 
 /// A zeroed buffer as long as the largest length a put is given.
@@ -832,6 +842,9 @@ pub fn run(data: &[u8]) {
     let mut steps = 0;
     while !inp.is_empty() && steps < 300 {
         let op = inp.u8();
+        if trace() {
+            eprintln!("step {steps}: op {op:#04x} ({})", ["open", "close", "put", "put", "create", "create_new", "seal", "abort", "get", "get_many", "release", "delete", "contains", "stats", "list", "collect/hex/misc"][op as usize % 16]);
+        }
         unsafe {
             match op % 16 {
                 0 => prog.op_open(&mut inp),
