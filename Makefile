@@ -166,3 +166,12 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+
+# Fuzzing (ci/fuzz.sh): the cargo-fuzz targets in fuzz/ (damaged store files,
+# damaged spill files, sequences of C API calls; nightly toolchain, ASan),
+# the Go binding's ID parsing (go test -fuzz) and the Python binding's value
+# decoding (atheris), each for a bounded time (FUZZ_SECONDS, default 60 per
+# cargo-fuzz target). Fails if any finds a crash.
+.PHONY: fuzz
+fuzz:
+	bash ci/fuzz.sh
