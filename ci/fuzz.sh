@@ -42,6 +42,9 @@ mkdir -p "$OUT"
 failures=()
 note() { printf '\n== %s\n' "$*"; }
 fail() { failures+=("$1"); printf 'FAILED: %s\n' "$1"; }
+# Crash, hang, memory and leak reports in an artifact directory (libFuzzer's
+# slow-unit-* files are only informative).
+found() { ls "$1" 2>/dev/null | grep -qE '^(crash|timeout|oom|leak)-'; }
 wants() { local t; for t in "${TARGETS[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 wants_rust() { local t; for t in "${RUST_TARGETS[@]}"; do wants "$t" && return 0; done; return 1; }
 
@@ -85,7 +88,7 @@ if wants_rust; then
             "$OUT/corpus/$t" fuzz/corpus/"$t" >"$OUT/$t.log" 2>&1
         rc=$?
         grep -E '^stat::number_of_executed_units|^stat::new_units_added|Done [0-9]+ runs' "$OUT/$t.log" || true
-        if [ $rc -ne 0 ] || ls "$OUT/artifacts/$t/" 2>/dev/null | grep -q .; then
+        if [ $rc -ne 0 ] || found "$OUT/artifacts/$t"; then
             grep -v '^ *#[0-9]' "$OUT/$t.log" | grep -A25 -m1 'panicked\|ERROR: \(AddressSanitizer\|libFuzzer\)' || tail -40 "$OUT/$t.log"
             fail "$t: crash (see $OUT/artifacts/$t/, log $OUT/$t.log)"
         fi
@@ -109,8 +112,10 @@ if wants go; then
             note "go: $f for ${SECONDS_GO}s"
             # -fuzz runs the seed corpus (testdata/fuzz/$f) first; a failure
             # writes its input to testdata/fuzz/$f, which is then a regression.
+            # -fuzzminimizetime: new inputs are minimized for at most this
+            # long (default 60s, which with one worker stalls the run).
             if ! (cd bindings/go && nice -n 10 go test -run '^$' -fuzz "^$f\$" -fuzztime "${SECONDS_GO}s" \
-                    -parallel 1 . 2>&1 | tail -15); then
+                    -fuzzminimizetime 2s -parallel 1 . 2>&1 | tail -15); then
                 fail "go: $f"
             fi
         done
@@ -146,7 +151,7 @@ if wants python; then
                 "$OUT/corpus/python" bindings/python/fuzz/corpus >"$OUT/python.log" 2>&1
             rc=$?
             grep -E '^stat::number_of_executed_units|Done [0-9]+ runs' "$OUT/python.log" || true
-            if [ $rc -ne 0 ] || ls "$OUT/artifacts/python/" 2>/dev/null | grep -q .; then
+            if [ $rc -ne 0 ] || found "$OUT/artifacts/python"; then
                 grep -A25 -m1 'Uncaught Python exception\|ERROR:' "$OUT/python.log" || tail -30 "$OUT/python.log"
                 fail "python: crash (see $OUT/artifacts/python/, log $OUT/python.log)"
             fi
