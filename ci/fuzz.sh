@@ -45,6 +45,24 @@ fail() { failures+=("$1"); printf 'FAILED: %s\n' "$1"; }
 # Crash, hang, memory and leak reports in an artifact directory (libFuzzer's
 # slow-unit-* files are only informative).
 found() { ls "$1" 2>/dev/null | grep -qE '^(crash|timeout|oom|leak)-'; }
+# merge_corpus NAME DIR FUZZER...: DIR becomes the minimized union of DIR and
+# what this run found (libFuzzer -merge into an empty directory); hand-written
+# seed-* inputs are kept as they are.
+merge_corpus() {
+    local name=$1 dir=$2; shift 2
+    local tmp="$OUT/merged/$name"
+    note "$name: minimizing the corpus into $dir"
+    rm -rf "$tmp" && mkdir -p "$tmp"
+    if "$@" -merge=1 "$tmp" "$dir" "$OUT/corpus/$name" >"$OUT/$name.merge.log" 2>&1 &&
+       ls "$tmp" | grep -q .; then
+        find "$dir" -maxdepth 1 -type f ! -name 'seed-*' -delete
+        cp "$tmp"/* "$dir"/ 2>/dev/null || true
+        echo "$(ls "$dir" | wc -l) inputs in $dir"
+    else
+        tail -20 "$OUT/$name.merge.log"
+        fail "$name: merge"
+    fi
+}
 wants() { local t; for t in "${TARGETS[@]}"; do [ "$t" = "$1" ] && return 0; done; return 1; }
 wants_rust() { local t; for t in "${RUST_TARGETS[@]}"; do wants "$t" && return 0; done; return 1; }
 
@@ -93,9 +111,7 @@ if wants_rust; then
             fail "$t: crash (see $OUT/artifacts/$t/, log $OUT/$t.log)"
         fi
         if [ "${FUZZ_MERGE:-0}" = 1 ]; then
-            note "$t: merging into fuzz/corpus/$t"
-            "$BIN/$t" -merge=1 -timeout="$TIMEOUT" -rss_limit_mb=4096 fuzz/corpus/"$t" "$OUT/corpus/$t" \
-                >"$OUT/$t.merge.log" 2>&1 || fail "$t: merge"
+            merge_corpus "$t" fuzz/corpus/"$t" "$BIN/$t" -timeout="$TIMEOUT" -rss_limit_mb=4096
         fi
     done
 fi
@@ -156,8 +172,11 @@ if wants python; then
                 fail "python: crash (see $OUT/artifacts/python/, log $OUT/python.log)"
             fi
             if [ "${FUZZ_MERGE:-0}" = 1 ]; then
-                "$PYVENV/bin/python" "$H" -merge=1 bindings/python/fuzz/corpus "$OUT/corpus/python" \
-                    >"$OUT/python.merge.log" 2>&1 || fail "python: merge"
+                # libFuzzer's merge runs argv[0] again: an executable copy of
+                # the harness whose #! is the venv's python.
+                { echo "#!$PYVENV/bin/python"; cat "$H"; } >"$OUT/fuzz_decode"
+                chmod +x "$OUT/fuzz_decode"
+                merge_corpus python bindings/python/fuzz/corpus "$OUT/fuzz_decode"
             fi
         fi
     fi
