@@ -12,7 +12,9 @@
 # Python binding's value decoding).
 #
 # Environment:
-#   FUZZ_SECONDS         seconds per cargo-fuzz target (default 60)
+#   FUZZ_SECONDS         seconds of fuzzing per cargo-fuzz target (default 60), after
+#                        the target has run its corpus once (store_damage's takes
+#                        about 4 minutes: damaged spilling stores are slow)
 #   FUZZ_GO_SECONDS      seconds per Go fuzz function (default 30, or FUZZ_SECONDS/2)
 #   FUZZ_PY_SECONDS      seconds for the Python harness (default 30, or FUZZ_SECONDS/2)
 #   FUZZ_TIMEOUT         libFuzzer -timeout: one input slower than this is a hang (default 20)
@@ -53,8 +55,10 @@ merge_corpus() {
     local tmp="$OUT/merged/$name"
     note "$name: minimizing the corpus into $dir"
     rm -rf "$tmp" && mkdir -p "$tmp"
-    if "$@" -merge=1 "$tmp" "$dir" "$OUT/corpus/$name" >"$OUT/$name.merge.log" 2>&1 &&
-       ls "$tmp" | grep -q .; then
+    # (libFuzzer's exit status after a merge is not reliable: the merged
+    # directory is what counts.)
+    "$@" -merge=1 "$tmp" "$dir" "$OUT/corpus/$name" >"$OUT/$name.merge.log" 2>&1
+    if grep -q 'MERGE-OUTER: successful' "$OUT/$name.merge.log" && ls "$tmp" | grep -q .; then
         find "$dir" -maxdepth 1 -type f ! -name 'seed-*' -delete
         cp "$tmp"/* "$dir"/ 2>/dev/null || true
         echo "$(ls "$dir" | wc -l) inputs in $dir"
@@ -92,9 +96,12 @@ if wants_rust; then
         wants "$t" || continue
         [ -x "$BIN/$t" ] || { fail "$t: not built"; continue; }
         mkdir -p "$OUT/corpus/$t" "$OUT/artifacts/$t" fuzz/corpus/"$t" fuzz/regressions/"$t"
-        note "$t: replaying the corpus and fuzz/regressions/$t"
+        # The reproducers of past crashes; the corpus is replayed by the
+        # fuzzing run itself (libFuzzer runs every input before fuzzing, and
+        # that is not counted in -max_total_time).
+        note "$t: replaying fuzz/regressions/$t"
         if ! "$BIN/$t" -runs=0 -timeout="$TIMEOUT" -rss_limit_mb=4096 \
-                -artifact_prefix="$OUT/artifacts/$t/" fuzz/corpus/"$t" fuzz/regressions/"$t" \
+                -artifact_prefix="$OUT/artifacts/$t/" fuzz/regressions/"$t" \
                 >"$OUT/$t.replay.log" 2>&1; then
             tail -40 "$OUT/$t.replay.log"
             fail "$t: a committed input crashes"
