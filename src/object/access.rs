@@ -48,6 +48,14 @@ pub(crate) struct Pinned {
     pub raw: RawObject,
 }
 
+/// What the fast path of a get found.
+enum Fast {
+    Pinned(Pinned),
+    Absent,
+    /// Anything else: the general path decides.
+    Other,
+}
+
 /// Object operations for one attachment: built for each operation, with
 /// the views it needs made once.
 #[derive(Clone, Copy)]
@@ -184,32 +192,36 @@ impl<'a> Access<'a> {
     #[inline]
     pub(crate) fn pin(&self, id: &ObjectId, key: &[u64; 3]) -> Result<Option<Pinned>> {
         match self.pin_sealed(key) {
-            Some(p) => Ok(Some(p)),
-            None => self.pin_any(id, key),
+            Fast::Pinned(p) => Ok(Some(p)),
+            Fast::Absent => Ok(None),
+            Fast::Other => self.pin_any(id, key),
         }
     }
 
-    /// The common case of `pin`: the object is sealed and in memory, and
-    /// nothing changes under the pin. None for anything else (absent too):
-    /// `pin_any` then looks again and handles it.
+    /// The common case of `pin`: the object is absent, or sealed and in
+    /// memory with nothing changing under the pin. `Fast::Other` for
+    /// anything else: `pin_any` then looks again and handles it.
     #[inline]
-    fn pin_sealed(&self, key: &[u64; 3]) -> Option<Pinned> {
+    fn pin_sealed(&self, key: &[u64; 3]) -> Fast {
         let o = self.o;
-        let (d, snap) = o.lookup(key, |s| s.state() == State::Sealed)?;
-        let raw = self.view(&snap)?;
+        let Some((d, snap)) = o.lookup(key, |s| s.is_readable()) else { return Fast::Absent };
+        if snap.state.state() != State::Sealed {
+            return Fast::Other;
+        }
+        let Some(raw) = self.view(&snap) else { return Fast::Other };
         let local = self.att.local_pins();
         let me = self.att.slot();
         if !local.pin(d, &o.masks, me) {
-            return None;
+            return Fast::Other;
         }
         // Dekker with delete and spill: pin, then look at the state.
         dekker_fence();
         if o.desc.load_state(d, Ordering::SeqCst) != snap.state {
             self.unpin_changed(d);
-            return None;
+            return Fast::Other;
         }
         o.desc.mark_referenced(d);
-        Some(Pinned { d, raw })
+        Fast::Pinned(Pinned { d, raw })
     }
 
     #[cold]
@@ -284,10 +296,11 @@ impl<'a> Access<'a> {
     }
 
     /// The bytes of an object in memory, bounds-checked.
+    #[inline]
     fn view(&self, snap: &Snapshot) -> Option<RawObject> {
         let region = self.att.region();
         let total = footprint(snap.data_len, snap.meta_len as u64)?;
-        let off = self.att.allocator().payload_offset(snap.loc, total)?;
+        let off = region.payload_offset(snap.loc, total)?;
         let base = region.map().ptr(region.arena_offset(off), total as usize)?;
         let meta_at = snap.data_len.next_multiple_of(64) as usize;
         Some(RawObject {
@@ -312,10 +325,17 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// Whether slot `d` holds an object named `key` (its ID words only: a
+    /// hint, for a caller that then checks it pins `d`).
+    #[inline]
+    pub(crate) fn holds_id(&self, d: u32, key: &[u64; 3]) -> bool {
+        (d as usize) < self.o.desc.count() && self.o.desc.key_words(d) == *key
+    }
+
     /// Drops one of this process's pins on `d` (freeing it if it was
     /// deleted and this was its last pin). False if the process held none.
     pub(crate) fn unpin(&self, d: u32) -> bool {
-        self.o.unpin(&self.att.local_pins(), self.att.slot(), d, &self.att.allocator().freer())
+        self.o.unpin_with(&self.att.local_pins(), self.att.slot(), d, || self.att.allocator().freer())
     }
 
     /// Deletes the object named `id`: invisible to gets at once, its memory

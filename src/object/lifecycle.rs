@@ -52,6 +52,15 @@ pub(crate) struct SpillAttempt {
     pub temp: bool,
 }
 
+impl<M: Memory + ?Sized> Memory for &M {
+    fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
+        (**self).release(d, loc, data_len, meta_len)
+    }
+    fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
+        (**self).remove_spill_file(d, key, gen)
+    }
+}
+
 /// Why an insert did not commit.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum InsertError {
@@ -231,11 +240,17 @@ impl<'a> Objects<'a> {
     /// holder, frees a deleted object. False if the process held none.
     #[inline]
     pub(crate) fn unpin(&self, local: &LocalPins<'_>, me: u32, d: u32, mem: &dyn Memory) -> bool {
+        self.unpin_with(local, me, d, || mem)
+    }
+
+    /// `unpin`, making the `Memory` only if there is something to free.
+    #[inline]
+    pub(crate) fn unpin_with<M: Memory>(&self, local: &LocalPins<'_>, me: u32, d: u32, mem: impl FnOnce() -> M) -> bool {
         match local.unpin(d, &self.masks, me) {
             Unpinned::NotHeld => false,
             Unpinned::StillHeld => true,
             Unpinned::LastLocal => {
-                self.free_if_deleted_and_unpinned(d, me, mem);
+                self.free_if_deleted_and_unpinned_with(d, me, mem);
                 true
             }
         }
@@ -244,6 +259,14 @@ impl<'a> Objects<'a> {
     /// Frees `d` if it is DELETED and no process pins it. Any number of
     /// processes may call this at once; the CAS to FREEING picks one.
     pub(crate) fn free_if_deleted_and_unpinned(&self, d: u32, me: u32, mem: &dyn Memory) {
+        self.free_if_deleted_and_unpinned_with(d, me, || mem)
+    }
+
+    /// `free_if_deleted_and_unpinned`, making the `Memory` only if there is
+    /// something to free (the unpin of a live object, the usual case, needs
+    /// none).
+    #[inline]
+    pub(crate) fn free_if_deleted_and_unpinned_with<M: Memory>(&self, d: u32, me: u32, mem: impl FnOnce() -> M) {
         // Callers just changed the state (delete) or cleared a pin bit
         // (unpin); the other side's change must be visible to one of us.
         dekker_fence();
@@ -251,7 +274,7 @@ impl<'a> Objects<'a> {
         if s.state() == State::Deleted && !self.masks.any(d) {
             let freeing = s.to(State::Freeing, me);
             if self.desc.transition(d, s, freeing) {
-                self.finish_free(d, freeing, mem);
+                self.finish_free(d, freeing, &mem());
             }
         }
     }

@@ -416,6 +416,17 @@ impl<'a> Descriptors<'a> {
         (s1 == s2).then_some(Snapshot { state: StateWord(s1), key: *key, meta_len: (id2 >> 32) as u32, data_len, loc, info })
     }
 
+    /// The ID words of `d`, read as they are (no consistency with the state).
+    #[inline]
+    pub(crate) fn key_words(&self, d: u32) -> [u64; 3] {
+        let line = self.line(d);
+        [
+            line[w::ID0].load(Ordering::Relaxed),
+            line[w::ID1].load(Ordering::Relaxed),
+            line[w::ID2_META].load(Ordering::Relaxed) & 0xffff_ffff,
+        ]
+    }
+
     /// The key of `d` if its state word is still `state` after reading it.
     #[inline]
     pub(crate) fn key_if(&self, d: u32, state: StateWord) -> Option<[u64; 3]> {

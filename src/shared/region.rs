@@ -2,8 +2,8 @@
 //! file as typed views, each range checked once, when the region is built,
 //! so that handing out a view later costs no check.
 
-use super::classes::{size_classes, SizeClass};
-use super::descriptor::{self, Descriptors};
+use super::classes::{class_for, size_classes, SizeClass};
+use super::descriptor::{self, Descriptors, Location};
 use super::index::{Index, BUCKET_WORDS};
 use super::layout::{Global, Layout};
 use super::mapping::{Mapping, Words};
@@ -165,6 +165,29 @@ impl Region {
     /// A global counter word.
     pub(crate) fn global(&self, g: Global) -> &AtomicU64 {
         &self.map.u64s(g.offset(), 1).expect("the globals page is inside every store")[0]
+    }
+
+    /// The arena offset of the payload at location word `loc` of an object
+    /// of `total` bytes, bounds-checked against the arena: None for a word
+    /// that locates no memory, or none inside the arena (a damaged store).
+    #[inline]
+    pub(crate) fn payload_offset(&self, loc: u64, total: u64) -> Option<u64> {
+        let ps = self.layout.params.page_size;
+        let off = match Location::decode(loc)? {
+            Location::Block { page, block } => self.block_offset(page, class_for(total)?, block)?,
+            Location::Run { page } => {
+                if page.checked_add(total.div_ceil(ps).max(1))? > self.layout.pages {
+                    return None;
+                }
+                page * ps
+            }
+            Location::None
+            | Location::SlabIntent { .. }
+            | Location::Successor { .. }
+            | Location::Tombstone
+            | Location::OnDisk { .. } => return None,
+        };
+        (off.checked_add(total)? <= self.layout.params.capacity).then_some(off)
     }
 
     /// The arena offset of block `block` of the slab at page `head` of size

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 pub use guards::{Creating, Object};
-use handle_pins::HandlePins;
+use handle_pins::{HandlePins, Recent};
 
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
@@ -32,6 +32,8 @@ pub struct Store {
     att: Arc<Attachment>,
     /// This handle's pin count per object.
     pins: LocalCounters,
+    /// Where this handle pinned IDs lately (a hint for releases).
+    recent: Recent,
     pinned_any: AtomicBool,
     /// Objects this handle created and has not sealed: descriptor -> state word.
     created: Mutex<HashMap<u32, u64>>,
@@ -58,6 +60,7 @@ impl Store {
         let n = att.region().layout().params.max_objects as usize;
         Ok(Store {
             pins: LocalCounters::new(n).map_err(|e| Error::os("cannot map pin counters", e))?,
+            recent: Recent::default(),
             att,
             pinned_any: AtomicBool::new(false),
             created: Mutex::new(HashMap::new()),
@@ -98,8 +101,9 @@ impl Store {
         self.att.ids.next()
     }
 
+    #[inline]
     fn handle_pins(&self) -> HandlePins<'_> {
-        HandlePins::new(self.pins.words())
+        HandlePins::new(self.pins.words(), &self.recent)
     }
 
     fn created(&self) -> MutexGuard<'_, HashMap<u32, u64>> {
@@ -214,7 +218,9 @@ impl Store {
     #[inline]
     fn try_get(&self, id: &ObjectId, key: &[u64; 3]) -> Result<Option<RawObject>> {
         let Some(p) = self.att.access().pin(id, key)? else { return Ok(None) };
-        self.handle_pins().add(p.d);
+        let pins = self.handle_pins();
+        pins.add(p.d);
+        pins.remember(key, p.d);
         if !self.pinned_any.load(Ordering::Relaxed) {
             self.pinned_any.store(true, Ordering::Relaxed);
         }
@@ -316,8 +322,18 @@ impl Store {
     pub fn release(&self, id: &ObjectId) -> Result<()> {
         self.att.check_process()?;
         let access = self.att.access();
+        let pins = self.handle_pins();
+        let key = id.words();
+        // The slot this handle pinned the ID in lately: it holds the ID, and
+        // the handle pins it, so it is the object (see `Recent`).
+        if let Some(d) = pins.recall(&key) {
+            if access.holds_id(d, &key) && pins.take(d) {
+                access.unpin(d);
+                return Ok(());
+            }
+        }
         let d = access.pinned_descriptor(id)?;
-        if !self.handle_pins().take(d) {
+        if !pins.take(d) {
             return Err(err!(InvalidArgument, "object {id} is not pinned by this handle"));
         }
         access.unpin(d);
