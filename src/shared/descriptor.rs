@@ -56,39 +56,98 @@ pub(crate) enum State {
     Invalid = 31,
 }
 
+/// Every state by its 5-bit code (codes no writer produces are Invalid).
+const STATES: [State; 32] = {
+    let mut t = [State::Invalid; 32];
+    let all = [
+        State::Free,
+        State::Reserved,
+        State::Inserting,
+        State::Collided,
+        State::Created,
+        State::Sealed,
+        State::Deleted,
+        State::Freeing,
+        State::Spilling,
+        State::Spilled,
+        State::Shadow,
+    ];
+    let mut i = 0;
+    while i < all.len() {
+        t[all[i] as usize] = all[i];
+        i += 1;
+    }
+    t
+};
+
+/// A state predicate precomputed as a mask (calls through function pointers
+/// are not allowed in const evaluation).
+#[derive(Clone, Copy)]
+enum Predicate {
+    HoldsId,
+    Readable,
+    HasOwner,
+}
+
+/// The states for which `which` holds, as a bit mask by code.
+const fn mask_of(which: Predicate) -> u32 {
+    let mut m = 0u32;
+    let mut i = 0;
+    while i < 32 {
+        let s = STATES[i];
+        let holds = match which {
+            Predicate::HoldsId => s.holds_id_by_name(),
+            Predicate::Readable => s.is_readable_by_name(),
+            Predicate::HasOwner => s.has_owner_by_name(),
+        };
+        if holds {
+            m |= 1 << i;
+        }
+        i += 1;
+    }
+    m
+}
+
+const HOLDS_ID: u32 = mask_of(Predicate::HoldsId);
+const READABLE: u32 = mask_of(Predicate::Readable);
+const HAS_OWNER: u32 = mask_of(Predicate::HasOwner);
+
 impl State {
     #[inline]
     fn decode(bits: u64) -> State {
-        match bits {
-            0 => State::Free,
-            1 => State::Reserved,
-            2 => State::Inserting,
-            3 => State::Collided,
-            4 => State::Created,
-            5 => State::Sealed,
-            6 => State::Deleted,
-            7 => State::Freeing,
-            8 => State::Spilling,
-            9 => State::Spilled,
-            10 => State::Shadow,
-            _ => State::Invalid,
-        }
+        STATES[(bits & 31) as usize]
     }
 
     /// States in which the ID names a live object (reserved against reuse).
     #[inline]
     pub(crate) fn holds_id(self) -> bool {
-        match self {
-            State::Created | State::Sealed | State::Deleted | State::Spilling | State::Spilled | State::Shadow => true,
-            State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => {
-                false
-            }
-        }
+        HOLDS_ID >> (self as u32) & 1 != 0
     }
 
     /// States in which a get may see the object (possibly after a restore).
     #[inline]
     pub(crate) fn is_readable(self) -> bool {
+        READABLE >> (self as u32) & 1 != 0
+    }
+
+    /// States whose step belongs to the owner slot.
+    #[inline]
+    pub(crate) fn has_owner(self) -> bool {
+        HAS_OWNER >> (self as u32) & 1 != 0
+    }
+
+    // The definitions, state by state (every state named: a new state does
+    // not compile until it is placed). The predicates above are these,
+    // turned into bit masks at compile time.
+
+    const fn holds_id_by_name(self) -> bool {
+        match self {
+            State::Created | State::Sealed | State::Deleted | State::Spilling | State::Spilled | State::Shadow => true,
+            State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => false,
+        }
+    }
+
+    const fn is_readable_by_name(self) -> bool {
         match self {
             State::Sealed | State::Spilling | State::Spilled | State::Shadow => true,
             State::Free
@@ -102,9 +161,7 @@ impl State {
         }
     }
 
-    /// States whose step belongs to the owner slot.
-    #[inline]
-    pub(crate) fn has_owner(self) -> bool {
+    const fn has_owner_by_name(self) -> bool {
         match self {
             State::Reserved
             | State::Inserting
@@ -344,7 +401,7 @@ impl<'a> Descriptors<'a> {
 
     /// The words of descriptor `d` (d must be < count): one bounds check.
     #[inline]
-    fn line(&self, d: u32) -> &'a [AtomicU64; DESC_WORDS] {
+    pub(crate) fn line(&self, d: u32) -> &'a [AtomicU64; DESC_WORDS] {
         let start = d as usize * DESC_WORDS;
         self.words[start..start + DESC_WORDS].try_into().expect("a descriptor is DESC_WORDS words")
     }
