@@ -386,8 +386,6 @@ impl<'a> Access<'a> {
     /// Whether a sealed object named `id` is in the store.
     #[inline]
     pub(crate) fn contains(&self, id: &ObjectId) -> bool {
-        self.o
-            .lookup(&id.words(), |s| s.is_readable())
-            .is_some_and(|(_, snap)| !snap.deleted_while_spilled())
+        self.o.lookup(&id.words(), |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())
     }
 }

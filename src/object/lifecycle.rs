@@ -245,7 +245,13 @@ impl<'a> Objects<'a> {
 
     /// `unpin`, making the `Memory` only if there is something to free.
     #[inline]
-    pub(crate) fn unpin_with<M: Memory>(&self, local: &LocalPins<'_>, me: u32, d: u32, mem: impl FnOnce() -> M) -> bool {
+    pub(crate) fn unpin_with<M: Memory>(
+        &self,
+        local: &LocalPins<'_>,
+        me: u32,
+        d: u32,
+        mem: impl FnOnce() -> M,
+    ) -> bool {
         match local.unpin(d, &self.masks, me) {
             Unpinned::NotHeld => false,
             Unpinned::StillHeld => true,

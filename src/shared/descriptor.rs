@@ -143,7 +143,9 @@ impl State {
     const fn holds_id_by_name(self) -> bool {
         match self {
             State::Created | State::Sealed | State::Deleted | State::Spilling | State::Spilled | State::Shadow => true,
-            State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => false,
+            State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => {
+                false
+            }
         }
     }
 
@@ -470,7 +472,14 @@ impl<'a> Descriptors<'a> {
         let info = line[w::INFO].load(Ordering::Relaxed);
         fence(Ordering::Acquire);
         let s2 = line[w::STATE].load(Ordering::Relaxed);
-        (s1 == s2).then_some(Snapshot { state: StateWord(s1), key: *key, meta_len: (id2 >> 32) as u32, data_len, loc, info })
+        (s1 == s2).then_some(Snapshot {
+            state: StateWord(s1),
+            key: *key,
+            meta_len: (id2 >> 32) as u32,
+            data_len,
+            loc,
+            info,
+        })
     }
 
     /// The ID words of `d`, read as they are (no consistency with the state).

@@ -245,7 +245,8 @@ impl<'a> Index<'a> {
     /// Entries in use (for consistency checks; not linearizable).
     #[cfg(test)]
     pub(crate) fn count_entries(&self) -> u64 {
-        (0..self.buckets as usize).flat_map(|b| self.entries(b)).filter(|e| e.load(Ordering::Relaxed) != 0).count() as u64
+        (0..self.buckets as usize).flat_map(|b| self.entries(b)).filter(|e| e.load(Ordering::Relaxed) != 0).count()
+            as u64
     }
 
     /// Calls `f(d)` for every entry (for consistency checks).

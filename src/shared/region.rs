@@ -129,9 +129,6 @@ impl Region {
         self.views.tables.desc
     }
 
-
-
-
     pub(crate) fn pages(&self) -> Pages<'_> {
         Pages::new(
             self.map.view(self.sections.page_table),
