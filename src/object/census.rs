@@ -11,6 +11,11 @@ use crate::shared::descriptor::State;
 use crate::shared::layout::Global;
 
 /// Counters of a store, computed by one scan of its tables.
+///
+/// The scan does not stop other processes: each figure is exact when the
+/// store is quiet, and under concurrent puts, deletes and spills an object
+/// may be seen twice (before and after it moved) or not at all. `used_bytes`
+/// is capped at `capacity_bytes`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub capacity_bytes: u64,
@@ -116,6 +121,8 @@ pub(crate) fn stats(att: &Attachment) -> Stats {
             s.pinned_count += 1;
         }
     }
+    // Memory freed behind the scan and reused ahead of it counts twice.
+    s.used_bytes = s.used_bytes.min(s.capacity_bytes);
     s
 }
 
