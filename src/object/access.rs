@@ -211,7 +211,7 @@ impl<'a> Access<'a> {
         let Some(raw) = self.view(&snap) else { return Fast::Other };
         let local = self.att.local_pins();
         let me = self.att.slot();
-        if !local.pin(d, &o.masks, me) {
+        if !o.add_pin(&local, me, d) {
             return Fast::Other;
         }
         // Dekker with delete and spill: pin, then look at the state.

@@ -6,6 +6,7 @@ use super::classes::{class_for, size_classes, SizeClass};
 use super::descriptor::{self, Descriptors, Location};
 use super::index::{Index, BUCKET_WORDS};
 use super::layout::{Global, Layout};
+use super::lingering::{self, Lingering};
 use super::mapping::{Mapping, Words};
 use super::pages::{self, Pages};
 use super::pins::PinMasks;
@@ -30,6 +31,8 @@ struct Sections {
     index: Words<AtomicU64>,
     descriptors: Words<AtomicU64>,
     masks: Words<AtomicU64>,
+    linger_entries: Words<AtomicU64>,
+    linger_masks: Words<AtomicU64>,
 }
 
 /// The views of the structures used on every operation, made once. They
@@ -77,6 +80,8 @@ impl Region {
                 index: map.words(l.index, l.buckets as usize * BUCKET_WORDS)?,
                 descriptors: map.words(l.descriptors, descriptor::table_words(p.max_objects))?,
                 masks: map.words(l.masks, l.mask_positions as usize * l.mask_words)?,
+                linger_entries: map.words(l.linger_entries, lingering::entry_words(p.max_processes))?,
+                linger_masks: map.words(l.linger_masks, l.mask_positions as usize * l.mask_words)?,
             })
         })();
         let arena_fits = map.ptr(l.arena, p.capacity as usize).is_some();
@@ -93,6 +98,10 @@ impl Region {
                     desc: Descriptors::new(map.view_for_life(s.descriptors)),
                     index: Index::new(map.view_for_life(s.index), p.max_objects as u32),
                     masks: PinMasks::new(masks, l.mask_words),
+                    lingering: Lingering::new(
+                        map.view_for_life(s.linger_entries),
+                        PinMasks::new(map.view_for_life(s.linger_masks), l.mask_words),
+                    ),
                     free_hint: map.view_for_life(s.free_hints),
                     seed: p.hash_seed,
                 },
