@@ -8,8 +8,9 @@ use super::args::{self, handle, Out};
 use super::boundary::boundary;
 use super::status::os_status;
 use super::types::*;
-use crate::error::ErrorKind;
+use crate::error::{Error, ErrorKind};
 use crate::id::ObjectId;
+use crate::store::Present;
 use crate::RawObject;
 
 fn timeout_of(ms: i64) -> Option<Duration> {
@@ -200,7 +201,12 @@ pub unsafe extern "C" fn os_get(
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
-        out.write(buffer_of(&s.get_raw(&id, timeout_of(timeout_ms))?));
+        let raw = match s.get_present(id) {
+            Present::Pinned(raw) => raw,
+            Present::Absent if timeout_ms == 0 => return Err(Error::object_not_found(id.0)),
+            Present::Absent | Present::Other => s.get_any(id, timeout_of(timeout_ms))?,
+        };
+        out.write(buffer_of(&raw));
         Ok(())
     })
 }
@@ -259,7 +265,7 @@ pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_i
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.release(&id)
+        s.release(id)
     })
 }
 

@@ -313,7 +313,7 @@ impl<'a> Objects<'a> {
         // (unpin); the other side's change must be visible to one of us.
         dekker_fence();
         let s = self.desc.load_state(d, Ordering::SeqCst);
-        if s.state() == State::Deleted && !self.pinned(d) {
+        if s.is(State::Deleted) && !self.pinned(d) {
             let freeing = s.to(State::Freeing, me);
             if self.desc.transition(d, s, freeing) {
                 self.finish_free(d, freeing, &mem());

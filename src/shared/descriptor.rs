@@ -206,6 +206,11 @@ impl StateWord {
     pub(crate) fn new(state: State, owner: u32, gen: u64) -> StateWord {
         StateWord((gen & GEN_MASK) << GEN_SHIFT | (owner as u64 & 0xffff) << STATE_BITS | state as u64)
     }
+    /// Whether the state is `s` (without decoding it).
+    #[inline]
+    pub(crate) fn is(self, s: State) -> bool {
+        self.0 & ((1 << STATE_BITS) - 1) == s as u64
+    }
     #[inline]
     pub(crate) fn state(self) -> State {
         State::decode(self.0 & ((1 << STATE_BITS) - 1))
@@ -382,17 +387,18 @@ impl Snapshot {
 /// The descriptor table.
 #[derive(Clone, Copy)]
 pub(crate) struct Descriptors<'a> {
-    words: &'a [AtomicU64],
+    lines: &'a [[AtomicU64; DESC_WORDS]],
 }
 
 impl<'a> Descriptors<'a> {
     pub(crate) fn new(words: &'a [AtomicU64]) -> Descriptors<'a> {
         debug_assert_eq!(words.len() % DESC_WORDS, 0);
-        Descriptors { words }
+        Descriptors { lines: words.as_chunks().0 }
     }
 
+    #[inline]
     pub(crate) fn count(&self) -> usize {
-        self.words.len() / DESC_WORDS
+        self.lines.len()
     }
 
     /// Word `which` of descriptor `d` (d must be < count).
@@ -404,8 +410,7 @@ impl<'a> Descriptors<'a> {
     /// The words of descriptor `d` (d must be < count): one bounds check.
     #[inline]
     pub(crate) fn line(&self, d: u32) -> &'a [AtomicU64; DESC_WORDS] {
-        let start = d as usize * DESC_WORDS;
-        self.words[start..start + DESC_WORDS].try_into().expect("a descriptor is DESC_WORDS words")
+        &self.lines[d as usize]
     }
 
     #[inline]
@@ -480,17 +485,6 @@ impl<'a> Descriptors<'a> {
             loc,
             info,
         })
-    }
-
-    /// The ID words of `d`, read as they are (no consistency with the state).
-    #[inline]
-    pub(crate) fn key_words(&self, d: u32) -> [u64; 3] {
-        let line = self.line(d);
-        [
-            line[w::ID0].load(Ordering::Relaxed),
-            line[w::ID1].load(Ordering::Relaxed),
-            line[w::ID2_META].load(Ordering::Relaxed) & 0xffff_ffff,
-        ]
     }
 
     /// The key of `d` if its state word is still `state` after reading it.
