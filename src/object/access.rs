@@ -10,7 +10,7 @@ use super::spill::{Provision, Spilled};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::platform;
-use crate::shared::descriptor::{Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::descriptor::{mark_line_referenced, w, Snapshot, State, StateWord, NO_OWNER};
 use crate::shared::sync::{dekker_fence, Ordering};
 
 /// A pinned object as raw pointers into the shared mapping. The bytes stay
@@ -222,16 +222,17 @@ impl<'a> Access<'a> {
     #[inline(always)]
     pub(crate) fn pin_again(&self, d: u32, seen: StateWord) -> bool {
         let o = self.o;
+        let line = o.desc.line(d);
         if !o.add_pin(&self.att.local_pins(), self.att.slot(), d) {
             return false;
         }
         // Dekker with delete and spill: pin, then look at the state.
         dekker_fence();
-        if o.desc.load_state(d, Ordering::SeqCst) != seen {
+        if line[w::STATE].load(Ordering::SeqCst) != seen.0 {
             self.unpin_changed(d);
             return false;
         }
-        o.desc.mark_referenced(d);
+        mark_line_referenced(line);
         true
     }
 

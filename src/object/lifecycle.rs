@@ -313,12 +313,22 @@ impl<'a> Objects<'a> {
         // (unpin); the other side's change must be visible to one of us.
         dekker_fence();
         let s = self.desc.load_state(d, Ordering::SeqCst);
-        if s.is(State::Deleted) && !self.pinned(d) {
-            let freeing = s.to(State::Freeing, me);
-            if self.desc.transition(d, s, freeing) {
-                self.finish_free(d, freeing, &mem());
-                return true;
-            }
+        s.is(State::Deleted) && self.free_deleted(d, s, me, mem)
+    }
+
+    /// The rest of `free_if_deleted_and_unpinned_with` for an object seen
+    /// DELETED (out of line: the unpin of a live object, the hot path, ends
+    /// before it).
+    #[cold]
+    #[inline(never)]
+    fn free_deleted<M: Memory>(&self, d: u32, deleted: StateWord, me: u32, mem: impl FnOnce() -> M) -> bool {
+        if self.pinned(d) {
+            return false;
+        }
+        let freeing = deleted.to(State::Freeing, me);
+        if self.desc.transition(d, deleted, freeing) {
+            self.finish_free(d, freeing, &mem());
+            return true;
         }
         false
     }

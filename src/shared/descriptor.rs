@@ -198,6 +198,16 @@ const OWNER_BITS: u32 = 16;
 const GEN_SHIFT: u32 = STATE_BITS + OWNER_BITS;
 const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
 
+/// Sets the CLOCK reference bit of the descriptor `line` (see
+/// `Descriptors::mark_referenced`), writing only if it is clear.
+#[inline]
+pub(crate) fn mark_line_referenced(line: &[AtomicU64; DESC_WORDS]) {
+    let a = &line[w::AUX];
+    if a.load(Ordering::Relaxed) & aux::REFERENCED == 0 {
+        a.fetch_or(aux::REFERENCED, Ordering::Relaxed);
+    }
+}
+
 /// A state word: `[generation:43 | owner slot:16 | state:5]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StateWord(pub u64);
@@ -505,10 +515,7 @@ impl<'a> Descriptors<'a> {
     /// when it is not set already.
     #[inline]
     pub(crate) fn mark_referenced(&self, d: u32) {
-        let a = self.word(d, w::AUX);
-        if a.load(Ordering::Relaxed) & aux::REFERENCED == 0 {
-            a.fetch_or(aux::REFERENCED, Ordering::Relaxed);
-        }
+        mark_line_referenced(self.line(d));
     }
 
     /// Clears the CLOCK reference bit of `d`; whether it was set (the

@@ -43,7 +43,7 @@ pub(crate) const LINGER_ENTRIES: usize = 16;
 
 const COUNT_MASK: u64 = 0xffff_ffff;
 /// A count kept below this; more pins of one object take the mask path.
-const MAX_COUNT: u64 = (1 << 31) - 1;
+const MAX_COUNT: u64 = 1 << 31;
 
 /// Words of the linger entries of `processes` slots.
 pub(crate) fn entry_words(processes: u32) -> usize {
@@ -53,6 +53,19 @@ pub(crate) fn entry_words(processes: u32) -> usize {
 #[inline]
 fn names(v: u64, d: u32) -> bool {
     v >> 32 == d as u64 + 1
+}
+
+/// `names(v, d)` and a count below `MAX_COUNT` (bit 31 clear), in one
+/// comparison.
+#[inline]
+fn names_below_max(v: u64, d: u32) -> bool {
+    v >> 31 == (d as u64 + 1) << 1
+}
+
+/// `names(v, d)` and a count above 0, in one comparison.
+#[inline]
+fn names_with_pins(v: u64, d: u32) -> bool {
+    v.wrapping_sub(((d as u64 + 1) << 32) + 1) < COUNT_MASK
 }
 
 #[inline]
@@ -85,19 +98,20 @@ pub(crate) enum LingerRelease {
 /// Every slot's linger entries and the linger masks.
 #[derive(Clone, Copy)]
 pub(crate) struct Lingering<'a> {
-    entries: &'a [AtomicU64],
+    /// Each slot's entries.
+    entries: &'a [[AtomicU64; LINGER_ENTRIES]],
     masks: PinMasks<'a>,
 }
 
 impl<'a> Lingering<'a> {
     pub(crate) fn new(entries: &'a [AtomicU64], masks: PinMasks<'a>) -> Lingering<'a> {
-        Lingering { entries, masks }
+        Lingering { entries: entries.as_chunks().0, masks }
     }
 
     /// Slot `p`'s entry for object `d`, if `p` is a slot of the table.
     #[inline]
     fn entry(&self, p: u32, d: u32) -> Option<&'a AtomicU64> {
-        self.entries.get(p as usize * LINGER_ENTRIES + d as usize % LINGER_ENTRIES)
+        Some(&self.entries.get(p as usize)?[d as usize % LINGER_ENTRIES])
     }
 
     /// Pins `d` for slot `me` through its entry.
@@ -105,7 +119,7 @@ impl<'a> Lingering<'a> {
     pub(crate) fn pin(&self, me: u32, d: u32) -> LingerPin {
         let Some(e) = self.entry(me, d) else { return LingerPin::Busy };
         let v = e.load(Ordering::Relaxed);
-        if names(v, d) && v & COUNT_MASK < MAX_COUNT {
+        if names_below_max(v, d) {
             if e.compare_exchange(v, v + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
                 return LingerPin::Pinned;
             }
@@ -155,7 +169,7 @@ impl<'a> Lingering<'a> {
         let Some(e) = self.entry(me, d) else { return LingerRelease::NotHeld };
         let mut v = e.load(Ordering::Relaxed);
         loop {
-            if !names(v, d) || v & COUNT_MASK == 0 {
+            if !names_with_pins(v, d) {
                 return LingerRelease::NotHeld;
             }
             match e.compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::Relaxed) {
@@ -197,8 +211,7 @@ impl<'a> Lingering<'a> {
     /// returning how many held pins. Its linger bits are cleared object by
     /// object with `clear_bit`.
     pub(crate) fn clear_entries(&self, dead: u32) -> u64 {
-        let start = dead as usize * LINGER_ENTRIES;
-        let Some(es) = self.entries.get(start..start + LINGER_ENTRIES) else { return 0 };
+        let Some(es) = self.entries.get(dead as usize) else { return 0 };
         es.iter().filter(|e| e.swap(0, Ordering::SeqCst) & COUNT_MASK != 0).count() as u64
     }
 
@@ -217,9 +230,7 @@ impl<'a> Lingering<'a> {
     /// (for tests).
     #[cfg(test)]
     pub(crate) fn is_clear(&self, me: u32, d: u32) -> bool {
-        let start = me as usize * LINGER_ENTRIES;
-        self.entries[start..start + LINGER_ENTRIES].iter().all(|e| e.load(Ordering::SeqCst) == 0)
-            && !self.masks.is_set(d, me)
+        self.entries[me as usize].iter().all(|e| e.load(Ordering::SeqCst) == 0) && !self.masks.is_set(d, me)
     }
 }
 
@@ -230,6 +241,20 @@ mod tests {
     fn setup(objects: usize, processes: u32) -> (Vec<AtomicU64>, Vec<AtomicU64>) {
         let z = |k: usize| (0..k).map(|_| AtomicU64::new(0)).collect::<Vec<_>>();
         (z(entry_words(processes)), z(objects))
+    }
+
+    #[test]
+    fn entry_comparisons() {
+        for d in [0u32, 1, 5, u32::MAX - 1] {
+            let name = (d as u64 + 1) << 32;
+            for count in [0u64, 1, 2, MAX_COUNT - 1, MAX_COUNT, COUNT_MASK] {
+                let v = name | count;
+                assert_eq!(names_below_max(v, d), count < MAX_COUNT, "{d} {count}");
+                assert_eq!(names_with_pins(v, d), count > 0, "{d} {count}");
+                assert!(!names_below_max(v, d.wrapping_add(1)) && !names_with_pins(v, d.wrapping_add(1)));
+            }
+        }
+        assert!(!names_with_pins(0, 0) && !names_below_max(0, 0));
     }
 
     #[test]

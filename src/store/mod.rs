@@ -373,7 +373,7 @@ impl Store {
     #[inline]
     pub fn release(&self, id: &ObjectId) -> Result<()> {
         if self.att.in_owner_process() {
-            if let Some(obj) = self.recent.find(&id.words()) {
+            if let Some((d, state)) = self.recent.find_slot(&id.words()) {
                 let (pins, access) = (self.handle_pins(), self.att.access());
                 // Once the handle's count is taken (the process's pin is not
                 // dropped yet) the slot keeps its life: if that is the
@@ -381,12 +381,12 @@ impl Store {
                 // first too keeps a stale slot from taking, even for a
                 // moment, a pin of another object that another thread of
                 // this handle is about to release.
-                if access.same_life(obj.d, obj.state) && pins.take(obj.d) {
-                    if access.same_life(obj.d, obj.state) {
-                        access.unpin(obj.d);
+                if access.same_life(d, state) && pins.take(d) {
+                    if access.same_life(d, state) {
+                        access.unpin(d);
                         return Ok(());
                     }
-                    pins.add(obj.d);
+                    pins.add(d);
                 }
             }
         }

@@ -86,6 +86,27 @@ impl RecentObjects {
         Some(Remembered { d, state: StateWord(state), raw: RawObject { data, data_len, meta, meta_len } })
     }
 
+    /// The object slot and state remembered for the ID `key`, if any (what
+    /// a release needs: fewer loads than `find`).
+    #[inline]
+    pub(crate) fn find_slot(&self, key: &[u64; 3]) -> Option<(u32, StateWord)> {
+        let s = &self.slots[slot_of(key)];
+        let v = s.version.load(Ordering::Acquire);
+        let id2_slot = s.id2_slot.load(Ordering::Relaxed);
+        if s.id0.load(Ordering::Relaxed) != key[0]
+            || s.id1.load(Ordering::Relaxed) != key[1]
+            || id2_slot & 0xffff_ffff != key[2]
+        {
+            return None;
+        }
+        let state = s.state.load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        if v & 1 != 0 || s.version.load(Ordering::Relaxed) != v {
+            return None;
+        }
+        Some((((id2_slot >> 32) as u32).checked_sub(1)?, StateWord(state)))
+    }
+
     /// Remembers `obj` for the ID `key`, unless another thread is writing
     /// its slot.
     #[inline]
@@ -128,6 +149,7 @@ mod tests {
         let got = r.find(&key).unwrap();
         assert_eq!((got.d, got.state, got.raw.data_len, got.raw.meta_len), (9, StateWord(77), 100, 3));
         assert_eq!(got.raw.meta as usize, 4096 + 128);
+        assert_eq!(r.find_slot(&key), Some((9, StateWord(77))));
         // Another ID in the same slot is not mistaken for it.
         let mut other = key;
         other[2] ^= 1 << 31;
