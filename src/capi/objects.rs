@@ -110,7 +110,7 @@ pub unsafe extern "C" fn os_create(
                 Out::new(out_data, "out_data")?,
             )
         };
-        out_data.write(s.create_raw(&id, data_len, meta)?);
+        out_data.write(s.create_raw(id, data_len, meta)?);
         Ok(())
     })
 }
@@ -158,7 +158,7 @@ pub unsafe extern "C" fn os_seal(store: *mut os_store, id: *const os_object_id) 
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.seal(&id)
+        s.seal(id)
     })
 }
 
@@ -172,7 +172,7 @@ pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id)
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.abort(&id)
+        s.abort(id)
     })
 }
 
@@ -281,7 +281,7 @@ pub unsafe extern "C" fn os_delete(store: *mut os_store, id: *const os_object_id
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.delete(&id)
+        s.delete(id)
     })
 }
 
@@ -295,7 +295,7 @@ pub unsafe extern "C" fn os_contains(store: *mut os_store, id: *const os_object_
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
-        out.write(s.contains(&id)?);
+        out.write(s.contains(id)?);
         Ok(())
     })
 }

@@ -115,7 +115,7 @@ impl Layout {
         }
         if params.capacity < params.page_size
             || params.capacity > MAX_CAPACITY
-            || params.capacity % params.page_size != 0
+            || !params.capacity.is_multiple_of(params.page_size)
         {
             return Err(err!(
                 InvalidArgument,
@@ -146,7 +146,7 @@ impl Layout {
                 return Err(err!(InvalidArgument, "spill directory path is longer than {MAX_SPILL_DIR_LEN} bytes"));
             }
         }
-        if params.store_flags & STORE_FLAG_HUGEPAGES != 0 && params.capacity % HUGE_PAGE_SIZE != 0 {
+        if params.store_flags & STORE_FLAG_HUGEPAGES != 0 && !params.capacity.is_multiple_of(HUGE_PAGE_SIZE) {
             return Err(err!(InvalidArgument, "a huge-page store's capacity must be a multiple of 2 MiB"));
         }
         let mask_words = pins::mask_words(params.max_processes);

@@ -59,7 +59,7 @@ pub(crate) struct PinMasks<'a> {
 impl<'a> PinMasks<'a> {
     pub(crate) fn new(words: &'a [AtomicU64], mask_words: usize) -> PinMasks<'a> {
         let positions = words.len() / mask_words.max(1);
-        let rows = if positions % MASK_SPREAD == 0 { positions / MASK_SPREAD } else { 0 };
+        let rows = if positions.is_multiple_of(MASK_SPREAD) { positions / MASK_SPREAD } else { 0 };
         PinMasks { words, mask_words, rows }
     }
 
