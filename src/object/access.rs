@@ -399,6 +399,17 @@ impl<'a> Access<'a> {
     /// Whether a sealed object named `id` is in the store.
     #[inline]
     pub(crate) fn contains(&self, id: &ObjectId) -> bool {
-        self.o.lookup(&id.words(), |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())
+        let key = id.words();
+        match self.o.lookup_state(&key, |s| s.is_readable()) {
+            None => false,
+            // A spilled object may have been deleted (its location says).
+            Some((_, s)) if s.is(State::Spilled) => self.spilled_object_exists(&key),
+            Some(_) => true,
+        }
+    }
+
+    #[cold]
+    fn spilled_object_exists(&self, key: &[u64; 3]) -> bool {
+        self.o.lookup(key, |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())
     }
 }

@@ -223,6 +223,16 @@ impl<'a> Objects<'a> {
         })
     }
 
+    /// Finds the descriptor holding `key` whose state satisfies `accept`,
+    /// reading only its state (cheaper than `lookup`).
+    #[inline]
+    pub(crate) fn lookup_state(&self, key: &[u64; 3], accept: impl Fn(StateWord) -> bool) -> Option<(u32, StateWord)> {
+        self.index.find(self.hash(key), |d| {
+            let s = self.desc.state_if_key(d, key)?;
+            accept(s).then_some((d, s))
+        })
+    }
+
     /// Pins `d` for slot `me` if it is still in state `seen`.
     #[inline]
     pub(crate) fn try_pin(&self, local: &LocalPins<'_>, me: u32, d: u32, seen: StateWord, mem: &dyn Memory) -> Pin {
