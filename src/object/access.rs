@@ -39,6 +39,8 @@ pub(crate) struct Reserved {
     pub d: u32,
     pub state: StateWord,
     pub offset: usize,
+    /// The ID was generated here (see `reserve`).
+    pub fresh: bool,
 }
 
 /// A just-pinned object: its descriptor, the state it was pinned in and
@@ -110,7 +112,7 @@ impl<'a> Access<'a> {
             o.discard(d, state, att.slot(), &alloc.freer());
             return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
         }
-        Ok(Reserved { d, state, offset })
+        Ok(Reserved { d, state, offset, fresh })
     }
 
     /// Copies `data` into a reserved object's memory.
@@ -136,7 +138,8 @@ impl<'a> Access<'a> {
         let o = self.o;
         let key = id.words();
         let to = if sealed { r.state.to(State::Sealed, NO_OWNER) } else { r.state.to(State::Created, att.slot()) };
-        match o.insert(r.d, r.state, &key, to) {
+        let inserted = if r.fresh { o.insert_fresh(r.d, r.state, &key, to) } else { o.insert(r.d, r.state, &key, to) };
+        match inserted {
             Ok(s) => {
                 if sealed {
                     att.region().waits().notify(o.hash(&key));

@@ -89,18 +89,28 @@ pub(crate) struct ClassCache {
     pub slab: Option<u64>,
     /// Blocks this process believes free (1 bits).
     free: Vec<u64>,
+    /// Words of `free` before this one are all 0 (blocks are taken in
+    /// order, so a take need not scan them again).
+    first: usize,
 }
 
 impl ClassCache {
     fn take(&mut self) -> Option<u32> {
-        for (i, w) in self.free.iter_mut().enumerate() {
+        while let Some(w) = self.free.get_mut(self.first) {
             if *w != 0 {
                 let b = w.trailing_zeros();
                 *w &= *w - 1;
-                return Some(i as u32 * 64 + b);
+                return Some(self.first as u32 * 64 + b);
             }
+            self.first += 1;
         }
         None
+    }
+
+    /// Starts over with the free set `free`.
+    fn reset(&mut self, free: Vec<u64>) {
+        self.free = free;
+        self.first = 0;
     }
 }
 
@@ -196,10 +206,11 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
                 Some(head) => {
                     let blocks = self.classes[class].blocks as usize;
                     cache.slab = Some(head);
-                    cache.free = vec![!0u64; blocks.div_ceil(64)];
+                    let mut free = vec![!0u64; blocks.div_ceil(64)];
                     if !blocks.is_multiple_of(64) {
-                        *cache.free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
+                        *free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
                     }
+                    cache.reset(free);
                 }
                 None => return Ok(None),
             }
@@ -263,14 +274,15 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
         if let Some(h) = self.header(head) {
             h[H_FREE_HINT].store(0, Ordering::Relaxed);
         }
-        cache.free = vec![0u64; words.len().div_ceil(64)];
+        let mut free = vec![0u64; words.len().div_ceil(64)];
         let mut any = false;
         for (i, wd) in words.iter().enumerate() {
             if wd.load(Ordering::Relaxed) == 0 {
-                cache.free[i / 64] |= 1 << (i % 64);
+                free[i / 64] |= 1 << (i % 64);
                 any = true;
             }
         }
+        cache.reset(free);
         any
     }
 
