@@ -107,6 +107,17 @@ impl ClassCache {
         None
     }
 
+    /// Starts on a new slab of `blocks` blocks, all free.
+    #[cold]
+    fn start_new(&mut self, head: u64, blocks: usize) {
+        self.slab = Some(head);
+        let mut free = vec![!0u64; blocks.div_ceil(64)];
+        if !blocks.is_multiple_of(64) {
+            *free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
+        }
+        self.reset(free);
+    }
+
     /// Starts over with the free set `free`.
     fn reset(&mut self, free: Vec<u64>) {
         self.free = free;
@@ -203,15 +214,7 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
                 continue;
             }
             match self.create(class, new_pages)? {
-                Some(head) => {
-                    let blocks = self.classes[class].blocks as usize;
-                    cache.slab = Some(head);
-                    let mut free = vec![!0u64; blocks.div_ceil(64)];
-                    if !blocks.is_multiple_of(64) {
-                        *free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
-                    }
-                    cache.reset(free);
-                }
+                Some(head) => cache.start_new(head, self.classes[class].blocks as usize),
                 None => return Ok(None),
             }
         }
@@ -264,11 +267,15 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
 
     /// Clears this process's record of owning `head` in `class`, if it
     /// still names that slab.
+    #[cold]
+    #[inline(never)]
     fn forget_owned(&self, head: u64, class: usize) {
         let _ = self.owned_word(class).compare_exchange(head + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
     }
 
     /// Rebuilds the cache's free set from the block words; true if any.
+    #[cold]
+    #[inline(never)]
     fn rescan(&self, cache: &mut ClassCache, head: u64, class: usize) -> bool {
         let Some(words) = self.block_words(head, class) else { return false };
         if let Some(h) = self.header(head) {
@@ -288,6 +295,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
 
     /// Gives up ownership of a slab (it stays a slab; anyone may adopt it).
     /// The caller names the slab in a hazard.
+    #[cold]
+    #[inline(never)]
     fn disown(&self, head: u64, class: usize) {
         if let Some(h) = self.header(head) {
             let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
@@ -329,6 +338,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     }
 
     /// Adopts a slab of `class` named in the class's hint slots, if one has room.
+    #[cold]
+    #[inline(never)]
     fn adopt_hinted(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) -> bool {
         let slots = &self.hints[class * HINTS_PER_CLASS..(class + 1) * HINTS_PER_CLASS];
         for slot in slots {
@@ -368,6 +379,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     }
 
     /// Builds a new slab of `class` on fresh pages, owned by us.
+    #[cold]
+    #[inline(never)]
     fn create(&self, class: usize, new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>) -> Result<Option<u64>> {
         let c = self.classes[class];
         let Some(head) = new_pages(c.span)? else { return Ok(None) };
