@@ -45,7 +45,10 @@ mod store;
 pub use error::{Error, ErrorKind, Result};
 pub use id::{ObjectId, ID_SIZE};
 #[cfg(not(loom))]
-pub use object::{store_path, ObjectInfo, ObjectState, Options, ProcessInfo, RawObject, Reclaimed, Stats, SHM_DIR};
+pub use object::{
+    store_path, ObjectInfo, ObjectState, Options, ProcessInfo, RawObject, Reclaimed, Stats, OBJECT_EVICTABLE,
+    OBJECT_REFCOUNTED, SHM_DIR,
+};
 #[cfg(not(loom))]
 pub use store::{Creating, Object, Store};
 

@@ -11,6 +11,7 @@ use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::platform;
 use crate::shared::descriptor::{mark_line_referenced, w, Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::refs::INLINE_SLOTS;
 use crate::shared::sync::{dekker_fence, Ordering};
 
 /// A pinned object as raw pointers into the shared mapping. The bytes stay
@@ -41,6 +42,8 @@ pub(crate) struct Reserved {
     pub offset: usize,
     /// The ID was generated here (see `reserve`).
     pub fresh: bool,
+    /// The ID.
+    pub key: [u64; 3],
 }
 
 /// A just-pinned object: its descriptor, the state it was pinned in and
@@ -64,8 +67,8 @@ pub(crate) enum Fast {
 /// the views it needs made once.
 #[derive(Clone, Copy)]
 pub(crate) struct Access<'a> {
-    att: &'a Attachment,
-    o: &'a Objects<'a>,
+    pub(super) att: &'a Attachment,
+    pub(super) o: &'a Objects<'a>,
 }
 
 impl Attachment {
@@ -83,8 +86,18 @@ impl<'a> Access<'a> {
     /// memory and copies the metadata. `fresh`: the ID was generated here,
     /// so it cannot be taken (a caller's ID is checked first, before any
     /// memory is allocated for it, which in a full store would spill
-    /// others for nothing; the insert still decides races).
-    pub(crate) fn reserve(&self, key: &[u64; 3], data_len: u64, meta: &[u8], fresh: bool) -> Result<Reserved> {
+    /// others for nothing; the insert still decides races). `flags` (see
+    /// `descriptor::flags`) go into the state word; a REFCOUNTED object's
+    /// first reference is this process's from here on (undone with
+    /// `forget_creator_ref` if the put fails).
+    pub(crate) fn reserve(
+        &self,
+        key: &[u64; 3],
+        data_len: u64,
+        meta: &[u8],
+        fresh: bool,
+        flags: u32,
+    ) -> Result<Reserved> {
         let att = self.att;
         let alloc = self.att.allocator();
         let meta_len = u32::try_from(meta.len()).map_err(|_| err!(InvalidArgument, "metadata is larger than 4 GiB"))?;
@@ -99,20 +112,40 @@ impl<'a> Access<'a> {
         if !fresh && o.lookup(key, |s| s.holds_id()).is_some() {
             return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
         }
-        let (d, state) = att.claim_descriptor()?;
+        let (d, claimed) = att.claim_descriptor()?;
+        let state = claimed.with_flags(flags);
+        if state != claimed && !o.desc.transition(d, claimed, state) {
+            return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
+        }
         o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
+        let me = att.slot();
+        let refcounted = state.is_refcounted();
+        o.refs.start(d, state.gen(), refcounted.then_some(me));
+        if refcounted && me >= INLINE_SLOTS && !o.holds.add(o.hash(key), key, me, None) {
+            o.discard(d, state, me, &alloc.freer());
+            return Err(err!(OutOfMemory, "no room in the store's hold table for the creator's reference"));
+        }
+        let r = Reserved { d, state, offset: 0, fresh, key: *key };
         let offset = match att.allocate(d, total) {
             Ok(off) => att.region().arena_offset(off),
             Err(e) => {
-                o.discard(d, state, att.slot(), &alloc.freer());
+                self.undo(&r, state);
                 return Err(e);
             }
         };
         if !att.region().map().write(offset + data_len.next_multiple_of(64) as usize, meta) {
-            o.discard(d, state, att.slot(), &alloc.freer());
+            self.undo(&r, state);
             return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
         }
-        Ok(Reserved { d, state, offset, fresh })
+        Ok(Reserved { offset, ..r })
+    }
+
+    /// Undoes a put of `r`, whose descriptor is now in state `now`.
+    fn undo(&self, r: &Reserved, now: StateWord) {
+        if now.is_refcounted() {
+            self.forget_creator_ref(&r.key);
+        }
+        self.discard(r.d, now);
     }
 
     /// Copies `data` into a reserved object's memory.
@@ -120,7 +153,7 @@ impl<'a> Access<'a> {
         if self.att.region().map().write(r.offset, data) {
             Ok(())
         } else {
-            self.discard(r.d, r.state);
+            self.undo(r, r.state);
             Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"))
         }
     }
@@ -147,7 +180,7 @@ impl<'a> Access<'a> {
                 Ok(s)
             }
             Err((e, now)) => {
-                self.discard(r.d, now);
+                self.undo(r, now);
                 Err(match e {
                     InsertError::Duplicate => err!(AlreadyExists, "object {id} already exists"),
                     InsertError::IndexFull => err!(OutOfMemory, "the index has no free entry near object {id}'s hash"),

@@ -12,6 +12,7 @@ use super::alloc::{AllocState, Allocator, Backing};
 use super::lifecycle::Objects;
 use super::membership::{forked, Membership};
 use super::open::{self, Options};
+use super::process_refs::ProcessRefs;
 use super::reclaim::{reclaim_slot, Reclaimed};
 use super::room::{Room, RoomMaker};
 use super::spill::{Provision, Spiller};
@@ -43,6 +44,8 @@ pub(crate) struct Attachment {
     local_pins: LocalCounters,
     /// This process's waiter count per wait word.
     local_waiters: LocalCounters,
+    /// This process's reference counts per object ID.
+    process_refs: ProcessRefs,
 
     /// Fresh IDs for puts.
     pub(crate) ids: IdGenerator,
@@ -101,6 +104,7 @@ impl Attachment {
             spill_file_mode: info.mode & 0o660 | 0o600,
             local_pins,
             local_waiters,
+            process_refs: ProcessRefs::default(),
             ids: IdGenerator::new(),
         });
         if opts.prefault {
@@ -158,6 +162,11 @@ impl Attachment {
     #[inline]
     pub(crate) fn local_pins(&self) -> LocalPins<'_> {
         LocalPins::new(self.local_pins.words())
+    }
+
+    /// This process's reference counts.
+    pub(crate) fn process_refs(&self) -> &ProcessRefs {
+        &self.process_refs
     }
 
     /// This process's waiter counts, one per wait word.

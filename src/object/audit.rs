@@ -13,7 +13,9 @@ use super::attach::Attachment;
 use super::spill_files;
 use crate::shared::classes::class_for;
 use crate::shared::descriptor::{Location, State};
+use crate::shared::holds::Hold;
 use crate::shared::pages::PageEntry;
+use crate::shared::refs::Refs;
 
 pub(crate) fn audit(att: &Attachment) -> Vec<String> {
     let mut problems = Vec::new();
@@ -109,6 +111,29 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
         for slot in o.pin_holders(d) {
             if !is_live(slot) {
                 problems.push(format!("object {d} is pinned by dead slot {slot}"));
+            }
+        }
+        match o.refs.load(d, s.state.gen()) {
+            Some(Refs::Open { .. }) | Some(Refs::Moved { .. }) | Some(Refs::Pending) | None => {
+                for slot in o.refs.holders(d) {
+                    if !is_live(slot) {
+                        problems.push(format!("object {d} is referenced by dead slot {slot}"));
+                    }
+                }
+            }
+            Some(Refs::Closing { by }) | Some(Refs::Dead { by }) if !is_live(by) => {
+                problems.push(format!("object {d} is being retired by dead slot {by}"))
+            }
+            Some(Refs::Closing { .. }) | Some(Refs::Dead { .. }) => {}
+            Some(Refs::Invalid) => problems.push(format!("object {d} has an invalid reference word")),
+        }
+        for hold in o.holds.holders(o.hash(&s.key), &s.key) {
+            let slot = match hold {
+                Hold::Ref { slot } => slot,
+                Hold::Ticket { giver, .. } => giver,
+            };
+            if s.state.holds_id() && !is_live(slot) {
+                problems.push(format!("object {d} is held by dead slot {slot} ({hold:?})"));
             }
         }
     }

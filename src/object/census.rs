@@ -7,8 +7,12 @@ use std::sync::atomic::Ordering;
 use super::attach::Attachment;
 use crate::error::{Error, Result};
 use crate::id::ObjectId;
+use std::collections::HashSet;
+
 use crate::shared::descriptor::State;
+use crate::shared::holds::Hold;
 use crate::shared::layout::Global;
+use crate::shared::refs::Refs;
 
 /// Counters of a store, computed by one scan of its tables.
 ///
@@ -38,6 +42,13 @@ pub struct Stats {
     pub spills_total: u64,
     /// Objects restored from disk since the store was created.
     pub restores_total: u64,
+    /// References held: one per process and object it holds references to
+    /// (a process's count of them is its own business).
+    pub references: u64,
+    /// Objects with at least one reference.
+    pub referenced_count: u64,
+    /// Tickets given and not yet taken.
+    pub tickets: u64,
 }
 
 /// Where an object is in its life.
@@ -73,6 +84,8 @@ pub struct ObjectInfo {
     pub state: ObjectState,
     /// Processes holding at least one pin.
     pub pinning_processes: u32,
+    /// Processes holding at least one reference.
+    pub referencing_processes: u32,
     /// Unix seconds when it was created.
     pub created_unix: u64,
 }
@@ -101,8 +114,16 @@ pub(crate) fn stats(att: &Attachment) -> Stats {
         attached_processes: att.live_processes().len() as u32,
         ..Stats::default()
     };
+    let (tickets, entry_refs, entry_keys) = hold_entries(o);
+    s.tickets = tickets;
+    s.references = entry_refs;
     for d in 0..o.desc.count() as u32 {
         let Some(snap) = o.desc.snapshot(d) else { continue };
+        let holders = ref_holders(o, d, &snap);
+        if holders > 0 || entry_keys.contains(&snap.key) && snap.state.holds_id() {
+            s.references += holders;
+            s.referenced_count += 1;
+        }
         match snap.state.state() {
             State::Free => continue,
             State::Reserved | State::Inserting | State::Created => s.unsealed_count += 1,
@@ -124,6 +145,21 @@ pub(crate) fn stats(att: &Attachment) -> Stats {
     // Memory freed behind the scan and reused ahead of it counts twice.
     s.used_bytes = s.used_bytes.min(s.capacity_bytes);
     s
+}
+
+/// Holders of references to the object in `d` (seen in `snap`) in its
+/// reference word.
+fn ref_holders(o: &crate::object::lifecycle::Objects<'_>, d: u32, snap: &crate::shared::descriptor::Snapshot) -> u64 {
+    match o.refs.load(d, snap.state.gen()) {
+        Some(Refs::Open { holders }) if snap.state.holds_id() && !snap.superseded() => holders.count_ones() as u64,
+        _ => 0,
+    }
+}
+
+/// Tickets outstanding, reference entries, and the IDs those are on.
+fn hold_entries(o: &crate::object::lifecycle::Objects<'_>) -> (u64, u64, HashSet<[u64; 3]>) {
+    let (tickets, refs) = o.holds.counts();
+    (tickets, refs, o.holds.ref_keys())
 }
 
 /// Up to `limit` objects, scanning object slots from `cursor`; returns them
@@ -167,12 +203,46 @@ pub(crate) fn list_from(att: &Attachment, cursor: u64, limit: usize) -> (Vec<Obj
                 meta_len: snap.meta_len as u64,
                 state,
                 pinning_processes: o.pin_holders(d as u32).len() as u32,
+                referencing_processes: ref_holders_of(o, d as u32, &snap).len() as u32,
                 created_unix: snap.created_unix(),
             });
         }
         d += 1;
     }
     (out, (d < count).then_some(d))
+}
+
+/// The slots holding references to the object in `d` (seen in `snap`):
+/// bits of its word and reference entries of the hold table.
+fn ref_holders_of(
+    o: &crate::object::lifecycle::Objects<'_>,
+    d: u32,
+    snap: &crate::shared::descriptor::Snapshot,
+) -> Vec<u32> {
+    let mut slots = if ref_holders(o, d, snap) > 0 { o.refs.holders(d) } else { Vec::new() };
+    for h in o.holds.holders(o.hash(&snap.key), &snap.key) {
+        if let Hold::Ref { slot } = h {
+            slots.push(slot);
+        }
+    }
+    slots.sort_unstable();
+    slots.dedup();
+    slots
+}
+
+/// The live processes holding references to an object (sealed, or deleted
+/// and kept by its references).
+pub(crate) fn ref_holders_by_id(att: &Attachment, id: &ObjectId) -> Result<Vec<ProcessInfo>> {
+    let o = att.objects();
+    let Some((d, snap)) = o.lookup(&id.words(), |s| s.holds_id() && s.state() != State::Created) else {
+        return Err(Error::object_not_found(id.0));
+    };
+    let procs = att.region().procs();
+    Ok(ref_holders_of(o, d, &snap)
+        .into_iter()
+        .filter(|&slot| slot < procs.slots())
+        .map(|slot| ProcessInfo { slot, pid: procs.owner(slot).pid })
+        .collect())
 }
 
 /// The live processes pinning an object (sealed or deleted-but-pinned).

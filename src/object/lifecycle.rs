@@ -345,7 +345,25 @@ impl<'a> Objects<'a> {
         // (unpin); the other side's change must be visible to one of us.
         dekker_fence();
         let s = self.desc.load_state(d, Ordering::SeqCst);
-        s.is(State::Deleted) && self.free_deleted(d, s, me, mem)
+        if s.is(State::Deleted) {
+            return self.free_deleted(d, s, me, mem);
+        }
+        // A pin of an object that frees itself may have been its last hold.
+        s.is_refcounted() && self.retire_unpinned(d, s, me, mem)
+    }
+
+    /// The rest of `free_if_deleted_and_unpinned_with` for a REFCOUNTED
+    /// object (out of line, as for deleted ones).
+    #[cold]
+    #[inline(never)]
+    fn retire_unpinned<M: Memory>(&self, d: u32, s: StateWord, me: u32, mem: impl FnOnce() -> M) -> bool {
+        if !matches!(s.state(), State::Sealed | State::Spilling | State::Spilled)
+            || self.refs.load(d, s.gen()) != Some(crate::shared::refs::Refs::Open { holders: 0 })
+        {
+            return false;
+        }
+        let Some(key) = self.desc.key_if(d, s) else { return false };
+        self.retire(d, s, &key, me, &mem())
     }
 
     /// The rest of `free_if_deleted_and_unpinned_with` for an object seen
@@ -354,7 +372,7 @@ impl<'a> Objects<'a> {
     #[cold]
     #[inline(never)]
     fn free_deleted<M: Memory>(&self, d: u32, deleted: StateWord, me: u32, mem: impl FnOnce() -> M) -> bool {
-        if self.pinned(d) {
+        if self.pinned(d) || self.referenced(d, deleted) {
             return false;
         }
         let freeing = deleted.to(State::Freeing, me);
@@ -366,7 +384,8 @@ impl<'a> Objects<'a> {
     }
 
     /// Deletes the sealed object `d` seen in state `sealed`: invisible at
-    /// once, freed now or at its last release. False if it changed meanwhile.
+    /// once, freed now or when the last pin or reference goes. False if it
+    /// changed meanwhile.
     pub(crate) fn delete_sealed(&self, d: u32, sealed: StateWord, me: u32, mem: &dyn Memory) -> bool {
         debug_assert_eq!(sealed.state(), State::Sealed);
         if !self.desc.transition(d, sealed, sealed.to(State::Deleted, NO_OWNER)) {
@@ -412,7 +431,8 @@ impl<'a> Objects<'a> {
             mem.remove_spill_file(d, &key, freeing.gen());
             self.desc.forget_spill_file(d);
         }
-        if self.desc.transition(d, freeing, freeing.to(State::Free, NO_OWNER)) {
+        // The flags were the life's: a free descriptor has none.
+        if self.desc.transition(d, freeing, StateWord::new(State::Free, NO_OWNER, freeing.gen())) {
             dekker_fence();
             self.mark_maybe_free(d);
         }
@@ -488,8 +508,15 @@ impl<'a> Objects<'a> {
     }
 
     /// Finishes a delete of the SPILLED original `d` whose location is a
-    /// Tombstone: free it (index entry, spill file). Idempotent.
+    /// Tombstone: free it (index entry, spill file), unless something holds
+    /// it (references, tickets): then whoever drops the last hold does.
+    /// Idempotent.
     pub(crate) fn finish_tombstone(&self, d: u32, spilled: StateWord, me: u32, mem: &dyn Memory) {
+        // Dekker with a dropped hold (see `refcount::after_drop`).
+        dekker_fence();
+        if self.referenced(d, spilled) {
+            return;
+        }
         let freeing = spilled.to(State::Freeing, me);
         if self.desc.transition(d, spilled, freeing) {
             self.finish_free(d, freeing, mem);
@@ -517,15 +544,28 @@ impl<'a> Objects<'a> {
         // 1. The index entry now names the copy (readers of SHADOW help).
         self.index.replace(self.hash(key), d, spilled.gen(), t, t_gen as u64);
         dekker_fence();
-        // 2. The copy becomes an ordinary sealed object.
+        // 2. The holders of references move to the copy (see `refs`): the
+        // original's word is frozen, its holders copied into the copy's.
         let ts = self.desc.load_state(t, Ordering::SeqCst);
-        if ts.state() == State::Shadow && ts.short_gen() == t_gen {
+        let mine = ts.state() == State::Shadow && ts.short_gen() == t_gen;
+        if mine {
+            if let Some(refs) = self.refs.freeze(d, spilled.gen()) {
+                self.refs.copy_in(t, ts.gen(), refs);
+            }
+        }
+        // 3. The copy becomes an ordinary sealed object.
+        if mine {
             self.desc.transition(t, ts, ts.to(State::Sealed, NO_OWNER));
         }
-        // 3. The original goes (its spill file with it).
+        // 4. The original goes (its spill file with it).
         let freeing = spilled.to(State::Freeing, me);
         if self.desc.transition(d, spilled, freeing) {
             self.finish_free(d, freeing, mem);
+            // An object that frees itself may have lost its last holder
+            // while it moved (its retire was cancelled by the freeze).
+            if mine && ts.is_refcounted() {
+                self.free_if_deleted_and_unpinned(t, me, mem);
+            }
         }
     }
 

@@ -42,10 +42,12 @@ impl Membership {
         let fd = lock.get().ok_or_else(forked)?;
         let procs = region.procs();
         let slots = procs.slots();
-        let start = (platform::random_u128() as u32) % slots;
+        // The lowest slot first: the first `refs::INLINE_SLOTS` slots hold
+        // references as bits of an object's word (and the first
+        // `lingering::LINGER_SLOTS` pin without writing shared lines), so
+        // a store with few processes keeps them all there.
         for pass in 0..2 {
-            for i in 0..slots {
-                let s = (start + i) % slots;
+            for s in 0..slots {
                 if pass == 0 && procs.owner(s).active {
                     continue;
                 }

@@ -4,6 +4,8 @@
 //! - `lifecycle`: the object protocol on descriptors, the index and pin
 //!   masks (claim, insert, pin, delete, free; the spill and restore steps),
 //!   every step a CAS that names its process slot;
+//! - `refcount`: references and tickets, and the retire of objects that
+//!   free themselves, over the same tables;
 //! - `alloc`: memory for objects (slab blocks, page runs), one attempt at
 //!   a time;
 //! - `spill_files` (the on-disk format), `spill` (spilling and restoring
@@ -12,13 +14,17 @@
 //! - `open` (opening and creating store files), `membership` (process slots
 //!   and liveness), `attach` (a process's attachment, and what a claim or
 //!   an allocation does when the store is full);
-//! - `access` (the operations behind the Rust API) and `census` (counting
+//! - `process_refs` (a process's own counts of its references);
+//! - `access` and `access_refs` (the operations behind the Rust API) and `census` (counting
 //!   and listing), `audit` (a consistency check for tests).
 
 pub(crate) mod lifecycle;
+pub(crate) mod refcount;
 
 #[cfg(not(loom))]
 mod access;
+#[cfg(not(loom))]
+mod access_refs;
 #[cfg(not(loom))]
 mod alloc;
 #[cfg(not(loom))]
@@ -31,6 +37,8 @@ pub(crate) mod census;
 mod membership;
 #[cfg(not(loom))]
 mod open;
+#[cfg(not(loom))]
+mod process_refs;
 #[cfg(not(loom))]
 mod reclaim;
 #[cfg(not(loom))]
@@ -60,3 +68,12 @@ pub(crate) use open::destroy;
 pub use open::{store_path, Options, SHM_DIR};
 #[cfg(not(loom))]
 pub use reclaim::Reclaimed;
+
+/// Object flags (`Store::put_ex`): freed when no process holds a reference
+/// or a pin.
+pub const OBJECT_REFCOUNTED: u32 = crate::shared::descriptor::flags::REFCOUNTED;
+/// Object flags: may be deleted, least recently used first, when memory
+/// runs short.
+pub const OBJECT_EVICTABLE: u32 = crate::shared::descriptor::flags::EVICTABLE;
+/// Every object flag.
+pub(crate) const OBJECT_FLAGS: u32 = crate::shared::descriptor::flags::ALL;

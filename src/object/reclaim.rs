@@ -1,5 +1,6 @@
-//! Reclaiming what a dead process held: its pins, its unsealed objects,
-//! the step it was in the middle of, its pages and slabs.
+//! Reclaiming what a dead process held: its pins, its references and the
+//! tickets it gave, its unsealed objects, the step it was in the middle of,
+//! its pages and slabs.
 //!
 //! The reclaimer holds the dead slot's liveness lock for the whole time, so
 //! no other reclaimer and no new owner can touch the slot meanwhile. Every
@@ -30,6 +31,9 @@ pub struct Reclaimed {
     pub interrupted_steps: u64,
     /// Deleted objects freed because their last pin was a dead process's.
     pub deleted_objects_freed: u64,
+    /// References a dead process held (one per object and process) and
+    /// tickets it gave that no one took.
+    pub references: u64,
     /// Arena pages a dead process had claimed and not yet used.
     pub pages: u64,
 }
@@ -41,6 +45,7 @@ impl std::ops::AddAssign for Reclaimed {
         self.unsealed_objects += other.unsealed_objects;
         self.interrupted_steps += other.interrupted_steps;
         self.deleted_objects_freed += other.deleted_objects_freed;
+        self.references += other.references;
         self.pages += other.pages;
     }
 }
@@ -104,6 +109,14 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
         report.pins += pin_bit as u64;
         report.deleted_objects_freed += freed as u64;
     }
+    // Its references go once its pins are gone, so that an object it held
+    // both ways is freed (or retired) by the last of these drops. Each drop
+    // is followed by the check a live holder's drop makes.
+    let me = alloc.me;
+    for d in 0..o.desc.count() as u32 {
+        report.references += o.drop_dead_refs(d, dead, me, &mem) as u64;
+    }
+    report.references += o.drop_dead_holds(dead, me, &mem);
 
     let pages = region.pages();
     pages.for_each(|p, e| {

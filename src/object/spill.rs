@@ -212,9 +212,16 @@ impl<'a> Spiller<'a> {
         let region = self.alloc.region;
         let total = footprint(snap.data_len, snap.meta_len as u64)
             .ok_or_else(|| err!(Corrupt, "object in slot {d} has impossible sizes"))?;
-        let (t, reserved) = provision.claim_descriptor()?;
+        let (t, claimed) = provision.claim_descriptor()?;
+        // The copy is the same object: its flags, and (at its install) its
+        // holders of references.
+        let reserved = claimed.with_flags(snap.state.flags());
+        if reserved != claimed && !o.desc.transition(t, claimed, reserved) {
+            return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
+        }
         o.desc.write_fields(t, &snap.key, snap.meta_len, snap.data_len, snap.created_unix() as u32);
         o.desc.set_restore_of(t, d);
+        o.refs.start_pending(t, reserved.gen());
         let freer = self.alloc.freer();
         let offset = match provision.allocate(t, total) {
             Ok(off) => region.arena_offset(off),

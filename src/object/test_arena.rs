@@ -6,9 +6,11 @@
 
 use super::lifecycle::{InsertError, Memory, Objects};
 use crate::shared::descriptor::{w, Descriptors, Location, State, StateWord, NO_OWNER};
+use crate::shared::holds::{self, Holds};
 use crate::shared::index::{Index, BUCKET_WORDS};
 use crate::shared::lingering::{self, Lingering};
 use crate::shared::pins::{LocalPins, PinMasks};
+use crate::shared::refs::RefWords;
 use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// `n` descriptors, their index, pin masks and free hints, and the local
@@ -19,6 +21,8 @@ pub(crate) struct Arena {
     masks: Vec<AtomicU64>,
     linger_entries: Vec<AtomicU64>,
     linger_masks: Vec<AtomicU64>,
+    ref_words: Vec<AtomicU64>,
+    holds: Vec<AtomicU64>,
     free: Vec<AtomicU64>,
     /// Per process: its local pin counts.
     local: Vec<Vec<AtomicU32>>,
@@ -48,6 +52,8 @@ impl Arena {
             masks: z64(n),
             linger_entries: z64(lingering::entry_words(processes as u32)),
             linger_masks: z64(n),
+            ref_words: z64(n),
+            holds: z64(holds::words_for_entries(holds::WINDOW)),
             free,
             local: (0..processes).map(|_| z32(n)).collect(),
 
@@ -62,6 +68,8 @@ impl Arena {
             index: Index::new(&self.index, self.masks.len() as u32),
             masks: PinMasks::new(&self.masks, 1),
             lingering: Lingering::new(&self.linger_entries, PinMasks::new(&self.linger_masks, 1)),
+            refs: RefWords::new(&self.ref_words),
+            holds: Holds::new(&self.holds),
             free_hint: &self.free,
             seed: 1,
         }

@@ -1,8 +1,8 @@
 //! Object descriptors: one cache line per object slot, the authority on
 //! what an object is and where it lives.
 //!
-//! Word 0 is the state word: `[generation:43 | owner slot:16 | state:5]`.
-//! Every step of an object's life is a compare-and-swap on it, so that at
+//! Word 0 is the state word: `[flags:3 | generation:40 | owner slot:16 |
+//! state:5]`. Every step of an object's life is a compare-and-swap on it, so that at
 //! any instant the word says who (which process slot) is in the middle of
 //! which step, and a survivor can finish or undo the step of a dead process.
 //! The generation grows each time the slot is claimed, so a stale reader
@@ -17,6 +17,12 @@
 //! a restore builds a copy in a fresh descriptor:
 //! FREE -> RESERVED(o) -> SHADOW(o) -> SEALED      (the SPILLED original is then freed)
 //! ```
+//!
+//! The flags (`REFCOUNTED`, `EVICTABLE`) are chosen by the putter while it
+//! holds the descriptor RESERVED and kept by every later step of that life
+//! (`StateWord::to` keeps them); a restored copy takes its original's. They
+//! sit in the state word so that a release, which loads the state word
+//! anyway, learns whether the object frees itself without another load.
 //!
 //! The other words are written only by the slot's owner while it is
 //! RESERVED (ID, sizes) or while it owns a step (location), and are read
@@ -196,7 +202,20 @@ pub(crate) const NO_OWNER: u32 = 0xffff;
 const STATE_BITS: u32 = 5;
 const OWNER_BITS: u32 = 16;
 const GEN_SHIFT: u32 = STATE_BITS + OWNER_BITS;
-const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
+const FLAG_BITS: u32 = 3;
+const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT - FLAG_BITS)) - 1;
+const FLAG_SHIFT: u32 = 64 - FLAG_BITS;
+
+/// Flags of an object's life, kept in the top bits of its state word (see
+/// the module docs). The values are those of the API (`OS_OBJECT_*`).
+pub(crate) mod flags {
+    /// Freed when no process holds a reference or a pin (see `refs`).
+    pub(crate) const REFCOUNTED: u32 = 1;
+    /// May be deleted, least recently used first, when memory runs short.
+    pub(crate) const EVICTABLE: u32 = 2;
+    /// Every flag a put may ask for.
+    pub(crate) const ALL: u32 = REFCOUNTED | EVICTABLE;
+}
 
 /// Sets the CLOCK reference bit of the descriptor `line` (see
 /// `Descriptors::mark_referenced`), writing only if it is clear.
@@ -208,13 +227,29 @@ pub(crate) fn mark_line_referenced(line: &[AtomicU64; DESC_WORDS]) {
     }
 }
 
-/// A state word: `[generation:43 | owner slot:16 | state:5]`.
+/// A state word: `[flags:3 | generation:40 | owner slot:16 | state:5]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StateWord(pub u64);
 
 impl StateWord {
+    /// A state word without flags.
     pub(crate) fn new(state: State, owner: u32, gen: u64) -> StateWord {
         StateWord((gen & GEN_MASK) << GEN_SHIFT | (owner as u64 & 0xffff) << STATE_BITS | state as u64)
+    }
+    /// The same word with `flags` (see `flags`) set.
+    #[inline]
+    pub(crate) fn with_flags(self, flags: u32) -> StateWord {
+        StateWord(self.0 | ((flags & flags::ALL) as u64) << FLAG_SHIFT)
+    }
+    /// The life's flags (see `flags`).
+    #[inline]
+    pub(crate) fn flags(self) -> u32 {
+        (self.0 >> FLAG_SHIFT) as u32
+    }
+    /// Whether the object frees itself when its last reference goes.
+    #[inline]
+    pub(crate) fn is_refcounted(self) -> bool {
+        self.0 & (flags::REFCOUNTED as u64) << FLAG_SHIFT != 0
     }
     /// Whether the state is `s` (without decoding it).
     #[inline]
@@ -231,17 +266,18 @@ impl StateWord {
     }
     #[inline]
     pub(crate) fn gen(self) -> u64 {
-        self.0 >> GEN_SHIFT
+        (self.0 >> GEN_SHIFT) & GEN_MASK
     }
     /// The generation bits a `Location::Successor` or `OnDisk` keeps.
     #[inline]
     pub(crate) fn short_gen(self) -> u32 {
         self.gen() as u32 & SUCCESSOR_GEN_MASK
     }
-    /// The same generation in another state with another owner.
+    /// The same life (generation and flags) in another state with another
+    /// owner.
     #[inline]
     pub(crate) fn to(self, state: State, owner: u32) -> StateWord {
-        StateWord::new(state, owner, self.gen())
+        StateWord::new(state, owner, self.gen()).with_flags(self.flags())
     }
     #[inline]
     pub(crate) fn holds_id(self) -> bool {
@@ -592,6 +628,15 @@ mod tests {
         let t = s.to(State::Sealed, NO_OWNER);
         assert_eq!((t.state(), t.owner(), t.gen()), (State::Sealed, NO_OWNER, 123_456_789));
         assert_eq!(StateWord(t.0 | 0x1f).state(), State::Invalid);
+        // Flags ride along every step of the life, and leave the fields alone.
+        let f = s.with_flags(flags::REFCOUNTED | flags::EVICTABLE);
+        assert_eq!((f.state(), f.owner(), f.gen()), (State::Created, 77, 123_456_789));
+        assert!(f.is_refcounted() && !s.is_refcounted());
+        let g = f.to(State::Sealed, NO_OWNER);
+        assert_eq!(g.flags(), flags::REFCOUNTED | flags::EVICTABLE);
+        assert!(g.is(State::Sealed) && g.gen() == 123_456_789);
+        let max = StateWord::new(State::Free, 0, u64::MAX).with_flags(flags::ALL);
+        assert_eq!((max.gen(), max.flags()), (GEN_MASK, flags::ALL));
     }
 
     #[test]

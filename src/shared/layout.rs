@@ -18,6 +18,8 @@
 //!         pin masks          one bit per process slot per object slot (spread, see pins)
 //!         linger entries     16 words per process slot of the first 64 (see lingering)
 //!         linger masks       one word per object: which of those slots' entries may name it
+//!         reference words    one word per object slot: who holds references (see refs)
+//!         hold table         32 bytes per 32 object slots: tickets, references of high slots
 //! arena   object bytes, page_size-aligned
 //! ```
 //!
@@ -31,13 +33,13 @@ use std::path::PathBuf;
 
 use super::index::BUCKET_WORDS;
 use super::wait::WAIT_WORDS;
-use super::{descriptor, index, lingering, pages, pins, proctable, slab, wait};
+use super::{descriptor, holds, index, lingering, pages, pins, proctable, slab, wait};
 use crate::error::{err, Result};
 
 /// The first bytes of every store file.
 pub(crate) const MAGIC: [u8; 8] = *b"OBJSTORE";
 /// Bumped whenever the layout or any shared protocol changes.
-pub(crate) const LAYOUT_VERSION: u32 = 6;
+pub(crate) const LAYOUT_VERSION: u32 = 7;
 
 /// Bytes of the immutable, checksummed header.
 pub(crate) const HEADER_LEN: usize = 8192;
@@ -99,6 +101,8 @@ pub(crate) struct Layout {
     pub masks: usize,
     pub linger_entries: usize,
     pub linger_masks: usize,
+    pub ref_words: usize,
+    pub holds: usize,
     pub arena: usize,
     pub file_size: u64,
 }
@@ -175,6 +179,8 @@ impl Layout {
         let masks = section(words(mask_positions as usize * mask_words));
         let linger_entries = section(words(lingering::entry_words(params.max_processes)));
         let linger_masks = section(words(mask_positions as usize * lingering::LINGER_MASK_WORDS));
+        let ref_words = section(words(params.max_objects as usize));
+        let holds = section(words(holds::table_words(params.max_objects)));
         let arena_align = if params.store_flags & STORE_FLAG_HUGEPAGES != 0 { HUGE_PAGE_SIZE } else { PAGE_SIZE };
         let arena = align_up(at, arena_align);
         let file_size = arena + params.capacity;
@@ -198,6 +204,8 @@ impl Layout {
             masks,
             linger_entries,
             linger_masks,
+            ref_words,
+            holds,
             arena: arena as usize,
             file_size,
         })

@@ -12,18 +12,22 @@
 //! - `descriptor` (object states), `index` (IDs to descriptors), `pins`
 //!   (which processes pin what), `lingering` (pins of hot objects that
 //!   write no shared line), `tables` (the set of them an object
-//!   lives in), `pages` (the page table), `classes` and
+//!   lives in), `refs` (which processes hold references to what) and
+//!   `holds` (tickets, and references beyond the reference words),
+//!   `pages` (the page table), `classes` and
 //!   `slab` (small-object memory), `proctable` (process slots), `wait`
 //!   (futex words);
 //! - `sync`: the atomics, routed through loom in model checks.
 
 pub(crate) mod classes;
 pub(crate) mod descriptor;
+pub(crate) mod holds;
 pub(crate) mod index;
 pub(crate) mod lingering;
 pub(crate) mod pages;
 pub(crate) mod pins;
 pub(crate) mod proctable;
+pub(crate) mod refs;
 pub(crate) mod slab;
 pub(crate) mod sync;
 pub(crate) mod tables;

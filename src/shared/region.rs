@@ -4,6 +4,7 @@
 
 use super::classes::{class_for, size_classes, SizeClass};
 use super::descriptor::{self, Descriptors, Location};
+use super::holds::{self, Holds};
 use super::index::{Index, BUCKET_WORDS};
 use super::layout::{Global, Layout};
 use super::lingering::{self, Lingering};
@@ -11,6 +12,7 @@ use super::mapping::{Mapping, Words};
 use super::pages::{self, Pages};
 use super::pins::PinMasks;
 use super::proctable::{self, ProcTable};
+use super::refs::RefWords;
 use super::slab::{ArenaSpace, Slabs, HINT_WORDS};
 use super::sync::{AtomicU32, AtomicU64};
 use super::tables::ObjectTables;
@@ -33,6 +35,8 @@ struct Sections {
     masks: Words<AtomicU64>,
     linger_entries: Words<AtomicU64>,
     linger_masks: Words<AtomicU64>,
+    ref_words: Words<AtomicU64>,
+    holds: Words<AtomicU64>,
 }
 
 /// The views of the structures used on every operation, made once. They
@@ -84,6 +88,8 @@ impl Region {
                 masks: map.words(l.masks, l.mask_positions as usize * l.mask_words)?,
                 linger_entries: map.words(l.linger_entries, lingering::entry_words(p.max_processes))?,
                 linger_masks: map.words(l.linger_masks, l.mask_positions as usize * lingering::LINGER_MASK_WORDS)?,
+                ref_words: map.words(l.ref_words, p.max_objects as usize)?,
+                holds: map.words(l.holds, holds::table_words(p.max_objects))?,
             })
         })();
         let arena_fits = map.ptr(l.arena, p.capacity as usize).is_some();
@@ -104,6 +110,8 @@ impl Region {
                         map.view_for_life(s.linger_entries),
                         PinMasks::new(map.view_for_life(s.linger_masks), lingering::LINGER_MASK_WORDS),
                     ),
+                    refs: RefWords::new(map.view_for_life(s.ref_words)),
+                    holds: Holds::new(map.view_for_life(s.holds)),
                     free_hint: map.view_for_life(s.free_hints),
                     seed: p.hash_seed,
                 },

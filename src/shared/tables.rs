@@ -1,12 +1,14 @@
 //! The tables an object lives in: its descriptor, its index entry, its
-//! pin mask and linger entries, the free-descriptor hints, and the seed that hashes IDs into
-//! the index. The object protocol (`object::lifecycle`) is written over
+//! pin mask and linger entries, its reference word and hold entries, the
+//! free-descriptor hints, and the seed that hashes IDs into the index. The object protocol (`object::lifecycle`) is written over
 //! them; a store's region holds one set, ready for every operation.
 
 use super::descriptor::Descriptors;
+use super::holds::Holds;
 use super::index::Index;
 use super::lingering::Lingering;
 use super::pins::PinMasks;
+use super::refs::RefWords;
 use super::sync::AtomicU64;
 
 /// The shared object structures.
@@ -16,6 +18,10 @@ pub(crate) struct ObjectTables<'a> {
     pub index: Index<'a>,
     pub masks: PinMasks<'a>,
     pub lingering: Lingering<'a>,
+    /// Which processes hold references (see `refs`).
+    pub refs: RefWords<'a>,
+    /// Tickets, and references of processes beyond the reference words.
+    pub holds: Holds<'a>,
     /// One bit per descriptor: 1 = maybe free (a search hint).
     pub free_hint: &'a [AtomicU64],
     pub seed: u64,

@@ -31,6 +31,13 @@ impl Store {
         census::pin_holders(&self.att, id)
     }
 
+    /// The live processes holding references to an object (sealed, or
+    /// deleted and kept by its references).
+    pub fn ref_holders(&self, id: &ObjectId) -> Result<Vec<ProcessInfo>> {
+        self.att.check_process()?;
+        census::ref_holders_by_id(&self.att, id)
+    }
+
     /// Live processes attached to the store.
     pub fn processes(&self) -> Result<Vec<ProcessInfo>> {
         self.att.check_process()?;

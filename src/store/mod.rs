@@ -9,6 +9,7 @@ mod guards;
 mod handle_pins;
 mod inspect;
 mod recent;
+mod refs;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -19,6 +20,7 @@ use std::time::{Duration, Instant};
 pub use guards::{Creating, Object};
 use handle_pins::HandlePins;
 use recent::{RecentObjects, Remembered};
+use refs::HandleRefs;
 
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
@@ -39,6 +41,8 @@ pub struct Store {
     pinned_any: AtomicBool,
     /// Objects this handle created and has not sealed: descriptor -> state word.
     created: Mutex<HashMap<u32, u64>>,
+    /// This handle's references, by object.
+    refs: HandleRefs,
     /// What attaching reclaimed from dead processes.
     reclaimed_at_open: Reclaimed,
 }
@@ -54,6 +58,14 @@ pub(crate) enum Present {
     Pinned(RawObject),
     Absent,
     Other,
+}
+
+/// An unknown flag bit is refused rather than ignored.
+fn check_flags(flags: u32) -> Result<()> {
+    if flags & !crate::object::OBJECT_FLAGS != 0 {
+        return Err(err!(InvalidArgument, "unknown object flags {:#x}", flags & !crate::object::OBJECT_FLAGS));
+    }
+    Ok(())
 }
 
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
@@ -73,6 +85,7 @@ impl Store {
             att,
             pinned_any: AtomicBool::new(false),
             created: Mutex::new(HashMap::new()),
+            refs: HandleRefs::default(),
             reclaimed_at_open,
         })
     }
@@ -138,50 +151,91 @@ impl Store {
 
     /// Stores `data` and `meta` as a new object with a fresh ID.
     pub fn put_with_meta(&self, data: &[u8], meta: &[u8]) -> Result<ObjectId> {
+        self.put_ex(data, meta, 0)
+    }
+
+    /// Stores `data` and `meta` as a new object with a fresh ID and `flags`
+    /// (`OBJECT_REFCOUNTED`, `OBJECT_EVICTABLE`). With REFCOUNTED this
+    /// handle holds the object's first reference.
+    pub fn put_ex(&self, data: &[u8], meta: &[u8], flags: u32) -> Result<ObjectId> {
         self.att.check_process()?;
+        check_flags(flags)?;
         let id = self.att.ids.next();
-        self.put_inner(&id, data, meta, true)?;
+        self.put_inner(&id, data, meta, true, flags)?;
         Ok(id)
     }
 
     /// Stores `data` and `meta` under a caller-chosen ID, sealed at once.
     pub fn put_as(&self, id: &ObjectId, data: &[u8], meta: &[u8]) -> Result<()> {
-        self.att.check_process()?;
-        self.put_inner(id, data, meta, false)
+        self.put_as_ex(id, data, meta, 0)
     }
 
-    fn put_inner(&self, id: &ObjectId, data: &[u8], meta: &[u8], fresh: bool) -> Result<()> {
+    /// `put_as` with `flags`, as `put_ex`.
+    pub fn put_as_ex(&self, id: &ObjectId, data: &[u8], meta: &[u8], flags: u32) -> Result<()> {
+        self.att.check_process()?;
+        check_flags(flags)?;
+        self.put_inner(id, data, meta, false, flags)
+    }
+
+    fn put_inner(&self, id: &ObjectId, data: &[u8], meta: &[u8], fresh: bool, flags: u32) -> Result<()> {
         let access = self.att.access();
-        let r = access.reserve(&id.words(), data.len() as u64, meta, fresh)?;
+        let r = access.reserve(&id.words(), data.len() as u64, meta, fresh, flags)?;
         access.fill(&r, data)?;
         access.commit(id, &r, true)?;
+        if r.state.is_refcounted() {
+            self.note_creator_ref(id);
+        }
         Ok(())
     }
 
     /// Creates an object to be filled in place: returns a pointer to
     /// `data_len` writable bytes, valid until `seal` or `abort`.
     pub fn create_raw(&self, id: &ObjectId, data_len: usize, meta: &[u8]) -> Result<*mut u8> {
-        self.att.check_process()?;
-        self.create_inner(id, data_len, meta, false)
+        self.create_ex_raw(Some(id), data_len, meta, 0).map(|(_, p)| p)
     }
 
     /// Like `create_raw` with a fresh ID, returned with the pointer.
     pub fn create_new_raw(&self, data_len: usize, meta: &[u8]) -> Result<(ObjectId, *mut u8)> {
+        self.create_ex_raw(None, data_len, meta, 0)
+    }
+
+    /// Creates an object to be filled in place, under `id` or a fresh ID
+    /// (None), with `flags` as `put_ex`: with REFCOUNTED this handle holds
+    /// its first reference from now on (dropped if it is aborted). Returns
+    /// the ID and a pointer to `data_len` writable bytes, valid until `seal`
+    /// or `abort`.
+    pub fn create_ex_raw(
+        &self,
+        id: Option<&ObjectId>,
+        data_len: usize,
+        meta: &[u8],
+        flags: u32,
+    ) -> Result<(ObjectId, *mut u8)> {
         self.att.check_process()?;
-        let id = self.att.ids.next();
-        let ptr = self.create_inner(&id, data_len, meta, true)?;
+        check_flags(flags)?;
+        let (id, fresh) = match id {
+            Some(id) => (*id, false),
+            None => (self.att.ids.next(), true),
+        };
+        let ptr = self.create_inner(&id, data_len, meta, fresh, flags)?;
         Ok((id, ptr))
     }
 
-    fn create_inner(&self, id: &ObjectId, data_len: usize, meta: &[u8], fresh: bool) -> Result<*mut u8> {
+    fn create_inner(&self, id: &ObjectId, data_len: usize, meta: &[u8], fresh: bool, flags: u32) -> Result<*mut u8> {
         let access = self.att.access();
-        let r: Reserved = access.reserve(&id.words(), data_len as u64, meta, fresh)?;
+        let r: Reserved = access.reserve(&id.words(), data_len as u64, meta, fresh, flags)?;
         let Some(ptr) = access.data_ptr(&r, data_len) else {
+            if r.state.is_refcounted() {
+                access.forget_creator_ref(&r.key);
+            }
             access.discard(r.d, r.state);
             return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
         };
         let created = access.commit(id, &r, false)?;
         self.created().insert(r.d, created.0);
+        if created.is_refcounted() {
+            self.note_creator_ref(id);
+        }
         Ok(ptr)
     }
 
@@ -218,7 +272,12 @@ impl Store {
         self.att.check_process()?;
         let (d, created) = self.own_unsealed(id)?;
         self.created().remove(&d);
-        self.att.access().abort(id, d, created)
+        let r = self.att.access().abort(id, d, created);
+        if created.is_refcounted() {
+            // The reference went with the object.
+            let _ = self.unref(id);
+        }
+        r
     }
 
     // ----- reading ----------------------------------------------------------------
@@ -443,5 +502,8 @@ impl Drop for Store {
         for (d, s) in created {
             access.discard(d, StateWord(s));
         }
+        // This handle's references (those of the objects just discarded
+        // went with them: their unref finds nothing to drop).
+        self.drop_all_refs();
     }
 }

@@ -194,6 +194,8 @@ pub fn run_child() {
     match role.as_str() {
         "churn" => churn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "hold" => hold(&args[0], &args[1..]),
+        "ref_hold" => ref_hold(&args[0], &args[1..]),
+        "give" => give(&args[0], args[1].parse().unwrap()),
         "wait" => wait(&args[0], &args[1], args[2].parse().unwrap()),
         "putget" => putget(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap()),
         "stats" => {
@@ -300,6 +302,35 @@ fn hold(name: &str, ids: &[String]) {
     let p = s.create_raw(&unsealed, 200_000, b"half").expect("create");
     // SAFETY: 200_000 writable bytes until seal/abort.
     unsafe { std::ptr::write_bytes(p, 7, 100_000) };
+    emit("ready");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Takes a reference to each object, then waits to be killed.
+fn ref_hold(name: &str, ids: &[String]) {
+    let s = attach(name);
+    for h in ids {
+        let id: ObjectId = h.parse().unwrap();
+        s.add_ref(&id).expect("a reference");
+    }
+    emit("ready");
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// Puts `count` REFCOUNTED objects and gives a ticket for each (its only
+/// reference), reporting "ticket ID TICKET", then waits to be killed.
+fn give(name: &str, count: u64) {
+    let s = attach(name);
+    for n in 0..count {
+        let id = derived_id(9, n);
+        s.put_as_ex(&id, &content_for(&id), b"", objstore::OBJECT_REFCOUNTED).expect("put");
+        let ticket = s.give_ref(&id).expect("a ticket");
+        emit(format!("ticket {} {ticket}", id.to_hex()));
+    }
     emit("ready");
     loop {
         std::thread::sleep(Duration::from_secs(3600));

@@ -1,0 +1,59 @@
+//! A process's own counts of the references it holds, by object ID, in
+//! process memory: the shared tables say only *whether* a process holds
+//! references to an object (a bit, or a hold entry), so that its death is
+//! undone by clearing them; how many it holds, it keeps here.
+//!
+//! Keyed by ID, not by descriptor: an object restored from disk moves to
+//! another descriptor, and its holders with it (see `shared::refs`), while
+//! the ID stays. A count's 0 -> 1 and 1 -> 0 steps change the shared tables
+//! under the lock of the count's shard, so that threads of the process agree
+//! on them; that lock is the process's own (a stopped process stops its
+//! threads together).
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::{Mutex, MutexGuard};
+
+const SHARDS: usize = 16;
+
+/// IDs are random or chosen by callers: one of their words, mixed, is a
+/// good enough hash for a process-private map.
+#[derive(Default)]
+pub(crate) struct IdHasher(u64);
+
+impl Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (self.0 ^ v).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+}
+
+/// Reference counts by ID.
+pub(crate) type Counts = HashMap<[u64; 3], u32, BuildHasherDefault<IdHasher>>;
+
+/// A process's reference counts, sharded by ID.
+#[derive(Default)]
+pub(crate) struct ProcessRefs {
+    shards: [Mutex<Counts>; SHARDS],
+}
+
+impl std::fmt::Debug for ProcessRefs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ProcessRefs")
+    }
+}
+
+impl ProcessRefs {
+    /// The shard of `key`, locked.
+    pub(crate) fn lock(&self, key: &[u64; 3]) -> MutexGuard<'_, Counts> {
+        let i = (key[0] ^ key[1] ^ key[2]).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60;
+        self.shards[i as usize % SHARDS].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

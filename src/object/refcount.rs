@@ -1,0 +1,376 @@
+//! The reference protocol over the object tables: taking and dropping a
+//! process's reference, handing one over by ticket, retiring a REFCOUNTED
+//! object that nothing holds, and what a holder's drop or death leaves to
+//! do.
+//!
+//! Who holds an object:
+//! - pins (`pins`, `lingering`): its bytes stay in place;
+//! - references: a bit per process slot in the object's reference word
+//!   (`refs`), or for a process in a higher slot an entry of the hold table
+//!   (`holds`);
+//! - tickets: hold-table entries charged to their giver.
+//!
+//! An object is never freed while anything holds it: a delete of a held
+//! object makes it invisible at once and leaves the free to whoever drops
+//! the last hold (like a delete of a pinned object). A REFCOUNTED object is
+//! also deleted, exactly as by a delete, when nothing holds it any more:
+//! whoever drops the last hold *retires* it:
+//!
+//! 1. OPEN with no holder -> CLOSING(me) on the reference word (a CAS that
+//!    fails if any process holds a bit);
+//! 2. it looks for what the word does not show: pins and hold entries
+//!    (SeqCst: a process that adds an entry looks at the word afterwards,
+//!    and cancels a CLOSING it finds);
+//! 3. CLOSING(me) -> DEAD(me): from then on no reference can be taken;
+//! 4. it deletes the object (whatever became of it meanwhile: spilled,
+//!    restored into another descriptor, which carries the DEAD word).
+//!
+//! A taker that finds CLOSING turns it back to OPEN with its own bit, so a
+//! retirer stopped between steps holds up no one, and "ref racing the last
+//! unref" is decided by the order of two CASes on one word. A retirer that
+//! finds a hold in step 2 reopens the word and looks once more, since the
+//! holder may have dropped it meanwhile and seen CLOSING (not its business)
+//! in its own check. A retirer that dies at step 1 or 2 is undone by its
+//! reclaimer (CLOSING -> OPEN, then the check again), one that dies after
+//! step 3 is finished by it.
+//!
+//! A dropped hold is followed by `after_drop`: the object, found again by
+//! its ID, is freed if it was deleted, finished if it was deleted while
+//! spilled, or retired if it is REFCOUNTED. Every path that drops a hold
+//! (an unref, a release, a taken ticket, the reclaim of a dead holder, an
+//! undone take) runs it.
+
+use super::lifecycle::{Memory, Objects};
+use crate::shared::descriptor::{Location, State, StateWord};
+use crate::shared::refs::{ClearedSlot, Refs, Take, Unref, INLINE_SLOTS};
+use crate::shared::sync::{dekker_fence, Ordering};
+
+/// The outcome of taking a reference on an object seen in some state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TakeRef {
+    Done,
+    /// Retired or deleted: no reference can be taken.
+    Gone,
+    /// It moved or changed since it was seen: look it up again.
+    Again,
+    /// The hold table has no room near the object's ID.
+    Full,
+}
+
+/// The outcome of dropping a reference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum DropRef {
+    Done,
+    /// This process holds no reference on it.
+    NotHeld,
+    /// It moved since it was seen: look it up again.
+    Again,
+}
+
+/// Rounds a retirer looks again after a hold it saw went away.
+const RETIRE_ROUNDS: usize = 8;
+
+impl Objects<'_> {
+    /// Whether anything but pins holds life `s` of `d`: a reference bit, a
+    /// hold entry on its ID. True if `d` left that life (its key cannot be
+    /// read): then the caller has nothing to free.
+    pub(crate) fn referenced(&self, d: u32, s: StateWord) -> bool {
+        if self.refs.held(d, s.gen()) {
+            return true;
+        }
+        if !self.holds.maybe_in_use() {
+            return false;
+        }
+        match self.desc.key_if(d, s) {
+            Some(key) => self.holds.any(self.hash(&key), &key),
+            None => true,
+        }
+    }
+
+    /// Whether `d` still lives life `s` in a state that references keep:
+    /// not deleted, not freed.
+    fn alive_for_refs(&self, d: u32, s: StateWord) -> bool {
+        let now = self.desc.load_state(d, Ordering::SeqCst);
+        if now.gen() != s.gen() {
+            return false;
+        }
+        match now.state() {
+            State::Sealed | State::Spilling => true,
+            State::Spilled => {
+                self.desc.word(d, crate::shared::descriptor::w::LOC).load(Ordering::SeqCst)
+                    != Location::Tombstone.encode()
+            }
+            State::Free
+            | State::Reserved
+            | State::Inserting
+            | State::Collided
+            | State::Created
+            | State::Deleted
+            | State::Freeing
+            | State::Shadow
+            | State::Invalid => false,
+        }
+    }
+
+    /// Slot `me` takes a reference on the object `key`, seen in descriptor
+    /// `d` in state `s` (readable). Its own count of references is the
+    /// caller's: this is its 0 -> 1 step.
+    pub(crate) fn take_ref(&self, d: u32, s: StateWord, key: &[u64; 3], me: u32, mem: &dyn Memory) -> TakeRef {
+        let gen = s.gen();
+        if me < INLINE_SLOTS {
+            match self.refs.take(d, gen, me) {
+                Take::Taken => {}
+                Take::Dead => return TakeRef::Gone,
+                Take::Moved | Take::Stale => return TakeRef::Again,
+            }
+        } else {
+            if !self.holds.add(self.hash(key), key, me, None) {
+                return TakeRef::Full;
+            }
+            // The entry is in place: a retirer that closes the word from
+            // now on sees it; one that closed it before is cancelled here.
+            loop {
+                match self.refs.load(d, gen) {
+                    Some(Refs::Open { .. }) => break,
+                    Some(Refs::Closing { by }) => {
+                        self.refs.reopen(d, gen, by);
+                    }
+                    Some(Refs::Dead { .. }) => {
+                        self.holds.remove_ref(self.hash(key), key, me);
+                        return TakeRef::Gone;
+                    }
+                    _ => {
+                        self.holds.remove_ref(self.hash(key), key, me);
+                        return TakeRef::Again;
+                    }
+                }
+            }
+        }
+        // Dekker with a delete: it changes the state, then looks for holds.
+        dekker_fence();
+        if self.alive_for_refs(d, s) {
+            return TakeRef::Done;
+        }
+        // Deleted meanwhile: give it back (freeing it if we held up its free).
+        self.drop_ref(d, s, key, me, mem);
+        TakeRef::Again
+    }
+
+    /// Slot `me` drops its reference on the object `key`, seen in
+    /// descriptor `d` in state `s` (its 1 -> 0 step), and does what the
+    /// drop leaves to do.
+    pub(crate) fn drop_ref(&self, d: u32, s: StateWord, key: &[u64; 3], me: u32, mem: &dyn Memory) -> DropRef {
+        if me < INLINE_SLOTS {
+            match self.refs.drop(d, s.gen(), me) {
+                Unref::Dropped { last } => {
+                    if last {
+                        self.after_drop(key, me, mem);
+                    }
+                    DropRef::Done
+                }
+                Unref::NotHeld => DropRef::NotHeld,
+                Unref::Moved | Unref::Stale => DropRef::Again,
+            }
+        } else if self.holds.remove_ref(self.hash(key), key, me) {
+            self.after_drop(key, me, mem);
+            DropRef::Done
+        } else {
+            DropRef::NotHeld
+        }
+    }
+
+    /// Slot `me`, which holds a reference on the object `key`, moves one
+    /// into the ticket `ticket` (see `holds`); the caller then drops its
+    /// own. False if the hold table has no room near the ID.
+    pub(crate) fn give(&self, key: &[u64; 3], me: u32, ticket: u64) -> bool {
+        self.holds.add(self.hash(key), key, me, Some(ticket))
+    }
+
+    /// Takes the ticket `ticket` on `key`: false if it is not outstanding.
+    /// The taker holds its own reference first, so the object is held
+    /// throughout.
+    pub(crate) fn take_ticket(&self, key: &[u64; 3], ticket: u64) -> bool {
+        self.holds.take_ticket(self.hash(key), key, ticket)
+    }
+
+    /// What a dropped hold on the object `key` leaves to do: free it if it
+    /// was deleted (in memory or on disk) and nothing holds it now, or
+    /// retire it if it is REFCOUNTED.
+    pub(crate) fn after_drop(&self, key: &[u64; 3], me: u32, mem: &dyn Memory) {
+        // The dropper's half of the handshakes: its hold is gone, now look.
+        dekker_fence();
+        let Some((d, snap)) = self.lookup(key, |s| s.holds_id()) else { return };
+        let s = snap.state;
+        match s.state() {
+            State::Deleted => {
+                self.free_if_deleted_and_unpinned(d, me, mem);
+            }
+            State::Spilled if snap.deleted_while_spilled() => self.finish_tombstone(d, s, me, mem),
+            State::Sealed | State::Spilling | State::Spilled if s.is_refcounted() => {
+                self.retire(d, s, key, me, mem);
+            }
+            _ => {}
+        }
+    }
+
+    /// Retires the REFCOUNTED object `key`, seen in descriptor `d` in state
+    /// `s`, if nothing holds it (see the module docs). True if this call
+    /// deleted it.
+    #[cold]
+    pub(crate) fn retire(&self, d: u32, s: StateWord, key: &[u64; 3], me: u32, mem: &dyn Memory) -> bool {
+        let gen = s.gen();
+        let held_elsewhere = || self.pinned(d) || self.holds.any(self.hash(key), key) || !self.alive_for_refs(d, s);
+        for _ in 0..RETIRE_ROUNDS {
+            if self.pinned(d) || !self.refs.close(d, gen, me) {
+                return false;
+            }
+            dekker_fence();
+            if held_elsewhere() {
+                if !self.refs.reopen(d, gen, me) {
+                    return false;
+                }
+                // The holder may have let go meanwhile and left the check
+                // to us (it saw CLOSING).
+                dekker_fence();
+                if held_elsewhere() {
+                    return false;
+                }
+                continue;
+            }
+            if !self.refs.kill(d, gen, me) {
+                return false;
+            }
+            self.delete_retired(key, me, mem);
+            return true;
+        }
+        false
+    }
+
+    /// Deletes the object `key` whose reference word is DEAD(by): wherever
+    /// it is now (in memory, on disk, restored into another descriptor).
+    /// Idempotent; a reclaimer of `by` runs it too.
+    pub(crate) fn delete_retired(&self, key: &[u64; 3], by: u32, mem: &dyn Memory) {
+        for _ in 0..64 {
+            let Some((d, snap)) = self.lookup(key, |s| s.holds_id()) else { return };
+            let s = snap.state;
+            // Help a restore along first: its copy then carries the word.
+            match (s.state(), Location::decode(snap.loc)) {
+                (State::Shadow, _) => {
+                    if let Some((pred, spilled)) = self.chosen_predecessor(d, s) {
+                        self.install_successor(pred, spilled, key, d, s.short_gen(), by, mem);
+                        continue;
+                    }
+                    return;
+                }
+                (State::Spilled, Some(Location::Successor { d: t, gen })) => {
+                    self.install_successor(d, s, key, t, gen, by, mem);
+                    continue;
+                }
+                _ => {}
+            }
+            if self.refs.load(d, s.gen()) != Some(Refs::Dead { by }) {
+                // Another object under the same ID, or deleted already.
+                return;
+            }
+            match s.state() {
+                State::Sealed => {
+                    if self.delete_sealed(d, s, by, mem) {
+                        return;
+                    }
+                }
+                State::Spilling => {
+                    self.cancel_spill(d, s);
+                }
+                State::Spilled => match Location::decode(snap.loc) {
+                    Some(Location::OnDisk { .. }) => {
+                        if self.claim_tombstone(d, s).is_ok() {
+                            self.finish_tombstone(d, s, by, mem);
+                            return;
+                        }
+                    }
+                    Some(Location::Tombstone) => {
+                        self.finish_tombstone(d, s, by, mem);
+                        return;
+                    }
+                    Some(loc) if loc.holds_memory() => self.release_spilled_memory(d, s, snap.loc, mem),
+                    _ => return,
+                },
+                State::Free
+                | State::Reserved
+                | State::Inserting
+                | State::Collided
+                | State::Created
+                | State::Deleted
+                | State::Freeing
+                | State::Shadow
+                | State::Invalid => return,
+            }
+        }
+    }
+
+    /// Drops what dead slot `dead` held in `d`'s reference word (the caller
+    /// holds its liveness lock and has dropped its pins): its bit (in the
+    /// word, or in the copy its holders moved to), or its retire under way
+    /// (undone before step 3, finished after). `me` acts for the reclaim.
+    pub(crate) fn drop_dead_refs(&self, d: u32, dead: u32, me: u32, mem: &dyn Memory) -> bool {
+        match self.refs.clear_slot(d, dead) {
+            ClearedSlot::Nothing => false,
+            ClearedSlot::Cleared { tag, last } => {
+                if last {
+                    self.after_drop_in(d, tag, me, mem);
+                }
+                true
+            }
+            ClearedSlot::Moved => {
+                // Frozen: its holders are (or will be) in the copy. Finish
+                // the install, then clear the bit there.
+                let s = self.desc.load_state(d, Ordering::SeqCst);
+                let Some(snap) = self.desc.snapshot(d).filter(|n| n.state == s) else { return false };
+                if let (State::Spilled, Some(Location::Successor { d: t, gen })) =
+                    (s.state(), Location::decode(snap.loc))
+                {
+                    self.install_successor(d, s, &snap.key, t, gen, me, mem);
+                    if (t as usize) < self.desc.count() {
+                        return self.drop_dead_refs(t, dead, me, mem);
+                    }
+                }
+                false
+            }
+            ClearedSlot::Retiring { tag, committed } => {
+                let s = self.desc.load_state(d, Ordering::SeqCst);
+                let Some(key) = self.desc.key_if(d, s).filter(|_| crate::shared::refs::tag_of(s.gen()) == tag) else {
+                    return false;
+                };
+                if committed {
+                    self.delete_retired(&key, dead, mem);
+                } else if self.refs.reopen(d, s.gen(), dead) {
+                    self.after_drop(&key, me, mem);
+                }
+                true
+            }
+        }
+    }
+
+    /// `after_drop` for the object in `d`, if its life is tagged `tag`.
+    fn after_drop_in(&self, d: u32, tag: u64, me: u32, mem: &dyn Memory) {
+        let s = self.desc.load_state(d, Ordering::SeqCst);
+        if crate::shared::refs::tag_of(s.gen()) != tag {
+            return;
+        }
+        if let Some(key) = self.desc.key_if(d, s) {
+            self.after_drop(&key, me, mem);
+        }
+    }
+
+    /// Drops every hold-table entry of dead slot `dead` (the caller holds
+    /// its liveness lock): its references and the tickets it gave and no
+    /// one took. Returns how many.
+    pub(crate) fn drop_dead_holds(&self, dead: u32, me: u32, mem: &dyn Memory) -> u64 {
+        let mut keys = Vec::new();
+        self.holds.clear_slot(dead, |key| keys.push(*key));
+        for key in &keys {
+            self.after_drop(key, me, mem);
+        }
+        keys.len() as u64
+    }
+}

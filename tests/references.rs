@@ -1,0 +1,299 @@
+//! References and tickets: objects put REFCOUNTED free themselves when the
+//! last reference and the last pin go, in whichever process that happens,
+//! including the reclaim of a killed holder; references also keep plain
+//! objects from being freed; tickets hand a reference over with no moment
+//! in which nobody holds it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::child::{check_content, content_for, derived_id, spawn_child};
+use common::{assert_consistent, SpillDir, TempStore};
+use objstore::{ErrorKind, ObjectId, Options, Store, OBJECT_REFCOUNTED};
+
+const MIB: u64 = 1 << 20;
+const LONG: Duration = Duration::from_secs(60);
+
+#[test]
+#[ignore = "entry point of child processes, run by the other tests"]
+fn child_entry() {
+    common::child::run_child();
+}
+
+fn store(t: &TempStore) -> Store {
+    t.open(&TempStore::options(64 * MIB))
+}
+
+fn objects(s: &Store) -> u64 {
+    s.stats().unwrap().object_count
+}
+
+#[test]
+fn the_last_unref_deletes_a_refcounted_object() {
+    let t = TempStore::new("refs-last");
+    let s = store(&t);
+    let id = s.put_ex(b"counted", b"meta", OBJECT_REFCOUNTED).unwrap();
+    assert_eq!(s.references(&id), 1, "the creator holds the first reference");
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.references, st.referenced_count), (1, 1, 1));
+    s.add_ref(&id).unwrap();
+    s.unref(&id).unwrap();
+    assert!(s.contains(&id).unwrap(), "a reference remains");
+    s.unref(&id).unwrap();
+    assert!(!s.contains(&id).unwrap());
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.references), (0, 0, 0));
+    // The ID is free again.
+    s.put_as(&id, b"again", b"").unwrap();
+    assert_consistent(&s);
+}
+
+#[test]
+fn failures_have_their_own_status() {
+    let t = TempStore::new("refs-fail");
+    let s = store(&t);
+    let plain = s.put(b"plain").unwrap();
+    assert_eq!(s.unref(&plain).unwrap_err().kind(), ErrorKind::NotFound, "an unref without a reference");
+    assert_eq!(s.add_ref(&ObjectId([3; 20])).unwrap_err().kind(), ErrorKind::NotFound, "an absent object");
+    s.delete(&plain).unwrap();
+    assert_eq!(s.add_ref(&plain).unwrap_err().kind(), ErrorKind::NotFound, "a ref to a deleted object");
+    let counted = s.put_ex(b"x", b"", OBJECT_REFCOUNTED).unwrap();
+    s.unref(&counted).unwrap();
+    assert_eq!(s.add_ref(&counted).unwrap_err().kind(), ErrorKind::NotFound, "a ref to a retired object");
+    assert_eq!(s.unref(&counted).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(s.put_ex(b"x", b"", 1 << 7).unwrap_err().kind(), ErrorKind::InvalidArgument, "an unknown flag");
+    // An unsealed object cannot lose its creator's reference before its seal.
+    let (id, _) = s.create_ex_raw(None, 10, b"", OBJECT_REFCOUNTED).unwrap();
+    assert_eq!(s.unref(&id).unwrap_err().kind(), ErrorKind::NotSealed);
+    s.seal(&id).unwrap();
+    s.unref(&id).unwrap();
+    assert!(!s.contains(&id).unwrap());
+    assert_consistent(&s);
+}
+
+#[test]
+fn a_pin_keeps_a_refcounted_object_until_its_release() {
+    let t = TempStore::new("refs-pin");
+    let s = store(&t);
+    let id = s.put_ex(b"pinned bytes", b"", OBJECT_REFCOUNTED).unwrap();
+    let obj = s.get(&id, Some(Duration::ZERO)).unwrap();
+    s.unref(&id).unwrap();
+    // Still visible: the pin is a hold too.
+    assert!(s.contains(&id).unwrap());
+    let again = s.get(&id, Some(Duration::ZERO)).unwrap();
+    assert_eq!(again.data(), b"pinned bytes");
+    drop(again);
+    assert_eq!(obj.data(), b"pinned bytes");
+    drop(obj);
+    assert!(!s.contains(&id).unwrap());
+    assert_eq!(s.stats().unwrap().used_bytes, 0);
+    assert_consistent(&s);
+}
+
+#[test]
+fn references_keep_a_deleted_plain_object_until_the_last_unref() {
+    let t = TempStore::new("refs-plain");
+    let s = store(&t);
+    let id = s.put(b"plain").unwrap();
+    s.add_ref(&id).unwrap();
+    s.unref(&id).unwrap();
+    assert!(s.contains(&id).unwrap(), "a plain object is not freed when its count reaches zero");
+    s.add_ref(&id).unwrap();
+    s.delete(&id).unwrap();
+    assert!(!s.contains(&id).unwrap());
+    assert!(s.stats().unwrap().used_bytes > 0, "referenced: not freed");
+    assert_eq!(s.put_as(&id, b"x", b"").unwrap_err().kind(), ErrorKind::AlreadyExists, "the ID stays reserved");
+    assert_eq!(s.ref_holders(&id).unwrap().len(), 1);
+    s.unref(&id).unwrap();
+    assert_eq!(s.stats().unwrap().used_bytes, 0);
+    s.put_as(&id, b"x", b"").unwrap();
+    assert_consistent(&s);
+}
+
+#[test]
+fn references_of_two_handles_and_a_close() {
+    let t = TempStore::new("refs-close");
+    let a = store(&t);
+    let b = store(&t);
+    let id = a.put_ex(b"shared", b"", OBJECT_REFCOUNTED).unwrap();
+    b.add_ref(&id).unwrap();
+    b.add_ref(&id).unwrap();
+    assert_eq!(b.unref(&ObjectId([1; 20])).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(a.unref(&id).map(|_| a.references(&id)), Ok(0));
+    assert_eq!(a.unref(&id).unwrap_err().kind(), ErrorKind::NotFound, "each handle counts its own");
+    assert!(a.contains(&id).unwrap());
+    // Closing a handle drops exactly its references.
+    drop(b);
+    assert!(!a.contains(&id).unwrap());
+    assert_consistent(&a);
+}
+
+#[test]
+fn a_killed_holders_references_are_dropped_at_reclaim() {
+    let t = TempStore::new("refs-killed");
+    let s = store(&t);
+    let ids: Vec<ObjectId> = (0..3).map(|n| derived_id(4, n)).collect();
+    for id in &ids {
+        s.put_as_ex(id, &content_for(id), b"", OBJECT_REFCOUNTED).unwrap();
+    }
+    let plain = derived_id(4, 99);
+    s.put_as(&plain, &content_for(&plain), b"").unwrap();
+    let hexes: Vec<String> = ids.iter().chain([&plain]).map(|i| i.to_hex()).collect();
+    let holder = spawn_child("ref_hold", &[vec![t.name.clone()], hexes].concat());
+    holder.wait_for("ready", LONG);
+    assert_eq!(s.ref_holders(&ids[0]).unwrap().len(), 2);
+    for id in &ids {
+        s.unref(id).unwrap();
+    }
+    s.delete(&plain).unwrap();
+    assert_eq!(objects(&s), 3, "the holder keeps them (and the deleted plain one's memory)");
+    holder.signal(libc::SIGKILL);
+    let mut holder = holder;
+    holder.wait_exit(LONG);
+    let r = s.collect().unwrap();
+    assert_eq!((r.processes, r.references), (1, 4), "{r:?}");
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.references), (0, 0, 0), "{st:?}");
+    assert_consistent(&s);
+}
+
+#[test]
+fn a_refcounted_object_freed_on_disk_and_one_restored_keeps_its_holders() {
+    let t = TempStore::new("refs-spill");
+    let dir = SpillDir::new("refs");
+    let s = t.open(&Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.path().into()), ..Options::default() });
+    let other = t.open(&Options::default());
+    // Eight objects of 1 MiB in a store of 4: the first ones are spilled.
+    let ids: Vec<ObjectId> = (0..8u64).map(|n| derived_id(5, n)).collect();
+    let data =
+        |id: &ObjectId| common::pattern(u64::from_le_bytes(id.0[4..12].try_into().unwrap()), MIB as usize - 4096);
+    for id in &ids {
+        s.put_as_ex(id, &data(id), b"", OBJECT_REFCOUNTED).unwrap();
+        other.add_ref(id).unwrap();
+    }
+    let st = s.stats().unwrap();
+    assert!(st.spilled_count >= 4, "{st:?}");
+    assert_eq!(st.references, 8, "one per process and object: both handles are this process");
+    // Losing its last reference frees a spilled object on disk too.
+    let files = dir.files().len();
+    s.unref(&ids[0]).unwrap();
+    other.unref(&ids[0]).unwrap();
+    assert!(!s.contains(&ids[0]).unwrap());
+    assert_eq!(dir.files().len(), files - 1, "its spill file is gone");
+    // A restore carries the holders: the object lives while one remains.
+    let obj = s.get(&ids[1], None).unwrap();
+    assert_eq!(obj.data(), data(&ids[1]).as_slice());
+    drop(obj);
+    assert_eq!(s.ref_holders(&ids[1]).unwrap().len(), 1, "one process holds it, through two handles");
+    s.unref(&ids[1]).unwrap();
+    assert!(s.contains(&ids[1]).unwrap());
+    other.unref(&ids[1]).unwrap();
+    assert!(!s.contains(&ids[1]).unwrap());
+    // Dropping the handles frees the rest, in memory and on disk.
+    drop(other);
+    drop(s);
+    let s = t.open(&Options::default());
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.spilled_count), (0, 0, 0), "{st:?}");
+    assert!(dir.files().is_empty(), "{:?}", dir.files());
+    assert_consistent(&s);
+}
+
+#[test]
+fn a_ticket_moves_a_reference_and_is_taken_once() {
+    let t = TempStore::new("tickets");
+    let giver = store(&t);
+    let taker = store(&t);
+    let id = giver.put_ex(b"handed over", b"", OBJECT_REFCOUNTED).unwrap();
+    let other = giver.put_ex(b"another", b"", OBJECT_REFCOUNTED).unwrap();
+    let ticket = giver.give_ref(&id).unwrap();
+    assert_eq!(giver.references(&id), 0);
+    assert_eq!(giver.give_ref(&id).unwrap_err().kind(), ErrorKind::NotFound, "no reference left to give");
+    let st = giver.stats().unwrap();
+    assert_eq!((st.object_count, st.tickets), (2, 1), "the ticket holds it");
+    assert_eq!(taker.take_ref(&other, ticket).unwrap_err().kind(), ErrorKind::NotFound, "a ticket for another ID");
+    assert_eq!(taker.take_ref(&id, ticket ^ 1).unwrap_err().kind(), ErrorKind::NotFound, "a wrong ticket");
+    assert_eq!(taker.take_ref(&id, 0).unwrap_err().kind(), ErrorKind::NotFound);
+    taker.take_ref(&id, ticket).unwrap();
+    assert_eq!(taker.take_ref(&id, ticket).unwrap_err().kind(), ErrorKind::NotFound, "taken twice");
+    assert_eq!(taker.references(&id), 1);
+    assert_eq!(giver.stats().unwrap().tickets, 0);
+    taker.unref(&id).unwrap();
+    assert!(!giver.contains(&id).unwrap());
+    assert!(giver.contains(&other).unwrap());
+    assert_consistent(&giver);
+}
+
+#[test]
+fn a_ticket_outlives_its_handle_but_not_its_process() {
+    let t = TempStore::new("tickets-handle");
+    let s = store(&t);
+    let giver = store(&t);
+    let id = giver.put_ex(b"x", b"", OBJECT_REFCOUNTED).unwrap();
+    let ticket = giver.give_ref(&id).unwrap();
+    drop(giver);
+    assert!(s.contains(&id).unwrap(), "charged to the process, which is still attached");
+    s.take_ref(&id, ticket).unwrap();
+    s.unref(&id).unwrap();
+    assert!(!s.contains(&id).unwrap());
+}
+
+#[test]
+fn tickets_of_a_dead_giver_are_dropped_with_it() {
+    let t = TempStore::new("tickets-dead");
+    let s = store(&t);
+    let mut giver = spawn_child("give", &[t.name.clone(), "3".into()]);
+    let events = giver.wait_for("ready", LONG);
+    let tickets: Vec<(ObjectId, u64)> = events
+        .iter()
+        .filter_map(|e| e.strip_prefix("ticket "))
+        .map(|e| {
+            let mut f = e.split(' ');
+            (f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap())
+        })
+        .collect();
+    assert_eq!(tickets.len(), 3);
+    // One is taken while the giver lives; its object survives the giver.
+    let (kept, t0) = tickets[0];
+    s.take_ref(&kept, t0).unwrap();
+    assert_eq!(s.stats().unwrap().tickets, 2);
+    giver.signal(libc::SIGKILL);
+    giver.wait_exit(LONG);
+    let r = s.collect().unwrap();
+    assert_eq!(r.references, 2, "{r:?}");
+    for &(id, ticket) in &tickets[1..] {
+        assert!(!s.contains(&id).unwrap(), "dropped with its giver");
+        assert_eq!(s.take_ref(&id, ticket).unwrap_err().kind(), ErrorKind::NotFound);
+    }
+    assert!(check_content(&kept, s.get(&kept, None).unwrap().data()));
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.tickets), (1, 0));
+    s.unref(&kept).unwrap();
+    assert_eq!(objects(&s), 0);
+    assert_consistent(&s);
+}
+
+#[test]
+fn threads_ref_and_unref_one_object() {
+    let t = TempStore::new("refs-threads");
+    let s = store(&t);
+    let id = s.put_ex(b"busy", b"", OBJECT_REFCOUNTED).unwrap();
+    std::thread::scope(|sc| {
+        for _ in 0..4 {
+            sc.spawn(|| {
+                for _ in 0..2000 {
+                    s.add_ref(&id).unwrap();
+                    let obj = s.get(&id, Some(Duration::ZERO)).unwrap();
+                    assert_eq!(obj.data(), b"busy");
+                    drop(obj);
+                    s.unref(&id).unwrap();
+                }
+            });
+        }
+    });
+    assert_eq!(s.references(&id), 1);
+    s.unref(&id).unwrap();
+    assert!(!s.contains(&id).unwrap());
+    assert_consistent(&s);
+}
