@@ -135,12 +135,14 @@ impl Objects<'_> {
                     Some(Refs::Closing { by }) => {
                         self.refs.reopen(d, gen, by);
                     }
+                    // Our entry may have kept a delete from freeing it
+                    // meanwhile: its removal is a drop like any other.
                     Some(Refs::Dead { .. }) => {
-                        self.holds.remove_ref(self.hash(key), key, me);
+                        self.drop_ref(d, s, key, me, mem);
                         return TakeRef::Gone;
                     }
                     _ => {
-                        self.holds.remove_ref(self.hash(key), key, me);
+                        self.drop_ref(d, s, key, me, mem);
                         return TakeRef::Again;
                     }
                 }

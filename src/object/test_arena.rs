@@ -13,6 +13,9 @@ use crate::shared::pins::{LocalPins, PinMasks};
 use crate::shared::refs::RefWords;
 use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
 
+/// Entries of the arena's hold table.
+const HOLD_ENTRIES: usize = 4;
+
 /// `n` descriptors, their index, pin masks and free hints, and the local
 /// pin counts of a few processes.
 pub(crate) struct Arena {
@@ -53,7 +56,8 @@ impl Arena {
             linger_entries: z64(lingering::entry_words(processes as u32)),
             linger_masks: z64(n),
             ref_words: z64(n),
-            holds: z64(holds::words_for_entries(holds::WINDOW)),
+            // A small table: every ID's window is the whole of it.
+            holds: z64(holds::words_for_entries(HOLD_ENTRIES)),
             free,
             local: (0..processes).map(|_| z32(n)).collect(),
 
@@ -99,6 +103,7 @@ impl Memory for Arena {
 pub(crate) fn reserve(o: &Objects<'_>, me: u32, key: &[u64; 3]) -> (u32, StateWord) {
     let (d, r) = o.claim(me, 0).expect("a free descriptor");
     o.desc.write_fields(d, key, 0, 8, 0);
+    o.refs.start(d, r.gen(), None);
     o.desc.word(d, w::LOC).store(Location::Run { page: d as u64 }.encode(), Ordering::SeqCst);
     (d, r)
 }
@@ -106,8 +111,17 @@ pub(crate) fn reserve(o: &Objects<'_>, me: u32, key: &[u64; 3]) -> (u32, StateWo
 /// A whole put of `key` by process slot `me`; Ok(descriptor) if it
 /// committed, else the descriptor is discarded again.
 pub(crate) fn put(a: &Arena, me: u32, key: &[u64; 3]) -> Result<u32, InsertError> {
+    put_with(a, me, key, 0)
+}
+
+/// `put` with object flags, as `Access::reserve` puts them: with
+/// REFCOUNTED, `me` holds the first reference (a bit of the word).
+pub(crate) fn put_with(a: &Arena, me: u32, key: &[u64; 3], flags: u32) -> Result<u32, InsertError> {
     let o = a.objects();
-    let (d, r) = reserve(&o, me, key);
+    let (d, claimed) = reserve(&o, me, key);
+    let r = claimed.with_flags(flags);
+    o.desc.state(d).store(r.0, Ordering::SeqCst);
+    o.refs.start(d, r.gen(), r.is_refcounted().then_some(me));
     match o.insert(d, r, key, r.to(State::Sealed, NO_OWNER)) {
         Ok(_) => Ok(d),
         Err((e, now)) => {

@@ -73,7 +73,7 @@ pub(crate) fn is_ticket(t: u64) -> bool {
 
 /// A ticket value from 64 random bits.
 #[inline]
-pub(crate) fn ticket_from(random: u64) -> u64 {
+pub(crate) const fn ticket_from(random: u64) -> u64 {
     KIND_TICKET << KIND_SHIFT | random & ((1 << KIND_SHIFT) - 1)
 }
 

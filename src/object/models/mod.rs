@@ -17,6 +17,7 @@ use super::lifecycle::{InsertError, Objects, Pin};
 use super::test_arena::{self, Arena};
 
 mod lingering;
+mod refs;
 use crate::shared::descriptor::{w, State, StateWord, NO_OWNER};
 
 /// A store's object tables on the heap: `n` descriptors, one index bucket.
@@ -276,6 +277,7 @@ fn spilled_object(a: &Arena) -> (u32, StateWord) {
 fn shadow_copy(a: &Arena, me: u32, pred: u32) -> (u32, StateWord) {
     let o = a.objects();
     let (t, r) = reserve(&o, me);
+    o.refs.start_pending(t, r.gen());
     o.desc.set_restore_of(t, pred);
     let shadow = r.to(State::Shadow, me);
     assert!(o.desc.transition(t, r, shadow));

@@ -1,0 +1,235 @@
+//! loom models of references (`object::refcount`, `shared::refs`,
+//! `shared::holds`): the last unref racing a pin, a reference racing the
+//! last unref (through the word, and through the hold table for a process
+//! in a high slot), a retirer stopped mid-retire, and a ticket given and
+//! taken while its giver dies after any step of the give. In every model
+//! the object's memory is released exactly once in the end, never while a
+//! process holds it.
+
+use loom::sync::atomic::Ordering;
+use loom::sync::Arc;
+use loom::thread;
+
+use super::model;
+use crate::object::lifecycle::Pin;
+use crate::object::refcount::{DropRef, TakeRef};
+use crate::object::test_arena::{self, Arena};
+use crate::shared::descriptor::{flags, State, StateWord};
+use crate::shared::holds;
+use crate::shared::refs::INLINE_SLOTS;
+
+const KEY: [u64; 3] = [0xfeed, 0xbeef, 0x1234];
+const TICKET: u64 = holds::ticket_from(0x5eed_5eed);
+
+fn state(a: &Arena, d: u32) -> StateWord {
+    a.objects().desc.load_state(d, Ordering::SeqCst)
+}
+
+/// A REFCOUNTED object whose only reference is slot 0's.
+fn counted(a: &Arena) -> (u32, StateWord) {
+    let d = test_arena::put_with(a, 0, &KEY, flags::REFCOUNTED).unwrap();
+    (d, state(a, d))
+}
+
+/// The object was deleted and freed exactly once: nothing of it is left.
+fn freed_once(a: &Arena, d: u32, why: &str) {
+    assert_eq!(a.released(d), 1, "{why}");
+    assert_eq!(state(a, d).state(), State::Free, "{why}");
+    assert_eq!(a.objects().index.count_entries(), 0, "{why}");
+}
+
+/// Slot `me` takes a reference, and if it got one checks that the object is
+/// alive while it holds it, then drops it. Whether it got one.
+fn hold_once(a: &Arena, d: u32, seen: StateWord, me: u32) -> bool {
+    let o = a.objects();
+    match o.take_ref(d, seen, &KEY, me, a) {
+        TakeRef::Done => {
+            assert_eq!(a.released(d), 0, "freed under a reference");
+            assert!(o.lookup(&KEY, |s| s.is_readable()).is_some(), "deleted under a reference");
+            assert_eq!(o.drop_ref(d, seen, &KEY, me, a), DropRef::Done);
+            true
+        }
+        TakeRef::Gone | TakeRef::Again => false,
+        TakeRef::Full => panic!("the hold table is empty"),
+    }
+}
+
+/// The holder of the only reference drops it while another process gets
+/// (pins) the object: the bytes are never freed under the pin, and the
+/// last to let go (the unref, or the release of the pin) deletes it.
+#[test]
+fn the_last_unref_racing_a_pin() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 2));
+        let (d, seen) = counted(&a);
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let local = a.local(1);
+                if o.try_pin(&local, 1, d, seen, &*a) == Pin::Pinned {
+                    assert_eq!(a.released(d), 0, "freed under a pin");
+                    assert!(o.unpin(&local, 1, d, &*a));
+                }
+            })
+        };
+        assert_eq!(a.objects().drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+        reader.join().unwrap();
+        freed_once(&a, d, "after the unref and the release");
+    });
+}
+
+/// A process takes a reference while the holder of the only one drops it:
+/// either the taker holds a live object (the retire found it, or was
+/// cancelled by it) and its own drop deletes it later, or it is refused.
+#[test]
+fn a_ref_racing_the_last_unref() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 2));
+        let (d, seen) = counted(&a);
+        let taker = {
+            let a = a.clone();
+            thread::spawn(move || hold_once(&a, d, seen, 1))
+        };
+        assert_eq!(a.objects().drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+        let took = taker.join().unwrap();
+        freed_once(&a, d, &format!("took: {took}"));
+    });
+}
+
+/// The same for a process in a slot beyond the reference word: its
+/// reference is an entry of the hold table, which a retirer looks for after
+/// closing the word, and the taker looks at the word after adding it.
+#[test]
+fn a_high_slots_ref_racing_the_last_unref() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 2));
+        let (d, seen) = counted(&a);
+        let taker = {
+            let a = a.clone();
+            thread::spawn(move || hold_once(&a, d, seen, INLINE_SLOTS + 5))
+        };
+        assert_eq!(a.objects().drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+        let took = taker.join().unwrap();
+        freed_once(&a, d, &format!("took: {took}"));
+    });
+}
+
+/// A retirer stops forever after closing the word (step 1); a taker comes
+/// while a survivor reclaims the retirer's slot (undoing the step and
+/// checking again): the taker cancels the retire or is refused after the
+/// survivor's own retire, and the object goes once.
+#[test]
+fn a_retirer_stopped_after_closing() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let (d, seen) = counted(&a);
+        let o = a.objects();
+        assert!(matches!(o.refs.drop(d, seen.gen(), 0), crate::shared::refs::Unref::Dropped { last: true }));
+        assert!(o.refs.close(d, seen.gen(), 0));
+        // (slot 0 stops forever here, and dies)
+        let taker = {
+            let a = a.clone();
+            thread::spawn(move || hold_once(&a, d, seen, 1))
+        };
+        o.drop_dead_refs(d, 0, 2, &*a);
+        let took = taker.join().unwrap();
+        freed_once(&a, d, &format!("took: {took}"));
+    });
+}
+
+/// A giver moves its only reference into a ticket (entry, then its own
+/// drop) and dies after `stop` of those steps; a taker (a reference of its
+/// own, then the ticket) races the survivor that reclaims the giver. The
+/// taker gets the ticket only if it was given, holds a live object if it
+/// does, and the object goes exactly once: with the taker's drop, or with
+/// the giver.
+fn give_take_racing_the_givers_death(stop: usize) {
+    model(move || {
+        let a = Arc::new(Arena::new(1, 3));
+        let (d, seen) = counted(&a);
+        let giver = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                if stop >= 1 {
+                    assert!(o.give(&KEY, 0, TICKET));
+                }
+                if stop >= 2 {
+                    assert_eq!(o.drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+                }
+            })
+        };
+        let taker = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                if o.take_ref(d, seen, &KEY, 1, &*a) != TakeRef::Done {
+                    return false;
+                }
+                let took = o.take_ticket(&KEY, TICKET);
+                assert_eq!(a.released(d), 0, "freed under a reference");
+                if took {
+                    assert!(o.lookup(&KEY, |s| s.is_readable()).is_some(), "deleted under a taken ticket");
+                }
+                assert_eq!(o.drop_ref(d, seen, &KEY, 1, &*a), DropRef::Done);
+                took
+            })
+        };
+        giver.join().unwrap();
+        // The giver is dead: a survivor (slot 2) reclaims its slot.
+        let o = a.objects();
+        o.drop_dead_refs(d, 0, 2, &*a);
+        o.drop_dead_holds(0, 2, &*a);
+        let took = taker.join().unwrap();
+        assert!(!took || stop >= 1, "took a ticket never given");
+        freed_once(&a, d, &format!("stop {stop}, took {took}"));
+    });
+}
+
+#[test]
+fn give_take_racing_a_giver_dead_before_its_ticket() {
+    give_take_racing_the_givers_death(0);
+}
+
+#[test]
+fn give_take_racing_a_giver_dead_after_its_ticket() {
+    give_take_racing_the_givers_death(1);
+}
+
+#[test]
+fn give_take_racing_a_giver_dead_after_its_give() {
+    give_take_racing_the_givers_death(2);
+}
+
+/// Two processes take one ticket at once: at most one gets it.
+#[test]
+fn a_ticket_is_taken_once() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let (d, seen) = counted(&a);
+        let o = a.objects();
+        assert!(o.give(&KEY, 0, TICKET));
+        assert_eq!(o.drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+        let takers: Vec<_> = (1..3u32)
+            .map(|me| {
+                let a = a.clone();
+                thread::spawn(move || {
+                    let o = a.objects();
+                    assert_eq!(o.take_ref(d, seen, &KEY, me, &*a), TakeRef::Done, "the ticket holds it");
+                    let took = o.take_ticket(&KEY, TICKET);
+                    if !took {
+                        assert_eq!(o.drop_ref(d, seen, &KEY, me, &*a), DropRef::Done);
+                    }
+                    took
+                })
+            })
+            .collect();
+        let took: Vec<bool> = takers.into_iter().map(|t| t.join().unwrap()).collect();
+        assert_eq!(took.iter().filter(|&&t| t).count(), 1, "{took:?}");
+        assert_eq!(a.released(d), 0);
+        let me = if took[0] { 1 } else { 2 };
+        assert_eq!(o.drop_ref(d, seen, &KEY, me, &*a), DropRef::Done);
+        freed_once(&a, d, "after the taker's drop");
+    });
+}
