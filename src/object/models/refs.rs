@@ -6,7 +6,7 @@
 //! the object's memory is released exactly once in the end, never while a
 //! process holds it.
 
-use loom::sync::atomic::Ordering;
+use loom::sync::atomic::{AtomicBool, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 
@@ -39,11 +39,16 @@ fn freed_once(a: &Arena, d: u32, why: &str) {
 }
 
 /// Slot `me` takes a reference, and if it got one checks that the object is
-/// alive while it holds it, then drops it. Whether it got one.
-fn hold_once(a: &Arena, d: u32, seen: StateWord, me: u32) -> bool {
+/// alive while it holds it, then drops it. Whether it got one. `others`:
+/// set when the other processes of the model are done, which the check
+/// waits for: a delete under the reference may come late.
+fn hold_once(a: &Arena, d: u32, seen: StateWord, me: u32, others: &AtomicBool) -> bool {
     let o = a.objects();
     match o.take_ref(d, seen, &KEY, me, a) {
         TakeRef::Done => {
+            while !others.load(Ordering::SeqCst) {
+                thread::yield_now();
+            }
             assert_eq!(a.released(d), 0, "freed under a reference");
             assert!(o.lookup(&KEY, |s| s.is_readable()).is_some(), "deleted under a reference");
             assert_eq!(o.drop_ref(d, seen, &KEY, me, a), DropRef::Done);
@@ -87,11 +92,13 @@ fn a_ref_racing_the_last_unref() {
     model(|| {
         let a = Arc::new(Arena::new(1, 2));
         let (d, seen) = counted(&a);
+        let done = Arc::new(AtomicBool::new(false));
         let taker = {
-            let a = a.clone();
-            thread::spawn(move || hold_once(&a, d, seen, 1))
+            let (a, done) = (a.clone(), done.clone());
+            thread::spawn(move || hold_once(&a, d, seen, 1, &done))
         };
         assert_eq!(a.objects().drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+        done.store(true, Ordering::SeqCst);
         let took = taker.join().unwrap();
         freed_once(&a, d, &format!("took: {took}"));
     });
@@ -105,36 +112,82 @@ fn a_high_slots_ref_racing_the_last_unref() {
     model(|| {
         let a = Arc::new(Arena::new(1, 2));
         let (d, seen) = counted(&a);
+        let done = Arc::new(AtomicBool::new(false));
         let taker = {
-            let a = a.clone();
-            thread::spawn(move || hold_once(&a, d, seen, INLINE_SLOTS + 5))
+            let (a, done) = (a.clone(), done.clone());
+            thread::spawn(move || hold_once(&a, d, seen, INLINE_SLOTS + 5, &done))
         };
         assert_eq!(a.objects().drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+        done.store(true, Ordering::SeqCst);
         let took = taker.join().unwrap();
         freed_once(&a, d, &format!("took: {took}"));
     });
 }
 
-/// A retirer stops forever after closing the word (step 1); a taker comes
-/// while a survivor reclaims the retirer's slot (undoing the step and
-/// checking again): the taker cancels the retire or is refused after the
-/// survivor's own retire, and the object goes once.
-#[test]
-fn a_retirer_stopped_after_closing() {
-    model(|| {
+/// A retirer stops forever after closing the word (step 1) of the object
+/// whose last reference it dropped; a survivor reclaims its slot (undoing
+/// the step and checking again) while, if `taker`, another process takes a
+/// reference: the taker cancels the retire or is refused after the
+/// survivor's own retire, and the object goes once, taker or not.
+fn a_retirer_stopped_after_closing(taker: bool) {
+    model(move || {
         let a = Arc::new(Arena::new(1, 3));
         let (d, seen) = counted(&a);
         let o = a.objects();
         assert!(matches!(o.refs.drop(d, seen.gen(), 0), crate::shared::refs::Unref::Dropped { last: true }));
         assert!(o.refs.close(d, seen.gen(), 0));
         // (slot 0 stops forever here, and dies)
-        let taker = {
-            let a = a.clone();
-            thread::spawn(move || hold_once(&a, d, seen, 1))
-        };
+        let done = Arc::new(AtomicBool::new(false));
+        let taker = taker.then(|| {
+            let (a, done) = (a.clone(), done.clone());
+            thread::spawn(move || hold_once(&a, d, seen, 1, &done))
+        });
         o.drop_dead_refs(d, 0, 2, &*a);
-        let took = taker.join().unwrap();
-        freed_once(&a, d, &format!("took: {took}"));
+        done.store(true, Ordering::SeqCst);
+        let took = taker.map(|t| t.join().unwrap());
+        freed_once(&a, d, &format!("took: {took:?}"));
+    });
+}
+
+#[test]
+fn a_retirer_stopped_after_closing_is_undone() {
+    a_retirer_stopped_after_closing(false);
+}
+
+#[test]
+fn a_retirer_stopped_after_closing_and_a_taker() {
+    a_retirer_stopped_after_closing(true);
+}
+
+/// A giver moves its only reference into a ticket while another process
+/// gets and releases the object (a release of an object that frees itself
+/// looks for holds): the ticket holds the object from the moment the
+/// giver's own reference goes, so a taker that comes later gets it.
+#[test]
+fn a_ticket_holds_the_object_from_the_start() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let (d, seen) = counted(&a);
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let local = a.local(1);
+                if o.try_pin(&local, 1, d, seen, &*a) == Pin::Pinned {
+                    assert!(o.unpin(&local, 1, d, &*a));
+                }
+            })
+        };
+        let o = a.objects();
+        // The give, as `Access::give`: the ticket, then the giver's drop.
+        assert!(o.give(&KEY, 0, TICKET));
+        assert_eq!(o.drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+        reader.join().unwrap();
+        assert_eq!(a.released(d), 0, "freed while a ticket held it");
+        assert_eq!(o.take_ref(d, seen, &KEY, 2, &*a), TakeRef::Done, "the ticket kept it alive");
+        assert!(o.take_ticket(&KEY, TICKET));
+        assert_eq!(o.drop_ref(d, seen, &KEY, 2, &*a), DropRef::Done);
+        freed_once(&a, d, "after the taker's drop");
     });
 }
 
@@ -169,9 +222,7 @@ fn give_take_racing_the_givers_death(stop: usize) {
                 }
                 let took = o.take_ticket(&KEY, TICKET);
                 assert_eq!(a.released(d), 0, "freed under a reference");
-                if took {
-                    assert!(o.lookup(&KEY, |s| s.is_readable()).is_some(), "deleted under a taken ticket");
-                }
+                assert!(o.lookup(&KEY, |s| s.is_readable()).is_some(), "deleted under a reference");
                 assert_eq!(o.drop_ref(d, seen, &KEY, 1, &*a), DropRef::Done);
                 took
             })
