@@ -189,6 +189,11 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// The ID of the object this process holds in `d` in state `s`.
+    pub(crate) fn key_of(&self, d: u32, s: StateWord) -> Option<[u64; 3]> {
+        self.o.desc.key_if(d, s)
+    }
+
     /// Undoes an object this process holds in state `s`.
     pub(crate) fn discard(&self, d: u32, s: StateWord) -> bool {
         self.o.discard(d, s, self.att.slot(), &self.att.allocator().freer())

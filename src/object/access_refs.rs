@@ -117,13 +117,11 @@ impl Access<'_> {
         let me = self.att.slot();
         let mem = self.att.allocator().freer();
         for _ in 0..ROUNDS {
-            let Some((d, snap)) = o.lookup(key, |s| s.holds_id()) else {
-                // Gone already (an unsealed object its creator aborted):
-                // nothing shared can remain but a hold entry.
-                if me >= INLINE_SLOTS {
-                    o.holds.remove_ref(o.hash(key), key, me);
-                }
-                return Ok(());
+            // Held, so present (references keep it): a miss is a lookup
+            // that ran into a restore installing its copy. Look again.
+            let Some((d, snap)) = o.find_held(key) else {
+                std::thread::yield_now();
+                continue;
             };
             if snap.state.state() == State::Created {
                 return Err(err!(NotSealed, "object {id} is not sealed yet"));
@@ -175,6 +173,23 @@ impl Access<'_> {
     pub(crate) fn note_creator_ref(&self, key: &[u64; 3]) {
         let mut counts = self.att.process_refs().lock(key);
         *counts.entry(*key).or_insert(0) += 1;
+    }
+
+    /// Forgets one of this process's references to an unsealed object that
+    /// was just aborted (its bit went with the descriptor; a hold entry, for
+    /// a process beyond the reference word, is removed with the last one).
+    pub(crate) fn forget_ref_of_aborted(&self, key: &[u64; 3]) {
+        let mut counts = self.att.process_refs().lock(key);
+        match counts.get(key).copied() {
+            Some(n) if n > 1 => {
+                counts.insert(*key, n - 1);
+            }
+            Some(_) => {
+                counts.remove(key);
+                self.forget_creator_ref(key);
+            }
+            None => {}
+        }
     }
 
     /// Undoes the first reference of an object this process created with

@@ -561,10 +561,10 @@ impl<'a> Objects<'a> {
         let freeing = spilled.to(State::Freeing, me);
         if self.desc.transition(d, spilled, freeing) {
             self.finish_free(d, freeing, mem);
-            // An object that frees itself may have lost its last holder
-            // while it moved (its retire was cancelled by the freeze).
-            if mine && ts.is_refcounted() {
-                self.free_if_deleted_and_unpinned(t, me, mem);
+            // 5. What a holder's drop or a retire that ran into the move
+            // left undone (see `refcount::after_install`).
+            if mine {
+                self.after_install(t, ts.to(State::Sealed, NO_OWNER), key, me, mem);
             }
         }
     }

@@ -41,7 +41,7 @@
 //! undone take) runs it.
 
 use super::lifecycle::{Memory, Objects};
-use crate::shared::descriptor::{Location, State, StateWord};
+use crate::shared::descriptor::{Location, Snapshot, State, StateWord};
 use crate::shared::refs::{ClearedSlot, Refs, Take, Unref, INLINE_SLOTS};
 use crate::shared::sync::{dekker_fence, Ordering};
 
@@ -195,13 +195,26 @@ impl Objects<'_> {
         self.holds.take_ticket(self.hash(key), key, ticket)
     }
 
+    /// The object `key` (in a state that holds its ID): like `lookup`, but
+    /// a descriptor that changes while it is read is read again rather than
+    /// passed over. A lookup can still miss an object whose restore
+    /// installs its copy meanwhile; the installer then does what the caller
+    /// would have (see `after_install`).
+    pub(crate) fn find_held(&self, key: &[u64; 3]) -> Option<(u32, Snapshot)> {
+        self.index.find(self.hash(key), |d| loop {
+            if let Some(snap) = self.desc.snapshot(d) {
+                return (snap.key == *key && snap.state.holds_id()).then_some((d, snap));
+            }
+        })
+    }
+
     /// What a dropped hold on the object `key` leaves to do: free it if it
     /// was deleted (in memory or on disk) and nothing holds it now, or
     /// retire it if it is REFCOUNTED.
     pub(crate) fn after_drop(&self, key: &[u64; 3], me: u32, mem: &dyn Memory) {
         // The dropper's half of the handshakes: its hold is gone, now look.
         dekker_fence();
-        let Some((d, snap)) = self.lookup(key, |s| s.holds_id()) else { return };
+        let Some((d, snap)) = self.find_held(key) else { return };
         let s = snap.state;
         match s.state() {
             State::Deleted => {
@@ -253,7 +266,7 @@ impl Objects<'_> {
     /// Idempotent; a reclaimer of `by` runs it too.
     pub(crate) fn delete_retired(&self, key: &[u64; 3], by: u32, mem: &dyn Memory) {
         for _ in 0..64 {
-            let Some((d, snap)) = self.lookup(key, |s| s.holds_id()) else { return };
+            let Some((d, snap)) = self.find_held(key) else { return };
             let s = snap.state;
             // Help a restore along first: its copy then carries the word.
             match (s.state(), Location::decode(snap.loc)) {
@@ -350,6 +363,21 @@ impl Objects<'_> {
                 }
                 true
             }
+        }
+    }
+
+    /// What the install of the restored copy `t` (life `s`, key `key`) leaves
+    /// to do: a retire its original was in the middle of is finished (the
+    /// copy carries the DEAD word), and a REFCOUNTED copy that lost its last
+    /// holder while it moved is retired. A dropper or retirer whose lookup
+    /// ran into the move may have missed the object; this is their check.
+    pub(crate) fn after_install(&self, t: u32, s: StateWord, key: &[u64; 3], me: u32, mem: &dyn Memory) {
+        match self.refs.load(t, s.gen()) {
+            Some(Refs::Dead { by }) => self.delete_retired(key, by, mem),
+            Some(Refs::Open { holders: 0 }) if s.is_refcounted() => {
+                self.free_if_deleted_and_unpinned(t, me, mem);
+            }
+            _ => {}
         }
     }
 

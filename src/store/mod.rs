@@ -274,8 +274,7 @@ impl Store {
         self.created().remove(&d);
         let r = self.att.access().abort(id, d, created);
         if created.is_refcounted() {
-            // The reference went with the object.
-            let _ = self.unref(id);
+            self.forget_ref_of_aborted(id);
         }
         r
     }
@@ -500,10 +499,14 @@ impl Drop for Store {
         }
         let created = std::mem::take(&mut *self.created());
         for (d, s) in created {
-            access.discard(d, StateWord(s));
+            let s = StateWord(s);
+            let key = access.key_of(d, s);
+            access.discard(d, s);
+            if let Some(key) = key.filter(|_| s.is_refcounted()) {
+                self.forget_ref_of_aborted(&ObjectId::from_words(key));
+            }
         }
-        // This handle's references (those of the objects just discarded
-        // went with them: their unref finds nothing to drop).
+        // This handle's other references.
         self.drop_all_refs();
     }
 }

@@ -109,6 +109,14 @@ impl Store {
         self.refs.add(id);
     }
 
+    /// Forgets this handle's reference to an unsealed object it aborted (the
+    /// reference went with the object).
+    pub(super) fn forget_ref_of_aborted(&self, id: &ObjectId) {
+        if self.refs.take(id) {
+            self.att.access().forget_ref_of_aborted(&id.words());
+        }
+    }
+
     /// Drops every reference of this handle (it is being closed).
     pub(super) fn drop_all_refs(&self) {
         let all = std::mem::take(&mut *self.refs.lock());

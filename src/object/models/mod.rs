@@ -276,7 +276,10 @@ fn spilled_object(a: &Arena) -> (u32, StateWord) {
 /// A complete restored copy of KEY, as `restore` builds before its commit.
 fn shadow_copy(a: &Arena, me: u32, pred: u32) -> (u32, StateWord) {
     let o = a.objects();
-    let (t, r) = reserve(&o, me);
+    let (t, claimed) = reserve(&o, me);
+    // The copy is the same object: its flags, its holders (at the install).
+    let r = claimed.with_flags(o.desc.load_state(pred, Ordering::SeqCst).flags());
+    o.desc.state(t).store(r.0, Ordering::SeqCst);
     o.refs.start_pending(t, r.gen());
     o.desc.set_restore_of(t, pred);
     let shadow = r.to(State::Shadow, me);

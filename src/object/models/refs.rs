@@ -14,7 +14,7 @@ use super::model;
 use crate::object::lifecycle::Pin;
 use crate::object::refcount::{DropRef, TakeRef};
 use crate::object::test_arena::{self, Arena};
-use crate::shared::descriptor::{flags, State, StateWord};
+use crate::shared::descriptor::{flags, w, Location, State, StateWord};
 use crate::shared::holds;
 use crate::shared::refs::INLINE_SLOTS;
 
@@ -282,5 +282,77 @@ fn a_ticket_is_taken_once() {
         let me = if took[0] { 1 } else { 2 };
         assert_eq!(o.drop_ref(d, seen, &KEY, me, &*a), DropRef::Done);
         freed_once(&a, d, "after the taker's drop");
+    });
+}
+
+/// Drops slot `me`'s reference the way `Access::drop_ref` finds the
+/// object: looked up by ID, helping a restore it is in the middle of.
+fn drop_by_id(a: &Arena, me: u32) {
+    let o = a.objects();
+    for _ in 0..16 {
+        // Held, so present: a miss is a lookup that ran into a move.
+        let Some((d, snap)) = o.find_held(&KEY) else { continue };
+        match (snap.state.state(), Location::decode(snap.loc)) {
+            (State::Shadow, _) => {
+                if let Some((pred, spilled)) = o.chosen_predecessor(d, snap.state) {
+                    o.install_successor(pred, spilled, &KEY, d, snap.state.short_gen(), me, a);
+                }
+                continue;
+            }
+            (State::Spilled, Some(Location::Successor { d: t, gen })) => {
+                o.install_successor(d, snap.state, &KEY, t, gen, me, a);
+                continue;
+            }
+            _ => {}
+        }
+        match o.drop_ref(d, snap.state, &KEY, me, a) {
+            DropRef::Done => return,
+            DropRef::Again => {}
+            DropRef::NotHeld => panic!("the reference was lost"),
+        }
+    }
+    panic!("the object kept moving");
+}
+
+/// A spilled REFCOUNTED object is restored while its only holder drops its
+/// reference: the holder's bit moves to the copy (or is dropped before
+/// the move), and the object goes exactly once: deleted on disk, or in
+/// memory after the restore.
+#[test]
+fn a_restore_racing_the_last_unref() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 2));
+        let (d, _) = counted(&a);
+        let o = a.objects();
+        let sealed = state(&a, d);
+        let spilling = o.begin_spill(d, sealed, 0).unwrap();
+        o.record_spill_attempt(d, 1);
+        assert!(o.commit_spill(d, spilling));
+        let spilled = state(&a, d);
+        let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
+        o.release_spilled_memory(d, spilled, loc, &*a);
+        let restorer = {
+            let a = a.clone();
+            thread::spawn(move || super::restore(&a, 1, d, spilled))
+        };
+        drop_by_id(&a, 0);
+        let restored = restorer.join().unwrap();
+        if let Some((x, snap)) = o.lookup(&KEY, |s| s.holds_id()) {
+            panic!(
+                "restored {restored}: the object is still in {x}: {:?} {:?} refs {:?} loc {:?}",
+                snap.state.state(),
+                snap.state,
+                o.refs.load(x, snap.state.gen()),
+                Location::decode(snap.loc)
+            );
+        }
+        assert_eq!(o.index.count_entries(), 0);
+        assert_eq!(a.files_removed[d as usize].load(Ordering::SeqCst), 1);
+        // The original's memory went with its spill, the copy's once (the
+        // copy may be a later life of the original's descriptor).
+        for x in 0..3u32 {
+            assert_eq!(state(&a, x).state(), State::Free, "descriptor {x}, restored {restored}");
+        }
+        assert_eq!((0..3u32).map(|x| a.released(x)).sum::<u32>(), 2, "restored {restored}");
     });
 }
