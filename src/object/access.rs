@@ -42,8 +42,6 @@ pub(crate) struct Reserved {
     pub offset: usize,
     /// The ID was generated here (see `reserve`).
     pub fresh: bool,
-    /// The ID.
-    pub key: [u64; 3],
 }
 
 /// A just-pinned object: its descriptor, the state it was pinned in and
@@ -112,20 +110,14 @@ impl<'a> Access<'a> {
         if !fresh && o.lookup(key, |s| s.holds_id()).is_some() {
             return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
         }
-        let (d, claimed) = att.claim_descriptor()?;
-        let state = claimed.with_flags(flags);
-        if state != claimed && !o.desc.transition(d, claimed, state) {
-            return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
-        }
+        let (d, mut state) = att.claim_descriptor()?;
         o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
-        let me = att.slot();
-        let refcounted = state.is_refcounted();
-        o.refs.start(d, state.gen(), refcounted.then_some(me));
-        if refcounted && me >= INLINE_SLOTS && !o.holds.add(o.hash(key), key, me, None) {
-            o.discard(d, state, me, &alloc.freer());
-            return Err(err!(OutOfMemory, "no room in the store's hold table for the creator's reference"));
+        if flags == 0 {
+            o.refs.start(d, state.gen(), None);
+        } else {
+            state = self.reserve_with_flags(d, state, key, flags)?;
         }
-        let r = Reserved { d, state, offset: 0, fresh, key: *key };
+        let r = Reserved { d, state, offset: 0, fresh };
         let offset = match att.allocate(d, total) {
             Ok(off) => att.region().arena_offset(off),
             Err(e) => {
@@ -140,10 +132,34 @@ impl<'a> Access<'a> {
         Ok(Reserved { offset, ..r })
     }
 
+    /// The flags of a put of `key` into `d` (held RESERVED as `claimed`):
+    /// into the state word, and the creator's first reference if
+    /// REFCOUNTED. Returns the state word with the flags.
+    #[cold]
+    fn reserve_with_flags(&self, d: u32, claimed: StateWord, key: &[u64; 3], flags: u32) -> Result<StateWord> {
+        let o = self.o;
+        let state = claimed.with_flags(flags);
+        if !o.desc.transition(d, claimed, state) {
+            return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
+        }
+        let me = self.att.slot();
+        let refcounted = state.is_refcounted();
+        o.refs.start(d, state.gen(), refcounted.then_some(me));
+        if refcounted && me >= INLINE_SLOTS && !o.holds.add(o.hash(key), key, me, None) {
+            o.discard(d, state, me, &self.att.allocator().freer());
+            return Err(err!(OutOfMemory, "no room in the store's hold table for the creator's reference"));
+        }
+        Ok(state)
+    }
+
     /// Undoes a put of `r`, whose descriptor is now in state `now`.
+    #[cold]
+    #[inline(never)]
     fn undo(&self, r: &Reserved, now: StateWord) {
         if now.is_refcounted() {
-            self.forget_creator_ref(&r.key);
+            if let Some(key) = self.o.desc.key_if(r.d, now) {
+                self.forget_creator_ref(&key);
+            }
         }
         self.discard(r.d, now);
     }
@@ -282,7 +298,7 @@ impl<'a> Access<'a> {
     /// on: deleted while pinned).
     #[inline(always)]
     pub(crate) fn same_life(&self, d: u32, seen: StateWord) -> bool {
-        self.o.desc.load_state(d, Ordering::Relaxed).gen() == seen.gen()
+        self.o.desc.load_state(d, Ordering::Relaxed).same_life(seen)
     }
 
     #[cold]

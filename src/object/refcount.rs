@@ -74,13 +74,15 @@ impl Objects<'_> {
     /// Whether anything but pins holds life `s` of `d`: a reference bit, a
     /// hold entry on its ID. True if `d` left that life (its key cannot be
     /// read): then the caller has nothing to free.
+    #[inline]
     pub(crate) fn referenced(&self, d: u32, s: StateWord) -> bool {
-        if self.refs.held(d, s.gen()) {
-            return true;
-        }
-        if !self.holds.maybe_in_use() {
-            return false;
-        }
+        self.refs.held(d, s.gen()) || (self.holds.maybe_in_use() && self.held_by_entries(d, s))
+    }
+
+    /// Whether hold entries name the object in `d` (life `s`); true if `d`
+    /// left that life.
+    #[cold]
+    fn held_by_entries(&self, d: u32, s: StateWord) -> bool {
         match self.desc.key_if(d, s) {
             Some(key) => self.holds.any(self.hash(&key), &key),
             None => true,
@@ -128,7 +130,9 @@ impl Objects<'_> {
                 return TakeRef::Full;
             }
             // The entry is in place: a retirer that closes the word from
-            // now on sees it; one that closed it before is cancelled here.
+            // now on sees it; one that closed it before is cancelled here
+            // (Dekker: our entry, then the word; its word, then entries).
+            dekker_fence();
             loop {
                 match self.refs.load(d, gen) {
                     Some(Refs::Open { .. }) => break,

@@ -268,6 +268,12 @@ impl StateWord {
     pub(crate) fn gen(self) -> u64 {
         (self.0 >> GEN_SHIFT) & GEN_MASK
     }
+    /// Whether both words are of one life (generation; the flags are the
+    /// life's too), whatever the state and owner.
+    #[inline]
+    pub(crate) fn same_life(self, other: StateWord) -> bool {
+        (self.0 ^ other.0) >> GEN_SHIFT == 0
+    }
     /// The generation bits a `Location::Successor` or `OnDisk` keeps.
     #[inline]
     pub(crate) fn short_gen(self) -> u32 {

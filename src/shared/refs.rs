@@ -173,13 +173,15 @@ impl<'a> RefWords<'a> {
     /// creator: OPEN, with `holder`'s bit if it holds the first reference.
     pub(crate) fn start(&self, d: u32, gen: u64, holder: Option<u32>) {
         let holders = holder.filter(|&s| s < INLINE_SLOTS).map_or(0, bit);
-        self.w(d).store(word(tag_of(gen), OPEN, holders), Ordering::SeqCst);
+        // Published with the descriptor (the insert's SeqCst store).
+        self.w(d).store(word(tag_of(gen), OPEN, holders), Ordering::Relaxed);
     }
 
     /// Starts the word of a restored copy (held RESERVED by its restorer):
     /// PENDING until the original's holders are copied in.
     pub(crate) fn start_pending(&self, d: u32, gen: u64) {
-        self.w(d).store(word(tag_of(gen), PENDING, 0), Ordering::SeqCst);
+        // Published with the copy (its commit's SeqCst CAS).
+        self.w(d).store(word(tag_of(gen), PENDING, 0), Ordering::Relaxed);
     }
 
     /// The word of life `gen` of `d`, decoded (None if it is another life's).
@@ -193,7 +195,9 @@ impl<'a> RefWords<'a> {
     /// word of another life holds none for this one).
     #[inline]
     pub(crate) fn held(&self, d: u32, gen: u64) -> bool {
-        matches!(self.load(d, gen), Some(Refs::Open { holders }) if holders != 0)
+        let v = self.w(d).load(Ordering::SeqCst);
+        // The tag, OPEN, and a holder, in two comparisons.
+        v >> MODE_SHIFT == tag_of(gen) << (TAG_SHIFT - MODE_SHIFT) | OPEN && payload(v) != 0
     }
 
     /// Slot `slot` (< INLINE_SLOTS) takes a reference on life `gen` of `d`.

@@ -226,7 +226,7 @@ impl Store {
         let r: Reserved = access.reserve(&id.words(), data_len as u64, meta, fresh, flags)?;
         let Some(ptr) = access.data_ptr(&r, data_len) else {
             if r.state.is_refcounted() {
-                access.forget_creator_ref(&r.key);
+                access.forget_creator_ref(&id.words());
             }
             access.discard(r.d, r.state);
             return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
