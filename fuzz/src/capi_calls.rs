@@ -650,7 +650,7 @@ impl Program {
     unsafe fn op_stats(&mut self, inp: &mut Input) {
         let (_, p) = self.handle(inp.u8());
         let null_out = inp.u8() & 1 != 0;
-        let mut s = os_store_stats::default();
+        let mut s = os_store_stats { struct_size: std::mem::size_of::<os_store_stats>() as u32, ..Default::default() };
         let outp: *mut os_store_stats = if null_out { null_mut() } else { &mut s };
         let want = if p.is_null() || null_out { OS_INVALID_ARGUMENT } else { OS_OK };
         let st = check("os_stats", unsafe { os_stats(p, outp) }, self.spill, Some(want), &[]);
@@ -682,7 +682,8 @@ impl Program {
         let (_, p) = self.handle(inp.u8());
         let cap = (inp.u8() % 12) as usize;
         let nulls = inp.u8();
-        let mut out = vec![os_object_info::default(); cap.max(1)];
+        let entry = os_object_info { struct_size: std::mem::size_of::<os_object_info>() as u32, ..Default::default() };
+        let mut out = vec![entry; cap.max(1)];
         let mut cursor = 0u64;
         let mut count = usize::MAX;
         let cp: *mut u64 = if nulls & 1 != 0 { null_mut() } else { &mut cursor };
