@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 
 pub use guards::{Creating, Object};
 use handle_pins::{HandlePins, Recent};
+pub use inspect::StoreHeader;
 
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
