@@ -64,14 +64,11 @@ impl ObjectId {
 
     /// The ID as three little-endian words (the last holds 4 bytes), the form
     /// in which it is stored in an object descriptor.
+    #[inline]
     pub(crate) fn words(&self) -> [u64; 3] {
-        let b = &self.0;
-        let w = |r: &[u8]| {
-            let mut a = [0u8; 8];
-            a[..r.len()].copy_from_slice(r);
-            u64::from_le_bytes(a)
-        };
-        [w(&b[0..8]), w(&b[8..16]), w(&b[16..20])]
+        let (words, tail) = self.0.as_chunks::<8>();
+        let (tail, _) = tail.as_chunks::<4>();
+        [u64::from_le_bytes(words[0]), u64::from_le_bytes(words[1]), u32::from_le_bytes(tail[0]) as u64]
     }
 
     /// Rebuilds an ID from its descriptor words.

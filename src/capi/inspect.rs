@@ -89,7 +89,7 @@ pub unsafe extern "C" fn os_pin_holders(
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        let found = s.pin_holders(&id)?;
+        let found = s.pin_holders(id)?;
         // SAFETY: as above.
         unsafe { write_processes(&found, out, capacity, out_count) }
     })

@@ -10,7 +10,7 @@ use super::spill::{Provision, Spilled};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::platform;
-use crate::shared::descriptor::{Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::descriptor::{mark_line_referenced, w, Snapshot, State, StateWord, NO_OWNER};
 use crate::shared::sync::{dekker_fence, Ordering};
 
 /// A pinned object as raw pointers into the shared mapping. The bytes stay
@@ -41,15 +41,17 @@ pub(crate) struct Reserved {
     pub offset: usize,
 }
 
-/// A just-pinned object: its descriptor and its bytes.
+/// A just-pinned object: its descriptor, the state it was pinned in and
+/// its bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pinned {
     pub d: u32,
+    pub state: StateWord,
     pub raw: RawObject,
 }
 
 /// What the fast path of a get found.
-enum Fast {
+pub(crate) enum Fast {
     Pinned(Pinned),
     Absent,
     /// Anything else: the general path decides.
@@ -201,27 +203,45 @@ impl<'a> Access<'a> {
     /// The common case of `pin`: the object is absent, or sealed and in
     /// memory with nothing changing under the pin. `Fast::Other` for
     /// anything else: `pin_any` then looks again and handles it.
-    #[inline]
-    fn pin_sealed(&self, key: &[u64; 3]) -> Fast {
+    #[inline(always)]
+    pub(crate) fn pin_sealed(&self, key: &[u64; 3]) -> Fast {
         let o = self.o;
         let Some((d, snap)) = o.lookup(key, |s| s.is_readable()) else { return Fast::Absent };
-        if snap.state.state() != State::Sealed {
+        if !snap.state.is(State::Sealed) {
             return Fast::Other;
         }
         let Some(raw) = self.view(&snap) else { return Fast::Other };
-        let local = self.att.local_pins();
-        let me = self.att.slot();
-        if !local.pin(d, &o.masks, me) {
+        if !self.pin_again(d, snap.state) {
             return Fast::Other;
+        }
+        Fast::Pinned(Pinned { d, state: snap.state, raw })
+    }
+
+    /// Pins `d` if it is still in state `seen` (the same life, unchanged);
+    /// marks it read for the CLOCK.
+    #[inline(always)]
+    pub(crate) fn pin_again(&self, d: u32, seen: StateWord) -> bool {
+        let o = self.o;
+        let line = o.desc.line(d);
+        if !o.add_pin(&self.att.local_pins(), self.att.slot(), d) {
+            return false;
         }
         // Dekker with delete and spill: pin, then look at the state.
         dekker_fence();
-        if o.desc.load_state(d, Ordering::SeqCst) != snap.state {
+        if line[w::STATE].load(Ordering::SeqCst) != seen.0 {
             self.unpin_changed(d);
-            return Fast::Other;
+            return false;
         }
-        o.desc.mark_referenced(d);
-        Fast::Pinned(Pinned { d, raw })
+        mark_line_referenced(line);
+        true
+    }
+
+    /// Whether object slot `d`, which this process pins, is still in the
+    /// life it was in when seen in state `seen` (its state may have moved
+    /// on: deleted while pinned).
+    #[inline(always)]
+    pub(crate) fn same_life(&self, d: u32, seen: StateWord) -> bool {
+        self.o.desc.load_state(d, Ordering::Relaxed).gen() == seen.gen()
     }
 
     #[cold]
@@ -292,7 +312,7 @@ impl<'a> Access<'a> {
             return Err(err!(Corrupt, "object {id} has an out-of-bounds location (damaged store)"));
         };
         o.desc.mark_referenced(d);
-        Ok(Pinned { d, raw })
+        Ok(Pinned { d, state: snap.state, raw })
     }
 
     /// The bytes of an object in memory, bounds-checked.
@@ -300,8 +320,7 @@ impl<'a> Access<'a> {
     fn view(&self, snap: &Snapshot) -> Option<RawObject> {
         let region = self.att.region();
         let total = footprint(snap.data_len, snap.meta_len as u64)?;
-        let off = region.payload_offset(snap.loc, total)?;
-        let base = region.map().ptr(region.arena_offset(off), total as usize)?;
+        let base = region.payload_ptr(snap.loc, total)?;
         let meta_at = snap.data_len.next_multiple_of(64) as usize;
         Some(RawObject {
             data: base,
@@ -325,15 +344,9 @@ impl<'a> Access<'a> {
         }
     }
 
-    /// Whether slot `d` holds an object named `key` (its ID words only: a
-    /// hint, for a caller that then checks it pins `d`).
-    #[inline]
-    pub(crate) fn holds_id(&self, d: u32, key: &[u64; 3]) -> bool {
-        (d as usize) < self.o.desc.count() && self.o.desc.key_words(d) == *key
-    }
-
     /// Drops one of this process's pins on `d` (freeing it if it was
     /// deleted and this was its last pin). False if the process held none.
+    #[inline]
     pub(crate) fn unpin(&self, d: u32) -> bool {
         self.o.unpin_with(&self.att.local_pins(), self.att.slot(), d, || self.att.allocator().freer())
     }

@@ -117,7 +117,7 @@ pub(crate) fn stats(att: &Attachment) -> Stats {
             State::Collided | State::Deleted | State::Freeing | State::Shadow | State::Invalid => {}
         }
         s.used_bytes = s.used_bytes.saturating_add(alloc.held_bytes(&snap).unwrap_or(0));
-        if o.masks.any(d) {
+        if o.pinned(d) {
             s.pinned_count += 1;
         }
     }
@@ -166,7 +166,7 @@ pub(crate) fn list_from(att: &Attachment, cursor: u64, limit: usize) -> (Vec<Obj
                 data_len: snap.data_len,
                 meta_len: snap.meta_len as u64,
                 state,
-                pinning_processes: o.masks.holders(d as u32).len() as u32,
+                pinning_processes: o.pin_holders(d as u32).len() as u32,
                 created_unix: snap.created_unix(),
             });
         }
@@ -182,8 +182,7 @@ pub(crate) fn pin_holders(att: &Attachment, id: &ObjectId) -> Result<Vec<Process
         return Err(Error::object_not_found(id.0));
     };
     let procs = att.region().procs();
-    Ok(o.masks
-        .holders(d)
+    Ok(o.pin_holders(d)
         .into_iter()
         .filter(|&slot| slot < procs.slots())
         .map(|slot| ProcessInfo { slot, pid: procs.owner(slot).pid })

@@ -1,4 +1,4 @@
-//! The object life cycle over descriptors, the index and pin masks: claim,
+//! The object life cycle over descriptors, the index and pins: claim,
 //! insert with duplicate detection, pin, release, delete, free.
 //!
 //! Every step is a CAS on a descriptor's state word that names the process
@@ -23,6 +23,7 @@
 
 use crate::id::hash_id;
 use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::lingering::{LingerPin, LingerRelease};
 use crate::shared::pins::{LocalPins, Unpinned};
 use crate::shared::sync::{dekker_fence, Ordering};
 
@@ -225,7 +226,7 @@ impl<'a> Objects<'a> {
     /// Pins `d` for slot `me` if it is still in state `seen`.
     #[inline]
     pub(crate) fn try_pin(&self, local: &LocalPins<'_>, me: u32, d: u32, seen: StateWord, mem: &dyn Memory) -> Pin {
-        if !local.pin(d, &self.masks, me) {
+        if !self.add_pin(local, me, d) {
             return Pin::Overflow;
         }
         dekker_fence();
@@ -234,6 +235,18 @@ impl<'a> Objects<'a> {
         }
         self.unpin(local, me, d, mem);
         Pin::Changed
+    }
+
+    /// Adds a pin of slot `me` on `d`: through its linger entry if it can
+    /// (no shared line written when the entry names `d` already), else
+    /// through its pin mask bit. False if the count would overflow. The
+    /// caller checks the state next: the pinner's half of the handshake.
+    #[inline]
+    pub(crate) fn add_pin(&self, local: &LocalPins<'_>, me: u32, d: u32) -> bool {
+        match self.lingering.pin(me, d) {
+            LingerPin::Pinned => true,
+            LingerPin::Busy => local.pin(d, &self.masks, me),
+        }
     }
 
     /// Drops one of this process's pins on `d`; with the last pin of the last
@@ -252,19 +265,37 @@ impl<'a> Objects<'a> {
         d: u32,
         mem: impl FnOnce() -> M,
     ) -> bool {
-        match local.unpin(d, &self.masks, me) {
-            Unpinned::NotHeld => false,
-            Unpinned::StillHeld => true,
-            Unpinned::LastLocal => {
-                self.free_if_deleted_and_unpinned_with(d, me, mem);
-                true
-            }
+        match self.lingering.release(me, d) {
+            LingerRelease::StillHeld => return true,
+            LingerRelease::Last => {}
+            LingerRelease::NotHeld => match local.unpin(d, &self.masks, me) {
+                Unpinned::NotHeld => return false,
+                Unpinned::StillHeld => return true,
+                Unpinned::LastLocal => {}
+            },
         }
+        // This process's last pin is gone: a delete that saw it left the
+        // free to us.
+        self.free_if_deleted_and_unpinned_with(d, me, mem);
+        true
+    }
+
+    /// Drops what dead slot `dead` held on `d` — its pin-mask bit and its
+    /// linger bit (its linger entries must be cleared first, see
+    /// `Lingering::clear_entries`) — and frees `d` if it was deleted and
+    /// only `dead` pinned it. The caller holds `dead`'s liveness lock.
+    /// Returns whether `dead` had its pin-mask bit on `d`, and whether this
+    /// call freed `d`.
+    pub(crate) fn drop_dead_pins(&self, d: u32, dead: u32, mem: &dyn Memory) -> (bool, bool) {
+        let pin_bit = self.masks.clear(d, dead);
+        let linger_bit = self.lingering.clear_bit(d, dead);
+        let freed = (pin_bit || linger_bit) && self.free_if_deleted_and_unpinned(d, dead, mem);
+        (pin_bit, freed)
     }
 
     /// Frees `d` if it is DELETED and no process pins it. Any number of
     /// processes may call this at once; the CAS to FREEING picks one.
-    pub(crate) fn free_if_deleted_and_unpinned(&self, d: u32, me: u32, mem: &dyn Memory) {
+    pub(crate) fn free_if_deleted_and_unpinned(&self, d: u32, me: u32, mem: &dyn Memory) -> bool {
         self.free_if_deleted_and_unpinned_with(d, me, || mem)
     }
 
@@ -272,17 +303,34 @@ impl<'a> Objects<'a> {
     /// something to free (the unpin of a live object, the usual case, needs
     /// none).
     #[inline]
-    pub(crate) fn free_if_deleted_and_unpinned_with<M: Memory>(&self, d: u32, me: u32, mem: impl FnOnce() -> M) {
+    pub(crate) fn free_if_deleted_and_unpinned_with<M: Memory>(
+        &self,
+        d: u32,
+        me: u32,
+        mem: impl FnOnce() -> M,
+    ) -> bool {
         // Callers just changed the state (delete) or cleared a pin bit
         // (unpin); the other side's change must be visible to one of us.
         dekker_fence();
         let s = self.desc.load_state(d, Ordering::SeqCst);
-        if s.state() == State::Deleted && !self.masks.any(d) {
-            let freeing = s.to(State::Freeing, me);
-            if self.desc.transition(d, s, freeing) {
-                self.finish_free(d, freeing, &mem());
-            }
+        s.is(State::Deleted) && self.free_deleted(d, s, me, mem)
+    }
+
+    /// The rest of `free_if_deleted_and_unpinned_with` for an object seen
+    /// DELETED (out of line: the unpin of a live object, the hot path, ends
+    /// before it).
+    #[cold]
+    #[inline(never)]
+    fn free_deleted<M: Memory>(&self, d: u32, deleted: StateWord, me: u32, mem: impl FnOnce() -> M) -> bool {
+        if self.pinned(d) {
+            return false;
         }
+        let freeing = deleted.to(State::Freeing, me);
+        if self.desc.transition(d, deleted, freeing) {
+            self.finish_free(d, freeing, &mem());
+            return true;
+        }
+        false
     }
 
     /// Deletes the sealed object `d` seen in state `sealed`: invisible at
@@ -357,7 +405,7 @@ impl<'a> Objects<'a> {
             return None;
         }
         dekker_fence();
-        if self.masks.any(d) {
+        if self.pinned(d) {
             self.desc.transition(d, spilling, sealed.to(State::Sealed, NO_OWNER));
             return None;
         }

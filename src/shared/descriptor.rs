@@ -198,6 +198,16 @@ const OWNER_BITS: u32 = 16;
 const GEN_SHIFT: u32 = STATE_BITS + OWNER_BITS;
 const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
 
+/// Sets the CLOCK reference bit of the descriptor `line` (see
+/// `Descriptors::mark_referenced`), writing only if it is clear.
+#[inline]
+pub(crate) fn mark_line_referenced(line: &[AtomicU64; DESC_WORDS]) {
+    let a = &line[w::AUX];
+    if a.load(Ordering::Relaxed) & aux::REFERENCED == 0 {
+        a.fetch_or(aux::REFERENCED, Ordering::Relaxed);
+    }
+}
+
 /// A state word: `[generation:43 | owner slot:16 | state:5]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StateWord(pub u64);
@@ -205,6 +215,11 @@ pub(crate) struct StateWord(pub u64);
 impl StateWord {
     pub(crate) fn new(state: State, owner: u32, gen: u64) -> StateWord {
         StateWord((gen & GEN_MASK) << GEN_SHIFT | (owner as u64 & 0xffff) << STATE_BITS | state as u64)
+    }
+    /// Whether the state is `s` (without decoding it).
+    #[inline]
+    pub(crate) fn is(self, s: State) -> bool {
+        self.0 & ((1 << STATE_BITS) - 1) == s as u64
     }
     #[inline]
     pub(crate) fn state(self) -> State {
@@ -382,17 +397,18 @@ impl Snapshot {
 /// The descriptor table.
 #[derive(Clone, Copy)]
 pub(crate) struct Descriptors<'a> {
-    words: &'a [AtomicU64],
+    lines: &'a [[AtomicU64; DESC_WORDS]],
 }
 
 impl<'a> Descriptors<'a> {
     pub(crate) fn new(words: &'a [AtomicU64]) -> Descriptors<'a> {
         debug_assert_eq!(words.len() % DESC_WORDS, 0);
-        Descriptors { words }
+        Descriptors { lines: words.as_chunks().0 }
     }
 
+    #[inline]
     pub(crate) fn count(&self) -> usize {
-        self.words.len() / DESC_WORDS
+        self.lines.len()
     }
 
     /// Word `which` of descriptor `d` (d must be < count).
@@ -404,8 +420,7 @@ impl<'a> Descriptors<'a> {
     /// The words of descriptor `d` (d must be < count): one bounds check.
     #[inline]
     pub(crate) fn line(&self, d: u32) -> &'a [AtomicU64; DESC_WORDS] {
-        let start = d as usize * DESC_WORDS;
-        self.words[start..start + DESC_WORDS].try_into().expect("a descriptor is DESC_WORDS words")
+        &self.lines[d as usize]
     }
 
     #[inline]
@@ -482,17 +497,6 @@ impl<'a> Descriptors<'a> {
         })
     }
 
-    /// The ID words of `d`, read as they are (no consistency with the state).
-    #[inline]
-    pub(crate) fn key_words(&self, d: u32) -> [u64; 3] {
-        let line = self.line(d);
-        [
-            line[w::ID0].load(Ordering::Relaxed),
-            line[w::ID1].load(Ordering::Relaxed),
-            line[w::ID2_META].load(Ordering::Relaxed) & 0xffff_ffff,
-        ]
-    }
-
     /// The key of `d` if its state word is still `state` after reading it.
     #[inline]
     pub(crate) fn key_if(&self, d: u32, state: StateWord) -> Option<[u64; 3]> {
@@ -511,10 +515,7 @@ impl<'a> Descriptors<'a> {
     /// when it is not set already.
     #[inline]
     pub(crate) fn mark_referenced(&self, d: u32) {
-        let a = self.word(d, w::AUX);
-        if a.load(Ordering::Relaxed) & aux::REFERENCED == 0 {
-            a.fetch_or(aux::REFERENCED, Ordering::Relaxed);
-        }
+        mark_line_referenced(self.line(d));
     }
 
     /// Clears the CLOCK reference bit of `d`; whether it was set (the

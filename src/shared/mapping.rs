@@ -49,7 +49,7 @@ impl Mapping {
     }
 
     fn check(&self, offset: usize, bytes: usize, align: usize) -> bool {
-        offset % align == 0 && offset.checked_add(bytes).is_some_and(|end| end <= self.len)
+        offset.is_multiple_of(align) && offset.checked_add(bytes).is_some_and(|end| end <= self.len)
     }
 
     /// `count` consecutive 64-bit words starting at byte `offset`.

@@ -10,7 +10,8 @@
 //!   composes the sizes the structures give;
 //! - `region`: a mapping with its layout, handing out typed views;
 //! - `descriptor` (object states), `index` (IDs to descriptors), `pins`
-//!   (which processes pin what), `tables` (the set of them an object
+//!   (which processes pin what), `lingering` (pins of hot objects that
+//!   write no shared line), `tables` (the set of them an object
 //!   lives in), `pages` (the page table), `classes` and
 //!   `slab` (small-object memory), `proctable` (process slots), `wait`
 //!   (futex words);
@@ -19,6 +20,7 @@
 pub(crate) mod classes;
 pub(crate) mod descriptor;
 pub(crate) mod index;
+pub(crate) mod lingering;
 pub(crate) mod pages;
 pub(crate) mod pins;
 pub(crate) mod proctable;

@@ -6,6 +6,7 @@ use super::classes::{class_for, size_classes, SizeClass};
 use super::descriptor::{self, Descriptors, Location};
 use super::index::{Index, BUCKET_WORDS};
 use super::layout::{Global, Layout};
+use super::lingering::{self, Lingering};
 use super::mapping::{Mapping, Words};
 use super::pages::{self, Pages};
 use super::pins::PinMasks;
@@ -30,6 +31,8 @@ struct Sections {
     index: Words<AtomicU64>,
     descriptors: Words<AtomicU64>,
     masks: Words<AtomicU64>,
+    linger_entries: Words<AtomicU64>,
+    linger_masks: Words<AtomicU64>,
 }
 
 /// The views of the structures used on every operation, made once. They
@@ -77,6 +80,8 @@ impl Region {
                 index: map.words(l.index, l.buckets as usize * BUCKET_WORDS)?,
                 descriptors: map.words(l.descriptors, descriptor::table_words(p.max_objects))?,
                 masks: map.words(l.masks, l.mask_positions as usize * l.mask_words)?,
+                linger_entries: map.words(l.linger_entries, lingering::entry_words(p.max_processes))?,
+                linger_masks: map.words(l.linger_masks, l.mask_positions as usize * l.mask_words)?,
             })
         })();
         let arena_fits = map.ptr(l.arena, p.capacity as usize).is_some();
@@ -93,6 +98,10 @@ impl Region {
                     desc: Descriptors::new(map.view_for_life(s.descriptors)),
                     index: Index::new(map.view_for_life(s.index), p.max_objects as u32),
                     masks: PinMasks::new(masks, l.mask_words),
+                    lingering: Lingering::new(
+                        map.view_for_life(s.linger_entries),
+                        PinMasks::new(map.view_for_life(s.linger_masks), l.mask_words),
+                    ),
                     free_hint: map.view_for_life(s.free_hints),
                     seed: p.hash_seed,
                 },
@@ -170,32 +179,31 @@ impl Region {
     #[inline]
     pub(crate) fn payload_offset(&self, loc: u64, total: u64) -> Option<u64> {
         let ps = self.layout.params.page_size;
+        // No overflow: a page number has 36 bits and pages 2^16 bytes; a
+        // block number 24 bits and a block at most 2^18 bytes.
         let off = match Location::decode(loc)? {
-            Location::Block { page, block } => self.block_offset(page, class_for(total)?, block)?,
-            Location::Run { page } => {
-                if page.checked_add(total.div_ceil(ps).max(1))? > self.layout.pages {
-                    return None;
-                }
-                page * ps
+            Location::Block { page, block } => {
+                let c = self.classes.get(class_for(total)?)?;
+                page * ps + c.blocks_off + block as u64 * c.size
             }
+            Location::Run { page } => page * ps,
             Location::None
             | Location::SlabIntent { .. }
             | Location::Successor { .. }
             | Location::Tombstone
             | Location::OnDisk { .. } => return None,
         };
-        (off.checked_add(total)? <= self.layout.params.capacity).then_some(off)
+        (off <= self.layout.params.capacity.checked_sub(total)?).then_some(off)
     }
 
-    /// The arena offset of block `block` of the slab at page `head` of size
-    /// class `class`, bounds-checked (a damaged location gives None).
+    /// A pointer to the payload at location word `loc` of an object of
+    /// `total` bytes, checked as `payload_offset` checks it.
     #[inline]
-    pub(crate) fn block_offset(&self, head: u64, class: usize, block: u32) -> Option<u64> {
-        let c = self.classes.get(class)?;
-        if block >= c.blocks || head.checked_add(c.span)? > self.layout.pages {
-            return None;
-        }
-        Some(head * self.layout.params.page_size + c.blocks_off + block as u64 * c.size)
+    pub(crate) fn payload_ptr(&self, loc: u64, total: u64) -> Option<*mut u8> {
+        let off = self.payload_offset(loc, total)?;
+        // In bounds: the arena lies inside the mapping (checked in `new`) and
+        // off + total <= capacity. wrapping_add, since nothing is read here.
+        Some(self.map.base().wrapping_add(self.layout.arena + off as usize))
     }
 
     /// The mapping offset of arena offset `off`.

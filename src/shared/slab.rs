@@ -197,7 +197,7 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
                     let blocks = self.classes[class].blocks as usize;
                     cache.slab = Some(head);
                     cache.free = vec![!0u64; blocks.div_ceil(64)];
-                    if blocks % 64 != 0 {
+                    if !blocks.is_multiple_of(64) {
                         *cache.free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
                     }
                 }

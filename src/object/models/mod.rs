@@ -15,6 +15,8 @@ use loom::thread;
 
 use super::lifecycle::{InsertError, Objects, Pin};
 use super::test_arena::{self, Arena};
+
+mod lingering;
 use crate::shared::descriptor::{w, State, StateWord, NO_OWNER};
 
 /// A store's object tables on the heap: `n` descriptors, one index bucket.
