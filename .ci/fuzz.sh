@@ -164,7 +164,7 @@ if wants python; then
     fi
     # The package is built from this tree (OBJSTORE_SOURCE_DIR: cargo builds
     # in target/, reusing what is built there).
-    if ! "$PYVENV/bin/python" -m pip install -q --disable-pip-version-check atheris numpy >"$OUT.pip.log" 2>&1 ||
+    if ! "$PYVENV/bin/python" -m pip install -q --disable-pip-version-check atheris numpy cffi >"$OUT.pip.log" 2>&1 ||
        ! OBJSTORE_SOURCE_DIR=$ROOT "$PYVENV/bin/python" -m pip install -q --disable-pip-version-check \
             --force-reinstall --no-deps ./bindings/python >>"$OUT.pip.log" 2>&1; then
         tail -20 "$OUT.pip.log"

@@ -335,7 +335,8 @@ impl Program {
                 OS_INVALID_ARGUMENT
             }
             5 => {
-                opts.flags = 1 << (4 + inp.u8() % 28);
+                // The lowest bit no OS_OPEN_* flag uses, and every one above it.
+                opts.flags = 1 << (5 + inp.u8() % 27);
                 OS_INVALID_ARGUMENT
             }
             6 => {

@@ -39,6 +39,8 @@ pub(crate) struct Reserved {
     pub d: u32,
     pub state: StateWord,
     pub offset: usize,
+    /// The ID was generated here (see `reserve`).
+    pub fresh: bool,
 }
 
 /// A just-pinned object: its descriptor, the state it was pinned in and
@@ -110,7 +112,7 @@ impl<'a> Access<'a> {
             o.discard(d, state, att.slot(), &alloc.freer());
             return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
         }
-        Ok(Reserved { d, state, offset })
+        Ok(Reserved { d, state, offset, fresh })
     }
 
     /// Copies `data` into a reserved object's memory.
@@ -136,7 +138,8 @@ impl<'a> Access<'a> {
         let o = self.o;
         let key = id.words();
         let to = if sealed { r.state.to(State::Sealed, NO_OWNER) } else { r.state.to(State::Created, att.slot()) };
-        match o.insert(r.d, r.state, &key, to) {
+        let inserted = if r.fresh { o.insert_fresh(r.d, r.state, &key, to) } else { o.insert(r.d, r.state, &key, to) };
+        match inserted {
             Ok(s) => {
                 if sealed {
                     att.region().waits().notify(o.hash(&key));
@@ -399,6 +402,17 @@ impl<'a> Access<'a> {
     /// Whether a sealed object named `id` is in the store.
     #[inline]
     pub(crate) fn contains(&self, id: &ObjectId) -> bool {
-        self.o.lookup(&id.words(), |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())
+        let key = id.words();
+        match self.o.lookup_state(&key, |s| s.is_readable()) {
+            None => false,
+            // A spilled object may have been deleted (its location says).
+            Some((_, s)) if s.is(State::Spilled) => self.spilled_object_exists(&key),
+            Some(_) => true,
+        }
+    }
+
+    #[cold]
+    fn spilled_object_exists(&self, key: &[u64; 3]) -> bool {
+        self.o.lookup(key, |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())
     }
 }

@@ -497,6 +497,22 @@ impl<'a> Descriptors<'a> {
         })
     }
 
+    /// The state word of `d` if it holds `key`, read seqlock-style (the key
+    /// is consistent with it), or None.
+    #[inline]
+    pub(crate) fn state_if_key(&self, d: u32, key: &[u64; 3]) -> Option<StateWord> {
+        let line = self.line(d);
+        let s1 = line[w::STATE].load(Ordering::Acquire);
+        if line[w::ID0].load(Ordering::Relaxed) != key[0]
+            || line[w::ID1].load(Ordering::Relaxed) != key[1]
+            || line[w::ID2_META].load(Ordering::Relaxed) & 0xffff_ffff != key[2]
+        {
+            return None;
+        }
+        fence(Ordering::Acquire);
+        (line[w::STATE].load(Ordering::Relaxed) == s1).then_some(StateWord(s1))
+    }
+
     /// The key of `d` if its state word is still `state` after reading it.
     #[inline]
     pub(crate) fn key_if(&self, d: u32, state: StateWord) -> Option<[u64; 3]> {

@@ -54,7 +54,7 @@ pub(crate) type Position = u32;
 /// The index view over its section.
 #[derive(Clone, Copy)]
 pub(crate) struct Index<'a> {
-    words: &'a [AtomicU64],
+    lines: &'a [[AtomicU64; BUCKET_WORDS]],
     buckets: u64,
     descriptors: u32,
 }
@@ -78,7 +78,8 @@ fn entry_desc(v: u64) -> Option<u32> {
 impl<'a> Index<'a> {
     pub(crate) fn new(words: &'a [AtomicU64], descriptors: u32) -> Index<'a> {
         debug_assert_eq!(words.len() % BUCKET_WORDS, 0);
-        Index { words, buckets: (words.len() / BUCKET_WORDS) as u64, descriptors }
+        let lines = words.as_chunks().0;
+        Index { lines, buckets: lines.len() as u64, descriptors }
     }
 
     #[inline]
@@ -89,14 +90,13 @@ impl<'a> Index<'a> {
     /// The entries of bucket `b`.
     #[inline]
     fn entries(&self, b: usize) -> &'a [AtomicU64] {
-        let base = b * BUCKET_WORDS;
-        &self.words[base + 1..base + BUCKET_WORDS]
+        &self.lines[b][1..]
     }
 
     /// The probe bound of home bucket `home`.
     #[inline]
     fn bound_word(&self, home: u64) -> &'a AtomicU64 {
-        &self.words[home as usize * BUCKET_WORDS]
+        &self.lines[home as usize][0]
     }
 
     #[inline]
@@ -135,16 +135,25 @@ impl<'a> Index<'a> {
     pub(crate) fn find<R>(&self, hash: u64, mut f: impl FnMut(u32) -> Option<R>) -> Option<R> {
         let home = self.home(hash);
         let tag = Self::tag(hash);
+        // The home bucket first, before its bound is even read: most
+        // lookups end in it (entries there need no bound to be found).
+        if let Some(r) = self.find_in(home as usize, tag, &mut f) {
+            return Some(r);
+        }
         let bound = self.bound(home, Ordering::Acquire);
-        for dist in 0..=bound {
-            for e in self.entries(self.bucket_at(home, dist)) {
-                let v = e.load(Ordering::Acquire);
-                if v & TAG_MASK == tag as u64 {
-                    let Some(d) = entry_desc(v) else { continue };
-                    if d < self.descriptors {
-                        if let Some(r) = f(d) {
-                            return Some(r);
-                        }
+        (1..=bound).find_map(|dist| self.find_in(self.bucket_at(home, dist), tag, &mut f))
+    }
+
+    /// `find` in bucket `b`.
+    #[inline(always)]
+    fn find_in<R>(&self, b: usize, tag: u32, f: &mut impl FnMut(u32) -> Option<R>) -> Option<R> {
+        for e in self.entries(b) {
+            let v = e.load(Ordering::Acquire);
+            if v & TAG_MASK == tag as u64 {
+                let Some(d) = entry_desc(v) else { continue };
+                if d < self.descriptors {
+                    if let Some(r) = f(d) {
+                        return Some(r);
                     }
                 }
             }

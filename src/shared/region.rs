@@ -42,6 +42,9 @@ struct Sections {
 struct Views {
     tables: ObjectTables<'static>,
     waits: Waits<'static>,
+    pages: Pages<'static>,
+    procs: ProcTable<'static>,
+    class_hints: &'static [AtomicU64],
 }
 
 impl std::fmt::Debug for Views {
@@ -59,7 +62,6 @@ pub(crate) struct Region {
     map: Mapping,
     layout: Layout,
     classes: Vec<SizeClass>,
-    sections: Sections,
 }
 
 impl Region {
@@ -109,9 +111,16 @@ impl Region {
                     map.view_for_life(s.wait),
                     PinMasks::new(map.view_for_life(s.wait_masks), l.mask_words),
                 ),
+                pages: Pages::new(
+                    map.view_for_life(s.page_table),
+                    map.view_for_life(s.used_bitmap),
+                    map.view_for_life(s.region_states),
+                ),
+                procs: ProcTable::new(map.view_for_life(s.proc_table)),
+                class_hints: map.view_for_life(s.class_hints),
             }
         };
-        Ok(Region { views, classes: size_classes(l.params.page_size), map, layout, sections })
+        Ok(Region { views, classes: size_classes(l.params.page_size), map, layout })
     }
 
     pub(crate) fn layout(&self) -> &Layout {
@@ -138,16 +147,14 @@ impl Region {
         self.views.tables.desc
     }
 
+    #[inline]
     pub(crate) fn pages(&self) -> Pages<'_> {
-        Pages::new(
-            self.map.view(self.sections.page_table),
-            self.map.view(self.sections.used_bitmap),
-            self.map.view(self.sections.region_states),
-        )
+        self.views.pages
     }
 
+    #[inline]
     pub(crate) fn procs(&self) -> ProcTable<'_> {
-        ProcTable::new(self.map.view(self.sections.proc_table))
+        self.views.procs
     }
 
     /// Slab operations for process slot `me`.
@@ -158,7 +165,7 @@ impl Region {
             classes: &self.classes,
             pages: self.pages(),
             procs: self.procs(),
-            hints: self.map.view(self.sections.class_hints),
+            hints: self.views.class_hints,
             me,
         }
     }

@@ -416,6 +416,7 @@ impl Store {
     }
 
     /// Whether a sealed object with this ID is in the store.
+    #[inline]
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         self.att.check_process()?;
         Ok(self.att.access().contains(id))

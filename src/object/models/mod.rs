@@ -588,3 +588,48 @@ fn a_dead_spillers_file_is_removed_by_reclaim_or_sweep() {
         assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Sealed);
     });
 }
+
+/// A put of a library-generated ID (`insert_fresh`: index entry, then the
+/// commit, no duplicate scan) races a reader of the ID; the reader sees it
+/// absent or sealed with its fields. Then a second one stops forever
+/// between its entry and its commit, and its reclaimer discards it: the
+/// index holds exactly the first.
+#[test]
+fn a_fresh_insert_and_its_reclaim() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                if let Some((d, snap)) = o.lookup(&KEY, |s| s.is_readable()) {
+                    assert_eq!(snap.state.state(), State::Sealed);
+                    assert_eq!(snap.data_len, 8, "fields published with the commit");
+                    assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Sealed);
+                }
+            })
+        };
+        let o = a.objects();
+        let (d, r) = reserve(&o, 0);
+        o.insert_fresh(d, r, &KEY, r.to(State::Sealed, NO_OWNER)).unwrap();
+        reader.join().unwrap();
+
+        // Another fresh ID, stopped after its entry: reclaimed.
+        let other = [7, 8, 9];
+        let (d2, r2) = test_arena::reserve(&o, 1, &other);
+        o.index.insert(o.hash(&other), d2, r2.gen()).unwrap();
+        let reclaimer = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let now = o.desc.load_state(d2, Ordering::SeqCst);
+                assert!(o.discard(d2, now, 1, &*a));
+            })
+        };
+        assert!(o.lookup(&other, |s| s.is_readable()).is_none());
+        reclaimer.join().unwrap();
+        assert_eq!(sealed_in_index(&a), vec![d]);
+        assert_eq!(o.index.count_entries(), 1);
+        assert_eq!(o.desc.load_state(d2, Ordering::SeqCst).state(), State::Free);
+    });
+}
