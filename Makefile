@@ -65,9 +65,10 @@ PYVENV  := build/py-venv
 
 all: build
 
+# The library and the command in one cargo run: built apart, the library's
+# dependencies got other features each time, and it was compiled twice.
 build:
-	$(CARGO) build --release --lib
-	$(CARGO) build --release -p objstore-shm-cli
+	$(CARGO) build --release -p objstore-shm -p objstore-shm-cli
 	@ln -sf libobjstore.so $(RELEASE)/libobjstore.so.$(MAJOR)
 	@mkdir -p $(PCDIR)
 	@sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(RELEASE)|' \
