@@ -33,7 +33,8 @@
  * later versions only add fields at their end. The caller sets struct_size
  * to sizeof the struct as it was compiled (os_options_default() does it for
  * options; for an array, struct_size of the first entry gives the size of
- * every entry). The library then reads or writes that many bytes and never
+ * every entry, and is set again before each call, since the library
+ * rewrites it). The library then reads or writes that many bytes and never
  * more, so a program built against an older header keeps working with a
  * newer library, and the reverse:
  * - a struct the library fills gets the fields both know, zeros for the
@@ -474,7 +475,9 @@ os_status os_id_from_hex(const char *hex, struct os_object_id *out);
  * # Arguments
  * - `out`: an array of `capacity` entries, NULL if `capacity` is 0. The
  *   caller sets `out[0].struct_size` to `sizeof(os_process_info)`: it is
- *   the size of every entry.
+ *   the size of every entry. Each entry written gets the size the library
+ *   knows as its `struct_size`, so set `out[0].struct_size` again before
+ *   each call that reuses the array.
  * - `out_count`: receives the number of processes, which may be more than
  *   `capacity` (then only the first `capacity` are written: call again with
  *   a larger array). Must not be NULL.
@@ -786,7 +789,9 @@ os_status os_stats(struct os_store *store, struct os_store_stats *out);
  * - `out`: an array of `capacity` entries. The caller sets
  *   `out[0].struct_size` to `sizeof(os_object_info)`: it is the size of
  *   every entry, and the library writes no byte past
- *   `capacity * out[0].struct_size`.
+ *   `capacity * out[0].struct_size`. Each entry written gets the size the
+ *   library knows as its `struct_size` (the preamble's rule), so set
+ *   `out[0].struct_size` again before each call that reuses the array.
  *
  * # Returns
  * OS_OK; OS_INVALID_ARGUMENT if an argument is NULL, `capacity` is 0 or

@@ -49,7 +49,9 @@ unsafe fn write_processes(
 /// # Arguments
 /// - `out`: an array of `capacity` entries, NULL if `capacity` is 0. The
 ///   caller sets `out[0].struct_size` to `sizeof(os_process_info)`: it is
-///   the size of every entry.
+///   the size of every entry. Each entry written gets the size the library
+///   knows as its `struct_size`, so set `out[0].struct_size` again before
+///   each call that reuses the array.
 /// - `out_count`: receives the number of processes, which may be more than
 ///   `capacity` (then only the first `capacity` are written: call again with
 ///   a larger array). Must not be NULL.

@@ -191,7 +191,9 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
 /// - `out`: an array of `capacity` entries. The caller sets
 ///   `out[0].struct_size` to `sizeof(os_object_info)`: it is the size of
 ///   every entry, and the library writes no byte past
-///   `capacity * out[0].struct_size`.
+///   `capacity * out[0].struct_size`. Each entry written gets the size the
+///   library knows as its `struct_size` (the preamble's rule), so set
+///   `out[0].struct_size` again before each call that reuses the array.
 ///
 /// # Returns
 /// OS_OK; OS_INVALID_ARGUMENT if an argument is NULL, `capacity` is 0 or
