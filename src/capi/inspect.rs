@@ -10,38 +10,51 @@ use super::status::os_status;
 use super::types::*;
 use crate::ProcessInfo;
 
-/// Writes `found` to a caller's array (`out`, `capacity` entries whose size
-/// is `out[0].struct_size`) and their number to `out_count`: the first
-/// `capacity` of them, and the whole count, so that a caller can ask again
-/// with a larger array.
-///
-/// # Safety
-/// The pointer contract of the header's preamble for `out` and `out_count`.
-unsafe fn write_processes(
-    found: &[ProcessInfo],
-    out: *mut os_process_info,
+/// A caller's array of `os_process_info` (`capacity` entries whose size is
+/// `out[0].struct_size`) and its count, checked before any work is done so
+/// that a bad argument is OS_INVALID_ARGUMENT whatever the store holds.
+struct ProcessesOut {
+    /// The array and its entries' size; None when `capacity` is 0.
+    out: Option<(Out<os_process_info>, usize)>,
     capacity: usize,
-    out_count: *mut usize,
-) -> crate::Result<()> {
-    // SAFETY: the pointer contract.
-    let out_count = unsafe { Out::new(out_count, "out_count") }?;
-    if capacity == 0 {
-        out_count.write(found.len());
-        return Ok(());
+    out_count: Out<usize>,
+}
+
+impl ProcessesOut {
+    /// # Safety
+    /// The pointer contract of the header's preamble for `out` and
+    /// `out_count`.
+    unsafe fn new(out: *mut os_process_info, capacity: usize, out_count: *mut usize) -> crate::Result<ProcessesOut> {
+        // SAFETY: the pointer contract.
+        let out_count = unsafe { Out::new(out_count, "out_count") }?;
+        if capacity == 0 {
+            return Ok(ProcessesOut { out: None, capacity, out_count });
+        }
+        // SAFETY: the pointer contract.
+        let out = unsafe { Out::new(out, "out") }?;
+        // SAFETY: non-null, at least one entry (capacity > 0).
+        let stride = unsafe { sized::caller_size(out.ptr(), "out[0]") }?;
+        args::check_array_bytes(capacity, stride, "out")?;
+        Ok(ProcessesOut { out: Some((out, stride)), capacity, out_count })
     }
-    // SAFETY: the pointer contract.
-    let out = unsafe { Out::new(out, "out") }?;
-    // SAFETY: non-null, at least one entry (capacity > 0).
-    let stride = unsafe { sized::caller_size(out.ptr(), "out[0]") }?;
-    args::check_array_bytes(capacity, stride, "out")?;
-    for (i, p) in found.iter().take(capacity).enumerate() {
-        let c =
-            os_process_info { struct_size: std::mem::size_of::<os_process_info>() as u32, slot: p.slot, pid: p.pid };
-        // SAFETY: i < capacity entries of `stride` bytes.
-        unsafe { sized::write_entry(out.ptr(), stride, i, &c) };
+
+    /// Writes the first `capacity` of `found`, and the whole count, so that
+    /// a caller can ask again with a larger array.
+    fn write(self, found: &[ProcessInfo]) {
+        if let Some((out, stride)) = self.out {
+            for (i, p) in found.iter().take(self.capacity).enumerate() {
+                let c = os_process_info {
+                    struct_size: std::mem::size_of::<os_process_info>() as u32,
+                    slot: p.slot,
+                    pid: p.pid,
+                };
+                // SAFETY: i < capacity entries of `stride` bytes (checked
+                // by `new` under the pointer contract).
+                unsafe { sized::write_entry(out.ptr(), stride, i, &c) };
+            }
+        }
+        self.out_count.write(found.len());
     }
-    out_count.write(found.len());
-    Ok(())
 }
 
 /// Lists the live processes attached to the store (this one included).
@@ -68,9 +81,9 @@ pub unsafe extern "C" fn os_processes(
 ) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
-        let found = unsafe { handle(store) }?.processes()?;
-        // SAFETY: as above.
-        unsafe { write_processes(&found, out, capacity, out_count) }
+        let (s, outputs) = unsafe { (handle(store)?, ProcessesOut::new(out, capacity, out_count)?) };
+        outputs.write(&s.processes()?);
+        Ok(())
     })
 }
 
@@ -90,10 +103,9 @@ pub unsafe extern "C" fn os_pin_holders(
 ) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
-        let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        let found = s.pin_holders(id)?;
-        // SAFETY: as above.
-        unsafe { write_processes(&found, out, capacity, out_count) }
+        let (s, id, outputs) = unsafe { (handle(store)?, args::id(id)?, ProcessesOut::new(out, capacity, out_count)?) };
+        outputs.write(&s.pin_holders(id)?);
+        Ok(())
     })
 }
 

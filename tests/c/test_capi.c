@@ -492,6 +492,9 @@ static void test_inspect(void) {
     CHECK_STATUS(os_pin_holders(s, &absent, procs, 4, &n), OS_NOT_FOUND);
     CHECK_STATUS(os_processes(s, NULL, 4, &n), OS_INVALID_ARGUMENT);
     CHECK_STATUS(os_processes(s, procs, 4, NULL), OS_INVALID_ARGUMENT);
+    /* Bad outputs are refused before the object is looked up. */
+    CHECK_STATUS(os_pin_holders(s, &absent, NULL, 4, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_pin_holders(s, &absent, procs, 4, NULL), OS_INVALID_ARGUMENT);
 
     /* A child attaches, pins the object and waits for a byte on a pipe. */
     int ready[2], go[2];
