@@ -14,6 +14,8 @@ use super::reclaim::Reclaimed;
 use crate::error::{err, Error, Result};
 use crate::platform::{self, LockFd};
 use crate::shared::layout::Global;
+use crate::shared::lingering::LINGER_SLOTS;
+use crate::shared::refs::INLINE_SLOTS;
 use crate::shared::region::Region;
 use crate::shared::sync::Ordering;
 
@@ -42,12 +44,16 @@ impl Membership {
         let fd = lock.get().ok_or_else(forked)?;
         let procs = region.procs();
         let slots = procs.slots();
-        // The lowest slot first: the first `refs::INLINE_SLOTS` slots hold
-        // references as bits of an object's word (and the first
-        // `lingering::LINGER_SLOTS` pin without writing shared lines), so
-        // a store with few processes keeps them all there.
+        // The slots that hold references as bits of an object's word and
+        // have linger entries first (a process there takes references and
+        // reads hot objects without writing shared lines beyond its own),
+        // from a random one among them so that processes attaching at once
+        // try different locks.
+        let preferred = slots.min(LINGER_SLOTS).min(INLINE_SLOTS);
+        let start = (platform::random_u128() as u32) % preferred;
         for pass in 0..2 {
-            for s in 0..slots {
+            for i in 0..slots {
+                let s = if i < preferred { (start + i) % preferred } else { i };
                 if pass == 0 && procs.owner(s).active {
                     continue;
                 }
