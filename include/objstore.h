@@ -216,6 +216,18 @@
 #define OS_LIST_END UINT64_MAX
 
 /**
+ * Object flag (`os_put_ex`, `os_create_ex`): freed when no process holds a
+ * reference or a pin.
+ */
+#define OS_OBJECT_REFCOUNTED 1
+
+/**
+ * Object flag: may be deleted, least recently used first, when memory runs
+ * short.
+ */
+#define OS_OBJECT_EVICTABLE 2
+
+/**
  * The smallest `struct_size` `os_open` and `os_options_init` accept: the
  * size of the first version of `os_options`.
  */
@@ -397,6 +409,20 @@ typedef struct os_store_stats {
      * the first version, like `spills_total`.
      */
     uint64_t restores_total;
+    /**
+     * References held: one per process and object it holds references to.
+     * Added after the first version, like `spills_total`.
+     */
+    uint64_t references;
+    /**
+     * Objects with at least one reference. Added like `references`.
+     */
+    uint64_t referenced_count;
+    /**
+     * Tickets given (`os_ref_give`) and not yet taken. Added like
+     * `references`.
+     */
+    uint64_t tickets;
 } os_store_stats;
 
 /**
@@ -686,6 +712,109 @@ os_status os_delete(struct os_store *store, const struct os_object_id *id);
  * OS_OK or OS_INVALID_ARGUMENT.
  */
 os_status os_contains(struct os_store *store, const struct os_object_id *id, bool *out);
+
+/**
+ * Like `os_put_with_meta`, with object flags.
+ *
+ * # Arguments
+ * - `data`, `len`, `meta`, `meta_len`: as `os_put_with_meta`.
+ * - `flags`: OS_OBJECT_REFCOUNTED (freed when no process holds a reference
+ *   or a pin; this handle holds the first reference) and
+ *   OS_OBJECT_EVICTABLE (may be deleted when memory runs short), or-ed; 0
+ *   for a plain object.
+ * - `out_id`: receives the new ID on success. Must not be NULL.
+ *
+ * # Returns
+ * As `os_put`; OS_INVALID_ARGUMENT for an unknown flag.
+ */
+os_status os_put_ex(struct os_store *store,
+                    const void *data,
+                    size_t len,
+                    const void *meta,
+                    size_t meta_len,
+                    uint32_t flags,
+                    struct os_object_id *out_id);
+
+/**
+ * Like `os_create` (with `id`) or `os_create_new` (`id` NULL), with object
+ * flags as `os_put_ex`. With OS_OBJECT_REFCOUNTED this handle holds the
+ * object's first reference from now on; if the object is aborted, the
+ * reference goes with it.
+ *
+ * # Arguments
+ * - `id_or_null`: the ID, or NULL for a fresh one.
+ * - `data_len`, `meta`, `meta_len`: as `os_create`.
+ * - `flags`: as `os_put_ex`.
+ * - `out_id`: receives the ID (the one given, or the fresh one). Must not
+ *   be NULL.
+ * - `out_data`: receives a pointer to `data_len` writable bytes, as
+ *   `os_create`. Must not be NULL.
+ *
+ * # Returns
+ * As `os_create`; OS_INVALID_ARGUMENT for an unknown flag.
+ */
+os_status os_create_ex(struct os_store *store,
+                       const struct os_object_id *id_or_null,
+                       size_t data_len,
+                       const void *meta,
+                       size_t meta_len,
+                       uint32_t flags,
+                       struct os_object_id *out_id,
+                       uint8_t **out_data);
+
+/**
+ * Takes one more reference to a sealed object for this handle: while any
+ * process holds a reference, the object is not freed, and an
+ * OS_OBJECT_REFCOUNTED one is not deleted. A reference is not a pin: the
+ * object may still be spilled. Closing the handle drops its references.
+ *
+ * # Returns
+ * OS_OK; OS_NOT_FOUND (absent, deleted, or being deleted because its last
+ * reference was dropped); OS_OUT_OF_MEMORY (a process in a slot beyond the
+ * first 45 keeps references in a table that is full); OS_INVALID_ARGUMENT.
+ */
+os_status os_ref(struct os_store *store, const struct os_object_id *id);
+
+/**
+ * Drops one of this handle's references. An OS_OBJECT_REFCOUNTED object
+ * that no process references or pins any more is deleted (as by
+ * `os_delete`); a deleted object kept by references is freed with the
+ * last one.
+ *
+ * # Returns
+ * OS_OK; OS_NOT_FOUND (this handle holds no reference to it);
+ * OS_NOT_SEALED (created and not sealed yet: the creator's reference is
+ * dropped with an abort); OS_INVALID_ARGUMENT.
+ */
+os_status os_unref(struct os_store *store, const struct os_object_id *id);
+
+/**
+ * Moves one of this handle's references into a ticket, a number that can
+ * cross a pipe, a queue or a pickled argument: until a process takes it
+ * with `os_ref_take`, the reference is charged to this process and dropped
+ * if the process closes the store (its last handle) or dies. There is no
+ * moment at which nobody holds the object.
+ *
+ * # Arguments
+ * - `out_ticket`: receives the ticket. Must not be NULL.
+ *
+ * # Returns
+ * OS_OK; OS_NOT_FOUND (this handle holds no reference, or the object is
+ * deleted); OS_OUT_OF_MEMORY (the store's table of tickets has no room
+ * near this object); OS_INVALID_ARGUMENT.
+ */
+os_status os_ref_give(struct os_store *store, const struct os_object_id *id, uint64_t *out_ticket);
+
+/**
+ * Takes the reference a ticket holds: this handle holds it from now on. A
+ * ticket is taken at most once.
+ *
+ * # Returns
+ * OS_OK; OS_NOT_FOUND (no such ticket outstanding for this object: taken
+ * already, dropped with its giver, given for another object, or never
+ * given; or the object is absent); OS_INVALID_ARGUMENT.
+ */
+os_status os_ref_take(struct os_store *store, const struct os_object_id *id, uint64_t ticket);
 
 /**
  * A static, NUL-terminated description of a status code (any value, known
@@ -1037,6 +1166,63 @@ os_status os_audit_e(struct os_store *store,
  * error the caller frees with `os_error_free`. `err` may be NULL.
  */
 os_status os_check_version_e(uint32_t header_version, struct os_error **err);
+
+/**
+ * `os_put_ex`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_put_ex_e(struct os_store *store,
+                      const void *data,
+                      size_t len,
+                      const void *meta,
+                      size_t meta_len,
+                      uint32_t flags,
+                      struct os_object_id *out_id,
+                      struct os_error **err);
+
+/**
+ * `os_create_ex`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_create_ex_e(struct os_store *store,
+                         const struct os_object_id *id_or_null,
+                         size_t data_len,
+                         const void *meta,
+                         size_t meta_len,
+                         uint32_t flags,
+                         struct os_object_id *out_id,
+                         uint8_t **out_data,
+                         struct os_error **err);
+
+/**
+ * `os_ref`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_ref_e(struct os_store *store, const struct os_object_id *id, struct os_error **err);
+
+/**
+ * `os_unref`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_unref_e(struct os_store *store, const struct os_object_id *id, struct os_error **err);
+
+/**
+ * `os_ref_give`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_ref_give_e(struct os_store *store,
+                        const struct os_object_id *id,
+                        uint64_t *out_ticket,
+                        struct os_error **err);
+
+/**
+ * `os_ref_take`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_ref_take_e(struct os_store *store,
+                        const struct os_object_id *id,
+                        uint64_t ticket,
+                        struct os_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

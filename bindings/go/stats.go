@@ -41,6 +41,13 @@ type Stats struct {
 	// RestoresTotal counts the objects read back from disk since the store
 	// was created.
 	RestoresTotal uint64
+	// References counts the references held: one per process and object it
+	// holds references to ([Store.Ref]).
+	References uint64
+	// ReferencedCount is the number of objects with at least one reference.
+	ReferencedCount uint64
+	// Tickets counts the tickets given ([Store.GiveRef]) and not yet taken.
+	Tickets uint64
 }
 
 // Stats returns the store's counters. It costs one scan of the store's
@@ -66,6 +73,9 @@ func (s *Store) Stats() (Stats, error) {
 		ReclaimedProcesses: uint64(c.reclaimed_processes),
 		SpillsTotal:        uint64(c.spills_total),
 		RestoresTotal:      uint64(c.restores_total),
+		References:         uint64(c.references),
+		ReferencedCount:    uint64(c.referenced_count),
+		Tickets:            uint64(c.tickets),
 	}, nil
 }
 

@@ -72,6 +72,7 @@ pub enum Command {
     /// With a store: one line per object. Columns: ID; DATA and META sizes;
     /// STATE (unsealed: being created, sealed, spilled: on disk only, deleted:
     /// hidden but still pinned); PINS (processes holding at least one pin);
+    /// REFS (processes holding at least one reference);
     /// WHERE (memory or disk); AGE (since creation). The listing is one scan,
     /// not a snapshot: objects put or deleted meanwhile may or may not appear.
     ///

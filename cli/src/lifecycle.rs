@@ -84,6 +84,9 @@ pub struct GcReport {
     pub interrupted_steps: u64,
     /// Deleted objects freed because their last pin was a dead process's.
     pub deleted_objects_freed: u64,
+    /// References they held (one per object and process) and tickets they
+    /// gave that no one took, dropped.
+    pub references: u64,
     /// Arena pages they had claimed and not used.
     pub pages: u64,
     /// Dead processes reclaimed since the store was created, by anyone.
@@ -98,6 +101,7 @@ impl GcReport {
             unsealed_objects: r.unsealed_objects,
             interrupted_steps: r.interrupted_steps,
             deleted_objects_freed: r.deleted_objects_freed,
+            references: r.references,
             pages: r.pages,
             reclaimed_processes_total: total,
         }
@@ -109,12 +113,13 @@ impl GcReport {
             "no dead process to reclaim\n".to_string()
         } else {
             format!(
-                "reclaimed {}: {} released, {} aborted, {} finished or undone, {} freed, {} returned\n",
+                "reclaimed {}: {} released, {} aborted, {} finished or undone, {} freed, {} dropped, {} returned\n",
                 n(self.processes as u64, "dead process", "dead processes"),
                 n(self.pins, "pin", "pins"),
                 n(self.unsealed_objects, "unsealed object", "unsealed objects"),
                 n(self.interrupted_steps, "interrupted step", "interrupted steps"),
                 n(self.deleted_objects_freed, "deleted object", "deleted objects"),
+                n(self.references, "reference or ticket", "references and tickets"),
                 n(self.pages, "page", "pages"),
             )
         };
@@ -149,13 +154,14 @@ mod tests {
             unsealed_objects: 1,
             interrupted_steps: 0,
             deleted_objects_freed: 0,
+            references: 2,
             pages: 3,
         };
         let report = GcReport::new(&r, 4);
         assert_eq!(
             report.render(),
             "reclaimed 1 dead process: 2 pins released, 1 unsealed object aborted, 0 interrupted steps finished or undone, \
-             0 deleted objects freed, 3 pages returned\n\
+             0 deleted objects freed, 2 references and tickets dropped, 3 pages returned\n\
              dead processes reclaimed since the store was created: 4\n"
         );
         let json: serde_json::Value = serde_json::to_value(report).unwrap();

@@ -25,6 +25,8 @@ pub struct Row {
     pub state: &'static str,
     /// Processes holding at least one pin.
     pub pinning_processes: u32,
+    /// Processes holding at least one reference.
+    pub referencing_processes: u32,
     /// On disk only (restored on the next get).
     pub spilled: bool,
     pub created_unix: u64,
@@ -39,6 +41,7 @@ impl Row {
             meta_len: o.meta_len,
             state: o.state.name(),
             pinning_processes: o.pinning_processes,
+            referencing_processes: o.referencing_processes,
             spilled: o.state == ObjectState::Spilled,
             created_unix: o.created_unix,
             age_seconds: now_unix.saturating_sub(o.created_unix),
@@ -88,7 +91,7 @@ pub fn select(objects: &[ObjectInfo], args: &LsArgs, now_unix: u64) -> Vec<Row> 
 /// The rows as a table with a header line.
 pub fn table(rows: &[Row], exact: bool) -> String {
     let size = |b: u64| if exact { b.to_string() } else { format_size(b) };
-    let cells: Vec<[String; 7]> = rows
+    let cells: Vec<[String; 8]> = rows
         .iter()
         .map(|r| {
             [
@@ -97,12 +100,13 @@ pub fn table(rows: &[Row], exact: bool) -> String {
                 size(r.meta_len),
                 r.state.to_string(),
                 r.pinning_processes.to_string(),
+                r.referencing_processes.to_string(),
                 if r.spilled { "disk" } else { "memory" }.to_string(),
                 format_age(r.age_seconds),
             ]
         })
         .collect();
-    let header = ["ID", "DATA", "META", "STATE", "PINS", "WHERE", "AGE"];
+    let header = ["ID", "DATA", "META", "STATE", "PINS", "REFS", "WHERE", "AGE"];
     let mut width = header.map(str::len);
     for row in &cells {
         for (w, c) in width.iter_mut().zip(row) {
@@ -110,9 +114,9 @@ pub fn table(rows: &[Row], exact: bool) -> String {
         }
     }
     // Numbers right-aligned, words left-aligned.
-    let right = [false, true, true, false, true, false, true];
+    let right = [false, true, true, false, true, true, false, true];
     let mut out = String::new();
-    let mut line = |cells: [&str; 7]| {
+    let mut line = |cells: [&str; 8]| {
         let mut l = String::new();
         for (i, c) in cells.iter().enumerate() {
             if i > 0 {
@@ -165,6 +169,7 @@ mod tests {
             meta_len: 0,
             state,
             pinning_processes: pins,
+            referencing_processes: 0,
             created_unix: created,
         }
     }

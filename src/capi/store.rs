@@ -172,6 +172,9 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
             reclaimed_processes: s.reclaimed_processes,
             spills_total: s.spills_total,
             restores_total: s.restores_total,
+            references: s.references,
+            referenced_count: s.referenced_count,
+            tickets: s.tickets,
         };
         // SAFETY: the caller's struct has `size` writable bytes.
         unsafe { sized::write_prefix(out.ptr(), size, &stats) };

@@ -33,6 +33,14 @@ pub const OS_OBJECT_SPILLED: u32 = 4;
 
 /// The `*cursor` value `os_list` sets when the listing is complete.
 pub const OS_LIST_END: u64 = u64::MAX;
+/// Object flag (`os_put_ex`, `os_create_ex`): freed when no process holds a
+/// reference or a pin.
+pub const OS_OBJECT_REFCOUNTED: u32 = 1;
+/// Object flag: may be deleted, least recently used first, when memory runs
+/// short.
+pub const OS_OBJECT_EVICTABLE: u32 = 2;
+const _: () =
+    assert!(OS_OBJECT_REFCOUNTED == crate::OBJECT_REFCOUNTED && OS_OBJECT_EVICTABLE == crate::OBJECT_EVICTABLE);
 
 /// A handle to an attached store. Opaque; safe to use from many threads at
 /// once; valid in the process that opened it only.
@@ -135,6 +143,14 @@ pub struct os_store_stats {
     /// Objects read back from disk since the store was created. Added after
     /// the first version, like `spills_total`.
     pub restores_total: u64,
+    /// References held: one per process and object it holds references to.
+    /// Added after the first version, like `spills_total`.
+    pub references: u64,
+    /// Objects with at least one reference. Added like `references`.
+    pub referenced_count: u64,
+    /// Tickets given (`os_ref_give`) and not yet taken. Added like
+    /// `references`.
+    pub tickets: u64,
 }
 
 /// One object of a listing (`os_list`). The caller sets `struct_size` of

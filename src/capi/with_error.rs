@@ -13,7 +13,7 @@ use std::ffi::{c_char, c_void};
 use super::error_object::{hand_over, os_error};
 use super::status::os_status;
 use super::types::*;
-use super::{ids, inspect, objects, store, version};
+use super::{ids, inspect, objects, refs, store, version};
 
 /// `os_open`, handing its error to `*err`: NULL on success, on failure an
 /// error the caller frees with `os_error_free`. `err` may be NULL.
@@ -301,6 +301,89 @@ pub unsafe extern "C" fn os_audit_e(
 pub unsafe extern "C" fn os_check_version_e(header_version: u32, err: *mut *mut os_error) -> os_status {
     // SAFETY: the pointer contract of the header's preamble, for `err`.
     unsafe { hand_over(version::os_check_version(header_version), err) }
+}
+
+/// `os_put_ex`, handing its error to `*err`: NULL on success, on failure an
+/// error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn os_put_ex_e(
+    store: *mut os_store,
+    data: *const c_void,
+    len: usize,
+    meta: *const c_void,
+    meta_len: usize,
+    flags: u32,
+    out_id: *mut os_object_id,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_put_ex`.
+    unsafe { hand_over(refs::os_put_ex(store, data, len, meta, meta_len, flags, out_id), err) }
+}
+
+/// `os_create_ex`, handing its error to `*err`: NULL on success, on failure an
+/// error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn os_create_ex_e(
+    store: *mut os_store,
+    id_or_null: *const os_object_id,
+    data_len: usize,
+    meta: *const c_void,
+    meta_len: usize,
+    flags: u32,
+    out_id: *mut os_object_id,
+    out_data: *mut *mut u8,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_create_ex`.
+    unsafe { hand_over(refs::os_create_ex(store, id_or_null, data_len, meta, meta_len, flags, out_id, out_data), err) }
+}
+
+/// `os_ref`, handing its error to `*err`: NULL on success, on failure an
+/// error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_ref_e(store: *mut os_store, id: *const os_object_id, err: *mut *mut os_error) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_ref`.
+    unsafe { hand_over(refs::os_ref(store, id), err) }
+}
+
+/// `os_unref`, handing its error to `*err`: NULL on success, on failure an
+/// error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_unref_e(
+    store: *mut os_store,
+    id: *const os_object_id,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_unref`.
+    unsafe { hand_over(refs::os_unref(store, id), err) }
+}
+
+/// `os_ref_give`, handing its error to `*err`: NULL on success, on failure an
+/// error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_ref_give_e(
+    store: *mut os_store,
+    id: *const os_object_id,
+    out_ticket: *mut u64,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_ref_give`.
+    unsafe { hand_over(refs::os_ref_give(store, id, out_ticket), err) }
+}
+
+/// `os_ref_take`, handing its error to `*err`: NULL on success, on failure an
+/// error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_ref_take_e(
+    store: *mut os_store,
+    id: *const os_object_id,
+    ticket: u64,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_ref_take`.
+    unsafe { hand_over(refs::os_ref_take(store, id, ticket), err) }
 }
 
 #[cfg(test)]

@@ -592,6 +592,82 @@ static void test_audit_finds_problems(void) {
     rmdir(dir);
 }
 
+/* References and tickets: a REFCOUNTED object goes with its last
+ * reference; a ticket moves one and is taken once; each failure has its
+ * status. */
+static void test_references(void) {
+    os_store *s = open_store(16 << 20);
+    os_store *t = NULL;
+    os_options opts = os_options_default();
+    CHECK_STATUS(os_open(store_name, &opts, &t), OS_OK);
+    os_object_id id, other, absent = make_id(0x7e);
+    os_store_stats st = {.struct_size = sizeof st};
+    uint64_t ticket = 0;
+    uint8_t *p = NULL;
+
+    CHECK_STATUS(os_put_ex(s, "counted", 7, "m", 1, OS_OBJECT_REFCOUNTED, &id), OS_OK);
+    CHECK_STATUS(os_put_ex(s, "x", 1, NULL, 0, 1u << 9, &other), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_put_ex(s, "plain", 5, NULL, 0, 0, &other), OS_OK);
+    CHECK_STATUS(os_unref(s, &other), OS_NOT_FOUND);
+    CHECK_STATUS(os_ref(s, &absent), OS_NOT_FOUND);
+    CHECK_STATUS(os_ref(s, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_ref_give(s, &id, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.object_count == 2 && st.references == 1 && st.referenced_count == 1 && st.tickets == 0);
+
+    /* Hand the creator's reference to the other handle by ticket. */
+    CHECK_STATUS(os_ref_give(s, &id, &ticket), OS_OK);
+    CHECK_STATUS(os_unref(s, &id), OS_NOT_FOUND);
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.tickets == 1 && st.object_count == 2);
+    CHECK_STATUS(os_ref_take(t, &other, ticket), OS_NOT_FOUND);
+    CHECK_STATUS(os_ref_take(t, &id, ticket ^ 1), OS_NOT_FOUND);
+    CHECK_STATUS(os_ref_take(t, &id, ticket), OS_OK);
+    CHECK_STATUS(os_ref_take(t, &id, ticket), OS_NOT_FOUND);
+    CHECK_STATUS(os_ref(t, &id), OS_OK);
+    CHECK_STATUS(os_unref(t, &id), OS_OK);
+    CHECK_STATUS(os_unref(t, &id), OS_OK);
+    bool present = true;
+    CHECK_STATUS(os_contains(s, &id, &present), OS_OK);
+    CHECK(!present);
+    CHECK_STATUS(os_ref(t, &id), OS_NOT_FOUND);
+
+    /* Created in place: the creator's reference from create on. */
+    os_object_id made;
+    CHECK_STATUS(os_create_ex(s, NULL, 16, NULL, 0, OS_OBJECT_REFCOUNTED, &made, &p), OS_OK);
+    memset(p, 3, 16);
+    CHECK_STATUS(os_unref(s, &made), OS_NOT_SEALED);
+    CHECK_STATUS(os_seal(s, &made), OS_OK);
+    os_buffer buf;
+    CHECK_STATUS(os_get(t, &made, 0, &buf), OS_OK);
+    CHECK_STATUS(os_unref(s, &made), OS_OK);
+    CHECK_STATUS(os_contains(s, &made, &present), OS_OK);
+    CHECK(present); /* pinned: kept until the release */
+    CHECK_STATUS(os_release(t, &made), OS_OK);
+    CHECK_STATUS(os_contains(s, &made, &present), OS_OK);
+    CHECK(!present);
+    os_object_id chosen = make_id(0x31);
+    CHECK_STATUS(os_create_ex(s, &chosen, 8, NULL, 0, OS_OBJECT_REFCOUNTED, &made, &p), OS_OK);
+    CHECK(memcmp(made.bytes, chosen.bytes, OS_ID_SIZE) == 0);
+    CHECK_STATUS(os_abort(s, &chosen), OS_OK);
+    CHECK_STATUS(os_unref(s, &chosen), OS_NOT_FOUND);
+
+    /* A ticket outlives its handle while its process is attached. */
+    CHECK_STATUS(os_put_ex(t, "given", 5, NULL, 0, OS_OBJECT_REFCOUNTED, &id), OS_OK);
+    CHECK_STATUS(os_ref_give_e(t, &id, &ticket, NULL), OS_OK);
+    CHECK_STATUS(os_close(t), OS_OK);
+    CHECK_STATUS(os_ref_take(s, &id, ticket), OS_OK);
+    os_error *err = NULL;
+    CHECK_STATUS(os_unref_e(s, &id, &err), OS_OK);
+    CHECK(err == NULL);
+    CHECK_STATUS(os_unref_e(s, &id, &err), OS_NOT_FOUND);
+    CHECK(err != NULL);
+    os_error_free(err);
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.object_count == 1 && st.references == 0 && st.tickets == 0);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
 int main(void) {
     snprintf(store_name, sizeof store_name, "objstore-ctest-%d", getpid());
     os_destroy(store_name);
@@ -611,6 +687,7 @@ int main(void) {
     test_error_objects();
     test_inspect();
     test_audit_finds_problems();
+    test_references();
     os_destroy(store_name);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);

@@ -759,6 +759,17 @@ public:
         return ObjectId(id);
     }
 
+    /// put() with object flags (os_put_ex): OS_OBJECT_REFCOUNTED (freed when
+    /// no process holds a reference or a pin; this store holds the first
+    /// reference) and OS_OBJECT_EVICTABLE (may be deleted when memory runs
+    /// short), or-ed.
+    Result<ObjectId> put(Span<const std::byte> data, Span<const std::byte> meta, std::uint32_t flags) const {
+        os_object_id id;
+        os_status st = os_put_ex(raw(), data.data(), data.size(), meta.data(), meta.size(), flags, &id);
+        if (st != OS_OK) return Error::last(st);
+        return ObjectId(id);
+    }
+
     /// Creates an object of `size` bytes under `id` (with `meta`, copied now)
     /// to be filled in place and sealed: nothing is copied. Status::
     /// already_exists if the ID names a live object (or one removed but
@@ -780,6 +791,44 @@ public:
         os_status st = os_create_new(raw(), size, meta.data(), meta.size(), &id, &data);
         if (st != OS_OK) return Error::last(st);
         return UnsealedObject(handle_, ObjectId(id), data, size);
+    }
+
+    /// create() with object flags (os_create_ex), under `id` or, if it is
+    /// null, a fresh ID. With OS_OBJECT_REFCOUNTED this store holds the
+    /// object's first reference from now on (an abort drops it).
+    Result<UnsealedObject> create(const ObjectId* id, std::size_t size, Span<const std::byte> meta,
+                                  std::uint32_t flags) const {
+        std::uint8_t* data = nullptr;
+        os_object_id out;
+        os_status st = os_create_ex(raw(), id != nullptr ? &id->raw() : nullptr, size, meta.data(), meta.size(),
+                                    flags, &out, &data);
+        if (st != OS_OK) return Error::last(st);
+        return UnsealedObject(handle_, ObjectId(out), data, size);
+    }
+
+    /// Takes one more reference to a sealed object (os_ref): while any
+    /// process holds one it is not freed (nor deleted, if REFCOUNTED). Not
+    /// a pin: it may be spilled. Status::not_found if absent or deleted.
+    Result<void> ref(const ObjectId& id) const { return detail::check(os_ref(raw(), &id.raw())); }
+
+    /// Drops one of this store's references (os_unref); a REFCOUNTED object
+    /// that nothing references or pins any more is deleted. Status::
+    /// not_found if this store holds none.
+    Result<void> unref(const ObjectId& id) const { return detail::check(os_unref(raw(), &id.raw())); }
+
+    /// Moves one of this store's references into a ticket (os_ref_give), a
+    /// number to send to another process, which takes it with take_ref().
+    /// Until then it is charged to this process.
+    Result<std::uint64_t> give_ref(const ObjectId& id) const {
+        std::uint64_t ticket = 0;
+        os_status st = os_ref_give(raw(), &id.raw(), &ticket);
+        if (st != OS_OK) return Error::last(st);
+        return ticket;
+    }
+
+    /// Takes the reference a ticket holds (os_ref_take): once per ticket.
+    Result<void> take_ref(const ObjectId& id, std::uint64_t ticket) const {
+        return detail::check(os_ref_take(raw(), &id.raw(), ticket));
     }
 
     /// Gets and pins an object, waiting up to `timeout` for some process or

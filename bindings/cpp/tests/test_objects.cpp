@@ -406,3 +406,35 @@ TEST_F(StoreTest, GetManyOnAnEmptyHandleIsAnError) {
     EXPECT_EQ(objs.error().status(), Status::invalid_argument);
     EXPECT_EQ(stats().pinned_count, 0u);
 }
+
+// References and tickets (os_put_ex, os_ref, os_unref, os_ref_give,
+// os_ref_take): a REFCOUNTED object goes with its last reference; a ticket
+// moves one to another handle and is taken once.
+TEST_F(StoreTest, ReferencesAndTicketsFreeARefcountedObject) {
+    auto other = Store::open(name());
+    ASSERT_TRUE(other) << other.error();
+    auto id = store_.put(objstore::as_bytes(std::string_view("counted")), {}, OS_OBJECT_REFCOUNTED);
+    ASSERT_TRUE(id) << id.error();
+    EXPECT_EQ(store_.put(objstore::as_bytes(std::string_view("x")), {}, 1u << 9).error().status(), Status::invalid_argument);
+    EXPECT_EQ(store_.unref(fixed_id(3)).error().status(), Status::not_found);
+    auto ticket = store_.give_ref(*id);
+    ASSERT_TRUE(ticket) << ticket.error();
+    EXPECT_EQ(stats().tickets, 1u);
+    EXPECT_EQ(other->take_ref(*id, *ticket ^ 1).error().status(), Status::not_found);
+    ASSERT_TRUE(other->take_ref(*id, *ticket));
+    EXPECT_EQ(other->take_ref(*id, *ticket).error().status(), Status::not_found);
+    ASSERT_TRUE(other->ref(*id));
+    EXPECT_EQ(stats().references, 1u);
+    ASSERT_TRUE(other->unref(*id));
+    ASSERT_TRUE(other->unref(*id));
+    EXPECT_FALSE(*store_.contains(*id));
+    EXPECT_EQ(store_.ref(*id).error().status(), Status::not_found);
+
+    auto made = store_.create(nullptr, 8, {}, OS_OBJECT_REFCOUNTED);
+    ASSERT_TRUE(made) << made.error();
+    ObjectId made_id = made->id();
+    ASSERT_TRUE(made->seal());
+    ASSERT_TRUE(store_.unref(made_id));
+    EXPECT_FALSE(*store_.contains(made_id));
+    EXPECT_EQ(stats().object_count, 0u);
+}
