@@ -142,6 +142,9 @@ impl<'a> Access<'a> {
         if !o.desc.transition(d, claimed, state) {
             return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
         }
+        if flags & crate::shared::descriptor::flags::EVICTABLE != 0 {
+            super::evict::note_evictable_put(self.att.region());
+        }
         let me = self.att.slot();
         let refcounted = state.is_refcounted();
         o.refs.start(d, state.gen(), refcounted.then_some(me));

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use super::alloc::{AllocState, Allocator, Backing};
+use super::evict;
 use super::lifecycle::Objects;
 use super::membership::{forked, Membership};
 use super::open::{self, Options};
@@ -257,6 +258,22 @@ impl Provision for Attachment {
             return Ok(off);
         }
         self.collect()?;
+        // Cache entries go first, before anything is spilled: evict some,
+        // try again (empty slabs returned to the pool, so that blocks of one
+        // size make room for another), until the allocation fits or none
+        // is left.
+        for _ in 0..MAX_ROOM_ROUNDS {
+            if evict::evict(&alloc, total) == 0 {
+                break;
+            }
+            if let Some(off) = alloc.try_allocate(d, total, false, None)? {
+                return Ok(off);
+            }
+            alloc.retire_empty_slabs();
+            if let Some(off) = alloc.try_allocate(d, total, true, None)? {
+                return Ok(off);
+            }
+        }
         if let Some(spiller) = self.spiller() {
             let room = RoomMaker { spiller };
             let mut waiting = Backoff::new();

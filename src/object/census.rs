@@ -49,6 +49,8 @@ pub struct Stats {
     pub referenced_count: u64,
     /// Tickets given and not yet taken.
     pub tickets: u64,
+    /// Evictable objects deleted to make room since the store was created.
+    pub evictions_total: u64,
 }
 
 /// Where an object is in its life.
@@ -111,6 +113,7 @@ pub(crate) fn stats(att: &Attachment) -> Stats {
         reclaimed_processes: counter(Global::Reclaimed),
         spills_total: counter(Global::Spills),
         restores_total: counter(Global::Restores),
+        evictions_total: counter(Global::Evictions),
         attached_processes: att.live_processes().len() as u32,
         ..Stats::default()
     };

@@ -464,6 +464,22 @@ impl<'a> Objects<'a> {
         Some(spilling)
     }
 
+    /// Evicts the EVICTABLE object `d` seen in state `sealed`: deleted as by
+    /// a delete, unless a reader wants it. It is a spill that ends in a
+    /// delete, so readers and pins meet it exactly as they meet a spill:
+    /// SEALED -> SPILLING(me) (unless pinned, Dekker with `try_pin`), which
+    /// any reader may cancel, then SPILLING(me) -> DELETED, and the free once
+    /// nothing holds it. A dead evictor's SPILLING is cancelled by its
+    /// reclaimer like a dead spiller's. True if this call deleted it.
+    pub(crate) fn evict(&self, d: u32, sealed: StateWord, me: u32, mem: &dyn Memory) -> bool {
+        let Some(spilling) = self.begin_spill(d, sealed, me) else { return false };
+        if !self.desc.transition(d, spilling, spilling.to(State::Deleted, NO_OWNER)) {
+            return false;
+        }
+        self.free_if_deleted_and_unpinned(d, me, mem);
+        true
+    }
+
     /// SPILLING -> SEALED: a reader (or the spiller, on failure) cancels.
     pub(crate) fn cancel_spill(&self, d: u32, spilling: StateWord) -> bool {
         self.desc.transition(d, spilling, spilling.to(State::Sealed, NO_OWNER))

@@ -8,6 +8,8 @@
 //!   free themselves, over the same tables;
 //! - `alloc`: memory for objects (slab blocks, page runs), one attempt at
 //!   a time;
+//! - `evict` (deleting cache entries, least recently used first, when
+//!   memory runs short);
 //! - `spill_files` (the on-disk format), `spill` (spilling and restoring
 //!   objects), `room` (which objects to spill when memory runs short);
 //! - `reclaim`: cleaning up after a dead process;
@@ -33,6 +35,8 @@ mod attach;
 pub(crate) mod audit;
 #[cfg(not(loom))]
 pub(crate) mod census;
+#[cfg(not(loom))]
+mod evict;
 #[cfg(not(loom))]
 mod membership;
 #[cfg(not(loom))]

@@ -22,7 +22,7 @@ use super::lifecycle::Objects;
 use super::spill::Spiller;
 use crate::error::Result;
 use crate::shared::classes::class_for;
-use crate::shared::descriptor::{Location, Snapshot, State};
+use crate::shared::descriptor::{flags, Location, Snapshot, State};
 use crate::shared::layout::Global;
 use crate::shared::pages::PageEntry;
 
@@ -81,6 +81,8 @@ impl<'a> RoomMaker<'a> {
         let pinned = self.objects().pinned(d);
         match s.state.state() {
             State::Sealed if pinned => Occupant::Stays,
+            // Evicted when memory runs short, never spilled (see `evict`).
+            State::Sealed if s.state.flags() & flags::EVICTABLE != 0 => Occupant::Stays,
             State::Sealed if Location::decode(s.loc).is_some_and(Location::holds_memory) => Occupant::Spillable,
             // Unsealed objects stay until their creator seals them (a
             // create may take as long as the caller likes); objects deleted

@@ -21,7 +21,7 @@ use super::lifecycle::Objects;
 use super::spill_files::{self, Header};
 use crate::error::{err, Result};
 use crate::id::ObjectId;
-use crate::shared::descriptor::{Location, Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::descriptor::{flags, Location, Snapshot, State, StateWord, NO_OWNER};
 use crate::shared::layout::Global;
 use crate::shared::pins::LocalPins;
 use crate::shared::region::Region;
@@ -84,7 +84,9 @@ impl<'a> Spiller<'a> {
     /// or changed, or a reader cancelled the spill.
     pub(crate) fn spill_one(&self, d: u32, snap: &Snapshot) -> Result<bool> {
         let o = self.objects();
-        if snap.state.state() != State::Sealed {
+        // An evictable object is deleted when memory runs short, never
+        // spilled (see `evict`).
+        if snap.state.state() != State::Sealed || snap.state.flags() & flags::EVICTABLE != 0 {
             return Ok(false);
         }
         let Some(spilling) = o.begin_spill(d, snap.state, self.me()) else { return Ok(false) };

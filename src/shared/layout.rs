@@ -323,6 +323,13 @@ pub(crate) enum Global {
     Restores,
     /// The CLOCK hand for choosing spill victims.
     ClockHand,
+    /// Evictable objects deleted to make room since the store was created.
+    Evictions,
+    /// The CLOCK hand for choosing evictable objects to delete.
+    EvictionHand,
+    /// Whether the store may hold evictable objects: `[puts:63 | none:1]`
+    /// (see `object::evict`).
+    EvictableHint,
 }
 
 impl Global {
@@ -334,6 +341,9 @@ impl Global {
                 Global::Spills => 192,
                 Global::Restores => 200,
                 Global::ClockHand => 256,
+                Global::Evictions => 208,
+                Global::EvictionHand => 320,
+                Global::EvictableHint => 384,
             }
     }
 }

@@ -16,6 +16,7 @@ use loom::thread;
 use super::lifecycle::{InsertError, Objects, Pin};
 use super::test_arena::{self, Arena};
 
+mod evict;
 mod lingering;
 mod refs;
 use crate::shared::descriptor::{w, State, StateWord, NO_OWNER};
