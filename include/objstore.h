@@ -423,6 +423,11 @@ typedef struct os_store_stats {
      * `references`.
      */
     uint64_t tickets;
+    /**
+     * OS_OBJECT_EVICTABLE objects deleted to make room since the store was
+     * created. Added like `references`.
+     */
+    uint64_t evictions_total;
 } os_store_stats;
 
 /**

@@ -48,6 +48,9 @@ type Stats struct {
 	ReferencedCount uint64
 	// Tickets counts the tickets given ([Store.GiveRef]) and not yet taken.
 	Tickets uint64
+	// EvictionsTotal counts the [ObjectEvictable] objects deleted to make
+	// room since the store was created.
+	EvictionsTotal uint64
 }
 
 // Stats returns the store's counters. It costs one scan of the store's
@@ -76,6 +79,7 @@ func (s *Store) Stats() (Stats, error) {
 		References:         uint64(c.references),
 		ReferencedCount:    uint64(c.referenced_count),
 		Tickets:            uint64(c.tickets),
+		EvictionsTotal:     uint64(c.evictions_total),
 	}, nil
 }
 

@@ -175,6 +175,7 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
             references: s.references,
             referenced_count: s.referenced_count,
             tickets: s.tickets,
+            evictions_total: s.evictions_total,
         };
         // SAFETY: the caller's struct has `size` writable bytes.
         unsafe { sized::write_prefix(out.ptr(), size, &stats) };

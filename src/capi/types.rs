@@ -151,6 +151,9 @@ pub struct os_store_stats {
     /// Tickets given (`os_ref_give`) and not yet taken. Added like
     /// `references`.
     pub tickets: u64,
+    /// OS_OBJECT_EVICTABLE objects deleted to make room since the store was
+    /// created. Added like `references`.
+    pub evictions_total: u64,
 }
 
 /// One object of a listing (`os_list`). The caller sets `struct_size` of

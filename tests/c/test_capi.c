@@ -665,6 +665,18 @@ static void test_references(void) {
     os_error_free(err);
     CHECK_STATUS(os_stats(s, &st), OS_OK);
     CHECK(st.object_count == 1 && st.references == 0 && st.tickets == 0);
+
+    /* Evictable objects make room before anything else (no spill directory
+     * here: without them the put would fail). */
+    static uint8_t chunk[(1 << 20) - 4096];
+    CHECK_STATUS(os_delete(s, &other), OS_OK);
+    os_object_id cached[16];
+    int n = 0;
+    while (n < 16 && os_put_ex(s, chunk, sizeof chunk, NULL, 0, OS_OBJECT_EVICTABLE, &cached[n]) == OS_OK) n++;
+    CHECK(n >= 14);
+    CHECK_STATUS(os_put(s, chunk, sizeof chunk, &id), OS_OK);
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.evictions_total >= 1);
     CHECK_STATUS(os_close(s), OS_OK);
 }
 
