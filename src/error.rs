@@ -42,6 +42,9 @@ macro_rules! status_table {
             TooManyProcesses = 12, OS_TOO_MANY_PROCESSES, "too many processes attached";
             /// A bug in objstore, caught before it could unwind into the caller.
             Panic = 13, OS_PANIC, "internal error (panic)";
+            /// A blocked get, get_many or wait was cancelled from another
+            /// thread through its canceller.
+            Cancelled = 14, OS_CANCELLED, "cancelled";
         }
     };
 }

@@ -50,7 +50,7 @@ pub use object::{
     OBJECT_REFCOUNTED, SHM_DIR,
 };
 #[cfg(not(loom))]
-pub use store::{Creating, Object, Store, StoreHeader};
+pub use store::{Canceller, Creating, Object, Store, StoreHeader};
 
 /// The library version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -30,6 +30,7 @@ const (
 	StatusPermissionDenied Status = C.OS_PERMISSION_DENIED
 	StatusTooManyProcesses Status = C.OS_TOO_MANY_PROCESSES
 	StatusPanic            Status = C.OS_PANIC
+	StatusCancelled        Status = C.OS_CANCELLED
 )
 
 // String returns the library's static description of the status
@@ -75,6 +76,8 @@ var (
 	ErrTooManyProcesses error = StatusTooManyProcesses
 	// ErrPanic: a bug in objstore, caught before it reached the caller.
 	ErrPanic error = StatusPanic
+	// ErrCancelled: a blocked wait was cancelled from another thread.
+	ErrCancelled error = StatusCancelled
 )
 
 // ErrClosed is returned by every method of a Store (and of its Objects)

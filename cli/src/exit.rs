@@ -78,6 +78,8 @@ pub fn code_for(kind: ErrorKind) -> u8 {
         ErrorKind::Io => IO,
         ErrorKind::TooManyProcesses => TOO_MANY_PROCESSES,
         ErrorKind::Panic => INTERNAL,
+        // The command never cancels its waits but on Ctrl-C.
+        ErrorKind::Cancelled => INTERRUPTED,
     }
 }
 

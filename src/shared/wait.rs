@@ -22,6 +22,13 @@
 //! busy, so the look costs no more than the sleep would (BENCHMARKS.md,
 //! "Hot paths"). A longer wait then sleeps as below.
 //!
+//! A wait can be cancelled from another thread of the waiter's process:
+//! the waiter passes a `cancelled` test, looked at after each read of `seq`
+//! and before each sleep; the canceller makes the test true and then bumps
+//! `seq` and wakes (`wake`), so that a waiter that looked just before is
+//! woken at once (the same handshake as a seal's). Other waiters on the word
+//! wake for nothing and sleep again.
+//!
 //! Every sleep is capped, so a sealer that dies between its seal and its
 //! wake delays a waiter by at most the cap. A waiter that dies leaves its
 //! bit set until its slot is reclaimed, which clears it (as it clears pins).
@@ -70,18 +77,45 @@ impl<'a> WaitWord<'a> {
         }
     }
 
+    /// Wakes every waiter on the word, whether anything was sealed or not
+    /// (a cancellation: see the module docs).
+    pub(crate) fn wake(&self) {
+        self.seq.fetch_add(1, Ordering::SeqCst);
+        platform::futex_wake_all(self.seq);
+    }
+
     /// Calls `check` until it returns Some or `deadline` passes (None: wait
     /// forever), sleeping between calls until a seal is announced here.
     /// `local` counts this process's waiters, `slot` is its process slot.
+    #[cfg(test)]
     pub(crate) fn wait_for<R>(
         &self,
         local: &LocalPins<'_>,
         slot: u32,
         deadline: Option<Instant>,
-        mut check: impl FnMut() -> Option<R>,
+        check: impl FnMut() -> Option<R>,
     ) -> Option<R> {
+        match self.wait_cancellable(local, slot, deadline, &|| false, check) {
+            Waited::Ready(r) => Some(r),
+            Waited::TimedOut | Waited::Cancelled => None,
+        }
+    }
+
+    /// `wait_for`, ending early (`Waited::Cancelled`) once `cancelled()`
+    /// holds; whoever makes it hold then calls `wake` on this word.
+    pub(crate) fn wait_cancellable<R>(
+        &self,
+        local: &LocalPins<'_>,
+        slot: u32,
+        deadline: Option<Instant>,
+        cancelled: &dyn Fn() -> bool,
+        mut check: impl FnMut() -> Option<R>,
+    ) -> Waited<R> {
+        if cancelled() {
+            return Waited::Cancelled;
+        }
         if let Some(r) = spin_for(deadline, &mut check) {
-            return Some(r);
+            return Waited::Ready(r);
         }
         // Announced before the first look below, both SeqCst: either that
         // look finds the seal or the sealer's read of the count sees us.
@@ -92,14 +126,17 @@ impl<'a> WaitWord<'a> {
         let result = loop {
             let seq = self.seq.load(Ordering::SeqCst);
             if let Some(r) = check() {
-                break Some(r);
+                break Waited::Ready(r);
+            }
+            if cancelled() {
+                break Waited::Cancelled;
             }
             let nap = match deadline {
                 None => SLEEP_CAP,
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
-                        break None;
+                        break Waited::TimedOut;
                     }
                     (d - now).min(SLEEP_CAP)
                 }
@@ -112,6 +149,14 @@ impl<'a> WaitWord<'a> {
         self.waiting.fetch_sub(1, Ordering::SeqCst);
         result
     }
+}
+
+/// How a wait ended.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Waited<R> {
+    Ready(R),
+    TimedOut,
+    Cancelled,
 }
 
 /// How long a waiter looks again and again before it sleeps: about two
@@ -150,7 +195,8 @@ impl<'a> Waits<'a> {
         Waits { seqs, masks }
     }
 
-    fn word(&self, which: usize) -> WaitWord<'a> {
+    /// Wait word `which` (< WAIT_WORDS).
+    pub(crate) fn word(&self, which: usize) -> WaitWord<'a> {
         let line = &self.seqs[which * 16..which * 16 + 2];
         WaitWord { seq: &line[0], waiting: &line[1], which: which as u32, masks: self.masks }
     }
@@ -158,7 +204,13 @@ impl<'a> Waits<'a> {
     /// The word a get of an ID with this hash waits on.
     #[inline]
     pub(crate) fn bucket(&self, hash: u64) -> WaitWord<'a> {
-        self.word((hash >> 56) as usize % WAIT_BUCKETS)
+        self.word(Self::bucket_of(hash))
+    }
+
+    /// The number of the word `bucket(hash)`.
+    #[inline]
+    pub(crate) fn bucket_of(hash: u64) -> usize {
+        (hash >> 56) as usize % WAIT_BUCKETS
     }
 
     /// The word get_many waits on.

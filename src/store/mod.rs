@@ -5,6 +5,7 @@
 //! not sealed) and leaves every question about the shared structures to the
 //! object layer (`object::access`, `object::census`).
 
+mod cancel;
 mod guards;
 mod handle_pins;
 mod inspect;
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+pub use cancel::Canceller;
 pub use guards::{Creating, Object};
 use handle_pins::HandlePins;
 pub use inspect::StoreHeader;
@@ -28,6 +30,7 @@ use crate::id::ObjectId;
 use crate::object::{store_path, Attachment, Fast, Options, RawObject, Reclaimed, Reserved};
 use crate::shared::descriptor::StateWord;
 use crate::shared::mapping::LocalCounters;
+use crate::shared::wait::{Waited, Waits, WAIT_BUCKETS};
 
 /// A handle to a store. Cheap operations, safe to share between threads.
 ///
@@ -340,6 +343,11 @@ impl Store {
     #[cold]
     #[inline(never)]
     pub(crate) fn get_any(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
+        self.get_any_with(id, timeout, None)
+    }
+
+    /// `get_any` with a canceller.
+    fn get_any_with(&self, id: &ObjectId, timeout: Option<Duration>, cancel: Option<&Canceller>) -> Result<RawObject> {
         self.att.check_process()?;
         let key = id.words();
         if let Some(obj) = self.try_get(id, &key)? {
@@ -348,16 +356,98 @@ impl Store {
         if timeout == Some(Duration::ZERO) {
             return Err(Error::object_not_found(id.0));
         }
+        let which = Waits::bucket_of(self.att.objects().hash(&key));
+        match self.wait_on(which, timeout, cancel, || self.try_get(id, &key).transpose()) {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => {
+                Err(err!(Timeout, "object {id} was not sealed within {:?}", timeout.unwrap_or_default()))
+            }
+            Waited::Cancelled => Err(err!(Cancelled, "the wait for object {id} was cancelled")),
+        }
+    }
+
+    /// Calls `check` until it returns Some, sleeping on wait word `which`
+    /// between calls, up to `timeout` (None: forever) or until `cancel` is
+    /// cancelled.
+    fn wait_on<R>(
+        &self,
+        which: usize,
+        timeout: Option<Duration>,
+        cancel: Option<&Canceller>,
+        check: impl FnMut() -> Option<R>,
+    ) -> Waited<R> {
         let att = &*self.att;
-        let hash = att.objects().hash(&key);
-        let found =
-            att.region()
-                .waits()
-                .bucket(hash)
-                .wait_for(&att.local_waiters(), att.slot(), deadline(timeout), || self.try_get(id, &key).transpose());
-        match found {
-            Some(r) => r,
-            None => Err(err!(Timeout, "object {id} was not sealed within {:?}", timeout.unwrap_or_default())),
+        let word = att.region().waits().word(which);
+        let until = deadline(timeout);
+        match cancel {
+            None => word.wait_cancellable(&att.local_waiters(), att.slot(), until, &|| false, check),
+            Some(c) => {
+                let registered = c.register(&self.att, which);
+                word.wait_cancellable(&att.local_waiters(), att.slot(), until, &|| registered.cancelled(), check)
+            }
+        }
+    }
+
+    /// `get`, ending early with `ErrorKind::Cancelled` if `cancel` is
+    /// cancelled (from another thread) while it waits.
+    pub fn get_cancellable(&self, id: &ObjectId, timeout: Option<Duration>, cancel: &Canceller) -> Result<Object<'_>> {
+        let raw = match self.get_present(id) {
+            Present::Pinned(raw) => raw,
+            Present::Absent | Present::Other => self.get_any_with(id, timeout, Some(cancel))?,
+        };
+        Ok(Object::new(self, *id, raw))
+    }
+
+    /// Waits until at least `num_ready` of the objects `ids` are sealed, up
+    /// to `timeout` (None: forever), taking no pins. `ready[i]` says whether
+    /// `ids[i]` is (written whatever the outcome). Returns how many are;
+    /// `ErrorKind::Timeout` if fewer when the timeout ends (also with a zero
+    /// timeout), `Cancelled` if `cancel` is cancelled meanwhile. This is
+    /// Ray's `ray.wait`: take results in the order they finish.
+    pub fn wait(
+        &self,
+        ids: &[ObjectId],
+        num_ready: usize,
+        timeout: Option<Duration>,
+        cancel: Option<&Canceller>,
+        ready: &mut [bool],
+    ) -> Result<usize> {
+        self.att.check_process()?;
+        if ids.len() != ready.len() {
+            return Err(err!(InvalidArgument, "{} IDs but {} ready flags", ids.len(), ready.len()));
+        }
+        if num_ready > ids.len() {
+            return Err(err!(InvalidArgument, "waiting for {num_ready} of {} objects", ids.len()));
+        }
+        ready.iter_mut().for_each(|r| *r = false);
+        let access = self.att.access();
+        let mut count = 0;
+        let mut look = |ready: &mut [bool]| -> Option<()> {
+            for (i, id) in ids.iter().enumerate() {
+                if count >= num_ready {
+                    break;
+                }
+                if !ready[i] && access.contains(id) {
+                    ready[i] = true;
+                    count += 1;
+                }
+            }
+            (count >= num_ready).then_some(())
+        };
+        if look(ready).is_some() {
+            return Ok(count);
+        }
+        let waited = if timeout == Some(Duration::ZERO) {
+            Waited::TimedOut
+        } else {
+            self.wait_on(WAIT_BUCKETS, timeout, cancel, || look(ready))
+        };
+        match waited {
+            Waited::Ready(()) => Ok(count),
+            Waited::TimedOut => Err(err!(Timeout, "{count} of the {num_ready} objects waited for were sealed in time")),
+            Waited::Cancelled => {
+                Err(err!(Cancelled, "the wait for {num_ready} of {} objects was cancelled", ids.len()))
+            }
         }
     }
 
@@ -375,6 +465,19 @@ impl Store {
         &self,
         ids: &[ObjectId],
         timeout: Option<Duration>,
+        out: &mut [Option<RawObject>],
+    ) -> Result<()> {
+        self.get_many_raw_cancellable(ids, timeout, None, out)
+    }
+
+    /// `get_many_raw`, ending early with `ErrorKind::Cancelled` if `cancel`
+    /// is cancelled while it waits (the present objects stay pinned, as at a
+    /// timeout).
+    pub fn get_many_raw_cancellable(
+        &self,
+        ids: &[ObjectId],
+        timeout: Option<Duration>,
+        cancel: Option<&Canceller>,
         out: &mut [Option<RawObject>],
     ) -> Result<()> {
         self.att.check_process()?;
@@ -400,14 +503,13 @@ impl Store {
             all
         };
         let mut done = fill(out);
+        let mut cancelled = false;
         if !done && timeout != Some(Duration::ZERO) {
-            let att = &*self.att;
-            done = att
-                .region()
-                .waits()
-                .many()
-                .wait_for(&att.local_waiters(), att.slot(), deadline(timeout), || fill(out).then_some(()))
-                .is_some();
+            match self.wait_on(WAIT_BUCKETS, timeout, cancel, || fill(out).then_some(())) {
+                Waited::Ready(()) => done = true,
+                Waited::TimedOut => {}
+                Waited::Cancelled => cancelled = true,
+            }
         }
         if let Some(e) = failure {
             for (i, o) in out.iter_mut().enumerate() {
@@ -421,6 +523,9 @@ impl Store {
             return Ok(());
         }
         let missing = out.iter().filter(|o| o.is_none()).count();
+        if cancelled {
+            return Err(err!(Cancelled, "the wait for {missing} of {} objects was cancelled", ids.len()));
+        }
         if timeout == Some(Duration::ZERO) {
             Err(err!(NotFound, "{missing} of {} objects not found", ids.len()))
         } else {

@@ -217,6 +217,7 @@ enum class Status : os_status {
     permission_denied = OS_PERMISSION_DENIED,
     too_many_processes = OS_TOO_MANY_PROCESSES,
     panic = OS_PANIC,
+    cancelled = OS_CANCELLED,
 };
 
 /// The library's static description of a status ("timed out", ...).

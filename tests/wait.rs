@@ -1,0 +1,139 @@
+//! Waiting for several objects (`Store::wait`, Ray's `ray.wait`: n of m,
+//! no pins) and cancelling blocked waits from another thread (`Canceller`).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{assert_consistent, TempStore};
+use objstore::{Canceller, ErrorKind, ObjectId};
+
+fn ids(n: u8) -> Vec<ObjectId> {
+    (0..n).map(|i| ObjectId([0x40 + i; 20])).collect()
+}
+
+#[test]
+fn wait_returns_as_objects_are_sealed_and_takes_no_pins() {
+    let t = TempStore::new("wait-n-of-m");
+    let s = t.open(&TempStore::options(16 << 20));
+    let ids = ids(5);
+    let mut ready = [false; 5];
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            s.put_as(&ids[2], b"two", b"").unwrap();
+        });
+        assert_eq!(s.wait(&ids, 1, Some(Duration::from_secs(30)), None, &mut ready), Ok(1));
+    });
+    assert_eq!(ready, [false, false, true, false, false]);
+    s.put_as(&ids[4], b"four", b"").unwrap();
+    assert_eq!(s.wait(&ids, 2, Some(Duration::ZERO), None, &mut ready), Ok(2));
+    assert_eq!(ready, [false, false, true, false, true]);
+    // Only as many as asked for are looked for.
+    assert_eq!(s.wait(&ids, 1, None, None, &mut ready), Ok(1));
+    assert_eq!(ready.iter().filter(|&&r| r).count(), 1);
+    // No pins: a delete frees the object at once.
+    let st = s.stats().unwrap();
+    assert_eq!(st.pinned_count, 0);
+    s.delete(&ids[2]).unwrap();
+    s.delete(&ids[4]).unwrap();
+    assert_eq!(s.stats().unwrap().used_bytes, 0);
+    assert_consistent(&s);
+}
+
+#[test]
+fn wait_times_out_with_what_is_ready() {
+    let t = TempStore::new("wait-timeout");
+    let s = t.open(&TempStore::options(16 << 20));
+    let ids = ids(3);
+    s.put_as(&ids[1], b"one", b"").unwrap();
+    let mut ready = [false; 3];
+    let e = s.wait(&ids, 2, Some(Duration::ZERO), None, &mut ready).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert_eq!(ready, [false, true, false], "ready says which, whatever the outcome");
+    let start = Instant::now();
+    let e = s.wait(&ids, 2, Some(Duration::from_millis(60)), None, &mut ready).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(start.elapsed() >= Duration::from_millis(60));
+    assert_eq!(s.wait(&ids, 0, None, None, &mut ready), Ok(0));
+    assert_eq!(s.wait(&ids, 4, None, None, &mut ready).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(s.wait(&ids, 1, None, None, &mut [false; 2]).unwrap_err().kind(), ErrorKind::InvalidArgument);
+}
+
+/// Cancels `c` after `after`; returns how long the waiter took to return
+/// after the cancel, as measured by `f`.
+fn cancelled_within(after: Duration, c: &Canceller, f: impl FnOnce() -> ErrorKind + Send) -> Duration {
+    std::thread::scope(|sc| {
+        let waiter = sc.spawn(move || {
+            let kind = f();
+            (kind, Instant::now())
+        });
+        std::thread::sleep(after);
+        let at = Instant::now();
+        c.cancel();
+        let (kind, returned) = waiter.join().unwrap();
+        assert_eq!(kind, ErrorKind::Cancelled);
+        returned.saturating_duration_since(at)
+    })
+}
+
+#[test]
+fn a_blocked_get_get_many_or_wait_is_cancelled_from_another_thread() {
+    let t = TempStore::new("wait-cancel");
+    let s = t.open(&TempStore::options(16 << 20));
+    let ids = ids(3);
+    let c = Canceller::new();
+    let get =
+        cancelled_within(Duration::from_millis(50), &c, || s.get_cancellable(&ids[0], None, &c).unwrap_err().kind());
+    c.reset();
+    let many = cancelled_within(Duration::from_millis(50), &c, || {
+        let mut out = [None; 3];
+        s.get_many_raw_cancellable(&ids, None, Some(&c), &mut out).unwrap_err().kind()
+    });
+    c.reset();
+    let wait = cancelled_within(Duration::from_millis(50), &c, || {
+        let mut ready = [false; 3];
+        s.wait(&ids, 1, None, Some(&c), &mut ready).unwrap_err().kind()
+    });
+    // The wake-up is a futex's, not a sleep's end (capped at 100 ms).
+    for (what, took) in [("get", get), ("get_many", many), ("wait", wait)] {
+        assert!(took < Duration::from_millis(50), "{what} returned {took:?} after the cancel");
+    }
+    eprintln!("cancel to return: get {get:?}, get_many {many:?}, wait {wait:?}");
+    // Cancelled stays cancelled until reset; a reset canceller waits again.
+    assert_eq!(s.get_cancellable(&ids[0], None, &c).unwrap_err().kind(), ErrorKind::Cancelled);
+    c.reset();
+    s.put_as(&ids[0], b"zero", b"").unwrap();
+    assert_eq!(s.get_cancellable(&ids[0], None, &c).unwrap().data(), b"zero");
+    assert_eq!(s.stats().unwrap().pinned_count, 0);
+    assert_consistent(&s);
+}
+
+#[test]
+fn one_cancel_ends_every_wait_that_shares_the_canceller() {
+    let t = TempStore::new("wait-cancel-many");
+    let s = t.open(&TempStore::options(16 << 20));
+    let ids = ids(4);
+    let c = Canceller::new();
+    std::thread::scope(|sc| {
+        let waiters: Vec<_> = ids
+            .iter()
+            .map(|id| {
+                let (s, c) = (&s, c.clone());
+                sc.spawn(move || s.get_cancellable(id, None, &c).unwrap_err().kind())
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        c.cancel();
+        for w in waiters {
+            assert_eq!(w.join().unwrap(), ErrorKind::Cancelled);
+        }
+    });
+    // Waits without the canceller are not disturbed.
+    let other = Canceller::new();
+    std::thread::scope(|sc| {
+        let w = sc.spawn(|| s.get_cancellable(&ids[0], Some(Duration::from_millis(100)), &other).unwrap_err().kind());
+        c.cancel();
+        assert_eq!(w.join().unwrap(), ErrorKind::Timeout);
+    });
+}
