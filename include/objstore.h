@@ -157,6 +157,12 @@
 #define OS_PANIC 13
 
 /**
+ * A blocked get, get_many or wait was cancelled from another
+ * thread through its canceller.
+ */
+#define OS_CANCELLED 14
+
+/**
  * Bytes in an object ID.
  */
 #define OS_ID_SIZE 20
@@ -977,6 +983,35 @@ uint32_t os_version_number(void);
 os_status os_check_version(uint32_t header_version);
 
 /**
+ * Waits until at least `num_ready` of the `n` objects `ids` are sealed, or
+ * the timeout ends, taking no pins: a consumer takes results in the order
+ * they finish, getting each when `ready` says so.
+ *
+ * # Arguments
+ * - `ids`, `n`: the IDs (`ids` may be NULL only when `n` is 0).
+ * - `num_ready`: how many must be sealed, at most `n` (0 returns at once).
+ * - `timeout_ms`: as `os_get` (0: look once, < 0: forever).
+ * - `ready`: `n` flags; `ready[i]` is set when `ids[i]` is sealed. Only as
+ *   many as `num_ready` are looked for, so more may be sealed than set.
+ * - `out_num_ready`: receives how many flags are set. May be NULL.
+ *
+ * Unlike other calls, `ready` and `*out_num_ready` are written on
+ * OS_TIMEOUT too (saying which were sealed).
+ *
+ * # Returns
+ * OS_OK (at least `num_ready` sealed); OS_TIMEOUT (fewer when the timeout
+ * ended, also with a timeout of 0); OS_INVALID_ARGUMENT (`num_ready` > `n`,
+ * or NULL).
+ */
+os_status os_wait(struct os_store *store,
+                  const struct os_object_id *ids,
+                  size_t n,
+                  size_t num_ready,
+                  int64_t timeout_ms,
+                  bool *ready,
+                  size_t *out_num_ready);
+
+/**
  * `os_open`, handing its error to `*err`: NULL on success, on failure an
  * error the caller frees with `os_error_free`. `err` may be NULL.
  */
@@ -1228,6 +1263,19 @@ os_status os_ref_take_e(struct os_store *store,
                         const struct os_object_id *id,
                         uint64_t ticket,
                         struct os_error **err);
+
+/**
+ * `os_wait`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_wait_e(struct os_store *store,
+                    const struct os_object_id *ids,
+                    size_t n,
+                    size_t num_ready,
+                    int64_t timeout_ms,
+                    bool *ready,
+                    size_t *out_num_ready,
+                    struct os_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

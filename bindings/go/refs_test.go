@@ -1,8 +1,10 @@
 package objstore
 
 import (
+	"context"
 	"errors"
 	"testing"
+	"time"
 )
 
 // A refcounted object goes with its last reference; a ticket moves one to
@@ -68,5 +70,31 @@ func TestReferencesAndTickets(t *testing.T) {
 	}
 	if ok, _ := s.Contains(u.ID()); ok {
 		t.Fatal("a created refcounted object outlived its creator's reference")
+	}
+}
+
+// Wait returns when enough objects are sealed, says which, and pins none.
+func TestWaitNOfM(t *testing.T) {
+	s := newStore(t, nil)
+	ids := []ID{{1}, {2}, {3}}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_ = s.PutAs(ids[1], []byte("one"), nil)
+	}()
+	ready, err := s.Wait(ids, 1, 10*time.Second)
+	if err != nil || !ready[1] || ready[0] || ready[2] {
+		t.Fatalf("Wait: %v %v", ready, err)
+	}
+	ready, err = s.Wait(ids, 2, NoWait)
+	if !errors.Is(err, ErrTimeout) || !ready[1] {
+		t.Fatalf("Wait for 2, no wait: %v %v", ready, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+	defer cancel()
+	if _, err := s.WaitContext(ctx, ids, 2); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("WaitContext: %v", err)
+	}
+	if st, _ := s.Stats(); st.PinnedCount != 0 {
+		t.Fatalf("Wait pinned: %+v", st)
 	}
 }

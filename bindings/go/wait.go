@@ -1,5 +1,8 @@
 package objstore
 
+// #include <objstore.h>
+import "C"
+
 import (
 	"context"
 	"errors"
@@ -80,4 +83,52 @@ func waitLoop(ctx context.Context, op string, timeout time.Duration,
 func ceilMillis(d time.Duration) int64 {
 	ms := int64((d + time.Millisecond - 1) / time.Millisecond)
 	return max(ms, 1)
+}
+
+// Wait waits until at least numReady of the objects ids are sealed, or the
+// timeout ends (NoWait: look once; Forever: no end), taking no pins: Ray's
+// ray.wait, for taking results in the order they finish. ready[i] says
+// whether ids[i] is sealed (only as many as numReady are looked for); it is
+// returned with ErrTimeout too, saying which were.
+func (s *Store) Wait(ids []ID, numReady int, timeout time.Duration) ([]bool, error) {
+	return s.wait(context.Background(), ids, numReady, timeout)
+}
+
+// WaitContext is Wait until numReady are sealed or ctx is done; then it
+// returns, with ready as far as it got, an error wrapping ctx.Err().
+func (s *Store) WaitContext(ctx context.Context, ids []ID, numReady int) ([]bool, error) {
+	return s.wait(ctx, ids, numReady, Forever)
+}
+
+func (s *Store) wait(ctx context.Context, ids []ID, numReady int, timeout time.Duration) ([]bool, error) {
+	ready := make([]bool, len(ids))
+	if numReady < 0 || numReady > len(ids) {
+		return ready, &Error{Op: "wait", Status: StatusInvalidArgument,
+			Message: fmt.Sprintf("waiting for %d of %d objects", numReady, len(ids))}
+	}
+	if len(ids) == 0 {
+		return ready, nil
+	}
+	cids := make([]C.os_object_id, len(ids))
+	for i, id := range ids {
+		cids[i] = cID(id)
+	}
+	flags := make([]C.bool, len(ids))
+	try := func(ms int64) error {
+		var e *C.os_error
+		err := s.do("wait", &e, func(h *C.os_store) C.os_status {
+			return C.os_wait_e(h, &cids[0], C.size_t(len(cids)), C.size_t(numReady), C.int64_t(ms),
+				&flags[0], nil, &e)
+		})
+		for i, f := range flags {
+			ready[i] = bool(f)
+		}
+		return err
+	}
+	timedOut := func() error {
+		return &Error{Op: "wait", Status: StatusTimeout,
+			Message: fmt.Sprintf("fewer than %d of %d objects were sealed within %v", numReady, len(ids), timeout)}
+	}
+	err := waitLoop(ctx, "wait", timeout, try, timedOut)
+	return ready, err
 }

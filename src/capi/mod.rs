@@ -32,6 +32,7 @@ mod status;
 mod store;
 mod types;
 mod version;
+mod wait;
 mod with_error;
 
 pub use error_object::*;
@@ -43,4 +44,5 @@ pub use status::*;
 pub use store::*;
 pub use types::*;
 pub use version::*;
+pub use wait::*;
 pub use with_error::*;

@@ -13,7 +13,7 @@ use std::ffi::{c_char, c_void};
 use super::error_object::{hand_over, os_error};
 use super::status::os_status;
 use super::types::*;
-use super::{ids, inspect, objects, refs, store, version};
+use super::{ids, inspect, objects, refs, store, version, wait};
 
 /// `os_open`, handing its error to `*err`: NULL on success, on failure an
 /// error the caller frees with `os_error_free`. `err` may be NULL.
@@ -384,6 +384,24 @@ pub unsafe extern "C" fn os_ref_take_e(
 ) -> os_status {
     // SAFETY: the pointer contract of the header's preamble, as for `os_ref_take`.
     unsafe { hand_over(refs::os_ref_take(store, id, ticket), err) }
+}
+
+/// `os_wait`, handing its error to `*err`: NULL on success, on failure an
+/// error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn os_wait_e(
+    store: *mut os_store,
+    ids: *const os_object_id,
+    n: usize,
+    num_ready: usize,
+    timeout_ms: i64,
+    ready: *mut bool,
+    out_num_ready: *mut usize,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_wait`.
+    unsafe { hand_over(wait::os_wait(store, ids, n, num_ready, timeout_ms, ready, out_num_ready), err) }
 }
 
 #[cfg(test)]

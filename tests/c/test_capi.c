@@ -677,6 +677,24 @@ static void test_references(void) {
     CHECK_STATUS(os_put(s, chunk, sizeof chunk, &id), OS_OK);
     CHECK_STATUS(os_stats(s, &st), OS_OK);
     CHECK(st.evictions_total >= 1);
+
+    /* os_wait: n of m, no pins; ready written on a timeout too. */
+    os_object_id w[3] = {make_id(0x61), make_id(0x62), make_id(0x63)};
+    bool ready[3] = {true, true, true};
+    size_t nready = 99;
+    CHECK_STATUS(os_put_ex(s, "b", 1, NULL, 0, 0, &id), OS_OK);
+    w[1] = id;
+    CHECK_STATUS(os_wait(s, w, 3, 2, 0, ready, &nready), OS_TIMEOUT);
+    CHECK(!ready[0] && ready[1] && !ready[2] && nready == 1);
+    CHECK_STATUS(os_wait(s, w, 3, 1, 20, ready, NULL), OS_OK);
+    CHECK(ready[1]);
+    CHECK_STATUS(os_wait(s, w, 3, 4, 0, ready, &nready), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait(s, NULL, 0, 0, 0, NULL, &nready), OS_OK);
+    CHECK(nready == 0);
+    CHECK_STATUS(os_wait(s, w, 3, 1, 0, NULL, &nready), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_stats(s, &st), OS_OK);
+    CHECK(st.pinned_count == 0);
+    CHECK(strcmp(os_status_str(OS_CANCELLED), "cancelled") == 0);
     CHECK_STATUS(os_close(s), OS_OK);
 }
 

@@ -869,6 +869,22 @@ public:
         return objects;
     }
 
+    /// Waits until at least `num_ready` of the objects `ids` are sealed, or
+    /// `timeout` ends (by default forever), taking no pins (os_wait, like
+    /// ray.wait): one flag per ID, true when it is sealed (only as many as
+    /// `num_ready` are looked for). A timeout is not an error: fewer flags
+    /// are true. An Error means a bad argument or a failed store.
+    Result<std::vector<bool>> wait(Span<const ObjectId> ids, std::size_t num_ready, Timeout timeout = {}) const {
+        std::vector<os_object_id> raw_ids;
+        raw_ids.reserve(ids.size());
+        for (const ObjectId& id : ids) raw_ids.push_back(id.raw());
+        std::unique_ptr<bool[]> ready(new bool[ids.size() + 1]());
+        os_status st = os_wait(raw(), raw_ids.data(), raw_ids.size(), num_ready, timeout.milliseconds(), ready.get(),
+                               nullptr);
+        if (st != OS_OK && st != OS_TIMEOUT) return Error::last(st);
+        return std::vector<bool>(ready.get(), ready.get() + ids.size());
+    }
+
     /// Deletes a sealed object (os_delete; `delete` is a C++ keyword). New
     /// gets no longer see it at once; its memory is freed when the last pin
     /// is released. Status::not_found if absent, not_sealed if unsealed.

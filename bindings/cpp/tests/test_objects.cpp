@@ -438,3 +438,20 @@ TEST_F(StoreTest, ReferencesAndTicketsFreeARefcountedObject) {
     EXPECT_FALSE(*store_.contains(made_id));
     EXPECT_EQ(stats().object_count, 0u);
 }
+
+// os_wait: n of m, no pins; a timeout gives the flags as far as they got.
+TEST_F(StoreTest, WaitTakesResultsAsTheyAreSealed) {
+    std::vector<ObjectId> ids = {fixed_id(0x51), fixed_id(0x52), fixed_id(0x53)};
+    ASSERT_TRUE(store_.put(objstore::as_bytes(std::string_view("x")), {}, 0u));
+    auto made = store_.create(ids[1], 1);
+    ASSERT_TRUE(made) << made.error();
+    ASSERT_TRUE(made->seal());
+    auto ready = store_.wait(ids, 1, objstore::Timeout::no_wait());
+    ASSERT_TRUE(ready) << ready.error();
+    EXPECT_EQ(*ready, (std::vector<bool>{false, true, false}));
+    auto two = store_.wait(ids, 2, std::chrono::milliseconds(10));
+    ASSERT_TRUE(two) << two.error();
+    EXPECT_EQ(*two, (std::vector<bool>{false, true, false}));
+    EXPECT_EQ(store_.wait(ids, 4).error().status(), Status::invalid_argument);
+    EXPECT_EQ(stats().pinned_count, 0u);
+}
