@@ -1,21 +1,30 @@
 """objstore: a shared-memory object store, from Python.
 
 Processes on one machine open the same store by name; one puts a value and
-gets an ObjectID, any other gets the value back by that ID, numpy arrays as
-zero-copy read-only views of the shared memory::
+gets an ObjectID, any other gets the value back by that ID, numpy arrays
+and torch tensors as zero-copy read-only views of the shared memory::
 
     import numpy as np, objstore
 
-    with objstore.Store("demo", capacity=1 << 30) as store:
+    with objstore.Store.create("demo", capacity=1 << 30) as store:
         ref = store.put(np.arange(10.0))
         arr = store.get(ref)          # read-only view, no copy
 
-A thin layer over the C library (libobjstore.so, shipped in this package)
-through cffi; the declarations come from the library's own header. See the
-package README for the value format and the lifetime rules.
+    # another process: objstore.Store("demo") attaches (StoreNotFound if absent)
+
+The distribution is ``objstore-shm`` (``pip install objstore-shm``); the
+import name is ``objstore``. The native module (objstore._objstore) is
+PyO3 over the Rust core; see the package README for the value format and
+the lifetime rules.
 """
 
-from ._native import ffi as _ffi, lib as _lib
+from __future__ import annotations
+
+import types as _types
+
+from . import _objstore
+from ._format import VERSION as FORMAT_VERSION
+from ._serial import deregister_serializer, register_serializer
 from ._store import (
     Buffer,
     ObjectID,
@@ -26,16 +35,27 @@ from ._store import (
     StoreStats,
     destroy,
 )
-from ._format import VERSION as FORMAT_VERSION
-from ._version import __version__
 from .errors import *  # noqa: F401,F403  (the exception classes)
 from .errors import __all__ as _errors_all
 
+__version__: str = _objstore.PACKAGE_VERSION
+
 
 def library_version() -> str:
-    """The version of the bundled libobjstore.so (os_version())."""
-    return _ffi.string(_lib.os_version()).decode()
+    """The version of the objstore core this package was built with."""
+    return _objstore.VERSION
 
+
+# The status codes and open flags of the C API (objstore.h), by their C names.
+_lib = _types.SimpleNamespace(
+    OS_OK=0,
+    OS_OPEN_CREATE_ONLY=1,
+    OS_OPEN_ATTACH_ONLY=2,
+    OS_OPEN_PREFAULT=4,
+    OS_OPEN_HUGEPAGES=8,
+    OS_OPEN_ANY_OWNER=16,
+    **{name: code for code, name, _desc, _doc in _objstore.STATUSES},
+)
 
 __all__ = [
     "Store",
@@ -46,6 +66,8 @@ __all__ = [
     "Buffer",
     "Pinned",
     "destroy",
+    "register_serializer",
+    "deregister_serializer",
     "library_version",
     "FORMAT_VERSION",
     "__version__",
