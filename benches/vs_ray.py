@@ -4,9 +4,10 @@
 
 Set-up (the same as bindings/python/bench/bench_vs_ray.py, whose
 `ensure_venv` this script uses): a virtualenv (default build/bench-venv in
-the repository) with numpy, this repository's Python package (built from
-the tree by pip, which runs cargo) and Ray, all installed with pip; the
-measurements then run inside that venv. The first run downloads Ray (a few
+the repository) with this repository's wheel (built by
+bindings/python/ci/test.sh --wheel-only), numpy and torch (from the test
+dependencies' venv of make test-python, build/python/deps-venv, if it is
+there) and Ray (pip); the measurements then run inside that venv. The first run downloads Ray (a few
 hundred MB, a few minutes); later runs reuse the venv. If Ray cannot be
 installed or started, the objstore figures are printed alone, with the
 reason, and the script exits 0.
@@ -17,11 +18,19 @@ get. This script complements it with the workloads of the Rust suite
 the other on the same machine:
 
 - put of 64 B .. 64 MiB (bytes up to 1 KiB, numpy arrays above), with
-  np.copyto into warm memory of the same size as the floor of a large put;
+  np.copyto into warm memory of the same size as the floor of an array put
+  (each array put is followed by a delete, so the next one writes the same
+  warm memory);
 - get of a present object (and dropping the value, which releases it) by size;
-- hand-off between two processes: a round trip in which each side waits for
-  the other's object (objstore: put, and a get blocked in the other process;
-  Ray: an actor call whose result the caller waits for in ray.get);
+- ping-pong between two processes: a round trip in which each side waits
+  for the other's object (objstore: put, and a get blocked in the other
+  process; Ray: an actor call whose result the caller waits for in ray.get);
+- hand-off of an ndarray (1 KiB .. 16 MiB) to another process: objstore's
+  put, the reference through a pipe and a get there, against what Python
+  users do by hand (np.copyto into one reused multiprocessing.shared_memory
+  segment, a message through the same kind of pipe, a view on the other
+  side) and against Ray (ray.put and an actor call taking the reference);
+- torch: put and get of a (1024, 1024) float32 tensor;
 - gets per second of 1 and 2 processes at once, on distinct objects and on
   one shared object (objstore: multiprocessing workers; Ray: actors);
 - filling the store with many small objects, all kept.
@@ -100,6 +109,106 @@ def oid(tag: int, k: int):
     return objstore.ObjectID(bytes([tag]) + k.to_bytes(8, "little") + bytes(11))
 
 
+def _torch():
+    try:
+        import torch
+
+        return torch
+    except ImportError:
+        return None
+
+
+def handoff_sizes(smoke: bool):
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    div = 10 if smoke else 1
+    return [
+        ("1 KiB", rng.integers(0, 255, KiB, dtype=np.uint8), 3000 // div),
+        ("64 KiB", rng.integers(0, 255, 64 * KiB, dtype=np.uint8), 3000 // div),
+        ("1 MiB", rng.integers(0, 255, MiB, dtype=np.uint8), 2000 // div),
+        ("16 MiB", rng.integers(0, 255, 16 * MiB, dtype=np.uint8), 300 // div),
+    ]
+
+
+# A hand-off: the producer puts an array and sends its reference through a
+# pipe (multiprocessing.Pipe: the reference is pickled); the consumer gets
+# the value, reads one element and drops it, and answers; the producer then
+# deletes the object. One sample is that round trip. By hand, the same with
+# one reused multiprocessing.shared_memory segment: np.copyto into it, the
+# shape and dtype through the pipe, an ndarray over the segment on the other
+# side (no safety: the producer must not write while the consumer reads,
+# nothing is pinned, every consumer can write).
+
+
+def _handoff_consumer_objstore(store, conn, n):
+    for _ in range(n):
+        ref = conn.recv()
+        v = store.get(ref)
+        x = int(v[0])
+        del v
+        conn.send(x)
+
+
+def handoff_objstore(store, arr, n, mp_ctx) -> list[float]:
+    a, b = mp_ctx.Pipe()
+    warm = max(10, n // 10)
+    p = mp_ctx.Process(target=_handoff_consumer_objstore, args=(store, b, n + warm))
+    p.start()
+    per = []
+    for _ in range(n + warm):
+        t0 = time.perf_counter()
+        ref = store.put(arr)
+        a.send(ref)
+        a.recv()
+        store.delete(ref)
+        per.append(time.perf_counter() - t0)
+    p.join()
+    assert p.exitcode == 0, "the objstore consumer failed"
+    return per[warm:]
+
+
+def _handoff_consumer_by_hand(name, conn, n):
+    import numpy as np
+    from multiprocessing import shared_memory
+
+    shm = shared_memory.SharedMemory(name=name)
+    for _ in range(n):
+        shape, dtype = conn.recv()
+        v = np.ndarray(shape, dtype=dtype, buffer=shm.buf)
+        x = int(v[0])
+        del v
+        conn.send(x)
+    shm.close()
+
+
+def handoff_by_hand(arr, n, mp_ctx) -> list[float]:
+    import numpy as np
+    from multiprocessing import shared_memory
+
+    shm = shared_memory.SharedMemory(create=True, size=arr.nbytes)
+    try:
+        dst = np.ndarray(arr.shape, dtype=arr.dtype, buffer=shm.buf)
+        a, b = mp_ctx.Pipe()
+        warm = max(10, n // 10)
+        p = mp_ctx.Process(target=_handoff_consumer_by_hand, args=(shm.name, b, n + warm))
+        p.start()
+        per = []
+        for _ in range(n + warm):
+            t0 = time.perf_counter()
+            np.copyto(dst, arr)
+            a.send((arr.shape, arr.dtype.str))
+            a.recv()
+            per.append(time.perf_counter() - t0)
+        p.join()
+        assert p.exitcode == 0, "the shared_memory consumer failed"
+        del dst
+    finally:
+        shm.close()
+        shm.unlink()
+    return per[warm:]
+
+
 # ----------------------------------------------------------------------------- objstore
 
 
@@ -141,17 +250,52 @@ def bench_objstore(smoke: bool, rounds: int) -> dict:
     name = f"objstore-vsray-{os.getpid()}"
     out = {}
     mp_ctx = mp.get_context("fork")
-    with objstore.Store(name, capacity=3 << 30, prefault=True) as s:
+    with objstore.Store.create(name, capacity=3 << 30, prefault=True) as s:
         try:
             for label, v, nput, nget in sizes(smoke):
-                rounds_of(lambda: s.put(v), nput, 1, after=lambda ids: s.delete(ids))  # warm-up, untimed
-                out[f"put {label}"] = rounds_of(lambda: s.put(v), nput, rounds, after=lambda ids: s.delete(ids))
+                if isinstance(v, np.ndarray):
+                    # Each put is deleted at once (the delete is timed too), so
+                    # the next reuses the same warm memory, as np.copyto's
+                    # destination is.
+                    def put_delete(v=v):
+                        s.delete(s.put(v))
+
+                    rounds_of(put_delete, nput, 1)  # warm-up, untimed
+                    out[f"put {label}"] = rounds_of(put_delete, nput, rounds)
+                    dst = np.empty_like(v)
+                    np.copyto(dst, v)
+                    out[f"memcpy {label}"] = rounds_of(lambda: np.copyto(dst, v), nput, rounds)
+                else:
+                    rounds_of(lambda: s.put(v), nput, 1, after=lambda ids: s.delete(ids))  # warm-up, untimed
+                    out[f"put {label}"] = rounds_of(lambda: s.put(v), nput, rounds, after=lambda ids: s.delete(ids))
                 ref = s.put(v)
                 out[f"get {label}"] = rounds_of(lambda: s.get(ref), nget, rounds)
                 s.delete(ref)
-                if isinstance(v, np.ndarray) and v.nbytes >= 64 * KiB:
-                    dst = np.empty_like(v)
-                    out[f"memcpy {label}"] = rounds_of(lambda: np.copyto(dst, v), max(nput, 5), rounds)
+            # torch: a (1024, 1024) float32 tensor, put (and delete) and get.
+            torch = _torch()
+            if torch is not None:
+                t = torch.rand(1024, 1024)
+                n = 20 if smoke else 200
+
+                def tput():
+                    s.delete(s.put(t))
+
+                def tput_get():
+                    r = s.put(t)
+                    s.get(r)
+                    s.delete(r)
+
+                rounds_of(tput, n, 1)
+                out["torch put (1024, 1024) float32"] = rounds_of(tput, n, rounds)
+                tref = s.put(t)
+                out["torch get (1024, 1024) float32"] = rounds_of(lambda: s.get(tref), n * 10, rounds)
+                s.delete(tref)
+                out["torch put + get (1024, 1024) float32"] = rounds_of(tput_get, n, rounds)
+            # Hand-off to another process: objstore, and the hand-rolled
+            # shared_memory + np.copyto + pipe + view, one after the other.
+            for label, v, n in handoff_sizes(smoke):
+                out[f"hand-off {label}: objstore"] = handoff_objstore(s, v, n, mp_ctx)
+                out[f"hand-off {label}: shared_memory by hand"] = handoff_by_hand(v, n, mp_ctx)
             # Hand-off round trips with a process blocked in get.
             n = 200 if smoke else 3000
             p = mp_ctx.Process(target=_os_pong, args=(s, n))
@@ -164,7 +308,7 @@ def bench_objstore(smoke: bool, rounds: int) -> dict:
                 rtt.append(time.perf_counter() - t0)
                 s.delete(oid(7, 2 * k + 1))
             p.join()
-            out["hand-off round trip, 64 B"] = rtt[n // 10 :]
+            out["ping-pong, 64 B, a get waiting each way"] = rtt[n // 10 :]
             # Gets per second of 1 and 2 processes.
             ngets = 20_000 if smoke else 200_000
             own = [s.put(np.full(KiB, i, np.uint8)) for i in range(2)]
@@ -210,6 +354,33 @@ def bench_ray(smoke: bool, rounds: int) -> dict:
             out[f"get {label}"] = rounds_of(lambda: ray.get(ref), nget, rounds)
             del ref
 
+        torch = _torch()
+        if torch is not None:
+            t = torch.rand(1024, 1024)
+            n = 20 if smoke else 200
+            rounds_of(lambda: ray.put(t), n, 1, after=lambda refs: refs.clear())
+            out["torch put (1024, 1024) float32"] = rounds_of(lambda: ray.put(t), n, rounds, after=lambda refs: refs.clear())
+            tref = ray.put(t)
+            out["torch get (1024, 1024) float32"] = rounds_of(lambda: ray.get(tref), n, rounds)
+            del tref
+            out["torch put + get (1024, 1024) float32"] = rounds_of(lambda: ray.get(ray.put(t)), n, rounds)
+
+        @ray.remote
+        class Consumer:
+            def take(self, arr):
+                return int(arr.reshape(-1)[0])
+
+        c = Consumer.remote()
+        for label, v, n in handoff_sizes(smoke):
+            n = max(20, n // 5)  # Ray's hand-off is ~100x slower
+            ray.get(c.take.remote(ray.put(v)))
+            per = []
+            for _ in range(n):
+                t0 = time.perf_counter()
+                ray.get(c.take.remote(ray.put(v)))
+                per.append(time.perf_counter() - t0)
+            out[f"hand-off {label}: objstore"] = per[n // 10 :]
+
         @ray.remote
         class Echo:
             def echo(self, x):
@@ -235,7 +406,7 @@ def bench_ray(smoke: bool, rounds: int) -> dict:
             t0 = time.perf_counter()
             ray.get(e.echo.remote(b"x" * 64))
             rtt.append(time.perf_counter() - t0)
-        out["hand-off round trip, 64 B"] = rtt[n // 10 :]
+        out["ping-pong, 64 B, a get waiting each way"] = rtt[n // 10 :]
 
         ngets = 2000 if smoke else 20_000
         own = [ray.put(np.full(KiB, i, np.uint8)) for i in range(2)]
@@ -266,20 +437,80 @@ def bench_ray(smoke: bool, rounds: int) -> dict:
 
 def report(mine: dict, ray_out: dict | None, why: str | None):
     rv = f"Ray {ray_out['_version']}" if ray_out else "Ray"
-    print(f"| workload | objstore median | objstore p99 | {rv} median | {rv} p99 | Ray / objstore | memcpy (floor) |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    med = lambda d, k: summary(d[k])[0]  # noqa: E731
+    print(f"| workload | objstore median | objstore p99 | {rv} median | {rv} p99 | Ray / objstore | np.copyto | objstore / np.copyto |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for k, v in mine.items():
-        if k.startswith(("memcpy", "rate")):
+        if k.startswith(("memcpy", "rate", "hand-off", "torch")):
             continue
         m, p = summary(v)
-        memcpy = ""
+        memcpy = ratio = ""
         if k.startswith("put ") and f"memcpy {k[4:]}" in mine:
-            memcpy = fmt_time(summary(mine[f"memcpy {k[4:]}"])[0])
+            c = med(mine, f"memcpy {k[4:]}")
+            memcpy, ratio = fmt_time(c), f"{m / c:.2f}×"
         if ray_out and k in ray_out:
             rm, rp = summary(ray_out[k])
-            print(f"| {k} | {fmt_time(m)} | {fmt_time(p)} | {fmt_time(rm)} | {fmt_time(rp)} | {rm / m:.1f}× | {memcpy} |")
+            print(f"| {k} | {fmt_time(m)} | {fmt_time(p)} | {fmt_time(rm)} | {fmt_time(rp)} | {rm / m:.1f}× | {memcpy} | {ratio} |")
         else:
-            print(f"| {k} | {fmt_time(m)} | {fmt_time(p)} | skipped | – | – | {memcpy} |")
+            print(f"| {k} | {fmt_time(m)} | {fmt_time(p)} | skipped | – | – | {memcpy} | {ratio} |")
+    print()
+    print("Puts of ndarrays are each followed by a delete of the object (timed too), so the next put writes the "
+          "same warm memory, as np.copyto writes its warm destination; puts of bytes run in rounds, deleted after "
+          "each round (untimed). A get takes the value and drops it.")
+    torch_rows = [k for k in mine if k.startswith("torch")]
+    if torch_rows:
+        print()
+        print(f"| torch | objstore median | objstore p99 | {rv} median | {rv} p99 | Ray / objstore |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for k in torch_rows:
+            m, p = summary(mine[k])
+            if ray_out and k in ray_out:
+                rm, rp = summary(ray_out[k])
+                print(f"| {k[6:]} | {fmt_time(m)} | {fmt_time(p)} | {fmt_time(rm)} | {fmt_time(rp)} | {rm / m:.1f}× |")
+            else:
+                print(f"| {k[6:]} | {fmt_time(m)} | {fmt_time(p)} | skipped | – | – |")
+    sizes_ = [k[len("hand-off ") : -len(": objstore")] for k in mine if k.startswith("hand-off ") and k.endswith(": objstore")]
+    if sizes_:
+        print()
+        print(f"| hand-off of an ndarray (round trip) | shared_memory by hand median | objstore median | objstore p99 | objstore / by hand | {rv} median | Ray / objstore |")
+        print("|---|---:|---:|---:|---:|---:|---:|")
+        for sz in sizes_:
+            h = med(mine, f"hand-off {sz}: shared_memory by hand")
+            m, p = summary(mine[f"hand-off {sz}: objstore"])
+            rk = f"hand-off {sz}: objstore"
+            rcol = f"{fmt_time(med(ray_out, rk))} | {med(ray_out, rk) / m:.0f}×" if ray_out and rk in ray_out else "skipped | –"
+            print(f"| {sz} | {fmt_time(h)} | {fmt_time(m)} | {fmt_time(p)} | {m / h:.2f}× | {rcol} |")
+        print()
+        print("A hand-off: put, the reference through a multiprocessing Pipe (pickled), a get in the other process "
+              "(which reads one element, drops the value and answers), then a delete; by hand: np.copyto into one "
+              "reused multiprocessing.shared_memory segment, shape and dtype through the same kind of Pipe, an "
+              "ndarray over the segment on the other side, the answer. Ray: ray.put, an actor call taking the "
+              "reference (Ray resolves it to the array, zero-copy), ray.get of its small result.")
+    # The binding's targets, read off this run.
+    print()
+    print("| target | this run | |")
+    print("|---|---|---|")
+
+    def row(what, value, limit, text):
+        print(f"| {what} | {text} | {'met' if value <= limit else 'not met'} |")
+
+    row("get of a present 1 KiB object <= 0.5 µs", med(mine, "get 1 KiB bytes"), 0.5e-6, fmt_time(med(mine, "get 1 KiB bytes")))
+    row("put of 64 B <= 0.6 µs", med(mine, "put 64 B bytes"), 0.6e-6, fmt_time(med(mine, "put 64 B bytes")))
+    big = [k for k in mine if k.startswith("put ") and "MiB ndarray" in k]
+    worst = max(med(mine, k) / med(mine, f"memcpy {k[4:]}") for k in big)
+    row("put of an ndarray >= 1 MiB <= 1.15× np.copyto", worst, 1.15,
+        ", ".join(f"{k[4:]}: {med(mine, k) / med(mine, f'memcpy {k[4:]}'):.2f}×" for k in big))
+    gets = [k for k in mine if k.startswith("get ") and "ndarray" in k]
+    row("get of any size <= 1 µs (a view)", max(med(mine, k) for k in gets), 1e-6,
+        ", ".join(f"{k[4:]}: {fmt_time(med(mine, k))}" for k in gets))
+    if sizes_:
+        worst = max(med(mine, f"hand-off {sz}: objstore") / med(mine, f"hand-off {sz}: shared_memory by hand") for sz in sizes_)
+        row("hand-off within 1.1× of shared_memory by hand, every size", worst, 1.1,
+            ", ".join(f"{sz}: {med(mine, f'hand-off {sz}: objstore') / med(mine, f'hand-off {sz}: shared_memory by hand'):.2f}×" for sz in sizes_))
+    k = "torch put + get (1024, 1024) float32"
+    if ray_out and k in mine and k in ray_out:
+        r = med(ray_out, k) / med(mine, k)
+        print(f"| torch put + get of (1024, 1024) float32 >= 10× faster than Ray | {r:.0f}× | {'met' if r >= 10 else 'not met'} |")
     print()
     print("| gets per second (1 KiB ndarray, get and drop) | objstore | scaling | Ray | scaling | objstore / Ray |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -294,7 +525,7 @@ def report(mine: dict, ray_out: dict | None, why: str | None):
         else:
             print(f"| {label} | {m / 1e3:.0f} k/s | {m / one:.2f}× | skipped | – | – |")
     print()
-    print("Hand-off round trip: objstore, a put and a get blocked in the other process, each way; Ray, an actor "
+    print("Ping-pong, 64 B: objstore, a put and a get blocked in the other process, each way; Ray, an actor "
           "call returning the payload (Ray inlines objects this small in its RPCs rather than using its shared-memory store) "
           "and ray.get of it. Gets per second: medians of 3 runs; the scaling is the 2-process rate over the 1-process rate.")
     if why:
@@ -307,7 +538,9 @@ def inner(args):
     import objstore
 
     rounds = 5 if args.smoke else 9
+    torch = _torch()
     print(f"objstore {objstore.__version__} (library {objstore.library_version()}), numpy {np.__version__}, "
+          f"torch {torch.__version__ if torch else 'not installed'}, "
           f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
     mine = bench_objstore(args.smoke, rounds)

@@ -16,7 +16,6 @@
 use std::ffi::{c_char, c_int, c_uint, c_void, CString};
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::Arc;
 
 use pyo3::exceptions::PyRuntimeError;
 use pyo3::ffi;
@@ -64,12 +63,10 @@ extern "C" {
     pub fn PyBuffer_Release(view: *mut PyBufferRaw);
 }
 
-pub const PYBUF_SIMPLE: c_int = 0;
 pub const PYBUF_WRITABLE: c_int = 0x0001;
 pub const PYBUF_FORMAT: c_int = 0x0004;
 pub const PYBUF_ND: c_int = 0x0008;
 pub const PYBUF_STRIDES: c_int = 0x0010 | PYBUF_ND;
-pub const PYBUF_ANY_CONTIGUOUS: c_int = 0x0080 | PYBUF_STRIDES;
 pub const PYBUF_C_CONTIGUOUS: c_int = 0x0020 | PYBUF_STRIDES;
 
 // Slot numbers of Include/typeslots.h (values of 3.9..3.14, which later
@@ -81,6 +78,9 @@ const PY_TP_FREE: c_int = ffi::Py_tp_free;
 
 /// What one SharedBuffer exports.
 pub struct Span {
+    /// Keeps the memory valid (released or aborted when the last holder
+    /// goes): held for its Drop.
+    #[allow(dead_code)]
     pub owner: Owner,
     pub ptr: *mut u8,
     pub len: usize,
@@ -260,24 +260,5 @@ pub fn bytes_span(owner: Owner, ptr: *const u8, len: usize) -> Span {
         itemsize: 1,
         shape: Vec::new(),
         strides: Vec::new(),
-    }
-}
-
-/// The owner of a SharedBuffer, if `obj` is one.
-pub fn owner_of(obj: &Bound<'_, PyAny>) -> Option<Owner> {
-    let tp = TYPE.load(Ordering::Acquire);
-    if tp.is_null() || unsafe { ffi::Py_TYPE(obj.as_ptr()) } != tp {
-        return None;
-    }
-    let o = obj.as_ptr() as *mut SharedBufferObject;
-    unsafe { (*o).span.as_ref().map(|s| s.owner.clone()) }
-}
-
-#[allow(dead_code)]
-pub fn same_owner(a: &Owner, b: &Owner) -> bool {
-    match (a, b) {
-        (Owner::Pin(x), Owner::Pin(y)) => Arc::ptr_eq(x, y),
-        (Owner::Creation(x), Owner::Creation(y)) => Arc::ptr_eq(x, y),
-        _ => false,
     }
 }

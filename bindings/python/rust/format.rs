@@ -12,7 +12,6 @@ pub const KIND_MEMORYVIEW: u8 = 3;
 pub const KIND_NDARRAY: u8 = 4;
 pub const KIND_PICKLE5: u8 = 5;
 pub const HEADER_LEN: usize = 8;
-pub const ALIGN: usize = 64;
 
 pub const META_BYTES: [u8; 8] = [b'O', b'S', b'P', b'Y', VERSION, KIND_BYTES, 0, 0];
 pub const META_BYTEARRAY: [u8; 8] = [b'O', b'S', b'P', b'Y', VERSION, KIND_BYTEARRAY, 0, 0];
@@ -23,9 +22,21 @@ pub enum Parsed<'a> {
     Foreign,
     Bytes,
     ByteArray,
-    MemoryView { format: &'a [u8], itemsize: usize, shape: Vec<isize> },
-    NdArray { fortran: bool, dtype_key: &'a [u8], shape: Vec<isize>, hint: u16 },
-    Pickle5 { stream_len: usize, table: Vec<(usize, usize)> },
+    MemoryView {
+        format: &'a [u8],
+        itemsize: usize,
+        shape: Vec<isize>,
+    },
+    NdArray {
+        fortran: bool,
+        dtype_key: &'a [u8],
+        shape: Vec<isize>,
+        hint: u16,
+    },
+    Pickle5 {
+        stream_len: usize,
+        table: Vec<(usize, usize)>,
+    },
     /// For the Python implementation (an error, or a case not handled here).
     Slow,
 }
@@ -159,8 +170,4 @@ pub fn ndarray_meta(dtype_part: &[u8], fortran: bool, shape: &[isize], hint: u16
         m.extend_from_slice(&(d as u64).to_le_bytes());
     }
     m
-}
-
-pub fn align(n: usize) -> usize {
-    (n + ALIGN - 1) & !(ALIGN - 1)
 }

@@ -5,6 +5,7 @@
 mod errors;
 mod exporter;
 mod format;
+mod gil;
 mod ids;
 mod numpy;
 mod pins;

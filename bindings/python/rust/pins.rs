@@ -131,8 +131,9 @@ impl Drop for CreationState {
     }
 }
 
-/// What keeps a SharedBuffer's memory valid.
+/// What keeps a SharedBuffer's memory valid (held for its Drop).
 #[derive(Clone)]
+#[allow(dead_code)]
 pub enum Owner {
     Pin(Arc<PinState>),
     Creation(Arc<CreationState>),

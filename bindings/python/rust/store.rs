@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use objstore::{ErrorKind, ObjectId, Options, RawObject};
@@ -19,8 +19,9 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
 use crate::errors;
-use crate::exporter::{self, Span, PyBufferRaw, PYBUF_C_CONTIGUOUS};
+use crate::exporter::{self, PyBufferRaw, Span, PYBUF_C_CONTIGUOUS};
 use crate::format::{self, Parsed};
+use crate::gil::GilCell;
 use crate::ids::{self, PyObjectId};
 use crate::numpy;
 use crate::pins::{fork_gen, CreationState, Handle, Owner, PinState};
@@ -80,47 +81,45 @@ struct GetDtype {
 }
 
 const CACHE_MAX: usize = 4096;
-static PUT_DTYPES: Mutex<Option<HashMap<usize, PutDtype>>> = Mutex::new(None);
-static GET_DTYPES: Mutex<Option<HashMap<Vec<u8>, GetDtype>>> = Mutex::new(None);
+static PUT_DTYPES: GilCell<Option<HashMap<usize, PutDtype>>> = GilCell::new(None);
+static GET_DTYPES: GilCell<Option<HashMap<Vec<u8>, GetDtype>>> = GilCell::new(None);
 
-fn put_dtype<'py>(
-    py: Python<'py>,
-    descr: &Bound<'py, PyAny>,
-) -> PyResult<(Vec<u8>, bool, usize)> {
+fn put_dtype<'py>(py: Python<'py>, descr: &Bound<'py, PyAny>) -> PyResult<(Vec<u8>, bool, usize)> {
     let key = descr.as_ptr() as usize;
-    {
-        let g = PUT_DTYPES.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = g.as_ref().and_then(|m| m.get(&key)) {
-            return Ok((d.part.clone(), d.storable, d.itemsize));
-        }
+    let hit =
+        PUT_DTYPES.with(py, |g| g.as_ref().and_then(|m| m.get(&key)).map(|d| (d.part.clone(), d.storable, d.itemsize)));
+    if let Some(hit) = hit {
+        return Ok(hit);
     }
     let info = serial(py)?.dtype_info.bind(py).call1((descr,))?;
     let (part, storable, itemsize): (Vec<u8>, bool, usize) = info.extract()?;
-    let mut g = PUT_DTYPES.lock().unwrap_or_else(|p| p.into_inner());
-    let m = g.get_or_insert_with(HashMap::new);
-    if m.len() >= CACHE_MAX {
-        m.clear();
-    }
     // Keeping the dtype object keeps its address from being reused.
-    m.insert(key, PutDtype { _keep: descr.clone().unbind(), part: part.clone(), storable, itemsize });
+    let entry = PutDtype { _keep: descr.clone().unbind(), part: part.clone(), storable, itemsize };
+    let evicted = PUT_DTYPES.with(py, |g| {
+        let m = g.get_or_insert_with(HashMap::new);
+        let old = if m.len() >= CACHE_MAX { std::mem::take(m) } else { HashMap::new() };
+        m.insert(key, entry);
+        old
+    });
+    drop(evicted); // dropping Py references outside the cell
     Ok((part, storable, itemsize))
 }
 
 fn get_dtype<'py>(py: Python<'py>, key: &[u8]) -> PyResult<(Bound<'py, PyAny>, usize)> {
-    {
-        let g = GET_DTYPES.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(d) = g.as_ref().and_then(|m| m.get(key)) {
-            return Ok((d.dtype.bind(py).clone(), d.itemsize));
-        }
+    let hit = GET_DTYPES.with(py, |g| g.as_ref().and_then(|m| m.get(key)).map(|d| (d.dtype.clone_ref(py), d.itemsize)));
+    if let Some((dtype, itemsize)) = hit {
+        return Ok((dtype.into_bound(py), itemsize));
     }
     let r = serial(py)?.dtype_from_key.bind(py).call1((PyBytes::new(py, key),))?;
     let (dtype, itemsize): (Bound<'py, PyAny>, usize) = r.extract()?;
-    let mut g = GET_DTYPES.lock().unwrap_or_else(|p| p.into_inner());
-    let m = g.get_or_insert_with(HashMap::new);
-    if m.len() >= CACHE_MAX {
-        m.clear();
-    }
-    m.insert(key.to_vec(), GetDtype { dtype: dtype.clone().unbind(), itemsize });
+    let entry = GetDtype { dtype: dtype.clone().unbind(), itemsize };
+    let evicted = GET_DTYPES.with(py, |g| {
+        let m = g.get_or_insert_with(HashMap::new);
+        let old = if m.len() >= CACHE_MAX { std::mem::take(m) } else { HashMap::new() };
+        m.insert(key.to_vec(), entry);
+        old
+    });
+    drop(evicted);
     Ok((dtype, itemsize))
 }
 
@@ -131,7 +130,10 @@ pub fn timeout_arg(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Durati
         return Ok(None);
     }
     let secs: f64 = t.extract().map_err(|_| {
-        PyTypeError::new_err(format!("timeout must be None or a number of seconds, not {}", t.get_type().name().map(|n| n.to_string()).unwrap_or_default()))
+        PyTypeError::new_err(format!(
+            "timeout must be None or a number of seconds, not {}",
+            t.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
     })?;
     if secs.is_nan() || secs < 0.0 {
         return Err(PyValueError::new_err(format!("timeout must be None or >= 0 seconds, not {}", t.repr()?)));
@@ -304,7 +306,7 @@ struct State {
 /// The store operations of ``objstore.Store`` (its base class).
 #[pyclass(frozen, subclass, module = "objstore._objstore")]
 pub struct StoreCore {
-    state: Mutex<State>,
+    state: GilCell<State>,
 }
 
 enum Wait {
@@ -320,41 +322,47 @@ fn wait_kind(timeout: Option<Duration>) -> Wait {
     }
 }
 
-impl StoreCore {
-    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
+enum Current {
+    Ready(Arc<Handle>),
+    Closed(String),
+    Stale(String, Options),
+}
 
+impl StoreCore {
     #[inline]
     fn handle(&self, py: Python<'_>) -> PyResult<Arc<Handle>> {
-        let mut st = self.lock();
-        match &st.handle {
-            Some(h) if h.is_current() => Ok(h.clone()),
-            Some(_) => {
+        let cur = self.state.with(py, |st| match &st.handle {
+            Some(h) if h.is_current() => Current::Ready(h.clone()),
+            Some(_) => Current::Stale(st.name.clone(), st.reattach.clone()),
+            None => Current::Closed(st.name.clone()),
+        });
+        match cur {
+            Current::Ready(h) => Ok(h),
+            Current::Closed(name) => Err(errors::store_closed(py, &name)),
+            Current::Stale(name, mut opts) => {
                 // A fork child: the inherited handle is the parent's. Attach
                 // anew (views inherited from the parent keep the old one).
-                let mut opts = st.reattach.clone();
                 opts.attach_only = true;
-                let store = objstore::Store::open(&st.name, &opts)
-                    .map_err(|e| errors::from_core(py, &e, &format!("open store {:?}", st.name)))?;
-                let h = Arc::new(Handle { store, gen: fork_gen() });
-                st.handle = Some(h.clone());
-                st.pid = std::process::id();
+                let store = objstore::Store::open(&name, &opts)
+                    .map_err(|e| errors::from_core(py, &e, &format!("open store {name:?}")))?;
+                let fresh = Arc::new(Handle { store, gen: fork_gen() });
+                let (h, old) = self.state.with(py, |st| match &st.handle {
+                    Some(h) if h.is_current() => (h.clone(), None), // another thread was first
+                    Some(_) => {
+                        st.pid = std::process::id();
+                        (fresh.clone(), st.handle.replace(fresh.clone()))
+                    }
+                    None => (fresh.clone(), None),
+                });
+                drop(old);
                 Ok(h)
             }
-            None => Err(errors::store_closed(py, &st.name)),
         }
     }
 
     // ---- put
 
-    fn put_raw(
-        py: Python<'_>,
-        h: &Handle,
-        id: Option<ObjectId>,
-        data: &[u8],
-        meta: &[u8],
-    ) -> PyResult<ObjectId> {
+    fn put_raw(py: Python<'_>, h: &Handle, id: Option<ObjectId>, data: &[u8], meta: &[u8]) -> PyResult<ObjectId> {
         let run = || match id {
             None => h.store.put_with_meta(data, meta),
             Some(id) => h.store.put_as(&id, data, meta).map(|()| id),
@@ -363,7 +371,13 @@ impl StoreCore {
         r.map_err(|e| errors::from_core(py, &e, "put"))
     }
 
-    fn create_raw(py: Python<'_>, h: &Handle, id: Option<ObjectId>, size: usize, meta: &[u8]) -> PyResult<(ObjectId, *mut u8)> {
+    fn create_raw(
+        py: Python<'_>,
+        h: &Handle,
+        id: Option<ObjectId>,
+        size: usize,
+        meta: &[u8],
+    ) -> PyResult<(ObjectId, *mut u8)> {
         let r = match id {
             None => h.store.create_new_raw(size, meta),
             Some(id) => h.store.create_raw(&id, size, meta).map(|p| (id, p)),
@@ -471,7 +485,13 @@ impl StoreCore {
 
     // ---- get
 
-    fn get_one_raw(&self, py: Python<'_>, h: &Arc<Handle>, id: &ObjectId, timeout: Option<Duration>) -> PyResult<RawObject> {
+    fn get_one_raw(
+        &self,
+        py: Python<'_>,
+        h: &Arc<Handle>,
+        id: &ObjectId,
+        timeout: Option<Duration>,
+    ) -> PyResult<RawObject> {
         match h.store.get_raw(id, Some(Duration::ZERO)) {
             Ok(raw) => return Ok(raw),
             Err(e) if e.kind() == ErrorKind::NotFound => {
@@ -490,7 +510,11 @@ impl StoreCore {
                     if left.is_zero() {
                         return Err(errors::timeout(
                             py,
-                            format!("get: object {} was not sealed within {}s", id, fmt_secs(asked.unwrap_or_default())),
+                            format!(
+                                "get: object {} was not sealed within {}s",
+                                id,
+                                fmt_secs(asked.unwrap_or_default())
+                            ),
                         ));
                     }
                     left.min(WAIT_SLICE)
@@ -508,7 +532,13 @@ impl StoreCore {
     }
 
     /// Pins every ID (waiting for the missing ones), or none.
-    fn get_many_raw(&self, py: Python<'_>, h: &Arc<Handle>, ids: &[ObjectId], timeout: Option<Duration>) -> PyResult<Vec<RawObject>> {
+    fn get_many_raw(
+        &self,
+        py: Python<'_>,
+        h: &Arc<Handle>,
+        ids: &[ObjectId],
+        timeout: Option<Duration>,
+    ) -> PyResult<Vec<RawObject>> {
         let n = ids.len();
         let mut out: Vec<Option<RawObject>> = vec![None; n];
         let release_all = |out: &mut Vec<Option<RawObject>>| {
@@ -590,8 +620,10 @@ fn decode<'py>(
     raw: RawObject,
     pins: Option<&Bound<'py, PyList>>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    let meta: &[u8] = if raw.meta_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.meta, raw.meta_len) } };
-    let data: &[u8] = if raw.data_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.data, raw.data_len) } };
+    let meta: &[u8] =
+        if raw.meta_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.meta, raw.meta_len) } };
+    let data: &[u8] =
+        if raw.data_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.data, raw.data_len) } };
     let parsed = format::parse(meta, raw.data_len);
     match parsed {
         Parsed::Bytes => {
@@ -705,7 +737,7 @@ impl StoreCore {
     #[pyo3(signature = (*_args, **_kwargs))]
     fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
         StoreCore {
-            state: Mutex::new(State { handle: None, name: String::new(), reattach: Options::default(), pid: 0 }),
+            state: GilCell::new(State { handle: None, name: String::new(), reattach: Options::default(), pid: 0 }),
         }
     }
 
@@ -750,30 +782,34 @@ impl StoreCore {
             }
         })?;
         let reattach = Options { prefault, hugepages, any_owner, ..Options::default() };
-        let mut st = self.lock();
-        st.handle = Some(Arc::new(Handle { store, gen: fork_gen() }));
-        st.name = name;
-        st.reattach = reattach;
-        st.pid = std::process::id();
+        let fresh = Arc::new(Handle { store, gen: fork_gen() });
+        let pid = std::process::id();
+        let old = self.state.with(py, |st| {
+            st.name = name;
+            st.reattach = reattach;
+            st.pid = pid;
+            st.handle.replace(fresh)
+        });
+        drop(old);
         Ok(())
     }
 
     /// Drop this object's handle (views from it keep the attachment).
-    fn _close(&self) {
-        let h = self.lock().handle.take();
+    fn _close(&self, py: Python<'_>) {
+        let h = self.state.with(py, |st| st.handle.take());
         drop(h);
     }
 
     #[getter]
-    fn closed(&self) -> bool {
-        self.lock().handle.is_none()
+    fn closed(&self, py: Python<'_>) -> bool {
+        self.state.with(py, |st| st.handle.is_none())
     }
 
     /// The pid of the process whose handle this is (a fork child's
     /// re-attaches on its first call).
     #[getter]
-    fn _pid(&self) -> u32 {
-        self.lock().pid
+    fn _pid(&self, py: Python<'_>) -> u32 {
+        self.state.with(py, |st| st.pid)
     }
 
     /// The store file.
@@ -798,7 +834,12 @@ impl StoreCore {
     /// straight into the object. ``id``: store under this ID instead of a
     /// fresh one (ObjectExists if it is taken).
     #[pyo3(signature = (value, *, id=None))]
-    fn put<'py>(&self, py: Python<'py>, value: &Bound<'py, PyAny>, id: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyObjectId>> {
+    fn put<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'py, PyAny>,
+        id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyObjectId>> {
         let id = match id {
             None => None,
             Some(x) if x.is_none() => None,
@@ -841,7 +882,12 @@ impl StoreCore {
     /// ``pinned`` to release at a known point). bytes and bytearray values
     /// are copies.
     #[pyo3(signature = (refs, timeout=None))]
-    fn get<'py>(&self, py: Python<'py>, refs: &Bound<'py, PyAny>, timeout: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyAny>> {
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        refs: &Bound<'py, PyAny>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         self._get(py, refs, timeout, None)
     }
 
@@ -906,7 +952,8 @@ impl StoreCore {
         let timeout = timeout_arg(timeout)?;
         let h = self.handle(py)?;
         let raw = self.get_one_raw(py, &h, &id, timeout)?;
-        let meta: &[u8] = if raw.meta_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.meta, raw.meta_len) } };
+        let meta: &[u8] =
+            if raw.meta_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.meta, raw.meta_len) } };
         let meta = PyBytes::new(py, meta);
         let pin = PinState::new(h.clone(), id);
         let view = exporter::memoryview(py, span_of(&pin, raw.data, raw.data_len))?;
@@ -1012,7 +1059,14 @@ impl StoreCore {
         let (infos, next) = h.store.list_from(cursor, limit).map_err(|e| errors::from_core(py, &e, "list"))?;
         let mut out = Vec::with_capacity(infos.len());
         for i in infos {
-            out.push((ids::new_id(py, i.id)?, i.data_len, i.meta_len, i.state.name(), i.pinning_processes, i.created_unix));
+            out.push((
+                ids::new_id(py, i.id)?,
+                i.data_len,
+                i.meta_len,
+                i.state.name(),
+                i.pinning_processes,
+                i.created_unix,
+            ));
         }
         Ok((out, next))
     }

@@ -113,8 +113,8 @@ _CASTABLE = frozenset("cbB?hHiIlLqQnNfdPe")
 # are stored over and over, and parsing their header is most of a get's
 # Python-side cost otherwise.
 _CACHE_MAX = 4096
-_nd_meta_cache: dict = {}
-_parse_cache: dict = {}
+_nd_meta_cache: dict[tuple[Any, ...], bytes] = {}
+_parse_cache: dict[tuple[bytes, int], tuple[Any, ...]] = {}
 
 
 def align(n: int) -> int:
@@ -126,7 +126,8 @@ def align(n: int) -> int:
 
 def memoryview_meta(mv: memoryview) -> bytes:
     fmt = mv.format.lstrip("@")
-    if len(fmt) == 1 and fmt in _CASTABLE and mv.ndim >= 1 and 0 not in mv.shape:
+    shape: tuple[int, ...]
+    if len(fmt) == 1 and fmt in _CASTABLE and mv.ndim >= 1 and mv.shape is not None and 0 not in mv.shape:
         shape = mv.shape
     else:
         fmt, shape = "B", (mv.nbytes,)
@@ -137,7 +138,7 @@ def memoryview_meta(mv: memoryview) -> bytes:
     )
 
 
-def ndarray_meta(arr, order: str, hint: int = 0) -> bytes:
+def ndarray_meta(arr: Any, order: str, hint: int = 0) -> bytes:
     """Metadata of a numpy array stored contiguous in ``order`` ('C'/'F'),
     with a type hint (HINT_TORCH...) or 0."""
     key = (arr.dtype, arr.shape, order, hint)
@@ -146,7 +147,7 @@ def ndarray_meta(arr, order: str, hint: int = 0) -> bytes:
         return meta
     dt = arr.dtype
     if dt.fields is None and dt.subdtype is None:
-        form, ds = 0, dt.str
+        form, ds = 0, str(dt.str)
     else:
         import numpy.lib.format as npf
 
@@ -173,7 +174,7 @@ def dtype_part(dt: Any) -> bytes:
     """The dtype's part of ndarray metadata: u8 dtype_form, u16 dtype_len,
     dtype (what follows the order byte)."""
     if dt.fields is None and dt.subdtype is None:
-        form, ds = 0, dt.str
+        form, ds = 0, str(dt.str)
     else:
         import numpy.lib.format as npf
 
@@ -181,14 +182,15 @@ def dtype_part(dt: Any) -> bytes:
     d = ds.encode("ascii")
     if len(d) > 0xFFFF:
         raise ValueError(f"dtype description too long ({len(d)} bytes)")
-    return _ND_HEAD.pack(0, form, len(d))[1:] + d
+    head: bytes = _ND_HEAD.pack(0, form, len(d))[1:]
+    return head + d
 
 
-def ndarray_storable(arr) -> bool:
+def ndarray_storable(arr: Any) -> bool:
     """Whether an ndarray (of exact type numpy.ndarray) is stored raw, else
     pickled: its elements must be plain bytes (no Python objects), of
     non-zero size."""
-    return not arr.dtype.hasobject and arr.dtype.itemsize > 0
+    return bool(not arr.dtype.hasobject and arr.dtype.itemsize > 0)
 
 
 class Pickled:
@@ -200,9 +202,9 @@ class Pickled:
     __slots__ = ("stream", "buffers", "offsets", "total", "meta")
 
     def __init__(self, value: Any, dumps: Any = pickle.dumps) -> None:
-        buffers: list = []
+        buffers: list[memoryview] = []
 
-        def keep(pb: pickle.PickleBuffer):
+        def keep(pb: pickle.PickleBuffer) -> bool:
             try:
                 buffers.append(pb.raw())
             except BufferError:  # not contiguous: let pickle copy it in-band
@@ -211,7 +213,7 @@ class Pickled:
 
         self.stream = dumps(value, protocol=5, buffer_callback=keep)
         self.buffers = buffers
-        offsets = []
+        offsets: list[int] = []
         end = len(self.stream)
         for b in buffers:
             off = align(end)
@@ -232,7 +234,7 @@ def _corrupt(msg: str) -> CorruptObject:
     return CorruptObject(f"object metadata: {msg}")
 
 
-def parse(meta: bytes, data_len: int):
+def parse(meta: bytes, data_len: int) -> tuple[Any, ...]:
     """Parse metadata into a tuple whose first item is the kind:
 
     (KIND_FOREIGN,), (KIND_BYTES,), (KIND_BYTEARRAY,),
@@ -253,7 +255,7 @@ def parse(meta: bytes, data_len: int):
     return r
 
 
-def _parse(meta: bytes, data_len: int):
+def _parse(meta: bytes, data_len: int) -> tuple[Any, ...]:
     if len(meta) < _HEADER.size or meta[:4] != MAGIC:
         return (KIND_FOREIGN,)
     _, version, kind, _reserved = _HEADER.unpack_from(meta)
@@ -312,7 +314,7 @@ def _parse(meta: bytes, data_len: int):
     raise _corrupt(f"unknown kind {kind} (a newer writer?)")
 
 
-def _dtype(form: int, ds: str):
+def _dtype(form: int, ds: str) -> Any:
     np = _numpy()
     if form == 0:
         return np.dtype(ds)
@@ -323,7 +325,7 @@ def _dtype(form: int, ds: str):
     raise _corrupt(f"dtype form {form}")
 
 
-def _numpy():
+def _numpy() -> Any:
     np = sys.modules.get("numpy")
     if np is None:
         try:

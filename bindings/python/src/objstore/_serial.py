@@ -29,6 +29,7 @@ from collections import ChainMap
 from typing import Any, Callable, TypeVar
 
 from . import _format as fmt
+from .errors import CorruptObject
 
 try:
     import cloudpickle as _cloudpickle
@@ -56,6 +57,9 @@ def register_serializer(
     """Store objects of class ``cls`` (exactly that class, not subclasses)
     as ``serializer(obj)``, and rebuild them with ``deserializer(data)``,
     wherever they appear in a value (as Ray's ``register_serializer``).
+    Classes that pickle saves itself (bytes, str, int, float, list, tuple,
+    dict, set, ...) are used so only as the value itself, not inside
+    another.
 
     ``serializer`` returns anything objstore can store (numpy arrays in it
     stay zero-copy); ``deserializer`` is pickled by cloudpickle along with
@@ -81,7 +85,7 @@ def deregister_serializer(cls: type) -> None:
 # --------------------------------------------------------------- pickling
 
 
-class _Pickler(_BasePickler):  # type: ignore[misc,valid-type]
+class _Pickler(_BasePickler):  # type: ignore[misc]
     # Registered serializers first, then objstore's, then cloudpickle's and
     # copyreg's. A ChainMap sees later registrations.
     dispatch_table = ChainMap(_registered, _builtin, getattr(_BasePickler, "dispatch_table", {}))
@@ -114,10 +118,10 @@ def _torch_plain(t: Any, torch: Any) -> bool:
     )
 
 
-_TORCH_NP: frozenset | None = None
+_TORCH_NP: frozenset[Any] | None = None
 
 
-def _torch_numpy_dtypes(torch: Any) -> frozenset:
+def _torch_numpy_dtypes(torch: Any) -> frozenset[Any]:
     global _TORCH_NP
     if _TORCH_NP is None:
         names = [
@@ -142,7 +146,7 @@ def tensor_from(arr: Any, hint: int) -> Any:
     """The torch.Tensor over a read-only ndarray of the store (no copy).
     Without torch, the ndarray itself."""
     global _torch_warned
-    torch = sys.modules.get("torch")
+    torch: Any = sys.modules.get("torch")
     if torch is None:
         try:
             import torch
@@ -184,7 +188,7 @@ def _install_torch() -> None:
 # --------------------------------------------------------------- serialize
 
 
-def _raw_parts(meta: bytes, data: Any) -> tuple[bytes, int, list]:
+def _raw_parts(meta: bytes, data: Any) -> tuple[bytes, int, list[tuple[int, Any]]]:
     mv = memoryview(data)
     return meta, mv.nbytes, [(0, mv)]
 
@@ -198,11 +202,29 @@ def _strided_fill(np: Any, arr: Any) -> Callable[[memoryview], None]:
     return fill
 
 
+class _Reduced:
+    """A value of a registered class, already reduced: pickled as its
+    reduction. pickle saves the builtin types (bytes, str, int, list, dict,
+    ...) itself, without the dispatch table; so they can be registered as
+    the value itself, not inside another (as in Ray)."""
+
+    __slots__ = ("rv",)
+
+    def __init__(self, rv: Any) -> None:
+        self.rv = rv
+
+    def __reduce__(self) -> Any:
+        return self.rv
+
+
 def serialize(value: Any) -> tuple[bytes, int, Any]:
     """``(meta, total, parts)`` for a value the native module does not store
     raw by itself (see the module docstring)."""
     t = type(value)
-    if t not in _registered:
+    reducer = _registered.get(t)
+    if reducer is not None:
+        value = _Reduced(reducer(value))
+    else:
         if t is memoryview:
             meta = fmt.memoryview_meta(value)
             return _raw_parts(meta, value if value.c_contiguous else value.tobytes())
@@ -221,10 +243,10 @@ def serialize(value: Any) -> tuple[bytes, int, Any]:
                 if arr.flags.c_contiguous:
                     return _raw_parts(fmt.ndarray_meta(arr, "C", hint), arr)
                 return fmt.ndarray_meta(arr, "C", hint), arr.nbytes, _strided_fill(np, arr)
-    elif "torch" in sys.modules:
+    if "torch" in sys.modules:
         _install_torch()
     p = fmt.Pickled(value, dumps)
-    parts: list = [(0, p.stream)]
+    parts: list[tuple[int, Any]] = [(0, p.stream)]
     parts.extend(zip(p.offsets, p.buffers))
     return p.meta, p.total, parts
 
@@ -245,7 +267,7 @@ def dtype_from_key(key: bytes) -> tuple[Any, int]:
     try:
         ds = key[3:].decode("ascii")
         dt = fmt._dtype(form, ds)
-    except fmt.CorruptObject:
+    except CorruptObject:
         raise
     except ImportError:
         raise

@@ -93,18 +93,18 @@ class ObjectInfo(NamedTuple):
 def _non_negative(name: str, value: Any) -> int:
     if value is None:
         return 0
-    value = int(value)
-    if value < 0:
-        raise InvalidArgument(f"{name} must be >= 0, not {value}")
-    return value
+    n = int(value)
+    if n < 0:
+        raise InvalidArgument(f"{name} must be >= 0, not {n}")
+    return n
 
 
 def _store_name(name: Any) -> str:
-    name = os.fsdecode(name)
-    if "\0" in name:
-        raise InvalidArgument(f"store name contains a NUL character: {name!r}")
+    text: str = os.fsdecode(name)
+    if "\0" in text:
+        raise InvalidArgument(f"store name contains a NUL character: {text!r}")
     # A path stays valid for other processes (and after a chdir).
-    return os.path.abspath(name) if "/" in name else name
+    return os.path.abspath(text) if "/" in text else text
 
 
 # This process's open Stores by name (weak), and those it attached to by
