@@ -134,7 +134,8 @@ step "pytest"
 (cd bindings/python && OBJSTORE_MYPY_CACHE=$OUT/mypy-cache "$VENV/bin/python" -m pytest -q tests)
 
 step "mypy --strict"
-(cd bindings/python/tests && "$VENV/bin/python" -m mypy --strict --cache-dir "$OUT/mypy-cache" -p objstore typing_usage.py)
+(cd bindings/python/tests && "$VENV/bin/python" -m mypy --strict --cache-dir "$OUT/mypy-cache" -p objstore &&
+    "$VENV/bin/python" -m mypy --strict --cache-dir "$OUT/mypy-cache" typing_usage.py)
 
 step "example (spawn, fork)"
 "$VENV/bin/python" examples/python/tensors.py --start-method spawn

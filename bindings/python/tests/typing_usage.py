@@ -28,4 +28,4 @@ def use(name: str) -> int:
     attached = objstore.Store(name)
     attached.close()
     objstore.destroy(name, missing_ok=True)
-    return n + stats.object_count
+    return n + int(stats.object_count)

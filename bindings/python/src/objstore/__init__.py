@@ -23,20 +23,37 @@ from __future__ import annotations
 import types as _types
 
 from . import _objstore
-from ._format import VERSION as FORMAT_VERSION
-from ._serial import deregister_serializer, register_serializer
+from ._format import VERSION as FORMAT_VERSION  # noqa: F401
+from ._serial import deregister_serializer as deregister_serializer
+from ._serial import register_serializer as register_serializer
 from ._store import (
-    Buffer,
-    ObjectID,
-    ObjectInfo,
-    PendingObject,
-    Pinned,
-    Store,
-    StoreStats,
-    destroy,
+    Buffer as Buffer,
+    ObjectID as ObjectID,
+    ObjectInfo as ObjectInfo,
+    PendingObject as PendingObject,
+    Pinned as Pinned,
+    Store as Store,
+    StoreStats as StoreStats,
+    destroy as destroy,
 )
-from .errors import *  # noqa: F401,F403  (the exception classes)
-from .errors import __all__ as _errors_all
+from .errors import (
+    ObjectStoreError as ObjectStoreError,
+    InvalidArgument as InvalidArgument,
+    ObjectNotFound as ObjectNotFound,
+    StoreNotFound as StoreNotFound,
+    ObjectExists as ObjectExists,
+    StoreFull as StoreFull,
+    ObjectTooLarge as ObjectTooLarge,
+    Timeout as Timeout,
+    NotSealed as NotSealed,
+    IncompatibleStore as IncompatibleStore,
+    CorruptObject as CorruptObject,
+    StoreIOError as StoreIOError,
+    PermissionDenied as PermissionDenied,
+    TooManyProcesses as TooManyProcesses,
+    InternalError as InternalError,
+    StoreClosed as StoreClosed,
+)
 
 __version__: str = _objstore.PACKAGE_VERSION
 
@@ -71,4 +88,20 @@ __all__ = [
     "library_version",
     "FORMAT_VERSION",
     "__version__",
-] + list(_errors_all)
+    "ObjectStoreError",
+    "InvalidArgument",
+    "ObjectNotFound",
+    "StoreNotFound",
+    "ObjectExists",
+    "StoreFull",
+    "ObjectTooLarge",
+    "Timeout",
+    "NotSealed",
+    "IncompatibleStore",
+    "CorruptObject",
+    "StoreIOError",
+    "PermissionDenied",
+    "TooManyProcesses",
+    "InternalError",
+    "StoreClosed",
+]
