@@ -250,7 +250,7 @@ def bench_objstore(smoke: bool, rounds: int) -> dict:
     name = f"objstore-vsray-{os.getpid()}"
     out = {}
     mp_ctx = mp.get_context("fork")
-    with objstore.Store.create(name, capacity=3 << 30, prefault=True) as s:
+    with objstore.Store(name, capacity=3 << 30, prefault=True) as s:
         try:
             for label, v, nput, nget in sizes(smoke):
                 if isinstance(v, np.ndarray):

@@ -115,7 +115,7 @@ def bench_objstore(quick, rounds):
 
     name = f"objstore-bench-{os.getpid()}"
     out = {}
-    with objstore.Store.create(name, capacity=2 << 30) as s:
+    with objstore.Store(name, capacity=2 << 30) as s:
         try:
             for label, make, nput, nget in cases(quick):
                 v = make()

@@ -4,7 +4,8 @@
 #
 #   1. build/python/tools-venv: maturin, auditwheel, ziglang (kept; remade
 #      when ci/requirements-build.txt changes);
-#   2. maturin build --release --zig --compatibility manylinux_2_28: one
+#   2. rustfmt and clippy -D warnings on the native module's crate; then
+#      maturin build --release --zig --compatibility manylinux_2_28: one
 #      abi3 wheel for every CPython >= 3.9 (cargo target dir
 #      build/python/target); auditwheel show must call it manylinux_2_28;
 #   3. a fresh venv (build/py-venv) gets the wheel with pip, with no Rust on
@@ -54,6 +55,9 @@ venv_with() {
 
 step "build tools ($TOOLS)"
 venv_with "$TOOLS" "$CI/requirements-build.txt"
+
+step "rustfmt, clippy (the native module's crate)"
+(cd bindings/python && cargo fmt --check && cargo clippy --release --quiet -- -D warnings)
 
 step "wheel"
 rm -rf "$WHEELS"

@@ -902,6 +902,11 @@ impl StoreCore {
     ) -> PyResult<Bound<'py, PyAny>> {
         if let Ok(r) = refs.cast::<PyObjectId>() {
             let id = r.get().id;
+            if let Some(t) = timeout {
+                if !t.is_none() {
+                    timeout_arg(Some(t))?; // a bad timeout fails whether or not the object is there
+                }
+            }
             let h = self.handle(py)?;
             let raw = match h.store.get_raw(&id, Some(Duration::ZERO)) {
                 Ok(raw) => raw, // present: the common case, no timeout to parse
