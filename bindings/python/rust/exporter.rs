@@ -133,7 +133,16 @@ unsafe extern "C" fn dealloc(obj: *mut ffi::PyObject) {
 
 unsafe extern "C" fn getbuffer(obj: *mut ffi::PyObject, view: *mut PyBufferRaw, flags: c_int) -> c_int {
     let o = obj as *mut SharedBufferObject;
-    let span = unsafe { &*(*o).span };
+    let span = unsafe { (*o).span };
+    if span.is_null() {
+        // Made from Python (SharedBuffer()), not by this module: nothing to export.
+        unsafe {
+            (*view).obj = ptr::null_mut();
+            ffi::PyErr_SetString(ffi::PyExc_BufferError, c"this SharedBuffer views no memory".as_ptr());
+        }
+        return -1;
+    }
+    let span = unsafe { &*span };
     if flags & PYBUF_WRITABLE != 0 && span.readonly {
         unsafe {
             (*view).obj = ptr::null_mut();

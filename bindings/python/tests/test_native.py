@@ -127,3 +127,12 @@ def test_rust_reads_what_python_writes(store):
     assert got.format == "d" and got.shape == (2, 3) and got.tolist() == mv.tolist()
     assert store.get_buffer(store.put(b"b")).meta == _format.META_BYTES
     assert store.get_buffer(store.put(bytearray(b"b"))).meta == _format.META_BYTEARRAY
+
+
+def test_a_shared_buffer_made_from_python_views_nothing():
+    try:
+        b = _objstore.SharedBuffer()
+    except TypeError:
+        return  # not instantiable: as good
+    with pytest.raises(BufferError):
+        memoryview(b)
