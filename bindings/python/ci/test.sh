@@ -15,8 +15,9 @@
 #      pandas, pyarrow, torch) live in build/python/deps-venv, kept between
 #      runs and made again when that file changes; the fresh venv sees them
 #      through a .pth file, so only the wheel is installed anew each run;
-#   5. pytest, mypy --strict on the package, the example (spawn and fork,
-#      with torch).
+#   5. pytest (its interop test builds a C program against the repository's
+#      C library, built here with cargo), mypy --strict on the package, the
+#      example (spawn and fork, with torch).
 #
 # `test.sh --wheel-only` stops after step 2 (benchmarks use it) and prints
 # the wheel's path last.
@@ -133,6 +134,9 @@ step "test dependencies ($DEPS)"
 venv_with "$DEPS" "$CI/requirements-test.txt"
 site() { "$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
 site "$DEPS" >"$(site "$VENV")/objstore-test-deps.pth"
+
+step "the C library (the interop test's C program links it)"
+cargo build --release --lib --quiet
 
 step "pytest"
 (cd bindings/python && OBJSTORE_MYPY_CACHE=$OUT/mypy-cache "$VENV/bin/python" -m pytest -q tests)
