@@ -445,3 +445,20 @@ fn the_hugepages_flag_aligns_a_tmpfs_store() {
     let id = s.put(&pattern(1, 2 * MIB as usize)).unwrap();
     assert_eq!(s.get(&id, None).unwrap().data(), &pattern(1, 2 * MIB as usize)[..]);
 }
+
+#[test]
+fn gets_and_releases_leave_no_pin() {
+    let t = TempStore::new("lingerpin");
+    let s = t.open(&Options::default());
+    let id = s.put(b"hello").unwrap();
+    for _ in 0..3 {
+        let r = s.get_raw(&id, Some(Duration::ZERO)).unwrap();
+        assert_eq!(r.data_len, 5);
+        assert_eq!(s.stats().unwrap().pinned_count, 1);
+        s.release(&id).unwrap();
+        assert_eq!(s.stats().unwrap().pinned_count, 0);
+        assert!(s.pin_holders(&id).unwrap().is_empty());
+    }
+    s.delete(&id).unwrap();
+    assert_eq!(s.stats().unwrap().used_bytes, 0);
+}
