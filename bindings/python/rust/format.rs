@@ -12,6 +12,8 @@ pub const KIND_MEMORYVIEW: u8 = 3;
 pub const KIND_NDARRAY: u8 = 4;
 pub const KIND_PICKLE5: u8 = 5;
 pub const HEADER_LEN: usize = 8;
+/// The most dimensions a memoryview (PyBUF_MAX_NDIM) or an ndarray has.
+pub const MAX_NDIM: usize = 64;
 
 pub const META_BYTES: [u8; 8] = [b'O', b'S', b'P', b'Y', VERSION, KIND_BYTES, 0, 0];
 pub const META_BYTEARRAY: [u8; 8] = [b'O', b'S', b'P', b'Y', VERSION, KIND_BYTEARRAY, 0, 0];
@@ -115,6 +117,14 @@ fn parse_ours(meta: &[u8], data_len: usize) -> Option<Parsed<'_>> {
             let format = r.take(flen)?;
             let shape = r.shape(ndim)?;
             let itemsize = native_itemsize(format)?;
+            // What memoryview.cast() takes, as the Python reader checks it: one
+            // to 64 dimensions, none of them zero; a half float ('e') only
+            // from Python 3.12, so the Python reader decides for it.
+            let castable =
+                format == b"B" && ndim == 1 || format != b"e" && (1..=MAX_NDIM).contains(&ndim) && !shape.contains(&0);
+            if !castable {
+                return None;
+            }
             (nbytes(&shape, itemsize)? == data_len).then_some(Parsed::MemoryView { format, itemsize, shape })
         }
         KIND_NDARRAY => {
@@ -126,6 +136,9 @@ fn parse_ours(meta: &[u8], data_len: usize) -> Option<Parsed<'_>> {
             let dtype_key = &meta[start..r.pos];
             let ndim = r.u8()? as usize;
             let shape = r.shape(ndim)?;
+            if ndim > MAX_NDIM {
+                return None; // numpy's limit: the Python reader raises CorruptObject
+            }
             let fortran = match order {
                 b'C' => false,
                 b'F' => true,

@@ -52,7 +52,6 @@ static SERIAL: PyOnceLock<Serial> = PyOnceLock::new();
 fn serial(py: Python<'_>) -> PyResult<&'static Serial> {
     SERIAL.get_or_try_init(py, || {
         let m = PyModule::import(py, "objstore._serial")?;
-        let pickle = PyModule::import(py, "pickle")?;
         Ok(Serial {
             registered: m.getattr("_registered")?.cast_into::<PyDict>()?.unbind(),
             serialize: m.getattr("serialize")?.unbind(),
@@ -60,7 +59,7 @@ fn serial(py: Python<'_>) -> PyResult<&'static Serial> {
             dtype_from_key: m.getattr("dtype_from_key")?.unbind(),
             tensor_from: m.getattr("tensor_from")?.unbind(),
             decode_slow: m.getattr("decode_slow")?.unbind(),
-            loads: pickle.getattr("loads")?.unbind(),
+            loads: m.getattr("loads")?.unbind(),
         })
     })
 }

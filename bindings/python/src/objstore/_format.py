@@ -108,8 +108,9 @@ META_BYTEARRAY = _HEADER.pack(MAGIC, VERSION, KIND_BYTEARRAY, 0)
 
 
 def _cast_ok(f: str) -> bool:
+    mv: Any = memoryview(bytes(16))  # (typeshed's cast() takes literal formats only)
     try:
-        memoryview(bytes(16)).cast(f)
+        mv.cast(f)
     except (ValueError, TypeError):
         return False
     return True

@@ -41,6 +41,12 @@ except ImportError:  # pragma: no cover - cloudpickle is a dependency
 
 __all__ = ["register_serializer", "deregister_serializer", "serialize", "dumps"]
 
+# What a get unpickles a pickle5 object's stream with (the native module
+# takes it from here once, on its first use of this module): pickle.loads,
+# which a test harness may replace before the first get (the fuzzer
+# bindings/python/fuzz/fuzz_decode.py does, with a restricted unpickler).
+loads: Callable[..., Any] = pickle.loads
+
 T = TypeVar("T")
 
 # type -> reducer (obj -> (deserializer, (serializer(obj),))): the classes
@@ -273,6 +279,10 @@ def dtype_from_key(key: bytes) -> tuple[Any, int]:
         raise
     except Exception as e:
         raise fmt._corrupt(f"malformed ({e})") from None
+    # What the writer stores raw (fmt.ndarray_storable): never Python objects
+    # read from raw memory, never a zero-size item.
+    if dt.hasobject or dt.itemsize == 0:
+        raise fmt._corrupt(f"dtype {dt} is not stored raw")
     return dt, dt.itemsize
 
 
@@ -289,12 +299,20 @@ def decode_slow(meta: bytes, view: memoryview) -> Any:
         return bytearray(view)
     if kind == fmt.KIND_MEMORYVIEW:
         _, f, shape = info
-        return view if (f == "B" and len(shape) == 1) else view.cast(f, shape)
+        try:
+            return view if (f == "B" and len(shape) == 1) else view.cast(f, shape)
+        except (ValueError, TypeError) as e:
+            raise fmt._corrupt(f"memoryview of format {f!r}, shape {shape} cannot be rebuilt ({e})") from None
     if kind == fmt.KIND_NDARRAY:
         _, dtype, shape, order = info
         np = fmt._numpy()
-        a = np.frombuffer(view, dtype=dtype).reshape(shape, order=order)
+        # parse() checked that the shape fills the data exactly; numpy's own
+        # limits (dimensions, sizes) are checked here.
+        try:
+            a = np.frombuffer(view, dtype=dtype).reshape(shape, order=order)
+        except (ValueError, TypeError) as e:
+            raise fmt._corrupt(f"array of {dtype}, shape {shape} cannot be rebuilt ({e})") from None
         hint = int.from_bytes(meta[6:8], "little")
         return tensor_from(a, hint) if hint in (fmt.HINT_TORCH, fmt.HINT_TORCH_BFLOAT16) else a
     _, plen, table = info
-    return pickle.loads(view[:plen], buffers=[view[o : o + n] for o, n in table])
+    return loads(view[:plen], buffers=[view[o : o + n] for o, n in table])
