@@ -81,6 +81,15 @@ pub fn nbytes(shape: &[isize], itemsize: usize) -> Option<usize> {
     shape.iter().try_fold(itemsize, |acc, &d| acc.checked_mul(usize::try_from(d).ok()?))
 }
 
+/// Whether numpy can make an array of this shape and item size: the
+/// product of the item size and the non-zero dimensions fits in intp.
+pub fn fits_numpy(shape: &[isize], itemsize: usize) -> bool {
+    shape
+        .iter()
+        .try_fold(itemsize, |acc, &d| acc.checked_mul(usize::try_from(d.max(1)).ok()?))
+        .is_some_and(|n| n <= isize::MAX as usize)
+}
+
 /// Item size of a native single-character struct format that
 /// memoryview.cast() accepts (the only ones the writer stores).
 pub fn native_itemsize(format: &[u8]) -> Option<usize> {

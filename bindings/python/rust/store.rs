@@ -686,12 +686,20 @@ fn decode_pinned<'py>(
         }
         Parsed::NdArray { fortran, dtype_key, shape, hint } => {
             let (dtype, itemsize) = get_dtype(py, dtype_key)?;
-            if format::nbytes(&shape, itemsize) != Some(raw.data_len) {
-                return decode_slow(py, pin, raw, meta); // raises the documented error
+            // The shape fills the data exactly, and numpy can make it: its
+            // size without the zero dimensions fits in intp ("array is too
+            // big" otherwise, found by the fuzzer). The Python reader raises
+            // the documented error for the rest.
+            if format::nbytes(&shape, itemsize) != Some(raw.data_len) || !format::fits_numpy(&shape, itemsize) {
+                return decode_slow(py, pin, raw, meta);
             }
             let api = numpy::api(py)?;
             let base = exporter::new_object(py, span_of(pin, raw.data, raw.data_len))?;
-            let arr = api.new_array(py, &dtype, &shape, fortran, raw.data as *mut u8, false, base)?;
+            let arr = match api.new_array(py, &dtype, &shape, fortran, raw.data as *mut u8, false, base) {
+                Ok(arr) => arr,
+                // Any other limit of numpy's: CorruptObject from the Python reader.
+                Err(_) => return decode_slow(py, pin, raw, meta),
+            };
             if hint == HINT_TORCH || hint == HINT_TORCH_BFLOAT16 {
                 return serial(py)?.tensor_from.bind(py).call1((arr, hint));
             }

@@ -51,6 +51,7 @@ def _nd_meta(ds, shape, order=b"C"):
         (_nd_meta("|O", [1]), 8),  # Python objects from raw memory
         (_nd_meta("<U7", [15927646236092203261, 0]), 0),  # a dimension numpy cannot have
         (_nd_meta("|u1", [1] * 70), 1),  # more dimensions than numpy has
+        (_nd_meta("|u1", [1 << 62, 2, 0]), 0),  # fills 0 bytes, but numpy's size overflows intp
     ],
 )
 def test_unbuildable_values_are_corrupt_objects(store, meta, data_len):
