@@ -33,7 +33,11 @@ the other on the same machine:
 - torch: put and get of a (1024, 1024) float32 tensor;
 - gets per second of 1 and 2 processes at once, on distinct objects and on
   one shared object (objstore: multiprocessing workers; Ray: actors);
-- filling the store with many small objects, all kept.
+- filling the store with many small objects, all kept;
+- the core without Python: the Rust suite's get and put sections
+  (`cargo bench --bench suite -- --only get,put`), run by this script just
+  before the Python figures, so the binding's cost over the core is a ratio
+  of two figures of the same run.
 
 Ray runs with num_cpus = the machine's cores (so that 2 actors run at once)
 and a 4 GiB object store (it never spills here). objstore's store is opened
@@ -49,7 +53,9 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import platform
+import re
 import statistics
+import subprocess
 import sys
 import time
 
@@ -328,6 +334,51 @@ def bench_objstore(smoke: bool, rounds: int) -> dict:
     return out
 
 
+# ----------------------------------------------------------------------------- the core
+
+
+_UNITS = {"ns": 1e-9, "µs": 1e-6, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+
+
+def core_figures(smoke: bool) -> tuple[dict, str | None]:
+    """Medians (seconds) of the Rust suite's get and put figures, by name,
+    from `cargo bench --bench suite -- --only get,put` run now; or ({}, why)
+    if it cannot run (no cargo, say)."""
+    cmd = ["cargo", "bench", "-q", "--bench", "suite", "--", "--only", "get,put"] + (["--smoke"] if smoke else [])
+    try:
+        r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {}, f"{' '.join(cmd)}: {e}"
+    if r.returncode != 0:
+        return {}, f"{' '.join(cmd)} failed: {r.stderr.strip()[-300:]}"
+    out = {}
+    for line in r.stdout.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) >= 2:
+            m = re.fullmatch(r"([0-9.]+) (ns|µs|us|ms|s)", cells[1])
+            if m:
+                out[cells[0]] = float(m.group(1)) * _UNITS[m.group(2)]
+    return out, None
+
+
+# The binding's figures (Python) and the core's (the Rust suite) they
+# compare with.
+CORE_PAIRS = [
+    ("get 64 B bytes", "get + release, 1 KiB object", "a copy into a bytes object"),
+    ("get 1 KiB bytes", "get + release, 1 KiB object", "a copy into a bytes object"),
+    ("get 64 KiB ndarray", "get + release, 16 MiB object", "a read-only ndarray view"),
+    ("get 1 MiB ndarray", "get + release, 16 MiB object", "a read-only ndarray view"),
+    ("get 16 MiB ndarray", "get + release, 16 MiB object", "a read-only ndarray view"),
+    ("get 64 MiB ndarray", "get + release, 16 MiB object", "a read-only ndarray view"),
+    ("put 64 B bytes", "put 64 B", ""),
+    ("put 1 KiB bytes", "put 1 KiB", ""),
+    ("put 64 KiB ndarray", "put 64 KiB", "Python's put includes a delete"),
+    ("put 1 MiB ndarray", "put 1 MiB", "Python's put includes a delete"),
+    ("put 16 MiB ndarray", "put 16 MiB", "Python's put includes a delete"),
+    ("put 64 MiB ndarray", "put 64 MiB", "Python's put includes a delete"),
+]
+
+
 # ----------------------------------------------------------------------------- Ray
 
 
@@ -435,9 +486,22 @@ def bench_ray(smoke: bool, rounds: int) -> dict:
 # ----------------------------------------------------------------------------- report
 
 
-def report(mine: dict, ray_out: dict | None, why: str | None):
+def report(mine: dict, ray_out: dict | None, why: str | None, core: dict | None = None, core_why: str | None = None):
     rv = f"Ray {ray_out['_version']}" if ray_out else "Ray"
     med = lambda d, k: summary(d[k])[0]  # noqa: E731
+    if core:
+        print("| Python vs the core | Python median | core median (Rust suite) | core figure | Python / core | |")
+        print("|---|---:|---:|---|---:|---|")
+        for k, ck, note in CORE_PAIRS:
+            if k in mine and ck in core:
+                m = med(mine, k)
+                print(f"| {k} | {fmt_time(m)} | {fmt_time(core[ck])} | {ck} | {m / core[ck]:.1f}× | {note} |")
+        print()
+        print("The core's figures: `cargo bench --bench suite -- --only get,put`, run just before the Python figures "
+              "(medians of batches; the core's puts are deleted untimed after each batch).")
+        print()
+    elif core_why:
+        print(f"The core's figures were not measured: {core_why}\n")
     print(f"| workload | objstore median | objstore p99 | {rv} median | {rv} p99 | Ray / objstore | np.copyto | objstore / np.copyto |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for k, v in mine.items():
@@ -553,6 +617,7 @@ def inner(args):
           f"torch {torch.__version__ if torch else 'not installed'}, "
           f"Python {platform.python_version()}, {platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    core, core_why = core_figures(args.smoke)
     mine = bench_objstore(args.smoke, rounds)
     ray_out, why = None, args.no_ray_reason
     if why is None:
@@ -561,7 +626,7 @@ def inner(args):
         except Exception as e:  # Ray failed to start or run: say so, keep ours
             why = f"Ray failed: {type(e).__name__}: {e}"
     print()
-    report(mine, ray_out, why)
+    report(mine, ray_out, why, core, core_why)
 
 
 def main():

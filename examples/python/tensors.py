@@ -74,10 +74,12 @@ def walk_through_numpy(store, pool):
     store.delete(refs + new_refs)
 
 
-def walk_through_torch(store, pool):
+def walk_through_torch(store, pool, require):
     try:
         import torch
     except ImportError:
+        if require:
+            raise SystemExit("torch is not installed, and --require-torch was given")
         print("torch: not installed, skipping the torch walk-through (pip install torch to run it)")
         return
     print(f"torch {torch.__version__}:")
@@ -116,13 +118,14 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--start-method", default="spawn", choices=multiprocessing.get_all_start_methods())
     ap.add_argument("--store", default=f"objstore-example-{os.getpid()}")
+    ap.add_argument("--require-torch", action="store_true", help="fail rather than skip the torch part without torch")
     args = ap.parse_args()
     try:
         with objstore.Store.create(args.store, capacity=256 << 20) as store:
             with multiprocessing.get_context(args.start_method).Pool(4) as pool:
                 print(f"store {store.name!r}, workers started by {args.start_method}")
                 walk_through_numpy(store, pool)
-                walk_through_torch(store, pool)
+                walk_through_torch(store, pool, args.require_torch)
     finally:
         objstore.destroy(args.store, missing_ok=True)
     print("ok")

@@ -200,8 +200,8 @@ step "mypy --strict"
     "$VENV/bin/python" -m mypy --strict --cache-dir "$OUT/mypy-cache" typing_usage.py)
 
 step "example (spawn, fork)"
-"$VENV/bin/python" examples/python/tensors.py --start-method spawn
-"$VENV/bin/python" examples/python/tensors.py --start-method fork
+"$VENV/bin/python" examples/python/tensors.py --start-method spawn --require-torch
+"$VENV/bin/python" examples/python/tensors.py --start-method fork --require-torch
 
 step "done"
 echo "$others_note"
