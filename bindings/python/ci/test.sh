@@ -96,7 +96,7 @@ grep -q 'consistent with the following platform tag: *"manylinux_2_28_x86_64"' <
 # exports them with the same signature and Py_buffer layout, and the step
 # below runs the wheel on 3.9 and 3.10 where the machine has them. Any other
 # symbol fails the run.
-"$TOOLS/bin/abi3audit" --report "$WHEEL" >"$OUT/abi3audit.json" || true
+"$TOOLS/bin/abi3audit" --report "$WHEEL" >"$OUT/abi3audit.json" 2>"$OUT/abi3audit.log" || true
 "$TOOLS/bin/python" - "$OUT/abi3audit.json" <<'PY'
 import json, sys
 known = {"PyObject_GetBuffer", "PyBuffer_Release"}

@@ -30,6 +30,7 @@ from ._store import (
     Buffer as Buffer,
     ObjectID as ObjectID,
     ObjectInfo as ObjectInfo,
+    ProcessInfo as ProcessInfo,
     PendingObject as PendingObject,
     Pinned as Pinned,
     Store as Store,
@@ -58,9 +59,57 @@ from .errors import (
 __version__: str = _objstore.PACKAGE_VERSION
 
 
+def make_version(major: int, minor: int, patch: int) -> int:
+    """The number of a version, ``major * 1000000 + minor * 1000 + patch``
+    (``OS_MAKE_VERSION`` in C), so that versions compare as integers."""
+    if not (0 <= minor < 1000 and 0 <= patch < 1000 and 0 <= major < 4000):
+        raise InvalidArgument(f"version {major}.{minor}.{patch}: a component out of range")
+    return major * 1_000_000 + minor * 1_000 + patch
+
+
+def _version_number(text: str) -> int:
+    major, minor, patch = (int(part) for part in text.split("+")[0].split("-")[0].split(".")[:3])
+    return make_version(major, minor, patch)
+
+
+# The version of this package's API (``OS_VERSION_*`` in C: what a program
+# was written against), from the package's version.
+VERSION_STRING: str = __version__
+VERSION_NUMBER: int = _version_number(__version__)
+VERSION_MAJOR: int = VERSION_NUMBER // 1_000_000
+VERSION_MINOR: int = VERSION_NUMBER // 1_000 % 1_000
+VERSION_PATCH: int = VERSION_NUMBER % 1_000
+
+
 def library_version() -> str:
-    """The version of the objstore core this package was built with."""
+    """The version of the objstore core this package was built with
+    (``os_version``)."""
     return _objstore.VERSION
+
+
+def library_version_number() -> int:
+    """The core's version as a number (``os_version_number``)."""
+    return _version_number(_objstore.VERSION)
+
+
+def check_version(required: int = VERSION_NUMBER) -> None:
+    """Check that this objstore serves code written for version number
+    ``required`` (``make_version(0, 2, 0)``, say; by default the package's
+    own): the core must be at least as new and of the same major version,
+    or for 0.x of the same minor (Cargo's reading of semantic versions), as
+    ``os_check_version`` rules. Raises IncompatibleStore (the class of
+    ``OS_INCOMPATIBLE``) naming both versions otherwise."""
+    have = library_version_number()
+    req = int(required)
+    if req < 0:
+        raise InvalidArgument(f"version number {req} is negative")
+    same_series = (have // 1_000_000 == req // 1_000_000) and (have >= 1_000_000 or have // 1_000 == req // 1_000)
+    if not same_series or have < req:
+        want = f"{req // 1_000_000}.{req // 1_000 % 1_000}.{req % 1_000}"
+        raise IncompatibleStore(
+            f"objstore {_objstore.VERSION} cannot serve code written for {want}: "
+            "it needs the same major version (for 0.x, the same minor) and at least that version"
+        )
 
 
 # The status codes and open flags of the C API (objstore.h), by their C names.
@@ -79,6 +128,7 @@ __all__ = [
     "ObjectID",
     "StoreStats",
     "ObjectInfo",
+    "ProcessInfo",
     "PendingObject",
     "Buffer",
     "Pinned",
@@ -86,6 +136,14 @@ __all__ = [
     "register_serializer",
     "deregister_serializer",
     "library_version",
+    "library_version_number",
+    "check_version",
+    "make_version",
+    "VERSION_STRING",
+    "VERSION_NUMBER",
+    "VERSION_MAJOR",
+    "VERSION_MINOR",
+    "VERSION_PATCH",
     "FORMAT_VERSION",
     "__version__",
     "ObjectStoreError",

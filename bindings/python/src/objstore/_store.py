@@ -40,6 +40,7 @@ __all__ = [
     "Store",
     "StoreStats",
     "ObjectInfo",
+    "ProcessInfo",
     "PendingObject",
     "Buffer",
     "Pinned",
@@ -72,6 +73,14 @@ class StoreStats(NamedTuple):
     reclaimed_processes: int
     spills_total: int
     restores_total: int
+
+
+class ProcessInfo(NamedTuple):
+    """A process attached to a store (``os_process_info`` in objstore.h):
+    its slot in the store's process table and its pid."""
+
+    slot: int
+    pid: int
 
 
 class ObjectInfo(NamedTuple):
@@ -356,6 +365,16 @@ class Store(StoreCore):
             infos, cursor = self._list_from(cursor, batch)
             for rec in infos:
                 yield ObjectInfo(*rec)
+
+    def processes(self) -> list[ProcessInfo]:
+        """The live processes attached to the store (this one included)."""
+        return [ProcessInfo(*p) for p in self._processes()]
+
+    def pin_holders(self, ref: ObjectID) -> list[ProcessInfo]:
+        """The live processes that pin the object ``ref`` now (it is sealed,
+        or deleted but still pinned); ObjectNotFound if there is no such
+        object."""
+        return [ProcessInfo(*p) for p in self._pin_holders(ref)]
 
 
 # --------------------------------------------------------------- handed out
