@@ -15,6 +15,7 @@
 #   make test-miri      Miri over the shared structures and the object protocol (nightly; part of make test)
 #   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; .ci/sanitizers.sh)
 #   make fuzz           every fuzzer for a minute or so (.ci/fuzz.sh); make test-fuzz: briefly, in make test
+#   make test-instructions  instruction counts of the hot paths under callgrind, against ceilings (.ci/instructions.sh)
 #   make test-soak      the torture soak for 60 s (part of make test); make soak SOAK_SECONDS=600 for longer
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
@@ -49,7 +50,7 @@ GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/l
 PYTHON  ?= python3
 PYVENV  := build/py-venv
 
-.PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-cpp stage examples examples-c examples-cpp \
+.PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-instructions test-cpp stage examples examples-c examples-cpp \
         test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
@@ -70,7 +71,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example rust_workers
 
-test: lint test-rust test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
+test: lint test-rust test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-instructions test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
 	$(CARGO) test --workspace
@@ -104,6 +105,9 @@ test-c: build
 
 test-loom:
 	bash .ci/loom.sh
+
+test-instructions:
+	bash .ci/instructions.sh
 
 stage: build
 	rm -rf $(STAGE)

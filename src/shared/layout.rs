@@ -16,8 +16,8 @@
 //!         index buckets      64 bytes: a probe bound and seven u64 entries
 //!         descriptors        64 bytes per object slot
 //!         pin masks          one bit per process slot per object slot (spread, see pins)
-//!         linger entries     16 words per process slot (see lingering)
-//!         linger masks       like the pin masks: which slots' entries may name an object
+//!         linger entries     16 words per process slot of the first 64 (see lingering)
+//!         linger masks       one word per object: which of those slots' entries may name it
 //! arena   object bytes, page_size-aligned
 //! ```
 //!
@@ -37,7 +37,7 @@ use crate::error::{err, Result};
 /// The first bytes of every store file.
 pub(crate) const MAGIC: [u8; 8] = *b"OBJSTORE";
 /// Bumped whenever the layout or any shared protocol changes.
-pub(crate) const LAYOUT_VERSION: u32 = 5;
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 
 /// Bytes of the immutable, checksummed header.
 pub(crate) const HEADER_LEN: usize = 8192;
@@ -174,7 +174,7 @@ impl Layout {
         let descriptors = section(words(descriptor::table_words(params.max_objects)));
         let masks = section(words(mask_positions as usize * mask_words));
         let linger_entries = section(words(lingering::entry_words(params.max_processes)));
-        let linger_masks = section(words(mask_positions as usize * mask_words));
+        let linger_masks = section(words(mask_positions as usize * lingering::LINGER_MASK_WORDS));
         let arena_align = if params.store_flags & STORE_FLAG_HUGEPAGES != 0 { HUGE_PAGE_SIZE } else { PAGE_SIZE };
         let arena = align_up(at, arena_align);
         let file_size = arena + params.capacity;

@@ -41,13 +41,23 @@ use super::sync::{decisive_load, AtomicU64, Ordering};
 /// Linger entries per process slot: two cache lines.
 pub(crate) const LINGER_ENTRIES: usize = 16;
 
+/// Process slots with linger entries: the first 64, so that an object's
+/// linger mask is one word (8 bytes per object slot rather than a bit for
+/// each of up to thousands of slots, which would break the store's budget
+/// of metadata per object). A process in a higher slot pins through the
+/// masks alone, as every process did before lingering pins.
+pub(crate) const LINGER_SLOTS: u32 = 64;
+
+/// Words of an object's linger mask.
+pub(crate) const LINGER_MASK_WORDS: usize = 1;
+
 const COUNT_MASK: u64 = 0xffff_ffff;
 /// A count kept below this; more pins of one object take the mask path.
 const MAX_COUNT: u64 = 1 << 31;
 
-/// Words of the linger entries of `processes` slots.
+/// Words of the linger entries of a store of `processes` slots.
 pub(crate) fn entry_words(processes: u32) -> usize {
-    processes as usize * LINGER_ENTRIES
+    processes.min(LINGER_SLOTS) as usize * LINGER_ENTRIES
 }
 
 #[inline]
@@ -217,7 +227,7 @@ impl<'a> Lingering<'a> {
 
     /// Clears dead slot `dead`'s linger bit on `d`; true if it was set.
     pub(crate) fn clear_bit(&self, d: u32, dead: u32) -> bool {
-        self.masks.clear(d, dead)
+        dead < LINGER_SLOTS && self.masks.clear(d, dead)
     }
 
     /// The linger masks (for models that stop a process between steps).
@@ -230,7 +240,8 @@ impl<'a> Lingering<'a> {
     /// (for tests).
     #[cfg(test)]
     pub(crate) fn is_clear(&self, me: u32, d: u32) -> bool {
-        self.entries[me as usize].iter().all(|e| e.load(Ordering::SeqCst) == 0) && !self.masks.is_set(d, me)
+        let Some(es) = self.entries.get(me as usize) else { return true };
+        es.iter().all(|e| e.load(Ordering::SeqCst) == 0) && !self.masks.is_set(d, me)
     }
 }
 
@@ -273,6 +284,25 @@ mod tests {
         assert_eq!(l.pin(1, 5), LingerPin::Pinned);
         assert_eq!(l.holders(5), vec![1]);
         assert_eq!(l.release(1, 5), LingerRelease::Last);
+    }
+
+    #[test]
+    fn slots_above_the_first_64_have_no_entries() {
+        let (entries, masks) = setup(64, 200);
+        assert_eq!(entries.len(), LINGER_SLOTS as usize * LINGER_ENTRIES);
+        let l = Lingering::new(&entries, PinMasks::new(&masks, LINGER_MASK_WORDS));
+        // They pin through the masks: nothing here is written.
+        assert_eq!(l.pin(64, 5), LingerPin::Busy);
+        assert_eq!(l.pin(199, 5), LingerPin::Busy);
+        assert_eq!(l.release(64, 5), LingerRelease::NotHeld);
+        assert!(!l.clear_bit(5, 150) && !l.pinned(5));
+        assert!(masks.iter().all(|m| m.load(Ordering::SeqCst) == 0));
+        assert_eq!(l.clear_entries(150), 0);
+        // Slot 63, the last with entries, uses the top bit of the one word.
+        assert_eq!(l.pin(63, 5), LingerPin::Pinned);
+        assert_eq!(masks[5].load(Ordering::SeqCst), 1 << 63);
+        assert_eq!(l.holders(5), vec![63]);
+        assert_eq!(l.release(63, 5), LingerRelease::Last);
     }
 
     #[test]

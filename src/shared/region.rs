@@ -83,7 +83,7 @@ impl Region {
                 descriptors: map.words(l.descriptors, descriptor::table_words(p.max_objects))?,
                 masks: map.words(l.masks, l.mask_positions as usize * l.mask_words)?,
                 linger_entries: map.words(l.linger_entries, lingering::entry_words(p.max_processes))?,
-                linger_masks: map.words(l.linger_masks, l.mask_positions as usize * l.mask_words)?,
+                linger_masks: map.words(l.linger_masks, l.mask_positions as usize * lingering::LINGER_MASK_WORDS)?,
             })
         })();
         let arena_fits = map.ptr(l.arena, p.capacity as usize).is_some();
@@ -102,7 +102,7 @@ impl Region {
                     masks: PinMasks::new(masks, l.mask_words),
                     lingering: Lingering::new(
                         map.view_for_life(s.linger_entries),
-                        PinMasks::new(map.view_for_life(s.linger_masks), l.mask_words),
+                        PinMasks::new(map.view_for_life(s.linger_masks), lingering::LINGER_MASK_WORDS),
                     ),
                     free_hint: map.view_for_life(s.free_hints),
                     seed: p.hash_seed,
