@@ -23,8 +23,9 @@
 #   5. pytest (its interop test builds a C program against the repository's
 #      C library, target/release, built here with cargo if make build has
 #      not), with OBJSTORE_TEST_NO_SKIP=1: a skipped test fails the run;
-#      mypy --strict on the package; the example (spawn and fork, with
-#      torch).
+#      mypy --strict on the package and on code using it runs there
+#      (tests/test_typing.py, its cache in build/python/mypy-cache); then
+#      the example (spawn and fork, with torch required).
 #
 # `test.sh --wheel-only` builds and checks the wheel (step 2 without rustfmt
 # and clippy), then stops and prints the wheel's path last (.ci/fuzz.sh
@@ -194,10 +195,6 @@ CARGO_TARGET_DIR=$REPO/target cargo build --release --lib --quiet
 
 step "pytest"
 (cd bindings/python && OBJSTORE_TEST_NO_SKIP=1 OBJSTORE_MYPY_CACHE=$OUT/mypy-cache "$VENV/bin/python" -m pytest -q -rs tests)
-
-step "mypy --strict"
-(cd bindings/python/tests && "$VENV/bin/python" -m mypy --strict --cache-dir "$OUT/mypy-cache" -p objstore &&
-    "$VENV/bin/python" -m mypy --strict --cache-dir "$OUT/mypy-cache" typing_usage.py)
 
 step "example (spawn, fork)"
 "$VENV/bin/python" examples/python/tensors.py --start-method spawn --require-torch

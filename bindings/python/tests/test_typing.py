@@ -21,11 +21,12 @@ def test_the_package_is_marked_typed():
 def test_mypy_strict_on_the_package_and_a_user():
     pytest.importorskip("mypy")
     cache = os.environ.get("OBJSTORE_MYPY_CACHE", os.path.join(HERE, "..", "build", "mypy-cache"))
-    cmd = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", cache, "--no-incremental"]
-    pkg = subprocess.run(cmd + ["-p", "objstore"], capture_output=True, text=True, cwd=HERE)
-    assert pkg.returncode == 0, pkg.stdout + pkg.stderr
-    user = subprocess.run(cmd + [os.path.join(HERE, "typing_usage.py")], capture_output=True, text=True, cwd=HERE)
-    assert user.returncode == 0, user.stdout + user.stderr
+    # (The cache is mypy's incremental one: it rechecks what changed, the
+    # installed package included, and reuses its analysis of numpy and
+    # torch between runs.)
+    cmd = [sys.executable, "-m", "mypy", "--strict", "--cache-dir", cache]
+    good = subprocess.run(cmd + ["-p", "objstore", "-m", "typing_usage"], capture_output=True, text=True, cwd=HERE)
+    assert good.returncode == 0, good.stdout + good.stderr
     bad = subprocess.run(cmd + [os.path.join(HERE, "typing_errors.py")], capture_output=True, text=True, cwd=HERE)
     assert bad.returncode == 1, bad.stdout
     # Each line marked "E:" in typing_errors.py is an error mypy reports.
