@@ -79,16 +79,25 @@ def summary(per_op: list[float]) -> tuple[float, float]:
 
 
 def rounds_of(fn, n: int, rounds: int, after=None) -> list[float]:
-    """Seconds per call of fn() in each of `rounds` rounds of n calls; after(results) untimed."""
+    """Seconds per call of fn() in each of `rounds` rounds of n calls; with
+    `after`, the results are kept and after(results) runs untimed, else each
+    result is dropped at once (a get takes its value and drops it: keeping
+    thousands of values alive would time the allocator's fresh pages, and
+    hold thousands of pins)."""
     per = []
     for _ in range(rounds):
+        if after is None:
+            t0 = time.perf_counter()
+            for _ in range(n):
+                fn()
+            per.append((time.perf_counter() - t0) / n)
+            continue
         out = []
         t0 = time.perf_counter()
         for _ in range(n):
             out.append(fn())
         per.append((time.perf_counter() - t0) / n)
-        if after:
-            after(out)
+        after(out)
         del out
     return per
 
