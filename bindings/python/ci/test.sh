@@ -161,8 +161,10 @@ else
         [ -n "$py" ] && [ -x "$py" ] || { missing+=("$v"); echo "CPython $v: not on this machine"; continue; }
         d=$OUT/py$v-venv
         rm -rf "$d"
-        "$py" -m venv "$d"
-        "$d/bin/python" -m pip install -q --disable-pip-version-check "$WHEEL"
+        # A venv without pip of its own (ensurepip is most of a venv's making);
+        # the tools venv's pip installs into it.
+        "$py" -m venv --without-pip "$d"
+        "$TOOLS/bin/python" -m pip --python "$d/bin/python" install -q --disable-pip-version-check "$WHEEL"
         "$d/bin/python" - <<'PY'
 import os, sys, objstore
 name = f"objstore-wheel-smoke-{os.getpid()}"
