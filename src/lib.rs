@@ -47,7 +47,7 @@ pub use id::{ObjectId, ID_SIZE};
 #[cfg(not(loom))]
 pub use object::{store_path, ObjectInfo, ObjectState, Options, ProcessInfo, RawObject, Reclaimed, Stats, SHM_DIR};
 #[cfg(not(loom))]
-pub use store::{Creating, Object, Store};
+pub use store::{Creating, Object, Store, StoreHeader};
 
 /// The library version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
