@@ -49,6 +49,8 @@ fn _objstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PACKAGE_VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add("ID_SIZE", objstore::ID_SIZE)?;
     m.add("SHM_DIR", objstore::SHM_DIR)?;
+    m.add("OBJECT_REFCOUNTED", objstore::OBJECT_REFCOUNTED)?;
+    m.add("OBJECT_EVICTABLE", objstore::OBJECT_EVICTABLE)?;
     // (code, C name, description, documentation) of every status.
     let statuses: Vec<Bound<'_, PyTuple>> = objstore::ErrorKind::ALL
         .iter()

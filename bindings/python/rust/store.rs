@@ -361,10 +361,17 @@ impl StoreCore {
 
     // ---- put
 
-    fn put_raw(py: Python<'_>, h: &Handle, id: Option<ObjectId>, data: &[u8], meta: &[u8]) -> PyResult<ObjectId> {
+    fn put_raw(
+        py: Python<'_>,
+        h: &Handle,
+        id: Option<ObjectId>,
+        data: &[u8],
+        meta: &[u8],
+        flags: u32,
+    ) -> PyResult<ObjectId> {
         let run = || match id {
-            None => h.store.put_with_meta(data, meta),
-            Some(id) => h.store.put_as(&id, data, meta).map(|()| id),
+            None => h.store.put_ex(data, meta, flags),
+            Some(id) => h.store.put_as_ex(&id, data, meta, flags).map(|()| id),
         };
         let r = if data.len() >= DETACH_BYTES { py.detach(run) } else { run() };
         r.map_err(|e| errors::from_core(py, &e, "put"))
@@ -376,11 +383,9 @@ impl StoreCore {
         id: Option<ObjectId>,
         size: usize,
         meta: &[u8],
+        flags: u32,
     ) -> PyResult<(ObjectId, *mut u8)> {
-        let r = match id {
-            None => h.store.create_new_raw(size, meta),
-            Some(id) => h.store.create_raw(&id, size, meta).map(|p| (id, p)),
-        };
+        let r = h.store.create_ex_raw(id.as_ref(), size, meta, flags);
         r.map_err(|e| errors::from_core(py, &e, "create"))
     }
 
@@ -399,6 +404,7 @@ impl StoreCore {
         h: &Handle,
         value: &Bound<'_, PyAny>,
         id: Option<ObjectId>,
+        flags: u32,
     ) -> PyResult<Option<ObjectId>> {
         let f = numpy::fields(value);
         let fortran = if f.flags & numpy::NPY_ARRAY_C_CONTIGUOUS != 0 {
@@ -419,7 +425,7 @@ impl StoreCore {
         let meta = format::ndarray_meta(&part, fortran, shape, 0);
         let data: &[u8] =
             if nbytes == 0 { &[] } else { unsafe { std::slice::from_raw_parts(f.data as *const u8, nbytes) } };
-        Self::put_raw(py, h, id, data, &meta).map(Some)
+        Self::put_raw(py, h, id, data, &meta, flags).map(Some)
     }
 
     /// The Python path: objstore._serial.serialize(value) says what to write.
@@ -428,6 +434,7 @@ impl StoreCore {
         h: &Arc<Handle>,
         value: &Bound<'_, PyAny>,
         id: Option<ObjectId>,
+        flags: u32,
     ) -> PyResult<ObjectId> {
         let r = serial(py)?.serialize.bind(py).call1((value,))?;
         let t = r.cast::<PyTuple>()?;
@@ -451,9 +458,9 @@ impl StoreCore {
                 held.push(b);
             }
             if held.len() == 1 && raw[0].0 == 0 && raw[0].2 == total {
-                return Self::put_raw(py, h, id, held[0].bytes(), meta);
+                return Self::put_raw(py, h, id, held[0].bytes(), meta, flags);
             }
-            let (oid, ptr) = Self::create_raw(py, h, id, total, meta)?;
+            let (oid, ptr) = Self::create_raw(py, h, id, total, meta, flags)?;
             let (parts, dst) = (Parts(raw), Dst(ptr));
             if total >= DETACH_BYTES {
                 py.detach(move || {
@@ -468,7 +475,7 @@ impl StoreCore {
             return Ok(oid);
         }
         // A callable fills the object in place through a writable memoryview.
-        let (oid, ptr) = Self::create_raw(py, h, id, total, meta)?;
+        let (oid, ptr) = Self::create_raw(py, h, id, total, meta, flags)?;
         let creation = CreationState::new(h.clone(), oid, ptr, total);
         let filled = (|| -> PyResult<()> {
             let mv = Creation { state: creation.clone() }.memoryview(py)?;
@@ -839,13 +846,17 @@ impl StoreCore {
     /// pickled with protocol 5 by cloudpickle, its out-of-band buffers (e.g.
     /// numpy arrays inside lists and dicts, pandas and Arrow data) copied
     /// straight into the object. ``id``: store under this ID instead of a
-    /// fresh one (ObjectExists if it is taken).
-    #[pyo3(signature = (value, *, id=None))]
+    /// fresh one (ObjectExists if it is taken). ``flags``: OBJECT_REFCOUNTED
+    /// (freed when no process holds a reference or a pin; this store holds
+    /// the first reference, see ``unref``) and OBJECT_EVICTABLE (deleted
+    /// when memory runs short), or-ed.
+    #[pyo3(signature = (value, *, id=None, flags=0))]
     fn put<'py>(
         &self,
         py: Python<'py>,
         value: &Bound<'py, PyAny>,
         id: Option<&Bound<'py, PyAny>>,
+        flags: u32,
     ) -> PyResult<Bound<'py, PyObjectId>> {
         let id = match id {
             None => None,
@@ -860,23 +871,23 @@ impl StoreCore {
         if !custom {
             if tp == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
                 let b = value.cast::<PyBytes>()?.as_bytes();
-                return ids::new_id(py, Self::put_raw(py, &h, id, b, &format::META_BYTES)?);
+                return ids::new_id(py, Self::put_raw(py, &h, id, b, &format::META_BYTES, flags)?);
             }
             if tp == std::ptr::addr_of_mut!(ffi::PyByteArray_Type) {
                 let b = value.cast::<pyo3::types::PyByteArray>()?;
                 // Copied with the GIL held: a bytearray can be resized.
-                let r = unsafe { h.store.put_with_meta_or_as(id, b.as_bytes(), &format::META_BYTEARRAY) };
+                let r = unsafe { h.store.put_with_meta_or_as(id, b.as_bytes(), &format::META_BYTEARRAY, flags) };
                 return ids::new_id(py, r.map_err(|e| errors::from_core(py, &e, "put"))?);
             }
             if let Some(api) = numpy::api_if_loaded(py) {
                 if api.is_exact_ndarray(value) {
-                    if let Some(oid) = Self::put_ndarray(py, &h, value, id)? {
+                    if let Some(oid) = Self::put_ndarray(py, &h, value, id, flags)? {
                         return ids::new_id(py, oid);
                     }
                 }
             }
         }
-        ids::new_id(py, Self::put_serialized(py, &h, value, id)?)
+        ids::new_id(py, Self::put_serialized(py, &h, value, id, flags)?)
     }
 
     /// Get one object (an ObjectID) or several (a list or tuple of them).
@@ -973,13 +984,15 @@ impl StoreCore {
     }
 
     /// Create an object of ``size`` bytes to fill in place: (ID, Creation).
-    #[pyo3(signature = (size, meta, id=None))]
+    /// ``flags`` as for ``put``.
+    #[pyo3(signature = (size, meta, id=None, flags=0))]
     fn _create<'py>(
         &self,
         py: Python<'py>,
         size: usize,
         meta: &[u8],
         id: Option<&Bound<'py, PyAny>>,
+        flags: u32,
     ) -> PyResult<(Bound<'py, PyObjectId>, Creation)> {
         let id = match id {
             None => None,
@@ -987,7 +1000,7 @@ impl StoreCore {
             Some(x) => Some(ids::extract(x)?),
         };
         let h = self.handle(py)?;
-        let (oid, ptr) = Self::create_raw(py, &h, id, size, meta)?;
+        let (oid, ptr) = Self::create_raw(py, &h, id, size, meta, flags)?;
         let state = CreationState::new(h, oid, ptr, size);
         Ok((ids::new_id(py, oid)?, Creation { state }))
     }
@@ -1035,6 +1048,79 @@ impl StoreCore {
             }
             Err(_) => Ok(false),
         }
+    }
+
+    /// Take one more reference to a sealed object (``os_ref``): while any
+    /// process holds one, the object is not freed (nor deleted, if put with
+    /// OBJECT_REFCOUNTED). Not a pin: it may be spilled. ObjectNotFound if
+    /// it is absent or deleted. Closing the store drops its references.
+    fn r#ref(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<()> {
+        let id = ids::extract(r#ref)?;
+        let h = self.handle(py)?;
+        h.store.add_ref(&id).map_err(|e| errors::from_core(py, &e, "ref"))
+    }
+
+    /// Drop one of this store's references (``os_unref``); an
+    /// OBJECT_REFCOUNTED object that nothing references or pins any more is
+    /// deleted. ObjectNotFound if this store holds none.
+    fn unref(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<()> {
+        let id = ids::extract(r#ref)?;
+        let h = self.handle(py)?;
+        h.store.unref(&id).map_err(|e| errors::from_core(py, &e, "unref"))
+    }
+
+    /// Move one of this store's references into a ticket (``os_ref_give``),
+    /// an int to send to another process, which takes it with ``take_ref``;
+    /// until then the reference is charged to this process.
+    fn give_ref(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<u64> {
+        let id = ids::extract(r#ref)?;
+        let h = self.handle(py)?;
+        h.store.give_ref(&id).map_err(|e| errors::from_core(py, &e, "give_ref"))
+    }
+
+    /// Take the reference a ticket holds (``os_ref_take``), once per ticket.
+    fn take_ref(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>, ticket: u64) -> PyResult<()> {
+        let id = ids::extract(r#ref)?;
+        let h = self.handle(py)?;
+        h.store.take_ref(&id, ticket).map_err(|e| errors::from_core(py, &e, "take_ref"))
+    }
+
+    /// Wait until at least ``num_returns`` of ``refs`` are sealed, or
+    /// ``timeout`` seconds pass (None: for ever), taking no pins (``os_wait``,
+    /// as ``ray.wait``): returns (ready, not_ready), two lists of the IDs in
+    /// their order in ``refs``.
+    #[pyo3(signature = (refs, num_returns=1, timeout=None))]
+    fn wait<'py>(
+        &self,
+        py: Python<'py>,
+        refs: &Bound<'py, PyAny>,
+        num_returns: usize,
+        timeout: Option<f64>,
+    ) -> PyResult<ReadyAndNot<'py>> {
+        let items: Vec<Bound<'py, PyAny>> = refs.try_iter()?.collect::<PyResult<_>>()?;
+        let ids: Vec<ObjectId> = items.iter().map(|r| ids::extract(r)).collect::<PyResult<_>>()?;
+        let timeout = match timeout {
+            None => None,
+            Some(t) if t.is_finite() && t >= 0.0 => Some(std::time::Duration::from_secs_f64(t)),
+            Some(t) => return Err(PyValueError::new_err(format!("timeout must be None or >= 0, not {t}"))),
+        };
+        let h = self.handle(py)?;
+        let mut ready = vec![false; ids.len()];
+        let r = py.detach(|| h.store.wait(&ids, num_returns, timeout, None, &mut ready));
+        match r {
+            Ok(_) => {}
+            Err(e) if e.kind() == objstore::ErrorKind::Timeout => {}
+            Err(e) => return Err(errors::from_core(py, &e, "wait")),
+        }
+        let (mut yes, mut no) = (Vec::new(), Vec::new());
+        for (item, r) in items.into_iter().zip(ready) {
+            if r {
+                yes.push(item);
+            } else {
+                no.push(item);
+            }
+        }
+        Ok((yes, no))
     }
 
     /// The counters, in the order of StoreStats' fields.
@@ -1116,18 +1202,33 @@ impl StoreCore {
     }
 }
 
+/// What `wait` returns: the ready IDs, then the others.
+type ReadyAndNot<'py> = (Vec<Bound<'py, PyAny>>, Vec<Bound<'py, PyAny>>);
+
 /// A bytearray put, with the GIL held.
 trait PutOrAs {
     /// # Safety
     /// `data` must stay valid and unchanged during the call.
-    unsafe fn put_with_meta_or_as(&self, id: Option<ObjectId>, data: &[u8], meta: &[u8]) -> objstore::Result<ObjectId>;
+    unsafe fn put_with_meta_or_as(
+        &self,
+        id: Option<ObjectId>,
+        data: &[u8],
+        meta: &[u8],
+        flags: u32,
+    ) -> objstore::Result<ObjectId>;
 }
 
 impl PutOrAs for objstore::Store {
-    unsafe fn put_with_meta_or_as(&self, id: Option<ObjectId>, data: &[u8], meta: &[u8]) -> objstore::Result<ObjectId> {
+    unsafe fn put_with_meta_or_as(
+        &self,
+        id: Option<ObjectId>,
+        data: &[u8],
+        meta: &[u8],
+        flags: u32,
+    ) -> objstore::Result<ObjectId> {
         match id {
-            None => self.put_with_meta(data, meta),
-            Some(id) => self.put_as(&id, data, meta).map(|()| id),
+            None => self.put_ex(data, meta, flags),
+            Some(id) => self.put_as_ex(&id, data, meta, flags).map(|()| id),
         }
     }
 }

@@ -186,15 +186,17 @@ def _create_store(
     return cls(name, capacity, create=True, create_only=not exist_ok, **options)
 
 
-def _create_object(self: Store, size: int, meta: bytes = b"", *, id: ObjectID | None = None) -> PendingObject:
+def _create_object(
+    self: Store, size: int, meta: bytes = b"", *, id: ObjectID | None = None, flags: int = 0
+) -> PendingObject:
     """Create an object of ``size`` bytes to fill in place: returns a
     PendingObject whose ``data`` is a writable memoryview; call its
     ``seal()`` (or use it as a context manager) to publish it. ``meta`` is
     raw metadata (a get of the object returns its data as a read-only
     memoryview; see ``create_array`` for an object that reads back as a
-    numpy array)."""
+    numpy array). ``flags`` as for ``put``."""
     size = _non_negative("size", size)
-    oid, creation = self._create(size, bytes(meta), id)
+    oid, creation = self._create(size, bytes(meta), id, flags)
     return PendingObject(oid, creation, None)
 
 
