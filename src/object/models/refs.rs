@@ -325,8 +325,9 @@ fn a_restore_racing_the_last_unref() {
         let (d, _) = counted(&a);
         let o = a.objects();
         let sealed = state(&a, d);
+        let seen = o.spill_attempt(d);
         let spilling = o.begin_spill(d, sealed, 0).unwrap();
-        o.record_spill_attempt(d, 1);
+        assert!(o.record_spill_attempt(d, spilling, seen, 1));
         assert!(o.commit_spill(d, spilling));
         let spilled = state(&a, d);
         let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
