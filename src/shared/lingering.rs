@@ -322,6 +322,23 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_damaged_to_name_an_object_outside_the_store_is_re_aimed() {
+        // Found by fuzzing a damaged file: an entry naming an object slot
+        // beyond the masks made the re-aim's clear index out of bounds.
+        let (entries, masks) = setup(64, 1);
+        let l = Lingering::new(&entries, PinMasks::new(&masks, 1));
+        let beyond = masks.len() as u64 + 2;
+        entries[3].store((beyond + 1) << 32, Ordering::SeqCst);
+        assert_eq!(l.pin(0, 3), LingerPin::Pinned);
+        assert!(l.pinned(3) && !l.pinned(beyond as u32));
+        assert_eq!(l.release(0, 3), LingerRelease::Last);
+        // A damaged entry with pins on it is busy, not followed.
+        entries[4].store((beyond + 1) << 32 | 1, Ordering::SeqCst);
+        assert_eq!(l.pin(0, 4), LingerPin::Busy);
+        assert!(!l.pinned(beyond as u32));
+    }
+
+    #[test]
     fn a_dead_slots_entries_and_bits_are_cleared() {
         let (entries, masks) = setup(64, 2);
         let l = Lingering::new(&entries, PinMasks::new(&masks, 1));
