@@ -449,6 +449,20 @@ impl<'a> Objects<'a> {
         self.desc.transition(d, spilling, spilling.to(State::Sealed, NO_OWNER))
     }
 
+    /// Undoes the step `spilling` of a dead spiller (its reclaimer):
+    /// `remove_attempt` removes the files of the attempt a snapshot of `d`
+    /// records, then the step is cancelled. Only a snapshot still in that
+    /// step will do: once a reader cancelled it, the attempt recorded may be
+    /// another spiller's, even a committed one's (SPILLED, same life), whose
+    /// file must stay. The dead spiller's own files, if any, are then
+    /// owned by no descriptor, and a sweep removes them.
+    pub(crate) fn undo_spill(&self, d: u32, spilling: StateWord, remove_attempt: impl FnOnce(&Snapshot)) -> bool {
+        if let Some(snap) = self.desc.snapshot(d).filter(|n| n.state == spilling) {
+            remove_attempt(&snap);
+        }
+        self.cancel_spill(d, spilling)
+    }
+
     /// SPILLING -> SPILLED, once the spill file is in place. False if a
     /// reader cancelled the spill meanwhile.
     pub(crate) fn commit_spill(&self, d: u32, spilling: StateWord) -> bool {
@@ -529,11 +543,35 @@ impl<'a> Objects<'a> {
         }
     }
 
-    /// Records spill attempt `tag` in the SPILLING descriptor `d`, before
-    /// the attempt's file exists: from then on whoever frees or reclaims
-    /// `d` knows which file to remove, and a sweep knows the file is owned.
-    pub(crate) fn record_spill_attempt(&self, d: u32, tag: u32) {
-        self.desc.record_spill_attempt(d, tag);
+    /// The spill attempt recorded in `d` now. A spiller reads it before its
+    /// `begin_spill` and hands it to `record_spill_attempt`.
+    pub(crate) fn spill_attempt(&self, d: u32) -> u32 {
+        self.desc.spill_tag(d)
+    }
+
+    /// Records spill attempt `tag` in the descriptor `d` this spiller took
+    /// to `spilling`, before the attempt's file exists: from then on whoever
+    /// frees or reclaims `d` knows which file to remove, and a sweep knows
+    /// the file is owned. `seen` is what `spill_attempt` returned before the
+    /// spiller's `begin_spill`. False if the step is not (or no longer) this
+    /// spiller's: it then creates no file, and cancels its step if it still
+    /// holds it.
+    ///
+    /// The record replaces `seen` by a compare-and-swap. A spiller stopped
+    /// between its `begin_spill` and its record may resume after a reader
+    /// cancelled its step and another spiller began, recorded and committed
+    /// its own: a plain store would then replace the committed attempt's tag
+    /// in a SPILLED descriptor, whose file a restore could no longer open
+    /// (reported as damage: the object was lost) and a sweep would remove as
+    /// unowned. With the CAS, a record succeeds only if no attempt was
+    /// recorded since the recorder read `seen`, before its `begin_spill`;
+    /// an attempt that commits was recorded while its step held the
+    /// descriptor, so every later recorder began later, read the committed
+    /// tag or a later one, and finds its spiller's step gone (which it
+    /// checks after the record). The committed attempt's tag therefore stays
+    /// until the descriptor is freed.
+    pub(crate) fn record_spill_attempt(&self, d: u32, spilling: StateWord, seen: u32, tag: u32) -> bool {
+        self.desc.record_spill_attempt(d, seen, tag) && self.desc.load_state(d, Ordering::SeqCst) == spilling
     }
 
     /// Whether a descriptor owns the spill file of `attempt`: the
@@ -620,6 +658,57 @@ mod tests {
         assert_eq!(a.released(d), 1);
         assert!(!o.unpin(&local, 0, d, &a));
         put(&a, 1, &[9, 9, 9]).unwrap();
+    }
+
+    /// The soak's lost objects, step by step: a spiller stops after its
+    /// `begin_spill`; a reader cancels its step; another spiller records
+    /// its attempt and commits. The first then resumes: its record must
+    /// fail and leave the committed attempt's tag, which names the file.
+    #[test]
+    fn a_stopped_spiller_cannot_record_over_a_committed_spill() {
+        let a = Arena::new(4, 2);
+        let o = a.objects();
+        let d = put(&a, 0, &[4, 5, 6]).unwrap();
+        let sealed = o.desc.load_state(d, Ordering::SeqCst);
+        let seen_0 = o.spill_attempt(d);
+        let stopped = o.begin_spill(d, sealed, 0).unwrap();
+        // (slot 0 stops here)
+        assert!(o.cancel_spill(d, stopped));
+        let seen_1 = o.spill_attempt(d);
+        let spilling = o.begin_spill(d, sealed, 1).unwrap();
+        assert!(o.record_spill_attempt(d, spilling, seen_1, 0x20_0001));
+        assert!(o.commit_spill(d, spilling));
+        // Slot 0 resumes.
+        assert!(!o.record_spill_attempt(d, stopped, seen_0, 0x10_0001));
+        assert_eq!(o.spill_attempt(d), 0x20_0001);
+        // Its reclaimer, had it died instead, leaves the file alone too.
+        assert!(!o.undo_spill(d, stopped, |_| panic!("removed the files of a spilled object")));
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst), spilling.to(State::Spilled, NO_OWNER));
+    }
+
+    /// A stopped spiller that records before the next spiller does: the
+    /// record lands but the step is not its own (it creates no file), and
+    /// the next spiller, which read the attempt before, fails and cancels;
+    /// a spill after that succeeds.
+    #[test]
+    fn a_stopped_spillers_early_record_only_delays_the_next_spill() {
+        let a = Arena::new(4, 2);
+        let o = a.objects();
+        let d = put(&a, 0, &[4, 5, 7]).unwrap();
+        let sealed = o.desc.load_state(d, Ordering::SeqCst);
+        let seen_0 = o.spill_attempt(d);
+        let stopped = o.begin_spill(d, sealed, 0).unwrap();
+        assert!(o.cancel_spill(d, stopped));
+        let seen_1 = o.spill_attempt(d);
+        let spilling = o.begin_spill(d, sealed, 1).unwrap();
+        assert!(!o.record_spill_attempt(d, stopped, seen_0, 0x10_0001));
+        assert!(!o.record_spill_attempt(d, spilling, seen_1, 0x20_0001));
+        assert!(o.cancel_spill(d, spilling));
+        let seen = o.spill_attempt(d);
+        let spilling = o.begin_spill(d, sealed, 1).unwrap();
+        assert!(o.record_spill_attempt(d, spilling, seen, 0x20_0002));
+        assert!(o.commit_spill(d, spilling));
+        assert_eq!(o.spill_attempt(d), 0x20_0002);
     }
 
     #[test]

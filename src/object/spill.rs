@@ -15,6 +15,7 @@
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 use super::alloc::{footprint, Allocator, Freer};
 use super::lifecycle::Objects;
@@ -73,9 +74,13 @@ impl<'a> Spiller<'a> {
     }
 
     /// A new spill attempt tag for this process: its slot and a counter.
+    /// The counter starts at a random value, so that a later process in
+    /// the same slot does not repeat an earlier one's tags (a tag names an
+    /// attempt's files, and `record_spill_attempt` compares tags).
     fn next_tag(&self) -> u32 {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
-        ((self.me() + 1) << 20) | (COUNTER.fetch_add(1, Ordering::Relaxed) as u32 & 0xf_ffff)
+        static COUNTER: OnceLock<AtomicU64> = OnceLock::new();
+        let counter = COUNTER.get_or_init(|| AtomicU64::new(crate::platform::random_u128() as u64));
+        ((self.me() + 1) << 20) | (counter.fetch_add(1, Ordering::Relaxed) as u32 & 0xf_ffff)
     }
 
     // ----- spilling one object ---------------------------------------------------
@@ -87,6 +92,9 @@ impl<'a> Spiller<'a> {
         if snap.state.state() != State::Sealed {
             return Ok(false);
         }
+        // The attempt recorded before our step begins (see
+        // `record_spill_attempt`).
+        let seen = o.spill_attempt(d);
         let Some(spilling) = o.begin_spill(d, snap.state, self.me()) else { return Ok(false) };
         // Pin it while we read its bytes: a reader may cancel the spill and
         // a delete may follow at once, and the bytes must stay until we are
@@ -95,13 +103,14 @@ impl<'a> Spiller<'a> {
             o.cancel_spill(d, spilling);
             return Ok(false);
         }
-        let result = self.spill_pinned(d, snap, spilling);
+        let result = self.spill_pinned(d, snap, spilling, seen);
         o.unpin(&self.local, self.me(), d, &self.alloc.freer());
         result
     }
 
-    /// The body of `spill_one`, with `d` SPILLING and pinned by us.
-    fn spill_pinned(&self, d: u32, snap: &Snapshot, spilling: StateWord) -> Result<bool> {
+    /// The body of `spill_one`, with `d` SPILLING and pinned by us; `seen`:
+    /// the attempt recorded before our `begin_spill`.
+    fn spill_pinned(&self, d: u32, snap: &Snapshot, spilling: StateWord, seen: u32) -> Result<bool> {
         let o = self.objects();
         let region = self.alloc.region;
         let total = footprint(snap.data_len, snap.meta_len as u64);
@@ -112,8 +121,13 @@ impl<'a> Spiller<'a> {
         let tag = self.next_tag();
         let gen = snap.state.gen();
         // Record the attempt before the file exists, so that whoever frees
-        // or reclaims the descriptor knows which file to remove.
-        o.record_spill_attempt(d, tag);
+        // or reclaims the descriptor knows which file to remove. If our step
+        // was cancelled meanwhile (and perhaps another spiller's committed),
+        // the record fails rather than replace another attempt's.
+        if !o.record_spill_attempt(d, spilling, seen, tag) {
+            o.cancel_spill(d, spilling);
+            return Ok(false);
+        }
         let tmp = spill_files::path(self.dir, &snap.key, d, gen, tag, true);
         let path = spill_files::path(self.dir, &snap.key, d, gen, tag, false);
         let header = Header { key: snap.key, meta_len: snap.meta_len, data_len: snap.data_len, desc: d, gen };
@@ -310,10 +324,9 @@ pub(crate) fn undo_step(region: &Region, d: u32, s: StateWord, dead: u32, mem: &
     let o = Objects::of(region);
     match s.state() {
         State::Spilling => {
-            if let Some(snap) = o.desc.snapshot(d) {
-                spill_files::remove_attempt(region.layout(), &snap.key, d, s.gen(), snap.spill_tag());
-            }
-            o.cancel_spill(d, s);
+            o.undo_spill(d, s, |snap| {
+                spill_files::remove_attempt(region.layout(), &snap.key, d, s.gen(), snap.spill_tag())
+            });
         }
         State::Shadow => match o.chosen_predecessor(d, s) {
             Some((pred, spilled)) => {

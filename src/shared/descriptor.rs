@@ -543,12 +543,24 @@ impl<'a> Descriptors<'a> {
     }
 
     /// Records spill attempt `tag` in `d` (SPILLING), before the attempt's
-    /// file exists: from then on whoever frees or reclaims `d` knows which
-    /// file to remove.
-    pub(crate) fn record_spill_attempt(&self, d: u32, tag: u32) {
+    /// file exists, in place of attempt `seen`: from then on whoever frees
+    /// or reclaims `d` knows which file to remove. A compare-and-swap, not a
+    /// store: false, recording nothing, if the recorded attempt is no longer
+    /// `seen` (see `Objects::record_spill_attempt`).
+    pub(crate) fn record_spill_attempt(&self, d: u32, seen: u32, tag: u32) -> bool {
         let info = self.word(d, w::INFO);
-        info.store(info.load(Ordering::Relaxed) & 0xffff_ffff | (tag as u64) << 32, Ordering::SeqCst);
+        let mut v = info.load(Ordering::SeqCst);
+        loop {
+            if (v >> 32) as u32 != seen {
+                return false;
+            }
+            match info.compare_exchange(v, v & 0xffff_ffff | (tag as u64) << 32, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => break,
+                Err(now) => v = now,
+            }
+        }
         self.word(d, w::AUX).fetch_or(aux::SPILL_FILE, Ordering::SeqCst);
+        true
     }
 
     /// The tag of the spill attempt recorded in `d`.

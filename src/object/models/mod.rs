@@ -263,8 +263,9 @@ fn spilled_object(a: &Arena) -> (u32, StateWord) {
     let o = a.objects();
     let d = put(a, 0).unwrap();
     let sealed = o.desc.load_state(d, Ordering::SeqCst);
+    let seen = o.spill_attempt(d);
     let spilling = o.begin_spill(d, sealed, 0).unwrap();
-    o.record_spill_attempt(d, 1);
+    assert!(o.record_spill_attempt(d, spilling, seen, 1));
     assert!(o.commit_spill(d, spilling));
     let spilled = o.desc.load_state(d, Ordering::SeqCst);
     let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
@@ -541,14 +542,19 @@ fn a_sweep_never_removes_a_file_a_spill_still_needs() {
             })
         };
         let o = a.objects();
+        let seen = o.spill_attempt(d);
         let spilling = o.begin_spill(d, sealed, 0).unwrap();
-        o.record_spill_attempt(d, TAG);
-        file.store(TEMP_FILE, Ordering::SeqCst);
-        if file.compare_exchange(TEMP_FILE, FINAL_FILE, Ordering::SeqCst, Ordering::SeqCst).is_err() {
-            // The sweep took the temp file: only allowed once cancelled.
-            assert!(!o.cancel_spill(d, spilling), "the sweep removed a live spill's file");
-        } else if !o.commit_spill(d, spilling) {
-            file.store(NO_FILE, Ordering::SeqCst);
+        if o.record_spill_attempt(d, spilling, seen, TAG) {
+            file.store(TEMP_FILE, Ordering::SeqCst);
+            if file.compare_exchange(TEMP_FILE, FINAL_FILE, Ordering::SeqCst, Ordering::SeqCst).is_err() {
+                // The sweep took the temp file: only allowed once cancelled.
+                assert!(!o.cancel_spill(d, spilling), "the sweep removed a live spill's file");
+            } else if !o.commit_spill(d, spilling) {
+                file.store(NO_FILE, Ordering::SeqCst);
+            }
+        } else {
+            // Cancelled before the record: no file.
+            assert!(!o.cancel_spill(d, spilling));
         }
         sweeper.join().unwrap();
         reader.join().unwrap();
@@ -571,21 +577,111 @@ fn a_dead_spillers_file_is_removed_by_reclaim_or_sweep() {
         let d = put(&a, 0).unwrap();
         let sealed = a.objects().desc.load_state(d, Ordering::SeqCst);
         let o = a.objects();
+        let seen = o.spill_attempt(d);
         let spilling = o.begin_spill(d, sealed, 0).unwrap();
-        o.record_spill_attempt(d, TAG);
+        assert!(o.record_spill_attempt(d, spilling, seen, TAG));
         let file = Arc::new(AtomicU32::new(TEMP_FILE));
         // (slot 0 stops forever here)
         let sweeper = {
             let (a, file) = (a.clone(), file.clone());
             thread::spawn(move || sweep_once(&a, &file, d, sealed.gen()))
         };
-        // The reclaimer of slot 0 (as `undo_spill_step`): remove the
-        // attempt's files, then cancel.
-        file.store(NO_FILE, Ordering::SeqCst);
-        assert!(o.cancel_spill(d, spilling));
+        // The reclaimer of slot 0 (`undo_spill`): remove the attempt's
+        // files, then cancel.
+        assert!(o.undo_spill(d, spilling, |_| file.store(NO_FILE, Ordering::SeqCst)));
         sweeper.join().unwrap();
         assert_eq!(file.load(Ordering::SeqCst), NO_FILE);
         assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Sealed);
+    });
+}
+
+/// The tag of a second spiller's attempt (slot 1).
+const OTHER_TAG: u32 = 0x0020_0009;
+
+/// A spill by slot 1 (`spill_one`'s steps on the descriptor), after a
+/// reader cancelled any spill under way: Some(its tag) if it committed.
+fn respill(a: &Arena, d: u32, sealed: StateWord) -> Option<u32> {
+    let o = a.objects();
+    let s = o.desc.load_state(d, Ordering::SeqCst);
+    if s.state() == State::Spilling {
+        o.cancel_spill(d, s);
+    }
+    let seen = o.spill_attempt(d);
+    let spilling = o.begin_spill(d, sealed, 1)?;
+    if o.record_spill_attempt(d, spilling, seen, OTHER_TAG) && o.commit_spill(d, spilling) {
+        return Some(OTHER_TAG);
+    }
+    o.cancel_spill(d, spilling);
+    None
+}
+
+/// A spiller stopped between its `begin_spill` and its record resumes
+/// after a reader cancelled its step and another spiller spilled the
+/// object (begin, record, commit): its record fails, so the attempt a
+/// SPILLED object records is always its committer's, whose file a restore
+/// opens, a free removes and a sweep keeps. (A plain store of the tag lost
+/// objects in the soak: their restore opened a file that never existed.)
+#[test]
+fn a_stopped_spiller_never_replaces_the_committed_attempt() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let d = put(&a, 0).unwrap();
+        let sealed = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let other = {
+            let a = a.clone();
+            thread::spawn(move || respill(&a, d, sealed))
+        };
+        let o = a.objects();
+        let mut mine = None;
+        let seen = o.spill_attempt(d);
+        if let Some(spilling) = o.begin_spill(d, sealed, 0) {
+            if !o.record_spill_attempt(d, spilling, seen, TAG) {
+                o.cancel_spill(d, spilling);
+            } else if o.commit_spill(d, spilling) {
+                mine = Some(TAG);
+            }
+        }
+        let theirs = other.join().unwrap();
+        let s = o.desc.load_state(d, Ordering::SeqCst);
+        match (mine, theirs) {
+            (Some(tag), None) | (None, Some(tag)) => {
+                assert_eq!(s.state(), State::Spilled);
+                assert_eq!(o.spill_attempt(d), tag, "a spilled object records an attempt not its committer's");
+            }
+            (None, None) => assert_eq!(s.state(), State::Sealed),
+            (Some(_), Some(_)) => panic!("spilled twice"),
+        }
+    });
+}
+
+/// A reclaimer saw a dead spiller's step (SPILLING by the dead slot) and
+/// undoes it while a reader cancels that step and another spiller spills
+/// the object: the reclaimer removes the files of the attempt recorded
+/// while the step is still the dead one's, never those of the attempt that
+/// committed.
+#[test]
+fn a_reclaimer_never_removes_the_committed_attempts_file() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let d = put(&a, 0).unwrap();
+        let sealed = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let o = a.objects();
+        let seen = o.spill_attempt(d);
+        let dead = o.begin_spill(d, sealed, 0).unwrap();
+        assert!(o.record_spill_attempt(d, dead, seen, TAG));
+        // (slot 0 dies here)
+        let removed = Arc::new(AtomicU32::new(0));
+        let reclaimer = {
+            let (a, removed) = (a.clone(), removed.clone());
+            thread::spawn(move || {
+                a.objects().undo_spill(d, dead, |snap| removed.store(snap.spill_tag(), Ordering::SeqCst));
+            })
+        };
+        let committed = respill(&a, d, sealed);
+        reclaimer.join().unwrap();
+        if committed.is_some() {
+            assert_ne!(removed.load(Ordering::SeqCst), OTHER_TAG, "the committed attempt's file was removed");
+        }
     });
 }
 
