@@ -4,7 +4,6 @@
 //! The listing is one scan of the object table (`Store::list`), not a
 //! snapshot: objects put or deleted while it runs may or may not appear.
 
-use std::fmt::Write as _;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use objstore::{ObjectInfo, ObjectState};
@@ -106,36 +105,12 @@ pub fn table(rows: &[Row], exact: bool) -> String {
             ]
         })
         .collect();
-    let header = ["ID", "DATA", "META", "STATE", "PINS", "REFS", "WHERE", "AGE"];
-    let mut width = header.map(str::len);
-    for row in &cells {
-        for (w, c) in width.iter_mut().zip(row) {
-            *w = (*w).max(c.len());
-        }
-    }
     // Numbers right-aligned, words left-aligned.
-    let right = [false, true, true, false, true, true, false, true];
-    let mut out = String::new();
-    let mut line = |cells: [&str; 8]| {
-        let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i > 0 {
-                l.push_str("  ");
-            }
-            if right[i] {
-                let _ = write!(l, "{c:>w$}", w = width[i]);
-            } else {
-                let _ = write!(l, "{c:<w$}", w = width[i]);
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for row in &cells {
-        line(std::array::from_fn(|i| row[i].as_str()));
-    }
-    out
+    crate::table::render(
+        ["ID", "DATA", "META", "STATE", "PINS", "REFS", "WHERE", "AGE"],
+        [false, true, true, false, true, true, false, true],
+        &cells,
+    )
 }
 
 /// `ls NAME`: the objects of the store `name`.

@@ -18,6 +18,7 @@ mod open;
 mod progress;
 mod stat;
 mod stores;
+mod table;
 mod transfer;
 mod units;
 

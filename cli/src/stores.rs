@@ -9,7 +9,6 @@
 //! root, the ones `open` trusts. Others are shown with what their header
 //! and the file system say, and why no more.
 
-use std::fmt::Write as _;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
@@ -227,35 +226,12 @@ pub fn table(rows: &[StoreRow], exact: bool) -> String {
             ]
         })
         .collect();
-    let header = ["NAME", "OWNER", "MODE", "SIZE", "USED", "USE%", "OBJECTS", "PROCS", "STATUS"];
-    let right = [false, false, false, true, true, true, true, true, false];
-    let mut width = header.map(str::len);
-    for row in &cells {
-        for (w, c) in width.iter_mut().zip(row) {
-            *w = (*w).max(c.chars().count());
-        }
-    }
-    let mut out = String::new();
-    let mut line = |cells: [&str; 9]| {
-        let mut l = String::new();
-        for (i, c) in cells.iter().enumerate() {
-            if i > 0 {
-                l.push_str("  ");
-            }
-            if right[i] {
-                let _ = write!(l, "{c:>w$}", w = width[i]);
-            } else {
-                let _ = write!(l, "{c:<w$}", w = width[i]);
-            }
-        }
-        out.push_str(l.trim_end());
-        out.push('\n');
-    };
-    line(header);
-    for row in &cells {
-        line(std::array::from_fn(|i| row[i].as_str()));
-    }
-    out
+    // Numbers right-aligned, words left-aligned.
+    crate::table::render(
+        ["NAME", "OWNER", "MODE", "SIZE", "USED", "USE%", "OBJECTS", "PROCS", "STATUS"],
+        [false, false, false, true, true, true, true, true, false],
+        &cells,
+    )
 }
 
 pub fn run(args: LsArgs) -> Result<(), Failure> {

@@ -17,14 +17,16 @@
 //!
 //!   an entry of slot p names d  =>  bit p of d's linger mask is set.
 //!
-//! The owner sets the bit before an entry names d and clears it only after
-//! no entry names d; the reclaim of a dead slot clears both. A bit with no
-//! entry naming the object costs a look, nothing else. Threads of one
-//! process need no lock for this: only an entry with a count of 0 is
-//! re-aimed, the thread that re-aims it holds the count of 1 it wrote until
-//! it has cleared the old object's bit, and the old object has no other
-//! entry (entries are direct-mapped), so no thread can aim an entry back at
-//! the old object between the re-aim and the clear.
+//! The owner sets the bit before any pin through an entry naming d can be
+//! used (a re-aim marks the entry AIMING until the bit is set, see
+//! `pin_slow`) and clears it only after no entry names d; the reclaim of a
+//! dead slot clears both. A bit with no entry naming the object costs a
+//! look, nothing else. Threads of one process need no lock for this: only
+//! an entry with a count of 0 is re-aimed, the thread that re-aims it holds
+//! the count of 1 it wrote until it has cleared the old object's bit, and
+//! the old object has no other entry (entries are direct-mapped), so no
+//! thread can aim an entry back at the old object between the re-aim and
+//! the clear.
 //!
 //! Whether an object is pinned: any pin-mask bit, or any slot whose linger
 //! bit is set and whose entry names the object with a count above 0. Pin
@@ -54,6 +56,9 @@ pub(crate) const LINGER_MASK_WORDS: usize = 1;
 const COUNT_MASK: u64 = 0xffff_ffff;
 /// A count kept below this; more pins of one object take the mask path.
 const MAX_COUNT: u64 = 1 << 31;
+/// Added to the count while a thread re-aims the entry (see `pin_slow`):
+/// at or above `MAX_COUNT`, so no other thread pins through it meanwhile.
+const AIMING: u64 = MAX_COUNT;
 
 /// Words of the linger entries of a store of `processes` slots.
 pub(crate) fn entry_words(processes: u32) -> usize {
@@ -141,12 +146,22 @@ impl<'a> Lingering<'a> {
 
     /// `pin` when the entry must be aimed at `d` first, or another thread
     /// of this process changed it under us.
+    ///
+    /// A re-aim writes the name with `AIMING` added to the count, sets
+    /// `d`'s bit, clears the old object's bit, and only then takes `AIMING`
+    /// away. The bit is set after the compare-and-swap, not before: the
+    /// entry may have gone from the value we read to `d` and back (another
+    /// thread got `d` and then the old object again), clearing `d`'s bit,
+    /// and a bit set or seen before that would be lost while the swap still
+    /// succeeds. After the swap, every clear of `d`'s bit by an earlier
+    /// re-aim away from `d` happened before (it precedes that re-aimer's
+    /// release, which our swap read or followed). `AIMING` keeps the other
+    /// threads of this process from pinning through the entry before the
+    /// bit is set (they see a full count and take the mask path); to a
+    /// deleter the entry already counts as pinned.
     #[cold]
     fn pin_slow(&self, me: u32, d: u32, e: &AtomicU64) -> LingerPin {
         loop {
-            // Acquire: if `v` is a release of ours that left the entry at 0
-            // after a re-aim, that re-aim's clear of the old object's bit
-            // is then visible to the look at our bit below.
             let v = e.load(Ordering::Acquire);
             if names(v, d) {
                 if v & COUNT_MASK >= MAX_COUNT {
@@ -160,14 +175,18 @@ impl<'a> Lingering<'a> {
             if v & COUNT_MASK != 0 {
                 return LingerPin::Busy;
             }
-            // Announce before the entry names d (the invariant above).
-            self.masks.set_if_clear(d, me);
-            if e.compare_exchange(v, (d as u64 + 1) << 32 | 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+            let aimed = (d as u64 + 1) << 32 | 1;
+            if e.compare_exchange(v, aimed | AIMING, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
+                self.masks.set_if_clear(d, me);
                 if let Some(old) = named(v) {
                     // No entry of ours names `old` now (this was its only
-                    // one), and none can until our count goes (see above).
+                    // one), and none can until our count goes.
                     self.masks.clear(old, me);
                 }
+                // Only this thread changes an entry that is AIMING (no
+                // other thread holds a pin through it, and the process is
+                // alive, so no reclaimer clears it).
+                e.fetch_sub(AIMING, Ordering::SeqCst);
                 return LingerPin::Pinned;
             }
         }
@@ -228,6 +247,15 @@ impl<'a> Lingering<'a> {
     /// Clears dead slot `dead`'s linger bit on `d`; true if it was set.
     pub(crate) fn clear_bit(&self, d: u32, dead: u32) -> bool {
         dead < LINGER_SLOTS && self.masks.clear(d, dead)
+    }
+
+    /// The first step of a re-aim of `me`'s entry at `d`, as `pin_slow`
+    /// takes it (for models that stop a process between steps).
+    #[cfg(all(test, loom))]
+    pub(crate) fn aim_for_model(&self, me: u32, d: u32) {
+        let e = self.entry(me, d).unwrap();
+        assert_eq!(e.load(Ordering::SeqCst) & COUNT_MASK, 0);
+        e.store((d as u64 + 1) << 32 | 1 | AIMING, Ordering::SeqCst);
     }
 
     /// The linger masks (for models that stop a process between steps).
@@ -322,6 +350,23 @@ mod tests {
     }
 
     #[test]
+    fn an_entry_damaged_to_name_an_object_outside_the_store_is_re_aimed() {
+        // Found by fuzzing a damaged file: an entry naming an object slot
+        // beyond the masks made the re-aim's clear index out of bounds.
+        let (entries, masks) = setup(64, 1);
+        let l = Lingering::new(&entries, PinMasks::new(&masks, 1));
+        let beyond = masks.len() as u64 + 2;
+        entries[3].store((beyond + 1) << 32, Ordering::SeqCst);
+        assert_eq!(l.pin(0, 3), LingerPin::Pinned);
+        assert!(l.pinned(3) && !l.pinned(beyond as u32));
+        assert_eq!(l.release(0, 3), LingerRelease::Last);
+        // A damaged entry with pins on it is busy, not followed.
+        entries[4].store((beyond + 1) << 32 | 1, Ordering::SeqCst);
+        assert_eq!(l.pin(0, 4), LingerPin::Busy);
+        assert!(!l.pinned(beyond as u32));
+    }
+
+    #[test]
     fn a_dead_slots_entries_and_bits_are_cleared() {
         let (entries, masks) = setup(64, 2);
         let l = Lingering::new(&entries, PinMasks::new(&masks, 1));
@@ -354,9 +399,15 @@ mod tests {
                 });
             }
         });
-        let named: Vec<u32> =
-            [2u32, 18, 34].into_iter().filter(|&d| masks[d as usize].load(Ordering::SeqCst) != 0).collect();
-        assert!(named.len() <= 1, "bits of objects no entry names: {named:?}");
+        // The invariant, one way: the object the entry names has its bit.
+        // (The other way need not hold: a thread that set d's bit and then
+        // lost the race to aim the entry leaves the bit set, which costs a
+        // deleter of d one look and nothing else.)
+        let v = entries[2].load(Ordering::SeqCst);
+        if let Some(d) = named(v) {
+            assert!([2u32, 18, 34].contains(&d));
+            assert_eq!(masks[d as usize].load(Ordering::SeqCst), 1, "the entry names {d} without its bit");
+        }
         assert!(![2u32, 18, 34].iter().any(|&d| l.pinned(d)));
     }
 }

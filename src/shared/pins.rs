@@ -22,7 +22,7 @@ use super::sync::{decisive_load, spin_hint, AtomicU32, AtomicU64, Ordering};
 const BUSY: u32 = 1 << 31;
 const MAX_PINS: u32 = BUSY - 1;
 
-/// Masks are spread over this many rows (see `PinMasks::start`).
+/// Masks are spread over this many rows (see `PinMasks`).
 pub(crate) const MASK_SPREAD: usize = 64;
 
 /// 64-bit words in one mask: a bit per process slot.
@@ -52,6 +52,8 @@ pub(crate) fn mask_positions(objects: u64) -> u64 {
 pub(crate) struct PinMasks<'a> {
     words: &'a [AtomicU64],
     mask_words: usize,
+    /// Masks in the section: object slots `0..positions` have one.
+    positions: usize,
     /// Positions / MASK_SPREAD, or 0 to keep masks in order.
     rows: usize,
 }
@@ -60,44 +62,59 @@ impl<'a> PinMasks<'a> {
     pub(crate) fn new(words: &'a [AtomicU64], mask_words: usize) -> PinMasks<'a> {
         let positions = words.len() / mask_words.max(1);
         let rows = if positions.is_multiple_of(MASK_SPREAD) { positions / MASK_SPREAD } else { 0 };
-        PinMasks { words, mask_words, rows }
+        PinMasks { words, mask_words, positions, rows }
     }
 
-    /// Index of the first word of `d`'s mask.
+    /// `d`'s mask, or no words if `d` has none. Object slots come from the
+    /// shared mapping (a linger entry names one), where a damaged file may
+    /// hold anything: an object outside the section has an empty mask, in
+    /// which nothing is set and setting does nothing.
     #[inline]
-    fn start(&self, d: u32) -> usize {
+    fn mask(&self, d: u32) -> &'a [AtomicU64] {
+        self.start(d).and_then(|start| self.words.get(start..start + self.mask_words)).unwrap_or(&[])
+    }
+
+    /// Index of the first word of `d`'s mask, if `d` has one.
+    #[inline]
+    fn start(&self, d: u32) -> Option<usize> {
         let d = d as usize;
+        if d >= self.positions {
+            return None;
+        }
+        // Spread positions are a permutation of 0..positions (see above).
         let position = if self.rows == 0 { d } else { (d % MASK_SPREAD) * self.rows + d / MASK_SPREAD };
-        position * self.mask_words
+        Some(position * self.mask_words)
     }
 
     #[inline]
-    fn word(&self, d: u32, slot: u32) -> (&'a AtomicU64, u64) {
-        let w = &self.words[self.start(d) + slot as usize / 64];
-        (w, 1u64 << (slot % 64))
+    fn word(&self, d: u32, slot: u32) -> Option<(&'a AtomicU64, u64)> {
+        let w = self.mask(d).get(slot as usize / 64)?;
+        Some((w, 1u64 << (slot % 64)))
     }
 
     /// Sets `slot`'s bit on object `d`.
     #[inline]
     pub(crate) fn set(&self, d: u32, slot: u32) {
-        let (w, bit) = self.word(d, slot);
-        w.fetch_or(bit, Ordering::SeqCst);
+        if let Some((w, bit)) = self.word(d, slot) {
+            w.fetch_or(bit, Ordering::SeqCst);
+        }
     }
 
     /// Sets `slot`'s bit on object `d` unless it is set already (only the
     /// slot's own process sets it, so a plain load tells).
     #[inline]
     pub(crate) fn set_if_clear(&self, d: u32, slot: u32) {
-        let (w, bit) = self.word(d, slot);
-        if w.load(Ordering::Relaxed) & bit == 0 {
-            w.fetch_or(bit, Ordering::SeqCst);
+        if let Some((w, bit)) = self.word(d, slot) {
+            if w.load(Ordering::Relaxed) & bit == 0 {
+                w.fetch_or(bit, Ordering::SeqCst);
+            }
         }
     }
 
     /// Clears `slot`'s bit on object `d`; true if it was set.
     #[inline]
     pub(crate) fn clear(&self, d: u32, slot: u32) -> bool {
-        let (w, bit) = self.word(d, slot);
+        let Some((w, bit)) = self.word(d, slot) else { return false };
         // A plain load first keeps the sweep of a dead slot from writing
         // every mask line of the store.
         if w.load(Ordering::SeqCst) & bit == 0 {
@@ -109,23 +126,20 @@ impl<'a> PinMasks<'a> {
     /// Whether `slot`'s bit is set on `d`.
     #[cfg(any(test, loom))]
     pub(crate) fn is_set(&self, d: u32, slot: u32) -> bool {
-        let (w, bit) = self.word(d, slot);
-        w.load(Ordering::SeqCst) & bit != 0
+        self.word(d, slot).is_some_and(|(w, bit)| w.load(Ordering::SeqCst) & bit != 0)
     }
 
     /// Whether any process pins `d`.
     #[inline]
     pub(crate) fn any(&self, d: u32) -> bool {
-        let start = self.start(d);
-        self.words[start..start + self.mask_words].iter().any(|w| w.load(Ordering::SeqCst) != 0)
+        self.mask(d).iter().any(|w| w.load(Ordering::SeqCst) != 0)
     }
 
     /// Whether `f` holds for some slot whose bit is set on `d` (decisive
     /// reads, see `sync::decisive_load`).
     #[inline]
     pub(crate) fn any_slot(&self, d: u32, mut f: impl FnMut(u32) -> bool) -> bool {
-        let start = self.start(d);
-        for (i, w) in self.words[start..start + self.mask_words].iter().enumerate() {
+        for (i, w) in self.mask(d).iter().enumerate() {
             let mut v = decisive_load(w);
             while v != 0 {
                 if f(i as u32 * 64 + v.trailing_zeros()) {
@@ -139,9 +153,8 @@ impl<'a> PinMasks<'a> {
 
     /// The slots pinning `d`, for inspection.
     pub(crate) fn holders(&self, d: u32) -> Vec<u32> {
-        let start = self.start(d);
         let mut out = Vec::new();
-        for (i, w) in self.words[start..start + self.mask_words].iter().enumerate() {
+        for (i, w) in self.mask(d).iter().enumerate() {
             let mut v = w.load(Ordering::Relaxed);
             while v != 0 {
                 out.push(i as u32 * 64 + v.trailing_zeros());
@@ -263,17 +276,38 @@ mod tests {
             let words: Vec<AtomicU64> = (0..positions * mask_words).map(|_| AtomicU64::new(0)).collect();
             let m = PinMasks::new(&words, mask_words);
             let mut seen = std::collections::HashSet::new();
+            let start = |d: u32| m.start(d).unwrap();
             for d in 0..positions as u32 {
-                assert!(seen.insert(m.start(d)), "two objects share a mask");
-                assert!(m.start(d) + mask_words <= words.len());
+                assert!(seen.insert(start(d)), "two objects share a mask");
+                assert!(start(d) + mask_words <= words.len());
                 if d > 0 {
-                    let line = |d: u32| m.start(d) * 8 / 64;
+                    let line = |d: u32| start(d) * 8 / 64;
                     assert_ne!(line(d), line(d - 1), "objects {} and {d} share a line", d - 1);
                 }
             }
             // Each object's bits are its own.
             m.set(70, 3);
             assert!(m.is_set(70, 3) && !m.any(71) && !m.any(69) && !m.any(6));
+        }
+    }
+
+    #[test]
+    fn an_object_outside_the_section_has_an_empty_mask() {
+        // A damaged file can name any object slot (a linger entry does);
+        // no access may panic, alias another object's mask or write.
+        for (positions, mask_words) in [(3usize, 1usize), (2 * MASK_SPREAD, 2)] {
+            let words: Vec<AtomicU64> = (0..positions * mask_words).map(|_| AtomicU64::new(0)).collect();
+            let m = PinMasks::new(&words, mask_words);
+            for d in [positions as u32, positions as u32 + 2, u32::MAX] {
+                m.set(d, 1);
+                m.set_if_clear(d, 0);
+                assert!(!m.any(d) && !m.is_set(d, 1) && !m.clear(d, 1));
+                assert!(!m.any_slot(d, |_| true) && m.holders(d).is_empty());
+            }
+            assert!(words.iter().all(|w| w.load(Ordering::Relaxed) == 0));
+            // A slot beyond the mask's words is refused the same way.
+            m.set(0, 64 * mask_words as u32);
+            assert!(words.iter().all(|w| w.load(Ordering::Relaxed) == 0));
         }
     }
 
