@@ -199,3 +199,18 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+
+# The remote tier's test server: Garage, built once into the tools cache
+# (.ci/garage.sh), started on loopback by tests/common/garage.rs.
+#   make garage         build it unless cached (about five minutes), print its path
+#   make test-garage    the harness's own tests, failing (not skipping) without Garage
+#   make bench-garage   object_store's put/get throughput to a local Garage (the remote tier's baseline)
+.PHONY: garage test-garage bench-garage
+garage:
+	bash .ci/garage.sh install
+
+test-garage: garage
+	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --test garage_harness
+
+bench-garage: garage
+	$(CARGO) run --release --example garage_throughput -- $(GARAGE_BENCH_ARGS)
