@@ -69,6 +69,11 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const CLI_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long the cluster may take to become healthy.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the S3 and admin ports may take to answer HTTP once Garage
+/// has logged that they listen.
+const PORT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+const ADDR_IN_USE: &str = "Address already in use";
+const NOT_ANSWERING: &str = "a port it logged as listening does not answer HTTP: taken by another process?";
 /// How many times a node is started on fresh ports when its ports were
 /// taken between choosing them and binding them.
 const PORT_ATTEMPTS: usize = 5;
@@ -240,9 +245,12 @@ impl Garage {
             let id = g.cli_on(i, &["node", "id", "-q"]);
             g.nodes[i].id = id.trim().to_string();
         }
-        for i in 1..n {
-            let id = g.nodes[i].id.clone();
-            g.cli(&["node", "connect", &id]);
+        // Every pair, rather than waiting for the peers to gossip each other's addresses.
+        for i in 0..n {
+            for j in i + 1..n {
+                let id = g.nodes[j].id.clone();
+                g.cli_on(i, &["node", "connect", &id]);
+            }
         }
         let ids: Vec<String> = g.nodes.iter().map(|n| n.id.split('@').next().unwrap().to_string()).collect();
         let mut assign = vec!["layout", "assign", "-z", "dc1", "-c", "10G"];
@@ -292,7 +300,10 @@ impl Garage {
             fs::write(node.config(), config).unwrap();
             match self.spawn_node(i) {
                 Ok(()) => return,
-                Err(log) if attempt < PORT_ATTEMPTS && log.contains("in use") => continue,
+                Err(log) if attempt < PORT_ATTEMPTS && (log.contains(ADDR_IN_USE) || log.contains(NOT_ANSWERING)) => {
+                    eprintln!("garage: node {i}: a port was taken before Garage bound it; trying others");
+                    continue;
+                }
                 Err(log) => panic!(
                     "garage: node {i} ({}) did not start; the end of {}:\n{}",
                     self.nodes[i].ip,
@@ -329,22 +340,44 @@ impl Garage {
             format!("S3 API server listening on http://{}:{}", node.ip, node.s3_port),
             format!("Admin API server listening on http://{}:{}", node.ip, node.admin_port),
         ];
+        // Garage logs "S3 API server listening" (and the admin API's) just
+        // before it binds. When the S3 API then cannot bind, Garage logs
+        // "... server exited with error: ... Address already in use" and runs
+        // on without it; when the admin API cannot, it logs nothing. So both
+        // ports must also answer HTTP (a socket held by another process does
+        // not), and a port that does not is taken as a clash.
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut logged_at: Option<Instant> = None;
+        let fail = |node: &mut Node, text: String, why: &str| {
+            let mut child = node.child.take().unwrap();
+            let _ = child.kill();
+            let _ = child.wait();
+            Err(format!("{text}\n({why}; killed)"))
+        };
         loop {
             let text = read_from(&log_path, log_start);
-            let exited = node.child.as_mut().unwrap().try_wait().unwrap();
-            if let Some(status) = exited {
+            if let Some(status) = node.child.as_mut().unwrap().try_wait().unwrap() {
                 node.child = None;
                 return Err(format!("{text}\n(garage exited: {status})"));
             }
+            if text.contains("exited with error") || text.contains(ADDR_IN_USE) {
+                return fail(node, text, "failed");
+            }
             if want.iter().all(|w| text.contains(w.as_str())) {
-                return Ok(());
+                let since = *logged_at.get_or_insert_with(Instant::now);
+                if http_answers(node.ip, node.s3_port) && http_answers(node.ip, node.admin_port) {
+                    let text = read_from(&log_path, log_start);
+                    if !text.contains("exited with error") {
+                        return Ok(());
+                    }
+                    return fail(node, text, "failed");
+                }
+                if since.elapsed() > PORT_ANSWER_TIMEOUT {
+                    return fail(node, text, NOT_ANSWERING);
+                }
             }
             if Instant::now() > deadline {
-                let mut child = node.child.take().unwrap();
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(format!("{text}\n(not listening after {START_TIMEOUT:?}; killed)"));
+                return fail(node, text, &format!("not listening after {START_TIMEOUT:?}"));
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -595,6 +628,8 @@ impl Drop for Garage {
             }
         }
         if std::env::var_os("OBJSTORE_KEEP_GARAGE").is_some_and(|v| !v.is_empty() && v != "0") {
+            // The mark keeps it from remove_stale_dirs too.
+            let _ = fs::write(self.root.join(KEPT_MARK), "");
             eprintln!("garage: kept {}", self.root.display());
         } else {
             let _ = fs::remove_dir_all(&self.root);
@@ -646,6 +681,23 @@ fn free_ports(ip: Ipv4Addr) -> [u16; 3] {
         .map(|_| TcpListener::bind((ip, 0)).unwrap_or_else(|e| panic!("garage: cannot bind {ip}: {e}")))
         .collect();
     [0, 1, 2].map(|i| ls[i].local_addr().unwrap().port())
+}
+
+/// Whether an HTTP server answers at `ip:port` (any status) within a second or two.
+fn http_answers(ip: Ipv4Addr, port: u16) -> bool {
+    use std::io::Write;
+    let Ok(mut c) = std::net::TcpStream::connect_timeout(&(ip, port).into(), Duration::from_secs(1)) else {
+        return false;
+    };
+    let _ = c.set_read_timeout(Some(Duration::from_secs(2)));
+    let _ = c.set_write_timeout(Some(Duration::from_secs(2)));
+    if c.write_all(format!("GET /health HTTP/1.1\r\nHost: {ip}:{port}\r\nConnection: close\r\n\r\n").as_bytes())
+        .is_err()
+    {
+        return false;
+    }
+    let mut head = [0u8; 7];
+    c.read_exact(&mut head).is_ok() && &head == b"HTTP/1."
 }
 
 /// Runs `cmd` to completion within `timeout` (killed after it); its
@@ -733,15 +785,19 @@ fn spawn_tied_to_process(mut cmd: Command) -> io::Result<Child> {
     reply_rx.recv().expect("garage-spawner thread gone")
 }
 
+/// The file that marks a directory kept by `OBJSTORE_KEEP_GARAGE`.
+const KEPT_MARK: &str = "KEPT";
+
 /// Removes `objstore-garage-<pid>-*` directories of processes that are gone
-/// (a test process killed before its Garage dropped).
+/// (a test process killed before its Garage dropped), except kept ones.
 fn remove_stale_dirs() {
     let Ok(entries) = fs::read_dir(std::env::temp_dir()) else { return };
     for e in entries.flatten() {
         let name = e.file_name().to_string_lossy().into_owned();
         let Some(rest) = name.strip_prefix("objstore-garage-") else { continue };
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else { continue };
-        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+        let dead = pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists();
+        if dead && !e.path().join(KEPT_MARK).exists() {
             let _ = fs::remove_dir_all(e.path());
         }
     }
