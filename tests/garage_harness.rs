@@ -4,7 +4,7 @@
 //! wrong keys, and leave nothing behind. Skipped with a message when Garage
 //! is not installed (`.ci/garage.sh install`), failed when it is required
 //! (`CI` set or `OBJSTORE_REQUIRE_GARAGE=1`).
-#![cfg(not(loom))]
+#![cfg(not(any(loom, miri)))] // as its dev-dependencies in Cargo.toml
 
 #[path = "common/garage.rs"]
 mod garage;

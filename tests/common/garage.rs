@@ -13,7 +13,19 @@
 //! ```ignore
 //! let Some(g) = garage::single() else { return };   // skipped (with a message) when Garage is missing
 //! let env = g.env();                                // AWS_ENDPOINT, AWS_ACCESS_KEY_ID, ... for a client
+//! // object_store, without touching the process environment:
+//! let mut b = object_store::aws::AmazonS3Builder::new();
+//! for (k, v) in &env {
+//!     b = b.with_config(k.to_ascii_lowercase().parse().unwrap(), v);
+//! }
+//! let store = b.build().unwrap();
+//! // or a child process: garage::apply_env(&mut cmd, &env) (it also clears other AWS_* variables)
 //! ```
+//!
+//! The endpoint takes path-style requests (`http://127.0.0.1:<port>/<bucket>/<key>`,
+//! object_store's default); virtual-hosted-style ones are not set up. Set
+//! a client's `with_client_options` before the `with_config` pairs (it
+//! replaces the options that AWS_ALLOW_HTTP lands in).
 //!
 //! - [`single`] starts one node (replication factor 1) on 127.0.0.1;
 //! - [`cluster3`] starts three nodes on 127.0.0.1, 127.0.0.2 and 127.0.0.3
