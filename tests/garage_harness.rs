@@ -191,7 +191,8 @@ fn cluster_of_three_survives_a_killed_node() {
 
     g.kill(2);
     assert!(!g.is_running(2));
-    // At once, before the others have noticed: the old object reads, a new one writes.
+    // At once, before the others have noticed: the old object reads, a new
+    // one writes (the first request may stall some seconds: see Garage::kill).
     assert_eq!(s3[0].get("before").unwrap(), before);
     let after = pattern(11, 2 << 20);
     s3[0].put("after", &after).unwrap();

@@ -56,7 +56,9 @@
 //! unless Garage is required (`CI` set, or `OBJSTORE_REQUIRE_GARAGE=1`; `=0`
 //! turns the requirement off): then they panic. A binary that is there but
 //! does not start always panics. `OBJSTORE_KEEP_GARAGE=1` keeps the
-//! directories (and says where they are) for a post-mortem.
+//! directories (and says where they are) for a post-mortem;
+//! `OBJSTORE_GARAGE_LOG` sets the nodes' RUST_LOG (keep `garage_net`,
+//! `garage_api_common` at info at least: start-up reads their lines).
 #![allow(dead_code)]
 
 use std::fs;
@@ -86,6 +88,9 @@ const HEALTH_TIMEOUT: Duration = Duration::from_secs(60);
 const PORT_ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 const ADDR_IN_USE: &str = "Address already in use";
 const NOT_ANSWERING: &str = "a port it logged as listening does not answer HTTP: taken by another process?";
+/// The nodes' RUST_LOG, unless `OBJSTORE_GARAGE_LOG` gives another. The
+/// start-up check reads the "listening" lines these levels keep.
+const DEFAULT_LOG: &str = "warn,garage=info,garage_net=info,garage_api_common=info,garage_rpc=info";
 /// How many times a node is started on fresh ports when its ports were
 /// taken between choosing them and binding them.
 const PORT_ATTEMPTS: usize = 5;
@@ -338,7 +343,7 @@ impl Garage {
         cmd.arg("-c")
             .arg(node.config())
             .arg("server")
-            .env("RUST_LOG", "warn,garage=info,garage_net=info,garage_api_common=info,garage_rpc=info")
+            .env("RUST_LOG", std::env::var("OBJSTORE_GARAGE_LOG").unwrap_or_else(|_| DEFAULT_LOG.to_string()))
             .env("NO_COLOR", "1")
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
@@ -571,9 +576,12 @@ impl Garage {
         }
     }
 
-    /// SIGKILLs node `i` and reaps it. The other nodes notice within a few
-    /// seconds (their pings fail); until then they still count it
-    /// connected, and requests go on either way as long as a quorum is up.
+    /// SIGKILLs node `i` and reaps it. Requests go on as long as a quorum
+    /// (two of three) is up, but until the others notice the death, a
+    /// request that waits on the dead node can stall: Garage 2.5.0 sees the
+    /// connection closed only when its next message on it fails, which can
+    /// take up to about 10 s (its status exchange interval) when nothing
+    /// else is sent. [`Garage::wait_noticed_down`] waits for that.
     pub fn kill(&mut self, i: usize) {
         let mut child = self.nodes[i].child.take().unwrap_or_else(|| panic!("garage: node {i} is not running"));
         let _ = child.kill();
