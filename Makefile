@@ -14,6 +14,8 @@
 #   make lint           rustfmt, clippy -D warnings, the module layering check, the header check (part of make test)
 #   make test-miri      Miri over the shared structures and the object protocol (nightly; part of make test)
 #   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; .ci/sanitizers.sh)
+#   make fuzz           every fuzzer for a minute or so (.ci/fuzz.sh); make test-fuzz: briefly, in make test
+#   make test-instructions  instruction counts of the hot paths under callgrind, against ceilings (.ci/instructions.sh)
 #   make test-soak      the torture soak for 60 s (part of make test); make soak SOAK_SECONDS=600 for longer
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
@@ -48,7 +50,7 @@ GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/l
 PYTHON  ?= python3
 PYVENV  := build/py-venv
 
-.PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-cpp stage examples examples-c examples-cpp \
+.PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-instructions test-cpp stage examples examples-c examples-cpp \
         test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
@@ -69,7 +71,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example rust_workers
 
-test: lint test-rust test-soak test-sanitizers test-miri test-c test-loom test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
+test: lint test-rust test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-instructions test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
 	$(CARGO) test --workspace
@@ -103,6 +105,9 @@ test-c: build
 
 test-loom:
 	bash .ci/loom.sh
+
+test-instructions:
+	bash .ci/instructions.sh
 
 stage: build
 	rm -rf $(STAGE)
@@ -199,6 +204,19 @@ uninstall:
 
 clean:
 	$(CARGO) clean
+
+# Fuzzing (.ci/fuzz.sh): the cargo-fuzz targets in fuzz/ (damaged store files,
+# damaged spill files, sequences of C API calls; nightly toolchain, ASan),
+# the Go binding's ID parsing (go test -fuzz) and the Python binding's value
+# decoding (atheris), each for a bounded time (FUZZ_SECONDS, default 60 per
+# cargo-fuzz target). Fails if any finds a crash.
+.PHONY: fuzz test-fuzz
+fuzz:
+	bash .ci/fuzz.sh
+
+# The fuzzers briefly, from a sample of their corpora (part of make test).
+test-fuzz:
+	FUZZ_SECONDS=40 FUZZ_GO_SECONDS=20 FUZZ_PY_SECONDS=20 FUZZ_REPLAY_LIMIT=40 bash .ci/fuzz.sh
 
 # The remote tier's test server: Garage, built once into the tools cache
 # (.ci/garage.sh), started on loopback by tests/common/garage.rs.

@@ -43,6 +43,22 @@ fn main() {
                     assert_eq!(os_release(store, &id), OS_OK);
                 }
             }
+            // Diagnostics (no budget): the get alone, and the Rust API's
+            // get + release without the C boundary.
+            "getonly" => {
+                for _ in 0..n {
+                    assert_eq!(os_get(store, &id, 0, &mut buf), OS_OK);
+                }
+            }
+            "rust-get" => {
+                let s = objstore::Store::open(name.to_str().unwrap(), &objstore::Options::default()).unwrap();
+                let rid = objstore::ObjectId(id.bytes);
+                for _ in 0..n {
+                    let r = s.get_raw(&rid, Some(std::time::Duration::ZERO)).unwrap();
+                    std::hint::black_box(r);
+                    s.release(&rid).unwrap();
+                }
+            }
             "contains" => {
                 for _ in 0..n {
                     assert_eq!(os_contains(store, &id, &mut present), OS_OK);

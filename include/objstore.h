@@ -239,7 +239,10 @@ typedef struct os_options {
 } os_options;
 
 /**
- * Counters of a store.
+ * Counters of a store, from one pass over its object table that does not
+ * stop other processes: exact when the store is quiet; under concurrent
+ * puts, deletes and spills an object may be counted twice or not at all
+ * (`used_bytes` never exceeds `capacity_bytes`).
  */
 typedef struct os_store_stats {
     uint64_t capacity_bytes;

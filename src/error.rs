@@ -103,13 +103,29 @@ status_table!(define_error_kind);
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Error {
     kind: ErrorKind,
-    message: String,
+    detail: Detail,
+}
+
+/// What exactly failed. The message of a frequent, expected failure (an
+/// object not found) is kept as its parts and written out only when someone
+/// reads it: a get of an absent ID builds no string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Detail {
+    Text(String),
+    /// "object ID not found".
+    ObjectNotFound([u8; 20]),
 }
 
 impl Error {
     /// An error of `kind` with a specific message.
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into() }
+        Error { kind, detail: Detail::Text(message.into()) }
+    }
+
+    /// NotFound for the object with these ID bytes.
+    #[inline]
+    pub(crate) fn object_not_found(id: [u8; 20]) -> Error {
+        Error { kind: ErrorKind::NotFound, detail: Detail::ObjectNotFound(id) }
     }
 
     /// The category of the error.
@@ -118,8 +134,11 @@ impl Error {
     }
 
     /// The detailed message.
-    pub fn message(&self) -> &str {
-        &self.message
+    pub fn message(&self) -> std::borrow::Cow<'_, str> {
+        match &self.detail {
+            Detail::Text(s) => std::borrow::Cow::Borrowed(s),
+            Detail::ObjectNotFound(_) => std::borrow::Cow::Owned(self.to_string()),
+        }
     }
 
     /// An error from an OS call, classified by its errno (the one place
@@ -138,10 +157,16 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.message.is_empty() {
-            f.write_str(self.kind.description())
-        } else {
-            f.write_str(&self.message)
+        match &self.detail {
+            Detail::Text(s) if s.is_empty() => f.write_str(self.kind.description()),
+            Detail::Text(s) => f.write_str(s),
+            Detail::ObjectNotFound(id) => {
+                f.write_str("object ")?;
+                for b in id {
+                    write!(f, "{b:02x}")?;
+                }
+                f.write_str(" not found")
+            }
         }
     }
 }

@@ -168,8 +168,7 @@ fn a_stopped_spillers_file_survives_collect_and_a_killed_ones_does_not() {
     let mut rng = common::rand_u64() | 1;
     let mut caught = 0;
     for _ in 0..2000 {
-        child.signal(libc::SIGSTOP);
-        std::thread::sleep(Duration::from_millis(2));
+        child.stop();
         let temps = temp_files();
         if !temps.is_empty() {
             caught += 1;

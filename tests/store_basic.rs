@@ -445,3 +445,35 @@ fn the_hugepages_flag_aligns_a_tmpfs_store() {
     let id = s.put(&pattern(1, 2 * MIB as usize)).unwrap();
     assert_eq!(s.get(&id, None).unwrap().data(), &pattern(1, 2 * MIB as usize)[..]);
 }
+
+#[test]
+fn gets_and_releases_leave_no_pin() {
+    let t = TempStore::new("lingerpin");
+    let s = t.open(&Options::default());
+    let id = s.put(b"hello").unwrap();
+    for _ in 0..3 {
+        let r = s.get_raw(&id, Some(Duration::ZERO)).unwrap();
+        assert_eq!(r.data_len, 5);
+        assert_eq!(s.stats().unwrap().pinned_count, 1);
+        s.release(&id).unwrap();
+        assert_eq!(s.stats().unwrap().pinned_count, 0);
+        assert!(s.pin_holders(&id).unwrap().is_empty());
+    }
+    s.delete(&id).unwrap();
+    assert_eq!(s.stats().unwrap().used_bytes, 0);
+}
+
+/// SPEC: a million objects cost at most 128 bytes of metadata each, plus
+/// alignment, with the default process limit (the file beyond the arena is
+/// all metadata).
+#[test]
+fn metadata_per_object_slot_stays_within_128_bytes() {
+    let t = TempStore::new("metadata");
+    let capacity = 64 << 20;
+    let objects = 1_000_000u64;
+    let s = t.open(&Options { capacity_bytes: capacity, max_objects: objects, ..Options::default() });
+    let file = std::fs::metadata(t.path()).unwrap().len();
+    let per_object = (file - capacity) as f64 / objects as f64;
+    assert!(per_object <= 128.0 + 0.5, "{per_object:.1} bytes of metadata per object slot");
+    drop(s);
+}

@@ -74,6 +74,13 @@ pub fn million(cfg: &Config) {
         store.release(&id).unwrap();
     });
 
+    // The baseline for random gets: a chase through a random cycle of cache
+    // lines spread over as much memory as the store's metadata and arena
+    // (each step one dependent load that misses every cache, with its TLB
+    // miss, as the get's index, descriptor and mask reads do).
+    let store_bytes = std::fs::metadata(tmp.path()).map_or(capacity, |m| m.size());
+    let chase = pointer_chase(store_bytes as usize, cfg.batches, per);
+
     // Empty the store and fill it again: the same puts into warm pages and
     // a table that has held a million objects.
     let t0 = Instant::now();
@@ -129,6 +136,13 @@ pub fn million(cfg: &Config) {
         &get_hot,
         "cache misses on index, descriptor, pin mask".into(),
     ));
+    t.row(figure_row(
+        &format!("get + release, random objects among {n}"),
+        &get_spread,
+        "one dependent cache miss (pointer chase)",
+        &chase,
+        format!("the ratio is the get's worth in cache misses; chase over {}", bytes(store_bytes)),
+    ));
     t.print();
 
     let metadata_bytes = meta.size() - capacity;
@@ -164,9 +178,41 @@ pub fn million(cfg: &Config) {
     mt.note(format!(
         "Store of {} capacity, no prefault: memory is reserved in 32 MiB regions as the fill reaches them. \
          The metadata holds, per object slot, a 64-byte descriptor, index entries (kept ≤ 62% full), a pin mask of one \
-         bit per process slot (256 by default: 32 B) and bitmap bits.",
+         bit per process slot (256 by default: 32 B), a linger mask of 8 B and bitmap bits.",
         bytes(capacity)
     ));
     mt.print();
     drop(store);
+}
+
+/// Nanoseconds per step of a chase through a random cycle over `bytes` of
+/// memory, one 64-byte line per step (Sattolo's shuffle: a single cycle, so
+/// no step can be predicted or served from a short loop).
+fn pointer_chase(bytes: usize, batches: usize, per_batch: usize) -> Samples {
+    const LINE_WORDS: usize = 8;
+    let lines = (bytes / 64).max(2);
+    let mut next = vec![0u64; lines * LINE_WORDS];
+    let mut order: Vec<usize> = (0..lines).collect();
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    for i in (1..lines).rev() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let j = (x % i as u64) as usize;
+        order.swap(i, j);
+    }
+    // Sattolo's permutation read as a successor table: i -> order[i].
+    for (i, &to) in order.iter().enumerate() {
+        next[i * LINE_WORDS] = to as u64;
+    }
+    let mut at = 0usize;
+    // One lap's start-up out of the way (pages touched, TLB warm as it gets).
+    for _ in 0..per_batch {
+        at = next[at * LINE_WORDS] as usize;
+    }
+    let s = measure(batches, per_batch, |_| {
+        at = black_box(next[at * LINE_WORDS] as usize);
+    });
+    black_box(at);
+    s
 }

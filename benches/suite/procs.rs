@@ -111,7 +111,7 @@ impl SharedWords {
 
     /// The 64-bit word at byte `offset` (8-aligned).
     pub fn u64(&self, offset: usize) -> &AtomicU64 {
-        assert!(offset % 8 == 0 && offset + 8 <= self.len);
+        assert!(offset.is_multiple_of(8) && offset + 8 <= self.len);
         // SAFETY: in bounds and aligned (checked); the mapping lives as long
         // as `self`; every access to it is atomic.
         unsafe { &*self.base.add(offset).cast::<AtomicU64>() }
@@ -119,7 +119,7 @@ impl SharedWords {
 
     /// The 32-bit word at byte `offset` (4-aligned), e.g. a futex.
     pub fn u32(&self, offset: usize) -> &AtomicU32 {
-        assert!(offset % 4 == 0 && offset + 4 <= self.len);
+        assert!(offset.is_multiple_of(4) && offset + 4 <= self.len);
         // SAFETY: as for `u64`.
         unsafe { &*self.base.add(offset).cast::<AtomicU32>() }
     }

@@ -83,25 +83,69 @@ pub fn wake(cfg: &Config) {
     let path = format!("{}/{}{}-futex", objstore::SHM_DIR, crate::procs::PREFIX, std::process::id());
     let words = SharedWords::open(&path, 16384, true);
     let _rm = RemoveOnDrop(path.clone());
-    let futex = ping_pong("futex", &store, &tmp.name, &words, rounds);
-    let pipe = ping_pong("pipe", &store, &tmp.name, &words, rounds);
-    let st = ping_pong("store", &store, &tmp.name, &words, rounds);
     let mut t = Table::new("wake-up latency: a get waiting for another process's put (one way)", &FIGURE_HEAD);
-    t.row(figure_row("futex ping-pong in shared memory (baseline)", &futex, "futex", &futex, String::new()));
-    t.row(figure_row("pipe ping-pong", &pipe, "futex", &futex, String::new()));
-    t.row(figure_row(
-        "put → get waiting in another process",
-        &st,
-        "futex",
-        &futex,
-        "includes a put, a get, a release".into(),
-    ));
+    // The same three ping-pongs with the machine as it is, then with a
+    // thread of this process spinning all along (on 2 cores: the other core
+    // kept busy), so that the store and the bare futex are compared in the
+    // same state of the machine each time.
+    for busy in [false, true] {
+        let spinner = busy.then(Spinner::start);
+        let futex = ping_pong("futex", &store, &tmp.name, &words, rounds);
+        let pipe = ping_pong("pipe", &store, &tmp.name, &words, rounds);
+        let st = ping_pong("store", &store, &tmp.name, &words, rounds);
+        drop(spinner);
+        let when = if busy { ", a core kept busy" } else { "" };
+        t.row(figure_row(
+            &format!("futex ping-pong in shared memory (baseline){when}"),
+            &futex,
+            "futex",
+            &futex,
+            String::new(),
+        ));
+        t.row(figure_row(&format!("pipe ping-pong{when}"), &pipe, "futex", &futex, String::new()));
+        t.row(figure_row(
+            &format!("put → get waiting in another process{when}"),
+            &st,
+            "futex",
+            &futex,
+            "includes a put, a get, a release".into(),
+        ));
+    }
     t.note(format!(
         "{rounds} round trips per row (after {} untimed); a sample is half of one round trip, i.e. one wake-up \
-         of a process blocked in the kernel, plus the work of each side.",
+         of a process blocked in the kernel, plus the work of each side. \"a core kept busy\": a thread spins \
+         throughout, competing with both sides for the CPUs.",
         rounds / 10
     ));
     t.print();
+}
+
+/// A thread that spins until dropped.
+struct Spinner {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Spinner {
+    fn start() -> Spinner {
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let thread = std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                std::hint::spin_loop();
+            }
+        });
+        Spinner { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 // ----- worker side ----------------------------------------------------------------

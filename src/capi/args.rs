@@ -26,17 +26,20 @@ pub(super) unsafe fn handle<'a>(p: *mut os_store) -> Result<&'a Store> {
     Ok(&unsafe { &*p }.store)
 }
 
-/// An ID argument.
+/// An ID argument, read in place.
 ///
 /// # Safety
-/// `p` must be NULL or point to an os_object_id.
+/// `p` must be NULL or point to an os_object_id that stays unchanged for
+/// `'a`.
 #[inline]
-pub(super) unsafe fn id(p: *const os_object_id) -> Result<ObjectId> {
+pub(super) unsafe fn id<'a>(p: *const os_object_id) -> Result<&'a ObjectId> {
     if p.is_null() {
         return Err(err!(InvalidArgument, "id is NULL"));
     }
-    // SAFETY: non-null and readable by contract.
-    Ok(ObjectId(unsafe { (*p).bytes }))
+    // SAFETY: non-null and readable by contract; `os_object_id` is a
+    // repr(C) struct of one [u8; 20] and `ObjectId` a repr(transparent)
+    // [u8; 20], so they have one layout (alignment 1).
+    Ok(unsafe { &*p.cast::<ObjectId>() })
 }
 
 /// A NUL-terminated UTF-8 string argument.

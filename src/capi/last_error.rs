@@ -1,7 +1,12 @@
-//! This thread's last error message, for `os_last_error()`.
+//! This thread's last error, for `os_last_error()`. A failing call keeps
+//! the error itself; its message is written out only when the caller asks
+//! for it, so that a frequent, expected failure (a get of an absent ID)
+//! builds no string.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::ffi::c_char;
+
+use crate::error::Error;
 
 /// Longest message kept, terminator included; longer ones are cut.
 const LAST_ERROR_LEN: usize = 1024;
@@ -10,12 +15,20 @@ thread_local! {
     // A fixed buffer overwritten in place: the pointer os_last_error() hands
     // out stays valid for the thread's whole life, so a caller that reads it
     // after another failing call sees a newer message, never freed memory.
-    static LAST_ERROR: RefCell<[c_char; LAST_ERROR_LEN]> = const { RefCell::new([0; LAST_ERROR_LEN]) };
+    static TEXT: RefCell<[c_char; LAST_ERROR_LEN]> = const { RefCell::new([0; LAST_ERROR_LEN]) };
+    // The last error, not yet written into TEXT.
+    static PENDING: Cell<Option<Error>> = const { Cell::new(None) };
 }
 
-pub(super) fn set_last_error(msg: &str) {
-    let _ = LAST_ERROR.try_with(|e| {
-        let mut buf = e.borrow_mut();
+/// Keeps `e` as this thread's last error.
+#[inline]
+pub(super) fn set_last_error(e: Error) {
+    let _ = PENDING.try_with(|p| p.set(Some(e)));
+}
+
+fn write_text(msg: &str) {
+    let _ = TEXT.try_with(|t| {
+        let mut buf = t.borrow_mut();
         let mut n = 0;
         for &b in msg.as_bytes().iter().take(LAST_ERROR_LEN - 1) {
             buf[n] = if b == 0 { b'?' as c_char } else { b as c_char };
@@ -29,6 +42,10 @@ pub(super) fn set_last_error(msg: &str) {
     });
 }
 
+/// The message of this thread's last error, written out now if it was not.
 pub(super) fn last_error_ptr() -> *const c_char {
-    LAST_ERROR.try_with(|e| e.as_ptr().cast::<c_char>() as *const c_char).unwrap_or(c"".as_ptr())
+    if let Ok(Some(e)) = PENDING.try_with(Cell::take) {
+        write_text(&e.to_string());
+    }
+    TEXT.try_with(|t| t.as_ptr().cast::<c_char>() as *const c_char).unwrap_or(c"".as_ptr())
 }

@@ -8,8 +8,9 @@ use super::args::{self, handle, Out};
 use super::boundary::boundary;
 use super::status::os_status;
 use super::types::*;
-use crate::error::ErrorKind;
+use crate::error::{Error, ErrorKind};
 use crate::id::ObjectId;
+use crate::store::Present;
 use crate::RawObject;
 
 fn timeout_of(ms: i64) -> Option<Duration> {
@@ -109,7 +110,7 @@ pub unsafe extern "C" fn os_create(
                 Out::new(out_data, "out_data")?,
             )
         };
-        out_data.write(s.create_raw(&id, data_len, meta)?);
+        out_data.write(s.create_raw(id, data_len, meta)?);
         Ok(())
     })
 }
@@ -157,7 +158,7 @@ pub unsafe extern "C" fn os_seal(store: *mut os_store, id: *const os_object_id) 
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.seal(&id)
+        s.seal(id)
     })
 }
 
@@ -171,7 +172,7 @@ pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id)
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.abort(&id)
+        s.abort(id)
     })
 }
 
@@ -200,7 +201,12 @@ pub unsafe extern "C" fn os_get(
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
-        out.write(buffer_of(&s.get_raw(&id, timeout_of(timeout_ms))?));
+        let raw = match s.get_present(id) {
+            Present::Pinned(raw) => raw,
+            Present::Absent if timeout_ms == 0 => return Err(Error::object_not_found(id.0)),
+            Present::Absent | Present::Other => s.get_any(id, timeout_of(timeout_ms))?,
+        };
+        out.write(buffer_of(&raw));
         Ok(())
     })
 }
@@ -259,7 +265,7 @@ pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_i
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.release(&id)
+        s.release(id)
     })
 }
 
@@ -275,7 +281,7 @@ pub unsafe extern "C" fn os_delete(store: *mut os_store, id: *const os_object_id
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.delete(&id)
+        s.delete(id)
     })
 }
 
@@ -289,7 +295,7 @@ pub unsafe extern "C" fn os_contains(store: *mut os_store, id: *const os_object_
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
-        out.write(s.contains(&id)?);
+        out.write(s.contains(id)?);
         Ok(())
     })
 }

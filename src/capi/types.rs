@@ -97,7 +97,10 @@ pub struct os_options {
     pub flags: u32,
 }
 
-/// Counters of a store.
+/// Counters of a store, from one pass over its object table that does not
+/// stop other processes: exact when the store is quiet; under concurrent
+/// puts, deletes and spills an object may be counted twice or not at all
+/// (`used_bytes` never exceeds `capacity_bytes`).
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default)]

@@ -5,12 +5,13 @@
 
 use super::alloc::footprint;
 use super::attach::Attachment;
-use super::lifecycle::{InsertError, Pin};
+use super::lifecycle::{InsertError, Objects, Pin};
 use super::spill::{Provision, Spilled};
-use crate::error::{err, Result};
+use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::platform;
-use crate::shared::descriptor::{Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::descriptor::{mark_line_referenced, w, Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::sync::{dekker_fence, Ordering};
 
 /// A pinned object as raw pointers into the shared mapping. The bytes stay
 /// valid and unchanged until the matching release (or until the handle is
@@ -38,26 +39,40 @@ pub(crate) struct Reserved {
     pub d: u32,
     pub state: StateWord,
     pub offset: usize,
+    /// The ID was generated here (see `reserve`).
+    pub fresh: bool,
 }
 
-/// A just-pinned object: its descriptor and its bytes.
+/// A just-pinned object: its descriptor, the state it was pinned in and
+/// its bytes.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Pinned {
     pub d: u32,
+    pub state: StateWord,
     pub raw: RawObject,
 }
 
-/// Object operations for one attachment.
+/// What the fast path of a get found.
+pub(crate) enum Fast {
+    Pinned(Pinned),
+    Absent,
+    /// Anything else: the general path decides.
+    Other,
+}
+
+/// Object operations for one attachment: built for each operation, with
+/// the views it needs made once.
 #[derive(Clone, Copy)]
 pub(crate) struct Access<'a> {
     att: &'a Attachment,
+    o: &'a Objects<'a>,
 }
 
 impl Attachment {
     /// The object operations of this process.
     #[inline]
     pub(crate) fn access(&self) -> Access<'_> {
-        Access { att: self }
+        Access { att: self, o: self.objects() }
     }
 }
 
@@ -71,7 +86,7 @@ impl<'a> Access<'a> {
     /// others for nothing; the insert still decides races).
     pub(crate) fn reserve(&self, key: &[u64; 3], data_len: u64, meta: &[u8], fresh: bool) -> Result<Reserved> {
         let att = self.att;
-        let alloc = att.allocator();
+        let alloc = self.att.allocator();
         let meta_len = u32::try_from(meta.len()).map_err(|_| err!(InvalidArgument, "metadata is larger than 4 GiB"))?;
         let total = footprint(data_len, meta_len as u64).filter(|&t| t <= alloc.max_footprint()).ok_or_else(|| {
             err!(
@@ -80,7 +95,7 @@ impl<'a> Access<'a> {
                 alloc.max_footprint()
             )
         })?;
-        let o = att.objects();
+        let o = self.o;
         if !fresh && o.lookup(key, |s| s.holds_id()).is_some() {
             return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
         }
@@ -97,7 +112,7 @@ impl<'a> Access<'a> {
             o.discard(d, state, att.slot(), &alloc.freer());
             return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
         }
-        Ok(Reserved { d, state, offset })
+        Ok(Reserved { d, state, offset, fresh })
     }
 
     /// Copies `data` into a reserved object's memory.
@@ -120,10 +135,11 @@ impl<'a> Access<'a> {
     /// its state word.
     pub(crate) fn commit(&self, id: &ObjectId, r: &Reserved, sealed: bool) -> Result<StateWord> {
         let att = self.att;
-        let o = att.objects();
+        let o = self.o;
         let key = id.words();
         let to = if sealed { r.state.to(State::Sealed, NO_OWNER) } else { r.state.to(State::Created, att.slot()) };
-        match o.insert(r.d, r.state, &key, to) {
+        let inserted = if r.fresh { o.insert_fresh(r.d, r.state, &key, to) } else { o.insert(r.d, r.state, &key, to) };
+        match inserted {
             Ok(s) => {
                 if sealed {
                     att.region().waits().notify(o.hash(&key));
@@ -142,13 +158,13 @@ impl<'a> Access<'a> {
 
     /// Undoes an object this process holds in state `s`.
     pub(crate) fn discard(&self, d: u32, s: StateWord) -> bool {
-        self.att.objects().discard(d, s, self.att.slot(), &self.att.allocator().freer())
+        self.o.discard(d, s, self.att.slot(), &self.att.allocator().freer())
     }
 
     /// The unsealed object named `id`: its descriptor and state word.
     pub(crate) fn unsealed(&self, id: &ObjectId) -> Result<(u32, StateWord)> {
-        let Some((d, snap)) = self.att.objects().lookup(&id.words(), |s| s.holds_id()) else {
-            return Err(err!(NotFound, "object {id} not found"));
+        let Some((d, snap)) = self.o.lookup(&id.words(), |s| s.holds_id()) else {
+            return Err(Error::object_not_found(id.0));
         };
         if snap.state.state() != State::Created {
             return Err(err!(AlreadyExists, "object {id} is already sealed"));
@@ -158,7 +174,7 @@ impl<'a> Access<'a> {
 
     /// Seals the unsealed object `d` (state `created`): visible, immutable.
     pub(crate) fn seal(&self, id: &ObjectId, d: u32, created: StateWord) -> Result<()> {
-        let o = self.att.objects();
+        let o = self.o;
         if !o.desc.transition(d, created, created.to(State::Sealed, NO_OWNER)) {
             return Err(err!(Corrupt, "object {id} changed state under its creator"));
         }
@@ -178,15 +194,76 @@ impl<'a> Access<'a> {
 
     /// Pins the object named `id` if it is sealed and present now (restoring
     /// it if it is spilled). Ok(None) if absent.
+    #[inline]
     pub(crate) fn pin(&self, id: &ObjectId, key: &[u64; 3]) -> Result<Option<Pinned>> {
+        match self.pin_sealed(key) {
+            Fast::Pinned(p) => Ok(Some(p)),
+            Fast::Absent => Ok(None),
+            Fast::Other => self.pin_any(id, key),
+        }
+    }
+
+    /// The common case of `pin`: the object is absent, or sealed and in
+    /// memory with nothing changing under the pin. `Fast::Other` for
+    /// anything else: `pin_any` then looks again and handles it.
+    #[inline(always)]
+    pub(crate) fn pin_sealed(&self, key: &[u64; 3]) -> Fast {
+        let o = self.o;
+        let Some((d, snap)) = o.lookup(key, |s| s.is_readable()) else { return Fast::Absent };
+        if !snap.state.is(State::Sealed) {
+            return Fast::Other;
+        }
+        let Some(raw) = self.view(&snap) else { return Fast::Other };
+        if !self.pin_again(d, snap.state) {
+            return Fast::Other;
+        }
+        Fast::Pinned(Pinned { d, state: snap.state, raw })
+    }
+
+    /// Pins `d` if it is still in state `seen` (the same life, unchanged);
+    /// marks it read for the CLOCK.
+    #[inline(always)]
+    pub(crate) fn pin_again(&self, d: u32, seen: StateWord) -> bool {
+        let o = self.o;
+        let line = o.desc.line(d);
+        if !o.add_pin(&self.att.local_pins(), self.att.slot(), d) {
+            return false;
+        }
+        // Dekker with delete and spill: pin, then look at the state.
+        dekker_fence();
+        if line[w::STATE].load(Ordering::SeqCst) != seen.0 {
+            self.unpin_changed(d);
+            return false;
+        }
+        mark_line_referenced(line);
+        true
+    }
+
+    /// Whether object slot `d`, which this process pins, is still in the
+    /// life it was in when seen in state `seen` (its state may have moved
+    /// on: deleted while pinned).
+    #[inline(always)]
+    pub(crate) fn same_life(&self, d: u32, seen: StateWord) -> bool {
+        self.o.desc.load_state(d, Ordering::Relaxed).gen() == seen.gen()
+    }
+
+    #[cold]
+    fn unpin_changed(&self, d: u32) {
+        self.o.unpin(&self.att.local_pins(), self.att.slot(), d, &self.att.allocator().freer());
+    }
+
+    /// Every case of `pin`: spilled objects restored, spills cancelled,
+    /// restores finished.
+    #[cold]
+    fn pin_any(&self, id: &ObjectId, key: &[u64; 3]) -> Result<Option<Pinned>> {
         let att = self.att;
-        let o = att.objects();
+        let o = self.o;
         let local = att.local_pins();
         let spiller = att.spiller();
         for _ in 0..64 {
             let Some((d, snap)) = o.lookup(key, |s| s.is_readable()) else { return Ok(None) };
             match snap.state.state() {
-                State::Sealed => match o.try_pin(&local, att.slot(), d, snap.state, &att.allocator().freer()) {
+                State::Sealed => match o.try_pin(&local, att.slot(), d, snap.state, &self.att.allocator().freer()) {
                     Pin::Pinned => return self.pinned(id, d, &snap).map(Some),
                     Pin::Changed => continue,
                     Pin::Overflow => {
@@ -232,21 +309,21 @@ impl<'a> Access<'a> {
     /// The view of object `d` (snapshot `snap`), which this process has just
     /// pinned. Marks it read for the CLOCK.
     fn pinned(&self, id: &ObjectId, d: u32, snap: &Snapshot) -> Result<Pinned> {
-        let o = self.att.objects();
+        let o = self.o;
         let Some(raw) = self.view(snap) else {
             o.unpin(&self.att.local_pins(), self.att.slot(), d, &self.att.allocator().freer());
             return Err(err!(Corrupt, "object {id} has an out-of-bounds location (damaged store)"));
         };
         o.desc.mark_referenced(d);
-        Ok(Pinned { d, raw })
+        Ok(Pinned { d, state: snap.state, raw })
     }
 
     /// The bytes of an object in memory, bounds-checked.
+    #[inline]
     fn view(&self, snap: &Snapshot) -> Option<RawObject> {
         let region = self.att.region();
         let total = footprint(snap.data_len, snap.meta_len as u64)?;
-        let off = self.att.allocator().payload_offset(snap.loc, total)?;
-        let base = region.map().ptr(region.arena_offset(off), total as usize)?;
+        let base = region.payload_ptr(snap.loc, total)?;
         let meta_at = snap.data_len.next_multiple_of(64) as usize;
         Some(RawObject {
             data: base,
@@ -262,32 +339,33 @@ impl<'a> Access<'a> {
     /// or deleted while pinned. A spilled object is there but pinned by no
     /// one: INVALID_ARGUMENT, as for any object the caller does not pin.
     pub(crate) fn pinned_descriptor(&self, id: &ObjectId) -> Result<u32> {
-        let o = self.att.objects();
+        let o = self.o;
         match o.lookup(&id.words(), |s| matches!(s.state(), State::Sealed | State::Deleted | State::Spilling)) {
             Some((d, _)) => Ok(d),
             None if self.contains(id) => Err(err!(InvalidArgument, "object {id} is not pinned by this handle")),
-            None => Err(err!(NotFound, "object {id} not found")),
+            None => Err(Error::object_not_found(id.0)),
         }
     }
 
     /// Drops one of this process's pins on `d` (freeing it if it was
     /// deleted and this was its last pin). False if the process held none.
+    #[inline]
     pub(crate) fn unpin(&self, d: u32) -> bool {
-        self.att.objects().unpin(&self.att.local_pins(), self.att.slot(), d, &self.att.allocator().freer())
+        self.o.unpin_with(&self.att.local_pins(), self.att.slot(), d, || self.att.allocator().freer())
     }
 
     /// Deletes the object named `id`: invisible to gets at once, its memory
     /// freed when the last pin is released.
     pub(crate) fn delete(&self, id: &ObjectId) -> Result<()> {
         let att = self.att;
-        let o = att.objects();
+        let o = self.o;
         for _ in 0..64 {
             let Some((d, snap)) = o.lookup(&id.words(), |s| s.holds_id()) else {
-                return Err(err!(NotFound, "object {id} not found"));
+                return Err(Error::object_not_found(id.0));
             };
             match snap.state.state() {
                 State::Sealed => {
-                    if o.delete_sealed(d, snap.state, att.slot(), &att.allocator().freer()) {
+                    if o.delete_sealed(d, snap.state, att.slot(), &self.att.allocator().freer()) {
                         return Ok(());
                     }
                 }
@@ -324,9 +402,17 @@ impl<'a> Access<'a> {
     /// Whether a sealed object named `id` is in the store.
     #[inline]
     pub(crate) fn contains(&self, id: &ObjectId) -> bool {
-        self.att
-            .objects()
-            .lookup(&id.words(), |s| s.is_readable())
-            .is_some_and(|(_, snap)| !snap.deleted_while_spilled())
+        let key = id.words();
+        match self.o.lookup_state(&key, |s| s.is_readable()) {
+            None => false,
+            // A spilled object may have been deleted (its location says).
+            Some((_, s)) if s.is(State::Spilled) => self.spilled_object_exists(&key),
+            Some(_) => true,
+        }
+    }
+
+    #[cold]
+    fn spilled_object_exists(&self, key: &[u64; 3]) -> bool {
+        self.o.lookup(key, |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())
     }
 }

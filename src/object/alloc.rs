@@ -288,28 +288,10 @@ impl<'a> Allocator<'a> {
     }
 
     /// Arena offset of the payload at `loc` for an object of `total` bytes,
-    /// bounds-checked against the arena.
+    /// bounds-checked against the arena (see `Region::payload_offset`).
+    #[inline]
     pub(crate) fn payload_offset(&self, loc: u64, total: u64) -> Option<u64> {
-        let layout = self.region.layout();
-        let ps = layout.params.page_size;
-        let off = match Location::decode(loc)? {
-            Location::Run { page } => {
-                let count = total.div_ceil(ps).max(1);
-                if page.checked_add(count)? > layout.pages {
-                    return None;
-                }
-                page * ps
-            }
-            Location::Block { page, block } => {
-                self.region.slabs(self.me).block_offset(page, class_for(total)?, block)?
-            }
-            Location::None
-            | Location::SlabIntent { .. }
-            | Location::Successor { .. }
-            | Location::Tombstone
-            | Location::OnDisk { .. } => return None,
-        };
-        (off.checked_add(total)? <= layout.params.capacity).then_some(off)
+        self.region.payload_offset(loc, total)
     }
 }
 

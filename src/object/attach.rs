@@ -43,6 +43,7 @@ pub(crate) struct Attachment {
     local_pins: LocalCounters,
     /// This process's waiter count per wait word.
     local_waiters: LocalCounters,
+
     /// Fresh IDs for puts.
     pub(crate) ids: IdGenerator,
 }
@@ -149,7 +150,7 @@ impl Attachment {
     }
 
     #[inline]
-    pub(crate) fn objects(&self) -> Objects<'_> {
+    pub(crate) fn objects(&self) -> &Objects<'_> {
         Objects::of(&self.region)
     }
 

@@ -106,7 +106,7 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
             }
             None => problems.push(format!("descriptor {d} has an invalid location word {:#x}", s.loc)),
         }
-        for slot in o.masks.holders(d) {
+        for slot in o.pin_holders(d) {
             if !is_live(slot) {
                 problems.push(format!("object {d} is pinned by dead slot {slot}"));
             }

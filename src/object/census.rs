@@ -5,12 +5,17 @@
 use std::sync::atomic::Ordering;
 
 use super::attach::Attachment;
-use crate::error::{err, Result};
+use crate::error::{Error, Result};
 use crate::id::ObjectId;
 use crate::shared::descriptor::State;
 use crate::shared::layout::Global;
 
 /// Counters of a store, computed by one scan of its tables.
+///
+/// The scan does not stop other processes: each figure is exact when the
+/// store is quiet, and under concurrent puts, deletes and spills an object
+/// may be seen twice (before and after it moved) or not at all. `used_bytes`
+/// is capped at `capacity_bytes`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
     pub capacity_bytes: u64,
@@ -112,10 +117,12 @@ pub(crate) fn stats(att: &Attachment) -> Stats {
             State::Collided | State::Deleted | State::Freeing | State::Shadow | State::Invalid => {}
         }
         s.used_bytes = s.used_bytes.saturating_add(alloc.held_bytes(&snap).unwrap_or(0));
-        if o.masks.any(d) {
+        if o.pinned(d) {
             s.pinned_count += 1;
         }
     }
+    // Memory freed behind the scan and reused ahead of it counts twice.
+    s.used_bytes = s.used_bytes.min(s.capacity_bytes);
     s
 }
 
@@ -159,7 +166,7 @@ pub(crate) fn list_from(att: &Attachment, cursor: u64, limit: usize) -> (Vec<Obj
                 data_len: snap.data_len,
                 meta_len: snap.meta_len as u64,
                 state,
-                pinning_processes: o.masks.holders(d as u32).len() as u32,
+                pinning_processes: o.pin_holders(d as u32).len() as u32,
                 created_unix: snap.created_unix(),
             });
         }
@@ -172,11 +179,10 @@ pub(crate) fn list_from(att: &Attachment, cursor: u64, limit: usize) -> (Vec<Obj
 pub(crate) fn pin_holders(att: &Attachment, id: &ObjectId) -> Result<Vec<ProcessInfo>> {
     let o = att.objects();
     let Some((d, _)) = o.lookup(&id.words(), |s| s.holds_id()) else {
-        return Err(err!(NotFound, "object {id} not found"));
+        return Err(Error::object_not_found(id.0));
     };
     let procs = att.region().procs();
-    Ok(o.masks
-        .holders(d)
+    Ok(o.pin_holders(d)
         .into_iter()
         .filter(|&slot| slot < procs.slots())
         .map(|slot| ProcessInfo { slot, pid: procs.owner(slot).pid })

@@ -14,6 +14,7 @@ use super::reclaim::Reclaimed;
 use crate::error::{err, Error, Result};
 use crate::platform::{self, LockFd};
 use crate::shared::layout::Global;
+use crate::shared::lingering::LINGER_SLOTS;
 use crate::shared::region::Region;
 use crate::shared::sync::Ordering;
 
@@ -42,10 +43,14 @@ impl Membership {
         let fd = lock.get().ok_or_else(forked)?;
         let procs = region.procs();
         let slots = procs.slots();
-        let start = (platform::random_u128() as u32) % slots;
+        // The slots with linger entries first (a process there reads hot
+        // objects without writing shared lines), from a random one among
+        // them so that processes attaching at once try different locks.
+        let preferred = slots.min(LINGER_SLOTS);
+        let start = (platform::random_u128() as u32) % preferred;
         for pass in 0..2 {
             for i in 0..slots {
-                let s = (start + i) % slots;
+                let s = if i < preferred { (start + i) % preferred } else { i };
                 if pass == 0 && procs.owner(s).active {
                     continue;
                 }

@@ -49,7 +49,7 @@ mod models;
 #[cfg(not(loom))]
 pub use access::RawObject;
 #[cfg(not(loom))]
-pub(crate) use access::Reserved;
+pub(crate) use access::{Fast, Reserved};
 #[cfg(not(loom))]
 pub(crate) use attach::Attachment;
 #[cfg(not(loom))]

@@ -72,6 +72,9 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
     procs.clear_hazards(dead);
     let mem = alloc.careful_freer();
     let o = Objects::of(region);
+    // Its linger entries go first: a deleted object it alone pinned through
+    // one is then free to go when its bit is cleared below.
+    report.pins += o.lingering.clear_entries(dead);
 
     for d in 0..o.desc.count() as u32 {
         let s = o.desc.load_state(d, Ordering::SeqCst);
@@ -97,13 +100,9 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
                 State::Free | State::Sealed | State::Deleted | State::Spilled | State::Invalid => {}
             }
         }
-        if o.masks.clear(d, dead) {
-            report.pins += 1;
-            if o.desc.load_state(d, Ordering::SeqCst).state() == State::Deleted && !o.masks.any(d) {
-                o.free_if_deleted_and_unpinned(d, dead, &mem);
-                report.deleted_objects_freed += 1;
-            }
-        }
+        let (pin_bit, freed) = o.drop_dead_pins(d, dead, &mem);
+        report.pins += pin_bit as u64;
+        report.deleted_objects_freed += freed as u64;
     }
 
     let pages = region.pages();

@@ -35,7 +35,7 @@ pub(crate) struct RoomMaker<'a> {
 }
 
 impl<'a> RoomMaker<'a> {
-    fn objects(&self) -> Objects<'a> {
+    fn objects(&self) -> &'a Objects<'a> {
         Objects::of(self.spiller.alloc.region)
     }
 
@@ -78,7 +78,7 @@ impl<'a> RoomMaker<'a> {
 
     /// What an object occupying arena memory means for making room.
     fn occupant(&self, d: u32, s: &Snapshot) -> Occupant {
-        let pinned = self.objects().masks.any(d);
+        let pinned = self.objects().pinned(d);
         match s.state.state() {
             State::Sealed if pinned => Occupant::Stays,
             State::Sealed if Location::decode(s.loc).is_some_and(Location::holds_memory) => Occupant::Spillable,

@@ -60,7 +60,7 @@ pub(crate) struct Spiller<'a> {
 }
 
 impl<'a> Spiller<'a> {
-    fn objects(&self) -> Objects<'a> {
+    fn objects(&self) -> &'a Objects<'a> {
         Objects::of(self.alloc.region)
     }
 

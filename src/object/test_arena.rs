@@ -6,7 +6,8 @@
 
 use super::lifecycle::{InsertError, Memory, Objects};
 use crate::shared::descriptor::{w, Descriptors, Location, State, StateWord, NO_OWNER};
-use crate::shared::index::{Index, BUCKET_ENTRIES};
+use crate::shared::index::{Index, BUCKET_WORDS};
+use crate::shared::lingering::{self, Lingering};
 use crate::shared::pins::{LocalPins, PinMasks};
 use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
 
@@ -14,12 +15,14 @@ use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
 /// pin counts of a few processes.
 pub(crate) struct Arena {
     desc: Vec<AtomicU64>,
-    entries: Vec<AtomicU64>,
-    bounds: Vec<AtomicU32>,
+    index: Vec<AtomicU64>,
     masks: Vec<AtomicU64>,
+    linger_entries: Vec<AtomicU64>,
+    linger_masks: Vec<AtomicU64>,
     free: Vec<AtomicU64>,
     /// Per process: its local pin counts.
     local: Vec<Vec<AtomicU32>>,
+
     /// Per descriptor: how often its memory was released.
     pub released: Vec<AtomicU32>,
     /// Per descriptor: how often its spill file was removed.
@@ -41,11 +44,13 @@ impl Arena {
             .collect();
         Arena {
             desc: z64(n * 8),
-            entries: z64(buckets * BUCKET_ENTRIES),
-            bounds: z32(buckets),
+            index: z64(buckets * BUCKET_WORDS),
             masks: z64(n),
+            linger_entries: z64(lingering::entry_words(processes as u32)),
+            linger_masks: z64(n),
             free,
             local: (0..processes).map(|_| z32(n)).collect(),
+
             released: z32(n),
             files_removed: z32(n),
         }
@@ -54,8 +59,9 @@ impl Arena {
     pub(crate) fn objects(&self) -> Objects<'_> {
         Objects {
             desc: Descriptors::new(&self.desc),
-            index: Index::new(&self.entries, &self.bounds, self.masks.len() as u32),
+            index: Index::new(&self.index, self.masks.len() as u32),
             masks: PinMasks::new(&self.masks, 1),
+            lingering: Lingering::new(&self.linger_entries, PinMasks::new(&self.linger_masks, 1)),
             free_hint: &self.free,
             seed: 1,
         }

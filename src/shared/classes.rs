@@ -55,11 +55,19 @@ pub(crate) fn size_classes(page_size: u64) -> Vec<SizeClass> {
         .collect()
 }
 
-/// The smallest class holding `bytes`, if any.
+/// The smallest class holding `bytes`, if any. Arithmetic on the table's
+/// shape (64-byte steps up to 256, then four classes per doubling) rather
+/// than a search: every put and get asks.
 #[inline]
 pub(crate) fn class_for(bytes: u64) -> Option<usize> {
-    let i = CLASS_SIZES.partition_point(|&s| s < bytes.max(1));
-    (i < NCLASSES).then_some(i)
+    if bytes <= 256 {
+        return Some((bytes.max(1).div_ceil(64) - 1) as usize);
+    }
+    // bytes is in (2^p, 2^(p+1)], which holds four classes of step 2^(p-2).
+    let p = 63 - (bytes - 1).leading_zeros() as u64;
+    let step = 1u64 << (p - 2);
+    let class = 4 * (p - 8) + 3 + (bytes - (1 << p)).div_ceil(step);
+    ((class as usize) < NCLASSES).then_some(class as usize)
 }
 
 #[cfg(all(test, not(loom)))]
@@ -78,6 +86,22 @@ mod tests {
                 assert!(c.blocks_off >= SLAB_HEADER_BYTES + 4 * c.blocks as u64);
             }
             assert_eq!(classes[0].span, 1);
+        }
+    }
+
+    #[test]
+    fn class_lookup_agrees_with_the_table() {
+        let search = |b: u64| {
+            let i = CLASS_SIZES.partition_point(|&s| s < b.max(1));
+            (i < NCLASSES).then_some(i)
+        };
+        let mut probes: Vec<u64> = (0..=1024).collect();
+        for &s in &CLASS_SIZES {
+            probes.extend([s - 1, s, s + 1]);
+        }
+        probes.extend([262_145, 300_000, 1 << 20, u64::MAX / 2]);
+        for b in probes {
+            assert_eq!(class_for(b), search(b), "{b} bytes");
         }
     }
 

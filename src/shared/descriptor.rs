@@ -56,28 +56,91 @@ pub(crate) enum State {
     Invalid = 31,
 }
 
+/// Every state by its 5-bit code (codes no writer produces are Invalid).
+const STATES: [State; 32] = {
+    let mut t = [State::Invalid; 32];
+    let all = [
+        State::Free,
+        State::Reserved,
+        State::Inserting,
+        State::Collided,
+        State::Created,
+        State::Sealed,
+        State::Deleted,
+        State::Freeing,
+        State::Spilling,
+        State::Spilled,
+        State::Shadow,
+    ];
+    let mut i = 0;
+    while i < all.len() {
+        t[all[i] as usize] = all[i];
+        i += 1;
+    }
+    t
+};
+
+/// A state predicate precomputed as a mask (calls through function pointers
+/// are not allowed in const evaluation).
+#[derive(Clone, Copy)]
+enum Predicate {
+    HoldsId,
+    Readable,
+    HasOwner,
+}
+
+/// The states for which `which` holds, as a bit mask by code.
+const fn mask_of(which: Predicate) -> u32 {
+    let mut m = 0u32;
+    let mut i = 0;
+    while i < 32 {
+        let s = STATES[i];
+        let holds = match which {
+            Predicate::HoldsId => s.holds_id_by_name(),
+            Predicate::Readable => s.is_readable_by_name(),
+            Predicate::HasOwner => s.has_owner_by_name(),
+        };
+        if holds {
+            m |= 1 << i;
+        }
+        i += 1;
+    }
+    m
+}
+
+const HOLDS_ID: u32 = mask_of(Predicate::HoldsId);
+const READABLE: u32 = mask_of(Predicate::Readable);
+const HAS_OWNER: u32 = mask_of(Predicate::HasOwner);
+
 impl State {
     #[inline]
     fn decode(bits: u64) -> State {
-        match bits {
-            0 => State::Free,
-            1 => State::Reserved,
-            2 => State::Inserting,
-            3 => State::Collided,
-            4 => State::Created,
-            5 => State::Sealed,
-            6 => State::Deleted,
-            7 => State::Freeing,
-            8 => State::Spilling,
-            9 => State::Spilled,
-            10 => State::Shadow,
-            _ => State::Invalid,
-        }
+        STATES[(bits & 31) as usize]
     }
 
     /// States in which the ID names a live object (reserved against reuse).
     #[inline]
     pub(crate) fn holds_id(self) -> bool {
+        HOLDS_ID >> (self as u32) & 1 != 0
+    }
+
+    /// States in which a get may see the object (possibly after a restore).
+    #[inline]
+    pub(crate) fn is_readable(self) -> bool {
+        READABLE >> (self as u32) & 1 != 0
+    }
+
+    /// States whose step belongs to the owner slot.
+    #[inline]
+    pub(crate) fn has_owner(self) -> bool {
+        HAS_OWNER >> (self as u32) & 1 != 0
+    }
+
+    // The definitions, state by state (every state named: a new state does
+    // not compile until it is placed). The predicates above are these,
+    // turned into bit masks at compile time.
+
+    const fn holds_id_by_name(self) -> bool {
         match self {
             State::Created | State::Sealed | State::Deleted | State::Spilling | State::Spilled | State::Shadow => true,
             State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => {
@@ -86,9 +149,7 @@ impl State {
         }
     }
 
-    /// States in which a get may see the object (possibly after a restore).
-    #[inline]
-    pub(crate) fn is_readable(self) -> bool {
+    const fn is_readable_by_name(self) -> bool {
         match self {
             State::Sealed | State::Spilling | State::Spilled | State::Shadow => true,
             State::Free
@@ -102,9 +163,7 @@ impl State {
         }
     }
 
-    /// States whose step belongs to the owner slot.
-    #[inline]
-    pub(crate) fn has_owner(self) -> bool {
+    const fn has_owner_by_name(self) -> bool {
         match self {
             State::Reserved
             | State::Inserting
@@ -139,6 +198,16 @@ const OWNER_BITS: u32 = 16;
 const GEN_SHIFT: u32 = STATE_BITS + OWNER_BITS;
 const GEN_MASK: u64 = (1 << (64 - GEN_SHIFT)) - 1;
 
+/// Sets the CLOCK reference bit of the descriptor `line` (see
+/// `Descriptors::mark_referenced`), writing only if it is clear.
+#[inline]
+pub(crate) fn mark_line_referenced(line: &[AtomicU64; DESC_WORDS]) {
+    let a = &line[w::AUX];
+    if a.load(Ordering::Relaxed) & aux::REFERENCED == 0 {
+        a.fetch_or(aux::REFERENCED, Ordering::Relaxed);
+    }
+}
+
 /// A state word: `[generation:43 | owner slot:16 | state:5]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StateWord(pub u64);
@@ -146,6 +215,11 @@ pub(crate) struct StateWord(pub u64);
 impl StateWord {
     pub(crate) fn new(state: State, owner: u32, gen: u64) -> StateWord {
         StateWord((gen & GEN_MASK) << GEN_SHIFT | (owner as u64 & 0xffff) << STATE_BITS | state as u64)
+    }
+    /// Whether the state is `s` (without decoding it).
+    #[inline]
+    pub(crate) fn is(self, s: State) -> bool {
+        self.0 & ((1 << STATE_BITS) - 1) == s as u64
     }
     #[inline]
     pub(crate) fn state(self) -> State {
@@ -323,23 +397,30 @@ impl Snapshot {
 /// The descriptor table.
 #[derive(Clone, Copy)]
 pub(crate) struct Descriptors<'a> {
-    words: &'a [AtomicU64],
+    lines: &'a [[AtomicU64; DESC_WORDS]],
 }
 
 impl<'a> Descriptors<'a> {
     pub(crate) fn new(words: &'a [AtomicU64]) -> Descriptors<'a> {
         debug_assert_eq!(words.len() % DESC_WORDS, 0);
-        Descriptors { words }
+        Descriptors { lines: words.as_chunks().0 }
     }
 
+    #[inline]
     pub(crate) fn count(&self) -> usize {
-        self.words.len() / DESC_WORDS
+        self.lines.len()
     }
 
     /// Word `which` of descriptor `d` (d must be < count).
     #[inline]
     pub(crate) fn word(&self, d: u32, which: usize) -> &'a AtomicU64 {
-        &self.words[d as usize * DESC_WORDS + which]
+        &self.line(d)[which]
+    }
+
+    /// The words of descriptor `d` (d must be < count): one bounds check.
+    #[inline]
+    pub(crate) fn line(&self, d: u32) -> &'a [AtomicU64; DESC_WORDS] {
+        &self.lines[d as usize]
     }
 
     #[inline]
@@ -372,23 +453,64 @@ impl<'a> Descriptors<'a> {
     /// returned state word, or None if the descriptor changed meanwhile.
     #[inline]
     pub(crate) fn snapshot(&self, d: u32) -> Option<Snapshot> {
-        let s1 = self.state(d).load(Ordering::Acquire);
-        let id2 = self.word(d, w::ID2_META).load(Ordering::Relaxed);
+        let line = self.line(d);
+        let s1 = line[w::STATE].load(Ordering::Acquire);
+        let id2 = line[w::ID2_META].load(Ordering::Relaxed);
         let snap = Snapshot {
             state: StateWord(s1),
-            key: [
-                self.word(d, w::ID0).load(Ordering::Relaxed),
-                self.word(d, w::ID1).load(Ordering::Relaxed),
-                id2 & 0xffff_ffff,
-            ],
+            key: [line[w::ID0].load(Ordering::Relaxed), line[w::ID1].load(Ordering::Relaxed), id2 & 0xffff_ffff],
             meta_len: (id2 >> 32) as u32,
-            data_len: self.word(d, w::DATA_LEN).load(Ordering::Relaxed),
-            loc: self.word(d, w::LOC).load(Ordering::Relaxed),
-            info: self.word(d, w::INFO).load(Ordering::Relaxed),
+            data_len: line[w::DATA_LEN].load(Ordering::Relaxed),
+            loc: line[w::LOC].load(Ordering::Relaxed),
+            info: line[w::INFO].load(Ordering::Relaxed),
         };
         fence(Ordering::Acquire);
-        let s2 = self.state(d).load(Ordering::Relaxed);
+        let s2 = line[w::STATE].load(Ordering::Relaxed);
         (s1 == s2).then_some(snap)
+    }
+
+    /// A snapshot of `d` if it holds `key` (read seqlock-style, like
+    /// `snapshot`): the key words are compared before the rest is read, so
+    /// a lookup that meets another ID reads four words, not eight.
+    #[inline]
+    pub(crate) fn snapshot_if_key(&self, d: u32, key: &[u64; 3]) -> Option<Snapshot> {
+        let line = self.line(d);
+        let s1 = line[w::STATE].load(Ordering::Acquire);
+        let id0 = line[w::ID0].load(Ordering::Relaxed);
+        let id1 = line[w::ID1].load(Ordering::Relaxed);
+        let id2 = line[w::ID2_META].load(Ordering::Relaxed);
+        if id0 != key[0] || id1 != key[1] || id2 & 0xffff_ffff != key[2] {
+            return None;
+        }
+        let data_len = line[w::DATA_LEN].load(Ordering::Relaxed);
+        let loc = line[w::LOC].load(Ordering::Relaxed);
+        let info = line[w::INFO].load(Ordering::Relaxed);
+        fence(Ordering::Acquire);
+        let s2 = line[w::STATE].load(Ordering::Relaxed);
+        (s1 == s2).then_some(Snapshot {
+            state: StateWord(s1),
+            key: *key,
+            meta_len: (id2 >> 32) as u32,
+            data_len,
+            loc,
+            info,
+        })
+    }
+
+    /// The state word of `d` if it holds `key`, read seqlock-style (the key
+    /// is consistent with it), or None.
+    #[inline]
+    pub(crate) fn state_if_key(&self, d: u32, key: &[u64; 3]) -> Option<StateWord> {
+        let line = self.line(d);
+        let s1 = line[w::STATE].load(Ordering::Acquire);
+        if line[w::ID0].load(Ordering::Relaxed) != key[0]
+            || line[w::ID1].load(Ordering::Relaxed) != key[1]
+            || line[w::ID2_META].load(Ordering::Relaxed) & 0xffff_ffff != key[2]
+        {
+            return None;
+        }
+        fence(Ordering::Acquire);
+        (line[w::STATE].load(Ordering::Relaxed) == s1).then_some(StateWord(s1))
     }
 
     /// The key of `d` if its state word is still `state` after reading it.
@@ -409,10 +531,7 @@ impl<'a> Descriptors<'a> {
     /// when it is not set already.
     #[inline]
     pub(crate) fn mark_referenced(&self, d: u32) {
-        let a = self.word(d, w::AUX);
-        if a.load(Ordering::Relaxed) & aux::REFERENCED == 0 {
-            a.fetch_or(aux::REFERENCED, Ordering::Relaxed);
-        }
+        mark_line_referenced(self.line(d));
     }
 
     /// Clears the CLOCK reference bit of `d`; whether it was set (the

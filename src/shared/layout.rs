@@ -13,10 +13,11 @@
 //!         page table         one word per arena page
 //!         used-page bitmap   one bit per arena page (a search hint)
 //!         free-object bitmap one bit per descriptor (a search hint)
-//!         probe bounds       one u32 per index bucket
-//!         index buckets      64 bytes: eight u64 entries
+//!         index buckets      64 bytes: a probe bound and seven u64 entries
 //!         descriptors        64 bytes per object slot
 //!         pin masks          one bit per process slot per object slot (spread, see pins)
+//!         linger entries     16 words per process slot of the first 64 (see lingering)
+//!         linger masks       one word per object: which of those slots' entries may name it
 //! arena   object bytes, page_size-aligned
 //! ```
 //!
@@ -28,15 +29,15 @@
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 
-use super::index::BUCKET_ENTRIES;
+use super::index::BUCKET_WORDS;
 use super::wait::WAIT_WORDS;
-use super::{descriptor, index, pages, pins, proctable, slab, wait};
+use super::{descriptor, index, lingering, pages, pins, proctable, slab, wait};
 use crate::error::{err, Result};
 
 /// The first bytes of every store file.
 pub(crate) const MAGIC: [u8; 8] = *b"OBJSTORE";
 /// Bumped whenever the layout or any shared protocol changes.
-pub(crate) const LAYOUT_VERSION: u32 = 4;
+pub(crate) const LAYOUT_VERSION: u32 = 6;
 
 /// Bytes of the immutable, checksummed header.
 pub(crate) const HEADER_LEN: usize = 8192;
@@ -93,10 +94,11 @@ pub(crate) struct Layout {
     pub page_table: usize,
     pub used_bitmap: usize,
     pub desc_bitmap: usize,
-    pub bounds: usize,
     pub index: usize,
     pub descriptors: usize,
     pub masks: usize,
+    pub linger_entries: usize,
+    pub linger_masks: usize,
     pub arena: usize,
     pub file_size: u64,
 }
@@ -113,7 +115,7 @@ impl Layout {
         }
         if params.capacity < params.page_size
             || params.capacity > MAX_CAPACITY
-            || params.capacity % params.page_size != 0
+            || !params.capacity.is_multiple_of(params.page_size)
         {
             return Err(err!(
                 InvalidArgument,
@@ -144,7 +146,7 @@ impl Layout {
                 return Err(err!(InvalidArgument, "spill directory path is longer than {MAX_SPILL_DIR_LEN} bytes"));
             }
         }
-        if params.store_flags & STORE_FLAG_HUGEPAGES != 0 && params.capacity % HUGE_PAGE_SIZE != 0 {
+        if params.store_flags & STORE_FLAG_HUGEPAGES != 0 && !params.capacity.is_multiple_of(HUGE_PAGE_SIZE) {
             return Err(err!(InvalidArgument, "a huge-page store's capacity must be a multiple of 2 MiB"));
         }
         let mask_words = pins::mask_words(params.max_processes);
@@ -168,10 +170,11 @@ impl Layout {
         let page_table = section(words(pages::table_words(pages)));
         let used_bitmap = section(words(pages::bitmap_words(pages)));
         let desc_bitmap = section(words(descriptor::free_hint_words(params.max_objects)));
-        let bounds = section(buckets * 4);
-        let index = section(buckets * BUCKET_ENTRIES as u64 * 8);
+        let index = section(buckets * BUCKET_WORDS as u64 * 8);
         let descriptors = section(words(descriptor::table_words(params.max_objects)));
         let masks = section(words(mask_positions as usize * mask_words));
+        let linger_entries = section(words(lingering::entry_words(params.max_processes)));
+        let linger_masks = section(words(mask_positions as usize * lingering::LINGER_MASK_WORDS));
         let arena_align = if params.store_flags & STORE_FLAG_HUGEPAGES != 0 { HUGE_PAGE_SIZE } else { PAGE_SIZE };
         let arena = align_up(at, arena_align);
         let file_size = arena + params.capacity;
@@ -190,10 +193,11 @@ impl Layout {
             page_table,
             used_bitmap,
             desc_bitmap,
-            bounds,
             index,
             descriptors,
             masks,
+            linger_entries,
+            linger_masks,
             arena: arena as usize,
             file_size,
         })

@@ -49,7 +49,7 @@ impl Mapping {
     }
 
     fn check(&self, offset: usize, bytes: usize, align: usize) -> bool {
-        offset % align == 0 && offset.checked_add(bytes).is_some_and(|end| end <= self.len)
+        offset.is_multiple_of(align) && offset.checked_add(bytes).is_some_and(|end| end <= self.len)
     }
 
     /// `count` consecutive 64-bit words starting at byte `offset`.
@@ -96,6 +96,21 @@ impl Mapping {
         // the layout of the plain word; the memory stays mapped while `self`
         // is borrowed, and all access is atomic.
         unsafe { std::slice::from_raw_parts(self.base.add(w.offset).cast::<T>(), w.count) }
+    }
+
+    /// The words of a range checked by `words` on this mapping, with a
+    /// lifetime the type system cannot tie to the mapping.
+    ///
+    /// # Safety
+    /// The caller keeps the slice beside this mapping, where nothing can
+    /// reach it once the mapping is dropped, and hands it out only borrowed
+    /// from whatever owns the mapping (see `Region`), so that no use of it
+    /// outlives the mapping.
+    pub(crate) unsafe fn view_for_life<T: SharedWord>(&self, w: Words<T>) -> &'static [T] {
+        let v = self.view(w);
+        // SAFETY: the memory stays mapped until `self` is dropped, and the
+        // caller guarantees no use of the slice outlives that.
+        unsafe { std::slice::from_raw_parts(v.as_ptr(), v.len()) }
     }
 
     /// A raw pointer to `len` bytes at `offset`, if they lie in the mapping.

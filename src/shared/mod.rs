@@ -10,7 +10,9 @@
 //!   composes the sizes the structures give;
 //! - `region`: a mapping with its layout, handing out typed views;
 //! - `descriptor` (object states), `index` (IDs to descriptors), `pins`
-//!   (which processes pin what), `pages` (the page table), `classes` and
+//!   (which processes pin what), `lingering` (pins of hot objects that
+//!   write no shared line), `tables` (the set of them an object
+//!   lives in), `pages` (the page table), `classes` and
 //!   `slab` (small-object memory), `proctable` (process slots), `wait`
 //!   (futex words);
 //! - `sync`: the atomics, routed through loom in model checks.
@@ -18,11 +20,13 @@
 pub(crate) mod classes;
 pub(crate) mod descriptor;
 pub(crate) mod index;
+pub(crate) mod lingering;
 pub(crate) mod pages;
 pub(crate) mod pins;
 pub(crate) mod proctable;
 pub(crate) mod slab;
 pub(crate) mod sync;
+pub(crate) mod tables;
 
 #[cfg(not(loom))]
 pub(crate) mod layout;

@@ -17,7 +17,7 @@
 //! see it cleared under a pin it just took. This is a spin among threads of
 //! one process only: a stopped process stops all its threads together.
 
-use super::sync::{spin_hint, AtomicU32, AtomicU64, Ordering};
+use super::sync::{decisive_load, spin_hint, AtomicU32, AtomicU64, Ordering};
 
 const BUSY: u32 = 1 << 31;
 const MAX_PINS: u32 = BUSY - 1;
@@ -59,7 +59,7 @@ pub(crate) struct PinMasks<'a> {
 impl<'a> PinMasks<'a> {
     pub(crate) fn new(words: &'a [AtomicU64], mask_words: usize) -> PinMasks<'a> {
         let positions = words.len() / mask_words.max(1);
-        let rows = if positions % MASK_SPREAD == 0 { positions / MASK_SPREAD } else { 0 };
+        let rows = if positions.is_multiple_of(MASK_SPREAD) { positions / MASK_SPREAD } else { 0 };
         PinMasks { words, mask_words, rows }
     }
 
@@ -84,6 +84,16 @@ impl<'a> PinMasks<'a> {
         w.fetch_or(bit, Ordering::SeqCst);
     }
 
+    /// Sets `slot`'s bit on object `d` unless it is set already (only the
+    /// slot's own process sets it, so a plain load tells).
+    #[inline]
+    pub(crate) fn set_if_clear(&self, d: u32, slot: u32) {
+        let (w, bit) = self.word(d, slot);
+        if w.load(Ordering::Relaxed) & bit == 0 {
+            w.fetch_or(bit, Ordering::SeqCst);
+        }
+    }
+
     /// Clears `slot`'s bit on object `d`; true if it was set.
     #[inline]
     pub(crate) fn clear(&self, d: u32, slot: u32) -> bool {
@@ -97,7 +107,7 @@ impl<'a> PinMasks<'a> {
     }
 
     /// Whether `slot`'s bit is set on `d`.
-    #[cfg(test)]
+    #[cfg(any(test, loom))]
     pub(crate) fn is_set(&self, d: u32, slot: u32) -> bool {
         let (w, bit) = self.word(d, slot);
         w.load(Ordering::SeqCst) & bit != 0
@@ -108,6 +118,23 @@ impl<'a> PinMasks<'a> {
     pub(crate) fn any(&self, d: u32) -> bool {
         let start = self.start(d);
         self.words[start..start + self.mask_words].iter().any(|w| w.load(Ordering::SeqCst) != 0)
+    }
+
+    /// Whether `f` holds for some slot whose bit is set on `d` (decisive
+    /// reads, see `sync::decisive_load`).
+    #[inline]
+    pub(crate) fn any_slot(&self, d: u32, mut f: impl FnMut(u32) -> bool) -> bool {
+        let start = self.start(d);
+        for (i, w) in self.words[start..start + self.mask_words].iter().enumerate() {
+            let mut v = decisive_load(w);
+            while v != 0 {
+                if f(i as u32 * 64 + v.trailing_zeros()) {
+                    return true;
+                }
+                v &= v - 1;
+            }
+        }
+        false
     }
 
     /// The slots pinning `d`, for inspection.

@@ -89,18 +89,39 @@ pub(crate) struct ClassCache {
     pub slab: Option<u64>,
     /// Blocks this process believes free (1 bits).
     free: Vec<u64>,
+    /// Words of `free` before this one are all 0 (blocks are taken in
+    /// order, so a take need not scan them again).
+    first: usize,
 }
 
 impl ClassCache {
     fn take(&mut self) -> Option<u32> {
-        for (i, w) in self.free.iter_mut().enumerate() {
+        while let Some(w) = self.free.get_mut(self.first) {
             if *w != 0 {
                 let b = w.trailing_zeros();
                 *w &= *w - 1;
-                return Some(i as u32 * 64 + b);
+                return Some(self.first as u32 * 64 + b);
             }
+            self.first += 1;
         }
         None
+    }
+
+    /// Starts on a new slab of `blocks` blocks, all free.
+    #[cold]
+    fn start_new(&mut self, head: u64, blocks: usize) {
+        self.slab = Some(head);
+        let mut free = vec![!0u64; blocks.div_ceil(64)];
+        if !blocks.is_multiple_of(64) {
+            *free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
+        }
+        self.reset(free);
+    }
+
+    /// Starts over with the free set `free`.
+    fn reset(&mut self, free: Vec<u64>) {
+        self.free = free;
+        self.first = 0;
     }
 }
 
@@ -193,14 +214,7 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
                 continue;
             }
             match self.create(class, new_pages)? {
-                Some(head) => {
-                    let blocks = self.classes[class].blocks as usize;
-                    cache.slab = Some(head);
-                    cache.free = vec![!0u64; blocks.div_ceil(64)];
-                    if blocks % 64 != 0 {
-                        *cache.free.last_mut().expect("at least one word") = (1u64 << (blocks % 64)) - 1;
-                    }
-                }
+                Some(head) => cache.start_new(head, self.classes[class].blocks as usize),
                 None => return Ok(None),
             }
         }
@@ -253,29 +267,36 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
 
     /// Clears this process's record of owning `head` in `class`, if it
     /// still names that slab.
+    #[cold]
+    #[inline(never)]
     fn forget_owned(&self, head: u64, class: usize) {
         let _ = self.owned_word(class).compare_exchange(head + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
     }
 
     /// Rebuilds the cache's free set from the block words; true if any.
+    #[cold]
+    #[inline(never)]
     fn rescan(&self, cache: &mut ClassCache, head: u64, class: usize) -> bool {
         let Some(words) = self.block_words(head, class) else { return false };
         if let Some(h) = self.header(head) {
             h[H_FREE_HINT].store(0, Ordering::Relaxed);
         }
-        cache.free = vec![0u64; words.len().div_ceil(64)];
+        let mut free = vec![0u64; words.len().div_ceil(64)];
         let mut any = false;
         for (i, wd) in words.iter().enumerate() {
             if wd.load(Ordering::Relaxed) == 0 {
-                cache.free[i / 64] |= 1 << (i % 64);
+                free[i / 64] |= 1 << (i % 64);
                 any = true;
             }
         }
+        cache.reset(free);
         any
     }
 
     /// Gives up ownership of a slab (it stays a slab; anyone may adopt it).
     /// The caller names the slab in a hazard.
+    #[cold]
+    #[inline(never)]
     fn disown(&self, head: u64, class: usize) {
         if let Some(h) = self.header(head) {
             let _ = h[H_OWNER].compare_exchange(self.me as u64 + 1, 0, Ordering::SeqCst, Ordering::Relaxed);
@@ -317,6 +338,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     }
 
     /// Adopts a slab of `class` named in the class's hint slots, if one has room.
+    #[cold]
+    #[inline(never)]
     fn adopt_hinted(&self, cache: &mut ClassCache, class: usize, hazard: &AtomicU64) -> bool {
         let slots = &self.hints[class * HINTS_PER_CLASS..(class + 1) * HINTS_PER_CLASS];
         for slot in slots {
@@ -356,6 +379,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     }
 
     /// Builds a new slab of `class` on fresh pages, owned by us.
+    #[cold]
+    #[inline(never)]
     fn create(&self, class: usize, new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>) -> Result<Option<u64>> {
         let c = self.classes[class];
         let Some(head) = new_pages(c.span)? else { return Ok(None) };

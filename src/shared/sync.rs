@@ -27,6 +27,25 @@ pub(crate) fn dekker_fence() {
     fence(Ordering::SeqCst);
 }
 
+/// A SeqCst load of a word on which a free or a spill is decided (a pin
+/// count or a linger mask read by a process other than its writer).
+///
+/// A third process that learnt of a delete by reading the state, and then
+/// decides whether the object is still pinned, relies on the C++20 rule that
+/// SeqCst fences order what happens before them, not only what precedes them
+/// in the same thread (x86 and ARMv8 are multi-copy atomic and give this).
+/// loom implements the older rule, under which such a reader may see a stale
+/// count; under loom the load is therefore a read-modify-write, which reads
+/// the latest value, so that the model checks the protocol rather than the
+/// difference between the two rules.
+#[inline(always)]
+pub(crate) fn decisive_load(a: &AtomicU64) -> u64 {
+    #[cfg(loom)]
+    return a.fetch_add(0, Ordering::SeqCst);
+    #[cfg(not(loom))]
+    a.load(Ordering::SeqCst)
+}
+
 /// Hint to the CPU inside a short process-local spin.
 #[inline]
 pub(crate) fn spin_hint() {

@@ -12,6 +12,14 @@
 //! waiter's look finds the seal or the sealer sees the waiter (Dekker); a
 //! put with no one waiting costs a few loads and no syscall.
 //!
+//! Before it announces itself, a waiter looks again for a few microseconds,
+//! yielding its CPU between looks: a seal that comes that soon (a consumer
+//! answering a producer in a pipeline) is seen with no futex call on either
+//! side, at about a fifth of a kernel wake-up's latency here; yielding
+//! rather than spinning gives the CPU to the sealer when the cores are
+//! busy, so the look costs no more than the sleep would (BENCHMARKS.md,
+//! "Hot paths"). A longer wait then sleeps as below.
+//!
 //! Every sleep is capped, so a sealer that dies between its seal and its
 //! wake delays a waiter by at most the cap. A waiter that dies leaves its
 //! bit set until its slot is reclaimed, which clears it (as it clears pins).
@@ -62,6 +70,9 @@ impl<'a> WaitWord<'a> {
         deadline: Option<Instant>,
         mut check: impl FnMut() -> Option<R>,
     ) -> Option<R> {
+        if let Some(r) = spin_for(deadline, &mut check) {
+            return Some(r);
+        }
         // (More than 2^31 threads of one process waiting at once would
         // overflow the count; the capped sleep keeps even them correct.)
         let counted = local.pin(self.which, &self.masks, slot);
@@ -86,6 +97,28 @@ impl<'a> WaitWord<'a> {
             local.unpin(self.which, &self.masks, slot);
         }
         result
+    }
+}
+
+/// How long a waiter looks again and again before it sleeps: about two
+/// kernel wake-ups on this kind of machine, so a waiter that ends up
+/// sleeping has lost little.
+pub(crate) const SPIN: Duration = Duration::from_micros(4);
+
+/// Calls `check` for up to `SPIN` (or until `deadline`), yielding the CPU
+/// before each look, without announcing a waiter: a seal that comes that
+/// soon is seen without the sealer's wake-up call or the waiter's sleep.
+fn spin_for<R>(deadline: Option<Instant>, check: &mut impl FnMut() -> Option<R>) -> Option<R> {
+    let start = Instant::now();
+    let until = deadline.map_or(start + SPIN, |d| d.min(start + SPIN));
+    loop {
+        std::thread::yield_now();
+        if let Some(r) = check() {
+            return Some(r);
+        }
+        if Instant::now() >= until {
+            return None;
+        }
     }
 }
 

@@ -8,6 +8,7 @@
 mod guards;
 mod handle_pins;
 mod inspect;
+mod recent;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,10 +18,11 @@ use std::time::{Duration, Instant};
 
 pub use guards::{Creating, Object};
 use handle_pins::HandlePins;
+use recent::{RecentObjects, Remembered};
 
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
-use crate::object::{store_path, Attachment, Options, RawObject, Reclaimed, Reserved};
+use crate::object::{store_path, Attachment, Fast, Options, RawObject, Reclaimed, Reserved};
 use crate::shared::descriptor::StateWord;
 use crate::shared::mapping::LocalCounters;
 
@@ -32,6 +34,8 @@ pub struct Store {
     att: Arc<Attachment>,
     /// This handle's pin count per object.
     pins: LocalCounters,
+    /// The objects this handle got lately.
+    recent: RecentObjects,
     pinned_any: AtomicBool,
     /// Objects this handle created and has not sealed: descriptor -> state word.
     created: Mutex<HashMap<u32, u64>>,
@@ -43,6 +47,13 @@ impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Store").field("path", &self.att.path()).field("slot", &self.att.slot()).finish()
     }
+}
+
+/// What the common path of a get found (see `Store::get_present`).
+pub(crate) enum Present {
+    Pinned(RawObject),
+    Absent,
+    Other,
 }
 
 fn deadline(timeout: Option<Duration>) -> Option<Instant> {
@@ -58,6 +69,7 @@ impl Store {
         let n = att.region().layout().params.max_objects as usize;
         Ok(Store {
             pins: LocalCounters::new(n).map_err(|e| Error::os("cannot map pin counters", e))?,
+            recent: RecentObjects::default(),
             att,
             pinned_any: AtomicBool::new(false),
             created: Mutex::new(HashMap::new()),
@@ -98,6 +110,7 @@ impl Store {
         self.att.ids.next()
     }
 
+    #[inline]
     fn handle_pins(&self) -> HandlePins<'_> {
         HandlePins::new(self.pins.words())
     }
@@ -211,26 +224,70 @@ impl Store {
     // ----- reading ----------------------------------------------------------------
 
     /// Pins `id`'s object for this handle if it is sealed and present now.
-    #[inline]
     fn try_get(&self, id: &ObjectId, key: &[u64; 3]) -> Result<Option<RawObject>> {
         let Some(p) = self.att.access().pin(id, key)? else { return Ok(None) };
-        self.handle_pins().add(p.d);
+        self.note_pinned(key, &Remembered { d: p.d, state: p.state, raw: p.raw });
+        Ok(Some(p.raw))
+    }
+
+    /// Counts a pin of `obj` (ID `key`) as this handle's, and remembers it.
+    #[inline(always)]
+    fn note_pinned(&self, key: &[u64; 3], obj: &Remembered) {
+        self.handle_pins().add(obj.d);
+        self.recent.remember(key, obj);
         if !self.pinned_any.load(Ordering::Relaxed) {
             self.pinned_any.store(true, Ordering::Relaxed);
         }
-        Ok(Some(p.raw))
     }
 
     /// Gets and pins an object, waiting up to `timeout` (None: forever) for
     /// another process to seal it. Zero timeout: NotFound if absent.
+    #[inline]
     pub fn get_raw(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
+        match self.get_present(id) {
+            Present::Pinned(raw) => Ok(raw),
+            Present::Absent if timeout.is_some_and(|t| t.is_zero()) => Err(Error::object_not_found(id.0)),
+            Present::Absent | Present::Other => self.get_any(id, timeout),
+        }
+    }
+
+    /// The common cases of a get, with nothing out of line: a sealed object
+    /// in memory (pinned for this handle), or an absent one. `Other` for
+    /// anything else, which `get_any` handles.
+    #[inline(always)]
+    pub(crate) fn get_present(&self, id: &ObjectId) -> Present {
+        if !self.att.in_owner_process() {
+            return Present::Other;
+        }
+        let key = id.words();
+        let access = self.att.access();
+        if let Some(obj) = self.recent.find(&key) {
+            if access.pin_again(obj.d, obj.state) {
+                self.handle_pins().add(obj.d);
+                return Present::Pinned(obj.raw);
+            }
+        }
+        match access.pin_sealed(&key) {
+            Fast::Pinned(p) => {
+                self.note_pinned(&key, &Remembered { d: p.d, state: p.state, raw: p.raw });
+                Present::Pinned(p.raw)
+            }
+            Fast::Absent => Present::Absent,
+            Fast::Other => Present::Other,
+        }
+    }
+
+    /// Every case of `get_raw`.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn get_any(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
         self.att.check_process()?;
         let key = id.words();
         if let Some(obj) = self.try_get(id, &key)? {
             return Ok(obj);
         }
         if timeout == Some(Duration::ZERO) {
-            return Err(err!(NotFound, "object {id} not found"));
+            return Err(Error::object_not_found(id.0));
         }
         let att = &*self.att;
         let hash = att.objects().hash(&key);
@@ -313,7 +370,33 @@ impl Store {
     }
 
     /// Drops one pin this handle holds on an object.
+    #[inline]
     pub fn release(&self, id: &ObjectId) -> Result<()> {
+        if self.att.in_owner_process() {
+            if let Some((d, state)) = self.recent.find_slot(&id.words()) {
+                let (pins, access) = (self.handle_pins(), self.att.access());
+                // Once the handle's count is taken (the process's pin is not
+                // dropped yet) the slot keeps its life: if that is the
+                // remembered one, the pin was on this ID's object. Looking
+                // first too keeps a stale slot from taking, even for a
+                // moment, a pin of another object that another thread of
+                // this handle is about to release.
+                if access.same_life(d, state) && pins.take(d) {
+                    if access.same_life(d, state) {
+                        access.unpin(d);
+                        return Ok(());
+                    }
+                    pins.add(d);
+                }
+            }
+        }
+        self.release_any(id)
+    }
+
+    /// Every case of `release`.
+    #[cold]
+    #[inline(never)]
+    fn release_any(&self, id: &ObjectId) -> Result<()> {
         self.att.check_process()?;
         let access = self.att.access();
         let d = access.pinned_descriptor(id)?;
@@ -332,6 +415,7 @@ impl Store {
     }
 
     /// Whether a sealed object with this ID is in the store.
+    #[inline]
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         self.att.check_process()?;
         Ok(self.att.access().contains(id))

@@ -56,6 +56,23 @@ impl ChildGuard {
         unsafe { libc::kill(self.pid(), sig) };
     }
 
+    /// Stops the child and waits until the kernel reports it stopped (a
+    /// loaded machine may not run it for a while after the signal, and
+    /// until then a system call of its may still be finishing).
+    pub fn stop(&self) {
+        self.signal(libc::SIGSTOP);
+        let stat = format!("/proc/{}/stat", self.pid());
+        for _ in 0..10_000 {
+            match std::fs::read_to_string(&stat) {
+                // The state follows the command name in parentheses.
+                Ok(s) if s.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('T')) => return,
+                Ok(_) => std::thread::sleep(Duration::from_micros(200)),
+                Err(_) => return,
+            }
+        }
+        panic!("child {} did not stop", self.pid());
+    }
+
     /// The next event, waiting at most `timeout`.
     pub fn next_event(&self, timeout: Duration) -> Option<String> {
         self.events.recv_timeout(timeout).ok()

@@ -87,8 +87,19 @@ _PK_ENTRY = struct.Struct("<QQ")
 META_BYTES = _HEADER.pack(MAGIC, VERSION, KIND_BYTES, 0)
 META_BYTEARRAY = _HEADER.pack(MAGIC, VERSION, KIND_BYTEARRAY, 0)
 
-# Formats memoryview.cast() accepts (native, single character).
-_CASTABLE = frozenset("cbB?hHiIlLqQnNfdPe")
+
+def _cast_ok(f: str) -> bool:
+    try:
+        memoryview(bytes(16)).cast(f)
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+# Formats memoryview.cast() accepts (native, single character) in this
+# Python: "e" (half float) only from Python 3.12 on. A writer stores other
+# formats as "B" (see memoryview_meta); a reader refuses them.
+_CASTABLE = frozenset(f for f in "cbB?hHiIlLqQnNfdPe" if _cast_ok(f))
 
 # Bounded caches of encoded / parsed metadata: tensors of one dtype and shape
 # are stored over and over, and parsing their header is most of a get's
@@ -240,6 +251,9 @@ def _parse(meta: bytes, data_len: int):
                 n *= s
             if n != data_len:
                 raise _corrupt(f"memoryview of {n} bytes in {data_len} bytes of data")
+            # What a reader hands to memoryview.cast (all the writer writes).
+            if not (fmt == "B" and ndim == 1) and (fmt not in _CASTABLE or not 1 <= ndim <= 64 or 0 in shape):
+                raise _corrupt(f"memoryview format {fmt!r} with shape {shape} cannot be rebuilt by this Python")
             return (KIND_MEMORYVIEW, fmt, shape)
         if kind == KIND_NDARRAY:
             order, form, dlen = _ND_HEAD.unpack_from(meta, pos)
@@ -255,6 +269,9 @@ def _parse(meta: bytes, data_len: int):
             if order not in "CF":
                 raise _corrupt(f"array order {order!r}")
             dtype = _dtype(form, ds)
+            # What the writer stores raw (ndarray_storable).
+            if dtype.hasobject or dtype.itemsize == 0:
+                raise _corrupt(f"dtype {dtype} is not stored raw")
             n = dtype.itemsize
             for s in shape:
                 n *= s

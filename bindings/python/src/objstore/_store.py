@@ -854,12 +854,19 @@ def _decode(h, oid, data, data_len, meta_ptr, meta_len, pins):
             # frombuffer keeps the read-only memoryview as the array's base
             # (np.ndarray(buffer=) would skip to the writable exporter, and
             # the WRITEABLE flag could be turned back on). parse() checked
-            # that the shape fills the data exactly.
-            a = np.frombuffer(view, dtype=dtype)
-            return a if len(shape) == 1 else a.reshape(shape, order=order)
+            # that the shape fills the data exactly; numpy's own limits
+            # (dimensions, sizes) are checked here.
+            try:
+                a = np.frombuffer(view, dtype=dtype)
+                return a if len(shape) == 1 else a.reshape(shape, order=order)
+            except (ValueError, TypeError) as e:
+                raise fmt._corrupt(f"array of {dtype}, shape {shape} cannot be rebuilt ({e})") from None
         if kind == fmt.KIND_MEMORYVIEW:
             _, f, shape = info
-            return view if (f == "B" and len(shape) == 1) else view.cast(f, shape)
+            try:
+                return view if (f == "B" and len(shape) == 1) else view.cast(f, shape)
+            except (ValueError, TypeError) as e:
+                raise fmt._corrupt(f"memoryview of format {f!r}, shape {shape} cannot be rebuilt ({e})") from None
         # KIND_PICKLE5
         _, plen, table = info
         return pickle.loads(view[:plen], buffers=[view[o : o + n] for o, n in table])
