@@ -141,6 +141,8 @@ fn main() {
         return;
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    // TLS by rustls on ring (the provider the remote tier installs too).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let mut b = AmazonS3Builder::new();
     for (k, v) in g.env() {
         b = b.with_config(k.to_ascii_lowercase().parse().unwrap(), v);

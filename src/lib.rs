@@ -22,7 +22,9 @@
 //! - `store`: the Rust API, [`Store`];
 //! - `object`: the life of objects: the object protocol, allocation,
 //!   spilling, reclaim, attaching;
-//! - `shared`: the structures inside the store file;
+//! - `shared`: the structures inside the store file; beside it `remote`,
+//!   the client of the remote tier (S3-compatible storage, feature
+//!   `remote`), which knows nothing of the store;
 //! - `platform`: every system call.
 //!
 //! Beside them, `error` (errors and status codes) and `id` (object IDs).
@@ -33,6 +35,8 @@
 mod error;
 mod id;
 mod object;
+#[cfg(not(loom))]
+mod remote;
 mod shared;
 
 #[cfg(not(loom))]
@@ -46,6 +50,8 @@ pub use error::{Error, ErrorKind, Result};
 pub use id::{ObjectId, ID_SIZE};
 #[cfg(not(loom))]
 pub use object::{store_path, ObjectInfo, ObjectState, Options, ProcessInfo, RawObject, Reclaimed, Stats, SHM_DIR};
+#[cfg(not(loom))]
+pub use remote::{format as remote_format, RemoteConfig};
 #[cfg(not(loom))]
 pub use store::{Creating, Object, Store};
 

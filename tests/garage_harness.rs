@@ -29,6 +29,8 @@ impl S3 {
     }
 
     fn with_options(env: &[(String, String)], client: ClientOptions, retry: RetryConfig) -> S3 {
+        // TLS by rustls on ring (the provider the remote tier installs too).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
         // Client options first: the AWS_ALLOW_HTTP pair lands in them.
         let mut b = AmazonS3Builder::new().with_client_options(client).with_retry(retry);

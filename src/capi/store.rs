@@ -83,6 +83,7 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
         prefault: o.flags & OS_OPEN_PREFAULT != 0,
         hugepages: o.flags & OS_OPEN_HUGEPAGES != 0,
         any_owner: o.flags & OS_OPEN_ANY_OWNER != 0,
+        ..Options::default()
     })
 }
 

@@ -18,6 +18,7 @@ use super::spill::{Provision, Spiller};
 use crate::error::{err, Error, Result};
 use crate::id::IdGenerator;
 use crate::platform::{self, LockFd};
+use crate::remote::Remote;
 use crate::shared::descriptor::StateWord;
 use crate::shared::layout;
 use crate::shared::mapping::{LocalCounters, Mapping};
@@ -43,6 +44,8 @@ pub(crate) struct Attachment {
     local_pins: LocalCounters,
     /// This process's waiter count per wait word.
     local_waiters: LocalCounters,
+    /// The client of the store's remote tier, if it has one.
+    remote: Option<Remote>,
 
     /// Fresh IDs for puts.
     pub(crate) ids: IdGenerator,
@@ -61,6 +64,9 @@ impl Attachment {
     /// returns what attaching reclaimed from dead processes (nothing when
     /// this process was attached already).
     pub(crate) fn open(path: &Path, opts: &Options) -> Result<(Arc<Attachment>, Reclaimed)> {
+        // A remote asked for is checked before a store is made with it (a
+        // library without the feature refuses it here).
+        let mut client = opts.remote_url.as_deref().map(|u| Remote::open(u, &opts.remote_config)).transpose()?;
         let fd = open::open_or_create(path, opts)?;
         let info = platform::fstat(&fd).map_err(|e| Error::os(format!("cannot stat '{}'", path.display()), e))?;
         let file_key = (info.dev, info.ino);
@@ -68,11 +74,20 @@ impl Attachment {
         if let Some(att) = reg.get(&file_key).and_then(Weak::upgrade) {
             if att.member.in_owner_process() {
                 open::check_same_spill_dir(att.spill_dir(), opts)?;
+                open::check_same_remote(att.remote_url(), opts)?;
                 return Ok((att, Reclaimed::default()));
             }
         }
         let (info, layout) = open::validate(&fd, path, opts)?;
         open::check_same_spill_dir(layout.params.spill_dir.as_deref(), opts)?;
+        open::check_same_remote(layout.params.remote_url.as_deref(), opts)?;
+        let remote = match &layout.params.remote_url {
+            Some(url) => Some(match client.take() {
+                Some(c) => c,
+                None => Remote::open(url, &opts.remote_config)?,
+            }),
+            None => None,
+        };
         let len = usize::try_from(layout.file_size).map_err(|_| err!(Corrupt, "store too large to map"))?;
         let map = Mapping::map(&fd, len).map_err(|e| Error::os(format!("cannot map '{}'", path.display()), e))?;
         let region = Region::new(map, layout)?;
@@ -101,6 +116,7 @@ impl Attachment {
             spill_file_mode: info.mode & 0o660 | 0o600,
             local_pins,
             local_waiters,
+            remote,
             ids: IdGenerator::new(),
         });
         if opts.prefault {
@@ -143,6 +159,23 @@ impl Attachment {
         } else {
             Err(forked())
         }
+    }
+
+    /// The store's remote URL, if it has one.
+    pub(crate) fn remote_url(&self) -> Option<&str> {
+        self.region.layout().params.remote_url.as_deref()
+    }
+
+    /// The client of the store's remote tier, if it has one.
+    pub(crate) fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
+    }
+
+    /// Whether the process in slot `slot` is alive (this process's own
+    /// slot is). A slot whose process died and was reclaimed since counts as
+    /// dead too: it is free or someone else's now.
+    pub(crate) fn slot_is_alive(&self, slot: u32) -> bool {
+        self.member.slot_is_alive(&self.region, slot)
     }
 
     pub(crate) fn spill_dir(&self) -> Option<&Path> {

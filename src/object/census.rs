@@ -38,6 +38,16 @@ pub struct Stats {
     pub spills_total: u64,
     /// Objects restored from disk since the store was created.
     pub restores_total: u64,
+    /// Objects uploaded to the remote tier since the store was created (a
+    /// publish of an object already there uploads nothing).
+    pub publishes_total: u64,
+    /// Bytes uploaded to the remote tier since the store was created.
+    pub published_bytes: u64,
+    /// Objects fetched from the remote tier since the store was created.
+    pub fetches_total: u64,
+    /// Bytes (data and metadata) fetched from the remote tier since the
+    /// store was created.
+    pub fetched_bytes: u64,
 }
 
 /// Where an object is in its life.
@@ -98,6 +108,10 @@ pub(crate) fn stats(att: &Attachment) -> Stats {
         reclaimed_processes: counter(Global::Reclaimed),
         spills_total: counter(Global::Spills),
         restores_total: counter(Global::Restores),
+        publishes_total: counter(Global::Publishes),
+        published_bytes: counter(Global::PublishedBytes),
+        fetches_total: counter(Global::Fetches),
+        fetched_bytes: counter(Global::FetchedBytes),
         attached_processes: att.live_processes().len() as u32,
         ..Stats::default()
     };

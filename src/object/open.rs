@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 
 use crate::error::{err, Error, ErrorKind, Result};
 use crate::platform::{self, FileInfo};
+use crate::remote::{self, RemoteConfig};
 use crate::shared::descriptor;
 use crate::shared::layout::{self, Layout, Params, HUGE_PAGE_SIZE, PAGE_SIZE};
 use crate::shared::mapping::Mapping;
@@ -49,6 +50,13 @@ pub struct Options {
     /// Without it, the store file must belong to this user or to root, and
     /// the spill directory too, writable by nobody else.
     pub any_owner: bool,
+    /// The remote tier (fixed at creation; None: none): `s3://bucket/prefix`,
+    /// `file:///dir` or `memory://name/prefix`. An attacher's must be None or
+    /// the same. Needs the cargo feature `remote`.
+    pub remote_url: Option<String>,
+    /// Settings of this process's remote client (`AWS_*` names), over the
+    /// environment.
+    pub remote_config: RemoteConfig,
 }
 
 /// Resolves a store name to its file path: a name without '/' is a file
@@ -157,6 +165,21 @@ pub(crate) fn check_same_spill_dir(store_dir: Option<&Path>, opts: &Options) -> 
                 "the store's spill directory is {}, not '{}' (it is fixed when the store is created)",
                 store_dir.map_or("unset".to_string(), |d| format!("'{}'", d.display())),
                 want.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An attacher's remote URL must be the store's own (or none).
+pub(crate) fn check_same_remote(store_url: Option<&str>, opts: &Options) -> Result<()> {
+    if let Some(url) = &opts.remote_url {
+        let want = remote::normalize_url(url)?;
+        if store_url != Some(want.as_str()) {
+            return Err(err!(
+                InvalidArgument,
+                "the store's remote is {}, not '{want}' (it is fixed when the store is created)",
+                store_url.map_or("unset".to_string(), |u| format!("'{u}'"))
             ));
         }
     }
@@ -314,6 +337,7 @@ fn create_file(path: &Path, opts: &Options) -> Result<OwnedFd> {
         Some(d) => Some(absolute_dir(d)?),
         None => None,
     };
+    let remote_url = opts.remote_url.as_deref().map(remote::normalize_url).transpose()?;
     let params = Params {
         capacity,
         max_objects,
@@ -323,6 +347,7 @@ fn create_file(path: &Path, opts: &Options) -> Result<OwnedFd> {
         created_unix: platform::unix_seconds_coarse(),
         store_flags: if hugepages { layout::STORE_FLAG_HUGEPAGES } else { 0 },
         spill_dir,
+        remote_url,
     };
     let layout = Layout::compute(params)?;
     let mode = if opts.mode == 0 { 0o600 } else { opts.mode };

@@ -9,6 +9,7 @@ mod guards;
 mod handle_pins;
 mod inspect;
 mod recent;
+mod remote;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -41,6 +42,8 @@ pub struct Store {
     created: Mutex<HashMap<u32, u64>>,
     /// What attaching reclaimed from dead processes.
     reclaimed_at_open: Reclaimed,
+    /// The store has a remote tier: a get of an absent ID asks it.
+    has_remote: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -70,6 +73,7 @@ impl Store {
         Ok(Store {
             pins: LocalCounters::new(n).map_err(|e| Error::os("cannot map pin counters", e))?,
             recent: RecentObjects::default(),
+            has_remote: att.remote().is_some(),
             att,
             pinned_any: AtomicBool::new(false),
             created: Mutex::new(HashMap::new()),
@@ -242,11 +246,18 @@ impl Store {
 
     /// Gets and pins an object, waiting up to `timeout` (None: forever) for
     /// another process to seal it. Zero timeout: NotFound if absent.
+    ///
+    /// On a store with a remote, an ID absent here is fetched from the
+    /// remote if it is published there, and looked for again until the
+    /// timeout if it is not (see `publish`); with a zero timeout the remote
+    /// is asked once.
     #[inline]
     pub fn get_raw(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
         match self.get_present(id) {
             Present::Pinned(raw) => Ok(raw),
-            Present::Absent if timeout.is_some_and(|t| t.is_zero()) => Err(Error::object_not_found(id.0)),
+            Present::Absent if timeout.is_some_and(|t| t.is_zero()) && !self.has_remote => {
+                Err(Error::object_not_found(id.0))
+            }
             Present::Absent | Present::Other => self.get_any(id, timeout),
         }
     }
@@ -285,6 +296,9 @@ impl Store {
         let key = id.words();
         if let Some(obj) = self.try_get(id, &key)? {
             return Ok(obj);
+        }
+        if self.has_remote {
+            return self.get_remote(id, timeout);
         }
         if timeout == Some(Duration::ZERO) {
             return Err(Error::object_not_found(id.0));
