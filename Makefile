@@ -16,6 +16,8 @@
 #   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; .ci/sanitizers.sh)
 #   make fuzz           every fuzzer for a minute or so (.ci/fuzz.sh); make test-fuzz: briefly, in make test
 #   make test-instructions  instruction counts of the hot paths under callgrind, against ceilings (.ci/instructions.sh)
+#   make test-remote    the remote tier (feature `remote`) over memory://, file:// and Garage on loopback,
+#                       with the 1 GiB test (part of make test; builds Garage first if it is missing)
 #   make test-soak      the torture soak for 60 s (part of make test); make soak SOAK_SECONDS=600 for longer
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
@@ -71,7 +73,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example rust_workers
 
-test: lint test-rust test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-instructions test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
+test: lint test-rust test-remote test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-instructions test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
 	$(CARGO) test --workspace
@@ -97,6 +99,7 @@ test-miri:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features remote -- -D warnings
 	python3 .ci/layers.py
 	$(CARGO) run -q -p objstore-gen-header -- --check
 
@@ -222,13 +225,28 @@ test-fuzz:
 # (.ci/garage.sh), started on loopback by tests/common/garage.rs.
 #   make garage         build it unless cached (about five minutes), print its path
 #   make test-garage    the harness's own tests, failing (not skipping) without Garage
+#   make bench-remote   publish and fetch against object_store's own put and get (BENCHMARKS.md)
 #   make bench-garage   object_store's put/get throughput to a local Garage (the remote tier's baseline)
-.PHONY: garage test-garage bench-garage
+.PHONY: garage test-garage test-remote bench-remote bench-garage
 garage:
 	bash .ci/garage.sh install
 
 test-garage: garage
 	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --test garage_harness
+
+# The remote tier's tests (tests/remote.rs over memory:// and file://,
+# tests/remote_garage.rs against Garage), failing without Garage, then the
+# 1 GiB test, which a plain `cargo test` leaves out, by name. Release: the
+# gigabyte is checked in seconds, not minutes.
+test-remote: garage
+	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --release --features remote --test remote --test remote_garage
+	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --release --features remote --test remote_garage -- \
+	    --ignored --exact with_remote::one_gib_put_and_publish_here_get_there
+
+# The remote tier's publish and fetch against object_store's own put and get
+# to the same Garage, and a second get (local) against the first (BENCHMARKS.md).
+bench-remote: garage
+	$(CARGO) bench --features remote --bench remote -- $(REMOTE_BENCH_ARGS)
 
 bench-garage: garage
 	$(CARGO) run --release --example garage_throughput -- $(GARAGE_BENCH_ARGS)

@@ -476,7 +476,7 @@ mod with_remote {
         let id = a.put(&data).unwrap();
         a.publish(&id, None).unwrap();
         open(&tb, &url, 64 << 20);
-        let mut children: Vec<ChildGuard> = (0..4).map(|_| spawn_getter(&tb.name, &url, &id, &[])).collect();
+        let mut children: Vec<ChildGuard> = (0..6).map(|_| spawn_getter(&tb.name, &url, &id, &[])).collect();
         for c in &children {
             c.wait_for(&format!("got {}", 20 * MIB), Duration::from_secs(120));
         }

@@ -31,6 +31,11 @@ const LIVENESS_CHECK: Duration = Duration::from_millis(50);
 const POLL_FIRST: Duration = Duration::from_millis(10);
 const POLL_MAX: Duration = Duration::from_millis(500);
 
+/// A fetch that finds the store full looks again this many times, this
+/// long apart, before it reports the store full.
+const FULL_RETRIES: u32 = 10;
+const FULL_PAUSE: Duration = Duration::from_millis(20);
+
 /// A sealed object pinned by this process for an upload; the pin is
 /// dropped with the value (see `remote::Pinned`).
 struct PinnedObject {
@@ -127,6 +132,7 @@ impl Store {
         let until = if once { None } else { deadline(timeout) };
         let key = id.words();
         let mut pause = POLL_FIRST;
+        let mut full_retries = FULL_RETRIES;
         loop {
             if let Some(obj) = self.try_get(id, &key)? {
                 return Ok(obj);
@@ -144,9 +150,18 @@ impl Store {
                 }
             }
             match remote.lookup(id, until)? {
-                Some(head) => match self.fetch(remote, id, head, until)? {
-                    Fetched::Pinned(obj) => return Ok(obj),
-                    Fetched::LookAgain => continue,
+                Some(head) => match self.fetch(remote, id, head, until) {
+                    Ok(Fetched::Pinned(obj)) => return Ok(obj),
+                    Ok(Fetched::LookAgain) => continue,
+                    // Fetchers racing for one ID each allocate before one of
+                    // them wins the ID, so memory may run out for a loser
+                    // (even before the winner holds the ID): look again a
+                    // few times before taking the store for full.
+                    Err(e) if e.kind() == ErrorKind::OutOfMemory && full_retries > 0 => {
+                        full_retries -= 1;
+                        std::thread::sleep(FULL_PAUSE);
+                    }
+                    Err(e) => return Err(e),
                 },
                 None if once => {
                     return Err(err!(NotFound, "object {id} is neither here nor published to {}", remote.url()))
@@ -164,13 +179,6 @@ impl Store {
                 }
             }
         }
-    }
-
-    /// Whether another process holds `id` here (creating or fetching it) or
-    /// has sealed it.
-    fn someone_has(&self, id: &ObjectId) -> bool {
-        let access = self.att.access();
-        access.holder(id).is_some() || access.contains(id)
     }
 
     fn timed_out(&self, id: &ObjectId, start: Instant) -> Error {
@@ -222,9 +230,6 @@ impl Store {
         let ptr = match self.create_inner(id, data_len, &head.meta, false) {
             Ok(p) => p,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Fetched::LookAgain),
-            // Fetchers racing for one ID each allocate before one of them
-            // wins the ID: memory may run out for a loser. It waits too.
-            Err(e) if e.kind() == ErrorKind::OutOfMemory && self.someone_has(id) => return Ok(Fetched::LookAgain),
             Err(e) => return Err(e),
         };
         // SAFETY: `create_inner` gave `data_len` writable bytes of an object
