@@ -22,13 +22,23 @@
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
 #   make bench-ray      objstore vs Ray's object store from Python (makes build/bench-venv, installs Ray with pip)
-#   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured)
+#   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured; LIBDIR=lib64 and the
+#                       like, relative to PREFIX or absolute, as CMake's CMAKE_INSTALL_LIBDIR)
+#   make test-packaging find_package and pkg-config against installs with LIBDIR=lib64 and a multiarch LIBDIR
 #   make header         regenerate include/objstore.h (tools/gen-header: cbindgen and the status table)
 
 PREFIX  ?= /usr/local
 BINDIR  ?= $(PREFIX)/bin
 LIBDIR  ?= $(PREFIX)/lib
 INCDIR  ?= $(PREFIX)/include
+# A directory given relative (LIBDIR=lib64) is under PREFIX.
+under_prefix = $(if $(filter /%,$(1)),$(1),$(PREFIX)/$(1))
+BIN_DIR := $(call under_prefix,$(BINDIR))
+LIB_DIR := $(call under_prefix,$(LIBDIR))
+INC_DIR := $(call under_prefix,$(INCDIR))
+# The CMake package finds the library beside itself and the headers by this
+# path from its own directory, so an installed prefix can be moved whole.
+CMAKE_TO_INC = $(shell realpath -m --relative-to=$(LIB_DIR)/cmake/objstore $(INC_DIR))
 CARGO   ?= cargo
 VERSION := $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 MAJOR   := $(firstword $(subst ., ,$(VERSION)))
@@ -52,14 +62,15 @@ GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/l
 PYTHON  ?= python3
 PYVENV  := build/py-venv
 
-.PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-instructions test-cpp stage examples examples-c examples-cpp \
+.PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-instructions test-cpp test-packaging stage examples examples-c examples-cpp \
         test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
 
+# The library and the command in one cargo run: built apart, the library's
+# dependencies got other features each time, and it was compiled twice.
 build:
-	$(CARGO) build --release --lib
-	$(CARGO) build --release -p objstore-shm-cli
+	$(CARGO) build --release -p objstore-shm -p objstore-shm-cli
 	@ln -sf libobjstore.so $(RELEASE)/libobjstore.so.$(MAJOR)
 	@mkdir -p $(PCDIR)
 	@sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(RELEASE)|' \
@@ -73,7 +84,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example rust_workers
 
-test: lint test-rust test-remote test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-instructions test-cpp test-examples test-go examples-go test-python examples-pipeline bench-smoke
+test: lint test-rust test-remote test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-instructions test-cpp test-packaging test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
 	$(CARGO) test --workspace
@@ -121,6 +132,12 @@ test-cpp: stage
 	cmake --build $(CPP_TEST_BUILD) -j2
 	ctest --test-dir $(CPP_TEST_BUILD) --output-on-failure -j2
 
+# Installs with other library directories (LIBDIR=lib64, a Debian-style
+# multiarch directory outside PREFIX/lib), each found by a CMake project with
+# find_package and by pkg-config (tests/packaging/run.sh).
+test-packaging: build
+	bash tests/packaging/run.sh
+
 examples: examples-c examples-cpp
 
 examples-c: stage
@@ -139,6 +156,7 @@ test-examples: examples
 # standard library once, then is cached).
 test-go: build
 	cd bindings/go && $(GO_TREE_ENV) $(GO) vet ./...
+	cd bindings/go && $(GO_TREE_ENV) bash testdata/go-get.sh $(VERSION)
 	cd bindings/go && $(GO_TREE_ENV) GODEBUG=cgocheck=1 $(GO) test -count=1 ./...
 	cd bindings/go && $(GO_TREE_ENV) $(GO) test -race -count=1 ./...
 	cd bindings/go && $(GO_TREE_ENV) GOEXPERIMENT=cgocheck2 $(GO) test -count=1 ./...
@@ -184,26 +202,26 @@ header:
 	$(CARGO) run -q -p objstore-gen-header
 
 install: build
-	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(LIBDIR)/cmake/objstore
-	install -m 755 $(RELEASE)/objstore $(DESTDIR)$(BINDIR)/objstore
-	install -m 644 include/objstore.h $(DESTDIR)$(INCDIR)/objstore.h
-	install -m 644 bindings/cpp/include/objstore.hpp $(DESTDIR)$(INCDIR)/objstore.hpp
-	install -m 755 $(RELEASE)/libobjstore.so $(DESTDIR)$(LIBDIR)/libobjstore.so.$(VERSION)
-	ln -sf libobjstore.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libobjstore.so.$(MAJOR)
-	ln -sf libobjstore.so.$(MAJOR) $(DESTDIR)$(LIBDIR)/libobjstore.so
-	install -m 644 $(RELEASE)/libobjstore.a $(DESTDIR)$(LIBDIR)/libobjstore.a
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' pkg/objstore.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/objstore.pc
-	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@MAJOR@|$(MAJOR)|' pkg/objstoreConfig.cmake.in \
-	    > $(DESTDIR)$(LIBDIR)/cmake/objstore/objstoreConfig.cmake
+	install -d $(DESTDIR)$(BIN_DIR) $(DESTDIR)$(INC_DIR) $(DESTDIR)$(LIB_DIR)/pkgconfig $(DESTDIR)$(LIB_DIR)/cmake/objstore
+	install -m 755 $(RELEASE)/objstore $(DESTDIR)$(BIN_DIR)/objstore
+	install -m 644 include/objstore.h $(DESTDIR)$(INC_DIR)/objstore.h
+	install -m 644 bindings/cpp/include/objstore.hpp $(DESTDIR)$(INC_DIR)/objstore.hpp
+	install -m 755 $(RELEASE)/libobjstore.so $(DESTDIR)$(LIB_DIR)/libobjstore.so.$(VERSION)
+	ln -sf libobjstore.so.$(VERSION) $(DESTDIR)$(LIB_DIR)/libobjstore.so.$(MAJOR)
+	ln -sf libobjstore.so.$(MAJOR) $(DESTDIR)$(LIB_DIR)/libobjstore.so
+	install -m 644 $(RELEASE)/libobjstore.a $(DESTDIR)$(LIB_DIR)/libobjstore.a
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIB_DIR)|' -e 's|@INCLUDEDIR@|$(INC_DIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' pkg/objstore.pc.in > $(DESTDIR)$(LIB_DIR)/pkgconfig/objstore.pc
+	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@MAJOR@|$(MAJOR)|' -e 's|@CMAKE_TO_INC@|$(CMAKE_TO_INC)|' \
+	    pkg/objstoreConfig.cmake.in > $(DESTDIR)$(LIB_DIR)/cmake/objstore/objstoreConfig.cmake
 	sed -e 's|@VERSION@|$(VERSION)|' -e 's|@MAJOR@|$(MAJOR)|' pkg/objstoreConfigVersion.cmake.in \
-	    > $(DESTDIR)$(LIBDIR)/cmake/objstore/objstoreConfigVersion.cmake
+	    > $(DESTDIR)$(LIB_DIR)/cmake/objstore/objstoreConfigVersion.cmake
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/objstore
-	rm -f $(DESTDIR)$(INCDIR)/objstore.h $(DESTDIR)$(INCDIR)/objstore.hpp $(DESTDIR)$(LIBDIR)/libobjstore.so* $(DESTDIR)$(LIBDIR)/libobjstore.a
-	rm -f $(DESTDIR)$(LIBDIR)/pkgconfig/objstore.pc
-	rm -rf $(DESTDIR)$(LIBDIR)/cmake/objstore
+	rm -f $(DESTDIR)$(BIN_DIR)/objstore
+	rm -f $(DESTDIR)$(INC_DIR)/objstore.h $(DESTDIR)$(INC_DIR)/objstore.hpp $(DESTDIR)$(LIB_DIR)/libobjstore.so* $(DESTDIR)$(LIB_DIR)/libobjstore.a
+	rm -f $(DESTDIR)$(LIB_DIR)/pkgconfig/objstore.pc
+	rm -rf $(DESTDIR)$(LIB_DIR)/cmake/objstore
 
 clean:
 	$(CARGO) clean

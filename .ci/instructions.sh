@@ -19,7 +19,7 @@ bin="$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)"
 N1=2000
 N2=22000
 # path:ceiling:target (instructions per call)
-budgets="get:300:250 contains:135:120 absent:250:300 put:1260:700 putdel:1980:1000"
+budgets="get:300:250 contains:135:120 absent:250:300 put:1180:700 putdel:1900:1000"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 count() {

@@ -18,6 +18,39 @@
  * closed; a string NUL-terminated; a buffer or array as long as its length
  * argument says; an output writable. Outputs are written only on success,
  * unless a function says otherwise.
+ *
+ * Errors: after a failure, os_last_error() gives this thread's detail
+ * message. Every function that can fail (that returns an os_status) has a
+ * twin named with _e (os_get_e, os_open_e, ...) taking one more argument,
+ * os_error **err, that receives the failure itself (status and message) as
+ * an object the caller frees with os_error_free: for callers whose tasks
+ * move between threads between two calls (Go's goroutines, Java's virtual
+ * threads), which cannot be sure to read os_last_error() on the thread that
+ * failed.
+ *
+ * Structs that grow (the struct_size rule): os_options, os_store_stats,
+ * os_object_info and os_process_info begin with uint32_t struct_size, and
+ * later versions only add fields at their end. The caller sets struct_size
+ * to sizeof the struct as it was compiled (os_options_default() does it for
+ * options; for an array, struct_size of the first entry gives the size of
+ * every entry, and is set again before each call, since the library
+ * rewrites it). The library then reads or writes that many bytes and never
+ * more, so a program built against an older header keeps working with a
+ * newer library, and the reverse:
+ * - a struct the library fills gets the fields both know, zeros for the
+ *   caller's fields the library does not know, and struct_size set to the
+ *   bytes holding fields the library knows;
+ * - a struct the library reads (options) takes the defaults for fields the
+ *   caller does not know, and must hold zero (the default) in fields the
+ *   library does not know, else OS_INVALID_ARGUMENT;
+ * - a struct_size below the first version's (OS_OPTIONS_MIN_SIZE,
+ *   OS_STORE_STATS_MIN_SIZE, ...) is OS_INVALID_ARGUMENT.
+ *
+ * Versions: OS_VERSION_MAJOR, _MINOR, _PATCH and OS_VERSION_NUMBER say
+ * which version this header declares; os_version() and os_version_number()
+ * which library is loaded; os_check_version(OS_VERSION_NUMBER) whether the
+ * loaded library can serve this program (at least as new, and of the same
+ * major version: for 0.x, of the same minor).
  */
 
 #ifndef OBJSTORE_H
@@ -26,6 +59,26 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* The version of objstore this header declares (Cargo.toml's). Compare
+ * OS_VERSION_NUMBER with OS_MAKE_VERSION in #if; at run time,
+ * os_check_version(OS_VERSION_NUMBER) checks the loaded library. */
+
+#define OS_VERSION_MAJOR 0
+#define OS_VERSION_MINOR 1
+#define OS_VERSION_PATCH 0
+#define OS_VERSION_STRING "0.1.0"
+
+/**
+ * A version as one number, MAJOR * 1000000 + MINOR * 1000 + PATCH.
+ */
+#define OS_MAKE_VERSION(major, minor, patch) ((major) * 1000000 + (minor) * 1000 + (patch))
+
+/**
+ * This header's version as one number: OS_MAKE_VERSION(OS_VERSION_MAJOR,
+ * OS_VERSION_MINOR, OS_VERSION_PATCH).
+ */
+#define OS_VERSION_NUMBER 1000
 
 /* Status codes (os_status). */
 
@@ -163,10 +216,46 @@
 #define OS_LIST_END UINT64_MAX
 
 /**
+ * The smallest `struct_size` `os_open` and `os_options_init` accept: the
+ * size of the first version of `os_options`.
+ */
+#define OS_OPTIONS_MIN_SIZE 48
+
+/**
+ * The smallest `struct_size` `os_stats` accepts: the first version of
+ * `os_store_stats`, up to `reclaimed_processes`.
+ */
+#define OS_STORE_STATS_MIN_SIZE 88
+
+/**
+ * The smallest entry `struct_size` `os_list` accepts: the first version of
+ * `os_object_info`.
+ */
+#define OS_OBJECT_INFO_MIN_SIZE 56
+
+/**
+ * The smallest entry `struct_size` `os_processes` and `os_pin_holders`
+ * accept: the first version of `os_process_info`.
+ */
+#define OS_PROCESS_INFO_MIN_SIZE 12
+
+/**
+ * A failure of a call: its status and its message. Owned by the caller,
+ * who frees it with `os_error_free`; may be read and freed on any thread.
+ * Opaque.
+ */
+typedef struct os_error os_error;
+
+/**
  * A handle to an attached store. Opaque; safe to use from many threads at
  * once; valid in the process that opened it only.
  */
 typedef struct os_store os_store;
+
+/**
+ * A status code: `OS_OK` (0) or the reason a call failed.
+ */
+typedef uint32_t os_status;
 
 /**
  * A 20-byte object ID.
@@ -176,9 +265,24 @@ typedef struct os_object_id {
 } os_object_id;
 
 /**
- * A status code: `OS_OK` (0) or the reason a call failed.
+ * A process attached to a store (`os_processes`, `os_pin_holders`). The
+ * caller sets `struct_size` of the first entry of the array it passes.
  */
-typedef uint32_t os_status;
+typedef struct os_process_info {
+    /**
+     * The size of an entry as the caller knows it; on return, how many
+     * bytes of the entry the library filled with fields it knows.
+     */
+    uint32_t struct_size;
+    /**
+     * Its slot in the store's process table.
+     */
+    uint32_t slot;
+    /**
+     * Its process ID.
+     */
+    uint32_t pid;
+} os_process_info;
 
 /**
  * A pinned object: read-only views of its data and metadata, valid until
@@ -199,13 +303,14 @@ typedef struct os_buffer {
 } os_buffer;
 
 /**
- * Options for `os_open`. Get them from `os_options_default()` and change
- * what you need, so that fields added later keep their defaults.
+ * Options for `os_open`. Get them from `os_options_default()` (or
+ * `os_options_init`) and change what you need, so that fields added later
+ * keep their defaults.
  */
 typedef struct os_options {
     /**
-     * Set by `os_options_default()`: the size of this struct as the caller
-     * knows it, so fields can be added.
+     * The size of this struct as the caller knows it (set by
+     * `os_options_default()`), so that fields can be added.
      */
     uint32_t struct_size;
     /**
@@ -243,8 +348,16 @@ typedef struct os_options {
  * stop other processes: exact when the store is quiet; under concurrent
  * puts, deletes and spills an object may be counted twice or not at all
  * (`used_bytes` never exceeds `capacity_bytes`).
+ *
+ * Set `struct_size` to `sizeof(os_store_stats)` before `os_stats` (the
+ * rule of the header's preamble): fields may be added at the end.
  */
 typedef struct os_store_stats {
+    /**
+     * Set by the caller to the size of the struct it was compiled with; on
+     * return, how many bytes the library filled with fields it knows.
+     */
+    uint32_t struct_size;
     uint64_t capacity_bytes;
     /**
      * Memory held by objects now.
@@ -274,12 +387,28 @@ typedef struct os_store_stats {
      * Dead processes cleaned up so far.
      */
     uint64_t reclaimed_processes;
+    /**
+     * Objects spilled to disk since the store was created. Added after the
+     * first version: filled only when `struct_size` reaches past it.
+     */
+    uint64_t spills_total;
+    /**
+     * Objects read back from disk since the store was created. Added after
+     * the first version, like `spills_total`.
+     */
+    uint64_t restores_total;
 } os_store_stats;
 
 /**
- * One object of a listing (`os_list`).
+ * One object of a listing (`os_list`). The caller sets `struct_size` of
+ * the first entry of the array it passes (see `os_list`).
  */
 typedef struct os_object_info {
+    /**
+     * The size of an entry as the caller knows it; on return, how many
+     * bytes of the entry the library filled with fields it knows.
+     */
+    uint32_t struct_size;
     struct os_object_id id;
     uint64_t data_len;
     uint64_t meta_len;
@@ -307,6 +436,24 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * The status of an error (never OS_OK), or OS_OK for NULL. Cannot fail.
+ */
+os_status os_error_status(const struct os_error *err);
+
+/**
+ * The detail message of an error: what exactly went wrong ("" for NULL).
+ * The string belongs to the error and lives until `os_error_free`. Cannot
+ * fail.
+ */
+const char *os_error_message(const struct os_error *err);
+
+/**
+ * Frees an error from an `_e` function. NULL is allowed (nothing happens).
+ * Cannot fail.
+ */
+void os_error_free(struct os_error *err);
+
+/**
  * Writes `id` as 40 lower-case hex characters and a NUL into `out` (41
  * bytes). Does nothing if either pointer is NULL. Cannot fail.
  */
@@ -321,6 +468,68 @@ void os_id_to_hex(const struct os_object_id *id, char *out);
  * `os_last_error()` says which).
  */
 os_status os_id_from_hex(const char *hex, struct os_object_id *out);
+
+/**
+ * Lists the live processes attached to the store (this one included).
+ *
+ * # Arguments
+ * - `out`: an array of `capacity` entries, NULL if `capacity` is 0. The
+ *   caller sets `out[0].struct_size` to `sizeof(os_process_info)`: it is
+ *   the size of every entry. Each entry written gets the size the library
+ *   knows as its `struct_size`, so set `out[0].struct_size` again before
+ *   each call that reuses the array.
+ * - `out_count`: receives the number of processes, which may be more than
+ *   `capacity` (then only the first `capacity` are written: call again with
+ *   a larger array). Must not be NULL.
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT (NULL, or `out[0].struct_size` less than
+ * OS_PROCESS_INFO_MIN_SIZE).
+ */
+os_status os_processes(struct os_store *store,
+                       struct os_process_info *out,
+                       size_t capacity,
+                       size_t *out_count);
+
+/**
+ * Lists the live processes that pin an object (sealed, or deleted and
+ * still pinned), as `os_processes` lists processes. An object nobody pins
+ * has none (`*out_count` 0).
+ *
+ * # Returns
+ * OS_OK; OS_NOT_FOUND (no such object); OS_INVALID_ARGUMENT.
+ */
+os_status os_pin_holders(struct os_store *store,
+                         const struct os_object_id *id,
+                         struct os_process_info *out,
+                         size_t capacity,
+                         size_t *out_count);
+
+/**
+ * Checks the store's consistency: every byte of object memory free or held
+ * by exactly one object, every object indexed once, no pin, step or
+ * allocation left to a dead process, every spilled object's file present.
+ * It reads the tables without stopping anyone, so it is exact on a quiet
+ * store; on a busy one it may report a step another process is in the
+ * middle of (look again before concluding). Costs a scan of every table.
+ *
+ * # Arguments
+ * - `report`: receives the problems found, one a line, NUL-terminated,
+ *   cut at `report_len - 1` bytes (at a character boundary) if longer; ""
+ *   when there are none. May be NULL if `report_len` is 0.
+ * - `out_problems`: receives the number of problems. Must not be NULL.
+ * - `out_report_len`: receives the length the whole report needs,
+ *   terminator included, to call again with a larger buffer. May be NULL.
+ *
+ * # Returns
+ * OS_OK (whatever was found: a problem is not a failure of the call);
+ * OS_INVALID_ARGUMENT.
+ */
+os_status os_audit(struct os_store *store,
+                   char *report,
+                   size_t report_len,
+                   size_t *out_problems,
+                   size_t *out_report_len);
 
 /**
  * Stores `len` bytes at `data` as a new, sealed object with a fresh ID.
@@ -556,8 +765,14 @@ os_status os_collect(struct os_store *store);
  * Writes the store's counters to `*out`. Costs one scan of the store's
  * tables (proportional to max_objects). Thread-safe.
  *
+ * # Arguments
+ * - `out`: the caller sets `out->struct_size` to `sizeof(os_store_stats)`
+ *   first; the library fills that many bytes and no more (see the
+ *   preamble's rule for structs).
+ *
  * # Returns
- * OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL.
+ * OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL or
+ * `out->struct_size` is less than OS_STORE_STATS_MIN_SIZE.
  */
 os_status os_stats(struct os_store *store, struct os_store_stats *out);
 
@@ -570,8 +785,17 @@ os_status os_stats(struct os_store *store, struct os_store_stats *out);
  * is a scan, not a snapshot: objects put or deleted meanwhile may or may not
  * appear.
  *
+ * # Arguments
+ * - `out`: an array of `capacity` entries. The caller sets
+ *   `out[0].struct_size` to `sizeof(os_object_info)`: it is the size of
+ *   every entry, and the library writes no byte past
+ *   `capacity * out[0].struct_size`. Each entry written gets the size the
+ *   library knows as its `struct_size` (the preamble's rule), so set
+ *   `out[0].struct_size` again before each call that reuses the array.
+ *
  * # Returns
- * OS_OK; OS_INVALID_ARGUMENT if an argument is NULL or `capacity` is 0.
+ * OS_OK; OS_INVALID_ARGUMENT if an argument is NULL, `capacity` is 0 or
+ * `out[0].struct_size` is less than OS_OBJECT_INFO_MIN_SIZE.
  */
 os_status os_list(struct os_store *store,
                   uint64_t *cursor,
@@ -580,18 +804,261 @@ os_status os_list(struct os_store *store,
                   size_t *out_count);
 
 /**
- * Default options: every size chosen by the library (0), 256 processes,
- * mode 0600, no spill directory, no flags. Cannot fail.
+ * Fills `*opts` with the default options: every size chosen by the library
+ * (0), 256 processes, mode 0600, no spill directory, no flags. The caller
+ * sets `opts->struct_size` to `sizeof(os_options)` first; fields the
+ * library does not know (a newer header's) are set to zero, which is their
+ * default. The header's `os_options_default()` does this for you.
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT (NULL, or `struct_size` less than
+ * OS_OPTIONS_MIN_SIZE).
  */
-struct os_options os_options_default(void);
+os_status os_options_init(struct os_options *opts);
 
 /**
  * The library's version, e.g. "0.1.0" (static; do not free). Cannot fail.
+ * The header's OS_VERSION_STRING is the version it was made for.
  */
 const char *os_version(void);
+
+/**
+ * The loaded library's version as a number (see OS_VERSION_NUMBER), e.g.
+ * 1000 for 0.1.0. Cannot fail.
+ */
+uint32_t os_version_number(void);
+
+/**
+ * Checks that the loaded library can serve a program compiled against the
+ * header of version `header_version`: pass OS_VERSION_NUMBER. The library
+ * must be at least as new (a program may use anything its header
+ * declares) and of the same major version — for 0.x, of the same minor,
+ * the rule of Cargo's semantic versioning, since before 1.0 a minor
+ * release may change what a call does.
+ *
+ * # Returns
+ * OS_OK; OS_INCOMPATIBLE (an older library, or another major version;
+ * `os_last_error()` names both versions).
+ */
+os_status os_check_version(uint32_t header_version);
+
+/**
+ * `os_open`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_open_e(const char *name,
+                    const struct os_options *opts,
+                    struct os_store **out,
+                    struct os_error **err);
+
+/**
+ * `os_close`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_close_e(struct os_store *store, struct os_error **err);
+
+/**
+ * `os_destroy`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_destroy_e(const char *name, struct os_error **err);
+
+/**
+ * `os_collect`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_collect_e(struct os_store *store, struct os_error **err);
+
+/**
+ * `os_stats`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_stats_e(struct os_store *store, struct os_store_stats *out, struct os_error **err);
+
+/**
+ * `os_list`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_list_e(struct os_store *store,
+                    uint64_t *cursor,
+                    struct os_object_info *out,
+                    size_t capacity,
+                    size_t *out_count,
+                    struct os_error **err);
+
+/**
+ * `os_options_init`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_options_init_e(struct os_options *opts, struct os_error **err);
+
+/**
+ * `os_put`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_put_e(struct os_store *store,
+                   const void *data,
+                   size_t len,
+                   struct os_object_id *out_id,
+                   struct os_error **err);
+
+/**
+ * `os_put_with_meta`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_put_with_meta_e(struct os_store *store,
+                             const void *data,
+                             size_t len,
+                             const void *meta,
+                             size_t meta_len,
+                             struct os_object_id *out_id,
+                             struct os_error **err);
+
+/**
+ * `os_create`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_create_e(struct os_store *store,
+                      const struct os_object_id *id,
+                      size_t data_len,
+                      const void *meta,
+                      size_t meta_len,
+                      uint8_t **out_data,
+                      struct os_error **err);
+
+/**
+ * `os_create_new`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_create_new_e(struct os_store *store,
+                          size_t data_len,
+                          const void *meta,
+                          size_t meta_len,
+                          struct os_object_id *out_id,
+                          uint8_t **out_data,
+                          struct os_error **err);
+
+/**
+ * `os_seal`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_seal_e(struct os_store *store, const struct os_object_id *id, struct os_error **err);
+
+/**
+ * `os_abort`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_abort_e(struct os_store *store, const struct os_object_id *id, struct os_error **err);
+
+/**
+ * `os_get`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_get_e(struct os_store *store,
+                   const struct os_object_id *id,
+                   int64_t timeout_ms,
+                   struct os_buffer *out,
+                   struct os_error **err);
+
+/**
+ * `os_get_many`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_get_many_e(struct os_store *store,
+                        const struct os_object_id *ids,
+                        size_t n,
+                        int64_t timeout_ms,
+                        struct os_buffer *out,
+                        struct os_error **err);
+
+/**
+ * `os_release`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_release_e(struct os_store *store,
+                       const struct os_object_id *id,
+                       struct os_error **err);
+
+/**
+ * `os_delete`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_delete_e(struct os_store *store, const struct os_object_id *id, struct os_error **err);
+
+/**
+ * `os_contains`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_contains_e(struct os_store *store,
+                        const struct os_object_id *id,
+                        bool *out,
+                        struct os_error **err);
+
+/**
+ * `os_id_from_hex`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_id_from_hex_e(const char *hex, struct os_object_id *out, struct os_error **err);
+
+/**
+ * `os_processes`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_processes_e(struct os_store *store,
+                         struct os_process_info *out,
+                         size_t capacity,
+                         size_t *out_count,
+                         struct os_error **err);
+
+/**
+ * `os_pin_holders`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_pin_holders_e(struct os_store *store,
+                           const struct os_object_id *id,
+                           struct os_process_info *out,
+                           size_t capacity,
+                           size_t *out_count,
+                           struct os_error **err);
+
+/**
+ * `os_audit`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_audit_e(struct os_store *store,
+                     char *report,
+                     size_t report_len,
+                     size_t *out_problems,
+                     size_t *out_report_len,
+                     struct os_error **err);
+
+/**
+ * `os_check_version`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_check_version_e(uint32_t header_version, struct os_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus
 
 #endif  /* OBJSTORE_H */
+
+#ifndef OBJSTORE_H_INLINE
+#define OBJSTORE_H_INLINE
+
+/**
+ * The default options: every size chosen by the library (0), 256 processes,
+ * mode 0600, no spill directory, no flags. Made here, at the size this header
+ * gives os_options, by os_options_init: a program compiled against this
+ * header keeps working with a later library whose os_options is larger.
+ * Cannot fail.
+ */
+static inline struct os_options os_options_default(void) {
+    struct os_options opts;
+    opts.struct_size = sizeof opts;
+    (void)os_options_init(&opts);
+    return opts;
+}
+
+#endif  /* OBJSTORE_H_INLINE */

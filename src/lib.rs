@@ -53,7 +53,7 @@ pub use object::{store_path, ObjectInfo, ObjectState, Options, ProcessInfo, RawO
 #[cfg(not(loom))]
 pub use remote::{format as remote_format, RemoteConfig};
 #[cfg(not(loom))]
-pub use store::{Creating, Object, Store};
+pub use store::{Creating, Object, Store, StoreHeader};
 
 /// The library version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -6,7 +6,6 @@ import "C"
 
 import (
 	"errors"
-	"runtime"
 )
 
 // Status is a status code of the C library (os_status). A Status is itself
@@ -83,7 +82,7 @@ var (
 var ErrClosed = errors.New("objstore: store is closed")
 
 // Error is a failure reported by the library: the operation, the status
-// code, and the detail message os_last_error() gave for it.
+// code, and the library's detail message for it.
 type Error struct {
 	// Op is the operation that failed, e.g. "open" or "get".
 	Op string
@@ -106,21 +105,25 @@ func (e *Error) Error() string {
 // errors.As(err, &status) work.
 func (e *Error) Unwrap() error { return e.Status }
 
-// call runs one C function that returns an os_status and turns a failure
-// into an *Error carrying os_last_error().
+// failure turns the result of one C call of the _e family into an error:
+// nil for OS_OK, else an *Error with the status and the message of the
+// os_error object the call handed back (which it frees).
 //
-// os_last_error() is thread-local in the library, and a goroutine may move
-// to another OS thread between two cgo calls; so the thread is locked for
-// the call and the read of the message, and the message is copied before
-// the lock is dropped (the library may overwrite it on the next failure on
-// that thread). LockOSThread nests, so a caller's own lock is kept.
-func call(op string, f func() C.os_status) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	if st := f(); st != C.OS_OK {
-		return &Error{Op: op, Status: Status(st), Message: C.GoString(C.os_last_error())}
+// The library's os_last_error() is per thread, and a goroutine may move to
+// another OS thread between two cgo calls, so reading it after the call
+// would need runtime.LockOSThread around both. The _e functions instead
+// hand the failure back with the status, in the same call, as an object
+// valid on any thread: nothing here depends on which thread runs what.
+func failure(op string, st C.os_status, e *C.os_error) error {
+	if st == C.OS_OK {
+		return nil
 	}
-	return nil
+	msg := ""
+	if e != nil {
+		msg = C.GoString(C.os_error_message(e))
+		C.os_error_free(e)
+	}
+	return &Error{Op: op, Status: Status(st), Message: msg}
 }
 
 func isClosed(err error) bool { return errors.Is(err, ErrClosed) }

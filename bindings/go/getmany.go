@@ -49,8 +49,9 @@ func (s *Store) getMany(ctx context.Context, ids []ID, timeout time.Duration) ([
 			cids[k] = cID(ids[i])
 		}
 		bufs := make([]C.os_buffer, len(missing))
-		err := s.do("get many", func(h *C.os_store) C.os_status {
-			return C.os_get_many(h, &cids[0], C.size_t(len(cids)), C.int64_t(ms), &bufs[0])
+		var e *C.os_error
+		err := s.do("get many", &e, func(h *C.os_store) C.os_status {
+			return C.os_get_many_e(h, &cids[0], C.size_t(len(cids)), C.int64_t(ms), &bufs[0], &e)
 		})
 		if err != nil && !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrNotFound) {
 			return err // the library pinned nothing in this call

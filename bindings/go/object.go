@@ -23,8 +23,9 @@ type Object struct {
 	// The C call's arguments live in the Object itself, so that a get and
 	// its release allocate nothing but the Object. (cgo's pointer rules
 	// apply to the field passed, not the whole struct.)
-	cid C.os_object_id
-	buf C.os_buffer // data is 64-byte aligned, in the shared mapping
+	cid  C.os_object_id
+	buf  C.os_buffer // data is 64-byte aligned, in the shared mapping
+	cerr *C.os_error // where a get or release hands back its failure
 
 	// mu is held shared by the copying accessors and exclusively by
 	// Release, so a copy never reads memory the release has unpinned.
@@ -56,8 +57,8 @@ func (s *Store) GetContext(ctx context.Context, id ID) (*Object, error) {
 func (s *Store) get(ctx context.Context, id ID, timeout time.Duration) (*Object, error) {
 	obj := newObject(s, id)
 	try := func(ms int64) error {
-		return s.do("get", func(h *C.os_store) C.os_status {
-			return C.os_get(h, &obj.cid, C.int64_t(ms), &obj.buf)
+		return s.do("get", &obj.cerr, func(h *C.os_store) C.os_status {
+			return C.os_get_e(h, &obj.cid, C.int64_t(ms), &obj.buf, &obj.cerr)
 		})
 	}
 	timedOut := func() error {
@@ -143,7 +144,9 @@ func (o *Object) Release() error {
 	if o.released.Load() {
 		return nil
 	}
-	err := o.store.do("release", func(h *C.os_store) C.os_status { return C.os_release(h, &o.cid) })
+	err := o.store.do("release", &o.cerr, func(h *C.os_store) C.os_status {
+		return C.os_release_e(h, &o.cid, &o.cerr)
+	})
 	if err == nil || isClosed(err) {
 		o.released.Store(true)
 		return nil

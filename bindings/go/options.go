@@ -43,6 +43,11 @@ type Options struct {
 	// HugePages aligns the arena to 2 MiB and asks for transparent huge
 	// pages on it.
 	HugePages bool
+	// AnyOwner attaches even to a store file of another user (and accepts
+	// a spill directory its group may write to): for a store shared by the
+	// users of a group. Without it the store file must belong to this user
+	// or to root.
+	AnyOwner bool
 }
 
 // toC converts the options to an os_options, starting from
@@ -82,6 +87,9 @@ func (o *Options) toC() (C.os_options, func(), error) {
 	}
 	if o.HugePages {
 		flags |= C.OS_OPEN_HUGEPAGES
+	}
+	if o.AnyOwner {
+		flags |= C.OS_OPEN_ANY_OWNER
 	}
 	c.flags = flags
 	free := func() {}

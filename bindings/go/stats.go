@@ -5,7 +5,9 @@ import "C"
 
 import (
 	"strconv"
+	"strings"
 	"time"
+	"unsafe"
 )
 
 // Stats are a store's counters (os_store_stats), computed by one scan of
@@ -33,13 +35,21 @@ type Stats struct {
 	MaxProcesses uint32
 	// ReclaimedProcesses counts the dead processes cleaned up so far.
 	ReclaimedProcesses uint64
+	// SpillsTotal counts the objects spilled to disk since the store was
+	// created.
+	SpillsTotal uint64
+	// RestoresTotal counts the objects read back from disk since the store
+	// was created.
+	RestoresTotal uint64
 }
 
 // Stats returns the store's counters. It costs one scan of the store's
 // tables (proportional to MaxObjects).
 func (s *Store) Stats() (Stats, error) {
 	var c C.os_store_stats
-	if err := s.do("stats", func(h *C.os_store) C.os_status { return C.os_stats(h, &c) }); err != nil {
+	c.struct_size = C.uint32_t(unsafe.Sizeof(c))
+	var e *C.os_error
+	if err := s.do("stats", &e, func(h *C.os_store) C.os_status { return C.os_stats_e(h, &c, &e) }); err != nil {
 		return Stats{}, err
 	}
 	return Stats{
@@ -54,6 +64,8 @@ func (s *Store) Stats() (Stats, error) {
 		AttachedProcesses:  uint32(c.attached_processes),
 		MaxProcesses:       uint32(c.max_processes),
 		ReclaimedProcesses: uint64(c.reclaimed_processes),
+		SpillsTotal:        uint64(c.spills_total),
+		RestoresTotal:      uint64(c.restores_total),
 	}, nil
 }
 
@@ -113,8 +125,10 @@ func (s *Store) List() ([]ObjectInfo, error) {
 	batch := make([]C.os_object_info, listBatch)
 	for cursor != C.OS_LIST_END {
 		var n C.size_t
-		err := s.do("list", func(h *C.os_store) C.os_status {
-			return C.os_list(h, &cursor, &batch[0], C.size_t(len(batch)), &n)
+		var e *C.os_error
+		batch[0].struct_size = C.uint32_t(unsafe.Sizeof(batch[0]))
+		err := s.do("list", &e, func(h *C.os_store) C.os_status {
+			return C.os_list_e(h, &cursor, &batch[0], C.size_t(len(batch)), &n, &e)
 		})
 		if err != nil {
 			return nil, err
@@ -131,4 +145,87 @@ func (s *Store) List() ([]ObjectInfo, error) {
 		}
 	}
 	return all, nil
+}
+
+// ProcessInfo is a process attached to a store.
+type ProcessInfo struct {
+	// Slot is its slot in the store's process table.
+	Slot uint32
+	// PID is its process ID.
+	PID int
+}
+
+// Processes returns the live processes attached to the store, this one
+// included.
+func (s *Store) Processes() ([]ProcessInfo, error) {
+	return s.processList("processes", func(h *C.os_store, out *C.os_process_info, n C.size_t, count *C.size_t,
+		e **C.os_error) C.os_status {
+		return C.os_processes_e(h, out, n, count, e)
+	})
+}
+
+// PinHolders returns the live processes that pin the object id (sealed, or
+// deleted and still pinned). An unknown ID gives ErrNotFound.
+func (s *Store) PinHolders(id ID) ([]ProcessInfo, error) {
+	cid := cID(id)
+	return s.processList("pin holders", func(h *C.os_store, out *C.os_process_info, n C.size_t, count *C.size_t,
+		e **C.os_error) C.os_status {
+		return C.os_pin_holders_e(h, &cid, out, n, count, e)
+	})
+}
+
+// processList runs a C call that fills an array of os_process_info and
+// reports how many there are, again with a larger array while they do not
+// fit.
+func (s *Store) processList(op string, f func(*C.os_store, *C.os_process_info, C.size_t, *C.size_t,
+	**C.os_error) C.os_status) ([]ProcessInfo, error) {
+	entries := make([]C.os_process_info, 16)
+	for {
+		var count C.size_t
+		var e *C.os_error
+		entries[0].struct_size = C.uint32_t(unsafe.Sizeof(entries[0]))
+		err := s.do(op, &e, func(h *C.os_store) C.os_status {
+			return f(h, &entries[0], C.size_t(len(entries)), &count, &e)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if int(count) <= len(entries) {
+			out := make([]ProcessInfo, count)
+			for i := range out {
+				out[i] = ProcessInfo{Slot: uint32(entries[i].slot), PID: int(entries[i].pid)}
+			}
+			return out, nil
+		}
+		entries = make([]C.os_process_info, int(count)+8)
+	}
+}
+
+// Audit checks the store's consistency: every byte of object memory free
+// or held by exactly one object, no pin, step or allocation left to a dead
+// process, every spilled object's file present. It returns the problems
+// found, one sentence each; none (nil) on a sound store. It reads the
+// tables without stopping other processes, so it is exact on a quiet
+// store; on a busy one a step in progress elsewhere may show, so look again
+// before concluding.
+func (s *Store) Audit() ([]string, error) {
+	report := make([]byte, 4096)
+	for {
+		var problems, needed C.size_t
+		var e *C.os_error
+		err := s.do("audit", &e, func(h *C.os_store) C.os_status {
+			return C.os_audit_e(h, (*C.char)(unsafe.Pointer(&report[0])), C.size_t(len(report)), &problems, &needed, &e)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if int(needed) <= len(report) {
+			text := string(report[:int(needed)-1])
+			if text == "" {
+				return nil, nil
+			}
+			return strings.Split(strings.TrimSuffix(text, "\n"), "\n"), nil
+		}
+		report = make([]byte, int(needed))
+	}
 }

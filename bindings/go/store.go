@@ -51,7 +51,8 @@ func Open(name string, opts *Options) (*Store, error) {
 		popts = &copts
 	}
 	var h *C.os_store
-	if err := call("open", func() C.os_status { return C.os_open(cname, popts, &h) }); err != nil {
+	var e *C.os_error
+	if err := failure("open", C.os_open_e(cname, popts, &h, &e), e); err != nil {
 		return nil, err
 	}
 	s := &Store{name: name, h: h}
@@ -69,12 +70,8 @@ func Destroy(name string) error {
 		return err
 	}
 	defer C.free(unsafe.Pointer(cname))
-	return call("destroy", func() C.os_status { return C.os_destroy(cname) })
-}
-
-// Version returns the C library's version, e.g. "0.1.0".
-func Version() string {
-	return C.GoString(C.os_version())
+	var e *C.os_error
+	return failure("destroy", C.os_destroy_e(cname, &e), e)
 }
 
 // Name returns the name the store was opened with.
@@ -95,22 +92,29 @@ func (s *Store) Close() error {
 	s.h = nil
 	s.closed.Store(true)
 	runtime.SetFinalizer(s, nil)
-	return call("close", func() C.os_status { return C.os_close(h) })
+	var e *C.os_error
+	return failure("close", C.os_close_e(h, &e), e)
 }
 
-// do runs one C call on the handle under the shared lock, so that Close
-// cannot free the handle during the call, and turns its status into an
-// error (see call). A closed store gives ErrClosed.
-func (s *Store) do(op string, f func(h *C.os_store) C.os_status) error {
+// do runs one C call of the _e family on the handle under the shared lock,
+// so that Close cannot free the handle during the call, and turns its
+// status and error object into an error (see failure). e is where the call
+// puts its error object: a field of the caller's own value where the call
+// is hot (a get, a release), so that passing it to C allocates nothing. A
+// closed store gives ErrClosed.
+func (s *Store) do(op string, e **C.os_error, f func(h *C.os_store) C.os_status) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	h := s.h
 	if h == nil {
 		return ErrClosed
 	}
-	err := call(op, func() C.os_status { return f(h) })
+	*e = nil
+	st := f(h)
 	// The handle must outlive the C call even if the caller drops s.
 	runtime.KeepAlive(s)
+	err := failure(op, st, *e)
+	*e = nil
 	return err
 }
 
@@ -118,7 +122,8 @@ func (s *Store) do(op string, f func(h *C.os_store) C.os_status) error {
 // objects, the steps they were in the middle of. The same happens whenever
 // a process attaches and whenever an allocation runs short.
 func (s *Store) Collect() error {
-	return s.do("collect", func(h *C.os_store) C.os_status { return C.os_collect(h) })
+	var e *C.os_error
+	return s.do("collect", &e, func(h *C.os_store) C.os_status { return C.os_collect_e(h, &e) })
 }
 
 // Put stores data as a new sealed object with a fresh ID. The bytes are
@@ -131,9 +136,10 @@ func (s *Store) Put(data []byte) (ID, error) {
 // stored beside the data and returned by gets ([Object.UnsafeMeta]).
 func (s *Store) PutWithMeta(data, meta []byte) (ID, error) {
 	var cid C.os_object_id
-	err := s.do("put", func(h *C.os_store) C.os_status {
-		return C.os_put_with_meta(h, bytesPtr(data), C.size_t(len(data)),
-			bytesPtr(meta), C.size_t(len(meta)), &cid)
+	var e *C.os_error
+	err := s.do("put", &e, func(h *C.os_store) C.os_status {
+		return C.os_put_with_meta_e(h, bytesPtr(data), C.size_t(len(data)),
+			bytesPtr(meta), C.size_t(len(meta)), &cid, &e)
 	})
 	// Keep the Go buffers alive across the call (they are passed as
 	// unsafe.Pointer, which the compiler already treats as a use, but say so).
@@ -169,7 +175,8 @@ func (s *Store) PutAs(id ID, data, meta []byte) error {
 // an object not sealed yet gives ErrNotSealed.
 func (s *Store) Delete(id ID) error {
 	cid := cID(id)
-	return s.do("delete", func(h *C.os_store) C.os_status { return C.os_delete(h, &cid) })
+	var e *C.os_error
+	return s.do("delete", &e, func(h *C.os_store) C.os_status { return C.os_delete_e(h, &cid, &e) })
 }
 
 // Contains reports whether a sealed object with this ID is in the store (in
@@ -177,7 +184,8 @@ func (s *Store) Delete(id ID) error {
 func (s *Store) Contains(id ID) (bool, error) {
 	cid := cID(id)
 	var present C.bool
-	err := s.do("contains", func(h *C.os_store) C.os_status { return C.os_contains(h, &cid, &present) })
+	var e *C.os_error
+	err := s.do("contains", &e, func(h *C.os_store) C.os_status { return C.os_contains_e(h, &cid, &present, &e) })
 	return bool(present), err
 }
 

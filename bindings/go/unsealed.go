@@ -33,13 +33,34 @@ func (s *Store) Create(id ID, size int, meta []byte) (*Unsealed, error) {
 	}
 	cid := cID(id)
 	var p *C.uint8_t
-	err := s.do("create", func(h *C.os_store) C.os_status {
-		return C.os_create(h, &cid, C.size_t(size), bytesPtr(meta), C.size_t(len(meta)), &p)
+	var e *C.os_error
+	err := s.do("create", &e, func(h *C.os_store) C.os_status {
+		return C.os_create_e(h, &cid, C.size_t(size), bytesPtr(meta), C.size_t(len(meta)), &p, &e)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return &Unsealed{store: s, id: id, data: unsafe.Pointer(p), n: size}, nil
+}
+
+// CreateNew is Create under a fresh ID that the library chooses (as Put
+// does), for building an object in place without an ID of your own; the
+// Unsealed's ID is the new one.
+func (s *Store) CreateNew(size int, meta []byte) (*Unsealed, error) {
+	if size < 0 {
+		return nil, &Error{Op: "create", Status: StatusInvalidArgument,
+			Message: fmt.Sprintf("negative size %d", size)}
+	}
+	var cid C.os_object_id
+	var p *C.uint8_t
+	var e *C.os_error
+	err := s.do("create", &e, func(h *C.os_store) C.os_status {
+		return C.os_create_new_e(h, C.size_t(size), bytesPtr(meta), C.size_t(len(meta)), &cid, &p, &e)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Unsealed{store: s, id: goID(&cid), data: unsafe.Pointer(p), n: size}, nil
 }
 
 // ID returns the object's ID.
@@ -66,19 +87,24 @@ func (u *Unsealed) UnsafeData() []byte {
 // ErrAlreadyExists; sealing after Abort gives ErrNotFound; after the
 // Store's Close, ErrClosed.
 func (u *Unsealed) Seal() error {
-	return u.finish("seal", func(h *C.os_store, id *C.os_object_id) C.os_status { return C.os_seal(h, id) })
+	return u.finish("seal", func(h *C.os_store, id *C.os_object_id, e **C.os_error) C.os_status {
+		return C.os_seal_e(h, id, e)
+	})
 }
 
 // Abort drops the object: its memory is freed and its ID is free again.
 // Aborting a sealed object gives ErrAlreadyExists; aborting again,
 // ErrNotFound.
 func (u *Unsealed) Abort() error {
-	return u.finish("abort", func(h *C.os_store, id *C.os_object_id) C.os_status { return C.os_abort(h, id) })
+	return u.finish("abort", func(h *C.os_store, id *C.os_object_id, e **C.os_error) C.os_status {
+		return C.os_abort_e(h, id, e)
+	})
 }
 
-func (u *Unsealed) finish(op string, f func(*C.os_store, *C.os_object_id) C.os_status) error {
+func (u *Unsealed) finish(op string, f func(*C.os_store, *C.os_object_id, **C.os_error) C.os_status) error {
 	cid := cID(u.id)
-	err := u.store.do(op, func(h *C.os_store) C.os_status { return f(h, &cid) })
+	var e *C.os_error
+	err := u.store.do(op, &e, func(h *C.os_store) C.os_status { return f(h, &cid, &e) })
 	if err == nil || isClosed(err) {
 		u.done.Store(true)
 	}

@@ -8,10 +8,27 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use objstore::ObjectId;
 
-use crate::exit::EXIT_CODES_HELP;
+use crate::exit::{Failure, HELP_AFTER};
 use crate::units;
 
 const STORE_HELP: &str = "Store name (the file /dev/shm/NAME), or a path if it contains a '/'";
+const STORE_OR_DEFAULT_HELP: &str =
+    "Store name (the file /dev/shm/NAME), or a path if it contains a '/' [default: $OBJSTORE_STORE]";
+
+/// The variable naming the store of commands that are given none.
+pub const STORE_ENV: &str = "OBJSTORE_STORE";
+
+/// The default store, from $OBJSTORE_STORE, if it is set (and not empty).
+pub fn default_store() -> Option<String> {
+    std::env::var(STORE_ENV).ok().filter(|s| !s.is_empty())
+}
+
+/// The store a command works on: the one named, else the default store.
+pub fn store_or_default(name: Option<String>) -> Result<String, Failure> {
+    name.or_else(default_store).ok_or_else(|| {
+        Failure::usage(format!("no store given: name it (<NAME>), or set {STORE_ENV} to a default store"))
+    })
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -23,7 +40,7 @@ const STORE_HELP: &str = "Store name (the file /dev/shm/NAME), or a path if it c
         immutable objects zero-copy. This command creates and destroys stores, shows \
         what is inside, copies objects in and out, deletes them, and reclaims what \
         crashed processes left behind. Commands that inspect a store never create it.",
-    after_help = EXIT_CODES_HELP,
+    after_help = HELP_AFTER,
     propagate_version = true,
     disable_help_subcommand = true
 )]
@@ -35,29 +52,37 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Create a new store (fails if it exists)
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = HELP_AFTER)]
     Create(CreateArgs),
     /// Remove a store's files (attached processes keep their mappings)
     ///
     /// Processes still attached keep the old store mapped until they close it;
     /// the next create of the name makes a new store. A damaged store can be
     /// destroyed too.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = HELP_AFTER)]
     Destroy(NameArg),
     /// Show a store's capacity, usage, objects and attached processes
     ///
     /// The attached processes are listed with their pids, not counting this
     /// command itself.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = HELP_AFTER)]
     Stat(StatArgs),
-    /// List the objects of a store
+    /// List the objects of a store, or (given no store) the stores
     ///
-    /// Columns: ID; DATA and META sizes; STATE (unsealed: being created, sealed,
-    /// spilled: on disk only, deleted: hidden but still pinned); PINS (processes
-    /// holding at least one pin); WHERE (memory or disk); AGE (since creation).
-    /// The listing is one scan, not a snapshot: objects put or deleted meanwhile
-    /// may or may not appear.
-    #[command(after_help = EXIT_CODES_HELP)]
+    /// With a store: one line per object. Columns: ID; DATA and META sizes;
+    /// STATE (unsealed: being created, sealed, spilled: on disk only, deleted:
+    /// hidden but still pinned); PINS (processes holding at least one pin);
+    /// WHERE (memory or disk); AGE (since creation). The listing is one scan,
+    /// not a snapshot: objects put or deleted meanwhile may or may not appear.
+    ///
+    /// With no store named and no $OBJSTORE_STORE (or with --stores, or
+    /// --dir): one line per store file in /dev/shm (or in each --dir), like
+    /// `ipcs -m`. Columns: NAME; OWNER; MODE; SIZE (capacity); USED and USE%;
+    /// OBJECTS; PROCS (processes attached, this command left out); STATUS.
+    /// Files that are not stores are left out. Stores are read-only
+    /// inspected: attached (never created) only if this user may, else
+    /// described from their header alone.
+    #[command(after_help = HELP_AFTER)]
     Ls(LsArgs),
     /// Store a file (or stdin) as a new object and print its ID
     ///
@@ -65,7 +90,7 @@ pub enum Command {
     /// (or a pipe) is read whole first. A progress bar is drawn on stderr for
     /// objects of 32 MiB or more when stderr is a terminal. Ctrl-C abandons the
     /// object.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = HELP_AFTER)]
     Put(PutArgs),
     /// Write an object's data (or metadata) to stdout or a file
     ///
@@ -73,12 +98,12 @@ pub enum Command {
     /// object that is not there is an error at once; --timeout waits for a
     /// producer to seal it. A progress bar is drawn on stderr for objects of
     /// 32 MiB or more when stderr is a terminal.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = HELP_AFTER)]
     Get(GetArgs),
     /// Delete objects (pinned ones disappear now and are freed at their last release)
     ///
     /// Every ID is tried; the exit code is that of the first failure.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = HELP_AFTER)]
     Rm(RmArgs),
     /// Reclaim what dead processes held (pins, unsealed objects) and report it
     ///
@@ -86,14 +111,32 @@ pub enum Command {
     /// store, this command included, as it starts: the report itemises what
     /// the collect itself found, and gives the store's total of dead processes
     /// reclaimed since it was created.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = HELP_AFTER)]
     Gc(GcArgs),
     /// Show a store's counters every second until Ctrl-C
     ///
     /// One line per refresh (or one JSON object per line with --json).
     /// PROCS counts the attached processes other than this command.
-    #[command(after_help = EXIT_CODES_HELP)]
+    #[command(after_help = HELP_AFTER)]
     Watch(WatchArgs),
+    /// Check a store's consistency and report the problems (exit code 10 if any)
+    ///
+    /// Every byte of object memory must be free or held by exactly one object,
+    /// every object indexed once, nothing left to a dead process, every spilled
+    /// object's file present. The tables are read without stopping anyone, so a
+    /// step another process is in the middle of could look like a problem:
+    /// only what is still there after a few looks (--passes, 100 ms apart) is
+    /// reported.
+    #[command(after_help = HELP_AFTER)]
+    Check(CheckArgs),
+    /// Print a shell completion script: bash, zsh or fish
+    ///
+    /// bash: `source <(objstore completions bash)`, or save it as
+    /// /usr/share/bash-completion/completions/objstore. zsh: save it as _objstore
+    /// in a directory of $fpath. fish: save it as
+    /// ~/.config/fish/completions/objstore.fish.
+    #[command(after_help = HELP_AFTER)]
+    Completions(CompletionsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -131,8 +174,8 @@ pub struct CreateArgs {
 
 #[derive(Args, Debug)]
 pub struct StatArgs {
-    #[arg(help = STORE_HELP)]
-    pub name: String,
+    #[arg(help = STORE_OR_DEFAULT_HELP)]
+    pub name: Option<String>,
     /// Print JSON (sizes in bytes)
     #[arg(long)]
     pub json: bool,
@@ -166,8 +209,14 @@ pub enum SortKey {
 
 #[derive(Args, Debug)]
 pub struct LsArgs {
-    #[arg(help = STORE_HELP)]
-    pub name: String,
+    /// Store name (the file /dev/shm/NAME), or a path if it contains a '/' [default: $OBJSTORE_STORE; with neither, list the stores]
+    pub name: Option<String>,
+    /// List the stores (in /dev/shm, or in each --dir), even if $OBJSTORE_STORE is set
+    #[arg(long, conflicts_with = "name")]
+    pub stores: bool,
+    /// List the stores in this directory instead of /dev/shm (repeatable)
+    #[arg(long, value_name = "DIR", conflicts_with = "name")]
+    pub dir: Vec<PathBuf>,
     /// Only objects in these states (repeat or separate with commas)
     #[arg(long, short = 's', value_enum, value_delimiter = ',', value_name = "STATE")]
     pub state: Vec<StateFilter>,
@@ -201,11 +250,17 @@ pub struct LsArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(override_usage = "objstore put [OPTIONS] [NAME] <FILE|->")]
 pub struct PutArgs {
-    #[arg(help = STORE_HELP)]
-    pub name: String,
+    /// Store name, then the file; or the file alone, to put into $OBJSTORE_STORE
+    #[arg(value_name = "NAME")]
+    pub first: String,
     /// The file to store, or - for standard input
     #[arg(value_name = "FILE|-")]
+    pub second: Option<PathBuf>,
+    #[arg(skip)]
+    pub name: String,
+    #[arg(skip)]
     pub file: PathBuf,
     /// Metadata to store with the object, as text
     #[arg(long, value_name = "TEXT", conflicts_with = "meta_file")]
@@ -222,11 +277,17 @@ pub struct PutArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(override_usage = "objstore get [OPTIONS] [NAME] <ID>")]
 pub struct GetArgs {
-    #[arg(help = STORE_HELP)]
-    pub name: String,
+    /// Store name, then the ID; or the ID alone, to get from $OBJSTORE_STORE
+    #[arg(value_name = "NAME")]
+    pub first: String,
     /// The object's ID (40 hex characters)
     #[arg(value_name = "ID", value_parser = parse_id)]
+    pub second: Option<ObjectId>,
+    #[arg(skip)]
+    pub name: String,
+    #[arg(skip = ObjectId([0; 20]))]
     pub id: ObjectId,
     /// Write to this file instead of standard output
     #[arg(long, short = 'o', value_name = "FILE")]
@@ -234,8 +295,8 @@ pub struct GetArgs {
     /// Write the object's metadata instead of its data
     #[arg(long)]
     pub meta: bool,
-    /// Wait this long for the object to be sealed: 0, 1.5, 500ms, 10s, 2m, forever
-    #[arg(long, short = 't', value_name = "DURATION", default_value = "0", value_parser = parse_wait)]
+    /// Wait this long for the object to be sealed: 0 (not at all), 1.5, 500ms, 10s, 2m, forever
+    #[arg(long, short = 't', value_name = "DURATION", default_value = "forever", value_parser = parse_wait)]
     pub timeout: Wait,
     /// Never draw a progress bar
     #[arg(long)]
@@ -243,11 +304,15 @@ pub struct GetArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(override_usage = "objstore rm [OPTIONS] [NAME] <ID>...")]
 pub struct RmArgs {
-    #[arg(help = STORE_HELP)]
+    /// Store name, then the IDs of the objects to delete (40 hex characters
+    /// each); with $OBJSTORE_STORE set, IDs alone delete from it
+    #[arg(value_name = "NAME", required = true)]
+    pub operands: Vec<String>,
+    #[arg(skip)]
     pub name: String,
-    /// IDs of the objects to delete (40 hex characters each)
-    #[arg(value_name = "ID", required = true, value_parser = parse_id)]
+    #[arg(skip)]
     pub ids: Vec<ObjectId>,
     /// Objects that are not there are not an error
     #[arg(long, short = 'f')]
@@ -259,8 +324,8 @@ pub struct RmArgs {
 
 #[derive(Args, Debug)]
 pub struct GcArgs {
-    #[arg(help = STORE_HELP)]
-    pub name: String,
+    #[arg(help = STORE_OR_DEFAULT_HELP)]
+    pub name: Option<String>,
     /// Print JSON
     #[arg(long)]
     pub json: bool,
@@ -268,8 +333,8 @@ pub struct GcArgs {
 
 #[derive(Args, Debug)]
 pub struct WatchArgs {
-    #[arg(help = STORE_HELP)]
-    pub name: String,
+    #[arg(help = STORE_OR_DEFAULT_HELP)]
+    pub name: Option<String>,
     /// Time between refreshes: 1s, 500ms, 2.5
     #[arg(long, short = 'i', value_name = "DURATION", default_value = "1s", value_parser = parse_interval)]
     pub interval: Duration,
@@ -282,6 +347,90 @@ pub struct WatchArgs {
     /// Print sizes in bytes rather than KiB/MiB/GiB
     #[arg(long, short = 'b')]
     pub bytes: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[arg(help = STORE_OR_DEFAULT_HELP)]
+    pub name: Option<String>,
+    /// Looks at the store, 100 ms apart; a problem is reported if every look finds it
+    #[arg(long, value_name = "N", default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub passes: u32,
+    /// Print JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The shells `completions` writes for.
+#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shell {
+    Bash,
+    Zsh,
+    Fish,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: Shell,
+}
+
+impl GetArgs {
+    /// Settles which operand is the store and which the ID.
+    pub fn resolve(&mut self) -> Result<(), Failure> {
+        match self.second {
+            Some(id) => (self.name, self.id) = (self.first.clone(), id),
+            None => {
+                self.id = parse_id(&self.first).map_err(Failure::usage)?;
+                self.name = default_store().ok_or_else(|| {
+                    Failure::usage(format!(
+                        "get needs a store and an ID: `objstore get NAME ID`, or set {STORE_ENV} and give the ID alone"
+                    ))
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl PutArgs {
+    /// Settles which operand is the store and which the file.
+    pub fn resolve(&mut self) -> Result<(), Failure> {
+        match self.second.take() {
+            Some(file) => (self.name, self.file) = (self.first.clone(), file),
+            None => {
+                self.file = PathBuf::from(&self.first);
+                self.name = default_store().ok_or_else(|| {
+                    Failure::usage(format!(
+                        "put needs a store and a file: `objstore put NAME FILE`, or set {STORE_ENV} and give the file alone"
+                    ))
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl RmArgs {
+    /// Settles the store and the IDs: the first operand names the store,
+    /// unless $OBJSTORE_STORE is set and it is an ID (then all are IDs).
+    pub fn resolve(&mut self) -> Result<(), Failure> {
+        let first_is_id = ObjectId::from_hex(&self.operands[0]).is_ok();
+        let (name, ids) = match default_store() {
+            Some(store) if first_is_id => (store, &self.operands[..]),
+            _ => (self.operands[0].clone(), &self.operands[1..]),
+        };
+        if ids.is_empty() {
+            return Err(Failure::usage(format!(
+                "rm needs a store and IDs: `objstore rm NAME ID...`, or set {STORE_ENV} and give the IDs alone"
+            )));
+        }
+        // Every ID is checked before anything is deleted.
+        self.ids = ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>().map_err(Failure::usage)?;
+        self.name = name;
+        Ok(())
+    }
 }
 
 /// How long `get` waits for a seal; None: forever.
@@ -315,12 +464,17 @@ mod tests {
     }
 
     #[test]
-    fn ids_are_checked_at_parse_time() {
+    fn ids_are_checked_before_any_store_is_touched() {
         let e = Cli::try_parse_from(["objstore", "get", "s", "nothex"]).unwrap_err();
         assert!(e.to_string().contains("bad object ID 'nothex'"), "{e}");
         let ok = Cli::try_parse_from(["objstore", "rm", "s", &"ab".repeat(20), &"CD".repeat(20)]).unwrap();
-        let Command::Rm(rm) = ok.command else { panic!("not rm") };
+        let Command::Rm(mut rm) = ok.command else { panic!("not rm") };
+        rm.resolve().unwrap();
+        assert_eq!(rm.name, "s");
         assert_eq!(rm.ids, vec![ObjectId([0xab; 20]), ObjectId([0xcd; 20])]);
+        let bad = Cli::try_parse_from(["objstore", "rm", "s", &"ab".repeat(20), "nothex"]).unwrap();
+        let Command::Rm(mut rm) = bad.command else { panic!("not rm") };
+        assert!(rm.resolve().unwrap_err().message.contains("bad object ID 'nothex'"));
     }
 
     #[test]
@@ -330,7 +484,10 @@ mod tests {
         assert_eq!((c.capacity, c.mode), (Some(4 << 30), Some(0o640)));
         let g = Cli::try_parse_from(["objstore", "get", "s", &"00".repeat(20)]).unwrap();
         let Command::Get(g) = g.command else { panic!("not get") };
-        assert_eq!(g.timeout, Wait(Some(Duration::ZERO)), "get does not wait by default");
+        assert_eq!(g.timeout, Wait(None), "no timeout given: get waits for the seal, as every binding does");
+        let g = Cli::try_parse_from(["objstore", "get", "s", &"00".repeat(20), "-t", "0"]).unwrap();
+        let Command::Get(g) = g.command else { panic!("not get") };
+        assert_eq!(g.timeout, Wait(Some(Duration::ZERO)));
         let g = Cli::try_parse_from(["objstore", "get", "s", &"00".repeat(20), "--timeout", "forever"]).unwrap();
         let Command::Get(g) = g.command else { panic!("not get") };
         assert_eq!(g.timeout, Wait(None));

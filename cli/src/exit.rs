@@ -27,8 +27,10 @@ pub const INTERNAL: u8 = 13;
 pub const INTERRUPTED: u8 = 130;
 pub const BROKEN_PIPE: u8 = 141;
 
-/// The table shown by every `--help` and in the README.
-pub const EXIT_CODES_HELP: &str = "\
+/// The table of exit codes, as a literal (for `concat!`).
+macro_rules! exit_codes_text {
+    () => {
+        "\
 Exit codes:
     0    success
     1    usage error: a bad option, size, duration or object ID
@@ -40,12 +42,25 @@ Exit codes:
     7    object not sealed yet
     8    permission denied: the store file (or a file named) may not be opened
     9    incompatible: a store made by another layout version of objstore
-    10   corrupt: a damaged or truncated store file
+    10   corrupt: a damaged or truncated store file, or problems found by check
     11   I/O error: reading input, writing output, or a system call failed
     12   too many processes attached to the store
     13   internal error (a bug in objstore)
     130  interrupted (Ctrl-C)
-    141  standard output was closed early (e.g. piped into head)";
+    141  standard output was closed early (e.g. piped into head)"
+    };
+}
+
+/// What every `--help` ends with: the exit codes (the table also in the
+/// README), then the default store.
+pub const HELP_AFTER: &str = concat!(
+    exit_codes_text!(),
+    "\n\n",
+    "Default store:\n",
+    "    Every command but create and destroy works on $OBJSTORE_STORE when no\n",
+    "    store is named (`export OBJSTORE_STORE=demo; objstore put file.bin`).\n",
+    "    `objstore ls` with neither lists the stores in /dev/shm."
+);
 
 /// The exit code for a library error of this kind.
 pub fn code_for(kind: ErrorKind) -> u8 {
@@ -161,7 +176,7 @@ mod tests {
             // Only InvalidArgument shares a code, with command-line usage errors.
             assert!(seen.insert(code), "{kind:?} shares exit code {code}");
             assert!(
-                EXIT_CODES_HELP.lines().any(|l| l.trim_start().starts_with(&format!("{code} "))),
+                HELP_AFTER.lines().any(|l| l.trim_start().starts_with(&format!("{code} "))),
                 "exit code {code} ({kind:?}) is missing from the help table"
             );
         }

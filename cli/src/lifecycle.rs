@@ -123,8 +123,8 @@ impl GcReport {
     }
 }
 
-pub fn gc(args: GcArgs) -> Result<(), Failure> {
-    let store = open::existing(&args.name)?;
+pub fn gc(name: &str, args: GcArgs) -> Result<(), Failure> {
+    let store = open::existing(name)?;
     // Attaching already reclaims dead processes; report that and the collect.
     let reclaimed = store.reclaimed_at_open() + store.collect()?;
     let total = store.stats()?.reclaimed_processes;

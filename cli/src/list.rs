@@ -134,8 +134,9 @@ pub fn table(rows: &[Row], exact: bool) -> String {
     out
 }
 
-pub fn run(args: LsArgs) -> Result<(), Failure> {
-    let store = open::existing(&args.name)?;
+/// `ls NAME`: the objects of the store `name`.
+pub fn run(name: &str, args: LsArgs) -> Result<(), Failure> {
+    let store = open::existing(name)?;
     let objects = store.list()?;
     drop(store);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);

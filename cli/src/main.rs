@@ -4,9 +4,12 @@
 //! and failure messages), `open` (attaching to an existing store),
 //! `units` (sizes, durations), `interrupt` (Ctrl-C), `progress` (the
 //! progress bar), and the commands: `lifecycle` (create, destroy, gc),
-//! `stat` (stat, watch), `list` (ls), `transfer` (put, get, rm).
+//! `stat` (stat, watch), `list` (ls of a store's objects), `stores` (ls of
+//! the stores in a directory), `check`, `transfer` (put, get, rm), and
+//! `completions`.
 
 mod args;
+mod check;
 mod exit;
 mod interrupt;
 mod lifecycle;
@@ -14,6 +17,7 @@ mod list;
 mod open;
 mod progress;
 mod stat;
+mod stores;
 mod transfer;
 mod units;
 
@@ -22,7 +26,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{default_store, store_or_default, Cli, Command};
 use exit::Failure;
 
 /// Writes command output to stdout.
@@ -40,14 +44,45 @@ fn run(command: Command) -> Result<(), Failure> {
     match command {
         Command::Create(a) => lifecycle::create(a),
         Command::Destroy(a) => lifecycle::destroy(a),
-        Command::Gc(a) => lifecycle::gc(a),
-        Command::Stat(a) => stat::stat(a),
-        Command::Watch(a) => stat::watch(a),
-        Command::Ls(a) => list::run(a),
-        Command::Put(a) => transfer::put(a),
-        Command::Get(a) => transfer::get(a),
-        Command::Rm(a) => transfer::rm(a),
+        Command::Gc(a) => lifecycle::gc(&store_or_default(a.name.clone())?, a),
+        Command::Stat(a) => stat::stat(&store_or_default(a.name.clone())?, a),
+        Command::Watch(a) => stat::watch(&store_or_default(a.name.clone())?, a),
+        Command::Check(a) => check::run(&store_or_default(a.name.clone())?, a),
+        // No store named and none by default (or --stores, --dir): the stores.
+        Command::Ls(a) => {
+            match a.name.clone().or_else(|| if a.stores || !a.dir.is_empty() { None } else { default_store() }) {
+                Some(name) => list::run(&name, a),
+                None => stores::run(a),
+            }
+        }
+        Command::Put(mut a) => {
+            a.resolve()?;
+            transfer::put(a)
+        }
+        Command::Get(mut a) => {
+            a.resolve()?;
+            transfer::get(a)
+        }
+        Command::Rm(mut a) => {
+            a.resolve()?;
+            transfer::rm(a)
+        }
+        Command::Completions(a) => completions(a.shell),
     }
+}
+
+/// `completions SHELL`: the completion script for the shell, on stdout.
+fn completions(shell: args::Shell) -> Result<(), Failure> {
+    use clap::CommandFactory;
+    use clap_complete::Shell;
+    let shell = match shell {
+        args::Shell::Bash => Shell::Bash,
+        args::Shell::Zsh => Shell::Zsh,
+        args::Shell::Fish => Shell::Fish,
+    };
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "objstore", &mut script);
+    emit(&String::from_utf8_lossy(&script))
 }
 
 fn main() -> ExitCode {

@@ -107,9 +107,9 @@ pub fn render(r: &Report, exact: bool) -> String {
     t
 }
 
-pub fn stat(args: StatArgs) -> Result<(), Failure> {
-    let store = open::existing(&args.name)?;
-    let report = snapshot(&store, &args.name)?;
+pub fn stat(name: &str, args: StatArgs) -> Result<(), Failure> {
+    let store = open::existing(name)?;
+    let report = snapshot(&store, name)?;
     drop(store);
     if args.json {
         emit(&(serde_json::to_string_pretty(&report).expect("a report serializes") + "\n"))
@@ -172,9 +172,9 @@ fn file_id(path: &std::path::Path) -> Option<(u64, u64)> {
     std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
-pub fn watch(args: WatchArgs) -> Result<(), Failure> {
+pub fn watch(name: &str, args: WatchArgs) -> Result<(), Failure> {
     interrupt::install();
-    let store = open::existing(&args.name)?;
+    let store = open::existing(name)?;
     let watched = file_id(store.path());
     let mut next = Instant::now();
     let mut shown = 0u64;
@@ -182,9 +182,9 @@ pub fn watch(args: WatchArgs) -> Result<(), Failure> {
         // A destroyed (or destroyed and re-created) store is not the one we
         // map any more: say so rather than show a ghost.
         if file_id(store.path()) != watched {
-            return Err(Failure::new(NOT_FOUND, format!("store '{}' was destroyed", args.name)));
+            return Err(Failure::new(NOT_FOUND, format!("store '{name}' was destroyed")));
         }
-        let report = snapshot(&store, &args.name)?;
+        let report = snapshot(&store, name)?;
         let now = now_unix();
         let text = if args.json {
             serde_json::to_string(&Tick { time_unix: now, report: &report }).expect("a report serializes") + "\n"

@@ -83,14 +83,22 @@ fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
 
+/// The command with no default store: each test names its stores (or sets
+/// OBJSTORE_STORE itself).
+fn objstore() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_remove("OBJSTORE_STORE");
+    c
+}
+
 /// Runs the command with `args` and no stdin.
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).stdin(Stdio::null()).output().expect("run objstore")
+    objstore().args(args).stdin(Stdio::null()).output().expect("run objstore")
 }
 
 /// Runs the command with `input` on stdin.
 fn run_with_input(args: &[&str], input: &[u8]) -> Output {
-    let mut child = Command::new(BIN)
+    let mut child = objstore()
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -157,7 +165,7 @@ fn get_bytes(store: &str, id: &str, extra: &[&str]) -> Vec<u8> {
 /// The ID a listing shows, sorted.
 /// Starts `objstore watch` and waits for its header and first row.
 fn start_watch(store: &str, interval: &str) -> (std::process::Child, std::process::ChildStdout) {
-    let mut watch = Command::new(BIN)
+    let mut watch = objstore()
         .args(["watch", store, "--interval", interval])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -261,7 +269,8 @@ impl Drop for Holder {
 
 // ----- help, usage, exit codes ------------------------------------------------------
 
-const SUBCOMMANDS: [&str; 9] = ["create", "destroy", "stat", "ls", "put", "get", "rm", "gc", "watch"];
+const SUBCOMMANDS: [&str; 11] =
+    ["create", "destroy", "stat", "ls", "put", "get", "rm", "gc", "watch", "check", "completions"];
 
 #[test]
 fn every_subcommand_has_help_with_the_exit_codes() {
@@ -575,7 +584,7 @@ fn rm_then_ls() {
     // The ID of a removed object may be used again.
     assert_eq!(put_bytes(t.n(), b"d again", &["--id", &d]), d);
     assert_eq!(get_bytes(t.n(), &d, &[]), b"d again");
-    let err = fails(&["get", t.n(), &a], 2);
+    let err = fails(&["get", t.n(), &a, "--timeout", "0"], 2);
     assert!(err.contains(&format!("object {a} not found in store '{}'", t.n())), "{err}");
     assert_eq!(json(&["stat", t.n(), "--json"])["object_count"], 1);
 }
@@ -619,7 +628,7 @@ fn get_waits_for_a_seal() {
 
     // A consumer waiting (generously: it returns as soon as the object is
     // there) and a producer putting the object under the awaited ID.
-    let consumer = Command::new(BIN)
+    let consumer = objstore()
         .args(["get", t.n(), &id, "--timeout", "60s"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -629,6 +638,17 @@ fn get_waits_for_a_seal() {
     let out = consumer.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", describe(&["get", "--timeout", "60s"], &out));
     assert_eq!(out.stdout, b"worth the wait");
+
+    // No --timeout: the get waits for the seal, as every binding's get does
+    // when given no timeout (README: "Defaults").
+    let later = "1a7e".repeat(10);
+    let consumer =
+        objstore().args(["get", t.n(), &later]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(200)); // most likely waiting by now
+    assert_eq!(put_bytes(t.n(), b"no timeout given", &["--id", &later]), later);
+    let out = consumer.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", describe(&["get", "(no timeout)"], &out));
+    assert_eq!(out.stdout, b"no timeout given");
 }
 
 #[test]
@@ -637,7 +657,7 @@ fn ctrl_c_ends_watch_and_get_cleanly() {
     // watch runs until interrupted; get --timeout forever waits until interrupted.
     // Once its first row is out, it is attached and looping.
     let (mut watch, _stdout) = start_watch(t.n(), "50ms"); // (kept open until the end)
-    let getter = Command::new(BIN)
+    let getter = objstore()
         .args(["get", t.n(), &"77".repeat(20), "--timeout", "forever"])
         .stderr(Stdio::piped())
         .spawn()
@@ -747,11 +767,11 @@ fn a_killed_holder_is_seen_then_reclaimed_by_gc() {
     assert_eq!(ok(&["ls", t.n(), "-q", "--pinned", "--state", "sealed"]), format!("{pinned}\n"));
 
     // An unsealed object cannot be read or removed yet; a deleted one is gone.
-    let err = fails(&["get", t.n(), &unsealed.to_hex()], 7);
+    let err = fails(&["get", t.n(), &unsealed.to_hex(), "--timeout", "0"], 7);
     assert!(err.contains("is not sealed yet") && err.contains("--timeout"), "{err}");
     let err = fails(&["rm", t.n(), &unsealed.to_hex()], 7);
     assert!(err.contains("not sealed"), "{err}");
-    let err = fails(&["get", t.n(), &doomed], 2);
+    let err = fails(&["get", t.n(), &doomed, "--timeout", "0"], 2);
     assert!(err.contains("was deleted"), "{err}");
     let err = fails(&["put", t.n(), "-", "--id", &doomed], 3);
     assert!(err.contains("already exists"), "the ID of a pinned deleted object stays reserved: {err}");
@@ -867,4 +887,253 @@ fn a_damaged_store_file_is_refused_and_can_be_destroyed() {
     assert!(err.contains("destroy"), "{err}");
     ok(&["destroy", p]);
     assert!(!path.exists());
+}
+
+// ----- ls without a store, check, completions, the default store ----------------
+
+/// The rows of `ls` (no store) in JSON, from the directories given with
+/// --dir (none: /dev/shm).
+fn store_rows(dirs: &[&Path]) -> Vec<Value> {
+    let mut args = vec!["ls", "--json"];
+    for d in dirs {
+        args.extend(["--dir", d.to_str().unwrap()]);
+    }
+    let v = json(&args);
+    v.as_array().unwrap_or_else(|| panic!("not an array: {v}")).clone()
+}
+
+fn row_named<'a>(rows: &'a [Value], name: &str) -> Option<&'a Value> {
+    rows.iter().find(|r| r["name"] == name)
+}
+
+#[test]
+fn ls_without_a_store_lists_the_stores_in_dev_shm() {
+    let t = TempStore::create("lsstores", "8MiB", &[]);
+    put_bytes(t.n(), b"one", &[]);
+    put_bytes(t.n(), b"two", &[]);
+    let rows = store_rows(&[]);
+    let r = row_named(&rows, t.n()).unwrap_or_else(|| panic!("{} not listed: {rows:?}", t.n()));
+    assert_eq!(r["path"], t.path());
+    assert_eq!(r["status"], "ok", "{r}");
+    assert_eq!(r["capacity_bytes"], 8 << 20, "{r}");
+    assert_eq!(r["object_count"], 2, "{r}");
+    assert!(r["used_bytes"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(r["attached_processes"], 0, "the listing leaves itself out: {r}");
+    assert_eq!(r["max_processes"], 256, "{r}");
+    assert_eq!(r["mode"], "0600", "{r}");
+    assert_eq!(r["uid"], unsafe { libc::geteuid() }, "{r}");
+
+    // A process attached is counted.
+    let (mut watch, _stdout) = start_watch(t.n(), "1s");
+    let rows = store_rows(&[]);
+    assert_eq!(row_named(&rows, t.n()).unwrap()["attached_processes"], 1);
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+
+    // The table has the store on a line of its own, and -q names only.
+    let table = ok(&["ls"]);
+    let header = table.lines().next().unwrap();
+    for col in ["NAME", "OWNER", "MODE", "SIZE", "USED", "USE%", "OBJECTS", "PROCS", "STATUS"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let line = table.lines().find(|l| l.starts_with(&format!("{} ", t.n()))).unwrap_or_else(|| panic!("{table}"));
+    assert!(line.contains("8 MiB") && line.ends_with("ok"), "{line}");
+    assert!(ok(&["ls", "-q"]).lines().any(|l| l == t.n()));
+    // Object filters make no sense for stores.
+    assert!(fails(&["ls", "--pinned"], 1).contains("name a store"));
+}
+
+#[test]
+fn ls_dir_lists_the_stores_of_a_directory_and_what_it_can_of_others() {
+    let dir = TempDir::new("lsdir");
+    let good = dir.file("good");
+    let _cleanup = TempStore { name: good.to_str().unwrap().to_string() };
+    ok(&["create", good.to_str().unwrap(), "--capacity", "1MiB", "--mode", "0640"]);
+    // Not stores: a text file, a short file, a directory.
+    std::fs::write(dir.file("notes.txt"), "not a store").unwrap();
+    std::fs::write(dir.file("tiny"), "OBJ").unwrap();
+    std::fs::create_dir(dir.file("subdir")).unwrap();
+    // A store whose header was damaged.
+    let broken = dir.file("broken");
+    let _cleanup2 = TempStore { name: broken.to_str().unwrap().to_string() };
+    ok(&["create", broken.to_str().unwrap(), "--capacity", "1MiB"]);
+    let mut bytes = std::fs::read(&broken).unwrap();
+    bytes[30] ^= 0xff;
+    std::fs::write(&broken, &bytes).unwrap();
+
+    let rows = store_rows(&[&dir.0]);
+    let names: Vec<&str> = rows.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, vec![broken.to_str().unwrap(), good.to_str().unwrap()], "only the stores, by name");
+    let g = row_named(&rows, good.to_str().unwrap()).unwrap();
+    assert_eq!(
+        (g["status"].as_str(), g["mode"].as_str(), g["capacity_bytes"].as_u64()),
+        (Some("ok"), Some("0640"), Some(1 << 20))
+    );
+    let b = row_named(&rows, broken.to_str().unwrap()).unwrap();
+    assert_eq!(b["status"], "corrupt", "{b}");
+    assert!(b["capacity_bytes"].is_null() && b["detail"].as_str().unwrap().contains("checksum"), "{b}");
+
+    // A store of another user: described from its header, not attached.
+    // SAFETY: geteuid cannot fail and touches no memory.
+    if unsafe { libc::geteuid() } == 0 {
+        let c = std::ffi::CString::new(good.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::chown(c.as_ptr(), 65534, 65534) }, 0);
+        let rows = store_rows(&[&dir.0]);
+        let g = row_named(&rows, good.to_str().unwrap()).unwrap();
+        assert_eq!(g["status"], "header only", "{g}");
+        assert_eq!(g["uid"], 65534, "{g}");
+        assert_eq!(g["capacity_bytes"], 1 << 20, "what the header says is known: {g}");
+        assert!(g["used_bytes"].is_null() && g["attached_processes"].is_null(), "{g}");
+        assert!(g["detail"].as_str().unwrap().contains("belongs to"), "{g}");
+    } else {
+        // Not root: a store this user may not read is left out, with a note.
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o000)).unwrap();
+        let out = run(&["ls", "--dir", dir.0.to_str().unwrap(), "--json"]);
+        assert!(out.status.success(), "{}", describe(&["ls", "--dir"], &out));
+        assert!(String::from_utf8_lossy(&out.stderr).contains("1 file in"), "{}", describe(&["ls", "--dir"], &out));
+        std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    // A missing directory is "not found".
+    let err = fails(&["ls", "--dir", dir.file("nope").to_str().unwrap()], 2);
+    assert!(err.contains("cannot list"), "{err}");
+    // Nothing was created by looking.
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 5);
+}
+
+#[test]
+fn check_reports_problems_with_its_exit_status() {
+    let spill = TempDir::new("checkspill");
+    let t = TempStore::create("check", "1MiB", &["--spill-dir", spill.0.to_str().unwrap()]);
+    let out = ok(&["check", t.n()]);
+    assert_eq!(out, format!("store '{}' ({}): no problems found\n", t.n(), t.path()));
+    let j = json(&["check", t.n(), "--json"]);
+    assert_eq!((j["ok"].as_bool(), j["passes"].as_u64()), (Some(true), Some(1)), "{j}");
+
+    // Fill the store until objects spill, then remove their spill files.
+    let block = vec![7u8; 300 << 10];
+    for _ in 0..8 {
+        put_bytes(t.n(), &block, &[]);
+    }
+    let spilled = json(&["stat", t.n(), "--json"])["spilled_count"].as_u64().unwrap();
+    assert!(spilled > 0, "nothing spilled");
+    assert_eq!(ok(&["check", t.n()]).lines().count(), 1, "a sound store with spilled objects");
+    for f in std::fs::read_dir(&spill.0).unwrap() {
+        std::fs::remove_file(f.unwrap().path()).unwrap();
+    }
+
+    let out = run(&["check", t.n(), "--passes", "2"]);
+    assert_eq!(out.status.code(), Some(10), "{}", describe(&["check"], &out));
+    let report = String::from_utf8(out.stdout).unwrap();
+    assert!(report.starts_with(&format!("store '{}' ({}): {spilled} problem", t.n(), t.path())), "{report}");
+    assert_eq!(report.lines().filter(|l| l.contains("has no spill file")).count() as u64, spilled, "{report}");
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(err.contains(&format!("store '{}' has {spilled} problem", t.n())) && err.contains("hint:"), "{err}");
+
+    let out = run(&["check", t.n(), "--json"]);
+    assert_eq!(out.status.code(), Some(10));
+    let j: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((j["ok"].as_bool(), j["passes"].as_u64()), (Some(false), Some(3)), "{j}");
+    assert_eq!(j["problems"].as_array().unwrap().len() as u64, spilled, "{j}");
+    // A store that is not there is "not found", as for every command.
+    fails(&["check", "objstore-cli-check-no-such-store"], 2);
+}
+
+#[test]
+fn completions_for_bash_zsh_and_fish() {
+    let bash = ok(&["completions", "bash"]);
+    // Complete `objstore st<TAB>` and `objstore check --p<TAB>` in bash.
+    let dir = TempDir::new("completions");
+    let script = dir.file("objstore.bash");
+    std::fs::write(&script, &bash).unwrap();
+    let probe = format!(
+        "source {}\n\
+         COMP_WORDS=(objstore st); COMP_CWORD=1; _objstore objstore st objstore; echo \"1:${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(objstore check --pa); COMP_CWORD=2; _objstore objstore --pa check; echo \"2:${{COMPREPLY[*]}}\"\n\
+         COMP_WORDS=(objstore completions ''); COMP_CWORD=2; _objstore objstore '' completions; echo \"3:${{COMPREPLY[*]}}\"\n",
+        script.display()
+    );
+    let out = Command::new("bash").arg("-c").arg(&probe).output().expect("bash");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "bash: {}{}", text, String::from_utf8_lossy(&out.stderr));
+    let line = |n: &str| text.lines().find(|l| l.starts_with(n)).unwrap_or_default().to_string();
+    assert!(line("1:").contains("stat") && line("1:").contains("sta"), "{text}");
+    assert!(!line("1:").contains("create"), "only what matches 'st': {text}");
+    assert!(line("2:").contains("--passes"), "{text}");
+    assert!(line("3:").contains("bash") && line("3:").contains("zsh") && line("3:").contains("fish"), "{text}");
+
+    let zsh = ok(&["completions", "zsh"]);
+    assert!(zsh.starts_with("#compdef objstore"), "{zsh}");
+    let fish = ok(&["completions", "fish"]);
+    assert!(fish.contains("complete -c objstore"), "{fish}");
+    for sub in SUBCOMMANDS {
+        assert!(zsh.contains(sub) && fish.contains(sub), "{sub} missing from a completion script");
+    }
+    // Where the shells are installed, their scripts must parse.
+    for (shell, text) in [("zsh", &zsh), ("fish", &fish)] {
+        let path = dir.file(shell);
+        std::fs::write(&path, text).unwrap();
+        if let Ok(out) = Command::new(shell).arg("-n").arg(&path).output() {
+            assert!(out.status.success(), "{shell} -n: {}", String::from_utf8_lossy(&out.stderr));
+        }
+    }
+    assert!(fails(&["completions", "tcsh"], 1).contains("invalid value 'tcsh'"));
+}
+
+/// Runs the command with OBJSTORE_STORE set to `store`.
+fn run_in(store: &str, args: &[&str], input: &[u8]) -> Output {
+    let mut child = objstore()
+        .env("OBJSTORE_STORE", store)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run objstore");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(input).unwrap();
+    drop(stdin);
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn objstore_store_names_the_default_store() {
+    let t = TempStore::create("envdefault", "8MiB", &[]);
+    let other = TempStore::create("envother", "8MiB", &[]);
+    let ok_in = |args: &[&str], input: &[u8]| {
+        let out = run_in(t.n(), args, input);
+        assert!(out.status.success(), "{}", describe(args, &out));
+        out.stdout
+    };
+    let id = String::from_utf8(ok_in(&["put", "-"], b"from the default")).unwrap().trim().to_string();
+    assert_eq!(ok_in(&["get", &id], b""), b"from the default");
+    assert_eq!(ok_in(&["get", &id, "--timeout", "0"], b""), b"from the default");
+    let st: Value = serde_json::from_slice(&ok_in(&["stat", "--json"], b"")).unwrap();
+    assert_eq!((st["name"].as_str(), st["object_count"].as_u64()), (Some(t.n()), Some(1)));
+    assert_eq!(String::from_utf8(ok_in(&["ls", "-q"], b"")).unwrap(), format!("{id}\n"), "ls lists its objects");
+    assert!(String::from_utf8(ok_in(&["check"], b"")).unwrap().contains("no problems found"));
+    ok_in(&["gc"], b"");
+    ok_in(&["watch", "--count", "1"], b"");
+    // A named store wins over the default.
+    let in_other = String::from_utf8(ok_in(&["put", other.n(), "-"], b"named")).unwrap().trim().to_string();
+    assert_eq!(get_bytes(other.n(), &in_other, &[]), b"named");
+    assert_eq!(json(&["stat", t.n(), "--json"])["object_count"], 1);
+    // --stores lists the stores even with a default store.
+    let rows: Value = serde_json::from_slice(&ok_in(&["ls", "--stores", "--json"], b"")).unwrap();
+    assert!(rows.as_array().unwrap().iter().any(|r| r["name"] == other.n()), "{rows}");
+    // rm: IDs alone delete from the default store; a store name first, from that store.
+    ok_in(&["rm", &id], b"");
+    ok_in(&["rm", other.n(), &in_other], b"");
+    assert_eq!(json(&["stat", t.n(), "--json"])["object_count"], 0);
+    assert_eq!(json(&["stat", other.n(), "--json"])["object_count"], 0);
+    // create and destroy never take the default: the name is required.
+    let out = run_in(t.n(), &["destroy"], b"");
+    assert_eq!(out.status.code(), Some(1), "{}", describe(&["destroy"], &out));
+    assert!(Path::new(&t.path()).exists());
+
+    // Without OBJSTORE_STORE, a command that needs a store says so.
+    let err = fails(&["get", &"ab".repeat(20)], 1);
+    assert!(err.contains("OBJSTORE_STORE"), "{err}");
+    assert!(fails(&["stat"], 1).contains("OBJSTORE_STORE"));
+    assert!(fails(&["rm", &"ab".repeat(20)], 1).contains("OBJSTORE_STORE"));
 }

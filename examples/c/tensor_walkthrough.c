@@ -348,7 +348,7 @@ static int driver_main(int nworkers, const char *worker_exe) {
     if (results_ok != TENSORS || originals_ok != TENSORS) errors++;
 
     for (int n = 0; n < TENSORS; n++) free(t[n].values);
-    os_store_stats stats;
+    os_store_stats stats = {.struct_size = sizeof stats};
     if (os_stats(store, &stats) == OS_OK)
         printf("store: %" PRIu64 " objects, %" PRIu64 " pinned, %" PRIu64 " KiB used\n", stats.object_count,
                stats.pinned_count, stats.used_bytes >> 10);

@@ -12,7 +12,10 @@
 //!   unsealed, deleted or unknown one gives NOT_FOUND, a release without a
 //!   pin INVALID_ARGUMENT, a delete of an unsealed object NOT_SEALED...;
 //! - outputs written on success make sense: fresh IDs are new, pointers are
-//!   64-byte aligned, stats and listings agree with the model;
+//!   64-byte aligned, stats, listings and pin holders agree with the model,
+//!   process entries of a smaller or larger struct_size are filled to that
+//!   size and no further, the audit finds nothing, an `_e` twin's error
+//!   object holds the status and os_last_error's message;
 //! - every buffer still pinned keeps its bytes.
 //!
 //! Program: byte 0 and 1 choose the store (capacity, max_objects, spill
@@ -93,6 +96,11 @@ fn documented(f: &str) -> &'static [os_status] {
         "os_delete" => &[OS_OK, OS_NOT_FOUND, OS_NOT_SEALED, OS_INVALID_ARGUMENT],
         "os_contains" => &[OS_OK, OS_INVALID_ARGUMENT],
         "os_id_from_hex" => &[OS_OK, OS_INVALID_ARGUMENT],
+        "os_processes" | "os_audit" | "os_options_init" => &[OS_OK, OS_INVALID_ARGUMENT],
+        "os_pin_holders" => &[OS_OK, OS_NOT_FOUND, OS_INVALID_ARGUMENT],
+        "os_check_version" => &[OS_OK, OS_INCOMPATIBLE],
+        // An _e twin returns what its plain function does.
+        e if e.ends_with("_e") => documented(&e[..e.len() - 2]),
         _ => &[],
     }
 }
@@ -651,7 +659,7 @@ impl Program {
     unsafe fn op_stats(&mut self, inp: &mut Input) {
         let (_, p) = self.handle(inp.u8());
         let null_out = inp.u8() & 1 != 0;
-        let mut s = os_store_stats::default();
+        let mut s = os_store_stats { struct_size: std::mem::size_of::<os_store_stats>() as u32, ..Default::default() };
         let outp: *mut os_store_stats = if null_out { null_mut() } else { &mut s };
         let want = if p.is_null() || null_out { OS_INVALID_ARGUMENT } else { OS_OK };
         let st = check("os_stats", unsafe { os_stats(p, outp) }, self.spill, Some(want), &[]);
@@ -683,7 +691,8 @@ impl Program {
         let (_, p) = self.handle(inp.u8());
         let cap = (inp.u8() % 12) as usize;
         let nulls = inp.u8();
-        let mut out = vec![os_object_info::default(); cap.max(1)];
+        let entry = os_object_info { struct_size: std::mem::size_of::<os_object_info>() as u32, ..Default::default() };
+        let mut out = vec![entry; cap.max(1)];
         let mut cursor = 0u64;
         let mut count = usize::MAX;
         let cp: *mut u64 = if nulls & 1 != 0 { null_mut() } else { &mut cursor };
@@ -698,6 +707,8 @@ impl Program {
         let mut seen: HashMap<Id, os_object_info> = HashMap::new();
         let mut calls = 0;
         while cursor != OS_LIST_END {
+            // The library leaves its own size in the entries it writes.
+            out[0].struct_size = std::mem::size_of::<os_object_info>() as u32;
             let before = cursor;
             let st = unsafe { os_list(p, &mut cursor, out.as_mut_ptr(), cap, &mut count) };
             check("os_list", st, self.spill, Some(OS_OK), &[]);
@@ -775,6 +786,107 @@ impl Program {
         assert!(buf.iter().all(|&b| b == 0x55), "os_id_to_hex wrote with a NULL id");
     }
 
+    /// os_processes, os_pin_holders, os_audit, and an _e twin.
+    unsafe fn op_inspect(&mut self, inp: &mut Input) {
+        let (_, p) = self.handle(inp.u8());
+        let what = inp.u8();
+        let cap = (inp.u8() % 4) as usize;
+        let nulls = inp.u8();
+        // An entry size: this version's, a later (larger) one, or too small.
+        let size = match nulls >> 4 & 3 {
+            0 | 1 => std::mem::size_of::<os_process_info>(),
+            2 => std::mem::size_of::<os_process_info>() + 8,
+            _ => OS_PROCESS_INFO_MIN_SIZE as usize - 4,
+        };
+        let mut raw = vec![0xa5u8; size * cap.max(1) + 16];
+        raw[..4].copy_from_slice(&(size as u32).to_ne_bytes());
+        let op: *mut os_process_info = if nulls & 1 != 0 { null_mut() } else { raw.as_mut_ptr().cast() };
+        let mut count = usize::MAX;
+        let np: *mut usize = if nulls & 2 != 0 { null_mut() } else { &mut count };
+        let bad_array = cap > 0 && (op.is_null() || size < OS_PROCESS_INFO_MIN_SIZE as usize);
+        let bad_outputs = p.is_null() || np.is_null() || bad_array;
+        // The entries written, each checked: this process, the size this
+        // library knows, zeros after it, nothing past the array.
+        let check_entries = |raw: &[u8], n: usize| {
+            let known = std::mem::size_of::<os_process_info>();
+            for i in 0..n.min(cap) {
+                let e = &raw[i * size..(i + 1) * size];
+                assert_eq!(u32::from_ne_bytes(e[..4].try_into().unwrap()) as usize, known, "entry {i}'s struct_size");
+                assert_eq!(u32::from_ne_bytes(e[8..12].try_into().unwrap()), std::process::id(), "entry {i}'s pid");
+                assert!(e[known..].iter().all(|&b| b == 0), "entry {i}: bytes past the library's fields not zeroed");
+            }
+            assert!(raw[size * cap.max(1)..].iter().all(|&b| b == 0xa5), "wrote past the caller's array");
+        };
+        match what % 4 {
+            0 => {
+                let want = if bad_outputs { OS_INVALID_ARGUMENT } else { OS_OK };
+                let st = check("os_processes", unsafe { os_processes(p, op, cap, np) }, self.spill, Some(want), &[]);
+                if st == OS_OK {
+                    // Both handles of this process share one attachment.
+                    assert_eq!(count, 1, "os_processes: one process is attached");
+                    check_entries(&raw, count);
+                } else {
+                    assert_eq!(count, usize::MAX, "os_processes wrote its count on failure");
+                }
+            }
+            1 => {
+                let id = self.id(inp.u8());
+                let want = match id {
+                    _ if bad_outputs => OS_INVALID_ARGUMENT,
+                    None => OS_INVALID_ARGUMENT,
+                    Some(i) if self.objs.contains_key(&i) => OS_OK,
+                    Some(_) => OS_NOT_FOUND,
+                };
+                let idc = id.map(|bytes| os_object_id { bytes });
+                let ip = idc.as_ref().map_or(null(), |i| i as *const os_object_id);
+                let st = check("os_pin_holders", unsafe { os_pin_holders(p, ip, op, cap, np) }, self.spill, Some(want), &[]);
+                if st == OS_OK {
+                    let pinned = self.pinned_anywhere(&id.unwrap());
+                    assert_eq!(count, pinned as usize, "os_pin_holders of {}", hex(&id.unwrap()));
+                    check_entries(&raw, count);
+                }
+            }
+            2 => {
+                let len = [0usize, 1, 8, 4096][nulls as usize >> 6];
+                let mut report = vec![0x77u8 as c_char; len + 8];
+                let rp: *mut c_char = if nulls & 4 != 0 { null_mut() } else { report.as_mut_ptr() };
+                let mut problems = usize::MAX;
+                let pp: *mut usize = if nulls & 8 != 0 { null_mut() } else { &mut problems };
+                let mut needed = 0usize;
+                let want = if p.is_null() || pp.is_null() || (len > 0 && rp.is_null()) { OS_INVALID_ARGUMENT } else { OS_OK };
+                let st = check("os_audit", unsafe { os_audit(p, rp, len, pp, &mut needed) }, self.spill, Some(want), &[]);
+                if st == OS_OK {
+                    let text = if len > 0 { unsafe { CStr::from_ptr(rp) }.to_string_lossy().into_owned() } else { String::new() };
+                    // One process, between calls: nothing is in progress.
+                    assert_eq!(problems, 0, "os_audit found problems in a sound store: {text}");
+                    assert_eq!(needed, 1, "os_audit: an empty report needs its terminator only");
+                    assert!(report[len.max(1)..].iter().all(|&b| b == 0x77), "os_audit wrote past its buffer");
+                }
+            }
+            _ => {
+                // An _e twin: its status is the plain call's, and the error
+                // object says the same as os_last_error.
+                let mut err: *mut os_error = 1 as *mut os_error;
+                let mut s = os_store_stats { struct_size: std::mem::size_of::<os_store_stats>() as u32, ..Default::default() };
+                let ep: *mut *mut os_error = if nulls & 4 != 0 { null_mut() } else { &mut err };
+                let want = if p.is_null() { OS_INVALID_ARGUMENT } else { OS_OK };
+                let st = check("os_stats_e", unsafe { os_stats_e(p, &mut s, ep) }, self.spill, Some(want), &[]);
+                if ep.is_null() {
+                    return;
+                }
+                if st == OS_OK {
+                    assert!(err.is_null(), "os_stats_e succeeded but gave an error object");
+                } else {
+                    assert!(!err.is_null(), "os_stats_e failed without an error object");
+                    assert_eq!(unsafe { os_error_status(err) }, st, "the error object's status");
+                    let msg = unsafe { CStr::from_ptr(os_error_message(err)) }.to_string_lossy().into_owned();
+                    assert_eq!(msg, last_error(), "the error object's message is os_last_error's");
+                    unsafe { os_error_free(err) };
+                }
+            }
+        }
+    }
+
     unsafe fn op_misc(&mut self, inp: &mut Input) {
         let code = inp.u32();
         let s = status_name(code);
@@ -844,7 +956,7 @@ pub fn run(data: &[u8]) {
     while !inp.is_empty() && steps < 300 {
         let op = inp.u8();
         if trace() {
-            eprintln!("step {steps}: op {op:#04x} ({})", ["open", "close", "put", "put", "create", "create_new", "seal", "abort", "get", "get_many", "release", "delete", "contains", "stats", "list", "collect/hex/misc"][op as usize % 16]);
+            eprintln!("step {steps}: op {op:#04x} ({})", ["open", "close", "put", "put", "create", "create_new", "seal", "abort", "get", "get_many", "release", "delete", "contains", "stats", "list", "collect/hex/inspect/misc"][op as usize % 16]);
         }
         unsafe {
             match op % 16 {
@@ -863,8 +975,9 @@ pub fn run(data: &[u8]) {
                 13 => prog.op_stats(&mut inp),
                 14 => prog.op_list(&mut inp),
                 _ => match op >> 4 {
-                    0..=5 => prog.op_collect(&mut inp),
-                    6..=11 => prog.op_hex(&mut inp),
+                    0..=4 => prog.op_collect(&mut inp),
+                    5..=8 => prog.op_hex(&mut inp),
+                    9..=11 => prog.op_inspect(&mut inp),
                     _ => prog.op_misc(&mut inp),
                 },
             }

@@ -115,6 +115,15 @@ pub(super) unsafe fn array<'a, T>(p: *const T, n: usize, what: &str) -> Result<&
     Ok(unsafe { std::slice::from_raw_parts(p, n) })
 }
 
+/// Checks that an output array of `n` entries of `stride` bytes can exist
+/// (its size fits an isize), before anything is written to it.
+pub(super) fn check_array_bytes(n: usize, stride: usize, what: &str) -> Result<()> {
+    match n.checked_mul(stride) {
+        Some(bytes) if bytes <= isize::MAX as usize => Ok(()),
+        _ => Err(err!(InvalidArgument, "{what}: {n} entries of {stride} bytes is too many")),
+    }
+}
+
 /// A checked output pointer: not NULL, and (by contract) writable.
 pub(super) struct Out<T>(*mut T);
 
@@ -145,6 +154,11 @@ impl<T> Out<T> {
         assert!(i < n, "output index {i} past {n}");
         // SAFETY: i < n, and `n` elements are writable (the contract of `new`).
         unsafe { self.0.add(i).write(v) }
+    }
+
+    /// The pointer, for a struct written by size (`sized`).
+    pub(super) fn ptr(&self) -> *mut T {
+        self.0
     }
 
     /// Reads the current value (an in-out argument).

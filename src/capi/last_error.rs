@@ -42,6 +42,29 @@ fn write_text(msg: &str) {
     });
 }
 
+/// A copy of this thread's last error, for a caller that takes it away (an
+/// `os_error`). `status` is the failed call's, for the rare case the error
+/// is no longer kept as an `Error` (its text was written out already, or the
+/// thread is being torn down).
+pub(super) fn last_error_of(status: u32) -> Error {
+    if let Ok(Some(e)) = PENDING.try_with(|p| {
+        let e = p.take();
+        p.set(e.clone());
+        e
+    }) {
+        return e;
+    }
+    let text = TEXT
+        .try_with(|t| {
+            let buf = t.borrow();
+            let bytes: Vec<u8> = buf.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
+            String::from_utf8_lossy(&bytes).into_owned()
+        })
+        .unwrap_or_default();
+    let kind = crate::ErrorKind::from_code(status).unwrap_or(crate::ErrorKind::Panic);
+    Error::new(kind, text)
+}
+
 /// The message of this thread's last error, written out now if it was not.
 pub(super) fn last_error_ptr() -> *const c_char {
     if let Ok(Some(e)) = PENDING.try_with(Cell::take) {

@@ -7,7 +7,10 @@
 //! - Outputs are written only on success (the one exception, documented at
 //!   `os_get_many`, is the partial result of a timeout).
 //! - A NULL pointer where one is not allowed gives OS_INVALID_ARGUMENT.
-//! - After a failure, `os_last_error()` gives this thread's detail message.
+//! - After a failure, `os_last_error()` gives this thread's detail message;
+//!   the `_e` variant of each call hands the failure back as an `os_error`
+//!   object instead, for callers that move between threads (Go).
+//! - Structs begin with `struct_size`, so that they can grow (`sized`).
 //! - A panic never unwinds into C: it is caught here and reported as OS_PANIC.
 //!
 //! The pointer contract every exported function relies on (each pointer
@@ -18,15 +21,24 @@
 
 mod args;
 mod boundary;
+mod error_object;
 mod ids;
+mod inspect;
 mod last_error;
 mod objects;
+mod sized;
 mod status;
 mod store;
 mod types;
+mod version;
+mod with_error;
 
+pub use error_object::*;
 pub use ids::*;
+pub use inspect::*;
 pub use objects::*;
 pub use status::*;
 pub use store::*;
 pub use types::*;
+pub use version::*;
+pub use with_error::*;

@@ -1,10 +1,11 @@
 //! Exported functions on a whole store: open, close, destroy, collect,
-//! stats, list.
+//! stats, list, and the default options.
 
 use std::ffi::c_char;
 
 use super::args::{self, handle, Out};
 use super::boundary::boundary;
+use super::sized;
 use super::status::os_status;
 use super::types::*;
 use crate::error::err;
@@ -40,8 +41,14 @@ pub unsafe extern "C" fn os_open(name: *const c_char, opts: *const os_options, o
         let options = if opts.is_null() {
             Options::default()
         } else {
-            // SAFETY: non-null, and an os_options by the pointer contract.
-            unsafe { options_from_c(&*opts) }?
+            // SAFETY: non-null, and the caller's version of os_options by
+            // the pointer contract: `struct_size` readable bytes.
+            let o = unsafe {
+                let size = sized::caller_size(opts, "opts")?;
+                sized::read_prefix(opts, size, os_options_default(), "opts")?
+            };
+            // SAFETY: the caller's spill_dir, NULL or NUL-terminated.
+            unsafe { options_from_c(&o) }?
         };
         let store = Store::open(name, &options)?;
         out.write(Box::into_raw(Box::new(os_store { store })));
@@ -49,19 +56,12 @@ pub unsafe extern "C" fn os_open(name: *const c_char, opts: *const os_options, o
     })
 }
 
-/// Converts C options, checking `struct_size` and each field.
+/// Converts C options (complete: read by `sized::read_prefix`), checking
+/// each field.
 ///
 /// # Safety
 /// `o.spill_dir` must be NULL or a NUL-terminated string.
 unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
-    if (o.struct_size as usize) < std::mem::size_of::<os_options>() {
-        return Err(err!(
-            InvalidArgument,
-            "opts->struct_size is {} but must be at least {}: initialise options with os_options_default()",
-            o.struct_size,
-            std::mem::size_of::<os_options>()
-        ));
-    }
     let known = OS_OPEN_CREATE_ONLY | OS_OPEN_ATTACH_ONLY | OS_OPEN_PREFAULT | OS_OPEN_HUGEPAGES | OS_OPEN_ANY_OWNER;
     if o.flags & !known != 0 {
         return Err(err!(InvalidArgument, "unknown flags {:#x} in opts->flags", o.flags & !known));
@@ -142,15 +142,24 @@ pub unsafe extern "C" fn os_collect(store: *mut os_store) -> os_status {
 /// Writes the store's counters to `*out`. Costs one scan of the store's
 /// tables (proportional to max_objects). Thread-safe.
 ///
+/// # Arguments
+/// - `out`: the caller sets `out->struct_size` to `sizeof(os_store_stats)`
+///   first; the library fills that many bytes and no more (see the
+///   preamble's rule for structs).
+///
 /// # Returns
-/// OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL.
+/// OS_OK, or OS_INVALID_ARGUMENT if an argument is NULL or
+/// `out->struct_size` is less than OS_STORE_STATS_MIN_SIZE.
 #[no_mangle]
 pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, out) = unsafe { (handle(store)?, Out::new(out, "out")?) };
+        // SAFETY: non-null; its struct_size is readable whatever its version.
+        let size = unsafe { sized::caller_size(out.ptr(), "out") }?;
         let s = s.stats()?;
-        out.write(os_store_stats {
+        let stats = os_store_stats {
+            struct_size: std::mem::size_of::<os_store_stats>() as u32,
             capacity_bytes: s.capacity_bytes,
             used_bytes: s.used_bytes,
             object_count: s.object_count,
@@ -162,7 +171,11 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
             attached_processes: s.attached_processes,
             max_processes: s.max_processes,
             reclaimed_processes: s.reclaimed_processes,
-        });
+            spills_total: s.spills_total,
+            restores_total: s.restores_total,
+        };
+        // SAFETY: the caller's struct has `size` writable bytes.
+        unsafe { sized::write_prefix(out.ptr(), size, &stats) };
         Ok(())
     })
 }
@@ -175,8 +188,17 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
 /// is a scan, not a snapshot: objects put or deleted meanwhile may or may not
 /// appear.
 ///
+/// # Arguments
+/// - `out`: an array of `capacity` entries. The caller sets
+///   `out[0].struct_size` to `sizeof(os_object_info)`: it is the size of
+///   every entry, and the library writes no byte past
+///   `capacity * out[0].struct_size`. Each entry written gets the size the
+///   library knows as its `struct_size` (the preamble's rule), so set
+///   `out[0].struct_size` again before each call that reuses the array.
+///
 /// # Returns
-/// OS_OK; OS_INVALID_ARGUMENT if an argument is NULL or `capacity` is 0.
+/// OS_OK; OS_INVALID_ARGUMENT if an argument is NULL, `capacity` is 0 or
+/// `out[0].struct_size` is less than OS_OBJECT_INFO_MIN_SIZE.
 #[no_mangle]
 pub unsafe extern "C" fn os_list(
     store: *mut os_store,
@@ -193,6 +215,9 @@ pub unsafe extern "C" fn os_list(
         if capacity == 0 {
             return Err(err!(InvalidArgument, "capacity is 0"));
         }
+        // SAFETY: non-null, and at least one entry (capacity > 0).
+        let stride = unsafe { sized::caller_size(out.ptr(), "out[0]") }?;
+        args::check_array_bytes(capacity, stride, "out")?;
         let (infos, next) = s.list_from(cursor.read(), capacity)?;
         for (i, info) in infos.iter().enumerate() {
             let state = match info.state {
@@ -202,6 +227,7 @@ pub unsafe extern "C" fn os_list(
                 ObjectState::Spilled => OS_OBJECT_SPILLED,
             };
             let c = os_object_info {
+                struct_size: std::mem::size_of::<os_object_info>() as u32,
                 id: os_object_id { bytes: info.id.0 },
                 data_len: info.data_len,
                 meta_len: info.meta_len,
@@ -209,7 +235,9 @@ pub unsafe extern "C" fn os_list(
                 pinning_processes: info.pinning_processes,
                 created_unix: info.created_unix,
             };
-            out.write_at(i, capacity, c);
+            assert!(i < capacity, "os_list: entry {i} past {capacity}");
+            // SAFETY: i < capacity entries of `stride` bytes (the contract).
+            unsafe { sized::write_entry(out.ptr(), stride, i, &c) };
         }
         out_count.write(infos.len());
         cursor.write(next.unwrap_or(OS_LIST_END));
@@ -217,10 +245,12 @@ pub unsafe extern "C" fn os_list(
     })
 }
 
-/// Default options: every size chosen by the library (0), 256 processes,
-/// mode 0600, no spill directory, no flags. Cannot fail.
-#[no_mangle]
-pub extern "C" fn os_options_default() -> os_options {
+/// The default options, as the library's version of `os_options`: every
+/// size chosen by the library (0), 256 processes, mode 0600, no spill
+/// directory, no flags. C programs get them from the header's
+/// `os_options_default()`, which calls `os_options_init` at the caller's
+/// size.
+pub fn os_options_default() -> os_options {
     os_options {
         struct_size: std::mem::size_of::<os_options>() as u32,
         capacity_bytes: 0,
@@ -232,13 +262,28 @@ pub extern "C" fn os_options_default() -> os_options {
     }
 }
 
-/// The library's version, e.g. "0.1.0" (static; do not free). Cannot fail.
+/// Fills `*opts` with the default options: every size chosen by the library
+/// (0), 256 processes, mode 0600, no spill directory, no flags. The caller
+/// sets `opts->struct_size` to `sizeof(os_options)` first; fields the
+/// library does not know (a newer header's) are set to zero, which is their
+/// default. The header's `os_options_default()` does this for you.
+///
+/// # Returns
+/// OS_OK; OS_INVALID_ARGUMENT (NULL, or `struct_size` less than
+/// OS_OPTIONS_MIN_SIZE).
 #[no_mangle]
-pub extern "C" fn os_version() -> *const c_char {
-    static VERSION: &std::ffi::CStr =
-        match std::ffi::CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
-            Ok(s) => s,
-            Err(_) => c"unknown",
-        };
-    VERSION.as_ptr()
+pub unsafe extern "C" fn os_options_init(opts: *mut os_options) -> os_status {
+    boundary(|| {
+        // SAFETY: the pointer contract of the header's preamble.
+        let opts = unsafe { Out::new(opts, "opts") }?;
+        // SAFETY: non-null; its struct_size is readable whatever its version.
+        let size = unsafe { sized::caller_size(opts.ptr(), "opts") }?;
+        // SAFETY: the caller's struct has `size` writable bytes.
+        unsafe { sized::write_prefix(opts.ptr(), size, &os_options_default()) };
+        // An input struct keeps the caller's size: every byte of it is
+        // valid now (the defaults, then zeros).
+        // SAFETY: as above; struct_size is the first 4 bytes.
+        unsafe { opts.ptr().cast::<u32>().write_unaligned(size as u32) };
+        Ok(())
+    })
 }

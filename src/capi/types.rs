@@ -70,14 +70,15 @@ pub struct os_buffer {
     pub meta_len: usize,
 }
 
-/// Options for `os_open`. Get them from `os_options_default()` and change
-/// what you need, so that fields added later keep their defaults.
+/// Options for `os_open`. Get them from `os_options_default()` (or
+/// `os_options_init`) and change what you need, so that fields added later
+/// keep their defaults.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug)]
 pub struct os_options {
-    /// Set by `os_options_default()`: the size of this struct as the caller
-    /// knows it, so fields can be added.
+    /// The size of this struct as the caller knows it (set by
+    /// `os_options_default()`), so that fields can be added.
     pub struct_size: u32,
     /// Bytes for objects. 0: 25% of RAM, capped by the free space of the
     /// file system holding the store.
@@ -101,10 +102,16 @@ pub struct os_options {
 /// stop other processes: exact when the store is quiet; under concurrent
 /// puts, deletes and spills an object may be counted twice or not at all
 /// (`used_bytes` never exceeds `capacity_bytes`).
+///
+/// Set `struct_size` to `sizeof(os_store_stats)` before `os_stats` (the
+/// rule of the header's preamble): fields may be added at the end.
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct os_store_stats {
+    /// Set by the caller to the size of the struct it was compiled with; on
+    /// return, how many bytes the library filled with fields it knows.
+    pub struct_size: u32,
     pub capacity_bytes: u64,
     /// Memory held by objects now.
     pub used_bytes: u64,
@@ -122,13 +129,23 @@ pub struct os_store_stats {
     pub max_processes: u32,
     /// Dead processes cleaned up so far.
     pub reclaimed_processes: u64,
+    /// Objects spilled to disk since the store was created. Added after the
+    /// first version: filled only when `struct_size` reaches past it.
+    pub spills_total: u64,
+    /// Objects read back from disk since the store was created. Added after
+    /// the first version, like `spills_total`.
+    pub restores_total: u64,
 }
 
-/// One object of a listing (`os_list`).
+/// One object of a listing (`os_list`). The caller sets `struct_size` of
+/// the first entry of the array it passes (see `os_list`).
 #[repr(C)]
 #[allow(non_camel_case_types)]
 #[derive(Clone, Copy, Debug, Default)]
 pub struct os_object_info {
+    /// The size of an entry as the caller knows it; on return, how many
+    /// bytes of the entry the library filled with fields it knows.
+    pub struct_size: u32,
     pub id: os_object_id,
     pub data_len: u64,
     pub meta_len: u64,
@@ -139,3 +156,46 @@ pub struct os_object_info {
     /// Unix time (seconds) of its creation.
     pub created_unix: u64,
 }
+
+/// A process attached to a store (`os_processes`, `os_pin_holders`). The
+/// caller sets `struct_size` of the first entry of the array it passes.
+#[repr(C)]
+#[allow(non_camel_case_types)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct os_process_info {
+    /// The size of an entry as the caller knows it; on return, how many
+    /// bytes of the entry the library filled with fields it knows.
+    pub struct_size: u32,
+    /// Its slot in the store's process table.
+    pub slot: u32,
+    /// Its process ID.
+    pub pid: u32,
+}
+
+/// The smallest `struct_size` `os_open` and `os_options_init` accept: the
+/// size of the first version of `os_options`.
+pub const OS_OPTIONS_MIN_SIZE: u32 = 48;
+/// The smallest `struct_size` `os_stats` accepts: the first version of
+/// `os_store_stats`, up to `reclaimed_processes`.
+pub const OS_STORE_STATS_MIN_SIZE: u32 = 88;
+/// The smallest entry `struct_size` `os_list` accepts: the first version of
+/// `os_object_info`.
+pub const OS_OBJECT_INFO_MIN_SIZE: u32 = 56;
+/// The smallest entry `struct_size` `os_processes` and `os_pin_holders`
+/// accept: the first version of `os_process_info`.
+pub const OS_PROCESS_INFO_MIN_SIZE: u32 = 12;
+
+// The minimum sizes are the ends of the first versions' last fields; they
+// never change, whatever is added after them.
+const _: () = {
+    use std::mem::{offset_of, size_of};
+    assert!(OS_OPTIONS_MIN_SIZE as usize == size_of::<os_options>());
+    assert!(OS_STORE_STATS_MIN_SIZE as usize == offset_of!(os_store_stats, reclaimed_processes) + 8);
+    assert!(OS_OBJECT_INFO_MIN_SIZE as usize == size_of::<os_object_info>());
+    assert!(OS_PROCESS_INFO_MIN_SIZE as usize == size_of::<os_process_info>());
+    // The rule of the preamble: `struct_size` is the first field of each.
+    assert!(offset_of!(os_options, struct_size) == 0);
+    assert!(offset_of!(os_store_stats, struct_size) == 0);
+    assert!(offset_of!(os_object_info, struct_size) == 0);
+    assert!(offset_of!(os_process_info, struct_size) == 0);
+};

@@ -55,7 +55,7 @@ pub(crate) use attach::Attachment;
 #[cfg(not(loom))]
 pub use census::{ObjectInfo, ObjectState, ProcessInfo, Stats};
 #[cfg(not(loom))]
-pub(crate) use open::destroy;
+pub(crate) use open::{destroy, has_store_magic, read_header};
 #[cfg(not(loom))]
 pub use open::{store_path, Options, SHM_DIR};
 #[cfg(not(loom))]

@@ -399,6 +399,19 @@ fn create_file(path: &Path, opts: &Options) -> Result<OwnedFd> {
     result.map(|()| fd)
 }
 
+/// Whether the file at `path` begins with a store file's magic: read, not
+/// mapped, and without attaching. A file shorter than the magic is not a
+/// store.
+pub(crate) fn has_store_magic(path: &Path) -> std::io::Result<bool> {
+    let mut f = std::fs::File::open(path)?;
+    let mut magic = [0u8; layout::MAGIC.len()];
+    match std::io::Read::read_exact(&mut f, &mut magic) {
+        Ok(()) => Ok(magic == layout::MAGIC),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads and checks a store file's header without attaching.
 pub(crate) fn read_header(path: &Path) -> Result<Layout> {
     let mut buf = vec![0u8; layout::HEADER_LEN];

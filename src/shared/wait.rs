@@ -3,14 +3,16 @@
 //!
 //! A get for an absent ID waits on the wait bucket its ID hashes to; a
 //! get_many waits on one store-wide word. Each word is a sequence number
-//! (the futex) with a mask of the process slots that have a waiter there,
-//! kept like pin masks: a process sets its bit when its first thread starts
-//! waiting on the word and clears it when its last one stops. The waiter
-//! sets its bit, reads `seq`, looks for its objects, and sleeps only if
-//! `seq` is unchanged; the sealer seals, then reads the mask and, only if
-//! someone waits, bumps `seq` and wakes. Both sides are SeqCst, so either the
-//! waiter's look finds the seal or the sealer sees the waiter (Dekker); a
-//! put with no one waiting costs a few loads and no syscall.
+//! (the futex) with, on the same line, a count of the threads waiting there,
+//! and a mask of the process slots that have a waiter there, kept like pin
+//! masks: a process sets its bit when its first thread starts waiting on the
+//! word and clears it when its last one stops. The waiter adds itself to
+//! the count, sets its bit, reads `seq`, looks for its objects, and sleeps
+//! only if `seq` is unchanged; the sealer seals, then reads the count and,
+//! only if it is not 0, the mask, and only if someone waits bumps `seq` and
+//! wakes. Both sides are SeqCst, so either the waiter's look finds the seal
+//! or the sealer sees the waiter (Dekker); a put with no one waiting reads
+//! one word per wait word it announces to and makes no syscall.
 //!
 //! Before it announces itself, a waiter looks again for a few microseconds,
 //! yielding its CPU between looks: a seal that comes that soon (a consumer
@@ -42,10 +44,18 @@ pub(crate) const WAIT_WORDS: usize = WAIT_BUCKETS + 1;
 /// 32-bit words of the wait section: one 64-byte line per wait word.
 pub(crate) const SEQ_WORDS: usize = WAIT_WORDS * 16;
 
-/// A futex word and the mask of processes waiting on it.
+/// A futex word, the count of threads waiting on it and the mask of
+/// processes waiting on it.
 #[derive(Clone, Copy)]
 pub(crate) struct WaitWord<'a> {
     seq: &'a AtomicU32,
+    /// Threads announced as waiting here, in any process, on the futex
+    /// word's own line. A sealer that reads 0 knows nobody waits without
+    /// scanning the mask. A waiter killed while announced leaves its count
+    /// behind (nobody knows how many threads it had): the word then costs
+    /// its sealers the mask scan, as every word did before the count, and
+    /// the mask (cleared by the reclaim) still spares them the wake call.
+    waiting: &'a AtomicU32,
     which: u32,
     masks: PinMasks<'a>,
 }
@@ -54,7 +64,7 @@ impl<'a> WaitWord<'a> {
     /// Called by a sealer after its seal.
     #[inline]
     pub(crate) fn notify(&self) {
-        if self.masks.any(self.which) {
+        if self.waiting.load(Ordering::SeqCst) != 0 && self.masks.any(self.which) {
             self.seq.fetch_add(1, Ordering::SeqCst);
             platform::futex_wake_all(self.seq);
         }
@@ -73,6 +83,9 @@ impl<'a> WaitWord<'a> {
         if let Some(r) = spin_for(deadline, &mut check) {
             return Some(r);
         }
+        // Announced before the first look below, both SeqCst: either that
+        // look finds the seal or the sealer's read of the count sees us.
+        self.waiting.fetch_add(1, Ordering::SeqCst);
         // (More than 2^31 threads of one process waiting at once would
         // overflow the count; the capped sleep keeps even them correct.)
         let counted = local.pin(self.which, &self.masks, slot);
@@ -96,6 +109,7 @@ impl<'a> WaitWord<'a> {
         if counted {
             local.unpin(self.which, &self.masks, slot);
         }
+        self.waiting.fetch_sub(1, Ordering::SeqCst);
         result
     }
 }
@@ -137,7 +151,8 @@ impl<'a> Waits<'a> {
     }
 
     fn word(&self, which: usize) -> WaitWord<'a> {
-        WaitWord { seq: &self.seqs[which * 16], which: which as u32, masks: self.masks }
+        let line = &self.seqs[which * 16..which * 16 + 2];
+        WaitWord { seq: &line[0], waiting: &line[1], which: which as u32, masks: self.masks }
     }
 
     /// The word a get of an ID with this hash waits on.

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 pub use guards::{Creating, Object};
 use handle_pins::HandlePins;
+pub use inspect::StoreHeader;
 use recent::{RecentObjects, Remembered};
 
 use crate::error::{err, Error, Result};

@@ -5,7 +5,9 @@
  * Every function is called with each NULL argument and each bad value it
  * documents, and its status and os_last_error() are checked; then the
  * normal paths: put/get/release/delete, create/seal/abort, get_many,
- * waiting, listing, stats, a full store, an object larger than the store.
+ * waiting, listing, stats, a full store, an object larger than the store;
+ * errors as objects (the _e functions), processes, pin holders, the audit.
+ * test_abi_evolution.c checks the versions and the struct_size rule.
  */
 #define _GNU_SOURCE
 #include "objstore.h"
@@ -18,27 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int failures = 0;
-
-#define CHECK(cond)                                                                  \
-    do {                                                                             \
-        if (!(cond)) {                                                               \
-            fprintf(stderr, "%s:%d: check failed: %s (last error: %s)\n", __FILE__,  \
-                    __LINE__, #cond, os_last_error());                               \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
-
-#define CHECK_STATUS(expr, want)                                                     \
-    do {                                                                             \
-        os_status got_ = (expr);                                                     \
-        if (got_ != (want)) {                                                        \
-            fprintf(stderr, "%s:%d: %s gave %u (%s), want %s; last error: %s\n",     \
-                    __FILE__, __LINE__, #expr, got_, os_status_str(got_), #want,     \
-                    os_last_error());                                                \
-            failures++;                                                              \
-        }                                                                            \
-    } while (0)
+#include "check.h"
 
 static char store_name[128];
 
@@ -62,12 +44,12 @@ static void test_null_arguments(void) {
     os_store *s = open_store(8 << 20);
     os_object_id id = make_id(1), out_id;
     os_buffer buf;
-    os_store_stats st;
+    os_store_stats st = {.struct_size = sizeof st};
     bool b;
     uint8_t *p;
     uint64_t cursor = 0;
     size_t n;
-    os_object_info info[4];
+    os_object_info info[4] = {{.struct_size = sizeof info[0]}};
 
     CHECK_STATUS(os_open(NULL, NULL, &s), OS_INVALID_ARGUMENT);
     CHECK(strstr(os_last_error(), "name") != NULL);
@@ -264,7 +246,7 @@ static void test_get_many(void) {
     CHECK(out[2].data == NULL);
     CHECK_STATUS(os_release(s, &ids[0]), OS_OK);
     CHECK_STATUS(os_release(s, &ids[1]), OS_OK);
-    os_store_stats st;
+    os_store_stats st = {.struct_size = sizeof st};
     CHECK_STATUS(os_stats(s, &st), OS_OK);
     CHECK(st.pinned_count == 0 && st.object_count == 2);
     CHECK_STATUS(os_close(s), OS_OK);
@@ -308,7 +290,7 @@ static void test_list_and_stats(void) {
     CHECK_STATUS(os_create(s, &pending, 3, NULL, 0, &w), OS_OK);
     uint64_t cursor = 0;
     size_t total = 0, unsealed = 0, n = 0;
-    os_object_info info[3];
+    os_object_info info[3] = {{.struct_size = sizeof info[0]}};
     int calls = 0;
     while (cursor != OS_LIST_END && calls++ < 1000000) {
         CHECK_STATUS(os_list(s, &cursor, info, 3, &n), OS_OK);
@@ -319,7 +301,7 @@ static void test_list_and_stats(void) {
         }
     }
     CHECK(total == 11 && unsealed == 1);
-    os_store_stats st;
+    os_store_stats st = {.struct_size = sizeof st};
     CHECK_STATUS(os_stats(s, &st), OS_OK);
     CHECK(st.object_count == 10 && st.unsealed_count == 1 && st.attached_processes == 1);
     CHECK(st.capacity_bytes == (16 << 20) && st.max_processes == 256);
@@ -402,10 +384,212 @@ static void test_fork_child_reopens(void) {
     os_buffer buf;
     CHECK_STATUS(os_get(s, &id, 0, &buf), OS_OK);
     CHECK_STATUS(os_release(s, &id), OS_OK);
-    os_store_stats st;
+    os_store_stats st = {.struct_size = sizeof st};
     CHECK_STATUS(os_stats(s, &st), OS_OK);
     CHECK(st.attached_processes == 1 && st.pinned_count == 0);
     CHECK_STATUS(os_close(s), OS_OK);
+}
+
+/* An error object outlives the thread that made it, and the thread's later
+ * failures. */
+struct failing_get {
+    os_store *s;
+    os_object_id id;
+    os_status status;
+    os_error *err;
+};
+
+static void *fail_a_get(void *arg) {
+    struct failing_get *f = arg;
+    os_buffer buf;
+    f->status = os_get_e(f->s, &f->id, 0, &buf, &f->err);
+    return NULL;
+}
+
+static void test_error_objects(void) {
+    os_store *s = open_store(8 << 20);
+    os_object_id absent = make_id(0x42), id;
+    char hex[41];
+    os_id_to_hex(&absent, hex);
+    os_buffer buf;
+
+    /* A failure: the status, and the message naming the ID. */
+    os_error *err = NULL;
+    CHECK_STATUS(os_get_e(s, &absent, 0, &buf, &err), OS_NOT_FOUND);
+    CHECK(err != NULL);
+    CHECK(os_error_status(err) == OS_NOT_FOUND);
+    CHECK(strstr(os_error_message(err), hex) != NULL);
+    /* The thread's last error says the same. */
+    CHECK(strcmp(os_last_error(), os_error_message(err)) == 0);
+
+    /* Later failures on this thread leave it as it was. */
+    const char *first = os_error_message(err);
+    CHECK_STATUS(os_open("", NULL, &s), OS_INVALID_ARGUMENT);
+    CHECK(strstr(first, hex) != NULL && strstr(os_error_message(err), hex) != NULL);
+    os_error_free(err);
+
+    /* Success sets *err to NULL, whatever it held. */
+    err = (os_error *)&buf; /* any pointer that is not NULL */
+    CHECK_STATUS(os_put_e(s, "x", 1, &id, &err), OS_OK);
+    CHECK(err == NULL);
+
+    /* err may be NULL: the status alone. */
+    CHECK_STATUS(os_get_e(s, &absent, 0, &buf, NULL), OS_NOT_FOUND);
+
+    /* NULL errors: OK, "", and free does nothing. */
+    CHECK(os_error_status(NULL) == OS_OK);
+    CHECK(strcmp(os_error_message(NULL), "") == 0);
+    os_error_free(NULL);
+
+    /* Made on one thread, read and freed on another after it ended. */
+    struct failing_get f[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        f[i] = (struct failing_get){s, make_id((uint8_t)(0x60 + i)), OS_OK, NULL};
+        pthread_create(&t[i], NULL, fail_a_get, &f[i]);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        char want[41];
+        os_id_to_hex(&f[i].id, want);
+        CHECK_STATUS(f[i].status, OS_NOT_FOUND);
+        CHECK(f[i].err != NULL && os_error_status(f[i].err) == OS_NOT_FOUND);
+        CHECK(strstr(os_error_message(f[i].err), want) != NULL);
+        os_error_free(f[i].err);
+    }
+
+    /* Other calls: the argument errors and the store-level ones. */
+    CHECK_STATUS(os_put_e(NULL, "x", 1, &id, &err), OS_INVALID_ARGUMENT);
+    CHECK(err != NULL && strstr(os_error_message(err), "store is NULL") != NULL);
+    os_error_free(err);
+    os_options opts = os_options_default();
+    opts.flags = OS_OPEN_ATTACH_ONLY;
+    os_store *none = NULL;
+    CHECK_STATUS(os_open_e("objstore-ctest-no-such-store", &opts, &none, &err), OS_NOT_FOUND);
+    CHECK(none == NULL && err != NULL && strstr(os_error_message(err), "objstore-ctest-no-such-store") != NULL);
+    os_error_free(err);
+    CHECK_STATUS(os_check_version_e(OS_VERSION_NUMBER + 1, &err), OS_INCOMPATIBLE);
+    CHECK(err != NULL && os_error_status(err) == OS_INCOMPATIBLE);
+    os_error_free(err);
+    CHECK_STATUS(os_delete_e(s, &id, &err), OS_OK);
+    CHECK(err == NULL);
+    CHECK_STATUS(os_close_e(s, &err), OS_OK);
+    CHECK(err == NULL);
+}
+
+/* Processes, pin holders and the audit, with a second process pinning. */
+static void test_inspect(void) {
+    os_store *s = open_store(16 << 20);
+    os_object_id id, absent = make_id(0x5c);
+    CHECK_STATUS(os_put(s, "pinned", 6, &id), OS_OK);
+
+    os_process_info procs[4] = {{.struct_size = sizeof procs[0]}};
+    size_t n = 99;
+    CHECK_STATUS(os_processes(s, procs, 4, &n), OS_OK);
+    CHECK(n == 1 && procs[0].pid == (uint32_t)getpid() && procs[0].struct_size == sizeof procs[0]);
+    CHECK_STATUS(os_pin_holders(s, &id, procs, 4, &n), OS_OK);
+    CHECK(n == 0);
+    CHECK_STATUS(os_pin_holders(s, &absent, procs, 4, &n), OS_NOT_FOUND);
+    CHECK_STATUS(os_processes(s, NULL, 4, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_processes(s, procs, 4, NULL), OS_INVALID_ARGUMENT);
+    /* Bad outputs are refused before the object is looked up. */
+    CHECK_STATUS(os_pin_holders(s, &absent, NULL, 4, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_pin_holders(s, &absent, procs, 4, NULL), OS_INVALID_ARGUMENT);
+
+    /* A child attaches, pins the object and waits for a byte on a pipe. */
+    int ready[2], go[2];
+    CHECK(pipe(ready) == 0 && pipe(go) == 0);
+    pid_t child = fork();
+    if (child == 0) {
+        os_store *mine = NULL;
+        os_buffer buf;
+        char c = 0;
+        int ok = os_open(store_name, NULL, &mine) == OS_OK && os_get(mine, &id, 0, &buf) == OS_OK;
+        if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1) ok = 0;
+        if (mine) os_close(mine);
+        _exit(ok ? 0 : 1);
+    }
+    char c;
+    CHECK(read(ready[0], &c, 1) == 1);
+    os_buffer buf;
+    CHECK_STATUS(os_get(s, &id, 0, &buf), OS_OK);
+
+    CHECK_STATUS(os_processes(s, NULL, 0, &n), OS_OK); /* count only */
+    CHECK(n == 2);
+    CHECK_STATUS(os_pin_holders(s, &id, procs, 4, &n), OS_OK);
+    CHECK(n == 2);
+    int saw_child = 0, saw_self = 0;
+    for (size_t i = 0; i < n && i < 4; i++) {
+        saw_child |= procs[i].pid == (uint32_t)child;
+        saw_self |= procs[i].pid == (uint32_t)getpid();
+    }
+    CHECK(saw_child && saw_self);
+    /* A short array gets the first entries and the whole count. */
+    os_process_info one[1] = {{.struct_size = sizeof one[0]}};
+    CHECK_STATUS(os_pin_holders(s, &id, one, 1, &n), OS_OK);
+    CHECK(n == 2 && (one[0].pid == (uint32_t)child || one[0].pid == (uint32_t)getpid()));
+    CHECK_STATUS(os_release(s, &id), OS_OK);
+    CHECK_STATUS(os_pin_holders(s, &id, procs, 4, &n), OS_OK);
+    CHECK(n == 1 && procs[0].pid == (uint32_t)child);
+
+    CHECK(write(go[1], "x", 1) == 1);
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK_STATUS(os_pin_holders(s, &id, procs, 4, &n), OS_OK);
+    CHECK(n == 0);
+    close(ready[0]), close(ready[1]), close(go[0]), close(go[1]);
+
+    /* A sound, quiet store: no problem, an empty report. */
+    char report[256];
+    size_t problems = 99, needed = 0;
+    CHECK_STATUS(os_audit(s, report, sizeof report, &problems, &needed), OS_OK);
+    CHECK(problems == 0 && report[0] == '\0' && needed == 1);
+    CHECK_STATUS(os_audit(s, NULL, 0, &problems, NULL), OS_OK);
+    CHECK_STATUS(os_audit(s, NULL, 8, &problems, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_audit(s, report, sizeof report, NULL, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+/* The audit finds spilled objects whose spill files were removed. */
+static void test_audit_finds_problems(void) {
+    char dir[256];
+    snprintf(dir, sizeof dir, "/tmp/objstore-ctest-spill-%d", getpid());
+    os_destroy(store_name);
+    os_options opts = os_options_default();
+    opts.capacity_bytes = 2 << 20;
+    opts.spill_dir = dir;
+    os_store *s = NULL;
+    CHECK_STATUS(os_open(store_name, &opts, &s), OS_OK);
+    static uint8_t block[100000];
+    os_object_id id;
+    os_store_stats st = {.struct_size = sizeof st};
+    for (int i = 0; i < 100; i++) {
+        CHECK_STATUS(os_put(s, block, sizeof block, &id), OS_OK);
+        CHECK_STATUS(os_stats(s, &st), OS_OK);
+        if (st.spilled_count >= 3) break;
+    }
+    CHECK(st.spilled_count >= 3 && st.spills_total >= st.spilled_count);
+
+    /* An operator removes the spill files. */
+    char cmd[300];
+    snprintf(cmd, sizeof cmd, "rm -f %s/*", dir);
+    CHECK(system(cmd) == 0);
+
+    size_t problems = 0, needed = 0;
+    char report[4096];
+    CHECK_STATUS(os_audit(s, report, sizeof report, &problems, &needed), OS_OK);
+    CHECK(problems == st.spilled_count);
+    CHECK(strstr(report, "no spill file") != NULL);
+    CHECK(needed == strlen(report) + 1);
+    /* A short buffer gets the start of the report, terminated. */
+    char shortbuf[16];
+    CHECK_STATUS(os_audit(s, shortbuf, sizeof shortbuf, &problems, &needed), OS_OK);
+    CHECK(strlen(shortbuf) == sizeof shortbuf - 1 && strncmp(shortbuf, report, sizeof shortbuf - 1) == 0);
+    CHECK(needed > sizeof shortbuf);
+    CHECK_STATUS(os_close(s), OS_OK);
+    CHECK_STATUS(os_destroy(store_name), OS_OK);
+    rmdir(dir);
 }
 
 int main(void) {
@@ -424,6 +608,9 @@ int main(void) {
     os_destroy(store_name);
     test_open_flags_and_mode();
     test_fork_child_reopens();
+    test_error_objects();
+    test_inspect();
+    test_audit_finds_problems();
     os_destroy(store_name);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);

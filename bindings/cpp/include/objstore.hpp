@@ -14,7 +14,8 @@
 //                             destroyed unless sealed
 //   objstore::Result<T>       the value, or an objstore::Error (status + message)
 //   objstore::Span<T>         a pointer and a length (see "Spans" below)
-//   objstore::Timeout         how long a get waits (std::chrono, or forever)
+//   objstore::Timeout         how long a get waits (forever unless given)
+//   objstore::version_*       the header's version; check_version() the library's
 //
 // Error policy: [[nodiscard]] Result<T>, no exceptions.
 //   Every operation that can fail returns a Result<T>: the value, or an Error
@@ -48,9 +49,11 @@
 //   contiguous, sized, borrowed range), and a std::span converts to it.
 //
 // Lifetimes (the C API's rules, in C++ terms):
-//   - An Object or UnsealedObject must not outlive the Store it came from,
-//     nor be used after that Store is closed: closing releases every pin and
-//     aborts every unsealed object of the handle, so their pointers dangle.
+//   - A Store and every Object and UnsealedObject made from it share the C
+//     handle: it is closed (os_close) when the last of them is destroyed. So
+//     an Object may outlive its Store, or be kept after Store::close(): its
+//     bytes stay mapped and pinned, and a pending UnsealedObject can still
+//     be sealed. Nothing dangles; the handle lives as long as it is needed.
 //   - The bytes of an Object stay valid and unchanged while it is alive, even
 //     if someone removes the object meanwhile (the removal waits for the pin).
 //   - A Store, like the C handle, belongs to the process that opened it: a
@@ -91,6 +94,7 @@
 #include <cstring>
 #include <functional>
 #include <iterator>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -405,13 +409,15 @@ private:
 // ---------------------------------------------------------------------------
 // Timeout
 
-/// How long a get waits for an object that is not sealed yet: not at all
-/// (the default: an absent object gives Status::not_found), a std::chrono
-/// duration (then Status::timeout), or forever. Converts implicitly from any
-/// duration, so `store.get(id, 500ms)` works.
+/// How long a get waits for an object that is not sealed yet: forever (the
+/// default, as in every binding: see the README's table of defaults), a
+/// std::chrono duration (then Status::timeout when it runs out), or not at
+/// all (Timeout::no_wait() or a zero duration: an absent object gives
+/// Status::not_found). Converts implicitly from any duration, so
+/// `store.get(id, 500ms)` works.
 class Timeout {
 public:
-    /// Do not wait.
+    /// Wait forever: until some process seals the object.
     constexpr Timeout() noexcept = default;
 
     /// Wait up to `d`, rounded up to whole milliseconds, so that a positive
@@ -421,12 +427,12 @@ public:
     template <class Rep, class Period>
     constexpr Timeout(std::chrono::duration<Rep, Period> d) noexcept : ms_(to_ms(d)) {}
 
-    static constexpr Timeout no_wait() noexcept { return Timeout(); }
-    static constexpr Timeout forever() noexcept {
+    static constexpr Timeout no_wait() noexcept {
         Timeout t;
-        t.ms_ = -1;
+        t.ms_ = 0;
         return t;
     }
+    static constexpr Timeout forever() noexcept { return Timeout(); }
 
     constexpr bool is_forever() const noexcept { return ms_ < 0; }
     /// The value for the C API's timeout_ms: 0 no wait, > 0 wait, < 0 forever.
@@ -442,8 +448,37 @@ private:
         return std::chrono::ceil<std::chrono::duration<std::int64_t, std::milli>>(d).count();
     }
 
-    std::int64_t ms_ = 0;
+    std::int64_t ms_ = -1;
 };
+
+// ---------------------------------------------------------------------------
+// The shared handle
+
+namespace detail {
+/// The C handle, owned together by a Store and every Object and
+/// UnsealedObject made from it, and closed when the last of them goes: an
+/// Object can never hold a pointer to a closed handle.
+class Handle {
+public:
+    Handle() noexcept = default;
+    Handle(const Handle&) = delete;
+    Handle& operator=(const Handle&) = delete;
+    ~Handle() {
+        if (raw_ != nullptr) (void)os_close(raw_);
+    }
+
+    os_store* get() const noexcept { return raw_; }
+    /// Takes the handle over (to close it with a status, see Store::close).
+    os_store* release() noexcept { return std::exchange(raw_, nullptr); }
+    void reset(os_store* raw) noexcept { raw_ = raw; }
+
+private:
+    os_store* raw_ = nullptr;
+};
+using SharedHandle = std::shared_ptr<Handle>;
+
+inline os_store* raw_of(const SharedHandle& h) noexcept { return h ? h->get() : nullptr; }
+}  // namespace detail
 
 // ---------------------------------------------------------------------------
 // Object
@@ -452,21 +487,22 @@ class Store;
 
 /// A pinned object: a read-only, zero-copy view of an object's data and
 /// metadata inside the shared mapping. While it is alive the bytes stay
-/// valid and unchanged; destroying it (or release()) drops the pin. Move-only:
-/// each Object is exactly one pin (getting an object twice gives two).
-/// An empty Object (default-constructed, moved from, released, or a missing
-/// entry of get_many) holds no pin and has empty data() and meta().
+/// valid and unchanged, whatever happens to the Store it came from (it
+/// shares the handle); destroying it (or release()) drops the pin.
+/// Move-only: each Object is exactly one pin (getting an object twice gives
+/// two). An empty Object (default-constructed, moved from, released, or a
+/// missing entry of get_many) holds no pin and has empty data() and meta().
 class Object {
 public:
     Object() noexcept = default;
     Object(const Object&) = delete;
     Object& operator=(const Object&) = delete;
     Object(Object&& o) noexcept
-        : store_(std::exchange(o.store_, nullptr)), id_(o.id_), buf_(std::exchange(o.buf_, os_buffer{})) {}
+        : handle_(std::move(o.handle_)), id_(o.id_), buf_(std::exchange(o.buf_, os_buffer{})) {}
     Object& operator=(Object&& o) noexcept {
         if (this != &o) {
             unpin();
-            store_ = std::exchange(o.store_, nullptr);
+            handle_ = std::move(o.handle_);
             id_ = o.id_;
             buf_ = std::exchange(o.buf_, os_buffer{});
         }
@@ -475,7 +511,7 @@ public:
     ~Object() { unpin(); }
 
     /// Whether it holds a pin (and so data).
-    explicit operator bool() const noexcept { return store_ != nullptr; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
     /// The ID it was got by (kept for a missing get_many entry too).
     const ObjectId& id() const noexcept { return id_; }
     /// The object's bytes, 64-byte aligned, in the shared mapping (no copy).
@@ -492,24 +528,28 @@ public:
     /// same silently). The Object is empty afterwards, whatever the result;
     /// releasing an empty Object is a no-op.
     Result<void> release() {
-        if (store_ == nullptr) return {};
-        os_store* s = std::exchange(store_, nullptr);
+        if (handle_ == nullptr) return {};
+        detail::SharedHandle h = std::move(handle_);
         buf_ = os_buffer{};
-        return detail::check(os_release(s, &id_.raw()));
+        // The status is read before h goes: if this was the handle's last
+        // user, os_close follows the os_release.
+        return detail::check(os_release(h->get(), &id_.raw()));
     }
 
 private:
     friend class Store;
-    Object(os_store* store, const ObjectId& id, const os_buffer& buf) noexcept : store_(store), id_(id), buf_(buf) {}
+    Object(detail::SharedHandle handle, const ObjectId& id, const os_buffer& buf) noexcept
+        : handle_(std::move(handle)), id_(id), buf_(buf) {}
 
     void unpin() noexcept {
-        // A release of a pin we hold cannot fail short of a bug or a misuse
-        // (e.g. the Store closed first), and a destructor cannot report it.
-        if (store_ != nullptr) (void)os_release(std::exchange(store_, nullptr), &id_.raw());
+        // A release of a pin we hold cannot fail short of a bug, and a
+        // destructor cannot report it.
+        if (handle_ != nullptr) (void)os_release(handle_->get(), &id_.raw());
+        handle_.reset();
         buf_ = os_buffer{};
     }
 
-    os_store* store_ = nullptr;  // non-null iff this holds a pin
+    detail::SharedHandle handle_;  // non-null iff this holds a pin
     ObjectId id_;
     os_buffer buf_{};
 };
@@ -529,19 +569,20 @@ inline bool all_present(const std::vector<Object>& objects) noexcept {
 /// through data(), then seal() to publish it (it becomes immutable and
 /// visible to gets, and waiters wake) or abort() to drop it. Destroying it
 /// while unsealed aborts it, so an early return or an exception cannot
-/// leave a half-written object behind. Move-only.
+/// leave a half-written object behind. Move-only. It shares the Store's
+/// handle, so it can be sealed even after the Store is gone.
 class UnsealedObject {
 public:
     UnsealedObject() noexcept = default;
     UnsealedObject(const UnsealedObject&) = delete;
     UnsealedObject& operator=(const UnsealedObject&) = delete;
     UnsealedObject(UnsealedObject&& o) noexcept
-        : store_(std::exchange(o.store_, nullptr)), id_(o.id_), data_(std::exchange(o.data_, nullptr)),
+        : handle_(std::move(o.handle_)), id_(o.id_), data_(std::exchange(o.data_, nullptr)),
           size_(std::exchange(o.size_, 0)) {}
     UnsealedObject& operator=(UnsealedObject&& o) noexcept {
         if (this != &o) {
             discard();
-            store_ = std::exchange(o.store_, nullptr);
+            handle_ = std::move(o.handle_);
             id_ = o.id_;
             data_ = std::exchange(o.data_, nullptr);
             size_ = std::exchange(o.size_, 0);
@@ -551,7 +592,7 @@ public:
     ~UnsealedObject() { discard(); }
 
     /// Whether it is still pending (neither sealed, aborted nor moved from).
-    explicit operator bool() const noexcept { return store_ != nullptr; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
     const ObjectId& id() const noexcept { return id_; }
     /// The bytes to fill, 64-byte aligned, in the shared mapping: what you
     /// write here is what readers get, with no copy. Empty once sealed.
@@ -567,29 +608,30 @@ public:
 
 private:
     friend class Store;
-    UnsealedObject(os_store* store, const ObjectId& id, std::uint8_t* data, std::size_t size) noexcept
-        : store_(store), id_(id), data_(data), size_(size) {}
+    UnsealedObject(detail::SharedHandle handle, const ObjectId& id, std::uint8_t* data, std::size_t size) noexcept
+        : handle_(std::move(handle)), id_(id), data_(data), size_(size) {}
 
     Result<void> finish(os_status (*op)(os_store*, const os_object_id*), const char* what) {
         // Once sealed or aborted, never call the C API again with this ID: by
         // then it may name another object this handle created.
-        if (store_ == nullptr) {
+        if (handle_ == nullptr) {
             return Error(Status::invalid_argument,
                          std::string(what) + ": this UnsealedObject was already sealed, aborted or moved from");
         }
-        os_store* s = std::exchange(store_, nullptr);
+        detail::SharedHandle h = std::move(handle_);
         data_ = nullptr;
         size_ = 0;
-        return detail::check(op(s, &id_.raw()));
+        return detail::check(op(h->get(), &id_.raw()));
     }
 
     void discard() noexcept {
-        if (store_ != nullptr) (void)os_abort(std::exchange(store_, nullptr), &id_.raw());
+        if (handle_ != nullptr) (void)os_abort(handle_->get(), &id_.raw());
+        handle_.reset();
         data_ = nullptr;
         size_ = 0;
     }
 
-    os_store* store_ = nullptr;  // non-null iff pending
+    detail::SharedHandle handle_;  // non-null iff pending
     ObjectId id_;
     std::uint8_t* data_ = nullptr;
     std::size_t size_ = 0;
@@ -628,7 +670,14 @@ private:
 };
 
 /// Counters of a store (os_store_stats; see the C header for each field).
+/// Store::stats() sets its struct_size.
 using Stats = os_store_stats;
+
+/// A process attached to a store (os_process_info).
+struct ProcessInfo {
+    std::uint32_t slot = 0;  ///< its slot in the store's process table
+    std::uint32_t pid = 0;
+};
 
 // ---------------------------------------------------------------------------
 // Store
@@ -645,28 +694,22 @@ struct Options {
     std::uint32_t mode = 0;            ///< file mode of a new store file; 0: 0600
     bool prefault = false;             ///< OS_OPEN_PREFAULT: reserve and map everything at open
     bool hugepages = false;            ///< OS_OPEN_HUGEPAGES: 2 MiB-aligned arena, transparent huge pages
+    bool any_owner = false;            ///< OS_OPEN_ANY_OWNER: accept a store file of another user (a group's)
 };
 
-/// A handle to an attached store: the C os_store*, closed on destruction.
-/// Move-only. An empty Store (default-constructed, moved from, closed)
-/// answers every operation with Status::invalid_argument, as the C API does
-/// for a NULL handle.
+/// A handle to an attached store: the C os_store*, shared with the Objects
+/// and UnsealedObjects made from it and closed when the last of them is
+/// destroyed. Move-only. An empty Store (default-constructed, moved from,
+/// closed) answers every operation with Status::invalid_argument, as the C
+/// API does for a NULL handle.
 class Store {
 public:
     Store() noexcept = default;
     Store(const Store&) = delete;
     Store& operator=(const Store&) = delete;
-    Store(Store&& o) noexcept : raw_(std::exchange(o.raw_, nullptr)) {}
-    Store& operator=(Store&& o) noexcept {
-        if (this != &o) {
-            if (raw_ != nullptr) (void)os_close(raw_);
-            raw_ = std::exchange(o.raw_, nullptr);
-        }
-        return *this;
-    }
-    ~Store() {
-        if (raw_ != nullptr) (void)os_close(raw_);
-    }
+    Store(Store&& o) noexcept = default;
+    Store& operator=(Store&& o) noexcept = default;
+    ~Store() = default;
 
     /// Opens the store `name`, creating it if it does not exist. A name
     /// without '/' is a store under /dev/shm; with one, a file path.
@@ -687,22 +730,31 @@ public:
     /// working on their mapping until they close it.
     static Result<void> destroy(const std::string& name) { return detail::check(os_destroy(name.c_str())); }
 
-    /// Closes the handle now, reporting the result (the destructor does the
-    /// same silently): releases its pins and aborts its unsealed objects, so
-    /// Objects and UnsealedObjects from it must not be used afterwards. The
-    /// Store is empty afterwards.
-    Result<void> close() { return detail::check(os_close(std::exchange(raw_, nullptr))); }
+    /// Gives up this Store's share of the handle; the Store is empty
+    /// afterwards. If no Object or UnsealedObject made from it is alive, the
+    /// handle is closed now (os_close: this process detaches if it was its
+    /// last handle) and the result reported; otherwise it is closed, silently,
+    /// when the last of them is destroyed, and they stay usable until then.
+    Result<void> close() {
+        detail::SharedHandle h = std::move(handle_);
+        if (h == nullptr) return detail::check(os_close(nullptr));
+        // No other owner can appear meanwhile: only this Store makes them,
+        // and it may not be used concurrently with close().
+        if (h.use_count() == 1) return detail::check(os_close(h->release()));
+        return {};
+    }
 
     /// Whether it holds a handle.
-    explicit operator bool() const noexcept { return raw_ != nullptr; }
-    /// The C handle, for calling the C API directly (still owned by this).
-    os_store* raw() const noexcept { return raw_; }
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+    /// The C handle, for calling the C API directly (still owned by this
+    /// Store and its objects: do not close it).
+    os_store* raw() const noexcept { return detail::raw_of(handle_); }
 
     /// Stores `data` (and `meta`, e.g. a tensor's dtype and shape) as a new
     /// sealed object with a fresh ID. One copy, of the bytes into the store.
     Result<ObjectId> put(Span<const std::byte> data, Span<const std::byte> meta = {}) const {
         os_object_id id;
-        os_status st = os_put_with_meta(raw_, data.data(), data.size(), meta.data(), meta.size(), &id);
+        os_status st = os_put_with_meta(raw(), data.data(), data.size(), meta.data(), meta.size(), &id);
         if (st != OS_OK) return Error::last(st);
         return ObjectId(id);
     }
@@ -713,24 +765,37 @@ public:
     /// still pinned).
     Result<UnsealedObject> create(const ObjectId& id, std::size_t size, Span<const std::byte> meta = {}) const {
         std::uint8_t* data = nullptr;
-        os_status st = os_create(raw_, &id.raw(), size, meta.data(), meta.size(), &data);
+        os_status st = os_create(raw(), &id.raw(), size, meta.data(), meta.size(), &data);
         if (st != OS_OK) return Error::last(st);
-        return UnsealedObject(raw_, id, data, size);
+        return UnsealedObject(handle_, id, data, size);
+    }
+
+    /// Creates an object of `size` bytes under a fresh ID that the library
+    /// chooses (os_create_new), to be filled in place and sealed: as
+    /// create(id, ...) when no ID of your own is needed. Its id() is the new
+    /// ID.
+    Result<UnsealedObject> create(std::size_t size, Span<const std::byte> meta = {}) const {
+        std::uint8_t* data = nullptr;
+        os_object_id id;
+        os_status st = os_create_new(raw(), size, meta.data(), meta.size(), &id, &data);
+        if (st != OS_OK) return Error::last(st);
+        return UnsealedObject(handle_, ObjectId(id), data, size);
     }
 
     /// Gets and pins an object, waiting up to `timeout` for some process or
-    /// thread to seal it: Status::not_found (no wait) or timeout if it is
-    /// still absent. An unsealed object counts as absent.
+    /// thread to seal it — by default forever (see Timeout): Status::
+    /// not_found (Timeout::no_wait()) or timeout if it is still absent. An
+    /// unsealed object counts as absent.
     Result<Object> get(const ObjectId& id, Timeout timeout = {}) const {
         os_buffer buf;
-        os_status st = os_get(raw_, &id.raw(), timeout.milliseconds(), &buf);
+        os_status st = os_get(raw(), &id.raw(), timeout.milliseconds(), &buf);
         if (st != OS_OK) return Error::last(st);
-        return Object(raw_, id, buf);
+        return Object(handle_, id, buf);
     }
 
-    /// Gets and pins several objects, waiting up to `timeout` for the missing
-    /// ones (like ray.get on a list). One entry per ID, in order (an ID may
-    /// repeat; each entry is its own pin).
+    /// Gets and pins several objects, waiting up to `timeout` (by default
+    /// forever) for the missing ones (like ray.get on a list). One entry per
+    /// ID, in order (an ID may repeat; each entry is its own pin).
     ///
     /// Partial results are not an error: an entry whose object is still
     /// missing at the timeout is an empty Object (`!entry`, with its id()),
@@ -746,10 +811,10 @@ public:
         std::vector<Object> objects;
         objects.reserve(ids.size());
 
-        os_status st = os_get_many(raw_, raw_ids.data(), raw_ids.size(), timeout.milliseconds(), bufs.data());
+        os_status st = os_get_many(raw(), raw_ids.data(), raw_ids.size(), timeout.milliseconds(), bufs.data());
         if (st != OS_OK && st != OS_TIMEOUT && st != OS_NOT_FOUND) return Error::last(st);
         for (std::size_t i = 0; i < ids.size(); ++i) {
-            objects.push_back(bufs[i].data != nullptr ? Object(raw_, ids[i], bufs[i]) : Object(nullptr, ids[i], {}));
+            objects.push_back(bufs[i].data != nullptr ? Object(handle_, ids[i], bufs[i]) : Object(nullptr, ids[i], {}));
         }
         return objects;
     }
@@ -757,12 +822,12 @@ public:
     /// Deletes a sealed object (os_delete; `delete` is a C++ keyword). New
     /// gets no longer see it at once; its memory is freed when the last pin
     /// is released. Status::not_found if absent, not_sealed if unsealed.
-    Result<void> remove(const ObjectId& id) const { return detail::check(os_delete(raw_, &id.raw())); }
+    Result<void> remove(const ObjectId& id) const { return detail::check(os_delete(raw(), &id.raw())); }
 
     /// Whether a sealed object with this ID is in the store. Does not pin it.
     Result<bool> contains(const ObjectId& id) const {
         bool present = false;
-        os_status st = os_contains(raw_, &id.raw(), &present);
+        os_status st = os_contains(raw(), &id.raw(), &present);
         if (st != OS_OK) return Error::last(st);
         return present;
     }
@@ -770,26 +835,28 @@ public:
     /// The store's counters (one scan of its tables).
     Result<Stats> stats() const {
         Stats s{};
-        os_status st = os_stats(raw_, &s);
+        s.struct_size = sizeof s;
+        os_status st = os_stats(raw(), &s);
         if (st != OS_OK) return Error::last(st);
         return s;
     }
 
     /// Reclaims what dead processes held: their pins and unsealed objects
     /// (which also happens at every attach and when memory runs short).
-    Result<void> collect() const { return detail::check(os_collect(raw_)); }
+    Result<void> collect() const { return detail::check(os_collect(raw())); }
 
     /// The next batch of at most `max_count` objects of a listing that
     /// `cursor` tracks (os_list). The listing is a scan, not a snapshot.
     Result<std::vector<ObjectInfo>> list(ListCursor& cursor, std::size_t max_count) const {
-        std::vector<os_object_info> raw(max_count);
+        std::vector<os_object_info> entries(max_count);
+        if (!entries.empty()) entries[0].struct_size = sizeof entries[0];
         std::size_t n = 0;
-        os_status st = os_list(raw_, &cursor.pos_, raw.data(), raw.size(), &n);
+        os_status st = os_list(raw(), &cursor.pos_, entries.data(), entries.size(), &n);
         if (st != OS_OK) return Error::last(st);
         std::vector<ObjectInfo> out;
         out.reserve(n);
         for (std::size_t i = 0; i < n; ++i) {
-            const os_object_info& r = raw[i];
+            const os_object_info& r = entries[i];
             out.push_back(ObjectInfo{ObjectId(r.id), r.data_len, r.meta_len, static_cast<ObjectState>(r.state),
                                      r.pinning_processes, r.created_unix});
         }
@@ -807,8 +874,65 @@ public:
         return all;
     }
 
+    /// The live processes attached to the store, this one included.
+    Result<std::vector<ProcessInfo>> processes() const {
+        return process_list([&](os_process_info* out, std::size_t cap, std::size_t* n) {
+            return os_processes(raw(), out, cap, n);
+        });
+    }
+
+    /// The live processes pinning an object. Status::not_found if there is
+    /// no such object.
+    Result<std::vector<ProcessInfo>> pin_holders(const ObjectId& id) const {
+        return process_list([&](os_process_info* out, std::size_t cap, std::size_t* n) {
+            return os_pin_holders(raw(), &id.raw(), out, cap, n);
+        });
+    }
+
+    /// Checks the store's consistency (os_audit): the problems found, one
+    /// sentence each; none on a sound store. Exact on a quiet store; on a
+    /// busy one a step in progress elsewhere may show, so look again before
+    /// concluding.
+    Result<std::vector<std::string>> audit() const {
+        std::string report(4096, '\0');
+        for (;;) {
+            std::size_t problems = 0, needed = 0;
+            os_status st = os_audit(raw(), report.data(), report.size(), &problems, &needed);
+            if (st != OS_OK) return Error::last(st);
+            if (needed <= report.size()) break;
+            report.assign(needed, '\0');  // the report did not fit: again, with room
+        }
+        std::vector<std::string> lines;
+        std::string_view text(report.c_str());
+        while (!text.empty()) {
+            std::size_t end = text.find('\n');
+            lines.emplace_back(text.substr(0, end));
+            text.remove_prefix(end == std::string_view::npos ? text.size() : end + 1);
+        }
+        return lines;
+    }
+
 private:
-    explicit Store(os_store* raw) noexcept : raw_(raw) {}
+    explicit Store(detail::SharedHandle handle) noexcept : handle_(std::move(handle)) {}
+
+    /// Fills a list of processes from a C call that reports how many there
+    /// are, asking again with more room while the list does not fit.
+    template <class Call>
+    static Result<std::vector<ProcessInfo>> process_list(Call call) {
+        std::vector<os_process_info> entries(16);
+        std::size_t n = 0;
+        for (;;) {
+            entries[0].struct_size = sizeof entries[0];
+            os_status st = call(entries.data(), entries.size(), &n);
+            if (st != OS_OK) return Error::last(st);
+            if (n <= entries.size()) break;
+            entries.resize(n + 8);
+        }
+        std::vector<ProcessInfo> out;
+        out.reserve(n);
+        for (std::size_t i = 0; i < n; ++i) out.push_back(ProcessInfo{entries[i].slot, entries[i].pid});
+        return out;
+    }
 
     static Result<Store> open_with(const std::string& name, const Options& options, std::uint32_t mode_flags) {
         // Start from the C defaults and override only what was set, so a
@@ -819,18 +943,40 @@ private:
         if (options.max_processes != 0) o.max_processes = options.max_processes;
         if (!options.spill_dir.empty()) o.spill_dir = options.spill_dir.c_str();
         if (options.mode != 0) o.mode = options.mode;
-        o.flags = mode_flags | (options.prefault ? OS_OPEN_PREFAULT : 0u) | (options.hugepages ? OS_OPEN_HUGEPAGES : 0u);
+        o.flags = mode_flags | (options.prefault ? OS_OPEN_PREFAULT : 0u) |
+                  (options.hugepages ? OS_OPEN_HUGEPAGES : 0u) | (options.any_owner ? OS_OPEN_ANY_OWNER : 0u);
+        // The shared owner first, so that nothing can fail once the handle
+        // exists (only this allocation can, and then nothing is open yet).
+        auto handle = std::make_shared<detail::Handle>();
         os_store* raw = nullptr;
         os_status st = os_open(name.c_str(), &o, &raw);
         if (st != OS_OK) return Error::last(st);
-        return Store(raw);
+        handle->reset(raw);
+        return Store(std::move(handle));
     }
 
-    os_store* raw_ = nullptr;
+    detail::SharedHandle handle_;
 };
 
-/// The library's version, e.g. "0.1.0".
+// ---------------------------------------------------------------------------
+// Versions
+
+/// The version of objstore this header declares (OS_VERSION_* of the C
+/// header: the same numbers in every language).
+inline constexpr unsigned version_major = OS_VERSION_MAJOR;
+inline constexpr unsigned version_minor = OS_VERSION_MINOR;
+inline constexpr unsigned version_patch = OS_VERSION_PATCH;
+/// MAJOR * 1000000 + MINOR * 1000 + PATCH (OS_VERSION_NUMBER).
+inline constexpr std::uint32_t version_number = OS_VERSION_NUMBER;
+
+/// The loaded library's version, e.g. "0.1.0".
 inline std::string_view version() noexcept { return os_version(); }
+/// The loaded library's version as a number (os_version_number()).
+inline std::uint32_t library_version_number() noexcept { return os_version_number(); }
+/// Whether the loaded library can serve code compiled against this header
+/// (os_check_version): Status::incompatible if it is older, or of another
+/// major version (for 0.x, another minor).
+inline Result<void> check_version() { return detail::check(os_check_version(OS_VERSION_NUMBER)); }
 
 }  // namespace objstore
 

@@ -172,7 +172,7 @@ TEST_F(StoreTest, RemovedObjectKeepsItsBytesAndIdWhilePinned) {
     ASSERT_TRUE(store_.remove(id).ok());
 
     EXPECT_FALSE(store_.contains(id).value());
-    EXPECT_EQ(store_.get(id).error().status(), Status::not_found);
+    EXPECT_EQ(store_.get(id, objstore::Timeout::no_wait()).error().status(), Status::not_found);
     EXPECT_EQ(store_.remove(id).error().status(), Status::not_found);
     EXPECT_EQ(store_.create(id, 4).error().status(), Status::already_exists);  // reserved until released
     EXPECT_EQ(text(obj->data()), "still here");
@@ -193,7 +193,7 @@ TEST_F(StoreTest, CreateSealAndGet) {
     for (std::size_t i = 0; i < 1000; ++i) unsealed->data()[i] = std::byte(static_cast<unsigned char>(i));
 
     // Unsealed: invisible to gets and contains, not removable.
-    EXPECT_EQ(store_.get(id).error().status(), Status::not_found);
+    EXPECT_EQ(store_.get(id, objstore::Timeout::no_wait()).error().status(), Status::not_found);
     EXPECT_FALSE(store_.contains(id).value());
     EXPECT_EQ(store_.remove(id).error().status(), Status::not_sealed);
     EXPECT_EQ(stats().unsealed_count, 1u);
@@ -284,7 +284,7 @@ TEST_F(StoreTest, ContainsDoesNotPin) {
 TEST_F(StoreTest, ErrorStatuses) {
     const ObjectId absent = fixed_id(0x99);
 
-    auto not_found = store_.get(absent);
+    auto not_found = store_.get(absent, objstore::Timeout::no_wait());
     ASSERT_FALSE(not_found);
     EXPECT_EQ(not_found.error().status(), Status::not_found);
     EXPECT_NE(not_found.error().message().find(absent.to_hex()), std::string::npos) << not_found.error();
@@ -366,7 +366,7 @@ TEST_F(StoreTest, GetManyReturnsPartialResults) {
 
     // Timeout 0 (C: OS_NOT_FOUND) and a positive timeout (C: OS_TIMEOUT)
     // both give the present objects, pinned, and empty entries for the rest.
-    for (objstore::Timeout timeout : {objstore::Timeout(), objstore::Timeout(20ms)}) {
+    for (objstore::Timeout timeout : {objstore::Timeout::no_wait(), objstore::Timeout(20ms)}) {
         SCOPED_TRACE(timeout.milliseconds());
         auto objs = store_.get_many(ids, timeout);
         ASSERT_TRUE(objs) << objs.error();

@@ -172,7 +172,8 @@ TEST(Span, AsBytes) {
 }
 
 TEST(Timeout, ConvertsDurationsToTheCMilliseconds) {
-    EXPECT_EQ(Timeout().milliseconds(), 0);
+    EXPECT_EQ(Timeout().milliseconds(), -1) << "no timeout given waits forever, as in every binding";
+    EXPECT_TRUE(Timeout().is_forever());
     EXPECT_EQ(Timeout::no_wait().milliseconds(), 0);
     EXPECT_EQ(Timeout::forever().milliseconds(), -1);
     EXPECT_TRUE(Timeout::forever().is_forever());

@@ -41,10 +41,34 @@ objstore::Result<void> create_and_seal(const Store& store, const ObjectId& id, s
 
 }  // namespace
 
+TEST_F(StoreTest, NoTimeoutGivenWaitsForTheSeal) {
+    // The default of every binding (README: "Defaults"): a get with no
+    // timeout waits until the object is sealed. The waiter is a child, so
+    // that a get that never returned could not hang the test process.
+    const ObjectId id = fixed_id(0x62);
+    Pipe waiting;
+    ASSERT_TRUE(waiting.ok());
+    Child reader([&] {
+        auto store = Store::attach(name());
+        if (!store) return 1;
+        if (!waiting.send('w')) return 2;
+        auto obj = store->get(id);  // no timeout given
+        if (!obj) return obj.error().status() == Status::not_found ? 3 : 4;
+        return text(obj->data()) == "sealed later" ? 0 : 5;
+    });
+    ASSERT_TRUE(reader.started());
+    waiting.close_write();
+    char c;
+    ASSERT_TRUE(waiting.receive(c));
+    std::this_thread::sleep_for(100ms);  // the reader is waiting, most likely
+    ASSERT_TRUE(create_and_seal(store_, id, "sealed later").ok());
+    EXPECT_EQ(reader.wait(), 0) << "3: the get did not wait";
+}
+
 TEST_F(StoreTest, TimeoutsOfAnAbsentObject) {
     const ObjectId absent = fixed_id(0x61);
-    EXPECT_EQ(store_.get(absent).error().status(), Status::not_found);
     EXPECT_EQ(store_.get(absent, Timeout::no_wait()).error().status(), Status::not_found);
+    EXPECT_EQ(store_.get(absent, 0ms).error().status(), Status::not_found);
     EXPECT_EQ(store_.get(absent, 10ms).error().status(), Status::timeout);
     EXPECT_EQ(store_.get(absent, 1us).error().status(), Status::timeout);  // rounded up, still a wait
 
@@ -69,7 +93,7 @@ TEST_F(StoreTest, GetWaitsForASealFromAnotherThread) {
         return store_.get(id, kLongWait);  // a const Store shared between threads
     });
     waiting.get_future().wait();
-    EXPECT_EQ(store_.get(id).error().status(), Status::not_found);  // not visible before the seal
+    EXPECT_EQ(store_.get(id, Timeout::no_wait()).error().status(), Status::not_found);  // not visible before the seal
     ASSERT_TRUE(unsealed->seal().ok());
 
     auto obj = reader.get();
@@ -181,7 +205,7 @@ TEST_F(StoreTest, ThisProcessWaitsForASealInAChildProcess) {
         return create_and_seal(*store, id, "from the child", "child meta").ok() ? 0 : 3;
     });
     ASSERT_TRUE(writer.started());
-    EXPECT_EQ(store_.get(id).error().status(), Status::not_found);
+    EXPECT_EQ(store_.get(id, Timeout::no_wait()).error().status(), Status::not_found);
     ASSERT_TRUE(go.send('g'));
 
     auto obj = store_.get(id, kLongWait);

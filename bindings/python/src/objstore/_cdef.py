@@ -15,11 +15,16 @@ deliberately small preprocessor over the header:
   go away and the include guard stays open);
 - ``#define NAME <integer>`` is kept (cffi turns it into a constant);
   ``#define NAME <stdint limit>`` or ``<another integer macro>`` is kept with
-  the value substituted; ``#define NAME`` with no value is noted and dropped.
+  the value substituted; ``#define NAME`` with no value is noted and dropped;
+- what cffi's ABI mode cannot express is dropped: a string constant
+  (``OS_VERSION_STRING``: the library says its version with os_version()), a
+  function-like macro (``OS_MAKE_VERSION``), and a ``static inline``
+  function, which is C code compiled into the caller, not a symbol of the
+  library (``os_options_default``: the binding calls os_options_init).
 
-Anything else (``#if EXPR``, function-like macros, a non-integer constant)
-raises :class:`HeaderError`: the build then fails loudly instead of producing
-a binding that silently differs from the header.
+Anything else (``#if EXPR``, a macro of another kind of value) raises
+:class:`HeaderError`: the build then fails loudly instead of producing a
+binding that silently differs from the header.
 """
 
 from __future__ import annotations
@@ -49,6 +54,9 @@ _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.S)
 _DIRECTIVE = re.compile(r"^\s*#\s*(\w+)\s*(.*?)\s*$")
 _INT = re.compile(r"^(-?(?:0[xX][0-9a-fA-F]+|\d+))[uUlL]*$")
 _NAME = re.compile(r"^[A-Za-z_]\w*$")
+_STRING = re.compile(r'^"(?:[^"\\\n]|\\.)*"$')
+_FUNCTION_MACRO = re.compile(r"^[A-Za-z_]\w*\(")
+_STATIC_INLINE = re.compile(r"\bstatic\s+inline\b")
 
 
 def _strip_comments(text: str) -> str:
@@ -107,11 +115,17 @@ def header_to_cdef(text: str) -> str:
             if not active:
                 out.append("")
                 continue
+            if _FUNCTION_MACRO.match(rest):
+                out.append("")
+                continue
             parts = rest.split(None, 1)
             name = parts[0] if parts else ""
             if not _NAME.match(name):
                 raise HeaderError(f"objstore.h line {lineno}: unsupported macro {rest!r}")
             defined.add(name)
+            if len(parts) == 2 and _STRING.match(parts[1]):
+                out.append("")
+                continue
             if len(parts) == 2:
                 ints[name] = _int_value(parts[1], ints, lineno)
                 out.append(f"#define {name} {ints[name]}")
@@ -121,4 +135,29 @@ def header_to_cdef(text: str) -> str:
         out.append("")
     if stack:
         raise HeaderError("objstore.h: unterminated #if")
-    return "\n".join(out) + "\n"
+    return _drop_static_inline("\n".join(out) + "\n")
+
+
+def _drop_static_inline(text: str) -> str:
+    """Removes each ``static inline`` function definition, from ``static``
+    to its closing brace (keeping its newlines, for line numbers)."""
+    while True:
+        m = _STATIC_INLINE.search(text)
+        if not m:
+            return text
+        open_at = text.find("{", m.end())
+        semi = text.find(";", m.end())
+        if open_at < 0 or 0 <= semi < open_at:
+            raise HeaderError("objstore.h: a static inline declaration without a body")
+        depth, i = 0, open_at
+        while i < len(text):
+            if text[i] == "{":
+                depth += 1
+            elif text[i] == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            i += 1
+        else:
+            raise HeaderError("objstore.h: unbalanced braces in a static inline function")
+        text = text[: m.start()] + "\n" * text.count("\n", m.start(), i + 1) + text[i + 1 :]

@@ -193,20 +193,25 @@ def _parse_hex(text: str) -> bytes:
 
 # --------------------------------------------------------------- records
 
-StoreStats = collections.namedtuple(
-    "StoreStats", [name for name, _ in ffi.typeof("os_store_stats").fields], module=__name__
-)
+def _fields(struct):
+    # struct_size is the ABI's (the size the caller was compiled with), not a value.
+    return [name for name, _ in ffi.typeof(struct).fields if name != "struct_size"]
+
+
+StoreStats = collections.namedtuple("StoreStats", _fields("os_store_stats"), module=__name__)
 StoreStats.__doc__ = "A store's counters: the fields of os_store_stats (objstore.h)."
 
-ObjectInfo = collections.namedtuple(
-    "ObjectInfo", [name for name, _ in ffi.typeof("os_object_info").fields], module=__name__
-)
+ObjectInfo = collections.namedtuple("ObjectInfo", _fields("os_object_info"), module=__name__)
 ObjectInfo.__doc__ = (
     "One object of Store.objects(): the fields of os_object_info (objstore.h), with `id` "
     "an ObjectID and `state` a name ('unsealed', 'sealed', 'deleted', 'spilled')."
 )
 
-_STATE_NAMES = {getattr(lib, n): n[len("OS_OBJECT_") :].lower() for n in dir(lib) if n.startswith("OS_OBJECT_")}
+_STATE_NAMES = {
+    getattr(lib, n): n[len("OS_OBJECT_") :].lower()
+    for n in dir(lib)
+    if n.startswith("OS_OBJECT_") and not n.endswith("_MIN_SIZE")
+}
 
 # --------------------------------------------------------------- pins
 
@@ -405,7 +410,10 @@ class Store:
         _registry[self.name] = self
 
     def _open(self, flags, capacity=0, max_objects=0, max_processes=0, mode=0, spill_dir=None):
-        o = ffi.new("os_options *", lib.os_options_default())
+        # os_options_default() is inline in the header, not in the library.
+        o = ffi.new("os_options *")
+        o.struct_size = ffi.sizeof("os_options")
+        check(lib.os_options_init(o), "default options")
         o.capacity_bytes = capacity
         o.max_objects = max_objects
         o.max_processes = max_processes
@@ -796,6 +804,7 @@ class Store:
         """The store's counters (os_store_stats)."""
         h = self._handle()
         out = ffi.new("os_store_stats *")
+        out.struct_size = ffi.sizeof("os_store_stats")
         check(lib.os_stats(h, out), "stats")
         return StoreStats(*(getattr(out, f) for f in StoreStats._fields))
 
@@ -808,6 +817,8 @@ class Store:
         count = ffi.new("size_t *")
         fields = ObjectInfo._fields
         while cursor[0] != lib.OS_LIST_END:
+            # Each call: the library leaves its own size in the entries.
+            out[0].struct_size = ffi.sizeof("os_object_info")
             check(lib.os_list(h, cursor, out, batch, count), "list")
             for i in range(count[0]):
                 e = out[i]
