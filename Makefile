@@ -69,8 +69,10 @@ all: build
 
 # The library and the command in one cargo run: built apart, the library's
 # dependencies got other features each time, and it was compiled twice.
+# The library and the command are built with the remote tier (feature
+# `remote`; the crate's own default leaves it out).
 build:
-	$(CARGO) build --release -p objstore-shm -p objstore-shm-cli
+	$(CARGO) build --release -p objstore-shm -p objstore-shm-cli --features objstore-shm-cli/remote
 	@ln -sf libobjstore.so $(RELEASE)/libobjstore.so.$(MAJOR)
 	@mkdir -p $(PCDIR)
 	@sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(RELEASE)|' \
@@ -253,11 +255,13 @@ test-garage: garage
 	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --test garage_harness
 
 # The remote tier's tests (tests/remote.rs over memory:// and file://,
-# tests/remote_garage.rs against Garage), failing without Garage, then the
+# tests/remote_garage.rs against Garage, the command's publish and get),
+# failing without Garage, then the
 # 1 GiB test, which a plain `cargo test` leaves out, by name. Release: the
 # gigabyte is checked in seconds, not minutes.
 test-remote: garage
 	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --release --features remote --test remote --test remote_garage
+	$(CARGO) test --release -p objstore-shm-cli --features remote --test cli -- publish_on_one_store_and_get_on_another
 	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --release --features remote --test remote_garage -- \
 	    --ignored --exact with_remote::one_gib_put_and_publish_here_get_there
 

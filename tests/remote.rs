@@ -194,6 +194,42 @@ mod with_remote {
     }
 
     #[test]
+    fn get_many_fetches_what_is_published_and_waits_for_the_rest() {
+        let url = memory_url("many");
+        let (_ta, a, _tb, b) = two("many", &url, 32 << 20);
+        let ids: Vec<ObjectId> = (0..4).map(|i| a.put(&pattern(i, 1000 * (i as usize + 1))).unwrap()).collect();
+        for id in &ids[..3] {
+            a.publish(id, None).unwrap();
+        }
+        let mut out = vec![None; 4];
+        let e = b.get_many_raw(&ids, Some(Duration::from_millis(300)), &mut out).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Timeout, "{e}");
+        assert!(out[..3].iter().all(Option::is_some) && out[3].is_none());
+        for id in &ids[..3] {
+            b.release(id).unwrap();
+        }
+        let e = b.get_many_raw(&ids, Some(Duration::ZERO), &mut out).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        for id in &ids[..3] {
+            b.release(id).unwrap();
+        }
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(200));
+                a.publish(&ids[3], None).unwrap();
+            });
+            b.get_many_raw(&ids, Some(Duration::from_secs(20)), &mut out).unwrap();
+        });
+        for (i, o) in out.iter().enumerate() {
+            // SAFETY: pinned by the get_many until the release below.
+            let data = unsafe { std::slice::from_raw_parts(o.unwrap().data, o.unwrap().data_len) };
+            assert_eq!(data, pattern(i as u64, 1000 * (i + 1)).as_slice());
+            b.release(&ids[i]).unwrap();
+        }
+        assert_eq!(b.stats().unwrap().fetches_total, 4);
+    }
+
+    #[test]
     fn a_fetch_that_does_not_fit_fails_cleanly() {
         let url = memory_url("fit");
         let (ta, tb) = (TempStore::new("fit-a"), TempStore::new("fit-b"));

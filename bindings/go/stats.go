@@ -41,6 +41,14 @@ type Stats struct {
 	// RestoresTotal counts the objects read back from disk since the store
 	// was created.
 	RestoresTotal uint64
+	// PublishesTotal and PublishedBytes count the objects (and their bytes)
+	// uploaded to the remote tier since the store was created.
+	PublishesTotal uint64
+	PublishedBytes uint64
+	// FetchesTotal and FetchedBytes count the objects (and their bytes)
+	// fetched from the remote tier since the store was created.
+	FetchesTotal uint64
+	FetchedBytes uint64
 }
 
 // Stats returns the store's counters. It costs one scan of the store's
@@ -66,6 +74,10 @@ func (s *Store) Stats() (Stats, error) {
 		ReclaimedProcesses: uint64(c.reclaimed_processes),
 		SpillsTotal:        uint64(c.spills_total),
 		RestoresTotal:      uint64(c.restores_total),
+		PublishesTotal:     uint64(c.publishes_total),
+		PublishedBytes:     uint64(c.published_bytes),
+		FetchesTotal:       uint64(c.fetches_total),
+		FetchedBytes:       uint64(c.fetched_bytes),
 	}, nil
 }
 

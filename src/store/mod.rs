@@ -251,7 +251,9 @@ impl Store {
     /// On a store with a remote, an ID absent here is fetched from the
     /// remote if it is published there, and looked for again until the
     /// timeout if it is not (see `publish`); with a zero timeout the remote
-    /// is asked once.
+    /// is asked once. The timeout bounds the wait for the object to be
+    /// published and for the remote to answer; a transfer, once begun, runs
+    /// to its end.
     #[inline]
     pub fn get_raw(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
         match self.get_present(id) {
@@ -289,6 +291,12 @@ impl Store {
         }
     }
 
+    /// Whether the store has a remote (a get of an absent ID asks it).
+    #[inline(always)]
+    pub(crate) fn has_remote(&self) -> bool {
+        self.has_remote
+    }
+
     /// Every case of `get_raw`.
     #[cold]
     #[inline(never)]
@@ -324,7 +332,8 @@ impl Store {
     }
 
     /// Gets and pins many objects, waiting up to `timeout` for the missing
-    /// ones. `out[i]` is Some for each object pinned. On Timeout (or NotFound
+    /// ones (on a store with a remote, fetching those published there, as
+    /// `get` does). `out[i]` is Some for each object pinned. On Timeout (or NotFound
     /// with a zero timeout) the present objects stay pinned; on any other
     /// error none does.
     pub fn get_many_raw(
@@ -338,6 +347,9 @@ impl Store {
             return Err(err!(InvalidArgument, "{} IDs but {} output slots", ids.len(), out.len()));
         }
         out.iter_mut().for_each(|o| *o = None);
+        if self.has_remote {
+            return self.get_many_remote(ids, timeout, out);
+        }
         let mut failure = None;
         let mut fill = |out: &mut [Option<RawObject>]| -> bool {
             let mut all = true;

@@ -78,7 +78,14 @@ impl Store {
     }
 
     fn remote(&self) -> Result<&Remote> {
-        self.att.remote().ok_or_else(|| err!(InvalidArgument, "store '{}' has no remote", self.path().display()))
+        self.att.remote().ok_or_else(|| {
+            let why = if cfg!(feature = "remote") {
+                ""
+            } else {
+                " (this library was built without the remote tier, cargo feature `remote`)"
+            };
+            err!(InvalidArgument, "store '{}' has no remote{why}", self.path().display())
+        })
     }
 
     fn count(&self, what: Global, n: u64) {
@@ -123,7 +130,9 @@ impl Store {
     /// A get of `id`, absent here, on a store with a remote: fetches it if it
     /// is published, else looks again (with growing pauses, waking at once
     /// for a local seal) until the timeout. Timeout zero: the remote is asked
-    /// once, and NotFound if it does not have it.
+    /// once, and NotFound if it does not have it. The timeout bounds the wait
+    /// for the object and for the remote's first answer; a transfer, once
+    /// begun, runs to its end.
     #[cold]
     pub(super) fn get_remote(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
         let remote = self.remote()?;
@@ -150,7 +159,7 @@ impl Store {
                 }
             }
             match remote.lookup(id, until)? {
-                Some(head) => match self.fetch(remote, id, head, until) {
+                Some(head) => match self.fetch(remote, id, head) {
                     Ok(Fetched::Pinned(obj)) => return Ok(obj),
                     Ok(Fetched::LookAgain) => continue,
                     // Fetchers racing for one ID each allocate before one of
@@ -178,6 +187,63 @@ impl Store {
                     }
                 }
             }
+        }
+    }
+
+    /// `get_many_raw` on a store with a remote: rounds in which each
+    /// missing object is got as by a get with timeout zero (here, or fetched
+    /// if published), with growing pauses between rounds (waking at once for
+    /// a local seal), until all are pinned or the timeout. As for the local
+    /// case: on Timeout or NotFound the present ones stay pinned; on any
+    /// other error none does.
+    #[cold]
+    pub(super) fn get_many_remote(
+        &self,
+        ids: &[ObjectId],
+        timeout: Option<Duration>,
+        out: &mut [Option<RawObject>],
+    ) -> Result<()> {
+        let until = deadline(timeout);
+        let mut pause = POLL_FIRST;
+        loop {
+            let mut missing = 0;
+            for (i, id) in ids.iter().enumerate() {
+                if out[i].is_some() {
+                    continue;
+                }
+                match self.get_remote(id, Some(Duration::ZERO)) {
+                    Ok(obj) => out[i] = Some(obj),
+                    Err(e) if e.kind() == ErrorKind::NotFound => missing += 1,
+                    Err(e) => {
+                        for (i, o) in out.iter_mut().enumerate() {
+                            if o.take().is_some() {
+                                let _ = self.release(&ids[i]);
+                            }
+                        }
+                        return Err(e);
+                    }
+                }
+            }
+            if missing == 0 {
+                return Ok(());
+            }
+            let now = Instant::now();
+            if timeout == Some(Duration::ZERO) {
+                return Err(err!(NotFound, "{missing} of {} objects not found here nor published", ids.len()));
+            }
+            if until.is_some_and(|d| now >= d) {
+                return Err(err!(Timeout, "{missing} of {} objects were not sealed or published in time", ids.len()));
+            }
+            let next = now + pause;
+            pause = (pause * 2).min(POLL_MAX);
+            let att = &*self.att;
+            let anything_new = || ids.iter().zip(out.iter()).any(|(id, o)| o.is_none() && att.access().contains(id));
+            att.region().waits().many().wait_for(
+                &att.local_waiters(),
+                att.slot(),
+                Some(until.map_or(next, |d| d.min(next))),
+                || anything_new().then_some(()),
+            );
         }
     }
 
@@ -224,7 +290,7 @@ impl Store {
     /// Fetches the published object `head` came from into a new local
     /// object, checks it, seals it and pins it. LookAgain if another
     /// process of this machine holds the ID (it fetches or creates it).
-    fn fetch(&self, remote: &Remote, id: &ObjectId, head: Head, until: Option<Instant>) -> Result<Fetched> {
+    fn fetch(&self, remote: &Remote, id: &ObjectId, head: Head) -> Result<Fetched> {
         let data_len = usize::try_from(head.header.data_len)
             .map_err(|_| err!(TooLarge, "object {id} of {} bytes cannot be addressed", head.header.data_len))?;
         let ptr = match self.create_inner(id, data_len, &head.meta, false) {
@@ -236,7 +302,12 @@ impl Store {
         // that no one else can see while it is unsealed, and it is neither
         // sealed nor aborted before `fetch_rest` returns.
         let dst = unsafe { Dest::new(ptr, data_len) };
-        if let Err(e) = remote.fetch_rest(id, &head, dst, until) {
+        // The transfer runs to its end whatever the get's timeout (which
+        // bounds the wait for the object to be published, and for the remote
+        // to answer): a caller waiting in slices (Ctrl-C, Go contexts) would
+        // otherwise start it again and again. The client's request timeouts
+        // and retries bound it.
+        if let Err(e) = remote.fetch_rest(id, &head, dst, None) {
             let _ = self.abort(id);
             return Err(e);
         }
