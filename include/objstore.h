@@ -409,8 +409,9 @@ typedef struct os_store_stats {
     uint64_t restores_total;
     /**
      * Objects uploaded to the remote tier since the store was created (a
-     * publish of an object published already uploads nothing), and their
-     * bytes (headers included). Added after the first version.
+     * second publish of an object over 16 MiB uploads nothing; a smaller
+     * one is uploaded again), and their bytes (headers included). Added
+     * after the first version.
      */
     uint64_t publishes_total;
     uint64_t published_bytes;

@@ -96,11 +96,16 @@ mod with_remote {
     #[test]
     fn publish_is_idempotent_and_unpublish_removes() {
         let url = memory_url("idem");
-        let (_ta, a, _tb, b) = two("idem", &url, 16 << 20);
+        let (_ta, a, _tb, b) = two("idem", &url, 48 << 20);
         let id = a.put(b"once").unwrap();
         a.publish(&id, None).unwrap();
         a.publish(&id, None).unwrap();
-        assert_eq!(a.stats().unwrap().publishes_total, 1);
+        // A small object is uploaded again rather than asked for first.
+        assert_eq!(a.stats().unwrap().publishes_total, 2);
+        let big = a.put(&pattern(2, 17 << 20)).unwrap();
+        a.publish(&big, None).unwrap();
+        a.publish(&big, None).unwrap();
+        assert_eq!(a.stats().unwrap().publishes_total, 3);
         a.unpublish(&id, None).unwrap();
         assert_eq!(a.unpublish(&id, None).unwrap_err().kind(), ErrorKind::NotFound);
         // Still here, not there.
@@ -331,6 +336,78 @@ mod with_remote {
         assert_eq!((h.meta_len, h.data_len), (2, 4));
         assert_eq!(h.crc, crc32(b"mmdata"));
         assert_eq!(&bytes[HEADER_LEN..], b"mmdata");
+    }
+
+    // ----- spilling to the remote ----------------------------------------------------
+
+    /// The spill blobs of every store under a file:// remote's directory.
+    fn spill_blobs(dir: &SpillDir) -> Vec<String> {
+        let root = format!("{}/.spill", dir.path());
+        let mut out = vec![];
+        for store in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+            for f in std::fs::read_dir(store.path()).into_iter().flatten().flatten() {
+                out.push(f.path().display().to_string());
+            }
+        }
+        out
+    }
+
+    /// A store with a remote and no spill directory spills to the remote:
+    /// 256 MiB through a 64 MiB store, every byte back; deleting everything
+    /// leaves no blob behind, and destroy removes what is left.
+    #[test]
+    fn a_store_without_a_spill_directory_spills_to_its_remote() {
+        let dir = SpillDir::new("rspill");
+        let url = format!("file://{}", dir.path());
+        let t = TempStore::new("rspill");
+        let s = open(&t, &url, 64 << 20);
+        let ids: Vec<ObjectId> = (0..256).map(|i| s.put_with_meta(&pattern(i, MIB - 100), b"m").unwrap()).collect();
+        let st = s.stats().unwrap();
+        assert!(st.spills_total >= 150 && st.spilled_count >= 150, "{st:?}");
+        assert!(!spill_blobs(&dir).is_empty());
+        for (i, id) in ids.iter().enumerate() {
+            let obj = s.get(id, Some(Duration::ZERO)).unwrap();
+            assert!(obj.data() == pattern(i as u64, MIB - 100).as_slice(), "object {i} differs");
+            assert_eq!(obj.meta(), b"m");
+        }
+        let st = s.stats().unwrap();
+        assert!(st.restores_total >= 150, "{st:?}");
+        // Nothing was published: spilling is not publishing.
+        assert_eq!(st.publishes_total, 0);
+        for id in &ids {
+            s.delete(id).unwrap();
+        }
+        s.collect().unwrap();
+        assert_eq!(spill_blobs(&dir), Vec::<String>::new());
+        // Spilled again, then the store destroyed: its blobs go with it.
+        for i in 0..100 {
+            s.put(&pattern(i, MIB)).unwrap();
+        }
+        assert!(!spill_blobs(&dir).is_empty());
+        drop(s);
+        Store::destroy(&t.name).unwrap();
+        assert_eq!(spill_blobs(&dir), Vec::<String>::new());
+    }
+
+    /// A damaged spill blob is CORRUPT at the get, and the object stays.
+    #[test]
+    fn a_damaged_spill_blob_is_corrupt() {
+        let dir = SpillDir::new("rspilldmg");
+        let url = format!("file://{}", dir.path());
+        let t = TempStore::new("rspilldmg");
+        let s = open(&t, &url, 4 << 20);
+        let first = s.put(&pattern(1, MIB)).unwrap();
+        for i in 2..10 {
+            s.put(&pattern(i, MIB)).unwrap();
+        }
+        let blob = spill_blobs(&dir).into_iter().find(|b| b.contains(&first.to_hex())).expect("the first is spilled");
+        let mut bytes = std::fs::read(&blob).unwrap();
+        bytes[1000] ^= 1;
+        std::fs::write(&blob, &bytes).unwrap();
+        let e = s.get(&first, Some(Duration::ZERO)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Corrupt, "{e}");
+        assert!(s.contains(&first).unwrap());
+        s.delete(&first).unwrap();
     }
 
     // ----- unreachable endpoints ------------------------------------------------------

@@ -390,6 +390,38 @@ mod with_remote {
         assert!(b.get(&id, LONG).unwrap().data() == data.as_slice());
     }
 
+    // ----- spilling to the remote ----------------------------------------------------
+
+    /// A store with a remote and no spill directory spills to the remote
+    /// under memory pressure: 256 MiB through a 64 MiB store, byte for byte;
+    /// another process restores what this one spilled.
+    #[test]
+    fn spilling_256_mib_through_a_64_mib_store_to_garage_loses_nothing() {
+        let Some(g) = garage::single() else { return };
+        let env = g.env();
+        let t = TempStore::new("g-spill");
+        let s = open(&t, &g, &env, 64 << 20);
+        let start = Instant::now();
+        let ids: Vec<ObjectId> = (0..64).map(|i| s.put(&pattern(i, 4 * MIB)).unwrap()).collect();
+        eprintln!("256 MiB put through 64 MiB: {:?}", start.elapsed());
+        let st = s.stats().unwrap();
+        assert!(st.spills_total >= 40 && st.spilled_count >= 40, "{st:?}");
+        // Another process restores the first (spilled) object.
+        let mut child = spawn("garage-get", &t.name, &url(&g), &ids[0], &env);
+        child.wait_for(&format!("got {}", 4 * MIB), Duration::from_secs(60));
+        assert!(child.wait_exit(Duration::from_secs(30)).success());
+        let start = Instant::now();
+        for (i, id) in ids.iter().enumerate() {
+            let obj = s.get(id, Some(Duration::ZERO)).unwrap();
+            assert!(obj.data() == pattern(i as u64, 4 * MIB).as_slice(), "object {i} differs");
+        }
+        eprintln!("256 MiB got back: {:?}", start.elapsed());
+        assert!(s.stats().unwrap().restores_total >= 40);
+        for id in &ids {
+            s.delete(id).unwrap();
+        }
+    }
+
     // ----- a cluster losing a node ------------------------------------------------------
 
     /// Two "machines" on different nodes of a three-node cluster (replication

@@ -144,8 +144,9 @@ pub struct os_store_stats {
     /// the first version, like `spills_total`.
     pub restores_total: u64,
     /// Objects uploaded to the remote tier since the store was created (a
-    /// publish of an object published already uploads nothing), and their
-    /// bytes (headers included). Added after the first version.
+    /// second publish of an object over 16 MiB uploads nothing; a smaller
+    /// one is uploaded again), and their bytes (headers included). Added
+    /// after the first version.
     pub publishes_total: u64,
     pub published_bytes: u64,
     /// Objects fetched from the remote tier since the store was created, and

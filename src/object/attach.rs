@@ -15,6 +15,7 @@ use super::open::{self, Options};
 use super::reclaim::{reclaim_slot, Reclaimed};
 use super::room::{Room, RoomMaker};
 use super::spill::{Provision, Spiller};
+use super::spill_medium::{self, Medium};
 use crate::error::{err, Error, Result};
 use crate::id::IdGenerator;
 use crate::platform::{self, LockFd};
@@ -46,6 +47,9 @@ pub(crate) struct Attachment {
     local_waiters: LocalCounters,
     /// The client of the store's remote tier, if it has one.
     remote: Option<Remote>,
+    /// Where the store's spill blobs go on its remote (used when it has no
+    /// spill directory).
+    remote_spill_dir: String,
 
     /// Fresh IDs for puts.
     pub(crate) ids: IdGenerator,
@@ -92,6 +96,7 @@ impl Attachment {
         let map = Mapping::map(&fd, len).map_err(|e| Error::os(format!("cannot map '{}'", path.display()), e))?;
         let region = Region::new(map, layout)?;
         let l = region.layout();
+        let hash_seed = l.params.hash_seed;
         if l.params.store_flags & layout::STORE_FLAG_HUGEPAGES != 0 || opts.hugepages {
             if let Some(p) = region.map().ptr(l.arena, l.params.capacity as usize) {
                 platform::advise_hugepages(p, l.params.capacity as usize);
@@ -117,6 +122,7 @@ impl Attachment {
             local_pins,
             local_waiters,
             remote,
+            remote_spill_dir: spill_medium::blob_dir(hash_seed),
             ids: IdGenerator::new(),
         });
         if opts.prefault {
@@ -208,14 +214,15 @@ impl Attachment {
         }
     }
 
-    /// Spilling for this process, if the store spills.
+    /// Spilling for this process, if the store spills: to its spill
+    /// directory, else to its remote.
     pub(crate) fn spiller(&self) -> Option<Spiller<'_>> {
-        Some(Spiller {
-            alloc: self.allocator(),
-            dir: self.spill_dir()?,
-            file_mode: self.spill_file_mode,
-            local: self.local_pins(),
-        })
+        let medium = match (self.spill_dir(), self.remote()) {
+            (Some(dir), _) => Medium::Dir(dir),
+            (None, Some(remote)) => Medium::Remote { remote, dir: &self.remote_spill_dir },
+            (None, None) => return None,
+        };
+        Some(Spiller { alloc: self.allocator(), medium, file_mode: self.spill_file_mode, local: self.local_pins() })
     }
 
     // ----- dead processes ---------------------------------------------------------
@@ -313,7 +320,7 @@ impl Provision for Attachment {
         if let Some(off) = alloc.try_allocate(d, total, true, None)? {
             return Ok(off);
         }
-        let how = if self.spill_dir().is_some() {
+        let how = if self.spiller().is_some() {
             "and what it holds cannot move (pinned or unsealed objects)"
         } else {
             "(no spill directory)"

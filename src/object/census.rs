@@ -39,7 +39,9 @@ pub struct Stats {
     /// Objects restored from disk since the store was created.
     pub restores_total: u64,
     /// Objects uploaded to the remote tier since the store was created (a
-    /// publish of an object already there uploads nothing).
+    /// second publish of an object over 16 MiB finds it there and uploads
+    /// nothing; a smaller one is uploaded again, which costs about what
+    /// asking first would).
     pub publishes_total: u64,
     /// Bytes uploaded to the remote tier since the store was created.
     pub published_bytes: u64,

@@ -6,8 +6,8 @@
 //!   every step a CAS that names its process slot;
 //! - `alloc`: memory for objects (slab blocks, page runs), one attempt at
 //!   a time;
-//! - `spill_files` (the on-disk format), `spill` (spilling and restoring
-//!   objects), `room` (which objects to spill when memory runs short);
+//! - `spill_files` (the on-disk format), `spill_medium` (a spill directory
+//!   or the remote tier), `spill` (spilling and restoring objects), `room` (which objects to spill when memory runs short);
 //! - `reclaim`: cleaning up after a dead process;
 //! - `open` (opening and creating store files), `membership` (process slots
 //!   and liveness), `attach` (a process's attachment, and what a claim or
@@ -39,6 +39,8 @@ mod room;
 mod spill;
 #[cfg(not(loom))]
 mod spill_files;
+#[cfg(not(loom))]
+mod spill_medium;
 
 #[cfg(any(test, loom))]
 pub(crate) mod test_arena;

@@ -421,13 +421,21 @@ pub(crate) fn read_header(path: &Path) -> Result<Layout> {
     Layout::decode_header(&buf)
 }
 
-/// Removes a store's file and its spill files. Processes attached keep
-/// their mappings; the next open of the name creates a new store.
+/// Removes a store's file and its spill files (or the spill blobs on its
+/// remote). Processes attached keep their mappings; the next open of the
+/// name creates a new store.
 pub(crate) fn destroy(path: &Path) -> Result<()> {
-    let spill_dir = read_header(path).ok().and_then(|l| l.params.spill_dir);
+    let params = read_header(path).ok().map(|l| l.params);
     platform::unlink(path).map_err(|e| Error::os(format!("cannot remove store '{}'", path.display()), e))?;
-    if let Some(dir) = spill_dir {
+    let Some(params) = params else { return Ok(()) };
+    if let Some(dir) = params.spill_dir {
         super::spill_files::remove_all(&dir);
+    } else if let Some(url) = params.remote_url {
+        // Its spill blobs, if the remote answers (best effort, with this
+        // process's credentials).
+        if let Ok(remote) = crate::remote::Remote::open(&url, &RemoteConfig::default()) {
+            super::spill_medium::remove_all_blobs(&remote, &super::spill_medium::blob_dir(params.hash_seed));
+        }
     }
     Ok(())
 }

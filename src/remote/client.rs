@@ -197,8 +197,9 @@ impl Remote {
 
     // ----- publishing ---------------------------------------------------------------
 
-    /// Uploads `obj` as object `id`, unless it is there already: in one PUT,
-    /// or for a large object as a multipart upload with parts in parallel,
+    /// Uploads `obj` as object `id`: in one PUT (data up to 16 MiB), or for
+    /// a larger object, unless it is there already, as a multipart upload
+    /// with parts in parallel,
     /// which becomes visible only when it completes. A caller killed
     /// midway leaves nothing visible (parts of an unfinished multipart upload
     /// stay on the server, unlisted, until a lifecycle rule removes them).
@@ -219,18 +220,25 @@ impl Remote {
         let data = Bytes::from_owner(DataOf(obj));
         let pieces = [header_bytes, meta, data];
         let (store, key) = (self.store(), self.key(id));
+        let single = data_len as u64 <= SINGLE_PUT_MAX;
         let r = runtime::run(async move {
-            match until(deadline, store.head(&key)).await {
-                Err(()) => return Err(Cut::NoAnswer),
-                Ok(Ok(m)) if m.size == total => return Ok(Ok(Published::AlreadyThere)),
-                Ok(Ok(_)) | Ok(Err(object_store::Error::NotFound { .. })) => {}
-                Ok(Err(e)) => return Ok(Err(e)),
+            // Is it there already? Asked only before a multipart upload: a
+            // second PUT of the same bytes costs little more than the
+            // question, which would slow every first publish.
+            if !single {
+                match until(deadline, store.head(&key)).await {
+                    Err(()) => return Err(Cut::NoAnswer),
+                    Ok(Ok(m)) if m.size == total => return Ok(Ok(Published::AlreadyThere)),
+                    Ok(Ok(_)) | Ok(Err(object_store::Error::NotFound { .. })) => {}
+                    Ok(Err(e)) => return Ok(Err(e)),
+                }
             }
-            if total <= SINGLE_PUT_MAX {
+            if single {
                 let payload: PutPayload = pieces.into_iter().collect();
                 return match until(deadline, store.put(&key, payload)).await {
                     Ok(r) => Ok(r.map(|_| Published::Uploaded(total))),
-                    Err(()) => Err(Cut::Unfinished),
+                    // One request, unanswered within the deadline.
+                    Err(()) => Err(Cut::NoAnswer),
                 };
             }
             let part_len = PART_LEN.max(total.div_ceil(MAX_PARTS).next_multiple_of(1 << 20));
@@ -427,6 +435,60 @@ impl Remote {
             ));
         }
         Ok(())
+    }
+}
+
+/// Blobs of the store's own under the remote's prefix (spilled objects):
+/// whole-object PUT, GET, DELETE and LIST, by name relative to the prefix.
+/// No deadline but the client's own retries.
+impl Remote {
+    fn blob_key(&self, name: &str) -> Result<Key> {
+        let name = Key::parse(name).map_err(|e| err!(InvalidArgument, "remote blob name '{name}': {e}"))?;
+        Ok(self.prefix.parts().chain(name.parts()).collect())
+    }
+
+    /// Writes `bytes` as blob `name` (atomically: whole or not at all).
+    pub(crate) fn put_blob(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let (store, key) = (self.store(), self.blob_key(name)?);
+        runtime::run(async move { store.put(&key, bytes.into()).await.map(|_| ()) })?
+            .map_err(|e| self.error(format!("writing {}/{name}", self.url), e))
+    }
+
+    /// The bytes of blob `name`, None if there is none.
+    pub(crate) fn get_blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let (store, key) = (self.store(), self.blob_key(name)?);
+        let r = runtime::run(async move {
+            match store.get(&key).await {
+                Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        r.map_err(|e| self.error(format!("reading {}/{name}", self.url), e))
+    }
+
+    /// Removes blob `name` (Ok if there is none).
+    pub(crate) fn delete_blob(&self, name: &str) -> Result<()> {
+        let (store, key) = (self.store(), self.blob_key(name)?);
+        runtime::run(async move {
+            match store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })?
+        .map_err(|e| self.error(format!("removing {}/{name}", self.url), e))
+    }
+
+    /// The names (last part only) of the blobs in directory `dir`.
+    pub(crate) fn list_blobs(&self, dir: &str) -> Result<Vec<String>> {
+        let (store, key) = (self.store(), self.blob_key(dir)?);
+        let r = runtime::run(async move {
+            let listed: Vec<_> = store.list(Some(&key)).try_collect().await?;
+            Ok::<_, object_store::Error>(
+                listed.into_iter().filter_map(|m| m.location.filename().map(str::to_string)).collect::<Vec<_>>(),
+            )
+        })?;
+        r.map_err(|e| self.error(format!("listing {}/{dir}", self.url), e))
     }
 }
 

@@ -43,4 +43,20 @@ impl Remote {
     pub(crate) fn fetch_rest(&self, _: &ObjectId, _: &Head, _: Dest, _: Option<Instant>) -> Result<()> {
         match self.never {}
     }
+
+    pub(crate) fn put_blob(&self, _: &str, _: Vec<u8>) -> Result<()> {
+        match self.never {}
+    }
+
+    pub(crate) fn get_blob(&self, _: &str) -> Result<Option<Vec<u8>>> {
+        match self.never {}
+    }
+
+    pub(crate) fn delete_blob(&self, _: &str) -> Result<()> {
+        match self.never {}
+    }
+
+    pub(crate) fn list_blobs(&self, _: &str) -> Result<Vec<String>> {
+        match self.never {}
+    }
 }
