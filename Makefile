@@ -8,7 +8,7 @@
 #   make test-examples  run them (and across languages) and check their results
 #   make test-go        vet and test the Go binding (cgocheck, -race)
 #   make examples-go    run the Go examples against an installed copy of the library
-#   make test-python    build the Python package into a fresh venv (build/py-venv), run pytest and the example
+#   make test-python    build the Python wheel (maturin), check it (auditwheel), install it into a fresh venv, run pytest, mypy and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
 #   make lint           rustfmt, clippy -D warnings, the module layering check, the header check (part of make test)
@@ -178,15 +178,14 @@ examples-pipeline: stage
 	    BUILD=$(EXAMPLES_BUILD)/pipeline CFLAGS="-O2 -g -Werror" CXXFLAGS=-Werror GO=$(GO)
 	bash examples/pipeline/run.sh $(EXAMPLES_BUILD)/pipeline $(STAGE)/bin/objstore
 
-# A throwaway virtualenv, so the run depends on nothing installed by hand:
-# the package is built from this tree (cargo runs inside pip), as a user would.
+# The Python package (bindings/python): maturin builds one abi3 manylinux
+# wheel (cargo target dir build/python/target), auditwheel checks it, pip
+# installs it into a fresh virtualenv (build/py-venv) with no Rust on PATH,
+# then pytest, mypy and the example run there. The build tools and the test
+# dependencies (numpy, pandas, pyarrow, torch, ...) are kept in venvs under
+# build/python between runs: bindings/python/ci/test.sh.
 test-python:
-	rm -rf $(PYVENV)
-	$(PYTHON) -m venv $(PYVENV)
-	$(PYVENV)/bin/python -m pip install -q --disable-pip-version-check numpy pytest ./bindings/python
-	cd bindings/python && ../../$(PYVENV)/bin/python -m pytest -q tests
-	$(PYVENV)/bin/python examples/python/tensors.py --start-method spawn
-	$(PYVENV)/bin/python examples/python/tensors.py --start-method fork
+	PYTHON=$(PYTHON) bash bindings/python/ci/test.sh
 
 # Benchmarks (BENCHMARKS.md). The smoke run exercises every figure of the
 # suite in seconds and checks only that everything works: no timing is

@@ -158,15 +158,21 @@ fi
 # ----- Python: value decoding ---------------------------------------------------
 if wants python; then
     PYVENV=$ROOT/build/fuzz-venv
-    note "python: atheris, numpy and the package in $PYVENV"
+    note "python: the wheel (maturin, as make test-python builds it), atheris and numpy in $PYVENV"
     if [ ! -x "$PYVENV/bin/python" ]; then
         python3 -m venv "$PYVENV" || fail "python: venv"
     fi
-    # The package is built from this tree (OBJSTORE_SOURCE_DIR: cargo builds
-    # in target/, reusing what is built there).
-    if ! "$PYVENV/bin/python" -m pip install -q --disable-pip-version-check atheris numpy cffi >"$OUT.pip.log" 2>&1 ||
-       ! OBJSTORE_SOURCE_DIR=$ROOT "$PYVENV/bin/python" -m pip install -q --disable-pip-version-check \
-            --force-reinstall --no-deps ./bindings/python >>"$OUT.pip.log" 2>&1; then
+    # The package is the native module's wheel, built from this tree by
+    # bindings/python/ci/test.sh --wheel-only (maturin; cargo builds in
+    # build/python/target, reusing what is built there), which prints the
+    # wheel's path last; its one dependency, cloudpickle, is installed beside.
+    if ! nice -n 10 bash bindings/python/ci/test.sh --wheel-only >"$OUT.wheel.log" 2>&1; then
+        tail -30 "$OUT.wheel.log"
+        fail "python: building the wheel"
+    elif ! "$PYVENV/bin/python" -m pip install -q --disable-pip-version-check atheris numpy cloudpickle \
+            >"$OUT.pip.log" 2>&1 ||
+       ! "$PYVENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall --no-deps \
+            "$(tail -1 "$OUT.wheel.log")" >>"$OUT.pip.log" 2>&1; then
         tail -20 "$OUT.pip.log"
         fail "python: pip install"
     else

@@ -19,7 +19,10 @@ use common::{assert_consistent, pattern, SpillDir, TempStore};
 use objstore::{Options, Store};
 
 const MIB: u64 = 1 << 20;
-const LONG: Duration = Duration::from_secs(120);
+/// How long a child may take to finish before the test calls it hung. A
+/// child copies and checks hundreds of MiB: ~40 s in a debug build alone,
+/// several times that under AddressSanitizer on a loaded 2-core machine.
+const LONG: Duration = Duration::from_secs(600);
 
 #[test]
 #[ignore = "entry point of child processes, run by the other tests"]

@@ -2,9 +2,10 @@
 
     python bindings/python/bench/bench_vs_ray.py [--venv DIR] [--quick]
 
-Makes a virtualenv (default build/bench-venv in the repository), installs
-numpy, this repository's objstore package and Ray into it with pip, and runs
-the measurements in that venv, both stores in the same process:
+Makes a virtualenv (default build/bench-venv in the repository) with this
+repository's objstore wheel (built by bindings/python/ci/test.sh), numpy
+and torch (the test dependencies make test-python keeps) and Ray (pip), and
+runs the measurements in that venv, both stores in the same process:
 
 - put and get of a 1 KiB bytes object;
 - put and get of a 1 MiB and a 64 MiB float32 numpy array;
@@ -42,14 +43,32 @@ KiB, MiB = 1 << 10, 1 << 20
 
 
 def ensure_venv(venv: str, skip_ray: bool) -> tuple[str, str | None]:
-    """Create the venv and install into it; return (python, why_no_ray)."""
+    """Create the venv and install into it; return (python, why_no_ray).
+
+    objstore comes from the wheel that `make test-python` builds
+    (bindings/python/ci/test.sh --wheel-only builds just that); numpy and
+    torch from the test dependencies' venv it keeps (build/python/deps-venv),
+    which this venv sees through a .pth file; Ray is installed here."""
     py = os.path.join(venv, "bin", "python")
     if not os.path.exists(py):
         print(f"creating virtualenv {venv}", flush=True)
         subprocess.run([sys.executable, "-m", "venv", venv], check=True)
     pip = [py, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    print("installing numpy and objstore (this repository) into it", flush=True)
-    subprocess.run(pip + ["numpy", PKG], check=True)
+    print("building the objstore wheel (bindings/python/ci/test.sh --wheel-only)", flush=True)
+    out = subprocess.run(
+        ["bash", os.path.join(PKG, "ci", "test.sh"), "--wheel-only"], check=True, stdout=subprocess.PIPE, text=True
+    ).stdout
+    wheel = out.strip().splitlines()[-1]
+    subprocess.run(pip + ["--force-reinstall", "--no-deps", wheel, "cloudpickle"], check=True)
+    deps = os.path.join(REPO, "build", "python", "deps-venv")
+    if os.path.isdir(deps):
+        site = lambda p: subprocess.run(  # noqa: E731
+            [p, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], check=True, stdout=subprocess.PIPE, text=True
+        ).stdout.strip()
+        with open(os.path.join(site(py), "objstore-test-deps.pth"), "w") as f:
+            f.write(site(os.path.join(deps, "bin", "python")) + "\n")
+    else:
+        subprocess.run(pip + ["numpy"], check=True)
     if skip_ray:
         return py, "--no-ray given"
     have = subprocess.run([py, "-c", "import ray"], capture_output=True).returncode == 0

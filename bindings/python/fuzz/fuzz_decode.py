@@ -2,10 +2,15 @@
 
 An object's metadata and data come from the fuzzer; the object is created
 with raw metadata through the public API (``Store.create``), then read back
-with ``Store.get``, which parses the metadata (``_format.parse``) and builds
-the value (bytes, bytearray, a memoryview cast to its format and shape, a
-numpy array, or a pickle5 value with out-of-band buffers). ``parse`` is also
-called directly with other data lengths.
+with ``Store.get``, which parses the metadata and builds the value (bytes,
+bytearray, a memoryview cast to its format and shape, a numpy array, or a
+pickle5 value with out-of-band buffers): the native module
+(objstore._objstore, Rust) takes the well-formed cases itself and hands
+everything else to the Python reader (``_serial.decode_slow``,
+``_format.parse``), which raises the documented errors. ``parse`` is also
+called directly with other data lengths. Coverage guidance comes from the
+Python code (atheris instruments it); the native module is exercised but
+not instrumented.
 
 Every input must end in a value or an exception of the binding's own kind
 (``objstore.ObjectStoreError``, e.g. ``CorruptObject``): any other exception
@@ -13,14 +18,17 @@ type, a hang or a crash is a bug. After each input no pin may be left.
 
 Pickle streams are the writer's own payload and run code when loaded (the
 README says to share a store only with processes you trust), so the fuzzer
-does not unpickle them with ``pickle.loads``: the binding's ``pickle`` is
-replaced by a restricted unpickler that only rebuilds numpy arrays and
-builtin containers, and whatever that unpickler raises about the stream
+does not unpickle them with ``pickle.loads``: the binding's unpickling hook
+(``objstore._serial.loads``, which the native module also calls) is
+replaced, before the first get, by a restricted unpickler that only
+rebuilds builtin containers, and whatever that unpickler raises about the
+stream
 (``PayloadError``) is accepted. What is checked is everything the binding
 does around it: the metadata's stream length and buffer table, and the
 buffers handed to it.
 
-Run (after ``pip install atheris numpy ./bindings/python`` into a venv)::
+Run (in a venv with atheris, numpy and the package's wheel installed, as
+.ci/fuzz.sh makes it)::
 
     python bindings/python/fuzz/fuzz_decode.py -max_total_time=30 CORPUS_DIR
     python bindings/python/fuzz/fuzz_decode.py FILE...     # replay inputs
@@ -38,7 +46,7 @@ import atheris
 with atheris.instrument_imports():
     import objstore
     from objstore import _format as fmt
-    from objstore import _store
+    from objstore import _serial
 
 import numpy as np
 
@@ -83,28 +91,20 @@ class _Restricted(pickle.Unpickler):
         raise pickle.UnpicklingError(f"not allowed here: {module}.{name}")
 
 
-class _SafePickle:
-    """Stands in for the ``pickle`` module inside objstore._store."""
-
-    PickleBuffer = pickle.PickleBuffer
-
-    @staticmethod
-    def dumps(*a, **k):
-        return pickle.dumps(*a, **k)
-
-    @staticmethod
-    def loads(data, *, buffers=()):
-        try:
-            return _Restricted(io.BytesIO(bytes(data)), buffers=buffers).load()
-        except RecursionError:
-            raise PayloadError("recursion") from None
-        except MemoryError:
-            raise PayloadError("memory") from None
-        except Exception as e:  # whatever the stream makes the unpickler do
-            raise PayloadError(f"{type(e).__name__}: {e}") from None
+def _safe_loads(data, *, buffers=()):
+    """Stands in for ``pickle.loads`` as objstore._serial.loads."""
+    try:
+        return _Restricted(io.BytesIO(bytes(data)), buffers=buffers).load()
+    except RecursionError:
+        raise PayloadError("recursion") from None
+    except MemoryError:
+        raise PayloadError("memory") from None
+    except Exception as e:  # whatever the stream makes the unpickler do
+        raise PayloadError(f"{type(e).__name__}: {e}") from None
 
 
-_store.pickle = _SafePickle
+# Before any get: the native module takes the hook on its first use.
+_serial.loads = _safe_loads
 
 STORE_NAME = f"objstore-pyfuzz-{os.getpid()}"
 store = objstore.Store(STORE_NAME, capacity=64 << 20, max_objects=1024)

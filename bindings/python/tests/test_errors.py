@@ -136,6 +136,10 @@ def test_bad_arguments(store, store_name):
         store.put(b"x", id=b"\0" * 20)
     with pytest.raises(ValueError):
         store.get(MISSING, timeout=-1)
+    with pytest.raises(ValueError):
+        store.get(store.put(b"present"), timeout=-1)
+    with pytest.raises(TypeError):
+        store.get(MISSING, timeout="soon")
     with pytest.raises(objstore.InvalidArgument):
         objstore.Store(store_name + "-x", capacity=-5)
     with pytest.raises(objstore.InvalidArgument):

@@ -1,52 +1,165 @@
 """objstore: a shared-memory object store, from Python.
 
 Processes on one machine open the same store by name; one puts a value and
-gets an ObjectID, any other gets the value back by that ID, numpy arrays as
-zero-copy read-only views of the shared memory::
+gets an ObjectID, any other gets the value back by that ID, numpy arrays
+and torch tensors as zero-copy read-only views of the shared memory::
 
     import numpy as np, objstore
 
-    with objstore.Store("demo", capacity=1 << 30) as store:
+    with objstore.Store.create("demo", capacity=1 << 30) as store:
         ref = store.put(np.arange(10.0))
         arr = store.get(ref)          # read-only view, no copy
 
-A thin layer over the C library (libobjstore.so, shipped in this package)
-through cffi; the declarations come from the library's own header. See the
-package README for the value format and the lifetime rules.
+    # another process: objstore.Store("demo") attaches (StoreNotFound if absent)
+
+The distribution is ``objstore-shm`` (``pip install objstore-shm``); the
+import name is ``objstore``. The native module (objstore._objstore) is
+PyO3 over the Rust core; see the package README for the value format and
+the lifetime rules.
 """
 
-from ._native import ffi as _ffi, lib as _lib
+from __future__ import annotations
+
+import types as _types
+
+from . import _objstore
+from ._format import VERSION as FORMAT_VERSION  # noqa: F401
+from ._serial import deregister_serializer as deregister_serializer
+from ._serial import register_serializer as register_serializer
 from ._store import (
-    Buffer,
-    ObjectID,
-    ObjectInfo,
-    PendingObject,
-    Pinned,
-    Store,
-    StoreStats,
-    destroy,
+    Buffer as Buffer,
+    ObjectID as ObjectID,
+    ObjectInfo as ObjectInfo,
+    ProcessInfo as ProcessInfo,
+    PendingObject as PendingObject,
+    Pinned as Pinned,
+    Store as Store,
+    StoreStats as StoreStats,
+    destroy as destroy,
 )
-from ._format import VERSION as FORMAT_VERSION
-from ._version import __version__
-from .errors import *  # noqa: F401,F403  (the exception classes)
-from .errors import __all__ as _errors_all
+from .errors import (
+    ObjectStoreError as ObjectStoreError,
+    InvalidArgument as InvalidArgument,
+    ObjectNotFound as ObjectNotFound,
+    StoreNotFound as StoreNotFound,
+    ObjectExists as ObjectExists,
+    StoreFull as StoreFull,
+    ObjectTooLarge as ObjectTooLarge,
+    Timeout as Timeout,
+    NotSealed as NotSealed,
+    IncompatibleStore as IncompatibleStore,
+    CorruptObject as CorruptObject,
+    StoreIOError as StoreIOError,
+    PermissionDenied as PermissionDenied,
+    TooManyProcesses as TooManyProcesses,
+    InternalError as InternalError,
+    StoreClosed as StoreClosed,
+)
+
+__version__: str = _objstore.PACKAGE_VERSION
+
+
+def make_version(major: int, minor: int, patch: int) -> int:
+    """The number of a version, ``major * 1000000 + minor * 1000 + patch``
+    (``OS_MAKE_VERSION`` in C), so that versions compare as integers."""
+    if not (0 <= minor < 1000 and 0 <= patch < 1000 and 0 <= major < 4000):
+        raise InvalidArgument(f"version {major}.{minor}.{patch}: a component out of range")
+    return major * 1_000_000 + minor * 1_000 + patch
+
+
+def _version_number(text: str) -> int:
+    major, minor, patch = (int(part) for part in text.split("+")[0].split("-")[0].split(".")[:3])
+    return make_version(major, minor, patch)
+
+
+# The version of this package's API (``OS_VERSION_*`` in C: what a program
+# was written against), from the package's version.
+VERSION_STRING: str = __version__
+VERSION_NUMBER: int = _version_number(__version__)
+VERSION_MAJOR: int = VERSION_NUMBER // 1_000_000
+VERSION_MINOR: int = VERSION_NUMBER // 1_000 % 1_000
+VERSION_PATCH: int = VERSION_NUMBER % 1_000
 
 
 def library_version() -> str:
-    """The version of the bundled libobjstore.so (os_version())."""
-    return _ffi.string(_lib.os_version()).decode()
+    """The version of the objstore core this package was built with
+    (``os_version``)."""
+    return _objstore.VERSION
 
+
+def library_version_number() -> int:
+    """The core's version as a number (``os_version_number``)."""
+    return _version_number(_objstore.VERSION)
+
+
+def check_version(required: int = VERSION_NUMBER) -> None:
+    """Check that this objstore serves code written for version number
+    ``required`` (``make_version(0, 2, 0)``, say; by default the package's
+    own): the core must be at least as new and of the same major version,
+    or for 0.x of the same minor (Cargo's reading of semantic versions), as
+    ``os_check_version`` rules. Raises IncompatibleStore (the class of
+    ``OS_INCOMPATIBLE``) naming both versions otherwise."""
+    have = library_version_number()
+    req = int(required)
+    if req < 0:
+        raise InvalidArgument(f"version number {req} is negative")
+    same_series = (have // 1_000_000 == req // 1_000_000) and (have >= 1_000_000 or have // 1_000 == req // 1_000)
+    if not same_series or have < req:
+        want = f"{req // 1_000_000}.{req // 1_000 % 1_000}.{req % 1_000}"
+        raise IncompatibleStore(
+            f"objstore {_objstore.VERSION} cannot serve code written for {want}: "
+            "it needs the same major version (for 0.x, the same minor) and at least that version"
+        )
+
+
+# The status codes and open flags of the C API (objstore.h), by their C names.
+_lib = _types.SimpleNamespace(
+    OS_OK=0,
+    OS_OPEN_CREATE_ONLY=1,
+    OS_OPEN_ATTACH_ONLY=2,
+    OS_OPEN_PREFAULT=4,
+    OS_OPEN_HUGEPAGES=8,
+    OS_OPEN_ANY_OWNER=16,
+    **{name: code for code, name, _desc, _doc in _objstore.STATUSES},
+)
 
 __all__ = [
     "Store",
     "ObjectID",
     "StoreStats",
     "ObjectInfo",
+    "ProcessInfo",
     "PendingObject",
     "Buffer",
     "Pinned",
     "destroy",
+    "register_serializer",
+    "deregister_serializer",
     "library_version",
+    "library_version_number",
+    "check_version",
+    "make_version",
+    "VERSION_STRING",
+    "VERSION_NUMBER",
+    "VERSION_MAJOR",
+    "VERSION_MINOR",
+    "VERSION_PATCH",
     "FORMAT_VERSION",
     "__version__",
-] + list(_errors_all)
+    "ObjectStoreError",
+    "InvalidArgument",
+    "ObjectNotFound",
+    "StoreNotFound",
+    "ObjectExists",
+    "StoreFull",
+    "ObjectTooLarge",
+    "Timeout",
+    "NotSealed",
+    "IncompatibleStore",
+    "CorruptObject",
+    "StoreIOError",
+    "PermissionDenied",
+    "TooManyProcesses",
+    "InternalError",
+    "StoreClosed",
+]

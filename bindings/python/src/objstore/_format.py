@@ -11,7 +11,10 @@ Metadata header (8 bytes)::
     0      4     magic     b"OSPY"
     4      1     version   1 (this document)
     5      1     kind      1 bytes, 2 bytearray, 3 memoryview, 4 ndarray, 5 pickle5
-    6      2     reserved  0
+    6      2     hint      0, or for kind 4 (ndarray) the Python type the
+                           array was (see below); readers that do not know a
+                           hint ignore it (it was "reserved, 0" before hints
+                           were defined, and writers left it 0)
 
 The body that follows depends on the kind:
 
@@ -36,6 +39,15 @@ The body that follows depends on the kind:
     dtypes. The data is the array's elements, contiguous in ``order``. A get
     returns a read-only ndarray over the shared memory (no copy).
 
+    Hints (header bytes 6-7) of kind 4: 1 (HINT_TORCH), the value was a
+    ``torch.Tensor`` (CPU) of the dtype given; 2 (HINT_TORCH_BFLOAT16), a
+    ``torch.Tensor`` of dtype bfloat16, whose raw 16-bit values the dtype
+    "<i2" holds. A Python reader with torch returns such objects as tensors
+    over the shared memory (no copy); any other reader reads them as the
+    ndarray the body describes. So C, C++ and Go programs read tensors that
+    Python wrote, and what they write with this header comes back to Python
+    as a numpy array (hint 0) or a tensor (hint 1).
+
 ``pickle5`` (5)
     ``u64 pickle_len, u32 nbuf, then nbuf entries (u64 offset, u64 length)``.
     The data holds a pickle stream (protocol 5) at offset 0, length
@@ -43,7 +55,11 @@ The body that follows depends on the kind:
     given offset (a multiple of 64, so buffers are as aligned as the object's
     data) with the given length. A get unpickles with ``buffers=`` read-only
     memoryviews of the shared memory, so numpy arrays inside come back as
-    zero-copy read-only views.
+    zero-copy read-only views (and so do pandas columns, Arrow buffers and
+    torch tensors inside, which pickle their data as out-of-band buffers).
+    The stream is written by cloudpickle (functions and classes defined in
+    ``__main__``, lambdas and closures are pickled by value, as Ray does)
+    and read by ``pickle.loads``.
 
 Metadata that does not start with the magic (objects written by C, C++, Go
 or ``Store.create`` with raw metadata) is foreign: a get returns the data as
@@ -61,6 +77,7 @@ import ast
 import pickle
 import struct
 import sys
+from typing import Any
 
 from .errors import CorruptObject
 
@@ -71,6 +88,8 @@ KIND_BYTEARRAY = 2
 KIND_MEMORYVIEW = 3
 KIND_NDARRAY = 4
 KIND_PICKLE5 = 5
+HINT_TORCH = 1
+HINT_TORCH_BFLOAT16 = 2
 # Returned by parse() for metadata that is not ours.
 KIND_FOREIGN = 0
 
@@ -89,8 +108,9 @@ META_BYTEARRAY = _HEADER.pack(MAGIC, VERSION, KIND_BYTEARRAY, 0)
 
 
 def _cast_ok(f: str) -> bool:
+    mv: Any = memoryview(bytes(16))  # (typeshed's cast() takes literal formats only)
     try:
-        memoryview(bytes(16)).cast(f)
+        mv.cast(f)
     except (ValueError, TypeError):
         return False
     return True
@@ -105,8 +125,8 @@ _CASTABLE = frozenset(f for f in "cbB?hHiIlLqQnNfdPe" if _cast_ok(f))
 # are stored over and over, and parsing their header is most of a get's
 # Python-side cost otherwise.
 _CACHE_MAX = 4096
-_nd_meta_cache: dict = {}
-_parse_cache: dict = {}
+_nd_meta_cache: dict[tuple[Any, ...], bytes] = {}
+_parse_cache: dict[tuple[bytes, int], tuple[Any, ...]] = {}
 
 
 def align(n: int) -> int:
@@ -118,7 +138,8 @@ def align(n: int) -> int:
 
 def memoryview_meta(mv: memoryview) -> bytes:
     fmt = mv.format.lstrip("@")
-    if len(fmt) == 1 and fmt in _CASTABLE and mv.ndim >= 1 and 0 not in mv.shape:
+    shape: tuple[int, ...]
+    if len(fmt) == 1 and fmt in _CASTABLE and mv.ndim >= 1 and mv.shape is not None and 0 not in mv.shape:
         shape = mv.shape
     else:
         fmt, shape = "B", (mv.nbytes,)
@@ -129,15 +150,16 @@ def memoryview_meta(mv: memoryview) -> bytes:
     )
 
 
-def ndarray_meta(arr, order: str) -> bytes:
-    """Metadata of a numpy array stored contiguous in ``order`` ('C'/'F')."""
-    key = (arr.dtype, arr.shape, order)
+def ndarray_meta(arr: Any, order: str, hint: int = 0) -> bytes:
+    """Metadata of a numpy array stored contiguous in ``order`` ('C'/'F'),
+    with a type hint (HINT_TORCH...) or 0."""
+    key = (arr.dtype, arr.shape, order, hint)
     meta = _nd_meta_cache.get(key)
     if meta is not None:
         return meta
     dt = arr.dtype
     if dt.fields is None and dt.subdtype is None:
-        form, ds = 0, dt.str
+        form, ds = 0, str(dt.str)
     else:
         import numpy.lib.format as npf
 
@@ -147,7 +169,7 @@ def ndarray_meta(arr, order: str) -> bytes:
         raise ValueError(f"dtype description too long ({len(d)} bytes)")
     meta = b"".join(
         (
-            _HEADER.pack(MAGIC, VERSION, KIND_NDARRAY, 0),
+            _HEADER.pack(MAGIC, VERSION, KIND_NDARRAY, hint),
             _ND_HEAD.pack(ord(order), form, len(d)),
             d,
             _U8.pack(arr.ndim),
@@ -160,32 +182,50 @@ def ndarray_meta(arr, order: str) -> bytes:
     return meta
 
 
-def ndarray_storable(arr) -> bool:
+def dtype_part(dt: Any) -> bytes:
+    """The dtype's part of ndarray metadata: u8 dtype_form, u16 dtype_len,
+    dtype (what follows the order byte)."""
+    if dt.fields is None and dt.subdtype is None:
+        form, ds = 0, str(dt.str)
+    else:
+        import numpy.lib.format as npf
+
+        form, ds = 1, repr(npf.dtype_to_descr(dt))
+    d = ds.encode("ascii")
+    if len(d) > 0xFFFF:
+        raise ValueError(f"dtype description too long ({len(d)} bytes)")
+    head: bytes = _ND_HEAD.pack(0, form, len(d))[1:]
+    return head + d
+
+
+def ndarray_storable(arr: Any) -> bool:
     """Whether an ndarray (of exact type numpy.ndarray) is stored raw, else
     pickled: its elements must be plain bytes (no Python objects), of
     non-zero size."""
-    return not arr.dtype.hasobject and arr.dtype.itemsize > 0
+    return bool(not arr.dtype.hasobject and arr.dtype.itemsize > 0)
 
 
 class Pickled:
     """A value pickled with protocol 5: the stream and its out-of-band
-    buffers (contiguous byte memoryviews), with their offsets in the data."""
+    buffers (contiguous byte memoryviews), with their offsets in the data.
+    ``dumps(value, protocol=5, buffer_callback=...)`` makes the stream
+    (objstore._serial passes cloudpickle's)."""
 
     __slots__ = ("stream", "buffers", "offsets", "total", "meta")
 
-    def __init__(self, value):
-        buffers: list = []
+    def __init__(self, value: Any, dumps: Any = pickle.dumps) -> None:
+        buffers: list[memoryview] = []
 
-        def keep(pb: pickle.PickleBuffer):
+        def keep(pb: pickle.PickleBuffer) -> bool:
             try:
                 buffers.append(pb.raw())
             except BufferError:  # not contiguous: let pickle copy it in-band
                 return True
             return False
 
-        self.stream = pickle.dumps(value, protocol=5, buffer_callback=keep)
+        self.stream = dumps(value, protocol=5, buffer_callback=keep)
         self.buffers = buffers
-        offsets = []
+        offsets: list[int] = []
         end = len(self.stream)
         for b in buffers:
             off = align(end)
@@ -206,7 +246,7 @@ def _corrupt(msg: str) -> CorruptObject:
     return CorruptObject(f"object metadata: {msg}")
 
 
-def parse(meta: bytes, data_len: int):
+def parse(meta: bytes, data_len: int) -> tuple[Any, ...]:
     """Parse metadata into a tuple whose first item is the kind:
 
     (KIND_FOREIGN,), (KIND_BYTES,), (KIND_BYTEARRAY,),
@@ -227,7 +267,7 @@ def parse(meta: bytes, data_len: int):
     return r
 
 
-def _parse(meta: bytes, data_len: int):
+def _parse(meta: bytes, data_len: int) -> tuple[Any, ...]:
     if len(meta) < _HEADER.size or meta[:4] != MAGIC:
         return (KIND_FOREIGN,)
     _, version, kind, _reserved = _HEADER.unpack_from(meta)
@@ -292,7 +332,7 @@ def _parse(meta: bytes, data_len: int):
     raise _corrupt(f"unknown kind {kind} (a newer writer?)")
 
 
-def _dtype(form: int, ds: str):
+def _dtype(form: int, ds: str) -> Any:
     np = _numpy()
     if form == 0:
         return np.dtype(ds)
@@ -303,7 +343,7 @@ def _dtype(form: int, ds: str):
     raise _corrupt(f"dtype form {form}")
 
 
-def _numpy():
+def _numpy() -> Any:
     np = sys.modules.get("numpy")
     if np is None:
         try:

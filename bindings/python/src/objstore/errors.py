@@ -1,11 +1,12 @@
-"""Exceptions: one class per ``os_status`` of the C library.
+"""Exceptions: one class per status of the library (``ErrorKind`` in Rust,
+``os_status`` in C).
 
-Every failing C call raises the class of its status, with the library's own
-detail message (``os_last_error()``, e.g. "object 3f9a… not found") and the
-operation that failed. The status code is in ``.status``, its C name in
-``.status_name``. Where a builtin exception says the same thing, the class
-also derives from it, so ``except TimeoutError`` or ``except ValueError``
-work as a Python user expects.
+Every failing call raises the class of its status, with the library's own
+detail message (e.g. "object 3f9a… not found") and the operation that
+failed. The status code is in ``.status``, its C name in ``.status_name``.
+Where a builtin exception says the same thing, the class also derives from
+it, so ``except TimeoutError``, ``except ValueError`` or ``except
+FileNotFoundError`` work as a Python user expects.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ __all__ = [
     "ObjectStoreError",
     "InvalidArgument",
     "ObjectNotFound",
+    "StoreNotFound",
     "ObjectExists",
     "StoreFull",
     "ObjectTooLarge",
@@ -39,7 +41,7 @@ class ObjectStoreError(Exception):
     status: int | None = None
     status_name: str | None = None
 
-    def __init__(self, message: str, status: int | None = None, status_name: str | None = None):
+    def __init__(self, message: str, status: int | None = None, status_name: str | None = None) -> None:
         super().__init__(message)
         if status is not None:
             self.status = status
@@ -53,8 +55,14 @@ class InvalidArgument(ObjectStoreError, ValueError):
 
 
 class ObjectNotFound(ObjectStoreError, LookupError):
-    """OS_NOT_FOUND: no such object (with timeout 0), or no such store (with
-    ``attach_only=True``)."""
+    """OS_NOT_FOUND: no such object (with timeout 0), or no such store
+    (StoreNotFound, a subclass)."""
+
+
+class StoreNotFound(ObjectNotFound, FileNotFoundError):
+    """OS_NOT_FOUND from opening a store: there is no store of that name
+    (``Store(name)`` alone attaches; pass ``capacity=`` or ``create=True``,
+    or use ``Store.create``, to create one), or nothing to destroy."""
 
 
 class ObjectExists(ObjectStoreError):
@@ -109,11 +117,20 @@ class StoreClosed(ObjectStoreError, ValueError):
     """The Store was closed (Python layer; no C status)."""
 
 
+def make(cls: type[ObjectStoreError], message: str, status: int | None, status_name: str | None) -> ObjectStoreError:
+    """An exception of ``cls`` with its status set (built with the message
+    alone: OSError's constructor reads meaning into further arguments)."""
+    e = cls(message)
+    e.status = status
+    e.status_name = status_name
+    return e
+
+
 # The C name of each status (as #defined in objstore.h) -> its class. The
-# values come from the header at import time (see _native), so a renumbered
-# status cannot be mismapped; a status the header adds later maps to
+# native module maps each ErrorKind through its C name, so a renumbered
+# status cannot be mismapped; a status the library adds later maps to
 # ObjectStoreError until it gets a class here.
-BY_STATUS_NAME = {
+BY_STATUS_NAME: dict[str, type[ObjectStoreError]] = {
     "OS_INVALID_ARGUMENT": InvalidArgument,
     "OS_NOT_FOUND": ObjectNotFound,
     "OS_ALREADY_EXISTS": ObjectExists,

@@ -1,0 +1,1133 @@
+//! `StoreCore`: the base class of `objstore.Store`, with every operation
+//! that touches the store. The hot paths (a put of bytes or of an ndarray,
+//! a get of any value the format describes) run here without Python-level
+//! work beyond building the result; anything else (pickling, torch,
+//! registered serializers, strided arrays, errors in metadata) goes to the
+//! Python helpers of objstore._serial.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use objstore::{ErrorKind, ObjectId, Options, RawObject};
+use pyo3::exceptions::{PyTypeError, PyValueError};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
+
+use crate::errors;
+use crate::exporter::{self, PyBufferRaw, Span, PYBUF_C_CONTIGUOUS};
+use crate::format::{self, Parsed};
+use crate::gil::GilCell;
+use crate::ids::{self, PyObjectId};
+use crate::numpy;
+use crate::pins::{fork_gen, CreationState, Handle, Owner, PinState};
+
+/// A blocking get waits in slices of this length with the GIL released,
+/// checking for signals (Ctrl-C) between them.
+const WAIT_SLICE: Duration = Duration::from_millis(50);
+/// Copies of at least this many bytes run with the GIL released.
+const DETACH_BYTES: usize = 256 << 10;
+const HINT_TORCH: u16 = 1;
+const HINT_TORCH_BFLOAT16: u16 = 2;
+
+// ----------------------------------------------------------------- helpers
+
+/// The Python helpers (objstore._serial), imported on first use.
+struct Serial {
+    registered: Py<PyDict>,
+    serialize: Py<PyAny>,
+    dtype_info: Py<PyAny>,
+    dtype_from_key: Py<PyAny>,
+    tensor_from: Py<PyAny>,
+    decode_slow: Py<PyAny>,
+    loads: Py<PyAny>,
+}
+
+static SERIAL: PyOnceLock<Serial> = PyOnceLock::new();
+
+fn serial(py: Python<'_>) -> PyResult<&'static Serial> {
+    SERIAL.get_or_try_init(py, || {
+        let m = PyModule::import(py, "objstore._serial")?;
+        Ok(Serial {
+            registered: m.getattr("_registered")?.cast_into::<PyDict>()?.unbind(),
+            serialize: m.getattr("serialize")?.unbind(),
+            dtype_info: m.getattr("dtype_info")?.unbind(),
+            dtype_from_key: m.getattr("dtype_from_key")?.unbind(),
+            tensor_from: m.getattr("tensor_from")?.unbind(),
+            decode_slow: m.getattr("decode_slow")?.unbind(),
+            loads: m.getattr("loads")?.unbind(),
+        })
+    })
+}
+
+/// What a put needs of an ndarray's dtype (keyed by the dtype object).
+struct PutDtype {
+    _keep: Py<PyAny>,
+    /// form, length, dtype string: the dtype part of the metadata.
+    part: Vec<u8>,
+    storable: bool,
+    itemsize: usize,
+}
+
+/// What a get needs of a dtype (keyed by its part of the metadata).
+struct GetDtype {
+    dtype: Py<PyAny>,
+    itemsize: usize,
+}
+
+const CACHE_MAX: usize = 4096;
+static PUT_DTYPES: GilCell<Option<HashMap<usize, PutDtype>>> = GilCell::new(None);
+static GET_DTYPES: GilCell<Option<HashMap<Vec<u8>, GetDtype>>> = GilCell::new(None);
+
+fn put_dtype<'py>(py: Python<'py>, descr: &Bound<'py, PyAny>) -> PyResult<(Vec<u8>, bool, usize)> {
+    let key = descr.as_ptr() as usize;
+    let hit =
+        PUT_DTYPES.with(py, |g| g.as_ref().and_then(|m| m.get(&key)).map(|d| (d.part.clone(), d.storable, d.itemsize)));
+    if let Some(hit) = hit {
+        return Ok(hit);
+    }
+    let info = serial(py)?.dtype_info.bind(py).call1((descr,))?;
+    let (part, storable, itemsize): (Vec<u8>, bool, usize) = info.extract()?;
+    // Keeping the dtype object keeps its address from being reused.
+    let entry = PutDtype { _keep: descr.clone().unbind(), part: part.clone(), storable, itemsize };
+    let evicted = PUT_DTYPES.with(py, |g| {
+        let m = g.get_or_insert_with(HashMap::new);
+        let old = if m.len() >= CACHE_MAX { std::mem::take(m) } else { HashMap::new() };
+        m.insert(key, entry);
+        old
+    });
+    drop(evicted); // dropping Py references outside the cell
+    Ok((part, storable, itemsize))
+}
+
+fn get_dtype<'py>(py: Python<'py>, key: &[u8]) -> PyResult<(Bound<'py, PyAny>, usize)> {
+    let hit = GET_DTYPES.with(py, |g| g.as_ref().and_then(|m| m.get(key)).map(|d| (d.dtype.clone_ref(py), d.itemsize)));
+    if let Some((dtype, itemsize)) = hit {
+        return Ok((dtype.into_bound(py), itemsize));
+    }
+    let r = serial(py)?.dtype_from_key.bind(py).call1((PyBytes::new(py, key),))?;
+    let (dtype, itemsize): (Bound<'py, PyAny>, usize) = r.extract()?;
+    let entry = GetDtype { dtype: dtype.clone().unbind(), itemsize };
+    let evicted = GET_DTYPES.with(py, |g| {
+        let m = g.get_or_insert_with(HashMap::new);
+        let old = if m.len() >= CACHE_MAX { std::mem::take(m) } else { HashMap::new() };
+        m.insert(key.to_vec(), entry);
+        old
+    });
+    drop(evicted);
+    Ok((dtype, itemsize))
+}
+
+/// Seconds (None: for ever) as the core's timeout.
+pub fn timeout_arg(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    let Some(t) = timeout else { return Ok(None) };
+    if t.is_none() {
+        return Ok(None);
+    }
+    let secs: f64 = t.extract().map_err(|_| {
+        PyTypeError::new_err(format!(
+            "timeout must be None or a number of seconds, not {}",
+            t.get_type().name().map(|n| n.to_string()).unwrap_or_default()
+        ))
+    })?;
+    if secs.is_nan() || secs < 0.0 {
+        return Err(PyValueError::new_err(format!("timeout must be None or >= 0 seconds, not {}", t.repr()?)));
+    }
+    if secs.is_infinite() {
+        return Ok(None);
+    }
+    Ok(Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)))
+}
+
+fn fmt_secs(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    let t = format!("{s}");
+    if t.contains('e') {
+        format!("{s:.6}")
+    } else {
+        t
+    }
+}
+
+/// A contiguous buffer of a Python object, released when dropped.
+struct HeldBuffer(PyBufferRaw);
+
+impl HeldBuffer {
+    fn get(obj: &Bound<'_, PyAny>) -> PyResult<HeldBuffer> {
+        let mut b = PyBufferRaw::empty();
+        if unsafe { exporter::PyObject_GetBuffer(obj.as_ptr(), &mut b, PYBUF_C_CONTIGUOUS) } < 0 {
+            return Err(PyErr::fetch(obj.py()));
+        }
+        Ok(HeldBuffer(b))
+    }
+    fn bytes(&self) -> &[u8] {
+        if self.0.len == 0 {
+            return &[];
+        }
+        unsafe { std::slice::from_raw_parts(self.0.buf as *const u8, self.0.len as usize) }
+    }
+}
+
+impl Drop for HeldBuffer {
+    fn drop(&mut self) {
+        // Dropped with the GIL held (never moved into a detached closure).
+        unsafe { exporter::PyBuffer_Release(&mut self.0) };
+    }
+}
+
+/// Raw pointers handed to a copy that runs with the GIL released.
+struct Parts(Vec<(usize, *const u8, usize)>);
+// SAFETY: the buffers are held (HeldBuffer) by the caller until the copy
+// returns; the destination is this process's mapping of an object it
+// created and nobody else can see yet.
+unsafe impl Send for Parts {}
+struct Dst(*mut u8);
+unsafe impl Send for Dst {}
+
+fn copy_parts(dst: *mut u8, total: usize, parts: &[(usize, *const u8, usize)]) {
+    let mut end = 0usize;
+    for &(off, src, len) in parts {
+        unsafe {
+            if off > end {
+                std::ptr::write_bytes(dst.add(end), 0, off - end); // no stale bytes in the padding
+            }
+            if len > 0 {
+                std::ptr::copy_nonoverlapping(src, dst.add(off), len);
+            }
+        }
+        end = off + len;
+    }
+    if total > end {
+        unsafe { std::ptr::write_bytes(dst.add(end), 0, total - end) };
+    }
+}
+
+// ----------------------------------------------------------------- Pin, Creation
+
+/// One pin of a value from a get (for `Pinned` and `Buffer`): releasing it
+/// releases the object at once, whatever views of it are still alive.
+#[pyclass(frozen, module = "objstore._objstore")]
+pub struct Pin {
+    state: Arc<PinState>,
+}
+
+#[pymethods]
+impl Pin {
+    /// Release the pin now; False if it was released already.
+    fn release(&self) -> bool {
+        self.state.release()
+    }
+    #[getter]
+    fn released(&self) -> bool {
+        self.state.released()
+    }
+    #[getter]
+    fn id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyObjectId>> {
+        ids::new_id(py, self.state.id)
+    }
+}
+
+/// An object created in place, not yet sealed (see objstore.PendingObject).
+#[pyclass(frozen, module = "objstore._objstore")]
+pub struct Creation {
+    state: Arc<CreationState>,
+}
+
+#[pymethods]
+impl Creation {
+    /// A writable memoryview of the object's bytes (keeps the creation
+    /// alive: the object is aborted only when it and this are gone).
+    fn memoryview<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let s = &self.state;
+        exporter::memoryview(
+            py,
+            Span {
+                owner: Owner::Creation(s.clone()),
+                ptr: s.ptr,
+                len: s.len,
+                readonly: false,
+                format: None,
+                itemsize: 1,
+                shape: Vec::new(),
+                strides: Vec::new(),
+            },
+        )
+    }
+
+    /// Take the right to seal or abort: InvalidArgument if it was taken,
+    /// or if this process did not create the object (a fork child).
+    fn take(&self, py: Python<'_>) -> PyResult<()> {
+        let s = &self.state;
+        if !s.handle.is_current() {
+            return Err(errors::from_kind(
+                py,
+                ErrorKind::InvalidArgument,
+                format!("object {} was created by another process (before a fork)", s.id),
+            ));
+        }
+        if !s.take() {
+            return Err(errors::from_kind(
+                py,
+                ErrorKind::InvalidArgument,
+                format!("object {} is already sealed or aborted", s.id),
+            ));
+        }
+        Ok(())
+    }
+
+    /// After take(): seal (True) or abort (False).
+    fn finish(&self, py: Python<'_>, seal: bool) -> PyResult<()> {
+        let s = &self.state;
+        let r = if seal { s.handle.store.seal(&s.id) } else { s.handle.store.abort(&s.id) };
+        r.map_err(|e| errors::from_core(py, &e, if seal { "seal" } else { "abort" }))
+    }
+
+    #[getter]
+    fn open(&self) -> bool {
+        self.state.is_open()
+    }
+}
+
+// ----------------------------------------------------------------- StoreCore
+
+struct State {
+    handle: Option<Arc<Handle>>,
+    name: String,
+    /// What a re-attach (in a fork child) keeps of the options.
+    reattach: Options,
+    pid: u32,
+}
+
+/// The store operations of ``objstore.Store`` (its base class).
+#[pyclass(frozen, subclass, module = "objstore._objstore")]
+pub struct StoreCore {
+    state: GilCell<State>,
+}
+
+enum Wait {
+    Now,
+    Until(Option<Instant>, Option<Duration>),
+}
+
+fn wait_kind(timeout: Option<Duration>) -> Wait {
+    match timeout {
+        Some(d) if d.is_zero() => Wait::Now,
+        Some(d) => Wait::Until(Instant::now().checked_add(d), Some(d)),
+        None => Wait::Until(None, None),
+    }
+}
+
+enum Current {
+    Ready(Arc<Handle>),
+    Closed(String),
+    Stale(String, Options),
+}
+
+impl StoreCore {
+    #[inline]
+    fn handle(&self, py: Python<'_>) -> PyResult<Arc<Handle>> {
+        let cur = self.state.with(py, |st| match &st.handle {
+            Some(h) if h.is_current() => Current::Ready(h.clone()),
+            Some(_) => Current::Stale(st.name.clone(), st.reattach.clone()),
+            None => Current::Closed(st.name.clone()),
+        });
+        match cur {
+            Current::Ready(h) => Ok(h),
+            Current::Closed(name) => Err(errors::store_closed(py, &name)),
+            Current::Stale(name, mut opts) => {
+                // A fork child: the inherited handle is the parent's. Attach
+                // anew (views inherited from the parent keep the old one).
+                opts.attach_only = true;
+                let store = objstore::Store::open(&name, &opts)
+                    .map_err(|e| errors::from_core(py, &e, &format!("open store {name:?}")))?;
+                let fresh = Arc::new(Handle { store, gen: fork_gen() });
+                let (h, old) = self.state.with(py, |st| match &st.handle {
+                    Some(h) if h.is_current() => (h.clone(), None), // another thread was first
+                    Some(_) => {
+                        st.pid = std::process::id();
+                        (fresh.clone(), st.handle.replace(fresh.clone()))
+                    }
+                    None => (fresh.clone(), None),
+                });
+                drop(old);
+                Ok(h)
+            }
+        }
+    }
+
+    // ---- put
+
+    fn put_raw(py: Python<'_>, h: &Handle, id: Option<ObjectId>, data: &[u8], meta: &[u8]) -> PyResult<ObjectId> {
+        let run = || match id {
+            None => h.store.put_with_meta(data, meta),
+            Some(id) => h.store.put_as(&id, data, meta).map(|()| id),
+        };
+        let r = if data.len() >= DETACH_BYTES { py.detach(run) } else { run() };
+        r.map_err(|e| errors::from_core(py, &e, "put"))
+    }
+
+    fn create_raw(
+        py: Python<'_>,
+        h: &Handle,
+        id: Option<ObjectId>,
+        size: usize,
+        meta: &[u8],
+    ) -> PyResult<(ObjectId, *mut u8)> {
+        let r = match id {
+            None => h.store.create_new_raw(size, meta),
+            Some(id) => h.store.create_raw(&id, size, meta).map(|p| (id, p)),
+        };
+        r.map_err(|e| errors::from_core(py, &e, "create"))
+    }
+
+    fn seal_or_abort(py: Python<'_>, h: &Handle, id: &ObjectId, ok: PyResult<()>) -> PyResult<()> {
+        match ok {
+            Ok(()) => h.store.seal(id).map_err(|e| errors::from_core(py, &e, "seal")),
+            Err(e) => {
+                let _ = h.store.abort(id);
+                Err(e)
+            }
+        }
+    }
+
+    fn put_ndarray(
+        py: Python<'_>,
+        h: &Handle,
+        value: &Bound<'_, PyAny>,
+        id: Option<ObjectId>,
+    ) -> PyResult<Option<ObjectId>> {
+        let f = numpy::fields(value);
+        let fortran = if f.flags & numpy::NPY_ARRAY_C_CONTIGUOUS != 0 {
+            false
+        } else if f.flags & numpy::NPY_ARRAY_F_CONTIGUOUS != 0 {
+            true
+        } else {
+            return Ok(None); // strided: the Python path copies it in one go
+        };
+        let descr = unsafe { Bound::from_borrowed_ptr(py, f.descr) };
+        let (part, storable, itemsize) = put_dtype(py, &descr)?;
+        if !storable {
+            return Ok(None);
+        }
+        let shape: &[isize] =
+            if f.nd == 0 { &[] } else { unsafe { std::slice::from_raw_parts(f.dimensions, f.nd as usize) } };
+        let Some(nbytes) = format::nbytes(shape, itemsize) else { return Ok(None) };
+        let meta = format::ndarray_meta(&part, fortran, shape, 0);
+        let data: &[u8] =
+            if nbytes == 0 { &[] } else { unsafe { std::slice::from_raw_parts(f.data as *const u8, nbytes) } };
+        Self::put_raw(py, h, id, data, &meta).map(Some)
+    }
+
+    /// The Python path: objstore._serial.serialize(value) says what to write.
+    fn put_serialized(
+        py: Python<'_>,
+        h: &Arc<Handle>,
+        value: &Bound<'_, PyAny>,
+        id: Option<ObjectId>,
+    ) -> PyResult<ObjectId> {
+        let r = serial(py)?.serialize.bind(py).call1((value,))?;
+        let t = r.cast::<PyTuple>()?;
+        let meta = t.get_item(0)?;
+        let meta = meta.cast::<PyBytes>()?.as_bytes();
+        let total: usize = t.get_item(1)?.extract()?;
+        let parts = t.get_item(2)?;
+        if let Ok(list) = parts.cast::<PyList>() {
+            let mut held = Vec::with_capacity(list.len());
+            let mut raw = Vec::with_capacity(list.len());
+            let mut end = 0usize;
+            for item in list.iter() {
+                let (off, buf): (usize, Bound<'_, PyAny>) = item.extract()?;
+                let b = HeldBuffer::get(&buf)?;
+                let len = b.bytes().len();
+                if off < end || off.checked_add(len).is_none_or(|e| e > total) {
+                    return Err(PyValueError::new_err("serializer parts overlap or overrun the object"));
+                }
+                end = off + len;
+                raw.push((off, b.bytes().as_ptr(), len));
+                held.push(b);
+            }
+            if held.len() == 1 && raw[0].0 == 0 && raw[0].2 == total {
+                return Self::put_raw(py, h, id, held[0].bytes(), meta);
+            }
+            let (oid, ptr) = Self::create_raw(py, h, id, total, meta)?;
+            let (parts, dst) = (Parts(raw), Dst(ptr));
+            if total >= DETACH_BYTES {
+                py.detach(move || {
+                    let (parts, dst) = (parts, dst);
+                    copy_parts(dst.0, total, &parts.0)
+                });
+            } else {
+                copy_parts(dst.0, total, &parts.0);
+            }
+            drop(held);
+            Self::seal_or_abort(py, h, &oid, Ok(()))?;
+            return Ok(oid);
+        }
+        // A callable fills the object in place through a writable memoryview.
+        let (oid, ptr) = Self::create_raw(py, h, id, total, meta)?;
+        let creation = CreationState::new(h.clone(), oid, ptr, total);
+        let filled = (|| -> PyResult<()> {
+            let mv = Creation { state: creation.clone() }.memoryview(py)?;
+            let r = parts.call1((&mv,));
+            let _ = mv.call_method0("release");
+            r.map(|_| ())
+        })();
+        // This call seals or aborts, not the creation's drop.
+        creation.take();
+        Self::seal_or_abort(py, h, &oid, filled)?;
+        Ok(oid)
+    }
+
+    // ---- get
+
+    fn get_one_raw(
+        &self,
+        py: Python<'_>,
+        h: &Arc<Handle>,
+        id: &ObjectId,
+        timeout: Option<Duration>,
+    ) -> PyResult<RawObject> {
+        match h.store.get_raw(id, Some(Duration::ZERO)) {
+            Ok(raw) => return Ok(raw),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if let Wait::Now = wait_kind(timeout) {
+                    return Err(errors::from_core(py, &e, "get"));
+                }
+            }
+            Err(e) => return Err(errors::from_core(py, &e, "get")),
+        }
+        let Wait::Until(deadline, asked) = wait_kind(timeout) else { unreachable!() };
+        loop {
+            let step = match deadline {
+                None => WAIT_SLICE,
+                Some(dl) => {
+                    let left = dl.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(errors::timeout(
+                            py,
+                            format!(
+                                "get: object {} was not sealed within {}s",
+                                id,
+                                fmt_secs(asked.unwrap_or_default())
+                            ),
+                        ));
+                    }
+                    left.min(WAIT_SLICE)
+                }
+            };
+            let hh = h.clone();
+            let idc = *id;
+            match py.detach(move || hh.store.get_raw(&idc, Some(step))) {
+                Ok(raw) => return Ok(raw),
+                Err(e) if e.kind() == ErrorKind::Timeout => {}
+                Err(e) => return Err(errors::from_core(py, &e, "get")),
+            }
+            py.check_signals()?;
+        }
+    }
+
+    /// Pins every ID (waiting for the missing ones), or none.
+    fn get_many_raw(
+        &self,
+        py: Python<'_>,
+        h: &Arc<Handle>,
+        ids: &[ObjectId],
+        timeout: Option<Duration>,
+    ) -> PyResult<Vec<RawObject>> {
+        let n = ids.len();
+        let mut out: Vec<Option<RawObject>> = vec![None; n];
+        let release_all = |out: &mut Vec<Option<RawObject>>| {
+            for (i, o) in out.iter_mut().enumerate() {
+                if o.take().is_some() {
+                    let _ = h.store.release(&ids[i]);
+                }
+            }
+        };
+        match h.store.get_many_raw(ids, Some(Duration::ZERO), &mut out) {
+            Ok(()) => return Ok(out.into_iter().map(|o| o.expect("all pinned")).collect()),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                if let Wait::Now = wait_kind(timeout) {
+                    release_all(&mut out);
+                    return Err(errors::from_core(py, &e, "get"));
+                }
+            }
+            Err(e) => return Err(errors::from_core(py, &e, "get")), // the core released them
+        }
+        let Wait::Until(deadline, asked) = wait_kind(timeout) else { unreachable!() };
+        loop {
+            let missing: Vec<usize> = (0..n).filter(|&i| out[i].is_none()).collect();
+            if missing.is_empty() {
+                return Ok(out.into_iter().map(|o| o.expect("all pinned")).collect());
+            }
+            let step = match deadline {
+                None => WAIT_SLICE,
+                Some(dl) => {
+                    let left = dl.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        let first = ids[missing[0]];
+                        release_all(&mut out);
+                        return Err(errors::timeout(
+                            py,
+                            format!(
+                                "get: {} of {n} objects (the first {first}) were not sealed within {}s",
+                                missing.len(),
+                                fmt_secs(asked.unwrap_or_default())
+                            ),
+                        ));
+                    }
+                    left.min(WAIT_SLICE)
+                }
+            };
+            let sub: Vec<ObjectId> = missing.iter().map(|&i| ids[i]).collect();
+            let hh = h.clone();
+            let (r, got) = py.detach(move || {
+                let mut got: Vec<Option<RawObject>> = vec![None; sub.len()];
+                let r = hh.store.get_many_raw(&sub, Some(step), &mut got);
+                (r, got)
+            });
+            for (j, g) in got.into_iter().enumerate() {
+                if g.is_some() {
+                    out[missing[j]] = g;
+                }
+            }
+            match r {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Timeout => {}
+                Err(e) => {
+                    release_all(&mut out);
+                    return Err(errors::from_core(py, &e, "get"));
+                }
+            }
+            if let Err(e) = py.check_signals() {
+                release_all(&mut out);
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Turns a pinned object into its value. Consumes the pin: releases it at
+/// once for copies and on error, else hands it to the value's views.
+fn decode<'py>(
+    py: Python<'py>,
+    h: &Arc<Handle>,
+    id: ObjectId,
+    raw: RawObject,
+    pins: Option<&Bound<'py, PyList>>,
+) -> PyResult<Bound<'py, PyAny>> {
+    let meta: &[u8] =
+        if raw.meta_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.meta, raw.meta_len) } };
+    let data: &[u8] =
+        if raw.data_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.data, raw.data_len) } };
+    let parsed = format::parse(meta, raw.data_len);
+    match parsed {
+        Parsed::Bytes => {
+            let v = PyBytes::new(py, data).into_any();
+            let _ = h.store.release(&id);
+            return Ok(v);
+        }
+        Parsed::ByteArray => {
+            let v = pyo3::types::PyByteArray::new(py, data).into_any();
+            let _ = h.store.release(&id);
+            return Ok(v);
+        }
+        _ => {}
+    }
+    let pin = PinState::new(h.clone(), id);
+    if let Some(list) = pins {
+        if let Err(e) = list.append(Pin { state: pin.clone() }) {
+            pin.release();
+            return Err(e);
+        }
+    }
+    let r = decode_pinned(py, &pin, raw, meta, parsed);
+    if r.is_err() {
+        // Nothing escaped (but the traceback): release now rather than at GC.
+        pin.release();
+    }
+    r
+}
+
+fn span_of(pin: &Arc<PinState>, ptr: *const u8, len: usize) -> Span {
+    exporter::bytes_span(Owner::Pin(pin.clone()), ptr, len)
+}
+
+fn decode_pinned<'py>(
+    py: Python<'py>,
+    pin: &Arc<PinState>,
+    raw: RawObject,
+    meta: &[u8],
+    parsed: Parsed<'_>,
+) -> PyResult<Bound<'py, PyAny>> {
+    match parsed {
+        Parsed::Foreign => exporter::memoryview(py, span_of(pin, raw.data, raw.data_len)),
+        Parsed::MemoryView { format, itemsize, shape } => {
+            let mut strides = vec![0isize; shape.len()];
+            let mut step = itemsize as isize;
+            for i in (0..shape.len()).rev() {
+                strides[i] = step;
+                step *= shape[i].max(1);
+            }
+            let span = Span {
+                owner: Owner::Pin(pin.clone()),
+                ptr: raw.data as *mut u8,
+                len: raw.data_len,
+                readonly: true,
+                format: Some(CString::new(format).map_err(|_| PyValueError::new_err("bad format"))?),
+                itemsize,
+                shape,
+                strides,
+            };
+            exporter::memoryview(py, span)
+        }
+        Parsed::NdArray { fortran, dtype_key, shape, hint } => {
+            let (dtype, itemsize) = get_dtype(py, dtype_key)?;
+            // The shape fills the data exactly, and numpy can make it: its
+            // size without the zero dimensions fits in intp ("array is too
+            // big" otherwise, found by the fuzzer). The Python reader raises
+            // the documented error for the rest.
+            if format::nbytes(&shape, itemsize) != Some(raw.data_len) || !format::fits_numpy(&shape, itemsize) {
+                return decode_slow(py, pin, raw, meta);
+            }
+            let api = numpy::api(py)?;
+            let base = exporter::new_object(py, span_of(pin, raw.data, raw.data_len))?;
+            let arr = match api.new_array(py, &dtype, &shape, fortran, raw.data as *mut u8, false, base) {
+                Ok(arr) => arr,
+                // Any other limit of numpy's: CorruptObject from the Python reader.
+                Err(_) => return decode_slow(py, pin, raw, meta),
+            };
+            if hint == HINT_TORCH || hint == HINT_TORCH_BFLOAT16 {
+                return serial(py)?.tensor_from.bind(py).call1((arr, hint));
+            }
+            Ok(arr)
+        }
+        Parsed::Pickle5 { stream_len, table } => {
+            let stream = exporter::memoryview(py, span_of(pin, raw.data, stream_len))?;
+            let buffers = PyList::empty(py);
+            for (off, len) in table {
+                buffers.append(exporter::memoryview(py, span_of(pin, unsafe { raw.data.add(off) }, len))?)?;
+            }
+            let kwargs = PyDict::new(py);
+            kwargs.set_item(pyo3::intern!(py, "buffers"), buffers)?;
+            serial(py)?.loads.bind(py).call((stream,), Some(&kwargs))
+        }
+        Parsed::Slow => decode_slow(py, pin, raw, meta),
+        Parsed::Bytes | Parsed::ByteArray => unreachable!("copies are decoded before pinning"),
+    }
+}
+
+/// objstore._serial.decode_slow(meta, view): raises CorruptObject for bad
+/// metadata, or decodes what the fast path does not handle.
+fn decode_slow<'py>(py: Python<'py>, pin: &Arc<PinState>, raw: RawObject, meta: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+    let view = exporter::memoryview(py, span_of(pin, raw.data, raw.data_len))?;
+    serial(py)?.decode_slow.bind(py).call1((PyBytes::new(py, meta), view))
+}
+
+fn id_list(refs: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ObjectId>>> {
+    let items: Vec<Bound<'_, PyAny>> = if let Ok(l) = refs.cast::<PyList>() {
+        l.iter().collect()
+    } else if let Ok(t) = refs.cast::<PyTuple>() {
+        t.iter().collect()
+    } else {
+        return Ok(None);
+    };
+    items.iter().map(ids::extract).collect::<PyResult<Vec<_>>>().map(Some)
+}
+
+#[pymethods]
+impl StoreCore {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new(_args: &Bound<'_, PyTuple>, _kwargs: Option<&Bound<'_, PyDict>>) -> Self {
+        StoreCore {
+            state: GilCell::new(State { handle: None, name: String::new(), reattach: Options::default(), pid: 0 }),
+        }
+    }
+
+    /// Open the store (see Store.__init__, which checks the arguments).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (name, *, capacity=0, max_objects=0, max_processes=0, spill_dir=None, mode=0, create_only=false, attach_only=false, prefault=false, hugepages=false, any_owner=false))]
+    fn _open(
+        &self,
+        py: Python<'_>,
+        name: String,
+        capacity: u64,
+        max_objects: u64,
+        max_processes: u32,
+        spill_dir: Option<PathBuf>,
+        mode: u32,
+        create_only: bool,
+        attach_only: bool,
+        prefault: bool,
+        hugepages: bool,
+        any_owner: bool,
+    ) -> PyResult<()> {
+        let opts = Options {
+            capacity_bytes: capacity,
+            max_objects,
+            max_processes,
+            spill_dir,
+            mode,
+            create_only,
+            attach_only,
+            prefault,
+            hugepages,
+            any_owner,
+        };
+        let op = format!("open store {name:?}");
+        let nm = name.clone();
+        let o2 = opts.clone();
+        let store = py.detach(move || objstore::Store::open(&nm, &o2)).map_err(|e| {
+            if e.kind() == ErrorKind::NotFound && attach_only {
+                errors::store_not_found(py, &e, &op)
+            } else {
+                errors::from_core(py, &e, &op)
+            }
+        })?;
+        let reattach = Options { prefault, hugepages, any_owner, ..Options::default() };
+        let fresh = Arc::new(Handle { store, gen: fork_gen() });
+        let pid = std::process::id();
+        let old = self.state.with(py, |st| {
+            st.name = name;
+            st.reattach = reattach;
+            st.pid = pid;
+            st.handle.replace(fresh)
+        });
+        drop(old);
+        Ok(())
+    }
+
+    /// Drop this object's handle (views from it keep the attachment).
+    fn _close(&self, py: Python<'_>) {
+        let h = self.state.with(py, |st| st.handle.take());
+        drop(h);
+    }
+
+    #[getter]
+    fn closed(&self, py: Python<'_>) -> bool {
+        self.state.with(py, |st| st.handle.is_none())
+    }
+
+    /// The pid of the process whose handle this is (a fork child's
+    /// re-attaches on its first call).
+    #[getter]
+    fn _pid(&self, py: Python<'_>) -> u32 {
+        self.state.with(py, |st| st.pid)
+    }
+
+    /// The store file.
+    #[getter]
+    fn path(&self, py: Python<'_>) -> PyResult<PathBuf> {
+        Ok(self.handle(py)?.store.path().to_path_buf())
+    }
+
+    /// The store's spill directory, or None.
+    #[getter]
+    fn spill_dir(&self, py: Python<'_>) -> PyResult<Option<PathBuf>> {
+        Ok(self.handle(py)?.store.spill_dir().map(|p| p.to_path_buf()))
+    }
+
+    /// Store ``value`` as a new sealed object and return its ID.
+    ///
+    /// bytes, bytearray, memoryview and numpy arrays are stored raw (one
+    /// copy into shared memory; numpy arrays with dtype, shape and order in
+    /// the metadata), and so are torch tensors (CPU); anything else is
+    /// pickled with protocol 5 by cloudpickle, its out-of-band buffers (e.g.
+    /// numpy arrays inside lists and dicts, pandas and Arrow data) copied
+    /// straight into the object. ``id``: store under this ID instead of a
+    /// fresh one (ObjectExists if it is taken).
+    #[pyo3(signature = (value, *, id=None))]
+    fn put<'py>(
+        &self,
+        py: Python<'py>,
+        value: &Bound<'py, PyAny>,
+        id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyObjectId>> {
+        let id = match id {
+            None => None,
+            Some(x) if x.is_none() => None,
+            Some(x) => Some(ids::extract(x)?),
+        };
+        let h = self.handle(py)?;
+        let tp = unsafe { ffi::Py_TYPE(value.as_ptr()) };
+        let s = serial(py)?;
+        let registered = s.registered.bind(py);
+        let custom = !registered.is_empty() && registered.contains(value.get_type())?;
+        if !custom {
+            if tp == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
+                let b = value.cast::<PyBytes>()?.as_bytes();
+                return ids::new_id(py, Self::put_raw(py, &h, id, b, &format::META_BYTES)?);
+            }
+            if tp == std::ptr::addr_of_mut!(ffi::PyByteArray_Type) {
+                let b = value.cast::<pyo3::types::PyByteArray>()?;
+                // Copied with the GIL held: a bytearray can be resized.
+                let r = unsafe { h.store.put_with_meta_or_as(id, b.as_bytes(), &format::META_BYTEARRAY) };
+                return ids::new_id(py, r.map_err(|e| errors::from_core(py, &e, "put"))?);
+            }
+            if let Some(api) = numpy::api_if_loaded(py) {
+                if api.is_exact_ndarray(value) {
+                    if let Some(oid) = Self::put_ndarray(py, &h, value, id)? {
+                        return ids::new_id(py, oid);
+                    }
+                }
+            }
+        }
+        ids::new_id(py, Self::put_serialized(py, &h, value, id)?)
+    }
+
+    /// Get one object (an ObjectID) or several (a list or tuple of them).
+    ///
+    /// Waits for objects not sealed yet: ``timeout`` in seconds, None = for
+    /// ever, 0 = not at all (ObjectNotFound if absent); Timeout when it runs
+    /// out. numpy arrays, memoryviews, torch tensors and buffers inside
+    /// pickled values are read-only zero-copy views of the shared memory;
+    /// the object stays pinned until they are garbage-collected (see
+    /// ``pinned`` to release at a known point). bytes and bytearray values
+    /// are copies.
+    #[pyo3(signature = (refs, timeout=None))]
+    fn get<'py>(
+        &self,
+        py: Python<'py>,
+        refs: &Bound<'py, PyAny>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        self._get(py, refs, timeout, None)
+    }
+
+    /// get() that appends the pin of each value to ``pins`` (for Pinned).
+    #[pyo3(signature = (refs, timeout=None, pins=None))]
+    fn _get<'py>(
+        &self,
+        py: Python<'py>,
+        refs: &Bound<'py, PyAny>,
+        timeout: Option<&Bound<'py, PyAny>>,
+        pins: Option<&Bound<'py, PyList>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        if let Ok(r) = refs.cast::<PyObjectId>() {
+            let id = r.get().id;
+            if let Some(t) = timeout {
+                if !t.is_none() {
+                    timeout_arg(Some(t))?; // a bad timeout fails whether or not the object is there
+                }
+            }
+            let h = self.handle(py)?;
+            let raw = match h.store.get_raw(&id, Some(Duration::ZERO)) {
+                Ok(raw) => raw, // present: the common case, no timeout to parse
+                Err(e) if e.kind() == ErrorKind::NotFound => self.get_one_raw(py, &h, &id, timeout_arg(timeout)?)?,
+                Err(e) => return Err(errors::from_core(py, &e, "get")),
+            };
+            return decode(py, &h, id, raw, pins);
+        }
+        let Some(ids) = id_list(refs)? else {
+            return Err(PyTypeError::new_err(format!(
+                "get() takes an ObjectID or a list of them, not {}",
+                refs.get_type().name()?
+            )));
+        };
+        let timeout = timeout_arg(timeout)?;
+        let h = self.handle(py)?;
+        let out = PyList::empty(py);
+        if ids.is_empty() {
+            return Ok(out.into_any());
+        }
+        let raws = self.get_many_raw(py, &h, &ids, timeout)?;
+        for (i, raw) in raws.iter().enumerate() {
+            match decode(py, &h, ids[i], *raw, pins) {
+                Ok(v) => out.append(v)?,
+                Err(e) => {
+                    // Entry i was dealt with by decode; the ones after it are
+                    // still pinned and owned by no one.
+                    for id in &ids[i + 1..] {
+                        let _ = h.store.release(id);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out.into_any())
+    }
+
+    /// One object's raw data (read-only memoryview), metadata (bytes) and
+    /// pin, whatever wrote it.
+    #[pyo3(signature = (r#ref, timeout=None))]
+    fn _get_buffer<'py>(
+        &self,
+        py: Python<'py>,
+        r#ref: &Bound<'py, PyAny>,
+        timeout: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyBytes>, Pin)> {
+        let id = ids::extract(r#ref)?;
+        let timeout = timeout_arg(timeout)?;
+        let h = self.handle(py)?;
+        let raw = self.get_one_raw(py, &h, &id, timeout)?;
+        let meta: &[u8] =
+            if raw.meta_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.meta, raw.meta_len) } };
+        let meta = PyBytes::new(py, meta);
+        let pin = PinState::new(h.clone(), id);
+        let view = exporter::memoryview(py, span_of(&pin, raw.data, raw.data_len))?;
+        Ok((view, meta, Pin { state: pin }))
+    }
+
+    /// Create an object of ``size`` bytes to fill in place: (ID, Creation).
+    #[pyo3(signature = (size, meta, id=None))]
+    fn _create<'py>(
+        &self,
+        py: Python<'py>,
+        size: usize,
+        meta: &[u8],
+        id: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyObjectId>, Creation)> {
+        let id = match id {
+            None => None,
+            Some(x) if x.is_none() => None,
+            Some(x) => Some(ids::extract(x)?),
+        };
+        let h = self.handle(py)?;
+        let (oid, ptr) = Self::create_raw(py, &h, id, size, meta)?;
+        let state = CreationState::new(h, oid, ptr, size);
+        Ok((ids::new_id(py, oid)?, Creation { state }))
+    }
+
+    /// Delete one object or a list of them. A deleted object disappears at
+    /// once; its memory is freed when the last pin (value) is released. For
+    /// a list, every ID is tried and the first error is raised after.
+    fn delete(&self, py: Python<'_>, refs: &Bound<'_, PyAny>) -> PyResult<()> {
+        if let Ok(r) = refs.cast::<PyObjectId>() {
+            let h = self.handle(py)?;
+            return h.store.delete(&r.get().id).map_err(|e| errors::from_core(py, &e, "delete"));
+        }
+        let Some(ids) = id_list(refs)? else {
+            return Err(PyTypeError::new_err(format!(
+                "delete() takes an ObjectID or a list of them, not {}",
+                refs.get_type().name()?
+            )));
+        };
+        let h = self.handle(py)?;
+        let mut first = None;
+        for id in &ids {
+            if let Err(e) = h.store.delete(id) {
+                first.get_or_insert(e);
+            }
+        }
+        match first {
+            Some(e) => Err(errors::from_core(py, &e, "delete")),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether a sealed object with this ID is in the store (in memory or
+    /// spilled). Does not pin it.
+    fn contains(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let id = ids::extract(r#ref)?;
+        let h = self.handle(py)?;
+        h.store.contains(&id).map_err(|e| errors::from_core(py, &e, "contains"))
+    }
+
+    fn __contains__(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<bool> {
+        match r#ref.cast::<PyObjectId>() {
+            Ok(r) => {
+                let h = self.handle(py)?;
+                h.store.contains(&r.get().id).map_err(|e| errors::from_core(py, &e, "contains"))
+            }
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// The counters, in the order of StoreStats' fields.
+    fn _stats(&self, py: Python<'_>) -> PyResult<Vec<u64>> {
+        let h = self.handle(py)?;
+        let s = h.store.stats().map_err(|e| errors::from_core(py, &e, "stats"))?;
+        Ok(vec![
+            s.capacity_bytes,
+            s.used_bytes,
+            s.object_count,
+            s.unsealed_count,
+            s.pinned_count,
+            s.spilled_count,
+            s.spilled_bytes,
+            s.max_objects,
+            s.attached_processes as u64,
+            s.max_processes as u64,
+            s.reclaimed_processes,
+            s.spills_total,
+            s.restores_total,
+        ])
+    }
+
+    /// Up to ``limit`` objects from ``cursor``: ([(id, data_len, meta_len,
+    /// state, pinning_processes, created_unix)], next cursor or None).
+    #[allow(clippy::type_complexity)]
+    fn _list_from<'py>(
+        &self,
+        py: Python<'py>,
+        cursor: u64,
+        limit: usize,
+    ) -> PyResult<(Vec<(Bound<'py, PyObjectId>, u64, u64, &'static str, u32, u64)>, Option<u64>)> {
+        let h = self.handle(py)?;
+        let (infos, next) = h.store.list_from(cursor, limit).map_err(|e| errors::from_core(py, &e, "list"))?;
+        let mut out = Vec::with_capacity(infos.len());
+        for i in infos {
+            out.push((
+                ids::new_id(py, i.id)?,
+                i.data_len,
+                i.meta_len,
+                i.state.name(),
+                i.pinning_processes,
+                i.created_unix,
+            ));
+        }
+        Ok((out, next))
+    }
+
+    /// Reclaim what dead processes held now (attaches and allocations under
+    /// pressure do it too).
+    fn collect(&self, py: Python<'_>) -> PyResult<()> {
+        let h = self.handle(py)?;
+        h.store.collect().map(|_| ()).map_err(|e| errors::from_core(py, &e, "collect"))
+    }
+
+    /// The live processes attached to the store: [(slot, pid)].
+    fn _processes(&self, py: Python<'_>) -> PyResult<Vec<(u32, u32)>> {
+        let h = self.handle(py)?;
+        let ps = h.store.processes().map_err(|e| errors::from_core(py, &e, "processes"))?;
+        Ok(ps.into_iter().map(|p| (p.slot, p.pid)).collect())
+    }
+
+    /// The live processes pinning an object (sealed, or deleted but still
+    /// pinned): [(slot, pid)].
+    fn _pin_holders(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<Vec<(u32, u32)>> {
+        let id = ids::extract(r#ref)?;
+        let h = self.handle(py)?;
+        let ps = h.store.pin_holders(&id).map_err(|e| errors::from_core(py, &e, "pin_holders"))?;
+        Ok(ps.into_iter().map(|p| (p.slot, p.pid)).collect())
+    }
+
+    /// Check the store's consistency: the problems found, one sentence
+    /// each (an empty list for a sound store). Exact on a quiet store; on a
+    /// busy one a step in progress elsewhere may show as a problem that a
+    /// second look no longer finds.
+    fn audit(&self, py: Python<'_>) -> PyResult<Vec<String>> {
+        let h = self.handle(py)?;
+        py.detach(|| h.store.audit()).map_err(|e| errors::from_core(py, &e, "audit"))
+    }
+}
+
+/// A bytearray put, with the GIL held.
+trait PutOrAs {
+    /// # Safety
+    /// `data` must stay valid and unchanged during the call.
+    unsafe fn put_with_meta_or_as(&self, id: Option<ObjectId>, data: &[u8], meta: &[u8]) -> objstore::Result<ObjectId>;
+}
+
+impl PutOrAs for objstore::Store {
+    unsafe fn put_with_meta_or_as(&self, id: Option<ObjectId>, data: &[u8], meta: &[u8]) -> objstore::Result<ObjectId> {
+        match id {
+            None => self.put_with_meta(data, meta),
+            Some(id) => self.put_as(&id, data, meta).map(|()| id),
+        }
+    }
+}
