@@ -750,7 +750,7 @@ impl StoreCore {
 
     /// Open the store (see Store.__init__, which checks the arguments).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (name, *, capacity=0, max_objects=0, max_processes=0, spill_dir=None, mode=0, create_only=false, attach_only=false, prefault=false, hugepages=false, any_owner=false))]
+    #[pyo3(signature = (name, *, capacity=0, max_objects=0, max_processes=0, spill_dir=None, mode=0, create_only=false, attach_only=false, prefault=false, hugepages=false, any_owner=false, remote_url=None))]
     fn _open(
         &self,
         py: Python<'_>,
@@ -765,6 +765,7 @@ impl StoreCore {
         prefault: bool,
         hugepages: bool,
         any_owner: bool,
+        remote_url: Option<String>,
     ) -> PyResult<()> {
         let opts = Options {
             capacity_bytes: capacity,
@@ -777,6 +778,8 @@ impl StoreCore {
             prefault,
             hugepages,
             any_owner,
+            remote_url,
+            ..Options::default()
         };
         let op = format!("open store {name:?}");
         let nm = name.clone();
@@ -829,6 +832,35 @@ impl StoreCore {
     #[getter]
     fn spill_dir(&self, py: Python<'_>) -> PyResult<Option<PathBuf>> {
         Ok(self.handle(py)?.store.spill_dir().map(|p| p.to_path_buf()))
+    }
+
+    /// The store's remote URL (its remote tier, fixed at creation), or None.
+    #[getter]
+    fn remote_url(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        Ok(self.handle(py)?.store.remote_url().map(str::to_string))
+    }
+
+    /// Upload the sealed object ``ref`` to the store's remote, where a get
+    /// on any machine whose store has the same remote fetches it. Nothing to
+    /// do if it is published already. ``timeout`` (seconds; None: only the
+    /// client's own retries, which give up on an endpoint that does not
+    /// answer within seconds) bounds the upload.
+    #[pyo3(signature = (r#ref, timeout=None))]
+    fn publish(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let id = ids::extract(r#ref)?;
+        let t = timeout_arg(timeout)?;
+        let h = self.handle(py)?;
+        py.detach(move || h.store.publish(&id, t)).map_err(|e| errors::from_core(py, &e, "publish"))
+    }
+
+    /// Remove the published copy of ``ref`` from the store's remote (the
+    /// local object stays). ObjectNotFound if it is not published.
+    #[pyo3(signature = (r#ref, timeout=None))]
+    fn unpublish(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let id = ids::extract(r#ref)?;
+        let t = timeout_arg(timeout)?;
+        let h = self.handle(py)?;
+        py.detach(move || h.store.unpublish(&id, t)).map_err(|e| errors::from_core(py, &e, "unpublish"))
     }
 
     /// Store ``value`` as a new sealed object and return its ID.
@@ -1055,6 +1087,10 @@ impl StoreCore {
             s.reclaimed_processes,
             s.spills_total,
             s.restores_total,
+            s.publishes_total,
+            s.published_bytes,
+            s.fetches_total,
+            s.fetched_bytes,
         ])
     }
 
