@@ -122,6 +122,17 @@ fn get_dtype<'py>(py: Python<'py>, key: &[u8]) -> PyResult<(Bound<'py, PyAny>, u
     Ok((dtype, itemsize))
 }
 
+/// A get with timeout zero. On a store with a remote it may ask the remote
+/// (and fetch the object), so it runs with the GIL released there.
+fn get_now(py: Python<'_>, h: &Arc<Handle>, id: &ObjectId) -> objstore::Result<RawObject> {
+    if h.store.remote_url().is_some() {
+        let (hh, idc) = (h.clone(), *id);
+        py.detach(move || hh.store.get_raw(&idc, Some(Duration::ZERO)))
+    } else {
+        h.store.get_raw(id, Some(Duration::ZERO))
+    }
+}
+
 /// Seconds (None: for ever) as the core's timeout.
 pub fn timeout_arg(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
     let Some(t) = timeout else { return Ok(None) };
@@ -491,7 +502,7 @@ impl StoreCore {
         id: &ObjectId,
         timeout: Option<Duration>,
     ) -> PyResult<RawObject> {
-        match h.store.get_raw(id, Some(Duration::ZERO)) {
+        match get_now(py, h, id) {
             Ok(raw) => return Ok(raw),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if let Wait::Now = wait_kind(timeout) {
@@ -547,7 +558,13 @@ impl StoreCore {
                 }
             }
         };
-        match h.store.get_many_raw(ids, Some(Duration::ZERO), &mut out) {
+        let first = if h.store.remote_url().is_some() {
+            // It may ask the remote: without the GIL.
+            py.detach(|| h.store.get_many_raw(ids, Some(Duration::ZERO), &mut out))
+        } else {
+            h.store.get_many_raw(ids, Some(Duration::ZERO), &mut out)
+        };
+        match first {
             Ok(()) => return Ok(out.into_iter().map(|o| o.expect("all pinned")).collect()),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if let Wait::Now = wait_kind(timeout) {
@@ -947,7 +964,7 @@ impl StoreCore {
                 }
             }
             let h = self.handle(py)?;
-            let raw = match h.store.get_raw(&id, Some(Duration::ZERO)) {
+            let raw = match get_now(py, &h, &id) {
                 Ok(raw) => raw, // present: the common case, no timeout to parse
                 Err(e) if e.kind() == ErrorKind::NotFound => self.get_one_raw(py, &h, &id, timeout_arg(timeout)?)?,
                 Err(e) => return Err(errors::from_core(py, &e, "get")),
