@@ -16,6 +16,8 @@
 #   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; .ci/sanitizers.sh)
 #   make fuzz           every fuzzer for a minute or so (.ci/fuzz.sh); make test-fuzz: briefly, in make test
 #   make test-instructions  instruction counts of the hot paths under callgrind, against ceilings (.ci/instructions.sh)
+#   make test-remote    the remote tier (feature `remote`) over memory://, file:// and Garage on loopback,
+#                       with the 1 GiB test (part of make test; builds Garage first if it is missing)
 #   make test-soak      the torture soak for 60 s (part of make test); make soak SOAK_SECONDS=600 for longer
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
@@ -67,8 +69,10 @@ all: build
 
 # The library and the command in one cargo run: built apart, the library's
 # dependencies got other features each time, and it was compiled twice.
+# The library and the command are built with the remote tier (feature
+# `remote`; the crate's own default leaves it out).
 build:
-	$(CARGO) build --release -p objstore-shm -p objstore-shm-cli
+	$(CARGO) build --release -p objstore-shm -p objstore-shm-cli --features objstore-shm-cli/remote
 	@ln -sf libobjstore.so $(RELEASE)/libobjstore.so.$(MAJOR)
 	@mkdir -p $(PCDIR)
 	@sed -e 's|@PREFIX@|$(CURDIR)|' -e 's|@LIBDIR@|$(CURDIR)/$(RELEASE)|' \
@@ -82,7 +86,7 @@ demo: examples-c
 demo-rust: build
 	$(CARGO) run --release --example rust_workers
 
-test: lint test-rust test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-instructions test-cpp test-packaging test-examples test-go examples-go test-python examples-pipeline bench-smoke
+test: lint test-rust test-remote test-soak test-sanitizers test-miri test-fuzz test-c test-loom test-instructions test-cpp test-packaging test-examples test-go examples-go test-python examples-pipeline bench-smoke
 
 test-rust:
 	$(CARGO) test --workspace
@@ -108,6 +112,7 @@ test-miri:
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --all-targets --features remote -- -D warnings
 	python3 .ci/layers.py
 	$(CARGO) run -q -p objstore-gen-header -- --check
 
@@ -234,3 +239,35 @@ fuzz:
 # The fuzzers briefly, from a sample of their corpora (part of make test).
 test-fuzz:
 	FUZZ_SECONDS=40 FUZZ_GO_SECONDS=20 FUZZ_PY_SECONDS=20 FUZZ_REPLAY_LIMIT=40 bash .ci/fuzz.sh
+
+# The remote tier's test server: Garage, built once into the tools cache
+# (.ci/garage.sh), started on loopback by tests/common/garage.rs.
+#   make garage         build it unless cached (about five minutes), print its path
+#   make test-garage    the harness's own tests, failing (not skipping) without Garage
+#   make bench-remote   publish and fetch against object_store's own put and get (BENCHMARKS.md)
+#   make bench-garage   object_store's put/get throughput to a local Garage (the remote tier's baseline)
+.PHONY: garage test-garage test-remote bench-remote bench-garage
+garage:
+	bash .ci/garage.sh install
+
+test-garage: garage
+	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --test garage_harness
+
+# The remote tier's tests (tests/remote.rs over memory:// and file://,
+# tests/remote_garage.rs against Garage, the command's publish and get),
+# failing without Garage, then the
+# 1 GiB test, which a plain `cargo test` leaves out, by name. Release: the
+# gigabyte is checked in seconds, not minutes.
+test-remote: garage
+	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --release --features remote --test remote --test remote_garage
+	$(CARGO) test --release -p objstore-shm-cli --features remote --test cli -- publish_on_one_store_and_get_on_another
+	OBJSTORE_REQUIRE_GARAGE=1 $(CARGO) test --release --features remote --test remote_garage -- \
+	    --ignored --exact with_remote::one_gib_put_and_publish_here_get_there
+
+# The remote tier's publish and fetch against object_store's own put and get
+# to the same Garage, and a second get (local) against the first (BENCHMARKS.md).
+bench-remote: garage
+	$(CARGO) bench --features remote --bench remote -- $(REMOTE_BENCH_ARGS)
+
+bench-garage: garage
+	$(CARGO) run --release --example garage_throughput -- $(GARAGE_BENCH_ARGS)

@@ -5,16 +5,16 @@ cycle.
 Every file under src/ is a module (foo.rs and foo/mod.rs are `foo`). Its
 imports are the `crate::a::b` and `super::` paths it names, resolved to the
 deepest module that exists. Layers, lowest first: `platform` and `error`;
-`id`; `shared`; `object`; `store`; `capi`; then the crate root (`lib`). A
-module may use modules of its own layer or of lower ones, never higher;
-and no set of modules may use each other in a circle.
+`id`; `shared` and `remote`; `object`; `store`; `capi`; then the crate
+root (`lib`). A module may use modules of its own layer or of lower ones,
+never higher; and no set of modules may use each other in a circle.
 """
 import os
 import re
 import sys
 
 SRC = os.path.join(os.path.dirname(__file__), "..", "src")
-RANK = {"platform": 0, "error": 0, "id": 1, "shared": 2, "object": 3, "store": 4, "capi": 5, "lib": 6}
+RANK = {"platform": 0, "error": 0, "id": 1, "shared": 2, "remote": 2, "object": 3, "store": 4, "capi": 5, "lib": 6}
 
 
 def modules():

@@ -359,6 +359,16 @@ typedef struct os_options {
      * OS_OPEN_* flags, or-ed.
      */
     uint32_t flags;
+    /**
+     * The remote tier: "s3://bucket/prefix" (also "file:///dir", and
+     * "memory://name" within one process, for tests), fixed when the store
+     * is created; an attacher's must be NULL or the same. Endpoint, region
+     * and credentials from the usual AWS_* environment variables. NULL: no
+     * remote. A library built without the remote tier refuses it with
+     * OS_INVALID_ARGUMENT. Added after the first version: read only when
+     * `struct_size` reaches past it.
+     */
+    const char *remote_url;
 } os_options;
 
 /**
@@ -434,6 +444,20 @@ typedef struct os_store_stats {
      * created. Added like `references`.
      */
     uint64_t evictions_total;
+    /**
+     * Objects uploaded to the remote tier since the store was created (a
+     * second publish of an object over 16 MiB uploads nothing; a smaller
+     * one is uploaded again), and their bytes (headers included). Added
+     * after the first version.
+     */
+    uint64_t publishes_total;
+    uint64_t published_bytes;
+    /**
+     * Objects fetched from the remote tier since the store was created, and
+     * their bytes (data and metadata). Added after the first version.
+     */
+    uint64_t fetches_total;
+    uint64_t fetched_bytes;
 } os_store_stats;
 
 /**
@@ -665,9 +689,22 @@ os_status os_abort(struct os_store *store, const struct os_object_id *id);
  * # Returns
  * OS_OK; OS_NOT_FOUND (absent, timeout 0); OS_TIMEOUT (still absent when
  * a positive timeout ran out); OS_CORRUPT (a damaged store);
- * OS_INVALID_ARGUMENT. A process that gets an object twice releases it
- * twice. A get is a hash probe and a few atomic operations: no syscall, no
- * allocation, no lock shared with other processes.
+ * OS_INVALID_ARGUMENT.
+ *
+ * On a store with a remote (`os_options.remote_url`), an ID absent here is
+ * fetched from the remote if it is published there (one process of the
+ * machine fetches it into a local object; the others wait for it), and
+ * looked for again until the timeout if it is not (with timeout 0 the
+ * remote is asked once); a transfer, once begun, runs to its end whatever
+ * the timeout. Then also: OS_CORRUPT or OS_INCOMPATIBLE (a
+ * damaged remote object, or one of another format version: nothing is
+ * kept), OS_PERMISSION_DENIED (credentials refused), OS_IO_ERROR (the
+ * endpoint did not answer within the timeout; the message names it),
+ * OS_TOO_LARGE or OS_OUT_OF_MEMORY (no room for it here).
+ *
+ * A process that gets an object twice releases it twice. A get of an
+ * object present here is a hash probe and a few atomic operations: no
+ * syscall, no allocation, no lock shared with other processes.
  */
 os_status os_get(struct os_store *store,
                  const struct os_object_id *id,
@@ -828,6 +865,42 @@ os_status os_ref_give(struct os_store *store, const struct os_object_id *id, uin
 os_status os_ref_take(struct os_store *store, const struct os_object_id *id, uint64_t ticket);
 
 /**
+ * Uploads the sealed object `id` to the store's remote
+ * (`<prefix>/<40 hex digits of the ID>`), where a get on any machine whose
+ * store has the same remote finds it: one PUT up to 16 MiB, above that a
+ * multipart upload with parts uploaded in parallel. A process killed midway
+ * leaves nothing visible remotely. The object stays pinned for the upload
+ * only; the local object is unchanged.
+ *
+ * # Arguments
+ * - `timeout_ms`: > 0 bounds the whole upload; 0 or < 0: no bound but the
+ *   client's own retries, which give up on an unreachable endpoint within
+ *   seconds.
+ *
+ * # Returns
+ * OS_OK (also if the object was published already); OS_NOT_FOUND (no such
+ * object here); OS_NOT_SEALED; OS_INVALID_ARGUMENT (NULL, or a store
+ * without a remote, which every store is in a library built without the
+ * remote tier); OS_PERMISSION_DENIED (the server refused the credentials);
+ * OS_IO_ERROR (the endpoint did not answer, or failed; the message names
+ * it); OS_TIMEOUT (not done within `timeout_ms`).
+ */
+os_status os_publish(struct os_store *store, const struct os_object_id *id, int64_t timeout_ms);
+
+/**
+ * Removes the published copy of `id` from the store's remote. Objects
+ * already fetched by other machines stay there; the local object stays.
+ *
+ * # Arguments
+ * - `timeout_ms`: as for `os_publish`.
+ *
+ * # Returns
+ * OS_OK; OS_NOT_FOUND (not published); OS_INVALID_ARGUMENT (NULL, or a
+ * store without a remote); OS_PERMISSION_DENIED; OS_IO_ERROR.
+ */
+os_status os_unpublish(struct os_store *store, const struct os_object_id *id, int64_t timeout_ms);
+
+/**
  * A static, NUL-terminated description of a status code (any value, known
  * or not). Never NULL; do not free it.
  */
@@ -848,7 +921,7 @@ const char *os_last_error(void);
  *   '/': a file on hugetlbfs or on disk). Must not be NULL.
  * - `opts`: options from `os_options_default()`, or NULL for the defaults.
  *   When the store exists, its capacity and limits come from the file and
- *   only the flags and `spill_dir` of `opts` matter.
+ *   only the flags, `spill_dir` and `remote_url` of `opts` matter.
  * - `out`: receives the new handle on success. Must not be NULL.
  *
  * # Returns
@@ -1139,6 +1212,24 @@ os_status os_get_many_e(struct os_store *store,
                         int64_t timeout_ms,
                         struct os_buffer *out,
                         struct os_error **err);
+
+/**
+ * `os_publish`, handing its error to `*err`: NULL on success, on failure an
+ * error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_publish_e(struct os_store *store,
+                       const struct os_object_id *id,
+                       int64_t timeout_ms,
+                       struct os_error **err);
+
+/**
+ * `os_unpublish`, handing its error to `*err`: NULL on success, on failure
+ * an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_unpublish_e(struct os_store *store,
+                         const struct os_object_id *id,
+                         int64_t timeout_ms,
+                         struct os_error **err);
 
 /**
  * `os_release`, handing its error to `*err`: NULL on success, on failure an

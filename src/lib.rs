@@ -22,7 +22,9 @@
 //! - `store`: the Rust API, [`Store`];
 //! - `object`: the life of objects: the object protocol, allocation,
 //!   spilling, reclaim, attaching;
-//! - `shared`: the structures inside the store file;
+//! - `shared`: the structures inside the store file; beside it `remote`,
+//!   the client of the remote tier (S3-compatible storage, feature
+//!   `remote`), which knows nothing of the store;
 //! - `platform`: every system call.
 //!
 //! Beside them, `error` (errors and status codes) and `id` (object IDs).
@@ -33,6 +35,8 @@
 mod error;
 mod id;
 mod object;
+#[cfg(not(loom))]
+mod remote;
 mod shared;
 
 #[cfg(not(loom))]
@@ -49,6 +53,8 @@ pub use object::{
     store_path, ObjectInfo, ObjectState, Options, ProcessInfo, RawObject, Reclaimed, Stats, OBJECT_EVICTABLE,
     OBJECT_REFCOUNTED, SHM_DIR,
 };
+#[cfg(not(loom))]
+pub use remote::{format as remote_format, RemoteConfig};
 #[cfg(not(loom))]
 pub use store::{Canceller, Creating, Object, Store, StoreHeader};
 

@@ -16,7 +16,7 @@ import (
 // no spill directory, create the store if absent or attach to it.
 //
 // When the store already exists, its capacity and limits come from the
-// file, and only the flags and SpillDir matter.
+// file, and only the flags, SpillDir and RemoteURL matter.
 type Options struct {
 	// CapacityBytes is the memory for objects. 0: the default.
 	CapacityBytes uint64
@@ -48,6 +48,11 @@ type Options struct {
 	// users of a group. Without it the store file must belong to this user
 	// or to root.
 	AnyOwner bool
+	// RemoteURL is the remote tier, fixed when the store is created:
+	// "s3://bucket/prefix" (also "file:///dir"), with endpoint, region and
+	// credentials from the usual AWS_* environment variables. An
+	// attacher's must be empty or the same. Empty: no remote.
+	RemoteURL string
 }
 
 // toC converts the options to an os_options, starting from
@@ -102,6 +107,19 @@ func (o *Options) toC() (C.os_options, func(), error) {
 		}
 		c.spill_dir = dir
 		free = func() { C.free(unsafe.Pointer(dir)) }
+	}
+	if o.RemoteURL != "" {
+		url, err := cString("open", "remote URL", o.RemoteURL)
+		if err != nil {
+			free()
+			return c, func() {}, err
+		}
+		c.remote_url = url
+		freeDir := free
+		free = func() {
+			freeDir()
+			C.free(unsafe.Pointer(url))
+		}
 	}
 	return c, free, nil
 }

@@ -51,6 +51,14 @@ type Stats struct {
 	// EvictionsTotal counts the [ObjectEvictable] objects deleted to make
 	// room since the store was created.
 	EvictionsTotal uint64
+	// PublishesTotal and PublishedBytes count the objects (and their bytes)
+	// uploaded to the remote tier since the store was created.
+	PublishesTotal uint64
+	PublishedBytes uint64
+	// FetchesTotal and FetchedBytes count the objects (and their bytes)
+	// fetched from the remote tier since the store was created.
+	FetchesTotal uint64
+	FetchedBytes uint64
 }
 
 // Stats returns the store's counters. It costs one scan of the store's
@@ -80,6 +88,10 @@ func (s *Store) Stats() (Stats, error) {
 		ReferencedCount:    uint64(c.referenced_count),
 		Tickets:            uint64(c.tickets),
 		EvictionsTotal:     uint64(c.evictions_total),
+		PublishesTotal:     uint64(c.publishes_total),
+		PublishedBytes:     uint64(c.published_bytes),
+		FetchesTotal:       uint64(c.fetches_total),
+		FetchedBytes:       uint64(c.fetched_bytes),
 	}, nil
 }
 

@@ -101,6 +101,16 @@ pub enum Command {
     /// 32 MiB or more when stderr is a terminal.
     #[command(after_help = HELP_AFTER)]
     Get(GetArgs),
+    /// Upload objects to the store's remote, where `get` on another machine finds them
+    ///
+    /// The store must have been created with --remote. An object published
+    /// already is not uploaded again. Every ID is tried; the exit code is that
+    /// of the first failure.
+    #[command(after_help = HELP_AFTER)]
+    Publish(PublishArgs),
+    /// Remove objects' published copies from the store's remote (the local objects stay)
+    #[command(after_help = HELP_AFTER)]
+    Unpublish(PublishArgs),
     /// Delete objects (pinned ones disappear now and are freed at their last release)
     ///
     /// Every ID is tried; the exit code is that of the first failure.
@@ -171,6 +181,10 @@ pub struct CreateArgs {
     /// Ask for transparent huge pages on the object memory
     #[arg(long)]
     pub hugepages: bool,
+    /// The remote tier (fixed for the store's life): s3://BUCKET/PREFIX, or file:///DIR; credentials
+    /// and endpoint from the AWS_* environment. `get` of an ID not in the store fetches it from there
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -321,6 +335,44 @@ pub struct RmArgs {
     /// Say what was deleted
     #[arg(long, short = 'v')]
     pub verbose: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct PublishArgs {
+    /// Store name, then the IDs of the objects (40 hex characters each);
+    /// with $OBJSTORE_STORE set, IDs alone
+    #[arg(value_name = "NAME", required = true)]
+    pub operands: Vec<String>,
+    #[arg(skip)]
+    pub name: String,
+    #[arg(skip)]
+    pub ids: Vec<ObjectId>,
+    /// Give up on an object after this long: 1.5, 500ms, 10s, 2m, forever (the client's own retries
+    /// still give up on an endpoint that does not answer within seconds)
+    #[arg(long, short = 't', value_name = "DURATION", default_value = "forever", value_parser = parse_wait)]
+    pub timeout: Wait,
+    /// Say what was done
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+impl PublishArgs {
+    /// Settles the store and the IDs, as for `rm`.
+    pub fn resolve(&mut self, verb: &str) -> Result<(), Failure> {
+        let first_is_id = ObjectId::from_hex(&self.operands[0]).is_ok();
+        let (name, ids) = match default_store() {
+            Some(store) if first_is_id => (store, &self.operands[..]),
+            _ => (self.operands[0].clone(), &self.operands[1..]),
+        };
+        if ids.is_empty() {
+            return Err(Failure::usage(format!(
+                "{verb} needs a store and IDs: `objstore {verb} NAME ID...`, or set {STORE_ENV} and give the IDs alone"
+            )));
+        }
+        self.ids = ids.iter().map(|t| parse_id(t)).collect::<Result<_, _>>().map_err(Failure::usage)?;
+        self.name = name;
+        Ok(())
+    }
 }
 
 #[derive(Args, Debug)]

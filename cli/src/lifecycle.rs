@@ -25,6 +25,7 @@ pub fn create(args: CreateArgs) -> Result<(), Failure> {
         create_only: true,
         prefault: args.prefault,
         hugepages: args.hugepages,
+        remote_url: args.remote.clone(),
         ..Options::default()
     };
     let store = Store::open(&args.name, &opts).map_err(|e| match e.kind() {
@@ -45,6 +46,9 @@ pub fn create(args: CreateArgs) -> Result<(), Failure> {
     );
     if let Some(dir) = &opts.spill_dir {
         text += &format!(", spilling to {}", dir.display());
+    }
+    if let Some(url) = store.remote_url() {
+        text += &format!(", remote {url}");
     }
     drop(store);
     emit(&(text + "\n"))

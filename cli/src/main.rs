@@ -68,6 +68,14 @@ fn run(command: Command) -> Result<(), Failure> {
             a.resolve()?;
             transfer::rm(a)
         }
+        Command::Publish(mut a) => {
+            a.resolve("publish")?;
+            transfer::publish(a, true)
+        }
+        Command::Unpublish(mut a) => {
+            a.resolve("unpublish")?;
+            transfer::publish(a, false)
+        }
         Command::Completions(a) => completions(a.shell),
     }
 }

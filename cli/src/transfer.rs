@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use indicatif::ProgressBar;
 use objstore::{Creating, ErrorKind, Object, ObjectId, ObjectState, Store};
 
-use crate::args::{GetArgs, PutArgs, RmArgs};
+use crate::args::{GetArgs, PublishArgs, PutArgs, RmArgs};
 use crate::exit::{self, Failure};
 use crate::units::format_timeout;
 use crate::{emit, interrupt, open, progress};
@@ -277,6 +277,43 @@ pub fn rm(args: RmArgs) -> Result<(), Failure> {
     match first_failure {
         None => Ok(()),
         // Already reported, one line per ID.
+        Some(code) => Err(Failure::new(code, "")),
+    }
+}
+
+/// `publish` (or `unpublish`, with `publish` false): every ID is tried; the
+/// exit code is that of the first failure.
+pub fn publish(args: PublishArgs, publish: bool) -> Result<(), Failure> {
+    let store = open::existing(&args.name)?;
+    if store.remote_url().is_none() {
+        return Err(Failure::usage(format!("store '{}' has no remote", args.name)).hint(format!(
+            "a store gets one when it is created: `objstore create {} --remote s3://BUCKET/PREFIX`",
+            args.name
+        )));
+    }
+    let remote = store.remote_url().unwrap_or_default().to_string();
+    let mut first_failure = None;
+    for id in &args.ids {
+        let done = if publish { store.publish(id, args.timeout.0) } else { store.unpublish(id, args.timeout.0) };
+        let failure = match done {
+            Ok(()) => {
+                if args.verbose {
+                    let verb = if publish { "published" } else { "unpublished" };
+                    emit(&format!("{verb} {id} ({remote})\n"))?;
+                }
+                continue;
+            }
+            Err(e) if e.kind() == ErrorKind::NotSealed => Failure::from(e).hint("its creator must seal it first"),
+            Err(e) if e.kind() == ErrorKind::PermissionDenied => {
+                Failure::from(e).hint("the credentials come from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+            }
+            Err(e) => Failure::from(e),
+        };
+        failure.report();
+        first_failure.get_or_insert(failure.code);
+    }
+    match first_failure {
+        None => Ok(()),
         Some(code) => Err(Failure::new(code, "")),
     }
 }

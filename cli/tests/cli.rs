@@ -269,8 +269,21 @@ impl Drop for Holder {
 
 // ----- help, usage, exit codes ------------------------------------------------------
 
-const SUBCOMMANDS: [&str; 11] =
-    ["create", "destroy", "stat", "ls", "put", "get", "rm", "gc", "watch", "check", "completions"];
+const SUBCOMMANDS: [&str; 13] = [
+    "create",
+    "destroy",
+    "stat",
+    "ls",
+    "put",
+    "get",
+    "rm",
+    "publish",
+    "unpublish",
+    "gc",
+    "watch",
+    "check",
+    "completions",
+];
 
 #[test]
 fn every_subcommand_has_help_with_the_exit_codes() {
@@ -1137,4 +1150,40 @@ fn objstore_store_names_the_default_store() {
     assert!(err.contains("OBJSTORE_STORE"), "{err}");
     assert!(fails(&["stat"], 1).contains("OBJSTORE_STORE"));
     assert!(fails(&["rm", &"ab".repeat(20)], 1).contains("OBJSTORE_STORE"));
+}
+
+// ----- the remote tier ----------------------------------------------------------------
+
+/// Without the remote tier, a store with a remote is refused, saying why.
+#[cfg(not(feature = "remote"))]
+#[test]
+fn create_with_a_remote_needs_the_remote_tier() {
+    let t = TempStore::new("noremote");
+    let err = fails(&["create", t.n(), "--capacity", "1MiB", "--remote", "s3://bucket/prefix"], 1);
+    assert!(err.contains("feature `remote`"), "{err}");
+}
+
+/// Two "machines" (two stores) sharing a file:// remote: put and publish
+/// on one, get on the other fetches it.
+#[cfg(feature = "remote")]
+#[test]
+fn publish_on_one_store_and_get_on_another() {
+    let dir = TempDir::new("remote");
+    let url = format!("file://{}", dir.0.display());
+    let a = TempStore::create("remote-a", "16MiB", &["--remote", &url]);
+    let b = TempStore::create("remote-b", "16MiB", &["--remote", &url]);
+    let plain = TempStore::create("remote-plain", "1MiB", &[]);
+    let data = pattern(7, 3 << 20);
+    let id = put_bytes(a.n(), &data, &[]);
+    let id = id.trim();
+    assert!(ok(&["publish", "-v", a.n(), id]).contains(&format!("published {id}")));
+    let out = run(&["get", b.n(), id, "--timeout", "10s"]);
+    assert!(out.status.success(), "{}", describe(&["get"], &out));
+    assert!(out.stdout == data, "the fetched object differs");
+    // Unpublish removes it; a store without a remote cannot publish.
+    ok(&["unpublish", a.n(), id]);
+    let err = fails(&["unpublish", a.n(), id], 2);
+    assert!(err.contains("not found"), "{err}");
+    let err = fails(&["publish", plain.n(), id], 1);
+    assert!(err.contains("has no remote") && err.contains("--remote"), "{err}");
 }

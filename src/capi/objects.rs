@@ -188,9 +188,22 @@ pub unsafe extern "C" fn os_abort(store: *mut os_store, id: *const os_object_id)
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (absent, timeout 0); OS_TIMEOUT (still absent when
 /// a positive timeout ran out); OS_CORRUPT (a damaged store);
-/// OS_INVALID_ARGUMENT. A process that gets an object twice releases it
-/// twice. A get is a hash probe and a few atomic operations: no syscall, no
-/// allocation, no lock shared with other processes.
+/// OS_INVALID_ARGUMENT.
+///
+/// On a store with a remote (`os_options.remote_url`), an ID absent here is
+/// fetched from the remote if it is published there (one process of the
+/// machine fetches it into a local object; the others wait for it), and
+/// looked for again until the timeout if it is not (with timeout 0 the
+/// remote is asked once); a transfer, once begun, runs to its end whatever
+/// the timeout. Then also: OS_CORRUPT or OS_INCOMPATIBLE (a
+/// damaged remote object, or one of another format version: nothing is
+/// kept), OS_PERMISSION_DENIED (credentials refused), OS_IO_ERROR (the
+/// endpoint did not answer within the timeout; the message names it),
+/// OS_TOO_LARGE or OS_OUT_OF_MEMORY (no room for it here).
+///
+/// A process that gets an object twice releases it twice. A get of an
+/// object present here is a hash probe and a few atomic operations: no
+/// syscall, no allocation, no lock shared with other processes.
 #[no_mangle]
 pub unsafe extern "C" fn os_get(
     store: *mut os_store,
@@ -203,7 +216,7 @@ pub unsafe extern "C" fn os_get(
         let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
         let raw = match s.get_present(id) {
             Present::Pinned(raw) => raw,
-            Present::Absent if timeout_ms == 0 => return Err(Error::object_not_found(id.0)),
+            Present::Absent if timeout_ms == 0 && !s.has_remote() => return Err(Error::object_not_found(id.0)),
             Present::Absent | Present::Other => s.get_any(id, timeout_of(timeout_ms))?,
         };
         out.write(buffer_of(&raw));

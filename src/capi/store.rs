@@ -18,7 +18,7 @@ use crate::{ObjectState, Options, Store};
 ///   '/': a file on hugetlbfs or on disk). Must not be NULL.
 /// - `opts`: options from `os_options_default()`, or NULL for the defaults.
 ///   When the store exists, its capacity and limits come from the file and
-///   only the flags and `spill_dir` of `opts` matter.
+///   only the flags, `spill_dir` and `remote_url` of `opts` matter.
 /// - `out`: receives the new handle on success. Must not be NULL.
 ///
 /// # Returns
@@ -47,7 +47,7 @@ pub unsafe extern "C" fn os_open(name: *const c_char, opts: *const os_options, o
                 let size = sized::caller_size(opts, "opts")?;
                 sized::read_prefix(opts, size, os_options_default(), "opts")?
             };
-            // SAFETY: the caller's spill_dir, NULL or NUL-terminated.
+            // SAFETY: the caller's spill_dir and remote_url, NULL or NUL-terminated.
             unsafe { options_from_c(&o) }?
         };
         let store = Store::open(name, &options)?;
@@ -60,7 +60,7 @@ pub unsafe extern "C" fn os_open(name: *const c_char, opts: *const os_options, o
 /// each field.
 ///
 /// # Safety
-/// `o.spill_dir` must be NULL or a NUL-terminated string.
+/// `o.spill_dir` and `o.remote_url` must be NULL or NUL-terminated strings.
 unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
     let known = OS_OPEN_CREATE_ONLY | OS_OPEN_ATTACH_ONLY | OS_OPEN_PREFAULT | OS_OPEN_HUGEPAGES | OS_OPEN_ANY_OWNER;
     if o.flags & !known != 0 {
@@ -71,6 +71,12 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
     } else {
         // SAFETY: non-null, NUL-terminated by contract.
         Some(unsafe { args::path(o.spill_dir, "opts->spill_dir") }?.to_path_buf())
+    };
+    let remote_url = if o.remote_url.is_null() {
+        None
+    } else {
+        // SAFETY: non-null, NUL-terminated by contract.
+        Some(unsafe { args::string(o.remote_url, "opts->remote_url") }?.to_string())
     };
     Ok(Options {
         capacity_bytes: o.capacity_bytes,
@@ -83,6 +89,8 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
         prefault: o.flags & OS_OPEN_PREFAULT != 0,
         hugepages: o.flags & OS_OPEN_HUGEPAGES != 0,
         any_owner: o.flags & OS_OPEN_ANY_OWNER != 0,
+        remote_url,
+        ..Options::default()
     })
 }
 
@@ -176,6 +184,10 @@ pub unsafe extern "C" fn os_stats(store: *mut os_store, out: *mut os_store_stats
             referenced_count: s.referenced_count,
             tickets: s.tickets,
             evictions_total: s.evictions_total,
+            publishes_total: s.publishes_total,
+            published_bytes: s.published_bytes,
+            fetches_total: s.fetches_total,
+            fetched_bytes: s.fetched_bytes,
         };
         // SAFETY: the caller's struct has `size` writable bytes.
         unsafe { sized::write_prefix(out.ptr(), size, &stats) };
@@ -262,6 +274,7 @@ pub fn os_options_default() -> os_options {
         spill_dir: std::ptr::null(),
         mode: 0o600,
         flags: 0,
+        remote_url: std::ptr::null(),
     }
 }
 

@@ -104,6 +104,14 @@ pub struct os_options {
     pub mode: u32,
     /// OS_OPEN_* flags, or-ed.
     pub flags: u32,
+    /// The remote tier: "s3://bucket/prefix" (also "file:///dir", and
+    /// "memory://name" within one process, for tests), fixed when the store
+    /// is created; an attacher's must be NULL or the same. Endpoint, region
+    /// and credentials from the usual AWS_* environment variables. NULL: no
+    /// remote. A library built without the remote tier refuses it with
+    /// OS_INVALID_ARGUMENT. Added after the first version: read only when
+    /// `struct_size` reaches past it.
+    pub remote_url: *const c_char,
 }
 
 /// Counters of a store, from one pass over its object table that does not
@@ -154,6 +162,16 @@ pub struct os_store_stats {
     /// OS_OBJECT_EVICTABLE objects deleted to make room since the store was
     /// created. Added like `references`.
     pub evictions_total: u64,
+    /// Objects uploaded to the remote tier since the store was created (a
+    /// second publish of an object over 16 MiB uploads nothing; a smaller
+    /// one is uploaded again), and their bytes (headers included). Added
+    /// after the first version.
+    pub publishes_total: u64,
+    pub published_bytes: u64,
+    /// Objects fetched from the remote tier since the store was created, and
+    /// their bytes (data and metadata). Added after the first version.
+    pub fetches_total: u64,
+    pub fetched_bytes: u64,
 }
 
 /// One object of a listing (`os_list`). The caller sets `struct_size` of
@@ -208,7 +226,7 @@ pub const OS_PROCESS_INFO_MIN_SIZE: u32 = 12;
 // never change, whatever is added after them.
 const _: () = {
     use std::mem::{offset_of, size_of};
-    assert!(OS_OPTIONS_MIN_SIZE as usize == size_of::<os_options>());
+    assert!(OS_OPTIONS_MIN_SIZE as usize == offset_of!(os_options, flags) + 4);
     assert!(OS_STORE_STATS_MIN_SIZE as usize == offset_of!(os_store_stats, reclaimed_processes) + 8);
     assert!(OS_OBJECT_INFO_MIN_SIZE as usize == size_of::<os_object_info>());
     assert!(OS_PROCESS_INFO_MIN_SIZE as usize == size_of::<os_process_info>());

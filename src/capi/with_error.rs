@@ -13,7 +13,7 @@ use std::ffi::{c_char, c_void};
 use super::error_object::{hand_over, os_error};
 use super::status::os_status;
 use super::types::*;
-use super::{ids, inspect, objects, refs, store, version, wait};
+use super::{ids, inspect, objects, refs, remote, store, version, wait};
 
 /// `os_open`, handing its error to `*err`: NULL on success, on failure an
 /// error the caller frees with `os_error_free`. `err` may be NULL.
@@ -200,6 +200,32 @@ pub unsafe extern "C" fn os_get_many_e(
 ) -> os_status {
     // SAFETY: the pointer contract of the header's preamble, as for `os_get_many`.
     unsafe { hand_over(objects::os_get_many(store, ids, n, timeout_ms, out), err) }
+}
+
+/// `os_publish`, handing its error to `*err`: NULL on success, on failure an
+/// error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_publish_e(
+    store: *mut os_store,
+    id: *const os_object_id,
+    timeout_ms: i64,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_publish`.
+    unsafe { hand_over(remote::os_publish(store, id, timeout_ms), err) }
+}
+
+/// `os_unpublish`, handing its error to `*err`: NULL on success, on failure
+/// an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_unpublish_e(
+    store: *mut os_store,
+    id: *const os_object_id,
+    timeout_ms: i64,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_unpublish`.
+    unsafe { hand_over(remote::os_unpublish(store, id, timeout_ms), err) }
 }
 
 /// `os_release`, handing its error to `*err`: NULL on success, on failure an

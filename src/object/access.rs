@@ -229,6 +229,24 @@ impl<'a> Access<'a> {
         Ok((d, snap.state))
     }
 
+    /// Who holds `id` on this machine without it being readable: None if no
+    /// descriptor holds the ID (or a get could read it); Some(Some(slot))
+    /// if it is created and not sealed by process slot `slot` (its creator,
+    /// or a process fetching it from the remote); Some(None) if it is held
+    /// otherwise (deleted while pinned: reserved until its last release).
+    pub(crate) fn holder(&self, id: &ObjectId) -> Option<Option<u32>> {
+        let (_, s) = self.o.lookup_state(&id.words(), |s| s.holds_id())?;
+        match s.state() {
+            State::Created => Some(Some(s.owner())),
+            State::Deleted => Some(None),
+            State::Sealed | State::Spilling | State::Spilled | State::Shadow => None,
+            // The lookup filtered these out.
+            State::Free | State::Reserved | State::Inserting | State::Collided | State::Freeing | State::Invalid => {
+                None
+            }
+        }
+    }
+
     /// Seals the unsealed object `d` (state `created`): visible, immutable.
     pub(crate) fn seal(&self, id: &ObjectId, d: u32, created: StateWord) -> Result<()> {
         let o = self.o;

@@ -17,9 +17,11 @@ use super::process_refs::ProcessRefs;
 use super::reclaim::{reclaim_slot, Reclaimed};
 use super::room::{Room, RoomMaker};
 use super::spill::{Provision, Spiller};
+use super::spill_medium::{self, Medium};
 use crate::error::{err, Error, Result};
 use crate::id::IdGenerator;
 use crate::platform::{self, LockFd};
+use crate::remote::Remote;
 use crate::shared::descriptor::StateWord;
 use crate::shared::layout;
 use crate::shared::mapping::{LocalCounters, Mapping};
@@ -47,6 +49,11 @@ pub(crate) struct Attachment {
     local_waiters: LocalCounters,
     /// This process's reference counts per object ID.
     process_refs: ProcessRefs,
+    /// The client of the store's remote tier, if it has one.
+    remote: Option<Remote>,
+    /// Where the store's spill blobs go on its remote (used when it has no
+    /// spill directory).
+    remote_spill_dir: String,
 
     /// Fresh IDs for puts.
     pub(crate) ids: IdGenerator,
@@ -65,6 +72,9 @@ impl Attachment {
     /// returns what attaching reclaimed from dead processes (nothing when
     /// this process was attached already).
     pub(crate) fn open(path: &Path, opts: &Options) -> Result<(Arc<Attachment>, Reclaimed)> {
+        // A remote asked for is checked before a store is made with it (a
+        // library without the feature refuses it here).
+        let mut client = opts.remote_url.as_deref().map(|u| Remote::open(u, &opts.remote_config)).transpose()?;
         let fd = open::open_or_create(path, opts)?;
         let info = platform::fstat(&fd).map_err(|e| Error::os(format!("cannot stat '{}'", path.display()), e))?;
         let file_key = (info.dev, info.ino);
@@ -72,15 +82,25 @@ impl Attachment {
         if let Some(att) = reg.get(&file_key).and_then(Weak::upgrade) {
             if att.member.in_owner_process() {
                 open::check_same_spill_dir(att.spill_dir(), opts)?;
+                open::check_same_remote(att.remote_url(), opts)?;
                 return Ok((att, Reclaimed::default()));
             }
         }
         let (info, layout) = open::validate(&fd, path, opts)?;
         open::check_same_spill_dir(layout.params.spill_dir.as_deref(), opts)?;
+        open::check_same_remote(layout.params.remote_url.as_deref(), opts)?;
+        let remote = match &layout.params.remote_url {
+            Some(url) => Some(match client.take() {
+                Some(c) => c,
+                None => Remote::open(url, &opts.remote_config)?,
+            }),
+            None => None,
+        };
         let len = usize::try_from(layout.file_size).map_err(|_| err!(Corrupt, "store too large to map"))?;
         let map = Mapping::map(&fd, len).map_err(|e| Error::os(format!("cannot map '{}'", path.display()), e))?;
         let region = Region::new(map, layout)?;
         let l = region.layout();
+        let hash_seed = l.params.hash_seed;
         if l.params.store_flags & layout::STORE_FLAG_HUGEPAGES != 0 || opts.hugepages {
             if let Some(p) = region.map().ptr(l.arena, l.params.capacity as usize) {
                 platform::advise_hugepages(p, l.params.capacity as usize);
@@ -106,6 +126,8 @@ impl Attachment {
             local_pins,
             local_waiters,
             process_refs: ProcessRefs::default(),
+            remote,
+            remote_spill_dir: spill_medium::blob_dir(hash_seed),
             ids: IdGenerator::new(),
         });
         if opts.prefault {
@@ -150,6 +172,23 @@ impl Attachment {
         }
     }
 
+    /// The store's remote URL, if it has one.
+    pub(crate) fn remote_url(&self) -> Option<&str> {
+        self.region.layout().params.remote_url.as_deref()
+    }
+
+    /// The client of the store's remote tier, if it has one.
+    pub(crate) fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
+    }
+
+    /// Whether the process in slot `slot` is alive (this process's own
+    /// slot is). A slot whose process died and was reclaimed since counts as
+    /// dead too: it is free or someone else's now.
+    pub(crate) fn slot_is_alive(&self, slot: u32) -> bool {
+        self.member.slot_is_alive(&self.region, slot)
+    }
+
     pub(crate) fn spill_dir(&self) -> Option<&Path> {
         self.region.layout().params.spill_dir.as_deref()
     }
@@ -185,14 +224,15 @@ impl Attachment {
         }
     }
 
-    /// Spilling for this process, if the store spills.
+    /// Spilling for this process, if the store spills: to its spill
+    /// directory, else to its remote.
     pub(crate) fn spiller(&self) -> Option<Spiller<'_>> {
-        Some(Spiller {
-            alloc: self.allocator(),
-            dir: self.spill_dir()?,
-            file_mode: self.spill_file_mode,
-            local: self.local_pins(),
-        })
+        let medium = match (self.spill_dir(), self.remote()) {
+            (Some(dir), _) => Medium::Dir(dir),
+            (None, Some(remote)) => Medium::Remote { remote, dir: &self.remote_spill_dir },
+            (None, None) => return None,
+        };
+        Some(Spiller { alloc: self.allocator(), medium, file_mode: self.spill_file_mode, local: self.local_pins() })
     }
 
     // ----- dead processes ---------------------------------------------------------
@@ -306,7 +346,7 @@ impl Provision for Attachment {
         if let Some(off) = alloc.try_allocate(d, total, true, None)? {
             return Ok(off);
         }
-        let how = if self.spill_dir().is_some() {
+        let how = if self.spiller().is_some() {
             "and what it holds cannot move (pinned or unsealed objects)"
         } else {
             "(no spill directory)"

@@ -51,6 +51,18 @@ pub struct Stats {
     pub tickets: u64,
     /// Evictable objects deleted to make room since the store was created.
     pub evictions_total: u64,
+    /// Objects uploaded to the remote tier since the store was created (a
+    /// second publish of an object over 16 MiB finds it there and uploads
+    /// nothing; a smaller one is uploaded again, which costs about what
+    /// asking first would).
+    pub publishes_total: u64,
+    /// Bytes uploaded to the remote tier since the store was created.
+    pub published_bytes: u64,
+    /// Objects fetched from the remote tier since the store was created.
+    pub fetches_total: u64,
+    /// Bytes (data and metadata) fetched from the remote tier since the
+    /// store was created.
+    pub fetched_bytes: u64,
 }
 
 /// Where an object is in its life.
@@ -114,6 +126,10 @@ pub(crate) fn stats(att: &Attachment) -> Stats {
         spills_total: counter(Global::Spills),
         restores_total: counter(Global::Restores),
         evictions_total: counter(Global::Evictions),
+        publishes_total: counter(Global::Publishes),
+        published_bytes: counter(Global::PublishedBytes),
+        fetches_total: counter(Global::Fetches),
+        fetched_bytes: counter(Global::FetchedBytes),
         attached_processes: att.live_processes().len() as u32,
         ..Stats::default()
     };

@@ -125,6 +125,15 @@ impl Membership {
             .collect()
     }
 
+    /// Whether slot `s` is held by a live process (our own slot is).
+    pub(crate) fn slot_is_alive(&self, region: &Region, s: u32) -> bool {
+        if s == self.slot {
+            return true;
+        }
+        let Some(fd) = self.fd() else { return true };
+        region.procs().owner(s).active && platform::slot_is_locked(fd, s).unwrap_or(true)
+    }
+
     /// Leaves the slot (after the caller cleaned it up as a reclaimer would).
     pub(crate) fn leave(&self, region: &Region) {
         region.procs().deactivate(self.slot);

@@ -10,8 +10,9 @@
 //!   a time;
 //! - `evict` (deleting cache entries, least recently used first, when
 //!   memory runs short);
-//! - `spill_files` (the on-disk format), `spill` (spilling and restoring
-//!   objects), `room` (which objects to spill when memory runs short);
+//! - `spill_files` (the on-disk format), `spill_medium` (a spill directory
+//!   or the remote tier), `spill` (spilling and restoring objects), `room`
+//!   (which objects to spill when memory runs short);
 //! - `reclaim`: cleaning up after a dead process;
 //! - `open` (opening and creating store files), `membership` (process slots
 //!   and liveness), `attach` (a process's attachment, and what a claim or
@@ -51,6 +52,8 @@ mod room;
 mod spill;
 #[cfg(not(loom))]
 mod spill_files;
+#[cfg(not(loom))]
+mod spill_medium;
 
 #[cfg(any(test, loom))]
 pub(crate) mod test_arena;

@@ -15,6 +15,7 @@ use std::sync::atomic::Ordering;
 
 use crate::error::{err, Error, ErrorKind, Result};
 use crate::platform::{self, FileInfo};
+use crate::remote::{self, RemoteConfig};
 use crate::shared::descriptor;
 use crate::shared::layout::{self, Layout, Params, HUGE_PAGE_SIZE, PAGE_SIZE};
 use crate::shared::mapping::Mapping;
@@ -49,6 +50,13 @@ pub struct Options {
     /// Without it, the store file must belong to this user or to root, and
     /// the spill directory too, writable by nobody else.
     pub any_owner: bool,
+    /// The remote tier (fixed at creation; None: none): `s3://bucket/prefix`,
+    /// `file:///dir` or `memory://name/prefix`. An attacher's must be None or
+    /// the same. Needs the cargo feature `remote`.
+    pub remote_url: Option<String>,
+    /// Settings of this process's remote client (`AWS_*` names), over the
+    /// environment.
+    pub remote_config: RemoteConfig,
 }
 
 /// Resolves a store name to its file path: a name without '/' is a file
@@ -157,6 +165,21 @@ pub(crate) fn check_same_spill_dir(store_dir: Option<&Path>, opts: &Options) -> 
                 "the store's spill directory is {}, not '{}' (it is fixed when the store is created)",
                 store_dir.map_or("unset".to_string(), |d| format!("'{}'", d.display())),
                 want.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// An attacher's remote URL must be the store's own (or none).
+pub(crate) fn check_same_remote(store_url: Option<&str>, opts: &Options) -> Result<()> {
+    if let Some(url) = &opts.remote_url {
+        let want = remote::normalize_url(url)?;
+        if store_url != Some(want.as_str()) {
+            return Err(err!(
+                InvalidArgument,
+                "the store's remote is {}, not '{want}' (it is fixed when the store is created)",
+                store_url.map_or("unset".to_string(), |u| format!("'{u}'"))
             ));
         }
     }
@@ -314,6 +337,7 @@ fn create_file(path: &Path, opts: &Options) -> Result<OwnedFd> {
         Some(d) => Some(absolute_dir(d)?),
         None => None,
     };
+    let remote_url = opts.remote_url.as_deref().map(remote::normalize_url).transpose()?;
     let params = Params {
         capacity,
         max_objects,
@@ -323,6 +347,7 @@ fn create_file(path: &Path, opts: &Options) -> Result<OwnedFd> {
         created_unix: platform::unix_seconds_coarse(),
         store_flags: if hugepages { layout::STORE_FLAG_HUGEPAGES } else { 0 },
         spill_dir,
+        remote_url,
     };
     let layout = Layout::compute(params)?;
     let mode = if opts.mode == 0 { 0o600 } else { opts.mode };
@@ -396,13 +421,21 @@ pub(crate) fn read_header(path: &Path) -> Result<Layout> {
     Layout::decode_header(&buf)
 }
 
-/// Removes a store's file and its spill files. Processes attached keep
-/// their mappings; the next open of the name creates a new store.
+/// Removes a store's file and its spill files (or the spill blobs on its
+/// remote). Processes attached keep their mappings; the next open of the
+/// name creates a new store.
 pub(crate) fn destroy(path: &Path) -> Result<()> {
-    let spill_dir = read_header(path).ok().and_then(|l| l.params.spill_dir);
+    let params = read_header(path).ok().map(|l| l.params);
     platform::unlink(path).map_err(|e| Error::os(format!("cannot remove store '{}'", path.display()), e))?;
-    if let Some(dir) = spill_dir {
+    let Some(params) = params else { return Ok(()) };
+    if let Some(dir) = params.spill_dir {
         super::spill_files::remove_all(&dir);
+    } else if let Some(url) = params.remote_url {
+        // Its spill blobs, if the remote answers (best effort, with this
+        // process's credentials).
+        if let Ok(remote) = crate::remote::Remote::open(&url, &RemoteConfig::default()) {
+            super::spill_medium::remove_all_blobs(&remote, &super::spill_medium::blob_dir(params.hash_seed));
+        }
     }
     Ok(())
 }

@@ -8,18 +8,20 @@
 //!
 //! Files. A spill records its attempt in the descriptor before it creates
 //! its file, writes the file under a temporary name and renames it into
-//! place, then commits SPILLING -> SPILLED. The file is removed when the
-//! spilled descriptor is freed: after a restore installed its copy, or on
-//! delete. Files of a spiller that died are removed when it is reclaimed;
-//! `sweep` also removes files that no descriptor owns.
+//! place (on a remote, `spill_medium`: one PUT), then commits SPILLING ->
+//! SPILLED. The file is removed when the spilled descriptor is freed: after
+//! a restore installed its copy, or on delete (a blob on the remote by the
+//! process that did it, once done). Files of a spiller that died are
+//! removed when it is reclaimed; `sweep` also removes files (and blobs)
+//! that no descriptor owns.
 
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 
 use super::alloc::{footprint, Allocator, Freer};
 use super::lifecycle::Objects;
 use super::spill_files::{self, Header};
+use super::spill_medium::Medium;
 use crate::error::{err, Result};
 use crate::id::ObjectId;
 use crate::shared::descriptor::{flags, Location, Snapshot, State, StateWord, NO_OWNER};
@@ -52,8 +54,8 @@ pub(crate) trait Provision {
 #[derive(Clone, Copy)]
 pub(crate) struct Spiller<'a> {
     pub alloc: Allocator<'a>,
-    /// The store's spill directory.
-    pub dir: &'a Path,
+    /// Where spilled objects go: the spill directory, or the remote.
+    pub medium: Medium<'a>,
     /// Mode of the files written: access for whoever may use the store.
     pub file_mode: u32,
     /// This process's local pin counts.
@@ -130,21 +132,14 @@ impl<'a> Spiller<'a> {
             o.cancel_spill(d, spilling);
             return Ok(false);
         }
-        let tmp = spill_files::path(self.dir, &snap.key, d, gen, tag, true);
-        let path = spill_files::path(self.dir, &snap.key, d, gen, tag, false);
         let header = Header { key: snap.key, meta_len: snap.meta_len, data_len: snap.data_len, desc: d, gen };
         let base = region.arena_offset(offset);
-        let written = spill_files::write(&tmp, self.file_mode, &header, |at, len| {
+        let written = self.medium.write(d, tag, self.file_mode, &header, |at, len| {
             // SAFETY: sealed bytes, which nobody writes, pinned by us so
             // that no delete frees them while we read.
             unsafe { region.map().bytes(base + at as usize, len) }
-        })
-        .and_then(|()| {
-            std::fs::rename(&tmp, &path)
-                .map_err(|e| spill_files::io_error(format!("cannot rename spill file {}", tmp.display()), e))
         });
         if let Err(e) = written {
-            let _ = std::fs::remove_file(&tmp);
             // A reader that cancelled the spill meanwhile makes the failure
             // moot: the object stays in memory, as it would have anyway.
             if !o.cancel_spill(d, spilling) {
@@ -154,7 +149,7 @@ impl<'a> Spiller<'a> {
         }
         if !o.commit_spill(d, spilling) {
             // A reader wanted it back first: keep it in memory.
-            let _ = std::fs::remove_file(&path);
+            self.medium.remove(&snap.key, d, gen, tag);
             return Ok(false);
         }
         self.count(Global::Spills);
@@ -187,10 +182,12 @@ impl<'a> Spiller<'a> {
         match Location::decode(snap.loc) {
             Some(Location::Successor { d: t, gen }) => {
                 self.alloc.with_careful_freer(|f| o.install_successor(d, snap.state, &snap.key, t, gen, me, f));
+                self.forget(d, snap);
                 Ok(Spilled::LookAgain)
             }
             Some(Location::Tombstone) => {
                 self.alloc.with_careful_freer(|f| o.finish_tombstone(d, snap.state, me, f));
+                self.forget(d, snap);
                 Ok(Spilled::Deleted)
             }
             Some(loc) if loc.holds_memory() => {
@@ -212,9 +209,19 @@ impl<'a> Spiller<'a> {
         let o = self.objects();
         if let Some((d, spilled)) = o.chosen_predecessor(t, snap.state) {
             let me = self.me();
+            let original = o.desc.snapshot(d).filter(|p| p.state == spilled);
             self.alloc
                 .with_careful_freer(|f| o.install_successor(d, spilled, &snap.key, t, snap.state.short_gen(), me, f));
+            if let Some(p) = original {
+                self.forget(d, &p);
+            }
         }
+    }
+
+    /// Removes the spill blob of the SPILLED object `d` (seen in `snap`)
+    /// that a restore or a delete has freed (a file went with the free).
+    fn forget(&self, d: u32, snap: &Snapshot) {
+        self.medium.forget(&snap.key, d, snap.state.gen(), snap.spill_tag());
     }
 
     /// Restores the SPILLED object `d`: a complete, checked copy in a fresh
@@ -248,8 +255,7 @@ impl<'a> Spiller<'a> {
         };
         let header =
             Header { key: snap.key, meta_len: snap.meta_len, data_len: snap.data_len, desc: d, gen: snap.state.gen() };
-        let path = spill_files::path(self.dir, &snap.key, d, snap.state.gen(), snap.spill_tag(), false);
-        let read = spill_files::read(&path, &header, |at, len| {
+        let read = self.medium.read(d, snap.spill_tag(), &header, |at, len| {
             // SAFETY: the block is ours alone: allocated for an unpublished
             // descriptor this process holds RESERVED.
             unsafe { region.map().bytes_mut(offset + at as usize, len) }
@@ -279,6 +285,7 @@ impl<'a> Spiller<'a> {
         self.count(Global::Restores);
         let me = self.me();
         self.alloc.with_careful_freer(|f| o.install_successor(d, snap.state, &snap.key, t, shadow.short_gen(), me, f));
+        self.forget(d, snap);
         if pinned {
             if let Some(copy) = o.desc.snapshot(t).filter(|c| c.state.gen() == shadow.gen()) {
                 return Ok(Some((t, copy)));
@@ -297,6 +304,7 @@ impl<'a> Spiller<'a> {
             if o.claim_tombstone(d, snap.state).is_ok() {
                 let me = self.me();
                 self.alloc.with_careful_freer(|f| o.finish_tombstone(d, snap.state, me, f));
+                self.forget(d, snap);
                 return Ok(true);
             }
             return Ok(false);
@@ -318,11 +326,7 @@ impl<'a> Spiller<'a> {
                 let _ = self.settle(d, &snap);
             }
         }
-        for (path, attempt) in spill_files::list(self.dir) {
-            if !o.owns_spill_file(&attempt) {
-                let _ = std::fs::remove_file(path);
-            }
-        }
+        self.medium.sweep(|attempt| o.owns_spill_file(attempt));
     }
 }
 

@@ -219,3 +219,73 @@ pub(crate) fn read<'b>(
     }
     Ok(())
 }
+
+/// The whole spill file for `header` as bytes (for a remote, which stores
+/// a blob in one piece): what `write` would write, from the same `chunk`s.
+pub(crate) fn image<'b>(header: &Header, mut chunk: impl FnMut(u64, usize) -> Option<&'b [u8]>) -> Result<Vec<u8>> {
+    let mut out = Vec::with_capacity(header.file_len() as usize);
+    out.extend_from_slice(&header.encode());
+    let meta_at = header.data_len.next_multiple_of(64);
+    for (start, len) in [(0, header.data_len), (meta_at, header.meta_len as u64)] {
+        let mut done = 0;
+        while done < len {
+            let n = (CHUNK as u64).min(len - done) as usize;
+            out.extend_from_slice(chunk(start + done, n).ok_or_else(|| err!(Corrupt, "object bytes out of bounds"))?);
+            done += n as u64;
+        }
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&out[..CRC_AT]);
+    crc.update(&out[HEADER_LEN..]);
+    let crc = crc.finalize().to_le_bytes();
+    out[CRC_AT..CRC_AT + 4].copy_from_slice(&crc);
+    Ok(out)
+}
+
+/// Checks a spill file read whole (`bytes`, named `shown` in messages)
+/// against `expect` and copies the object's bytes into the ranges
+/// `chunk(offset, len)` hands out, as `read` does: any mismatch is CORRUPT.
+pub(crate) fn check_image<'b>(
+    shown: &str,
+    bytes: &[u8],
+    expect: &Header,
+    mut chunk: impl FnMut(u64, usize) -> Option<&'b mut [u8]>,
+) -> Result<()> {
+    let id = ObjectId::from_words(expect.key);
+    if bytes.len() as u64 != expect.file_len() {
+        return Err(err!(Corrupt, "spill file {shown} is {} bytes, expected {}", bytes.len(), expect.file_len()));
+    }
+    if bytes[..CRC_AT] != expect.encode()[..CRC_AT] {
+        return Err(err!(Corrupt, "spill file {shown} has a damaged header (or belongs to another object)"));
+    }
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&bytes[..CRC_AT]);
+    crc.update(&bytes[HEADER_LEN..]);
+    let stored = u32::from_le_bytes(bytes[CRC_AT..CRC_AT + 4].try_into().expect("4 bytes"));
+    if crc.finalize() != stored {
+        return Err(err!(Corrupt, "spill file {shown} of object {id} fails its CRC32 check"));
+    }
+    let meta_at = expect.data_len.next_multiple_of(64);
+    let mut at = HEADER_LEN;
+    for (start, len) in [(0, expect.data_len), (meta_at, expect.meta_len as u64)] {
+        let mut done = 0;
+        while done < len {
+            let n = (CHUNK as u64).min(len - done) as usize;
+            let dst = chunk(start + done, n).ok_or_else(|| err!(Corrupt, "restore target out of bounds"))?;
+            dst.copy_from_slice(&bytes[at..at + n]);
+            at += n;
+            done += n as u64;
+        }
+    }
+    Ok(())
+}
+
+/// The name of the complete file of a spill attempt (no directory).
+pub(crate) fn name(key: &[u64; 3], d: u32, gen: u64, tag: u32) -> String {
+    format!("{}.{d}.{gen}.{tag}{SPILL_SUFFIX}", ObjectId::from_words(*key).to_hex())
+}
+
+/// The spill attempt a file name records (None for other names).
+pub(crate) fn attempt_of(name: &str) -> Option<SpillAttempt> {
+    parse_name(name)
+}

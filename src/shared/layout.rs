@@ -3,7 +3,8 @@
 //! the arena that holds object bytes.
 //!
 //! ```text
-//! 0       header (magic, version, CRC, sizes, hash seed, spill dir)  8 KiB
+//! 0       header (magic, version, CRC, sizes, hash seed,          8 KiB
+//!         remote URL, spill dir)
 //! 8 KiB   mutable globals (counters, the get_many wait word)          4 KiB
 //!         process table      one 1 KiB slot per process
 //!         slab hints         per size class, slabs recently freed into
@@ -39,10 +40,14 @@ use crate::error::{err, Result};
 /// The first bytes of every store file.
 pub(crate) const MAGIC: [u8; 8] = *b"OBJSTORE";
 /// Bumped whenever the layout or any shared protocol changes.
-pub(crate) const LAYOUT_VERSION: u32 = 8;
+pub(crate) const LAYOUT_VERSION: u32 = 9;
 
 /// Bytes of the immutable, checksummed header.
 pub(crate) const HEADER_LEN: usize = 8192;
+/// Where the remote URL is kept inside the header.
+const REMOTE_URL_OFFSET: usize = 1024;
+/// Longest remote URL the header can hold.
+pub(crate) const MAX_REMOTE_URL_LEN: usize = SPILL_DIR_OFFSET - REMOTE_URL_OFFSET;
 /// Where the spill directory path is kept inside the header.
 const SPILL_DIR_OFFSET: usize = 4096;
 /// Longest spill directory path the header can hold.
@@ -75,6 +80,8 @@ pub(crate) struct Params {
     pub created_unix: u64,
     pub store_flags: u32,
     pub spill_dir: Option<PathBuf>,
+    /// The remote tier's URL (normalized, see `remote::normalize_url`).
+    pub remote_url: Option<String>,
 }
 
 /// Where everything is, computed from `Params`.
@@ -149,6 +156,9 @@ impl Layout {
             if d.as_os_str().len() > MAX_SPILL_DIR_LEN {
                 return Err(err!(InvalidArgument, "spill directory path is longer than {MAX_SPILL_DIR_LEN} bytes"));
             }
+        }
+        if params.remote_url.as_ref().is_some_and(|u| u.len() > MAX_REMOTE_URL_LEN) {
+            return Err(err!(InvalidArgument, "remote URL is longer than {MAX_REMOTE_URL_LEN} bytes"));
         }
         if params.store_flags & STORE_FLAG_HUGEPAGES != 0 && !params.capacity.is_multiple_of(HUGE_PAGE_SIZE) {
             return Err(err!(InvalidArgument, "a huge-page store's capacity must be a multiple of 2 MiB"));
@@ -237,6 +247,9 @@ impl Layout {
         put64(&mut h, 80, self.file_size);
         put64(&mut h, 88, self.arena as u64);
         h[SPILL_DIR_OFFSET..SPILL_DIR_OFFSET + dir.len()].copy_from_slice(dir);
+        let url = p.remote_url.as_deref().unwrap_or("").as_bytes();
+        put32(&mut h, 96, url.len() as u32);
+        h[REMOTE_URL_OFFSET..REMOTE_URL_OFFSET + url.len()].copy_from_slice(url);
         let crc = crc32fast::hash(&h);
         put32(&mut h, 12, crc);
         h
@@ -276,6 +289,19 @@ impl Layout {
             let raw = &h[SPILL_DIR_OFFSET..SPILL_DIR_OFFSET + dir_len];
             Some(PathBuf::from(std::ffi::OsStr::from_bytes(raw)))
         };
+        let url_len = get32(h, 96) as usize;
+        if url_len > MAX_REMOTE_URL_LEN {
+            return Err(err!(Corrupt, "store header has a bad remote URL length"));
+        }
+        let remote_url = if url_len == 0 {
+            None
+        } else {
+            let raw = &h[REMOTE_URL_OFFSET..REMOTE_URL_OFFSET + url_len];
+            Some(
+                String::from_utf8(raw.to_vec())
+                    .map_err(|_| err!(Corrupt, "store header has a remote URL that is not UTF-8"))?,
+            )
+        };
         let params = Params {
             capacity: get64(h, 24),
             max_objects: get64(h, 32),
@@ -285,6 +311,7 @@ impl Layout {
             created_unix: get64(h, 64),
             store_flags: get32(h, 72),
             spill_dir,
+            remote_url,
         };
         let layout = Layout::compute(params).map_err(|e| err!(Corrupt, "store header holds impossible sizes: {e}"))?;
         if layout.mask_words as u32 != get32(h, 44)
@@ -330,6 +357,14 @@ pub(crate) enum Global {
     /// Whether the store may hold evictable objects: `[puts:63 | none:1]`
     /// (see `object::evict`).
     EvictableHint,
+    /// Objects uploaded to the remote tier since the store was created.
+    Publishes,
+    /// Bytes uploaded to the remote tier (published objects, headers included).
+    PublishedBytes,
+    /// Objects fetched from the remote tier since the store was created.
+    Fetches,
+    /// Bytes fetched from the remote tier (data and metadata).
+    FetchedBytes,
 }
 
 impl Global {
@@ -344,6 +379,10 @@ impl Global {
                 Global::Evictions => 208,
                 Global::EvictionHand => 320,
                 Global::EvictableHint => 384,
+                Global::Publishes => 448,
+                Global::PublishedBytes => 456,
+                Global::Fetches => 464,
+                Global::FetchedBytes => 472,
             }
     }
 }
@@ -362,6 +401,7 @@ mod tests {
             created_unix: 1,
             store_flags: 0,
             spill_dir: Some("/tmp/spill".into()),
+            remote_url: Some("s3://bucket/prefix".into()),
         }
     }
 

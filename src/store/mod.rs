@@ -11,6 +11,7 @@ mod handle_pins;
 mod inspect;
 mod recent;
 mod refs;
+mod remote;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -49,6 +50,8 @@ pub struct Store {
     refs: HandleRefs,
     /// What attaching reclaimed from dead processes.
     reclaimed_at_open: Reclaimed,
+    /// The store has a remote tier: a get of an absent ID asks it.
+    has_remote: bool,
 }
 
 impl std::fmt::Debug for Store {
@@ -86,6 +89,7 @@ impl Store {
         Ok(Store {
             pins: LocalCounters::new(n).map_err(|e| Error::os("cannot map pin counters", e))?,
             recent: RecentObjects::default(),
+            has_remote: att.remote().is_some(),
             att,
             pinned_any: AtomicBool::new(false),
             created: Mutex::new(HashMap::new()),
@@ -304,11 +308,20 @@ impl Store {
 
     /// Gets and pins an object, waiting up to `timeout` (None: forever) for
     /// another process to seal it. Zero timeout: NotFound if absent.
+    ///
+    /// On a store with a remote, an ID absent here is fetched from the
+    /// remote if it is published there, and looked for again until the
+    /// timeout if it is not (see `publish`); with a zero timeout the remote
+    /// is asked once. The timeout bounds the wait for the object to be
+    /// published and for the remote to answer; a transfer, once begun, runs
+    /// to its end.
     #[inline]
     pub fn get_raw(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
         match self.get_present(id) {
             Present::Pinned(raw) => Ok(raw),
-            Present::Absent if timeout.is_some_and(|t| t.is_zero()) => Err(Error::object_not_found(id.0)),
+            Present::Absent if timeout.is_some_and(|t| t.is_zero()) && !self.has_remote => {
+                Err(Error::object_not_found(id.0))
+            }
             Present::Absent | Present::Other => self.get_any(id, timeout),
         }
     }
@@ -339,6 +352,12 @@ impl Store {
         }
     }
 
+    /// Whether the store has a remote (a get of an absent ID asks it).
+    #[inline(always)]
+    pub(crate) fn has_remote(&self) -> bool {
+        self.has_remote
+    }
+
     /// Every case of `get_raw`.
     #[cold]
     #[inline(never)]
@@ -352,6 +371,9 @@ impl Store {
         let key = id.words();
         if let Some(obj) = self.try_get(id, &key)? {
             return Ok(obj);
+        }
+        if self.has_remote {
+            return self.get_remote(id, timeout);
         }
         if timeout == Some(Duration::ZERO) {
             return Err(Error::object_not_found(id.0));
@@ -458,7 +480,8 @@ impl Store {
     }
 
     /// Gets and pins many objects, waiting up to `timeout` for the missing
-    /// ones. `out[i]` is Some for each object pinned. On Timeout (or NotFound
+    /// ones (on a store with a remote, fetching those published there, as
+    /// `get` does). `out[i]` is Some for each object pinned. On Timeout (or NotFound
     /// with a zero timeout) the present objects stay pinned; on any other
     /// error none does.
     pub fn get_many_raw(
@@ -485,6 +508,9 @@ impl Store {
             return Err(err!(InvalidArgument, "{} IDs but {} output slots", ids.len(), out.len()));
         }
         out.iter_mut().for_each(|o| *o = None);
+        if self.has_remote {
+            return self.get_many_remote(ids, timeout, out);
+        }
         let mut failure = None;
         let mut fill = |out: &mut [Option<RawObject>]| -> bool {
             let mut all = true;

@@ -6,7 +6,8 @@
  * documents, and its status and os_last_error() are checked; then the
  * normal paths: put/get/release/delete, create/seal/abort, get_many,
  * waiting, listing, stats, a full store, an object larger than the store;
- * errors as objects (the _e functions), processes, pin holders, the audit.
+ * errors as objects (the _e functions), processes, pin holders, the audit;
+ * publishing and fetching through a file:// remote.
  * test_abi_evolution.c checks the versions and the struct_size rule.
  */
 #define _GNU_SOURCE
@@ -698,6 +699,71 @@ static void test_references(void) {
     CHECK_STATUS(os_close(s), OS_OK);
 }
 
+/* The remote tier over a file:// remote: publish from one store, get in
+ * another (a second machine); the statuses of the calls' bad arguments. The
+ * library make builds has the remote tier. */
+static void test_remote(void) {
+    char dir[] = "/tmp/objstore-ctest-remote-XXXXXX", url[64], other[160];
+    CHECK(mkdtemp(dir) != NULL);
+    snprintf(url, sizeof url, "file://%s", dir);
+    snprintf(other, sizeof other, "%s-b", store_name);
+    os_destroy(store_name);
+    os_destroy(other);
+    os_options opts = os_options_default();
+    opts.capacity_bytes = 8 << 20;
+    opts.remote_url = url;
+    os_store *a = NULL, *b = NULL;
+    CHECK_STATUS(os_open(store_name, &opts, &a), OS_OK);
+    CHECK_STATUS(os_open(other, &opts, &b), OS_OK);
+    static uint8_t data[300000];
+    for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7 + 1);
+    os_object_id id;
+    CHECK_STATUS(os_put_with_meta(a, data, sizeof data, "meta", 4, &id), OS_OK);
+    CHECK_STATUS(os_publish(a, &id, 10000), OS_OK);
+    CHECK_STATUS(os_publish(a, &id, 0), OS_OK); /* there already */
+    os_buffer buf;
+    CHECK_STATUS(os_get(b, &id, 10000, &buf), OS_OK);
+    CHECK(buf.data_len == sizeof data && memcmp(buf.data, data, sizeof data) == 0);
+    CHECK(buf.meta_len == 4 && memcmp(buf.meta, "meta", 4) == 0);
+    CHECK_STATUS(os_release(b, &id), OS_OK);
+    os_store_stats st = {.struct_size = sizeof st};
+    CHECK_STATUS(os_stats(b, &st), OS_OK);
+    CHECK(st.fetches_total == 1 && st.fetched_bytes == sizeof data + 4);
+    st.struct_size = sizeof st;
+    CHECK_STATUS(os_stats(a, &st), OS_OK);
+    CHECK(st.publishes_total >= 1); /* a small object is uploaded again */
+    /* Absent everywhere: NOT_FOUND at once with timeout 0. */
+    os_object_id missing = make_id(0xe7);
+    CHECK_STATUS(os_get(b, &missing, 0, &buf), OS_NOT_FOUND);
+    CHECK_STATUS(os_publish(a, &missing, 0), OS_NOT_FOUND);
+    CHECK_STATUS(os_unpublish(a, &id, 0), OS_OK);
+    CHECK_STATUS(os_unpublish(a, &id, 0), OS_NOT_FOUND);
+    os_error *err = NULL;
+    CHECK_STATUS(os_unpublish_e(a, &id, 0, &err), OS_NOT_FOUND);
+    CHECK(err != NULL && os_error_status(err) == OS_NOT_FOUND);
+    os_error_free(err);
+    CHECK_STATUS(os_publish(NULL, &id, 0), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_publish(a, NULL, 0), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_unpublish(NULL, &id, 0), OS_INVALID_ARGUMENT);
+    /* Fixed at creation: another URL is refused; a store without a remote
+     * cannot publish. */
+    opts.remote_url = "file:///tmp/objstore-ctest-elsewhere";
+    os_store *c = NULL;
+    CHECK_STATUS(os_open(store_name, &opts, &c), OS_INVALID_ARGUMENT);
+    CHECK(strstr(os_last_error(), "fixed when the store is created") != NULL);
+    CHECK_STATUS(os_close(a), OS_OK);
+    CHECK_STATUS(os_close(b), OS_OK);
+    os_destroy(other);
+    os_store *plain = open_store(1 << 20);
+    CHECK_STATUS(os_put(plain, "x", 1, &id), OS_OK);
+    CHECK_STATUS(os_publish(plain, &id, 0), OS_INVALID_ARGUMENT);
+    CHECK(strstr(os_last_error(), "no remote") != NULL);
+    CHECK_STATUS(os_close(plain), OS_OK);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0);
+}
+
 int main(void) {
     snprintf(store_name, sizeof store_name, "objstore-ctest-%d", getpid());
     os_destroy(store_name);
@@ -718,6 +784,8 @@ int main(void) {
     test_inspect();
     test_audit_finds_problems();
     test_references();
+    os_destroy(store_name);
+    test_remote();
     os_destroy(store_name);
     if (failures) {
         fprintf(stderr, "%d check(s) failed\n", failures);

@@ -686,7 +686,7 @@ struct ProcessInfo {
 /// Options for opening a store, as os_options. A zero (or empty) field means
 /// the library's default, so fields added later keep their defaults.
 /// Opening an existing store takes its capacity and limits from the file;
-/// only the flags and spill_dir matter then.
+/// only the flags, spill_dir and remote_url matter then.
 struct Options {
     std::uint64_t capacity_bytes = 0;  ///< bytes for objects; 0: 25% of RAM, capped by free space
     std::uint64_t max_objects = 0;     ///< object slots; 0: one per 16 KiB of capacity, >= 65536
@@ -696,6 +696,9 @@ struct Options {
     bool prefault = false;             ///< OS_OPEN_PREFAULT: reserve and map everything at open
     bool hugepages = false;            ///< OS_OPEN_HUGEPAGES: 2 MiB-aligned arena, transparent huge pages
     bool any_owner = false;            ///< OS_OPEN_ANY_OWNER: accept a store file of another user (a group's)
+    /// The remote tier, fixed at creation: "s3://bucket/prefix" (also
+    /// "file:///dir"); empty: none. Credentials from the AWS_* environment.
+    std::string remote_url;
 };
 
 /// A handle to an attached store: the C os_store*, shared with the Objects
@@ -890,6 +893,21 @@ public:
     /// is released. Status::not_found if absent, not_sealed if unsealed.
     Result<void> remove(const ObjectId& id) const { return detail::check(os_delete(raw(), &id.raw())); }
 
+    /// Uploads a sealed object to the store's remote (os_publish), where a
+    /// get on any machine whose store has the same remote finds it; OK if it
+    /// is published already. `timeout` bounds the upload; by default (and
+    /// with no_wait()) only the client's own retries bound it.
+    Result<void> publish(const ObjectId& id, Timeout timeout = {}) const {
+        return detail::check(os_publish(raw(), &id.raw(), timeout.milliseconds()));
+    }
+
+    /// Removes the published copy of an object from the store's remote
+    /// (os_unpublish); the local object stays. Status::not_found if it is
+    /// not published.
+    Result<void> unpublish(const ObjectId& id, Timeout timeout = {}) const {
+        return detail::check(os_unpublish(raw(), &id.raw(), timeout.milliseconds()));
+    }
+
     /// Whether a sealed object with this ID is in the store. Does not pin it.
     Result<bool> contains(const ObjectId& id) const {
         bool present = false;
@@ -1008,6 +1026,7 @@ private:
         if (options.max_objects != 0) o.max_objects = options.max_objects;
         if (options.max_processes != 0) o.max_processes = options.max_processes;
         if (!options.spill_dir.empty()) o.spill_dir = options.spill_dir.c_str();
+        if (!options.remote_url.empty()) o.remote_url = options.remote_url.c_str();
         if (options.mode != 0) o.mode = options.mode;
         o.flags = mode_flags | (options.prefault ? OS_OPEN_PREFAULT : 0u) |
                   (options.hugepages ? OS_OPEN_HUGEPAGES : 0u) | (options.any_owner ? OS_OPEN_ANY_OWNER : 0u);

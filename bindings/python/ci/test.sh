@@ -193,7 +193,7 @@ site() { "$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["pure
 site "$DEPS" >"$(site "$VENV")/objstore-test-deps.pth"
 
 step "the C library (the interop test's C program links it: target/release, as make build makes it)"
-CARGO_TARGET_DIR=$REPO/target cargo build --release --lib --quiet
+CARGO_TARGET_DIR=$REPO/target cargo build --release --lib --quiet --features remote
 
 step "pytest"
 (cd bindings/python && OBJSTORE_TEST_NO_SKIP=1 OBJSTORE_MYPY_CACHE=$OUT/mypy-cache "$VENV/bin/python" -m pytest -q -rs tests)

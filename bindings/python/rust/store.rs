@@ -122,6 +122,17 @@ fn get_dtype<'py>(py: Python<'py>, key: &[u8]) -> PyResult<(Bound<'py, PyAny>, u
     Ok((dtype, itemsize))
 }
 
+/// A get with timeout zero. On a store with a remote it may ask the remote
+/// (and fetch the object), so it runs with the GIL released there.
+fn get_now(py: Python<'_>, h: &Arc<Handle>, id: &ObjectId) -> objstore::Result<RawObject> {
+    if h.store.remote_url().is_some() {
+        let (hh, idc) = (h.clone(), *id);
+        py.detach(move || hh.store.get_raw(&idc, Some(Duration::ZERO)))
+    } else {
+        h.store.get_raw(id, Some(Duration::ZERO))
+    }
+}
+
 /// Seconds (None: for ever) as the core's timeout.
 pub fn timeout_arg(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
     let Some(t) = timeout else { return Ok(None) };
@@ -498,7 +509,7 @@ impl StoreCore {
         id: &ObjectId,
         timeout: Option<Duration>,
     ) -> PyResult<RawObject> {
-        match h.store.get_raw(id, Some(Duration::ZERO)) {
+        match get_now(py, h, id) {
             Ok(raw) => return Ok(raw),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if let Wait::Now = wait_kind(timeout) {
@@ -554,7 +565,13 @@ impl StoreCore {
                 }
             }
         };
-        match h.store.get_many_raw(ids, Some(Duration::ZERO), &mut out) {
+        let first = if h.store.remote_url().is_some() {
+            // It may ask the remote: without the GIL.
+            py.detach(|| h.store.get_many_raw(ids, Some(Duration::ZERO), &mut out))
+        } else {
+            h.store.get_many_raw(ids, Some(Duration::ZERO), &mut out)
+        };
+        match first {
             Ok(()) => return Ok(out.into_iter().map(|o| o.expect("all pinned")).collect()),
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if let Wait::Now = wait_kind(timeout) {
@@ -757,7 +774,7 @@ impl StoreCore {
 
     /// Open the store (see Store.__init__, which checks the arguments).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (name, *, capacity=0, max_objects=0, max_processes=0, spill_dir=None, mode=0, create_only=false, attach_only=false, prefault=false, hugepages=false, any_owner=false))]
+    #[pyo3(signature = (name, *, capacity=0, max_objects=0, max_processes=0, spill_dir=None, mode=0, create_only=false, attach_only=false, prefault=false, hugepages=false, any_owner=false, remote_url=None))]
     fn _open(
         &self,
         py: Python<'_>,
@@ -772,6 +789,7 @@ impl StoreCore {
         prefault: bool,
         hugepages: bool,
         any_owner: bool,
+        remote_url: Option<String>,
     ) -> PyResult<()> {
         let opts = Options {
             capacity_bytes: capacity,
@@ -784,6 +802,8 @@ impl StoreCore {
             prefault,
             hugepages,
             any_owner,
+            remote_url,
+            ..Options::default()
         };
         let op = format!("open store {name:?}");
         let nm = name.clone();
@@ -836,6 +856,35 @@ impl StoreCore {
     #[getter]
     fn spill_dir(&self, py: Python<'_>) -> PyResult<Option<PathBuf>> {
         Ok(self.handle(py)?.store.spill_dir().map(|p| p.to_path_buf()))
+    }
+
+    /// The store's remote URL (its remote tier, fixed at creation), or None.
+    #[getter]
+    fn remote_url(&self, py: Python<'_>) -> PyResult<Option<String>> {
+        Ok(self.handle(py)?.store.remote_url().map(str::to_string))
+    }
+
+    /// Upload the sealed object ``ref`` to the store's remote, where a get
+    /// on any machine whose store has the same remote fetches it. Nothing to
+    /// do if it is published already. ``timeout`` (seconds; None: only the
+    /// client's own retries, which give up on an endpoint that does not
+    /// answer within seconds) bounds the upload.
+    #[pyo3(signature = (r#ref, timeout=None))]
+    fn publish(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let id = ids::extract(r#ref)?;
+        let t = timeout_arg(timeout)?;
+        let h = self.handle(py)?;
+        py.detach(move || h.store.publish(&id, t)).map_err(|e| errors::from_core(py, &e, "publish"))
+    }
+
+    /// Remove the published copy of ``ref`` from the store's remote (the
+    /// local object stays). ObjectNotFound if it is not published.
+    #[pyo3(signature = (r#ref, timeout=None))]
+    fn unpublish(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
+        let id = ids::extract(r#ref)?;
+        let t = timeout_arg(timeout)?;
+        let h = self.handle(py)?;
+        py.detach(move || h.store.unpublish(&id, t)).map_err(|e| errors::from_core(py, &e, "unpublish"))
     }
 
     /// Store ``value`` as a new sealed object and return its ID.
@@ -926,7 +975,7 @@ impl StoreCore {
                 }
             }
             let h = self.handle(py)?;
-            let raw = match h.store.get_raw(&id, Some(Duration::ZERO)) {
+            let raw = match get_now(py, &h, &id) {
                 Ok(raw) => raw, // present: the common case, no timeout to parse
                 Err(e) if e.kind() == ErrorKind::NotFound => self.get_one_raw(py, &h, &id, timeout_arg(timeout)?)?,
                 Err(e) => return Err(errors::from_core(py, &e, "get")),
@@ -1141,6 +1190,10 @@ impl StoreCore {
             s.reclaimed_processes,
             s.spills_total,
             s.restores_total,
+            s.publishes_total,
+            s.published_bytes,
+            s.fetches_total,
+            s.fetched_bytes,
         ])
     }
 

@@ -735,3 +735,52 @@ fn a_fresh_insert_and_its_reclaim() {
         assert_eq!(o.desc.load_state(d2, Ordering::SeqCst).state(), State::Free);
     });
 }
+
+/// The remote tier's fetch (store/remote.rs) is a create and a seal: a
+/// fetcher stopped forever after its create leaves a CREATED object of a
+/// dead slot. Two getters of the ID find it; a getter that finds the object
+/// of a dead creator reclaims it (as its collect does), then each fetches
+/// again: exactly one commits its object and seals it, the other finds the
+/// ID taken and undoes its own, and the dead fetcher's object is gone.
+#[test]
+fn a_stopped_fetcher_is_reclaimed_and_the_object_fetched_again() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 3));
+        let o = a.objects();
+        // The dead fetcher (slot 0) created its object and stopped.
+        let (dead_d, r) = reserve(&o, 0);
+        o.insert(dead_d, r, &KEY, r.to(State::Created, 0)).expect("the first create commits");
+        let fetcher = |me: u32| {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                if let Some((d, s)) = o.lookup_state(&KEY, |s| s.holds_id()) {
+                    if s.state() == State::Created && s.owner() == 0 {
+                        // Reclaim runs as the dead slot; another getter may
+                        // have done it first.
+                        o.discard(d, s, 0, &*a);
+                    }
+                }
+                let (d, r) = reserve(&o, me);
+                match o.insert(d, r, &KEY, r.to(State::Created, me)) {
+                    Ok(created) => {
+                        assert!(o.desc.transition(d, created, created.to(State::Sealed, NO_OWNER)));
+                        true
+                    }
+                    Err((e, now)) => {
+                        assert_eq!(e, InsertError::Duplicate);
+                        assert!(o.discard(d, now, me, &*a));
+                        false
+                    }
+                }
+            })
+        };
+        let (b, c) = (fetcher(1), fetcher(2));
+        let (b, c) = (b.join().unwrap(), c.join().unwrap());
+        assert!(b != c, "exactly one fetch commits (b {b}, c {c})");
+        assert_eq!(sealed_in_index(&a).len(), 1);
+        assert_eq!(o.index.count_entries(), 1);
+        let dead_now = o.desc.load_state(dead_d, Ordering::SeqCst);
+        assert!(dead_now.state() == State::Free || dead_now.owner() != 0, "the dead fetcher's object is gone");
+    });
+}

@@ -73,6 +73,10 @@ class StoreStats(NamedTuple):
     reclaimed_processes: int
     spills_total: int
     restores_total: int
+    publishes_total: int
+    published_bytes: int
+    fetches_total: int
+    fetched_bytes: int
 
 
 class ProcessInfo(NamedTuple):
@@ -227,6 +231,10 @@ class Store(StoreCore):
     - ``prefault``: map and reserve the whole store now; ``hugepages``:
       transparent huge pages; ``any_owner``: attach to a store of another
       user (a store shared by a group).
+    - ``remote_url``: the remote tier, fixed at creation:
+      ``"s3://bucket/prefix"`` (also ``"file:///dir"``), credentials and
+      endpoint from the AWS_* environment. A get of an ID not in the store
+      fetches it from there; ``publish(ref)`` puts an object there.
 
     Usable from many threads. Picklable (by name), so multiprocessing workers
     receive it and attach; a process forked from one that uses it
@@ -254,6 +262,7 @@ class Store(StoreCore):
         prefault: bool = False,
         hugepages: bool = False,
         any_owner: bool = False,
+        remote_url: str | None = None,
     ) -> None:
         self.name = _store_name(name)
         if create_only and attach_only:
@@ -272,6 +281,7 @@ class Store(StoreCore):
             prefault=prefault,
             hugepages=hugepages,
             any_owner=any_owner,
+            remote_url=remote_url,
         )
         _registry[self.name] = self
 

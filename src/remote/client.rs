@@ -1,0 +1,555 @@
+//! The client of one remote URL, over `object_store`: publish, unpublish,
+//! and a fetch in two steps (the first bytes, then the rest straight into
+//! memory the caller gives), each a blocking call with a deadline.
+//!
+//! Retries: object_store retries a failed request (connection errors, 5xx)
+//! with backoff, bounded here to seconds, so an unreachable endpoint is an
+//! error soon even without a deadline; a deadline cuts any operation short.
+//! Ranged GETs after the first carry the first's ETag (`If-Match`), so a
+//! fetch never mixes the bytes of two versions of a remote object.
+
+use std::collections::HashMap;
+use std::fmt::Display;
+use std::mem::ManuallyDrop;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::path::Path as Key;
+use object_store::{
+    BackoffConfig, ClientConfigKey, GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
+    RetryConfig,
+};
+
+use super::format::{self, Header, HEADER_LEN};
+use super::runtime::{self, until};
+use super::{normalize_url, Dest, Head, Pinned, Published, RemoteConfig};
+use crate::error::{err, Error, Result};
+use crate::id::ObjectId;
+use crate::platform;
+
+/// Bytes the first GET of a fetch asks for: the header, the metadata, and
+/// the whole of a small object.
+const FIRST_GET: u64 = 256 << 10;
+/// Bytes per ranged GET of the rest of the data.
+const RANGE_LEN: u64 = 8 << 20;
+/// Ranged GETs, or parts of a multipart upload, in flight at once.
+const IN_FLIGHT: usize = 8;
+/// Objects up to this size go up in one PUT; larger ones as a multipart
+/// upload with parts in parallel.
+const SINGLE_PUT_MAX: u64 = 16 << 20;
+/// Bytes per part of a multipart upload (S3 wants at least 5 MiB, and at
+/// most 10,000 parts).
+const PART_LEN: u64 = 16 << 20;
+const MAX_PARTS: u64 = 10_000;
+/// How long an upload cut short waits for the server to drop its parts.
+const ABORT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Where a deadline cut an operation short.
+enum Cut {
+    /// Before the server answered anything.
+    NoAnswer,
+    /// During the transfer.
+    Unfinished,
+}
+
+/// The client of one remote URL.
+pub(crate) struct Remote {
+    url: String,
+    /// Where requests go, for messages.
+    endpoint: String,
+    /// Not dropped in a fork child (see `Drop`).
+    store: ManuallyDrop<Arc<dyn ObjectStore>>,
+    prefix: Key,
+    fork_generation: u64,
+}
+
+impl std::fmt::Debug for Remote {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Remote").field("url", &self.url).field("endpoint", &self.endpoint).finish()
+    }
+}
+
+impl Drop for Remote {
+    fn drop(&mut self) {
+        // A fork child's copy holds the parent's connections, owned by the
+        // parent's runtime, which has no threads here: leave it alone.
+        if self.fork_generation == platform::fork_generation() {
+            // SAFETY: dropped once, here, and never used again.
+            unsafe { ManuallyDrop::drop(&mut self.store) };
+        }
+    }
+}
+
+/// In-memory remotes (`memory://name/...`), one per name in a process, so
+/// that two stores of one test process share theirs.
+fn memory_store(name: &str) -> Arc<dyn ObjectStore> {
+    static STORES: OnceLock<Mutex<HashMap<String, Arc<InMemory>>>> = OnceLock::new();
+    let mut stores = STORES.get_or_init(Default::default).lock().unwrap_or_else(|p| p.into_inner());
+    stores.entry(name.to_string()).or_insert_with(|| Arc::new(InMemory::new())).clone()
+}
+
+fn retry_config() -> RetryConfig {
+    RetryConfig {
+        backoff: BackoffConfig {
+            init_backoff: Duration::from_millis(50),
+            max_backoff: Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 6,
+        retry_timeout: Duration::from_secs(15),
+    }
+}
+
+impl Remote {
+    /// The client of `url` with `config` over the environment.
+    pub(crate) fn open(url: &str, config: &RemoteConfig) -> Result<Remote> {
+        let url = normalize_url(url)?;
+        runtime::choose_tls();
+        let (scheme, rest) = url.split_once("://").expect("normalized");
+        let (store, prefix, endpoint): (Arc<dyn ObjectStore>, &str, String) = match scheme {
+            "s3" => {
+                let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                let mut b = AmazonS3Builder::from_env();
+                for (k, v) in config.pairs() {
+                    let key: AmazonS3ConfigKey = k.to_ascii_lowercase().parse().map_err(|_| {
+                        err!(InvalidArgument, "remote setting '{k}' is not an S3 setting object_store knows")
+                    })?;
+                    b = b.with_config(key, v);
+                }
+                if b.get_config_value(&AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout)).is_none() {
+                    b = b.with_config(AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout), "5s");
+                }
+                let endpoint = b.get_config_value(&AmazonS3ConfigKey::Endpoint).unwrap_or_else(|| {
+                    let region = b.get_config_value(&AmazonS3ConfigKey::Region).unwrap_or("us-east-1".into());
+                    format!("https://s3.{region}.amazonaws.com")
+                });
+                let s3 = b
+                    .with_bucket_name(bucket)
+                    .with_retry(retry_config())
+                    .build()
+                    .map_err(|e| err!(InvalidArgument, "remote '{url}': {e}"))?;
+                (Arc::new(s3), prefix, endpoint)
+            }
+            "file" => {
+                std::fs::create_dir_all(rest).map_err(|e| Error::os(format!("remote directory '{rest}'"), e))?;
+                let fs = LocalFileSystem::new_with_prefix(rest).map_err(|e| err!(Io, "remote '{url}': {e}"))?;
+                (Arc::new(fs), "", url.clone())
+            }
+            "memory" => {
+                let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+                (memory_store(name), prefix, url.clone())
+            }
+            _ => unreachable!("normalize_url admits no other scheme"),
+        };
+        let prefix = Key::parse(prefix).map_err(|e| err!(InvalidArgument, "remote URL '{url}': {e}"))?;
+        Ok(Remote {
+            url,
+            endpoint,
+            store: ManuallyDrop::new(store),
+            prefix,
+            fork_generation: platform::fork_generation(),
+        })
+    }
+
+    /// The URL, as the store keeps it.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
+    }
+
+    fn key(&self, id: &ObjectId) -> Key {
+        self.prefix.clone().join(id.to_hex())
+    }
+
+    fn store(&self) -> Arc<dyn ObjectStore> {
+        Arc::clone(&self.store)
+    }
+
+    /// Where object `id` is, for messages.
+    fn place(&self, id: &ObjectId) -> String {
+        if self.url.starts_with("s3://") {
+            format!("{}/{} (endpoint {})", self.url, id, self.endpoint)
+        } else {
+            format!("{}/{}", self.url, id)
+        }
+    }
+
+    /// An object_store error as ours, `doing` saying what failed.
+    fn error(&self, doing: impl Display, e: object_store::Error) -> Error {
+        match e {
+            object_store::Error::PermissionDenied { .. } | object_store::Error::Unauthenticated { .. } => {
+                err!(PermissionDenied, "{doing}: {} refused the credentials: {e}", self.endpoint)
+            }
+            object_store::Error::NotFound { .. } => err!(NotFound, "{doing}: not found: {e}"),
+            _ => err!(Io, "{doing}: {e}"),
+        }
+    }
+
+    /// No answer within the caller's deadline.
+    fn no_answer(&self, doing: impl Display, deadline: Option<Instant>, start: Instant) -> Error {
+        let waited = deadline.map_or(start.elapsed(), |d| d.saturating_duration_since(start));
+        err!(Io, "{doing}: no answer from {} within {waited:?}", self.endpoint)
+    }
+
+    // ----- publishing ---------------------------------------------------------------
+
+    /// Uploads `obj` as object `id`: in one PUT (data up to 16 MiB), or for
+    /// a larger object, unless it is there already, as a multipart upload
+    /// with parts in parallel,
+    /// which becomes visible only when it completes. A caller killed
+    /// midway leaves nothing visible (parts of an unfinished multipart upload
+    /// stay on the server, unlisted, until a lifecycle rule removes them).
+    pub(crate) fn publish(&self, id: &ObjectId, obj: Arc<dyn Pinned>, deadline: Option<Instant>) -> Result<Published> {
+        let start = Instant::now();
+        let doing = format!("publishing object {id} to {}", self.place(id));
+        let (meta_len, data_len) = (obj.meta().len(), obj.data().len());
+        let header = Header {
+            id: *id,
+            meta_len: u32::try_from(meta_len).map_err(|_| err!(InvalidArgument, "metadata larger than 4 GiB"))?,
+            data_len: data_len as u64,
+            crc: format::payload_crc(obj.meta(), obj.data()),
+        };
+        let total = header.object_len();
+        // The payload as zero-copy slices of the pinned object.
+        let header_bytes = Bytes::copy_from_slice(&header.encode());
+        let meta = Bytes::from_owner(MetaOf(Arc::clone(&obj)));
+        let data = Bytes::from_owner(DataOf(obj));
+        let pieces = [header_bytes, meta, data];
+        let (store, key) = (self.store(), self.key(id));
+        let single = data_len as u64 <= SINGLE_PUT_MAX;
+        let r = runtime::run(async move {
+            // Is it there already? Asked only before a multipart upload: a
+            // second PUT of the same bytes costs little more than the
+            // question, which would slow every first publish.
+            if !single {
+                match until(deadline, store.head(&key)).await {
+                    Err(()) => return Err(Cut::NoAnswer),
+                    Ok(Ok(m)) if m.size == total => return Ok(Ok(Published::AlreadyThere)),
+                    Ok(Ok(_)) | Ok(Err(object_store::Error::NotFound { .. })) => {}
+                    Ok(Err(e)) => return Ok(Err(e)),
+                }
+            }
+            if single {
+                let payload: PutPayload = pieces.into_iter().collect();
+                return match until(deadline, store.put(&key, payload)).await {
+                    Ok(r) => Ok(r.map(|_| Published::Uploaded(total))),
+                    // One request, unanswered within the deadline.
+                    Err(()) => Err(Cut::NoAnswer),
+                };
+            }
+            let part_len = PART_LEN.max(total.div_ceil(MAX_PARTS).next_multiple_of(1 << 20));
+            let mut upload = match until(deadline, store.put_multipart(&key)).await {
+                Ok(Ok(u)) => u,
+                Ok(Err(e)) => return Ok(Err(e)),
+                Err(()) => return Err(Cut::Unfinished),
+            };
+            let done = until(deadline, upload_parts(upload.as_mut(), &pieces, total, part_len)).await;
+            if !matches!(done, Ok(Ok(()))) {
+                // Never completed, so never visible; the parts are removed
+                // if the server answers soon.
+                let _ = tokio::time::timeout(ABORT_TIMEOUT, upload.abort()).await;
+            }
+            match done {
+                Ok(r) => Ok(r.map(|()| Published::Uploaded(total))),
+                Err(()) => Err(Cut::Unfinished),
+            }
+        })?;
+        match r {
+            Ok(Ok(p)) => Ok(p),
+            Ok(Err(e)) => Err(self.error(&doing, e)),
+            Err(Cut::NoAnswer) => Err(self.no_answer(&doing, deadline, start)),
+            Err(Cut::Unfinished) => {
+                Err(err!(Timeout, "{doing}: not done within {:?}", deadline.map(|d| d - start).unwrap_or_default()))
+            }
+        }
+    }
+
+    /// Removes the published object `id`. NotFound if it is not published.
+    pub(crate) fn unpublish(&self, id: &ObjectId, deadline: Option<Instant>) -> Result<()> {
+        let start = Instant::now();
+        let doing = format!("unpublishing object {id} from {}", self.place(id));
+        let (store, key) = (self.store(), self.key(id));
+        let r = runtime::run(until(deadline, async move {
+            store.head(&key).await?;
+            store.delete(&key).await
+        }))?;
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(self.error(&doing, e)),
+            Err(()) => Err(self.no_answer(&doing, deadline, start)),
+        }
+    }
+
+    // ----- fetching ------------------------------------------------------------------
+
+    /// The first bytes of the published object `id`: its header (checked),
+    /// its metadata and the first of its data. None if it is not published.
+    pub(crate) fn lookup(&self, id: &ObjectId, deadline: Option<Instant>) -> Result<Option<Head>> {
+        let start = Instant::now();
+        let doing = format!("fetching object {id} from {}", self.place(id));
+        let (store, key) = (self.store(), self.key(id));
+        let r = runtime::run(until(deadline, async move {
+            let opts = GetOptions { range: Some(GetRange::Bounded(0..FIRST_GET)), ..GetOptions::default() };
+            match store.get_opts(&key, opts).await {
+                Ok(got) => {
+                    let (size, etag) = (got.meta.size, got.meta.e_tag.clone());
+                    let bytes = got.bytes().await?;
+                    // The metadata may go on past the first GET.
+                    let mut first = bytes.to_vec();
+                    if let Some(h) = first.get(..HEADER_LEN) {
+                        let meta_end = HEADER_LEN as u64 + u32::from_le_bytes(h[36..40].try_into().unwrap()) as u64;
+                        let have = first.len() as u64;
+                        if meta_end > have && meta_end <= size {
+                            let opts = GetOptions {
+                                range: Some(GetRange::Bounded(have..meta_end)),
+                                if_match: etag.clone(),
+                                ..GetOptions::default()
+                            };
+                            first.extend_from_slice(&store.get_opts(&key, opts).await?.bytes().await?);
+                        }
+                    }
+                    Ok(Some((first, size, etag)))
+                }
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                // An object too short for any range (empty) is refused
+                // as a bad range (S3's 416, object_store's own check for
+                // the others): say how short it is instead.
+                Err(e) if e.to_string().to_ascii_lowercase().contains("range") => match store.head(&key).await {
+                    Ok(m) if m.size < HEADER_LEN as u64 => Ok(Some((vec![], m.size, None))),
+                    _ => Err(e),
+                },
+                Err(e) => Err(e),
+            }
+        }))?;
+        let (first, size, etag) = match r {
+            Ok(Ok(Some(found))) => found,
+            Ok(Ok(None)) => return Ok(None),
+            Ok(Err(e)) => return Err(self.error(&doing, e)),
+            Err(()) => return Err(self.no_answer(&doing, deadline, start)),
+        };
+        let header = Header::decode(&first, id, size, &format!("published object {}", self.place(id)))?;
+        let meta_end = HEADER_LEN + header.meta_len as usize;
+        if first.len() < meta_end {
+            return Err(err!(Corrupt, "{doing}: the server sent {} bytes of its first {meta_end}", first.len()));
+        }
+        let data_end = meta_end + (header.data_len.min((first.len() - meta_end) as u64) as usize);
+        Ok(Some(Head {
+            header,
+            meta: first[HEADER_LEN..meta_end].to_vec(),
+            first: first[meta_end..data_end].to_vec(),
+            etag,
+        }))
+    }
+
+    /// Writes the data of the object `head` came from into `dst` (the
+    /// object's data length): the bytes that came with the head, then the
+    /// rest by ranged GETs in parallel, each written where it belongs as it
+    /// arrives; then checks the CRC. Nothing writes to `dst` once this
+    /// returns. Corrupt if the bytes do not match the header.
+    pub(crate) fn fetch_rest(&self, id: &ObjectId, head: &Head, dst: Dest, deadline: Option<Instant>) -> Result<()> {
+        let start = Instant::now();
+        let doing = format!("fetching object {id} from {}", self.place(id));
+        let data_len = head.header.data_len;
+        if dst.len() as u64 != data_len || !dst.write(0, &head.first) {
+            return Err(err!(InvalidArgument, "{doing}: the local object has the wrong size"));
+        }
+        let meta_crc = crc_of(&head.meta);
+        let first_crc = crc_of(&head.first);
+        let base = HEADER_LEN as u64 + head.header.meta_len as u64;
+        let mut ranges = vec![];
+        let mut at = head.first.len() as u64;
+        while at < data_len {
+            let end = (at + RANGE_LEN).min(data_len);
+            ranges.push(at..end);
+            at = end;
+        }
+        let (store, key, etag) = (self.store(), self.key(id), head.etag.clone());
+        let dst = Arc::new(dst);
+        let r = runtime::run(until(deadline, async move {
+            let mut crcs = vec![(0u32, 0u64); ranges.len()];
+            let mut parts = futures_util::stream::iter(ranges.into_iter().enumerate().map(|(i, r)| {
+                let (store, key, dst) = (Arc::clone(&store), key.clone(), Arc::clone(&dst));
+                let opts = GetOptions {
+                    range: Some(GetRange::Bounded(base + r.start..base + r.end)),
+                    if_match: etag.clone(),
+                    ..GetOptions::default()
+                };
+                async move {
+                    let mut stream = store.get_opts(&key, opts).await?.into_stream();
+                    let mut h = crc32fast::Hasher::new();
+                    let mut at = r.start;
+                    while let Some(chunk) = stream.try_next().await? {
+                        if at + chunk.len() as u64 > r.end || !dst.write(at as usize, &chunk) {
+                            return Ok(Err(r.end));
+                        }
+                        h.update(&chunk);
+                        at += chunk.len() as u64;
+                    }
+                    Ok::<_, object_store::Error>(if at == r.end {
+                        Ok((i, h.finalize(), r.end - r.start))
+                    } else {
+                        Err(at)
+                    })
+                }
+            }))
+            .buffer_unordered(IN_FLIGHT);
+            while let Some(part) = parts.next().await {
+                match part? {
+                    Ok((i, crc, len)) => crcs[i] = (crc, len),
+                    Err(at) => return Ok(Err(at)),
+                }
+            }
+            Ok(Ok(crcs))
+        }))?;
+        let crcs = match r {
+            Ok(Ok(Ok(crcs))) => crcs,
+            Ok(Ok(Err(at))) => {
+                return Err(err!(Corrupt, "{doing}: the server's bytes end or overrun at data byte {at} of {data_len}"))
+            }
+            Ok(Err(object_store::Error::Precondition { .. })) => {
+                return Err(err!(Io, "{doing}: it was replaced on the remote while it was fetched"))
+            }
+            Ok(Err(e)) => return Err(self.error(&doing, e)),
+            Err(()) => {
+                return Err(err!(
+                    Timeout,
+                    "{doing}: {data_len} bytes not fetched within {:?}",
+                    deadline.map(|d| d.saturating_duration_since(start)).unwrap_or_default()
+                ))
+            }
+        };
+        let mut crc = combine(meta_crc, first_crc);
+        for c in crcs {
+            crc = combine(crc, c);
+        }
+        if crc.0 != head.header.crc {
+            return Err(err!(
+                Corrupt,
+                "{doing}: checksum mismatch (CRC-32 {:08x}, the header says {:08x}): the published object is damaged",
+                crc.0,
+                head.header.crc
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Blobs of the store's own under the remote's prefix (spilled objects):
+/// whole-object PUT, GET, DELETE and LIST, by name relative to the prefix.
+/// No deadline but the client's own retries.
+impl Remote {
+    fn blob_key(&self, name: &str) -> Result<Key> {
+        let name = Key::parse(name).map_err(|e| err!(InvalidArgument, "remote blob name '{name}': {e}"))?;
+        Ok(self.prefix.parts().chain(name.parts()).collect())
+    }
+
+    /// Writes `bytes` as blob `name` (atomically: whole or not at all).
+    pub(crate) fn put_blob(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
+        let (store, key) = (self.store(), self.blob_key(name)?);
+        runtime::run(async move { store.put(&key, bytes.into()).await.map(|_| ()) })?
+            .map_err(|e| self.error(format!("writing {}/{name}", self.url), e))
+    }
+
+    /// The bytes of blob `name`, None if there is none.
+    pub(crate) fn get_blob(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let (store, key) = (self.store(), self.blob_key(name)?);
+        let r = runtime::run(async move {
+            match store.get(&key).await {
+                Ok(got) => got.bytes().await.map(|b| Some(b.to_vec())),
+                Err(object_store::Error::NotFound { .. }) => Ok(None),
+                Err(e) => Err(e),
+            }
+        })?;
+        r.map_err(|e| self.error(format!("reading {}/{name}", self.url), e))
+    }
+
+    /// Removes blob `name` (Ok if there is none).
+    pub(crate) fn delete_blob(&self, name: &str) -> Result<()> {
+        let (store, key) = (self.store(), self.blob_key(name)?);
+        runtime::run(async move {
+            match store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
+            }
+        })?
+        .map_err(|e| self.error(format!("removing {}/{name}", self.url), e))
+    }
+
+    /// The names (last part only) of the blobs in directory `dir`.
+    pub(crate) fn list_blobs(&self, dir: &str) -> Result<Vec<String>> {
+        let (store, key) = (self.store(), self.blob_key(dir)?);
+        let r = runtime::run(async move {
+            let listed: Vec<_> = store.list(Some(&key)).try_collect().await?;
+            Ok::<_, object_store::Error>(
+                listed.into_iter().filter_map(|m| m.location.filename().map(str::to_string)).collect::<Vec<_>>(),
+            )
+        })?;
+        r.map_err(|e| self.error(format!("listing {}/{dir}", self.url), e))
+    }
+}
+
+/// A CRC-32 and the length it covers.
+fn crc_of(bytes: &[u8]) -> (u32, u64) {
+    (crc32fast::hash(bytes), bytes.len() as u64)
+}
+
+/// The CRC of `a`'s bytes followed by `b`'s.
+fn combine(a: (u32, u64), b: (u32, u64)) -> (u32, u64) {
+    let mut h = crc32fast::Hasher::new_with_initial_len(a.0, a.1);
+    h.combine(&crc32fast::Hasher::new_with_initial_len(b.0, b.1));
+    (h.finalize(), a.1 + b.1)
+}
+
+struct MetaOf(Arc<dyn Pinned>);
+impl AsRef<[u8]> for MetaOf {
+    fn as_ref(&self) -> &[u8] {
+        self.0.meta()
+    }
+}
+struct DataOf(Arc<dyn Pinned>);
+impl AsRef<[u8]> for DataOf {
+    fn as_ref(&self) -> &[u8] {
+        self.0.data()
+    }
+}
+
+/// Uploads `pieces` (header, metadata, data: `total` bytes) as parts of
+/// `part_len` bytes, `IN_FLIGHT` at a time, and completes the upload.
+async fn upload_parts(
+    upload: &mut dyn MultipartUpload,
+    pieces: &[Bytes; 3],
+    total: u64,
+    part_len: u64,
+) -> object_store::Result<()> {
+    let mut in_flight = FuturesUnordered::new();
+    let mut at = 0u64;
+    while at < total || !in_flight.is_empty() {
+        while at < total && in_flight.len() < IN_FLIGHT {
+            let end = (at + part_len).min(total);
+            in_flight.push(upload.put_part(slice(pieces, at, end)));
+            at = end;
+        }
+        if let Some(done) = in_flight.next().await {
+            done?;
+        }
+    }
+    upload.complete().await.map(|_| ())
+}
+
+/// Bytes `start..end` of the concatenation of `pieces`, without copying.
+fn slice(pieces: &[Bytes; 3], start: u64, end: u64) -> PutPayload {
+    let mut out = vec![];
+    let mut base = 0u64;
+    for p in pieces {
+        let (lo, hi) = (start.max(base), end.min(base + p.len() as u64));
+        if lo < hi {
+            out.push(p.slice((lo - base) as usize..(hi - base) as usize));
+        }
+        base += p.len() as u64;
+    }
+    out.into_iter().collect()
+}
