@@ -8,12 +8,11 @@ use super::args::{self, handle, Out};
 use super::boundary::boundary;
 use super::status::os_status;
 use super::types::*;
-use crate::error::{Error, ErrorKind};
-use crate::id::ObjectId;
+use crate::error::Error;
 use crate::store::Present;
 use crate::RawObject;
 
-fn timeout_of(ms: i64) -> Option<Duration> {
+pub(super) fn timeout_of(ms: i64) -> Option<Duration> {
     if ms < 0 {
         None
     } else {
@@ -21,11 +20,11 @@ fn timeout_of(ms: i64) -> Option<Duration> {
     }
 }
 
-fn buffer_of(o: &RawObject) -> os_buffer {
+pub(super) fn buffer_of(o: &RawObject) -> os_buffer {
     os_buffer { data: o.data, data_len: o.data_len, meta: o.meta, meta_len: o.meta_len }
 }
 
-const NO_BUFFER: os_buffer = os_buffer { data: std::ptr::null(), data_len: 0, meta: std::ptr::null(), meta_len: 0 };
+pub(super) const NO_BUFFER: os_buffer = os_buffer { data: std::ptr::null(), data_len: 0, meta: std::ptr::null(), meta_len: 0 };
 
 /// Stores `len` bytes at `data` as a new, sealed object with a fresh ID.
 ///
@@ -244,27 +243,8 @@ pub unsafe extern "C" fn os_get_many(
     timeout_ms: i64,
     out: *mut os_buffer,
 ) -> os_status {
-    boundary(|| {
-        // SAFETY: the pointer contract of the header's preamble.
-        let (s, ids, out) = unsafe { (handle(store)?, args::array(ids, n, "ids")?, Out::new(out, "out")) };
-        if n == 0 {
-            return Ok(());
-        }
-        let out = out?;
-        let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
-        let mut got = vec![None; n];
-        let r = s.get_many_raw(&ids, timeout_of(timeout_ms), &mut got);
-        for (i, g) in got.iter().enumerate() {
-            out.write_at(i, n, g.as_ref().map_or(NO_BUFFER, buffer_of));
-        }
-        match r {
-            Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NotFound) => {
-                debug_assert!(got.iter().all(Option::is_none));
-                Err(e)
-            }
-            other => other,
-        }
-    })
+    // SAFETY: the pointer contract of the header's preamble.
+    unsafe { super::cancel::os_get_many_cancellable(store, ids, n, timeout_ms, std::ptr::null(), out) }
 }
 
 /// Drops one pin this handle holds on an object. Once no process pins a

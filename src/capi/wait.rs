@@ -1,13 +1,8 @@
-//! Exported waiting for several objects: `os_wait`, Ray's `ray.wait`.
+//! Exported waiting for several objects: `os_wait`, Ray's `ray.wait` (its
+//! body is `os_wait_cancellable`'s, in `cancel`, with no canceller).
 
-use std::time::Duration;
-
-use super::args::{self, handle, Out};
-use super::boundary::boundary;
 use super::status::os_status;
 use super::types::*;
-use crate::error::ErrorKind;
-use crate::id::ObjectId;
 
 /// Waits until at least `num_ready` of the `n` objects `ids` are sealed, or
 /// the timeout ends, taking no pins: a consumer takes results in the order
@@ -38,37 +33,8 @@ pub unsafe extern "C" fn os_wait(
     ready: *mut bool,
     out_num_ready: *mut usize,
 ) -> os_status {
-    boundary(|| {
-        // SAFETY: the pointer contract of the header's preamble.
-        let (s, ids, ready_out) = unsafe { (handle(store)?, args::array(ids, n, "ids")?, Out::new(ready, "ready")) };
-        let count_out = if out_num_ready.is_null() {
-            None
-        } else {
-            // SAFETY: as above; checked non-null.
-            Some(unsafe { Out::new(out_num_ready, "out_num_ready") }?)
-        };
-        if n == 0 {
-            if num_ready > 0 {
-                return Err(crate::error::err!(InvalidArgument, "waiting for {num_ready} of 0 objects"));
-            }
-            if let Some(c) = count_out {
-                c.write(0);
-            }
-            return Ok(());
-        }
-        let ready_out = ready_out?;
-        let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
-        let timeout = if timeout_ms < 0 { None } else { Some(Duration::from_millis(timeout_ms as u64)) };
-        let mut flags = vec![false; n];
-        let r = s.wait(&ids, num_ready, timeout, None, &mut flags);
-        if !matches!(&r, Err(e) if e.kind() == ErrorKind::InvalidArgument) {
-            for (i, &f) in flags.iter().enumerate() {
-                ready_out.write_at(i, n, f);
-            }
-            if let Some(c) = count_out {
-                c.write(flags.iter().filter(|&&f| f).count());
-            }
-        }
-        r.map(|_| ())
-    })
+    // SAFETY: the pointer contract of the header's preamble.
+    unsafe {
+        super::cancel::os_wait_cancellable(store, ids, n, num_ready, timeout_ms, std::ptr::null(), ready, out_num_ready)
+    }
 }

@@ -413,11 +413,27 @@ impl Store {
     /// `get`, ending early with `ErrorKind::Cancelled` if `cancel` is
     /// cancelled (from another thread) while it waits.
     pub fn get_cancellable(&self, id: &ObjectId, timeout: Option<Duration>, cancel: &Canceller) -> Result<Object<'_>> {
-        let raw = match self.get_present(id) {
-            Present::Pinned(raw) => raw,
-            Present::Absent | Present::Other => self.get_any_with(id, timeout, Some(cancel))?,
-        };
+        let raw = self.get_raw_cancellable(id, timeout, Some(cancel))?;
         Ok(Object::new(self, *id, raw))
+    }
+
+    /// `get_raw`, ending early with `ErrorKind::Cancelled` if `cancel` is
+    /// cancelled while it waits (None: as `get_raw`). An object present
+    /// now is got even through a canceller cancelled already: only a wait
+    /// is cancelled.
+    pub fn get_raw_cancellable(
+        &self,
+        id: &ObjectId,
+        timeout: Option<Duration>,
+        cancel: Option<&Canceller>,
+    ) -> Result<RawObject> {
+        match self.get_present(id) {
+            Present::Pinned(raw) => Ok(raw),
+            Present::Absent if timeout.is_some_and(|t| t.is_zero()) && !self.has_remote => {
+                Err(Error::object_not_found(id.0))
+            }
+            Present::Absent | Present::Other => self.get_any_with(id, timeout, cancel),
+        }
     }
 
     /// Waits until at least `num_ready` of the objects `ids` are sealed, up
