@@ -552,8 +552,8 @@ void os_canceller_free(struct os_canceller *cancel);
  *
  * # Returns
  * As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
- * On a store with a remote the canceller is not looked at while the get
- * asks the remote: use a timeout there.
+ * On a store with a remote, a request to the remote under way runs to its
+ * answer (bounded by the timeout) before the cancel is seen.
  */
 os_status os_get_cancellable(struct os_store *store,
                              const struct os_object_id *id,
@@ -569,7 +569,6 @@ os_status os_get_cancellable(struct os_store *store,
  * # Returns
  * As `os_get_many`. OS_CANCELLED is like OS_TIMEOUT: the entries still
  * missing have a NULL `data`, the others are pinned and must be released.
- * On a store with a remote the canceller is not looked at.
  */
 os_status os_get_many_cancellable(struct os_store *store,
                                   const struct os_object_id *ids,

@@ -126,8 +126,8 @@ pub unsafe extern "C" fn os_canceller_free(cancel: *mut os_canceller) {
 ///
 /// # Returns
 /// As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
-/// On a store with a remote the canceller is not looked at while the get
-/// asks the remote: use a timeout there.
+/// On a store with a remote, a request to the remote under way runs to its
+/// answer (bounded by the timeout) before the cancel is seen.
 #[no_mangle]
 pub unsafe extern "C" fn os_get_cancellable(
     store: *mut os_store,
@@ -153,7 +153,6 @@ pub unsafe extern "C" fn os_get_cancellable(
 /// # Returns
 /// As `os_get_many`. OS_CANCELLED is like OS_TIMEOUT: the entries still
 /// missing have a NULL `data`, the others are pinned and must be released.
-/// On a store with a remote the canceller is not looked at.
 #[no_mangle]
 pub unsafe extern "C" fn os_get_many_cancellable(
     store: *mut os_store,
@@ -165,9 +164,8 @@ pub unsafe extern "C" fn os_get_many_cancellable(
 ) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
-        let (s, ids, cancel, out) = unsafe {
-            (handle(store)?, args::array(ids, n, "ids")?, optional_canceller(cancel), Out::new(out, "out"))
-        };
+        let (s, ids, cancel, out) =
+            unsafe { (handle(store)?, args::array(ids, n, "ids")?, optional_canceller(cancel), Out::new(out, "out")) };
         if n == 0 {
             return Ok(());
         }

@@ -24,7 +24,8 @@ pub(super) fn buffer_of(o: &RawObject) -> os_buffer {
     os_buffer { data: o.data, data_len: o.data_len, meta: o.meta, meta_len: o.meta_len }
 }
 
-pub(super) const NO_BUFFER: os_buffer = os_buffer { data: std::ptr::null(), data_len: 0, meta: std::ptr::null(), meta_len: 0 };
+pub(super) const NO_BUFFER: os_buffer =
+    os_buffer { data: std::ptr::null(), data_len: 0, meta: std::ptr::null(), meta_len: 0 };
 
 /// Stores `len` bytes at `data` as a new, sealed object with a fresh ID.
 ///

@@ -10,10 +10,10 @@
 
 use std::ffi::{c_char, c_void};
 
+use super::cancel::{self, os_canceller};
 use super::error_object::{hand_over, os_error};
 use super::status::os_status;
 use super::types::*;
-use super::cancel::{self, os_canceller};
 use super::{ids, inspect, objects, refs, remote, store, version, wait};
 
 /// `os_open`, handing its error to `*err`: NULL on success, on failure an

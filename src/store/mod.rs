@@ -373,7 +373,7 @@ impl Store {
             return Ok(obj);
         }
         if self.has_remote {
-            return self.get_remote(id, timeout);
+            return self.get_remote(id, timeout, cancel);
         }
         if timeout == Some(Duration::ZERO) {
             return Err(Error::object_not_found(id.0));
@@ -398,9 +398,19 @@ impl Store {
         cancel: Option<&Canceller>,
         check: impl FnMut() -> Option<R>,
     ) -> Waited<R> {
+        self.wait_on_until(which, deadline(timeout), cancel, check)
+    }
+
+    /// `wait_on` up to a deadline (None: forever).
+    fn wait_on_until<R>(
+        &self,
+        which: usize,
+        until: Option<Instant>,
+        cancel: Option<&Canceller>,
+        check: impl FnMut() -> Option<R>,
+    ) -> Waited<R> {
         let att = &*self.att;
         let word = att.region().waits().word(which);
-        let until = deadline(timeout);
         match cancel {
             None => word.wait_cancellable(&att.local_waiters(), att.slot(), until, &|| false, check),
             Some(c) => {
@@ -525,7 +535,7 @@ impl Store {
         }
         out.iter_mut().for_each(|o| *o = None);
         if self.has_remote {
-            return self.get_many_remote(ids, timeout, out);
+            return self.get_many_remote(ids, timeout, cancel, out);
         }
         let mut failure = None;
         let mut fill = |out: &mut [Option<RawObject>]| -> bool {
