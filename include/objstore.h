@@ -293,24 +293,6 @@ typedef struct os_object_id {
 } os_object_id;
 
 /**
- * A pinned object: read-only views of its data and metadata, valid until
- * the matching `os_release` (or `os_close` of the handle).
- */
-typedef struct os_buffer {
-    /**
-     * First byte of the data, 64-byte aligned. NULL only for an entry of
-     * `os_get_many` that was not found.
-     */
-    const uint8_t *data;
-    size_t data_len;
-    /**
-     * First byte of the metadata (non-NULL even when `meta_len` is 0).
-     */
-    const uint8_t *meta;
-    size_t meta_len;
-} os_buffer;
-
-/**
  * A process attached to a store (`os_processes`, `os_pin_holders`). The
  * caller sets `struct_size` of the first entry of the array it passes.
  */
@@ -329,6 +311,24 @@ typedef struct os_process_info {
      */
     uint32_t pid;
 } os_process_info;
+
+/**
+ * A pinned object: read-only views of its data and metadata, valid until
+ * the matching `os_release` (or `os_close` of the handle).
+ */
+typedef struct os_buffer {
+    /**
+     * First byte of the data, 64-byte aligned. NULL only for an entry of
+     * `os_get_many` that was not found.
+     */
+    const uint8_t *data;
+    size_t data_len;
+    /**
+     * First byte of the metadata (non-NULL even when `meta_len` is 0).
+     */
+    const uint8_t *meta;
+    size_t meta_len;
+} os_buffer;
 
 /**
  * Options for `os_open`. Get them from `os_options_default()` (or
@@ -546,56 +546,6 @@ os_status os_canceller_reset(const struct os_canceller *cancel);
 void os_canceller_free(struct os_canceller *cancel);
 
 /**
- * `os_get`, ending early with OS_CANCELLED if `cancel` is cancelled
- * (`os_canceller_cancel`, from another thread) while it waits, or was
- * before it began. `cancel` may be NULL: then it is `os_get`.
- *
- * # Returns
- * As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
- * On a store with a remote, a request to the remote under way runs to its
- * answer (bounded by the timeout) before the cancel is seen.
- */
-os_status os_get_cancellable(struct os_store *store,
-                             const struct os_object_id *id,
-                             int64_t timeout_ms,
-                             const struct os_canceller *cancel,
-                             struct os_buffer *out);
-
-/**
- * `os_get_many`, ending early with OS_CANCELLED if `cancel` is cancelled
- * while it waits, or was before it began. `cancel` may be NULL: then it
- * is `os_get_many`.
- *
- * # Returns
- * As `os_get_many`. OS_CANCELLED is like OS_TIMEOUT: the entries still
- * missing have a NULL `data`, the others are pinned and must be released.
- */
-os_status os_get_many_cancellable(struct os_store *store,
-                                  const struct os_object_id *ids,
-                                  size_t n,
-                                  int64_t timeout_ms,
-                                  const struct os_canceller *cancel,
-                                  struct os_buffer *out);
-
-/**
- * `os_wait`, ending early with OS_CANCELLED if `cancel` is cancelled
- * while it waits, or was before it began. `cancel` may be NULL: then it
- * is `os_wait`.
- *
- * # Returns
- * As `os_wait`. On OS_CANCELLED, as on OS_TIMEOUT, `ready` and
- * `*out_num_ready` say which objects were sealed.
- */
-os_status os_wait_cancellable(struct os_store *store,
-                              const struct os_object_id *ids,
-                              size_t n,
-                              size_t num_ready,
-                              int64_t timeout_ms,
-                              const struct os_canceller *cancel,
-                              bool *ready,
-                              size_t *out_num_ready);
-
-/**
  * The status of an error (never OS_OK), or OS_OK for NULL. Cannot fail.
  */
 os_status os_error_status(const struct os_error *err);
@@ -811,6 +761,22 @@ os_status os_get(struct os_store *store,
                  struct os_buffer *out);
 
 /**
+ * `os_get`, ending early with OS_CANCELLED if `cancel` is cancelled
+ * (`os_canceller_cancel`, from another thread) while it waits, or was
+ * before it began. `cancel` may be NULL: then it is `os_get`.
+ *
+ * # Returns
+ * As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
+ * On a store with a remote, a request to the remote under way runs to its
+ * answer (bounded by the timeout) before the cancel is seen.
+ */
+os_status os_get_cancellable(struct os_store *store,
+                             const struct os_object_id *id,
+                             int64_t timeout_ms,
+                             const struct os_canceller *cancel,
+                             struct os_buffer *out);
+
+/**
  * Gets and pins `n` objects, waiting up to the timeout for those not yet
  * sealed (like Ray's `ray.get(list)`).
  *
@@ -829,6 +795,22 @@ os_status os_get_many(struct os_store *store,
                       size_t n,
                       int64_t timeout_ms,
                       struct os_buffer *out);
+
+/**
+ * `os_get_many`, ending early with OS_CANCELLED if `cancel` is cancelled
+ * while it waits, or was before it began. `cancel` may be NULL: then it
+ * is `os_get_many`.
+ *
+ * # Returns
+ * As `os_get_many`. OS_CANCELLED is like OS_TIMEOUT: the entries still
+ * missing have a NULL `data`, the others are pinned and must be released.
+ */
+os_status os_get_many_cancellable(struct os_store *store,
+                                  const struct os_object_id *ids,
+                                  size_t n,
+                                  int64_t timeout_ms,
+                                  const struct os_canceller *cancel,
+                                  struct os_buffer *out);
 
 /**
  * Drops one pin this handle holds on an object. Once no process pins a
@@ -1182,6 +1164,24 @@ os_status os_wait(struct os_store *store,
                   int64_t timeout_ms,
                   bool *ready,
                   size_t *out_num_ready);
+
+/**
+ * `os_wait`, ending early with OS_CANCELLED if `cancel` is cancelled
+ * while it waits, or was before it began. `cancel` may be NULL: then it
+ * is `os_wait`.
+ *
+ * # Returns
+ * As `os_wait`. On OS_CANCELLED, as on OS_TIMEOUT, `ready` and
+ * `*out_num_ready` say which objects were sealed.
+ */
+os_status os_wait_cancellable(struct os_store *store,
+                              const struct os_object_id *ids,
+                              size_t n,
+                              size_t num_ready,
+                              int64_t timeout_ms,
+                              const struct os_canceller *cancel,
+                              bool *ready,
+                              size_t *out_num_ready);
 
 /**
  * `os_open`, handing its error to `*err`: NULL on success, on failure an

@@ -1,6 +1,7 @@
-//! Exported cancellation of blocked waits: the `os_canceller` handle and
-//! the cancellable forms of the three calls that wait, `os_get`,
-//! `os_get_many` and `os_wait`.
+//! Exported cancellation of blocked waits: the `os_canceller` handle. The
+//! cancellable forms of the three calls that wait are beside the plain
+//! ones: `os_get_cancellable` and `os_get_many_cancellable` in `objects`,
+//! `os_wait_cancellable` in `wait`.
 //!
 //! Naming: a cancellable form is the plain call's name with
 //! `_cancellable` (`os_get_cancellable`), taking one more input, `const
@@ -13,15 +14,10 @@
 //! call returns OS_CANCELLED within a futex wake-up, with no polling. It is
 //! re-armed by `os_canceller_reset`.
 
-use std::time::Duration;
-
-use super::args::{self, handle, Out};
+use super::args::Out;
 use super::boundary::boundary;
-use super::objects::{buffer_of, timeout_of, NO_BUFFER};
 use super::status::os_status;
-use super::types::*;
-use crate::error::{err, ErrorKind, Result};
-use crate::id::ObjectId;
+use crate::error::{err, Result};
 use crate::Canceller;
 
 /// Cancels the waits it is given to (`os_get_cancellable`,
@@ -52,7 +48,7 @@ unsafe fn canceller<'a>(p: *const os_canceller) -> Result<&'a Canceller> {
 ///
 /// # Safety
 /// As `canceller`.
-unsafe fn optional_canceller<'a>(p: *const os_canceller) -> Option<&'a Canceller> {
+pub(super) unsafe fn optional_canceller<'a>(p: *const os_canceller) -> Option<&'a Canceller> {
     // SAFETY: NULL or live, by contract; only shared access is formed.
     unsafe { p.as_ref() }.map(|c| &c.canceller)
 }
@@ -118,126 +114,4 @@ pub unsafe extern "C" fn os_canceller_free(cancel: *mut os_canceller) {
         // by any call (the contract above).
         drop(unsafe { Box::from_raw(cancel) });
     }
-}
-
-/// `os_get`, ending early with OS_CANCELLED if `cancel` is cancelled
-/// (`os_canceller_cancel`, from another thread) while it waits, or was
-/// before it began. `cancel` may be NULL: then it is `os_get`.
-///
-/// # Returns
-/// As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
-/// On a store with a remote, a request to the remote under way runs to its
-/// answer (bounded by the timeout) before the cancel is seen.
-#[no_mangle]
-pub unsafe extern "C" fn os_get_cancellable(
-    store: *mut os_store,
-    id: *const os_object_id,
-    timeout_ms: i64,
-    cancel: *const os_canceller,
-    out: *mut os_buffer,
-) -> os_status {
-    boundary(|| {
-        // SAFETY: the pointer contract of the header's preamble.
-        let (s, id, cancel, out) =
-            unsafe { (handle(store)?, args::id(id)?, optional_canceller(cancel), Out::new(out, "out")?) };
-        let raw = s.get_raw_cancellable(id, timeout_of(timeout_ms), cancel)?;
-        out.write(buffer_of(&raw));
-        Ok(())
-    })
-}
-
-/// `os_get_many`, ending early with OS_CANCELLED if `cancel` is cancelled
-/// while it waits, or was before it began. `cancel` may be NULL: then it
-/// is `os_get_many`.
-///
-/// # Returns
-/// As `os_get_many`. OS_CANCELLED is like OS_TIMEOUT: the entries still
-/// missing have a NULL `data`, the others are pinned and must be released.
-#[no_mangle]
-pub unsafe extern "C" fn os_get_many_cancellable(
-    store: *mut os_store,
-    ids: *const os_object_id,
-    n: usize,
-    timeout_ms: i64,
-    cancel: *const os_canceller,
-    out: *mut os_buffer,
-) -> os_status {
-    boundary(|| {
-        // SAFETY: the pointer contract of the header's preamble.
-        let (s, ids, cancel, out) =
-            unsafe { (handle(store)?, args::array(ids, n, "ids")?, optional_canceller(cancel), Out::new(out, "out")) };
-        if n == 0 {
-            return Ok(());
-        }
-        let out = out?;
-        let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
-        let mut got = vec![None; n];
-        let r = s.get_many_raw_cancellable(&ids, timeout_of(timeout_ms), cancel, &mut got);
-        for (i, g) in got.iter().enumerate() {
-            out.write_at(i, n, g.as_ref().map_or(NO_BUFFER, buffer_of));
-        }
-        match r {
-            Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NotFound | ErrorKind::Cancelled) => {
-                debug_assert!(got.iter().all(Option::is_none));
-                Err(e)
-            }
-            other => other,
-        }
-    })
-}
-
-/// `os_wait`, ending early with OS_CANCELLED if `cancel` is cancelled
-/// while it waits, or was before it began. `cancel` may be NULL: then it
-/// is `os_wait`.
-///
-/// # Returns
-/// As `os_wait`. On OS_CANCELLED, as on OS_TIMEOUT, `ready` and
-/// `*out_num_ready` say which objects were sealed.
-#[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub unsafe extern "C" fn os_wait_cancellable(
-    store: *mut os_store,
-    ids: *const os_object_id,
-    n: usize,
-    num_ready: usize,
-    timeout_ms: i64,
-    cancel: *const os_canceller,
-    ready: *mut bool,
-    out_num_ready: *mut usize,
-) -> os_status {
-    boundary(|| {
-        // SAFETY: the pointer contract of the header's preamble.
-        let (s, ids, cancel, ready_out) = unsafe {
-            (handle(store)?, args::array(ids, n, "ids")?, optional_canceller(cancel), Out::new(ready, "ready"))
-        };
-        let count_out = if out_num_ready.is_null() {
-            None
-        } else {
-            // SAFETY: as above; checked non-null.
-            Some(unsafe { Out::new(out_num_ready, "out_num_ready") }?)
-        };
-        if n == 0 {
-            if num_ready > 0 {
-                return Err(err!(InvalidArgument, "waiting for {num_ready} of 0 objects"));
-            }
-            if let Some(c) = count_out {
-                c.write(0);
-            }
-            return Ok(());
-        }
-        let ready_out = ready_out?;
-        let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
-        let timeout = if timeout_ms < 0 { None } else { Some(Duration::from_millis(timeout_ms as u64)) };
-        let mut flags = vec![false; n];
-        let r = s.wait(&ids, num_ready, timeout, cancel, &mut flags);
-        if !matches!(&r, Err(e) if e.kind() == ErrorKind::InvalidArgument) {
-            for (i, &f) in flags.iter().enumerate() {
-                ready_out.write_at(i, n, f);
-            }
-            if let Some(c) = count_out {
-                c.write(flags.iter().filter(|&&f| f).count());
-            }
-        }
-        r.map(|_| ())
-    })
 }

@@ -467,7 +467,7 @@ pub unsafe extern "C" fn os_get_cancellable_e(
     err: *mut *mut os_error,
 ) -> os_status {
     // SAFETY: the pointer contract of the header's preamble, as for `os_get_cancellable`.
-    unsafe { hand_over(cancel::os_get_cancellable(store, id, timeout_ms, cancel, out), err) }
+    unsafe { hand_over(objects::os_get_cancellable(store, id, timeout_ms, cancel, out), err) }
 }
 
 /// `os_get_many_cancellable`, handing its error to `*err`: NULL on success,
@@ -484,7 +484,7 @@ pub unsafe extern "C" fn os_get_many_cancellable_e(
     err: *mut *mut os_error,
 ) -> os_status {
     // SAFETY: the pointer contract of the header's preamble, as for `os_get_many_cancellable`.
-    unsafe { hand_over(cancel::os_get_many_cancellable(store, ids, n, timeout_ms, cancel, out), err) }
+    unsafe { hand_over(objects::os_get_many_cancellable(store, ids, n, timeout_ms, cancel, out), err) }
 }
 
 /// `os_wait_cancellable`, handing its error to `*err`: NULL on success, on
@@ -504,7 +504,7 @@ pub unsafe extern "C" fn os_wait_cancellable_e(
 ) -> os_status {
     // SAFETY: the pointer contract of the header's preamble, as for `os_wait_cancellable`.
     unsafe {
-        hand_over(cancel::os_wait_cancellable(store, ids, n, num_ready, timeout_ms, cancel, ready, out_num_ready), err)
+        hand_over(wait::os_wait_cancellable(store, ids, n, num_ready, timeout_ms, cancel, ready, out_num_ready), err)
     }
 }
 
