@@ -927,7 +927,8 @@ impl StoreCore {
     ///
     /// Waits for objects not sealed yet: ``timeout`` in seconds, None = for
     /// ever, 0 = not at all (ObjectNotFound if absent); Timeout when it runs
-    /// out. numpy arrays, memoryviews, torch tensors and buffers inside
+    /// out. Ctrl-C interrupts a wait at once (KeyboardInterrupt, nothing
+    /// left pinned). numpy arrays, memoryviews, torch tensors and buffers inside
     /// pickled values are read-only zero-copy views of the shared memory;
     /// the object stays pinned until they are garbage-collected (see
     /// ``pinned`` to release at a known point). bytes and bytearray values
@@ -1121,7 +1122,8 @@ impl StoreCore {
     /// Wait until at least ``num_returns`` of ``refs`` are sealed, or
     /// ``timeout`` seconds pass (None: for ever), taking no pins (``os_wait``,
     /// as ``ray.wait``): returns (ready, not_ready), two lists of the IDs in
-    /// their order in ``refs``.
+    /// their order in ``refs``. Ctrl-C interrupts it at once
+    /// (KeyboardInterrupt).
     #[pyo3(signature = (refs, num_returns=1, timeout=None))]
     fn wait<'py>(
         &self,
