@@ -1140,18 +1140,23 @@ impl StoreCore {
             Some(t) => return Err(PyValueError::new_err(format!("timeout must be None or >= 0, not {t}"))),
         };
         let h = self.handle(py)?;
-        // One wait, with the GIL released, that Ctrl-C interrupts (see
-        // `interrupt`).
-        let hw = h.clone();
-        let (r, ready) = wait_interruptibly(
-            py,
-            move |c| {
-                let mut ready = vec![false; ids.len()];
-                let r = hw.store.wait(&ids, num_returns, timeout, Some(c), &mut ready);
-                (r, ready)
-            },
-            |_| {},
-        )?;
+        // A first look, which needs no wait (nor a helper thread) when
+        // enough are sealed; then one wait, with the GIL released, that
+        // Ctrl-C interrupts (see `interrupt`).
+        let mut ready = vec![false; ids.len()];
+        let mut r = h.store.wait(&ids, num_returns, Some(Duration::ZERO), None, &mut ready);
+        if !no_wait(timeout) && matches!(&r, Err(e) if e.kind() == ErrorKind::Timeout) {
+            let hw = h.clone();
+            (r, ready) = wait_interruptibly(
+                py,
+                move |c| {
+                    let mut ready = vec![false; ids.len()];
+                    let r = hw.store.wait(&ids, num_returns, timeout, Some(c), &mut ready);
+                    (r, ready)
+                },
+                |_| {},
+            )?;
+        }
         match r {
             Ok(_) => {}
             Err(e) if e.kind() == objstore::ErrorKind::Timeout => {}
