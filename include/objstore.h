@@ -15,7 +15,8 @@
  * is either NULL, which a function refuses with OS_INVALID_ARGUMENT where
  * NULL is not allowed (never a crash), or valid for what its documentation
  * says: an os_store handle returned by os_open in this process and not
- * closed; a string NUL-terminated; a buffer or array as long as its length
+ * closed; an os_canceller returned by os_canceller_new and not freed; a
+ * string NUL-terminated; a buffer or array as long as its length
  * argument says; an output writable. Outputs are written only on success,
  * unless a function says otherwise.
  *
@@ -258,6 +259,15 @@
 #define OS_PROCESS_INFO_MIN_SIZE 12
 
 /**
+ * Cancels the waits it is given to (`os_get_cancellable`,
+ * `os_get_many_cancellable`, `os_wait_cancellable`) from another thread.
+ * Opaque; made by `os_canceller_new`, freed by `os_canceller_free`. Any
+ * number of threads may wait with one canceller, on any stores, and any
+ * thread may cancel it.
+ */
+typedef struct os_canceller os_canceller;
+
+/**
  * A failure of a call: its status and its message. Owned by the caller,
  * who frees it with `os_error_free`; may be read and freed on any thread.
  * Opaque.
@@ -497,6 +507,45 @@ extern "C" {
 #endif // __cplusplus
 
 /**
+ * Makes a canceller, not cancelled, and writes it to `*out`; the caller
+ * frees it with `os_canceller_free` once no call uses it any more.
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT (`out` is NULL).
+ */
+os_status os_canceller_new(struct os_canceller **out);
+
+/**
+ * Cancels every call waiting with this canceller, and every later one
+ * until `os_canceller_reset`: each returns OS_CANCELLED (a call that finds
+ * what it asked for without waiting still succeeds). Callable from any
+ * thread, at any time, any number of times. It takes a lock and makes a
+ * system call, so it is not async-signal-safe: a signal handler should
+ * wake a thread that calls it (a self-pipe, `sigwait`).
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT (`cancel` is NULL).
+ */
+os_status os_canceller_cancel(const struct os_canceller *cancel);
+
+/**
+ * Re-arms a canceller: calls that wait with it from now on wait again
+ * until the next `os_canceller_cancel`. Reset only between uses, once no
+ * call is waiting with it: a call woken by the cancel but not yet back
+ * would see the flag down and wait on.
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT (`cancel` is NULL).
+ */
+os_status os_canceller_reset(const struct os_canceller *cancel);
+
+/**
+ * Frees a canceller. No call may be waiting with it, or start to. NULL is
+ * allowed (nothing happens). Cannot fail.
+ */
+void os_canceller_free(struct os_canceller *cancel);
+
+/**
  * The status of an error (never OS_OK), or OS_OK for NULL. Cannot fail.
  */
 os_status os_error_status(const struct os_error *err);
@@ -712,6 +761,22 @@ os_status os_get(struct os_store *store,
                  struct os_buffer *out);
 
 /**
+ * `os_get`, ending early with OS_CANCELLED if `cancel` is cancelled
+ * (`os_canceller_cancel`, from another thread) while it waits, or was
+ * before it began. `cancel` may be NULL: then it is `os_get`.
+ *
+ * # Returns
+ * As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
+ * On a store with a remote, a request to the remote under way runs to its
+ * answer (bounded by the timeout) before the cancel is seen.
+ */
+os_status os_get_cancellable(struct os_store *store,
+                             const struct os_object_id *id,
+                             int64_t timeout_ms,
+                             const struct os_canceller *cancel,
+                             struct os_buffer *out);
+
+/**
  * Gets and pins `n` objects, waiting up to the timeout for those not yet
  * sealed (like Ray's `ray.get(list)`).
  *
@@ -730,6 +795,22 @@ os_status os_get_many(struct os_store *store,
                       size_t n,
                       int64_t timeout_ms,
                       struct os_buffer *out);
+
+/**
+ * `os_get_many`, ending early with OS_CANCELLED if `cancel` is cancelled
+ * while it waits, or was before it began. `cancel` may be NULL: then it
+ * is `os_get_many`.
+ *
+ * # Returns
+ * As `os_get_many`. OS_CANCELLED is like OS_TIMEOUT: the entries still
+ * missing have a NULL `data`, the others are pinned and must be released.
+ */
+os_status os_get_many_cancellable(struct os_store *store,
+                                  const struct os_object_id *ids,
+                                  size_t n,
+                                  int64_t timeout_ms,
+                                  const struct os_canceller *cancel,
+                                  struct os_buffer *out);
 
 /**
  * Drops one pin this handle holds on an object. Once no process pins a
@@ -1085,6 +1166,24 @@ os_status os_wait(struct os_store *store,
                   size_t *out_num_ready);
 
 /**
+ * `os_wait`, ending early with OS_CANCELLED if `cancel` is cancelled
+ * while it waits, or was before it began. `cancel` may be NULL: then it
+ * is `os_wait`.
+ *
+ * # Returns
+ * As `os_wait`. On OS_CANCELLED, as on OS_TIMEOUT, `ready` and
+ * `*out_num_ready` say which objects were sealed.
+ */
+os_status os_wait_cancellable(struct os_store *store,
+                              const struct os_object_id *ids,
+                              size_t n,
+                              size_t num_ready,
+                              int64_t timeout_ms,
+                              const struct os_canceller *cancel,
+                              bool *ready,
+                              size_t *out_num_ready);
+
+/**
  * `os_open`, handing its error to `*err`: NULL on success, on failure an
  * error the caller frees with `os_error_free`. `err` may be NULL.
  */
@@ -1367,6 +1466,62 @@ os_status os_wait_e(struct os_store *store,
                     bool *ready,
                     size_t *out_num_ready,
                     struct os_error **err);
+
+/**
+ * `os_canceller_new`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_canceller_new_e(struct os_canceller **out, struct os_error **err);
+
+/**
+ * `os_canceller_cancel`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_canceller_cancel_e(const struct os_canceller *cancel, struct os_error **err);
+
+/**
+ * `os_canceller_reset`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_canceller_reset_e(const struct os_canceller *cancel, struct os_error **err);
+
+/**
+ * `os_get_cancellable`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_get_cancellable_e(struct os_store *store,
+                               const struct os_object_id *id,
+                               int64_t timeout_ms,
+                               const struct os_canceller *cancel,
+                               struct os_buffer *out,
+                               struct os_error **err);
+
+/**
+ * `os_get_many_cancellable`, handing its error to `*err`: NULL on success,
+ * on failure an error the caller frees with `os_error_free`. `err` may be
+ * NULL.
+ */
+os_status os_get_many_cancellable_e(struct os_store *store,
+                                    const struct os_object_id *ids,
+                                    size_t n,
+                                    int64_t timeout_ms,
+                                    const struct os_canceller *cancel,
+                                    struct os_buffer *out,
+                                    struct os_error **err);
+
+/**
+ * `os_wait_cancellable`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_wait_cancellable_e(struct os_store *store,
+                                const struct os_object_id *ids,
+                                size_t n,
+                                size_t num_ready,
+                                int64_t timeout_ms,
+                                const struct os_canceller *cancel,
+                                bool *ready,
+                                size_t *out_num_ready,
+                                struct os_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -36,7 +36,7 @@ mod with_remote {
     use super::common::child::{spawn_child, ChildGuard};
     use super::common::{pattern, rand_u64, SpillDir, TempStore};
     use objstore::remote_format::{Header, HEADER_LEN};
-    use objstore::{ErrorKind, ObjectId, Options, RemoteConfig, Store};
+    use objstore::{Canceller, ErrorKind, ObjectId, Options, RemoteConfig, Store};
 
     const MIB: usize = 1 << 20;
 
@@ -91,6 +91,45 @@ mod with_remote {
         }
         assert_eq!(b.stats().unwrap().fetches_total, sizes.len() as u64);
         assert_eq!(b.stats().unwrap().unsealed_count, 0);
+    }
+
+    /// A get (and a get_many) waiting forever for an object neither here
+    /// nor published ends with Cancelled when its canceller is cancelled
+    /// from another thread; the object got by the get_many stays pinned,
+    /// as at a timeout.
+    #[test]
+    fn a_get_waiting_for_a_publish_is_cancelled() {
+        let url = memory_url("cancel");
+        let t = TempStore::new("remote-cancel");
+        let s = open(&t, &url, 16 << 20);
+        let present = s.put(b"here").unwrap();
+        let absent = ObjectId::from_hex("5eed000000000000000000000000000000000042").unwrap();
+        let c = Canceller::new();
+        std::thread::scope(|sc| {
+            let get = sc.spawn(|| s.get_cancellable(&absent, None, &c).map(|_| ()).unwrap_err().kind());
+            std::thread::sleep(Duration::from_millis(50)); // waiting by now, most likely
+            c.cancel();
+            assert_eq!(get.join().unwrap(), ErrorKind::Cancelled);
+        });
+        c.reset();
+        let mut out = [None, None];
+        std::thread::scope(|sc| {
+            let many = sc.spawn(|| {
+                let mut out = [None, None];
+                let kind = s.get_many_raw_cancellable(&[present, absent], None, Some(&c), &mut out).unwrap_err().kind();
+                (kind, out)
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            c.cancel();
+            let (kind, got) = many.join().unwrap();
+            assert_eq!(kind, ErrorKind::Cancelled);
+            out = got;
+        });
+        assert!(out[0].is_some() && out[1].is_none(), "the present object stays pinned");
+        s.release(&present).unwrap();
+        // Cancelled before the call: a get that would wait returns at once.
+        assert_eq!(s.get_raw_cancellable(&absent, None, Some(&c)).unwrap_err().kind(), ErrorKind::Cancelled);
+        assert_eq!(s.stats().unwrap().pinned_count, 0);
     }
 
     #[test]

@@ -36,7 +36,9 @@
 // Store is closed, a positive duration waits at most that long, and any
 // other negative duration (an expired deadline) gives ErrTimeout at once
 // if the object is absent. [Store.GetContext] waits until the object is sealed or the context
-// is done.
+// is done, then returns an error wrapping the context's error. A wait is one
+// call into the library with a canceller that the context's end (or Close)
+// cancels: it returns at once, with no polling.
 //
 // # Errors
 //

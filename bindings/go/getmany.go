@@ -33,46 +33,36 @@ func (s *Store) GetManyContext(ctx context.Context, ids []ID) ([]*Object, error)
 
 func (s *Store) getMany(ctx context.Context, ids []ID, timeout time.Duration) ([]*Object, error) {
 	objs := make([]*Object, len(ids))
-	// missing holds the indexes (into ids) not pinned yet. Each call asks
-	// only for those, so an object is pinned exactly once per entry however
-	// many slices the wait takes.
-	missing := make([]int, len(ids))
-	for i := range missing {
-		missing[i] = i
+	if len(ids) == 0 {
+		return objs, nil
 	}
-	try := func(ms int64) error {
-		if len(missing) == 0 {
-			return nil
-		}
-		cids := make([]C.os_object_id, len(missing))
-		for k, i := range missing {
-			cids[k] = cID(ids[i])
-		}
-		bufs := make([]C.os_buffer, len(missing))
-		var e *C.os_error
-		err := s.do("get many", &e, func(h *C.os_store) C.os_status {
-			return C.os_get_many_e(h, &cids[0], C.size_t(len(cids)), C.int64_t(ms), &bufs[0], &e)
-		})
-		if err != nil && !errors.Is(err, ErrTimeout) && !errors.Is(err, ErrNotFound) {
-			return err // the library pinned nothing in this call
-		}
-		still := missing[:0]
-		for k, i := range missing {
-			if bufs[k].data != nil {
-				objs[i] = newObject(s, ids[i])
-				objs[i].buf = bufs[k]
-			} else {
-				still = append(still, i)
-			}
-		}
-		missing = still
-		return err
+	cids := make([]C.os_object_id, len(ids))
+	for i, id := range ids {
+		cids[i] = cID(id)
 	}
-	timedOut := func() error {
-		return &Error{Op: "get many", Status: StatusTimeout,
-			Message: fmt.Sprintf("%d of %d objects were not sealed within %v", len(missing), len(ids), timeout)}
+	bufs := make([]C.os_buffer, len(ids))
+	expired := timeout < 0 && timeout != Forever
+	ms := C.int64_t(0)
+	if timeout != NoWait && !expired {
+		ms = cMillis(timeout)
 	}
-	err := waitLoop(ctx, "get many", timeout, try, timedOut)
+	var e *C.os_error
+	err := s.doWait("get many", ctx, &e, func(h *C.os_store, c *C.os_canceller) C.os_status {
+		return C.os_get_many_cancellable_e(h, &cids[0], C.size_t(len(cids)), ms, c, &bufs[0], &e)
+	})
+	// The library fills the entries it pinned on success, on a timeout and
+	// on a cancellation; on any other failure it pins nothing.
+	for i := range ids {
+		if bufs[i].data != nil {
+			objs[i] = newObject(s, ids[i])
+			objs[i].buf = bufs[i]
+		}
+	}
+	if expired && errors.Is(err, ErrNotFound) {
+		// An expired deadline: one look, and "absent" means timed out.
+		err = &Error{Op: "get many", Status: StatusTimeout,
+			Message: fmt.Sprintf("%d of %d objects were not sealed within %v", countNil(objs), len(ids), timeout)}
+	}
 	switch {
 	case err == nil:
 		return objs, nil
@@ -80,8 +70,8 @@ func (s *Store) getMany(ctx context.Context, ids []ID, timeout time.Duration) ([
 		errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return objs, err
 	default:
-		// A hard failure (or Close) in a later slice: drop the pins of the
-		// earlier slices, so that the caller has nothing to release.
+		// A hard failure, which pinned nothing, or Close, which drops
+		// every pin: the caller has nothing to release.
 		for _, o := range objs {
 			if o != nil {
 				_ = o.Release()
@@ -89,4 +79,14 @@ func (s *Store) getMany(ctx context.Context, ids []ID, timeout time.Duration) ([
 		}
 		return nil, err
 	}
+}
+
+func countNil(objs []*Object) int {
+	n := 0
+	for _, o := range objs {
+		if o == nil {
+			n++
+		}
+	}
+	return n
 }

@@ -5,6 +5,7 @@ import "C"
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -56,16 +57,24 @@ func (s *Store) GetContext(ctx context.Context, id ID) (*Object, error) {
 
 func (s *Store) get(ctx context.Context, id ID, timeout time.Duration) (*Object, error) {
 	obj := newObject(s, id)
-	try := func(ms int64) error {
-		return s.do("get", &obj.cerr, func(h *C.os_store) C.os_status {
-			return C.os_get_e(h, &obj.cid, C.int64_t(ms), &obj.buf, &obj.cerr)
+	if timeout == NoWait || (timeout < 0 && timeout != Forever) {
+		// No wait: one look. An expired deadline makes "absent" a timeout.
+		err := s.do("get", &obj.cerr, func(h *C.os_store) C.os_status {
+			return C.os_get_e(h, &obj.cid, 0, &obj.buf, &obj.cerr)
 		})
+		if timeout != NoWait && errors.Is(err, ErrNotFound) {
+			return nil, &Error{Op: "get", Status: StatusTimeout,
+				Message: fmt.Sprintf("object %s was not sealed within %v", id, timeout)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		return obj, nil
 	}
-	timedOut := func() error {
-		return &Error{Op: "get", Status: StatusTimeout,
-			Message: fmt.Sprintf("object %s was not sealed within %v", id, timeout)}
-	}
-	if err := waitLoop(ctx, "get", timeout, try, timedOut); err != nil {
+	err := s.doWait("get", ctx, &obj.cerr, func(h *C.os_store, c *C.os_canceller) C.os_status {
+		return C.os_get_cancellable_e(h, &obj.cid, cMillis(timeout), c, &obj.buf, &obj.cerr)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return obj, nil

@@ -22,13 +22,22 @@ type Store struct {
 
 	// mu is held shared by every call into the C handle and exclusively by
 	// Close: os_close must not run while another thread uses the handle.
-	// Long waits are cut into slices (see waitSlice) so that Close never
-	// waits for more than one slice.
+	// A call that waits holds it for the whole wait, so Close first
+	// cancels the waits under way (beginClose, see cancel.go).
 	mu sync.RWMutex
 	h  *C.os_store // nil once closed
 	// closed mirrors h == nil for the lock-free Unsafe views, which return
 	// nil once the mapping they point into may be gone.
 	closed atomic.Bool
+
+	// closing is the canceller of waits with no context; Close cancels it.
+	closing *C.os_canceller
+	// waitsMu guards the cancellers of the context waits under way
+	// (waits), the idle ones kept for reuse (spare), and closingBegun.
+	waitsMu      sync.Mutex
+	waits        map[*C.os_canceller]struct{}
+	spare        []*C.os_canceller
+	closingBegun bool
 }
 
 // Open opens the store name, creating it if it does not exist (unless
@@ -55,7 +64,12 @@ func Open(name string, opts *Options) (*Store, error) {
 	if err := failure("open", C.os_open_e(cname, popts, &h, &e), e); err != nil {
 		return nil, err
 	}
-	s := &Store{name: name, h: h}
+	closing, err := newCanceller("open")
+	if err != nil {
+		C.os_close(h)
+		return nil, err
+	}
+	s := &Store{name: name, h: h, closing: closing, waits: map[*C.os_canceller]struct{}{}}
 	runtime.SetFinalizer(s, (*Store).Close)
 	return s, nil
 }
@@ -83,6 +97,8 @@ func (s *Store) Name() string { return s.name }
 // become invalid. Close is idempotent: later calls return nil. Goroutines
 // waiting in a get on this Store return ErrClosed.
 func (s *Store) Close() error {
+	// The waits under way hold mu shared until they end: end them first.
+	s.beginClose()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.h == nil {
@@ -92,6 +108,7 @@ func (s *Store) Close() error {
 	s.h = nil
 	s.closed.Store(true)
 	runtime.SetFinalizer(s, nil)
+	s.freeCancellers()
 	var e *C.os_error
 	return failure("close", C.os_close_e(h, &e), e)
 }

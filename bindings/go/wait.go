@@ -5,7 +5,6 @@ import "C"
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 )
@@ -21,69 +20,6 @@ const (
 	// ErrTimeout at once if the object is absent.
 	Forever time.Duration = -1
 )
-
-// waitSlice caps each blocking call into the library. A long wait is a loop
-// of such slices, which is how Close gets the handle back within one slice
-// and how a context's cancellation is noticed. The library wakes a waiter
-// as soon as the object is sealed, so slicing adds no latency to a
-// successful wait.
-const waitSlice = 50 * time.Millisecond
-
-// waitLoop calls try until it returns something other than a timeout, or
-// the wait is over. try gets the bound of its own wait in milliseconds: 0
-// means do not wait. With timeout 0 try is called once, with 0. With a
-// positive timeout the loop ends by then, returning timedOut(); with a
-// negative one it ends only when try succeeds, fails otherwise, or ctx is
-// done (then the context's error is returned, wrapped).
-func waitLoop(ctx context.Context, op string, timeout time.Duration,
-	try func(ms int64) error, timedOut func() error) error {
-	if timeout == 0 {
-		return try(0)
-	}
-	if timeout < 0 && timeout != Forever {
-		// An expired deadline: one look, and "absent" means timed out.
-		if err := try(0); !errors.Is(err, ErrNotFound) {
-			return err
-		}
-		return timedOut()
-	}
-	var deadline time.Time
-	if timeout > 0 {
-		deadline = time.Now().Add(timeout)
-	}
-	ctxDeadline, hasCtxDeadline := ctx.Deadline()
-	for {
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("objstore: %s: %w", op, err)
-		}
-		slice := waitSlice
-		if !deadline.IsZero() {
-			rem := time.Until(deadline)
-			if rem <= 0 {
-				return timedOut()
-			}
-			slice = min(slice, rem)
-		}
-		if hasCtxDeadline {
-			rem := time.Until(ctxDeadline)
-			if rem <= 0 {
-				// The context's own timer may not have fired yet.
-				return fmt.Errorf("objstore: %s: %w", op, context.DeadlineExceeded)
-			}
-			slice = min(slice, rem)
-		}
-		if err := try(ceilMillis(slice)); !errors.Is(err, ErrTimeout) {
-			return err
-		}
-	}
-}
-
-// ceilMillis converts a positive duration to whole milliseconds, rounding
-// up so that a short positive wait never becomes 0 (no wait).
-func ceilMillis(d time.Duration) int64 {
-	ms := int64((d + time.Millisecond - 1) / time.Millisecond)
-	return max(ms, 1)
-}
 
 // Wait waits until at least numReady of the objects ids are sealed, or the
 // timeout ends (NoWait: look once; Forever: no end), taking no pins: Ray's
@@ -114,21 +50,17 @@ func (s *Store) wait(ctx context.Context, ids []ID, numReady int, timeout time.D
 		cids[i] = cID(id)
 	}
 	flags := make([]C.bool, len(ids))
-	try := func(ms int64) error {
-		var e *C.os_error
-		err := s.do("wait", &e, func(h *C.os_store) C.os_status {
-			return C.os_wait_e(h, &cids[0], C.size_t(len(cids)), C.size_t(numReady), C.int64_t(ms),
-				&flags[0], nil, &e)
-		})
-		for i, f := range flags {
-			ready[i] = bool(f)
-		}
-		return err
+	ms := C.int64_t(0)
+	if timeout > 0 || timeout == Forever {
+		ms = cMillis(timeout)
 	}
-	timedOut := func() error {
-		return &Error{Op: "wait", Status: StatusTimeout,
-			Message: fmt.Sprintf("fewer than %d of %d objects were sealed within %v", numReady, len(ids), timeout)}
+	var e *C.os_error
+	err := s.doWait("wait", ctx, &e, func(h *C.os_store, c *C.os_canceller) C.os_status {
+		return C.os_wait_cancellable_e(h, &cids[0], C.size_t(len(cids)), C.size_t(numReady), ms, c,
+			&flags[0], nil, &e)
+	})
+	for i, f := range flags {
+		ready[i] = bool(f)
 	}
-	err := waitLoop(ctx, "wait", timeout, try, timedOut)
 	return ready, err
 }

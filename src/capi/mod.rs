@@ -21,6 +21,7 @@
 
 mod args;
 mod boundary;
+mod cancel;
 mod error_object;
 mod ids;
 mod inspect;
@@ -36,6 +37,7 @@ mod version;
 mod wait;
 mod with_error;
 
+pub use cancel::*;
 pub use error_object::*;
 pub use ids::*;
 pub use inspect::*;

@@ -1,11 +1,12 @@
-//! Exported functions on objects: put, create/seal/abort, get, release,
-//! delete, contains.
+//! Exported functions on objects: put, create/seal/abort, get (and its
+//! cancellable forms), release, delete, contains.
 
 use std::ffi::c_void;
 use std::time::Duration;
 
 use super::args::{self, handle, Out};
 use super::boundary::boundary;
+use super::cancel::{optional_canceller, os_canceller};
 use super::status::os_status;
 use super::types::*;
 use crate::error::{Error, ErrorKind};
@@ -224,6 +225,32 @@ pub unsafe extern "C" fn os_get(
     })
 }
 
+/// `os_get`, ending early with OS_CANCELLED if `cancel` is cancelled
+/// (`os_canceller_cancel`, from another thread) while it waits, or was
+/// before it began. `cancel` may be NULL: then it is `os_get`.
+///
+/// # Returns
+/// As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
+/// On a store with a remote, a request to the remote under way runs to its
+/// answer (bounded by the timeout) before the cancel is seen.
+#[no_mangle]
+pub unsafe extern "C" fn os_get_cancellable(
+    store: *mut os_store,
+    id: *const os_object_id,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+    out: *mut os_buffer,
+) -> os_status {
+    boundary(|| {
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, id, cancel, out) =
+            unsafe { (handle(store)?, args::id(id)?, optional_canceller(cancel), Out::new(out, "out")?) };
+        let raw = s.get_raw_cancellable(id, timeout_of(timeout_ms), cancel)?;
+        out.write(buffer_of(&raw));
+        Ok(())
+    })
+}
+
 /// Gets and pins `n` objects, waiting up to the timeout for those not yet
 /// sealed (like Ray's `ray.get(list)`).
 ///
@@ -244,21 +271,42 @@ pub unsafe extern "C" fn os_get_many(
     timeout_ms: i64,
     out: *mut os_buffer,
 ) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble.
+    unsafe { os_get_many_cancellable(store, ids, n, timeout_ms, std::ptr::null(), out) }
+}
+
+/// `os_get_many`, ending early with OS_CANCELLED if `cancel` is cancelled
+/// while it waits, or was before it began. `cancel` may be NULL: then it
+/// is `os_get_many`.
+///
+/// # Returns
+/// As `os_get_many`. OS_CANCELLED is like OS_TIMEOUT: the entries still
+/// missing have a NULL `data`, the others are pinned and must be released.
+#[no_mangle]
+pub unsafe extern "C" fn os_get_many_cancellable(
+    store: *mut os_store,
+    ids: *const os_object_id,
+    n: usize,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+    out: *mut os_buffer,
+) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
-        let (s, ids, out) = unsafe { (handle(store)?, args::array(ids, n, "ids")?, Out::new(out, "out")) };
+        let (s, ids, cancel, out) =
+            unsafe { (handle(store)?, args::array(ids, n, "ids")?, optional_canceller(cancel), Out::new(out, "out")) };
         if n == 0 {
             return Ok(());
         }
         let out = out?;
         let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
         let mut got = vec![None; n];
-        let r = s.get_many_raw(&ids, timeout_of(timeout_ms), &mut got);
+        let r = s.get_many_raw_cancellable(&ids, timeout_of(timeout_ms), cancel, &mut got);
         for (i, g) in got.iter().enumerate() {
             out.write_at(i, n, g.as_ref().map_or(NO_BUFFER, buffer_of));
         }
         match r {
-            Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NotFound) => {
+            Err(e) if !matches!(e.kind(), ErrorKind::Timeout | ErrorKind::NotFound | ErrorKind::Cancelled) => {
                 debug_assert!(got.iter().all(Option::is_none));
                 Err(e)
             }

@@ -1,12 +1,14 @@
-//! Exported waiting for several objects: `os_wait`, Ray's `ray.wait`.
+//! Exported waiting for several objects: `os_wait`, Ray's `ray.wait`, and
+//! its cancellable form.
 
 use std::time::Duration;
 
 use super::args::{self, handle, Out};
 use super::boundary::boundary;
+use super::cancel::{optional_canceller, os_canceller};
 use super::status::os_status;
 use super::types::*;
-use crate::error::ErrorKind;
+use crate::error::{err, ErrorKind};
 use crate::id::ObjectId;
 
 /// Waits until at least `num_ready` of the `n` objects `ids` are sealed, or
@@ -38,9 +40,34 @@ pub unsafe extern "C" fn os_wait(
     ready: *mut bool,
     out_num_ready: *mut usize,
 ) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble.
+    unsafe { os_wait_cancellable(store, ids, n, num_ready, timeout_ms, std::ptr::null(), ready, out_num_ready) }
+}
+
+/// `os_wait`, ending early with OS_CANCELLED if `cancel` is cancelled
+/// while it waits, or was before it began. `cancel` may be NULL: then it
+/// is `os_wait`.
+///
+/// # Returns
+/// As `os_wait`. On OS_CANCELLED, as on OS_TIMEOUT, `ready` and
+/// `*out_num_ready` say which objects were sealed.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn os_wait_cancellable(
+    store: *mut os_store,
+    ids: *const os_object_id,
+    n: usize,
+    num_ready: usize,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+    ready: *mut bool,
+    out_num_ready: *mut usize,
+) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
-        let (s, ids, ready_out) = unsafe { (handle(store)?, args::array(ids, n, "ids")?, Out::new(ready, "ready")) };
+        let (s, ids, cancel, ready_out) = unsafe {
+            (handle(store)?, args::array(ids, n, "ids")?, optional_canceller(cancel), Out::new(ready, "ready"))
+        };
         let count_out = if out_num_ready.is_null() {
             None
         } else {
@@ -49,7 +76,7 @@ pub unsafe extern "C" fn os_wait(
         };
         if n == 0 {
             if num_ready > 0 {
-                return Err(crate::error::err!(InvalidArgument, "waiting for {num_ready} of 0 objects"));
+                return Err(err!(InvalidArgument, "waiting for {num_ready} of 0 objects"));
             }
             if let Some(c) = count_out {
                 c.write(0);
@@ -60,7 +87,7 @@ pub unsafe extern "C" fn os_wait(
         let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
         let timeout = if timeout_ms < 0 { None } else { Some(Duration::from_millis(timeout_ms as u64)) };
         let mut flags = vec![false; n];
-        let r = s.wait(&ids, num_ready, timeout, None, &mut flags);
+        let r = s.wait(&ids, num_ready, timeout, cancel, &mut flags);
         if !matches!(&r, Err(e) if e.kind() == ErrorKind::InvalidArgument) {
             for (i, &f) in flags.iter().enumerate() {
                 ready_out.write_at(i, n, f);

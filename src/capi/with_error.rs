@@ -10,6 +10,7 @@
 
 use std::ffi::{c_char, c_void};
 
+use super::cancel::{self, os_canceller};
 use super::error_object::{hand_over, os_error};
 use super::status::os_status;
 use super::types::*;
@@ -428,6 +429,83 @@ pub unsafe extern "C" fn os_wait_e(
 ) -> os_status {
     // SAFETY: the pointer contract of the header's preamble, as for `os_wait`.
     unsafe { hand_over(wait::os_wait(store, ids, n, num_ready, timeout_ms, ready, out_num_ready), err) }
+}
+
+/// `os_canceller_new`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_canceller_new_e(out: *mut *mut os_canceller, err: *mut *mut os_error) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_canceller_new`.
+    unsafe { hand_over(cancel::os_canceller_new(out), err) }
+}
+
+/// `os_canceller_cancel`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_canceller_cancel_e(cancel: *const os_canceller, err: *mut *mut os_error) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_canceller_cancel`.
+    unsafe { hand_over(cancel::os_canceller_cancel(cancel), err) }
+}
+
+/// `os_canceller_reset`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_canceller_reset_e(cancel: *const os_canceller, err: *mut *mut os_error) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_canceller_reset`.
+    unsafe { hand_over(cancel::os_canceller_reset(cancel), err) }
+}
+
+/// `os_get_cancellable`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_get_cancellable_e(
+    store: *mut os_store,
+    id: *const os_object_id,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+    out: *mut os_buffer,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_get_cancellable`.
+    unsafe { hand_over(objects::os_get_cancellable(store, id, timeout_ms, cancel, out), err) }
+}
+
+/// `os_get_many_cancellable`, handing its error to `*err`: NULL on success,
+/// on failure an error the caller frees with `os_error_free`. `err` may be
+/// NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_get_many_cancellable_e(
+    store: *mut os_store,
+    ids: *const os_object_id,
+    n: usize,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+    out: *mut os_buffer,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_get_many_cancellable`.
+    unsafe { hand_over(objects::os_get_many_cancellable(store, ids, n, timeout_ms, cancel, out), err) }
+}
+
+/// `os_wait_cancellable`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn os_wait_cancellable_e(
+    store: *mut os_store,
+    ids: *const os_object_id,
+    n: usize,
+    num_ready: usize,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+    ready: *mut bool,
+    out_num_ready: *mut usize,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_wait_cancellable`.
+    unsafe {
+        hand_over(wait::os_wait_cancellable(store, ids, n, num_ready, timeout_ms, cancel, ready, out_num_ready), err)
+    }
 }
 
 #[cfg(test)]

@@ -87,6 +87,8 @@ impl<'a> WaitWord<'a> {
     /// Calls `check` until it returns Some or `deadline` passes (None: wait
     /// forever), sleeping between calls until a seal is announced here.
     /// `local` counts this process's waiters, `slot` is its process slot.
+    /// (The store waits through `wait_cancellable`; this is for tests.)
+    #[cfg(test)]
     pub(crate) fn wait_for<R>(
         &self,
         local: &LocalPins<'_>,

@@ -373,7 +373,7 @@ impl Store {
             return Ok(obj);
         }
         if self.has_remote {
-            return self.get_remote(id, timeout);
+            return self.get_remote(id, timeout, cancel);
         }
         if timeout == Some(Duration::ZERO) {
             return Err(Error::object_not_found(id.0));
@@ -398,9 +398,19 @@ impl Store {
         cancel: Option<&Canceller>,
         check: impl FnMut() -> Option<R>,
     ) -> Waited<R> {
+        self.wait_on_until(which, deadline(timeout), cancel, check)
+    }
+
+    /// `wait_on` up to a deadline (None: forever).
+    fn wait_on_until<R>(
+        &self,
+        which: usize,
+        until: Option<Instant>,
+        cancel: Option<&Canceller>,
+        check: impl FnMut() -> Option<R>,
+    ) -> Waited<R> {
         let att = &*self.att;
         let word = att.region().waits().word(which);
-        let until = deadline(timeout);
         match cancel {
             None => word.wait_cancellable(&att.local_waiters(), att.slot(), until, &|| false, check),
             Some(c) => {
@@ -413,11 +423,27 @@ impl Store {
     /// `get`, ending early with `ErrorKind::Cancelled` if `cancel` is
     /// cancelled (from another thread) while it waits.
     pub fn get_cancellable(&self, id: &ObjectId, timeout: Option<Duration>, cancel: &Canceller) -> Result<Object<'_>> {
-        let raw = match self.get_present(id) {
-            Present::Pinned(raw) => raw,
-            Present::Absent | Present::Other => self.get_any_with(id, timeout, Some(cancel))?,
-        };
+        let raw = self.get_raw_cancellable(id, timeout, Some(cancel))?;
         Ok(Object::new(self, *id, raw))
+    }
+
+    /// `get_raw`, ending early with `ErrorKind::Cancelled` if `cancel` is
+    /// cancelled while it waits (None: as `get_raw`). An object present
+    /// now is got even through a canceller cancelled already: only a wait
+    /// is cancelled.
+    pub fn get_raw_cancellable(
+        &self,
+        id: &ObjectId,
+        timeout: Option<Duration>,
+        cancel: Option<&Canceller>,
+    ) -> Result<RawObject> {
+        match self.get_present(id) {
+            Present::Pinned(raw) => Ok(raw),
+            Present::Absent if timeout.is_some_and(|t| t.is_zero()) && !self.has_remote => {
+                Err(Error::object_not_found(id.0))
+            }
+            Present::Absent | Present::Other => self.get_any_with(id, timeout, cancel),
+        }
     }
 
     /// Waits until at least `num_ready` of the objects `ids` are sealed, up
@@ -509,7 +535,7 @@ impl Store {
         }
         out.iter_mut().for_each(|o| *o = None);
         if self.has_remote {
-            return self.get_many_remote(ids, timeout, out);
+            return self.get_many_remote(ids, timeout, cancel, out);
         }
         let mut failure = None;
         let mut fill = |out: &mut [Option<RawObject>]| -> bool {

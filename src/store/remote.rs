@@ -15,12 +15,13 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{deadline, Store};
+use super::{deadline, Canceller, Store};
 use crate::error::{err, Error, ErrorKind, Result};
 use crate::id::ObjectId;
 use crate::object::{Attachment, RawObject};
 use crate::remote::{Dest, Head, Pinned, Published, Remote};
 use crate::shared::layout::Global;
+use crate::shared::wait::{Waited, Waits, WAIT_BUCKETS};
 
 /// How often a getter waiting for an unsealed object checks that its
 /// creator is alive.
@@ -42,6 +43,11 @@ struct PinnedObject {
     att: Arc<Attachment>,
     d: u32,
     raw: RawObject,
+}
+
+/// The error of a get of `id` whose canceller was cancelled.
+fn cancelled(id: &ObjectId) -> Error {
+    err!(Cancelled, "the wait for object {id} was cancelled")
 }
 
 impl Pinned for PinnedObject {
@@ -133,8 +139,17 @@ impl Store {
     /// once, and NotFound if it does not have it. The timeout bounds the wait
     /// for the object and for the remote's first answer; a transfer, once
     /// begun, runs to its end.
+    ///
+    /// A `cancel` cancelled ends the get with `Cancelled` between two steps
+    /// and in its waits for a local seal; a request to the remote under way
+    /// runs to its answer (bounded by the timeout) first.
     #[cold]
-    pub(super) fn get_remote(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
+    pub(super) fn get_remote(
+        &self,
+        id: &ObjectId,
+        timeout: Option<Duration>,
+        cancel: Option<&Canceller>,
+    ) -> Result<RawObject> {
         let remote = self.remote()?;
         let start = Instant::now();
         let once = timeout == Some(Duration::ZERO);
@@ -146,13 +161,16 @@ impl Store {
             if let Some(obj) = self.try_get(id, &key)? {
                 return Ok(obj);
             }
+            if !once && cancel.is_some_and(Canceller::is_cancelled) {
+                return Err(cancelled(id));
+            }
             if self.att.access().holder(id).is_some() {
                 // Being created or fetched by another process here, or
                 // deleted and still pinned: wait for it like any getter.
                 if once {
                     return Err(Error::object_not_found(id.0));
                 }
-                match self.wait_for_holder(id, &key, until)? {
+                match self.wait_for_holder(id, &key, until, cancel)? {
                     Some(obj) => return Ok(obj),
                     None if until.is_some_and(|d| Instant::now() >= d) => return Err(self.timed_out(id, start)),
                     None => continue,
@@ -182,7 +200,7 @@ impl Store {
                     }
                     let next = now + pause;
                     pause = (pause * 2).min(POLL_MAX);
-                    if let Some(obj) = self.wait_here(id, &key, Some(until.map_or(next, |d| d.min(next))))? {
+                    if let Some(obj) = self.wait_here(id, &key, Some(until.map_or(next, |d| d.min(next))), cancel)? {
                         return Ok(obj);
                     }
                 }
@@ -201,6 +219,7 @@ impl Store {
         &self,
         ids: &[ObjectId],
         timeout: Option<Duration>,
+        cancel: Option<&Canceller>,
         out: &mut [Option<RawObject>],
     ) -> Result<()> {
         let until = deadline(timeout);
@@ -211,7 +230,7 @@ impl Store {
                 if out[i].is_some() {
                     continue;
                 }
-                match self.get_remote(id, Some(Duration::ZERO)) {
+                match self.get_remote(id, Some(Duration::ZERO), None) {
                     Ok(obj) => out[i] = Some(obj),
                     Err(e) if e.kind() == ErrorKind::NotFound => missing += 1,
                     Err(e) => {
@@ -238,12 +257,13 @@ impl Store {
             pause = (pause * 2).min(POLL_MAX);
             let att = &*self.att;
             let anything_new = || ids.iter().zip(out.iter()).any(|(id, o)| o.is_none() && att.access().contains(id));
-            att.region().waits().many().wait_for(
-                &att.local_waiters(),
-                att.slot(),
-                Some(until.map_or(next, |d| d.min(next))),
-                || anything_new().then_some(()),
-            );
+            let until_next = Some(until.map_or(next, |d| d.min(next)));
+            if let Waited::Cancelled =
+                self.wait_on_until(WAIT_BUCKETS, until_next, cancel, || anything_new().then_some(()))
+            {
+                // As at a timeout, the objects got stay pinned.
+                return Err(err!(Cancelled, "the wait for {missing} of {} objects was cancelled", ids.len()));
+            }
         }
     }
 
@@ -253,20 +273,35 @@ impl Store {
     }
 
     /// Waits until `deadline` for `id` to be sealed here; pins it if it is.
-    fn wait_here(&self, id: &ObjectId, key: &[u64; 3], deadline: Option<Instant>) -> Result<Option<RawObject>> {
-        let att = &*self.att;
-        let bucket = att.region().waits().bucket(att.objects().hash(key));
-        bucket.wait_for(&att.local_waiters(), att.slot(), deadline, || self.try_get(id, key).transpose()).transpose()
+    fn wait_here(
+        &self,
+        id: &ObjectId,
+        key: &[u64; 3],
+        deadline: Option<Instant>,
+        cancel: Option<&Canceller>,
+    ) -> Result<Option<RawObject>> {
+        let which = Waits::bucket_of(self.att.objects().hash(key));
+        match self.wait_on_until(which, deadline, cancel, || self.try_get(id, key).transpose()) {
+            Waited::Ready(r) => r.map(Some),
+            Waited::TimedOut => Ok(None),
+            Waited::Cancelled => Err(cancelled(id)),
+        }
     }
 
     /// Waits for the object another process holds under `id` here to be
     /// sealed (then pins it) or to go (None: look again). If its creator
     /// dies, collects what it left (its unsealed object among it).
-    fn wait_for_holder(&self, id: &ObjectId, key: &[u64; 3], deadline: Option<Instant>) -> Result<Option<RawObject>> {
+    fn wait_for_holder(
+        &self,
+        id: &ObjectId,
+        key: &[u64; 3],
+        deadline: Option<Instant>,
+        cancel: Option<&Canceller>,
+    ) -> Result<Option<RawObject>> {
         let att = &*self.att;
-        let bucket = att.region().waits().bucket(att.objects().hash(key));
+        let which = Waits::bucket_of(att.objects().hash(key));
         let mut checked = Instant::now();
-        let found = bucket.wait_for(&att.local_waiters(), att.slot(), deadline, || {
+        let found = self.wait_on_until(which, deadline, cancel, || {
             match self.try_get(id, key) {
                 Ok(Some(obj)) => return Some(Ok(Some(obj))),
                 Err(e) => return Some(Err(e)),
@@ -284,7 +319,11 @@ impl Store {
                 Some(_) => None,
             }
         });
-        found.unwrap_or(Ok(None))
+        match found {
+            Waited::Ready(r) => r,
+            Waited::TimedOut => Ok(None),
+            Waited::Cancelled => Err(cancelled(id)),
+        }
     }
 
     /// Fetches the published object `head` came from into a new local

@@ -7,7 +7,8 @@
  * normal paths: put/get/release/delete, create/seal/abort, get_many,
  * waiting, listing, stats, a full store, an object larger than the store;
  * errors as objects (the _e functions), processes, pin holders, the audit;
- * publishing and fetching through a file:// remote.
+ * publishing and fetching through a file:// remote; cancelling blocked
+ * waits (os_canceller).
  * test_abi_evolution.c checks the versions and the struct_size rule.
  */
 #define _GNU_SOURCE
@@ -19,6 +20,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "check.h"
@@ -279,6 +281,158 @@ static void test_wait(void) {
     CHECK(buf.data_len == 5 && memcmp(buf.data, "later", 5) == 0);
     pthread_join(t, NULL);
     CHECK_STATUS(os_release(s, &lp.id), OS_OK);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
+/* Cancelling waits: a call blocked with a canceller, from another thread.
+ * No duration is asserted: a thread that is not back within a generous
+ * bound (cancel_bound_s) counts as a failure rather than hanging the run. */
+static const int cancel_bound_s = 10;
+
+enum blocked_call { BLOCKED_GET, BLOCKED_GET_E, BLOCKED_GET_MANY, BLOCKED_WAIT };
+
+struct blocked {
+    os_store *s;
+    const os_canceller *c;
+    enum blocked_call call;
+    os_object_id ids[2]; /* absent, unless a test puts one */
+    os_buffer bufs[2];
+    bool ready[2];
+    os_status status;
+    os_status error_status; /* BLOCKED_GET_E: the error object's status */
+};
+
+static void *block_in_call(void *arg) {
+    struct blocked *b = arg;
+    switch (b->call) {
+    case BLOCKED_GET:
+        b->status = os_get_cancellable(b->s, &b->ids[0], -1, b->c, &b->bufs[0]);
+        break;
+    case BLOCKED_GET_E: {
+        os_error *err = NULL;
+        b->status = os_get_cancellable_e(b->s, &b->ids[0], -1, b->c, &b->bufs[0], &err);
+        b->error_status = os_error_status(err);
+        os_error_free(err);
+        break;
+    }
+    case BLOCKED_GET_MANY:
+        b->status = os_get_many_cancellable(b->s, b->ids, 2, -1, b->c, b->bufs);
+        break;
+    case BLOCKED_WAIT:
+        b->status = os_wait_cancellable(b->s, b->ids, 2, 2, -1, b->c, b->ready, NULL);
+        break;
+    }
+    return NULL;
+}
+
+/* Runs the call on a thread and joins it within the bound: true if the
+ * thread came back. With cancel_after_ms >= 0 the main thread cancels `c`
+ * that long after starting it (the call is blocked by then, most likely;
+ * either order must give OS_CANCELLED). */
+static bool run_blocked(struct blocked *b, os_canceller *c, int cancel_after_ms) {
+    pthread_t t;
+    if (pthread_create(&t, NULL, block_in_call, b) != 0) return false;
+    if (cancel_after_ms >= 0) {
+        usleep((useconds_t)cancel_after_ms * 1000);
+        CHECK_STATUS(os_canceller_cancel(c), OS_OK);
+    }
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += cancel_bound_s;
+    if (pthread_timedjoin_np(t, NULL, &deadline) != 0) {
+        fprintf(stderr, "a cancelled call was not back within %d s\n", cancel_bound_s);
+        exit(1); /* the thread is stuck in the call: nothing else can run */
+    }
+    return true;
+}
+
+static void test_cancel(void) {
+    os_store *s = open_store(16 << 20);
+    os_object_id absent = make_id(0xc0), present = make_id(0xc1), out_id;
+    os_buffer buf;
+    bool ready[2];
+    os_canceller *c = NULL;
+
+    /* Bad arguments. */
+    CHECK_STATUS(os_canceller_new(NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_canceller_cancel(NULL), OS_INVALID_ARGUMENT);
+    CHECK(strstr(os_last_error(), "canceller") != NULL);
+    CHECK_STATUS(os_canceller_reset(NULL), OS_INVALID_ARGUMENT);
+    os_canceller_free(NULL);
+    CHECK_STATUS(os_canceller_new(&c), OS_OK);
+    CHECK(c != NULL);
+    CHECK_STATUS(os_get_cancellable(NULL, &absent, 0, c, &buf), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get_cancellable(s, NULL, 0, c, &buf), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get_cancellable(s, &absent, 0, c, NULL), OS_INVALID_ARGUMENT);
+    os_object_id two[2] = {absent, present};
+    os_buffer bufs[2];
+    CHECK_STATUS(os_get_many_cancellable(NULL, two, 2, 0, c, bufs), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get_many_cancellable(s, NULL, 2, 0, c, bufs), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_get_many_cancellable(s, two, 2, 0, c, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_cancellable(NULL, two, 2, 1, 0, c, ready, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_cancellable(s, two, 2, 3, 0, c, ready, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_cancellable(s, two, 2, 1, 0, c, NULL, NULL), OS_INVALID_ARGUMENT);
+    os_error *err = NULL;
+    CHECK_STATUS(os_canceller_cancel_e(NULL, &err), OS_INVALID_ARGUMENT);
+    CHECK(os_error_status(err) == OS_INVALID_ARGUMENT);
+    os_error_free(err);
+
+    /* A NULL canceller is the plain call; a canceller not cancelled changes
+     * nothing. */
+    CHECK_STATUS(os_get_cancellable(s, &absent, 0, NULL, &buf), OS_NOT_FOUND);
+    CHECK_STATUS(os_get_cancellable(s, &absent, 1, c, &buf), OS_TIMEOUT);
+    CHECK_STATUS(os_wait_cancellable(s, two, 2, 1, 1, NULL, ready, NULL), OS_TIMEOUT);
+
+    /* A get blocked forever on an absent ID, cancelled from this thread. */
+    struct blocked b = {.s = s, .c = c, .call = BLOCKED_GET, .ids = {absent, absent}};
+    CHECK(run_blocked(&b, c, 50));
+    CHECK_STATUS(b.status, OS_CANCELLED);
+
+    /* Cancelled stays cancelled (until reset), and cancelling again is
+     * fine: a call made now returns at once. */
+    CHECK_STATUS(os_canceller_cancel(c), OS_OK);
+    CHECK_STATUS(os_get_cancellable(s, &absent, -1, c, &buf), OS_CANCELLED);
+    CHECK(strstr(os_last_error(), "cancelled") != NULL);
+    b = (struct blocked){.s = s, .c = c, .call = BLOCKED_GET_E, .ids = {absent, absent}};
+    CHECK(run_blocked(&b, c, -1));
+    CHECK_STATUS(b.status, OS_CANCELLED);
+    CHECK(b.error_status == OS_CANCELLED);
+
+    /* A wait that need not block still succeeds through a cancelled
+     * canceller: only waiting is cancelled. */
+    CHECK_STATUS(os_put(s, "here", 4, &out_id), OS_OK);
+    present = out_id;
+    CHECK_STATUS(os_get_cancellable(s, &present, -1, c, &buf), OS_OK);
+    CHECK(buf.data_len == 4 && memcmp(buf.data, "here", 4) == 0);
+    CHECK_STATUS(os_release(s, &present), OS_OK);
+
+    /* get_many, cancelled before the call: the present entry is pinned, the
+     * absent one NULL, as at a timeout. */
+    b = (struct blocked){.s = s, .c = c, .call = BLOCKED_GET_MANY, .ids = {present, absent}};
+    CHECK(run_blocked(&b, c, -1));
+    CHECK_STATUS(b.status, OS_CANCELLED);
+    CHECK(b.bufs[0].data != NULL && b.bufs[0].data_len == 4);
+    CHECK(b.bufs[1].data == NULL);
+    CHECK_STATUS(os_release(s, &present), OS_OK);
+
+    /* Reset re-arms it: waits time out again, and a blocked get_many and
+     * wait are each cancelled from this thread. */
+    CHECK_STATUS(os_canceller_reset(c), OS_OK);
+    CHECK_STATUS(os_get_cancellable(s, &absent, 1, c, &buf), OS_TIMEOUT);
+    b = (struct blocked){.s = s, .c = c, .call = BLOCKED_GET_MANY, .ids = {present, absent}};
+    CHECK(run_blocked(&b, c, 50));
+    CHECK_STATUS(b.status, OS_CANCELLED);
+    CHECK(b.bufs[0].data != NULL && b.bufs[1].data == NULL);
+    CHECK_STATUS(os_release(s, &present), OS_OK);
+
+    CHECK_STATUS(os_canceller_reset(c), OS_OK);
+    b = (struct blocked){.s = s, .c = c, .call = BLOCKED_WAIT, .ids = {present, absent}};
+    CHECK(run_blocked(&b, c, 50));
+    CHECK_STATUS(b.status, OS_CANCELLED);
+    CHECK(b.ready[0] && !b.ready[1]);
+
+    os_canceller_free(c);
+    CHECK_STATUS(os_delete(s, &present), OS_OK);
     CHECK_STATUS(os_close(s), OS_OK);
 }
 
@@ -774,6 +928,7 @@ int main(void) {
     test_round_trip();
     test_get_many();
     test_wait();
+    test_cancel();
     test_list_and_stats();
     os_destroy(store_name);
     test_full_and_too_large();

@@ -15,6 +15,7 @@
 //   objstore::Result<T>       the value, or an objstore::Error (status + message)
 //   objstore::Span<T>         a pointer and a length (see "Spans" below)
 //   objstore::Timeout         how long a get waits (forever unless given)
+//   objstore::Canceller       ends a blocked get, get_many or wait from another thread
 //   objstore::version_*       the header's version; check_version() the library's
 //
 // Error policy: [[nodiscard]] Result<T>, no exceptions.
@@ -453,6 +454,56 @@ private:
 };
 
 // ---------------------------------------------------------------------------
+// Canceller
+
+/// Cancels blocked waits from another thread (os_canceller): give it to
+/// Store::get, get_many or wait, and cancel() from any thread ends the
+/// wait at once with Status::cancelled, with no polling. It stays
+/// cancelled, so every later wait with it ends at once too, until reset().
+/// Move-only; it must outlive every call that waits with it. A canceller
+/// may serve many waits, on many threads and stores, at once.
+///
+///     objstore::Canceller stop;
+///     std::thread waiter([&] { auto obj = store.get(id, objstore::Timeout::forever(), stop); });
+///     stop.cancel();   // the get returns Status::cancelled
+///     waiter.join();
+class Canceller {
+public:
+    /// A canceller, not cancelled. (os_canceller_new fails only for a NULL
+    /// output, so a default-constructed Canceller always holds one.)
+    Canceller() noexcept { (void)os_canceller_new(&raw_); }
+    Canceller(const Canceller&) = delete;
+    Canceller& operator=(const Canceller&) = delete;
+    Canceller(Canceller&& o) noexcept : raw_(std::exchange(o.raw_, nullptr)) {}
+    Canceller& operator=(Canceller&& o) noexcept {
+        if (this != &o) {
+            os_canceller_free(raw_);
+            raw_ = std::exchange(o.raw_, nullptr);
+        }
+        return *this;
+    }
+    ~Canceller() { os_canceller_free(raw_); }
+
+    /// Ends every wait under way with this canceller, and every later one
+    /// until reset(). Thread-safe and idempotent; not async-signal-safe.
+    Result<void> cancel() const { return detail::check(os_canceller_cancel(raw_)); }
+
+    /// Re-arms it for later waits. Only between uses, once no call waits
+    /// with it (a wait woken by cancel() but not yet back would wait on).
+    Result<void> reset() const { return detail::check(os_canceller_reset(raw_)); }
+
+    /// False only for a moved-from Canceller, which waits refuse
+    /// (Status::invalid_argument).
+    explicit operator bool() const noexcept { return raw_ != nullptr; }
+
+    /// The C handle, for the C API's *_cancellable calls.
+    const os_canceller* raw() const noexcept { return raw_; }
+
+private:
+    os_canceller* raw_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------
 // The shared handle
 
 namespace detail {
@@ -846,6 +897,17 @@ public:
         return Object(handle_, id, buf);
     }
 
+    /// get(), ending early with Status::cancelled when `cancel` is
+    /// cancelled from another thread (or was already, unless the object is
+    /// there without waiting). os_get_cancellable.
+    Result<Object> get(const ObjectId& id, Timeout timeout, const Canceller& cancel) const {
+        if (!cancel) return empty_canceller();
+        os_buffer buf;
+        os_status st = os_get_cancellable(raw(), &id.raw(), timeout.milliseconds(), cancel.raw(), &buf);
+        if (st != OS_OK) return Error::last(st);
+        return Object(handle_, id, buf);
+    }
+
     /// Gets and pins several objects, waiting up to `timeout` (by default
     /// forever) for the missing ones (like ray.get on a list). One entry per
     /// ID, in order (an ID may repeat; each entry is its own pin).
@@ -855,21 +917,15 @@ public:
     /// while the others are pinned, as in the C API. So check every entry, or
     /// use objstore::all_present(). An Error means nothing was pinned.
     Result<std::vector<Object>> get_many(Span<const ObjectId> ids, Timeout timeout = {}) const {
-        // Allocate everything before the call: once the C API has pinned
-        // objects, nothing may fail before each pin has an owning Object.
-        std::vector<os_object_id> raw_ids;
-        raw_ids.reserve(ids.size());
-        for (const ObjectId& id : ids) raw_ids.push_back(id.raw());
-        std::vector<os_buffer> bufs(ids.size());
-        std::vector<Object> objects;
-        objects.reserve(ids.size());
+        return get_many_with(ids, timeout, nullptr);
+    }
 
-        os_status st = os_get_many(raw(), raw_ids.data(), raw_ids.size(), timeout.milliseconds(), bufs.data());
-        if (st != OS_OK && st != OS_TIMEOUT && st != OS_NOT_FOUND) return Error::last(st);
-        for (std::size_t i = 0; i < ids.size(); ++i) {
-            objects.push_back(bufs[i].data != nullptr ? Object(handle_, ids[i], bufs[i]) : Object(nullptr, ids[i], {}));
-        }
-        return objects;
+    /// get_many(), ending early with Status::cancelled when `cancel` is
+    /// cancelled from another thread: then it is an Error, and the objects
+    /// got before are released (os_get_many_cancellable).
+    Result<std::vector<Object>> get_many(Span<const ObjectId> ids, Timeout timeout, const Canceller& cancel) const {
+        if (!cancel) return empty_canceller();
+        return get_many_with(ids, timeout, cancel.raw());
     }
 
     /// Waits until at least `num_ready` of the objects `ids` are sealed, or
@@ -878,14 +934,15 @@ public:
     /// `num_ready` are looked for). A timeout is not an error: fewer flags
     /// are true. An Error means a bad argument or a failed store.
     Result<std::vector<bool>> wait(Span<const ObjectId> ids, std::size_t num_ready, Timeout timeout = {}) const {
-        std::vector<os_object_id> raw_ids;
-        raw_ids.reserve(ids.size());
-        for (const ObjectId& id : ids) raw_ids.push_back(id.raw());
-        std::unique_ptr<bool[]> ready(new bool[ids.size() + 1]());
-        os_status st = os_wait(raw(), raw_ids.data(), raw_ids.size(), num_ready, timeout.milliseconds(), ready.get(),
-                               nullptr);
-        if (st != OS_OK && st != OS_TIMEOUT) return Error::last(st);
-        return std::vector<bool>(ready.get(), ready.get() + ids.size());
+        return wait_with(ids, num_ready, timeout, nullptr);
+    }
+
+    /// wait(), ending early with an Error of Status::cancelled when
+    /// `cancel` is cancelled from another thread (os_wait_cancellable).
+    Result<std::vector<bool>> wait(Span<const ObjectId> ids, std::size_t num_ready, Timeout timeout,
+                                   const Canceller& cancel) const {
+        if (!cancel) return empty_canceller();
+        return wait_with(ids, num_ready, timeout, cancel.raw());
     }
 
     /// Deletes a sealed object (os_delete; `delete` is a C++ keyword). New
@@ -998,6 +1055,47 @@ public:
 
 private:
     explicit Store(detail::SharedHandle handle) noexcept : handle_(std::move(handle)) {}
+
+    /// get_many with an optional C canceller (nullptr: not cancellable).
+    Result<std::vector<Object>> get_many_with(Span<const ObjectId> ids, Timeout timeout,
+                                              const os_canceller* cancel) const {
+        // Allocate everything before the call: once the C API has pinned
+        // objects, nothing may fail before each pin has an owning Object.
+        std::vector<os_object_id> raw_ids;
+        raw_ids.reserve(ids.size());
+        for (const ObjectId& id : ids) raw_ids.push_back(id.raw());
+        std::vector<os_buffer> bufs(ids.size());
+        std::vector<Object> objects;
+        objects.reserve(ids.size());
+
+        os_status st = os_get_many_cancellable(raw(), raw_ids.data(), raw_ids.size(), timeout.milliseconds(), cancel,
+                                               bufs.data());
+        if (st != OS_OK && st != OS_TIMEOUT && st != OS_NOT_FOUND && st != OS_CANCELLED) return Error::last(st);
+        // The error first: the releases below must not replace its message.
+        std::optional<Error> cancelled;
+        if (st == OS_CANCELLED) cancelled = Error::last(st);
+        for (std::size_t i = 0; i < ids.size(); ++i) {
+            objects.push_back(bufs[i].data != nullptr ? Object(handle_, ids[i], bufs[i]) : Object(nullptr, ids[i], {}));
+        }
+        if (cancelled) return *std::move(cancelled);  // `objects` releases what was got
+        return objects;
+    }
+
+    /// wait with an optional C canceller (nullptr: not cancellable).
+    Result<std::vector<bool>> wait_with(Span<const ObjectId> ids, std::size_t num_ready, Timeout timeout,
+                                        const os_canceller* cancel) const {
+        std::vector<os_object_id> raw_ids;
+        raw_ids.reserve(ids.size());
+        for (const ObjectId& id : ids) raw_ids.push_back(id.raw());
+        std::unique_ptr<bool[]> ready(new bool[ids.size() + 1]());
+        os_status st = os_wait_cancellable(raw(), raw_ids.data(), raw_ids.size(), num_ready, timeout.milliseconds(),
+                                           cancel, ready.get(), nullptr);
+        if (st != OS_OK && st != OS_TIMEOUT) return Error::last(st);
+        return std::vector<bool>(ready.get(), ready.get() + ids.size());
+    }
+
+    static Error empty_canceller() { return Error(Status::invalid_argument, "the canceller is empty (moved from)"); }
+
 
     /// Fills a list of processes from a C call that reports how many there
     /// are, asking again with more room while the list does not fit.

@@ -244,3 +244,56 @@ TEST_F(StoreTest, ForkedChildMustOpenTheStoreAgain) {
     EXPECT_EQ(text(obj->data()), "parent's");
     EXPECT_EQ(stats().attached_processes, 1u);
 }
+
+TEST_F(StoreTest, CancellerEndsABlockedGetGetManyAndWait) {
+    // Each call waits forever for an absent object on another thread, and
+    // this thread cancels it. Cancelling may come before the call starts
+    // waiting or after: both must end it with Status::cancelled.
+    const ObjectId absent = fixed_id(0x63);
+    const ObjectId present = put_text("here");
+    objstore::Canceller stop;
+
+    auto get = std::async(std::launch::async, [&] { return store_.get(absent, Timeout::forever(), stop); });
+    std::this_thread::sleep_for(50ms);  // blocked by now, most likely
+    ASSERT_TRUE(stop.cancel().ok());
+    ASSERT_EQ(get.wait_for(kLongWait), std::future_status::ready) << "the cancelled get did not return";
+    auto got = get.get();
+    ASSERT_FALSE(got);
+    EXPECT_EQ(got.error().status(), Status::cancelled);
+
+    // It stays cancelled (cancel is idempotent): later waits end at once,
+    // but an object that is there needs no wait and is got.
+    ASSERT_TRUE(stop.cancel().ok());
+    EXPECT_EQ(store_.get(absent, Timeout::forever(), stop).error().status(), Status::cancelled);
+    auto here = store_.get(present, Timeout::forever(), stop);
+    ASSERT_TRUE(here) << here.error();
+    EXPECT_EQ(text(here->data()), "here");
+    ASSERT_TRUE(here->release().ok());
+
+    // get_many: cancelled is an error, and the object it had got is
+    // released with the partial result.
+    const std::vector<ObjectId> both{present, absent};
+    ASSERT_TRUE(stop.reset().ok());
+    auto many = std::async(std::launch::async, [&] { return store_.get_many(both, Timeout::forever(), stop); });
+    std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(stop.cancel().ok());
+    ASSERT_EQ(many.wait_for(kLongWait), std::future_status::ready) << "the cancelled get_many did not return";
+    auto got_many = many.get();
+    ASSERT_FALSE(got_many);
+    EXPECT_EQ(got_many.error().status(), Status::cancelled);
+    EXPECT_EQ(stats().pinned_count, 0u);  // the partial result released its object
+
+    ASSERT_TRUE(stop.reset().ok());
+    EXPECT_EQ(store_.wait(both, 2, 1ms, stop).value(), (std::vector<bool>{true, false}));  // re-armed: a timeout
+    auto waited = std::async(std::launch::async, [&] { return store_.wait(both, 2, Timeout::forever(), stop); });
+    std::this_thread::sleep_for(50ms);
+    ASSERT_TRUE(stop.cancel().ok());
+    ASSERT_EQ(waited.wait_for(kLongWait), std::future_status::ready) << "the cancelled wait did not return";
+    EXPECT_EQ(waited.get().error().status(), Status::cancelled);
+
+    // A moved-from canceller is refused rather than ignored.
+    objstore::Canceller moved = std::move(stop);
+    EXPECT_TRUE(moved);
+    EXPECT_FALSE(stop);  // NOLINT(bugprone-use-after-move): the moved-from state is what is tested
+    EXPECT_EQ(store_.get(absent, Timeout::forever(), stop).error().status(), Status::invalid_argument);
+}

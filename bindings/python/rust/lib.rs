@@ -7,6 +7,7 @@ mod exporter;
 mod format;
 mod gil;
 mod ids;
+mod interrupt;
 mod numpy;
 mod pins;
 mod store;

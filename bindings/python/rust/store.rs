@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use objstore::{ErrorKind, ObjectId, Options, RawObject};
 use pyo3::exceptions::{PyTypeError, PyValueError};
@@ -23,12 +23,10 @@ use crate::exporter::{self, PyBufferRaw, Span, PYBUF_C_CONTIGUOUS};
 use crate::format::{self, Parsed};
 use crate::gil::GilCell;
 use crate::ids::{self, PyObjectId};
+use crate::interrupt::wait_interruptibly;
 use crate::numpy;
 use crate::pins::{fork_gen, CreationState, Handle, Owner, PinState};
 
-/// A blocking get waits in slices of this length with the GIL released,
-/// checking for signals (Ctrl-C) between them.
-const WAIT_SLICE: Duration = Duration::from_millis(50);
 /// Copies of at least this many bytes run with the GIL released.
 const DETACH_BYTES: usize = 256 << 10;
 const HINT_TORCH: u16 = 1;
@@ -319,17 +317,9 @@ pub struct StoreCore {
     state: GilCell<State>,
 }
 
-enum Wait {
-    Now,
-    Until(Option<Instant>, Option<Duration>),
-}
-
-fn wait_kind(timeout: Option<Duration>) -> Wait {
-    match timeout {
-        Some(d) if d.is_zero() => Wait::Now,
-        Some(d) => Wait::Until(Instant::now().checked_add(d), Some(d)),
-        None => Wait::Until(None, None),
-    }
+/// Whether a timeout means "do not wait".
+fn no_wait(timeout: Option<Duration>) -> bool {
+    timeout.is_some_and(|d| d.is_zero())
 }
 
 enum Current {
@@ -512,39 +502,31 @@ impl StoreCore {
         match get_now(py, h, id) {
             Ok(raw) => return Ok(raw),
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                if let Wait::Now = wait_kind(timeout) {
+                if no_wait(timeout) {
                     return Err(errors::from_core(py, &e, "get"));
                 }
             }
             Err(e) => return Err(errors::from_core(py, &e, "get")),
         }
-        let Wait::Until(deadline, asked) = wait_kind(timeout) else { unreachable!() };
-        loop {
-            let step = match deadline {
-                None => WAIT_SLICE,
-                Some(dl) => {
-                    let left = dl.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(errors::timeout(
-                            py,
-                            format!(
-                                "get: object {} was not sealed within {}s",
-                                id,
-                                fmt_secs(asked.unwrap_or_default())
-                            ),
-                        ));
-                    }
-                    left.min(WAIT_SLICE)
+        // One wait, with the GIL released, that Ctrl-C interrupts (see
+        // `interrupt`); an interrupted get releases what it got.
+        let (hw, hu, idc) = (h.clone(), h.clone(), *id);
+        let got = wait_interruptibly(
+            py,
+            move |c| hw.store.get_raw_cancellable(&idc, timeout, Some(c)),
+            move |r| {
+                if r.is_ok() {
+                    let _ = hu.store.release(&idc);
                 }
-            };
-            let hh = h.clone();
-            let idc = *id;
-            match py.detach(move || hh.store.get_raw(&idc, Some(step))) {
-                Ok(raw) => return Ok(raw),
-                Err(e) if e.kind() == ErrorKind::Timeout => {}
-                Err(e) => return Err(errors::from_core(py, &e, "get")),
-            }
-            py.check_signals()?;
+            },
+        )?;
+        match got {
+            Ok(raw) => Ok(raw),
+            Err(e) if e.kind() == ErrorKind::Timeout => Err(errors::timeout(
+                py,
+                format!("get: object {} was not sealed within {}s", id, fmt_secs(timeout.unwrap_or_default())),
+            )),
+            Err(e) => Err(errors::from_core(py, &e, "get")),
         }
     }
 
@@ -574,61 +556,63 @@ impl StoreCore {
         match first {
             Ok(()) => return Ok(out.into_iter().map(|o| o.expect("all pinned")).collect()),
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                if let Wait::Now = wait_kind(timeout) {
+                if no_wait(timeout) {
                     release_all(&mut out);
                     return Err(errors::from_core(py, &e, "get"));
                 }
             }
             Err(e) => return Err(errors::from_core(py, &e, "get")), // the core released them
         }
-        let Wait::Until(deadline, asked) = wait_kind(timeout) else { unreachable!() };
-        loop {
-            let missing: Vec<usize> = (0..n).filter(|&i| out[i].is_none()).collect();
-            if missing.is_empty() {
-                return Ok(out.into_iter().map(|o| o.expect("all pinned")).collect());
-            }
-            let step = match deadline {
-                None => WAIT_SLICE,
-                Some(dl) => {
-                    let left = dl.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        let first = ids[missing[0]];
-                        release_all(&mut out);
-                        return Err(errors::timeout(
-                            py,
-                            format!(
-                                "get: {} of {n} objects (the first {first}) were not sealed within {}s",
-                                missing.len(),
-                                fmt_secs(asked.unwrap_or_default())
-                            ),
-                        ));
-                    }
-                    left.min(WAIT_SLICE)
-                }
-            };
-            let sub: Vec<ObjectId> = missing.iter().map(|&i| ids[i]).collect();
-            let hh = h.clone();
-            let (r, got) = py.detach(move || {
+        // The missing ones, in one wait with the GIL released that Ctrl-C
+        // interrupts (see `interrupt`); an interrupted get releases what it
+        // got, and what it had got before.
+        let missing: Vec<usize> = (0..n).filter(|&i| out[i].is_none()).collect();
+        let sub: Vec<ObjectId> = missing.iter().map(|&i| ids[i]).collect();
+        let (hw, hu) = (h.clone(), h.clone());
+        let waited = wait_interruptibly(
+            py,
+            move |c| {
                 let mut got: Vec<Option<RawObject>> = vec![None; sub.len()];
-                let r = hh.store.get_many_raw(&sub, Some(step), &mut got);
-                (r, got)
-            });
-            for (j, g) in got.into_iter().enumerate() {
-                if g.is_some() {
-                    out[missing[j]] = g;
+                let r = hw.store.get_many_raw_cancellable(&sub, timeout, Some(c), &mut got);
+                (r, got, sub)
+            },
+            move |(_, got, sub)| {
+                for (id, g) in sub.iter().zip(got) {
+                    if g.is_some() {
+                        let _ = hu.store.release(id);
+                    }
                 }
-            }
-            match r {
-                Ok(()) => {}
-                Err(e) if e.kind() == ErrorKind::Timeout => {}
-                Err(e) => {
-                    release_all(&mut out);
-                    return Err(errors::from_core(py, &e, "get"));
-                }
-            }
-            if let Err(e) = py.check_signals() {
+            },
+        );
+        let (r, got, _) = match waited {
+            Ok(w) => w,
+            Err(interrupted) => {
                 release_all(&mut out);
-                return Err(e);
+                return Err(interrupted);
+            }
+        };
+        for (j, g) in got.into_iter().enumerate() {
+            if g.is_some() {
+                out[missing[j]] = g;
+            }
+        }
+        match r {
+            Ok(()) => Ok(out.into_iter().map(|o| o.expect("all pinned")).collect()),
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                let still = (0..n).filter(|&i| out[i].is_none()).count();
+                let first = ids[(0..n).find(|&i| out[i].is_none()).unwrap_or(0)];
+                release_all(&mut out);
+                Err(errors::timeout(
+                    py,
+                    format!(
+                        "get: {still} of {n} objects (the first {first}) were not sealed within {}s",
+                        fmt_secs(timeout.unwrap_or_default())
+                    ),
+                ))
+            }
+            Err(e) => {
+                release_all(&mut out);
+                Err(errors::from_core(py, &e, "get"))
             }
         }
     }
@@ -943,7 +927,8 @@ impl StoreCore {
     ///
     /// Waits for objects not sealed yet: ``timeout`` in seconds, None = for
     /// ever, 0 = not at all (ObjectNotFound if absent); Timeout when it runs
-    /// out. numpy arrays, memoryviews, torch tensors and buffers inside
+    /// out. Ctrl-C interrupts a wait at once (KeyboardInterrupt, nothing
+    /// left pinned). numpy arrays, memoryviews, torch tensors and buffers inside
     /// pickled values are read-only zero-copy views of the shared memory;
     /// the object stays pinned until they are garbage-collected (see
     /// ``pinned`` to release at a known point). bytes and bytearray values
@@ -1137,7 +1122,8 @@ impl StoreCore {
     /// Wait until at least ``num_returns`` of ``refs`` are sealed, or
     /// ``timeout`` seconds pass (None: for ever), taking no pins (``os_wait``,
     /// as ``ray.wait``): returns (ready, not_ready), two lists of the IDs in
-    /// their order in ``refs``.
+    /// their order in ``refs``. Ctrl-C interrupts it at once
+    /// (KeyboardInterrupt).
     #[pyo3(signature = (refs, num_returns=1, timeout=None))]
     fn wait<'py>(
         &self,
@@ -1154,8 +1140,23 @@ impl StoreCore {
             Some(t) => return Err(PyValueError::new_err(format!("timeout must be None or >= 0, not {t}"))),
         };
         let h = self.handle(py)?;
+        // A first look, which needs no wait (nor a helper thread) when
+        // enough are sealed; then one wait, with the GIL released, that
+        // Ctrl-C interrupts (see `interrupt`).
         let mut ready = vec![false; ids.len()];
-        let r = py.detach(|| h.store.wait(&ids, num_returns, timeout, None, &mut ready));
+        let mut r = h.store.wait(&ids, num_returns, Some(Duration::ZERO), None, &mut ready);
+        if !no_wait(timeout) && matches!(&r, Err(e) if e.kind() == ErrorKind::Timeout) {
+            let hw = h.clone();
+            (r, ready) = wait_interruptibly(
+                py,
+                move |c| {
+                    let mut ready = vec![false; ids.len()];
+                    let r = hw.store.wait(&ids, num_returns, timeout, Some(c), &mut ready);
+                    (r, ready)
+                },
+                |_| {},
+            )?;
+        }
         match r {
             Ok(_) => {}
             Err(e) if e.kind() == objstore::ErrorKind::Timeout => {}
