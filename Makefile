@@ -11,6 +11,8 @@
 #   make test-python    build the Python wheel (maturin), check it (auditwheel), install it into a fresh venv, run pytest, mypy and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
+#   make example-two-machines  the tensor walk-through on two "machines" (mount namespaces, each with
+#                       its own /dev/shm) sharing a bucket on Garage on loopback (examples/two-machines)
 #   make lint           rustfmt, clippy -D warnings, the module layering check, the header check (part of make test)
 #   make test-miri      Miri over the shared structures and the object protocol (nightly; part of make test)
 #   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; .ci/sanitizers.sh)
@@ -63,7 +65,7 @@ PYTHON  ?= python3
 PYVENV  := build/py-venv
 
 .PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-instructions test-cpp test-packaging stage examples examples-c examples-cpp \
-        test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
+        test-examples example-two-machines test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
 
@@ -152,6 +154,15 @@ examples-cpp: stage
 
 test-examples: examples
 	bash examples/run.sh $(EXAMPLES_BUILD)/c/tensor_walkthrough $(EXAMPLES_BUILD)/cpp/tensor_walkthrough
+
+# The walk-through on two "machines": two mount namespaces, each with a tmpfs
+# of its own on /dev/shm, sharing only a bucket on a Garage started on
+# loopback; machine A's tensors reach machine B's workers, and their results
+# A's consumer, through the remote tier. Needs root (or user namespaces) and
+# Garage (`make garage`; without it the script says how to install it and
+# fails). About 10 s; everything it starts goes when it ends, also on failure.
+example-two-machines: build
+	bash examples/two-machines/run.sh $(RELEASE)
 
 # GODEBUG=cgocheck=1 checks every pointer passed to C; the cgocheck2
 # experiment also checks every pointer store into C memory (it rebuilds the
