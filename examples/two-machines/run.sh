@@ -51,6 +51,8 @@ wait_for() {
 if [ "${1:-}" = machine ]; then
     me=$2 shared=$3 prog=$4 url=$5
     exec > >(sed -u "s/^/[$me] /") 2>&1
+    set -E
+    trap 'echo "two-machines: FAIL: machine $me: status $? from: $BASH_COMMAND"' ERR
     # This namespace's own /dev/shm: empty, gone with the namespace.
     mount -t tmpfs -o size=128m,mode=1777 "objstore-machine-$me" /dev/shm
     echo $$ >"$shared/$me.pid"
@@ -134,7 +136,7 @@ ns=(unshare --mount --propagation private)
 "${ns[@]}" true 2>/dev/null || die "cannot create a mount namespace (${ns[*]}): run as root"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/objstore-two-machines.XXXXXX")
-garage_pid= a_pid= b_pid=
+garage_pid= garage_ready= a_pid= b_pid=
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
@@ -143,7 +145,8 @@ cleanup() {
     for p in $a_pid $b_pid; do kill -TERM -- "-$p" 2>/dev/null || true; done
     [ -z "$garage_pid" ] || kill -KILL "$garage_pid" 2>/dev/null || true
     wait 2>/dev/null || true
-    if [ "$status" -ne 0 ] && [ -s "$work/garage/garage.log" ]; then
+    # Garage's log (every request is in it) when Garage is what went wrong.
+    if [ "$status" -ne 0 ] && [ -s "$work/garage/garage.log" ] && [ -z "$garage_ready" ]; then
         echo "--- the end of Garage's log:"
         tail -n 20 "$work/garage/garage.log"
     fi
@@ -193,7 +196,7 @@ RUST_LOG=warn,garage=info,garage_api_common=info NO_COLOR=1 \
     setpriv --pdeathsig KILL -- "$garage" -c "$gdir/garage.toml" server >"$gdir/garage.log" 2>&1 &
 garage_pid=$!
 for ((i = 0; ; i++)); do
-    grep -q "S3 API server listening on http://127.0.0.1:$s3_port" "$gdir/garage.log" && break
+    grep -qs "S3 API server listening on http://127.0.0.1:$s3_port" "$gdir/garage.log" && break
     kill -0 "$garage_pid" 2>/dev/null || die "Garage exited at start"
     [ "$i" -lt 600 ] || die "Garage is not listening after 60 s"
     sleep 0.1
@@ -211,6 +214,7 @@ key_id=GK$(hex 12) key_secret=$(hex 32)
 g bucket create "$bucket" >/dev/null
 g key import --yes -n two-machines "$key_id" "$key_secret" >/dev/null
 g bucket allow --read --write "$bucket" --key "$key_id" >/dev/null
+garage_ready=1
 log "Garage $("$garage" --version | awk '{print $2}') on http://127.0.0.1:$s3_port, bucket $bucket"
 
 # The remote's endpoint and credentials, for both machines' processes.
@@ -235,8 +239,7 @@ while [ -n "$a_pid$b_pid" ]; do
     name=B
     [ "$done_pid" != "$a_pid" ] || name=A
     if [ "$status" -ne 0 ]; then
-        log "machine $name failed (status $status)"
-        exit 1
+        die "machine $name failed (status $status)"
     fi
     if [ "$name" = A ]; then a_pid=; else b_pid=; fi
 done
