@@ -130,9 +130,15 @@ if [ ! -x "$garage" ]; then
     exit 1
 fi
 
-# Unprivileged, a user namespace makes mounting a tmpfs possible.
+# Unprivileged, the whole run goes into one user namespace, where it may
+# mount (and where each machine can see the other's /dev/shm through
+# /proc/PID/root, which two sibling user namespaces could not).
+if [ "$(id -u)" -ne 0 ]; then
+    unshare --user --map-root-user true 2>/dev/null ||
+        die "cannot create a user namespace (unshare --user): run as root, or allow unprivileged user namespaces"
+    exec unshare --user --map-root-user -- bash "$0" "$@"
+fi
 ns=(unshare --mount --propagation private)
-[ "$(id -u)" -eq 0 ] || ns=(unshare --user --map-root-user --mount --propagation private)
 "${ns[@]}" true 2>/dev/null || die "cannot create a mount namespace (${ns[*]}): run as root"
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/objstore-two-machines.XXXXXX")
