@@ -5,7 +5,7 @@
 #   make test           run every test in every language
 #   make test-cpp       build the C++ wrapper's tests against a scratch install, run them with ctest
 #   make examples       build the C and C++ walk-throughs against a scratch install
-#   make test-examples  run them (and across languages) and check their results
+#   make test-examples  run them (and across languages) and check their results, and example-two-machines
 #   make test-go        vet and test the Go binding (cgocheck, -race)
 #   make examples-go    run the Go examples against an installed copy of the library
 #   make test-python    build the Python wheel (maturin), check it (auditwheel), install it into a fresh venv, run pytest, mypy and the example
@@ -152,8 +152,11 @@ examples-cpp: stage
 	cmake -S examples/cpp -B $(EXAMPLES_BUILD)/cpp -DCMAKE_PREFIX_PATH=$(STAGE) -DCMAKE_CXX_FLAGS=-Werror >/dev/null
 	cmake --build $(EXAMPLES_BUILD)/cpp -j2
 
-test-examples: examples
+# Then the walk-through on two "machines" (example-two-machines; a few
+# seconds), which needs Garage: `garage` builds it unless it is cached.
+test-examples: examples garage
 	bash examples/run.sh $(EXAMPLES_BUILD)/c/tensor_walkthrough $(EXAMPLES_BUILD)/cpp/tensor_walkthrough
+	bash examples/two-machines/run.sh $(RELEASE)
 
 # The walk-through on two "machines": two mount namespaces, each with a tmpfs
 # of its own on /dev/shm, sharing only a bucket on a Garage started on
