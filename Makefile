@@ -5,12 +5,14 @@
 #   make test           run every test in every language
 #   make test-cpp       build the C++ wrapper's tests against a scratch install, run them with ctest
 #   make examples       build the C and C++ walk-throughs against a scratch install
-#   make test-examples  run them (and across languages) and check their results
+#   make test-examples  run them (and across languages) and check their results, and example-two-machines
 #   make test-go        vet and test the Go binding (cgocheck, -race)
 #   make examples-go    run the Go examples against an installed copy of the library
 #   make test-python    build the Python wheel (maturin), check it (auditwheel), install it into a fresh venv, run pytest, mypy and the example
 #   make examples-pipeline  build the cross-language pipeline (C producer, Go workers, C++ consumer)
 #                       against a scratch install and run it in several start orders and with a crash
+#   make example-two-machines  the tensor walk-through on two "machines" (mount namespaces, each with
+#                       its own /dev/shm) sharing a bucket on Garage on loopback (examples/two-machines)
 #   make lint           rustfmt, clippy -D warnings, the module layering check, the header check (part of make test)
 #   make test-miri      Miri over the shared structures and the object protocol (nightly; part of make test)
 #   make test-sanitizers  the Rust tests under AddressSanitizer and ThreadSanitizer (nightly; .ci/sanitizers.sh)
@@ -63,7 +65,7 @@ PYTHON  ?= python3
 PYVENV  := build/py-venv
 
 .PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-instructions test-cpp test-packaging stage examples examples-c examples-cpp \
-        test-examples test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
+        test-examples example-two-machines test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
 all: build
 
@@ -150,8 +152,20 @@ examples-cpp: stage
 	cmake -S examples/cpp -B $(EXAMPLES_BUILD)/cpp -DCMAKE_PREFIX_PATH=$(STAGE) -DCMAKE_CXX_FLAGS=-Werror >/dev/null
 	cmake --build $(EXAMPLES_BUILD)/cpp -j2
 
-test-examples: examples
+# Then the walk-through on two "machines" (example-two-machines; a few
+# seconds), which needs Garage: `garage` builds it unless it is cached.
+test-examples: examples garage
 	bash examples/run.sh $(EXAMPLES_BUILD)/c/tensor_walkthrough $(EXAMPLES_BUILD)/cpp/tensor_walkthrough
+	bash examples/two-machines/run.sh $(RELEASE)
+
+# The walk-through on two "machines": two mount namespaces, each with a tmpfs
+# of its own on /dev/shm, sharing only a bucket on a Garage started on
+# loopback; machine A's tensors reach machine B's workers, and their results
+# A's consumer, through the remote tier. Needs root (or user namespaces) and
+# Garage (`make garage`; without it the script says how to install it and
+# fails). About 10 s; everything it starts goes when it ends, also on failure.
+example-two-machines: build
+	bash examples/two-machines/run.sh $(RELEASE)
 
 # GODEBUG=cgocheck=1 checks every pointer passed to C; the cgocheck2
 # experiment also checks every pointer store into C memory (it rebuilds the
