@@ -52,6 +52,7 @@ from .errors import (
     StoreIOError as StoreIOError,
     PermissionDenied as PermissionDenied,
     TooManyProcesses as TooManyProcesses,
+    Cancelled as Cancelled,
     InternalError as InternalError,
     StoreClosed as StoreClosed,
 )
@@ -160,6 +161,7 @@ __all__ = [
     "StoreIOError",
     "PermissionDenied",
     "TooManyProcesses",
+    "Cancelled",
     "InternalError",
     "StoreClosed",
 ]
