@@ -12,6 +12,9 @@
 //   objstore::Object          a pinned, read-only object; unpins when destroyed
 //   objstore::UnsealedObject  a created object being written; aborted when
 //                             destroyed unless sealed
+//   objstore::Ref             a reference to an object (os_ref); unref'd when
+//                             destroyed, so a REFCOUNTED object frees itself
+//   objstore::Ticket          a reference on its way to another process
 //   objstore::Result<T>       the value, or an objstore::Error (status + message)
 //   objstore::Span<T>         a pointer and a length (see "Spans" below)
 //   objstore::Timeout         how long a get waits (forever unless given)
@@ -50,11 +53,12 @@
 //   contiguous, sized, borrowed range), and a std::span converts to it.
 //
 // Lifetimes (the C API's rules, in C++ terms):
-//   - A Store and every Object and UnsealedObject made from it share the C
-//     handle: it is closed (os_close) when the last of them is destroyed. So
-//     an Object may outlive its Store, or be kept after Store::close(): its
-//     bytes stay mapped and pinned, and a pending UnsealedObject can still
-//     be sealed. Nothing dangles; the handle lives as long as it is needed.
+//   - A Store and every Object, UnsealedObject and Ref made from it share
+//     the C handle: it is closed (os_close) when the last of them is
+//     destroyed. So an Object may outlive its Store, or be kept after
+//     Store::close(): its bytes stay mapped and pinned, a pending
+//     UnsealedObject can still be sealed, and a Ref still holds its
+//     reference. Nothing dangles; the handle lives as long as it is needed.
 //   - The bytes of an Object stay valid and unchanged while it is alive, even
 //     if someone removes the object meanwhile (the removal waits for the pin).
 //   - A Store, like the C handle, belongs to the process that opened it: a
@@ -507,9 +511,9 @@ private:
 // The shared handle
 
 namespace detail {
-/// The C handle, owned together by a Store and every Object and
-/// UnsealedObject made from it, and closed when the last of them goes: an
-/// Object can never hold a pointer to a closed handle.
+/// The C handle, owned together by a Store and every Object,
+/// UnsealedObject and Ref made from it, and closed when the last of them
+/// goes: an Object can never hold a pointer to a closed handle.
 class Handle {
 public:
     Handle() noexcept = default;
@@ -690,6 +694,202 @@ private:
 };
 
 // ---------------------------------------------------------------------------
+// Ticket
+
+/// A reference on its way to another process (or another Store handle):
+/// what Ref::give() makes (os_ref_give) and Store::take_ticket() takes
+/// (os_ref_take), once. A plain value: copy it, send it through a pipe, a
+/// queue or a file as its 28 bytes (to_bytes) or as 56 hex characters
+/// (to_hex). The bytes are the ID's 20, then the ticket number in 8
+/// little-endian bytes: the same as the Go binding's Ticket.MarshalBinary,
+/// so a ticket given in C++ can be taken in Go and back.
+struct Ticket {
+    /// Bytes in the binary form (to_bytes, from_bytes).
+    static constexpr std::size_t size = ObjectId::size + 8;
+
+    ObjectId id;              ///< the object the reference is to
+    std::uint64_t value = 0;  ///< the ticket number of os_ref_give
+
+    /// The binary form: the ID's bytes, then `value` little-endian.
+    std::array<std::byte, size> to_bytes() const noexcept {
+        std::array<std::byte, size> out{};
+        std::memcpy(out.data(), id.raw().bytes, ObjectId::size);
+        for (std::size_t i = 0; i < 8; ++i) {
+            out[ObjectId::size + i] = static_cast<std::byte>((value >> (8 * i)) & 0xffu);
+        }
+        return out;
+    }
+
+    /// Parses the binary form: Status::invalid_argument unless it is
+    /// exactly `size` bytes.
+    static Result<Ticket> from_bytes(Span<const std::byte> bytes) {
+        if (bytes.size() != size) {
+            return Error(Status::invalid_argument,
+                         "a ticket is " + std::to_string(size) + " bytes, not " + std::to_string(bytes.size()));
+        }
+        os_object_id raw;
+        std::memcpy(raw.bytes, bytes.data(), ObjectId::size);
+        std::uint64_t v = 0;
+        for (std::size_t i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(bytes[ObjectId::size + i]) << (8 * i);
+        return Ticket{ObjectId(raw), v};
+    }
+
+    /// The binary form as 56 lower-case hex characters (the Go binding's
+    /// Ticket.String).
+    std::string to_hex() const {
+        static constexpr char digits[] = "0123456789abcdef";
+        std::array<std::byte, size> bytes = to_bytes();
+        std::string out;
+        out.reserve(2 * size);
+        for (std::byte b : bytes) {
+            out.push_back(digits[std::to_integer<unsigned>(b) >> 4]);
+            out.push_back(digits[std::to_integer<unsigned>(b) & 0xfu]);
+        }
+        return out;
+    }
+
+    /// Parses 56 hex characters (either case): Status::invalid_argument
+    /// otherwise.
+    static Result<Ticket> from_hex(std::string_view hex) {
+        if (hex.size() != 2 * size) {
+            return Error(Status::invalid_argument, "a ticket is " + std::to_string(2 * size) +
+                                                       " hex characters, not " + std::to_string(hex.size()));
+        }
+        std::array<std::byte, size> bytes{};
+        for (std::size_t i = 0; i < hex.size(); ++i) {
+            char c = hex[i];
+            unsigned d = 0;
+            if (c >= '0' && c <= '9') {
+                d = static_cast<unsigned>(c - '0');
+            } else if (c >= 'a' && c <= 'f') {
+                d = static_cast<unsigned>(c - 'a' + 10);
+            } else if (c >= 'A' && c <= 'F') {
+                d = static_cast<unsigned>(c - 'A' + 10);
+            } else {
+                return Error(Status::invalid_argument,
+                             "character " + std::to_string(i) + " of a ticket is not a hex digit");
+            }
+            bytes[i / 2] |= static_cast<std::byte>(i % 2 == 0 ? d << 4 : d);
+        }
+        return from_bytes(bytes);
+    }
+
+    friend bool operator==(const Ticket& a, const Ticket& b) noexcept { return a.id == b.id && a.value == b.value; }
+    friend bool operator!=(const Ticket& a, const Ticket& b) noexcept { return !(a == b); }
+};
+
+// ---------------------------------------------------------------------------
+// Ref
+
+/// One reference to an object (os_ref), dropped (os_unref) when the Ref is
+/// destroyed: while any process holds a reference the object is not freed,
+/// and an object put with OS_OBJECT_REFCOUNTED is freed with its last
+/// reference (and pin). A reference is not a pin: to read the bytes, get()
+/// the object.
+///
+/// A reference belongs to a store handle (the C API counts them per
+/// handle), so a Ref shares its Store's handle as Object does: it may
+/// outlive its Store, or be kept after Store::close(), and stays valid; the
+/// handle closes with the last of them. Get Refs from Store::put_ref (a new
+/// refcounted object), Store::new_ref (one more reference to any sealed
+/// object), Store::take_ticket (a reference another process gave) and
+/// Store::adopt_ref (a reference the handle already holds).
+///
+/// Move-only: each Ref is exactly one reference (clone() takes another). A
+/// moved-from Ref is empty and its destruction does nothing; move-assigning
+/// drops the reference the target held first. An empty Ref (default,
+/// moved from, released, given, unref'd) keeps its id() and answers
+/// clone() and give() with Status::invalid_argument. Like Object, a Ref is
+/// an ordinary value for threads.
+class Ref {
+public:
+    Ref() noexcept = default;
+    Ref(const Ref&) = delete;
+    Ref& operator=(const Ref&) = delete;
+    Ref(Ref&& o) noexcept : handle_(std::move(o.handle_)), id_(o.id_) {}
+    Ref& operator=(Ref&& o) noexcept {
+        if (this != &o) {
+            drop();
+            handle_ = std::move(o.handle_);
+            id_ = o.id_;
+        }
+        return *this;
+    }
+    ~Ref() { drop(); }
+
+    /// Whether it holds a reference.
+    explicit operator bool() const noexcept { return handle_ != nullptr; }
+    /// The object it refers to (kept when the Ref is emptied).
+    const ObjectId& id() const noexcept { return id_; }
+
+    /// Another reference to the same object, through the same handle
+    /// (os_ref): Status::not_found if the object is deleted meanwhile
+    /// (possible only for one that is not REFCOUNTED, removed by hand).
+    Result<Ref> clone() const {
+        if (handle_ == nullptr) return empty("clone");
+        os_status st = os_ref(handle_->get(), &id_.raw());
+        if (st != OS_OK) return Error::last(st);
+        return Ref(handle_, id_);
+    }
+
+    /// Drops the reference now and reports how that went (the destructor
+    /// does the same silently). The Ref is empty afterwards, whatever the
+    /// result; unref() of an empty Ref is a no-op.
+    Result<void> unref() {
+        if (handle_ == nullptr) return {};
+        detail::SharedHandle h = std::move(handle_);
+        // The status is read before h goes: if this was the handle's last
+        // user, os_close follows the os_unref.
+        return detail::check(os_unref(h->get(), &id_.raw()));
+    }
+
+    /// Gives up ownership without dropping the reference, for code that
+    /// manages it by hand (Store::unref(id) or os_unref on Store::raw()):
+    /// the Ref is empty afterwards. The reference stays with the store
+    /// handle, so that handle must stay open (a Store or an object made from
+    /// it alive): closing it drops its references. Store::adopt_ref() makes
+    /// a Ref of it again.
+    ObjectId release() noexcept {
+        handle_.reset();
+        return id_;
+    }
+
+    /// Moves the reference into a Ticket (os_ref_give) for another process
+    /// (or handle) to take with Store::take_ticket(), once; the Ref is empty
+    /// afterwards. Until the ticket is taken, the reference is charged to
+    /// this process and dropped if the process detaches from the store (it
+    /// closes its last handle on it) or dies: keep a Store of the store open
+    /// until the taker has it. On failure the Ref keeps its reference.
+    Result<Ticket> give() {
+        if (handle_ == nullptr) return empty("give");
+        std::uint64_t value = 0;
+        os_status st = os_ref_give(handle_->get(), &id_.raw(), &value);
+        if (st != OS_OK) return Error::last(st);
+        handle_.reset();
+        return Ticket{id_, value};
+    }
+
+private:
+    friend class Store;
+    Ref(detail::SharedHandle handle, const ObjectId& id) noexcept : handle_(std::move(handle)), id_(id) {}
+
+    void drop() noexcept {
+        // An unref of a reference we hold cannot fail short of a bug, and a
+        // destructor cannot report it.
+        if (handle_ != nullptr) (void)os_unref(handle_->get(), &id_.raw());
+        handle_.reset();
+    }
+
+    static Error empty(const char* what) {
+        return Error(Status::invalid_argument,
+                     std::string(what) + ": this Ref is empty (moved from, released, given or unref'd)");
+    }
+
+    detail::SharedHandle handle_;  // non-null iff this holds a reference
+    ObjectId id_;
+};
+
+// ---------------------------------------------------------------------------
 // Listing
 
 /// The state of an object in a listing.
@@ -752,8 +952,8 @@ struct Options {
     std::string remote_url;
 };
 
-/// A handle to an attached store: the C os_store*, shared with the Objects
-/// and UnsealedObjects made from it and closed when the last of them is
+/// A handle to an attached store: the C os_store*, shared with the Objects,
+/// UnsealedObjects and Refs made from it and closed when the last of them is
 /// destroyed. Move-only. An empty Store (default-constructed, moved from,
 /// closed) answers every operation with Status::invalid_argument, as the C
 /// API does for a NULL handle.
@@ -786,10 +986,11 @@ public:
     static Result<void> destroy(const std::string& name) { return detail::check(os_destroy(name.c_str())); }
 
     /// Gives up this Store's share of the handle; the Store is empty
-    /// afterwards. If no Object or UnsealedObject made from it is alive, the
-    /// handle is closed now (os_close: this process detaches if it was its
-    /// last handle) and the result reported; otherwise it is closed, silently,
-    /// when the last of them is destroyed, and they stay usable until then.
+    /// afterwards. If no Object, UnsealedObject or Ref made from it is
+    /// alive, the handle is closed now (os_close: this process detaches if it
+    /// was its last handle) and the result reported; otherwise it is closed,
+    /// silently, when the last of them is destroyed, and they stay usable
+    /// until then.
     Result<void> close() {
         detail::SharedHandle h = std::move(handle_);
         if (h == nullptr) return detail::check(os_close(nullptr));
@@ -864,6 +1065,7 @@ public:
     /// Takes one more reference to a sealed object (os_ref): while any
     /// process holds one it is not freed (nor deleted, if REFCOUNTED). Not
     /// a pin: it may be spilled. Status::not_found if absent or deleted.
+    /// new_ref() gives it as a Ref, which drops it when destroyed.
     Result<void> ref(const ObjectId& id) const { return detail::check(os_ref(raw(), &id.raw())); }
 
     /// Drops one of this store's references (os_unref); a REFCOUNTED object
@@ -873,7 +1075,8 @@ public:
 
     /// Moves one of this store's references into a ticket (os_ref_give), a
     /// number to send to another process, which takes it with take_ref().
-    /// Until then it is charged to this process.
+    /// Until then it is charged to this process. Ref::give() gives a Ref's
+    /// reference as a Ticket.
     Result<std::uint64_t> give_ref(const ObjectId& id) const {
         std::uint64_t ticket = 0;
         os_status st = os_ref_give(raw(), &id.raw(), &ticket);
@@ -882,9 +1085,46 @@ public:
     }
 
     /// Takes the reference a ticket holds (os_ref_take): once per ticket.
+    /// take_ticket() takes a Ticket as a Ref.
     Result<void> take_ref(const ObjectId& id, std::uint64_t ticket) const {
         return detail::check(os_ref_take(raw(), &id.raw(), ticket));
     }
+
+    /// put() of a REFCOUNTED object (os_put_ex with OS_OBJECT_REFCOUNTED,
+    /// or-ed with `flags`, e.g. OS_OBJECT_EVICTABLE), returning its first
+    /// reference as a Ref: the object is freed when the last reference goes
+    /// (this Ref's, unless it was cloned or given) and no pin remains.
+    Result<Ref> put_ref(Span<const std::byte> data, Span<const std::byte> meta = {}, std::uint32_t flags = 0) const {
+        os_object_id id;
+        os_status st = os_put_ex(raw(), data.data(), data.size(), meta.data(), meta.size(),
+                                 flags | OS_OBJECT_REFCOUNTED, &id);
+        if (st != OS_OK) return Error::last(st);
+        return Ref(handle_, ObjectId(id));
+    }
+
+    /// One more reference to a sealed object, as a Ref (os_ref). Status::
+    /// not_found if it is absent or deleted.
+    Result<Ref> new_ref(const ObjectId& id) const {
+        os_status st = os_ref(raw(), &id.raw());
+        if (st != OS_OK) return Error::last(st);
+        return Ref(handle_, id);
+    }
+
+    /// Takes the reference a Ticket holds (os_ref_take), as a Ref. A ticket
+    /// is taken once: Status::not_found for one taken already, dropped with
+    /// its giver, or never given (and if the object is gone).
+    Result<Ref> take_ticket(const Ticket& ticket) const {
+        os_status st = os_ref_take(raw(), &ticket.id.raw(), ticket.value);
+        if (st != OS_OK) return Error::last(st);
+        return Ref(handle_, ticket.id);
+    }
+
+    /// A Ref owning one of the references this Store's handle already
+    /// holds: one that Ref::release() gave up, one taken with ref() or
+    /// take_ref(), or the first reference of an object made with
+    /// create(..., OS_OBJECT_REFCOUNTED) and sealed. No C call: the Ref's
+    /// destruction will unref it. An empty Store gives an empty Ref.
+    Ref adopt_ref(const ObjectId& id) const noexcept { return Ref(handle_, id); }
 
     /// Gets and pins an object, waiting up to `timeout` for some process or
     /// thread to seal it — by default forever (see Timeout): Status::
