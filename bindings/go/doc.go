@@ -28,6 +28,14 @@
 // zero-copy slice still in use would turn a leak into memory corruption. A
 // pin that is never released is dropped when the Store is closed.
 //
+// A [Ref] (from [Store.PutRef], [Store.NewRef], [Store.TakeTicket]) holds
+// one reference to an object; an object put with ObjectRefcounted is freed
+// when no process holds a reference or a pin. Close every Ref; it has no
+// finalizer either (the program may still use the object by its ID), and
+// a reference never closed is dropped when the Store is closed.
+// [Ref.Give] moves the reference into a [Ticket], a plain value that
+// crosses a channel, or a pipe as 28 bytes, to be taken once.
+//
 // # Waiting
 //
 // A get of an ID that is not in the store yet waits for another process (or

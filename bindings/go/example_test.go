@@ -78,3 +78,48 @@ func ExampleErrNotFound() {
 	fmt.Println(errors.Is(err, objstore.ErrNotFound))
 	// Output: true
 }
+
+// A refcounted object frees itself when its last Ref is closed. Give moves
+// a reference into a Ticket, a plain value that another process (here,
+// another Store handle) takes once; its binary form crosses a pipe.
+func ExampleRef() {
+	name := fmt.Sprintf("objstore-go-example-ref-%d", os.Getpid())
+	producer, err := objstore.Open(name, &objstore.Options{CapacityBytes: 16 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer objstore.Destroy(name)
+	defer producer.Close()
+	consumer, err := objstore.Open(name, &objstore.Options{AttachOnly: true})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer consumer.Close()
+
+	ref, err := producer.PutRef([]byte("result"), nil, 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	ticket, err := ref.Give() // ref is spent; the ticket holds the reference
+	if err != nil {
+		log.Fatal(err)
+	}
+	wire, _ := ticket.MarshalBinary() // 28 bytes, for a pipe or a queue
+
+	var received objstore.Ticket
+	if err := received.UnmarshalBinary(wire); err != nil {
+		log.Fatal(err)
+	}
+	mine, err := consumer.TakeTicket(received)
+	if err != nil {
+		log.Fatal(err)
+	}
+	present, _ := consumer.Contains(mine.ID())
+	fmt.Println(present)
+	mine.Close() // the last reference: the object is freed
+	present, _ = consumer.Contains(mine.ID())
+	fmt.Println(present)
+	// Output:
+	// true
+	// false
+}

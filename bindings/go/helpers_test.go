@@ -2,8 +2,10 @@ package objstore
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -86,6 +88,44 @@ func runHelper(mode string) error {
 		_, _ = bufio.NewReader(os.Stdin).ReadString('\n')
 		_ = obj
 		return errors.New("was not killed")
+	case "take":
+		// Take the ticket (binary) read from stdin, hold the reference
+		// until a line comes, then close it.
+		in := bufio.NewReader(os.Stdin)
+		wire := make([]byte, TicketSize)
+		if _, err := io.ReadFull(in, wire); err != nil {
+			return err
+		}
+		var ticket Ticket
+		if err := ticket.UnmarshalBinary(wire); err != nil {
+			return err
+		}
+		if ticket.ID != id {
+			return fmt.Errorf("a ticket for %s, not %s", ticket.ID, id)
+		}
+		r, err := s.TakeTicket(ticket)
+		if err != nil {
+			return err
+		}
+		obj, err := s.Get(r.ID(), NoWait)
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(obj.CopyData(), pattern(4096, 5)) {
+			return errors.New("the object's bytes differ")
+		}
+		if err := obj.Release(); err != nil {
+			return err
+		}
+		fmt.Println("taken")
+		if _, err := in.ReadString('\n'); err != nil {
+			return err
+		}
+		if err := r.Close(); err != nil {
+			return err
+		}
+		fmt.Println("closed")
+		return nil
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
 }
@@ -93,6 +133,13 @@ func runHelper(mode string) error {
 // startHelper runs this test binary as a helper process in the given mode.
 // The process is killed and reaped at the end of the test whatever happens.
 func startHelper(t *testing.T, mode, store string, ids ...ID) (*exec.Cmd, *bufio.Reader) {
+	t.Helper()
+	cmd, _, out := startHelperIO(t, mode, store, ids...)
+	return cmd, out
+}
+
+// startHelperIO is startHelper that also returns the helper's stdin.
+func startHelperIO(t *testing.T, mode, store string, ids ...ID) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode, helperStoreEnv+"="+store)
@@ -121,7 +168,7 @@ func startHelper(t *testing.T, mode, store string, ids ...ID) (*exec.Cmd, *bufio
 			_ = cmd.Wait()
 		}
 	})
-	return cmd, bufio.NewReader(stdout)
+	return cmd, stdin, bufio.NewReader(stdout)
 }
 
 var storeSeq atomic.Int64

@@ -1,8 +1,14 @@
 package objstore
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -96,5 +102,385 @@ func TestWaitNOfM(t *testing.T) {
 	}
 	if st, _ := s.Stats(); st.PinnedCount != 0 {
 		t.Fatalf("Wait pinned: %+v", st)
+	}
+}
+
+func mustContain(t *testing.T, s *Store, id ID, want bool) {
+	t.Helper()
+	ok, err := s.Contains(id)
+	if err != nil {
+		t.Fatalf("Contains: %v", err)
+	}
+	if ok != want {
+		t.Fatalf("Contains(%s) = %v, want %v", id, ok, want)
+	}
+}
+
+// Closing a Ref frees its refcounted object; a second Close is nil.
+func TestRefCloseFreesTheObject(t *testing.T) {
+	s := newStore(t, nil)
+	r, err := s.PutRef([]byte("frees itself"), []byte("m"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := r.ID()
+	obj, err := s.Get(id, NoWait)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(obj.CopyData()) != "frees itself" || string(obj.CopyMeta()) != "m" {
+		t.Fatalf("got %q %q", obj.CopyData(), obj.CopyMeta())
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The pin keeps the bytes until it is released; then the object goes.
+	if got := string(obj.CopyData()); got != "frees itself" {
+		t.Fatalf("pinned bytes after Close: %q", got)
+	}
+	if err := obj.Release(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, id, false)
+	if st := mustStats(t, s); st.ObjectCount != 0 || st.References != 0 {
+		t.Fatalf("stats after Close: %+v", st)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := r.Give(); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Give after Close: %v", err)
+	}
+	if _, err := r.Clone(); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("Clone after Close: %v", err)
+	}
+	if r.ID() != id {
+		t.Fatal("the ID changed with Close")
+	}
+
+	if _, err := s.PutRef([]byte("x"), nil, 1<<9); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("PutRef with an unknown flag: %v", err)
+	}
+	ev, err := s.PutRef([]byte("cache"), nil, ObjectEvictable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, ev.ID(), false)
+}
+
+// Clone, NewRef and AdoptRef: each Ref is one reference.
+func TestRefCloneNewRefAdoptRef(t *testing.T) {
+	s := newStore(t, nil)
+	a, err := s.PutRef([]byte("shared"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := a.Clone()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, b.ID(), true)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, b.ID(), false)
+
+	if _, err := s.NewRef(ID{0x77}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("NewRef of an absent object: %v", err)
+	}
+	deleted := mustPut(t, s, []byte("deleted"), nil)
+	if err := s.Delete(deleted); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.NewRef(deleted); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("NewRef of a deleted object: %v", err)
+	}
+	plain := mustPut(t, s, []byte("plain"), nil)
+	r, err := s.NewRef(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := mustStats(t, s); st.ReferencedCount != 1 {
+		t.Fatalf("stats with a Ref: %+v", st)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, plain, true) // not refcounted: it stays
+	if st := mustStats(t, s); st.ReferencedCount != 0 {
+		t.Fatalf("stats after Close: %+v", st)
+	}
+
+	u, err := s.CreateEx(nil, 3, nil, ObjectRefcounted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(u.UnsafeData(), "new")
+	if err := u.Seal(); err != nil {
+		t.Fatal(err)
+	}
+	adopted := s.AdoptRef(u.ID())
+	mustContain(t, s, u.ID(), true)
+	if err := adopted.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, u.ID(), false)
+	if err := s.Unref(u.ID()); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the adopted reference was not the Store's: %v", err)
+	}
+}
+
+// Give empties the Ref; the ticket crosses as bytes to a second Store
+// handle of the same store, which takes it once.
+func TestRefGiveAndTakeTicketAcrossHandles(t *testing.T) {
+	s := newStore(t, nil)
+	other, err := Open(s.Name(), &Options{AttachOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	r, err := s.PutRef([]byte("across handles"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket, err := r.Give()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ticket.ID != r.ID() {
+		t.Fatalf("ticket for %s, Ref to %s", ticket.ID, r.ID())
+	}
+	if _, err := r.Give(); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("a second Give: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("Close after Give: %v", err)
+	}
+	if st := mustStats(t, s); st.Tickets != 1 {
+		t.Fatalf("stats with a ticket out: %+v", st)
+	}
+	mustContain(t, s, ticket.ID, true)
+
+	wire, err := ticket.MarshalBinary()
+	if err != nil || len(wire) != TicketSize || TicketSize != 28 {
+		t.Fatalf("MarshalBinary: %d bytes, %v", len(wire), err)
+	}
+	var got Ticket
+	if err := got.UnmarshalBinary(wire); err != nil || got != ticket {
+		t.Fatalf("UnmarshalBinary: %v %v", got, err)
+	}
+	wrong := got
+	wrong.Value ^= 1
+	if _, err := other.TakeTicket(wrong); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a wrong ticket: %v", err)
+	}
+	taken, err := other.TakeTicket(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.TakeTicket(got); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a ticket taken twice: %v", err)
+	}
+	if _, err := s.TakeTicket(got); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("a ticket taken twice, by the giver: %v", err)
+	}
+	if err := s.Unref(ticket.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("the giver still holds a reference: %v", err)
+	}
+	mustContain(t, s, ticket.ID, true)
+	if err := taken.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, ticket.ID, false)
+	if st := mustStats(t, s); st.Tickets != 0 || st.References != 0 {
+		t.Fatalf("stats at the end: %+v", st)
+	}
+}
+
+// A Ticket is a plain value: one goroutine gives, another takes through
+// its own Store.
+func TestTicketOverAChannel(t *testing.T) {
+	s := newStore(t, nil)
+	other, err := Open(s.Name(), &Options{AttachOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	const n = 8
+	tickets := make(chan Ticket, n)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(tickets)
+		for i := 0; i < n; i++ {
+			r, err := s.PutRef([]byte(fmt.Sprintf("object %d", i)), nil, 0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			ticket, err := r.Give()
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			tickets <- ticket
+		}
+	}()
+	var ids []ID
+	i := 0
+	for ticket := range tickets {
+		r, err := other.TakeTicket(ticket)
+		if err != nil {
+			t.Fatal(err)
+		}
+		obj, err := other.Get(r.ID(), NoWait)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, want := string(obj.CopyData()), fmt.Sprintf("object %d", i); got != want {
+			t.Fatalf("got %q, want %q", got, want)
+		}
+		if err := obj.Release(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID())
+		i++
+	}
+	wg.Wait()
+	if i != n {
+		t.Fatalf("took %d tickets, want %d", i, n)
+	}
+	for _, id := range ids {
+		mustContain(t, s, id, false)
+	}
+}
+
+// A ticket crosses a pipe to another process as its binary form; that
+// process takes it and holds the object until it closes its Ref.
+func TestTicketThroughAPipeToAnotherProcess(t *testing.T) {
+	s := newStore(t, nil)
+	r, err := s.PutRef(pattern(4096, 5), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket, err := r.Give()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd, stdin, out := startHelperIO(t, "take", s.Name(), ticket.ID)
+	wire, _ := ticket.MarshalBinary()
+	if _, err := stdin.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := out.ReadString('\n'); err != nil || line != "taken\n" {
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	mustContain(t, s, ticket.ID, true)
+	if st := mustStats(t, s); st.Tickets != 0 || st.ReferencedCount != 1 {
+		t.Fatalf("stats with the helper's reference: %+v", st)
+	}
+	if _, err := io.WriteString(stdin, "close\n"); err != nil {
+		t.Fatal(err)
+	}
+	if line, err := out.ReadString('\n'); err != nil || line != "closed\n" {
+		t.Fatalf("helper: %q %v", line, err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	mustContain(t, s, ticket.ID, false)
+}
+
+// Closing the Store drops its references: a Ref closed afterwards says so
+// with ErrClosed, once, and crashes nothing.
+func TestRefClosedAfterItsStore(t *testing.T) {
+	watch := newStore(t, nil)
+	s, err := Open(watch.Name(), &Options{AttachOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := s.PutRef([]byte("goes with its Store"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	given, err := s.PutRef([]byte("given"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, watch, r.ID(), true)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, watch, r.ID(), false)
+	err = r.Close()
+	if !errors.Is(err, ErrClosed) || !strings.Contains(err.Error(), r.ID().String()) {
+		t.Fatalf("Close after the Store's Close: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if _, err := given.Give(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Give after the Store's Close: %v", err)
+	}
+	if err := given.Close(); err != nil {
+		t.Fatalf("Close after a failed Give on a closed Store: %v", err)
+	}
+	if _, err := s.NewRef(r.ID()); !errors.Is(err, ErrClosed) {
+		t.Fatalf("NewRef on a closed Store: %v", err)
+	}
+	if _, err := s.TakeTicket(Ticket{}); !errors.Is(err, ErrClosed) {
+		t.Fatalf("TakeTicket on a closed Store: %v", err)
+	}
+}
+
+// The binary and text forms of a Ticket, and their errors.
+func TestTicketEncodings(t *testing.T) {
+	ticket := Ticket{ID: idOf("twenty bytes of id!!"), Value: 0x0102030405060708}
+	b, err := ticket.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := append(append([]byte{}, ticket.ID[:]...), 8, 7, 6, 5, 4, 3, 2, 1)
+	if !bytes.Equal(b, want) {
+		t.Fatalf("MarshalBinary = %x, want %x (the ID, then the value little-endian)", b, want)
+	}
+	var back Ticket
+	for _, n := range []int{0, TicketSize - 1, TicketSize + 1} {
+		if err := back.UnmarshalBinary(make([]byte, n)); !errors.Is(err, ErrInvalidArgument) {
+			t.Fatalf("UnmarshalBinary of %d bytes: %v", n, err)
+		}
+	}
+	if s := ticket.String(); len(s) != 2*TicketSize || s[2*IDSize:] != "0807060504030201" {
+		t.Fatalf("String = %q", s)
+	}
+	parsed, err := ParseTicket(strings.ToUpper(ticket.String()))
+	if err != nil || parsed != ticket {
+		t.Fatalf("ParseTicket: %v %v", parsed, err)
+	}
+	if _, err := ParseTicket(ticket.String()[1:]); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("ParseTicket of a short string: %v", err)
+	}
+	if _, err := ParseTicket("g" + ticket.String()[1:]); !errors.Is(err, ErrInvalidArgument) {
+		t.Fatalf("ParseTicket of a non-hex string: %v", err)
+	}
+	j, err := json.Marshal(map[string]Ticket{"t": ticket})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]Ticket
+	if err := json.Unmarshal(j, &m); err != nil || m["t"] != ticket {
+		t.Fatalf("JSON round trip of %s: %v %v", j, m, err)
 	}
 }
