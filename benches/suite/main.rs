@@ -17,6 +17,7 @@
 //! Multi-process sections re-run this binary as workers (`--worker ...`);
 //! see `procs`.
 
+mod lifetime;
 mod million;
 mod procs;
 mod scaling;
@@ -39,7 +40,7 @@ pub struct Config {
     pub million: u64,
 }
 
-const SECTIONS: [&str; 6] = ["get", "put", "touch", "scale", "wake", "million"];
+const SECTIONS: [&str; 7] = ["get", "put", "touch", "life", "scale", "wake", "million"];
 
 pub fn cores() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -147,6 +148,9 @@ fn main() {
     }
     if want("touch") {
         single::first_touch(&cfg);
+    }
+    if want("life") {
+        lifetime::lifetime(&cfg);
     }
     if want("scale") {
         scaling::scaling(&cfg);

@@ -244,6 +244,12 @@ pub struct LsArgs {
     /// Only objects pinned by at least one process
     #[arg(long)]
     pub pinned: bool,
+    /// Only objects referenced by at least one process (or a ticket)
+    #[arg(long)]
+    pub referenced: bool,
+    /// Show which processes (pids) pin and reference each object
+    #[arg(long, short = 'H')]
+    pub holders: bool,
     /// Sort order (ascending unless --reverse)
     #[arg(long, value_enum, default_value_t = SortKey::Id)]
     pub sort: SortKey,

@@ -6,7 +6,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use objstore::{ObjectInfo, ObjectState};
+use objstore::{ObjectId, ObjectInfo, ObjectState, ProcessInfo, Store};
 use serde::Serialize;
 
 use crate::args::{LsArgs, SortKey, StateFilter};
@@ -30,6 +30,12 @@ pub struct Row {
     pub spilled: bool,
     pub created_unix: u64,
     pub age_seconds: u64,
+    /// With --holders: the pids of the live processes pinning it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pin_holders: Option<Vec<u32>>,
+    /// With --holders: the pids of the live processes referencing it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ref_holders: Option<Vec<u32>>,
 }
 
 impl Row {
@@ -44,6 +50,8 @@ impl Row {
             spilled: o.state == ObjectState::Spilled,
             created_unix: o.created_unix,
             age_seconds: now_unix.saturating_sub(o.created_unix),
+            pin_holders: None,
+            ref_holders: None,
         }
     }
 
@@ -68,6 +76,7 @@ pub fn select(objects: &[ObjectInfo], args: &LsArgs, now_unix: u64) -> Vec<Row> 
         .iter()
         .filter(|o| states.is_empty() || states.contains(&o.state))
         .filter(|o| !args.pinned || o.pinning_processes > 0)
+        .filter(|o| !args.referenced || o.referencing_processes > 0)
         .map(|o| Row::new(o, now_unix))
         .filter(|r| args.min_size.is_none_or(|m| r.size() >= m))
         .filter(|r| args.max_size.is_none_or(|m| r.size() <= m))
@@ -87,7 +96,39 @@ pub fn select(objects: &[ObjectInfo], args: &LsArgs, now_unix: u64) -> Vec<Row> 
     rows
 }
 
-/// The rows as a table with a header line.
+/// Fills in the rows' holders: the pids of the live processes that pin and
+/// reference each object now. An object gone since the listing has none.
+pub fn add_holders(store: &Store, rows: &mut [Row]) {
+    let pids = |found: objstore::Result<Vec<ProcessInfo>>| -> Vec<u32> {
+        let mut v: Vec<u32> = found.unwrap_or_default().iter().map(|p| p.pid).collect();
+        v.sort_unstable();
+        v
+    };
+    for r in rows {
+        let Ok(id) = ObjectId::from_hex(&r.id) else { continue };
+        r.pin_holders = Some(pids(store.pin_holders(&id)));
+        r.ref_holders = Some(pids(store.ref_holders(&id)));
+    }
+}
+
+/// "pins 12,34 refs 56", or "-" when nobody holds the object.
+fn holders_cell(r: &Row) -> String {
+    let list = |v: &Option<Vec<u32>>| v.iter().flatten().map(u32::to_string).collect::<Vec<_>>().join(",");
+    let (pins, refs) = (list(&r.pin_holders), list(&r.ref_holders));
+    let parts: Vec<String> = [("pins", pins), ("refs", refs)]
+        .into_iter()
+        .filter(|(_, l)| !l.is_empty())
+        .map(|(what, l)| format!("{what} {l}"))
+        .collect();
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+/// The rows as a table with a header line (with a HOLDERS column when the
+/// rows have their holders).
 pub fn table(rows: &[Row], exact: bool) -> String {
     let size = |b: u64| if exact { b.to_string() } else { format_size(b) };
     let cells: Vec<[String; 8]> = rows
@@ -106,20 +147,37 @@ pub fn table(rows: &[Row], exact: bool) -> String {
         })
         .collect();
     // Numbers right-aligned, words left-aligned.
-    crate::table::render(
-        ["ID", "DATA", "META", "STATE", "PINS", "REFS", "WHERE", "AGE"],
-        [false, true, true, false, true, true, false, true],
-        &cells,
-    )
+    const HEAD: [&str; 8] = ["ID", "DATA", "META", "STATE", "PINS", "REFS", "WHERE", "AGE"];
+    const RIGHT: [bool; 8] = [false, true, true, false, true, true, false, true];
+    if rows.iter().all(|r| r.pin_holders.is_none()) {
+        return crate::table::render(HEAD, RIGHT, &cells);
+    }
+    let with_holders: Vec<[String; 9]> = cells
+        .into_iter()
+        .zip(rows)
+        .map(|(c, r)| {
+            let [a, b, c, d, e, f, g, h] = c;
+            [a, b, c, d, e, f, g, h, holders_cell(r)]
+        })
+        .collect();
+    let mut head = [""; 9];
+    head[..8].copy_from_slice(&HEAD);
+    head[8] = "HOLDERS";
+    let mut right = [false; 9];
+    right[..8].copy_from_slice(&RIGHT);
+    crate::table::render(head, right, &with_holders)
 }
 
 /// `ls NAME`: the objects of the store `name`.
 pub fn run(name: &str, args: LsArgs) -> Result<(), Failure> {
     let store = open::existing(name)?;
     let objects = store.list()?;
-    drop(store);
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    let rows = select(&objects, &args, now);
+    let mut rows = select(&objects, &args, now);
+    if args.holders {
+        add_holders(&store, &mut rows);
+    }
+    drop(store);
     let text = if args.json {
         serde_json::to_string_pretty(&rows).expect("rows serialize") + "\n"
     } else if args.ids_only {

@@ -188,15 +188,16 @@ fn listed_ids(store: &str) -> Vec<String> {
 
 // ----- a process that holds pins and an unsealed object ---------------------------
 
-/// A forked child that attaches to a store, pins `pin` and creates (but
-/// does not seal) `unsealed`, then waits to be killed. Killed and reaped on
+/// A forked child that attaches to a store, pins `pin` (and with
+/// `reference` takes a reference to it) and creates (but does not seal)
+/// `unsealed`, then waits to be killed. Killed and reaped on
 /// drop if the test did not.
 struct Holder {
     pid: libc::pid_t,
 }
 
 impl Holder {
-    fn start(store: &str, pin: ObjectId, unsealed: ObjectId) -> Holder {
+    fn start(store: &str, pin: ObjectId, unsealed: ObjectId, reference: bool) -> Holder {
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors pipe() writes.
         assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
@@ -219,6 +220,9 @@ impl Holder {
             let result = std::panic::catch_unwind(|| {
                 let s = Store::open(store, &Options { attach_only: true, ..Options::default() }).expect("child open");
                 let _pinned = s.get_raw(&pin, Some(Duration::ZERO)).expect("child get");
+                if reference {
+                    s.add_ref(&pin).expect("child ref");
+                }
                 let _unsealed = s.create_raw(&unsealed, 4096, b"in progress").expect("child create");
                 // Keep the handle, its pin and its unsealed object until killed.
                 std::mem::forget(s);
@@ -752,9 +756,9 @@ fn a_killed_holder_is_seen_then_reclaimed_by_gc() {
     let pinned = put_bytes(t.n(), &pattern(7, 10_000), &[]);
     let doomed = put_bytes(t.n(), b"deleted while pinned", &[]);
     let unsealed = ObjectId([0x42; 20]);
-    let mut holder = Holder::start(t.n(), ObjectId::from_hex(&pinned).unwrap(), unsealed);
+    let mut holder = Holder::start(t.n(), ObjectId::from_hex(&pinned).unwrap(), unsealed, true);
     // A second pin, on an object deleted while pinned.
-    let mut holder2 = Holder::start(t.n(), ObjectId::from_hex(&doomed).unwrap(), ObjectId([0x43; 20]));
+    let mut holder2 = Holder::start(t.n(), ObjectId::from_hex(&doomed).unwrap(), ObjectId([0x43; 20]), false);
     assert_eq!(ok(&["rm", t.n(), &doomed]), "");
 
     // While they live: stat shows them and their pids, ls their pins.
@@ -779,6 +783,24 @@ fn a_killed_holder_is_seen_then_reclaimed_by_gc() {
     assert_eq!(row(&unsealed.to_hex())["data_len"], 4096, "{rows}");
     assert_eq!(row(&unsealed.to_hex())["meta_len"], 11, "{rows}");
     assert_eq!(ok(&["ls", t.n(), "-q", "--pinned", "--state", "sealed"]), format!("{pinned}\n"));
+    assert_eq!(row(&pinned)["referencing_processes"], 1, "{rows}");
+    assert!(row(&pinned).get("pin_holders").is_none(), "holders only when asked: {rows}");
+    assert_eq!(ok(&["ls", t.n(), "-q", "--referenced"]), format!("{pinned}\n"));
+
+    // --holders names them: pids of the pins and references of each object.
+    let rows = json(&["ls", t.n(), "--json", "--holders"]);
+    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["id"] == id).cloned().unwrap_or(Value::Null);
+    assert_eq!(row(&pinned)["pin_holders"], serde_json::json!([holder.pid]), "{rows}");
+    assert_eq!(row(&pinned)["ref_holders"], serde_json::json!([holder.pid]), "{rows}");
+    assert_eq!(row(&doomed)["pin_holders"], serde_json::json!([holder2.pid]), "{rows}");
+    assert_eq!(row(&unsealed.to_hex())["pin_holders"], serde_json::json!([]), "{rows}");
+    let table = ok(&["ls", t.n(), "--holders"]);
+    let line = table.lines().find(|l| l.starts_with(&pinned)).unwrap_or_default();
+    assert!(
+        table.lines().next().unwrap_or_default().trim_end().ends_with("HOLDERS")
+            && line.trim_end().ends_with(&format!("pins {0} refs {0}", holder.pid)),
+        "{table}"
+    );
 
     // An unsealed object cannot be read or removed yet; a deleted one is gone.
     let err = fails(&["get", t.n(), &unsealed.to_hex(), "--timeout", "0"], 7);
@@ -817,6 +839,13 @@ fn a_killed_holder_is_seen_then_reclaimed_by_gc() {
     assert_eq!(s["processes"], Value::Array(vec![]), "{s}");
     assert_eq!(s["unsealed_count"], 0, "{s}");
     assert_eq!(s["pinned_count"], 0, "{s}");
+    let rows = json(&["ls", t.n(), "--json", "--holders"]);
+    let row = |id: &str| rows.as_array().unwrap().iter().find(|r| r["id"] == id).cloned().unwrap_or(Value::Null);
+    assert_eq!(
+        (&row(&pinned)["pin_holders"], &row(&pinned)["ref_holders"]),
+        (&serde_json::json!([]), &serde_json::json!([]))
+    );
+    assert_eq!(row(&pinned)["referencing_processes"], 0, "{rows}");
     assert_eq!(s["object_count"], 1, "{s}");
     assert_eq!(s["reclaimed_processes"], 2, "{s}");
     assert_eq!(listed_ids(t.n()), vec![pinned.clone()]);

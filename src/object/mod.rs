@@ -74,6 +74,8 @@ pub(crate) use open::{destroy, has_store_magic, read_header};
 #[cfg(not(loom))]
 pub use open::{store_path, Options, SHM_DIR};
 #[cfg(not(loom))]
+pub(crate) use process_refs::IdHash;
+#[cfg(not(loom))]
 pub use reclaim::Reclaimed;
 
 /// Object flags (`Store::put_ex`): freed when no process holds a reference

@@ -14,15 +14,16 @@ use std::sync::{Mutex, MutexGuard};
 use super::Store;
 use crate::error::{err, Result};
 use crate::id::ObjectId;
+use crate::object::IdHash;
 
 /// A handle's reference counts, by object ID.
 #[derive(Debug, Default)]
 pub(crate) struct HandleRefs {
-    counts: Mutex<HashMap<ObjectId, u32>>,
+    counts: Mutex<HashMap<ObjectId, u32, IdHash>>,
 }
 
 impl HandleRefs {
-    fn lock(&self) -> MutexGuard<'_, HashMap<ObjectId, u32>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<ObjectId, u32, IdHash>> {
         self.counts.lock().unwrap_or_else(|p| p.into_inner())
     }
 

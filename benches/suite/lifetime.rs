@@ -1,0 +1,152 @@
+//! Object lifetime and waiting: what references, refcounted puts, waiting
+//! for one of many and cancellation cost, each against the plain operation
+//! it stands beside, measured in the same run:
+//!
+//! - ref + unref of a present object against a get + release of it (the
+//!   target is ≤ 1.5×: both are one CAS on the object's word and one on
+//!   the process's own bookkeeping);
+//! - a put with OBJECT_REFCOUNTED against a plain put of the same bytes
+//!   (≤ 1.1×: the creator's reference is one more word written);
+//! - a wait for 1 of 1000 IDs, one of them sealed, against a get + release
+//!   of that one (≤ 2×);
+//! - a get blocked on an absent ID, cancelled from another thread: the time
+//!   from `cancel` until the waiting thread runs again (≤ 1 ms), against a
+//!   bare wake-up of a parked thread (`Thread::unpark`).
+
+use std::hint::black_box;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use objstore::{Canceller, ErrorKind, ObjectId, Options, Store, OBJECT_REFCOUNTED};
+
+use crate::procs::TempStore;
+use crate::single::derived_id;
+use crate::stats::{figure_row, measure, measure_with, Samples, Table, FIGURE_HEAD};
+use crate::Config;
+
+pub fn lifetime(cfg: &Config) {
+    let tmp = TempStore::new("life");
+    let store = Store::open(&tmp.name, &Options { capacity_bytes: 256 << 20, ..Options::default() }).expect("open");
+    let (batches, per) = (cfg.batches, if cfg.smoke { 10_000 } else { 100_000 });
+
+    // ref + unref against get + release, of one 1 KiB object that its
+    // creator's reference keeps.
+    let obj = store.put_ex(&[5u8; 1024], b"", OBJECT_REFCOUNTED).unwrap();
+    let get_release = measure(batches, per, |_| {
+        let o = store.get_raw(&obj, Some(Duration::ZERO)).unwrap();
+        black_box(o.data);
+        store.release(&obj).unwrap();
+    });
+    let ref_unref = measure(batches, per, |_| {
+        store.add_ref(&obj).unwrap();
+        store.unref(&obj).unwrap();
+    });
+
+    // put (64 B) plain against REFCOUNTED; what a batch put is freed
+    // outside the timing (delete, or the last unref).
+    let small = [3u8; 64];
+    let puts = per / 10;
+    let put_plain = measure_with(
+        batches,
+        puts,
+        |_| store.put(&small).unwrap(),
+        |ids: Vec<ObjectId>| ids.iter().for_each(|id| store.delete(id).unwrap()),
+    );
+    let put_counted = measure_with(
+        batches,
+        puts,
+        |_| store.put_ex(&small, b"", OBJECT_REFCOUNTED).unwrap(),
+        |ids: Vec<ObjectId>| ids.iter().for_each(|id| store.unref(id).unwrap()),
+    );
+
+    // wait for 1 of 1000 IDs, the last one sealed (the scan's worst case).
+    let mut ids: Vec<ObjectId> = (0..999).map(|n| derived_id(0x1f, n)).collect();
+    ids.push(obj);
+    let mut ready = vec![false; ids.len()];
+    let wait_1_of_1000 = measure(batches, per / 100, |_| {
+        black_box(store.wait(&ids, 1, Some(Duration::ZERO), None, &mut ready).unwrap());
+    });
+    let wait_1_of_1 = measure(batches, per, |_| {
+        black_box(store.wait(&ids[999..], 1, Some(Duration::ZERO), None, &mut ready[999..]).unwrap());
+    });
+
+    // Cancellation: from cancel() until the cancelled get's thread runs,
+    // against from unpark() until a parked thread runs.
+    let rounds = if cfg.smoke { 50 } else { 500 };
+    let (cancel_latency, unpark_latency) = std::thread::scope(|s| {
+        let store = &store;
+        let (go_tx, go_rx) = mpsc::channel::<Canceller>();
+        let (done_tx, done_rx) = mpsc::channel::<Instant>();
+        let absent = derived_id(0x2f, 0);
+        s.spawn(move || {
+            while let Ok(c) = go_rx.recv() {
+                let r = store.get_raw_cancellable(&absent, None, Some(&c));
+                let woke = Instant::now();
+                assert_eq!(r.err().map(|e| e.kind()), Some(ErrorKind::Cancelled));
+                done_tx.send(woke).unwrap();
+            }
+        });
+        let mut cancel = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let c = Canceller::new();
+            go_tx.send(c.clone()).unwrap();
+            // Let the getter go to sleep in its wait; a cancel before that
+            // would be seen without a wake-up, and measure less.
+            std::thread::sleep(Duration::from_micros(300));
+            let t = Instant::now();
+            c.cancel();
+            let woke = done_rx.recv().unwrap();
+            cancel.push(woke.saturating_duration_since(t).as_nanos() as f64);
+        }
+        drop(go_tx);
+
+        let (park_tx, park_rx) = mpsc::channel::<Instant>();
+        let (ready_tx, ready_rx) = mpsc::channel::<()>();
+        let parked = s.spawn(move || {
+            for _ in 0..rounds {
+                ready_tx.send(()).unwrap();
+                std::thread::park();
+                park_tx.send(Instant::now()).unwrap();
+            }
+        });
+        let mut unpark = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            ready_rx.recv().unwrap();
+            std::thread::sleep(Duration::from_micros(300));
+            let t = Instant::now();
+            parked.thread().unpark();
+            let woke = park_rx.recv().unwrap();
+            unpark.push(woke.saturating_duration_since(t).as_nanos() as f64);
+        }
+        (Samples::new(cancel), Samples::new(unpark))
+    });
+
+    let mut t = Table::new("Object lifetime and waiting (one process)", &FIGURE_HEAD);
+    t.row(figure_row("get + release, 1 KiB (baseline)", &get_release, "get + release", &get_release, String::new()));
+    t.row(figure_row("ref + unref, same object", &ref_unref, "get + release", &get_release, "target ≤ 1.5×".into()));
+    t.row(figure_row("put 64 B (baseline)", &put_plain, "put", &put_plain, String::new()));
+    t.row(figure_row("put 64 B, OBJECT_REFCOUNTED", &put_counted, "put", &put_plain, "target ≤ 1.1×".into()));
+    t.row(figure_row(
+        "wait for 1 of 1000 IDs, the last sealed",
+        &wait_1_of_1000,
+        "get + release",
+        &get_release,
+        "target ≤ 2×".into(),
+    ));
+    t.row(figure_row("wait for 1 of 1 ID, sealed", &wait_1_of_1, "get + release", &get_release, String::new()));
+    t.row(figure_row(
+        "a blocked get cancelled from another thread",
+        &cancel_latency,
+        "unpark",
+        &unpark_latency,
+        "cancel until the getter runs; target ≤ 1 ms".into(),
+    ));
+    t.row(figure_row("a parked thread unparked (baseline)", &unpark_latency, "unpark", &unpark_latency, String::new()));
+    t.note(format!(
+        "{per} calls per batch for get/ref ({} for put, {} for the 1000-ID wait), {batches} batches; {rounds} \
+         cancellations, each after the getter had 300 µs to fall asleep.",
+        puts,
+        per / 100
+    ));
+    t.print();
+}
