@@ -1,8 +1,9 @@
 """objstore: a shared-memory object store, from Python.
 
 Processes on one machine open the same store by name; one puts a value and
-gets an ObjectID, any other gets the value back by that ID, numpy arrays
-and torch tensors as zero-copy read-only views of the shared memory::
+gets an ObjectRef (an ObjectID that keeps the object alive, as in Ray), any
+other gets the value back by that ID, numpy arrays and torch tensors as
+zero-copy read-only views of the shared memory::
 
     import numpy as np, objstore
 
@@ -29,6 +30,7 @@ from ._serial import register_serializer as register_serializer
 from ._store import (
     Buffer as Buffer,
     ObjectID as ObjectID,
+    ObjectRef as ObjectRef,
     ObjectInfo as ObjectInfo,
     ProcessInfo as ProcessInfo,
     PendingObject as PendingObject,
@@ -126,6 +128,7 @@ _lib = _types.SimpleNamespace(
 __all__ = [
     "Store",
     "ObjectID",
+    "ObjectRef",
     "StoreStats",
     "ObjectInfo",
     "ProcessInfo",

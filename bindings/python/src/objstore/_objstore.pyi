@@ -1,9 +1,12 @@
 """Type stubs of the native module (rust/, PyO3)."""
 
 import os
-from typing import Any, Final, Optional, Sequence, Union, final
+from typing import TYPE_CHECKING, Any, Final, Literal, Optional, Sequence, Union, final, overload
 
 from typing_extensions import Self
+
+if TYPE_CHECKING:
+    from ._store import Store
 
 VERSION: Final[str]
 PACKAGE_VERSION: Final[str]
@@ -33,6 +36,18 @@ class ObjectID:
     def __reduce__(self) -> tuple[type[Self], tuple[bytes]]: ...
     def __copy__(self) -> Self: ...
     def __deepcopy__(self, memo: Any) -> Self: ...
+
+@final
+class ObjectRef(ObjectID):
+    """An ObjectID that holds a reference to its object (Store.put returns
+    one): dropped with the last ObjectRef of the object in a process;
+    pickled as a ticket, taken once by unpickling."""
+
+    @property
+    def store(self) -> Store: ...
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...  # type: ignore[override]
+
+def _take_ref(name: str, flags: int, id: bytes, ticket: int) -> ObjectRef: ...
 
 @final
 class SharedBuffer:
@@ -84,7 +99,17 @@ class StoreCore:
     def path(self) -> os.PathLike[str]: ...
     @property
     def spill_dir(self) -> Optional[os.PathLike[str]]: ...
-    def put(self, value: Any, *, id: Optional[ObjectID] = None, flags: int = 0) -> ObjectID: ...
+    # refcounted (the default without an id): an ObjectRef; else an ObjectID.
+    @overload
+    def put(
+        self, value: Any, *, id: None = None, refcounted: Optional[Literal[True]] = None, flags: int = 0
+    ) -> ObjectRef: ...
+    @overload
+    def put(self, value: Any, *, id: Optional[ObjectID] = None, refcounted: Literal[True], flags: int = 0) -> ObjectRef: ...
+    @overload
+    def put(
+        self, value: Any, *, id: Optional[ObjectID] = None, refcounted: Optional[bool] = None, flags: int = 0
+    ) -> ObjectID: ...
     def ref(self, ref: ObjectID) -> None: ...
     def unref(self, ref: ObjectID) -> None: ...
     def give_ref(self, ref: ObjectID) -> int: ...
