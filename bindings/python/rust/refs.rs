@@ -100,7 +100,12 @@ fn attach<'py>(py: Python<'py>, name: &str, flags: u32) -> PyResult<Bound<'py, S
 impl ObjectRef {
     /// An ObjectRef owning one reference that `handle` (of `store`) holds
     /// to `id`.
-    pub fn new<'py>(py: Python<'py>, store: &StoreCore, handle: &Arc<Handle>, id: ObjectId) -> PyResult<Bound<'py, ObjectRef>> {
+    pub fn new<'py>(
+        py: Python<'py>,
+        store: &StoreCore,
+        handle: &Arc<Handle>,
+        id: ObjectId,
+    ) -> PyResult<Bound<'py, ObjectRef>> {
         let (name, flags) = store.attach_args(py);
         let init = PyClassInitializer::from(PyObjectId { id }).add_subclass(ObjectRef {
             id,
@@ -196,7 +201,13 @@ impl ObjectRef {
 /// Unpickle an ObjectRef: attach to the store ``name`` (as unpickling a
 /// Store does) and take the reference the ticket holds.
 #[pyfunction]
-pub fn _take_ref<'py>(py: Python<'py>, name: &str, flags: u32, id: &[u8], ticket: u64) -> PyResult<Bound<'py, ObjectRef>> {
+pub fn _take_ref<'py>(
+    py: Python<'py>,
+    name: &str,
+    flags: u32,
+    id: &[u8],
+    ticket: u64,
+) -> PyResult<Bound<'py, ObjectRef>> {
     let id = ids::id_from_bytes(id)?;
     let store = attach(py, name, flags)?;
     let h = store.get().handle(py)?;

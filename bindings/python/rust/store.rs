@@ -336,7 +336,9 @@ impl StoreCore {
     pub(crate) fn attach_args(&self, py: Python<'_>) -> (String, u32) {
         self.state.with(py, |st| {
             let o = &st.reattach;
-            let flags = (if o.prefault { 4 } else { 0 }) | (if o.hugepages { 8 } else { 0 }) | (if o.any_owner { 16 } else { 0 });
+            let flags = (if o.prefault { 4 } else { 0 })
+                | (if o.hugepages { 8 } else { 0 })
+                | (if o.any_owner { 16 } else { 0 });
             (st.name.clone(), flags)
         })
     }
@@ -412,7 +414,6 @@ impl StoreCore {
         }
         Self::put_serialized(py, h, value, id, flags)
     }
-
 
     fn put_raw(
         py: Python<'_>,
