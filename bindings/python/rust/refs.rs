@@ -147,6 +147,18 @@ impl Drop for ObjectRef {
 
 #[pymethods]
 impl ObjectRef {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new_from_python(
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "an ObjectRef is made by Store.put or by unpickling one (it owns a reference); \
+             ObjectID(...) makes a plain ID",
+        ))
+    }
+
     /// This process's Store of the store the object is in: the one it was
     /// put through while that is open, else another open Store of the same
     /// name, else a new attachment (kept open, as unpickling a Store does).

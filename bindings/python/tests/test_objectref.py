@@ -59,6 +59,14 @@ def test_plain_objects_stay_until_deleted(store):
     assert store.stats().object_count == 0
 
 
+def test_an_object_ref_is_not_made_by_hand(store):
+    ref = store.put(b"x")
+    with pytest.raises(TypeError, match="made by Store.put or by unpickling"):
+        objstore.ObjectRef(ref.binary())
+    with pytest.raises(TypeError, match="made by Store.put or by unpickling"):
+        objstore.ObjectRef.from_hex(ref.hex())
+
+
 def test_delete_of_a_reference_frees_at_once(store):
     ref = store.put(b"x" * 1000)
     store.delete(ref)
@@ -295,6 +303,54 @@ def test_a_fork_child_does_not_drop_its_parents_references(store, processes):
     assert store.contains(oid)  # still the parent's
     del ref
     assert gone(store, oid)
+
+
+def pass_inherited_on(ref, q_out, q_in):
+    """A fork child pickles an inherited ObjectRef: a reference of its own,
+    in a ticket charged to it, so it stays until the parent took it."""
+    q_out.put(pickle.dumps(ref))
+    assert q_in.get(timeout=60) == "taken"
+
+
+def test_a_fork_child_passes_an_inherited_reference_on(store, processes):
+    ref = store.put(b"passed on")
+    oid = objstore.ObjectID(ref)
+    ctx = multiprocessing.get_context("fork")
+    q_out, q_in = ctx.Queue(), ctx.Queue()
+    p = start(processes, "fork", pass_inherited_on, ref, q_out, q_in)
+    data = q_out.get(timeout=60)
+    del ref
+    assert not gone(store, oid)  # the child's ticket holds it
+    mine = pickle.loads(data)
+    q_in.put("taken")
+    p.join(timeout=60)
+    assert p.exitcode == 0
+    store.collect()
+    assert store.get(mine) == b"passed on"
+    del mine
+    assert gone(store, oid)
+
+
+EXIT_HOLDING = """
+import gc, sys, objstore
+store = objstore.Store(sys.argv[1])
+KEPT = [store.put(b"x" * 1000) for _ in range(5)]
+cycle = [store.put(b"in a cycle")]
+cycle.append(cycle)
+gc.disable()  # the cycle stays for the interpreter's shutdown
+print("holding", store.stats().references, flush=True)
+"""
+
+
+def test_exiting_with_references_alive_is_clean(store):
+    # An interpreter that exits with ObjectRefs in globals and in a cycle:
+    # no error at shutdown, and nothing left once its attachment is gone.
+    r = subprocess.run([sys.executable, "-c", EXIT_HOLDING, store.name], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and r.stdout.strip() == "holding 6", r.stdout + r.stderr
+    assert r.stderr == ""
+    store.collect()
+    s = store.stats()
+    assert (s.object_count, s.used_bytes, s.references) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("method", ["spawn", "fork"])
