@@ -64,6 +64,13 @@ GO_INST_ENV := PKG_CONFIG_PATH=$(STAGE)/lib/pkgconfig LD_LIBRARY_PATH=$(STAGE)/l
 PYTHON  ?= python3
 PYVENV  := build/py-venv
 
+# Build trees that one stage of `make test` alone uses (the sanitizers',
+# Miri's, loom's, the fuzzers', the wheel's). With PRUNE=1 — what .ci/run
+# sets, on a fresh machine where the disk, not the time, is the limit — each
+# stage removes its own once it has passed; by default they are kept, so
+# the next run on a developer's machine is incremental.
+prune = $(if $(filter 1,$(PRUNE)),rm -rf $(1),@:)
+
 .PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-instructions test-cpp test-packaging stage examples examples-c examples-cpp \
         test-examples example-two-machines test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
 
@@ -104,10 +111,12 @@ soak:
 
 test-sanitizers:
 	bash .ci/sanitizers.sh
+	$(call prune,target/asan target/tsan)
 
 # Miri over the unit tests of the shared structures and the object protocol.
 test-miri:
 	bash .ci/miri.sh
+	$(call prune,target/miri)
 
 # Formatting, clippy (warnings are errors), the module layering (no upward
 # use, no cycle) and the committed header against the generator.
@@ -123,6 +132,7 @@ test-c: build
 
 test-loom:
 	bash .ci/loom.sh
+	$(call prune,target/loom)
 
 test-instructions:
 	bash .ci/instructions.sh
@@ -200,6 +210,7 @@ examples-pipeline: stage
 # build/python between runs: bindings/python/ci/test.sh.
 test-python:
 	PYTHON=$(PYTHON) bash bindings/python/ci/test.sh
+	$(call prune,build/python/target build/python/deps-venv build/python/tools-venv)
 
 # Benchmarks (BENCHMARKS.md). The smoke run exercises every figure of the
 # suite in seconds and checks only that everything works: no timing is
@@ -253,6 +264,7 @@ fuzz:
 # The fuzzers briefly, from a sample of their corpora (part of make test).
 test-fuzz:
 	FUZZ_SECONDS=40 FUZZ_GO_SECONDS=20 FUZZ_PY_SECONDS=20 FUZZ_REPLAY_LIMIT=40 bash .ci/fuzz.sh
+	$(call prune,fuzz/target build/fuzz-venv)
 
 # The remote tier's test server: Garage, built once into the tools cache
 # (.ci/garage.sh), started on loopback by tests/common/garage.rs.

@@ -88,7 +88,8 @@ fn sigkill_at_random_points_loses_nothing_and_leaks_nothing() {
     assert!(present >= expected.len() && present <= expected.len() + maybe.len());
     // Bytes conserved: deleting everything gives every byte back.
     for info in s.list().unwrap() {
-        s.delete(&info.id).unwrap();
+        // (Failed once in about 25 runs, message unknown: say what.)
+        s.delete(&info.id).unwrap_or_else(|e| panic!("delete of a listed object {info:?}: {e}"));
     }
     let st = s.stats().unwrap();
     assert_eq!((st.used_bytes, st.object_count), (0, 0), "{st:?}");

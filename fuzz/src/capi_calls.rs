@@ -339,7 +339,9 @@ impl Program {
                 OS_INVALID_ARGUMENT
             }
             4 => {
-                opts.struct_size -= 8;
+                // Shorter than the first version of os_options (a size
+                // between that and today's is a valid older caller's).
+                opts.struct_size = OS_OPTIONS_MIN_SIZE - 8;
                 OS_INVALID_ARGUMENT
             }
             5 => {

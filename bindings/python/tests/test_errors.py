@@ -213,6 +213,7 @@ def test_exception_hierarchy():
         "PermissionDenied",
         "TooManyProcesses",
         "InternalError",
+        "Cancelled",
         "StoreClosed",
     ):
         assert issubclass(getattr(objstore, name), objstore.ObjectStoreError)

@@ -54,6 +54,7 @@ from .errors import (
     StoreIOError as StoreIOError,
     PermissionDenied as PermissionDenied,
     TooManyProcesses as TooManyProcesses,
+    Cancelled as Cancelled,
     InternalError as InternalError,
     StoreClosed as StoreClosed,
 )
@@ -163,6 +164,7 @@ __all__ = [
     "StoreIOError",
     "PermissionDenied",
     "TooManyProcesses",
+    "Cancelled",
     "InternalError",
     "StoreClosed",
 ]

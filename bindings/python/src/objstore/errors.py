@@ -27,6 +27,7 @@ __all__ = [
     "PermissionDenied",
     "TooManyProcesses",
     "InternalError",
+    "Cancelled",
     "StoreClosed",
 ]
 
@@ -113,6 +114,11 @@ class InternalError(ObjectStoreError):
     """OS_PANIC: a bug in objstore, caught before it reached Python."""
 
 
+class Cancelled(ObjectStoreError):
+    """OS_CANCELLED: a blocked get or wait was cancelled from another thread
+    (a Ctrl-C in Python raises KeyboardInterrupt instead)."""
+
+
 class StoreClosed(ObjectStoreError, ValueError):
     """The Store was closed (Python layer; no C status)."""
 
@@ -144,4 +150,5 @@ BY_STATUS_NAME: dict[str, type[ObjectStoreError]] = {
     "OS_PERMISSION_DENIED": PermissionDenied,
     "OS_TOO_MANY_PROCESSES": TooManyProcesses,
     "OS_PANIC": InternalError,
+    "OS_CANCELLED": Cancelled,
 }
