@@ -2,6 +2,7 @@
 //! the core's Rust API (`objstore::Store`). The Python package
 //! (bindings/python/src/objstore) builds its public API on it.
 
+mod cancel;
 mod errors;
 mod exporter;
 mod format;
@@ -44,6 +45,7 @@ fn _objstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ids::PyObjectId>()?;
     m.add_class::<store::StoreCore>()?;
     m.add_class::<refs::ObjectRef>()?;
+    m.add_class::<cancel::PyCanceller>()?;
     m.add_function(wrap_pyfunction!(refs::_take_ref, m)?)?;
     m.add_class::<store::Pin>()?;
     m.add_class::<store::Creation>()?;

@@ -89,6 +89,8 @@ pub struct ObjectRef {
 static ATTACH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// objstore._objstore._take_ref, the unpickler of ObjectRefs.
 static TAKE_REF: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// objstore._aio.await_ref, behind ``await ref``.
+static AWAIT_REF: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 fn attach<'py>(py: Python<'py>, name: &str, flags: u32) -> PyResult<Bound<'py, StoreCore>> {
     let f = ATTACH.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
@@ -165,6 +167,16 @@ impl ObjectRef {
     #[getter]
     fn store<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, StoreCore>> {
         attach(py, &self.name, self.flags)
+    }
+
+    /// ``value = await ref`` (asyncio): the value, once the object is
+    /// sealed, waiting without blocking the event loop (objstore._aio).
+    fn __await__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let f = AWAIT_REF.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(PyModule::import(py, "objstore._aio")?.getattr("await_ref")?.unbind())
+        })?;
+        f.bind(py).call1((slf,))
     }
 
     /// Pickles as (store name, flags, id, ticket): one more reference,

@@ -11,13 +11,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use objstore::{ErrorKind, ObjectId, Options, RawObject};
+use objstore::{Canceller, ErrorKind, ObjectId, Options, RawObject};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use crate::cancel::PyCanceller;
 use crate::errors;
 use crate::exporter::{self, PyBufferRaw, Span, PYBUF_C_CONTIGUOUS};
 use crate::format::{self, Parsed};
@@ -551,6 +552,7 @@ impl StoreCore {
         h: &Arc<Handle>,
         id: &ObjectId,
         timeout: Option<Duration>,
+        canceller: Option<&Canceller>,
     ) -> PyResult<RawObject> {
         match get_now(py, h, id) {
             Ok(raw) => return Ok(raw),
@@ -566,6 +568,7 @@ impl StoreCore {
         let (hw, hu, idc) = (h.clone(), h.clone(), *id);
         let got = wait_interruptibly(
             py,
+            canceller,
             move |c| hw.store.get_raw_cancellable(&idc, timeout, Some(c)),
             move |r| {
                 if r.is_ok() {
@@ -590,6 +593,7 @@ impl StoreCore {
         h: &Arc<Handle>,
         ids: &[ObjectId],
         timeout: Option<Duration>,
+        canceller: Option<&Canceller>,
     ) -> PyResult<Vec<RawObject>> {
         let n = ids.len();
         let mut out: Vec<Option<RawObject>> = vec![None; n];
@@ -624,6 +628,7 @@ impl StoreCore {
         let (hw, hu) = (h.clone(), h.clone());
         let waited = wait_interruptibly(
             py,
+            canceller,
             move |c| {
                 let mut got: Vec<Option<RawObject>> = vec![None; sub.len()];
                 let r = hw.store.get_many_raw_cancellable(&sub, timeout, Some(c), &mut got);
@@ -976,26 +981,30 @@ impl StoreCore {
     /// pickled values are read-only zero-copy views of the shared memory;
     /// the object stays pinned until they are garbage-collected (see
     /// ``pinned`` to release at a known point). bytes and bytearray values
-    /// are copies.
-    #[pyo3(signature = (refs, timeout=None))]
+    /// are copies. ``canceller``: an objstore.Canceller another thread may
+    /// cancel the wait with (objstore.Cancelled).
+    #[pyo3(signature = (refs, timeout=None, *, canceller=None))]
     fn get<'py>(
         &self,
         py: Python<'py>,
         refs: &Bound<'py, PyAny>,
         timeout: Option<&Bound<'py, PyAny>>,
+        canceller: Option<&Bound<'py, PyCanceller>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self._get(py, refs, timeout, None)
+        self._get(py, refs, timeout, None, canceller)
     }
 
     /// get() that appends the pin of each value to ``pins`` (for Pinned).
-    #[pyo3(signature = (refs, timeout=None, pins=None))]
+    #[pyo3(signature = (refs, timeout=None, pins=None, canceller=None))]
     fn _get<'py>(
         &self,
         py: Python<'py>,
         refs: &Bound<'py, PyAny>,
         timeout: Option<&Bound<'py, PyAny>>,
         pins: Option<&Bound<'py, PyList>>,
+        canceller: Option<&Bound<'py, PyCanceller>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let canceller = canceller.map(|c| &c.get().inner);
         if let Ok(r) = refs.cast::<PyObjectId>() {
             let id = r.get().id;
             if let Some(t) = timeout {
@@ -1006,7 +1015,9 @@ impl StoreCore {
             let h = self.handle(py)?;
             let raw = match get_now(py, &h, &id) {
                 Ok(raw) => raw, // present: the common case, no timeout to parse
-                Err(e) if e.kind() == ErrorKind::NotFound => self.get_one_raw(py, &h, &id, timeout_arg(timeout)?)?,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    self.get_one_raw(py, &h, &id, timeout_arg(timeout)?, canceller)?
+                }
                 Err(e) => return Err(errors::from_core(py, &e, "get")),
             };
             return decode(py, &h, id, raw, pins);
@@ -1023,7 +1034,7 @@ impl StoreCore {
         if ids.is_empty() {
             return Ok(out.into_any());
         }
-        let raws = self.get_many_raw(py, &h, &ids, timeout)?;
+        let raws = self.get_many_raw(py, &h, &ids, timeout, canceller)?;
         for (i, raw) in raws.iter().enumerate() {
             match decode(py, &h, ids[i], *raw, pins) {
                 Ok(v) => out.append(v)?,
@@ -1052,7 +1063,7 @@ impl StoreCore {
         let id = ids::extract(r#ref)?;
         let timeout = timeout_arg(timeout)?;
         let h = self.handle(py)?;
-        let raw = self.get_one_raw(py, &h, &id, timeout)?;
+        let raw = self.get_one_raw(py, &h, &id, timeout, None)?;
         let meta: &[u8] =
             if raw.meta_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.meta, raw.meta_len) } };
         let meta = PyBytes::new(py, meta);
@@ -1174,14 +1185,16 @@ impl StoreCore {
     /// ``timeout`` seconds pass (None: for ever), taking no pins (``os_wait``,
     /// as ``ray.wait``): returns (ready, not_ready), two lists of the IDs in
     /// their order in ``refs``. Ctrl-C interrupts it at once
-    /// (KeyboardInterrupt).
-    #[pyo3(signature = (refs, num_returns=1, timeout=None))]
+    /// (KeyboardInterrupt); so does ``canceller`` (an objstore.Canceller)
+    /// from another thread (objstore.Cancelled).
+    #[pyo3(signature = (refs, num_returns=1, timeout=None, *, canceller=None))]
     fn wait<'py>(
         &self,
         py: Python<'py>,
         refs: &Bound<'py, PyAny>,
         num_returns: usize,
         timeout: Option<f64>,
+        canceller: Option<&Bound<'py, PyCanceller>>,
     ) -> PyResult<ReadyAndNot<'py>> {
         let items: Vec<Bound<'py, PyAny>> = refs.try_iter()?.collect::<PyResult<_>>()?;
         let ids: Vec<ObjectId> = items.iter().map(|r| ids::extract(r)).collect::<PyResult<_>>()?;
@@ -1200,6 +1213,7 @@ impl StoreCore {
             let hw = h.clone();
             (r, ready) = wait_interruptibly(
                 py,
+                canceller.map(|c| &c.get().inner),
                 move |c| {
                     let mut ready = vec![false; ids.len()];
                     let r = hw.store.wait(&ids, num_returns, timeout, Some(c), &mut ready);

@@ -1,7 +1,7 @@
 """Type stubs of the native module (rust/, PyO3)."""
 
 import os
-from typing import TYPE_CHECKING, Any, Final, Literal, Optional, Sequence, Union, final, overload
+from typing import TYPE_CHECKING, Any, Final, Generator, Literal, Optional, Sequence, Union, final, overload
 
 from typing_extensions import Self
 
@@ -45,7 +45,18 @@ class ObjectRef(ObjectID):
 
     @property
     def store(self) -> Store: ...
+    def __await__(self) -> Generator[Any, None, Any]: ...
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]: ...
+
+@final
+class Canceller:
+    """Cancels the gets and waits it is given to, from any thread."""
+
+    def __init__(self) -> None: ...
+    def cancel(self) -> None: ...
+    @property
+    def cancelled(self) -> bool: ...
+    def reset(self) -> None: ...
 
 def _take_ref(name: str, flags: int, id: bytes, ticket: int) -> ObjectRef: ...
 
@@ -115,15 +126,30 @@ class StoreCore:
     def give_ref(self, ref: ObjectID) -> int: ...
     def take_ref(self, ref: ObjectID, ticket: int) -> None: ...
     def wait(
-        self, refs: Sequence[ObjectID], num_returns: int = 1, timeout: Optional[float] = None
+        self,
+        refs: Sequence[ObjectID],
+        num_returns: int = 1,
+        timeout: Optional[float] = None,
+        *,
+        canceller: Optional[Canceller] = None,
     ) -> tuple[list[ObjectID], list[ObjectID]]: ...
     @property
     def remote_url(self) -> Optional[str]: ...
     def publish(self, ref: ObjectID, timeout: Optional[float] = None) -> None: ...
     def unpublish(self, ref: ObjectID, timeout: Optional[float] = None) -> None: ...
-    def get(self, refs: Union[ObjectID, Sequence[ObjectID]], timeout: Optional[float] = None) -> Any: ...
+    def get(
+        self,
+        refs: Union[ObjectID, Sequence[ObjectID]],
+        timeout: Optional[float] = None,
+        *,
+        canceller: Optional[Canceller] = None,
+    ) -> Any: ...
     def _get(
-        self, refs: Union[ObjectID, Sequence[ObjectID]], timeout: Optional[float] = None, pins: Optional[list[Any]] = None
+        self,
+        refs: Union[ObjectID, Sequence[ObjectID]],
+        timeout: Optional[float] = None,
+        pins: Optional[list[Any]] = None,
+        canceller: Optional[Canceller] = None,
     ) -> Any: ...
     def _get_buffer(self, ref: ObjectID, timeout: Optional[float] = None) -> tuple[memoryview, bytes, Pin]: ...
     def _create(

@@ -39,8 +39,9 @@ import math
 import os
 import types
 import weakref
-from typing import Any, Callable, Iterator, NamedTuple, Sequence, Union, overload
+from typing import Any, Callable, Coroutine, Iterator, NamedTuple, Sequence, Union, overload
 
+from . import _aio
 from . import _format as fmt
 from . import _objstore
 from ._objstore import ObjectID, ObjectRef, StoreCore
@@ -375,6 +376,15 @@ class Store(StoreCore):
 
         (or ``p = store.pinned(ref); p.value; p.release()``)."""
         return Pinned(self, refs, timeout)
+
+    def get_async(self, refs: Refs, timeout: float | None = None) -> Coroutine[Any, Any, Any]:
+        """``get`` for asyncio: ``value = await store.get_async(ref)`` (or a
+        list of IDs) waits without blocking the event loop until the objects
+        are sealed, then gets them; ``timeout`` in seconds (None: for ever)
+        raises Timeout when it runs out. No polling and no thread per await:
+        one thread per store waits for any of the awaited objects (see
+        objstore._aio). ``await ref`` on an ObjectRef is the same."""
+        return _aio.get(self, refs, timeout)
 
     def get_buffer(self, ref: ObjectID, timeout: float | None = None) -> Buffer:
         """Get one object's raw data and metadata, whatever wrote it (C, Go,
