@@ -25,7 +25,8 @@
 #      not), with OBJSTORE_TEST_NO_SKIP=1: a skipped test fails the run;
 #      mypy --strict on the package and on code using it runs there
 #      (tests/test_typing.py, its cache in build/python/mypy-cache); then
-#      the example (spawn and fork, with torch required).
+#      the examples (spawn and fork): the tensor walk-through (torch
+#      required) and references through a process pool.
 #
 # `test.sh --wheel-only` builds and checks the wheel (step 2 without rustfmt
 # and clippy), then stops and prints the wheel's path last (.ci/fuzz.sh
@@ -198,9 +199,11 @@ CARGO_TARGET_DIR=$REPO/target cargo build --release --lib --quiet --features rem
 step "pytest"
 (cd bindings/python && OBJSTORE_TEST_NO_SKIP=1 OBJSTORE_MYPY_CACHE=$OUT/mypy-cache "$VENV/bin/python" -m pytest -q -rs tests)
 
-step "example (spawn, fork)"
+step "examples (spawn, fork): the tensor walk-through, references through a process pool"
 "$VENV/bin/python" examples/python/tensors.py --start-method spawn --require-torch
 "$VENV/bin/python" examples/python/tensors.py --start-method fork --require-torch
+"$VENV/bin/python" examples/python/process_pool.py --start-method spawn
+"$VENV/bin/python" examples/python/process_pool.py --start-method fork
 
 step "done"
 echo "$others_note"

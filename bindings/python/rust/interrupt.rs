@@ -66,14 +66,16 @@ fn on_main_thread(py: Python<'_>) -> PyResult<bool> {
 /// with) with the GIL released, ending it at once when a signal handler
 /// raises (Ctrl-C: KeyboardInterrupt), as the module docs describe. If the
 /// wait is interrupted, `undo` gets what it returned, whenever it returns,
-/// to release what it pinned.
-pub fn wait_interruptibly<T, W, U>(py: Python<'_>, wait: W, undo: U) -> PyResult<T>
+/// to release what it pinned. `given`: the caller's canceller (an
+/// objstore.Canceller), which another thread may cancel too; a signal
+/// cancels it as well, since the wait it was given to is abandoned.
+pub fn wait_interruptibly<T, W, U>(py: Python<'_>, given: Option<&Canceller>, wait: W, undo: U) -> PyResult<T>
 where
     T: Send + 'static,
     W: FnOnce(&Canceller) -> T + Send + 'static,
     U: FnOnce(T) + Send + 'static,
 {
-    let canceller = Canceller::new();
+    let canceller = given.cloned().unwrap_or_default();
     if !on_main_thread(py)? {
         return Ok(py.detach(|| wait(&canceller)));
     }

@@ -2,6 +2,7 @@
 //! the core's Rust API (`objstore::Store`). The Python package
 //! (bindings/python/src/objstore) builds its public API on it.
 
+mod cancel;
 mod errors;
 mod exporter;
 mod format;
@@ -10,6 +11,7 @@ mod ids;
 mod interrupt;
 mod numpy;
 mod pins;
+mod refs;
 mod store;
 
 use pyo3::prelude::*;
@@ -42,6 +44,9 @@ fn _objstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     exporter::init(m)?;
     m.add_class::<ids::PyObjectId>()?;
     m.add_class::<store::StoreCore>()?;
+    m.add_class::<refs::ObjectRef>()?;
+    m.add_class::<cancel::PyCanceller>()?;
+    m.add_function(wrap_pyfunction!(refs::_take_ref, m)?)?;
     m.add_class::<store::Pin>()?;
     m.add_class::<store::Creation>()?;
     m.add_function(wrap_pyfunction!(_destroy, m)?)?;

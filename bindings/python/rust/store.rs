@@ -11,13 +11,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use objstore::{ErrorKind, ObjectId, Options, RawObject};
+use objstore::{Canceller, ErrorKind, ObjectId, Options, RawObject};
 use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 
+use crate::cancel::PyCanceller;
 use crate::errors;
 use crate::exporter::{self, PyBufferRaw, Span, PYBUF_C_CONTIGUOUS};
 use crate::format::{self, Parsed};
@@ -26,6 +27,7 @@ use crate::ids::{self, PyObjectId};
 use crate::interrupt::wait_interruptibly;
 use crate::numpy;
 use crate::pins::{fork_gen, CreationState, Handle, Owner, PinState};
+use crate::refs::ObjectRef;
 
 /// Copies of at least this many bytes run with the GIL released.
 const DETACH_BYTES: usize = 256 << 10;
@@ -329,8 +331,21 @@ enum Current {
 }
 
 impl StoreCore {
+    /// The store's name and the open flags a re-attach keeps (the C API's
+    /// OS_OPEN_PREFAULT, _HUGEPAGES, _ANY_OWNER): what objstore._store._attach
+    /// takes to find or open this store in any process.
+    pub(crate) fn attach_args(&self, py: Python<'_>) -> (String, u32) {
+        self.state.with(py, |st| {
+            let o = &st.reattach;
+            let flags = (if o.prefault { 4 } else { 0 })
+                | (if o.hugepages { 8 } else { 0 })
+                | (if o.any_owner { 16 } else { 0 });
+            (st.name.clone(), flags)
+        })
+    }
+
     #[inline]
-    fn handle(&self, py: Python<'_>) -> PyResult<Arc<Handle>> {
+    pub(crate) fn handle(&self, py: Python<'_>) -> PyResult<Arc<Handle>> {
         let cur = self.state.with(py, |st| match &st.handle {
             Some(h) if h.is_current() => Current::Ready(h.clone()),
             Some(_) => Current::Stale(st.name.clone(), st.reattach.clone()),
@@ -361,6 +376,45 @@ impl StoreCore {
     }
 
     // ---- put
+
+    /// A put of any value (see ``put``): its ID.
+    fn put_value(
+        py: Python<'_>,
+        h: &Arc<Handle>,
+        value: &Bound<'_, PyAny>,
+        id: Option<&Bound<'_, PyAny>>,
+        flags: u32,
+    ) -> PyResult<ObjectId> {
+        let id = match id {
+            None => None,
+            Some(x) if x.is_none() => None,
+            Some(x) => Some(ids::extract(x)?),
+        };
+        let tp = unsafe { ffi::Py_TYPE(value.as_ptr()) };
+        let s = serial(py)?;
+        let registered = s.registered.bind(py);
+        let custom = !registered.is_empty() && registered.contains(value.get_type())?;
+        if !custom {
+            if tp == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
+                let b = value.cast::<PyBytes>()?.as_bytes();
+                return Self::put_raw(py, h, id, b, &format::META_BYTES, flags);
+            }
+            if tp == std::ptr::addr_of_mut!(ffi::PyByteArray_Type) {
+                let b = value.cast::<pyo3::types::PyByteArray>()?;
+                // Copied with the GIL held: a bytearray can be resized.
+                let r = unsafe { h.store.put_with_meta_or_as(id, b.as_bytes(), &format::META_BYTEARRAY, flags) };
+                return r.map_err(|e| errors::from_core(py, &e, "put"));
+            }
+            if let Some(api) = numpy::api_if_loaded(py) {
+                if api.is_exact_ndarray(value) {
+                    if let Some(oid) = Self::put_ndarray(py, h, value, id, flags)? {
+                        return Ok(oid);
+                    }
+                }
+            }
+        }
+        Self::put_serialized(py, h, value, id, flags)
+    }
 
     fn put_raw(
         py: Python<'_>,
@@ -498,6 +552,7 @@ impl StoreCore {
         h: &Arc<Handle>,
         id: &ObjectId,
         timeout: Option<Duration>,
+        canceller: Option<&Canceller>,
     ) -> PyResult<RawObject> {
         match get_now(py, h, id) {
             Ok(raw) => return Ok(raw),
@@ -513,6 +568,7 @@ impl StoreCore {
         let (hw, hu, idc) = (h.clone(), h.clone(), *id);
         let got = wait_interruptibly(
             py,
+            canceller,
             move |c| hw.store.get_raw_cancellable(&idc, timeout, Some(c)),
             move |r| {
                 if r.is_ok() {
@@ -537,6 +593,7 @@ impl StoreCore {
         h: &Arc<Handle>,
         ids: &[ObjectId],
         timeout: Option<Duration>,
+        canceller: Option<&Canceller>,
     ) -> PyResult<Vec<RawObject>> {
         let n = ids.len();
         let mut out: Vec<Option<RawObject>> = vec![None; n];
@@ -571,6 +628,7 @@ impl StoreCore {
         let (hw, hu) = (h.clone(), h.clone());
         let waited = wait_interruptibly(
             py,
+            canceller,
             move |c| {
                 let mut got: Vec<Option<RawObject>> = vec![None; sub.len()];
                 let r = hw.store.get_many_raw_cancellable(&sub, timeout, Some(c), &mut got);
@@ -871,7 +929,7 @@ impl StoreCore {
         py.detach(move || h.store.unpublish(&id, t)).map_err(|e| errors::from_core(py, &e, "unpublish"))
     }
 
-    /// Store ``value`` as a new sealed object and return its ID.
+    /// Store ``value`` as a new sealed object and return a reference to it.
     ///
     /// bytes, bytearray, memoryview and numpy arrays are stored raw (one
     /// copy into shared memory; numpy arrays with dtype, shape and order in
@@ -879,48 +937,39 @@ impl StoreCore {
     /// pickled with protocol 5 by cloudpickle, its out-of-band buffers (e.g.
     /// numpy arrays inside lists and dicts, pandas and Arrow data) copied
     /// straight into the object. ``id``: store under this ID instead of a
-    /// fresh one (ObjectExists if it is taken). ``flags``: OBJECT_REFCOUNTED
-    /// (freed when no process holds a reference or a pin; this store holds
-    /// the first reference, see ``unref``) and OBJECT_EVICTABLE (deleted
-    /// when memory runs short), or-ed.
-    #[pyo3(signature = (value, *, id=None, flags=0))]
+    /// fresh one (ObjectExists if it is taken).
+    ///
+    /// ``refcounted`` (the default without ``id``, as in Ray): the object
+    /// is put OBJECT_REFCOUNTED and the result is an ObjectRef holding the
+    /// creator's reference: the object is freed when the last ObjectRef of
+    /// it is garbage-collected in every process that has one (and no value
+    /// from a get pins it). ``refcounted=False`` (the default with ``id``:
+    /// an ID chosen by the caller is a rendezvous for processes that find
+    /// the object by it and hold no reference): a plain ObjectID, and an
+    /// object that stays until ``delete``. ``flags``: more flags, or-ed
+    /// (OBJECT_EVICTABLE: deleted when memory runs short); with
+    /// ``refcounted=False``, ``flags=OBJECT_REFCOUNTED`` is the low level:
+    /// this Store holds the creator's reference, to drop with ``unref`` or
+    /// hand over with ``give_ref``.
+    #[pyo3(signature = (value, *, id=None, refcounted=None, flags=0))]
     fn put<'py>(
-        &self,
-        py: Python<'py>,
+        slf: &Bound<'py, Self>,
         value: &Bound<'py, PyAny>,
         id: Option<&Bound<'py, PyAny>>,
+        refcounted: Option<bool>,
         flags: u32,
-    ) -> PyResult<Bound<'py, PyObjectId>> {
-        let id = match id {
-            None => None,
-            Some(x) if x.is_none() => None,
-            Some(x) => Some(ids::extract(x)?),
-        };
-        let h = self.handle(py)?;
-        let tp = unsafe { ffi::Py_TYPE(value.as_ptr()) };
-        let s = serial(py)?;
-        let registered = s.registered.bind(py);
-        let custom = !registered.is_empty() && registered.contains(value.get_type())?;
-        if !custom {
-            if tp == std::ptr::addr_of_mut!(ffi::PyBytes_Type) {
-                let b = value.cast::<PyBytes>()?.as_bytes();
-                return ids::new_id(py, Self::put_raw(py, &h, id, b, &format::META_BYTES, flags)?);
-            }
-            if tp == std::ptr::addr_of_mut!(ffi::PyByteArray_Type) {
-                let b = value.cast::<pyo3::types::PyByteArray>()?;
-                // Copied with the GIL held: a bytearray can be resized.
-                let r = unsafe { h.store.put_with_meta_or_as(id, b.as_bytes(), &format::META_BYTEARRAY, flags) };
-                return ids::new_id(py, r.map_err(|e| errors::from_core(py, &e, "put"))?);
-            }
-            if let Some(api) = numpy::api_if_loaded(py) {
-                if api.is_exact_ndarray(value) {
-                    if let Some(oid) = Self::put_ndarray(py, &h, value, id, flags)? {
-                        return ids::new_id(py, oid);
-                    }
-                }
-            }
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let h = slf.get().handle(py)?;
+        let id = id.filter(|x| !x.is_none());
+        if !refcounted.unwrap_or(id.is_none()) {
+            return Ok(ids::new_id(py, Self::put_value(py, &h, value, id, flags)?)?.into_any());
         }
-        ids::new_id(py, Self::put_serialized(py, &h, value, id, flags)?)
+        let oid = Self::put_value(py, &h, value, id, flags | objstore::OBJECT_REFCOUNTED)?;
+        // The creator's reference becomes the ObjectRef's.
+        ObjectRef::new(py, slf.get(), &h, oid).map(Bound::into_any).inspect_err(|_| {
+            let _ = h.store.unref(&oid);
+        })
     }
 
     /// Get one object (an ObjectID) or several (a list or tuple of them).
@@ -932,26 +981,30 @@ impl StoreCore {
     /// pickled values are read-only zero-copy views of the shared memory;
     /// the object stays pinned until they are garbage-collected (see
     /// ``pinned`` to release at a known point). bytes and bytearray values
-    /// are copies.
-    #[pyo3(signature = (refs, timeout=None))]
+    /// are copies. ``canceller``: an objstore.Canceller another thread may
+    /// cancel the wait with (objstore.Cancelled).
+    #[pyo3(signature = (refs, timeout=None, *, canceller=None))]
     fn get<'py>(
         &self,
         py: Python<'py>,
         refs: &Bound<'py, PyAny>,
         timeout: Option<&Bound<'py, PyAny>>,
+        canceller: Option<&Bound<'py, PyCanceller>>,
     ) -> PyResult<Bound<'py, PyAny>> {
-        self._get(py, refs, timeout, None)
+        self._get(py, refs, timeout, None, canceller)
     }
 
     /// get() that appends the pin of each value to ``pins`` (for Pinned).
-    #[pyo3(signature = (refs, timeout=None, pins=None))]
+    #[pyo3(signature = (refs, timeout=None, pins=None, canceller=None))]
     fn _get<'py>(
         &self,
         py: Python<'py>,
         refs: &Bound<'py, PyAny>,
         timeout: Option<&Bound<'py, PyAny>>,
         pins: Option<&Bound<'py, PyList>>,
+        canceller: Option<&Bound<'py, PyCanceller>>,
     ) -> PyResult<Bound<'py, PyAny>> {
+        let canceller = canceller.map(|c| &c.get().inner);
         if let Ok(r) = refs.cast::<PyObjectId>() {
             let id = r.get().id;
             if let Some(t) = timeout {
@@ -962,7 +1015,9 @@ impl StoreCore {
             let h = self.handle(py)?;
             let raw = match get_now(py, &h, &id) {
                 Ok(raw) => raw, // present: the common case, no timeout to parse
-                Err(e) if e.kind() == ErrorKind::NotFound => self.get_one_raw(py, &h, &id, timeout_arg(timeout)?)?,
+                Err(e) if e.kind() == ErrorKind::NotFound => {
+                    self.get_one_raw(py, &h, &id, timeout_arg(timeout)?, canceller)?
+                }
                 Err(e) => return Err(errors::from_core(py, &e, "get")),
             };
             return decode(py, &h, id, raw, pins);
@@ -979,7 +1034,7 @@ impl StoreCore {
         if ids.is_empty() {
             return Ok(out.into_any());
         }
-        let raws = self.get_many_raw(py, &h, &ids, timeout)?;
+        let raws = self.get_many_raw(py, &h, &ids, timeout, canceller)?;
         for (i, raw) in raws.iter().enumerate() {
             match decode(py, &h, ids[i], *raw, pins) {
                 Ok(v) => out.append(v)?,
@@ -1008,7 +1063,7 @@ impl StoreCore {
         let id = ids::extract(r#ref)?;
         let timeout = timeout_arg(timeout)?;
         let h = self.handle(py)?;
-        let raw = self.get_one_raw(py, &h, &id, timeout)?;
+        let raw = self.get_one_raw(py, &h, &id, timeout, None)?;
         let meta: &[u8] =
             if raw.meta_len == 0 { &[] } else { unsafe { std::slice::from_raw_parts(raw.meta, raw.meta_len) } };
         let meta = PyBytes::new(py, meta);
@@ -1040,12 +1095,16 @@ impl StoreCore {
     }
 
     /// Delete one object or a list of them. A deleted object disappears at
-    /// once; its memory is freed when the last pin (value) is released. For
-    /// a list, every ID is tried and the first error is raised after.
+    /// once; its memory is freed when the last pin (value) is released and
+    /// no process holds a reference. An ObjectRef given here gives its own
+    /// reference back (it holds none afterwards). For a list, every ID is
+    /// tried and the first error is raised after.
     fn delete(&self, py: Python<'_>, refs: &Bound<'_, PyAny>) -> PyResult<()> {
         if let Ok(r) = refs.cast::<PyObjectId>() {
             let h = self.handle(py)?;
-            return h.store.delete(&r.get().id).map_err(|e| errors::from_core(py, &e, "delete"));
+            let res = h.store.delete(&r.get().id).map_err(|e| errors::from_core(py, &e, "delete"));
+            release_if_ref(r);
+            return res;
         }
         let Some(ids) = id_list(refs)? else {
             return Err(PyTypeError::new_err(format!(
@@ -1059,6 +1118,9 @@ impl StoreCore {
             if let Err(e) = h.store.delete(id) {
                 first.get_or_insert(e);
             }
+        }
+        for r in refs.try_iter()? {
+            release_if_ref(r?.cast::<PyObjectId>()?);
         }
         match first {
             Some(e) => Err(errors::from_core(py, &e, "delete")),
@@ -1123,14 +1185,16 @@ impl StoreCore {
     /// ``timeout`` seconds pass (None: for ever), taking no pins (``os_wait``,
     /// as ``ray.wait``): returns (ready, not_ready), two lists of the IDs in
     /// their order in ``refs``. Ctrl-C interrupts it at once
-    /// (KeyboardInterrupt).
-    #[pyo3(signature = (refs, num_returns=1, timeout=None))]
+    /// (KeyboardInterrupt); so does ``canceller`` (an objstore.Canceller)
+    /// from another thread (objstore.Cancelled).
+    #[pyo3(signature = (refs, num_returns=1, timeout=None, *, canceller=None))]
     fn wait<'py>(
         &self,
         py: Python<'py>,
         refs: &Bound<'py, PyAny>,
         num_returns: usize,
         timeout: Option<f64>,
+        canceller: Option<&Bound<'py, PyCanceller>>,
     ) -> PyResult<ReadyAndNot<'py>> {
         let items: Vec<Bound<'py, PyAny>> = refs.try_iter()?.collect::<PyResult<_>>()?;
         let ids: Vec<ObjectId> = items.iter().map(|r| ids::extract(r)).collect::<PyResult<_>>()?;
@@ -1149,6 +1213,7 @@ impl StoreCore {
             let hw = h.clone();
             (r, ready) = wait_interruptibly(
                 py,
+                canceller.map(|c| &c.get().inner),
                 move |c| {
                     let mut ready = vec![false; ids.len()];
                     let r = hw.store.wait(&ids, num_returns, timeout, Some(c), &mut ready);
@@ -1195,6 +1260,10 @@ impl StoreCore {
             s.published_bytes,
             s.fetches_total,
             s.fetched_bytes,
+            s.references,
+            s.referenced_count,
+            s.tickets,
+            s.evictions_total,
         ])
     }
 
@@ -1253,6 +1322,14 @@ impl StoreCore {
     fn audit(&self, py: Python<'_>) -> PyResult<Vec<String>> {
         let h = self.handle(py)?;
         py.detach(|| h.store.audit()).map_err(|e| errors::from_core(py, &e, "audit"))
+    }
+}
+
+/// After a delete: an ObjectRef gives its reference back, so that the
+/// object is freed at once if nothing else holds it (its ID is gone anyway).
+fn release_if_ref(r: &Bound<'_, PyObjectId>) {
+    if let Ok(r) = r.cast::<ObjectRef>() {
+        r.get().release();
     }
 }
 

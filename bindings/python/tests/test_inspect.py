@@ -89,7 +89,7 @@ def test_a_store_of_another_user_needs_any_owner(store_name):
     if os.geteuid() != 0:
         pytest.fail("this test makes a store file of another user, which needs root (CI runs as root)")
     with objstore.Store.create(store_name, capacity=4 << 20, mode=0o666) as s:
-        ref = s.put(b"planted")
+        ref = s.put(b"planted", refcounted=False)  # outlives the Store and its attachment
         path = s.path
     os.chown(path, 65534, 65534)
     with pytest.raises(objstore.PermissionDenied, match="OS_OPEN_ANY_OWNER"):

@@ -21,7 +21,10 @@ def transpose_worker(store, jobs, out_queue):
     for i, ref in jobs:
         t = store.get(ref, timeout=30)
         assert not t.flags.writeable
-        out.append((i, store.put(np.ascontiguousarray(t.transpose(0, 2, 1)))))
+        # Plain objects: this worker exits right after sending, and the
+        # tickets of ObjectRefs (the default) would go with it, maybe
+        # before the parent takes them (test_objectref.py has the Ray way).
+        out.append((i, store.put(np.ascontiguousarray(t.transpose(0, 2, 1)), refcounted=False)))
     out_queue.put(out)
 
 

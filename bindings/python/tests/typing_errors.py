@@ -8,3 +8,4 @@ store.get(42)  # E: not an ObjectID
 objstore.ObjectID(12)  # E: neither bytes nor hex
 n: int = store.stats()  # E: a StoreStats
 store.delete("abc")  # E: not an ObjectID
+bad_ref: objstore.ObjectRef = store.put(b"x", refcounted=False)  # E: a plain ObjectID

@@ -20,6 +20,12 @@ def use(name: str) -> int:
         p.data[:] = b"abcd"
         sealed: objstore.ObjectID = p.seal()
         stats: objstore.StoreStats = store.stats()
+        counted: objstore.ObjectRef = store.put([1, 2])
+        plain: objstore.ObjectID = store.put(3, refcounted=False)
+        named: objstore.ObjectRef = store.put(4, id=objstore.ObjectID(bytes(20)), refcounted=True)
+        ready, not_ready = counted.store.wait([counted, plain, named], num_returns=3, timeout=0)
+        tickets: int = stats.tickets + stats.references
+        del ready, not_ready, tickets
         infos = [info.state for info in store.objects()]
         store.delete([ref, sealed])
         objstore.register_serializer(complex, serializer=lambda c: (c.real, c.imag), deserializer=lambda t: complex(*t))

@@ -1,8 +1,9 @@
 """objstore: a shared-memory object store, from Python.
 
 Processes on one machine open the same store by name; one puts a value and
-gets an ObjectID, any other gets the value back by that ID, numpy arrays
-and torch tensors as zero-copy read-only views of the shared memory::
+gets an ObjectRef (an ObjectID that keeps the object alive, as in Ray), any
+other gets the value back by that ID, numpy arrays and torch tensors as
+zero-copy read-only views of the shared memory::
 
     import numpy as np, objstore
 
@@ -21,14 +22,17 @@ the lifetime rules.
 from __future__ import annotations
 
 import types as _types
+from typing import Sequence
 
 from . import _objstore
 from ._format import VERSION as FORMAT_VERSION  # noqa: F401
 from ._serial import deregister_serializer as deregister_serializer
 from ._serial import register_serializer as register_serializer
+from ._objstore import Canceller as Canceller
 from ._store import (
     Buffer as Buffer,
     ObjectID as ObjectID,
+    ObjectRef as ObjectRef,
     ObjectInfo as ObjectInfo,
     ProcessInfo as ProcessInfo,
     PendingObject as PendingObject,
@@ -113,6 +117,44 @@ def check_version(required: int = VERSION_NUMBER) -> None:
         )
 
 
+def wait(
+    refs: Sequence[ObjectID],
+    num_returns: int = 1,
+    timeout: float | None = None,
+    *,
+    store: Store | None = None,
+    canceller: Canceller | None = None,
+) -> tuple[list[ObjectID], list[ObjectID]]:
+    """Wait until ``num_returns`` of ``refs`` are sealed, or ``timeout``
+    seconds pass (None: for ever), as ``ray.wait`` does: returns (ready,
+    not_ready), the given references in their order, with no value got and
+    nothing pinned (``os_wait``). Take results in the order they finish::
+
+        pending = [pool.submit(work, ref) ... ]   # ObjectRefs
+        while pending:
+            ready, pending = objstore.wait(pending)
+            for ref in ready:
+                use(store.get(ref))
+
+    The store is the one the ObjectRefs were put in (they must share one);
+    plain ObjectIDs need ``store``. Ctrl-C interrupts the wait at once, and
+    so does ``canceller`` (a Canceller) from another thread (Cancelled)."""
+    refs = list(refs)
+    if store is None:
+        if not refs:
+            return [], []
+        first = refs[0]
+        if not isinstance(first, ObjectRef):
+            raise TypeError("objstore.wait: plain ObjectIDs do not say their store: pass store=")
+        store = first.store
+        for r in refs[1:]:
+            if not isinstance(r, ObjectRef) or r.store is not store:
+                raise ValueError(
+                    "objstore.wait: every reference must be an ObjectRef of one store (or pass store=)"
+                )
+    return store.wait(refs, num_returns, timeout, canceller=canceller)
+
+
 # The status codes and open flags of the C API (objstore.h), by their C names.
 _lib = _types.SimpleNamespace(
     OS_OK=0,
@@ -126,7 +168,10 @@ _lib = _types.SimpleNamespace(
 
 __all__ = [
     "Store",
+    "wait",
+    "Canceller",
     "ObjectID",
+    "ObjectRef",
     "StoreStats",
     "ObjectInfo",
     "ProcessInfo",

@@ -16,6 +16,17 @@ Lifetimes, in one place (the native module implements them):
   is garbage-collected, or earlier by an explicit release (``Pinned``,
   ``Buffer``), whichever comes first (once).
 - Values that are copies (bytes, bytearray) are released at once.
+- ``put`` returns an ObjectRef (an ObjectID holding one reference, as a Ray
+  ObjectRef; rust/refs.rs has the design): the object, put
+  OBJECT_REFCOUNTED, is freed when the last ObjectRef of it in every
+  process is garbage-collected. Each ObjectRef owns one reference of the
+  Store's handle, so copies of an ID never double-count; a pickled
+  ObjectRef carries a ticket (one more reference), taken once when it is
+  unpickled. ``put(value, refcounted=False)`` returns a plain ObjectID,
+  whose object stays until ``delete``. An ObjectRef holds the handle, as
+  a value does (closing the Store detaches when the ObjectRefs made
+  through it are gone too); one inherited through a fork is the parent's
+  reference, not the child's.
 - A handle belongs to the process that opened it. After a fork the child's
   first call re-attaches by name; pins inherited from the parent are the
   parent's, and the child never releases them (the parent does, or reclaim
@@ -28,15 +39,17 @@ import math
 import os
 import types
 import weakref
-from typing import Any, Callable, Iterator, NamedTuple, Sequence, Union, overload
+from typing import Any, Callable, Coroutine, Iterator, NamedTuple, Sequence, Union, overload
 
+from . import _aio
 from . import _format as fmt
 from . import _objstore
-from ._objstore import ObjectID, StoreCore
+from ._objstore import ObjectID, ObjectRef, StoreCore
 from .errors import InvalidArgument, StoreNotFound
 
 __all__ = [
     "ObjectID",
+    "ObjectRef",
     "Store",
     "StoreStats",
     "ObjectInfo",
@@ -77,6 +90,14 @@ class StoreStats(NamedTuple):
     published_bytes: int
     fetches_total: int
     fetched_bytes: int
+    references: int
+    """References held: one per process and object it holds references to."""
+    referenced_count: int
+    """Objects with at least one reference."""
+    tickets: int
+    """Tickets given (pickled ObjectRefs, ``give_ref``) and not taken yet."""
+    evictions_total: int
+    """OBJECT_EVICTABLE objects deleted to make room so far."""
 
 
 class ProcessInfo(NamedTuple):
@@ -355,6 +376,15 @@ class Store(StoreCore):
 
         (or ``p = store.pinned(ref); p.value; p.release()``)."""
         return Pinned(self, refs, timeout)
+
+    def get_async(self, refs: Refs, timeout: float | None = None) -> Coroutine[Any, Any, Any]:
+        """``get`` for asyncio: ``value = await store.get_async(ref)`` (or a
+        list of IDs) waits without blocking the event loop until the objects
+        are sealed, then gets them; ``timeout`` in seconds (None: for ever)
+        raises Timeout when it runs out. No polling and no thread per await:
+        one thread per store waits for any of the awaited objects (see
+        objstore._aio). ``await ref`` on an ObjectRef is the same."""
+        return _aio.get(self, refs, timeout)
 
     def get_buffer(self, ref: ObjectID, timeout: float | None = None) -> Buffer:
         """Get one object's raw data and metadata, whatever wrote it (C, Go,

@@ -1,0 +1,256 @@
+//! `ObjectRef`: an ObjectID that holds one reference to its object, as a
+//! Ray ObjectRef does. `Store.put` returns one (its object is put
+//! REFCOUNTED); when the last ObjectRef of an object in a process is
+//! garbage-collected, that process's reference goes, and when every
+//! process's has gone the object is freed.
+//!
+//! # One core reference per ObjectRef
+//!
+//! Each ObjectRef owns exactly one of the core's references, counted by the
+//! handle it came through (`objstore::Store` counts its references per
+//! object in process memory, and the store's word per object says only
+//! which processes hold some). Whoever makes an ObjectRef gives it one
+//! reference of its own: a put the creator's, an unpickle the ticket's, a
+//! pickle takes one more (`add_ref`) to put in the ticket, so the pickled
+//! ObjectRef keeps its own. Its drop gives exactly that one back. So copies
+//! of an ID in one process never double-count or under-count: the handle's
+//! count is the number of live ObjectRefs of the object (plus what the
+//! low-level `Store.ref` took), and the process's bit in the object goes
+//! when it reaches 0. `copy.copy` and `copy.deepcopy` return the same
+//! ObjectRef; `ObjectID(ref)` makes a plain ID, which holds nothing.
+//!
+//! # What the reference hangs on
+//!
+//! An ObjectRef holds its handle, as a value from a get does: closing the
+//! Store (or its garbage collection) detaches the process only when the
+//! ObjectRefs made through it are gone too, so an ObjectRef keeps its
+//! object for as long as it lives, whatever became of its Store. (Closing
+//! a handle drops the references it holds; holding the handle is what
+//! keeps that from happening under a live ObjectRef.) It names its store
+//! by name and open flags, not by the Store object, which stays
+//! collectable: pickling sends those, and `ObjectRef.store` finds this
+//! process's open Store of that name (`objstore._store._attach`, as
+//! unpickling a Store does).
+//!
+//! After a fork, an inherited ObjectRef's handle is the parent's
+//! (`Handle::is_current` is false): the reference is the parent's, and the
+//! child's drop leaves it alone (the child holds none of its own; pickling
+//! the ObjectRef in the child takes one through the child's own
+//! attachment, if the object still exists). At interpreter shutdown the
+//! drop needs no Python: a plain unref through the handle.
+//!
+//! # Pickling: tickets
+//!
+//! Pickling an ObjectRef takes one more reference and moves it into a
+//! ticket (`give_ref`): the pickle is `(store name, open flags, id,
+//! ticket)`, and unpickling attaches to the store (as a pickled Store does)
+//! and takes the ticket (`take_ref`) into a new ObjectRef. There is no
+//! moment at which nobody holds the object. A ticket is taken once:
+//! unpickling the same bytes a second time raises ObjectNotFound saying so.
+//! A ticket never taken stays charged to the pickling process until it
+//! detaches from the store or exits (the core drops it then, or reclaims it
+//! after a crash), as a Ray object dies with its owner.
+
+use std::sync::{Arc, Mutex};
+
+use objstore::{ErrorKind, ObjectId};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyTuple};
+
+use crate::errors;
+use crate::ids::{self, PyObjectId};
+use crate::pins::Handle;
+use crate::store::StoreCore;
+
+/// An ObjectID that holds a reference to its object (see the module docs).
+///
+/// ``Store.put`` returns one. It is an ObjectID in every other way (it
+/// compares and hashes as its ID and works wherever an ID does). Dropping
+/// the last ObjectRef of an object in a process drops that process's
+/// reference; an object put REFCOUNTED is freed when no process holds one
+/// (nor a pin). Pickling gives a ticket and unpickling takes it, so an
+/// ObjectRef sent through a multiprocessing queue, a pool or a
+/// concurrent.futures executor keeps its object alive on the way; each
+/// pickled copy can be unpickled once.
+#[pyclass(frozen, extends = PyObjectId, module = "objstore", name = "ObjectRef")]
+pub struct ObjectRef {
+    id: ObjectId,
+    /// The store's name and open flags (see `StoreCore::attach_args`).
+    name: String,
+    flags: u32,
+    /// The handle whose count includes this ObjectRef's reference; None
+    /// once given back (by `Store.delete`).
+    held: Mutex<Option<Arc<Handle>>>,
+}
+
+/// objstore._store._attach: this process's open Store of a name, else a
+/// new attachment (what unpickling a Store calls).
+static ATTACH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// objstore._objstore._take_ref, the unpickler of ObjectRefs.
+static TAKE_REF: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+/// objstore._aio.await_ref, behind ``await ref``.
+static AWAIT_REF: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+fn attach<'py>(py: Python<'py>, name: &str, flags: u32) -> PyResult<Bound<'py, StoreCore>> {
+    let f = ATTACH.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+        Ok(PyModule::import(py, "objstore._store")?.getattr("_attach")?.unbind())
+    })?;
+    Ok(f.bind(py).call1((name, flags))?.cast_into::<StoreCore>()?)
+}
+
+impl ObjectRef {
+    /// An ObjectRef owning one reference that `handle` (of `store`) holds
+    /// to `id`.
+    pub fn new<'py>(
+        py: Python<'py>,
+        store: &StoreCore,
+        handle: &Arc<Handle>,
+        id: ObjectId,
+    ) -> PyResult<Bound<'py, ObjectRef>> {
+        let (name, flags) = store.attach_args(py);
+        let init = PyClassInitializer::from(PyObjectId { id }).add_subclass(ObjectRef {
+            id,
+            name,
+            flags,
+            held: Mutex::new(Some(handle.clone())),
+        });
+        Bound::new(py, init)
+    }
+
+    fn take_held(&self) -> Option<Arc<Handle>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+
+    /// The handle it holds its reference through, if that is this
+    /// process's.
+    fn current_handle(&self) -> Option<Arc<Handle>> {
+        self.held.lock().unwrap_or_else(|p| p.into_inner()).as_ref().filter(|h| h.is_current()).cloned()
+    }
+
+    /// Gives this ObjectRef's reference back now, if it holds one through a
+    /// handle of this process (and lets go of the handle). Idempotent.
+    pub fn release(&self) {
+        if let Some(h) = self.take_held() {
+            if h.is_current() {
+                // NotFound only if the low-level Store.unref / give_ref took
+                // this reference already: nothing is left to give back.
+                let _ = h.store.unref(&self.id);
+            }
+        }
+    }
+}
+
+impl Drop for ObjectRef {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
+#[pymethods]
+impl ObjectRef {
+    #[new]
+    #[pyo3(signature = (*_args, **_kwargs))]
+    fn new_from_python(
+        _args: &Bound<'_, PyTuple>,
+        _kwargs: Option<&Bound<'_, pyo3::types::PyDict>>,
+    ) -> PyResult<PyClassInitializer<Self>> {
+        Err(pyo3::exceptions::PyTypeError::new_err(
+            "an ObjectRef is made by Store.put or by unpickling one (it owns a reference); \
+             ObjectID(...) makes a plain ID",
+        ))
+    }
+
+    /// This process's Store of the store the object is in: the one it was
+    /// put through while that is open, else another open Store of the same
+    /// name, else a new attachment (kept open, as unpickling a Store does).
+    #[getter]
+    fn store<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, StoreCore>> {
+        attach(py, &self.name, self.flags)
+    }
+
+    /// ``value = await ref`` (asyncio): the value, once the object is
+    /// sealed, waiting without blocking the event loop (objstore._aio).
+    fn __await__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        let py = slf.py();
+        let f = AWAIT_REF.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(PyModule::import(py, "objstore._aio")?.getattr("await_ref")?.unbind())
+        })?;
+        f.bind(py).call1((slf,))
+    }
+
+    /// Pickles as (store name, flags, id, ticket): one more reference,
+    /// moved into a ticket that the unpickling process takes (once).
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let me = slf.get();
+        let id = me.id;
+        // Through its own handle if it holds one (its Store may be closed);
+        // else (a fork child's inherited ObjectRef, or one given back by a
+        // delete) through this process's Store of that name.
+        let h = match me.current_handle() {
+            Some(h) => h,
+            None => attach(py, &me.name, me.flags)?.get().handle(py)?,
+        };
+        let ticket = (|| {
+            h.store.add_ref(&id)?;
+            h.store.give_ref(&id).inspect_err(|_| {
+                let _ = h.store.unref(&id);
+            })
+        })()
+        .map_err(|e| {
+            if e.kind() == ErrorKind::NotFound {
+                errors::from_kind(
+                    py,
+                    ErrorKind::NotFound,
+                    format!(
+                        "pickle a reference to object {}: the object is gone ({e}); an ObjectRef inherited \
+                         through a fork is its parent's reference, and does not keep the object alive in the \
+                         child",
+                        id.to_hex()
+                    ),
+                )
+            } else {
+                errors::from_core(py, &e, "pickle a reference (give_ref)")
+            }
+        })?;
+        let f = TAKE_REF.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
+            Ok(PyModule::import(py, "objstore._objstore")?.getattr("_take_ref")?.unbind())
+        })?;
+        let args = (me.name.as_str(), me.flags, PyBytes::new(py, &id.0), ticket).into_pyobject(py)?;
+        PyTuple::new(py, [f.bind(py).clone(), args.into_any()])
+    }
+}
+
+/// Unpickle an ObjectRef: attach to the store ``name`` (as unpickling a
+/// Store does) and take the reference the ticket holds.
+#[pyfunction]
+pub fn _take_ref<'py>(
+    py: Python<'py>,
+    name: &str,
+    flags: u32,
+    id: &[u8],
+    ticket: u64,
+) -> PyResult<Bound<'py, ObjectRef>> {
+    let id = ids::id_from_bytes(id)?;
+    let store = attach(py, name, flags)?;
+    let h = store.get().handle(py)?;
+    h.store.take_ref(&id, ticket).map_err(|e| {
+        if e.kind() == ErrorKind::NotFound {
+            errors::from_kind(
+                py,
+                ErrorKind::NotFound,
+                format!(
+                    "unpickle a reference to object {}: its ticket was taken already (a pickled ObjectRef \
+                     can be unpickled once: pickle the reference again for each receiver), or the process \
+                     that pickled it detached from the store or exited before it was unpickled, which drops \
+                     the ticket ({e})",
+                    id.to_hex()
+                ),
+            )
+        } else {
+            errors::from_core(py, &e, "unpickle a reference (take_ref)")
+        }
+    })?;
+    ObjectRef::new(py, store.get(), &h, id)
+}

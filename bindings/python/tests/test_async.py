@@ -1,0 +1,312 @@
+"""Waiting in every way a Python program does: a Canceller that ends a
+blocked get or wait from another thread, ``objstore.wait`` as ``ray.wait``,
+and asyncio (``await ref``, ``store.get_async``) with one waiter thread per
+store, no polling and no thread per await. No assertion depends on timing:
+threads and tasks step through events, and a wait that must end is joined
+with a generous limit that only a hang reaches."""
+
+import asyncio
+import multiprocessing
+import os
+import threading
+import time
+
+import pytest
+
+import objstore
+from conftest import start
+
+HANG = 60  # seconds: only a hang reaches it
+
+
+def fresh_id():
+    return objstore.ObjectID(os.urandom(20))
+
+
+def in_thread(fn):
+    """Runs fn in a thread; returns the thread and a dict that gets
+    'value' or 'error'."""
+    out = {}
+
+    def run():
+        try:
+            out["value"] = fn()
+        except BaseException as e:  # noqa: BLE001 - handed to the test
+            out["error"] = e
+
+    t = threading.Thread(target=run)
+    t.start()
+    return t, out
+
+
+def let_it_sleep():
+    """Gives a thread just started time to go to sleep in its wait, so that
+    a cancel most likely wakes a sleeping wait (the core's tests pin that
+    case down). Nothing depends on it: a canceller stays cancelled, so a
+    wait that starts after the cancel ends at once too."""
+    time.sleep(0.05)
+
+
+# ------------------------------------------------------------------ Canceller
+
+
+def test_a_canceller_ends_a_blocked_get_from_another_thread(store):
+    c = objstore.Canceller()
+    assert not c.cancelled and repr(c) == "Canceller()"
+    t, out = in_thread(lambda: store.get(fresh_id(), canceller=c))
+    let_it_sleep()
+    c.cancel()
+    t.join(HANG)
+    assert not t.is_alive()
+    assert isinstance(out.get("error"), objstore.Cancelled), out
+    assert c.cancelled and repr(c) == "Canceller(cancelled)"
+    assert store.stats().pinned_count == 0
+
+
+def test_a_canceller_ends_a_blocked_get_of_many_and_a_wait(store):
+    present = store.put(b"here")
+    c = objstore.Canceller()
+    t1, got = in_thread(lambda: store.get([present, fresh_id()], canceller=c))
+    t2, waited = in_thread(lambda: store.wait([present, fresh_id()], num_returns=2, canceller=c))
+    let_it_sleep()
+    c.cancel()
+    for t in (t1, t2):
+        t.join(HANG)
+        assert not t.is_alive()
+    assert isinstance(got.get("error"), objstore.Cancelled), got
+    assert isinstance(waited.get("error"), objstore.Cancelled), waited
+    assert store.stats().pinned_count == 0  # the present object's pin went with the cancelled get
+
+
+def test_a_cancelled_canceller_ends_waits_until_reset(store):
+    c = objstore.Canceller()
+    c.cancel()
+    with pytest.raises(objstore.Cancelled):
+        store.get(fresh_id(), canceller=c)
+    with pytest.raises(objstore.Cancelled):
+        store.wait([fresh_id()], canceller=c)
+    # Only a wait is cancelled: a sealed object is there.
+    ref = store.put(b"sealed")
+    assert store.get(ref, canceller=c) == b"sealed"
+    c.reset()
+    assert not c.cancelled
+    with pytest.raises(objstore.Timeout):
+        store.get(fresh_id(), timeout=0.01, canceller=c)
+
+
+def test_a_canceller_is_not_anything_else(store):
+    with pytest.raises(TypeError):
+        store.get(fresh_id(), canceller=object())
+    with pytest.raises(TypeError):
+        store.wait([fresh_id()], canceller="no")
+
+
+# ------------------------------------------------------------ objstore.wait
+
+
+def test_module_wait_is_ray_wait(store):
+    refs = [store.put(bytes([i])) for i in range(3)]
+    # At most num_returns are ready (as ray.wait): the rest are not_ready,
+    # each list in the order of refs.
+    ready, not_ready = objstore.wait(refs, num_returns=2, timeout=0)
+    assert len(ready) == 2 and sorted(ready + not_ready) == sorted(refs)
+    assert ready == [r for r in refs if r in ready] and not_ready == [r for r in refs if r in not_ready]
+    assert objstore.wait(refs, num_returns=3, timeout=0) == (refs, [])
+    assert all(type(r) is objstore.ObjectRef for r in ready)  # the given references, not copies
+    absent = fresh_id()
+    ready, not_ready = objstore.wait([absent, refs[0]], num_returns=2, timeout=0, store=store)
+    assert ready == [refs[0]] and not_ready == [absent]
+    assert objstore.wait([]) == ([], [])
+
+
+def test_module_wait_takes_results_in_the_order_they_finish(store):
+    ids = [fresh_id() for _ in range(3)]
+    order = [2, 0, 1]
+    taken = []
+    producer_may = threading.Semaphore(0)
+
+    def produce():
+        for i in order:
+            producer_may.acquire()
+            store.put(f"r{i}".encode(), id=ids[i])
+
+    t = threading.Thread(target=produce)
+    t.start()
+    pending = list(ids)
+    while pending:
+        producer_may.release()
+        ready, pending = objstore.wait(pending, store=store, timeout=HANG)
+        assert ready, "timed out"
+        taken += [store.get(r) for r in ready]
+    t.join(HANG)
+    assert taken == [b"r2", b"r0", b"r1"]
+
+
+def test_module_wait_needs_to_know_the_store(store_name, store):
+    with pytest.raises(TypeError, match="store="):
+        objstore.wait([fresh_id()])
+    other_name = store_name + "-other"
+    try:
+        with objstore.Store(other_name, capacity=1 << 20) as other:
+            a, b = store.put(b"a"), other.put(b"b")
+            with pytest.raises(ValueError, match="one store"):
+                objstore.wait([a, b])
+            with pytest.raises(ValueError, match="one store"):
+                objstore.wait([a, objstore.ObjectID(b)])
+            del b
+    finally:
+        objstore.destroy(other_name, missing_ok=True)
+
+
+def test_module_wait_with_a_canceller(store):
+    c = objstore.Canceller()
+    t, out = in_thread(lambda: objstore.wait([fresh_id()], store=store, canceller=c))
+    let_it_sleep()
+    c.cancel()
+    t.join(HANG)
+    assert isinstance(out.get("error"), objstore.Cancelled), out
+
+
+# ------------------------------------------------------------------- asyncio
+
+
+def test_await_a_reference(store):
+    ref = store.put({"a": [1, 2, 3]})
+
+    async def main():
+        return await ref
+
+    assert asyncio.run(main()) == {"a": [1, 2, 3]}
+
+
+def test_get_async_waits_without_blocking_the_loop(store):
+    oid = fresh_id()
+
+    async def main():
+        task = asyncio.ensure_future(store.get_async(oid))
+        # The loop keeps running while the get waits: this coroutine puts
+        # the object the task awaits.
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert not task.done()
+        store.put(b"late", id=oid)
+        return await asyncio.wait_for(task, HANG)
+
+    assert asyncio.run(main()) == b"late"
+
+
+def test_many_awaits_share_one_waiter_thread(store):
+    # More awaits than the default executor has threads, sealed in reverse
+    # order by another thread: a thread per await, or a pool of them,
+    # would not see them all.
+    n = 64
+    ids = [fresh_id() for _ in range(n)]
+    threads_before = threading.active_count()
+    seen_threads = []
+
+    def produce():
+        for i in reversed(range(n)):
+            store.put(i.to_bytes(2, "little"), id=ids[i])
+
+    async def main():
+        tasks = [asyncio.ensure_future(store.get_async(oid)) for oid in ids]
+        for _ in range(3):
+            await asyncio.sleep(0)
+        seen_threads.append(threading.active_count())
+        t = threading.Thread(target=produce)
+        t.start()
+        values = await asyncio.wait_for(asyncio.gather(*tasks), HANG)
+        t.join(HANG)
+        return values
+
+    values = asyncio.run(main())
+    assert [int.from_bytes(v, "little") for v in values] == list(range(n))
+    # The store's one waiter thread, at most (one may be left from an
+    # earlier test of the same store name: none here, the store is new).
+    assert seen_threads[0] <= threads_before + 1
+
+
+def test_get_async_of_a_list_and_its_timeout(store):
+    a = store.put(b"a")
+    b = fresh_id()
+
+    async def main():
+        with pytest.raises(objstore.Timeout):
+            await store.get_async([a, b], timeout=0.01)
+        store.put(b"b", id=b)
+        return await store.get_async([a, b], timeout=HANG)
+
+    assert asyncio.run(main()) == [b"a", b"b"]
+    with pytest.raises(ValueError):
+        asyncio.run(store.get_async(a, timeout=-1))
+
+
+def test_a_cancelled_await_leaves_the_waiter_working(store):
+    first, second = fresh_id(), fresh_id()
+
+    async def main():
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store.get_async(first), 0.01)
+        task = asyncio.ensure_future(store.get_async(first))
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        # Nobody awaits `first` any more; a later await of another object
+        # is served, and so is one of `first` again.
+        later = asyncio.ensure_future(store.get_async(second))
+        await asyncio.sleep(0)
+        store.put(b"2", id=second)
+        store.put(b"1", id=first)
+        return await asyncio.wait_for(asyncio.gather(later, store.get_async(first)), HANG)
+
+    assert asyncio.run(main()) == [b"2", b"1"]
+
+
+def test_awaits_from_two_event_loops_in_two_threads(store):
+    oid = fresh_id()
+    results = []
+
+    def loop_thread():
+        results.append(asyncio.run(asyncio.wait_for(store.get_async(oid), HANG)))
+
+    threads = [threading.Thread(target=loop_thread) for _ in range(2)]
+    for t in threads:
+        t.start()
+    let_it_sleep()
+    store.put(b"both", id=oid)
+    for t in threads:
+        t.join(HANG)
+    assert results == [b"both", b"both"]
+
+
+def _await_in_child(name, oid_bytes, out):
+    store = objstore.Store(name, attach_only=True)
+    oid = objstore.ObjectID(oid_bytes)
+
+    async def main():
+        return await asyncio.wait_for(store.get_async(oid), HANG)
+
+    out.put(asyncio.run(main()))
+    store.close()
+
+
+def test_a_fork_child_awaits_with_a_waiter_of_its_own(store, processes):
+    # The parent's waiter thread exists (it served an await) and is not in
+    # the child: the child must start its own.
+    ready = fresh_id()
+
+    async def warm():
+        task = asyncio.ensure_future(store.get_async(ready))
+        await asyncio.sleep(0)
+        store.put(b"warm", id=ready)
+        return await asyncio.wait_for(task, HANG)
+
+    assert asyncio.run(warm()) == b"warm"
+    oid = fresh_id()
+    out = multiprocessing.get_context("fork").Queue()
+    p = start(processes, "fork", _await_in_child, store.path.name, oid.binary(), out)
+    store.put(b"for the child", id=oid)
+    assert out.get(timeout=HANG) == b"for the child"
+    p.join(HANG)
+    assert p.exitcode == 0
