@@ -22,8 +22,10 @@ const SHARDS: usize = 16;
 pub(crate) struct IdHasher(u64);
 
 impl Hasher for IdHasher {
+    /// The high half folded into the low: a product's low bits depend only
+    /// on its inputs' low bits, and the map picks buckets by the low bits.
     fn finish(&self) -> u64 {
-        self.0
+        self.0 ^ (self.0 >> 32)
     }
     /// Eight bytes at a time (an ID is 20 bytes, a key three words).
     fn write(&mut self, bytes: &[u8]) {
@@ -68,5 +70,35 @@ impl ProcessRefs {
     pub(crate) fn lock(&self, key: &[u64; 3]) -> MutexGuard<'_, Counts> {
         let i = (key[0] ^ key[1] ^ key[2]).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60;
         self.shards[i as usize % SHARDS].lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, BuildHasherDefault};
+
+    use super::IdHasher;
+    use crate::id::ObjectId;
+
+    /// IDs chosen by callers may differ only in a few high bits of one
+    /// word; their hashes must still differ in the low bits that pick a
+    /// bucket.
+    #[test]
+    fn ids_differing_only_in_high_bits_get_different_buckets() {
+        let build = BuildHasherDefault::<IdHasher>::default();
+        for byte in 0..20 {
+            let low: HashSet<u64> = (0..=255u8)
+                .map(|v| {
+                    let mut id = ObjectId([0; 20]);
+                    id.0[byte] = v;
+                    build.hash_one(id) & 0xffff
+                })
+                .collect();
+            assert!(low.len() > 200, "byte {byte}: only {} distinct low halves of 256", low.len());
+            let keys: HashSet<u64> =
+                (0..=255u64).map(|v| build.hash_one([0u64, 0, v << (8 * (byte % 4))]) & 0xffff).collect();
+            assert!(keys.len() > 200, "key byte {byte}: only {} distinct", keys.len());
+        }
     }
 }
