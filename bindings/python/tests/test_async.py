@@ -310,3 +310,54 @@ def test_a_fork_child_awaits_with_a_waiter_of_its_own(store, processes):
     assert out.get(timeout=HANG) == b"for the child"
     p.join(HANG)
     assert p.exitcode == 0
+
+
+def _waiter_threads():
+    return [t for t in threading.enumerate() if t.name == "objstore-await"]
+
+
+def test_closing_the_store_fails_its_awaits_and_ends_its_waiter(store_name):
+    store = objstore.Store(store_name, capacity=1 << 20)
+    before = set(_waiter_threads())
+    oid = fresh_id()
+
+    async def main():
+        task = asyncio.ensure_future(store.get_async(oid))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        store.close()
+        with pytest.raises(objstore.StoreClosed):
+            await asyncio.wait_for(task, HANG)
+
+    asyncio.run(main())
+    for t in set(_waiter_threads()) - before:
+        t.join(HANG)
+        assert not t.is_alive(), "the waiter of a closed store still runs"
+    with pytest.raises(objstore.StoreClosed):
+        asyncio.run(store.get_async(oid))
+
+
+def test_a_dropped_store_is_collected_after_awaits(store_name):
+    import gc
+    import weakref
+
+    store = objstore.Store(store_name, capacity=1 << 20)
+    oid = store.put(b"x", id=fresh_id())
+
+    async def main(s):
+        later = fresh_id()
+        task = asyncio.ensure_future(s.get_async(later))
+        await asyncio.sleep(0)
+        s.put(b"y", id=later)
+        return await s.get_async(oid), await asyncio.wait_for(task, HANG)
+
+    assert asyncio.run(main(store)) == (b"x", b"y")
+    gone = weakref.ref(store)
+    del store
+    # The waiter holds its Store only while something is awaited.
+    for _ in range(HANG * 100):
+        gc.collect()
+        if gone() is None:
+            break
+        time.sleep(0.01)
+    assert gone() is None, "the waiter thread keeps a dropped Store alive"

@@ -20,6 +20,12 @@ A cancelled await (``asyncio.wait_for``'s timeout, ``task.cancel()``)
 drops its interest; the thread forgets an ID when nobody awaits it any
 more, at its next look. The thread is a daemon: it holds no pin and no
 reference, so a process may exit under it.
+
+The thread holds its Store only while it waits for something (an await
+holds the Store too, meanwhile), so a Store dropped by its program is
+still collected. ``Store.close`` ends the thread (``close``): awaits under
+way fail with StoreClosed, and a later await on another Store of the same
+name starts a new thread.
 """
 
 from __future__ import annotations
@@ -27,10 +33,11 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, Sequence
 
 from . import _objstore
-from .errors import Cancelled, ObjectNotFound, Timeout
+from .errors import Cancelled, ObjectNotFound, StoreClosed, Timeout
 
 if TYPE_CHECKING:
     from ._store import Store
@@ -40,7 +47,9 @@ class _Waiter:
     """The waiter thread of one store in this process (see the module docs)."""
 
     def __init__(self, store: Store) -> None:
-        self._store = store
+        self._store = weakref.ref(store)
+        self._name = store.name
+        self._ended = False
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._canceller = _objstore.Canceller()
@@ -54,24 +63,51 @@ class _Waiter:
         (or fails with the error the thread's wait met)."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._lock:
+            if self._ended:
+                fut.set_exception(StoreClosed(f"store {self._name!r} is closed"))
+                return fut
             self._awaited.setdefault(oid, []).append(fut)
             self._canceller.cancel()
             self._changed.notify()
         return fut
+
+    def end(self) -> None:
+        """Ends the thread (its Store is closing): awaits under way and later
+        ones fail with StoreClosed."""
+        with self._lock:
+            self._ended = True
+            self._canceller.cancel()
+            self._changed.notify()
+
+    def _end_here(self) -> None:
+        with self._lock:
+            self._ended = True
+            failed = [f for futs in self._awaited.values() for f in futs]
+            self._awaited.clear()
+        with _waiters_lock:
+            for key in [k for k, w in _waiters.items() if w is self]:
+                del _waiters[key]
+        for f in failed:
+            _settle(f, StoreClosed(f"store {self._name!r} is closed"))
 
     def _run(self) -> None:
         while True:
             with self._lock:
                 for oid in [o for o, futs in self._awaited.items() if all(f.done() for f in futs)]:
                     del self._awaited[oid]
-                while not self._awaited:
+                while not self._awaited and not self._ended:
                     self._changed.wait()
+                ended = self._ended
                 self._canceller.reset()
                 ids = list(self._awaited)
+            store = self._store()
+            if ended or store is None or store.closed:
+                self._end_here()
+                return
             try:
-                ready, _ = self._store.wait(ids, 1, None, canceller=self._canceller)
+                ready, _ = store.wait(ids, 1, None, canceller=self._canceller)
             except Cancelled:
-                continue  # the set changed
+                continue  # the set changed, or the Store is closing
             except BaseException as e:  # the store closed, or worse: tell every awaiter
                 with self._lock:
                     failed = [f for futs in self._awaited.values() for f in futs]
@@ -79,6 +115,8 @@ class _Waiter:
                 for f in failed:
                     _settle(f, e)
                 continue
+            finally:
+                del store  # not held while nothing is awaited
             with self._lock:
                 done = [f for oid in ready for f in self._awaited.pop(oid, [])]
             for f in done:
@@ -99,18 +137,27 @@ def _settle(fut: asyncio.Future[None], error: BaseException | None) -> None:
         pass  # its loop is closed: nobody is awaiting any more
 
 
-_waiters: dict[tuple[int, str], _Waiter] = {}
+_waiters: dict[tuple[int, int], _Waiter] = {}
 _waiters_lock = threading.Lock()
 
 
 def _waiter(store: Store) -> _Waiter:
-    # Keyed by process: a fork child has none of its parent's threads.
-    key = (os.getpid(), os.fspath(store.path))
+    # Keyed by process (a fork child has none of its parent's threads) and
+    # by Store (each is a handle of its own, closed on its own).
+    key = (os.getpid(), id(store))
     with _waiters_lock:
         w = _waiters.get(key)
-        if w is None or w._store.closed:
+        if w is None or w._ended or w._store() is not store:
             w = _waiters[key] = _Waiter(store)
         return w
+
+
+def close(store: Store) -> None:
+    """``Store.close``: ends this process's waiter thread of ``store``."""
+    with _waiters_lock:
+        w = _waiters.pop((os.getpid(), id(store)), None)
+    if w is not None and w._store() is store:
+        w.end()
 
 
 async def get(store: Store, refs: Any, timeout: float | None = None) -> Any:

@@ -318,6 +318,7 @@ class Store(StoreCore):
         """Close this Store. Further calls raise StoreClosed. The process
         detaches when no value from this Store is alive any more (values
         from gets keep the memory they view mapped). Idempotent."""
+        _aio.close(self)
         self._close()
         if _registry.get(self.name) is self:
             del _registry[self.name]
