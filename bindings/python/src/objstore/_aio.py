@@ -1,7 +1,7 @@
 """asyncio: ``await ref`` and ``await store.get_async(...)`` without a
 polling loop and without a thread per awaited object.
 
-Each store (per process) has one waiter thread, started on the first
+Each open Store has one waiter thread, started on the first
 await. It blocks in ``Store.wait`` for any one of the IDs being awaited,
 with an objstore.Canceller and the GIL released, so it sleeps until an
 object is sealed (the core's futex wake-up, not a timer). When an await

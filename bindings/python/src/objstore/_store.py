@@ -383,7 +383,7 @@ class Store(StoreCore):
         list of IDs) waits without blocking the event loop until the objects
         are sealed, then gets them; ``timeout`` in seconds (None: for ever)
         raises Timeout when it runs out. No polling and no thread per await:
-        one thread per store waits for any of the awaited objects (see
+        one thread per open Store waits for any of the awaited objects (see
         objstore._aio). ``await ref`` on an ObjectRef is the same."""
         return _aio.get(self, refs, timeout)
 
