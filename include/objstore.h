@@ -1021,6 +1021,28 @@ const char *os_last_error(void);
 os_status os_open(const char *name, const struct os_options *opts, struct os_store **out);
 
 /**
+ * The store's spill directory (the one it was created with, as an absolute
+ * path), or NULL when it has none or `store` is NULL. Cannot fail.
+ *
+ * # Ownership
+ * The string belongs to the handle: valid until `os_close(store)`; do not
+ * free it.
+ */
+const char *os_spill_dir(const struct os_store *store);
+
+/**
+ * The store's remote URL ("s3://bucket/prefix", "file:///dir", …) fixed
+ * when it was created, or NULL when it has none or `store` is NULL. Cannot
+ * fail. (A library built without the remote tier cannot open a store that
+ * has a remote, so there it is always NULL.)
+ *
+ * # Ownership
+ * The string belongs to the handle: valid until `os_close(store)`; do not
+ * free it.
+ */
+const char *os_remote_url(const struct os_store *store);
+
+/**
  * Closes a handle: releases every pin it holds, aborts the objects it
  * created and did not seal, and frees it. Pointers from its gets become
  * invalid. The last handle of a process detaches the process.

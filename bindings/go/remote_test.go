@@ -15,6 +15,9 @@ func TestPublishHereGetThere(t *testing.T) {
 		return &Options{CapacityBytes: 8 << 20, MaxObjects: 1024, CreateOnly: true, RemoteURL: url}
 	}
 	a, b := newStore(t, opts()), newStore(t, opts())
+	if a.RemoteURL() != url || b.RemoteURL() != url || a.SpillDir() != "" {
+		t.Fatalf("RemoteURL %q and %q, SpillDir %q: want %q, %q and none", a.RemoteURL(), b.RemoteURL(), a.SpillDir(), url, url)
+	}
 	data := bytes.Repeat([]byte("remote tier "), 30000)
 	id, err := a.PutWithMeta(data, []byte("m"))
 	if err != nil {

@@ -19,6 +19,9 @@ import (
 // garbage collector gives no promise of when (or whether) it runs.
 type Store struct {
 	name string
+	// spillDir and remoteURL are fixed when the store is created: read
+	// once at open.
+	spillDir, remoteURL string
 
 	// mu is held shared by every call into the C handle and exclusively by
 	// Close: os_close must not run while another thread uses the handle.
@@ -70,6 +73,13 @@ func Open(name string, opts *Options) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{name: name, h: h, closing: closing, waits: map[*C.os_canceller]struct{}{}}
+	// The strings belong to the handle: copy them while it is open.
+	if d := C.os_spill_dir(h); d != nil {
+		s.spillDir = C.GoString(d)
+	}
+	if u := C.os_remote_url(h); u != nil {
+		s.remoteURL = C.GoString(u)
+	}
 	runtime.SetFinalizer(s, (*Store).Close)
 	return s, nil
 }
@@ -90,6 +100,14 @@ func Destroy(name string) error {
 
 // Name returns the name the store was opened with.
 func (s *Store) Name() string { return s.name }
+
+// SpillDir returns the store's spill directory, fixed when it was created
+// (whatever the Options of this Open said), or "" when it has none.
+func (s *Store) SpillDir() string { return s.spillDir }
+
+// RemoteURL returns the store's remote ("s3://bucket/prefix", …), fixed
+// when it was created, or "" when it has none.
+func (s *Store) RemoteURL() string { return s.remoteURL }
 
 // Close releases every pin this Store holds, aborts the objects it created
 // and did not seal, and detaches from the store (the store itself and its

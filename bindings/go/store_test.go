@@ -109,6 +109,9 @@ func TestSpillDirOption(t *testing.T) {
 	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 		t.Fatalf("spill directory not created: %v", err)
 	}
+	if s.SpillDir() != dir || s.RemoteURL() != "" {
+		t.Fatalf("SpillDir %q RemoteURL %q, want %q and none", s.SpillDir(), s.RemoteURL(), dir)
+	}
 	// An attacher must name the same directory, or none.
 	_, err := Open(s.Name(), &Options{AttachOnly: true, SpillDir: t.TempDir()})
 	wantErr(t, "attach with another spill dir", err, ErrInvalidArgument)
@@ -116,6 +119,10 @@ func TestSpillDirOption(t *testing.T) {
 		s2, err := Open(s.Name(), &Options{AttachOnly: true, SpillDir: d})
 		if err != nil {
 			t.Fatalf("attach with spill dir %q: %v", d, err)
+		}
+		// The store's directory, whatever this attach named.
+		if got := s2.SpillDir(); got != dir {
+			t.Fatalf("SpillDir after attaching with %q: %q, want %q", d, got, dir)
 		}
 		s2.Close()
 	}

@@ -29,6 +29,24 @@ pub struct Report {
     pub pinned_count: u64,
     pub spilled_count: u64,
     pub spilled_bytes: u64,
+    /// Fixed when the store was created; None: none.
+    pub spill_dir: Option<String>,
+    pub remote_url: Option<String>,
+    /// Since the store was created.
+    pub spills_total: u64,
+    pub restores_total: u64,
+    /// References held (one per process and object) and the objects they
+    /// keep; tickets given and not yet taken.
+    pub references: u64,
+    pub referenced_count: u64,
+    pub tickets: u64,
+    /// Evictable objects deleted to make room since the store was created.
+    pub evictions_total: u64,
+    /// The remote tier's traffic since the store was created.
+    pub publishes_total: u64,
+    pub published_bytes: u64,
+    pub fetches_total: u64,
+    pub fetched_bytes: u64,
     pub max_objects: u64,
     pub max_processes: u32,
     /// Other processes attached (this command is not counted).
@@ -60,6 +78,18 @@ pub fn snapshot(store: &Store, name: &str) -> Result<Report, Failure> {
         pinned_count: s.pinned_count,
         spilled_count: s.spilled_count,
         spilled_bytes: s.spilled_bytes,
+        spill_dir: store.spill_dir().map(|d| d.display().to_string()),
+        remote_url: store.remote_url().map(str::to_string),
+        spills_total: s.spills_total,
+        restores_total: s.restores_total,
+        references: s.references,
+        referenced_count: s.referenced_count,
+        tickets: s.tickets,
+        evictions_total: s.evictions_total,
+        publishes_total: s.publishes_total,
+        published_bytes: s.published_bytes,
+        fetches_total: s.fetches_total,
+        fetched_bytes: s.fetched_bytes,
         max_objects: s.max_objects,
         max_processes: s.max_processes,
         attached_processes: processes.len() as u32,
@@ -98,6 +128,32 @@ pub fn render(r: &Report, exact: bool) -> String {
     let _ = writeln!(t, "unsealed:   {}", r.unsealed_count);
     let _ = writeln!(t, "pinned:     {}", r.pinned_count);
     let _ = writeln!(t, "spilled:    {} ({} on disk)", r.spilled_count, size(r.spilled_bytes, exact));
+    let _ = writeln!(t, "spill dir:  {}", r.spill_dir.as_deref().unwrap_or("none"));
+    let _ = writeln!(
+        t,
+        "            {} and {} since creation",
+        plural(r.spills_total, "spill", "spills"),
+        plural(r.restores_total, "restore", "restores")
+    );
+    let _ = writeln!(
+        t,
+        "referenced: {} ({}, {} outstanding)",
+        plural(r.referenced_count, "object", "objects"),
+        plural(r.references, "process reference", "process references"),
+        plural(r.tickets, "ticket", "tickets")
+    );
+    let _ = writeln!(t, "evicted:    {} since creation", plural(r.evictions_total, "object", "objects"));
+    let _ = writeln!(t, "remote:     {}", r.remote_url.as_deref().unwrap_or("none"));
+    if r.remote_url.is_some() {
+        let _ = writeln!(
+            t,
+            "            published {} ({}), fetched {} ({}) since creation",
+            plural(r.publishes_total, "object", "objects"),
+            size(r.published_bytes, exact),
+            plural(r.fetches_total, "object", "objects"),
+            size(r.fetched_bytes, exact)
+        );
+    }
     let _ = writeln!(t, "processes:  {} of {} (not counting this command)", r.attached_processes, r.max_processes);
     for p in &r.processes {
         let _ = writeln!(t, "            pid {:<10} slot {}", p.pid, p.slot);
@@ -222,6 +278,18 @@ mod tests {
             pinned_count: 1,
             spilled_count: 0,
             spilled_bytes: 0,
+            spill_dir: None,
+            remote_url: Some("s3://bucket/prefix".into()),
+            spills_total: 5,
+            restores_total: 1,
+            references: 3,
+            referenced_count: 2,
+            tickets: 1,
+            evictions_total: 0,
+            publishes_total: 2,
+            published_bytes: 3 << 20,
+            fetches_total: 1,
+            fetched_bytes: 1 << 20,
             max_objects: 65536,
             max_processes: 256,
             attached_processes: 1,
@@ -241,6 +309,12 @@ mod tests {
             "unsealed:   1",
             "pinned:     1",
             "spilled:    0 (0 B on disk)",
+            "spill dir:  none",
+            "            5 spills and 1 restore since creation",
+            "referenced: 2 objects (3 process references, 1 ticket outstanding)",
+            "evicted:    0 objects since creation",
+            "remote:     s3://bucket/prefix",
+            "            published 2 objects (3 MiB), fetched 1 object (1 MiB) since creation",
             "processes:  1 of 256 (not counting this command)",
             "            pid 4242       slot 7",
             "reclaimed:  1 dead process since creation",
@@ -248,6 +322,10 @@ mod tests {
             assert!(text.lines().any(|l| l == line), "missing {line:?} in\n{text}");
         }
         assert!(render(&sample(), true).contains("capacity:   67108864\n"));
+        // Without a remote, no traffic line.
+        let plain = Report { remote_url: None, ..sample() };
+        let text = render(&plain, false);
+        assert!(text.contains("remote:     none\n") && !text.contains("published"), "{text}");
     }
 
     #[test]

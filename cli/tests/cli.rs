@@ -381,6 +381,10 @@ fn create_stat_destroy() {
     assert_eq!(s["attached_processes"], 0, "the command does not count itself");
     assert_eq!(s["processes"], Value::Array(vec![]));
     assert_eq!(s["reclaimed_processes"], 0);
+    for counter in ["spills_total", "restores_total", "references", "referenced_count", "tickets", "evictions_total"] {
+        assert_eq!(s[counter], 0, "{counter}");
+    }
+    assert_eq!(s["spill_dir"], Value::Null);
 
     let text = ok(&["stat", t.n()]);
     for line in ["capacity:   16 MiB", "used:       0 B (0.0%)", "objects:    0 (of 1000 slots)", "processes:  0 of 8"]
@@ -413,7 +417,10 @@ fn create_accepts_paths_sizes_and_a_spill_dir() {
     assert!(out.contains(&format!("spilling to {}", spill.display())), "{out}");
     assert!(spill.is_dir(), "the spill directory is created with the store");
     assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o600, "0600 by default");
-    assert_eq!(json(&["stat", p, "--json"])["capacity_bytes"], 1u64 << 30);
+    let s = json(&["stat", p, "--json"]);
+    assert_eq!(s["capacity_bytes"], 1u64 << 30);
+    assert_eq!(s["spill_dir"], spill.to_str().unwrap());
+    assert!(ok(&["stat", p]).contains(&format!("spill dir:  {}\n", spill.display())));
 
     for (size, bytes) in [("3MiB", 3 * MIB), ("2000000", 2_031_616), ("4M", 4 * MIB)] {
         let t = TempStore::create("sizes", size, &[]);
@@ -1209,6 +1216,18 @@ fn publish_on_one_store_and_get_on_another() {
     let out = run(&["get", b.n(), id, "--timeout", "10s"]);
     assert!(out.status.success(), "{}", describe(&["get"], &out));
     assert!(out.stdout == data, "the fetched object differs");
+    // stat shows the remote and its traffic, in text and JSON.
+    let text = ok(&["stat", b.n()]);
+    assert!(text.contains(&format!("remote:     {url}\n")), "{text}");
+    assert!(text.contains("published 0 objects (0 B), fetched 1 object (3 MiB) since creation"), "{text}");
+    let s = json(&["stat", a.n(), "--json"]);
+    assert_eq!(s["remote_url"], url.as_str());
+    assert_eq!(s["spill_dir"], Value::Null);
+    assert!(s["publishes_total"].as_u64().unwrap() >= 1 && s["published_bytes"].as_u64().unwrap() > 3 << 20, "{s}");
+    assert_eq!(json(&["stat", b.n(), "--json"])["fetched_bytes"], 3u64 << 20);
+    let s = json(&["stat", plain.n(), "--json"]);
+    assert_eq!(s["remote_url"], Value::Null);
+    assert!(ok(&["stat", plain.n()]).contains("remote:     none\n"));
     // Unpublish removes it; a store without a remote cannot publish.
     ok(&["unpublish", a.n(), id]);
     let err = fails(&["unpublish", a.n(), id], 2);

@@ -25,7 +25,7 @@
  * Usage: tensor_walkthrough [--workers N] [--worker-exe PATH]
  */
 #define _GNU_SOURCE
-#include <objstore.h>
+#include "tensor_example.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,43 +37,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-enum { TENSORS = 15, ROWS = 8, COLS = 8, MAX_WORKERS = 15, MAX_DIMS = 8 };
-#define SEED 42u
-
-/* ---- shared with the C++ walk-through ------------------------------------ */
-
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
-
-/* Writes "float32 D0,D1,..." (no NUL) into buf; returns its length. */
-static size_t format_meta(char *buf, size_t cap, const uint64_t *dims, int ndims) {
-    int n = snprintf(buf, cap, "float32 ");
-    for (int d = 0; d < ndims; d++) n += snprintf(buf + n, cap - (size_t)n, d ? ",%" PRIu64 : "%" PRIu64, dims[d]);
-    return (size_t)n;
-}
-
-/* Parses metadata "float32 D0,D1,..."; returns the number of dims, or -1. */
-static int parse_meta(const uint8_t *meta, size_t len, uint64_t *dims) {
-    static const char prefix[] = "float32 ";
-    size_t i = sizeof prefix - 1;
-    if (len <= i || memcmp(meta, prefix, i) != 0) return -1;
-    int ndims = 0;
-    while (i < len) {
-        if (ndims == MAX_DIMS) return -1;
-        uint64_t v = 0;
-        size_t start = i;
-        while (i < len && meta[i] >= '0' && meta[i] <= '9' && v < UINT32_MAX) v = v * 10 + (uint64_t)(meta[i++] - '0');
-        if (i == start || v == 0) return -1;
-        dims[ndims++] = v;
-        if (i < len && meta[i++] != ',') return -1;
-        if (i == len && meta[len - 1] == ',') return -1;
-    }
-    return ndims;
-}
+enum { MAX_WORKERS = 15 };
 
 /* FNV-1a over bytes, continuing from `h`: a checksum of the inputs, which
  * the C and C++ walk-throughs print identically. */
@@ -81,20 +45,6 @@ static uint64_t fnv1a(uint64_t h, const void *data, size_t len) {
     const uint8_t *p = data;
     for (size_t i = 0; i < len; i++) h = (h ^ p[i]) * 0x100000001b3u;
     return h;
-}
-
-/* The ID of the result of transposing the input `in`: its bits flipped. A
- * derived ID, as Ray derives a task's return IDs from the task: running a
- * worker twice on one input gives OS_ALREADY_EXISTS, not a duplicate. */
-static void result_id_of(const os_object_id *in, os_object_id *out) {
-    for (int i = 0; i < OS_ID_SIZE; i++) out->bytes[i] = (uint8_t)~in->bytes[i];
-}
-
-/* out (b, a, c) = in (a, b, c) with the first two axes swapped. */
-static void transpose01(const float *in, float *out, uint64_t a, uint64_t b, uint64_t c) {
-    for (uint64_t i = 0; i < a; i++)
-        for (uint64_t j = 0; j < b; j++)
-            memcpy(&out[(j * a + i) * c], &in[(i * b + j) * c], c * sizeof(float));
 }
 
 /* ---- worker --------------------------------------------------------------- */
@@ -225,33 +175,6 @@ static int read_results(struct worker *w, struct tensor *t) {
     return found;
 }
 
-/* Gets `id` and compares shape and values with what is expected. */
-static bool check_object(os_store *store, const os_object_id *id, const uint64_t *want_dims, const float *want,
-                         const char **why) {
-    os_buffer buf;
-    os_status st = os_get(store, id, 0, &buf);
-    if (st != OS_OK) {
-        *why = os_status_str(st);
-        return false;
-    }
-    uint64_t dims[MAX_DIMS];
-    int ndims = parse_meta(buf.meta, buf.meta_len, dims);
-    size_t bytes = want_dims[0] * want_dims[1] * want_dims[2] * sizeof(float);
-    bool ok = false;
-    if (ndims != 3 || dims[0] != want_dims[0] || dims[1] != want_dims[1] || dims[2] != want_dims[2])
-        *why = "wrong shape";
-    else if (buf.data_len != bytes)
-        *why = "wrong size";
-    else if ((uintptr_t)buf.data % 64 != 0)
-        *why = "misaligned";
-    else if (memcmp(buf.data, want, bytes) != 0)
-        *why = "values differ";
-    else
-        ok = true;
-    os_release(store, id);
-    return ok;
-}
-
 static int driver_main(int nworkers, const char *worker_exe) {
     char store_name[64];
     snprintf(store_name, sizeof store_name, "objstore-tensors-c-%d", (int)getpid());
@@ -277,7 +200,7 @@ static int driver_main(int nworkers, const char *worker_exe) {
             errors++;
             break;
         }
-        for (size_t k = 0; k < count; k++) t[n].values[k] = (float)(splitmix64(&rng) >> 40) / 16777216.0f;
+        for (size_t k = 0; k < count; k++) t[n].values[k] = next_value(&rng);
         uint64_t dims[3] = {t[n].rows, ROWS, COLS};
         char meta[64];
         size_t meta_len = format_meta(meta, sizeof meta, dims, 3);
@@ -324,7 +247,7 @@ static int driver_main(int nworkers, const char *worker_exe) {
         bool ok = expect && t[n].has_result;
         if (ok) {
             transpose01(t[n].values, expect, t[n].rows, ROWS, COLS);
-            ok = check_object(store, &t[n].result, out_dims, expect, &why);
+            ok = check_object(store, &t[n].result, 0, out_dims, expect, &why);
         }
         free(expect);
         /* IDs shortened to their last 10 hex digits (the first 24 of os_put's
@@ -339,7 +262,7 @@ static int driver_main(int nworkers, const char *worker_exe) {
                t[n].rows, t[n].rows, t[n].hex + 30, result, worker, ok ? "ok" : why);
         results_ok += ok;
         /* 4. The input is unchanged: objects are immutable. */
-        if (check_object(store, &t[n].id, in_dims, t[n].values, &why))
+        if (check_object(store, &t[n].id, 0, in_dims, t[n].values, &why))
             originals_ok++;
         else
             printf("  tensor %2d: original changed: %s\n", n + 1, why);

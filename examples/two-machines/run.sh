@@ -164,7 +164,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 log "building two_machines.c against $lib"
-cc -std=c11 -Wall -Wextra -Werror -O2 -I"$repo/include" "$here/two_machines.c" -o "$work/two_machines" \
+cc -std=c11 -Wall -Wextra -Werror -O2 -I"$repo/include" -I"$repo/examples/c" "$here/two_machines.c" -o "$work/two_machines" \
     -L"$lib" -Wl,-rpath,"$lib" -lobjstore
 
 # Garage: one node on loopback, random free ports, a bucket and a key.

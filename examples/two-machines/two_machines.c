@@ -30,7 +30,7 @@
  * command exits non-zero on any error or wrong byte.
  */
 #define _GNU_SOURCE
-#include <objstore.h>
+#include "tensor_example.h"
 
 #include <inttypes.h>
 #include <stdbool.h>
@@ -39,20 +39,11 @@
 #include <string.h>
 #include <unistd.h>
 
-enum { TENSORS = 15, ROWS = 8, COLS = 8, MAX_DIMS = 8 };
-#define SEED 42u
 /* How long a get waits for an object to be published (and fetched). */
 #define GET_TIMEOUT_MS 30000
 #define PUBLISH_TIMEOUT_MS 30000
 
 static float *inputs[TENSORS]; /* tensor n has shape (n + 1, 8, 8) */
-
-static uint64_t splitmix64(uint64_t *state) {
-    uint64_t z = (*state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return z ^ (z >> 31);
-}
 
 /* The walk-through's inputs, as every machine can compute them. */
 static void generate_inputs(void) {
@@ -61,47 +52,11 @@ static void generate_inputs(void) {
         size_t count = (size_t)(n + 1) * ROWS * COLS;
         inputs[n] = malloc(count * sizeof(float));
         if (!inputs[n]) abort();
-        for (size_t k = 0; k < count; k++) inputs[n][k] = (float)(splitmix64(&rng) >> 40) / 16777216.0f;
+        for (size_t k = 0; k < count; k++) inputs[n][k] = next_value(&rng);
     }
 }
 
 static size_t tensor_bytes(int n) { return (size_t)(n + 1) * ROWS * COLS * sizeof(float); }
-
-static size_t format_meta(char *buf, size_t cap, const uint64_t *dims, int ndims) {
-    int n = snprintf(buf, cap, "float32 ");
-    for (int d = 0; d < ndims; d++) n += snprintf(buf + n, cap - (size_t)n, d ? ",%" PRIu64 : "%" PRIu64, dims[d]);
-    return (size_t)n;
-}
-
-/* Parses metadata "float32 D0,D1,..."; returns the number of dims, or -1. */
-static int parse_meta(const uint8_t *meta, size_t len, uint64_t *dims) {
-    static const char prefix[] = "float32 ";
-    size_t i = sizeof prefix - 1;
-    if (len <= i || memcmp(meta, prefix, i) != 0) return -1;
-    int ndims = 0;
-    while (i < len) {
-        if (ndims == MAX_DIMS) return -1;
-        uint64_t v = 0;
-        size_t start = i;
-        while (i < len && meta[i] >= '0' && meta[i] <= '9' && v < UINT32_MAX) v = v * 10 + (uint64_t)(meta[i++] - '0');
-        if (i == start || v == 0) return -1;
-        dims[ndims++] = v;
-        if (i < len && meta[i++] != ',') return -1;
-        if (i == len && meta[len - 1] == ',') return -1;
-    }
-    return ndims;
-}
-
-static void result_id_of(const os_object_id *in, os_object_id *out) {
-    for (int i = 0; i < OS_ID_SIZE; i++) out->bytes[i] = (uint8_t)~in->bytes[i];
-}
-
-/* out (b, a, c) = in (a, b, c) with the first two axes swapped. */
-static void transpose01(const float *in, float *out, uint64_t a, uint64_t b, uint64_t c) {
-    for (uint64_t i = 0; i < a; i++)
-        for (uint64_t j = 0; j < b; j++)
-            memcpy(&out[(j * a + i) * c], &in[(i * b + j) * c], c * sizeof(float));
-}
 
 static const char *prog = "two_machines";
 
@@ -117,32 +72,6 @@ static int open_store(const char *name, const char *remote_url, uint32_t flags, 
     opts.flags = flags;
     os_status st = os_open(name, &opts, store);
     return st == OS_OK ? 0 : fail(flags & OS_OPEN_CREATE_ONLY ? "create store" : "attach store", st);
-}
-
-/* Gets `id` and checks it is a (d0, d1, d2) float32 tensor with the values
- * `want`; says why not in *why. */
-static bool check_object(os_store *store, const os_object_id *id, const uint64_t *want_dims, const float *want,
-                         const char **why) {
-    os_buffer buf;
-    os_status st = os_get(store, id, GET_TIMEOUT_MS, &buf);
-    if (st != OS_OK) {
-        *why = os_status_str(st);
-        return false;
-    }
-    uint64_t dims[MAX_DIMS];
-    int ndims = parse_meta(buf.meta, buf.meta_len, dims);
-    size_t bytes = want_dims[0] * want_dims[1] * want_dims[2] * sizeof(float);
-    bool ok = false;
-    if (ndims != 3 || dims[0] != want_dims[0] || dims[1] != want_dims[1] || dims[2] != want_dims[2])
-        *why = "wrong shape";
-    else if (buf.data_len != bytes)
-        *why = "wrong size";
-    else if (memcmp(buf.data, want, bytes) != 0)
-        *why = "values differ";
-    else
-        ok = true;
-    os_release(store, id);
-    return ok;
 }
 
 /* ---- machine A: the producer ---------------------------------------------- */
@@ -319,13 +248,13 @@ static int consume(const char *name, const char *ids_file, const char *results_f
             float *expect = malloc(tensor_bytes(i));
             if (!expect) abort();
             transpose01(inputs[i], expect, rows, ROWS, COLS);
-            ok = check_object(store, &result[i], out_dims, expect, &why);
+            ok = check_object(store, &result[i], GET_TIMEOUT_MS, out_dims, expect, &why);
             free(expect);
         }
         printf("  tensor %2d  (%2" PRIu64 ",8,8) -> (8,%2" PRIu64 ",8)  id ..%s  B's worker %-7d %s\n", i + 1, rows,
                rows, hex[i] + 30, worker[i], ok ? "ok" : why);
         results_ok += ok;
-        if (check_object(store, &in_id, in_dims, inputs[i], &why))
+        if (check_object(store, &in_id, GET_TIMEOUT_MS, in_dims, inputs[i], &why))
             originals_ok++;
         else
             printf("  tensor %2d: original changed: %s\n", i + 1, why);

@@ -1,7 +1,7 @@
 //! Exported functions on a whole store: open, close, destroy, collect,
 //! stats, list, and the default options.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr};
 
 use super::args::{self, handle, Out};
 use super::boundary::boundary;
@@ -51,9 +51,38 @@ pub unsafe extern "C" fn os_open(name: *const c_char, opts: *const os_options, o
             unsafe { options_from_c(&o) }?
         };
         let store = Store::open(name, &options)?;
-        out.write(Box::into_raw(Box::new(os_store { store })));
+        out.write(Box::into_raw(Box::new(os_store::new(store))));
         Ok(())
     })
+}
+
+/// The store's spill directory (the one it was created with, as an absolute
+/// path), or NULL when it has none or `store` is NULL. Cannot fail.
+///
+/// # Ownership
+/// The string belongs to the handle: valid until `os_close(store)`; do not
+/// free it.
+#[no_mangle]
+pub unsafe extern "C" fn os_spill_dir(store: *const os_store) -> *const c_char {
+    // SAFETY: NULL or a handle from os_open not yet closed (the pointer
+    // contract of the header's preamble).
+    let handle = unsafe { store.as_ref() };
+    handle.and_then(os_store::spill_dir).map_or(std::ptr::null(), CStr::as_ptr)
+}
+
+/// The store's remote URL ("s3://bucket/prefix", "file:///dir", …) fixed
+/// when it was created, or NULL when it has none or `store` is NULL. Cannot
+/// fail. (A library built without the remote tier cannot open a store that
+/// has a remote, so there it is always NULL.)
+///
+/// # Ownership
+/// The string belongs to the handle: valid until `os_close(store)`; do not
+/// free it.
+#[no_mangle]
+pub unsafe extern "C" fn os_remote_url(store: *const os_store) -> *const c_char {
+    // SAFETY: as in os_spill_dir.
+    let handle = unsafe { store.as_ref() };
+    handle.and_then(os_store::remote_url).map_or(std::ptr::null(), CStr::as_ptr)
 }
 
 /// Converts C options (complete: read by `sized::read_prefix`), checking

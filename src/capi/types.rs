@@ -1,6 +1,7 @@
 //! Types shared with C. Field order and widths are part of the ABI.
 
-use std::ffi::c_char;
+use std::ffi::{c_char, CStr, CString};
+use std::os::unix::ffi::OsStrExt;
 
 use crate::Store;
 
@@ -47,6 +48,26 @@ const _: () =
 #[allow(non_camel_case_types)]
 pub struct os_store {
     pub(crate) store: Store,
+    /// `os_spill_dir`'s and `os_remote_url`'s answers, NUL-terminated and
+    /// owned by the handle so that the pointers stay valid until `os_close`.
+    spill_dir: Option<CString>,
+    remote_url: Option<CString>,
+}
+
+impl os_store {
+    pub(crate) fn new(store: Store) -> os_store {
+        let spill_dir = store.spill_dir().and_then(|d| CString::new(d.as_os_str().as_bytes()).ok());
+        let remote_url = store.remote_url().and_then(|u| CString::new(u).ok());
+        os_store { store, spill_dir, remote_url }
+    }
+
+    pub(crate) fn spill_dir(&self) -> Option<&CStr> {
+        self.spill_dir.as_deref()
+    }
+
+    pub(crate) fn remote_url(&self) -> Option<&CStr> {
+        self.remote_url.as_deref()
+    }
 }
 
 impl std::fmt::Debug for os_store {

@@ -716,6 +716,8 @@ static void test_audit_finds_problems(void) {
     opts.spill_dir = dir;
     os_store *s = NULL;
     CHECK_STATUS(os_open(store_name, &opts, &s), OS_OK);
+    CHECK(os_spill_dir(s) != NULL && strcmp(os_spill_dir(s), dir) == 0);
+    CHECK(os_remote_url(s) == NULL);
     static uint8_t block[100000];
     os_object_id id;
     os_store_stats st = {.struct_size = sizeof st};
@@ -869,6 +871,17 @@ static void test_remote(void) {
     os_store *a = NULL, *b = NULL;
     CHECK_STATUS(os_open(store_name, &opts, &a), OS_OK);
     CHECK_STATUS(os_open(other, &opts, &b), OS_OK);
+    /* The URL is the store's, fixed at creation: an attacher that names
+     * none sees it too. The strings belong to their handles. */
+    CHECK(os_remote_url(a) != NULL && strcmp(os_remote_url(a), url) == 0);
+    os_options attach = os_options_default();
+    attach.flags = OS_OPEN_ATTACH_ONLY;
+    os_store *a2 = NULL;
+    CHECK_STATUS(os_open(store_name, &attach, &a2), OS_OK);
+    CHECK(os_remote_url(a2) != NULL && strcmp(os_remote_url(a2), url) == 0);
+    CHECK(os_spill_dir(a2) == NULL);
+    CHECK_STATUS(os_close(a2), OS_OK);
+    CHECK(os_remote_url(NULL) == NULL && os_spill_dir(NULL) == NULL);
     static uint8_t data[300000];
     for (size_t i = 0; i < sizeof data; i++) data[i] = (uint8_t)(i * 7 + 1);
     os_object_id id;
@@ -912,6 +925,7 @@ static void test_remote(void) {
     CHECK_STATUS(os_put(plain, "x", 1, &id), OS_OK);
     CHECK_STATUS(os_publish(plain, &id, 0), OS_INVALID_ARGUMENT);
     CHECK(strstr(os_last_error(), "no remote") != NULL);
+    CHECK(os_remote_url(plain) == NULL && os_spill_dir(plain) == NULL);
     CHECK_STATUS(os_close(plain), OS_OK);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);

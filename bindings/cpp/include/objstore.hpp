@@ -1213,6 +1213,20 @@ public:
         return present;
     }
 
+    /// The store's spill directory, fixed when it was created (whatever the
+    /// options of this open said); empty when it has none.
+    std::string spill_dir() const {
+        const char* d = os_spill_dir(raw());
+        return d ? std::string(d) : std::string();
+    }
+
+    /// The store's remote ("s3://bucket/prefix", ...), fixed when it was
+    /// created; empty when it has none.
+    std::string remote_url() const {
+        const char* u = os_remote_url(raw());
+        return u ? std::string(u) : std::string();
+    }
+
     /// The store's counters (one scan of its tables).
     Result<Stats> stats() const {
         Stats s{};

@@ -92,6 +92,8 @@ TEST(Audit, FindsSpilledObjectsWhoseFilesWereRemoved) {
     options.spill_dir = dir.string();
     auto store = Store::create_new(name.str(), options);
     ASSERT_TRUE(store) << store.error();
+    EXPECT_EQ(store->spill_dir(), dir.string());
+    EXPECT_EQ(store->remote_url(), "");
     std::vector<std::byte> block(100000);
     for (int i = 0; i < 100 && store->stats().value().spilled_count < 2; ++i) {
         ASSERT_TRUE(store->put(block)) << "put " << i;

@@ -36,6 +36,9 @@ TEST(Remote, PublishHereGetThere) {
     auto b = Store::create_new(b_name.str(), options);
     ASSERT_TRUE(a) << a.error();
     ASSERT_TRUE(b) << b.error();
+    EXPECT_EQ(a->remote_url(), dir.url());
+    EXPECT_EQ(b->remote_url(), dir.url());
+    EXPECT_EQ(a->spill_dir(), "");
     std::vector<std::byte> data(200000);
     for (std::size_t i = 0; i < data.size(); i++) data[i] = static_cast<std::byte>(i * 13);
     auto id = a->put(objstore::as_bytes(data), objstore::as_bytes("m"));
