@@ -24,6 +24,9 @@
 #   make bench          the benchmark suite (benches/suite; ~15 s on 2 cores): the tables of BENCHMARKS.md
 #   make bench-smoke    the suite's smoke run: every figure, briefly (seconds; part of make test)
 #   make bench-ray      objstore vs Ray's object store from Python (makes build/bench-venv, installs Ray with pip)
+#   make bench-remote-ray  the remote tier's publish and fetch (Garage on loopback) beside Ray's transfer between
+#                       two nodes on this machine (ray.cluster_utils.Cluster), 1 MiB to 1 GiB (benches/remote_vs_ray.py;
+#                       build/bench-venv with Ray, as bench-ray)
 #   make install        install to $(PREFIX) (default /usr/local; DESTDIR honoured; LIBDIR=lib64 and the
 #                       like, relative to PREFIX or absolute, as CMake's CMAKE_INSTALL_LIBDIR)
 #   make test-packaging find_package and pkg-config against installs with LIBDIR=lib64 and a multiarch LIBDIR
@@ -72,7 +75,7 @@ PYVENV  := build/py-venv
 prune = $(if $(filter 1,$(PRUNE)),rm -rf $(1),@:)
 
 .PHONY: all build header lint demo demo-rust test test-rust test-soak soak test-sanitizers test-miri test-c test-loom test-instructions test-cpp test-packaging stage examples examples-c examples-cpp \
-        test-examples example-two-machines test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray install uninstall clean
+        test-examples example-two-machines test-go examples-go test-python examples-pipeline bench bench-smoke bench-ray bench-remote-ray install uninstall clean
 
 all: build
 
@@ -223,6 +226,11 @@ bench-smoke:
 
 bench-ray:
 	$(PYTHON) benches/vs_ray.py
+
+# benches/remote.rs (make bench-remote) and Ray's cross-node transfer, in one
+# run; REMOTE_RAY_ARGS=--smoke for a short one, --no-ray for objstore alone.
+bench-remote-ray: garage
+	$(PYTHON) benches/remote_vs_ray.py $(REMOTE_RAY_ARGS)
 
 header:
 	$(CARGO) run -q -p objstore-gen-header
