@@ -6,6 +6,7 @@
 //! helped along.
 
 use super::access::Access;
+use super::process_refs::{Held, Holder};
 use super::refcount::{DropRef, TakeRef};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
@@ -40,24 +41,20 @@ impl Access<'_> {
         moving
     }
 
-    /// This process takes one more reference on `id`'s object, which must
-    /// be sealed and not deleted.
-    pub(crate) fn add_ref(&self, id: &ObjectId) -> Result<()> {
+    /// Handle `holder` of this process takes one more reference on `id`'s
+    /// object, which must be sealed and not deleted.
+    pub(crate) fn add_ref(&self, id: &ObjectId, holder: Holder) -> Result<()> {
         let key = id.words();
         let mut counts = self.att.process_refs().lock(&key);
-        match counts.get(&key).copied() {
-            Some(n) => {
-                // Held already (so not retired), but it may be deleted.
-                if !self.contains(id) {
-                    return Err(Error::object_not_found(id.0));
-                }
-                let n = n.checked_add(1).ok_or_else(|| err!(InvalidArgument, "too many references to object {id}"))?;
-                counts.insert(key, n);
-            }
-            None => {
-                self.take_shared(id, &key)?;
-                counts.insert(key, 1);
-            }
+        if counts.get(&key).is_none_or(Held::is_empty) {
+            self.take_shared(id, &key)?;
+        } else if !self.contains(id) {
+            // Held already (so not retired), but it may be deleted.
+            return Err(Error::object_not_found(id.0));
+        }
+        if !counts.entry(key).or_default().add(holder) {
+            // Only a count held already can be full: nothing to undo.
+            return Err(err!(InvalidArgument, "too many references to object {id}"));
         }
         Ok(())
     }
@@ -94,21 +91,38 @@ impl Access<'_> {
         Err(err!(Io, "object {id} kept changing while a reference was taken"))
     }
 
-    /// This process drops one of its references to `id`'s object (sealed,
-    /// or deleted and kept by its references).
-    pub(crate) fn drop_ref(&self, id: &ObjectId) -> Result<()> {
+    /// Handle `holder` of this process drops one of its references to
+    /// `id`'s object (sealed, or deleted and kept by its references).
+    /// NotFound if the handle holds none.
+    pub(crate) fn drop_ref(&self, id: &ObjectId, holder: Holder) -> Result<()> {
         let key = id.words();
         let mut counts = self.att.process_refs().lock(&key);
-        let Some(n) = counts.get(&key).copied() else {
-            return Err(err!(NotFound, "this process holds no reference to object {id}"));
+        let Some(held) = counts.get_mut(&key).filter(|h| h.of(holder) > 0) else {
+            return Err(err!(NotFound, "this handle holds no reference to object {id}"));
         };
-        if n > 1 {
-            counts.insert(key, n - 1);
+        if !held.is_last() {
+            held.take(holder);
             return Ok(());
         }
         self.drop_shared(id, &key)?;
         counts.remove(&key);
         Ok(())
+    }
+
+    /// References handle `holder` holds to `id`.
+    pub(crate) fn references(&self, id: &ObjectId, holder: Holder) -> u32 {
+        let key = id.words();
+        self.att.process_refs().lock(&key).get(&key).map_or(0, |h| h.of(holder))
+    }
+
+    /// Drops every reference handle `holder` holds (it is being closed).
+    pub(crate) fn drop_all_refs(&self, holder: Holder) {
+        for (key, n) in self.att.process_refs().held_by(holder) {
+            let id = ObjectId::from_words(key);
+            for _ in 0..n {
+                let _ = self.drop_ref(&id, holder);
+            }
+        }
     }
 
     /// The 1 -> 0 step of this process's references to `id`.
@@ -140,10 +154,13 @@ impl Access<'_> {
         Err(err!(Io, "object {id} kept changing while a reference was dropped"))
     }
 
-    /// Moves one of this process's references to `id` into a new ticket
+    /// Moves one of handle `holder`'s references to `id` into a new ticket
     /// (charged to this process until taken).
-    pub(crate) fn give(&self, id: &ObjectId) -> Result<u64> {
+    pub(crate) fn give(&self, id: &ObjectId, holder: Holder) -> Result<u64> {
         let key = id.words();
+        if self.references(id, holder) == 0 {
+            return Err(err!(NotFound, "this handle holds no reference to object {id}"));
+        }
         if !self.contains(id) {
             return Err(Error::object_not_found(id.0));
         }
@@ -151,44 +168,45 @@ impl Access<'_> {
         if !self.o.give(&key, self.att.slot(), ticket) {
             return Err(err!(OutOfMemory, "no room in the store's hold table for another ticket near object {id}"));
         }
-        self.drop_ref(id)?;
+        self.drop_ref(id, holder)?;
         Ok(ticket)
     }
 
-    /// Takes the ticket `ticket` for `id`: this process holds the reference.
-    pub(crate) fn take(&self, id: &ObjectId, ticket: u64) -> Result<()> {
-        self.add_ref(id)?;
+    /// Takes the ticket `ticket` for `id`: handle `holder` holds the
+    /// reference.
+    pub(crate) fn take(&self, id: &ObjectId, ticket: u64, holder: Holder) -> Result<()> {
+        self.add_ref(id, holder)?;
         if self.o.take_ticket(&id.words(), ticket) {
             return Ok(());
         }
-        self.drop_ref(id)?;
+        self.drop_ref(id, holder)?;
         Err(err!(
             NotFound,
             "no ticket {ticket:#x} is outstanding for object {id} (taken already, dropped with its giver, or for another object)"
         ))
     }
 
-    /// Counts the first reference of a REFCOUNTED object this process just
-    /// put (its bit or hold entry was set when it was reserved).
-    pub(crate) fn note_creator_ref(&self, key: &[u64; 3]) {
+    /// Counts the first reference of a REFCOUNTED object handle `holder`
+    /// just put (its bit or hold entry was set when it was reserved).
+    pub(crate) fn note_creator_ref(&self, key: &[u64; 3], holder: Holder) {
         let mut counts = self.att.process_refs().lock(key);
-        *counts.entry(*key).or_insert(0) += 1;
+        // A count of 2^32 references cannot be reached by puts of new
+        // objects (each adds one to its own object's count).
+        let _ = counts.entry(*key).or_default().add(holder);
     }
 
-    /// Forgets one of this process's references to an unsealed object that
-    /// was just aborted (its bit went with the descriptor; a hold entry, for
-    /// a process beyond the reference word, is removed with the last one).
-    pub(crate) fn forget_ref_of_aborted(&self, key: &[u64; 3]) {
+    /// Forgets handle `holder`'s reference to an unsealed object that was
+    /// just aborted (its bit went with the descriptor; a hold entry, for a
+    /// process beyond the reference word, is removed with the last one).
+    pub(crate) fn forget_ref_of_aborted(&self, key: &[u64; 3], holder: Holder) {
         let mut counts = self.att.process_refs().lock(key);
-        match counts.get(key).copied() {
-            Some(n) if n > 1 => {
-                counts.insert(*key, n - 1);
-            }
-            Some(_) => {
-                counts.remove(key);
-                self.forget_creator_ref(key);
-            }
-            None => {}
+        let Some(held) = counts.get_mut(key) else { return };
+        if !held.take(holder) {
+            return;
+        }
+        if held.is_empty() {
+            counts.remove(key);
+            self.forget_creator_ref(key);
         }
     }
 

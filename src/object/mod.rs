@@ -74,7 +74,7 @@ pub(crate) use open::{destroy, has_store_magic, read_header};
 #[cfg(not(loom))]
 pub use open::{store_path, Options, SHM_DIR};
 #[cfg(not(loom))]
-pub(crate) use process_refs::IdHash;
+pub(crate) use process_refs::{new_holder, Holder};
 #[cfg(not(loom))]
 pub use reclaim::Reclaimed;
 

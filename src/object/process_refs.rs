@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 const SHARDS: usize = 16;
@@ -50,10 +51,99 @@ impl Hasher for IdHasher {
 /// The hasher of process-private maps keyed by object ID.
 pub(crate) type IdHash = BuildHasherDefault<IdHasher>;
 
-/// Reference counts by ID.
-pub(crate) type Counts = HashMap<[u64; 3], u32, IdHash>;
+/// Which handle of the process holds a reference: a number unique in the
+/// process (from `new_holder`), never 0.
+pub(crate) type Holder = u32;
 
-/// A process's reference counts, sharded by ID.
+/// A number for a new handle.
+pub(crate) fn new_holder() -> Holder {
+    static NEXT: AtomicU32 = AtomicU32::new(1);
+    // 2^32 handles opened in one process would wrap: skip 0 if so.
+    loop {
+        let h = NEXT.fetch_add(1, Ordering::Relaxed);
+        if h != 0 {
+            return h;
+        }
+    }
+}
+
+/// One process's references to one object: how many each of its handles
+/// holds. The first holder is kept inline: most objects are referenced
+/// through one handle, and counting them then allocates nothing.
+#[derive(Debug, Default)]
+pub(crate) struct Held {
+    first: (Holder, u32),
+    more: Vec<(Holder, u32)>,
+}
+
+impl Held {
+    /// References `holder` holds.
+    pub(crate) fn of(&self, holder: Holder) -> u32 {
+        if self.first.0 == holder {
+            return self.first.1;
+        }
+        self.more.iter().find(|e| e.0 == holder).map_or(0, |e| e.1)
+    }
+
+    /// One more for `holder`; false if its count would overflow.
+    #[must_use]
+    pub(crate) fn add(&mut self, holder: Holder) -> bool {
+        let slot = if self.first.0 == holder || self.first.1 == 0 {
+            self.first.0 = holder;
+            &mut self.first.1
+        } else if let Some(e) = self.more.iter_mut().find(|e| e.0 == holder) {
+            &mut e.1
+        } else {
+            self.more.push((holder, 0));
+            &mut self.more.last_mut().expect("just pushed").1
+        };
+        match slot.checked_add(1) {
+            Some(n) => {
+                *slot = n;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// One fewer for `holder`; false if it holds none.
+    pub(crate) fn take(&mut self, holder: Holder) -> bool {
+        if self.first.0 == holder && self.first.1 > 0 {
+            self.first.1 -= 1;
+            if self.first.1 == 0 {
+                if let Some(next) = self.more.pop() {
+                    self.first = next;
+                }
+            }
+            return true;
+        }
+        match self.more.iter().position(|e| e.0 == holder) {
+            Some(i) => {
+                self.more[i].1 -= 1;
+                if self.more[i].1 == 0 {
+                    self.more.swap_remove(i);
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether the process holds none (through any handle).
+    pub(crate) fn is_empty(&self) -> bool {
+        self.first.1 == 0
+    }
+
+    /// Whether the process holds exactly one (its last).
+    pub(crate) fn is_last(&self) -> bool {
+        self.first.1 == 1 && self.more.is_empty()
+    }
+}
+
+/// References by ID.
+pub(crate) type Counts = HashMap<[u64; 3], Held, IdHash>;
+
+/// A process's references, sharded by ID.
 #[derive(Default)]
 pub(crate) struct ProcessRefs {
     shards: [Mutex<Counts>; SHARDS],
@@ -69,8 +159,22 @@ impl ProcessRefs {
     /// The shard of `key`, locked.
     pub(crate) fn lock(&self, key: &[u64; 3]) -> MutexGuard<'_, Counts> {
         let i = (key[0] ^ key[1] ^ key[2]).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60;
-        self.shards[i as usize % SHARDS].lock().unwrap_or_else(|p| p.into_inner())
+        lock(&self.shards[i as usize % SHARDS])
     }
+
+    /// The objects `holder` holds references to, and how many: a scan of
+    /// every shard (a handle being closed).
+    pub(crate) fn held_by(&self, holder: Holder) -> Vec<([u64; 3], u32)> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            out.extend(lock(shard).iter().map(|(k, h)| (*k, h.of(holder))).filter(|e| e.1 > 0));
+        }
+        out
+    }
+}
+
+fn lock(m: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]
@@ -78,7 +182,27 @@ mod tests {
     use std::collections::HashSet;
     use std::hash::{BuildHasher, BuildHasherDefault};
 
-    use super::IdHasher;
+    use super::{Held, IdHasher};
+
+    /// Counts per holder, the first inline and the others beside it, in
+    /// any order of adds and takes.
+    #[test]
+    fn held_counts_each_holder_apart() {
+        let mut h = Held::default();
+        assert!(h.is_empty() && !h.take(1));
+        assert!(h.add(1) && h.add(2) && h.add(2) && h.add(3));
+        assert_eq!((h.of(1), h.of(2), h.of(3), h.of(4)), (1, 2, 1, 0));
+        assert!(!h.is_empty() && !h.is_last());
+        assert!(h.take(1), "the inline holder's last");
+        assert_eq!((h.of(1), h.of(2), h.of(3)), (0, 2, 1));
+        assert!(!h.take(1) && !h.take(4));
+        assert!(h.take(2) && h.take(2) && !h.take(2));
+        assert!(h.is_last() && h.of(3) == 1);
+        assert!(h.take(3) && h.is_empty());
+        assert!(h.add(5) && h.of(5) == 1 && h.is_last());
+        let mut full = Held { first: (7, u32::MAX), more: Vec::new() };
+        assert!(!full.add(7) && full.of(7) == u32::MAX, "an overflow is refused and changes nothing");
+    }
     use crate::id::ObjectId;
 
     /// IDs chosen by callers may differ only in a few high bits of one

@@ -24,11 +24,10 @@ pub use guards::{Creating, Object};
 use handle_pins::HandlePins;
 pub use inspect::StoreHeader;
 use recent::{RecentObjects, Remembered};
-use refs::HandleRefs;
 
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
-use crate::object::{store_path, Attachment, Fast, Options, RawObject, Reclaimed, Reserved};
+use crate::object::{new_holder, store_path, Attachment, Fast, Holder, Options, RawObject, Reclaimed, Reserved};
 use crate::shared::descriptor::StateWord;
 use crate::shared::mapping::LocalCounters;
 use crate::shared::wait::{Waited, Waits, WAIT_BUCKETS};
@@ -46,8 +45,9 @@ pub struct Store {
     pinned_any: AtomicBool,
     /// Objects this handle created and has not sealed: descriptor -> state word.
     created: Mutex<HashMap<u32, u64>>,
-    /// This handle's references, by object.
-    refs: HandleRefs,
+    /// This handle's number among the process's holders of references
+    /// (the process counts each handle's references apart).
+    holder: Holder,
     /// What attaching reclaimed from dead processes.
     reclaimed_at_open: Reclaimed,
     /// The store has a remote tier: a get of an absent ID asks it.
@@ -93,7 +93,7 @@ impl Store {
             att,
             pinned_any: AtomicBool::new(false),
             created: Mutex::new(HashMap::new()),
-            refs: HandleRefs::default(),
+            holder: new_holder(),
             reclaimed_at_open,
         })
     }
