@@ -7,7 +7,9 @@
 //! Paths: `get` (os_get + os_release of a present object), `contains`
 //! (os_contains of a present object), `absent` (os_get of an absent ID with
 //! no wait), `put` (os_put of 64 B under fresh IDs), `putdel` (os_put +
-//! os_delete of 64 B).
+//! os_delete of 64 B), `ref` (os_ref + os_unref of an object the handle
+//! holds a reference to already: its creator's), `putref` (os_put_ex of
+//! 64 B under fresh IDs with OS_OBJECT_REFCOUNTED).
 
 use std::ffi::CString;
 
@@ -18,7 +20,7 @@ fn main() {
     let (op, n) = match args.as_slice() {
         [op, n] => (op.clone(), n.parse::<u64>().expect("N is a number")),
         _ => {
-            eprintln!("usage: instructions get|contains|absent|put|putdel N");
+            eprintln!("usage: instructions get|contains|absent|put|putdel|ref|putref N");
             std::process::exit(2);
         }
     };
@@ -81,6 +83,29 @@ fn main() {
                     assert_eq!(os_put(store, data.as_ptr().cast(), 64, &mut fresh), OS_OK);
                     assert_eq!(os_delete(store, &fresh), OS_OK);
                 }
+            }
+            "ref" => {
+                let mut held = os_object_id::default();
+                let flags = OS_OBJECT_REFCOUNTED;
+                assert_eq!(os_put_ex(store, data.as_ptr().cast(), 64, std::ptr::null(), 0, flags, &mut held), OS_OK);
+                for _ in 0..n {
+                    assert_eq!(os_ref(store, &held), OS_OK);
+                    assert_eq!(os_unref(store, &held), OS_OK);
+                }
+            }
+            "putref" => {
+                let mut fresh = os_object_id::default();
+                for _ in 0..n {
+                    let flags = OS_OBJECT_REFCOUNTED;
+                    assert_eq!(
+                        os_put_ex(store, data.as_ptr().cast(), 64, std::ptr::null(), 0, flags, &mut fresh),
+                        OS_OK
+                    );
+                }
+                // Closing would drop N references (and free N objects),
+                // which would count as the path's: leave without closing.
+                assert_eq!(os_destroy(name.as_ptr()), OS_OK);
+                std::process::exit(0);
             }
             other => panic!("unknown path {other}"),
         }

@@ -100,8 +100,11 @@ fn references_keep_a_deleted_plain_object_until_the_last_unref() {
     s.unref(&id).unwrap();
     assert!(s.contains(&id).unwrap(), "a plain object is not freed when its count reaches zero");
     s.add_ref(&id).unwrap();
+    s.add_ref(&id).unwrap(); // held: the check of a second goes to where the object was seen
     s.delete(&id).unwrap();
     assert!(!s.contains(&id).unwrap());
+    assert_eq!(s.add_ref(&id).unwrap_err().kind(), ErrorKind::NotFound, "held, but deleted");
+    s.unref(&id).unwrap();
     assert!(s.stats().unwrap().used_bytes > 0, "referenced: not freed");
     assert_eq!(s.put_as(&id, b"x", b"").unwrap_err().kind(), ErrorKind::AlreadyExists, "the ID stays reserved");
     assert_eq!(s.ref_holders(&id).unwrap().len(), 1);

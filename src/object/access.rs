@@ -486,6 +486,30 @@ impl<'a> Access<'a> {
         }
     }
 
+    /// `contains`, asked first of descriptor `*hint` (where `id` was found
+    /// last, or anything: a hint is only a guess): one descriptor read
+    /// instead of an index probe while the object stays there. Only
+    /// "present, in memory" is taken from the hint (a descriptor that holds
+    /// the ID and is readable answers for the ID); anything else looks the
+    /// ID up and moves the hint to where it is found.
+    pub(crate) fn contains_hinted(&self, id: &ObjectId, hint: &mut u32) -> bool {
+        let key = id.words();
+        if (*hint as usize) < self.o.desc.count() {
+            if let Some(s) = self.o.desc.state_if_key(*hint, &key) {
+                if s.is_readable() && !s.is(State::Spilled) {
+                    return true;
+                }
+            }
+        }
+        match self.o.lookup_state(&key, |s| s.is_readable()) {
+            None => false,
+            Some((d, s)) => {
+                *hint = d;
+                !s.is(State::Spilled) || self.spilled_object_exists(&key)
+            }
+        }
+    }
+
     #[cold]
     fn spilled_object_exists(&self, key: &[u64; 3]) -> bool {
         self.o.lookup(key, |s| s.is_readable()).is_some_and(|(_, snap)| !snap.deleted_while_spilled())

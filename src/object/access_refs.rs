@@ -6,7 +6,7 @@
 //! helped along.
 
 use super::access::Access;
-use super::process_refs::{Held, Holder};
+use super::process_refs::Holder;
 use super::refcount::{DropRef, TakeRef};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
@@ -46,13 +46,18 @@ impl Access<'_> {
     pub(crate) fn add_ref(&self, id: &ObjectId, holder: Holder) -> Result<()> {
         let key = id.words();
         let mut counts = self.att.process_refs().lock(&key);
-        if counts.get(&key).is_none_or(Held::is_empty) {
-            self.take_shared(id, &key)?;
-        } else if !self.contains(id) {
+        let held = counts.entry(key).or_default();
+        if held.is_empty() {
+            if let Err(e) = self.take_shared(id, &key) {
+                counts.remove(&key);
+                return Err(e);
+            }
+        } else if !self.contains_hinted(id, &mut held.hint) {
             // Held already (so not retired), but it may be deleted.
             return Err(Error::object_not_found(id.0));
         }
-        if !counts.entry(key).or_default().add(holder) {
+        let held = counts.get_mut(&key).expect("entered above, under the lock");
+        if !held.add(holder) {
             // Only a count held already can be full: nothing to undo.
             return Err(err!(InvalidArgument, "too many references to object {id}"));
         }

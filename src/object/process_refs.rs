@@ -74,6 +74,8 @@ pub(crate) fn new_holder() -> Holder {
 pub(crate) struct Held {
     first: (Holder, u32),
     more: Vec<(Holder, u32)>,
+    /// The descriptor the object was last seen in (`Access::contains_hinted`).
+    pub(crate) hint: u32,
 }
 
 impl Held {
@@ -200,7 +202,7 @@ mod tests {
         assert!(h.is_last() && h.of(3) == 1);
         assert!(h.take(3) && h.is_empty());
         assert!(h.add(5) && h.of(5) == 1 && h.is_last());
-        let mut full = Held { first: (7, u32::MAX), more: Vec::new() };
+        let mut full = Held { first: (7, u32::MAX), ..Held::default() };
         assert!(!full.add(7) && full.of(7) == u32::MAX, "an overflow is refused and changes nothing");
     }
     use crate::id::ObjectId;
