@@ -9,14 +9,19 @@
 //!    and never OUT_OF_MEMORY while little is pinned.
 //! 3. `collect`'s sweep of the spill directory never removes a file of a
 //!    live process, even one that attached after the sweep began.
+//! 4. A lookup never passes over an object that is there all along while
+//!    others spill and restore it: `contains`, `get` and `add_ref` never
+//!    say it is absent. (Not so yet: that test is ignored, see it.)
 
 mod common;
 
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use common::child::{spawn_child, ChildGuard};
 use common::{assert_consistent, pattern, SpillDir, TempStore};
-use objstore::{Options, Store};
+use objstore::{ObjectId, Options, Store};
 
 const MIB: u64 = 1 << 20;
 /// How long a child may take to finish before the test calls it hung. A
@@ -195,5 +200,97 @@ fn a_stopped_spillers_file_survives_collect_and_a_killed_ones_does_not() {
     assert!(failures.is_empty(), "{failures:?}");
     s.collect().unwrap();
     assert!(temp_files().is_empty(), "{:?}", temp_files());
+    assert_consistent(&s);
+}
+
+/// 40 objects of 300 KiB in an 8 MiB store, which a thread's puts of 1 MiB
+/// keep spilling and another thread's gets keep restoring; two threads ask
+/// for them all the while: every `contains`, `get` and `add_ref` finds
+/// them.
+///
+/// Ignored because it fails: a lookup (`Objects::lookup`, `lookup_state`)
+/// passes over a descriptor whose state changes while it reads it (a spill
+/// beginning or ending), and over an index entry that a restored copy takes
+/// over from an original freed before the lookup reads it. About one
+/// `contains` in a million says absent here (2 to 8 in 3 s); `get` with no
+/// wait, `add_ref`, `give_ref`, `take_ref` and `release` look objects up
+/// the same way (the references soak, tests/soak_refs.rs, meets it as a
+/// refused `give_ref` of a held object and a refused ticket of a live
+/// giver).
+#[test]
+#[ignore = "fails: lookups pass over an object that is being spilled or restored"]
+fn lookups_never_miss_an_object_being_spilled_and_restored() {
+    let t = TempStore::new("lookups");
+    let dir = SpillDir::new("lookups");
+    let s = spill_store(&t, &dir, 8 * MIB);
+    let ids: Vec<ObjectId> = (0..40u64).map(|n| s.put(&pattern(n, 300 << 10)).unwrap()).collect();
+    let stop = AtomicBool::new(false);
+    let misses = Mutex::new(vec![]);
+    let checks = Mutex::new(0u64);
+    let end = Instant::now() + Duration::from_secs(3);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            let mut live = std::collections::VecDeque::new();
+            let data = vec![1u8; MIB as usize];
+            while !stop.load(Ordering::Relaxed) {
+                live.push_back(s.put(&data).unwrap());
+                if live.len() > 7 {
+                    s.delete(&live.pop_front().unwrap()).unwrap();
+                }
+            }
+        });
+        sc.spawn(|| {
+            for i in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                if let Err(e) = s.get(&ids[i % ids.len()], Some(Duration::ZERO)) {
+                    misses.lock().unwrap().push(format!("get to restore: {e}"));
+                }
+                std::thread::sleep(Duration::from_micros(100));
+            }
+        });
+        let checkers: Vec<_> = (0..2)
+            .map(|c| {
+                let (s, ids, misses, checks) = (&s, &ids, &misses, &checks);
+                sc.spawn(move || {
+                    let mut i = c;
+                    while Instant::now() < end {
+                        let id = &ids[(i * 7) % ids.len()];
+                        i += 1;
+                        if !s.contains(id).unwrap() {
+                            misses.lock().unwrap().push(format!("contains: {id} absent"));
+                        }
+                        if i % 16 == 0 {
+                            match s.add_ref(id) {
+                                Ok(()) => s.unref(id).unwrap(),
+                                Err(e) => misses.lock().unwrap().push(format!("add_ref: {e}")),
+                            }
+                        }
+                        if i % 64 == 0 {
+                            if let Err(e) = s.get(id, Some(Duration::ZERO)) {
+                                misses.lock().unwrap().push(format!("get: {e}"));
+                            }
+                        }
+                    }
+                    *checks.lock().unwrap() += i as u64;
+                })
+            })
+            .collect();
+        for c in checkers {
+            c.join().unwrap();
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    let st = s.stats().unwrap();
+    let misses = misses.into_inner().unwrap();
+    assert!(
+        misses.is_empty(),
+        "{} of {} lookups missed, first: {:?}",
+        misses.len(),
+        checks.into_inner().unwrap(),
+        &misses[..misses.len().min(5)]
+    );
+    assert!(st.spills_total > 0 && st.restores_total > 0, "{st:?}");
     assert_consistent(&s);
 }
