@@ -11,7 +11,7 @@
 //!    live process, even one that attached after the sweep began.
 //! 4. A lookup never passes over an object that is there all along while
 //!    others spill and restore it: `contains`, `get` and `add_ref` never
-//!    say it is absent. (Not so yet: that test is ignored, see it.)
+//!    say it is absent.
 
 mod common;
 
@@ -208,17 +208,12 @@ fn a_stopped_spillers_file_survives_collect_and_a_killed_ones_does_not() {
 /// for them all the while: every `contains`, `get` and `add_ref` finds
 /// them.
 ///
-/// Ignored because it fails: a lookup (`Objects::lookup`, `lookup_state`)
-/// passes over a descriptor whose state changes while it reads it (a spill
-/// beginning or ending), and over an index entry that a restored copy takes
-/// over from an original freed before the lookup reads it. About one
-/// `contains` in a million says absent here (2 to 8 in 3 s); `get` with no
-/// wait, `add_ref`, `give_ref`, `take_ref` and `release` look objects up
-/// the same way (the references soak, tests/soak_refs.rs, meets it as a
-/// refused `give_ref` of a held object and a refused ticket of a live
-/// giver).
+/// A lookup reads a descriptor again whose state changed while it read it
+/// (a spill beginning or ending), and an index entry again that a restored
+/// copy took over in place from an original freed in between
+/// (`Index::find_in_replaced`, `Descriptors::snapshot_if_key_again`):
+/// without both, about one `contains` in a million said absent here.
 #[test]
-#[ignore = "fails: lookups pass over an object that is being spilled or restored"]
 fn lookups_never_miss_an_object_being_spilled_and_restored() {
     let t = TempStore::new("lookups");
     let dir = SpillDir::new("lookups");

@@ -437,6 +437,10 @@ impl Snapshot {
 }
 
 /// The descriptor table.
+/// How many times a lookup reads a descriptor again whose state changed
+/// while it read it, before passing over it.
+const REREADS: usize = 16;
+
 #[derive(Clone, Copy)]
 pub(crate) struct Descriptors<'a> {
     lines: &'a [[AtomicU64; DESC_WORDS]],
@@ -529,14 +533,39 @@ impl<'a> Descriptors<'a> {
         let info = line[w::INFO].load(Ordering::Relaxed);
         fence(Ordering::Acquire);
         let s2 = line[w::STATE].load(Ordering::Relaxed);
-        (s1 == s2).then_some(Snapshot {
-            state: StateWord(s1),
-            key: *key,
-            meta_len: (id2 >> 32) as u32,
-            data_len,
-            loc,
-            info,
-        })
+        if s1 != s2 {
+            return self.snapshot_if_key_again(d, key);
+        }
+        Some(Snapshot { state: StateWord(s1), key: *key, meta_len: (id2 >> 32) as u32, data_len, loc, info })
+    }
+
+    /// `snapshot_if_key` after the state changed under the read (a spill or
+    /// restore stepping on): read again, so that a lookup does not pass
+    /// over the object it is looking for. Each retry follows a step someone
+    /// took; a descriptor that keeps changing is passed over after a few.
+    #[cold]
+    #[inline(never)]
+    fn snapshot_if_key_again(&self, d: u32, key: &[u64; 3]) -> Option<Snapshot> {
+        let line = self.line(d);
+        for _ in 0..REREADS {
+            std::hint::spin_loop();
+            let s1 = line[w::STATE].load(Ordering::Acquire);
+            let id0 = line[w::ID0].load(Ordering::Relaxed);
+            let id1 = line[w::ID1].load(Ordering::Relaxed);
+            let id2 = line[w::ID2_META].load(Ordering::Relaxed);
+            if id0 != key[0] || id1 != key[1] || id2 & 0xffff_ffff != key[2] {
+                return None;
+            }
+            let data_len = line[w::DATA_LEN].load(Ordering::Relaxed);
+            let loc = line[w::LOC].load(Ordering::Relaxed);
+            let info = line[w::INFO].load(Ordering::Relaxed);
+            fence(Ordering::Acquire);
+            if line[w::STATE].load(Ordering::Relaxed) == s1 {
+                let meta_len = (id2 >> 32) as u32;
+                return Some(Snapshot { state: StateWord(s1), key: *key, meta_len, data_len, loc, info });
+            }
+        }
+        None
     }
 
     /// The state word of `d` if it holds `key`, read seqlock-style (the key
@@ -552,7 +581,10 @@ impl<'a> Descriptors<'a> {
             return None;
         }
         fence(Ordering::Acquire);
-        (line[w::STATE].load(Ordering::Relaxed) == s1).then_some(StateWord(s1))
+        if line[w::STATE].load(Ordering::Relaxed) != s1 {
+            return self.snapshot_if_key_again(d, key).map(|s| s.state);
+        }
+        Some(StateWord(s1))
     }
 
     /// The key of `d` if its state word is still `state` after reading it.

@@ -63,6 +63,8 @@ const DESC_SHIFT: u32 = 33;
 const GEN_SHIFT: u32 = 24;
 const GEN_MASK: u64 = (1 << 9) - 1;
 const TAG_MASK: u64 = (1 << 24) - 1;
+/// How many in-place replacements of one entry a lookup follows.
+const REPLACEMENTS_FOLLOWED: usize = 4;
 
 #[inline]
 fn entry_value(d: u32, gen: u64, tag: u32) -> u64 {
@@ -155,6 +157,41 @@ impl<'a> Index<'a> {
                     if let Some(r) = f(d) {
                         return Some(r);
                     }
+                }
+                if let Some(r) = self.find_in_replaced(e, v, tag, f) {
+                    return Some(r);
+                }
+            }
+        }
+        None
+    }
+
+    /// After `f` passed over the descriptor that entry `e` named (value
+    /// `seen`): if the entry names another descriptor now, `f` of that one.
+    /// A restore replaces its original's entry with its copy's in place
+    /// (`replace`) and then frees the original, so a lookup that read the
+    /// entry before the replacement and the original after its free would
+    /// otherwise pass over both. Each retry follows a replacement someone
+    /// made; bounded.
+    #[cold]
+    #[inline(never)]
+    fn find_in_replaced<R>(
+        &self,
+        e: &AtomicU64,
+        mut seen: u64,
+        tag: u32,
+        f: &mut impl FnMut(u32) -> Option<R>,
+    ) -> Option<R> {
+        for _ in 0..REPLACEMENTS_FOLLOWED {
+            let now = e.load(Ordering::Acquire);
+            if now == seen || now & TAG_MASK != tag as u64 {
+                return None;
+            }
+            seen = now;
+            let d = entry_desc(now)?;
+            if d < self.descriptors {
+                if let Some(r) = f(d) {
+                    return Some(r);
                 }
             }
         }
