@@ -20,9 +20,9 @@
 #      pandas, pyarrow, torch) live in build/python/deps-venv, kept between
 #      runs and made again when that file changes; the fresh venv sees them
 #      through a .pth file, so only the wheel is installed anew each run;
-#   5. pytest (its interop test builds a C program against the repository's
-#      C library, target/release, built here with cargo if make build has
-#      not), with OBJSTORE_TEST_NO_SKIP=1: a skipped test fails the run;
+#   5. pytest (its interop test builds a C, a C++ and a Go program against
+#      the repository's C library, target/release, built here with cargo if
+#      make build has not), with OBJSTORE_TEST_NO_SKIP=1: a skipped test fails the run;
 #      mypy --strict on the package and on code using it runs there
 #      (tests/test_typing.py, its cache in build/python/mypy-cache); then
 #      the examples (spawn and fork): the tensor walk-through (torch
@@ -193,7 +193,7 @@ venv_with "$DEPS" "$CI/requirements-test.txt"
 site() { "$1/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])'; }
 site "$DEPS" >"$(site "$VENV")/objstore-test-deps.pth"
 
-step "the C library (the interop test's C program links it: target/release, as make build makes it)"
+step "the C library (the interop test's C, C++ and Go programs link it: target/release, as make build makes it)"
 CARGO_TARGET_DIR=$REPO/target cargo build --release --lib --quiet --features remote
 
 step "pytest"
