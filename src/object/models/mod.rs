@@ -303,6 +303,55 @@ fn restore(a: &Arena, me: u32, d: u32, spilled: StateWord) -> bool {
     }
 }
 
+/// A lookup of a spilled object while another process restores it finds
+/// the object whatever step the restorer is at, or stopped at forever (a
+/// lookup that runs whole between two of its steps): the original, still
+/// SPILLED, or the copy (SHADOW, then SEALED), never neither. Without
+/// following an index entry replaced in place, a lookup that read the
+/// entry before the install and the original after its free passed over
+/// both.
+#[test]
+fn a_lookup_never_passes_over_an_object_being_restored() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let (d, spilled) = spilled_object(&a);
+        let restorer = {
+            let a = a.clone();
+            thread::spawn(move || restore(&a, 1, d, spilled))
+        };
+        let o = a.objects();
+        let found = o.lookup(&KEY, |s| s.is_readable());
+        assert!(found.is_some(), "a lookup passed over the object being restored");
+        assert!(o.lookup_state(&KEY, |s| s.is_readable()).is_some(), "lookup_state passed over it");
+        assert!(restorer.join().unwrap());
+    });
+}
+
+/// A lookup while another process spills the object (SEALED, SPILLING,
+/// SPILLED, its memory released) finds it at every step, the state word
+/// changing under the read included.
+#[test]
+fn a_lookup_never_passes_over_an_object_being_spilled() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let d = put(&a, 0).unwrap();
+        let sealed = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let spiller = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let seen = o.spill_attempt(d);
+                let spilling = o.begin_spill(d, sealed, 0).unwrap();
+                assert!(o.record_spill_attempt(d, spilling, seen, 1));
+                assert!(o.commit_spill(d, spilling));
+            })
+        };
+        let o = a.objects();
+        assert!(o.lookup_state(&KEY, |s| s.is_readable()).is_some(), "a lookup passed over the object being spilled");
+        spiller.join().unwrap();
+    });
+}
+
 /// A getter cancelling a spill races the spiller's commit: either the
 /// object stays in memory (cancelled) or it is spilled, never both; and a
 /// pin taken meanwhile keeps it in memory.
