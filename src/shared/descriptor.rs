@@ -438,7 +438,7 @@ impl Snapshot {
 
 /// The descriptor table.
 /// How many times a lookup reads a descriptor again whose state changed
-/// while it read it, before passing over it.
+/// while it read it, before passing over it (see `sync::lookup_retries`).
 const REREADS: usize = 16;
 
 #[derive(Clone, Copy)]
@@ -547,7 +547,7 @@ impl<'a> Descriptors<'a> {
     #[inline(never)]
     fn snapshot_if_key_again(&self, d: u32, key: &[u64; 3]) -> Option<Snapshot> {
         let line = self.line(d);
-        for _ in 0..REREADS {
+        for _ in 0..super::sync::lookup_retries(REREADS) {
             std::hint::spin_loop();
             let s1 = line[w::STATE].load(Ordering::Acquire);
             let id0 = line[w::ID0].load(Ordering::Relaxed);

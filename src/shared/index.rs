@@ -63,7 +63,8 @@ const DESC_SHIFT: u32 = 33;
 const GEN_SHIFT: u32 = 24;
 const GEN_MASK: u64 = (1 << 9) - 1;
 const TAG_MASK: u64 = (1 << 24) - 1;
-/// How many in-place replacements of one entry a lookup follows.
+/// How many in-place replacements of one entry a lookup follows (see
+/// `sync::lookup_retries`).
 const REPLACEMENTS_FOLLOWED: usize = 4;
 
 #[inline]
@@ -182,7 +183,7 @@ impl<'a> Index<'a> {
         tag: u32,
         f: &mut impl FnMut(u32) -> Option<R>,
     ) -> Option<R> {
-        for _ in 0..REPLACEMENTS_FOLLOWED {
+        for _ in 0..super::sync::lookup_retries(REPLACEMENTS_FOLLOWED) {
             let now = e.load(Ordering::Acquire);
             if now == seen || now & TAG_MASK != tag as u64 {
                 return None;

@@ -54,3 +54,50 @@ pub(crate) fn spin_hint() {
     #[cfg(loom)]
     loom::thread::yield_now();
 }
+
+/// How many times a lookup reads again what changed under it (a
+/// descriptor's state, an index entry replaced in place): `n` in a real
+/// build. Under loom, none unless a model asks with `ModelLookupRetries`:
+/// every extra read multiplies the interleavings loom explores (a model of
+/// two fetchers took minutes instead of seconds), and only the models of
+/// lookups racing spills and restores are about these reads.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) const fn lookup_retries(n: usize) -> usize {
+    n
+}
+
+/// Models under way that asked for re-reads (a count: the test harness
+/// may run models side by side).
+#[cfg(loom)]
+static MODEL_LOOKUP_RETRIES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[cfg(loom)]
+pub(crate) fn lookup_retries(n: usize) -> usize {
+    // As many as loom's preemption bound lets a writer step under a read.
+    if MODEL_LOOKUP_RETRIES.load(std::sync::atomic::Ordering::Relaxed) > 0 {
+        n.min(3)
+    } else {
+        0
+    }
+}
+
+/// Turns lookups' re-reads on (up to three) for the life of the value, in a
+/// loom model (models run one at a time).
+#[cfg(loom)]
+pub(crate) struct ModelLookupRetries;
+
+#[cfg(loom)]
+impl ModelLookupRetries {
+    pub(crate) fn on() -> ModelLookupRetries {
+        MODEL_LOOKUP_RETRIES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ModelLookupRetries
+    }
+}
+
+#[cfg(loom)]
+impl Drop for ModelLookupRetries {
+    fn drop(&mut self) {
+        MODEL_LOOKUP_RETRIES.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}

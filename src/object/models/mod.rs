@@ -20,6 +20,7 @@ mod evict;
 mod lingering;
 mod refs;
 use crate::shared::descriptor::{w, State, StateWord, NO_OWNER};
+use crate::shared::sync::ModelLookupRetries;
 
 /// A store's object tables on the heap: `n` descriptors, one index bucket.
 const KEY: [u64; 3] = [0xfeed, 0xbeef, 0x1234];
@@ -312,6 +313,7 @@ fn restore(a: &Arena, me: u32, d: u32, spilled: StateWord) -> bool {
 /// both.
 #[test]
 fn a_lookup_never_passes_over_an_object_being_restored() {
+    let _retries = ModelLookupRetries::on();
     model(|| {
         let a = Arc::new(Arena::new(2, 2));
         let (d, spilled) = spilled_object(&a);
@@ -332,6 +334,7 @@ fn a_lookup_never_passes_over_an_object_being_restored() {
 /// changing under the read included.
 #[test]
 fn a_lookup_never_passes_over_an_object_being_spilled() {
+    let _retries = ModelLookupRetries::on();
     model(|| {
         let a = Arc::new(Arena::new(2, 2));
         let d = put(&a, 0).unwrap();
