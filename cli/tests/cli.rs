@@ -534,7 +534,10 @@ fn put_with_a_chosen_id() {
 #[test]
 fn ls_json_filters_and_sorting() {
     let t = TempStore::create("ls", "32MiB", &[]);
-    let before = now_unix();
+    // Puts stamp objects from the coarse real-time clock (the last timer
+    // tick), which may still read the previous second just after this
+    // precise reading crossed into a new one.
+    let before = now_unix() - 1;
     let small = put_bytes(t.n(), &pattern(1, 100), &["--meta", "s"]);
     let medium = put_bytes(t.n(), &pattern(2, 5000), &[]);
     let large = put_bytes(t.n(), &pattern(3, 70_000), &["--meta", "large object"]);
