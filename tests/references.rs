@@ -300,3 +300,101 @@ fn threads_ref_and_unref_one_object() {
     assert!(!s.contains(&id).unwrap());
     assert_consistent(&s);
 }
+
+/// The last unref of a REFCOUNTED object that another thread is spilling
+/// deletes it at once: the spiller pins the object while it writes the
+/// bytes out, and that pin keeps the memory until it is done, not the
+/// object (it found the object visible after its last unref, for as long
+/// as the spill file took to write). The spill then fails, and leaves no
+/// file and no memory behind, with no collect.
+#[test]
+fn the_last_unref_of_an_object_being_spilled_deletes_it_at_once() {
+    let t = TempStore::new("refs-spilling");
+    let dir = SpillDir::new("refs-spilling");
+    let s = t.open(&Options { capacity_bytes: 32 * MIB, spill_dir: Some(dir.path().into()), ..Options::default() });
+    let big = common::pattern(11, 20 << 20);
+    let (mut attempts, mut caught) = (0, 0);
+    // The unref must land while the spill file is being written: try until
+    // it did three times.
+    while caught < 3 && attempts < 40 {
+        attempts += 1;
+        let id = s.put_ex(&big, b"", OBJECT_REFCOUNTED).unwrap();
+        let mut seen = false;
+        std::thread::scope(|sc| {
+            // No room for this one unless the refcounted object is spilled.
+            let spiller = sc.spawn(|| s.put(&big).unwrap());
+            while !spiller.is_finished() {
+                if dir.files().iter().any(|f| f.ends_with(".tmp")) {
+                    seen = true;
+                    s.unref(&id).unwrap();
+                    assert!(!s.contains(&id).unwrap(), "visible after its last unref while being spilled");
+                    assert_eq!(s.add_ref(&id).unwrap_err().kind(), ErrorKind::NotFound);
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            let other = spiller.join().unwrap();
+            s.delete(&other).unwrap();
+        });
+        if seen {
+            caught += 1;
+        } else {
+            s.unref(&id).unwrap();
+        }
+        let st = s.stats().unwrap();
+        assert_eq!((st.object_count, st.used_bytes, st.spilled_count), (0, 0, 0), "{st:?}");
+        assert_eq!(dir.files(), Vec::<String>::new(), "spill files left");
+    }
+    assert!(caught > 0, "no unref landed during a spill in {attempts} attempts");
+    assert_consistent(&s);
+}
+
+/// The same, when a get cancels the spill first (a reader wins over a
+/// spiller) and releases the object before the last unref: the object must
+/// go with the unref, as with no spill under way.
+///
+/// Ignored because it fails: the spiller goes on writing the file of the
+/// cancelled spill and pins the object until it is done, and a pin of a
+/// SEALED object holds a REFCOUNTED one, so the object stays visible after
+/// its last unref (`contains`, `get` and `add_ref` find it) until the
+/// spiller lets go, milliseconds later; nothing tells the spiller's pin
+/// from a reader's.
+#[test]
+#[ignore = "fails: a cancelled spill's pin keeps the object after its last unref"]
+fn the_last_unref_after_a_get_cancelled_a_spill_deletes_it_at_once() {
+    let t = TempStore::new("refs-cancelled");
+    let dir = SpillDir::new("refs-cancelled");
+    let s = t.open(&Options { capacity_bytes: 32 * MIB, spill_dir: Some(dir.path().into()), ..Options::default() });
+    let big = common::pattern(12, 20 << 20);
+    let (mut attempts, mut caught) = (0, 0);
+    while caught < 3 && attempts < 40 {
+        attempts += 1;
+        let id = s.put_ex(&big, b"", OBJECT_REFCOUNTED).unwrap();
+        let mut seen = false;
+        std::thread::scope(|sc| {
+            let spiller = sc.spawn(|| s.put(&big).unwrap());
+            while !spiller.is_finished() {
+                if dir.files().iter().any(|f| f.ends_with(".tmp")) {
+                    seen = true;
+                    assert_eq!(s.get(&id, Some(Duration::ZERO)).unwrap().data().len(), big.len());
+                    s.unref(&id).unwrap();
+                    assert!(!s.contains(&id).unwrap(), "visible after its last unref");
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            let other = spiller.join().unwrap();
+            s.delete(&other).unwrap();
+        });
+        if seen {
+            caught += 1;
+        } else {
+            s.unref(&id).unwrap();
+        }
+    }
+    assert!(caught > 0, "no get landed during a spill in {attempts} attempts");
+    s.collect().unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.spilled_count), (0, 0, 0), "{st:?}");
+    assert_consistent(&s);
+}

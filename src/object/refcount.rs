@@ -238,9 +238,10 @@ impl Objects<'_> {
     #[cold]
     pub(crate) fn retire(&self, d: u32, s: StateWord, key: &[u64; 3], me: u32, mem: &dyn Memory) -> bool {
         let gen = s.gen();
-        let held_elsewhere = || self.pinned(d) || self.holds.any(self.hash(key), key) || !self.alive_for_refs(d, s);
+        let held_elsewhere =
+            || self.pinned_by_reader(d) || self.holds.any(self.hash(key), key) || !self.alive_for_refs(d, s);
         for _ in 0..RETIRE_ROUNDS {
-            if self.pinned(d) || !self.refs.close(d, gen, me) {
+            if self.pinned_by_reader(d) || !self.refs.close(d, gen, me) {
                 return false;
             }
             dekker_fence();
@@ -263,6 +264,16 @@ impl Objects<'_> {
             return true;
         }
         false
+    }
+
+    /// Whether `d` is pinned by a reader, which holds a REFCOUNTED object as
+    /// a reference does. Readers pin only SEALED objects (a pin is checked
+    /// against the state, and a reader cancels a spill before it pins), so
+    /// a pin of a SPILLING or SPILLED object is its spiller's, taken to read
+    /// the bytes it writes out: that one keeps the memory (a delete leaves
+    /// the free to the last unpin), not the object.
+    fn pinned_by_reader(&self, d: u32) -> bool {
+        self.pinned(d) && self.desc.load_state(d, Ordering::SeqCst).state() == State::Sealed
     }
 
     /// Deletes the object `key` whose reference word is DEAD(by): wherever
