@@ -4,11 +4,14 @@
 //! starts it with `--ignored --exact child_entry`, and the `child_entry`
 //! test of that binary (ignored in normal runs) calls `run_child()`, which
 //! plays the role named in OBJSTORE_CHILD. Children report to the parent on
-//! stdout, one event per line starting with '@'. Children are killed and
+//! stdout, one event per line starting with '@'; a child started with
+//! `spawn_child_with_stdin` also reads lines the parent sends to its stdin
+//! (`ChildGuard::send_line`, `stdin_lines`). Children are killed and
 //! reaped when their `ChildGuard` drops, so a failing test leaves none.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::AsRawFd;
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -113,6 +116,18 @@ impl ChildGuard {
         }
     }
 
+    /// Writes one line to the stdin of a child started with
+    /// `spawn_child_with_stdin`, without waiting: false if the child cannot
+    /// take it now (it exited, or it is stopped and its pipe is full). A
+    /// line of up to 4 KiB goes whole or not at all (PIPE_BUF).
+    pub fn send_line(&mut self, line: &str) -> bool {
+        let Some(stdin) = self.child.stdin.as_mut() else { return false };
+        let mut buf = line.as_bytes().to_vec();
+        buf.push(b'\n');
+        assert!(buf.len() <= 4096, "a line too long for one pipe write");
+        matches!(stdin.write(&buf), Ok(n) if n == buf.len())
+    }
+
     /// Every remaining event (after the child exited or was killed).
     pub fn drain(&self) -> Vec<String> {
         let mut out = vec![];
@@ -147,25 +162,57 @@ fn forward_events(out: ChildStdout, tx: mpsc::Sender<String>) {
 
 /// Starts this test binary as a child playing `role`.
 pub fn spawn_child(role: &str, args: &[String]) -> ChildGuard {
+    spawn_with(role, args, false)
+}
+
+/// `spawn_child`, with a pipe to the child's stdin: the parent writes lines
+/// with `ChildGuard::send_line` (never blocking on it), the child reads
+/// them with `stdin_lines`.
+pub fn spawn_child_with_stdin(role: &str, args: &[String]) -> ChildGuard {
+    spawn_with(role, args, true)
+}
+
+fn spawn_with(role: &str, args: &[String], stdin: bool) -> ChildGuard {
     let exe = std::env::current_exe().expect("test binary path");
     let mut child = Command::new(exe)
         .args(["--ignored", "--exact", "child_entry", "--nocapture", "--test-threads=1", "-q"])
         .env("OBJSTORE_CHILD", role)
         .env("OBJSTORE_CHILD_ARGS", args.join(" "))
+        .stdin(if stdin { Stdio::piped() } else { Stdio::inherit() })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("spawn child");
+    if let Some(w) = &child.stdin {
+        // SAFETY: sets a flag on the pipe's write end, which we own.
+        let fd = w.as_raw_fd();
+        let rc = unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) | libc::O_NONBLOCK) };
+        assert_eq!(rc, 0, "O_NONBLOCK on the child's stdin");
+    }
     let (tx, rx) = mpsc::channel();
     forward_events(child.stdout.take().expect("piped"), tx);
     ChildGuard { child, events: rx }
 }
 
 fn emit(event: impl std::fmt::Display) {
-    use std::io::Write;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "@{event}");
     let _ = out.flush();
+}
+
+/// The lines the parent sends to this child's stdin, read by a thread of
+/// their own (a child started with `spawn_child_with_stdin`).
+pub fn stdin_lines() -> mpsc::Receiver<String> {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 fn attach(name: &str) -> Store {
@@ -218,6 +265,9 @@ pub fn run_child() {
             random_getter(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap())
         }
         "soak_worker" => soak_worker(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
+        "ref_soak_worker" => {
+            ref_soak_worker(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap())
+        }
         "attach_once" => attach_once(&args[0], args[1].parse().unwrap()),
         "big_spiller" => big_spiller(&args[0], args[1].parse().unwrap()),
         "collector" => collector(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
@@ -923,6 +973,416 @@ fn soak_worker(name: &str, child: u32, seed: u64) {
             if let Err(e) = r {
                 fail(format!("delete of {id}: {:?} {}", e.kind(), e.message()));
             }
+        }
+    }
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+/// Object numbers at and above this are a reference soak worker's private
+/// objects, which no other worker looks up: their last unref frees them
+/// at once, which the worker checks.
+const PRIVATE_OBJECTS: u64 = 1 << 40;
+
+/// A reference soak worker (tests/soak_refs.rs): random operations on
+/// REFCOUNTED objects forever, each call checked against the statuses the
+/// documentation allows in its situation, anything else reported as a
+/// failure ("!..."); every object read is checked byte for byte against
+/// `soak_content_for`. It puts objects (holding their first reference),
+/// gets, adds and drops references, and gives references away as tickets:
+/// "gave ID TICKET" asks the parent to pass the ticket on, which it does
+/// by writing "ID TICKET GIVER" to another worker's stdin. A ticket
+/// received is taken (`take_ref`); NotFound is right only if its
+/// giver was killed, which the parent checks from "lost GIVER ID TICKET".
+/// Some tickets (at most `MAX_UNSENT`) are given and never sent: they go
+/// with their giver.
+/// Reports "#..." status counts as `soak_worker`. Holds at most 16
+/// references, one pin across operations and one more for a moment. Calls
+/// collect now and then until `collect_until` (milliseconds since the Unix
+/// epoch), none after it: a collect also removes spill files no object
+/// owns, which would hide one that a freed object left behind.
+fn ref_soak_worker(name: &str, child: u32, seed: u64, collect_until: u64) {
+    use objstore::OBJECT_REFCOUNTED;
+    let s = attach(name);
+    let inbox = stdin_lines();
+    let mut rng = Rng(seed | 1);
+    let mut tally = Tally::default();
+    // This handle's references, an ID once per reference.
+    let mut held: Vec<ObjectId> = vec![];
+    // The pin held across operations.
+    let mut pinned: Option<ObjectId> = None;
+    // The last ticket taken, to take again (NotFound).
+    let mut taken: Option<(ObjectId, u64)> = None;
+    let mut n = 0u64;
+    let mut private = PRIVATE_OBJECTS;
+    // Tickets given and never sent, which stay until this process dies:
+    // many (the store's table of tickets then holds hundreds, at times
+    // more than a thousand), but not so many that a worker not killed for
+    // a while fills it on its own.
+    const MAX_UNSENT: u32 = 256;
+    let mut unsent = 0u32;
+    let kind = |r: &objstore::Result<()>| match r {
+        Ok(()) => "ok".to_string(),
+        Err(e) => format!("{:?}", e.kind()),
+    };
+    let fail = |what: String| emit(format!("!{what}"));
+    let not_found = |r: &objstore::Result<()>| matches!(r, Err(e) if e.kind() == ErrorKind::NotFound);
+    // Reads an object this handle references or pins: present and intact.
+    let check = |id: &ObjectId, what: &str, tally: &mut Tally| match s.get(id, Some(Duration::ZERO)) {
+        Ok(obj) => {
+            tally.add(what, "ok");
+            if obj.data() != soak_content_for(id).as_slice() {
+                fail(format!("{what}: object {id} read back wrong ({} bytes)", obj.data().len()));
+            }
+        }
+        Err(e) => {
+            tally.add(what, &format!("{:?}", e.kind()));
+            fail(format!("{what} of held {id}: {:?} {}", e.kind(), e.message()));
+        }
+    };
+    // Gives one of this handle's references to `id` away; sends the ticket
+    // to the parent unless `send` is false.
+    let give = |id: &ObjectId, send: bool, tally: &mut Tally| -> bool {
+        match s.give_ref(id) {
+            Ok(ticket) => {
+                tally.add(if send { "give" } else { "give unsent" }, "ok");
+                if send {
+                    emit(format!("gave {id} {ticket}"));
+                }
+                true
+            }
+            // No room in the store's table of tickets near the ID: with up
+            // to MAX_UNSENT tickets a worker, and those in flight, in a
+            // table of 2048, it may be this situation. The reference stays.
+            Err(e) if e.kind() == ErrorKind::OutOfMemory => {
+                tally.add("give", "OutOfMemory");
+                false
+            }
+            Err(e) => {
+                tally.add("give", &format!("{:?}", e.kind()));
+                fail(format!("give of held {id}: {:?} {}", e.kind(), e.message()));
+                false
+            }
+        }
+    };
+    let unref = |id: &ObjectId, what: &str, tally: &mut Tally| {
+        let r = s.unref(id);
+        tally.add(what, &kind(&r));
+        if let Err(e) = r {
+            fail(format!("{what} of held {id}: {:?} {}", e.kind(), e.message()));
+        }
+    };
+    emit("ready");
+    for step in 0u64.. {
+        if step % 50 == 49 {
+            tally.flush();
+        }
+        // Tickets from other workers, a few at a time.
+        for _ in 0..2 {
+            let Ok(line) = inbox.try_recv() else { break };
+            let f: Vec<&str> = line.split(' ').collect();
+            let (id, ticket, giver): (ObjectId, u64, u32) =
+                (f[0].parse().unwrap(), f[1].parse().unwrap(), f[2].parse().unwrap());
+            let r = s.take_ref(&id, ticket);
+            tally.add("take", &kind(&r));
+            match r {
+                Ok(()) => {
+                    held.push(id);
+                    taken = Some((id, ticket));
+                    check(&id, "get taken", &mut tally);
+                    match rng.below(10) {
+                        0..=2 => {
+                            held.pop();
+                            unref(&id, "unref taken", &mut tally);
+                        }
+                        // Passed on as it came.
+                        3..=4 if give(&id, true, &mut tally) => {
+                            held.pop();
+                        }
+                        5..=6 => {
+                            // Passed on, and kept too.
+                            let r = s.add_ref(&id);
+                            tally.add("add_ref taken", &kind(&r));
+                            match r {
+                                Ok(()) if give(&id, true, &mut tally) => {}
+                                Ok(()) => held.push(id),
+                                Err(e) => fail(format!("add_ref of taken {id}: {:?} {}", e.kind(), e.message())),
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::NotFound => emit(format!("lost {giver} {id} {ticket}")),
+                Err(e) => fail(format!("take of {id} ticket {ticket:#x} from {giver}: {:?} {}", e.kind(), e.message())),
+            }
+        }
+        match rng.below(100) {
+            // put of a fresh ID: this handle holds its first reference
+            0..=19 => {
+                let id = derived_id(child, n);
+                n += 1;
+                let data = soak_content_for(&id);
+                let r = s.put_as_ex(&id, &data, b"refsoak", OBJECT_REFCOUNTED);
+                tally.add("put", &kind(&r));
+                if let Err(e) = r {
+                    fail(format!("put of {id} ({} bytes): {:?} {}", data.len(), e.kind(), e.message()));
+                    continue;
+                }
+                match rng.below(10) {
+                    0 => unref(&id, "unref new", &mut tally),
+                    1..=2 => {
+                        if !give(&id, true, &mut tally) {
+                            held.push(id);
+                        }
+                    }
+                    3 if unsent < MAX_UNSENT => {
+                        if give(&id, false, &mut tally) {
+                            unsent += 1;
+                        } else {
+                            held.push(id);
+                        }
+                    }
+                    _ => held.push(id),
+                }
+            }
+            // create, fill in two halves, seal (or abort: the reference goes)
+            20..=24 => {
+                let id = derived_id(child, n);
+                n += 1;
+                let data = soak_content_for(&id);
+                let abort = rng.below(4) == 0;
+                let r = s.create_ex_raw(Some(&id), data.len(), b"refsoak", OBJECT_REFCOUNTED).and_then(|(_, p)| {
+                    let half = data.len() / 2;
+                    // SAFETY: data.len() writable bytes until seal or abort.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(data.as_ptr(), p, half);
+                        std::ptr::copy_nonoverlapping(data.as_ptr().add(half), p.add(half), data.len() - half);
+                    }
+                    if abort {
+                        s.abort(&id)
+                    } else {
+                        s.seal(&id)
+                    }
+                });
+                tally.add(if abort { "create+abort" } else { "create+seal" }, &kind(&r));
+                match r {
+                    Ok(()) if abort => {
+                        if s.references(&id) != 0 {
+                            fail(format!("aborted {id} still referenced by its creator"));
+                        }
+                    }
+                    Ok(()) => held.push(id),
+                    Err(e) => fail(format!("create of {id}: {:?} {}", e.kind(), e.message())),
+                }
+            }
+            // get of a held object (the pin kept a while, or not)
+            25..=39 if !held.is_empty() => {
+                let id = held[rng.below(held.len() as u64) as usize];
+                match s.get_raw(&id, Some(Duration::ZERO)) {
+                    Ok(obj) => {
+                        tally.add("get held", "ok");
+                        // SAFETY: pinned until the release below.
+                        let data = unsafe { std::slice::from_raw_parts(obj.data, obj.data_len) };
+                        if data != soak_content_for(&id).as_slice() {
+                            fail(format!("get held: object {id} read back wrong ({} bytes)", data.len()));
+                        }
+                        let keep = rng.below(2) == 0;
+                        for old in [if keep { pinned.replace(id) } else { Some(id) }].into_iter().flatten() {
+                            let r = s.release(&old);
+                            tally.add("release", &kind(&r));
+                            if let Err(e) = r {
+                                fail(format!("release of {old}: {:?} {}", e.kind(), e.message()));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        tally.add("get held", &format!("{:?}", e.kind()));
+                        fail(format!("get of held {id}: {:?} {}", e.kind(), e.message()));
+                    }
+                }
+            }
+            // unref of a held object
+            40..=49 if !held.is_empty() => {
+                let id = held.swap_remove(rng.below(held.len() as u64) as usize);
+                unref(&id, "unref", &mut tally);
+            }
+            // give of a held object, the ticket sent to another worker
+            50..=59 if !held.is_empty() => {
+                let i = rng.below(held.len() as u64) as usize;
+                if give(&held[i], true, &mut tally) {
+                    held.swap_remove(i);
+                }
+            }
+            // give, and the ticket never sent: it goes with this process
+            60..=61 if !held.is_empty() && unsent < MAX_UNSENT => {
+                let i = rng.below(held.len() as u64) as usize;
+                if give(&held[i], false, &mut tally) {
+                    held.swap_remove(i);
+                    unsent += 1;
+                }
+            }
+            // one more reference to a held object
+            62..=66 if !held.is_empty() => {
+                let id = held[rng.below(held.len() as u64) as usize];
+                let r = s.add_ref(&id);
+                tally.add("add_ref", &kind(&r));
+                match r {
+                    Ok(()) => held.push(id),
+                    Err(e) => fail(format!("add_ref of held {id}: {:?} {}", e.kind(), e.message())),
+                }
+            }
+            // get of an object some worker may have put (this one, or one
+            // started shortly before or after it): intact or absent
+            67..=74 => {
+                let other = (child as u64).saturating_sub(8).max(1) + rng.below(16);
+                let id = derived_id(other as u32, rng.below(n.max(16) + 16));
+                match s.get(&id, Some(Duration::ZERO)) {
+                    Ok(obj) => {
+                        tally.add("get other", "ok");
+                        if obj.data() != soak_content_for(&id).as_slice() {
+                            fail(format!("get other: object {id} read back wrong ({} bytes)", obj.data().len()));
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::NotFound => tally.add("get other", "NotFound"),
+                    Err(e) => {
+                        tally.add("get other", &format!("{:?}", e.kind()));
+                        fail(format!("get of {id}: {:?} {}", e.kind(), e.message()));
+                    }
+                }
+            }
+            // a private object: its last unref frees it at once
+            75..=79 => {
+                let id = derived_id(child, private);
+                private += 1;
+                let r = s.put_as_ex(&id, &soak_content_for(&id), b"private", OBJECT_REFCOUNTED);
+                tally.add("put private", &kind(&r));
+                if let Err(e) = r {
+                    fail(format!("put of private {id}: {:?} {}", e.kind(), e.message()));
+                    continue;
+                }
+                let extra = rng.below(3) == 0;
+                if extra {
+                    let r = s.add_ref(&id);
+                    tally.add("add_ref private", &kind(&r));
+                    if let Err(e) = r {
+                        fail(format!("add_ref of private {id}: {:?} {}", e.kind(), e.message()));
+                        continue;
+                    }
+                }
+                check(&id, "get private", &mut tally);
+                unref(&id, "unref private", &mut tally);
+                if extra {
+                    if !s.contains(&id).unwrap_or(false) {
+                        fail(format!("private {id} gone with a reference left"));
+                    }
+                    unref(&id, "unref private", &mut tally);
+                }
+                if s.contains(&id).unwrap_or(true) {
+                    fail(format!("private {id} still there after its last unref"));
+                }
+                let r = s.add_ref(&id);
+                tally.add("add_ref freed", &kind(&r));
+                if !not_found(&r) {
+                    fail(format!("add_ref of freed private {id}: {r:?}"));
+                }
+                let r = s.get(&id, Some(Duration::ZERO)).map(|_| ());
+                tally.add("get freed", &kind(&r));
+                if !not_found(&r) {
+                    fail(format!("get of freed private {id}: {r:?}"));
+                }
+            }
+            // calls that must fail, and say so
+            80..=84 => {
+                let never = derived_id(child, u64::MAX - rng.below(1000));
+                let r = s.unref(&never);
+                tally.add("unref unheld", &kind(&r));
+                if !not_found(&r) {
+                    fail(format!("unref of an unheld {never}: {r:?}"));
+                }
+                let r = s.give_ref(&never).map(|_| ());
+                tally.add("give unheld", &kind(&r));
+                if !not_found(&r) {
+                    fail(format!("give of an unheld {never}: {r:?}"));
+                }
+                if let Some((id, ticket)) = taken {
+                    let r = s.take_ref(&id, ticket);
+                    tally.add("take again", &kind(&r));
+                    if !not_found(&r) {
+                        fail(format!("second take of {id} ticket {ticket:#x}: {r:?}"));
+                    }
+                }
+                if !held.is_empty() {
+                    let id = held[rng.below(held.len() as u64) as usize];
+                    let before = s.references(&id);
+                    let r = s.take_ref(&id, rng.next());
+                    tally.add("take wrong ticket", &kind(&r));
+                    if !not_found(&r) {
+                        fail(format!("take of {id} with a made-up ticket: {r:?}"));
+                    }
+                    if s.references(&id) != before {
+                        fail(format!("a refused take changed the references to {id}"));
+                    }
+                }
+            }
+            85..=86 if unix_ms() < collect_until => {
+                let r = s.collect().map(|_| ());
+                tally.add("collect", &kind(&r));
+                if let Err(e) = r {
+                    fail(format!("collect: {:?} {}", e.kind(), e.message()));
+                }
+            }
+            87..=88 => match s.stats() {
+                Ok(st) => {
+                    tally.add("stats", "ok");
+                    if st.used_bytes > st.capacity_bytes {
+                        fail(format!("stats: {st:?}"));
+                    }
+                }
+                Err(e) => fail(format!("stats: {:?} {}", e.kind(), e.message())),
+            },
+            // the last reference dropped while pinned: readable until the release
+            89..=91 if !held.is_empty() => {
+                let i = rng.below(held.len() as u64) as usize;
+                let id = held[i];
+                match s.get_raw(&id, Some(Duration::ZERO)) {
+                    Ok(obj) => {
+                        tally.add("get held", "ok");
+                        held.swap_remove(i);
+                        unref(&id, "unref pinned", &mut tally);
+                        // SAFETY: pinned until the release below.
+                        let data = unsafe { std::slice::from_raw_parts(obj.data, obj.data_len) };
+                        if data != soak_content_for(&id).as_slice() {
+                            fail(format!("unref pinned: object {id} read back wrong ({} bytes)", data.len()));
+                        }
+                        let r = s.release(&id);
+                        tally.add("release", &kind(&r));
+                        if let Err(e) = r {
+                            fail(format!("release of {id}: {:?} {}", e.kind(), e.message()));
+                        }
+                    }
+                    Err(e) => {
+                        tally.add("get held", &format!("{:?}", e.kind()));
+                        fail(format!("get of held {id}: {:?} {}", e.kind(), e.message()));
+                    }
+                }
+            }
+            _ => {
+                if let Some(id) = pinned.take() {
+                    let r = s.release(&id);
+                    tally.add("release", &kind(&r));
+                    if let Err(e) = r {
+                        fail(format!("release of {id}: {:?} {}", e.kind(), e.message()));
+                    }
+                }
+            }
+        }
+        // A bounded share of the store per worker.
+        while held.len() > 16 {
+            let id = held.remove(0);
+            unref(&id, "unref", &mut tally);
         }
     }
 }
