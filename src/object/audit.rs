@@ -114,7 +114,11 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
             }
         }
         match o.refs.load(d, s.state.gen()) {
-            Some(Refs::Open { .. }) | Some(Refs::Moved { .. }) | Some(Refs::Pending) | None => {
+            Some(Refs::Open { .. })
+            | Some(Refs::Moved { .. })
+            | Some(Refs::Copied { .. })
+            | Some(Refs::Pending)
+            | None => {
                 for slot in o.refs.holders(d) {
                     if !is_live(slot) {
                         problems.push(format!("object {d} is referenced by dead slot {slot}"));

@@ -575,13 +575,15 @@ impl<'a> Objects<'a> {
         self.index.replace(self.hash(key), d, spilled.gen(), t, t_gen as u64);
         dekker_fence();
         // 2. The holders of references move to the copy (see `refs`): the
-        // original's word is frozen, its holders copied into the copy's.
+        // original's word is frozen, its holders copied into the copy's,
+        // less those whose reclaim is under way.
         let ts = self.desc.load_state(t, Ordering::SeqCst);
         let mine = ts.state() == State::Shadow && ts.short_gen() == t_gen;
         if mine {
             if let Some(refs) = self.refs.freeze(d, spilled.gen()) {
                 self.refs.copy_in(t, ts.gen(), refs);
             }
+            self.refs.settle(t, ts.gen(), self.reclaims);
         }
         // 3. The copy becomes an ordinary sealed object.
         if mine {

@@ -112,11 +112,15 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
     // Its references go once its pins are gone, so that an object it held
     // both ways is freed (or retired) by the last of these drops. Each drop
     // is followed by the check a live holder's drop makes.
+    // Marked first: a restore that moves one of its bits behind the scan
+    // drops it from the copy itself (see `refs`).
     let me = alloc.me;
+    o.reclaims.begin(dead);
     for d in 0..o.desc.count() as u32 {
         report.references += o.drop_dead_refs(d, dead, me, &mem) as u64;
     }
     report.references += o.drop_dead_holds(dead, me, &mem);
+    o.reclaims.end(dead);
 
     let pages = region.pages();
     pages.for_each(|p, e| {

@@ -10,7 +10,7 @@ use crate::shared::holds::{self, Holds};
 use crate::shared::index::{Index, BUCKET_WORDS};
 use crate::shared::lingering::{self, Lingering};
 use crate::shared::pins::{LocalPins, PinMasks};
-use crate::shared::refs::RefWords;
+use crate::shared::refs::{ReclaimMarks, RefWords};
 use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Entries of the arena's hold table.
@@ -26,6 +26,7 @@ pub(crate) struct Arena {
     linger_masks: Vec<AtomicU64>,
     ref_words: Vec<AtomicU64>,
     holds: Vec<AtomicU64>,
+    reclaim_marks: Vec<AtomicU64>,
     free: Vec<AtomicU64>,
     /// Per process: its local pin counts.
     local: Vec<Vec<AtomicU32>>,
@@ -58,6 +59,7 @@ impl Arena {
             ref_words: z64(n),
             // A small table: every ID's window is the whole of it.
             holds: z64(holds::words_for_entries(HOLD_ENTRIES)),
+            reclaim_marks: z64(processes),
             free,
             local: (0..processes).map(|_| z32(n)).collect(),
 
@@ -74,6 +76,7 @@ impl Arena {
             lingering: Lingering::new(&self.linger_entries, PinMasks::new(&self.linger_masks, 1)),
             refs: RefWords::new(&self.ref_words),
             holds: Holds::new(&self.holds),
+            reclaims: ReclaimMarks::new(&self.reclaim_marks, 1),
             free_hint: &self.free,
             seed: 1,
         }

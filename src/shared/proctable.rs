@@ -13,6 +13,8 @@
 //! - 0 OWNER: `[pid:32 | incarnation:24 | state:8]`, state FREE or ACTIVE
 //! - 1 RETIRING: slab head page (+1) the process is retiring
 //! - 2 ATTACHED_AT: Unix seconds
+//! - 3 RECLAIMING: nonzero while a reclaim of the slot is under way (see
+//!   `refs::ReclaimMarks`)
 //! - 8.. OWNED_SLAB[class]: head page (+1) of the slab the process allocates
 //!   from in that size class
 //! - 64.. HAZARD[1 + NCLASSES]: slab head pages (+1) the process is
@@ -30,6 +32,7 @@ pub(crate) const PROC_SLOT_WORDS: usize = 128;
 pub(crate) const W_OWNER: usize = 0;
 pub(crate) const W_RETIRING: usize = 1;
 pub(crate) const W_ATTACHED_AT: usize = 2;
+pub(crate) const W_RECLAIMING: usize = 3;
 pub(crate) const W_OWNED_SLABS: usize = 8;
 pub(crate) const W_HAZARD: usize = 64;
 pub(crate) const HAZARDS: usize = 1 + NCLASSES;

@@ -31,6 +31,9 @@
 //! - `MOVED(holders)`: the object was restored from disk into another
 //!   descriptor, and these holders moved with it (the word is then frozen).
 //! - `PENDING`: a restored copy whose holders have not been copied in yet.
+//! - `COPIED(holders)`: a restored copy whose holders were copied in and
+//!   are being settled: the bits of slots being reclaimed meanwhile are
+//!   dropped (see "Moving with a restore") before the word opens.
 //!
 //! The word is the only place where taking a reference and dropping the
 //! last one meet, so "ref racing the last unref" is decided by the order of
@@ -46,10 +49,25 @@
 //! never change again) and copies its holders into the copy's word (PENDING
 //! -> OPEN, a CAS). Both steps are idempotent and every helper copies the
 //! same frozen value, so any number of helpers may run them. A process
-//! whose reference operation finds MOVED or PENDING looks the object up
-//! again (helping the install first).
+//! whose reference operation finds MOVED, PENDING or COPIED looks the
+//! object up again (helping the install first).
+//!
+//! A reclaim of a dead holder clears its bit wherever it finds it, one
+//! descriptor after another, and a restore can move the bit behind its
+//! back: the reclaim may read the copy before the holders are copied in
+//! and the original after it was freed, and the dead bit would survive in
+//! the copy for ever. So the copy lands COPIED, and whoever settles it
+//! (COPIED -> OPEN, a CAS, any helper) drops the bits of slots whose
+//! reclaim is under way (`ReclaimMarks`). A Dekker handshake: the reclaim
+//! marks its slot before it scans, the settler reads the marks after the
+//! copy landed; either the scan finds the bit in the copy or the settler
+//! finds the mark. A bit copied from a frozen word belongs to the slot's
+//! owner at the freeze (an earlier owner's reclaim cleared it in the
+//! original before), so a slot marked now lost that owner: its bit goes.
+//! Settling before the word opens means no later owner of the slot can
+//! have taken a reference on the copy that the drop would take away.
 
-use super::sync::{AtomicU64, Ordering};
+use super::sync::{dekker_fence, AtomicU64, Ordering};
 
 /// Process slots whose references are bits of the word.
 pub(crate) const INLINE_SLOTS: u32 = 45;
@@ -65,6 +83,7 @@ const CLOSING: u64 = 1;
 const DEAD: u64 = 2;
 const MOVED: u64 = 3;
 const PENDING: u64 = 4;
+const COPIED: u64 = 5;
 
 /// The tag of a generation.
 #[inline]
@@ -111,6 +130,8 @@ pub(crate) enum Refs {
     Moved { holders: u64 },
     /// A restored copy, holders not yet copied in.
     Pending,
+    /// A restored copy, holders copied in and being settled.
+    Copied { holders: u64 },
     /// A value no writer produces.
     Invalid,
 }
@@ -122,6 +143,7 @@ fn decode(v: u64) -> Refs {
         DEAD => Refs::Dead { by: payload(v) as u32 },
         MOVED => Refs::Moved { holders: payload(v) },
         PENDING => Refs::Pending,
+        COPIED => Refs::Copied { holders: payload(v) },
         _ => Refs::Invalid,
     }
 }
@@ -233,7 +255,7 @@ impl<'a> RefWords<'a> {
             }
             match mode(v) {
                 OPEN if payload(v) & bit(slot) != 0 => {}
-                MOVED | PENDING => return Unref::Moved,
+                MOVED | PENDING | COPIED => return Unref::Moved,
                 _ => return Unref::NotHeld,
             }
             let next = v & !bit(slot);
@@ -299,15 +321,42 @@ impl<'a> RefWords<'a> {
     }
 
     /// Copies `refs` (from `freeze`) into the PENDING word of the copy `t`
-    /// (life `gen`). Idempotent: only the first copy lands.
+    /// (life `gen`): COPIED, to be settled (see `settle`). Idempotent: only
+    /// the first copy lands.
     pub(crate) fn copy_in(&self, t: u32, gen: u64, refs: Refs) {
         let tg = tag_of(gen);
         let value = match refs {
-            Refs::Open { holders } => word(tg, OPEN, holders),
+            Refs::Open { holders } => word(tg, COPIED, holders),
             Refs::Dead { by } => word(tg, DEAD, by as u64),
             _ => return,
         };
         let _ = self.w(t).compare_exchange(word(tg, PENDING, 0), value, Ordering::SeqCst, Ordering::SeqCst);
+    }
+
+    /// Settles the COPIED word of the copy `t` (life `gen`): drops the bits
+    /// of the slots `marks` says are being reclaimed, and opens the word.
+    /// Idempotent; a word in any other mode is left as it is.
+    pub(crate) fn settle(&self, t: u32, gen: u64, marks: ReclaimMarks<'_>) {
+        let w = self.w(t);
+        let mut v = w.load(Ordering::SeqCst);
+        while tag(v) == tag_of(gen) && mode(v) == COPIED {
+            // The copy landed (we read it); now the marks (Dekker with a
+            // reclaim: its mark, then its scan).
+            dekker_fence();
+            let mut dead = 0;
+            let mut bits = payload(v);
+            while bits != 0 {
+                let slot = bits.trailing_zeros();
+                bits &= bits - 1;
+                if marks.marked(slot) {
+                    dead |= bit(slot);
+                }
+            }
+            match w.compare_exchange(v, word(tag(v), OPEN, payload(v) & !dead), Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return,
+                Err(now) => v = now,
+            }
+        }
     }
 
     /// Clears dead slot `slot`'s bit in whatever life `d`'s word belongs to
@@ -319,7 +368,7 @@ impl<'a> RefWords<'a> {
         let mut v = w.load(Ordering::SeqCst);
         loop {
             match mode(v) {
-                OPEN if slot < INLINE_SLOTS && payload(v) & bit(slot) != 0 => {}
+                OPEN | COPIED if slot < INLINE_SLOTS && payload(v) & bit(slot) != 0 => {}
                 MOVED if slot < INLINE_SLOTS && payload(v) & bit(slot) != 0 => return ClearedSlot::Moved,
                 CLOSING | DEAD if payload(v) == slot as u64 => {
                     return ClearedSlot::Retiring { tag: tag(v), committed: mode(v) == DEAD }
@@ -338,7 +387,7 @@ impl<'a> RefWords<'a> {
     pub(crate) fn holders(&self, d: u32) -> Vec<u32> {
         let v = self.w(d).load(Ordering::Relaxed);
         let mut bits = match mode(v) {
-            OPEN => payload(v),
+            OPEN | COPIED => payload(v),
             _ => 0,
         };
         let mut out = Vec::new();
@@ -350,12 +399,55 @@ impl<'a> RefWords<'a> {
     }
 }
 
+/// Which process slots are being reclaimed: one word per slot, set by a
+/// reclaimer before it scans for the slot's references and cleared when it
+/// is done (a reclaimer that dies leaves it set; the next one clears it).
+/// In a store the words are in the process table (see `proctable`).
+#[derive(Clone, Copy)]
+pub(crate) struct ReclaimMarks<'a> {
+    words: &'a [AtomicU64],
+    stride: usize,
+}
+
+impl<'a> ReclaimMarks<'a> {
+    /// Slot `s`'s mark is `words[s * stride]`.
+    pub(crate) fn new(words: &'a [AtomicU64], stride: usize) -> ReclaimMarks<'a> {
+        ReclaimMarks { words, stride }
+    }
+
+    fn w(&self, slot: u32) -> Option<&'a AtomicU64> {
+        self.words.get(slot as usize * self.stride)
+    }
+
+    /// A reclaim of `slot` begins: its settler half follows (the caller
+    /// scans only after this returns).
+    pub(crate) fn begin(&self, slot: u32) {
+        if let Some(w) = self.w(slot) {
+            w.store(1, Ordering::SeqCst);
+        }
+        dekker_fence();
+    }
+
+    /// The reclaim of `slot` is done.
+    pub(crate) fn end(&self, slot: u32) {
+        if let Some(w) = self.w(slot) {
+            w.store(0, Ordering::SeqCst);
+        }
+    }
+
+    /// Whether a reclaim of `slot` is under way.
+    pub(crate) fn marked(&self, slot: u32) -> bool {
+        self.w(slot).is_some_and(|w| w.load(Ordering::SeqCst) != 0)
+    }
+}
+
 /// What `RefWords::clear_slot` found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ClearedSlot {
     /// The slot held nothing here.
     Nothing,
-    /// Its bit was cleared from the OPEN word of the life tagged `tag`;
+    /// Its bit was cleared from the OPEN (or COPIED) word of the life
+    /// tagged `tag`;
     /// `last`: no holder remains in the word.
     Cleared { tag: u64, last: bool },
     /// Its bit is in a frozen word: its holders moved to a restored copy.
@@ -430,11 +522,48 @@ mod tests {
         r.copy_in(1, 11, moved);
         r.copy_in(1, 11, Refs::Open { holders: 0 });
         assert_eq!(r.holders(1), vec![4, 6]);
+        assert_eq!(r.take(1, 11, 2), Take::Moved, "not open before it is settled");
+        assert_eq!(r.drop(1, 11, 4), Unref::Moved);
+        let marks = words(64);
+        r.settle(1, 11, ReclaimMarks::new(&marks, 1));
+        assert_eq!(r.load(1, 11), Some(Refs::Open { holders: 1 << 4 | 1 << 6 }));
         assert_eq!(r.drop(1, 11, 4), Unref::Dropped { last: false });
         // A dead slot's bit in a frozen word is left for its copy.
         assert_eq!(r.clear_slot(0, 6), ClearedSlot::Moved);
         assert_eq!(r.clear_slot(1, 6), ClearedSlot::Cleared { tag: 11, last: true });
         assert_eq!(r.clear_slot(1, 6), ClearedSlot::Nothing);
+    }
+
+    #[test]
+    fn settling_a_copy_drops_the_bits_of_slots_being_reclaimed() {
+        let w = words(2);
+        let r = RefWords::new(&w);
+        let marks = words(3 * 4);
+        let m = ReclaimMarks::new(&marks, 4);
+        r.start(0, 3, Some(1));
+        assert_eq!(r.take(0, 3, 2), Take::Taken);
+        r.start_pending(1, 5);
+        let moved = r.freeze(0, 3).unwrap();
+        r.copy_in(1, 5, moved);
+        m.begin(2);
+        assert!(m.marked(2) && !m.marked(1) && !m.marked(9), "a slot beyond the table is never marked");
+        r.settle(1, 5, m);
+        assert_eq!(r.load(1, 5), Some(Refs::Open { holders: 1 << 1 }));
+        // Settled once: a later mark changes nothing.
+        m.begin(1);
+        r.settle(1, 5, m);
+        assert_eq!(r.load(1, 5), Some(Refs::Open { holders: 1 << 1 }));
+        m.end(1);
+        m.end(2);
+        assert!(!m.marked(1) && !m.marked(2));
+        // A reclaim that finds the bit in a copy not yet settled clears it.
+        r.start(0, 6, Some(3));
+        r.start_pending(1, 7);
+        let moved = r.freeze(0, 6).unwrap();
+        r.copy_in(1, 7, moved);
+        assert_eq!(r.clear_slot(1, 3), ClearedSlot::Cleared { tag: 7, last: true });
+        r.settle(1, 7, m);
+        assert_eq!(r.load(1, 7), Some(Refs::Open { holders: 0 }));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::mapping::{Mapping, Words};
 use super::pages::{self, Pages};
 use super::pins::PinMasks;
 use super::proctable::{self, ProcTable};
-use super::refs::RefWords;
+use super::refs::{ReclaimMarks, RefWords};
 use super::slab::{ArenaSpace, Slabs, HINT_WORDS};
 use super::sync::{AtomicU32, AtomicU64};
 use super::tables::ObjectTables;
@@ -112,6 +112,13 @@ impl Region {
                     ),
                     refs: RefWords::new(map.view_for_life(s.ref_words)),
                     holds: Holds::new(map.view_for_life(s.holds)),
+                    reclaims: {
+                        let procs: &[AtomicU64] = map.view_for_life(s.proc_table);
+                        ReclaimMarks::new(
+                            &procs[proctable::W_RECLAIMING.min(procs.len())..],
+                            proctable::PROC_SLOT_WORDS,
+                        )
+                    },
                     free_hint: map.view_for_life(s.free_hints),
                     seed: p.hash_seed,
                 },

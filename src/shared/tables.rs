@@ -8,7 +8,7 @@ use super::holds::Holds;
 use super::index::Index;
 use super::lingering::Lingering;
 use super::pins::PinMasks;
-use super::refs::RefWords;
+use super::refs::{ReclaimMarks, RefWords};
 use super::sync::AtomicU64;
 
 /// The shared object structures.
@@ -22,6 +22,8 @@ pub(crate) struct ObjectTables<'a> {
     pub refs: RefWords<'a>,
     /// Tickets, and references of processes beyond the reference words.
     pub holds: Holds<'a>,
+    /// Which process slots are being reclaimed (see `refs`).
+    pub reclaims: ReclaimMarks<'a>,
     /// One bit per descriptor: 1 = maybe free (a search hint).
     pub free_hint: &'a [AtomicU64],
     pub seed: u64,

@@ -363,18 +363,11 @@ fn a_restore_racing_the_last_unref() {
 /// reclaim's scan may meet the copy before the restorer copies the holders
 /// in, and the original after the restorer froze its word and freed it:
 /// the dead holder's bit must not survive in the copy (it would keep the
-/// object for ever once the slot is not used again). This is the
+/// object for ever once the slot is not used again). This was the
 /// references soak's "a spilled object and one reference left after every
-/// process is gone".
-///
-/// Ignored: it fails. Scanning again when the original's word is frozen
-/// but its copy cannot be found from it is not enough (a freed original's
-/// word no longer says anything). The fix to build: after `copy_in`, the
-/// installer drops the bits of holders whose slots are being reclaimed
-/// (a Dekker handshake with the reclaim's mark before its scan: either the
-/// scan sees the copied bits or the installer sees the mark).
+/// process is gone"; the reclaim's mark and the copy's settling (see
+/// `shared::refs`) fix it: the model fails without either.
 #[test]
-#[ignore = "fails: a dead holder's bit survives in a restored copy"]
 fn a_reclaim_racing_a_restore_clears_the_dead_holder_in_the_copy() {
     model(|| {
         let a = Arc::new(Arena::new(3, 3));
@@ -393,11 +386,58 @@ fn a_reclaim_racing_a_restore_clears_the_dead_holder_in_the_copy() {
             thread::spawn(move || super::restore(&a, 2, d, spilled))
         };
         // The reclaimer of slot 0 scans every descriptor, the last first.
+        o.reclaims.begin(0);
         for x in (0..3u32).rev() {
             o.drop_dead_refs(x, 0, 1, &*a);
         }
+        o.reclaims.end(0);
         assert!(restorer.join().unwrap());
         let (x, snap) = o.lookup(&KEY, |s| s.is_readable()).expect("the object is referenced by slot 1");
         assert_eq!(o.refs.holders(x), vec![1], "holders of the copy in {x} ({:?})", snap.state.state());
+    });
+}
+
+/// The same race with the restorer stopped forever after it copied the
+/// holders in (the copy COPIED, not settled, the original frozen): the
+/// reclaim of dead slot 0 runs meanwhile, then a survivor finishes the
+/// install (as a reader of the SHADOW copy does). The dead bit is gone
+/// from the copy and slot 1's stays, whatever the order.
+#[test]
+fn a_restorer_stopped_after_copying_the_holders_in_leaves_no_dead_bit() {
+    model(|| {
+        let a = Arc::new(Arena::new(3, 3));
+        let (d, sealed) = counted(&a);
+        let o = a.objects();
+        assert_eq!(o.take_ref(d, sealed, &KEY, 1, &*a), TakeRef::Done);
+        let seen = o.spill_attempt(d);
+        let spilling = o.begin_spill(d, sealed, 0).unwrap();
+        assert!(o.record_spill_attempt(d, spilling, seen, 1));
+        assert!(o.commit_spill(d, spilling));
+        let spilled = state(&a, d);
+        let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
+        o.release_spilled_memory(d, spilled, loc, &*a);
+        let restorer = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let (t, shadow) = super::shadow_copy(&a, 2, d);
+                assert!(o.claim_successor(d, spilled, t, shadow).is_ok());
+                // install_successor's first steps; then it stops forever.
+                o.index.replace(o.hash(&KEY), d, spilled.gen(), t, shadow.short_gen() as u64);
+                let frozen = o.refs.freeze(d, spilled.gen()).unwrap();
+                o.refs.copy_in(t, shadow.gen(), frozen);
+                (t, shadow.short_gen())
+            })
+        };
+        o.reclaims.begin(0);
+        for x in (0..3u32).rev() {
+            o.drop_dead_refs(x, 0, 1, &*a);
+        }
+        o.reclaims.end(0);
+        let (t, t_gen) = restorer.join().unwrap();
+        o.install_successor(d, spilled, &KEY, t, t_gen, 1, &*a);
+        let (x, snap) = o.lookup(&KEY, |s| s.is_readable()).expect("the object is referenced by slot 1");
+        assert_eq!(x, t);
+        assert_eq!(o.refs.holders(x), vec![1], "holders of the copy ({:?})", snap.state.state());
     });
 }
