@@ -594,9 +594,12 @@ impl<'a> Objects<'a> {
         if self.desc.transition(d, spilled, freeing) {
             self.finish_free(d, freeing, mem);
             // 5. What a holder's drop or a retire that ran into the move
-            // left undone (see `refcount::after_install`).
-            if mine {
-                self.after_install(t, ts.to(State::Sealed, NO_OWNER), key, me, mem);
+            // left undone (see `refcount::after_install`): the one that
+            // freed the original does it, whoever sealed the copy (the copy
+            // was settled and sealed before any free of the original).
+            let now = self.desc.load_state(t, Ordering::SeqCst);
+            if now.short_gen() == t_gen && now.state() != State::Shadow && now.holds_id() {
+                self.after_install(t, now, key, me, mem);
             }
         }
     }

@@ -359,21 +359,24 @@ fn a_restore_racing_the_last_unref() {
 }
 
 /// A reclaim of a dead holder (slot 0) races a restore of its spilled
-/// object, which another live process (slot 1) also references. The
+/// object, which another live process (slot 1) may also reference. The
 /// reclaim's scan may meet the copy before the restorer copies the holders
 /// in, and the original after the restorer froze its word and freed it:
 /// the dead holder's bit must not survive in the copy (it would keep the
 /// object for ever once the slot is not used again). This was the
 /// references soak's "a spilled object and one reference left after every
 /// process is gone"; the reclaim's mark and the copy's settling (see
-/// `shared::refs`) fix it: the model fails without either.
-#[test]
-fn a_reclaim_racing_a_restore_clears_the_dead_holder_in_the_copy() {
-    model(|| {
+/// `shared::refs`) fix it: the model fails without either. With no live
+/// holder, the object is deleted in the end, whoever freed the original
+/// (the soak's "spilled objects with no reference left").
+fn a_reclaim_racing_a_restore(live_holder: bool) {
+    model(move || {
         let a = Arc::new(Arena::new(3, 3));
         let (d, sealed) = counted(&a);
         let o = a.objects();
-        assert_eq!(o.take_ref(d, sealed, &KEY, 1, &*a), TakeRef::Done);
+        if live_holder {
+            assert_eq!(o.take_ref(d, sealed, &KEY, 1, &*a), TakeRef::Done);
+        }
         let seen = o.spill_attempt(d);
         let spilling = o.begin_spill(d, sealed, 0).unwrap();
         assert!(o.record_spill_attempt(d, spilling, seen, 1));
@@ -391,10 +394,26 @@ fn a_reclaim_racing_a_restore_clears_the_dead_holder_in_the_copy() {
             o.drop_dead_refs(x, 0, 1, &*a);
         }
         o.reclaims.end(0);
-        assert!(restorer.join().unwrap());
-        let (x, snap) = o.lookup(&KEY, |s| s.is_readable()).expect("the object is referenced by slot 1");
-        assert_eq!(o.refs.holders(x), vec![1], "holders of the copy in {x} ({:?})", snap.state.state());
+        let restored = restorer.join().unwrap();
+        let found = o.lookup(&KEY, |s| s.is_readable());
+        if live_holder {
+            assert!(restored);
+            let (x, snap) = found.expect("the object is referenced by slot 1");
+            assert_eq!(o.refs.holders(x), vec![1], "holders of the copy in {x} ({:?})", snap.state.state());
+        } else {
+            assert!(found.is_none(), "an object nothing holds is left (restored {restored})");
+        }
     });
+}
+
+#[test]
+fn a_reclaim_racing_a_restore_clears_the_dead_holder_in_the_copy() {
+    a_reclaim_racing_a_restore(true);
+}
+
+#[test]
+fn a_reclaim_racing_a_restore_of_an_object_only_the_dead_held_deletes_it() {
+    a_reclaim_racing_a_restore(false);
 }
 
 /// The same race with the restorer stopped forever after it copied the
