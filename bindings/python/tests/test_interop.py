@@ -10,6 +10,7 @@ pkg-config."""
 import os
 import re
 import shutil
+import struct
 import subprocess
 
 import numpy as np
@@ -150,6 +151,24 @@ def test_a_value_that_is_not_a_float32_tensor_fails(program, store, value, messa
     r = call(program, store, store.put(value), out)
     assert r.returncode == 1, (r.stdout, r.stderr)
     assert r.stderr == f"tensor_interop: {message}\n"
+    assert out not in store
+
+
+def test_a_shape_whose_element_count_wraps_fails(program, store):
+    # 3 x 0xAAAAAAAAAAAAAAAB is 1 modulo 2**64: a program that multiplies
+    # the shape unchecked finds 1 element in the data's 4 bytes.
+    with store.get_buffer(store.put(np.ones((1, 1), dtype=np.float32))) as buf:
+        meta = buf.meta
+    assert meta[-17] == 2  # ndim, then the shape
+    wraps = meta[:-16] + struct.pack("<QQ", 3, 0xAAAAAAAAAAAAAAAB)
+    assert (3 * 0xAAAAAAAAAAAAAAAB) % 2**64 == 1
+    with store.create(4, meta=wraps) as p:
+        p.data[:] = struct.pack("<f", 1.0)
+    out = objstore.ObjectID(os.urandom(20))
+    r = call(program, store, p.id, out)
+    assert r.returncode == 1, (r.stdout, r.stderr)
+    assert r.stdout == f"hint 0 shape 3x{0xAAAAAAAAAAAAAAAB}", r.stdout
+    assert r.stderr == "tensor_interop: the shape's element count overflows\n"
     assert out not in store
 
 

@@ -12,6 +12,7 @@
  */
 #include <objstore.h>
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,12 +64,20 @@ int main(int argc, char **argv) {
         fprintf(stderr, "tensor_interop: metadata of %zu bytes for %zu dimensions\n", n, ndim);
         return 1;
     }
+    /* A damaged shape's product could wrap to the data's length: every
+     * step is checked. */
     size_t count = 1;
+    int overflow = 0;
     printf("hint %u shape ", hint);
     for (size_t i = 0; i < ndim; i++) {
         uint64_t d = le(shape + 8 * i, 8);
-        count *= d;
+        if (d != 0 && (d > SIZE_MAX || count > SIZE_MAX / sizeof(float) / (size_t)d)) overflow = 1;
+        else count *= (size_t)d;
         printf("%s%llu", i ? "x" : "", (unsigned long long)d);
+    }
+    if (overflow) {
+        fprintf(stderr, "tensor_interop: the shape's element count overflows\n");
+        return 1;
     }
     if (count * sizeof(float) != buf.data_len) {
         fprintf(stderr, "tensor_interop: %zu elements in %zu bytes\n", count, buf.data_len);

@@ -72,20 +72,26 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "tensor_interop: metadata of %zu bytes for %zu dimensions\n", n, ndim);
         return 1;
     }
+    // A damaged shape's product could wrap to the data's length: every step
+    // is checked.
     std::size_t count = 1;
+    bool overflow = false;
     std::printf("hint %u shape ", hint);
     for (std::size_t i = 0; i < ndim; i++) {
         const std::uint64_t d = le(shape + 8 * i, 8);
-        count *= static_cast<std::size_t>(d);
+        if (d != 0 && (d > SIZE_MAX || count > SIZE_MAX / sizeof(float) / static_cast<std::size_t>(d))) {
+            overflow = true;
+        } else {
+            count *= static_cast<std::size_t>(d);
+        }
         std::printf("%s%llu", i ? "x" : "", static_cast<unsigned long long>(d));
     }
+    if (overflow) return fail("the shape's element count overflows");
     if (count * sizeof(float) != obj->size()) {
         std::fprintf(stderr, "tensor_interop: %zu elements in %zu bytes\n", count, obj->size());
         return 1;
     }
-    // The data is 64-byte aligned in the shared mapping. Its length, not the
-    // product of the shape (which a damaged shape could wrap), bounds the loops.
-    count = obj->size() / sizeof(float);
+    // The data is 64-byte aligned in the shared mapping.
     const auto* x = reinterpret_cast<const float*>(obj->data().data());
     double sum = 0;
     for (std::size_t i = 0; i < count; i++) sum += x[i];

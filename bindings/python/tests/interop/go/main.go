@@ -87,14 +87,24 @@ func run(args []string) int {
 	if n != 13+dlen+8*ndim {
 		return failf("metadata of %d bytes for %d dimensions", n, ndim)
 	}
+	// A damaged shape's product could wrap to the data's length: every
+	// step is checked.
 	count := uint64(1)
+	overflow := false
 	dims := make([]string, ndim)
 	for i := range dims {
 		d := binary.LittleEndian.Uint64(shape[8*i:])
-		count *= d
+		if d != 0 && count > math.MaxUint64/4/d {
+			overflow = true
+		} else {
+			count *= d
+		}
 		dims[i] = fmt.Sprint(d)
 	}
 	fmt.Printf("hint %d shape %s", hint, strings.Join(dims, "x"))
+	if overflow {
+		return failf("the shape's element count overflows")
+	}
 	data := obj.UnsafeData()
 	if count*4 != uint64(len(data)) {
 		return failf("%d elements in %d bytes", count, len(data))
