@@ -351,16 +351,9 @@ fn the_last_unref_of_an_object_being_spilled_deletes_it_at_once() {
 
 /// The same, when a get cancels the spill first (a reader wins over a
 /// spiller) and releases the object before the last unref: the object must
-/// go with the unref, as with no spill under way.
-///
-/// Ignored because it fails: the spiller goes on writing the file of the
-/// cancelled spill and pins the object until it is done, and a pin of a
-/// SEALED object holds a REFCOUNTED one, so the object stays visible after
-/// its last unref (`contains`, `get` and `add_ref` find it) until the
-/// spiller lets go, milliseconds later; nothing tells the spiller's pin
-/// from a reader's.
+/// go with the unref, as with no spill under way, although the spiller
+/// goes on reading it (it pins it until it sees the cancel).
 #[test]
-#[ignore = "fails: a cancelled spill's pin keeps the object after its last unref"]
 fn the_last_unref_after_a_get_cancelled_a_spill_deletes_it_at_once() {
     let t = TempStore::new("refs-cancelled");
     let dir = SpillDir::new("refs-cancelled");

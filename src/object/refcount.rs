@@ -27,7 +27,11 @@
 //!
 //! A taker that finds CLOSING turns it back to OPEN with its own bit, so a
 //! retirer stopped between steps holds up no one, and "ref racing the last
-//! unref" is decided by the order of two CASes on one word. A retirer that
+//! unref" is decided by the order of two CASes on one word. Another
+//! retirer that finds CLOSING takes the retire over (CLOSING(other) ->
+//! CLOSING(me): the other's commit fails), and one that finds DEAD helps
+//! the delete, so the object is gone when any last drop returns, whatever
+//! step a concurrent retirer is stopped at. A retirer that
 //! finds a hold in step 2 reopens the word and looks once more, since the
 //! holder may have dropped it meanwhile and seen CLOSING (not its business)
 //! in its own check. A retirer that dies at step 1 or 2 is undone by its
@@ -42,7 +46,7 @@
 
 use super::lifecycle::{Memory, Objects};
 use crate::shared::descriptor::{Location, Snapshot, State, StateWord};
-use crate::shared::refs::{ClearedSlot, Refs, Take, Unref, INLINE_SLOTS};
+use crate::shared::refs::{ClearedSlot, Close, Refs, Take, Unref, INLINE_SLOTS};
 use crate::shared::sync::{dekker_fence, Ordering};
 
 /// The outcome of taking a reference on an object seen in some state.
@@ -241,8 +245,18 @@ impl Objects<'_> {
         let held_elsewhere =
             || self.pinned_by_reader(d) || self.holds.any(self.hash(key), key) || !self.alive_for_refs(d, s);
         for _ in 0..RETIRE_ROUNDS {
-            if self.pinned_by_reader(d) || !self.refs.close(d, gen, me) {
+            if self.pinned_by_reader(d) {
                 return false;
+            }
+            match self.refs.close_or_take_over(d, gen, me) {
+                Close::Closed => {}
+                Close::Dead { by } => {
+                    // Its retirer may be stopped before its delete: the
+                    // object must not stay visible after our drop.
+                    self.delete_retired(key, by, mem);
+                    return false;
+                }
+                Close::Refused => return false,
             }
             dekker_fence();
             if held_elsewhere() {
@@ -267,13 +281,26 @@ impl Objects<'_> {
     }
 
     /// Whether `d` is pinned by a reader, which holds a REFCOUNTED object as
-    /// a reference does. Readers pin only SEALED objects (a pin is checked
+    /// a reference does. A spiller's pin, taken to read the bytes it writes
+    /// out, keeps the memory (a delete leaves the free to the last unpin),
+    /// not the object. Readers pin only SEALED objects (a pin is checked
     /// against the state, and a reader cancels a spill before it pins), so
-    /// a pin of a SPILLING or SPILLED object is its spiller's, taken to read
-    /// the bytes it writes out: that one keeps the memory (a delete leaves
-    /// the free to the last unpin), not the object.
+    /// a pin of a SPILLING or SPILLED object is its spiller's; so is a pin
+    /// of a SEALED object whose only holder is the spiller that says it
+    /// reads it (a reader cancelled its spill: it reads on until it sees
+    /// that). A reader in the spiller's own process shares its pin bit and
+    /// is taken for the spiller then: the object is retired under it, and
+    /// its view stays valid (as when a get races a delete).
     fn pinned_by_reader(&self, d: u32) -> bool {
-        self.pinned(d) && self.desc.load_state(d, Ordering::SeqCst).state() == State::Sealed
+        self.pinned(d)
+            && self.desc.load_state(d, Ordering::SeqCst).state() == State::Sealed
+            && !self.pinned_only_by_its_spiller(d)
+    }
+
+    #[cold]
+    fn pinned_only_by_its_spiller(&self, d: u32) -> bool {
+        let Some(spiller) = self.desc.spill_reader(d) else { return false };
+        !self.lingering.pinned(d) && self.masks.holders(d) == [spiller]
     }
 
     /// Deletes the object `key` whose reference word is DEAD(by): wherever

@@ -324,6 +324,12 @@ mod aux {
     /// A spill file of this descriptor's generation may exist: whoever
     /// frees the descriptor removes it.
     pub(super) const SPILL_FILE: u64 = 2;
+    /// The slot (+1) of a spiller that pins the object to read its bytes
+    /// (13 bits: slots up to 4096). Set before it pins, cleared after it
+    /// unpinned (so that its pin is never seen without it), or by the
+    /// reclaim of a dead spiller.
+    pub(super) const SPILL_READER_SHIFT: u32 = 8;
+    pub(super) const SPILL_READER_MASK: u64 = 0x1fff << SPILL_READER_SHIFT;
     /// Where the predecessor of a SHADOW copy is kept.
     pub(super) const PRED_SHIFT: u32 = 32;
 }
@@ -640,6 +646,42 @@ impl<'a> Descriptors<'a> {
     /// The tag of the spill attempt recorded in `d`.
     pub(crate) fn spill_tag(&self, d: u32) -> u32 {
         (self.word(d, w::INFO).load(Ordering::SeqCst) >> 32) as u32
+    }
+
+    /// Notes that spiller `slot` pins `d` to read its bytes (see
+    /// `Objects::pinned_by_reader`), in place of whichever spiller the
+    /// field named (one that unpinned and has not cleared it yet: only one
+    /// spiller pins an object at a time, since a spill begins only on an
+    /// unpinned object).
+    pub(crate) fn set_spill_reader(&self, d: u32, slot: u32) {
+        let field = ((slot as u64 + 1) << aux::SPILL_READER_SHIFT) & aux::SPILL_READER_MASK;
+        let a = self.word(d, w::AUX);
+        let mut v = a.load(Ordering::SeqCst);
+        loop {
+            match a.compare_exchange(v, v & !aux::SPILL_READER_MASK | field, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return,
+                Err(now) => v = now,
+            }
+        }
+    }
+
+    /// The spiller that pins `d` to read its bytes, if one says so.
+    pub(crate) fn spill_reader(&self, d: u32) -> Option<u32> {
+        let v = self.word(d, w::AUX).load(Ordering::SeqCst);
+        (((v & aux::SPILL_READER_MASK) >> aux::SPILL_READER_SHIFT) as u32).checked_sub(1)
+    }
+
+    /// Clears the spill reader of `d` if it is `slot` (its spiller, done
+    /// with the bytes; or the reclaim of a dead spiller).
+    pub(crate) fn clear_spill_reader(&self, d: u32, slot: u32) {
+        let a = self.word(d, w::AUX);
+        let mut v = a.load(Ordering::SeqCst);
+        while ((v & aux::SPILL_READER_MASK) >> aux::SPILL_READER_SHIFT) == slot as u64 + 1 {
+            match a.compare_exchange(v, v & !aux::SPILL_READER_MASK, Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return,
+                Err(now) => v = now,
+            }
+        }
     }
 
     /// Whether a spill file of `d`'s generation may exist.

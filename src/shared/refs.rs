@@ -267,13 +267,32 @@ impl<'a> RefWords<'a> {
     }
 
     /// Begins retiring life `gen` of `d` for slot `me`: OPEN with no holder
-    /// -> CLOSING(me). False if a slot holds a reference, or the word is in
-    /// another mode.
-    pub(crate) fn close(&self, d: u32, gen: u64, me: u32) -> bool {
+    /// -> CLOSING(me) (refused if a slot holds a reference), and also takes
+    /// over a retire another slot began (CLOSING(other) ->
+    /// CLOSING(me): that retirer's commit then fails, and `me` checks
+    /// again), so a retirer stopped between its steps holds up no dropper.
+    /// A retire committed by another (DEAD) is reported for the caller to
+    /// help along.
+    pub(crate) fn close_or_take_over(&self, d: u32, gen: u64, me: u32) -> Close {
         let t = tag_of(gen);
-        self.w(d)
-            .compare_exchange(word(t, OPEN, 0), word(t, CLOSING, me as u64), Ordering::SeqCst, Ordering::SeqCst)
-            .is_ok()
+        let w = self.w(d);
+        let mut v = w.load(Ordering::SeqCst);
+        loop {
+            if tag(v) != t {
+                return Close::Refused;
+            }
+            match mode(v) {
+                OPEN if payload(v) == 0 => {}
+                CLOSING if payload(v) == me as u64 => return Close::Closed,
+                CLOSING => {}
+                DEAD => return Close::Dead { by: payload(v) as u32 },
+                _ => return Close::Refused,
+            }
+            match w.compare_exchange(v, word(t, CLOSING, me as u64), Ordering::SeqCst, Ordering::SeqCst) {
+                Ok(_) => return Close::Closed,
+                Err(now) => v = now,
+            }
+        }
     }
 
     /// Gives up a retire: CLOSING(by) -> OPEN with no holder. False if a
@@ -441,6 +460,17 @@ impl<'a> ReclaimMarks<'a> {
     }
 }
 
+/// The outcome of `RefWords::close_or_take_over`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// The word is CLOSING(me).
+    Closed,
+    /// Retired by `by` already: it deletes the object (anyone may help).
+    Dead { by: u32 },
+    /// Held, another life, or moved: nothing to retire here.
+    Refused,
+}
+
 /// What `RefWords::clear_slot` found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ClearedSlot {
@@ -460,6 +490,10 @@ pub(crate) enum ClearedSlot {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    fn close(r: &RefWords<'_>, d: u32, gen: u64, me: u32) -> bool {
+        r.close_or_take_over(d, gen, me) == Close::Closed
+    }
 
     fn words(n: usize) -> Vec<AtomicU64> {
         (0..n).map(|_| AtomicU64::new(0)).collect()
@@ -490,19 +524,34 @@ mod tests {
         let w = words(1);
         let r = RefWords::new(&w);
         r.start(0, 5, Some(1));
-        assert!(!r.close(0, 5, 9), "held: no retire");
+        assert!(!close(&r, 0, 5, 9), "held: no retire");
         assert_eq!(r.drop(0, 5, 1), Unref::Dropped { last: true });
-        assert!(r.close(0, 5, 9));
+        assert!(close(&r, 0, 5, 9));
         assert!(!r.held(0, 5));
         assert_eq!(r.take(0, 5, 2), Take::Taken);
         assert!(!r.kill(0, 5, 9), "the taker cancelled the retire");
         assert_eq!(r.drop(0, 5, 2), Unref::Dropped { last: true });
-        assert!(r.close(0, 5, 9));
+        assert!(close(&r, 0, 5, 9));
         assert!(r.reopen(0, 5, 9));
-        assert!(r.close(0, 5, 9));
+        assert!(close(&r, 0, 5, 9));
         assert!(r.kill(0, 5, 9));
         assert_eq!(r.take(0, 5, 2), Take::Dead);
         assert_eq!(r.load(0, 5), Some(Refs::Dead { by: 9 }));
+    }
+
+    #[test]
+    fn a_second_retirer_takes_a_retire_over_and_helps_a_committed_one() {
+        let w = words(1);
+        let r = RefWords::new(&w);
+        r.start(0, 5, None);
+        assert!(close(&r, 0, 5, 9));
+        assert!(close(&r, 0, 5, 9), "its own retire");
+        assert_eq!(r.close_or_take_over(0, 5, 2), Close::Closed);
+        assert!(!r.kill(0, 5, 9), "taken over: the first retirer's commit fails");
+        assert!(!r.reopen(0, 5, 9));
+        assert!(r.kill(0, 5, 2));
+        assert_eq!(r.close_or_take_over(0, 5, 3), Close::Dead { by: 2 });
+        assert_eq!(r.close_or_take_over(0, 6, 3), Close::Refused, "another life");
     }
 
     #[test]
@@ -571,11 +620,11 @@ mod tests {
         let w = words(2);
         let r = RefWords::new(&w);
         r.start(0, 3, None);
-        assert!(r.close(0, 3, 1));
+        assert!(close(&r, 0, 3, 1));
         assert_eq!(r.freeze(0, 3), Some(Refs::Open { holders: 0 }));
         assert!(!r.kill(0, 3, 1));
         r.start(0, 4, None);
-        assert!(r.close(0, 4, 1) && r.kill(0, 4, 1));
+        assert!(close(&r, 0, 4, 1) && r.kill(0, 4, 1));
         r.start_pending(1, 9);
         let f = r.freeze(0, 4).unwrap();
         r.copy_in(1, 9, f);

@@ -135,7 +135,7 @@ fn a_retirer_stopped_after_closing(taker: bool) {
         let (d, seen) = counted(&a);
         let o = a.objects();
         assert!(matches!(o.refs.drop(d, seen.gen(), 0), crate::shared::refs::Unref::Dropped { last: true }));
-        assert!(o.refs.close(d, seen.gen(), 0));
+        assert_eq!(o.refs.close_or_take_over(d, seen.gen(), 0), crate::shared::refs::Close::Closed);
         // (slot 0 stops forever here, and dies)
         let done = Arc::new(AtomicBool::new(false));
         let taker = taker.then(|| {
@@ -458,5 +458,56 @@ fn a_restorer_stopped_after_copying_the_holders_in_leaves_no_dead_bit() {
         let (x, snap) = o.lookup(&KEY, |s| s.is_readable()).expect("the object is referenced by slot 1");
         assert_eq!(x, t);
         assert_eq!(o.refs.holders(x), vec![1], "holders of the copy ({:?})", snap.state.state());
+    });
+}
+
+/// A spiller (slot 1) pins the REFCOUNTED object it writes out; the holder
+/// of its only reference (slot 0) gets it (cancelling the spill if it is
+/// under way), releases it and drops the reference: the object is gone as
+/// soon as the unref returns, whatever step the spiller is at (its pin
+/// keeps the memory, not the object), and its memory is freed once, by the
+/// last to let go. The spiller here never commits (its write is cancelled
+/// or fails), so the object is never on disk.
+#[test]
+fn the_last_unref_after_a_reader_cancelled_a_spill_deletes_it_at_once() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 2));
+        let (d, sealed) = counted(&a);
+        let spiller = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let local = a.local(1);
+                let Some(spilling) = o.begin_spill(d, sealed, 1) else { return };
+                o.desc.set_spill_reader(d, 1);
+                assert!(local.pin(d, &o.masks, 1));
+                // (it reads the bytes and writes them out; then gives up)
+                o.cancel_spill(d, spilling);
+                assert!(o.unpin(&local, 1, d, &*a));
+                o.desc.clear_spill_reader(d, 1);
+            })
+        };
+        let o = a.objects();
+        let local = a.local(0);
+        loop {
+            let s = state(&a, d);
+            match s.state() {
+                State::Spilling => {
+                    o.cancel_spill(d, s);
+                }
+                State::Sealed => {
+                    if o.try_pin(&local, 0, d, s, &*a) == Pin::Pinned {
+                        break;
+                    }
+                }
+                other => panic!("the object is {other:?} under a reference"),
+            }
+            thread::yield_now();
+        }
+        assert!(o.unpin(&local, 0, d, &*a));
+        assert_eq!(o.drop_ref(d, sealed, &KEY, 0, &*a), DropRef::Done);
+        assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after its last unref");
+        spiller.join().unwrap();
+        freed_once(&a, d, "after the unref and the spiller's release");
     });
 }
