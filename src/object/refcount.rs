@@ -272,7 +272,10 @@ impl Objects<'_> {
                 continue;
             }
             if !self.refs.kill(d, gen, me) {
-                return false;
+                // A taker reopened the word (the next close is refused), or
+                // another retirer took the retire over: take it back or
+                // help its delete, so the object is gone when we return.
+                continue;
             }
             self.delete_retired(key, me, mem);
             return true;
@@ -294,13 +297,28 @@ impl Objects<'_> {
     fn pinned_by_reader(&self, d: u32) -> bool {
         self.pinned(d)
             && self.desc.load_state(d, Ordering::SeqCst).state() == State::Sealed
-            && !self.pinned_only_by_its_spiller(d)
+            && self.pinned_by_other_than_its_spiller(d)
     }
 
+    /// Whether a pin of `d` is not the one of the spiller that says it
+    /// reads it. The spiller says so before it pins and unsays it after it
+    /// unpins, so a note read the same before and after the pins was there
+    /// while they were read: with it, the spiller's bit is its pin; without
+    /// it, any pin is a reader's. (A note that keeps changing: a reader's,
+    /// to be safe.)
     #[cold]
-    fn pinned_only_by_its_spiller(&self, d: u32) -> bool {
-        let Some(spiller) = self.desc.spill_reader(d) else { return false };
-        !self.lingering.pinned(d) && self.masks.holders(d) == [spiller]
+    fn pinned_by_other_than_its_spiller(&self, d: u32) -> bool {
+        let mut before = self.desc.spill_reader(d);
+        for _ in 0..4 {
+            let lingering = self.lingering.pinned(d);
+            let holders = self.masks.holders(d);
+            let after = self.desc.spill_reader(d);
+            if after == before {
+                return lingering || holders.iter().any(|&h| Some(h) != before);
+            }
+            before = after;
+        }
+        true
     }
 
     /// Deletes the object `key` whose reference word is DEAD(by): wherever
