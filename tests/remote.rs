@@ -63,7 +63,7 @@ mod with_remote {
         let url = memory_url("sizes");
         let (_ta, a, _tb, b) = two("sizes", &url, 128 << 20);
         assert_eq!(a.remote_url(), Some(url.as_str()));
-        // Around the first GET (256 KiB) and the single PUT (16 MiB) limits.
+        // Around the single PUT (16 MiB) limit (the first GET's: the next test).
         let sizes = [0, 1, 100, 4096, 256 * 1024 - 64 - 10, 256 * 1024, MIB + 3, 16 * MIB - 80, 16 * MIB + 1, 40 * MIB];
         let mut ids = vec![];
         for (i, &len) in sizes.iter().enumerate() {
@@ -91,6 +91,48 @@ mod with_remote {
         }
         assert_eq!(b.stats().unwrap().fetches_total, sizes.len() as u64);
         assert_eq!(b.stats().unwrap().unsealed_count, 0);
+    }
+
+    /// Objects whose ends fall around the end of a fetch's first GET (the
+    /// first 8 MiB of the published object: header, metadata, data), and
+    /// around the last of its ranged GETs (8 MiB, a last one under 2 MiB
+    /// going with the one before), metadata ending in the first GET's
+    /// response or past it; from memory:// (a response in one piece) and
+    /// file:// (in pieces of 8 KiB, so the header and the metadata come in
+    /// several).
+    #[test]
+    fn fetches_around_the_first_get_and_the_last_range() {
+        const FIRST: usize = 8 * MIB;
+        let h = HEADER_LEN;
+        let cases = [
+            (10, FIRST - h - 10 - 1),
+            (10, FIRST - h - 10),
+            (10, FIRST - h - 10 + 1),
+            (10, FIRST - h - 10 + 8 * MIB + 2 * MIB - 1),
+            (10, FIRST - h - 10 + 8 * MIB + 2 * MIB),
+            (10, FIRST - h - 10 + 8 * MIB + 2 * MIB + 1),
+            (FIRST - h - 3, 100),
+            (FIRST - h, 0),
+            (FIRST - h, 5),
+            (FIRST + 100, 1000),
+            (20_000, 300_000),
+        ];
+        let dir = SpillDir::new("first-get");
+        for url in [memory_url("first-get"), format!("file://{}", dir.path())] {
+            let (_ta, a, _tb, b) = two("first-get", &url, 64 << 20);
+            for (i, &(meta_len, len)) in cases.iter().enumerate() {
+                let (data, meta) = (pattern(i as u64, len), pattern(200 + i as u64, meta_len));
+                let id = a.put_with_meta(&data, &meta).unwrap();
+                a.publish(&id, SHORT).unwrap();
+                a.delete(&id).unwrap();
+                let obj = b.get(&id, SHORT).unwrap_or_else(|e| panic!("{url}: {meta_len} + {len} bytes: {e}"));
+                assert!(obj.data() == data.as_slice(), "{url}: {meta_len} + {len} bytes: the data differ");
+                assert!(obj.meta() == meta.as_slice(), "{url}: {meta_len} + {len} bytes: the metadata differ");
+                drop(obj);
+                b.delete(&id).unwrap();
+            }
+            assert_eq!(b.stats().unwrap().fetches_total, cases.len() as u64);
+        }
     }
 
     /// A get (and a get_many) waiting forever for an object neither here

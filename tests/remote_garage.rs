@@ -95,8 +95,21 @@ mod with_remote {
         let (ta, tb) = (TempStore::new("g-sizes-a"), TempStore::new("g-sizes-b"));
         let a = open(&ta, &g, &env, 256 << 20);
         let b = open(&tb, &g, &env, 256 << 20);
-        // Around the first GET (256 KiB) and the single PUT (16 MiB) limits.
-        let sizes = [0, 1, 1000, 256 * 1024 - HEADER_LEN - 3, 256 * 1024, MIB + 7, 16 * MIB + 1, 64 * MIB];
+        // Around the first GET (8 MiB of the published object; the i-th
+        // has i * 5 bytes of metadata), a last range under 2 MiB, and the
+        // single PUT (16 MiB) limits.
+        let sizes = [
+            0,
+            1,
+            1000,
+            256 * 1024,
+            MIB + 7,
+            8 * MIB - HEADER_LEN - 25,
+            8 * MIB - HEADER_LEN - 30 + 1,
+            16 * MIB + 1,
+            18 * MIB,
+            64 * MIB,
+        ];
         let mut objects = vec![];
         for (i, &len) in sizes.iter().enumerate() {
             let (data, meta) = (pattern(i as u64, len), pattern(50 + i as u64, i * 5));

@@ -1,6 +1,9 @@
 //! The client of one remote URL, over `object_store`: publish, unpublish,
 //! and a fetch in two steps (the first bytes, then the rest straight into
-//! memory the caller gives), each a blocking call with a deadline.
+//! memory the caller gives), each a blocking call with a deadline. The
+//! fetch's first request asks for the first 8 MiB: the second step reads
+//! the rest of its response, beside the ranged GETs of what lies past it,
+//! so an object of up to 8 MiB comes in one request.
 //!
 //! Retries: object_store retries a failed request (connection errors, 5xx)
 //! with backoff, bounded here to seconds, so an unreachable endpoint is an
@@ -15,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::stream::{FuturesUnordered, StreamExt, TryStreamExt};
+use futures_util::stream::{BoxStream, FuturesUnordered, StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
@@ -32,12 +35,18 @@ use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::platform;
 
-/// Bytes the first GET of a fetch asks for: the header, the metadata, and
-/// the whole of a small object.
-const FIRST_GET: u64 = 256 << 10;
-/// Bytes per ranged GET of the rest of the data.
+/// Bytes the first GET of a fetch asks for, from the start of the published
+/// object: the header, the metadata, and the data after them (the whole of
+/// an object up to this size). The lookup reads its response up to the end
+/// of the metadata; the fetch reads the rest, beside the ranged GETs.
+const FIRST_GET: u64 = 8 << 20;
+/// Bytes per ranged GET of the data past the first GET; a last range
+/// shorter than `TAIL_MIN` goes with the one before (a request for a few
+/// bytes costs a round trip for nothing).
 const RANGE_LEN: u64 = 8 << 20;
-/// Ranged GETs, or parts of a multipart upload, in flight at once.
+const TAIL_MIN: u64 = 2 << 20;
+/// GETs (the first one's response and the ranges), or parts of a multipart
+/// upload, in flight at once.
 const IN_FLIGHT: usize = 8;
 /// Objects up to this size go up in one PUT; larger ones as a multipart
 /// upload with parts in parallel.
@@ -55,6 +64,51 @@ enum Cut {
     NoAnswer,
     /// During the transfer.
     Unfinished,
+}
+
+/// The rest of a lookup's first response (see `Head`): the data bytes that
+/// came with the metadata, and the response, still arriving.
+pub(crate) struct Body {
+    /// Data bytes from offset 0, in order.
+    got: Vec<Bytes>,
+    /// The response's remaining bytes, if it has not ended.
+    rest: Option<BoxStream<'static, object_store::Result<Bytes>>>,
+    /// Data bytes the first response covers: `0..end`.
+    end: u64,
+    /// The version of the remote object these bytes are of.
+    etag: Option<String>,
+}
+
+impl std::fmt::Debug for Body {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Body")
+            .field("got", &self.got.iter().map(Bytes::len).sum::<usize>())
+            .field("arriving", &self.rest.is_some())
+            .field("end", &self.end)
+            .field("etag", &self.etag)
+            .finish()
+    }
+}
+
+/// What a lookup found.
+enum Found {
+    Head(Head),
+    NotPublished,
+    /// Not a published object of ours, or not this version of the format.
+    Bad(Error),
+}
+
+/// Why the transfer of a fetch failed.
+enum Fail {
+    Store(object_store::Error),
+    /// The server's bytes for a range ended, or overran it, at this data byte.
+    Bytes(u64),
+}
+
+impl From<object_store::Error> for Fail {
+    fn from(e: object_store::Error) -> Fail {
+        Fail::Store(e)
+    }
 }
 
 /// The client of one remote URL.
@@ -286,134 +340,198 @@ impl Remote {
 
     // ----- fetching ------------------------------------------------------------------
 
-    /// The first bytes of the published object `id`: its header (checked),
-    /// its metadata and the first of its data. None if it is not published.
+    /// The first bytes of the published object `id`: its header (checked)
+    /// and its metadata, and the first response, whose data `fetch_rest`
+    /// goes on reading. None if it is not published.
     pub(crate) fn lookup(&self, id: &ObjectId, deadline: Option<Instant>) -> Result<Option<Head>> {
         let start = Instant::now();
         let doing = format!("fetching object {id} from {}", self.place(id));
-        let (store, key) = (self.store(), self.key(id));
+        let where_ = format!("published object {}", self.place(id));
+        let (store, key, id) = (self.store(), self.key(id), *id);
         let r = runtime::run(until(deadline, async move {
             let opts = GetOptions { range: Some(GetRange::Bounded(0..FIRST_GET)), ..GetOptions::default() };
-            match store.get_opts(&key, opts).await {
-                Ok(got) => {
-                    let (size, etag) = (got.meta.size, got.meta.e_tag.clone());
-                    let bytes = got.bytes().await?;
-                    // The metadata may go on past the first GET.
-                    let mut first = bytes.to_vec();
-                    if let Some(h) = first.get(..HEADER_LEN) {
-                        let meta_end = HEADER_LEN as u64 + u32::from_le_bytes(h[36..40].try_into().unwrap()) as u64;
-                        let have = first.len() as u64;
-                        if meta_end > have && meta_end <= size {
-                            let opts = GetOptions {
-                                range: Some(GetRange::Bounded(have..meta_end)),
-                                if_match: etag.clone(),
-                                ..GetOptions::default()
-                            };
-                            first.extend_from_slice(&store.get_opts(&key, opts).await?.bytes().await?);
-                        }
-                    }
-                    Ok(Some((first, size, etag)))
-                }
-                Err(object_store::Error::NotFound { .. }) => Ok(None),
+            let got = match store.get_opts(&key, opts).await {
+                Ok(got) => got,
+                Err(object_store::Error::NotFound { .. }) => return Ok(Found::NotPublished),
                 // An object too short for any range (empty) is refused
                 // as a bad range (S3's 416, object_store's own check for
                 // the others): say how short it is instead.
                 Err(e) if e.to_string().to_ascii_lowercase().contains("range") => match store.head(&key).await {
-                    Ok(m) if m.size < HEADER_LEN as u64 => Ok(Some((vec![], m.size, None))),
-                    _ => Err(e),
+                    Ok(m) if m.size < HEADER_LEN as u64 => {
+                        return Ok(Found::Bad(Header::decode(&[], &id, m.size, &where_).unwrap_err()))
+                    }
+                    _ => return Err(e),
                 },
-                Err(e) => Err(e),
+                Err(e) => return Err(e),
+            };
+            let (size, etag) = (got.meta.size, got.meta.e_tag.clone());
+            // Bytes of the object the response covers.
+            let covered = size.min(FIRST_GET);
+            let mut stream = got.into_stream();
+            // The header and the metadata, copied out of the first chunks;
+            // the data after them as it came.
+            let mut prefix = Vec::with_capacity(HEADER_LEN);
+            let mut header = None;
+            let mut data = vec![];
+            let mut ended = false;
+            let want = |h: &Option<Header>| h.map_or(HEADER_LEN as u64, |h| HEADER_LEN as u64 + h.meta_len as u64);
+            while (prefix.len() as u64) < want(&header) {
+                let Some(mut chunk) = stream.try_next().await? else {
+                    ended = true;
+                    break;
+                };
+                while !chunk.is_empty() {
+                    let missing = want(&header) - prefix.len() as u64;
+                    if missing == 0 {
+                        data.push(std::mem::take(&mut chunk));
+                        break;
+                    }
+                    prefix.extend_from_slice(&chunk.split_to(missing.min(chunk.len() as u64) as usize));
+                    if header.is_none() && prefix.len() == HEADER_LEN {
+                        match Header::decode(&prefix, &id, size, &where_) {
+                            Ok(h) => header = Some(h),
+                            Err(e) => return Ok(Found::Bad(e)),
+                        }
+                    }
+                }
             }
-        }))?;
-        let (first, size, etag) = match r {
-            Ok(Ok(Some(found))) => found,
-            Ok(Ok(None)) => return Ok(None),
-            Ok(Err(e)) => return Err(self.error(&doing, e)),
-            Err(()) => return Err(self.no_answer(&doing, deadline, start)),
-        };
-        let header = Header::decode(&first, id, size, &format!("published object {}", self.place(id)))?;
-        let meta_end = HEADER_LEN + header.meta_len as usize;
-        if first.len() < meta_end {
-            return Err(err!(Corrupt, "{doing}: the server sent {} bytes of its first {meta_end}", first.len()));
-        }
-        let data_end = meta_end + (header.data_len.min((first.len() - meta_end) as u64) as usize);
-        Ok(Some(Head {
-            header,
-            meta: first[HEADER_LEN..meta_end].to_vec(),
-            first: first[meta_end..data_end].to_vec(),
-            etag,
-        }))
-    }
-
-    /// Writes the data of the object `head` came from into `dst` (the
-    /// object's data length): the bytes that came with the head, then the
-    /// rest by ranged GETs in parallel, each written where it belongs as it
-    /// arrives; then checks the CRC. Nothing writes to `dst` once this
-    /// returns. Corrupt if the bytes do not match the header.
-    pub(crate) fn fetch_rest(&self, id: &ObjectId, head: &Head, dst: Dest, deadline: Option<Instant>) -> Result<()> {
-        let start = Instant::now();
-        let doing = format!("fetching object {id} from {}", self.place(id));
-        let data_len = head.header.data_len;
-        if dst.len() as u64 != data_len || !dst.write(0, &head.first) {
-            return Err(err!(InvalidArgument, "{doing}: the local object has the wrong size"));
-        }
-        let meta_crc = crc_of(&head.meta);
-        let first_crc = crc_of(&head.first);
-        let base = HEADER_LEN as u64 + head.header.meta_len as u64;
-        let mut ranges = vec![];
-        let mut at = head.first.len() as u64;
-        while at < data_len {
-            let end = (at + RANGE_LEN).min(data_len);
-            ranges.push(at..end);
-            at = end;
-        }
-        let (store, key, etag) = (self.store(), self.key(id), head.etag.clone());
-        let dst = Arc::new(dst);
-        let r = runtime::run(until(deadline, async move {
-            let mut crcs = vec![(0u32, 0u64); ranges.len()];
-            let mut parts = futures_util::stream::iter(ranges.into_iter().enumerate().map(|(i, r)| {
-                let (store, key, dst) = (Arc::clone(&store), key.clone(), Arc::clone(&dst));
+            let header = match header {
+                Some(h) => h,
+                None => return Ok(Found::Bad(Header::decode(&prefix, &id, size, &where_).unwrap_err())),
+            };
+            let meta_end = HEADER_LEN as u64 + header.meta_len as u64;
+            // The metadata may go on past the first GET.
+            let have = prefix.len() as u64;
+            if ended && have < meta_end && have == covered {
                 let opts = GetOptions {
-                    range: Some(GetRange::Bounded(base + r.start..base + r.end)),
+                    range: Some(GetRange::Bounded(have..meta_end)),
                     if_match: etag.clone(),
                     ..GetOptions::default()
                 };
+                prefix.extend_from_slice(&store.get_opts(&key, opts).await?.bytes().await?);
+            }
+            if (prefix.len() as u64) < meta_end {
+                return Ok(Found::Bad(err!(
+                    Corrupt,
+                    "{where_}: the server sent {} bytes of its first {meta_end}",
+                    prefix.len()
+                )));
+            }
+            let body =
+                Body { got: data, rest: (!ended).then_some(stream), end: covered.saturating_sub(meta_end), etag };
+            Ok(Found::Head(Head { header, meta: prefix.split_off(HEADER_LEN), body }))
+        }))?;
+        match r {
+            Ok(Ok(Found::Head(head))) => Ok(Some(head)),
+            Ok(Ok(Found::NotPublished)) => Ok(None),
+            Ok(Ok(Found::Bad(e))) => Err(e),
+            Ok(Err(e)) => Err(self.error(&doing, e)),
+            Err(()) => Err(self.no_answer(&doing, deadline, start)),
+        }
+    }
+
+    /// Writes the data of the object `head` came from into `dst` (the
+    /// object's data length): the rest of the first response, and beside
+    /// it the data past that response by ranged GETs in parallel, each
+    /// written where it belongs as it arrives; then checks the CRC. Nothing
+    /// writes to `dst` once this returns. Corrupt if the bytes do not match
+    /// the header.
+    pub(crate) fn fetch_rest(&self, id: &ObjectId, head: Head, dst: Dest, deadline: Option<Instant>) -> Result<()> {
+        let start = Instant::now();
+        let doing = format!("fetching object {id} from {}", self.place(id));
+        let data_len = head.header.data_len;
+        if dst.len() as u64 != data_len {
+            return Err(err!(InvalidArgument, "{doing}: the local object has the wrong size"));
+        }
+        let Body { got, rest, end, etag } = head.body;
+        let meta_crc = crc_of(&head.meta);
+        let base = HEADER_LEN as u64 + head.header.meta_len as u64;
+        let mut ranges = vec![];
+        let mut at = end;
+        while at < data_len {
+            let mut next = (at + RANGE_LEN).min(data_len);
+            if data_len - next < TAIL_MIN {
+                next = data_len;
+            }
+            ranges.push(at..next);
+            at = next;
+        }
+        let (store, key) = (self.store(), self.key(id));
+        let dst = Arc::new(dst);
+        let r = runtime::run(until(deadline, async move {
+            // The first response: what came with the metadata, then the rest.
+            let first = {
+                let dst = Arc::clone(&dst);
                 async move {
-                    let mut stream = store.get_opts(&key, opts).await?.into_stream();
                     let mut h = crc32fast::Hasher::new();
-                    let mut at = r.start;
-                    while let Some(chunk) = stream.try_next().await? {
-                        if at + chunk.len() as u64 > r.end || !dst.write(at as usize, &chunk) {
-                            return Ok(Err(r.end));
+                    let mut at = 0u64;
+                    let mut stream = rest.unwrap_or_else(|| futures_util::stream::empty().boxed());
+                    let mut got = got.into_iter();
+                    loop {
+                        let chunk = match got.next() {
+                            Some(c) => c,
+                            None => match stream.try_next().await? {
+                                Some(c) => c,
+                                None => break,
+                            },
+                        };
+                        if at + chunk.len() as u64 > end || !dst.write(at as usize, &chunk) {
+                            return Err(Fail::Bytes(end));
                         }
                         h.update(&chunk);
                         at += chunk.len() as u64;
                     }
-                    Ok::<_, object_store::Error>(if at == r.end {
+                    if at != end {
+                        return Err(Fail::Bytes(at));
+                    }
+                    Ok((h.finalize(), end))
+                }
+            };
+            let parts = async {
+                let mut crcs = vec![(0u32, 0u64); ranges.len()];
+                let mut parts = futures_util::stream::iter(ranges.into_iter().enumerate().map(|(i, r)| {
+                    let (store, key, dst) = (Arc::clone(&store), key.clone(), Arc::clone(&dst));
+                    let opts = GetOptions {
+                        range: Some(GetRange::Bounded(base + r.start..base + r.end)),
+                        if_match: etag.clone(),
+                        ..GetOptions::default()
+                    };
+                    async move {
+                        let mut stream = store.get_opts(&key, opts).await?.into_stream();
+                        let mut h = crc32fast::Hasher::new();
+                        let mut at = r.start;
+                        while let Some(chunk) = stream.try_next().await? {
+                            if at + chunk.len() as u64 > r.end || !dst.write(at as usize, &chunk) {
+                                return Err(Fail::Bytes(r.end));
+                            }
+                            h.update(&chunk);
+                            at += chunk.len() as u64;
+                        }
+                        if at != r.end {
+                            return Err(Fail::Bytes(at));
+                        }
                         Ok((i, h.finalize(), r.end - r.start))
-                    } else {
-                        Err(at)
-                    })
+                    }
+                }))
+                // The first response is one of the GETs in flight.
+                .buffer_unordered(IN_FLIGHT - 1);
+                while let Some(part) = parts.next().await {
+                    let (i, crc, len) = part?;
+                    crcs[i] = (crc, len);
                 }
-            }))
-            .buffer_unordered(IN_FLIGHT);
-            while let Some(part) = parts.next().await {
-                match part? {
-                    Ok((i, crc, len)) => crcs[i] = (crc, len),
-                    Err(at) => return Ok(Err(at)),
-                }
-            }
-            Ok(Ok(crcs))
+                Ok(crcs)
+            };
+            futures_util::future::try_join(first, parts).await
         }))?;
-        let crcs = match r {
-            Ok(Ok(Ok(crcs))) => crcs,
-            Ok(Ok(Err(at))) => {
+        let (first_crc, crcs) = match r {
+            Ok(Ok(crcs)) => crcs,
+            Ok(Err(Fail::Bytes(at))) => {
                 return Err(err!(Corrupt, "{doing}: the server's bytes end or overrun at data byte {at} of {data_len}"))
             }
-            Ok(Err(object_store::Error::Precondition { .. })) => {
+            Ok(Err(Fail::Store(object_store::Error::Precondition { .. }))) => {
                 return Err(err!(Io, "{doing}: it was replaced on the remote while it was fetched"))
             }
-            Ok(Err(e)) => return Err(self.error(&doing, e)),
+            Ok(Err(Fail::Store(e))) => return Err(self.error(&doing, e)),
             Err(()) => {
                 return Err(err!(
                     Timeout,

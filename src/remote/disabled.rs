@@ -10,6 +10,12 @@ use super::{normalize_url, Dest, Head, Pinned, Published, RemoteConfig};
 use crate::error::{err, Result};
 use crate::id::ObjectId;
 
+/// The rest of a first response (see `Head`): never made.
+#[derive(Debug)]
+pub(crate) struct Body {
+    never: Infallible,
+}
+
 #[derive(Debug)]
 pub(crate) struct Remote {
     never: Infallible,
@@ -40,8 +46,8 @@ impl Remote {
         match self.never {}
     }
 
-    pub(crate) fn fetch_rest(&self, _: &ObjectId, _: &Head, _: Dest, _: Option<Instant>) -> Result<()> {
-        match self.never {}
+    pub(crate) fn fetch_rest(&self, _: &ObjectId, head: Head, _: Dest, _: Option<Instant>) -> Result<()> {
+        match head.body.never {}
     }
 
     pub(crate) fn put_blob(&self, _: &str, _: Vec<u8>) -> Result<()> {

@@ -33,9 +33,9 @@ mod disabled;
 mod runtime;
 
 #[cfg(feature = "remote")]
-pub(crate) use client::Remote;
+pub(crate) use client::{Body, Remote};
 #[cfg(not(feature = "remote"))]
-pub(crate) use disabled::Remote;
+pub(crate) use disabled::{Body, Remote};
 
 use crate::error::{err, Result};
 
@@ -109,15 +109,16 @@ pub(crate) fn normalize_url(url: &str) -> Result<String> {
 }
 
 /// The first bytes of a published object, read by one request: its
-/// header, its metadata, and the data that came with them.
+/// header and its metadata, and that request's response, whose data the
+/// fetch goes on reading (for an object of up to a few MiB, the whole of it:
+/// one request fetches it).
 #[derive(Debug)]
 pub(crate) struct Head {
     pub header: format::Header,
     pub meta: Vec<u8>,
-    /// The first bytes of the data (all of it for a small object).
-    pub first: Vec<u8>,
-    /// The version of the remote object these bytes are of.
-    pub etag: Option<String>,
+    /// The rest of the first response, and the version of the remote
+    /// object it is of (the client's own).
+    pub body: Body,
 }
 
 /// Memory a fetch writes an object's data into: the data of a local

@@ -330,8 +330,9 @@ impl Store {
     /// object, checks it, seals it and pins it. LookAgain if another
     /// process of this machine holds the ID (it fetches or creates it).
     fn fetch(&self, remote: &Remote, id: &ObjectId, head: Head) -> Result<Fetched> {
-        let data_len = usize::try_from(head.header.data_len)
-            .map_err(|_| err!(TooLarge, "object {id} of {} bytes cannot be addressed", head.header.data_len))?;
+        let (meta_len, data_len) = (head.header.meta_len as u64, head.header.data_len);
+        let data_len = usize::try_from(data_len)
+            .map_err(|_| err!(TooLarge, "object {id} of {data_len} bytes cannot be addressed"))?;
         let ptr = match self.create_inner(id, data_len, &head.meta, false, 0) {
             Ok(p) => p,
             Err(e) if e.kind() == ErrorKind::AlreadyExists => return Ok(Fetched::LookAgain),
@@ -346,13 +347,13 @@ impl Store {
         // to answer): a caller waiting in slices (Ctrl-C, Go contexts) would
         // otherwise start it again and again. The client's request timeouts
         // and retries bound it.
-        if let Err(e) = remote.fetch_rest(id, &head, dst, None) {
+        if let Err(e) = remote.fetch_rest(id, head, dst, None) {
             let _ = self.abort(id);
             return Err(e);
         }
         self.seal(id)?;
         self.count(Global::Fetches, 1);
-        self.count(Global::FetchedBytes, head.header.meta_len as u64 + head.header.data_len);
+        self.count(Global::FetchedBytes, meta_len + data_len as u64);
         // Deleted by someone as soon as sealed: look again.
         Ok(match self.try_get(id, &id.words())? {
             Some(obj) => Fetched::Pinned(obj),
