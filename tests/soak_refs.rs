@@ -305,6 +305,8 @@ fn soak_refs() {
         before.spilled_count,
         kills_since_collect + WORKERS
     );
+    // The audit first: it says what holds an object left over, if anything.
+    assert_consistent(&s);
     // Nothing survives its holders.
     assert_eq!(
         (st.object_count, st.unsealed_count, st.used_bytes, st.references, st.referenced_count),
@@ -313,5 +315,4 @@ fn soak_refs() {
     );
     assert_eq!((st.tickets, st.pinned_count, st.spilled_count, st.spilled_bytes), (0, 0, 0, 0), "{st:?}");
     assert_eq!(dir.files(), Vec::<String>::new(), "spill files left");
-    assert_consistent(&s);
 }

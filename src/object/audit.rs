@@ -140,6 +140,22 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
                 problems.push(format!("object {d} is held by dead slot {slot} ({hold:?})"));
             }
         }
+        // A REFCOUNTED object goes with its last hold: one that nothing
+        // holds (no reference, ticket or pin) and no retire is deleting
+        // stays for the life of the store.
+        let live_object = match state {
+            State::Sealed | State::Spilling => true,
+            State::Spilled => !s.superseded(),
+            _ => false,
+        };
+        if live_object
+            && s.state.is_refcounted()
+            && o.refs.load(d, s.state.gen()) == Some(Refs::Open { holders: 0 })
+            && o.holds.holders(o.hash(&s.key), &s.key).is_empty()
+            && !o.pinned(d)
+        {
+            problems.push(format!("REFCOUNTED object {d} ({state:?}) is held by nothing, and nothing will free it"));
+        }
     }
 
     for slot in region.waits().waiting_slots() {
