@@ -907,8 +907,12 @@ os_status os_ref(struct os_store *store, const struct os_object_id *id);
 /**
  * Drops one of this handle's references. An OS_OBJECT_REFCOUNTED object
  * that no process references or pins any more is deleted (as by
- * `os_delete`); a deleted object kept by references is freed with the
- * last one.
+ * `os_delete`) before this returns; a deleted object kept by references is
+ * freed with the last one. The pin a spill takes to write the object out
+ * does not hold it; nor, therefore, does a get in the process that is
+ * spilling that object at that moment (the two share the process's pin):
+ * the object is then deleted under the get, whose view stays valid until
+ * it is released.
  *
  * # Returns
  * OS_OK; OS_NOT_FOUND (this handle holds no reference to it);
