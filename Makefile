@@ -109,10 +109,9 @@ test-rust:
 # The references soak (tests/soak_refs.rs): worker processes handing
 # REFCOUNTED objects to each other by ticket through pipes, SIGKILLed and
 # SIGSTOPped at random; at the end nothing is left. It is not in make test
-# yet: about one 30 s run in five finds a REFCOUNTED object still visible
-# after its last unref while a spiller whose spill a get cancelled still
-# holds its pin (tests/references.rs, the ignored
-# the_last_unref_after_a_get_cancelled_a_spill_deletes_it_at_once).
+# yet: about one 30 s run in thirty still finds a REFCOUNTED object visible
+# for a moment after its last unref (the worker's report says what pins and
+# references it then).
 SOAK_SECONDS ?= 600
 test-soak:
 	OBJSTORE_SOAK_SECONDS=60 $(CARGO) test --release --test soak -- --ignored --nocapture

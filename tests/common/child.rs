@@ -1281,7 +1281,16 @@ fn ref_soak_worker(name: &str, child: u32, seed: u64, collect_until: u64) {
                     unref(&id, "unref private", &mut tally);
                 }
                 if s.contains(&id).unwrap_or(true) {
-                    fail(format!("private {id} still there after its last unref"));
+                    // What holds it, for the report.
+                    let info = s.list().ok().and_then(|l| l.into_iter().find(|o| o.id == id));
+                    let pins = s.pin_holders(&id).map(|v| v.iter().map(|p| p.slot).collect::<Vec<_>>());
+                    let refs = s.ref_holders(&id).map(|v| v.iter().map(|p| p.slot).collect::<Vec<_>>());
+                    fail(format!(
+                        "private {id} still there after its last unref: {:?}, pinned by slots {pins:?}, \
+                         referenced by slots {refs:?}, still there now: {:?}",
+                        info.map(|o| o.state),
+                        s.contains(&id)
+                    ));
                 }
                 let r = s.add_ref(&id);
                 tally.add("add_ref freed", &kind(&r));
