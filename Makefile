@@ -109,7 +109,7 @@ test-rust:
 # The references soak (tests/soak_refs.rs): worker processes handing
 # REFCOUNTED objects to each other by ticket through pipes, SIGKILLed and
 # SIGSTOPped at random; at the end nothing is left. It is not in make test
-# yet: about one 30 s run in thirty still finds a REFCOUNTED object visible
+# yet: about one 30 s run in forty still finds a REFCOUNTED object visible
 # for a moment after its last unref (the worker's report says what pins and
 # references it then).
 SOAK_SECONDS ?= 600
