@@ -325,6 +325,16 @@ impl<'a> Objects<'a> {
         (pin_bit, freed)
     }
 
+    /// `drop_dead_pins`, then the note that `dead` read `d` for a spill (see
+    /// `refcount::pinned_by_reader`): after its pin, as a live spiller
+    /// clears it after its unpin, since a pin seen without the note is a
+    /// reader's and would hold a REFCOUNTED object.
+    pub(crate) fn drop_dead_pins_and_spill_note(&self, d: u32, dead: u32, mem: &dyn Memory) -> (bool, bool) {
+        let dropped = self.drop_dead_pins(d, dead, mem);
+        self.desc.clear_spill_reader(d, dead);
+        dropped
+    }
+
     /// Frees `d` if it is DELETED and no process pins it. Any number of
     /// processes may call this at once; the CAS to FREEING picks one.
     pub(crate) fn free_if_deleted_and_unpinned(&self, d: u32, me: u32, mem: &dyn Memory) -> bool {

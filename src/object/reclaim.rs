@@ -105,9 +105,7 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
                 State::Free | State::Sealed | State::Deleted | State::Spilled | State::Invalid => {}
             }
         }
-        // A spill it was reading for ended with it.
-        o.desc.clear_spill_reader(d, dead);
-        let (pin_bit, freed) = o.drop_dead_pins(d, dead, &mem);
+        let (pin_bit, freed) = o.drop_dead_pins_and_spill_note(d, dead, &mem);
         report.pins += pin_bit as u64;
         report.deleted_objects_freed += freed as u64;
     }

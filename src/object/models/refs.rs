@@ -511,3 +511,51 @@ fn the_last_unref_after_a_reader_cancelled_a_spill_deletes_it_at_once() {
         freed_once(&a, d, "after the unref and the spiller's release");
     });
 }
+
+/// The same with the spiller dead (stopped for ever, pinned, its note set)
+/// and its slot reclaimed meanwhile: the reclaim drops its pin, then its
+/// note, so the holder's last unref never sees the spiller's pin without
+/// the note (a reader's pin, which would hold the object past the unref).
+#[test]
+fn the_last_unref_while_a_dead_spillers_pin_is_reclaimed_deletes_it_at_once() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let (d, sealed) = counted(&a);
+        let o = a.objects();
+        let spilling = o.begin_spill(d, sealed, 1).unwrap();
+        o.desc.set_spill_reader(d, 1);
+        assert!(a.local(1).pin(d, &o.masks, 1));
+        // (slot 1 stops for ever here, and dies)
+        let reclaimer = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                // What reclaim_slot does for a SPILLING step and the pins of
+                // a dead slot.
+                o.cancel_spill(d, spilling);
+                o.drop_dead_pins_and_spill_note(d, 1, &*a);
+            })
+        };
+        let local = a.local(0);
+        loop {
+            let s = state(&a, d);
+            match s.state() {
+                State::Spilling => {
+                    o.cancel_spill(d, s);
+                }
+                State::Sealed => {
+                    if o.try_pin(&local, 0, d, s, &*a) == Pin::Pinned {
+                        break;
+                    }
+                }
+                other => panic!("the object is {other:?} under a reference"),
+            }
+            thread::yield_now();
+        }
+        assert!(o.unpin(&local, 0, d, &*a));
+        assert_eq!(o.drop_ref(d, sealed, &KEY, 0, &*a), DropRef::Done);
+        assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after its last unref");
+        reclaimer.join().unwrap();
+        freed_once(&a, d, "after the unref and the reclaim");
+    });
+}
