@@ -461,6 +461,32 @@ fn a_restorer_stopped_after_copying_the_holders_in_leaves_no_dead_bit() {
     });
 }
 
+/// Slot 0, the holder of the only reference to `d` (seen `sealed`), gets it
+/// (cancelling a spill under way), releases it and drops the reference:
+/// the object must be gone when the unref returns.
+fn get_release_and_drop_the_last_ref(a: &Arena, d: u32, sealed: StateWord) {
+    let o = a.objects();
+    let local = a.local(0);
+    loop {
+        let s = state(a, d);
+        match s.state() {
+            State::Spilling => {
+                o.cancel_spill(d, s);
+            }
+            State::Sealed => {
+                if o.try_pin(&local, 0, d, s, a) == Pin::Pinned {
+                    break;
+                }
+            }
+            other => panic!("the object is {other:?} under a reference"),
+        }
+        thread::yield_now();
+    }
+    assert!(o.unpin(&local, 0, d, a));
+    assert_eq!(o.drop_ref(d, sealed, &KEY, 0, a), DropRef::Done);
+    assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after its last unref");
+}
+
 /// A spiller (slot 1) pins the REFCOUNTED object it writes out; the holder
 /// of its only reference (slot 0) gets it (cancelling the spill if it is
 /// under way), releases it and drops the reference: the object is gone as
@@ -487,26 +513,7 @@ fn the_last_unref_after_a_reader_cancelled_a_spill_deletes_it_at_once() {
                 o.desc.clear_spill_reader(d, 1);
             })
         };
-        let o = a.objects();
-        let local = a.local(0);
-        loop {
-            let s = state(&a, d);
-            match s.state() {
-                State::Spilling => {
-                    o.cancel_spill(d, s);
-                }
-                State::Sealed => {
-                    if o.try_pin(&local, 0, d, s, &*a) == Pin::Pinned {
-                        break;
-                    }
-                }
-                other => panic!("the object is {other:?} under a reference"),
-            }
-            thread::yield_now();
-        }
-        assert!(o.unpin(&local, 0, d, &*a));
-        assert_eq!(o.drop_ref(d, sealed, &KEY, 0, &*a), DropRef::Done);
-        assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after its last unref");
+        get_release_and_drop_the_last_ref(&a, d, sealed);
         spiller.join().unwrap();
         freed_once(&a, d, "after the unref and the spiller's release");
     });
@@ -536,25 +543,7 @@ fn the_last_unref_while_a_dead_spillers_pin_is_reclaimed_deletes_it_at_once() {
                 o.drop_dead_pins_and_spill_note(d, 1, &*a);
             })
         };
-        let local = a.local(0);
-        loop {
-            let s = state(&a, d);
-            match s.state() {
-                State::Spilling => {
-                    o.cancel_spill(d, s);
-                }
-                State::Sealed => {
-                    if o.try_pin(&local, 0, d, s, &*a) == Pin::Pinned {
-                        break;
-                    }
-                }
-                other => panic!("the object is {other:?} under a reference"),
-            }
-            thread::yield_now();
-        }
-        assert!(o.unpin(&local, 0, d, &*a));
-        assert_eq!(o.drop_ref(d, sealed, &KEY, 0, &*a), DropRef::Done);
-        assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after its last unref");
+        get_release_and_drop_the_last_ref(&a, d, sealed);
         reclaimer.join().unwrap();
         freed_once(&a, d, "after the unref and the reclaim");
     });
