@@ -120,6 +120,11 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
         report.references += o.drop_dead_refs(d, dead, me, &mem) as u64;
     }
     report.references += o.drop_dead_holds(dead, me, &mem);
+    // The checks the dead process (or a dead reclaimer) did not get to
+    // run after dropping a hold: nothing records that step.
+    for d in 0..o.desc.count() as u32 {
+        o.retire_if_unheld(d, me, &mem);
+    }
     o.reclaims.end(dead);
 
     let pages = region.pages();

@@ -452,6 +452,26 @@ impl Objects<'_> {
         }
     }
 
+    /// Retires the object in `d` if it is REFCOUNTED and nothing holds it:
+    /// the check that follows every dropped hold (`after_drop`), run again.
+    /// A process killed between dropping a hold and that check (a live
+    /// unref, or a reclaimer between removing a dead slot's entries and
+    /// checking their objects) leaves the object to no one; the reclaim of
+    /// its slot runs this on every descriptor, after it dropped what the
+    /// slot held. True if it ran the check.
+    pub(crate) fn retire_if_unheld(&self, d: u32, me: u32, mem: &dyn Memory) -> bool {
+        let s = self.desc.load_state(d, Ordering::SeqCst);
+        if !s.is_refcounted()
+            || !matches!(s.state(), State::Sealed | State::Spilling | State::Spilled)
+            || self.refs.load(d, s.gen()) != Some(Refs::Open { holders: 0 })
+        {
+            return false;
+        }
+        let Some(key) = self.desc.key_if(d, s) else { return false };
+        self.after_drop(&key, me, mem);
+        true
+    }
+
     /// Drops every hold-table entry of dead slot `dead` (the caller holds
     /// its liveness lock): its references and the tickets it gave and no
     /// one took. Returns how many.

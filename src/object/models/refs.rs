@@ -548,3 +548,45 @@ fn the_last_unref_while_a_dead_spillers_pin_is_reclaimed_deletes_it_at_once() {
         freed_once(&a, d, "after the unref and the reclaim");
     });
 }
+
+/// The holder of the only reference drops it and stops for ever before the
+/// check that retires the object (`after_drop`); a survivor reclaims its
+/// slot, which runs the check on every descriptor: the object goes once.
+/// With `reader`, another process gets and releases it meanwhile (its
+/// release runs the check too, and the object is never freed under it).
+fn a_holder_stopped_between_its_last_drop_and_the_check(reader: bool) {
+    model(move || {
+        let a = Arc::new(Arena::new(1, 3));
+        let (d, seen) = counted(&a);
+        let o = a.objects();
+        assert!(matches!(o.refs.drop(d, seen.gen(), 0), crate::shared::refs::Unref::Dropped { last: true }));
+        // (slot 0 stops for ever here, and dies)
+        let reader = reader.then(|| {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let local = a.local(1);
+                if o.try_pin(&local, 1, d, seen, &*a) == Pin::Pinned {
+                    assert_eq!(a.released(d), 0, "freed under a pin");
+                    assert!(o.unpin(&local, 1, d, &*a));
+                }
+            })
+        });
+        o.drop_dead_refs(d, 0, 2, &*a);
+        o.retire_if_unheld(d, 2, &*a);
+        if let Some(r) = reader {
+            r.join().unwrap();
+        }
+        freed_once(&a, d, "after the reclaim");
+    });
+}
+
+#[test]
+fn a_holder_stopped_between_its_last_drop_and_the_check_is_finished_by_its_reclaim() {
+    a_holder_stopped_between_its_last_drop_and_the_check(false);
+}
+
+#[test]
+fn a_holder_stopped_between_its_last_drop_and_the_check_and_a_reader() {
+    a_holder_stopped_between_its_last_drop_and_the_check(true);
+}
