@@ -121,9 +121,10 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
     }
     report.references += o.drop_dead_holds(dead, me, &mem);
     // The checks the dead process (or a dead reclaimer) did not get to
-    // run after dropping a hold: nothing records that step.
+    // run after an unpin, a delete or a dropped hold: nothing records
+    // those steps, so every descriptor is looked at.
     for d in 0..o.desc.count() as u32 {
-        o.retire_if_unheld(d, me, &mem);
+        o.check_if_free_to_go(d, me, &mem);
     }
     o.reclaims.end(dead);
 

@@ -452,23 +452,29 @@ impl Objects<'_> {
         }
     }
 
-    /// Retires the object in `d` if it is REFCOUNTED and nothing holds it:
-    /// the check that follows every dropped hold (`after_drop`), run again.
-    /// A process killed between dropping a hold and that check (a live
-    /// unref, or a reclaimer between removing a dead slot's entries and
-    /// checking their objects) leaves the object to no one; the reclaim of
-    /// its slot runs this on every descriptor, after it dropped what the
-    /// slot held. True if it ran the check.
-    pub(crate) fn retire_if_unheld(&self, d: u32, me: u32, mem: &dyn Memory) -> bool {
-        let s = self.desc.load_state(d, Ordering::SeqCst);
-        if !s.is_refcounted()
-            || !matches!(s.state(), State::Sealed | State::Spilling | State::Spilled)
-            || self.refs.load(d, s.gen()) != Some(Refs::Open { holders: 0 })
-        {
-            return false;
+    /// Runs again on `d` the check that follows a dropped pin, a dropped
+    /// hold and a delete: frees it if it is deleted (in memory or on disk)
+    /// and nothing holds it, retires it if it is REFCOUNTED and nothing
+    /// holds it. A process killed between such a step and its check (an
+    /// unpin, a delete, a live unref, a reclaimer between removing a dead
+    /// slot's entries and checking their objects) leaves the object to no
+    /// one: the reclaim of its slot runs this on every descriptor, after it
+    /// dropped what the slot held. True if there was something to check.
+    pub(crate) fn check_if_free_to_go(&self, d: u32, me: u32, mem: &dyn Memory) -> bool {
+        let Some(snap) = self.desc.snapshot(d) else { return false };
+        let s = snap.state;
+        match s.state() {
+            State::Deleted => {
+                self.free_if_deleted_and_unpinned(d, me, mem);
+            }
+            State::Spilled if snap.deleted_while_spilled() => self.finish_tombstone(d, s, me, mem),
+            State::Sealed | State::Spilling | State::Spilled
+                if s.is_refcounted() && self.refs.load(d, s.gen()) == Some(Refs::Open { holders: 0 }) =>
+            {
+                self.after_drop(&snap.key, me, mem);
+            }
+            _ => return false,
         }
-        let Some(key) = self.desc.key_if(d, s) else { return false };
-        self.after_drop(&key, me, mem);
         true
     }
 

@@ -259,6 +259,67 @@ fn crash_mid_free_then_reclaim() {
     });
 }
 
+/// A deleter stops for ever between taking the object to DELETED and its
+/// free; a reader gets and releases it meanwhile. The reclaim of the
+/// deleter's slot looks at every descriptor: the memory is released once,
+/// never under the reader's pin.
+#[test]
+fn a_deleter_stopped_before_its_free_is_finished_by_the_reclaim() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let d = put(&a, 0).unwrap();
+        let o = a.objects();
+        let sealed = o.desc.load_state(d, Ordering::SeqCst);
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                let local = a.local(1);
+                if o.try_pin(&local, 1, d, sealed, &*a) == Pin::Pinned {
+                    assert_eq!(a.released(d), 0, "freed under a pin");
+                    assert!(o.unpin(&local, 1, d, &*a));
+                }
+            })
+        };
+        assert!(o.desc.transition(d, sealed, sealed.to(State::Deleted, NO_OWNER)));
+        // (slot 0 stops for ever here, and dies; slot 2 reclaims it)
+        let _ = o.drop_dead_pins_and_spill_note(d, 0, &*a);
+        o.check_if_free_to_go(d, 2, &*a);
+        reader.join().unwrap();
+        assert_eq!(a.released(d), 1);
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Free);
+        assert_eq!(o.index.count_entries(), 0);
+    });
+}
+
+/// The last reader of a deleted object clears its pin and stops for ever
+/// before the free its unpin owes; the delete ran meanwhile. The reclaim
+/// of the reader's slot frees it once.
+#[test]
+fn an_unpinner_stopped_before_its_free_is_finished_by_the_reclaim() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let d = put(&a, 0).unwrap();
+        let o = a.objects();
+        let sealed = o.desc.load_state(d, Ordering::SeqCst);
+        let local = a.local(1);
+        assert_eq!(o.try_pin(&local, 1, d, sealed, &*a), Pin::Pinned);
+        let deleter = {
+            let a = a.clone();
+            thread::spawn(move || {
+                assert!(a.objects().delete_sealed(d, sealed, 0, &*a));
+            })
+        };
+        let _ = local.unpin(d, &o.masks, 1);
+        // (slot 1 stops for ever here, and dies; slot 2 reclaims it)
+        let _ = o.drop_dead_pins_and_spill_note(d, 1, &*a);
+        o.check_if_free_to_go(d, 2, &*a);
+        deleter.join().unwrap();
+        assert_eq!(a.released(d), 1);
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Free);
+    });
+}
+
 // ----- spilling ------------------------------------------------------------------
 
 /// Puts KEY and spills it (its memory released), as `spill_one` does.

@@ -573,7 +573,7 @@ fn a_holder_stopped_between_its_last_drop_and_the_check(reader: bool) {
             })
         });
         o.drop_dead_refs(d, 0, 2, &*a);
-        o.retire_if_unheld(d, 2, &*a);
+        o.check_if_free_to_go(d, 2, &*a);
         if let Some(r) = reader {
             r.join().unwrap();
         }
