@@ -187,6 +187,10 @@ if wants python; then
     else
         mkdir -p "$OUT/corpus/python" "$OUT/artifacts/python" fuzz/regressions/python
         H=bindings/python/fuzz/fuzz_decode.py
+        # The harness's store, destroyed here: libFuzzer's exit skips the
+        # harness's own clean-up.
+        export OBJSTORE_PYFUZZ_STORE="objstore-pyfuzz-$$"
+        trap '"$PYVENV/bin/python" -c "import objstore, sys; objstore.destroy(sys.argv[1], missing_ok=True)" "$OBJSTORE_PYFUZZ_STORE" 2>/dev/null || true' EXIT
         note "python: replaying bindings/python/fuzz/corpus and fuzz/regressions/python"
         if ! "$PYVENV/bin/python" "$H" -runs=0 -timeout="$TIMEOUT" -artifact_prefix="$OUT/artifacts/python/" \
                 bindings/python/fuzz/corpus fuzz/regressions/python >"$OUT/python.replay.log" 2>&1; then
@@ -213,6 +217,16 @@ if wants python; then
         fi
     fi
 fi
+
+# A harness removes its store files after each input, but not those of an
+# input cut short (a timeout, the end of -max_total_time): remove what
+# fuzz processes no longer running left in /dev/shm.
+for f in /dev/shm/objstore-fuzz-*; do
+    [ -e "$f" ] || continue
+    pid=${f#/dev/shm/objstore-fuzz-}
+    pid=${pid%%-*}
+    kill -0 "$pid" 2>/dev/null || rm -rf -- "$f"
+done
 
 note "summary"
 if [ ${#failures[@]} -gt 0 ]; then

@@ -106,7 +106,9 @@ def _safe_loads(data, *, buffers=()):
 # Before any get: the native module takes the hook on its first use.
 _serial.loads = _safe_loads
 
-STORE_NAME = f"objstore-pyfuzz-{os.getpid()}"
+# The driver (.ci/fuzz.sh) names the store and destroys it after the run:
+# libFuzzer ends the process without running atexit hooks.
+STORE_NAME = os.environ.get("OBJSTORE_PYFUZZ_STORE") or f"objstore-pyfuzz-{os.getpid()}"
 store = objstore.Store(STORE_NAME, capacity=64 << 20, max_objects=1024)
 
 
