@@ -47,7 +47,7 @@
 use super::lifecycle::{Memory, Objects};
 use crate::shared::descriptor::{Location, Snapshot, State, StateWord};
 use crate::shared::refs::{ClearedSlot, Close, Refs, Take, Unref, INLINE_SLOTS};
-use crate::shared::sync::{dekker_fence, Ordering};
+use crate::shared::sync::{dekker_fence, spin_hint, yield_now, Ordering};
 
 /// The outcome of taking a reference on an object seen in some state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,19 @@ pub(crate) enum DropRef {
 
 /// Rounds a retirer looks again after a hold it saw went away.
 const RETIRE_ROUNDS: usize = 8;
+
+/// Times a retirer takes back a retire another took over from it (each
+/// after letting the other finish): a bound that only a retirer preempted
+/// again and again for longer than the wait reaches.
+const TAKEOVER_ROUNDS: usize = 64;
+
+/// How long a retirer whose retire another took over lets that one finish
+/// before taking it back (see `Objects::let_the_other_retirer_finish`):
+/// looks, the first `RETIRE_SPINS` with a spin between them, the rest with
+/// a yield of the CPU (the other may have been preempted). Under loom, one
+/// look: waiting multiplies what a model explores.
+const RETIRE_LOOKS: usize = if cfg!(loom) { 1 } else { 320 };
+const RETIRE_SPINS: usize = 64;
 
 impl Objects<'_> {
     /// Whether anything but pins holds life `s` of `d`: a reference bit, a
@@ -244,7 +257,8 @@ impl Objects<'_> {
         let gen = s.gen();
         let held_elsewhere =
             || self.pinned_by_reader(d) || self.holds.any(self.hash(key), key) || !self.alive_for_refs(d, s);
-        for _ in 0..RETIRE_ROUNDS {
+        let (mut rounds, mut taken_over) = (0, 0);
+        while rounds < RETIRE_ROUNDS && taken_over < TAKEOVER_ROUNDS {
             if self.pinned_by_reader(d) {
                 return false;
             }
@@ -260,27 +274,52 @@ impl Objects<'_> {
             }
             dekker_fence();
             if held_elsewhere() {
-                if !self.refs.reopen(d, gen, me) {
-                    return false;
+                if self.refs.reopen(d, gen, me) {
+                    // The holder may have let go meanwhile and left the
+                    // check to us (it saw CLOSING).
+                    dekker_fence();
+                    if held_elsewhere() {
+                        return false;
+                    }
+                    rounds += 1;
+                    continue;
                 }
-                // The holder may have let go meanwhile and left the check
-                // to us (it saw CLOSING).
-                dekker_fence();
-                if held_elsewhere() {
-                    return false;
-                }
-                continue;
+                // Reopened by a taker (the next close is refused), or taken
+                // over by another retirer: as below.
+            } else if self.refs.kill(d, gen, me) {
+                self.delete_retired(key, me, mem);
+                return true;
             }
-            if !self.refs.kill(d, gen, me) {
-                // A taker reopened the word (the next close is refused), or
-                // another retirer took the retire over: take it back or
-                // help its delete, so the object is gone when we return.
-                continue;
-            }
-            self.delete_retired(key, me, mem);
-            return true;
+            // A taker reopened the word (the next close is refused), or
+            // another retirer took the retire over: let it finish, then help
+            // its delete or take the retire back, so that the object is gone
+            // when we return (a retirer that gave up while another's retire
+            // was under way would return with the object still visible).
+            self.let_the_other_retirer_finish(d, gen, me);
+            taken_over += 1;
         }
         false
+    }
+
+    /// Waits a while for a retire of life `gen` of `d` that another slot
+    /// took over from `me` to commit or give up. Taking it straight back
+    /// lets two retirers take it from each other round after round, each
+    /// failing its commit, until both give up with the object still
+    /// visible after a last unref (seen in the references soak: a dropper
+    /// and a reclaimer's sweep). One that is stopped for ever is taken over
+    /// after the wait.
+    #[cold]
+    fn let_the_other_retirer_finish(&self, d: u32, gen: u64, me: u32) {
+        for look in 0..RETIRE_LOOKS {
+            if !matches!(self.refs.load(d, gen), Some(Refs::Closing { by }) if by != me) {
+                return;
+            }
+            if look < RETIRE_SPINS {
+                spin_hint();
+            } else {
+                yield_now();
+            }
+        }
     }
 
     /// Whether `d` is pinned by a reader, which holds a REFCOUNTED object as
@@ -461,6 +500,11 @@ impl Objects<'_> {
     /// one: the reclaim of its slot runs this on every descriptor, after it
     /// dropped what the slot held. True if there was something to check.
     pub(crate) fn check_if_free_to_go(&self, d: u32, me: u32, mem: &dyn Memory) -> bool {
+        // Most descriptors are free or hold a live object: one load each.
+        let s = self.desc.load_state(d, Ordering::SeqCst);
+        if !(s.is(State::Deleted) || s.is(State::Spilled) || s.is_refcounted()) {
+            return false;
+        }
         let Some(snap) = self.desc.snapshot(d) else { return false };
         let s = snap.state;
         match s.state() {

@@ -55,6 +55,15 @@ pub(crate) fn spin_hint() {
     loom::thread::yield_now();
 }
 
+/// Gives up the CPU inside a process-local wait for another process's step.
+#[inline]
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
 /// How many times a lookup reads again what changed under it (a
 /// descriptor's state, an index entry replaced in place): `n` in a real
 /// build. Under loom, none unless a model asks with `ModelLookupRetries`:

@@ -590,3 +590,27 @@ fn a_holder_stopped_between_its_last_drop_and_the_check_is_finished_by_its_recla
 fn a_holder_stopped_between_its_last_drop_and_the_check_and_a_reader() {
     a_holder_stopped_between_its_last_drop_and_the_check(true);
 }
+
+/// The holder of the only reference drops it while another process runs
+/// the same check on the object (a reclaim's sweep, or the release of a
+/// pin): two retirers, each of which may take the retire over from the
+/// other. When the dropper returns the object is gone, whoever deleted it,
+/// and it goes once.
+#[test]
+fn the_last_unref_racing_another_retirer_returns_with_the_object_gone() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let (d, seen) = counted(&a);
+        let sweeper = {
+            let a = a.clone();
+            thread::spawn(move || {
+                a.objects().check_if_free_to_go(d, 2, &*a);
+            })
+        };
+        let o = a.objects();
+        assert_eq!(o.drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);
+        assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after the last unref");
+        sweeper.join().unwrap();
+        freed_once(&a, d, "after the unref and the sweep");
+    });
+}
