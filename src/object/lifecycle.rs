@@ -335,6 +335,30 @@ impl<'a> Objects<'a> {
         dropped
     }
 
+    /// Spiller `me` pins `d`, whose spill it began (`spilling`), to read its
+    /// bytes: its note first, then its pin (see `Objects::pinned_by_reader`).
+    /// False, with the spill cancelled, if another spiller's note is there
+    /// or the pin cannot be taken.
+    pub(crate) fn pin_to_spill(&self, local: &LocalPins<'_>, me: u32, d: u32, spilling: StateWord) -> bool {
+        if !self.desc.set_spill_reader(d, me) {
+            self.cancel_spill(d, spilling);
+            return false;
+        }
+        if !local.pin(d, &self.masks, me) {
+            self.cancel_spill(d, spilling);
+            self.desc.clear_spill_reader(d, me);
+            return false;
+        }
+        true
+    }
+
+    /// Spiller `me` is done with the bytes of `d`: its pin, then its note
+    /// (its pin was a spiller's until its end).
+    pub(crate) fn unpin_after_spill(&self, local: &LocalPins<'_>, me: u32, d: u32, mem: &dyn Memory) {
+        self.unpin(local, me, d, mem);
+        self.desc.clear_spill_reader(d, me);
+    }
+
     /// Frees `d` if it is DELETED and no process pins it. Any number of
     /// processes may call this at once; the CAS to FREEING picks one.
     pub(crate) fn free_if_deleted_and_unpinned(&self, d: u32, me: u32, mem: &dyn Memory) -> bool {

@@ -102,22 +102,15 @@ impl<'a> Spiller<'a> {
         let Some(spilling) = o.begin_spill(d, snap.state, self.me()) else { return Ok(false) };
         // Pin it while we read its bytes: a reader may cancel the spill and
         // a delete may follow at once, and the bytes must stay until we are
-        // done with them. (begin_spill saw no pins; ours is the only one.)
-        // The pin is a spiller's, said before it is taken: a reader that
-        // cancels the spill leaves it in place while we read, and it must
-        // not hold a REFCOUNTED object as a reader's pin does (see
-        // `Objects::pinned_by_reader`).
-        o.desc.set_spill_reader(d, self.me());
-        if !self.local.pin(d, &o.masks, self.me()) {
-            o.cancel_spill(d, spilling);
-            o.desc.clear_spill_reader(d, self.me());
+        // done with them. The pin is a spiller's, said before it is taken: a
+        // reader that cancels the spill leaves it in place while we read,
+        // and it must not hold a REFCOUNTED object as a reader's pin does
+        // (see `Objects::pinned_by_reader`).
+        if !o.pin_to_spill(&self.local, self.me(), d, spilling) {
             return Ok(false);
         }
         let result = self.spill_pinned(d, snap, spilling, seen);
-        o.unpin(&self.local, self.me(), d, &self.alloc.freer());
-        // Our pin was a spiller's, not a reader's, until its end (a later
-        // spiller's note replaces ours; this clears only ours).
-        o.desc.clear_spill_reader(d, self.me());
+        o.unpin_after_spill(&self.local, self.me(), d, &self.alloc.freer());
         result
     }
 

@@ -649,17 +649,24 @@ impl<'a> Descriptors<'a> {
     }
 
     /// Notes that spiller `slot` pins `d` to read its bytes (see
-    /// `Objects::pinned_by_reader`), in place of whichever spiller the
-    /// field named (one that unpinned and has not cleared it yet: only one
-    /// spiller pins an object at a time, since a spill begins only on an
-    /// unpinned object).
-    pub(crate) fn set_spill_reader(&self, d: u32, slot: u32) {
+    /// `Objects::pinned_by_reader`). False if the field names another
+    /// spiller: two can pin one object at once (one whose spill a reader
+    /// cancelled before it pinned, and one that began a new spill
+    /// meanwhile), and a note that replaced another's would leave that
+    /// one's pin looking like a reader's once the other cleared its own.
+    /// The field names another only for as long as that one pins (or, dead,
+    /// until its reclaim), so a refused spiller gives up this object only.
+    pub(crate) fn set_spill_reader(&self, d: u32, slot: u32) -> bool {
         let field = ((slot as u64 + 1) << aux::SPILL_READER_SHIFT) & aux::SPILL_READER_MASK;
         let a = self.word(d, w::AUX);
         let mut v = a.load(Ordering::SeqCst);
         loop {
+            let named = v & aux::SPILL_READER_MASK;
+            if named != 0 && named != field {
+                return false;
+            }
             match a.compare_exchange(v, v & !aux::SPILL_READER_MASK | field, Ordering::SeqCst, Ordering::SeqCst) {
-                Ok(_) => return,
+                Ok(_) => return true,
                 Err(now) => v = now,
             }
         }

@@ -505,12 +505,10 @@ fn the_last_unref_after_a_reader_cancelled_a_spill_deletes_it_at_once() {
                 let o = a.objects();
                 let local = a.local(1);
                 let Some(spilling) = o.begin_spill(d, sealed, 1) else { return };
-                o.desc.set_spill_reader(d, 1);
-                assert!(local.pin(d, &o.masks, 1));
+                assert!(o.pin_to_spill(&local, 1, d, spilling));
                 // (it reads the bytes and writes them out; then gives up)
                 o.cancel_spill(d, spilling);
-                assert!(o.unpin(&local, 1, d, &*a));
-                o.desc.clear_spill_reader(d, 1);
+                o.unpin_after_spill(&local, 1, d, &*a);
             })
         };
         get_release_and_drop_the_last_ref(&a, d, sealed);
@@ -530,8 +528,7 @@ fn the_last_unref_while_a_dead_spillers_pin_is_reclaimed_deletes_it_at_once() {
         let (d, sealed) = counted(&a);
         let o = a.objects();
         let spilling = o.begin_spill(d, sealed, 1).unwrap();
-        o.desc.set_spill_reader(d, 1);
-        assert!(a.local(1).pin(d, &o.masks, 1));
+        assert!(o.pin_to_spill(&a.local(1), 1, d, spilling));
         // (slot 1 stops for ever here, and dies)
         let reclaimer = {
             let a = a.clone();
@@ -612,5 +609,45 @@ fn the_last_unref_racing_another_retirer_returns_with_the_object_gone() {
         assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after the last unref");
         sweeper.join().unwrap();
         freed_once(&a, d, "after the unref and the sweep");
+    });
+}
+
+/// Two spillers of one REFCOUNTED object: the first (slot 1) began its
+/// spill, which the holder (slot 0) cancels by a get before the spiller
+/// pinned, and the second (slot 2) begins another meanwhile; both go on to
+/// pin it. The holder then gets it again (cancelling the second spill),
+/// releases it and drops its last reference: neither spiller's pin may
+/// look like a reader's, so the object is gone when the unref returns.
+#[test]
+fn two_spillers_pinning_at_once_hold_the_object_no_more_than_one() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 3));
+        let (d, sealed) = counted(&a);
+        let o = a.objects();
+        // Spiller 1 began; the holder's get cancelled it (and released).
+        let first = o.begin_spill(d, sealed, 1).unwrap();
+        assert!(o.cancel_spill(d, first));
+        // Spiller 2 began its own; both now go on to pin.
+        let second = o.begin_spill(d, sealed, 2).unwrap();
+        let spillers: Vec<_> = [(1u32, first), (2, second)]
+            .into_iter()
+            .map(|(me, spilling)| {
+                let a = a.clone();
+                thread::spawn(move || {
+                    let o = a.objects();
+                    let local = a.local(me as usize);
+                    if o.pin_to_spill(&local, me, d, spilling) {
+                        // (it reads the bytes; its spill is cancelled)
+                        o.cancel_spill(d, spilling);
+                        o.unpin_after_spill(&local, me, d, &*a);
+                    }
+                })
+            })
+            .collect();
+        get_release_and_drop_the_last_ref(&a, d, sealed);
+        for s in spillers {
+            s.join().unwrap();
+        }
+        freed_once(&a, d, "after the unref and the spillers' releases");
     });
 }
