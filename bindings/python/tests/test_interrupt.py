@@ -21,7 +21,11 @@ BOUND_S = 2.0
 
 CHILD = textwrap.dedent(
     """
-    import sys, objstore
+    import signal, sys, objstore
+    # Python installs its Ctrl-C handler only if SIGINT is not ignored at
+    # start, and a background job of a non-interactive shell starts with
+    # it ignored (pytest run from such a job passes that on): install it.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     name, call = sys.argv[1], sys.argv[2]
     store = objstore.Store(name)
     present = store.put(b"here")
@@ -51,6 +55,9 @@ def test_ctrl_c_interrupts_a_blocked_call(store, call):
         stderr=subprocess.PIPE,
         text=True,
     )
+    # A child that never answers fails the test instead of hanging it.
+    watchdog = threading.Timer(60, child.kill)
+    watchdog.start()
     try:
         assert child.stdout.readline().strip() == "waiting"
         time.sleep(0.3)  # blocked in the call by now, most likely; either way it must end
@@ -60,6 +67,7 @@ def test_ctrl_c_interrupts_a_blocked_call(store, call):
         elapsed = time.monotonic() - sent
         rest, err = child.communicate(timeout=30)
     finally:
+        watchdog.cancel()
         if child.poll() is None:
             child.kill()
             child.wait()
