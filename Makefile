@@ -109,9 +109,10 @@ test-rust:
 # The references soak (tests/soak_refs.rs): worker processes handing
 # REFCOUNTED objects to each other by ticket through pipes, SIGKILLed and
 # SIGSTOPped at random; at the end nothing is left. It is not in make test
-# yet: about one 30 s run in forty still finds a REFCOUNTED object visible
-# for a moment after its last unref (the worker's report says what pins and
-# references it then).
+# yet: about one 30 s run in ten still finds a private REFCOUNTED object
+# pinned by another process's slot after its last unref (the worker's report
+# says which slots pin and reference it), and one run in about fifty read a
+# shared object back wrong once (issue 13's notes).
 SOAK_SECONDS ?= 600
 test-soak:
 	OBJSTORE_SOAK_SECONDS=60 $(CARGO) test --release --test soak -- --ignored --nocapture
