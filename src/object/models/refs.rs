@@ -487,6 +487,21 @@ fn get_release_and_drop_the_last_ref(a: &Arena, d: u32, sealed: StateWord) {
     assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after its last unref");
 }
 
+/// Spiller `me`, whose spill of `d` began (`spilling`), pins it to read the
+/// bytes, then gives the spill up (its write is cancelled, or fails) and
+/// lets go, as `Spiller::spill_one` does. False if it could not pin.
+fn pin_read_and_give_up_a_spill(a: &Arena, me: u32, d: u32, spilling: StateWord) -> bool {
+    let o = a.objects();
+    let local = a.local(me as usize);
+    if !o.pin_to_spill(&local, me, d, spilling) {
+        return false;
+    }
+    // (it reads the bytes and writes them out; then gives up)
+    o.cancel_spill(d, spilling);
+    o.unpin_after_spill(&local, me, d, a);
+    true
+}
+
 /// A spiller (slot 1) pins the REFCOUNTED object it writes out; the holder
 /// of its only reference (slot 0) gets it (cancelling the spill if it is
 /// under way), releases it and drops the reference: the object is gone as
@@ -502,13 +517,8 @@ fn the_last_unref_after_a_reader_cancelled_a_spill_deletes_it_at_once() {
         let spiller = {
             let a = a.clone();
             thread::spawn(move || {
-                let o = a.objects();
-                let local = a.local(1);
-                let Some(spilling) = o.begin_spill(d, sealed, 1) else { return };
-                assert!(o.pin_to_spill(&local, 1, d, spilling));
-                // (it reads the bytes and writes them out; then gives up)
-                o.cancel_spill(d, spilling);
-                o.unpin_after_spill(&local, 1, d, &*a);
+                let Some(spilling) = a.objects().begin_spill(d, sealed, 1) else { return };
+                assert!(pin_read_and_give_up_a_spill(&a, 1, d, spilling));
             })
         };
         get_release_and_drop_the_last_ref(&a, d, sealed);
@@ -634,13 +644,7 @@ fn two_spillers_pinning_at_once_hold_the_object_no_more_than_one() {
             .map(|(me, spilling)| {
                 let a = a.clone();
                 thread::spawn(move || {
-                    let o = a.objects();
-                    let local = a.local(me as usize);
-                    if o.pin_to_spill(&local, me, d, spilling) {
-                        // (it reads the bytes; its spill is cancelled)
-                        o.cancel_spill(d, spilling);
-                        o.unpin_after_spill(&local, me, d, &*a);
-                    }
+                    pin_read_and_give_up_a_spill(&a, me, d, spilling);
                 })
             })
             .collect();
