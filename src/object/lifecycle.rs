@@ -105,7 +105,17 @@ impl<'a> Objects<'a> {
             return None;
         }
         let claimed = StateWord::new(State::Reserved, me, s.gen().wrapping_add(1));
-        self.desc.transition(d, s, claimed).then_some(claimed)
+        if !self.desc.transition(d, s, claimed) {
+            return None;
+        }
+        // A process releasing the spilled memory of the descriptor's last
+        // life may still be under way (see `releasers`): not this one, then.
+        dekker_fence();
+        if self.desc.may_be_released(d) && self.releasers.named(d) {
+            self.desc.transition(d, claimed, StateWord::new(State::Free, NO_OWNER, claimed.gen()));
+            return None;
+        }
+        Some(claimed)
     }
 
     fn mark_maybe_free(&self, d: u32) {
@@ -540,18 +550,22 @@ impl<'a> Objects<'a> {
     }
 
     /// Releases the memory the SPILLED object `d` (state `spilled`) still
-    /// holds at `loc`, then marks it OnDisk. Anyone may do this (the release
-    /// is idempotent and only the original's own blocks name it), `mem`
-    /// protecting slabs.
-    pub(crate) fn release_spilled_memory(&self, d: u32, spilled: StateWord, loc: u64, mem: &dyn Memory) {
-        if self.desc.load_state(d, Ordering::SeqCst) != spilled {
-            return;
+    /// holds at `loc`, then marks it OnDisk. Any process `me` may do this
+    /// (the release is idempotent within the life, and only the original's
+    /// own blocks name it), `mem` protecting slabs. The descriptor is named
+    /// in `releasers` while this runs, so that it does not start a new life
+    /// meanwhile whose bytes this would free.
+    pub(crate) fn release_spilled_memory(&self, d: u32, spilled: StateWord, loc: u64, me: u32, mem: &dyn Memory) {
+        self.desc.mark_released(d);
+        let named = self.releasers.name(me, d);
+        if self.desc.load_state(d, Ordering::SeqCst) == spilled {
+            let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+            let meta_len = (self.desc.word(d, w::ID2_META).load(Ordering::Relaxed) >> 32) as u32;
+            mem.release(d, loc, data_len, meta_len);
+            let on_disk = Location::on_disk(spilled).encode();
+            let _ = self.desc.word(d, w::LOC).compare_exchange(loc, on_disk, Ordering::SeqCst, Ordering::Relaxed);
         }
-        let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
-        let meta_len = (self.desc.word(d, w::ID2_META).load(Ordering::Relaxed) >> 32) as u32;
-        mem.release(d, loc, data_len, meta_len);
-        let on_disk = Location::on_disk(spilled).encode();
-        let _ = self.desc.word(d, w::LOC).compare_exchange(loc, on_disk, Ordering::SeqCst, Ordering::Relaxed);
+        self.releasers.clear(named);
     }
 
     /// Claims the SPILLED original `d` for the complete copy `t` (in state

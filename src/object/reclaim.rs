@@ -75,8 +75,10 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
     // The dead process's hazards protect nothing any more. (When `dead` is
     // our own slot, this also clears ours before we use them.)
     procs.clear_hazards(dead);
-    let mem = alloc.careful_freer();
     let o = Objects::of(region);
+    // Nor do the descriptors it named as releasing a spill's memory.
+    o.releasers.clear_slot(dead);
+    let mem = alloc.careful_freer();
     // Its linger entries go first: a deleted object it alone pinned through
     // one is then free to go when its bit is cleared below.
     report.pins += o.lingering.clear_entries(dead);

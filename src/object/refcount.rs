@@ -267,7 +267,7 @@ impl Objects<'_> {
                 Close::Dead { by } => {
                     // Its retirer may be stopped before its delete: the
                     // object must not stay visible after our drop.
-                    self.delete_retired(key, by, mem);
+                    self.delete_retired(key, by, me, mem);
                     return false;
                 }
                 Close::Refused => return false,
@@ -287,7 +287,7 @@ impl Objects<'_> {
                 // Reopened by a taker (the next close is refused), or taken
                 // over by another retirer: as below.
             } else if self.refs.kill(d, gen, me) {
-                self.delete_retired(key, me, mem);
+                self.delete_retired(key, me, me, mem);
                 return true;
             }
             // A taker reopened the word (the next close is refused), or
@@ -362,8 +362,8 @@ impl Objects<'_> {
 
     /// Deletes the object `key` whose reference word is DEAD(by): wherever
     /// it is now (in memory, on disk, restored into another descriptor).
-    /// Idempotent; a reclaimer of `by` runs it too.
-    pub(crate) fn delete_retired(&self, key: &[u64; 3], by: u32, mem: &dyn Memory) {
+    /// Idempotent; a reclaimer of `by` runs it too. `me`: the slot running it.
+    pub(crate) fn delete_retired(&self, key: &[u64; 3], by: u32, me: u32, mem: &dyn Memory) {
         for _ in 0..64 {
             let Some((d, snap)) = self.find_held(key) else { return };
             let s = snap.state;
@@ -406,7 +406,7 @@ impl Objects<'_> {
                         self.finish_tombstone(d, s, by, mem);
                         return;
                     }
-                    Some(loc) if loc.holds_memory() => self.release_spilled_memory(d, s, snap.loc, mem),
+                    Some(loc) if loc.holds_memory() => self.release_spilled_memory(d, s, snap.loc, me, mem),
                     _ => return,
                 },
                 State::Free
@@ -456,7 +456,7 @@ impl Objects<'_> {
                     return false;
                 };
                 if committed {
-                    self.delete_retired(&key, dead, mem);
+                    self.delete_retired(&key, dead, me, mem);
                 } else if self.refs.reopen(d, s.gen(), dead) {
                     self.after_drop(&key, me, mem);
                 }
@@ -472,7 +472,7 @@ impl Objects<'_> {
     /// ran into the move may have missed the object; this is their check.
     pub(crate) fn after_install(&self, t: u32, s: StateWord, key: &[u64; 3], me: u32, mem: &dyn Memory) {
         match self.refs.load(t, s.gen()) {
-            Some(Refs::Dead { by }) => self.delete_retired(key, by, mem),
+            Some(Refs::Dead { by }) => self.delete_retired(key, by, me, mem),
             Some(Refs::Open { holders: 0 }) if s.is_refcounted() => {
                 self.free_if_deleted_and_unpinned(t, me, mem);
             }

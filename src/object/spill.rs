@@ -156,7 +156,8 @@ impl<'a> Spiller<'a> {
         }
         self.count(Global::Spills);
         let spilled = spilling.to(State::Spilled, NO_OWNER);
-        self.alloc.with_careful_freer(|f| o.release_spilled_memory(d, spilled, snap.loc, f));
+        let me = self.me();
+        self.alloc.with_careful_freer(|f| o.release_spilled_memory(d, spilled, snap.loc, me, f));
         Ok(true)
     }
 
@@ -193,7 +194,7 @@ impl<'a> Spiller<'a> {
                 Ok(Spilled::Deleted)
             }
             Some(loc) if loc.holds_memory() => {
-                self.alloc.with_careful_freer(|f| o.release_spilled_memory(d, snap.state, snap.loc, f));
+                self.alloc.with_careful_freer(|f| o.release_spilled_memory(d, snap.state, snap.loc, me, f));
                 Ok(Spilled::LookAgain)
             }
             Some(Location::OnDisk { .. }) | Some(_) | None => {

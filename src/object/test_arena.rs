@@ -11,6 +11,7 @@ use crate::shared::index::{Index, BUCKET_WORDS};
 use crate::shared::lingering::{self, Lingering};
 use crate::shared::pins::{LocalPins, PinMasks};
 use crate::shared::refs::{ReclaimMarks, RefWords};
+use crate::shared::releasers::{Releasers, WORDS_PER_SLOT};
 use crate::shared::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Entries of the arena's hold table.
@@ -27,6 +28,7 @@ pub(crate) struct Arena {
     ref_words: Vec<AtomicU64>,
     holds: Vec<AtomicU64>,
     reclaim_marks: Vec<AtomicU64>,
+    releasing: Vec<AtomicU64>,
     free: Vec<AtomicU64>,
     /// Per process: its local pin counts.
     local: Vec<Vec<AtomicU32>>,
@@ -60,6 +62,7 @@ impl Arena {
             // A small table: every ID's window is the whole of it.
             holds: z64(holds::words_for_entries(HOLD_ENTRIES)),
             reclaim_marks: z64(processes),
+            releasing: z64(processes * WORDS_PER_SLOT),
             free,
             local: (0..processes).map(|_| z32(n)).collect(),
 
@@ -77,6 +80,7 @@ impl Arena {
             refs: RefWords::new(&self.ref_words),
             holds: Holds::new(&self.holds),
             reclaims: ReclaimMarks::new(&self.reclaim_marks, 1),
+            releasers: Releasers::new(&self.releasing, WORDS_PER_SLOT),
             free_hint: &self.free,
             seed: 1,
         }
@@ -94,6 +98,19 @@ impl Arena {
 
 impl Memory for Arena {
     fn release(&self, d: u32, _loc: u64, _data_len: u64, _meta_len: u32) {
+        // Memory is released by whoever ends an object's life (FREEING) or
+        // spills it (SPILLED), never from under a live object: a releaser
+        // that finds the descriptor in another life frees that life's bytes.
+        // (A claimer may hold it RESERVED for a moment and give it back:
+        // a life begins to hold memory when it records a location.)
+        let desc = Descriptors::new(&self.desc);
+        let s = desc.load_state(d, Ordering::SeqCst);
+        let holds = Location::decode(desc.word(d, w::LOC).load(Ordering::SeqCst)).is_some_and(Location::holds_memory);
+        assert!(
+            matches!(s.state(), State::Freeing | State::Spilled | State::Free) || !holds,
+            "the memory of descriptor {d} released while it is {:?} with memory (another life's)",
+            s.state()
+        );
         self.released[d as usize].fetch_add(1, Ordering::SeqCst);
     }
     fn remove_spill_file(&self, d: u32, _key: &[u64; 3], _gen: u64) {

@@ -324,6 +324,10 @@ mod aux {
     /// A spill file of this descriptor's generation may exist: whoever
     /// frees the descriptor removes it.
     pub(super) const SPILL_FILE: u64 = 2;
+    /// A process may have named this descriptor as one whose spilled
+    /// memory it releases (see `releasers`): its next claimer looks there.
+    /// Set for good in the life it was set in; a new life starts without.
+    pub(super) const RELEASED: u64 = 4;
     /// The slot (+1) of a spiller that pins the object to read its bytes
     /// (13 bits: slots up to 4096). Set before it pins, cleared after it
     /// unpinned (so that its pin is never seen without it), or by the
@@ -689,6 +693,19 @@ impl<'a> Descriptors<'a> {
                 Err(now) => v = now,
             }
         }
+    }
+
+    /// Notes that a process is about to name `d` as one whose spilled
+    /// memory it releases (see `releasers`), before it names it.
+    pub(crate) fn mark_released(&self, d: u32) {
+        self.word(d, w::AUX).fetch_or(aux::RELEASED, Ordering::SeqCst);
+    }
+
+    /// Whether a process may have named `d` in `releasers` (read by its
+    /// claimer, after the claim).
+    #[inline]
+    pub(crate) fn may_be_released(&self, d: u32) -> bool {
+        self.word(d, w::AUX).load(Ordering::SeqCst) & aux::RELEASED != 0
     }
 
     /// Whether a spill file of `d`'s generation may exist.

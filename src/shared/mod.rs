@@ -14,6 +14,7 @@
 //!   write no shared line), `tables` (the set of them an object
 //!   lives in), `refs` (which processes hold references to what) and
 //!   `holds` (tickets, and references beyond the reference words),
+//!   `releasers` (who is releasing a spill's leftover memory),
 //!   `pages` (the page table), `classes` and
 //!   `slab` (small-object memory), `proctable` (process slots), `wait`
 //!   (futex words);
@@ -28,6 +29,7 @@ pub(crate) mod pages;
 pub(crate) mod pins;
 pub(crate) mod proctable;
 pub(crate) mod refs;
+pub(crate) mod releasers;
 pub(crate) mod slab;
 pub(crate) mod sync;
 pub(crate) mod tables;

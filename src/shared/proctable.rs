@@ -15,6 +15,8 @@
 //! - 2 ATTACHED_AT: Unix seconds
 //! - 3 RECLAIMING: nonzero while a reclaim of the slot is under way (see
 //!   `refs::ReclaimMarks`)
+//! - 4..8 RELEASING: descriptors (+1) whose spilled memory threads of the
+//!   process are releasing (see `releasers`)
 //! - 8.. OWNED_SLAB[class]: head page (+1) of the slab the process allocates
 //!   from in that size class
 //! - 64.. HAZARD[1 + NCLASSES]: slab head pages (+1) the process is
@@ -33,9 +35,11 @@ pub(crate) const W_OWNER: usize = 0;
 pub(crate) const W_RETIRING: usize = 1;
 pub(crate) const W_ATTACHED_AT: usize = 2;
 pub(crate) const W_RECLAIMING: usize = 3;
+pub(crate) const W_RELEASING: usize = 4;
 pub(crate) const W_OWNED_SLABS: usize = 8;
 pub(crate) const W_HAZARD: usize = 64;
 pub(crate) const HAZARDS: usize = 1 + NCLASSES;
+const _: () = assert!(W_RELEASING + super::releasers::WORDS_PER_SLOT <= W_OWNED_SLABS);
 const _: () = assert!(W_OWNED_SLABS + NCLASSES <= W_HAZARD);
 const _: () = assert!(W_HAZARD + HAZARDS <= PROC_SLOT_WORDS);
 

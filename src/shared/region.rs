@@ -13,6 +13,7 @@ use super::pages::{self, Pages};
 use super::pins::PinMasks;
 use super::proctable::{self, ProcTable};
 use super::refs::{ReclaimMarks, RefWords};
+use super::releasers::Releasers;
 use super::slab::{ArenaSpace, Slabs, HINT_WORDS};
 use super::sync::{AtomicU32, AtomicU64};
 use super::tables::ObjectTables;
@@ -118,6 +119,10 @@ impl Region {
                             &procs[proctable::W_RECLAIMING.min(procs.len())..],
                             proctable::PROC_SLOT_WORDS,
                         )
+                    },
+                    releasers: {
+                        let procs: &[AtomicU64] = map.view_for_life(s.proc_table);
+                        Releasers::new(&procs[proctable::W_RELEASING.min(procs.len())..], proctable::PROC_SLOT_WORDS)
                     },
                     free_hint: map.view_for_life(s.free_hints),
                     seed: p.hash_seed,

@@ -9,6 +9,7 @@ use super::index::Index;
 use super::lingering::Lingering;
 use super::pins::PinMasks;
 use super::refs::{ReclaimMarks, RefWords};
+use super::releasers::Releasers;
 use super::sync::AtomicU64;
 
 /// The shared object structures.
@@ -24,6 +25,8 @@ pub(crate) struct ObjectTables<'a> {
     pub holds: Holds<'a>,
     /// Which process slots are being reclaimed (see `refs`).
     pub reclaims: ReclaimMarks<'a>,
+    /// Which descriptor each process is releasing spilled memory of.
+    pub releasers: Releasers<'a>,
     /// One bit per descriptor: 1 = maybe free (a search hint).
     pub free_hint: &'a [AtomicU64],
     pub seed: u64,

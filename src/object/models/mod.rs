@@ -19,7 +19,7 @@ use super::test_arena::{self, Arena};
 mod evict;
 mod lingering;
 mod refs;
-use crate::shared::descriptor::{w, State, StateWord, NO_OWNER};
+use crate::shared::descriptor::{w, Location, State, StateWord, NO_OWNER};
 use crate::shared::sync::ModelLookupRetries;
 
 /// A store's object tables on the heap: `n` descriptors, one index bucket.
@@ -324,17 +324,94 @@ fn an_unpinner_stopped_before_its_free_is_finished_by_the_reclaim() {
 
 /// Puts KEY and spills it (its memory released), as `spill_one` does.
 fn spilled_object(a: &Arena) -> (u32, StateWord) {
-    let o = a.objects();
     let d = put(a, 0).unwrap();
+    (d, spill(a, d))
+}
+
+/// Slot 0 spills the sealed object `d` as `spill_one` does, up to its commit:
+/// the SPILLED state and the location of the memory it still holds.
+fn spill_up_to_the_release(a: &Arena, d: u32) -> (StateWord, u64) {
+    let o = a.objects();
     let sealed = o.desc.load_state(d, Ordering::SeqCst);
     let seen = o.spill_attempt(d);
     let spilling = o.begin_spill(d, sealed, 0).unwrap();
     assert!(o.record_spill_attempt(d, spilling, seen, 1));
     assert!(o.commit_spill(d, spilling));
-    let spilled = o.desc.load_state(d, Ordering::SeqCst);
-    let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
-    o.release_spilled_memory(d, spilled, loc, a);
-    (d, spilled)
+    (o.desc.load_state(d, Ordering::SeqCst), o.desc.word(d, w::LOC).load(Ordering::SeqCst))
+}
+
+/// Slot 0 spills the sealed object `d` (its memory released): its SPILLED state.
+fn spill(a: &Arena, d: u32) -> StateWord {
+    let (spilled, loc) = spill_up_to_the_release(a, d);
+    a.objects().release_spilled_memory(d, spilled, loc, 0, a);
+    spilled
+}
+
+/// A process releasing the memory a spill left (any process may: the
+/// spiller, or a reader or deleter that finds it) stops after it saw the
+/// object SPILLED; meanwhile the spiller releases the memory, a delete
+/// frees the descriptor and a put takes a descriptor with the same
+/// location. When the stopped releaser resumes, the new object's memory and
+/// location are untouched. (Without the releasers' hazards the put took the
+/// same descriptor again, and the releaser freed its bytes and marked it on
+/// disk: the torture soak's leaked pages and a read of wrong bytes.)
+#[test]
+fn a_stopped_memory_releaser_never_frees_the_next_life_of_the_descriptor() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let o = a.objects();
+        let d = put(&a, 0).unwrap();
+        let (spilled, loc) = spill_up_to_the_release(&a, d);
+        let helper = {
+            let a = a.clone();
+            thread::spawn(move || a.objects().release_spilled_memory(d, spilled, loc, 1, &*a))
+        };
+        o.release_spilled_memory(d, spilled, loc, 0, &*a);
+        assert!(o.claim_tombstone(d, spilled).is_ok());
+        o.finish_tombstone(d, spilled, 0, &*a);
+        let again = put(&a, 0).unwrap();
+        let live = o.desc.load_state(again, Ordering::SeqCst);
+        helper.join().unwrap();
+        assert_eq!(o.desc.load_state(again, Ordering::SeqCst), live);
+        assert_eq!(
+            o.desc.word(again, w::LOC).load(Ordering::SeqCst),
+            Location::Run { page: again as u64 }.encode(),
+            "the new object's location was changed"
+        );
+    });
+}
+
+/// A process releasing the memory a spill left stops for ever once it has
+/// named the descriptor (and dies), whatever it did after: the descriptor
+/// stays out of use (a put takes another) until the dead slot's reclaim
+/// clears its names; then it serves again.
+#[test]
+fn a_dead_memory_releaser_holds_its_descriptor_only_until_its_reclaim() {
+    model(|| {
+        let a = Arc::new(Arena::new(2, 2));
+        let o = a.objects();
+        let d = put(&a, 0).unwrap();
+        let (spilled, loc) = spill_up_to_the_release(&a, d);
+        let helper = {
+            let a = a.clone();
+            thread::spawn(move || {
+                let o = a.objects();
+                o.desc.mark_released(d);
+                let _named = o.releasers.name(1, d);
+                // (slot 1 stops for ever here, or after any later step, and dies)
+            })
+        };
+        o.release_spilled_memory(d, spilled, loc, 0, &*a);
+        assert!(o.claim_tombstone(d, spilled).is_ok());
+        o.finish_tombstone(d, spilled, 0, &*a);
+        helper.join().unwrap();
+        let other = put(&a, 0).unwrap();
+        assert_ne!(other, d, "a put took a descriptor a releaser names");
+        // The reclaim of slot 1.
+        o.releasers.clear_slot(1);
+        assert!(o.delete_sealed(other, o.desc.load_state(other, Ordering::SeqCst), 0, &*a));
+        assert_eq!(put(&a, 0).unwrap(), d, "the descriptor serves again after the reclaim");
+    });
 }
 
 /// A complete restored copy of KEY, as `restore` builds before its commit.
@@ -448,7 +525,7 @@ fn reader_cancels_a_spill() {
             if o.commit_spill(d, spilling) {
                 let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
                 let spilled = o.desc.load_state(d, Ordering::SeqCst);
-                o.release_spilled_memory(d, spilled, loc, &*a);
+                o.release_spilled_memory(d, spilled, loc, 0, &*a);
             }
         }
         reader.join().unwrap();

@@ -324,14 +324,7 @@ fn a_restore_racing_the_last_unref() {
         let a = Arc::new(Arena::new(3, 2));
         let (d, _) = counted(&a);
         let o = a.objects();
-        let sealed = state(&a, d);
-        let seen = o.spill_attempt(d);
-        let spilling = o.begin_spill(d, sealed, 0).unwrap();
-        assert!(o.record_spill_attempt(d, spilling, seen, 1));
-        assert!(o.commit_spill(d, spilling));
-        let spilled = state(&a, d);
-        let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
-        o.release_spilled_memory(d, spilled, loc, &*a);
+        let spilled = super::spill(&a, d);
         let restorer = {
             let a = a.clone();
             thread::spawn(move || super::restore(&a, 1, d, spilled))
@@ -377,13 +370,7 @@ fn a_reclaim_racing_a_restore(live_holder: bool) {
         if live_holder {
             assert_eq!(o.take_ref(d, sealed, &KEY, 1, &*a), TakeRef::Done);
         }
-        let seen = o.spill_attempt(d);
-        let spilling = o.begin_spill(d, sealed, 0).unwrap();
-        assert!(o.record_spill_attempt(d, spilling, seen, 1));
-        assert!(o.commit_spill(d, spilling));
-        let spilled = state(&a, d);
-        let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
-        o.release_spilled_memory(d, spilled, loc, &*a);
+        let spilled = super::spill(&a, d);
         let restorer = {
             let a = a.clone();
             thread::spawn(move || super::restore(&a, 2, d, spilled))
@@ -428,13 +415,7 @@ fn a_restorer_stopped_after_copying_the_holders_in_leaves_no_dead_bit() {
         let (d, sealed) = counted(&a);
         let o = a.objects();
         assert_eq!(o.take_ref(d, sealed, &KEY, 1, &*a), TakeRef::Done);
-        let seen = o.spill_attempt(d);
-        let spilling = o.begin_spill(d, sealed, 0).unwrap();
-        assert!(o.record_spill_attempt(d, spilling, seen, 1));
-        assert!(o.commit_spill(d, spilling));
-        let spilled = state(&a, d);
-        let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
-        o.release_spilled_memory(d, spilled, loc, &*a);
+        let spilled = super::spill(&a, d);
         let restorer = {
             let a = a.clone();
             thread::spawn(move || {
