@@ -502,7 +502,11 @@ impl<'a> Descriptors<'a> {
         self.word(d, w::ID2_META).store(key[2] & 0xffff_ffff | (meta_len as u64) << 32, Ordering::Relaxed);
         self.word(d, w::DATA_LEN).store(data_len, Ordering::Relaxed);
         self.word(d, w::INFO).store(created as u64, Ordering::Relaxed);
-        self.word(d, w::AUX).store(0, Ordering::Relaxed);
+        // A new life starts with no CLOCK bit, spill file or predecessor,
+        // but keeps a spiller's note: a spiller of the last life that was
+        // stopped before its pin may pin this one (it finds out after), and
+        // its pin must not look like a reader's (see `set_spill_reader`).
+        self.word(d, w::AUX).fetch_and(aux::SPILL_READER_MASK, Ordering::Relaxed);
     }
 
     /// Reads every field seqlock-style: the result is consistent with the
@@ -722,7 +726,8 @@ impl<'a> Descriptors<'a> {
     /// SPILLED original `d`. The copy starts referenced: the CLOCK gives an
     /// object just read back a second chance before spilling it.
     pub(crate) fn set_restore_of(&self, t: u32, d: u32) {
-        self.word(t, w::AUX).store(((d as u64) + 1) << aux::PRED_SHIFT | aux::REFERENCED, Ordering::Relaxed);
+        // After `write_fields`, which cleared the rest but a spiller's note.
+        self.word(t, w::AUX).fetch_or(((d as u64) + 1) << aux::PRED_SHIFT | aux::REFERENCED, Ordering::Relaxed);
     }
 
     /// The original the SHADOW copy `t` restores, as its AUX word says.

@@ -50,6 +50,9 @@ fn model(f: impl Fn() + Sync + Send + 'static) {
     if b.preemption_bound.is_none() {
         b.preemption_bound = Some(3);
     }
+    // Every atomic step counts as a branch, those of a model's set-up (its
+    // puts, each claiming a descriptor) included.
+    b.max_branches = b.max_branches.max(10_000);
     b.check(f);
 }
 

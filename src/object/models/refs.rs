@@ -636,3 +636,37 @@ fn two_spillers_pinning_at_once_hold_the_object_no_more_than_one() {
         freed_once(&a, d, "after the unref and the spillers' releases");
     });
 }
+
+/// A spiller (slot 1) stopped after its spill began, while the object's
+/// holder (slot 0) cancelled that spill by a get and dropped its last
+/// reference, and a new REFCOUNTED object took the same descriptor: the
+/// spiller resumes and goes on to pin (it notices the change only after).
+/// Its note and pin may straddle the new object's creation; its pin must
+/// still not look like a reader's, so the new object's last unref deletes
+/// it before it returns. (The new object's fields must keep the note: a
+/// wiped note left the spiller's pin holding the new object, the
+/// references soak's object still there after its last unref, pinned by
+/// a worker that never read it.)
+#[test]
+fn a_stale_spiller_pinning_the_next_object_in_its_descriptor_does_not_hold_it() {
+    model(|| {
+        let a = Arc::new(Arena::new(1, 2));
+        let (d, sealed) = counted(&a);
+        let o = a.objects();
+        let stale = o.begin_spill(d, sealed, 1).unwrap();
+        assert!(o.cancel_spill(d, stale));
+        assert_eq!(o.drop_ref(d, sealed, &KEY, 0, &*a), DropRef::Done);
+        let spiller = {
+            let a = a.clone();
+            thread::spawn(move || {
+                pin_read_and_give_up_a_spill(&a, 1, d, stale);
+            })
+        };
+        let (again, new) = counted(&a);
+        assert_eq!(again, d);
+        assert_eq!(o.drop_ref(d, new, &KEY, 0, &*a), DropRef::Done);
+        assert!(o.lookup(&KEY, |s| s.is_readable()).is_none(), "visible after its last unref");
+        spiller.join().unwrap();
+        assert_eq!(state(&a, d).state(), State::Free, "freed once the spiller let go");
+    });
+}
