@@ -29,6 +29,7 @@ pub(crate) struct Arena {
     holds: Vec<AtomicU64>,
     reclaim_marks: Vec<AtomicU64>,
     releasing: Vec<AtomicU64>,
+    releasing_count: AtomicU64,
     free: Vec<AtomicU64>,
     /// Per process: its local pin counts.
     local: Vec<Vec<AtomicU32>>,
@@ -63,6 +64,7 @@ impl Arena {
             holds: z64(holds::words_for_entries(HOLD_ENTRIES)),
             reclaim_marks: z64(processes),
             releasing: z64(processes * WORDS_PER_SLOT),
+            releasing_count: AtomicU64::new(0),
             free,
             local: (0..processes).map(|_| z32(n)).collect(),
 
@@ -80,7 +82,7 @@ impl Arena {
             refs: RefWords::new(&self.ref_words),
             holds: Holds::new(&self.holds),
             reclaims: ReclaimMarks::new(&self.reclaim_marks, 1),
-            releasers: Releasers::new(&self.releasing, WORDS_PER_SLOT),
+            releasers: Releasers::new(&self.releasing, WORDS_PER_SLOT, &self.releasing_count),
             free_hint: &self.free,
             seed: 1,
         }

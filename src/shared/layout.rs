@@ -365,6 +365,9 @@ pub(crate) enum Global {
     Fetches,
     /// Bytes fetched from the remote tier (data and metadata).
     FetchedBytes,
+    /// How many processes may be releasing spilled memory (see
+    /// `releasers`).
+    Releasing,
 }
 
 impl Global {
@@ -383,6 +386,7 @@ impl Global {
                 Global::PublishedBytes => 456,
                 Global::Fetches => 464,
                 Global::FetchedBytes => 472,
+                Global::Releasing => 512,
             }
     }
 }

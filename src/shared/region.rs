@@ -24,6 +24,7 @@ use crate::error::{err, Result};
 #[derive(Clone, Copy, Debug)]
 struct Sections {
     proc_table: Words<AtomicU64>,
+    releasing_count: Words<AtomicU64>,
     class_hints: Words<AtomicU64>,
     wait: Words<AtomicU32>,
     wait_masks: Words<AtomicU64>,
@@ -77,6 +78,7 @@ impl Region {
         let sections = (|| {
             Some(Sections {
                 proc_table: map.words(l.proc_table, proctable::table_words(p.max_processes))?,
+                releasing_count: map.words(Global::Releasing.offset(), 1)?,
                 class_hints: map.words(l.class_hints, HINT_WORDS)?,
                 wait: map.words(l.wait, SEQ_WORDS)?,
                 wait_masks: map.words(l.wait_masks, WAIT_WORDS * l.mask_words)?,
@@ -122,7 +124,12 @@ impl Region {
                     },
                     releasers: {
                         let procs: &[AtomicU64] = map.view_for_life(s.proc_table);
-                        Releasers::new(&procs[proctable::W_RELEASING.min(procs.len())..], proctable::PROC_SLOT_WORDS)
+                        let count: &[AtomicU64] = map.view_for_life(s.releasing_count);
+                        Releasers::new(
+                            &procs[proctable::W_RELEASING.min(procs.len())..],
+                            proctable::PROC_SLOT_WORDS,
+                            &count[0],
+                        )
                     },
                     free_hint: map.view_for_life(s.free_hints),
                     seed: p.hash_seed,

@@ -18,9 +18,16 @@
 //! looks here and gives the descriptor back if a releaser names it (a
 //! Dekker handshake: one of the two sees the other). A releaser stopped for
 //! ever keeps one free descriptor out of use until it is continued or its
-//! slot is reclaimed. The scan is taken only when the descriptor says a
-//! releaser may have named it (`Descriptors::may_be_released`), so claims
-//! of descriptors no spill touched read nothing more.
+//! slot is reclaimed.
+//!
+//! The scan reads a word per process slot, each on its own line, so it is
+//! taken only when the descriptor says a releaser may have named it
+//! (`Descriptors::may_be_released`: claims of descriptors no spill touched
+//! read nothing more) and a store-wide count of names is not zero. A
+//! releaser counts itself before it names and uncounts after it cleared,
+//! so the count is never below the names a claimer must see; a releaser
+//! that dies between the two steps leaves it one too high for good, which
+//! costs claims of released descriptors their scan, nothing else.
 //!
 //! A few words per process, one per thread releasing at that moment (a
 //! thread names one descriptor at a time; more threads than words wait
@@ -35,6 +42,8 @@ pub(crate) const WORDS_PER_SLOT: usize = 4;
 pub(crate) struct Releasers<'a> {
     words: &'a [AtomicU64],
     stride: usize,
+    /// How many names there may be (at least as many as there are).
+    count: &'a AtomicU64,
 }
 
 /// A word a thread named a descriptor in; `Releasers::clear` gives it back.
@@ -42,10 +51,11 @@ pub(crate) struct Releasers<'a> {
 pub(crate) struct Named<'a>(Option<&'a AtomicU64>);
 
 impl<'a> Releasers<'a> {
-    /// Slot `s`'s words are `words[s * stride..][..WORDS_PER_SLOT]`.
-    pub(crate) fn new(words: &'a [AtomicU64], stride: usize) -> Releasers<'a> {
+    /// Slot `s`'s words are `words[s * stride..][..WORDS_PER_SLOT]`;
+    /// `count` the store's count of names.
+    pub(crate) fn new(words: &'a [AtomicU64], stride: usize, count: &'a AtomicU64) -> Releasers<'a> {
         debug_assert!(stride >= WORDS_PER_SLOT);
-        Releasers { words, stride }
+        Releasers { words, stride, count }
     }
 
     fn slot_words(&self, slot: u32) -> &'a [AtomicU64] {
@@ -60,6 +70,7 @@ impl<'a> Releasers<'a> {
         if words.is_empty() {
             return Named(None);
         }
+        self.count.fetch_add(1, Ordering::SeqCst);
         loop {
             for w in words {
                 if w.compare_exchange(0, d as u64 + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
@@ -75,13 +86,20 @@ impl<'a> Releasers<'a> {
     pub(crate) fn clear(&self, named: Named<'a>) {
         if let Some(w) = named.0 {
             w.store(0, Ordering::SeqCst);
+            self.uncount();
         }
+    }
+
+    fn uncount(&self) {
+        let _ = self.count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
     /// Clears every word of slot `slot` (dead: its reclaimer does this).
     pub(crate) fn clear_slot(&self, slot: u32) {
         for w in self.slot_words(slot) {
-            w.store(0, Ordering::SeqCst);
+            if w.swap(0, Ordering::SeqCst) != 0 {
+                self.uncount();
+            }
         }
     }
 
@@ -89,6 +107,9 @@ impl<'a> Releasers<'a> {
     /// (called after the claim's state change).
     pub(crate) fn named(&self, d: u32) -> bool {
         dekker_fence();
+        if self.count.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
         let slots = self.words.len().div_ceil(self.stride);
         (0..slots as u32).any(|s| self.slot_words(s).iter().any(|w| w.load(Ordering::SeqCst) == d as u64 + 1))
     }
@@ -101,7 +122,8 @@ mod tests {
     #[test]
     fn a_named_descriptor_is_seen_until_cleared() {
         let words: Vec<AtomicU64> = (0..24).map(|_| AtomicU64::new(0)).collect();
-        let r = Releasers::new(&words, 8);
+        let count = AtomicU64::new(0);
+        let r = Releasers::new(&words, 8, &count);
         assert!(!r.named(7));
         let first = r.name(2, 7);
         assert!(r.named(7));
@@ -110,12 +132,19 @@ mod tests {
         // Another thread of the slot takes the next word.
         let second = r.name(2, 9);
         assert_eq!(words[17].load(Ordering::SeqCst), 10);
+        assert_eq!(count.load(Ordering::SeqCst), 2);
         r.clear(first);
         assert!(!r.named(7));
         assert!(r.named(9));
         r.clear_slot(2);
         assert!(!r.named(9));
+        assert_eq!(count.load(Ordering::SeqCst), 0, "a reclaim uncounts the names it clears");
         drop(second);
+        // With the count at 0 no word is read: a name the count missed is
+        // not seen (a releaser always counts itself first).
+        words[0].store(8, Ordering::SeqCst);
+        assert!(!r.named(7));
+        words[0].store(0, Ordering::SeqCst);
         // A slot beyond the table names nothing (and does not panic).
         r.clear(r.name(3, 7));
         assert!(!r.named(7));
