@@ -111,7 +111,18 @@ impl<'a> Objects<'a> {
         // A process releasing the spilled memory of the descriptor's last
         // life may still be under way (see `releasers`): not this one, then.
         dekker_fence();
-        if self.desc.may_be_released(d) && self.releasers.named(d) {
+        if self.desc.may_be_released(d) {
+            return self.unless_a_releaser_names(d, claimed);
+        }
+        Some(claimed)
+    }
+
+    /// The rest of `try_claim` for a descriptor a releaser may have named:
+    /// gives it back if one does.
+    #[cold]
+    #[inline(never)]
+    fn unless_a_releaser_names(&self, d: u32, claimed: StateWord) -> Option<StateWord> {
+        if self.releasers.named(d) {
             self.desc.transition(d, claimed, StateWord::new(State::Free, NO_OWNER, claimed.gen()));
             return None;
         }
