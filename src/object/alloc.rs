@@ -345,6 +345,16 @@ impl Memory for Freer<'_> {
         }
     }
 
+    fn release_shared(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
+        if self.careful {
+            self.release(d, loc, data_len, meta_len);
+        } else {
+            // The careful freer's hazard is the process's general one.
+            let _g = lock(&self.alloc.state.general_hazard);
+            Freer { alloc: self.alloc, careful: true }.release(d, loc, data_len, meta_len);
+        }
+    }
+
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
         // The attempt's tag is in the descriptor, still ours.
         let tag = self.alloc.region.descriptors().spill_tag(d);

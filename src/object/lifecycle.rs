@@ -35,6 +35,12 @@ pub(crate) trait Memory {
     /// same `d` and `loc` by a survivor finishing a dead process's step.
     fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32);
 
+    /// `release`, of bytes that other processes may be releasing at the
+    /// same time (the memory a spill left, see `release_spilled_memory`):
+    /// a slab is protected before it is touched, since another releaser's
+    /// free may have emptied it and let it be retired.
+    fn release_shared(&self, d: u32, loc: u64, data_len: u64, meta_len: u32);
+
     /// Removes the spill file of descriptor `d`, generation `gen`, holding
     /// `key` (if it exists). Idempotent.
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64);
@@ -56,6 +62,9 @@ pub(crate) struct SpillAttempt {
 impl<M: Memory + ?Sized> Memory for &M {
     fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
         (**self).release(d, loc, data_len, meta_len)
+    }
+    fn release_shared(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
+        (**self).release_shared(d, loc, data_len, meta_len)
     }
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
         (**self).remove_spill_file(d, key, gen)
@@ -572,7 +581,7 @@ impl<'a> Objects<'a> {
         if self.desc.load_state(d, Ordering::SeqCst) == spilled {
             let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
             let meta_len = (self.desc.word(d, w::ID2_META).load(Ordering::Relaxed) >> 32) as u32;
-            mem.release(d, loc, data_len, meta_len);
+            mem.release_shared(d, loc, data_len, meta_len);
             let on_disk = Location::on_disk(spilled).encode();
             let _ = self.desc.word(d, w::LOC).compare_exchange(loc, on_disk, Ordering::SeqCst, Ordering::Relaxed);
         }

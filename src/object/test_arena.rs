@@ -115,6 +115,9 @@ impl Memory for Arena {
         );
         self.released[d as usize].fetch_add(1, Ordering::SeqCst);
     }
+    fn release_shared(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
+        self.release(d, loc, data_len, meta_len);
+    }
     fn remove_spill_file(&self, d: u32, _key: &[u64; 3], _gen: u64) {
         self.files_removed[d as usize].fetch_add(1, Ordering::SeqCst);
     }
