@@ -789,6 +789,57 @@ mod tests {
         put(&a, 1, &[9, 9, 9]).unwrap();
     }
 
+    /// A descriptor that a releaser of spilled memory names is not claimed
+    /// (a put takes another) until the name is cleared; one named by a
+    /// releaser that saw it in another state is claimed as usual once the
+    /// name goes, and the claim takes the releaser's mark off.
+    #[test]
+    fn a_claim_passes_over_a_descriptor_a_releaser_names() {
+        let a = Arena::new(2, 2);
+        let o = a.objects();
+        let d = put(&a, 0, &[1, 1, 1]).unwrap();
+        let sealed = o.desc.load_state(d, Ordering::SeqCst);
+        let spilling = o.begin_spill(d, sealed, 0).unwrap();
+        assert!(o.commit_spill(d, spilling));
+        let spilled = o.desc.load_state(d, Ordering::SeqCst);
+        let loc = o.desc.word(d, w::LOC).load(Ordering::SeqCst);
+        // Slot 1 is about to release the spill's memory: named, then stopped.
+        o.desc.mark_released(d);
+        let named = o.releasers.name(1, d);
+        o.release_spilled_memory(d, spilled, loc, 0, &a);
+        assert_eq!(a.released(d), 1);
+        assert!(o.claim_tombstone(d, spilled).is_ok());
+        o.finish_tombstone(d, spilled, 0, &a);
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Free);
+        let other = put(&a, 0, &[2, 2, 2]).unwrap();
+        assert_ne!(other, d, "a put took a descriptor a releaser names");
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Free, "given back");
+        o.releasers.clear(named);
+        assert_eq!(put(&a, 0, &[3, 3, 3]).unwrap(), d);
+        assert!(!o.desc.may_be_released(d), "a new life starts without the mark");
+    }
+
+    /// A new life of a descriptor keeps a spiller's note (its pin, if it
+    /// takes one, is a spiller's) and nothing else of the AUX word.
+    #[test]
+    fn a_new_life_keeps_only_a_spillers_note() {
+        let a = Arena::new(1, 3);
+        let o = a.objects();
+        let d = put(&a, 0, &[5, 5, 5]).unwrap();
+        let sealed = o.desc.load_state(d, Ordering::SeqCst);
+        assert!(o.delete_sealed(d, sealed, 0, &a));
+        // A spiller of the last life, late, notes itself on the free descriptor.
+        assert!(o.desc.set_spill_reader(d, 2));
+        o.desc.mark_released(d);
+        o.desc.mark_referenced(d);
+        assert_eq!(put(&a, 0, &[6, 6, 6]).unwrap(), d);
+        assert_eq!(o.desc.spill_reader(d), Some(2));
+        assert!(!o.desc.may_be_released(d) && !o.desc.take_referenced(d) && !o.desc.has_spill_file(d));
+        assert!(!o.desc.set_spill_reader(d, 1), "another spiller is refused while the note stands");
+        o.desc.clear_spill_reader(d, 2);
+        assert_eq!(o.desc.spill_reader(d), None);
+    }
+
     /// The soak's lost objects, step by step: a spiller stops after its
     /// `begin_spill`; a reader cancels its step; another spiller records
     /// its attempt and commits. The first then resumes: its record must
