@@ -790,9 +790,8 @@ mod tests {
     }
 
     /// A descriptor that a releaser of spilled memory names is not claimed
-    /// (a put takes another) until the name is cleared; one named by a
-    /// releaser that saw it in another state is claimed as usual once the
-    /// name goes, and the claim takes the releaser's mark off.
+    /// (a put takes another) until the name is cleared; then it is, and its
+    /// new life starts without the releaser's mark.
     #[test]
     fn a_claim_passes_over_a_descriptor_a_releaser_names() {
         let a = Arena::new(2, 2);

@@ -343,6 +343,15 @@ fn spill_up_to_the_release(a: &Arena, d: u32) -> (StateWord, u64) {
     (o.desc.load_state(d, Ordering::SeqCst), o.desc.word(d, w::LOC).load(Ordering::SeqCst))
 }
 
+/// Slot 0 releases the memory the spill of `d` left (at `loc`), then
+/// deletes the spilled object: the descriptor is free again.
+fn release_and_delete(a: &Arena, d: u32, spilled: StateWord, loc: u64) {
+    let o = a.objects();
+    o.release_spilled_memory(d, spilled, loc, 0, a);
+    assert!(o.claim_tombstone(d, spilled).is_ok());
+    o.finish_tombstone(d, spilled, 0, a);
+}
+
 /// Slot 0 spills the sealed object `d` (its memory released): its SPILLED state.
 fn spill(a: &Arena, d: u32) -> StateWord {
     let (spilled, loc) = spill_up_to_the_release(a, d);
@@ -369,9 +378,7 @@ fn a_stopped_memory_releaser_never_frees_the_next_life_of_the_descriptor() {
             let a = a.clone();
             thread::spawn(move || a.objects().release_spilled_memory(d, spilled, loc, 1, &*a))
         };
-        o.release_spilled_memory(d, spilled, loc, 0, &*a);
-        assert!(o.claim_tombstone(d, spilled).is_ok());
-        o.finish_tombstone(d, spilled, 0, &*a);
+        release_and_delete(&a, d, spilled, loc);
         let again = put(&a, 0).unwrap();
         let live = o.desc.load_state(again, Ordering::SeqCst);
         helper.join().unwrap();
@@ -404,9 +411,7 @@ fn a_dead_memory_releaser_holds_its_descriptor_only_until_its_reclaim() {
                 // (slot 1 stops for ever here, or after any later step, and dies)
             })
         };
-        o.release_spilled_memory(d, spilled, loc, 0, &*a);
-        assert!(o.claim_tombstone(d, spilled).is_ok());
-        o.finish_tombstone(d, spilled, 0, &*a);
+        release_and_delete(&a, d, spilled, loc);
         helper.join().unwrap();
         let other = put(&a, 0).unwrap();
         assert_ne!(other, d, "a put took a descriptor a releaser names");
