@@ -457,8 +457,9 @@ typedef struct os_store_stats {
     /**
      * Objects uploaded to the remote tier since the store was created (a
      * second publish of an object over 16 MiB uploads nothing; a smaller
-     * one is uploaded again), and their bytes (headers included). Added
-     * after the first version.
+     * one is uploaded again), and their bytes (the bodies uploaded: metadata
+     * and data, and the header where it leads the body, on a file://
+     * remote). Added after the first version.
      */
     uint64_t publishes_total;
     uint64_t published_bytes;

@@ -29,12 +29,12 @@ mod with_remote {
 
     use object_store::aws::AmazonS3Builder;
     use object_store::path::Path as ObjPath;
-    use object_store::{ObjectStore, ObjectStoreExt};
+    use object_store::{Attribute, Attributes, ObjectStore, ObjectStoreExt, PutOptions};
 
     use super::common::child::{spawn_child, ChildGuard};
     use super::common::{pattern, TempStore};
     use super::garage::{self, Garage};
-    use objstore::remote_format::HEADER_LEN;
+    use objstore::remote_format::{Header, Placement, HEADER_LEN, METADATA_KEY};
     use objstore::{ErrorKind, ObjectId, Options, RemoteConfig, Store};
 
     const MIB: usize = 1 << 20;
@@ -74,17 +74,27 @@ mod with_remote {
         fn key(id: &ObjectId) -> ObjPath {
             ObjPath::from(format!("{PREFIX}/{}", id.to_hex()))
         }
-        fn read(&self, id: &ObjectId) -> Option<Vec<u8>> {
+        /// The published object `id`: its header if it is kept as user
+        /// metadata (in hex), and its body.
+        fn read(&self, id: &ObjectId) -> Option<(Option<String>, Vec<u8>)> {
             self.rt.block_on(async {
                 match self.s3.get(&Self::key(id)).await {
-                    Ok(r) => Some(r.bytes().await.unwrap().to_vec()),
+                    Ok(r) => {
+                        let header = r.attributes.get(&Attribute::Metadata(METADATA_KEY.into())).map(|v| v.to_string());
+                        Some((header, r.bytes().await.unwrap().to_vec()))
+                    }
                     Err(object_store::Error::NotFound { .. }) => None,
                     Err(e) => panic!("{e}"),
                 }
             })
         }
-        fn write(&self, id: &ObjectId, bytes: Vec<u8>) {
-            self.rt.block_on(self.s3.put(&Self::key(id), bytes.into())).unwrap();
+        /// Replaces object `id` with this header (user metadata, hex) and body.
+        fn write(&self, id: &ObjectId, header: Option<String>, body: Vec<u8>) {
+            let mut attributes = Attributes::new();
+            if let Some(h) = header {
+                attributes.insert(Attribute::Metadata(METADATA_KEY.into()), h.into());
+            }
+            self.rt.block_on(self.s3.put_opts(&Self::key(id), body.into(), PutOptions::from(attributes))).unwrap();
         }
     }
 
@@ -95,21 +105,11 @@ mod with_remote {
         let (ta, tb) = (TempStore::new("g-sizes-a"), TempStore::new("g-sizes-b"));
         let a = open(&ta, &g, &env, 256 << 20);
         let b = open(&tb, &g, &env, 256 << 20);
-        // Around the first GET (8 MiB of the published object; the i-th
-        // has i * 5 bytes of metadata), a last range under 2 MiB, and the
-        // single PUT (16 MiB) limits.
-        let sizes = [
-            0,
-            1,
-            1000,
-            256 * 1024,
-            MIB + 7,
-            8 * MIB - HEADER_LEN - 25,
-            8 * MIB - HEADER_LEN - 30 + 1,
-            16 * MIB + 1,
-            18 * MIB,
-            64 * MIB,
-        ];
+        // An empty body (no metadata, no data: the header is user
+        // metadata), around the first GET (8 MiB of the published object's
+        // body; the i-th has i * 5 bytes of metadata), a last range under
+        // 2 MiB, and the single PUT (16 MiB) limits.
+        let sizes = [0, 1, 1000, 256 * 1024, MIB + 7, 8 * MIB - 25, 8 * MIB - 30 + 1, 16 * MIB + 1, 18 * MIB, 64 * MIB];
         let mut objects = vec![];
         for (i, &len) in sizes.iter().enumerate() {
             let (data, meta) = (pattern(i as u64, len), pattern(50 + i as u64, i * 5));
@@ -209,6 +209,25 @@ mod with_remote {
         }
     }
 
+    /// Rewrites the version in a header's bytes, with its CRC made right.
+    fn set_version(header: &mut [u8], v: u32) {
+        header[8..12].copy_from_slice(&v.to_le_bytes());
+        let crc = crc32(&header[..60]);
+        header[60..64].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    fn unhex(hex: &str) -> Vec<u8> {
+        (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect()
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// What a store publishes on S3: the header as user metadata, the body
+    /// the metadata and the data alone (so 1 MiB of data is one Garage
+    /// block); and an object damaged on the server, in its body or its
+    /// header, is refused with nothing installed.
     #[test]
     fn damaged_objects_on_the_server_are_refused() {
         let Some(g) = garage::single() else { return };
@@ -216,33 +235,106 @@ mod with_remote {
         let raw = Raw::new(&env);
         let ta = TempStore::new("g-damage-a");
         let a = open(&ta, &g, &env, 64 << 20);
-        type Damage = Box<dyn Fn(&mut Vec<u8>)>;
-        let mut cases: Vec<(&str, ErrorKind, Damage)> = vec![
-            ("flipped data byte", ErrorKind::Corrupt, Box::new(|b| b[HEADER_LEN + 2 * MIB] ^= 4)),
-            ("truncated", ErrorKind::Corrupt, Box::new(|b| b.truncate(b.len() - 1000))),
-            ("empty", ErrorKind::Corrupt, Box::new(|b| b.clear())),
+
+        let id = a.put_with_meta(&pattern(77, MIB), b"meta").unwrap();
+        a.publish(&id, LONG).unwrap();
+        let (header, body) = raw.read(&id).unwrap();
+        let header = Header::decode_hex(&header.expect("the header as user metadata"), &id, 4 + MIB as u64, "t")
+            .expect("a header this library reads");
+        assert_eq!((header.placement, header.meta_len, header.data_len), (Placement::UserMetadata, 4, MIB as u64));
+        assert!(body[..4] == *b"meta" && body[4..] == pattern(77, MIB)[..], "the body is the metadata and data");
+
+        type Damage = Box<dyn Fn(&mut Option<String>, &mut Vec<u8>)>;
+        let mut cases: Vec<(&str, ErrorKind, &str, Damage)> = vec![
+            ("flipped data byte", ErrorKind::Corrupt, "checksum mismatch", Box::new(|_, b| b[2 * MIB] ^= 4)),
+            ("truncated", ErrorKind::Corrupt, "truncated", Box::new(|_, b| b.truncate(b.len() - 1000))),
+            ("empty", ErrorKind::Corrupt, "truncated", Box::new(|_, b| b.clear())),
+            ("longer", ErrorKind::Corrupt, "longer", Box::new(|_, b| b.push(1))),
             (
                 "version 9",
                 ErrorKind::Incompatible,
-                Box::new(|b| {
-                    b[8..12].copy_from_slice(&9u32.to_le_bytes());
-                    let crc = crc32(&b[..60]);
-                    b[60..64].copy_from_slice(&crc.to_le_bytes());
+                "format version 9",
+                Box::new(|h, _| {
+                    let mut bytes = unhex(h.as_deref().unwrap());
+                    set_version(&mut bytes, 9);
+                    *h = Some(hex(&bytes));
                 }),
             ),
+            (
+                "flipped header byte",
+                ErrorKind::Corrupt,
+                "damaged header",
+                Box::new(|h, _| {
+                    let mut bytes = unhex(h.as_deref().unwrap());
+                    bytes[40] ^= 1;
+                    *h = Some(hex(&bytes));
+                }),
+            ),
+            ("header not hex", ErrorKind::Corrupt, "not hex", Box::new(|h, _| *h = Some("zz".repeat(64)))),
+            // Without its header the body is read as one with a leading
+            // header, which it is not.
+            ("header gone", ErrorKind::Corrupt, "bad magic", Box::new(|h, _| *h = None)),
         ];
-        for (i, (what, kind, damage)) in cases.drain(..).enumerate() {
+        for (i, (what, kind, words, damage)) in cases.drain(..).enumerate() {
             let id = a.put(&pattern(i as u64, 3 * MIB)).unwrap();
             a.publish(&id, LONG).unwrap();
-            let mut bytes = raw.read(&id).unwrap();
-            damage(&mut bytes);
-            raw.write(&id, bytes);
+            let (mut header, mut body) = raw.read(&id).unwrap();
+            damage(&mut header, &mut body);
+            raw.write(&id, header, body);
             let tb = TempStore::new("g-damage-b");
             let b = open(&tb, &g, &env, 64 << 20);
             let e = b.get(&id, LONG).unwrap_err();
             assert_eq!(e.kind(), kind, "{what}: {e}");
+            assert!(e.message().contains(words), "{what}: '{words}' not in: {e}");
             let s = b.stats().unwrap();
             assert_eq!((s.object_count, s.unsealed_count, s.used_bytes), (0, 0, 0), "{what}: {e}");
+        }
+    }
+
+    /// An object on S3 whose header leads its body (as on a file:// remote,
+    /// or as another tool may write it) is read too, and damage to it is
+    /// refused the same way.
+    #[test]
+    fn a_header_leading_the_body_is_read_from_s3() {
+        let Some(g) = garage::single() else { return };
+        let env = g.env();
+        let raw = Raw::new(&env);
+        let ta = TempStore::new("g-leading-a");
+        let a = open(&ta, &g, &env, 64 << 20);
+        for (i, (len, damage)) in
+            [(0, None), (5, None), (3 * MIB, None), (3 * MIB, Some(8)), (MIB, Some(70))].into_iter().enumerate()
+        {
+            let (data, meta) = (pattern(90 + i as u64, len), pattern(95 + i as u64, i * 3));
+            let id = a.put_with_meta(&data, &meta).unwrap();
+            a.publish(&id, LONG).unwrap();
+            let (kept, body) = raw.read(&id).unwrap();
+            let mut header = unhex(&kept.unwrap());
+            header[12..16].copy_from_slice(&(HEADER_LEN as u32).to_le_bytes());
+            set_version(&mut header, 1);
+            let mut leading = [header, body].concat();
+            if let Some(at) = damage {
+                leading[at] ^= 1;
+            }
+            raw.write(&id, None, leading);
+            let tb = TempStore::new("g-leading-b");
+            let b = open(&tb, &g, &env, 64 << 20);
+            match damage {
+                None => {
+                    let obj = b.get(&id, LONG).unwrap();
+                    assert!(obj.data() == data.as_slice() && obj.meta() == meta.as_slice(), "{len} bytes differ");
+                }
+                Some(at) => {
+                    let e = b.get(&id, LONG).unwrap_err();
+                    let (kind, words) = if at < HEADER_LEN {
+                        (ErrorKind::Incompatible, "format version")
+                    } else {
+                        (ErrorKind::Corrupt, "checksum mismatch")
+                    };
+                    assert_eq!(e.kind(), kind, "{e}");
+                    assert!(e.message().contains(words), "{e}");
+                    assert_eq!(b.stats().unwrap().object_count, 0);
+                }
+            }
         }
     }
 

@@ -185,8 +185,9 @@ pub struct os_store_stats {
     pub evictions_total: u64,
     /// Objects uploaded to the remote tier since the store was created (a
     /// second publish of an object over 16 MiB uploads nothing; a smaller
-    /// one is uploaded again), and their bytes (headers included). Added
-    /// after the first version.
+    /// one is uploaded again), and their bytes (the bodies uploaded: metadata
+    /// and data, and the header where it leads the body, on a file://
+    /// remote). Added after the first version.
     pub publishes_total: u64,
     pub published_bytes: u64,
     /// Objects fetched from the remote tier since the store was created, and

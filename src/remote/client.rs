@@ -24,11 +24,11 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path as Key;
 use object_store::{
-    BackoffConfig, ClientConfigKey, GetOptions, GetRange, MultipartUpload, ObjectStore, ObjectStoreExt, PutPayload,
-    RetryConfig,
+    Attribute, Attributes, BackoffConfig, ClientConfigKey, GetOptions, GetRange, MultipartUpload, ObjectStore,
+    ObjectStoreExt, PutMultipartOptions, PutOptions, PutPayload, RetryConfig,
 };
 
-use super::format::{self, Header, HEADER_LEN};
+use super::format::{self, Header, Placement, HEADER_LEN, METADATA_KEY};
 use super::runtime::{self, until};
 use super::{normalize_url, Dest, Head, Pinned, Published, RemoteConfig};
 use crate::error::{err, Error, Result};
@@ -119,6 +119,10 @@ pub(crate) struct Remote {
     /// Not dropped in a fork child (see `Drop`).
     store: ManuallyDrop<Arc<dyn ObjectStore>>,
     prefix: Key,
+    /// Where this library puts the header of what it publishes: in the
+    /// user metadata where the remote keeps metadata (S3, memory://), else
+    /// at the start of the body (file://). A fetch reads either.
+    placement: Placement,
     fork_generation: u64,
 }
 
@@ -165,7 +169,7 @@ impl Remote {
         let url = normalize_url(url)?;
         runtime::choose_tls();
         let (scheme, rest) = url.split_once("://").expect("normalized");
-        let (store, prefix, endpoint): (Arc<dyn ObjectStore>, &str, String) = match scheme {
+        let (store, prefix, endpoint, placement): (Arc<dyn ObjectStore>, &str, String, Placement) = match scheme {
             "s3" => {
                 let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
                 let mut b = AmazonS3Builder::from_env();
@@ -187,16 +191,16 @@ impl Remote {
                     .with_retry(retry_config())
                     .build()
                     .map_err(|e| err!(InvalidArgument, "remote '{url}': {e}"))?;
-                (Arc::new(s3), prefix, endpoint)
+                (Arc::new(s3), prefix, endpoint, Placement::UserMetadata)
             }
             "file" => {
                 std::fs::create_dir_all(rest).map_err(|e| Error::os(format!("remote directory '{rest}'"), e))?;
                 let fs = LocalFileSystem::new_with_prefix(rest).map_err(|e| err!(Io, "remote '{url}': {e}"))?;
-                (Arc::new(fs), "", url.clone())
+                (Arc::new(fs), "", url.clone(), Placement::Leading)
             }
             "memory" => {
                 let (name, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-                (memory_store(name), prefix, url.clone())
+                (memory_store(name), prefix, url.clone(), Placement::UserMetadata)
             }
             _ => unreachable!("normalize_url admits no other scheme"),
         };
@@ -206,6 +210,7 @@ impl Remote {
             endpoint,
             store: ManuallyDrop::new(store),
             prefix,
+            placement,
             fork_generation: platform::fork_generation(),
         })
     }
@@ -266,10 +271,18 @@ impl Remote {
             meta_len: u32::try_from(meta_len).map_err(|_| err!(InvalidArgument, "metadata larger than 4 GiB"))?,
             data_len: data_len as u64,
             crc: format::payload_crc(obj.meta(), obj.data()),
+            placement: self.placement,
         };
-        let total = header.object_len();
+        let total = header.body_len();
+        let mut attributes = Attributes::new();
         // The payload as zero-copy slices of the pinned object.
-        let header_bytes = Bytes::copy_from_slice(&header.encode());
+        let header_bytes = match self.placement {
+            Placement::Leading => Bytes::copy_from_slice(&header.encode()),
+            Placement::UserMetadata => {
+                attributes.insert(Attribute::Metadata(METADATA_KEY.into()), header.encode_hex().into());
+                Bytes::new()
+            }
+        };
         let meta = Bytes::from_owner(MetaOf(Arc::clone(&obj)));
         let data = Bytes::from_owner(DataOf(obj));
         let pieces = [header_bytes, meta, data];
@@ -289,14 +302,15 @@ impl Remote {
             }
             if single {
                 let payload: PutPayload = pieces.into_iter().collect();
-                return match until(deadline, store.put(&key, payload)).await {
+                return match until(deadline, store.put_opts(&key, payload, PutOptions::from(attributes))).await {
                     Ok(r) => Ok(r.map(|_| Published::Uploaded(total))),
                     // One request, unanswered within the deadline.
                     Err(()) => Err(Cut::NoAnswer),
                 };
             }
             let part_len = PART_LEN.max(total.div_ceil(MAX_PARTS).next_multiple_of(1 << 20));
-            let mut upload = match until(deadline, store.put_multipart(&key)).await {
+            let opts = PutMultipartOptions::from(attributes);
+            let mut upload = match until(deadline, store.put_multipart_opts(&key, opts)).await {
                 Ok(Ok(u)) => u,
                 Ok(Err(e)) => return Ok(Err(e)),
                 Err(()) => return Err(Cut::Unfinished),
@@ -353,28 +367,36 @@ impl Remote {
             let got = match store.get_opts(&key, opts).await {
                 Ok(got) => got,
                 Err(object_store::Error::NotFound { .. }) => return Ok(Found::NotPublished),
-                // An object too short for any range (empty) is refused
-                // as a bad range (S3's 416, object_store's own check for
-                // the others): say how short it is instead.
-                Err(e) if e.to_string().to_ascii_lowercase().contains("range") => match store.head(&key).await {
-                    Ok(m) if m.size < HEADER_LEN as u64 => {
-                        return Ok(Found::Bad(Header::decode(&[], &id, m.size, &where_).unwrap_err()))
+                // An empty body has no range to ask for (S3's 416,
+                // object_store's own check for the others): ask for all
+                // of it.
+                Err(e) if e.to_string().to_ascii_lowercase().contains("range") => {
+                    match store.get_opts(&key, GetOptions::default()).await {
+                        Ok(got) => got,
+                        Err(object_store::Error::NotFound { .. }) => return Ok(Found::NotPublished),
+                        Err(e) => return Err(e),
                     }
-                    _ => return Err(e),
-                },
+                }
                 Err(e) => return Err(e),
             };
             let (size, etag) = (got.meta.size, got.meta.e_tag.clone());
             // Bytes of the object the response covers.
             let covered = size.min(FIRST_GET);
+            // The header, if the remote keeps it beside the body.
+            let mut header = match got.attributes.get(&Attribute::Metadata(METADATA_KEY.into())) {
+                Some(hex) => match Header::decode_hex(hex, &id, size, &where_) {
+                    Ok(h) => Some(h),
+                    Err(e) => return Ok(Found::Bad(e)),
+                },
+                None => None,
+            };
             let mut stream = got.into_stream();
-            // The header and the metadata, copied out of the first chunks;
-            // the data after them as it came.
+            // The body up to the data (a leading header, the metadata),
+            // copied out of the first chunks; the data after them as it came.
             let mut prefix = Vec::with_capacity(HEADER_LEN);
-            let mut header = None;
             let mut data = vec![];
             let mut ended = false;
-            let want = |h: &Option<Header>| h.map_or(HEADER_LEN as u64, |h| HEADER_LEN as u64 + h.meta_len as u64);
+            let want = |h: &Option<Header>| h.map_or(HEADER_LEN as u64, |h| h.data_offset());
             while (prefix.len() as u64) < want(&header) {
                 let Some(mut chunk) = stream.try_next().await? else {
                     ended = true;
@@ -399,7 +421,7 @@ impl Remote {
                 Some(h) => h,
                 None => return Ok(Found::Bad(Header::decode(&prefix, &id, size, &where_).unwrap_err())),
             };
-            let meta_end = HEADER_LEN as u64 + header.meta_len as u64;
+            let meta_end = header.data_offset();
             // The metadata may go on past the first GET.
             let have = prefix.len() as u64;
             if ended && have < meta_end && have == covered {
@@ -419,7 +441,7 @@ impl Remote {
             }
             let body =
                 Body { got: data, rest: (!ended).then_some(stream), end: covered.saturating_sub(meta_end), etag };
-            Ok(Found::Head(Head { header, meta: prefix.split_off(HEADER_LEN), body }))
+            Ok(Found::Head(Head { header, meta: prefix.split_off(header.placement.body_offset() as usize), body }))
         }))?;
         match r {
             Ok(Ok(Found::Head(head))) => Ok(Some(head)),
@@ -445,7 +467,7 @@ impl Remote {
         }
         let Body { got, rest, end, etag } = head.body;
         let meta_crc = crc_of(&head.meta);
-        let base = HEADER_LEN as u64 + head.header.meta_len as u64;
+        let base = head.header.data_offset();
         let mut ranges = vec![];
         let mut at = end;
         while at < data_len {
