@@ -228,6 +228,40 @@ fn a_ticket_moves_a_reference_and_is_taken_once() {
     assert_consistent(&giver);
 }
 
+/// `give_extra_ref`: a ticket for one more reference, the giver keeping its
+/// own; each ticket is taken once, and the object lives until the giver's
+/// reference and every taken one are dropped.
+#[test]
+fn an_extra_ticket_leaves_the_givers_reference() {
+    let t = TempStore::new("extra-tickets");
+    let giver = store(&t);
+    let taker = store(&t);
+    let id = giver.put_ex(b"handed over twice", b"", OBJECT_REFCOUNTED).unwrap();
+    let plain = giver.put(b"not referenced").unwrap();
+    let first = giver.give_extra_ref(&id).unwrap();
+    let second = giver.give_extra_ref(&id).unwrap();
+    assert_ne!(first, second);
+    assert_eq!(giver.references(&id), 1, "the giver keeps its reference");
+    assert_eq!(giver.stats().unwrap().tickets, 2);
+    assert_eq!(taker.give_extra_ref(&id).unwrap_err().kind(), ErrorKind::NotFound, "the taker holds none yet");
+    assert_eq!(giver.give_extra_ref(&plain).unwrap_err().kind(), ErrorKind::NotFound, "no reference to give from");
+    taker.take_ref(&id, first).unwrap();
+    assert_eq!(taker.take_ref(&id, first).unwrap_err().kind(), ErrorKind::NotFound, "taken twice");
+    taker.take_ref(&id, second).unwrap();
+    assert_eq!(taker.references(&id), 2);
+    giver.unref(&id).unwrap();
+    taker.unref(&id).unwrap();
+    assert!(giver.contains(&id).unwrap(), "one taken reference is left");
+    taker.unref(&id).unwrap();
+    assert!(!giver.contains(&id).unwrap(), "freed by the last reference");
+    // An object deleted under the giver's reference gives no ticket.
+    let gone = giver.put_ex(b"deleted", b"", OBJECT_REFCOUNTED).unwrap();
+    giver.delete(&gone).unwrap();
+    assert_eq!(giver.give_extra_ref(&gone).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(giver.stats().unwrap().tickets, 0);
+    assert_consistent(&giver);
+}
+
 #[test]
 fn a_ticket_outlives_its_handle_but_not_its_process() {
     let t = TempStore::new("tickets-handle");

@@ -10,7 +10,6 @@ use super::process_refs::Holder;
 use super::refcount::{DropRef, TakeRef};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
-use crate::platform;
 use crate::shared::descriptor::{Location, Snapshot, State};
 use crate::shared::holds;
 use crate::shared::refs::INLINE_SLOTS;
@@ -162,18 +161,40 @@ impl Access<'_> {
     /// Moves one of handle `holder`'s references to `id` into a new ticket
     /// (charged to this process until taken).
     pub(crate) fn give(&self, id: &ObjectId, holder: Holder) -> Result<u64> {
-        let key = id.words();
         if self.references(id, holder) == 0 {
             return Err(err!(NotFound, "this handle holds no reference to object {id}"));
         }
         if !self.contains(id) {
             return Err(Error::object_not_found(id.0));
         }
-        let ticket = holds::ticket_from(platform::random_u128() as u64);
-        if !self.o.give(&key, self.att.slot(), ticket) {
+        let ticket = self.new_ticket(id)?;
+        self.drop_ref(id, holder)?;
+        Ok(ticket)
+    }
+
+    /// A ticket for one more reference to `id`, while handle `holder` keeps
+    /// the one it holds: `add_ref` then `give`, without counting the
+    /// reference in and out of this process.
+    pub(crate) fn give_extra(&self, id: &ObjectId, holder: Holder) -> Result<u64> {
+        let key = id.words();
+        {
+            let mut counts = self.att.process_refs().lock(&key);
+            let Some(held) = counts.get_mut(&key).filter(|h| h.of(holder) > 0) else {
+                return Err(err!(NotFound, "this handle holds no reference to object {id}"));
+            };
+            if !self.contains_hinted(id, &mut held.hint) {
+                return Err(Error::object_not_found(id.0));
+            }
+        }
+        self.new_ticket(id)
+    }
+
+    /// A ticket in the hold table for `id`, charged to this process.
+    fn new_ticket(&self, id: &ObjectId) -> Result<u64> {
+        let ticket = holds::ticket_from(self.att.ids.nonce());
+        if !self.o.give(&id.words(), self.att.slot(), ticket) {
             return Err(err!(OutOfMemory, "no room in the store's hold table for another ticket near object {id}"));
         }
-        self.drop_ref(id, holder)?;
         Ok(ticket)
     }
 

@@ -39,6 +39,15 @@ impl Store {
         self.att.access().give(id, self.holder)
     }
 
+    /// A ticket for one more reference to `id`, while this handle keeps its
+    /// own: what `add_ref` then `give_ref` do, in one step (a pickled
+    /// reference, which stays valid where it was pickled). NotFound if
+    /// this handle holds no reference to `id`, or the object is gone.
+    pub fn give_extra_ref(&self, id: &ObjectId) -> Result<u64> {
+        self.att.check_process()?;
+        self.att.access().give_extra(id, self.holder)
+    }
+
     /// Takes the reference a ticket holds: this handle holds it from now on.
     /// A ticket is taken at most once; NotFound for one taken already,
     /// dropped with its giver, or given for another object.

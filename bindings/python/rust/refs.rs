@@ -10,8 +10,8 @@
 //! handle it came through (`objstore::Store` counts its references per
 //! object in process memory, and the store's word per object says only
 //! which processes hold some). Whoever makes an ObjectRef gives it one
-//! reference of its own: a put the creator's, an unpickle the ticket's, a
-//! pickle takes one more (`add_ref`) to put in the ticket, so the pickled
+//! reference of its own: a put the creator's, an unpickle the ticket's; a
+//! pickle gives a ticket for one more (`give_extra_ref`), so the pickled
 //! ObjectRef keeps its own. Its drop gives exactly that one back. So copies
 //! of an ID in one process never double-count or under-count: the handle's
 //! count is the number of live ObjectRefs of the object (plus what the
@@ -41,8 +41,8 @@
 //!
 //! # Pickling: tickets
 //!
-//! Pickling an ObjectRef takes one more reference and moves it into a
-//! ticket (`give_ref`): the pickle is `(store name, open flags, id,
+//! Pickling an ObjectRef gives a ticket for one more reference
+//! (`give_extra_ref`): the pickle is `(store name, open flags, id,
 //! ticket)`, and unpickling attaches to the store (as a pickled Store does)
 //! and takes the ticket (`take_ref`) into a new ObjectRef. There is no
 //! moment at which nobody holds the object. A ticket is taken once:
@@ -192,13 +192,7 @@ impl ObjectRef {
             Some(h) => h,
             None => attach(py, &me.name, me.flags)?.get().handle(py)?,
         };
-        let ticket = (|| {
-            h.store.add_ref(&id)?;
-            h.store.give_ref(&id).inspect_err(|_| {
-                let _ = h.store.unref(&id);
-            })
-        })()
-        .map_err(|e| {
+        let ticket = h.store.give_extra_ref(&id).map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 errors::from_kind(
                     py,
@@ -211,7 +205,7 @@ impl ObjectRef {
                     ),
                 )
             } else {
-                errors::from_core(py, &e, "pickle a reference (give_ref)")
+                errors::from_core(py, &e, "pickle a reference (give_extra_ref)")
             }
         })?;
         let f = TAKE_REF.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
