@@ -52,6 +52,7 @@
 //! after a crash), as a Ray object dies with its owner.
 
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use objstore::{ErrorKind, ObjectId};
 use pyo3::prelude::*;
@@ -192,7 +193,23 @@ impl ObjectRef {
             Some(h) => h,
             None => attach(py, &me.name, me.flags)?.get().handle(py)?,
         };
-        let ticket = h.store.give_extra_ref(&id).map_err(|e| {
+        let ticket = give_waiting_for_room(py, || {
+            // The handle holds this ObjectRef's reference, as a rule: a
+            // ticket for one more. Not if it is another handle (the
+            // ObjectRef's is a fork parent's, or was given back), or the
+            // low-level Store.unref took the reference: then take one (if
+            // the object is still there) and move it into the ticket.
+            h.store.give_extra_ref(&id).or_else(|e| {
+                if e.kind() != ErrorKind::NotFound {
+                    return Err(e);
+                }
+                h.store.add_ref(&id)?;
+                h.store.give_ref(&id).inspect_err(|_| {
+                    let _ = h.store.unref(&id);
+                })
+            })
+        })?
+        .map_err(|e| {
             if e.kind() == ErrorKind::NotFound {
                 errors::from_kind(
                     py,
@@ -201,6 +218,19 @@ impl ObjectRef {
                         "pickle a reference to object {}: the object is gone ({e}); an ObjectRef inherited \
                          through a fork is its parent's reference, and does not keep the object alive in the \
                          child",
+                        id.to_hex()
+                    ),
+                )
+            } else if e.kind() == ErrorKind::OutOfMemory {
+                errors::from_kind(
+                    py,
+                    ErrorKind::OutOfMemory,
+                    format!(
+                        "pickle a reference to object {}: {e}, and none was taken within \
+                         objstore.TICKET_ROOM_TIMEOUT: about 64 tickets of one object can be outstanding at \
+                         once (pickled, not yet unpickled), and this pickle needs more than its unpicklers \
+                         take (one pickle holding many distinct ObjectRefs of one object: pickle one, or \
+                         plain ObjectIDs)",
                         id.to_hex()
                     ),
                 )
@@ -214,6 +244,62 @@ impl ObjectRef {
         let args = (me.name.as_str(), me.flags, PyBytes::new(py, &id.0), ticket).into_pyobject(py)?;
         PyTuple::new(py, [f.bind(py).clone(), args.into_any()])
     }
+}
+
+/// How long a pickle waits for room for its ticket when the hold table is
+/// full near the object, unless `objstore.TICKET_ROOM_TIMEOUT` says
+/// otherwise (seconds).
+const TICKET_ROOM_TIMEOUT: f64 = 60.0;
+/// The longest pause between two tries.
+const TICKET_ROOM_MAX_PAUSE: Duration = Duration::from_millis(10);
+
+/// `give` (a ticket for a reference), waiting while there is no room for
+/// the ticket.
+///
+/// The hold table keeps the tickets of an object within a window of its
+/// home (`shared::holds`), so about 64 tickets of one object can be
+/// outstanding at once. A pickler that runs ahead of its unpicklers
+/// (`Pool.map(f, [ref] * 1000)`: the pool's task thread pickles tasks while
+/// the workers unpickle them) meets that bound; it waits for takers to make
+/// room, as a writer to a full pipe waits for its reader, pausing 0.1 ms
+/// and doubling up to 10 ms, with the GIL released; Ctrl-C ends the wait.
+/// After `objstore.TICKET_ROOM_TIMEOUT` seconds without room (nobody
+/// takes: e.g. one pickle holding many distinct ObjectRefs of one object)
+/// the core's OutOfMemory goes up, as StoreFull.
+fn give_waiting_for_room(
+    py: Python<'_>,
+    give: impl Fn() -> Result<u64, objstore::Error>,
+) -> PyResult<Result<u64, objstore::Error>> {
+    let mut started: Option<(Instant, Duration)> = None;
+    let mut pause = Duration::from_micros(100);
+    loop {
+        match give() {
+            Err(e) if e.kind() == ErrorKind::OutOfMemory => {
+                let (start, limit) = match started {
+                    Some(s) => s,
+                    None => *started.insert((Instant::now(), ticket_room_timeout(py)?)),
+                };
+                if start.elapsed() >= limit {
+                    return Ok(Err(e));
+                }
+                py.detach(|| std::thread::sleep(pause));
+                py.check_signals()?;
+                pause = (pause * 2).min(TICKET_ROOM_MAX_PAUSE);
+            }
+            r => return Ok(r),
+        }
+    }
+}
+
+/// `objstore.TICKET_ROOM_TIMEOUT` (seconds), else the default.
+fn ticket_room_timeout(py: Python<'_>) -> PyResult<Duration> {
+    let seconds = match PyModule::import(py, "objstore").and_then(|m| m.getattr("TICKET_ROOM_TIMEOUT")) {
+        Ok(v) => v.extract::<f64>()?,
+        Err(_) => TICKET_ROOM_TIMEOUT,
+    };
+    Duration::try_from_secs_f64(seconds.max(0.0)).map_err(|_| {
+        pyo3::exceptions::PyValueError::new_err("objstore.TICKET_ROOM_TIMEOUT must be a number of seconds")
+    })
 }
 
 /// Unpickle an ObjectRef: attach to the store ``name`` (as unpickling a

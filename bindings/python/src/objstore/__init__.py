@@ -63,6 +63,13 @@ from .errors import (
 
 __version__: str = _objstore.PACKAGE_VERSION
 
+#: Seconds a pickle of an ObjectRef waits for room for its ticket. About 64
+#: tickets of one object can be outstanding at once (pickled and not yet
+#: unpickled); a pickler that runs ahead of its unpicklers, such as
+#: ``Pool.map(f, [ref] * 1000)``'s task thread, waits for them to take some,
+#: and raises StoreFull if none is taken for this long.
+TICKET_ROOM_TIMEOUT: float = 60.0
+
 
 def make_version(major: int, minor: int, patch: int) -> int:
     """The number of a version, ``major * 1000000 + minor * 1000 + patch``
