@@ -156,6 +156,11 @@ def handoff_sizes(smoke: bool):
 # nothing is pinned, every consumer can write).
 
 
+# Blocks a hand-off's round trips are run in, objstore's and by hand's
+# alternating (each block starts its consumer process and warms up).
+HANDOFF_BLOCKS = 6
+
+
 def _handoff_consumer_objstore(store, conn, n):
     for _ in range(n):
         ref = conn.recv()
@@ -308,9 +313,21 @@ def bench_objstore(smoke: bool, rounds: int) -> dict:
                 out["torch put + get (1024, 1024) float32"] = rounds_of(tput_get, n, rounds)
             # Hand-off to another process: objstore, and the hand-rolled
             # shared_memory + np.copyto + pipe + view, one after the other.
+            # In blocks, each side first in every other block, so that what
+            # drifts on the machine (other load, frequency) falls on both.
             for label, v, n in handoff_sizes(smoke):
-                out[f"hand-off {label}: objstore"] = handoff_objstore(s, v, n, mp_ctx)
-                out[f"hand-off {label}: shared_memory by hand"] = handoff_by_hand(v, n, mp_ctx)
+                mine, by_hand = [], []
+                blocks = 2 if smoke else HANDOFF_BLOCKS
+                for b in range(blocks):
+                    m = max(1, n // blocks)
+                    if b % 2 == 0:
+                        mine += handoff_objstore(s, v, m, mp_ctx)
+                        by_hand += handoff_by_hand(v, m, mp_ctx)
+                    else:
+                        by_hand += handoff_by_hand(v, m, mp_ctx)
+                        mine += handoff_objstore(s, v, m, mp_ctx)
+                out[f"hand-off {label}: objstore"] = mine
+                out[f"hand-off {label}: shared_memory by hand"] = by_hand
             # Hand-off round trips with a process blocked in get.
             n = 200 if smoke else 3000
             p = mp_ctx.Process(target=_os_pong, args=(s, n))
