@@ -934,8 +934,10 @@ os_status os_unref(struct os_store *store, const struct os_object_id *id);
  *
  * # Returns
  * OS_OK; OS_NOT_FOUND (this handle holds no reference, or the object is
- * deleted); OS_OUT_OF_MEMORY (the store's table of tickets has no room
- * near this object); OS_INVALID_ARGUMENT.
+ * deleted); OS_OUT_OF_MEMORY (the store's table of tickets is full: it
+ * has an entry per 32 object slots, at least 256, for the tickets
+ * outstanding and the references of processes in slots past the first
+ * 64); OS_INVALID_ARGUMENT.
  */
 os_status os_ref_give(struct os_store *store, const struct os_object_id *id, uint64_t *out_ticket);
 

@@ -262,6 +262,49 @@ fn an_extra_ticket_leaves_the_givers_reference() {
     assert_consistent(&giver);
 }
 
+/// Far more tickets of one object than fit in its window of the hold table
+/// (64) are outstanding at once; each is taken once; the table's own size
+/// is the bound, with a clear status.
+#[test]
+fn many_tickets_of_one_object_are_outstanding_at_once() {
+    let t = TempStore::new("many-tickets");
+    let opts = Options { max_objects: 1024, ..Options::default() }; // a table of 256 entries
+    let giver = t.open(&opts);
+    let taker = t.open(&opts);
+    let id = giver.put_ex(b"to many receivers", b"", OBJECT_REFCOUNTED).unwrap();
+    let mut tickets = vec![];
+    let full = loop {
+        match giver.give_extra_ref(&id) {
+            Ok(ticket) => tickets.push(ticket),
+            Err(e) => break e,
+        }
+        assert!(tickets.len() <= 256, "more tickets than the table has entries");
+    };
+    assert_eq!(full.kind(), ErrorKind::OutOfMemory, "{full}");
+    assert!(full.message().contains("hold table"), "{full}");
+    assert!(tickets.len() > 200, "only {} tickets of one object", tickets.len());
+    assert_eq!(giver.stats().unwrap().tickets, tickets.len() as u64);
+    // Another object's ticket waits for room, and gets it once one is taken.
+    let other = giver.put_ex(b"another", b"", OBJECT_REFCOUNTED).unwrap();
+    assert_eq!(giver.give_ref(&other).unwrap_err().kind(), ErrorKind::OutOfMemory);
+    for (i, &ticket) in tickets.iter().enumerate().rev() {
+        taker.take_ref(&id, ticket).unwrap_or_else(|e| panic!("ticket {i}: {e}"));
+        assert_eq!(taker.take_ref(&id, ticket).unwrap_err().kind(), ErrorKind::NotFound, "ticket {i} twice");
+    }
+    let ticket = giver.give_ref(&other).unwrap();
+    taker.take_ref(&other, ticket).unwrap();
+    assert_eq!(taker.references(&id), tickets.len() as u32);
+    assert_eq!(giver.stats().unwrap().tickets, 0);
+    giver.unref(&id).unwrap();
+    for _ in 0..tickets.len() {
+        taker.unref(&id).unwrap();
+    }
+    assert!(!giver.contains(&id).unwrap(), "freed by the last reference");
+    taker.unref(&other).unwrap();
+    assert_eq!(giver.stats().unwrap().object_count, 0);
+    assert_consistent(&giver);
+}
+
 #[test]
 fn a_ticket_outlives_its_handle_but_not_its_process() {
     let t = TempStore::new("tickets-handle");

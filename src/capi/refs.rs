@@ -142,8 +142,10 @@ pub unsafe extern "C" fn os_unref(store: *mut os_store, id: *const os_object_id)
 ///
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (this handle holds no reference, or the object is
-/// deleted); OS_OUT_OF_MEMORY (the store's table of tickets has no room
-/// near this object); OS_INVALID_ARGUMENT.
+/// deleted); OS_OUT_OF_MEMORY (the store's table of tickets is full: it
+/// has an entry per 32 object slots, at least 256, for the tickets
+/// outstanding and the references of processes in slots past the first
+/// 64); OS_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn os_ref_give(store: *mut os_store, id: *const os_object_id, out_ticket: *mut u64) -> os_status {
     boundary(|| {

@@ -193,7 +193,11 @@ impl Access<'_> {
     fn new_ticket(&self, id: &ObjectId) -> Result<u64> {
         let ticket = holds::ticket_from(self.att.ids.nonce());
         if !self.o.give(&id.words(), self.att.slot(), ticket) {
-            return Err(err!(OutOfMemory, "no room in the store's hold table for another ticket near object {id}"));
+            return Err(err!(
+                OutOfMemory,
+                "no room in the store's hold table for another ticket of object {id}: every entry holds a ticket \
+                 not yet taken or a reference"
+            ));
         }
         Ok(ticket)
     }

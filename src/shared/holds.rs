@@ -28,7 +28,28 @@
 //! A reader matches an entry seqlock-style (A, the ID words, A again). The
 //! entries of an ID lie within `WINDOW` entries of its home; a reader scans
 //! the whole window (an emptied entry is reusable at once: there are no
-//! tombstones to keep). Whoever empties an entry of a dead slot holds that
+//! tombstones to keep).
+//!
+//! **Tickets outside the window.** An object handed to many receivers at
+//! once (a pool's task thread pickling one reference into a thousand tasks)
+//! has more tickets outstanding than a window holds. A ticket that finds
+//! its ID's window full goes *outside*: to the first empty entry from its
+//! own home on (the ID's hash mixed with its nonce; the whole table if need
+//! be), its entry marked `OUTSIDE` (the top bit of `K2S`; its claim has
+//! `CLAIM_OUTSIDE` set), and it is counted in the
+//! header line's second word, `outside`, raised before the claim and
+//! lowered after the entry is emptied, like the in-use count. While
+//! `outside` is above zero, the questions about all of an ID's holds (is
+//! it held, by whom) scan the whole table rather than its window; a take
+//! that does not find its ticket in the ID's window looks from the
+//! ticket's own home on (where it was put, or soon after). So the number
+//! of tickets of one object is bounded by the table, not the window, and a
+//! store where no object has that many pays nothing for it.
+//! References stay in their ID's window (one entry per process slot and
+//! object). A process killed between raising `outside` and claiming leaves
+//! it raised: every question scans the whole table from then on (correct,
+//! slower), as a count raised by a dead claimer makes the window scans of
+//! the in-use hint. Whoever empties an entry of a dead slot holds that
 //! slot's liveness lock; a slot's REF entries are removed only by the slot
 //! itself (its threads agree in process memory) or its reclaimer.
 
@@ -37,16 +58,26 @@ use super::sync::{AtomicU64, Ordering};
 /// Words per entry.
 pub(crate) const ENTRY_WORDS: usize = 4;
 
-/// Words of the header line (the in-use count, then nothing).
+/// Words of the header line (the in-use count, the count of tickets
+/// outside their ID's window, then nothing).
 const HEADER_WORDS: usize = 8;
 
 /// Entries looked at from an ID's home.
+#[cfg(not(loom))]
 pub(crate) const WINDOW: usize = 64;
+/// Under loom, two: the models' table has four entries, so that a full
+/// window leaves room outside it.
+#[cfg(loom)]
+pub(crate) const WINDOW: usize = 2;
 
 const KIND_SHIFT: u32 = 62;
 const KIND_CLAIMED: u64 = 1;
 const KIND_REF: u64 = 2;
 const KIND_TICKET: u64 = 3;
+/// In `K2S`: the entry is a ticket outside its ID's window.
+const OUTSIDE: u64 = 1 << 63;
+/// In a claim: the entry being written is outside its ID's window.
+const CLAIM_OUTSIDE: u64 = 1 << 32;
 
 /// Entries of the hold table of a store with `objects` object slots: one
 /// per 32 object slots (a byte of metadata per object slot), at least a
@@ -82,6 +113,12 @@ fn claimed(slot: u32) -> u64 {
     KIND_CLAIMED << KIND_SHIFT | slot as u64
 }
 
+/// Where a ticket goes when its ID's window is full: a home of its own.
+#[inline]
+fn ticket_home(hash: u64, ticket: u64) -> u64 {
+    hash ^ crate::id::mix64(ticket)
+}
+
 #[inline]
 fn ref_of(slot: u32) -> u64 {
     KIND_REF << KIND_SHIFT | slot as u64
@@ -100,6 +137,8 @@ pub(crate) enum Hold {
 #[derive(Clone, Copy)]
 pub(crate) struct Holds<'a> {
     in_use: &'a AtomicU64,
+    /// Tickets outside their ID's window (see the module docs).
+    outside: &'a AtomicU64,
     entries: &'a [[AtomicU64; ENTRY_WORDS]],
 }
 
@@ -107,7 +146,7 @@ impl<'a> Holds<'a> {
     /// The table over `words` (at least the header line).
     pub(crate) fn new(words: &'a [AtomicU64]) -> Holds<'a> {
         let (header, entries) = words.split_at(HEADER_WORDS);
-        Holds { in_use: &header[0], entries: entries.as_chunks().0 }
+        Holds { in_use: &header[0], outside: &header[1], entries: entries.as_chunks().0 }
     }
 
     /// Whether any entry may be in use (a SeqCst read: see `any`).
@@ -116,22 +155,57 @@ impl<'a> Holds<'a> {
         self.in_use.load(Ordering::SeqCst) != 0
     }
 
+    /// Whether some ticket may be outside its ID's window (a SeqCst read,
+    /// after the in-use hint's).
+    #[inline]
+    fn maybe_outside(&self) -> bool {
+        self.outside.load(Ordering::SeqCst) != 0
+    }
+
     fn count_down(&self) {
+        Self::lower(self.in_use);
+    }
+
+    /// Lowers the count of an entry emptied: the in-use hint, and `outside`
+    /// too for a ticket that was outside its ID's window.
+    fn count_down_entry(&self, outside: bool) {
+        if outside {
+            Self::lower(self.outside);
+        }
+        Self::lower(self.in_use);
+    }
+
+    fn lower(count: &AtomicU64) {
         // Never below zero: every lowering follows a raising (see the
         // module docs); a damaged count only costs scans.
-        let _ = self.in_use.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        let _ = count.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
     }
 
     /// The entries of the window of an ID whose hash is `hash`.
     fn window(&self, hash: u64) -> impl Iterator<Item = &'a [AtomicU64; ENTRY_WORDS]> + 'a {
+        self.from(hash).take(WINDOW)
+    }
+
+    /// Every entry, from the home of `hash` on, wrapping around.
+    fn from(&self, hash: u64) -> impl Iterator<Item = &'a [AtomicU64; ENTRY_WORDS]> + 'a {
         let n = self.entries.len();
         let start = if n == 0 { 0 } else { (hash.rotate_left(29) % n as u64) as usize };
         let entries = self.entries;
-        (0..WINDOW.min(n)).map(move |i| &entries[(start + i) % n])
+        (0..n).map(move |i| &entries[(start + i) % n])
     }
 
-    /// What entry `e` holds, if it is a hold on `key` (read seqlock-style).
-    fn matching(e: &[AtomicU64; ENTRY_WORDS], key: &[u64; 3]) -> Option<(u64, Hold)> {
+    /// The entries an ID's holds may be in: its window, or the whole table
+    /// while some ticket is outside its ID's window.
+    fn places(&self, hash: u64) -> impl Iterator<Item = &'a [AtomicU64; ENTRY_WORDS]> + 'a {
+        let all = self.maybe_outside();
+        let entries = self.entries;
+        let window = if all { None } else { Some(self.window(hash)) };
+        window.into_iter().flatten().chain(all.then(|| entries.iter()).into_iter().flatten())
+    }
+
+    /// What entry `e` holds, if it is a hold on `key` (read seqlock-style),
+    /// and whether it is a ticket outside its ID's window.
+    fn matching(e: &[AtomicU64; ENTRY_WORDS], key: &[u64; 3]) -> Option<(u64, Hold, bool)> {
         let a = e[0].load(Ordering::SeqCst);
         let kind = a >> KIND_SHIFT;
         if kind != KIND_REF && kind != KIND_TICKET {
@@ -144,11 +218,14 @@ impl<'a> Holds<'a> {
             return None;
         }
         let slot = (k2s >> 32) as u32 & 0xffff;
-        Some((a, if kind == KIND_REF { Hold::Ref { slot } } else { Hold::Ticket { giver: slot, nonce: a } }))
+        let hold = if kind == KIND_REF { Hold::Ref { slot } } else { Hold::Ticket { giver: slot, nonce: a } };
+        Some((a, hold, k2s & OUTSIDE != 0))
     }
 
     /// Adds a hold of `slot` on `key` (`ticket`: a ticket's value, else a
-    /// reference). False if the ID's window is full.
+    /// reference). A reference goes in the ID's window; a ticket there, or
+    /// if that is full, in the first empty entry from its own home on (see
+    /// the module docs). False if there is no room.
     pub(crate) fn add(&self, hash: u64, key: &[u64; 3], slot: u32, ticket: Option<u64>) -> bool {
         let a = match ticket {
             Some(t) => {
@@ -158,32 +235,56 @@ impl<'a> Holds<'a> {
             None => ref_of(slot),
         };
         self.in_use.fetch_add(1, Ordering::SeqCst);
-        for e in self.window(hash) {
+        if self.claim_and_write(self.window(hash), key, slot, a, false) {
+            return true;
+        }
+        if let Some(t) = ticket {
+            self.outside.fetch_add(1, Ordering::SeqCst);
+            if self.claim_and_write(self.from(ticket_home(hash, t)), key, slot, a, true) {
+                return true;
+            }
+            Self::lower(self.outside);
+        }
+        self.count_down();
+        false
+    }
+
+    /// Claims an empty entry among `entries` and writes the hold `a` of
+    /// `slot` on `key` in it; false if none is empty.
+    fn claim_and_write<'e>(
+        &self,
+        entries: impl Iterator<Item = &'e [AtomicU64; ENTRY_WORDS]>,
+        key: &[u64; 3],
+        slot: u32,
+        a: u64,
+        outside: bool,
+    ) -> bool {
+        let (claim, flag) = if outside { (claimed(slot) | CLAIM_OUTSIDE, OUTSIDE) } else { (claimed(slot), 0) };
+        for e in entries {
             if e[0].load(Ordering::Relaxed) != 0
-                || e[0].compare_exchange(0, claimed(slot), Ordering::SeqCst, Ordering::Relaxed).is_err()
+                || e[0].compare_exchange(0, claim, Ordering::SeqCst, Ordering::Relaxed).is_err()
             {
                 continue;
             }
             e[1].store(key[0], Ordering::SeqCst);
             e[2].store(key[1], Ordering::SeqCst);
-            e[3].store(key[2] & 0xffff_ffff | (slot as u64 & 0xffff) << 32, Ordering::SeqCst);
+            e[3].store(key[2] & 0xffff_ffff | (slot as u64 & 0xffff) << 32 | flag, Ordering::SeqCst);
             e[0].store(a, Ordering::SeqCst);
             return true;
         }
-        self.count_down();
         false
     }
 
     /// Whether any entry holds `key` (SeqCst reads: a retirer's or freer's
     /// half of the handshake with whoever adds one).
     pub(crate) fn any(&self, hash: u64, key: &[u64; 3]) -> bool {
-        self.maybe_in_use() && self.window(hash).any(|e| Self::matching(e, key).is_some())
+        self.maybe_in_use() && self.places(hash).any(|e| Self::matching(e, key).is_some())
     }
 
     /// Removes `slot`'s reference entry on `key`; false if it has none.
     pub(crate) fn remove_ref(&self, hash: u64, key: &[u64; 3], slot: u32) -> bool {
         for e in self.window(hash) {
-            if let Some((a, Hold::Ref { slot: s })) = Self::matching(e, key) {
+            if let Some((a, Hold::Ref { slot: s }, _)) = Self::matching(e, key) {
                 if s == slot && e[0].compare_exchange(a, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
                     self.count_down();
                     return true;
@@ -200,14 +301,24 @@ impl<'a> Holds<'a> {
         if !is_ticket(nonce) {
             return false;
         }
-        let taken = self.window(hash).any(|e| {
-            matches!(Self::matching(e, key), Some((a, Hold::Ticket { .. })) if a == nonce)
-                && e[0].compare_exchange(nonce, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok()
-        });
-        if taken {
-            self.count_down();
+        // In the ID's window, else (if any ticket is outside) in its own.
+        let take = |e: &[AtomicU64; ENTRY_WORDS]| match Self::matching(e, key) {
+            Some((a, Hold::Ticket { .. }, outside)) if a == nonce => {
+                e[0].compare_exchange(nonce, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok().then_some(outside)
+            }
+            _ => None,
+        };
+        let taken = self
+            .window(hash)
+            .find_map(take)
+            .or_else(|| self.maybe_outside().then(|| self.from(ticket_home(hash, nonce)).find_map(take)).flatten());
+        match taken {
+            Some(outside) => {
+                self.count_down_entry(outside);
+                true
+            }
+            None => false,
         }
-        taken
     }
 
     /// Empties every entry of dead slot `slot` (the caller holds its
@@ -217,9 +328,9 @@ impl<'a> Holds<'a> {
         for e in self.entries {
             let a = e[0].load(Ordering::SeqCst);
             let kind = a >> KIND_SHIFT;
-            if a == claimed(slot) {
+            if a == claimed(slot) || a == claimed(slot) | CLAIM_OUTSIDE {
                 if e[0].compare_exchange(a, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-                    self.count_down();
+                    self.count_down_entry(a & CLAIM_OUTSIDE != 0);
                 }
                 continue;
             }
@@ -231,7 +342,7 @@ impl<'a> Holds<'a> {
                 continue;
             }
             if e[0].compare_exchange(a, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
-                self.count_down();
+                self.count_down_entry(key[2] & OUTSIDE != 0);
                 dropped(&[key[0], key[1], key[2] & 0xffff_ffff]);
             }
         }
@@ -269,7 +380,7 @@ impl<'a> Holds<'a> {
     /// The slots holding `key` (references and tickets' givers), for
     /// inspection.
     pub(crate) fn holders(&self, hash: u64, key: &[u64; 3]) -> Vec<Hold> {
-        self.window(hash).filter_map(|e| Self::matching(e, key).map(|(_, h)| h)).collect()
+        self.places(hash).filter_map(|e| Self::matching(e, key).map(|(_, h, _)| h)).collect()
     }
 }
 
@@ -321,21 +432,83 @@ mod tests {
     }
 
     #[test]
-    fn a_full_window_refuses_and_a_claim_of_a_dead_slot_is_cleared() {
+    fn tickets_past_a_full_window_go_outside_and_references_are_refused() {
         let w = table(WINDOW * 4);
         let h = Holds::new(&w);
-        let k = [1, 1, 1];
+        let (k, other) = ([1, 1, 1], [2, 2, 2]);
+        let mut given = vec![];
         for i in 0..WINDOW as u64 {
-            assert!(h.add(0, &k, 1, Some(ticket_from(i + 10))));
+            given.push(ticket_from(mix(i)));
+            assert!(h.add(0, &k, 1, Some(given[i as usize])));
         }
-        assert!(!h.add(0, &k, 1, Some(ticket_from(5))));
-        assert_eq!(h.in_use.load(Ordering::SeqCst), WINDOW as u64);
-        // An entry left claimed by a dead writer is freed by its reclaim.
-        let e = &h.entries[3 * WINDOW];
-        h.in_use.fetch_add(1, Ordering::SeqCst);
-        e[0].store(claimed(9), Ordering::SeqCst);
+        assert!(!h.maybe_outside());
+        assert!(!h.add(0, &k, 2, None), "a reference stays in its window");
+        assert!(!h.add(0, &other, 2, Some(ticket_from(mix(999)))) || h.maybe_outside());
+        // More tickets of k than a window: outside, until the table is full.
+        let mut outside = 0;
+        for i in 1000.. {
+            let t = ticket_from(mix(i));
+            if !h.add(0, &k, 1, Some(t)) {
+                break;
+            }
+            given.push(t);
+            outside += 1;
+        }
+        assert!(outside > WINDOW, "only {outside} tickets outside a window of {WINDOW} in a table of {}", WINDOW * 4);
+        assert!(h.maybe_outside());
+        assert!(h.any(0, &k));
+        assert_eq!(h.holders(0, &k).len(), given.len());
+        assert_eq!(h.counts().0 as usize, given.len() + usize::from(h.any(0, &other)));
+        // Every ticket is taken once, wherever it is; then nothing is left.
+        assert!(!h.take_ticket(0, &other, given[WINDOW + 3]), "a ticket outside, for another ID");
+        for &t in given.iter().rev() {
+            assert!(h.take_ticket(0, &k, t));
+            assert!(!h.take_ticket(0, &k, t), "taken twice");
+        }
+        if h.any(0, &other) {
+            h.clear_slot(2, |_| {});
+        }
+        assert!(!h.any(0, &k));
+        assert_eq!((h.in_use.load(Ordering::SeqCst), h.outside.load(Ordering::SeqCst)), (0, 0));
+    }
+
+    #[test]
+    fn a_dead_givers_tickets_outside_go_at_its_reclaim() {
+        let w = table(WINDOW * 4);
+        let h = Holds::new(&w);
+        let k = [3, 3, 3];
+        for i in 0..WINDOW as u64 + 10 {
+            assert!(h.add(0, &k, 7, Some(ticket_from(mix(i)))));
+        }
+        assert_eq!(h.outside.load(Ordering::SeqCst), 10);
+        let mut dropped = 0;
+        h.clear_slot(7, |key| {
+            assert_eq!(key, &k);
+            dropped += 1;
+        });
+        assert_eq!(dropped, WINDOW + 10);
+        assert!(!h.any(0, &k) && !h.maybe_in_use() && !h.maybe_outside());
+    }
+
+    #[test]
+    fn a_claim_of_a_dead_slot_is_cleared_inside_and_outside() {
+        let w = table(WINDOW * 4);
+        let h = Holds::new(&w);
+        // Entries left claimed by a dead writer are freed by its reclaim,
+        // with the counts it raised.
+        h.in_use.fetch_add(2, Ordering::SeqCst);
+        h.outside.fetch_add(1, Ordering::SeqCst);
+        h.entries[3 * WINDOW][0].store(claimed(9), Ordering::SeqCst);
+        h.entries[3 * WINDOW + 1][0].store(claimed(9) | CLAIM_OUTSIDE, Ordering::SeqCst);
+        h.entries[3 * WINDOW + 2][0].store(claimed(8), Ordering::SeqCst);
         h.clear_slot(9, |_| panic!("a claim holds nothing"));
-        assert_eq!(e[0].load(Ordering::SeqCst), 0);
-        assert_eq!(h.in_use.load(Ordering::SeqCst), WINDOW as u64);
+        assert_eq!(h.entries[3 * WINDOW][0].load(Ordering::SeqCst), 0);
+        assert_eq!(h.entries[3 * WINDOW + 1][0].load(Ordering::SeqCst), 0);
+        assert_eq!(h.entries[3 * WINDOW + 2][0].load(Ordering::SeqCst), claimed(8), "another slot's");
+        assert_eq!((h.in_use.load(Ordering::SeqCst), h.outside.load(Ordering::SeqCst)), (0, 0));
+    }
+
+    fn mix(i: u64) -> u64 {
+        crate::id::mix64(i + 1)
     }
 }

@@ -227,10 +227,9 @@ impl ObjectRef {
                     ErrorKind::OutOfMemory,
                     format!(
                         "pickle a reference to object {}: {e}, and none was taken within \
-                         objstore.TICKET_ROOM_TIMEOUT: about 64 tickets of one object can be outstanding at \
-                         once (pickled, not yet unpickled), and this pickle needs more than its unpicklers \
-                         take (one pickle holding many distinct ObjectRefs of one object: pickle one, or \
-                         plain ObjectIDs)",
+                         objstore.TICKET_ROOM_TIMEOUT (the table has an entry per 32 object slots of the \
+                         store; a pickle of more ObjectRefs than that cannot be unpickled before it ends: \
+                         pickle plain ObjectIDs, or make the store with more object slots)",
                         id.to_hex()
                     ),
                 )
@@ -256,16 +255,15 @@ const TICKET_ROOM_MAX_PAUSE: Duration = Duration::from_millis(10);
 /// `give` (a ticket for a reference), waiting while there is no room for
 /// the ticket.
 ///
-/// The hold table keeps the tickets of an object within a window of its
-/// home (`shared::holds`), so about 64 tickets of one object can be
-/// outstanding at once. A pickler that runs ahead of its unpicklers
-/// (`Pool.map(f, [ref] * 1000)`: the pool's task thread pickles tasks while
-/// the workers unpickle them) meets that bound; it waits for takers to make
-/// room, as a writer to a full pipe waits for its reader, pausing 0.1 ms
-/// and doubling up to 10 ms, with the GIL released; Ctrl-C ends the wait.
-/// After `objstore.TICKET_ROOM_TIMEOUT` seconds without room (nobody
-/// takes: e.g. one pickle holding many distinct ObjectRefs of one object)
-/// the core's OutOfMemory goes up, as StoreFull.
+/// Tickets outstanding live in the store's hold table (`shared::holds`: an
+/// entry per 32 object slots, at least 256). A pickler that runs far ahead
+/// of its unpicklers (a pool's task thread pickling tasks while the workers
+/// unpickle them) can fill it; it then waits for takers to make room, as a
+/// writer to a full pipe waits for its reader, pausing 0.1 ms and doubling
+/// up to 10 ms, with the GIL released; Ctrl-C ends the wait. After
+/// `objstore.TICKET_ROOM_TIMEOUT` seconds without room (nobody takes: e.g.
+/// one pickle holding more ObjectRefs than the table has entries) the
+/// core's OutOfMemory goes up, as StoreFull.
 fn give_waiting_for_room(
     py: Python<'_>,
     give: impl Fn() -> Result<u64, objstore::Error>,

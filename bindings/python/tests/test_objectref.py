@@ -237,36 +237,48 @@ def first_byte(ref):
 
 
 @pytest.mark.parametrize("method", METHODS)
-def test_a_pool_map_over_one_reference_many_times(store, method):
+def test_a_pool_map_over_one_reference_many_times(store_name, method):
     """Pool.map's task thread pickles tasks ahead of the workers: far more
-    tickets of one object than the hold table keeps near it (about 64) are
-    asked for, and the pickles wait for the workers to take some."""
+    tickets of one object outstanding at once than fit near it in the
+    store's table (a window of 64 entries), and, in a store of 1,024 object
+    slots, than the table has entries (256): the pickles wait for the
+    workers to take some."""
     import numpy as np
 
-    ref = store.put(np.full(16, 7, np.uint8))
-    with multiprocessing.get_context(method).Pool(2) as pool:
-        assert pool.map(first_byte, [ref] * 1000, chunksize=1) == [7] * 1000
-    s = store.stats()
-    assert (s.tickets, s.object_count) == (0, 1)
-    del ref
-    assert store.stats().object_count == 0
+    store = objstore.Store(store_name, capacity=8 << 20, max_objects=1024)
+    try:
+        ref = store.put(np.full(16, 7, np.uint8))
+        with multiprocessing.get_context(method).Pool(2) as pool:
+            assert pool.map(first_byte, [ref] * 1000, chunksize=1) == [7] * 1000
+        s = store.stats()
+        assert (s.tickets, s.object_count) == (0, 1)
+        del ref
+        assert store.stats().object_count == 0
+    finally:
+        store.close()
 
 
-def test_a_pickle_that_cannot_get_room_for_its_tickets_says_so(store, monkeypatch):
-    """One pickle of many distinct ObjectRefs of one object: nobody can take
-    a ticket before the pickle ends, so after objstore.TICKET_ROOM_TIMEOUT
-    it raises StoreFull, saying why."""
-    ref = store.put(b"shared")
-    refs = [pickle.loads(pickle.dumps(ref)) for _ in range(100)]  # distinct ObjectRefs
-    monkeypatch.setattr(objstore, "TICKET_ROOM_TIMEOUT", 0.2)
-    with pytest.raises(objstore.StoreFull, match="hold table"):
-        pickle.dumps(refs)
-    # The tickets the failed pickle gave stay charged to this process until
-    # it detaches, as any ticket never taken.
-    assert 0 < store.stats().tickets < 100
-    monkeypatch.setattr(objstore, "TICKET_ROOM_TIMEOUT", "soon")
-    with pytest.raises(TypeError):
-        pickle.dumps(refs)
+def test_a_pickle_that_cannot_get_room_for_its_tickets_says_so(store_name, monkeypatch):
+    """One pickle of more distinct ObjectRefs than the store's table of
+    tickets has entries (256 in a store of 1,024 object slots): nobody can
+    take a ticket before the pickle ends, so after
+    objstore.TICKET_ROOM_TIMEOUT it raises StoreFull, saying why."""
+    store = objstore.Store(store_name, capacity=8 << 20, max_objects=1024)
+    try:
+        ref = store.put(b"shared")
+        refs = [pickle.loads(pickle.dumps(ref)) for _ in range(300)]  # distinct ObjectRefs
+        assert len(pickle.loads(pickle.dumps(refs[:200]))) == 200, "200 tickets of one object fit"
+        monkeypatch.setattr(objstore, "TICKET_ROOM_TIMEOUT", 0.2)
+        with pytest.raises(objstore.StoreFull, match="TICKET_ROOM_TIMEOUT"):
+            pickle.dumps(refs)
+        # The tickets the failed pickle gave stay charged to this process
+        # until it detaches, as any ticket never taken.
+        assert 200 < store.stats().tickets < 300
+        monkeypatch.setattr(objstore, "TICKET_ROOM_TIMEOUT", "soon")
+        with pytest.raises(TypeError):
+            pickle.dumps(refs)
+    finally:
+        store.close()
 
 
 def take_and_wait_to_be_killed(q_in, q_out):

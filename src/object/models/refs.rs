@@ -191,16 +191,30 @@ fn a_ticket_holds_the_object_from_the_start() {
     });
 }
 
+/// Fills the window of `KEY` in the hold table with tickets of another ID
+/// (given by slot 2, never taken), so that a ticket of `KEY` goes outside.
+fn fill_the_window(a: &Arena) {
+    let o = a.objects();
+    let other = [KEY[0], KEY[1], KEY[2] ^ 1];
+    for i in 0..holds::WINDOW as u64 {
+        assert!(o.holds.add(o.hash(&KEY), &other, 2, Some(holds::ticket_from(0xf111 + i))));
+    }
+}
+
 /// A giver moves its only reference into a ticket (entry, then its own
 /// drop) and dies after `stop` of those steps; a taker (a reference of its
 /// own, then the ticket) races the survivor that reclaims the giver. The
 /// taker gets the ticket only if it was given, holds a live object if it
 /// does, and the object goes exactly once: with the taker's drop, or with
-/// the giver.
-fn give_take_racing_the_givers_death(stop: usize) {
+/// the giver. `outside`: the ID's window is full, so the ticket goes
+/// outside it.
+fn give_take_racing_the_givers_death(stop: usize, outside: bool) {
     model(move || {
         let a = Arc::new(Arena::new(1, 3));
         let (d, seen) = counted(&a);
+        if outside {
+            fill_the_window(&a);
+        }
         let giver = {
             let a = a.clone();
             thread::spawn(move || {
@@ -240,25 +254,48 @@ fn give_take_racing_the_givers_death(stop: usize) {
 
 #[test]
 fn give_take_racing_a_giver_dead_before_its_ticket() {
-    give_take_racing_the_givers_death(0);
+    give_take_racing_the_givers_death(0, false);
 }
 
 #[test]
 fn give_take_racing_a_giver_dead_after_its_ticket() {
-    give_take_racing_the_givers_death(1);
+    give_take_racing_the_givers_death(1, false);
 }
 
 #[test]
 fn give_take_racing_a_giver_dead_after_its_give() {
-    give_take_racing_the_givers_death(2);
+    give_take_racing_the_givers_death(2, false);
+}
+
+#[test]
+fn give_take_racing_a_giver_dead_after_its_ticket_outside_the_window() {
+    give_take_racing_the_givers_death(1, true);
+}
+
+#[test]
+fn give_take_racing_a_giver_dead_after_its_give_outside_the_window() {
+    give_take_racing_the_givers_death(2, true);
 }
 
 /// Two processes take one ticket at once: at most one gets it.
 #[test]
 fn a_ticket_is_taken_once() {
-    model(|| {
+    a_ticket_taken_by_two_at_once(false);
+}
+
+/// The same with the ticket outside its ID's window.
+#[test]
+fn a_ticket_outside_the_window_is_taken_once() {
+    a_ticket_taken_by_two_at_once(true);
+}
+
+fn a_ticket_taken_by_two_at_once(outside: bool) {
+    model(move || {
         let a = Arc::new(Arena::new(1, 3));
         let (d, seen) = counted(&a);
+        if outside {
+            fill_the_window(&a);
+        }
         let o = a.objects();
         assert!(o.give(&KEY, 0, TICKET));
         assert_eq!(o.drop_ref(d, seen, &KEY, 0, &*a), DropRef::Done);

@@ -63,11 +63,11 @@ from .errors import (
 
 __version__: str = _objstore.PACKAGE_VERSION
 
-#: Seconds a pickle of an ObjectRef waits for room for its ticket. About 64
-#: tickets of one object can be outstanding at once (pickled and not yet
-#: unpickled); a pickler that runs ahead of its unpicklers, such as
-#: ``Pool.map(f, [ref] * 1000)``'s task thread, waits for them to take some,
-#: and raises StoreFull if none is taken for this long.
+#: Seconds a pickle of an ObjectRef waits for room for its ticket. Tickets
+#: outstanding (pickled, not yet unpickled) live in a table of the store
+#: with an entry per 32 object slots (at least 256); a pickler that finds it
+#: full waits for unpicklers to take some, and raises StoreFull if none is
+#: taken for this long.
 TICKET_ROOM_TIMEOUT: float = 60.0
 
 
