@@ -22,7 +22,10 @@
 //!
 //! `cargo test --release --test soak_refs -- --ignored --nocapture` runs it
 //! for OBJSTORE_SOAK_SECONDS (default 60; `make test-soak` runs it for 30,
-//! `make soak` for SOAK_SECONDS).
+//! `make soak` for SOAK_SECONDS). OBJSTORE_SOAK_MAX_OBJECTS makes the store
+//! with that many object slots (1024: a hold table of 256 entries, which
+//! the tickets fill, so that most gives find it full and many tickets lie
+//! outside their object's window).
 
 mod common;
 
@@ -132,6 +135,7 @@ fn soak_refs() {
     let s = t.open(&Options {
         capacity_bytes: 32 * MIB,
         max_processes: 32,
+        max_objects: std::env::var("OBJSTORE_SOAK_MAX_OBJECTS").ok().and_then(|v| v.parse().ok()).unwrap_or(0),
         spill_dir: Some(dir.path().into()),
         ..Options::default()
     });
