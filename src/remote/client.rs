@@ -380,8 +380,9 @@ impl Remote {
                 Err(e) => return Err(e),
             };
             let (size, etag) = (got.meta.size, got.meta.e_tag.clone());
-            // Bytes of the object the response covers.
-            let covered = size.min(FIRST_GET);
+            // Bytes of the object the response covers (all of it when it
+            // was asked for whole).
+            let covered = got.range.end;
             // The header, if the remote keeps it beside the body.
             let mut header = match got.attributes.get(&Attribute::Metadata(METADATA_KEY.into())) {
                 Some(hex) => match Header::decode_hex(hex, &id, size, &where_) {
