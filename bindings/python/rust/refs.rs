@@ -246,8 +246,8 @@ impl ObjectRef {
 }
 
 /// How long a pickle waits for room for its ticket when the hold table is
-/// full near the object, unless `objstore.TICKET_ROOM_TIMEOUT` says
-/// otherwise (seconds).
+/// full, if `objstore.TICKET_ROOM_TIMEOUT` (which says the same) is not
+/// there to read (seconds).
 const TICKET_ROOM_TIMEOUT: f64 = 60.0;
 /// The longest pause between two tries.
 const TICKET_ROOM_MAX_PAUSE: Duration = Duration::from_millis(10);
