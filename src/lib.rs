@@ -54,6 +54,8 @@ pub use object::{
     OBJECT_REFCOUNTED, SHM_DIR,
 };
 #[cfg(not(loom))]
+pub use platform::copy_bytes;
+#[cfg(not(loom))]
 pub use remote::{format as remote_format, RemoteConfig};
 #[cfg(not(loom))]
 pub use store::{Canceller, Creating, Object, Store, StoreHeader};

@@ -280,6 +280,40 @@ pub fn put(cfg: &Config) {
                 format!("{} (a 2-thread put's ceiling)", gbps(size, m2.median())),
             ));
         }
+        if size >= 64 << 10 {
+            // A source 16 bytes into its page, where malloc puts large
+            // buffers (numpy's arrays, most Vecs): glibc's memcpy takes its
+            // vector loop for it, a put its `rep movsb` into the page-aligned
+            // data (objstore::copy_bytes; plain memcpy when
+            // OBJSTORE_COPY=memcpy).
+            let mut off_buf = AlignedBuf::new(sz + 4096, 0x5a);
+            let off_src: &[u8] = &off_buf.slice_mut()[16..16 + sz];
+            let mut pool_buf = AlignedBuf::new(per_batch * sz, 1);
+            let pool = pool_buf.slice_mut();
+            let memcpy16 = measure(batches, per_batch, |i| {
+                pool[i * sz..(i + 1) * sz].copy_from_slice(black_box(off_src));
+                black_box(&pool);
+            });
+            drop(pool_buf);
+            let puts16 = measure_with(
+                batches,
+                per_batch,
+                |_| store.put(black_box(off_src)).expect("put"),
+                |ids| ids.iter().for_each(|id| store.delete(id).unwrap()),
+            );
+            t.row(figure_row(
+                &format!("put {name}, source 16 B into its page"),
+                &puts16,
+                &format!("memcpy {name}, the same source"),
+                &memcpy16,
+                format!(
+                    "{} = {:.0}% of memcpy's {}",
+                    gbps(size, puts16.median()),
+                    100.0 * memcpy16.median() / puts16.median(),
+                    gbps(size, memcpy16.median())
+                ),
+            ));
+        }
         if size == 256 << 10 {
             // The machine's 4K-aliasing penalty (see the source buffer above):
             // the same memcpy with the destination 48 bytes past the source,

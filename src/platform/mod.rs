@@ -7,12 +7,15 @@
 //! handler that keeps fork children from inheriting those locks (`lock`),
 //! and the user database lookup used in messages (`system::user_name`).
 
+mod copy;
 mod file;
 mod futex;
 mod lock;
 mod memory;
 mod system;
 
+pub use copy::copy_bytes;
+pub(crate) use copy::copy_raw;
 pub(crate) use file::{
     create_unlinked, fallocate, free_space, fstat, ftruncate, hugetlbfs_page_size, link_into_place, open_rw,
     read_exact_at, unlink, FileInfo,

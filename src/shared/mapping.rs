@@ -10,7 +10,7 @@
 //!   concurrently. `AtomicU64` has the size and alignment of `u64`, so a
 //!   slice of them may overlay the mapped words.
 //! - Object payload bytes are reached only through raw pointers handed to
-//!   `copy_nonoverlapping` or to the caller; Rust never holds a `&[u8]` to
+//!   a copy (`platform::copy_raw`) or to the caller; Rust never holds a `&[u8]` to
 //!   bytes another process may still be writing.
 //! - The mapping outlives every view: views borrow `&self`. A `Words` (a
 //!   range checked once, to be viewed again and again without checks) names
@@ -132,7 +132,7 @@ impl Mapping {
             Some(dst) => {
                 // SAFETY: `dst..dst+len` is inside the mapping; `src` is a
                 // separate Rust slice, so the ranges cannot overlap.
-                unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst, src.len()) };
+                unsafe { platform::copy_raw(dst, src.as_ptr(), src.len()) };
                 true
             }
             None => false,
