@@ -316,3 +316,59 @@ fn an_attacher_must_use_the_same_spill_directory() {
     let same = Store::open(&t.name, &Options { spill_dir: Some(dir.0.clone().into()), ..Options::default() }).unwrap();
     assert_eq!(same.spill_dir(), Some(std::path::Path::new(&dir.0)));
 }
+
+fn state_of(s: &Store, id: &ObjectId) -> ObjectState {
+    s.list().unwrap().into_iter().find(|o| o.id == *id).expect("listed").state
+}
+
+/// `contains` asks first where it found an ID the last time (a hint per
+/// handle): the answer follows the object through a spill, a restore, a
+/// delete by another handle, a put of the same ID again, and the deletion
+/// of a spilled object.
+#[test]
+fn contains_follows_an_object_wherever_it_goes() {
+    let t = TempStore::new("containshint");
+    let dir = SpillDir::new("containshint");
+    let s = spill_store(&t, &dir, 16 * MIB);
+    let other = spill_store(&t, &dir, 16 * MIB);
+    let id = ObjectId([0x3c; 20]);
+    let data = pattern(1, 3 * MIB as usize);
+    s.put_as(&id, &data, b"").unwrap();
+    assert!(s.contains(&id).unwrap() && s.contains(&id).unwrap(), "present, asked twice");
+    // Spilled: other objects push it out of memory; still present.
+    let mut fillers = vec![];
+    while state_of(&s, &id) != ObjectState::Spilled {
+        fillers.push(s.put(&pattern(fillers.len() as u64 + 2, 3 * MIB as usize)).unwrap());
+        assert!(fillers.len() < 64, "the object was never spilled");
+    }
+    assert!(s.contains(&id).unwrap(), "spilled is still present");
+    // Restored (elsewhere in memory) by a get: present.
+    assert_eq!(s.get(&id, Some(Duration::ZERO)).unwrap().data(), &data[..]);
+    assert!(s.contains(&id).unwrap(), "restored");
+    // Deleted by another handle: gone for this one too.
+    other.delete(&id).unwrap();
+    assert!(!s.contains(&id).unwrap(), "deleted by another handle");
+    // Put again (by the other handle, wherever it lands): present.
+    other.put_as(&id, b"again", b"").unwrap();
+    assert!(s.contains(&id).unwrap(), "put again");
+    // Another object in the slot the ID was found in is not the ID.
+    other.delete(&id).unwrap();
+    let mut seen = 0;
+    for i in 0..32u64 {
+        let f = other.put(&pattern(100 + i, 64)).unwrap();
+        seen += usize::from(s.contains(&f).unwrap());
+        assert!(!s.contains(&id).unwrap(), "an object in its old slot answers for another ID");
+    }
+    assert_eq!(seen, 32);
+    // Spilled, then deleted while spilled: gone.
+    other.put_as(&id, &data, b"").unwrap();
+    assert!(s.contains(&id).unwrap());
+    while state_of(&s, &id) != ObjectState::Spilled {
+        fillers.push(s.put(&pattern(fillers.len() as u64 + 200, 3 * MIB as usize)).unwrap());
+        assert!(fillers.len() < 128, "the object was never spilled again");
+    }
+    assert!(s.contains(&id).unwrap());
+    other.delete(&id).unwrap();
+    assert!(!s.contains(&id).unwrap(), "deleted while spilled");
+    assert_consistent(&s);
+}

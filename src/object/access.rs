@@ -492,6 +492,7 @@ impl<'a> Access<'a> {
     /// "present, in memory" is taken from the hint (a descriptor that holds
     /// the ID and is readable answers for the ID); anything else looks the
     /// ID up and moves the hint to where it is found.
+    #[inline(always)]
     pub(crate) fn contains_hinted(&self, id: &ObjectId, hint: &mut u32) -> bool {
         let key = id.words();
         if (*hint as usize) < self.o.desc.count() {

@@ -23,7 +23,7 @@ pub use cancel::Canceller;
 pub use guards::{Creating, Object};
 use handle_pins::HandlePins;
 pub use inspect::StoreHeader;
-use recent::{RecentObjects, Remembered};
+use recent::{ContainsHints, RecentObjects, Remembered};
 
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
@@ -42,6 +42,8 @@ pub struct Store {
     pins: LocalCounters,
     /// The objects this handle got lately.
     recent: RecentObjects,
+    /// Where `contains` found objects lately (see `ContainsHints`).
+    contains_hints: ContainsHints,
     pinned_any: AtomicBool,
     /// Objects this handle created and has not sealed: descriptor -> state word.
     created: Mutex<HashMap<u32, u64>>,
@@ -89,6 +91,7 @@ impl Store {
         Ok(Store {
             pins: LocalCounters::new(n).map_err(|e| Error::os("cannot map pin counters", e))?,
             recent: RecentObjects::default(),
+            contains_hints: ContainsHints::default(),
             has_remote: att.remote().is_some(),
             att,
             pinned_any: AtomicBool::new(false),
@@ -634,7 +637,12 @@ impl Store {
     #[inline]
     pub fn contains(&self, id: &ObjectId) -> Result<bool> {
         self.att.check_process()?;
-        Ok(self.att.access().contains(id))
+        let key = id.words();
+        let hint = self.contains_hints.slot(&key);
+        let mut d = hint.load(Ordering::Relaxed);
+        let present = self.att.access().contains_hinted(id, &mut d);
+        hint.store(d, Ordering::Relaxed);
+        Ok(present)
     }
 
     /// Closes the handle (the same as dropping it).

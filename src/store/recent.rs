@@ -1,5 +1,6 @@
 //! The objects a handle got lately, so that getting one of them again, or
-//! releasing it, needs neither the index nor the descriptor's fields.
+//! releasing it, needs neither the index nor the descriptor's fields; and
+//! where it found the objects it asked `contains` of lately.
 //!
 //! Each slot remembers an ID, the object slot it was found in, the state
 //! word it was pinned in (a generation, so a life) and its bytes. A get of
@@ -10,7 +11,7 @@
 //! handle's own; threads sharing the handle read a slot under its version
 //! (a seqlock) and write it only if no other thread is writing it.
 
-use std::sync::atomic::{fence, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
 use crate::object::RawObject;
 use crate::shared::descriptor::StateWord;
@@ -32,6 +33,30 @@ struct Slot {
     data: AtomicU64,
     data_len: AtomicU64,
     meta_len: AtomicU64,
+}
+
+/// The object slot each of the IDs a handle asked `contains` of lately was
+/// found in, by a hash of the ID: a guess that `Access::contains_hinted`
+/// checks against the descriptor (its ID and state), so that a contains of
+/// an object asked about before reads one descriptor instead of probing
+/// the index. Any value is safe, as any guess is (one out of range is not
+/// tried); threads sharing the handle may overwrite each other's.
+pub(crate) struct ContainsHints {
+    slots: Box<[AtomicU32]>,
+}
+
+impl Default for ContainsHints {
+    fn default() -> ContainsHints {
+        ContainsHints { slots: (0..SLOTS).map(|_| AtomicU32::new(u32::MAX)).collect() }
+    }
+}
+
+impl ContainsHints {
+    /// The hint of `key`.
+    #[inline]
+    pub(crate) fn slot(&self, key: &[u64; 3]) -> &AtomicU32 {
+        &self.slots[slot_of(key)]
+    }
 }
 
 /// An object as remembered.
