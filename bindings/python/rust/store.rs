@@ -202,6 +202,10 @@ unsafe impl Send for Dst {}
 fn copy_parts(dst: *mut u8, total: usize, parts: &[(usize, *const u8, usize)]) {
     let mut end = 0usize;
     for &(off, src, len) in parts {
+        // SAFETY: `put_serialized` checked that the parts lie in order inside
+        // the object's `total` bytes at `dst` (created by this process, seen
+        // by nobody yet), and holds each source buffer (`HeldBuffer`) until
+        // this returns; a part and the object's memory never overlap.
         unsafe {
             if off > end {
                 std::ptr::write_bytes(dst.add(end), 0, off - end); // no stale bytes in the padding
@@ -217,6 +221,7 @@ fn copy_parts(dst: *mut u8, total: usize, parts: &[(usize, *const u8, usize)]) {
         end = off + len;
     }
     if total > end {
+        // SAFETY: `end <= total`: the rest of the object's bytes.
         unsafe { std::ptr::write_bytes(dst.add(end), 0, total - end) };
     }
 }

@@ -190,6 +190,26 @@ def test_arrays_inside_containers_are_out_of_band(store):
         assert address(arr) % 64 == 0
 
 
+@pytest.mark.parametrize("nbytes", [(256 << 10) - 1, (256 << 10) + 4097, (9 << 20) + 13])
+@pytest.mark.parametrize("offset", [0, 16, 48])
+def test_large_values_come_back_byte_for_byte(store, nbytes, offset):
+    """Every way a put copies (memcpy; rep movsb from 256 KiB; streamed
+    stores from 8 MiB), from sources at several offsets into their pages:
+    an array alone (one copy), arrays in a container (a copy per part), and
+    bytes."""
+    base = np.random.default_rng(nbytes + offset).integers(0, 256, nbytes + 64, dtype=np.uint8)
+    a = base[offset : offset + nbytes]
+    assert address(a) % 64 == (address(base) + offset) % 64
+    same(store.get(store.put(a)), a)
+    pair = {"x": a, "y": a[::-1].copy()}
+    got = store.get(store.put(pair))
+    same(got["x"], a)
+    same(got["y"], pair["y"])
+    del got
+    b = a.tobytes()
+    assert store.get(store.put(b)) == b
+
+
 def test_zero_copy_by_address(store):
     a = np.arange(1 << 16, dtype=np.float32)
     ref = store.put(a)
