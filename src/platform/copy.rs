@@ -7,7 +7,7 @@
 //! best this hardware does. Measured on an AMD EPYC (Zen, with ERMS and
 //! FSRM) under glibc 2.36, destination page-aligned, source 16 bytes into
 //! its page (where malloc puts large buffers), best of many copies of one
-//! buffer (BENCHMARKS.md, "Copying into the store"):
+//! buffer (`benches/copy_methods.c`; BENCHMARKS.md, "Copying into the store"):
 //!
 //! | size | `memcpy` | `rep movsb` | non-temporal stores |
 //! |---|---:|---:|---:|
