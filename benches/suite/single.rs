@@ -166,6 +166,26 @@ impl Drop for AlignedBuf {
     }
 }
 
+/// Puts of `src`, `per_batch` to a batch, deleted untimed after each.
+fn measure_puts(store: &Store, batches: usize, per_batch: usize, src: &[u8]) -> Samples {
+    measure_with(
+        batches,
+        per_batch,
+        |_| store.put(black_box(src)).expect("put"),
+        |ids| ids.iter().for_each(|id| store.delete(id).unwrap()),
+    )
+}
+
+/// The note of a put's row: its bandwidth against its memcpy's.
+fn put_note(size: u64, puts: &Samples, memcpy: &Samples) -> String {
+    format!(
+        "{} = {:.0}% of memcpy's {}",
+        gbps(size, puts.median()),
+        100.0 * memcpy.median() / puts.median(),
+        gbps(size, memcpy.median())
+    )
+}
+
 /// Sizes measured, up to the configured maximum.
 fn put_sizes(cfg: &Config) -> Vec<u64> {
     [64u64, 1 << 10, 16 << 10, 64 << 10, 256 << 10, 1 << 20, 16 << 20, 64 << 20, 256 << 20, 1 << 30]
@@ -240,12 +260,7 @@ pub fn put(cfg: &Config) {
             })
         });
         drop(pool_buf);
-        let puts = measure_with(
-            batches,
-            per_batch,
-            |_| store.put(black_box(src)).expect("put"),
-            |ids| ids.iter().for_each(|id| store.delete(id).unwrap()),
-        );
+        let puts = measure_puts(&store, batches, per_batch, src);
         let creates = measure_with(
             batches,
             per_batch,
@@ -264,12 +279,7 @@ pub fn put(cfg: &Config) {
             &puts,
             &format!("memcpy {name} ({fp} footprint)"),
             &memcpy,
-            format!(
-                "{} = {:.0}% of memcpy's {}",
-                gbps(size, puts.median()),
-                100.0 * memcpy.median() / puts.median(),
-                gbps(size, memcpy.median())
-            ),
+            put_note(size, &puts, &memcpy),
         ));
         if let Some(m2) = &memcpy2 {
             t.row(figure_row(
@@ -283,8 +293,8 @@ pub fn put(cfg: &Config) {
         if size >= 64 << 10 {
             // A source 16 bytes into its page, where malloc puts large
             // buffers (numpy's arrays, most Vecs): glibc's memcpy takes its
-            // vector loop for it, a put its `rep movsb` into the page-aligned
-            // data (objstore::copy_bytes; plain memcpy when
+            // vector loop for it, a put from 256 KiB its `rep movsb` or
+            // streamed stores (objstore::copy_bytes; plain memcpy when
             // OBJSTORE_COPY=memcpy).
             let mut off_buf = AlignedBuf::new(sz + 4096, 0x5a);
             let off_src: &[u8] = &off_buf.slice_mut()[16..16 + sz];
@@ -295,23 +305,13 @@ pub fn put(cfg: &Config) {
                 black_box(&pool);
             });
             drop(pool_buf);
-            let puts16 = measure_with(
-                batches,
-                per_batch,
-                |_| store.put(black_box(off_src)).expect("put"),
-                |ids| ids.iter().for_each(|id| store.delete(id).unwrap()),
-            );
+            let puts16 = measure_puts(&store, batches, per_batch, off_src);
             t.row(figure_row(
                 &format!("put {name}, source 16 B into its page"),
                 &puts16,
                 &format!("memcpy {name}, the same source"),
                 &memcpy16,
-                format!(
-                    "{} = {:.0}% of memcpy's {}",
-                    gbps(size, puts16.median()),
-                    100.0 * memcpy16.median() / puts16.median(),
-                    gbps(size, memcpy16.median())
-                ),
+                put_note(size, &puts16, &memcpy16),
             ));
         }
         if size == 256 << 10 {
