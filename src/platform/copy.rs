@@ -149,24 +149,11 @@ fn plain_memcpy_asked() -> bool {
 
 /// Whether `rep movsb` is the fast copy on this CPU (ERMS and FSRM), read
 /// from CPUID once per process.
-#[inline]
 fn string_copy_is_fast() -> bool {
     #[cfg(all(target_arch = "x86_64", not(miri)))]
     {
-        use std::sync::atomic::{AtomicU8, Ordering};
-        const UNKNOWN: u8 = 0;
-        const FAST: u8 = 1;
-        const SLOW: u8 = 2;
-        static STATE: AtomicU8 = AtomicU8::new(UNKNOWN);
-        match STATE.load(Ordering::Relaxed) {
-            FAST => true,
-            SLOW => false,
-            _ => {
-                let fast = cpu_has_fast_string_copy();
-                STATE.store(if fast { FAST } else { SLOW }, Ordering::Relaxed);
-                fast
-            }
-        }
+        static FAST: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+        *FAST.get_or_init(cpu_has_fast_string_copy)
     }
     #[cfg(not(all(target_arch = "x86_64", not(miri))))]
     {
