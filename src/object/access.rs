@@ -111,6 +111,7 @@ impl<'a> Access<'a> {
             return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
         }
         let (d, mut state) = att.claim_descriptor()?;
+        let kept = alloc.take_kept_block(d, total);
         o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
         if flags == 0 {
             o.refs.start(d, state.gen(), None);
@@ -118,7 +119,11 @@ impl<'a> Access<'a> {
             state = self.reserve_with_flags(d, state, key, flags)?;
         }
         let r = Reserved { d, state, offset: 0, fresh };
-        let offset = match att.allocate(d, total) {
+        let allocated = match kept {
+            Some(kept) => Ok(alloc.adopt_kept_block(d, kept)),
+            None => att.allocate(d, total),
+        };
+        let offset = match allocated {
             Ok(off) => att.region().arena_offset(off),
             Err(e) => {
                 self.undo(&r, state);

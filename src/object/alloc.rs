@@ -16,10 +16,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
 use super::lifecycle::{Memory, Objects};
+use super::recycle::Recycled;
 use crate::error::{err, Error, Result};
 use crate::platform;
 use crate::shared::classes::{class_for, NCLASSES};
-use crate::shared::descriptor::{w, Location, Snapshot, StateWord};
+use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord};
 use crate::shared::layout::Layout;
 use crate::shared::pages::{PageEntry, REGION_PAGES};
 use crate::shared::region::Region;
@@ -34,12 +35,15 @@ pub(crate) fn footprint(data_len: u64, meta_len: u64) -> Option<u64> {
 
 /// What one process keeps for allocating: per size class the slab it
 /// allocates from (the lock also guards the class's hazard word), the lock
-/// of its general hazard word, and where its descriptor search starts.
+/// of its general hazard word, where its descriptor search starts, and the
+/// descriptors it freed lately with their block kept.
 #[derive(Debug)]
 pub(crate) struct AllocState {
     caches: Vec<Mutex<ClassCache>>,
     general_hazard: Mutex<()>,
     desc_cursor: AtomicUsize,
+    /// Descriptors freed lately with their block kept.
+    recycled: Recycled,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -55,6 +59,7 @@ impl AllocState {
             caches: (0..NCLASSES).map(|_| Mutex::new(ClassCache::default())).collect(),
             general_hazard: Mutex::new(()),
             desc_cursor: AtomicUsize::new(slot as usize * spread.max(1)),
+            recycled: Recycled::default(),
         }
     }
 }
@@ -88,16 +93,24 @@ impl<'a> Allocator<'a> {
         (lock(&self.state.caches[class]), self.region.procs().hazard(self.me, 1 + class))
     }
 
-    /// Frees memory as the owner of the step that frees it.
+    /// Frees memory as the owner of the step that frees it. A descriptor it
+    /// frees keeps its slab block for its next life (see `lifecycle`,
+    /// "Kept blocks").
     pub(crate) fn freer(&self) -> Freer<'a> {
-        Freer { alloc: *self, careful: false }
+        Freer { alloc: *self, careful: false, keep_blocks: true }
+    }
+
+    /// `freer`, giving every block back to its slab: for frees that make
+    /// room (evictions).
+    pub(crate) fn freer_giving_back(&self) -> Freer<'a> {
+        Freer { alloc: *self, careful: false, keep_blocks: false }
     }
 
     /// Frees memory for a step someone else started (a reclaim, a helper):
     /// slabs are protected with the general hazard first. The caller holds
     /// the general hazard's lock for as long as the freer is used.
     pub(crate) fn careful_freer(&self) -> Freer<'a> {
-        Freer { alloc: *self, careful: true }
+        Freer { alloc: *self, careful: true, keep_blocks: false }
     }
 
     /// Runs `f` with a careful freer, holding the general hazard's lock.
@@ -106,10 +119,92 @@ impl<'a> Allocator<'a> {
         f(&self.careful_freer())
     }
 
-    /// Claims a free descriptor for this process, searching from where its
+    /// What descriptor `d`, just claimed (RESERVED by this process), kept
+    /// from its last life, for an object of `total` bytes (see `lifecycle`,
+    /// "Kept blocks"): a block of that object's class, now the new life's
+    /// (its location a SlabIntent until `adopt_kept_block`, called once the
+    /// new lengths are written); or None, any other kept block freed.
+    #[inline(always)]
+    pub(crate) fn take_kept_block(&self, d: u32, total: u64) -> Option<KeptBlock> {
+        let o = Objects::of(self.region);
+        if !Location::is_block(o.desc.word(d, w::LOC).load(Ordering::Acquire)) {
+            return None;
+        }
+        self.take_kept_block_found(d, total)
+    }
+
+    /// `take_kept_block` for a descriptor that keeps one.
+    #[inline(never)]
+    fn take_kept_block_found(&self, d: u32, total: u64) -> Option<KeptBlock> {
+        let o = Objects::of(self.region);
+        let (loc, data_len, meta_len) = o.kept_block(d)?;
+        let Some(Location::Block { page, block }) = Location::decode(loc) else { return None };
+        let class = footprint(data_len, meta_len as u64).and_then(class_for);
+        let fits = class.is_some() && class == self.slab_class(total);
+        let ours = fits && class.is_some_and(|c| self.region.slabs(self.me).names_block(page, c, block, d));
+        match self.region.payload_offset(loc, total).filter(|_| ours) {
+            Some(offset) => {
+                self.region.descriptors().word(d, w::LOC).store(Location::SlabIntent { page }.encode(), Ordering::SeqCst);
+                Some(KeptBlock { loc, offset })
+            }
+            None => {
+                self.drop_kept_block(d);
+                None
+            }
+        }
+    }
+
+    /// Frees the block descriptor `d` (just claimed) kept, which does not fit.
+    #[cold]
+    #[inline(never)]
+    fn drop_kept_block(&self, d: u32) {
+        Objects::of(self.region).drop_kept_block(d, &self.freer());
+    }
+
+    /// Records a block from `take_kept_block` as descriptor `d`'s, once
+    /// its new lengths are written. Returns the payload's arena offset.
+    #[inline]
+    pub(crate) fn adopt_kept_block(&self, d: u32, kept: KeptBlock) -> u64 {
+        self.region.descriptors().word(d, w::LOC).store(kept.loc, Ordering::SeqCst);
+        kept.offset
+    }
+
+    /// Gives every block that free descriptors keep back to its slab, if
+    /// any was kept since the last such sweep (see `lifecycle`, "Kept
+    /// blocks"): the first thing an allocation that found no room does.
+    /// Returns how many were given back.
+    pub(crate) fn give_back_kept_blocks(&self) -> u64 {
+        let o = Objects::of(self.region);
+        if !o.begin_kept_sweep() {
+            return 0;
+        }
+        let mem = self.freer_giving_back();
+        let count = o.desc.count();
+        let mut given = 0;
+        for (wi, word) in o.free_hint.iter().enumerate() {
+            let mut bits = word.load(Ordering::Relaxed);
+            while bits != 0 {
+                let d = wi * 64 + bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if d < count && o.give_back_kept_block(d as u32, self.me, &mem) {
+                    given += 1;
+                }
+            }
+        }
+        given
+    }
+
+    /// Claims a free descriptor for this process (one it freed lately with
+    /// the block kept first, see `recycle`), searching from where its
     /// last search ended. None when every descriptor seems taken.
+    #[inline]
     pub(crate) fn claim_descriptor(&self) -> Option<(u32, StateWord)> {
         let o = Objects::of(self.region);
+        while let Some(d) = self.state.recycled.take() {
+            if let Some(claimed) = o.claim_at(d, self.me) {
+                return Some((d, claimed));
+            }
+        }
         let found = o.claim(self.me, self.state.desc_cursor.load(Ordering::Relaxed))?;
         self.state.desc_cursor.store(found.0 as usize / 64, Ordering::Relaxed);
         Some(found)
@@ -279,10 +374,13 @@ impl<'a> Allocator<'a> {
     }
 
     /// Memory held by objects now (blocks and runs), by scanning descriptors.
+    /// Blocks that free descriptors keep are not counted: any allocation
+    /// that needs them takes them back.
     pub(crate) fn used_bytes(&self) -> u64 {
         let desc = self.region.descriptors();
         (0..desc.count() as u32)
             .filter_map(|d| desc.snapshot(d))
+            .filter(|s| !s.state.is(State::Free))
             .filter_map(|s| self.held_bytes(&s))
             .fold(0u64, u64::saturating_add)
     }
@@ -302,6 +400,18 @@ impl<'a> Allocator<'a> {
 pub(crate) struct Freer<'a> {
     alloc: Allocator<'a>,
     careful: bool,
+    /// A descriptor freed keeps its slab block (see `Allocator::freer`).
+    keep_blocks: bool,
+}
+
+/// A block a claimed descriptor kept from its last life, taken for the new
+/// one (`Allocator::take_kept_block`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeptBlock {
+    /// Its location word (a Block).
+    loc: u64,
+    /// The payload's arena offset.
+    offset: u64,
 }
 
 impl Memory for Freer<'_> {
@@ -351,8 +461,12 @@ impl Memory for Freer<'_> {
         } else {
             // The careful freer's hazard is the process's general one.
             let _g = lock(&self.alloc.state.general_hazard);
-            Freer { alloc: self.alloc, careful: true }.release(d, loc, data_len, meta_len);
+            Freer { alloc: self.alloc, careful: true, keep_blocks: false }.release(d, loc, data_len, meta_len);
         }
+    }
+
+    fn keep_block(&self, d: u32) -> bool {
+        self.keep_blocks && self.alloc.state.recycled.remember(d)
     }
 
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {

@@ -256,6 +256,21 @@ impl Attachment {
         self.member.live_processes(&self.region)
     }
 
+    /// A claim that found every descriptor taken: dead processes are
+    /// reclaimed, then it tries once more.
+    #[cold]
+    #[inline(never)]
+    fn claim_descriptor_after_collect(&self) -> Result<(u32, StateWord)> {
+        self.collect()?;
+        self.allocator().claim_descriptor().ok_or_else(|| {
+            err!(
+                OutOfMemory,
+                "object table is full: all {} object slots are in use",
+                self.region.layout().params.max_objects
+            )
+        })
+    }
+
     // ----- backing memory ------------------------------------------------------
 
     /// Reserves and maps the whole arena now (OS_OPEN_PREFAULT).
@@ -271,18 +286,10 @@ impl Attachment {
 /// adopt any slab with room; only then is the store full.
 impl Provision for Attachment {
     fn claim_descriptor(&self) -> Result<(u32, StateWord)> {
-        let alloc = self.allocator();
-        if let Some(found) = alloc.claim_descriptor() {
-            return Ok(found);
+        match self.allocator().claim_descriptor() {
+            Some(found) => Ok(found),
+            None => self.claim_descriptor_after_collect(),
         }
-        self.collect()?;
-        alloc.claim_descriptor().ok_or_else(|| {
-            err!(
-                OutOfMemory,
-                "object table is full: all {} object slots are in use",
-                self.region.layout().params.max_objects
-            )
-        })
     }
 
     fn allocate(&self, d: u32, total: u64) -> Result<u64> {
@@ -298,6 +305,13 @@ impl Provision for Attachment {
             return Ok(off);
         }
         self.collect()?;
+        // Blocks that free descriptors keep for their next life go back to
+        // their slabs first (a slab of them may then be retired below).
+        if alloc.give_back_kept_blocks() > 0 {
+            if let Some(off) = alloc.try_allocate(d, total, false, None)? {
+                return Ok(off);
+            }
+        }
         // Cache entries go first, before anything is spilled: evict some,
         // try again (empty slabs returned to the pool, so that blocks of one
         // size make room for another), until the allocation fits or none
@@ -306,6 +320,7 @@ impl Provision for Attachment {
             if evict::evict(&alloc, total) == 0 {
                 break;
             }
+            alloc.give_back_kept_blocks();
             if let Some(off) = alloc.try_allocate(d, total, false, None)? {
                 return Ok(off);
             }
@@ -318,6 +333,7 @@ impl Provision for Attachment {
             let room = RoomMaker { spiller };
             let mut waiting = Backoff::new();
             for _ in 0..MAX_ROOM_ROUNDS {
+                alloc.give_back_kept_blocks();
                 if let Some(off) = alloc.try_allocate(d, total, false, None)? {
                     return Ok(off);
                 }
@@ -339,6 +355,7 @@ impl Provision for Attachment {
                 }
             }
         }
+        alloc.give_back_kept_blocks();
         if let Some(off) = alloc.try_allocate(d, total, false, None)? {
             return Ok(off);
         }

@@ -44,8 +44,21 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
             if entries.contains_key(&d) {
                 problems.push(format!("free descriptor {d} is in the index"));
             }
-            if s.loc != 0 {
-                problems.push(format!("free descriptor {d} still has a location"));
+            match Location::decode(s.loc) {
+                Some(Location::None) => {}
+                // The block of its last life, kept for its next one (see
+                // `lifecycle`, "Kept blocks"): of the class its lengths give.
+                Some(Location::Block { page, block }) => {
+                    blocks.insert((page, block), d);
+                    let total = footprint(s.data_len, s.meta_len as u64).unwrap_or(0);
+                    match (pages.load(page), class_for(total)) {
+                        (PageEntry::SlabHead { class, .. }, Some(c)) if class as usize == c => {}
+                        (e, c) => {
+                            problems.push(format!("free descriptor {d} keeps a block in page {page} ({e:?}), class {c:?}"))
+                        }
+                    }
+                }
+                _ => problems.push(format!("free descriptor {d} still has a location")),
             }
             continue;
         }

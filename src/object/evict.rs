@@ -65,7 +65,7 @@ pub(crate) fn evict(alloc: &Allocator<'_>, bytes: u64) -> u64 {
                 {
                     continue;
                 }
-                if o.evict(d, s.state, alloc.me, &alloc.freer()) {
+                if o.evict(d, s.state, alloc.me, &alloc.freer_giving_back()) {
                     evicted += 1;
                     freed = freed.saturating_add(footprint(s.data_len, s.meta_len as u64).unwrap_or(0));
                     if freed >= bytes {

@@ -20,6 +20,24 @@
 //! marked COLLIDED. So at most one of the racers commits, and one does unless
 //! a committed object already exists (the one nearest home never yields to
 //! an uncommitted one).
+//!
+//! Kept blocks. A descriptor freed by the live owner of the free keeps the
+//! slab block of its last life: FREE with LOC = Block, the block's word
+//! still naming it, and its DATA_LEN and META_LEN those of that life (so
+//! their footprint gives the block's class, as for any block). Whoever
+//! claims the descriptor owns the block with it: a put of an object of the
+//! same class takes it (no allocation; LOC is a SlabIntent for the slab
+//! while the new lengths are written, so a reclaimer of a claimer that
+//! dies meanwhile frees the block by its word, whatever the lengths say);
+//! any other claimer frees it first. The freer notes the descriptor for its
+//! process's next puts (`object::recycle`, a few per process: beyond that
+//! it gives the block back), so a put + delete churn reuses one descriptor
+//! and one warm block without the allocator. A reclaimer or a
+//! helper finishing someone else's free gives the block back, and an
+//! allocation that finds no room sweeps kept blocks back to their slabs
+//! (`give_back_kept_block`, on each descriptor the free hints name) before
+//! it evicts or spills anything; the `kept_hint` word spares it the sweep
+//! when no block was kept since the last one.
 
 use crate::id::hash_id;
 use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord, NO_OWNER};
@@ -44,6 +62,14 @@ pub(crate) trait Memory {
     /// Removes the spill file of descriptor `d`, generation `gen`, holding
     /// `key` (if it exists). Idempotent.
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64);
+
+    /// Whether descriptor `d`, being freed through this with a slab block,
+    /// keeps the block for its next life (see "Kept blocks" above): the
+    /// live owner of a free may keep it (and notes `d` for its next puts);
+    /// a reclaimer, a helper, or one making room gives it back.
+    fn keep_block(&self, _d: u32) -> bool {
+        false
+    }
 }
 
 /// One attempt at spilling an object, as its spill file's name records it.
@@ -68,6 +94,9 @@ impl<M: Memory + ?Sized> Memory for &M {
     }
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
         (**self).remove_spill_file(d, key, gen)
+    }
+    fn keep_block(&self, d: u32) -> bool {
+        (**self).keep_block(d)
     }
 }
 
@@ -474,8 +503,9 @@ impl<'a> Objects<'a> {
         true
     }
 
-    /// The body of FREEING: remove the index entry, free the bytes, clear the
-    /// location, mark the descriptor FREE. Each step is idempotent.
+    /// The body of FREEING: remove the index entry, free the bytes (or keep
+    /// a slab block, with a `mem` that keeps them), clear the location, mark
+    /// the descriptor FREE. Each step is idempotent.
     pub(crate) fn finish_free(&self, d: u32, freeing: StateWord, mem: &dyn Memory) {
         let key = [
             self.desc.word(d, w::ID0).load(Ordering::Relaxed),
@@ -486,11 +516,14 @@ impl<'a> Objects<'a> {
         let key = [key[0], key[1], key[2] & 0xffff_ffff];
         self.index.remove(self.hash(&key), d, freeing.gen());
         let loc = self.desc.word(d, w::LOC).load(Ordering::Acquire);
-        if Location::decode(loc).is_some_and(Location::holds_memory) {
-            let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
-            mem.release(d, loc, data_len, meta_len);
+        let kept = Location::is_block(loc) && mem.keep_block(d);
+        if !kept {
+            if Location::decode(loc).is_some_and(Location::holds_memory) {
+                let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+                mem.release(d, loc, data_len, meta_len);
+            }
+            self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
         }
-        self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
         if self.desc.has_spill_file(d) {
             mem.remove_spill_file(d, &key, freeing.gen());
             self.desc.forget_spill_file(d);
@@ -499,7 +532,86 @@ impl<'a> Objects<'a> {
         if self.desc.transition(d, freeing, StateWord::new(State::Free, NO_OWNER, freeing.gen())) {
             dekker_fence();
             self.mark_maybe_free(d);
+            if kept {
+                self.note_kept_block();
+            }
         }
+    }
+
+    // ----- kept blocks (see the module's doc) ------------------------------
+
+    /// Raises the kept-blocks hint, after the FREE store of a descriptor that
+    /// keeps a block (SeqCst both: a sweep that cleared the hint before this
+    /// load read 1 looks at the descriptors after, and sees the FREE).
+    fn note_kept_block(&self) {
+        if self.kept_hint.load(Ordering::SeqCst) == 0 {
+            self.kept_hint.store(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Claims descriptor `d` for slot `me` if it is free (as a search does,
+    /// leaving its free hint, which a search clears when it finds `d`
+    /// taken): for a descriptor this process freed lately. None if it is
+    /// not free (or not a descriptor).
+    #[inline]
+    pub(crate) fn claim_at(&self, d: u32, me: u32) -> Option<StateWord> {
+        if d as usize >= self.desc.count() {
+            return None;
+        }
+        self.try_claim(d, me)
+    }
+
+    /// Starts a sweep of kept blocks: false when none was kept since the
+    /// last sweep began. The sweep then calls `give_back_kept_block` on
+    /// every descriptor that may be free.
+    pub(crate) fn begin_kept_sweep(&self) -> bool {
+        if self.kept_hint.load(Ordering::SeqCst) == 0 {
+            return false;
+        }
+        self.kept_hint.store(0, Ordering::SeqCst);
+        true
+    }
+
+    /// The block descriptor `d` kept from its last life, if it keeps one:
+    /// its encoded location and that life's lengths. Only meaningful for a
+    /// descriptor this process holds (just claimed) or that is FREE.
+    #[inline]
+    pub(crate) fn kept_block(&self, d: u32) -> Option<(u64, u64, u32)> {
+        let loc = self.desc.word(d, w::LOC).load(Ordering::Acquire);
+        if !Location::is_block(loc) {
+            return None;
+        }
+        let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+        let meta_len = (self.desc.word(d, w::ID2_META).load(Ordering::Relaxed) >> 32) as u32;
+        Some((loc, data_len, meta_len))
+    }
+
+    /// Frees the block descriptor `d` kept from its last life, if it keeps
+    /// one; `d` is held RESERVED by this process (just claimed), and its
+    /// location is None after. True if a block was freed.
+    pub(crate) fn drop_kept_block(&self, d: u32, mem: &dyn Memory) -> bool {
+        let Some((loc, data_len, meta_len)) = self.kept_block(d) else { return false };
+        mem.release(d, loc, data_len, meta_len);
+        self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
+        true
+    }
+
+    /// Gives the block the free descriptor `d` keeps back to its slab, if it
+    /// keeps one: claimed for slot `me` (so that no claimer takes it
+    /// meanwhile; one that dies holding it is discarded by its reclaimer,
+    /// which frees the block), freed, and FREE again with no location. True
+    /// if a block was freed.
+    pub(crate) fn give_back_kept_block(&self, d: u32, me: u32, mem: &dyn Memory) -> bool {
+        if self.kept_block(d).is_none() {
+            return false;
+        }
+        let Some(claimed) = self.try_claim(d, me) else { return false };
+        let freed = self.drop_kept_block(d, mem);
+        if self.desc.transition(d, claimed, StateWord::new(State::Free, NO_OWNER, claimed.gen())) {
+            dekker_fence();
+            self.mark_maybe_free(d);
+        }
+        freed
     }
 }
 

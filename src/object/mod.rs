@@ -7,7 +7,8 @@
 //! - `refcount`: references and tickets, and the retire of objects that
 //!   free themselves, over the same tables;
 //! - `alloc`: memory for objects (slab blocks, page runs), one attempt at
-//!   a time;
+//!   a time; `recycle`: the descriptors a process freed with their block
+//!   kept, which its next puts take first;
 //! - `evict` (deleting cache entries, least recently used first, when
 //!   memory runs short);
 //! - `spill_files` (the on-disk format), `spill_medium` (a spill directory
@@ -46,6 +47,8 @@ mod open;
 mod process_refs;
 #[cfg(not(loom))]
 mod reclaim;
+#[cfg(not(loom))]
+mod recycle;
 #[cfg(not(loom))]
 mod room;
 #[cfg(not(loom))]

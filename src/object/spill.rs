@@ -245,11 +245,16 @@ impl<'a> Spiller<'a> {
         if reserved != claimed && !o.desc.transition(t, claimed, reserved) {
             return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
         }
+        let kept = self.alloc.take_kept_block(t, total);
         o.desc.write_fields(t, &snap.key, snap.meta_len, snap.data_len, snap.created_unix() as u32);
         o.desc.set_restore_of(t, d);
         o.refs.start_pending(t, reserved.gen());
         let freer = self.alloc.freer();
-        let offset = match provision.allocate(t, total) {
+        let allocated = match kept {
+            Some(kept) => Ok(self.alloc.adopt_kept_block(t, kept)),
+            None => provision.allocate(t, total),
+        };
+        let offset = match allocated {
             Ok(off) => region.arena_offset(off),
             Err(e) => {
                 o.discard(t, reserved, self.me(), &freer);

@@ -31,6 +31,7 @@ pub(crate) struct Arena {
     releasing: Vec<AtomicU64>,
     releasing_count: AtomicU64,
     free: Vec<AtomicU64>,
+    kept_hint: AtomicU64,
     /// Per process: its local pin counts.
     local: Vec<Vec<AtomicU32>>,
 
@@ -66,6 +67,7 @@ impl Arena {
             releasing: z64(processes * WORDS_PER_SLOT),
             releasing_count: AtomicU64::new(0),
             free,
+            kept_hint: AtomicU64::new(0),
             local: (0..processes).map(|_| z32(n)).collect(),
 
             released: z32(n),
@@ -84,6 +86,7 @@ impl Arena {
             reclaims: ReclaimMarks::new(&self.reclaim_marks, 1),
             releasers: Releasers::new(&self.releasing, WORDS_PER_SLOT, &self.releasing_count),
             free_hint: &self.free,
+            kept_hint: &self.kept_hint,
             seed: 1,
         }
     }
@@ -104,12 +107,14 @@ impl Memory for Arena {
         // spills it (SPILLED), never from under a live object: a releaser
         // that finds the descriptor in another life frees that life's bytes.
         // (A claimer may hold it RESERVED for a moment and give it back:
-        // a life begins to hold memory when it records a location.)
+        // a life begins to hold memory when it records a location. A
+        // claimer frees, RESERVED, the block its descriptor kept from its
+        // last life.)
         let desc = Descriptors::new(&self.desc);
         let s = desc.load_state(d, Ordering::SeqCst);
         let holds = Location::decode(desc.word(d, w::LOC).load(Ordering::SeqCst)).is_some_and(Location::holds_memory);
         assert!(
-            matches!(s.state(), State::Freeing | State::Spilled | State::Free) || !holds,
+            matches!(s.state(), State::Freeing | State::Spilled | State::Free | State::Reserved) || !holds,
             "the memory of descriptor {d} released while it is {:?} with memory (another life's)",
             s.state()
         );
@@ -120,6 +125,25 @@ impl Memory for Arena {
     }
     fn remove_spill_file(&self, d: u32, _key: &[u64; 3], _gen: u64) {
         self.files_removed[d as usize].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// The arena's memory as the live owner of a free uses it: a freed
+/// descriptor keeps its slab block (see `lifecycle`, "Kept blocks").
+pub(crate) struct Keeping<'a>(pub &'a Arena);
+
+impl Memory for Keeping<'_> {
+    fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
+        self.0.release(d, loc, data_len, meta_len)
+    }
+    fn release_shared(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
+        self.0.release_shared(d, loc, data_len, meta_len)
+    }
+    fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
+        self.0.remove_spill_file(d, key, gen)
+    }
+    fn keep_block(&self, _d: u32) -> bool {
+        true
     }
 }
 

@@ -390,6 +390,13 @@ impl Location {
         Location::OnDisk { gen: s.gen() as u32 & SUCCESSOR_GEN_MASK }
     }
 
+    /// Whether the encoded word `v` is a `Block` (as `decode` would say, in
+    /// one comparison: every word with that tag decodes to one).
+    #[inline]
+    pub(crate) fn is_block(v: u64) -> bool {
+        v >> 60 == 3
+    }
+
     /// Whether the word locates bytes in the arena.
     pub(crate) fn holds_memory(self) -> bool {
         matches!(self, Location::Run { .. } | Location::Block { .. } | Location::SlabIntent { .. })

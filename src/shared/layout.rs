@@ -40,7 +40,7 @@ use crate::error::{err, Result};
 /// The first bytes of every store file.
 pub(crate) const MAGIC: [u8; 8] = *b"OBJSTORE";
 /// Bumped whenever the layout or any shared protocol changes.
-pub(crate) const LAYOUT_VERSION: u32 = 11;
+pub(crate) const LAYOUT_VERSION: u32 = 12;
 
 /// Bytes of the immutable, checksummed header.
 pub(crate) const HEADER_LEN: usize = 8192;
@@ -368,6 +368,10 @@ pub(crate) enum Global {
     /// How many processes may be releasing spilled memory (see
     /// `releasers`).
     Releasing,
+    /// Whether a free descriptor may keep the slab block of its last life
+    /// (see `object::lifecycle`, "Kept blocks"): set by a freer that keeps
+    /// one, cleared by a sweep that gives them back before it looks.
+    KeptBlocks,
 }
 
 impl Global {
@@ -387,6 +391,7 @@ impl Global {
                 Global::Fetches => 464,
                 Global::FetchedBytes => 472,
                 Global::Releasing => 512,
+                Global::KeptBlocks => 576,
             }
     }
 }

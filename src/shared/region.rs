@@ -25,6 +25,7 @@ use crate::error::{err, Result};
 struct Sections {
     proc_table: Words<AtomicU64>,
     releasing_count: Words<AtomicU64>,
+    kept_hint: Words<AtomicU64>,
     class_hints: Words<AtomicU64>,
     wait: Words<AtomicU32>,
     wait_masks: Words<AtomicU64>,
@@ -79,6 +80,7 @@ impl Region {
             Some(Sections {
                 proc_table: map.words(l.proc_table, proctable::table_words(p.max_processes))?,
                 releasing_count: map.words(Global::Releasing.offset(), 1)?,
+                kept_hint: map.words(Global::KeptBlocks.offset(), 1)?,
                 class_hints: map.words(l.class_hints, HINT_WORDS)?,
                 wait: map.words(l.wait, SEQ_WORDS)?,
                 wait_masks: map.words(l.wait_masks, WAIT_WORDS * l.mask_words)?,
@@ -132,6 +134,10 @@ impl Region {
                         )
                     },
                     free_hint: map.view_for_life(s.free_hints),
+                    kept_hint: {
+                        let word: &[AtomicU64] = map.view_for_life(s.kept_hint);
+                        &word[0]
+                    },
                     seed: p.hash_seed,
                 },
                 waits: Waits::new(

@@ -141,12 +141,22 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
         self.space.header(head)
     }
 
+    #[inline]
     fn block_words(&self, head: u64, class: usize) -> Option<&[AtomicU32]> {
         let c = self.classes.get(class)?;
         if head.checked_add(c.span)? > self.pages.count() {
             return None;
         }
         self.space.block_words(head, c.blocks as usize)
+    }
+
+    /// Whether block `block` of the `class` slab at `head` is held by
+    /// descriptor `d` (its word names it).
+    #[inline]
+    pub(crate) fn names_block(&self, head: u64, class: usize, block: u32, d: u32) -> bool {
+        self.block_words(head, class)
+            .and_then(|words| words.get(block as usize))
+            .is_some_and(|word| word.load(Ordering::SeqCst) == d + 1)
     }
 
     /// Arena-relative offset of a block, bounds-checked.

@@ -29,6 +29,8 @@ pub(crate) struct ObjectTables<'a> {
     pub releasers: Releasers<'a>,
     /// One bit per descriptor: 1 = maybe free (a search hint).
     pub free_hint: &'a [AtomicU64],
+    /// Nonzero when a free descriptor may keep a block (`Global::KeptBlocks`).
+    pub kept_hint: &'a AtomicU64,
     pub seed: u64,
 }
 

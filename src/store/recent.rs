@@ -42,12 +42,13 @@ struct Slot {
 /// the index. Any value is safe, as any guess is (one out of range is not
 /// tried); threads sharing the handle may overwrite each other's.
 pub(crate) struct ContainsHints {
-    slots: Box<[AtomicU32]>,
+    /// A fixed-size array: `slot_of` is always in range, with no check.
+    slots: Box<[AtomicU32; SLOTS]>,
 }
 
 impl Default for ContainsHints {
     fn default() -> ContainsHints {
-        ContainsHints { slots: (0..SLOTS).map(|_| AtomicU32::new(u32::MAX)).collect() }
+        ContainsHints { slots: Box::new(std::array::from_fn(|_| AtomicU32::new(u32::MAX))) }
     }
 }
 
@@ -69,12 +70,13 @@ pub(crate) struct Remembered {
 
 /// A handle's recently got objects.
 pub(crate) struct RecentObjects {
-    slots: Box<[Slot]>,
+    /// A fixed-size array: `slot_of` is always in range, with no check.
+    slots: Box<[Slot; SLOTS]>,
 }
 
 impl Default for RecentObjects {
     fn default() -> RecentObjects {
-        RecentObjects { slots: (0..SLOTS).map(|_| Slot::default()).collect() }
+        RecentObjects { slots: Box::new(std::array::from_fn(|_| Slot::default())) }
     }
 }
 

@@ -272,6 +272,7 @@ pub fn run_child() {
         "big_spiller" => big_spiller(&args[0], args[1].parse().unwrap()),
         "collector" => collector(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "attach_put_detach" => attach_put_detach(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
+        "put_and_delete" => put_and_delete(&args[0], &args[1..]),
         other => panic!("unknown child role {other}"),
     }
 }
@@ -628,6 +629,24 @@ fn collector(name: &str, min_ms: u64, max_ms: u64) {
 
 /// `rounds` times: attaches, puts objects enough to make the store spill,
 /// reads one back, deletes what it put, detaches. Every failure is reported.
+/// Puts an object of each size in `sizes`, deletes them all (the slab blocks
+/// of the small ones stay with their free descriptors, for this process's
+/// next puts), says "deleted", then stays until killed or told "exit".
+fn put_and_delete(name: &str, sizes: &[String]) {
+    let s = attach(name);
+    let ids: Vec<ObjectId> = sizes.iter().map(|n| s.put(&vec![5u8; n.parse().unwrap()]).unwrap()).collect();
+    for id in &ids {
+        s.delete(id).unwrap();
+    }
+    emit("deleted");
+    let lines = stdin_lines();
+    while let Ok(line) = lines.recv() {
+        if line == "exit" {
+            break;
+        }
+    }
+}
+
 fn attach_put_detach(name: &str, child: u32, rounds: u64) {
     for round in 0..rounds {
         let s = attach(name);

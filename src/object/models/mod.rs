@@ -17,6 +17,7 @@ use super::lifecycle::{InsertError, Objects, Pin};
 use super::test_arena::{self, Arena};
 
 mod evict;
+mod kept;
 mod lingering;
 mod refs;
 use crate::shared::descriptor::{w, Location, State, StateWord, NO_OWNER};

@@ -14,7 +14,7 @@ use super::model;
 use crate::object::lifecycle::Pin;
 use crate::object::refcount::{DropRef, TakeRef};
 use crate::object::test_arena::{self, Arena};
-use crate::shared::descriptor::{flags, w, Location, State, StateWord};
+use crate::shared::descriptor::{flags, Location, State, StateWord};
 use crate::shared::holds;
 use crate::shared::refs::INLINE_SLOTS;
 
