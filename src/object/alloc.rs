@@ -138,13 +138,18 @@ impl<'a> Allocator<'a> {
     fn take_kept_block_found(&self, d: u32, total: u64) -> Option<KeptBlock> {
         let o = Objects::of(self.region);
         let (loc, data_len, meta_len) = o.kept_block(d)?;
-        let Some(Location::Block { page, block }) = Location::decode(loc) else { return None };
-        let class = footprint(data_len, meta_len as u64).and_then(class_for);
-        let fits = class.is_some() && class == self.slab_class(total);
-        let ours = fits && class.is_some_and(|c| self.region.slabs(self.me).names_block(page, c, block, d));
-        match self.region.payload_offset(loc, total).filter(|_| ours) {
-            Some(offset) => {
-                self.region.descriptors().word(d, w::LOC).store(Location::SlabIntent { page }.encode(), Ordering::SeqCst);
+        let wanted = self.slab_class(total);
+        let kept = footprint(data_len, meta_len as u64).and_then(class_for);
+        let found = match (wanted, Location::decode(loc)) {
+            (Some(class), Some(Location::Block { page, block })) if kept == Some(class) => {
+                self.region.slabs(self.me).held_block_offset(page, class, block, d).map(|off| (page, off))
+            }
+            _ => None,
+        };
+        match found {
+            Some((page, offset)) => {
+                let intent = Location::SlabIntent { page };
+                self.region.descriptors().word(d, w::LOC).store(intent.encode(), Ordering::SeqCst);
                 Some(KeptBlock { loc, offset })
             }
             None => {

@@ -150,13 +150,15 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
         self.space.block_words(head, c.blocks as usize)
     }
 
-    /// Whether block `block` of the `class` slab at `head` is held by
-    /// descriptor `d` (its word names it).
+    /// The arena offset of block `block` of the `class` slab at `head`, if
+    /// descriptor `d` holds it (its word names it).
     #[inline]
-    pub(crate) fn names_block(&self, head: u64, class: usize, block: u32, d: u32) -> bool {
-        self.block_words(head, class)
-            .and_then(|words| words.get(block as usize))
-            .is_some_and(|word| word.load(Ordering::SeqCst) == d + 1)
+    pub(crate) fn held_block_offset(&self, head: u64, class: usize, block: u32, d: u32) -> Option<u64> {
+        let word = self.block_words(head, class)?.get(block as usize)?;
+        if word.load(Ordering::SeqCst) != d.wrapping_add(1) {
+            return None;
+        }
+        self.block_offset(head, class, block)
     }
 
     /// Arena-relative offset of a block, bounds-checked.
