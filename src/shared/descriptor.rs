@@ -26,7 +26,10 @@
 //!
 //! The other words are written only by the slot's owner while it is
 //! RESERVED (ID, sizes) or while it owns a step (location), and are read
-//! seqlock-style: state, fields, fence, state again.
+//! seqlock-style: state, fields, fence, state again. A FREE descriptor's
+//! location is None, or the slab block of its last life that it keeps for
+//! its next one (`object::lifecycle`, "Kept blocks"), with that life's
+//! sizes still beside it.
 
 use super::sync::{fence, AtomicU64, Ordering};
 
