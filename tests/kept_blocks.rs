@@ -178,3 +178,34 @@ fn a_restore_reuses_a_kept_block() {
     assert_eq!(s.stats().unwrap().used_bytes, 0);
     assert_consistent(&s);
 }
+
+/// Making room for an object empties a slab that only kept blocks hold
+/// (those of a stopped process, which owns the slab) at no cost, rather
+/// than spilling an object: the store fills up to its capacity without a
+/// spill.
+#[test]
+fn making_room_takes_back_kept_blocks_before_spilling() {
+    let t = TempStore::new("keptroom");
+    let dir = common::SpillDir::new("keptroom");
+    let capacity = 8 * MIB;
+    let s = t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.0.clone().into()), ..Options::default() });
+    // A slab of eight 224 KiB blocks (1.8 MiB), all kept by a process now
+    // stopped.
+    let mut args = vec![t.name.clone()];
+    args.extend(std::iter::repeat_n((200 << 10).to_string(), 8));
+    let stopped = spawn_child_with_stdin("put_and_delete", &args);
+    stopped.wait_for("deleted", LONG);
+    stopped.stop();
+    // Seven objects of 1 MiB fit only if the slab goes: 7 + 1.8 > 8 MiB.
+    let len = MIB as usize - 4096;
+    let ids: Vec<_> = (0..7).map(|i| s.put(&pattern(i, len)).unwrap()).collect();
+    let st = s.stats().unwrap();
+    assert_eq!((st.spills_total, st.object_count, st.spilled_count), (0, 7, 0), "room made from the kept blocks");
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(s.get(id, None).unwrap().data(), &pattern(i as u64, len)[..]);
+    }
+    // One more spills one (the store is full of objects now).
+    s.put(&pattern(7, len)).unwrap();
+    assert_eq!(s.stats().unwrap().spills_total, 1);
+    assert_consistent(&s);
+}

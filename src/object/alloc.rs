@@ -174,11 +174,25 @@ impl<'a> Allocator<'a> {
         kept.offset
     }
 
+    /// Gives the blocks this process kept (those still on its `recycle`
+    /// list) back to their slabs. Returns how many it gave back.
+    pub(crate) fn give_back_own_kept_blocks(&self) -> u64 {
+        let o = Objects::of(self.region);
+        let mem = self.freer_giving_back();
+        let mut given = 0;
+        while let Some(d) = self.state.recycled.take() {
+            given += u64::from(o.give_back_kept_block(d, self.me, &mem));
+        }
+        given
+    }
+
     /// Gives every block that free descriptors keep back to its slab, if
     /// any was kept since the last such sweep (see `lifecycle`, "Kept
-    /// blocks"): the first thing an allocation that found no room does.
-    /// Returns how many were given back.
-    pub(crate) fn give_back_kept_blocks(&self) -> u64 {
+    /// blocks"), looking at every descriptor the free hints name: the last
+    /// thing an allocation does before it reports the store full (making
+    /// room by spilling gives back the kept blocks in the slabs it empties
+    /// as it goes). Returns how many were given back.
+    pub(crate) fn give_back_all_kept_blocks(&self) -> u64 {
         let o = Objects::of(self.region);
         if !o.begin_kept_sweep() {
             return 0;

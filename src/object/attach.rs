@@ -305,9 +305,10 @@ impl Provision for Attachment {
             return Ok(off);
         }
         self.collect()?;
-        // Blocks that free descriptors keep for their next life go back to
-        // their slabs first (a slab of them may then be retired below).
-        if alloc.give_back_kept_blocks() > 0 {
+        // Blocks this process keeps for its next puts go back to their
+        // slabs first (other processes' go back as room is made, or at the
+        // end).
+        if alloc.give_back_own_kept_blocks() > 0 {
             if let Some(off) = alloc.try_allocate(d, total, false, None)? {
                 return Ok(off);
             }
@@ -320,7 +321,6 @@ impl Provision for Attachment {
             if evict::evict(&alloc, total) == 0 {
                 break;
             }
-            alloc.give_back_kept_blocks();
             if let Some(off) = alloc.try_allocate(d, total, false, None)? {
                 return Ok(off);
             }
@@ -333,7 +333,6 @@ impl Provision for Attachment {
             let room = RoomMaker { spiller };
             let mut waiting = Backoff::new();
             for _ in 0..MAX_ROOM_ROUNDS {
-                alloc.give_back_kept_blocks();
                 if let Some(off) = alloc.try_allocate(d, total, false, None)? {
                     return Ok(off);
                 }
@@ -355,7 +354,7 @@ impl Provision for Attachment {
                 }
             }
         }
-        alloc.give_back_kept_blocks();
+        alloc.give_back_all_kept_blocks();
         if let Some(off) = alloc.try_allocate(d, total, false, None)? {
             return Ok(off);
         }
@@ -411,8 +410,10 @@ impl Drop for Attachment {
             // A fork child: the parent still owns the slot. Only unmap.
             return;
         }
-        // Leave the slot exactly as a reclaimer would after our death.
+        // Leave the slot exactly as a reclaimer would after our death, and
+        // no block kept for puts that will not come.
         let alloc = self.allocator();
+        alloc.give_back_own_kept_blocks();
         alloc.disown_all();
         reclaim_slot(&alloc, self.member.slot);
         self.member.leave(&self.region);

@@ -53,9 +53,8 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
                     let total = footprint(s.data_len, s.meta_len as u64).unwrap_or(0);
                     match (pages.load(page), class_for(total)) {
                         (PageEntry::SlabHead { class, .. }, Some(c)) if class as usize == c => {}
-                        (e, c) => {
-                            problems.push(format!("free descriptor {d} keeps a block in page {page} ({e:?}), class {c:?}"))
-                        }
+                        (e, c) => problems
+                            .push(format!("free descriptor {d} keeps a block in page {page} ({e:?}), class {c:?}")),
                     }
                 }
                 _ => problems.push(format!("free descriptor {d} still has a location")),

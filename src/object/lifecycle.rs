@@ -33,11 +33,14 @@
 //! process's next puts (`object::recycle`, a few per process: beyond that
 //! it gives the block back), so a put + delete churn reuses one descriptor
 //! and one warm block without the allocator. A reclaimer or a
-//! helper finishing someone else's free gives the block back, and an
-//! allocation that finds no room sweeps kept blocks back to their slabs
-//! (`give_back_kept_block`, on each descriptor the free hints name) before
-//! it evicts or spills anything; the `kept_hint` word spares it the sweep
-//! when no block was kept since the last one.
+//! helper finishing someone else's free gives the block back. An
+//! allocation that finds no room gives back its own process's kept blocks
+//! first; making room by spilling gives back those in the slabs it empties
+//! (at no cost: nothing to write); and before it reports the store full it
+//! sweeps every descriptor the free hints name (`give_back_kept_block`;
+//! the `kept_hint` word spares it that sweep when no block was kept since
+//! the last one). A process also gives back its kept blocks when it
+//! detaches.
 
 use crate::id::hash_id;
 use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord, NO_OWNER};

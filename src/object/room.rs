@@ -89,6 +89,9 @@ impl<'a> RoomMaker<'a> {
             // while pinned stay until released; a damaged descriptor stays.
             State::Created | State::Invalid => Occupant::Stays,
             State::Deleted if pinned => Occupant::Stays,
+            // A free descriptor keeping the block of its last life (see
+            // `lifecycle`, "Kept blocks"): given back, nothing to write.
+            State::Free if Location::is_block(s.loc) => Occupant::Kept,
             // Every other state is a step under way (a put, a spill, a
             // restore, a free): the memory is about to be settled.
             State::Sealed
@@ -159,8 +162,12 @@ impl<'a> RoomMaker<'a> {
         let mut progress = false;
         for &d in &w.victims {
             if let Some(s) = o.desc.snapshot(d) {
-                if self.occupant(d, &s) == Occupant::Spillable {
-                    progress |= self.spiller.spill_one(d, &s)?;
+                match self.occupant(d, &s) {
+                    Occupant::Spillable => progress |= self.spiller.spill_one(d, &s)?,
+                    Occupant::Kept => {
+                        progress |= o.give_back_kept_block(d, self.me(), &self.spiller.alloc.freer_giving_back())
+                    }
+                    Occupant::InFlux | Occupant::Stays => {}
                 }
             }
         }
@@ -217,7 +224,8 @@ impl<'a> RoomMaker<'a> {
                             Occupant::Spillable => {
                                 UnitKind::Movable { cost: cost_of(d, &s), objects: vec![d], slab: None }
                             }
-                            Occupant::InFlux => UnitKind::InFlux,
+                            // (A run is never kept: only slab blocks are.)
+                            Occupant::InFlux | Occupant::Kept => UnitKind::InFlux,
                             Occupant::Stays => UnitKind::Stays,
                         };
                         (len, kind)
@@ -244,6 +252,7 @@ impl<'a> RoomMaker<'a> {
                                         cost = cost.saturating_add(cost_of(d, &s));
                                         objects.push(d);
                                     }
+                                    Some((Occupant::Kept, _)) => objects.push(d),
                                     Some((Occupant::Stays, _)) => {
                                         kind = Some(UnitKind::Stays);
                                         break;
@@ -294,6 +303,8 @@ pub(crate) enum Room {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Occupant {
     Spillable,
+    /// No object: a block a free descriptor keeps, given back for free.
+    Kept,
     /// In the middle of a step of some process.
     InFlux,
     /// Pinned, unsealed, or damaged: stays where it is.

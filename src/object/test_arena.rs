@@ -130,8 +130,10 @@ impl Memory for Arena {
 
 /// The arena's memory as the live owner of a free uses it: a freed
 /// descriptor keeps its slab block (see `lifecycle`, "Kept blocks").
+#[cfg(loom)]
 pub(crate) struct Keeping<'a>(pub &'a Arena);
 
+#[cfg(loom)]
 impl Memory for Keeping<'_> {
     fn release(&self, d: u32, loc: u64, data_len: u64, meta_len: u32) {
         self.0.release(d, loc, data_len, meta_len)
