@@ -9,7 +9,8 @@
 //! no wait), `put` (os_put of 64 B under fresh IDs), `putdel` (os_put +
 //! os_delete of 64 B), `ref` (os_ref + os_unref of an object the handle
 //! holds a reference to already: its creator's), `putref` (os_put_ex of
-//! 64 B under fresh IDs with OS_OBJECT_REFCOUNTED).
+//! 64 B under fresh IDs with OS_OBJECT_REFCOUNTED). Diagnostics without a
+//! budget: `getonly`, `rust-get`, `putdelmix`.
 
 use std::ffi::CString;
 
@@ -81,6 +82,17 @@ fn main() {
                 let mut fresh = os_object_id::default();
                 for _ in 0..n {
                     assert_eq!(os_put(store, data.as_ptr().cast(), 64, &mut fresh), OS_OK);
+                    assert_eq!(os_delete(store, &fresh), OS_OK);
+                }
+            }
+            // Diagnostic (no budget): put + delete cycling through four
+            // size classes, so that each put follows a delete of another.
+            "putdelmix" => {
+                let mut fresh = os_object_id::default();
+                let big = vec![7u8; 20_000];
+                for i in 0..n {
+                    let len = [64usize, 1000, 5000, 20_000][(i % 4) as usize];
+                    assert_eq!(os_put(store, big.as_ptr().cast(), len, &mut fresh), OS_OK);
                     assert_eq!(os_delete(store, &fresh), OS_OK);
                 }
             }

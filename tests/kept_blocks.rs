@@ -62,6 +62,18 @@ fn a_put_after_a_delete_of_its_class_reuses_the_block() {
     drop(obj);
     s.delete(&fifth).unwrap();
 
+    // A put of another class leaves a kept block for a later put of its own.
+    let small = s.put(&pattern(8, 64)).unwrap();
+    let at_small = s.get(&small, None).unwrap().raw().data;
+    s.delete(&small).unwrap();
+    let other_class = s.put(&pattern(9, 3000)).unwrap();
+    assert_ne!(s.get(&other_class, None).unwrap().raw().data, at_small);
+    let small_again = s.put(&pattern(10, 60)).unwrap();
+    assert_eq!(s.get(&small_again, None).unwrap().raw().data, at_small, "kept through a put of another class");
+    assert_eq!(s.get(&small_again, None).unwrap().data(), &pattern(10, 60)[..]);
+    s.delete(&other_class).unwrap();
+    s.delete(&small_again).unwrap();
+
     // The process remembers which descriptors it freed with a block: a put
     // finds one even when its search for free descriptors has moved on.
     let early = s.put(&pattern(6, 500)).unwrap();

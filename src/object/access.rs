@@ -110,7 +110,7 @@ impl<'a> Access<'a> {
         if !fresh && o.lookup(key, |s| s.holds_id()).is_some() {
             return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
         }
-        let (d, mut state) = att.claim_descriptor()?;
+        let (d, mut state) = att.claim_descriptor(total)?;
         let kept = alloc.take_kept_block(d, total);
         o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
         if flags == 0 {

@@ -119,11 +119,26 @@ impl<'a> Allocator<'a> {
         f(&self.careful_freer())
     }
 
+    /// `claim_descriptor` from the list of descriptors this process freed
+    /// keeping a block of the slab class of `total` bytes.
+    #[inline(always)]
+    fn claim_recycled(&self, total: u64) -> Option<(u32, StateWord)> {
+        let o = Objects::of(self.region);
+        let class = class_for(total)?;
+        while let Some(d) = self.state.recycled.take(Some(class)) {
+            if let Some(claimed) = o.claim_at(d, self.me) {
+                return Some((d, claimed));
+            }
+        }
+        None
+    }
+
     /// What descriptor `d`, just claimed (RESERVED by this process), kept
     /// from its last life, for an object of `total` bytes (see `lifecycle`,
-    /// "Kept blocks"): a block of that object's class, now the new life's
-    /// (its location a SlabIntent until `adopt_kept_block`, called once the
-    /// new lengths are written); or None, any other kept block freed.
+    /// "Kept blocks"): a block of that object's slab class, now the new
+    /// life's (its location a SlabIntent until `adopt_kept_block`, called
+    /// once the new lengths are written); or None, any other kept block
+    /// freed.
     #[inline(always)]
     pub(crate) fn take_kept_block(&self, d: u32, total: u64) -> Option<KeptBlock> {
         let o = Objects::of(self.region);
@@ -138,7 +153,9 @@ impl<'a> Allocator<'a> {
     fn take_kept_block_found(&self, d: u32, total: u64) -> Option<KeptBlock> {
         let o = Objects::of(self.region);
         let (loc, data_len, meta_len) = o.kept_block(d)?;
-        let wanted = self.slab_class(total);
+        // The class of the kept block is one slabs are made of, so the
+        // object's class, if the same, is too (`slab_class` would agree).
+        let wanted = class_for(total);
         let kept = footprint(data_len, meta_len as u64).and_then(class_for);
         let found = match (wanted, Location::decode(loc)) {
             (Some(class), Some(Location::Block { page, block })) if kept == Some(class) => {
@@ -180,7 +197,7 @@ impl<'a> Allocator<'a> {
         let o = Objects::of(self.region);
         let mem = self.freer_giving_back();
         let mut given = 0;
-        while let Some(d) = self.state.recycled.take() {
+        while let Some(d) = self.state.recycled.take(None) {
             given += u64::from(o.give_back_kept_block(d, self.me, &mem));
         }
         given
@@ -213,15 +230,16 @@ impl<'a> Allocator<'a> {
         given
     }
 
-    /// Claims a free descriptor for this process (one it freed lately with
-    /// the block kept first, see `recycle`), searching from where its
-    /// last search ended. None when every descriptor seems taken.
+    /// Claims a free descriptor for this process, for an object of `total`
+    /// bytes: one it freed lately keeping a block of that object's slab
+    /// class first (see `recycle`), else searching from where its last
+    /// search ended. None when every descriptor seems taken.
     #[inline]
-    pub(crate) fn claim_descriptor(&self) -> Option<(u32, StateWord)> {
+    pub(crate) fn claim_descriptor(&self, total: u64) -> Option<(u32, StateWord)> {
         let o = Objects::of(self.region);
-        while let Some(d) = self.state.recycled.take() {
-            if let Some(claimed) = o.claim_at(d, self.me) {
-                return Some((d, claimed));
+        if !self.state.recycled.is_empty() {
+            if let Some(found) = self.claim_recycled(total) {
+                return Some(found);
             }
         }
         let found = o.claim(self.me, self.state.desc_cursor.load(Ordering::Relaxed))?;
@@ -484,8 +502,11 @@ impl Memory for Freer<'_> {
         }
     }
 
-    fn keep_block(&self, d: u32) -> bool {
-        self.keep_blocks && self.alloc.state.recycled.remember(d)
+    fn keep_block(&self, d: u32, data_len: u64, meta_len: u32) -> bool {
+        self.keep_blocks
+            && footprint(data_len, meta_len as u64)
+                .and_then(class_for)
+                .is_some_and(|class| self.alloc.state.recycled.remember(d, class))
     }
 
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {

@@ -29,10 +29,12 @@
 //! same class takes it (no allocation; LOC is a SlabIntent for the slab
 //! while the new lengths are written, so a reclaimer of a claimer that
 //! dies meanwhile frees the block by its word, whatever the lengths say);
-//! any other claimer frees it first. The freer notes the descriptor for its
-//! process's next puts (`object::recycle`, a few per process: beyond that
-//! it gives the block back), so a put + delete churn reuses one descriptor
-//! and one warm block without the allocator. A reclaimer or a
+//! any other claimer frees it first. The freer notes the descriptor, by
+//! its block's size class, for its process's next puts (`object::recycle`,
+//! a few per process: beyond that it gives the block back), and searches
+//! for a free descriptor pass over those that keep a block (taking them
+//! only when nothing else is free), so a put + delete churn reuses one
+//! descriptor and one warm block per size class without the allocator. A reclaimer or a
 //! helper finishing someone else's free gives the block back. An
 //! allocation that finds no room gives back its own process's kept blocks
 //! first; making room by spilling gives back those in the slabs it empties
@@ -66,11 +68,12 @@ pub(crate) trait Memory {
     /// `key` (if it exists). Idempotent.
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64);
 
-    /// Whether descriptor `d`, being freed through this with a slab block,
-    /// keeps the block for its next life (see "Kept blocks" above): the
-    /// live owner of a free may keep it (and notes `d` for its next puts);
-    /// a reclaimer, a helper, or one making room gives it back.
-    fn keep_block(&self, _d: u32) -> bool {
+    /// Whether descriptor `d`, being freed through this with a slab block
+    /// (its object's lengths `data_len` and `meta_len`), keeps the block
+    /// for its next life (see "Kept blocks" above): the live owner of a free
+    /// may keep it (and notes `d` for its next puts); a reclaimer, a
+    /// helper, or one making room gives it back.
+    fn keep_block(&self, _d: u32, _data_len: u64, _meta_len: u32) -> bool {
         false
     }
 }
@@ -98,8 +101,8 @@ impl<M: Memory + ?Sized> Memory for &M {
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
         (**self).remove_spill_file(d, key, gen)
     }
-    fn keep_block(&self, d: u32) -> bool {
-        (**self).keep_block(d)
+    fn keep_block(&self, d: u32, data_len: u64, meta_len: u32) -> bool {
+        (**self).keep_block(d, data_len, meta_len)
     }
 }
 
@@ -186,7 +189,10 @@ impl<'a> Objects<'a> {
     }
 
     /// Claims a free descriptor for slot `me`, searching the hint bitmap from
-    /// word `start`, then (if the hints are stale) every state word.
+    /// word `start`, then (if the hints are stale) every state word. The
+    /// search passes over descriptors that keep a block (see "Kept blocks":
+    /// they are for puts of their block's class, which find them by their
+    /// process's list); the second pass takes those too.
     pub(crate) fn claim(&self, me: u32, start: usize) -> Option<(u32, StateWord)> {
         let count = self.desc.count();
         let words = self.free_hint.len();
@@ -196,7 +202,7 @@ impl<'a> Objects<'a> {
             while bits != 0 {
                 let d = (wi * 64) as u32 + bits.trailing_zeros();
                 bits &= bits - 1;
-                if d as usize >= count {
+                if d as usize >= count || Location::is_block(self.desc.word(d, w::LOC).load(Ordering::Relaxed)) {
                     continue;
                 }
                 if let Some(s) = self.try_claim(d, me) {
@@ -519,10 +525,10 @@ impl<'a> Objects<'a> {
         let key = [key[0], key[1], key[2] & 0xffff_ffff];
         self.index.remove(self.hash(&key), d, freeing.gen());
         let loc = self.desc.word(d, w::LOC).load(Ordering::Acquire);
-        let kept = Location::is_block(loc) && mem.keep_block(d);
+        let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+        let kept = Location::is_block(loc) && mem.keep_block(d, data_len, meta_len);
         if !kept {
             if Location::decode(loc).is_some_and(Location::holds_memory) {
-                let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
                 mem.release(d, loc, data_len, meta_len);
             }
             self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);

@@ -44,8 +44,9 @@ pub(crate) enum Spilled {
 /// reclaiming dead processes and making room when they run short (the
 /// attachment does this).
 pub(crate) trait Provision {
-    /// Claims a free descriptor (RESERVED by this process).
-    fn claim_descriptor(&self) -> Result<(u32, StateWord)>;
+    /// Claims a free descriptor (RESERVED by this process) for an object of
+    /// `total` bytes.
+    fn claim_descriptor(&self, total: u64) -> Result<(u32, StateWord)>;
     /// Allocates `total` bytes for descriptor `d`, held RESERVED.
     fn allocate(&self, d: u32, total: u64) -> Result<u64>;
 }
@@ -238,7 +239,7 @@ impl<'a> Spiller<'a> {
         let region = self.alloc.region;
         let total = footprint(snap.data_len, snap.meta_len as u64)
             .ok_or_else(|| err!(Corrupt, "object in slot {d} has impossible sizes"))?;
-        let (t, claimed) = provision.claim_descriptor()?;
+        let (t, claimed) = provision.claim_descriptor(total)?;
         // The copy is the same object: its flags, and (at its install) its
         // holders of references.
         let reserved = claimed.with_flags(snap.state.flags());

@@ -144,7 +144,7 @@ impl Memory for Keeping<'_> {
     fn remove_spill_file(&self, d: u32, key: &[u64; 3], gen: u64) {
         self.0.remove_spill_file(d, key, gen)
     }
-    fn keep_block(&self, _d: u32) -> bool {
+    fn keep_block(&self, _d: u32, _data_len: u64, _meta_len: u32) -> bool {
         true
     }
 }
