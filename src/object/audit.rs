@@ -34,6 +34,14 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
     o.index.for_each_entry(|d| *entries.entry(d).or_default() += 1);
     let mut run_pages: HashMap<u64, u32> = HashMap::new();
     let mut blocks: HashMap<(u64, u32), u32> = HashMap::new();
+    // Blocks free descriptors keep (see `lifecycle`, "Kept blocks"): each
+    // must be one its slab's word names for that descriptor.
+    let mut kept: HashMap<(u64, u32), u32> = HashMap::new();
+    // A block's page must head a slab of the class its object's lengths give.
+    let block_class_problem = |page: u64, total: u64| match (pages.load(page), class_for(total)) {
+        (PageEntry::SlabHead { class, .. }, Some(c)) if class as usize == c => None,
+        (e, c) => Some(format!("in page {page} ({e:?}), class {c:?}")),
+    };
     for d in 0..o.desc.count() as u32 {
         let Some(s) = o.desc.snapshot(d) else {
             problems.push(format!("descriptor {d} changed during the audit"));
@@ -49,12 +57,10 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
                 // The block of its last life, kept for its next one (see
                 // `lifecycle`, "Kept blocks"): of the class its lengths give.
                 Some(Location::Block { page, block }) => {
-                    blocks.insert((page, block), d);
+                    kept.insert((page, block), d);
                     let total = footprint(s.data_len, s.meta_len as u64).unwrap_or(0);
-                    match (pages.load(page), class_for(total)) {
-                        (PageEntry::SlabHead { class, .. }, Some(c)) if class as usize == c => {}
-                        (e, c) => problems
-                            .push(format!("free descriptor {d} keeps a block in page {page} ({e:?}), class {c:?}")),
+                    if let Some(p) = block_class_problem(page, total) {
+                        problems.push(format!("free descriptor {d} keeps a block {p}"));
                     }
                 }
                 _ => problems.push(format!("free descriptor {d} still has a location")),
@@ -87,9 +93,8 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
             }
             Some(Location::Block { page, block }) => {
                 blocks.insert((page, block), d);
-                match (pages.load(page), class_for(total)) {
-                    (PageEntry::SlabHead { class, .. }, Some(c)) if class as usize == c => {}
-                    (e, c) => problems.push(format!("object {d}'s block is in page {page} ({e:?}), class {c:?}")),
+                if let Some(p) = block_class_problem(page, total) {
+                    problems.push(format!("object {d}'s block is {p}"));
                 }
             }
             Some(Location::None) => {
@@ -209,7 +214,9 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
 
     // Slab blocks: held by the object whose location names them.
     region.slabs(att.slot()).for_each_block(|head, _class, block, d| {
-        if blocks.get(&(head, block)) != Some(&d) {
+        if kept.get(&(head, block)) == Some(&d) {
+            kept.remove(&(head, block));
+        } else if blocks.get(&(head, block)) != Some(&d) {
             let owned_by_live_allocator = (d as usize) < o.desc.count()
                 && o.desc.snapshot(d).is_some_and(|s| s.state.has_owner() && is_live(s.state.owner()));
             if !owned_by_live_allocator {
@@ -217,6 +224,9 @@ pub(crate) fn audit(att: &Attachment) -> Vec<String> {
             }
         }
     });
+    for ((page, block), d) in kept {
+        problems.push(format!("free descriptor {d} keeps block {block} of slab {page}, which does not name it"));
+    }
     // A badly damaged store can produce a problem per page; keep it readable.
     problems.truncate(1000);
     problems
