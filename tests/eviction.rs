@@ -7,7 +7,7 @@ mod common;
 use std::time::Duration;
 
 use common::{assert_consistent, SpillDir, TempStore};
-use objstore::{ErrorKind, ObjectId, ObjectState, Options, OBJECT_EVICTABLE};
+use objstore::{ErrorKind, ObjectId, ObjectState, OBJECT_EVICTABLE};
 
 const MIB: usize = 1 << 20;
 /// An object whose footprint is exactly one MiB (16 pages).
@@ -63,8 +63,7 @@ fn a_pinned_evictable_object_stays() {
 fn evictable_objects_go_before_anything_is_spilled_and_are_never_spilled() {
     let t = TempStore::new("evict-spill");
     let dir = SpillDir::new("evict");
-    let s =
-        t.open(&Options { capacity_bytes: 8 * MIB as u64, spill_dir: Some(dir.path().into()), ..Options::default() });
+    let s = t.open_spilling(&dir, 8 * MIB as u64);
     let plain: Vec<ObjectId> = (0..4u8).map(|i| s.put(&vec![i; ONE]).unwrap()).collect();
     let cached: Vec<ObjectId> =
         (0..4u8).map(|i| s.put_ex(&vec![10 + i; ONE], b"", OBJECT_EVICTABLE).unwrap()).collect();

@@ -167,7 +167,7 @@ fn a_put_of_the_whole_arena_takes_back_every_kept_block() {
 fn a_restore_reuses_a_kept_block() {
     let t = TempStore::new("keptrestore");
     let dir = common::SpillDir::new("keptrestore");
-    let s = t.open(&Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.0.clone().into()), ..Options::default() });
+    let s = t.open_spilling(&dir, 4 * MIB);
     let id = s.put(&pattern(1, 1000)).unwrap();
     let mut fillers = vec![];
     while s.list().unwrap().iter().find(|o| o.id == id).unwrap().state != objstore::ObjectState::Spilled {
@@ -200,7 +200,7 @@ fn making_room_takes_back_kept_blocks_before_spilling() {
     let t = TempStore::new("keptroom");
     let dir = common::SpillDir::new("keptroom");
     let capacity = 8 * MIB;
-    let s = t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.0.clone().into()), ..Options::default() });
+    let s = t.open_spilling(&dir, capacity);
     // A slab of eight 224 KiB blocks (1.8 MiB), all kept by a process now
     // stopped.
     let mut args = vec![t.name.clone()];

@@ -165,7 +165,7 @@ fn a_killed_holders_references_are_dropped_at_reclaim() {
 fn a_refcounted_object_freed_on_disk_and_one_restored_keeps_its_holders() {
     let t = TempStore::new("refs-spill");
     let dir = SpillDir::new("refs");
-    let s = t.open(&Options { capacity_bytes: 4 * MIB, spill_dir: Some(dir.path().into()), ..Options::default() });
+    let s = t.open_spilling(&dir, 4 * MIB);
     let other = t.open(&Options::default());
     // Eight objects of 1 MiB in a store of 4: the first ones are spilled.
     let ids: Vec<ObjectId> = (0..8u64).map(|n| derived_id(5, n)).collect();
@@ -388,7 +388,7 @@ fn threads_ref_and_unref_one_object() {
 fn the_last_unref_of_an_object_being_spilled_deletes_it_at_once() {
     let t = TempStore::new("refs-spilling");
     let dir = SpillDir::new("refs-spilling");
-    let s = t.open(&Options { capacity_bytes: 32 * MIB, spill_dir: Some(dir.path().into()), ..Options::default() });
+    let s = t.open_spilling(&dir, 32 * MIB);
     let big = common::pattern(11, 20 << 20);
     let (mut attempts, mut caught) = (0, 0);
     // The unref must land while the spill file is being written: try until
@@ -434,7 +434,7 @@ fn the_last_unref_of_an_object_being_spilled_deletes_it_at_once() {
 fn the_last_unref_after_a_get_cancelled_a_spill_deletes_it_at_once() {
     let t = TempStore::new("refs-cancelled");
     let dir = SpillDir::new("refs-cancelled");
-    let s = t.open(&Options { capacity_bytes: 32 * MIB, spill_dir: Some(dir.path().into()), ..Options::default() });
+    let s = t.open_spilling(&dir, 32 * MIB);
     let big = common::pattern(12, 20 << 20);
     let (mut attempts, mut caught) = (0, 0);
     while caught < 3 && attempts < 40 {

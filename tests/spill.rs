@@ -21,15 +21,11 @@ fn child_entry() {
     common::child::run_child();
 }
 
-fn spill_store(t: &TempStore, dir: &SpillDir, capacity: u64) -> Store {
-    t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.0.clone().into()), ..Options::default() })
-}
-
 #[test]
 fn a_64_mib_store_takes_256_mib_and_gives_every_byte_back() {
     let t = TempStore::new("spill256");
     let dir = SpillDir::new("256");
-    let s = spill_store(&t, &dir, 64 * MIB);
+    let s = t.open_spilling(&dir, 64 * MIB);
     // Mixed sizes: small objects in slabs, large ones in page runs.
     let sizes = [100usize, 3000, 70_000, 300_000, 1_500_000, 4_000_000];
     let mut objects = vec![];
@@ -74,7 +70,7 @@ fn a_64_mib_store_takes_256_mib_and_gives_every_byte_back() {
 fn pinned_objects_are_never_spilled() {
     let t = TempStore::new("pinned");
     let dir = SpillDir::new("pinned");
-    let s = spill_store(&t, &dir, 16 * MIB);
+    let s = t.open_spilling(&dir, 16 * MIB);
     let pinned: Vec<ObjectId> = (0..4).map(|n| derived_id(1, n)).collect();
     for id in &pinned {
         s.put_as(id, &content_for(id), b"").unwrap();
@@ -109,7 +105,7 @@ fn pinned_objects_are_never_spilled() {
 fn a_spilling_process_killed_again_and_again_loses_nothing() {
     let t = TempStore::new("killspill");
     let dir = SpillDir::new("kill");
-    let s = spill_store(&t, &dir, 24 * MIB);
+    let s = t.open_spilling(&dir, 24 * MIB);
     let mut expected: HashSet<ObjectId> = HashSet::new();
     let mut rng = common::rand_u64() | 1;
     for round in 0..stress_rounds(10) {
@@ -141,7 +137,7 @@ fn fill_past_capacity(s: &Store, n: u64, len: usize) -> Vec<ObjectId> {
 fn a_damaged_spill_file_is_reported_as_corrupt() {
     let t = TempStore::new("corruptspill");
     let dir = SpillDir::new("corrupt");
-    let s = spill_store(&t, &dir, 4 * MIB);
+    let s = t.open_spilling(&dir, 4 * MIB);
     let ids = fill_past_capacity(&s, 12, 1 << 20);
     let spilled: Vec<ObjectId> =
         s.list().unwrap().into_iter().filter(|o| o.state == ObjectState::Spilled).map(|o| o.id).collect();
@@ -183,7 +179,7 @@ fn a_damaged_spill_file_is_reported_as_corrupt() {
 fn an_unusable_spill_directory_gives_io_error_and_loses_nothing() {
     let t = TempStore::new("badspill");
     let dir = SpillDir::new("bad");
-    let s = spill_store(&t, &dir, 4 * MIB);
+    let s = t.open_spilling(&dir, 4 * MIB);
     let ids: Vec<ObjectId> = (0..3).map(|i| s.put(&pattern(i, 1 << 20)).unwrap()).collect();
     // The directory disappears and a file takes its name.
     std::fs::remove_dir_all(&dir.0).unwrap();
@@ -251,7 +247,7 @@ fn a_full_spill_disk_gives_out_of_memory_and_loses_nothing() {
     }
     let _unmount = Unmount(&dir.0);
     let t = TempStore::new("fullspill");
-    let s = spill_store(&t, &dir, 4 * MIB);
+    let s = t.open_spilling(&dir, 4 * MIB);
     let mut ids = vec![];
     let e = loop {
         match s.put(&pattern(ids.len() as u64, 1 << 20)) {
@@ -290,7 +286,7 @@ fn a_full_spill_disk_gives_out_of_memory_and_loses_nothing() {
 fn spill_files_go_with_restore_delete_and_destroy() {
     let t = TempStore::new("files");
     let dir = SpillDir::new("files");
-    let s = spill_store(&t, &dir, 4 * MIB);
+    let s = t.open_spilling(&dir, 4 * MIB);
     let ids = fill_past_capacity(&s, 10, 1 << 20);
     let n_files = dir.files().len();
     assert!(n_files >= 5);
@@ -308,7 +304,7 @@ fn an_attacher_must_use_the_same_spill_directory() {
     let t = TempStore::new("samedir");
     let dir = SpillDir::new("same");
     let other = SpillDir::new("other");
-    let s = spill_store(&t, &dir, 4 * MIB);
+    let s = t.open_spilling(&dir, 4 * MIB);
     assert_eq!(s.spill_dir(), Some(std::path::Path::new(&dir.0)));
     let e =
         Store::open(&t.name, &Options { spill_dir: Some(other.0.clone().into()), ..Options::default() }).unwrap_err();
@@ -329,8 +325,8 @@ fn state_of(s: &Store, id: &ObjectId) -> ObjectState {
 fn contains_follows_an_object_wherever_it_goes() {
     let t = TempStore::new("containshint");
     let dir = SpillDir::new("containshint");
-    let s = spill_store(&t, &dir, 16 * MIB);
-    let other = spill_store(&t, &dir, 16 * MIB);
+    let s = t.open_spilling(&dir, 16 * MIB);
+    let other = t.open_spilling(&dir, 16 * MIB);
     let id = ObjectId([0x3c; 20]);
     let data = pattern(1, 3 * MIB as usize);
     s.put_as(&id, &data, b"").unwrap();

@@ -35,10 +35,6 @@ fn child_entry() {
     common::child::run_child();
 }
 
-fn spill_store(t: &TempStore, dir: &SpillDir, capacity: u64) -> Store {
-    t.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.path().into()), ..Options::default() })
-}
-
 /// Small objects of many size classes, each followed by a larger one, fill
 /// a 16 MiB store several times over; then 4 MiB puts, and gets that
 /// restore every large object, all succeed with nothing pinned.
@@ -46,7 +42,7 @@ fn spill_store(t: &TempStore, dir: &SpillDir, capacity: u64) -> Store {
 fn slabs_of_the_caller_do_not_block_a_large_put_or_restore() {
     let t = TempStore::new("ownslabs");
     let dir = SpillDir::new("ownslabs");
-    let s = spill_store(&t, &dir, 16 * MIB);
+    let s = t.open_spilling(&dir, 16 * MIB);
     // One small object of each of 30 size classes, each followed by a
     // 600 KB object: this process's slabs end up spread over the arena, so
     // no run of 64 pages is free of them.
@@ -109,7 +105,7 @@ fn finish(kids: Vec<ChildGuard>) -> Vec<String> {
 fn concurrent_puts_of_large_objects_are_not_refused() {
     let t = TempStore::new("bigputs");
     let dir = SpillDir::new("bigputs");
-    let s = spill_store(&t, &dir, 48 * MIB);
+    let s = t.open_spilling(&dir, 48 * MIB);
     let kids = run_children("strict_spill_putter", &t.name, 4, &["300".into()]);
     let errors: Vec<String> = finish(kids).into_iter().filter(|e| e.starts_with('!')).collect();
     assert!(errors.is_empty(), "{} failures, first: {:?}", errors.len(), &errors[..errors.len().min(5)]);
@@ -123,7 +119,7 @@ fn concurrent_puts_of_large_objects_are_not_refused() {
 fn concurrent_restores_never_report_corruption_or_lack_of_memory() {
     let t = TempStore::new("restores");
     let dir = SpillDir::new("restores");
-    let s = spill_store(&t, &dir, 16 * MIB);
+    let s = t.open_spilling(&dir, 16 * MIB);
     for n in 0..96u64 {
         s.put_as(&common::child::derived_id(0, n), &pattern(n, 512 << 10), b"").unwrap();
     }
@@ -142,7 +138,7 @@ fn concurrent_restores_never_report_corruption_or_lack_of_memory() {
 fn collect_never_removes_a_live_process_spill_file() {
     let t = TempStore::new("sweep");
     let dir = SpillDir::new("sweep");
-    let s = spill_store(&t, &dir, 8 * MIB);
+    let s = t.open_spilling(&dir, 8 * MIB);
     for n in 0..6000u64 {
         s.put(&pattern(n, 2000)).unwrap();
     }
@@ -169,7 +165,7 @@ fn collect_never_removes_a_live_process_spill_file() {
 fn a_stopped_spillers_file_survives_collect_and_a_killed_ones_does_not() {
     let t = TempStore::new("stopspill");
     let dir = SpillDir::new("stopspill");
-    let s = spill_store(&t, &dir, 12 * MIB);
+    let s = t.open_spilling(&dir, 12 * MIB);
     let temp_files = || dir.files().into_iter().filter(|f| f.ends_with(".spill.tmp")).collect::<Vec<_>>();
     let mut child = spawn_child("big_spiller", &[t.name.clone(), "1".into()]);
     child.wait_for("ready", LONG);
@@ -217,7 +213,7 @@ fn a_stopped_spillers_file_survives_collect_and_a_killed_ones_does_not() {
 fn lookups_never_miss_an_object_being_spilled_and_restored() {
     let t = TempStore::new("lookups");
     let dir = SpillDir::new("lookups");
-    let s = spill_store(&t, &dir, 8 * MIB);
+    let s = t.open_spilling(&dir, 8 * MIB);
     let ids: Vec<ObjectId> = (0..40u64).map(|n| s.put(&pattern(n, 300 << 10)).unwrap()).collect();
     let stop = AtomicBool::new(false);
     let misses = Mutex::new(vec![]);

@@ -23,6 +23,11 @@ impl TempStore {
         Store::open(&self.name, opts).expect("open store")
     }
 
+    /// Opens (creating) the store with `capacity` bytes, spilling to `dir`.
+    pub fn open_spilling(&self, dir: &SpillDir, capacity: u64) -> Store {
+        self.open(&Options { capacity_bytes: capacity, spill_dir: Some(dir.path().into()), ..Options::default() })
+    }
+
     pub fn path(&self) -> String {
         format!("/dev/shm/{}", self.name)
     }
