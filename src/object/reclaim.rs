@@ -130,6 +130,8 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
     }
     o.reclaims.end(dead);
 
+    // Slabs first: a slab it was making still has its head claimed.
+    region.slabs(alloc.me).reclaim_slot(dead, hazard);
     let pages = region.pages();
     pages.for_each(|p, e| {
         if e == (PageEntry::Claimed { slot: dead }) {
@@ -137,7 +139,6 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
             report.pages += 1;
         }
     });
-    region.slabs(alloc.me).reclaim_slot(dead, hazard);
     region.waits().clear_slot(dead);
     hazard.store(0, Ordering::SeqCst);
     report

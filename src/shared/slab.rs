@@ -589,9 +589,21 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
 
     // ----- reclaim of a dead slot --------------------------------------------
 
-    /// Releases the slabs a dead slot owned or was retiring. `hazard` is one
-    /// of the reclaimer's own hazard words.
+    /// Releases the slabs a dead slot owned, was retiring or was making.
+    /// `hazard` is one of the reclaimer's own hazard words. Runs before the
+    /// reclaimer frees the pages the dead slot held claimed: a slab being
+    /// made (`create`) has its tails marked before its head, so tails whose
+    /// head the dead slot still held claimed are its, and are freed here
+    /// first (a reclaimer that dies here leaves the head, and so the rest,
+    /// to the next one).
     pub(crate) fn reclaim_slot(&self, dead: u32, hazard: &AtomicU64) {
+        self.pages.for_each(|p, e| {
+            if let PageEntry::SlabTail { head } = e {
+                if self.pages.load(head) == (PageEntry::Claimed { slot: dead }) {
+                    self.pages.free_pages(p, 1, |_| PageEntry::SlabTail { head });
+                }
+            }
+        });
         let retiring = self.procs.word(dead, W_RETIRING).load(Ordering::SeqCst);
         if retiring != 0 {
             let head = retiring - 1;
@@ -704,7 +716,11 @@ mod models {
                 procs: z64(table_words(2)),
                 hints: z64(HINTS_PER_CLASS),
                 desc: z64(4 * crate::shared::descriptor::DESC_WORDS),
-                classes: vec![SizeClass { size: 64, span: 1, blocks: 2, blocks_off: 128 }],
+                classes: vec![
+                    SizeClass { size: 64, span: 1, blocks: 2, blocks_off: 128 },
+                    // Slabs of two pages, for a slab being made.
+                    SizeClass { size: 64, span: 2, blocks: 2, blocks_off: 128 },
+                ],
             }
         }
 
@@ -754,6 +770,51 @@ mod models {
     /// its bytes (here the block words) are that object's, all zero.
     fn retired(w: &World) -> bool {
         Pages::new(&w.table, &w.used, &w.regions).load(0) == PageEntry::Free
+    }
+
+    /// A process stopped for ever while making a two-page slab, after it
+    /// marked the tail and before the head, is reclaimed while another
+    /// process is making one the same way: the dead one's pages are all
+    /// free again, the live one's untouched.
+    #[test]
+    fn a_slab_maker_stopped_before_its_head_is_reclaimed() {
+        model(|| {
+            let w = Arc::new(World::new());
+            let procs = ProcTable::new(&w.procs);
+            procs.activate(A, 1, 0);
+            procs.activate(B, 2, 0);
+            let pages = Pages::new(&w.table, &w.used, &w.regions);
+            // As `create` does, up to the head: the tail of the run marked.
+            let head = pages.claim_run(2, A).expect("two free pages");
+            pages.set_claimed(head + 1, 1, A, |_| PageEntry::SlabTail { head });
+            // (A stops for ever here, and dies.) B, reclaiming it, races C
+            // making a slab of its own once A's pages are free.
+            let maker = {
+                let w = w.clone();
+                thread::spawn(move || {
+                    let pages = Pages::new(&w.table, &w.used, &w.regions);
+                    let Some(h) = pages.claim_run(2, 2) else { return None };
+                    pages.set_claimed(h + 1, 1, 2, |_| PageEntry::SlabTail { head: h });
+                    Some(h)
+                })
+            };
+            let hazard = procs.hazard(B, 0);
+            w.slabs(B).reclaim_slot(A, hazard);
+            pages.for_each(|p, e| {
+                if e == (PageEntry::Claimed { slot: A }) {
+                    pages.free_pages(p, 1, |_| PageEntry::Claimed { slot: A });
+                }
+            });
+            match maker.join().unwrap() {
+                Some(h) => {
+                    assert_eq!(pages.load(h), PageEntry::Claimed { slot: 2 }, "the live maker's head");
+                    assert_eq!(pages.load(h + 1), PageEntry::SlabTail { head: h }, "the live maker's tail");
+                }
+                None => {
+                    assert_eq!((pages.load(0), pages.load(1)), (PageEntry::Free, PageEntry::Free));
+                }
+            }
+        });
     }
 
     #[test]
