@@ -28,6 +28,14 @@
 //! thread can aim an entry back at the old object between the re-aim and
 //! the clear.
 //!
+//! A thread that finds the entry busy (naming another pinned object, or
+//! being aimed) pins through the masks and the process's own count instead.
+//! A release takes a pin off the entry if the entry holds any that it may
+//! take (not while it is being aimed: its one pin is then its aimer's),
+//! else off the process's count, whichever way its own pin went: the
+//! process's pins on an object are the entry's count and its count
+//! together, and each release takes one of either.
+//!
 //! Whether an object is pinned: any pin-mask bit, or any slot whose linger
 //! bit is set and whose entry names the object with a count above 0. Pin
 //! versus delete (and spill) stays a Dekker handshake: the pinner adds to
@@ -77,10 +85,16 @@ fn names_below_max(v: u64, d: u32) -> bool {
     v >> 31 == (d as u64 + 1) << 1
 }
 
-/// `names(v, d)` and a count above 0, in one comparison.
+/// `names(v, d)` with a count of 1 to `MAX_COUNT`: an entry a release may
+/// take a pin from. Not one being aimed (`AIMING` added, see `pin_slow`):
+/// its one pin is its aimer's, and a thread of the process that pinned
+/// through the masks meanwhile (it found the entry busy) must release
+/// through them. Taken from the entry, two such releases made the aimer's
+/// `fetch_sub(AIMING)` wrap the count into the name, and left the masks
+/// counting a pin that no one held: the object stayed pinned for good.
 #[inline]
-fn names_with_pins(v: u64, d: u32) -> bool {
-    v.wrapping_sub(((d as u64 + 1) << 32) + 1) < COUNT_MASK
+fn names_releasable(v: u64, d: u32) -> bool {
+    v.wrapping_sub(((d as u64 + 1) << 32) + 1) < MAX_COUNT
 }
 
 #[inline]
@@ -196,12 +210,17 @@ impl<'a> Lingering<'a> {
     #[inline]
     pub(crate) fn release(&self, me: u32, d: u32) -> LingerRelease {
         let Some(e) = self.entry(me, d) else { return LingerRelease::NotHeld };
-        let mut v = e.load(Ordering::Relaxed);
+        // Acquire: a pin through the masks may have been released through
+        // the entry by another thread of the process (whichever finds pins
+        // on the entry takes one); a release that finds none here then
+        // takes its own from the process's count, and must see that
+        // thread's pin there (stored before its release of the entry).
+        let mut v = e.load(Ordering::Acquire);
         loop {
-            if !names_with_pins(v, d) {
+            if !names_releasable(v, d) {
                 return LingerRelease::NotHeld;
             }
-            match e.compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::Relaxed) {
+            match e.compare_exchange_weak(v, v - 1, Ordering::SeqCst, Ordering::Acquire) {
                 Ok(_) if v & COUNT_MASK == 1 => return LingerRelease::Last,
                 Ok(_) => return LingerRelease::StillHeld,
                 Err(now) => v = now,
@@ -289,11 +308,15 @@ mod tests {
             for count in [0u64, 1, 2, MAX_COUNT - 1, MAX_COUNT, COUNT_MASK] {
                 let v = name | count;
                 assert_eq!(names_below_max(v, d), count < MAX_COUNT, "{d} {count}");
-                assert_eq!(names_with_pins(v, d), count > 0, "{d} {count}");
-                assert!(!names_below_max(v, d.wrapping_add(1)) && !names_with_pins(v, d.wrapping_add(1)));
+                assert_eq!(names_releasable(v, d), count > 0 && count <= MAX_COUNT, "{d} {count}");
+                assert!(!names_below_max(v, d.wrapping_add(1)) && !names_releasable(v, d.wrapping_add(1)));
             }
         }
-        assert!(!names_with_pins(0, 0) && !names_below_max(0, 0));
+        assert!(!names_releasable(0, 0) && !names_below_max(0, 0));
+        // An entry being aimed holds its aimer's pin alone.
+        for d in [0u32, 7] {
+            assert!(!names_releasable((d as u64 + 1) << 32 | AIMING | 1, d));
+        }
     }
 
     #[test]
@@ -312,6 +335,28 @@ mod tests {
         assert_eq!(l.pin(1, 5), LingerPin::Pinned);
         assert_eq!(l.holders(5), vec![1]);
         assert_eq!(l.release(1, 5), LingerRelease::Last);
+    }
+
+    /// A thread aiming the entry at `d` holds the entry's one pin; threads
+    /// of the process that pin `d` meanwhile go through the masks, and
+    /// their releases must not take the aimer's pin off the entry.
+    #[test]
+    fn releases_leave_an_entry_being_aimed_alone() {
+        let (entries, masks) = setup(64, 1);
+        let l = Lingering::new(&entries, PinMasks::new(&masks, 1));
+        // The aimer, between its compare-and-swap and its `fetch_sub`.
+        entries[5].store(6 << 32 | AIMING | 1, Ordering::SeqCst);
+        masks[5].store(1, Ordering::SeqCst);
+        for _ in 0..2 {
+            assert_eq!(l.pin(0, 5), LingerPin::Busy);
+        }
+        for _ in 0..2 {
+            assert_eq!(l.release(0, 5), LingerRelease::NotHeld, "a mask pin released through the entry");
+        }
+        entries[5].fetch_sub(AIMING, Ordering::SeqCst);
+        assert_eq!(entries[5].load(Ordering::SeqCst), 6 << 32 | 1);
+        assert_eq!(l.release(0, 5), LingerRelease::Last);
+        assert!(!l.pinned(5));
     }
 
     #[test]

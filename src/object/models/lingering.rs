@@ -9,7 +9,7 @@ use loom::sync::atomic::Ordering;
 use loom::sync::Arc;
 use loom::thread;
 
-use super::model;
+use super::{model, model_preempting};
 use crate::object::lifecycle::Pin;
 use crate::object::test_arena::{self, Arena};
 use crate::shared::descriptor::{State, StateWord};
@@ -266,4 +266,41 @@ fn a_process_stopped_in_a_pin_is_undone_by_its_reclaimer() {
             assert_eq!(state(&a, d).state(), State::Free);
         });
     }
+}
+
+/// Three threads of one process get and release `d`, whose entry is aimed
+/// at it for the first time by one of them: the others find the entry
+/// being aimed and pin through the masks. Afterwards nothing pins `d`, and
+/// its delete frees it at once. (Releases of those mask pins once took the
+/// aimer's pin off the entry; two of them made its `fetch_sub(AIMING)` wrap
+/// the count into the name and left a mask pin that no one held, so a
+/// REFCOUNTED object outlived its last unref. A release that found no pin
+/// on the entry without synchronising with the thread that had just taken
+/// one off for its own mask pin read that pin's count stale, as none.)
+/// Two preemptions find both (in 7 s; three take 70 s).
+#[test]
+fn threads_releasing_while_their_entry_is_aimed_leave_no_pin() {
+    model_preempting(2, || {
+        let a = Arc::new(Arena::new(1, 2));
+        let d = test_arena::put(&a, 0, &key(0)).unwrap();
+        let seen = state(&a, d);
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let a = a.clone();
+                thread::spawn(move || {
+                    let o = a.objects();
+                    let local = a.local(1);
+                    assert_eq!(o.try_pin(&local, 1, d, seen, &*a), Pin::Pinned);
+                    assert!(o.unpin(&local, 1, d, &*a));
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let o = a.objects();
+        assert!(!o.pinned(d), "a pin stands with every pin released");
+        assert!(o.delete_sealed(d, seen, 0, &*a));
+        assert_eq!(a.released(d), 1);
+    });
 }

@@ -47,9 +47,16 @@ fn sealed_in_index(a: &Arena) -> Vec<u32> {
 }
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
+    model_preempting(3, f)
+}
+
+/// `model` with at most `bound` preemptions per execution (unless
+/// `LOOM_MAX_PREEMPTIONS` says otherwise): for models of three threads or
+/// more, whose every execution under the default bound would take minutes.
+fn model_preempting(bound: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(3);
+        b.preemption_bound = Some(bound);
     }
     // Every atomic step counts as a branch, those of a model's set-up (its
     // puts, each claiming a descriptor) included.
