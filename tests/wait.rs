@@ -135,3 +135,63 @@ fn one_cancel_ends_every_wait_that_shares_the_canceller() {
         assert_eq!(w.join().unwrap(), ErrorKind::Timeout);
     });
 }
+
+/// Waiters of many objects (a wait for 48 of 1000 IDs, a get_many of 48)
+/// while another thread seals those 48 among puts of other objects, one at
+/// a time and in bursts longer than the seal log: each returns with
+/// exactly the 48, whichever of its looks saw each (one that a log entry
+/// named, or one at everything when the log could not account for every
+/// seal since the last).
+#[test]
+fn waiters_of_many_see_every_seal_in_bursts_and_among_others() {
+    let t = TempStore::new("wait-log");
+    let s = t.open(&TempStore::options(64 << 20));
+    let ids: Vec<ObjectId> = (0..1000u32)
+        .map(|i| {
+            let mut b = [0x77; 20];
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            ObjectId(b)
+        })
+        .collect();
+    // Every 21st ID, in an order of its own.
+    let mut chosen: Vec<usize> = (0..48).map(|k| (k * 21 + 5) % 1000).collect();
+    chosen.reverse();
+    let wanted: Vec<ObjectId> = chosen.iter().map(|&i| ids[i]).collect();
+    let mut ready = vec![false; ids.len()];
+    std::thread::scope(|sc| {
+        let many = sc.spawn(|| {
+            let mut out = vec![None; wanted.len()];
+            s.get_many_raw(&wanted, Some(Duration::from_secs(60)), &mut out).unwrap();
+            for (i, o) in out.iter().enumerate() {
+                assert_eq!(o.as_ref().unwrap().data_len, 8);
+                assert_eq!(s.get(&wanted[i], None).unwrap().data(), &i.to_le_bytes()[..]);
+                s.release(&wanted[i]).unwrap();
+            }
+        });
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            let mut noise = 0u64;
+            for (k, &i) in chosen.iter().enumerate() {
+                // Bursts of 20 seals with nothing between them, then one
+                // at a time with others' seals and pauses between.
+                if k >= 20 {
+                    for _ in 0..3 {
+                        noise += 1;
+                        let id = s.put(&noise.to_le_bytes()).unwrap();
+                        s.delete(&id).unwrap();
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                s.put_as(&ids[i], &k.to_le_bytes(), b"").unwrap();
+            }
+        });
+        assert_eq!(s.wait(&ids, 48, Some(Duration::from_secs(60)), None, &mut ready), Ok(48));
+        many.join().unwrap();
+    });
+    let got: Vec<usize> = (0..ids.len()).filter(|&i| ready[i]).collect();
+    let mut expected = chosen.clone();
+    expected.sort_unstable();
+    assert_eq!(got, expected);
+    assert_eq!(s.stats().unwrap().pinned_count, 0);
+    assert_consistent(&s);
+}

@@ -9,6 +9,11 @@
 //!   (≤ 1.1×: the creator's reference is one more word written);
 //! - a wait for 1 of 1000 IDs, one of them sealed, against a get + release
 //!   of that one (≤ 2×);
+//! - a wait for 1 of 1000 IDs blocked until another thread puts one of
+//!   them, from before the put until the waiter runs, against a get blocked
+//!   on that one ID (the seal log spares the waiter a look at all 1000);
+//! - the CPU time a wait for 1 of 1000 absent IDs spends per seal of
+//!   another object in the store, against one look at all 1000;
 //! - a get blocked on an absent ID, cancelled from another thread: the time
 //!   from `cancel` until the waiting thread runs again (≤ 1 ms), against a
 //!   bare wake-up of a parked thread (`Thread::unpark`).
@@ -70,9 +75,26 @@ pub fn lifetime(cfg: &Config) {
         black_box(store.wait(&ids[999..], 1, Some(Duration::ZERO), None, &mut ready[999..]).unwrap());
     });
 
+    // A wait for 1 of 1000 and a get, each blocked until the one object is
+    // put by this thread: from before the put until the waiter runs.
+    let rounds = if cfg.smoke { 50 } else { 500 };
+    let others: Vec<ObjectId> = (0..999).map(|n| derived_id(0x3f, n)).collect();
+    let woken_wait = woken_by_a_put(&store, rounds, 0x4f, |id| {
+        let mut ids = others.clone();
+        ids.insert(500, *id);
+        let mut ready = vec![false; ids.len()];
+        assert_eq!(store.wait(&ids, 1, None, None, &mut ready), Ok(1));
+        assert!(ready[500]);
+    });
+    let woken_get = woken_by_a_put(&store, rounds, 0x5f, |id| {
+        store.get_raw(id, None).unwrap();
+        store.release(id).unwrap();
+    });
+    let seals = if cfg.smoke { 100 } else { 1000 };
+    let cpu_per_other_seal = waiter_cpu_per_other_seal(&store, &others, seals);
+
     // Cancellation: from cancel() until the cancelled get's thread runs,
     // against from unpark() until a parked thread runs.
-    let rounds = if cfg.smoke { 50 } else { 500 };
     let (cancel_latency, unpark_latency) = std::thread::scope(|s| {
         let store = &store;
         let (go_tx, go_rx) = mpsc::channel::<Canceller>();
@@ -135,6 +157,27 @@ pub fn lifetime(cfg: &Config) {
     ));
     t.row(figure_row("wait for 1 of 1 ID, sealed", &wait_1_of_1, "get + release", &get_release, String::new()));
     t.row(figure_row(
+        "wait for 1 of 1000 IDs, blocked until one is put",
+        &woken_wait,
+        "blocked get",
+        &woken_get,
+        "put until the waiter runs; target ≤ 2×".into(),
+    ));
+    t.row(figure_row(
+        "a get blocked until its object is put (baseline)",
+        &woken_get,
+        "blocked get",
+        &woken_get,
+        String::new(),
+    ));
+    t.row(figure_row(
+        "CPU of a wait for 1 of 1000 IDs per seal of another object",
+        &cpu_per_other_seal,
+        "wait, 1000 IDs",
+        &wait_1_of_1000,
+        "one look at all 1000 before the seal log".into(),
+    ));
+    t.row(figure_row(
         "a blocked get cancelled from another thread",
         &cancel_latency,
         "unpark",
@@ -144,9 +187,90 @@ pub fn lifetime(cfg: &Config) {
     t.row(figure_row("a parked thread unparked (baseline)", &unpark_latency, "unpark", &unpark_latency, String::new()));
     t.note(format!(
         "{per} calls per batch for get/ref ({} for put, {} for the 1000-ID wait), {batches} batches; {rounds} \
-         cancellations, each after the getter had 300 µs to fall asleep.",
+         cancellations and {rounds} blocked waits and gets, each after the waiter had 300 µs to fall asleep; the \
+         waiter's CPU time (its thread's clock) over {seals} seals of other objects 100 µs apart, per seal.",
         puts,
         per / 100
     ));
     t.print();
+}
+
+/// `rounds` times: another thread calls `block` on a new ID (waiting for
+/// it); after 300 µs (time to fall asleep) this thread puts it. Returns
+/// the times from before each put until the waiter ran again.
+fn woken_by_a_put(store: &Store, rounds: usize, tag: u8, block: impl Fn(&ObjectId) + Sync) -> Samples {
+    std::thread::scope(|s| {
+        let (go_tx, go_rx) = mpsc::channel::<ObjectId>();
+        let (done_tx, done_rx) = mpsc::channel::<Instant>();
+        let block = &block;
+        s.spawn(move || {
+            while let Ok(id) = go_rx.recv() {
+                block(&id);
+                done_tx.send(Instant::now()).unwrap();
+            }
+        });
+        let mut woken = Vec::with_capacity(rounds);
+        for r in 0..rounds {
+            let id = derived_id(tag, r as u64);
+            go_tx.send(id).unwrap();
+            std::thread::sleep(Duration::from_micros(300));
+            let t = Instant::now();
+            store.put_as(&id, &[9u8; 64], b"").unwrap();
+            let woke = done_rx.recv().unwrap();
+            woken.push(woke.saturating_duration_since(t).as_nanos() as f64);
+            store.delete(&id).unwrap();
+        }
+        Samples::new(woken)
+    })
+}
+
+/// The CPU time a thread waiting for 1 of `absent` (none of them put)
+/// spends per seal of another object, over `seals` seals 100 µs apart
+/// (one sample per 50 seals).
+fn waiter_cpu_per_other_seal(store: &Store, absent: &[ObjectId], seals: usize) -> Samples {
+    let per_sample = 50;
+    std::thread::scope(|s| {
+        let c = Canceller::new();
+        let (tick_tx, tick_rx) = mpsc::channel::<()>();
+        let (cpu_tx, cpu_rx) = mpsc::channel::<Duration>();
+        let waiter = {
+            let c = c.clone();
+            s.spawn(move || {
+                let mut ready = vec![false; absent.len()];
+                // A clock of this thread's CPU time, read by the waiter
+                // between its waits.
+                let cpu = thread_cpu_time;
+                while tick_rx.recv().is_ok() {
+                    let start = cpu();
+                    let r = store.wait(absent, 1, None, Some(&c), &mut ready);
+                    assert_eq!(r.err().map(|e| e.kind()), Some(ErrorKind::Cancelled));
+                    cpu_tx.send(cpu() - start).unwrap();
+                    c.reset();
+                }
+            })
+        };
+        let mut per_seal = Vec::new();
+        for k in 0..seals / per_sample {
+            tick_tx.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(1));
+            for i in 0..per_sample {
+                let id = derived_id(0x6f, (k * per_sample + i) as u64);
+                store.put_as(&id, &[1u8; 64], b"").unwrap();
+                store.delete(&id).unwrap();
+                std::thread::sleep(Duration::from_micros(100));
+            }
+            c.cancel();
+            let cpu = cpu_rx.recv().unwrap();
+            per_seal.push(cpu.as_nanos() as f64 / per_sample as f64);
+        }
+        drop(tick_tx);
+        waiter.join().unwrap();
+        Samples::new(per_seal)
+    })
+}
+
+/// The CPU time the calling thread has used.
+fn thread_cpu_time() -> Duration {
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }

@@ -40,7 +40,7 @@ use crate::error::{err, Result};
 /// The first bytes of every store file.
 pub(crate) const MAGIC: [u8; 8] = *b"OBJSTORE";
 /// Bumped whenever the layout or any shared protocol changes.
-pub(crate) const LAYOUT_VERSION: u32 = 12;
+pub(crate) const LAYOUT_VERSION: u32 = 13;
 
 /// Bytes of the immutable, checksummed header.
 pub(crate) const HEADER_LEN: usize = 8192;
@@ -372,6 +372,9 @@ pub(crate) enum Global {
     /// (see `object::lifecycle`, "Kept blocks"): set by a freer that keeps
     /// one, cleared by a sweep that gives them back before it looks.
     KeptBlocks,
+    /// The seal log (`seal_log::WORDS` words: its head alone on a line,
+    /// then its slots).
+    SealLog,
 }
 
 impl Global {
@@ -392,6 +395,7 @@ impl Global {
                 Global::FetchedBytes => 472,
                 Global::Releasing => 512,
                 Global::KeptBlocks => 576,
+                Global::SealLog => 640,
             }
     }
 }

@@ -30,6 +30,7 @@ pub(crate) mod pins;
 pub(crate) mod proctable;
 pub(crate) mod refs;
 pub(crate) mod releasers;
+pub(crate) mod seal_log;
 pub(crate) mod slab;
 pub(crate) mod sync;
 pub(crate) mod tables;

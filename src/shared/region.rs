@@ -14,6 +14,7 @@ use super::pins::PinMasks;
 use super::proctable::{self, ProcTable};
 use super::refs::{ReclaimMarks, RefWords};
 use super::releasers::Releasers;
+use super::seal_log::{self, SealLog};
 use super::slab::{ArenaSpace, Slabs, HINT_WORDS};
 use super::sync::{AtomicU32, AtomicU64};
 use super::tables::ObjectTables;
@@ -26,6 +27,7 @@ struct Sections {
     proc_table: Words<AtomicU64>,
     releasing_count: Words<AtomicU64>,
     kept_hint: Words<AtomicU64>,
+    seal_log: Words<AtomicU64>,
     class_hints: Words<AtomicU64>,
     wait: Words<AtomicU32>,
     wait_masks: Words<AtomicU64>,
@@ -81,6 +83,7 @@ impl Region {
                 proc_table: map.words(l.proc_table, proctable::table_words(p.max_processes))?,
                 releasing_count: map.words(Global::Releasing.offset(), 1)?,
                 kept_hint: map.words(Global::KeptBlocks.offset(), 1)?,
+                seal_log: map.words(Global::SealLog.offset(), seal_log::WORDS)?,
                 class_hints: map.words(l.class_hints, HINT_WORDS)?,
                 wait: map.words(l.wait, SEQ_WORDS)?,
                 wait_masks: map.words(l.wait_masks, WAIT_WORDS * l.mask_words)?,
@@ -143,6 +146,7 @@ impl Region {
                 waits: Waits::new(
                     map.view_for_life(s.wait),
                     PinMasks::new(map.view_for_life(s.wait_masks), l.mask_words),
+                    SealLog::new(map.view_for_life(s.seal_log)),
                 ),
                 pages: Pages::new(
                     map.view_for_life(s.page_table),

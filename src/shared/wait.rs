@@ -32,11 +32,21 @@
 //! Every sleep is capped, so a sealer that dies between its seal and its
 //! wake delays a waiter by at most the cap. A waiter that dies leaves its
 //! bit set until its slot is reclaimed, which clears it (as it clears pins).
+//!
+//! The store-wide word is bumped by every seal in the store while anyone
+//! waits there, so its waiters (of many objects each) learn from the seal
+//! log (`seal_log`) which IDs were sealed since their last look, and look
+//! again only at those of theirs (`Look::Hashes`); a look at all of them
+//! (`Look::All`) comes first, whenever the log cannot account for every
+//! seal since the last look, and at least once per sleep cap (for a sealer
+//! that died before its log entry).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::pins::{LocalPins, PinMasks};
+use super::seal_log::{self, SealLog};
+use super::sync::dekker_fence;
 use crate::platform;
 
 /// Wait buckets: gets waiting for IDs hash onto these futex words.
@@ -65,16 +75,36 @@ pub(crate) struct WaitWord<'a> {
     waiting: &'a AtomicU32,
     which: u32,
     masks: PinMasks<'a>,
+    /// The seal log, for the store-wide word (None for a bucket's).
+    log: Option<SealLog<'a>>,
+}
+
+/// What a waiter's look must cover.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Look<'h> {
+    /// Every object waited for.
+    All,
+    /// Only objects whose ID's hash, as the seal log keeps it
+    /// (`seal_log::logged_hash`), is one of these: every seal since the
+    /// last look was of one of them.
+    Hashes(&'h [u32]),
 }
 
 impl<'a> WaitWord<'a> {
     /// Called by a sealer after its seal.
     #[inline]
     pub(crate) fn notify(&self) {
-        if self.waiting.load(Ordering::SeqCst) != 0 && self.masks.any(self.which) {
-            self.seq.fetch_add(1, Ordering::SeqCst);
-            platform::futex_wake_all(self.seq);
+        if self.has_waiters() {
+            self.wake();
         }
+    }
+
+    /// Whether any thread waits on the word (a sealer's half of the
+    /// handshake: its seal, then this).
+    #[inline]
+    fn has_waiters(&self) -> bool {
+        dekker_fence();
+        self.waiting.load(Ordering::SeqCst) != 0 && self.masks.any(self.which)
     }
 
     /// Wakes every waiter on the word, whether anything was sealed or not
@@ -94,39 +124,68 @@ impl<'a> WaitWord<'a> {
         local: &LocalPins<'_>,
         slot: u32,
         deadline: Option<Instant>,
-        check: impl FnMut() -> Option<R>,
+        mut check: impl FnMut() -> Option<R>,
     ) -> Option<R> {
-        match self.wait_cancellable(local, slot, deadline, &|| false, check) {
+        match self.wait_cancellable(local, slot, deadline, &|| false, |_| check()) {
             Waited::Ready(r) => Some(r),
             Waited::TimedOut | Waited::Cancelled => None,
         }
     }
 
     /// `wait_for`, ending early (`Waited::Cancelled`) once `cancelled()`
-    /// holds; whoever makes it hold then calls `wake` on this word.
+    /// holds; whoever makes it hold then calls `wake` on this word. `check`
+    /// is told what its look must cover (always `Look::All` on a bucket's
+    /// word).
     pub(crate) fn wait_cancellable<R>(
         &self,
         local: &LocalPins<'_>,
         slot: u32,
         deadline: Option<Instant>,
         cancelled: &dyn Fn() -> bool,
-        mut check: impl FnMut() -> Option<R>,
+        mut check: impl FnMut(Look<'_>) -> Option<R>,
     ) -> Waited<R> {
         if cancelled() {
             return Waited::Cancelled;
         }
-        if let Some(r) = spin_for(deadline, &mut check) {
+        if let Some(r) = spin_for(deadline, &mut || check(Look::All)) {
             return Waited::Ready(r);
         }
         // Announced before the first look below, both SeqCst: either that
         // look finds the seal or the sealer's read of the count sees us.
         self.waiting.fetch_add(1, Ordering::SeqCst);
+        dekker_fence();
         // (More than 2^31 threads of one process waiting at once would
         // overflow the count; the capped sleep keeps even them correct.)
         let counted = local.pin(self.which, &self.masks, slot);
+        let mut logged = [0u32; seal_log::SLOTS];
+        // The log's head read before the last look, and when the last look
+        // at all objects began.
+        let mut since: Option<(u64, Instant)> = None;
         let result = loop {
             let seq = self.seq.load(Ordering::SeqCst);
-            if let Some(r) = check() {
+            let look = match self.log {
+                None => Look::All,
+                Some(log) => {
+                    let head = log.head();
+                    let partial = match since {
+                        Some((from, all_at)) if all_at.elapsed() < SLEEP_CAP => {
+                            log.read(from, head, &mut logged).map(|n| (n, all_at))
+                        }
+                        _ => None,
+                    };
+                    match partial {
+                        Some((n, all_at)) => {
+                            since = Some((head, all_at));
+                            Look::Hashes(&logged[..n])
+                        }
+                        None => {
+                            since = Some((head, Instant::now()));
+                            Look::All
+                        }
+                    }
+                }
+            };
+            if let Some(r) = check(look) {
                 break Waited::Ready(r);
             }
             if cancelled() {
@@ -182,24 +241,26 @@ fn spin_for<R>(deadline: Option<Instant>, check: &mut impl FnMut() -> Option<R>)
     }
 }
 
-/// The wait words and their waiter masks.
+/// The wait words, their waiter masks and the seal log.
 #[derive(Clone, Copy)]
 pub(crate) struct Waits<'a> {
     /// `WAIT_WORDS` sequence numbers, each on its own 64-byte line (16 u32 apart).
     seqs: &'a [AtomicU32],
     masks: PinMasks<'a>,
+    log: SealLog<'a>,
 }
 
 impl<'a> Waits<'a> {
-    pub(crate) fn new(seqs: &'a [AtomicU32], masks: PinMasks<'a>) -> Waits<'a> {
+    pub(crate) fn new(seqs: &'a [AtomicU32], masks: PinMasks<'a>, log: SealLog<'a>) -> Waits<'a> {
         debug_assert_eq!(seqs.len(), WAIT_WORDS * 16);
-        Waits { seqs, masks }
+        Waits { seqs, masks, log }
     }
 
     /// Wait word `which` (< WAIT_WORDS).
     pub(crate) fn word(&self, which: usize) -> WaitWord<'a> {
         let line = &self.seqs[which * 16..which * 16 + 2];
-        WaitWord { seq: &line[0], waiting: &line[1], which: which as u32, masks: self.masks }
+        let log = (which == WAIT_BUCKETS).then_some(self.log);
+        WaitWord { seq: &line[0], waiting: &line[1], which: which as u32, masks: self.masks, log }
     }
 
     /// The word a get of an ID with this hash waits on.
@@ -223,7 +284,11 @@ impl<'a> Waits<'a> {
     #[inline]
     pub(crate) fn notify(&self, hash: u64) {
         self.bucket(hash).notify();
-        self.many().notify();
+        let many = self.many();
+        if many.has_waiters() {
+            self.log.record(hash);
+            many.wake();
+        }
     }
 
     /// Forgets the waiters of a dead process slot.
@@ -251,6 +316,7 @@ mod tests {
         seqs: Vec<AtomicU32>,
         masks: Vec<AtomicU64>,
         local: Vec<AtomicU32>,
+        log: Vec<AtomicU64>,
     }
     impl T {
         fn new() -> T {
@@ -258,10 +324,11 @@ mod tests {
                 seqs: (0..WAIT_WORDS * 16).map(|_| AtomicU32::new(0)).collect(),
                 masks: (0..WAIT_WORDS).map(|_| AtomicU64::new(0)).collect(),
                 local: (0..WAIT_WORDS).map(|_| AtomicU32::new(0)).collect(),
+                log: (0..seal_log::WORDS).map(|_| AtomicU64::new(0)).collect(),
             }
         }
         fn waits(&self) -> Waits<'_> {
-            Waits::new(&self.seqs, PinMasks::new(&self.masks, 1))
+            Waits::new(&self.seqs, PinMasks::new(&self.masks, 1), SealLog::new(&self.log))
         }
     }
 
@@ -294,6 +361,90 @@ mod tests {
         let start = Instant::now();
         assert!(w.many().wait_for(&local, 1, Some(start + Duration::from_millis(30)), || None::<()>).is_none());
         assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    /// A waiter of many objects woken by seals is told which were sealed
+    /// (its looks after the first cover only those), and still looks at
+    /// all of them once per sleep cap: a seal whose sealer died before its
+    /// log entry (here: made without a notify) is found then, even while
+    /// other seals keep waking the waiter.
+    #[test]
+    fn a_waiter_of_many_looks_at_what_the_log_names_and_at_all_once_per_cap() {
+        let t = T::new();
+        let w = t.waits();
+        let local = LocalPins::new(&t.local);
+        let mine = 0x1234_5678_0000_0000u64;
+        let (sealed_unlogged, done) = (AtomicBool::new(false), AtomicBool::new(false));
+        let (mut all, mut partial, mut named_mine) = (0, 0, 0);
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut i = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(2));
+                    i += 1;
+                    // Others' seals, and once ours, logged.
+                    w.notify(if i == 20 { mine } else { (i << 32) | 7 });
+                    if i == 40 {
+                        sealed_unlogged.store(true, Ordering::SeqCst);
+                    }
+                }
+            });
+            // The notifier stops when this thread is done, failed or not.
+            struct Done<'d>(&'d AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _done = Done(&done);
+            // First: our logged seal.
+            let got = w.many().wait_cancellable(&local, 2, Some(start + Duration::from_secs(30)), &|| false, |look| {
+                match look {
+                    Look::All => all += 1,
+                    Look::Hashes(hs) => {
+                        partial += 1;
+                        if hs.contains(&seal_log::logged_hash(mine)) {
+                            named_mine += 1;
+                            return Some(());
+                        }
+                    }
+                }
+                None
+            });
+            assert_eq!(got, Waited::Ready(()));
+            assert_eq!(named_mine, 1, "the seal of our object was named in a look");
+            assert!(partial >= 5, "{partial} looks named seals, {all} looked at everything");
+            // Then a seal with no log entry: found by a look at everything.
+            let got = w.many().wait_cancellable(&local, 2, Some(start + Duration::from_secs(5)), &|| false, |look| {
+                (look == Look::All && sealed_unlogged.load(Ordering::SeqCst)).then_some(())
+            });
+            assert_eq!(got, Waited::Ready(()));
+        });
+        assert!(w.waiting_slots().is_empty());
+    }
+
+    /// A bucket's waiter always looks at everything it waits for; a seal
+    /// with no waiter of many logs nothing.
+    #[test]
+    fn the_log_is_written_only_for_waiters_of_many() {
+        let t = T::new();
+        let w = t.waits();
+        w.notify(5 << 56);
+        assert_eq!(w.log.head(), 0);
+        let local = LocalPins::new(&t.local);
+        let mut looks = vec![];
+        let _ = w.bucket(5 << 56).wait_cancellable(
+            &local,
+            1,
+            Some(Instant::now() + Duration::from_millis(30)),
+            &|| false,
+            |look| {
+                looks.push(look == Look::All);
+                None::<()>
+            },
+        );
+        assert!(!looks.is_empty() && looks.iter().all(|&a| a));
     }
 
     #[test]

@@ -30,7 +30,8 @@ use crate::id::ObjectId;
 use crate::object::{new_holder, store_path, Attachment, Fast, Holder, Options, RawObject, Reclaimed, Reserved};
 use crate::shared::descriptor::StateWord;
 use crate::shared::mapping::LocalCounters;
-use crate::shared::wait::{Waited, Waits, WAIT_BUCKETS};
+use crate::shared::seal_log::logged_hash;
+use crate::shared::wait::{Look, Waited, Waits, WAIT_BUCKETS};
 
 /// A handle to a store. Cheap operations, safe to share between threads.
 ///
@@ -382,7 +383,7 @@ impl Store {
             return Err(Error::object_not_found(id.0));
         }
         let which = Waits::bucket_of(self.att.objects().hash(&key));
-        match self.wait_on(which, timeout, cancel, || self.try_get(id, &key).transpose()) {
+        match self.wait_on(which, timeout, cancel, |_| self.try_get(id, &key).transpose()) {
             Waited::Ready(r) => r,
             Waited::TimedOut => {
                 Err(err!(Timeout, "object {id} was not sealed within {:?}", timeout.unwrap_or_default()))
@@ -393,13 +394,14 @@ impl Store {
 
     /// Calls `check` until it returns Some, sleeping on wait word `which`
     /// between calls, up to `timeout` (None: forever) or until `cancel` is
-    /// cancelled.
+    /// cancelled. `check` is told which objects its look must cover (on
+    /// the store-wide word, those the seal log names since its last look).
     fn wait_on<R>(
         &self,
         which: usize,
         timeout: Option<Duration>,
         cancel: Option<&Canceller>,
-        check: impl FnMut() -> Option<R>,
+        check: impl FnMut(Look<'_>) -> Option<R>,
     ) -> Waited<R> {
         self.wait_on_until(which, deadline(timeout), cancel, check)
     }
@@ -410,7 +412,7 @@ impl Store {
         which: usize,
         until: Option<Instant>,
         cancel: Option<&Canceller>,
-        check: impl FnMut() -> Option<R>,
+        check: impl FnMut(Look<'_>) -> Option<R>,
     ) -> Waited<R> {
         let att = &*self.att;
         let word = att.region().waits().word(which);
@@ -472,26 +474,27 @@ impl Store {
         }
         ready.iter_mut().for_each(|r| *r = false);
         let access = self.att.access();
+        let waited_for = IdsWaitedFor::new(self, ids);
         let mut count = 0;
-        let mut look = |ready: &mut [bool]| -> Option<()> {
-            for (i, id) in ids.iter().enumerate() {
+        let mut look = |ready: &mut [bool], which: Look<'_>| -> Option<()> {
+            for i in waited_for.covered(which) {
                 if count >= num_ready {
                     break;
                 }
-                if !ready[i] && access.contains(id) {
+                if !ready[i] && access.contains(&ids[i]) {
                     ready[i] = true;
                     count += 1;
                 }
             }
             (count >= num_ready).then_some(())
         };
-        if look(ready).is_some() {
+        if look(ready, Look::All).is_some() {
             return Ok(count);
         }
         let waited = if timeout == Some(Duration::ZERO) {
             Waited::TimedOut
         } else {
-            self.wait_on(WAIT_BUCKETS, timeout, cancel, || look(ready))
+            self.wait_on(WAIT_BUCKETS, timeout, cancel, |which| look(ready, which))
         };
         match waited {
             Waited::Ready(()) => Ok(count),
@@ -541,13 +544,13 @@ impl Store {
             return self.get_many_remote(ids, timeout, cancel, out);
         }
         let mut failure = None;
-        let mut fill = |out: &mut [Option<RawObject>]| -> bool {
-            let mut all = true;
-            for (i, id) in ids.iter().enumerate() {
+        let waited_for = IdsWaitedFor::new(self, ids);
+        let mut fill = |out: &mut [Option<RawObject>], which: Look<'_>| -> bool {
+            for i in waited_for.covered(which) {
                 if out[i].is_none() {
-                    match self.try_get(id, &id.words()) {
+                    match self.try_get(&ids[i], &ids[i].words()) {
                         Ok(Some(obj)) => out[i] = Some(obj),
-                        Ok(None) => all = false,
+                        Ok(None) => {}
                         Err(e) => {
                             failure = Some(e);
                             return true;
@@ -555,12 +558,12 @@ impl Store {
                     }
                 }
             }
-            all
+            out.iter().all(Option::is_some)
         };
-        let mut done = fill(out);
+        let mut done = fill(out, Look::All);
         let mut cancelled = false;
         if !done && timeout != Some(Duration::ZERO) {
-            match self.wait_on(WAIT_BUCKETS, timeout, cancel, || fill(out).then_some(())) {
+            match self.wait_on(WAIT_BUCKETS, timeout, cancel, |which| fill(out, which).then_some(())) {
                 Waited::Ready(()) => done = true,
                 Waited::TimedOut => {}
                 Waited::Cancelled => cancelled = true,
@@ -674,5 +677,38 @@ impl Drop for Store {
         }
         // This handle's other references.
         self.drop_all_refs();
+    }
+}
+
+/// The IDs a wait for many objects waits for, with the seal log's hashes
+/// of them (`Look::Hashes` names objects by these), computed at the first
+/// look that needs them: a wait whose first look finds what it waits for
+/// needs none.
+struct IdsWaitedFor<'a> {
+    store: &'a Store,
+    ids: &'a [ObjectId],
+    hashes: std::cell::OnceCell<Vec<u32>>,
+}
+
+impl<'a> IdsWaitedFor<'a> {
+    fn new(store: &'a Store, ids: &'a [ObjectId]) -> IdsWaitedFor<'a> {
+        IdsWaitedFor { store, ids, hashes: std::cell::OnceCell::new() }
+    }
+
+    /// The indices of the IDs that a look `which` covers, in order.
+    fn covered<'l>(&'l self, which: Look<'l>) -> impl Iterator<Item = usize> + 'l {
+        let named = match which {
+            Look::All => None,
+            Look::Hashes(named) => Some((named, self.hashes())),
+        };
+        (0..self.ids.len()).filter(move |&i| named.is_none_or(|(named, hashes)| named.contains(&hashes[i])))
+    }
+
+    /// The logged hash of each ID.
+    fn hashes(&self) -> &[u32] {
+        self.hashes.get_or_init(|| {
+            let objects = self.store.att.objects();
+            self.ids.iter().map(|id| logged_hash(objects.hash(&id.words()))).collect()
+        })
     }
 }

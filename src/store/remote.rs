@@ -259,7 +259,7 @@ impl Store {
             let anything_new = || ids.iter().zip(out.iter()).any(|(id, o)| o.is_none() && att.access().contains(id));
             let until_next = Some(until.map_or(next, |d| d.min(next)));
             if let Waited::Cancelled =
-                self.wait_on_until(WAIT_BUCKETS, until_next, cancel, || anything_new().then_some(()))
+                self.wait_on_until(WAIT_BUCKETS, until_next, cancel, |_| anything_new().then_some(()))
             {
                 // As at a timeout, the objects got stay pinned.
                 return Err(err!(Cancelled, "the wait for {missing} of {} objects was cancelled", ids.len()));
@@ -281,7 +281,7 @@ impl Store {
         cancel: Option<&Canceller>,
     ) -> Result<Option<RawObject>> {
         let which = Waits::bucket_of(self.att.objects().hash(key));
-        match self.wait_on_until(which, deadline, cancel, || self.try_get(id, key).transpose()) {
+        match self.wait_on_until(which, deadline, cancel, |_| self.try_get(id, key).transpose()) {
             Waited::Ready(r) => r.map(Some),
             Waited::TimedOut => Ok(None),
             Waited::Cancelled => Err(cancelled(id)),
@@ -301,7 +301,7 @@ impl Store {
         let att = &*self.att;
         let which = Waits::bucket_of(att.objects().hash(key));
         let mut checked = Instant::now();
-        let found = self.wait_on_until(which, deadline, cancel, || {
+        let found = self.wait_on_until(which, deadline, cancel, |_| {
             match self.try_get(id, key) {
                 Ok(Some(obj)) => return Some(Ok(Some(obj))),
                 Err(e) => return Some(Err(e)),
