@@ -423,6 +423,9 @@ fn a_dead_memory_releaser_holds_its_descriptor_only_until_its_reclaim() {
         helper.join().unwrap();
         let other = put(&a, 0).unwrap();
         assert_ne!(other, d, "a put took a descriptor a releaser names");
+        // Given back FREE with its hint: a search finds it again.
+        assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Free);
+        assert_ne!(o.free_hint[d as usize / 64].load(Ordering::SeqCst) & 1 << (d % 64), 0, "no free hint");
         // The reclaim of slot 1.
         o.releasers.clear_slot(1);
         assert!(o.delete_sealed(other, o.desc.load_state(other, Ordering::SeqCst), 0, &*a));
