@@ -29,7 +29,7 @@
 //! A sealer stopped (or killed) between its seal and its log entry leaves
 //! no entry: the waiter also looks at all its objects once per `wait`'s
 //! sleep cap, which was already the bound on how long a dead sealer's
-//! missing wake-up can delay a waiter. One stopped between the `fetch_add`
+//! missing wake-up can delay a waiter, and last before it times out. One stopped between the `fetch_add`
 //! and the slot leaves a position whose slot never gets its tag: the read
 //! that covers it asks for a full look.
 

@@ -38,8 +38,8 @@
 //! log (`seal_log`) which IDs were sealed since their last look, and look
 //! again only at those of theirs (`Look::Hashes`); a look at all of them
 //! (`Look::All`) comes first, whenever the log cannot account for every
-//! seal since the last look, and at least once per sleep cap (for a sealer
-//! that died before its log entry).
+//! seal since the last look, at least once per sleep cap and last before a
+//! timeout (for a sealer that died before its log entry).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
@@ -163,12 +163,16 @@ impl<'a> WaitWord<'a> {
         let mut since: Option<(u64, Instant)> = None;
         let result = loop {
             let seq = self.seq.load(Ordering::SeqCst);
+            let now = Instant::now();
+            // The last look before a timeout is at everything: a seal with
+            // no log entry (its sealer died) is seen if it came in time.
+            let expired = deadline.is_some_and(|d| now >= d);
             let look = match self.log {
                 None => Look::All,
                 Some(log) => {
                     let head = log.head();
                     let partial = match since {
-                        Some((from, all_at)) if all_at.elapsed() < SLEEP_CAP => {
+                        Some((from, all_at)) if !expired && now.duration_since(all_at) < SLEEP_CAP => {
                             log.read(from, head, &mut logged).map(|n| (n, all_at))
                         }
                         _ => None,
@@ -179,7 +183,7 @@ impl<'a> WaitWord<'a> {
                             Look::Hashes(&logged[..n])
                         }
                         None => {
-                            since = Some((head, Instant::now()));
+                            since = Some((head, now));
                             Look::All
                         }
                     }
@@ -194,8 +198,7 @@ impl<'a> WaitWord<'a> {
             let nap = match deadline {
                 None => SLEEP_CAP,
                 Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
+                    if expired {
                         break Waited::TimedOut;
                     }
                     (d - now).min(SLEEP_CAP)
@@ -422,6 +425,44 @@ mod tests {
             assert_eq!(got, Waited::Ready(()));
         });
         assert!(w.waiting_slots().is_empty());
+    }
+
+    /// The last look of a wait that times out is at everything: a seal
+    /// with no log entry that came before the deadline is found, even
+    /// while others' seals keep waking the waiter to look at theirs.
+    #[test]
+    fn a_waiter_of_many_looks_at_all_before_it_times_out() {
+        let t = T::new();
+        let w = t.waits();
+        let local = LocalPins::new(&t.local);
+        let (sealed_unlogged, done) = (AtomicBool::new(false), AtomicBool::new(false));
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                let mut i = 0u64;
+                while !done.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(2));
+                    i += 1;
+                    w.notify((i << 32) | 7);
+                    if i == 10 {
+                        sealed_unlogged.store(true, Ordering::SeqCst);
+                    }
+                }
+            });
+            struct Done<'d>(&'d AtomicBool);
+            impl Drop for Done<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, Ordering::SeqCst);
+                }
+            }
+            let _done = Done(&done);
+            // Well within the sleep cap, so that only the deadline's look
+            // is at everything after the first ones.
+            let got = w.many().wait_cancellable(&local, 2, Some(start + SLEEP_CAP / 2), &|| false, |look| {
+                (look == Look::All && sealed_unlogged.load(Ordering::SeqCst)).then_some(())
+            });
+            assert_eq!(got, Waited::Ready(()));
+        });
     }
 
     /// A bucket's waiter always looks at everything it waits for; a seal
