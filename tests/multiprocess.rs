@@ -8,7 +8,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::child::{check_content, derived_id, kill_round, spawn_child, stress_rounds, ChildGuard};
+use common::child::{check_content, content_for, derived_id, kill_round, spawn_child, stress_rounds, ChildGuard};
 use common::{assert_consistent, TempStore};
 use objstore::{ErrorKind, ObjectId, Options, Store};
 
@@ -252,5 +252,59 @@ fn a_waiter_killed_while_waiting_is_forgotten() {
     assert_eq!(s.collect().unwrap().processes, 1);
     assert_consistent(&s);
     s.put_as(&id, b"nobody waits now", b"").unwrap();
+    assert_consistent(&s);
+}
+
+/// Waiters of many objects in this process (a wait for all 120 and a
+/// get_many of all 120, both on the store-wide word and its seal log)
+/// while child processes put those objects in turn and are SIGKILLed at
+/// random, anywhere in a put, its seal or its log entry; each dead one is
+/// collected and another started, until the last finishes them. Both
+/// waiters return with all 120, each object's bytes right.
+#[test]
+fn waiters_of_many_outlast_sealers_killed_at_random() {
+    const N: u64 = 120;
+    let t = TempStore::new("mp-wait-kill");
+    let s = t.open(&TempStore::options(256 << 20));
+    let ids: Vec<ObjectId> = (0..N).map(|n| derived_id(0, n)).collect();
+    let ready = std::thread::scope(|sc| {
+        let many = sc.spawn(|| {
+            let mut out = vec![None; ids.len()];
+            s.get_many_raw(&ids, Some(Duration::from_secs(120)), &mut out).unwrap();
+            for (id, o) in ids.iter().zip(&out) {
+                assert_eq!(o.as_ref().unwrap().data_len, content_for(id).len());
+                s.release(id).unwrap();
+            }
+        });
+        let waiter = sc.spawn(|| {
+            let mut ready = vec![false; ids.len()];
+            assert_eq!(s.wait(&ids, ids.len(), Some(Duration::from_secs(120)), None, &mut ready), Ok(ids.len()));
+            ready
+        });
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        for round in 0..8u64 {
+            let mut c = spawn_child("put_in_turn", &[t.name.clone(), N.to_string(), (round * 7919 + 1).to_string()]);
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            std::thread::sleep(Duration::from_millis(5 + rng % 30));
+            c.signal(libc::SIGKILL);
+            c.wait_exit(Duration::from_secs(30));
+            s.collect().unwrap();
+        }
+        // How far the killed ones got (a timing, so only reported).
+        let present = ids.iter().filter(|id| s.contains(id).unwrap()).count();
+        eprintln!("{present} of {N} objects put by the 8 children killed");
+        let last = spawn_child("put_in_turn", &[t.name.clone(), N.to_string(), "99".into()]);
+        let events = last.wait_for("done", Duration::from_secs(60));
+        assert!(events.iter().all(|e| !e.starts_with('!')), "{events:?}");
+        many.join().unwrap();
+        waiter.join().unwrap()
+    });
+    assert!(ready.iter().all(|&r| r));
+    for id in &ids {
+        assert!(check_content(id, s.get(id, Some(Duration::ZERO)).unwrap().data()));
+    }
+    assert_eq!(s.stats().unwrap().pinned_count, 0);
     assert_consistent(&s);
 }

@@ -272,6 +272,7 @@ pub fn run_child() {
         "big_spiller" => big_spiller(&args[0], args[1].parse().unwrap()),
         "collector" => collector(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "attach_put_detach" => attach_put_detach(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
+        "put_in_turn" => put_in_turn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "put_and_delete" => put_and_delete(&args[0], &args[1..]),
         other => panic!("unknown child role {other}"),
     }
@@ -632,6 +633,24 @@ fn collector(name: &str, min_ms: u64, max_ms: u64) {
 /// Puts an object of each size in `sizes`, deletes them all (the slab blocks
 /// of the small ones stay with their free descriptors, for this process's
 /// next puts), says "deleted", then stays until killed or told "exit".
+/// Puts objects 0..count of child 0's IDs (`derived_id`), each with its
+/// `content_for`, starting at a random one and going round, one every
+/// millisecond; those present already are passed over. Reports "done".
+fn put_in_turn(name: &str, count: u64, seed: u64) {
+    let s = attach(name);
+    let start = Rng(seed | 1).next() % count;
+    for k in 0..count {
+        let id = derived_id(0, (start + k) % count);
+        match s.put_as(&id, &content_for(&id), b"") {
+            Ok(()) => {}
+            Err(e) if e.kind() == ErrorKind::AlreadyExists => {}
+            Err(e) => report_failure(format_args!("put of {id}"), &e),
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    emit("done");
+}
+
 fn put_and_delete(name: &str, sizes: &[String]) {
     let s = attach(name);
     let ids: Vec<ObjectId> = sizes.iter().map(|n| s.put(&vec![5u8; n.parse().unwrap()]).unwrap()).collect();
