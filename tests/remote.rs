@@ -336,11 +336,13 @@ mod with_remote {
     // ----- damage, on a file:// remote whose files the test can change ------------
 
     /// A file:// remote, one object published there by store `a`.
+    /// (Fields drop in this order: the store before its remote's
+    /// directory, which its close would otherwise make again, left behind.)
     struct Damaged {
-        dir: SpillDir,
-        url: String,
-        _ta: TempStore,
         a: Store,
+        _ta: TempStore,
+        url: String,
+        dir: SpillDir,
     }
 
     impl Damaged {
@@ -349,7 +351,7 @@ mod with_remote {
             let url = format!("file://{}", dir.path());
             let ta = TempStore::new(&format!("{tag}-a"));
             let a = open(&ta, &url, 16 << 20);
-            Damaged { dir, url, _ta: ta, a }
+            Damaged { a, _ta: ta, url, dir }
         }
         fn file(&self, id: &ObjectId) -> String {
             format!("{}/{}", self.dir.path(), id.to_hex())
