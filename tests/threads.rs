@@ -156,3 +156,82 @@ fn waiting_threads_are_woken_by_puts_in_others() {
     });
     assert_eq!(s.stats().unwrap().pinned_count, 0);
 }
+
+/// Threads sharing one handle get and release 200 objects at random, up to
+/// four held at a time — more objects than the handle remembers, so its
+/// recent-object slots are shared by several IDs and rewritten under the
+/// threads reading them, and more than a process's linger entries hold, so
+/// pins also go through the masks — while another thread deletes and puts
+/// again some of them. Every get returns its ID's bytes, and at the end
+/// nothing is pinned.
+#[test]
+fn threads_get_and_release_more_objects_than_a_handle_remembers() {
+    let t = TempStore::new("recent-slots");
+    let s = t.open(&TempStore::options(16 * MIB));
+    let ids: Vec<ObjectId> = (0..200).map(|n| derived_id(60, n)).collect();
+    let bytes = |n: usize| pattern(n as u64, 100 + n);
+    for (n, id) in ids.iter().enumerate() {
+        s.put_as(id, &bytes(n), b"").unwrap();
+    }
+    let rounds = if cfg!(miri) { 200 } else { 200_000 };
+    let done = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let readers: Vec<_> = (0..3u64)
+            .map(|th| {
+                let (s, ids) = (&s, &ids);
+                scope.spawn(move || {
+                    let mut x = 0x9e37_79b9_7f4a_7c15u64 ^ th;
+                    let mut held = Vec::new();
+                    for _ in 0..rounds {
+                        x ^= x << 13;
+                        x ^= x >> 7;
+                        x ^= x << 17;
+                        let n = (x % ids.len() as u64) as usize;
+                        match s.get(&ids[n], Some(Duration::ZERO)) {
+                            Ok(obj) => {
+                                assert_eq!(obj.data(), &bytes(n)[..], "object {n}");
+                                held.push(obj);
+                            }
+                            Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+                        }
+                        if held.len() > (x >> 32) as usize % 5 {
+                            held.swap_remove((x >> 40) as usize % held.len());
+                        }
+                    }
+                })
+            })
+            .collect();
+        let (s, ids, done) = (&s, &ids, &done);
+        scope.spawn(move || {
+            let mut round = 0usize;
+            while !done.load(Ordering::Relaxed) {
+                let n = round % 20;
+                round += 1;
+                let _ = s.delete(&ids[n]);
+                // The ID is reserved until the last pin goes; once the
+                // readers are done, nothing pins it.
+                loop {
+                    let readers_done = done.load(Ordering::SeqCst);
+                    match s.put_as(&ids[n], &bytes(n), b"") {
+                        Ok(()) => break,
+                        Err(e) => assert_eq!(e.kind(), ErrorKind::AlreadyExists, "{e}"),
+                    }
+                    assert!(!readers_done, "object {n} stayed pinned after its readers released it");
+                    std::thread::yield_now();
+                }
+            }
+        });
+        for r in readers {
+            r.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+    });
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.object_count, stats.pinned_count), (200, 0));
+    for id in &ids {
+        s.delete(id).unwrap();
+    }
+    let stats = s.stats().unwrap();
+    assert_eq!((stats.object_count, stats.used_bytes), (0, 0), "every object freed by its delete");
+    assert_consistent(&s);
+}

@@ -26,6 +26,21 @@ pub(super) unsafe fn handle<'a>(p: *mut os_store) -> Result<&'a Store> {
     Ok(&unsafe { &*p }.store)
 }
 
+/// The store handle and ID of a call's hot path, which builds no error:
+/// None if either is NULL (the call's full path then reports it).
+///
+/// # Safety
+/// As `handle` and `id`.
+#[inline(always)]
+pub(super) unsafe fn hot<'a>(store: *mut os_store, id: *const os_object_id) -> Option<(&'a Store, &'a ObjectId)> {
+    if store.is_null() || id.is_null() {
+        return None;
+    }
+    // SAFETY: non-null, and live and readable by the caller's contract (see
+    // `handle` and `id` for the layouts).
+    Some(unsafe { (&(*store).store, &*id.cast::<ObjectId>()) })
+}
+
 /// An ID argument, read in place.
 ///
 /// # Safety
@@ -140,6 +155,15 @@ impl<T> Out<T> {
         } else {
             Ok(Out(p))
         }
+    }
+
+    /// An output known not to be NULL.
+    ///
+    /// # Safety
+    /// `p` must be non-null and valid for writing one `T`.
+    #[inline(always)]
+    pub(super) unsafe fn non_null(p: *mut T) -> Out<T> {
+        Out(p)
     }
 
     /// Writes the output.

@@ -7,12 +7,13 @@ use std::time::Duration;
 use super::args::{self, handle, Out};
 use super::boundary::boundary;
 use super::cancel::{optional_canceller, os_canceller};
-use super::status::os_status;
+use super::status::{os_status, OS_OK};
 use super::types::*;
 use crate::error::{Error, ErrorKind};
 use crate::id::ObjectId;
-use crate::store::Present;
+use crate::store::{Missed, Present};
 use crate::RawObject;
+use crate::Store;
 
 fn timeout_of(ms: i64) -> Option<Duration> {
     if ms < 0 {
@@ -212,17 +213,59 @@ pub unsafe extern "C" fn os_get(
     timeout_ms: i64,
     out: *mut os_buffer,
 ) -> os_status {
+    // The hot path, an object this handle got lately, runs outside the
+    // panic boundary: nothing in it fails or panics. Every other case:
+    // `get_rest`, and every argument error `get_checked`.
+    // SAFETY: the pointer contract of the header's preamble.
+    match unsafe { args::hot(store, id) } {
+        Some((s, key)) if !out.is_null() => match s.get_again(key) {
+            Ok(raw) => {
+                // SAFETY: non-null, and writable by the contract.
+                unsafe { out.write(buffer_of(&raw)) };
+                OS_OK
+            }
+            // SAFETY: non-null, and writable by the contract.
+            Err(missed) => get_rest(s, key, timeout_ms, unsafe { Out::non_null(out) }, missed),
+        },
+        // SAFETY: the pointer contract.
+        _ => unsafe { get_checked(store, id, timeout_ms, out) },
+    }
+}
+
+/// `os_get` with every argument checked.
+///
+/// # Safety
+/// The pointer contract of `os_get`.
+#[cold]
+#[inline(never)]
+unsafe fn get_checked(
+    store: *mut os_store,
+    id: *const os_object_id,
+    timeout_ms: i64,
+    out: *mut os_buffer,
+) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
-        let raw = match s.get_present(id) {
-            Present::Pinned(raw) => raw,
-            Present::Absent if timeout_ms == 0 && !s.has_remote() => return Err(Error::object_not_found(id.0)),
-            Present::Absent | Present::Other => s.get_any(id, timeout_of(timeout_ms))?,
-        };
-        out.write(buffer_of(&raw));
-        Ok(())
+        get_after(s, id, timeout_ms, &out, Missed::Everything)
     })
+}
+
+/// `os_get` after its hot path stopped at `missed`.
+#[inline(never)]
+fn get_rest(s: &Store, id: &ObjectId, timeout_ms: i64, out: Out<os_buffer>, missed: Missed) -> os_status {
+    boundary(|| get_after(s, id, timeout_ms, &out, missed))
+}
+
+#[inline(always)]
+fn get_after(s: &Store, id: &ObjectId, timeout_ms: i64, out: &Out<os_buffer>, missed: Missed) -> crate::Result<()> {
+    let raw = match s.get_present_after(id, missed) {
+        Present::Pinned(raw) => raw,
+        Present::Absent if timeout_ms == 0 && !s.has_remote() => return Err(Error::object_not_found(id.0)),
+        Present::Absent | Present::Other => s.get_any(id, timeout_of(timeout_ms))?,
+    };
+    out.write(buffer_of(&raw));
+    Ok(())
 }
 
 /// `os_get`, ending early with OS_CANCELLED if `cancel` is cancelled
@@ -323,10 +366,29 @@ pub unsafe extern "C" fn os_get_many_cancellable(
 /// holds no pin on it, or NULL).
 #[no_mangle]
 pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_id) -> os_status {
+    // The hot path outside the panic boundary, as in `os_get`.
+    // SAFETY: the pointer contract of the header's preamble.
+    let missed = match unsafe { args::hot(store, id) } {
+        Some((s, key)) => match s.release_again(key) {
+            Ok(()) => return OS_OK,
+            Err(missed) => missed,
+        },
+        None => Missed::Everything,
+    };
+    // SAFETY: the pointer contract.
+    unsafe { release_after(store, id, missed) }
+}
+
+/// `os_release` after its hot path stopped at `missed`.
+///
+/// # Safety
+/// The pointer contract of `os_release`.
+#[inline(never)]
+unsafe fn release_after(store: *mut os_store, id: *const os_object_id, missed: Missed) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
-        s.release(id)
+        s.release_after(id, missed)
     })
 }
 

@@ -11,6 +11,7 @@ use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::platform;
 use crate::shared::descriptor::{mark_line_referenced, w, Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::lingering::LingerRelease;
 use crate::shared::refs::INLINE_SLOTS;
 use crate::shared::sync::{dekker_fence, Ordering};
 
@@ -59,6 +60,32 @@ pub(crate) enum Fast {
     Absent,
     /// Anything else: the general path decides.
     Other,
+}
+
+/// What `Access::pin_again_if_aimed` did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Repin {
+    /// Pinned, in the life seen.
+    Pinned,
+    /// Nothing: the slot's linger entry does not name it (or is full), or
+    /// the slot is out of range.
+    NotAimed,
+    /// Pinned, but its state moved on: the pin is to be dropped
+    /// (`unpin_changed`).
+    Changed,
+}
+
+/// What is left of a release after `Access::unpin_through_entry`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum UnpinRest {
+    /// Nothing: the pin is dropped.
+    Done,
+    /// The entry holds no pin of the object: the pin is dropped through
+    /// the masks (`unpin_masked`).
+    Masked,
+    /// The process's last pin is dropped, of an object that may now be
+    /// freed (`free_after_last_pin`).
+    LastPin,
 }
 
 /// Object operations for one attachment: built for each operation, with
@@ -319,16 +346,67 @@ impl<'a> Access<'a> {
         true
     }
 
-    /// Whether object slot `d`, which this process pins, is still in the
-    /// life it was in when seen in state `seen` (its state may have moved
-    /// on: deleted while pinned).
+    /// `pin_again` through `d`'s linger entry only, when it names `d`
+    /// already: the hot path of a get (`Store::get_again`). Nothing here
+    /// fails or panics.
     #[inline(always)]
-    pub(crate) fn same_life(&self, d: u32, seen: StateWord) -> bool {
-        self.o.desc.load_state(d, Ordering::Relaxed).same_life(seen)
+    pub(crate) fn pin_again_if_aimed(&self, d: u32, seen: StateWord) -> Repin {
+        let o = self.o;
+        let Some(line) = o.desc.try_line(d) else { return Repin::NotAimed };
+        if !o.lingering.pin_if_aimed(self.att.slot(), d) {
+            return Repin::NotAimed;
+        }
+        // Dekker with delete and spill: pin, then look at the state.
+        dekker_fence();
+        if line[w::STATE].load(Ordering::SeqCst) != seen.0 {
+            return Repin::Changed;
+        }
+        mark_line_referenced(line);
+        Repin::Pinned
     }
 
+    /// Whether object slot `d`, which this process pins, is still in the
+    /// life it was in when seen in state `seen` (its state may have moved
+    /// on: deleted while pinned); None if `d` is out of range.
+    #[inline(always)]
+    pub(crate) fn same_life_checked(&self, d: u32, seen: StateWord) -> Option<bool> {
+        let line = self.o.desc.try_line(d)?;
+        Some(StateWord(line[w::STATE].load(Ordering::Relaxed)).same_life(seen))
+    }
+
+    /// Drops one of this process's pins on `d` (in range) through its
+    /// linger entry: the hot path of a release (`Store::release_again`).
+    /// What is left to do, if anything, is in the result. Nothing here
+    /// fails or panics.
+    #[inline(always)]
+    pub(crate) fn unpin_through_entry(&self, d: u32) -> UnpinRest {
+        let o = self.o;
+        let Some(line) = o.desc.try_line(d) else { return UnpinRest::LastPin };
+        match o.lingering.release(self.att.slot(), d) {
+            LingerRelease::StillHeld => UnpinRest::Done,
+            LingerRelease::Last if o.may_free_after_last_pin(line) => UnpinRest::LastPin,
+            LingerRelease::Last => UnpinRest::Done,
+            LingerRelease::NotHeld => UnpinRest::Masked,
+        }
+    }
+
+    /// The rest of a release whose pin `unpin_through_entry` did not find
+    /// in the linger entry.
+    pub(crate) fn unpin_masked(&self, d: u32) {
+        self.o.unpin_masked_with(&self.att.local_pins(), self.att.slot(), d, || self.att.allocator().freer());
+    }
+
+    /// The rest of a release that dropped the process's last pin on `d`:
+    /// frees it if it was deleted, or is unreferenced and frees itself.
+    pub(crate) fn free_after_last_pin(&self, d: u32) {
+        self.o.free_if_deleted_and_unpinned_with(d, self.att.slot(), || self.att.allocator().freer());
+    }
+
+    /// Drops the pin `pin_again_if_aimed` took on `d` when it found its
+    /// state changed.
     #[cold]
-    fn unpin_changed(&self, d: u32) {
+    #[inline(never)]
+    pub(crate) fn unpin_changed(&self, d: u32) {
         self.o.unpin(&self.att.local_pins(), self.att.slot(), d, &self.att.allocator().freer());
     }
 

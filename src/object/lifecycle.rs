@@ -45,9 +45,10 @@
 //! detaches.
 
 use crate::id::hash_id;
-use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord, NO_OWNER};
+use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord, DESC_WORDS, NO_OWNER};
 use crate::shared::lingering::{LingerPin, LingerRelease};
 use crate::shared::pins::{LocalPins, Unpinned};
+use crate::shared::sync::AtomicU64;
 use crate::shared::sync::{dekker_fence, Ordering};
 
 /// What frees an object's bytes. Implemented by the allocator; a test double
@@ -307,10 +308,21 @@ impl<'a> Objects<'a> {
     /// Finds the descriptor holding `key` whose state satisfies `accept`.
     #[inline]
     pub(crate) fn lookup(&self, key: &[u64; 3], accept: impl Fn(StateWord) -> bool) -> Option<(u32, Snapshot)> {
-        self.index.find(self.hash(key), |d| {
-            let snap = self.desc.snapshot_if_key(d, key)?;
-            accept(snap.state).then_some((d, snap))
-        })
+        self.index.find(self.hash(key), |d| self.snapshot_accepted(d, key, &accept))
+    }
+
+    /// `d`'s snapshot if it holds `key` in a state `accept` takes: out of
+    /// line, so that the probe of the index around it (`lookup`) keeps its
+    /// values in registers, and a lookup of an absent ID is only that.
+    #[inline(never)]
+    fn snapshot_accepted(
+        &self,
+        d: u32,
+        key: &[u64; 3],
+        accept: &impl Fn(StateWord) -> bool,
+    ) -> Option<(u32, Snapshot)> {
+        let snap = self.desc.snapshot_if_key(d, key)?;
+        accept(snap.state).then_some((d, snap))
     }
 
     /// Finds the descriptor holding `key` whose state satisfies `accept`,
@@ -366,18 +378,46 @@ impl<'a> Objects<'a> {
         mem: impl FnOnce() -> M,
     ) -> bool {
         match self.lingering.release(me, d) {
-            LingerRelease::StillHeld => return true,
-            LingerRelease::Last => {}
-            LingerRelease::NotHeld => match local.unpin(d, &self.masks, me) {
-                Unpinned::NotHeld => return false,
-                Unpinned::StillHeld => return true,
-                Unpinned::LastLocal => {}
-            },
+            LingerRelease::StillHeld => true,
+            LingerRelease::Last => {
+                // This process's last pin is gone: a delete that saw it left
+                // the free to us.
+                self.free_if_deleted_and_unpinned_with(d, me, mem);
+                true
+            }
+            LingerRelease::NotHeld => self.unpin_masked_with(local, me, d, mem),
         }
-        // This process's last pin is gone: a delete that saw it left the
-        // free to us.
-        self.free_if_deleted_and_unpinned_with(d, me, mem);
-        true
+    }
+
+    /// `unpin_with` of a pin that `d`'s linger entry does not hold: through
+    /// the process's count and the masks.
+    #[inline]
+    pub(crate) fn unpin_masked_with<M: Memory>(
+        &self,
+        local: &LocalPins<'_>,
+        me: u32,
+        d: u32,
+        mem: impl FnOnce() -> M,
+    ) -> bool {
+        match local.unpin(d, &self.masks, me) {
+            Unpinned::NotHeld => false,
+            Unpinned::StillHeld => true,
+            Unpinned::LastLocal => {
+                self.free_if_deleted_and_unpinned_with(d, me, mem);
+                true
+            }
+        }
+    }
+
+    /// Whether `free_if_deleted_and_unpinned_with` may have something to
+    /// do for `d`, after this process dropped its last pin on it: it is
+    /// deleted, or frees itself when unreferenced (a pin may have been its
+    /// last hold). False for an ordinary live object, the usual case.
+    #[inline(always)]
+    pub(crate) fn may_free_after_last_pin(&self, line: &[AtomicU64; DESC_WORDS]) -> bool {
+        dekker_fence();
+        let s = StateWord(line[w::STATE].load(Ordering::SeqCst));
+        s.is(State::Deleted) || s.is_refcounted()
     }
 
     /// Drops what dead slot `dead` held on `d` — its pin-mask bit and its

@@ -67,7 +67,7 @@ mod models;
 #[cfg(not(loom))]
 pub use access::RawObject;
 #[cfg(not(loom))]
-pub(crate) use access::{Fast, Reserved};
+pub(crate) use access::{Fast, Repin, Reserved, UnpinRest};
 #[cfg(not(loom))]
 pub(crate) use attach::Attachment;
 #[cfg(not(loom))]

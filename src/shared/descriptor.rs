@@ -489,6 +489,12 @@ impl<'a> Descriptors<'a> {
         &self.lines[d as usize]
     }
 
+    /// The words of descriptor `d`, if `d` < count.
+    #[inline(always)]
+    pub(crate) fn try_line(&self, d: u32) -> Option<&'a [AtomicU64; DESC_WORDS]> {
+        self.lines.get(d as usize)
+    }
+
     #[inline]
     pub(crate) fn state(&self, d: u32) -> &'a AtomicU64 {
         self.word(d, w::STATE)

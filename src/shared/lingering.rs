@@ -158,6 +158,16 @@ impl<'a> Lingering<'a> {
         self.pin_slow(me, d, e)
     }
 
+    /// The common case of `pin`: the entry names `d` already, with a count
+    /// below `MAX_COUNT`. False, with nothing changed, in every other case
+    /// (which `pin` handles).
+    #[inline(always)]
+    pub(crate) fn pin_if_aimed(&self, me: u32, d: u32) -> bool {
+        let Some(e) = self.entry(me, d) else { return false };
+        let v = e.load(Ordering::Relaxed);
+        names_below_max(v, d) && e.compare_exchange(v, v + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+    }
+
     /// `pin` when the entry must be aimed at `d` first, or another thread
     /// of this process changed it under us.
     ///
@@ -207,7 +217,7 @@ impl<'a> Lingering<'a> {
     }
 
     /// Drops a pin of slot `me` on `d` through its entry.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn release(&self, me: u32, d: u32) -> LingerRelease {
         let Some(e) = self.entry(me, d) else { return LingerRelease::NotHeld };
         // Acquire: a pin through the masks may have been released through

@@ -21,10 +21,21 @@ impl<'a> HandlePins<'a> {
         self.counts[d as usize].fetch_add(1, Ordering::Relaxed);
     }
 
+    /// The count of `d`, if `d` is in range.
+    #[inline(always)]
+    pub(crate) fn count(&self, d: u32) -> Option<&'a AtomicU32> {
+        self.counts.get(d as usize)
+    }
+
     /// Takes one pin away; false if the handle holds none on `d`.
     #[inline]
     pub(crate) fn take(&self, d: u32) -> bool {
-        let c = &self.counts[d as usize];
+        HandlePins::take_from(&self.counts[d as usize])
+    }
+
+    /// `take`, of a count from `count`.
+    #[inline(always)]
+    pub(crate) fn take_from(c: &AtomicU32) -> bool {
         let mut n = c.load(Ordering::Relaxed);
         loop {
             if n == 0 {

@@ -27,7 +27,9 @@ use recent::{ContainsHints, RecentObjects, Remembered};
 
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
-use crate::object::{new_holder, store_path, Attachment, Fast, Holder, Options, RawObject, Reclaimed, Reserved};
+use crate::object::{
+    new_holder, store_path, Attachment, Fast, Holder, Options, RawObject, Reclaimed, Repin, Reserved, UnpinRest,
+};
 use crate::shared::descriptor::StateWord;
 use crate::shared::mapping::LocalCounters;
 use crate::shared::seal_log::logged_hash;
@@ -68,6 +70,27 @@ pub(crate) enum Present {
     Pinned(RawObject),
     Absent,
     Other,
+}
+
+/// Where the hot path of a get or a release (`Store::get_again`,
+/// `Store::release_again`) left the call, for the rest of it
+/// (`Store::get_present_after`, `Store::release_after`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Missed {
+    /// Nothing done: the whole call.
+    Everything,
+    /// A get of an ID this handle did not get lately (nothing done): the
+    /// index next.
+    NotRecent,
+    /// A get that pinned object slot `d` through its linger entry and then
+    /// found its state changed: that pin to drop, then the index.
+    Changed(u32),
+    /// A release that took this handle's pin on `d`, whose linger entry
+    /// holds no pin of it: the process's pin to drop through the masks.
+    UnpinMasked(u32),
+    /// A release that dropped the process's last pin on `d`, which was
+    /// deleted or frees itself when unreferenced: to free if so.
+    LastPin(u32),
 }
 
 /// An unknown flag bit is refused rather than ignored.
@@ -321,7 +344,11 @@ impl Store {
     /// to its end.
     #[inline]
     pub fn get_raw(&self, id: &ObjectId, timeout: Option<Duration>) -> Result<RawObject> {
-        match self.get_present(id) {
+        let missed = match self.get_again(id) {
+            Ok(raw) => return Ok(raw),
+            Err(missed) => missed,
+        };
+        match self.get_present_after(id, missed) {
             Present::Pinned(raw) => Ok(raw),
             Present::Absent if timeout.is_some_and(|t| t.is_zero()) && !self.has_remote => {
                 Err(Error::object_not_found(id.0))
@@ -339,16 +366,62 @@ impl Store {
             return Present::Other;
         }
         let key = id.words();
-        let access = self.att.access();
         if let Some(obj) = self.recent.find(&key) {
-            if access.pin_again(obj.d, obj.state) {
+            if self.att.access().pin_again(obj.d, obj.state) {
                 self.handle_pins().add(obj.d);
                 return Present::Pinned(obj.raw);
             }
         }
-        match access.pin_sealed(&key) {
+        self.get_indexed(&key)
+    }
+
+    /// The hot path of a get: an object this handle got lately, pinned
+    /// again through its linger entry (`Access::pin_again_if_aimed`).
+    /// Anything else is `Missed`, for `get_present_after`. Nothing here
+    /// fails or panics (every index into a table is checked), so the C ABI
+    /// runs it outside its panic boundary, in a function that needs no
+    /// stack frame.
+    #[inline(always)]
+    pub(crate) fn get_again(&self, id: &ObjectId) -> std::result::Result<RawObject, Missed> {
+        if !self.att.in_owner_process() {
+            return Err(Missed::Everything);
+        }
+        let Some(seen) = self.recent.look(&id.words()) else { return Err(Missed::NotRecent) };
+        let Some(count) = self.handle_pins().count(seen.d) else { return Err(Missed::Everything) };
+        match self.att.access().pin_again_if_aimed(seen.d, seen.state) {
+            Repin::Pinned => {}
+            Repin::NotAimed => return Err(Missed::Everything),
+            Repin::Changed => return Err(Missed::Changed(seen.d)),
+        }
+        // A slot rewritten meanwhile (another thread of the handle got
+        // another ID of that slot) may have named another object, pinned
+        // for nothing.
+        let Some(raw) = seen.raw_if_unchanged() else { return Err(Missed::Changed(seen.d)) };
+        count.fetch_add(1, Ordering::Relaxed);
+        Ok(raw)
+    }
+
+    /// `get_present` after the hot path (`get_again`) stopped at `missed`.
+    #[inline(always)]
+    pub(crate) fn get_present_after(&self, id: &ObjectId, missed: Missed) -> Present {
+        match missed {
+            Missed::NotRecent => self.get_indexed(&id.words()),
+            Missed::Changed(d) => {
+                self.att.access().unpin_changed(d);
+                self.get_indexed(&id.words())
+            }
+            Missed::Everything | Missed::UnpinMasked(_) | Missed::LastPin(_) => self.get_present(id),
+        }
+    }
+
+    /// The common cases of a get of an ID this handle did not get lately,
+    /// through the index: as `get_present`.
+    #[inline(always)]
+    fn get_indexed(&self, key: &[u64; 3]) -> Present {
+        let access = self.att.access();
+        match access.pin_sealed(key) {
             Fast::Pinned(p) => {
-                self.note_pinned(&key, &Remembered { d: p.d, state: p.state, raw: p.raw });
+                self.note_pinned(key, &Remembered { d: p.d, state: p.state, raw: p.raw });
                 Present::Pinned(p.raw)
             }
             Fast::Absent => Present::Absent,
@@ -442,7 +515,11 @@ impl Store {
         timeout: Option<Duration>,
         cancel: Option<&Canceller>,
     ) -> Result<RawObject> {
-        match self.get_present(id) {
+        let missed = match self.get_again(id) {
+            Ok(raw) => return Ok(raw),
+            Err(missed) => missed,
+        };
+        match self.get_present_after(id, missed) {
             Present::Pinned(raw) => Ok(raw),
             Present::Absent if timeout.is_some_and(|t| t.is_zero()) && !self.has_remote => {
                 Err(Error::object_not_found(id.0))
@@ -594,25 +671,59 @@ impl Store {
     /// Drops one pin this handle holds on an object.
     #[inline]
     pub fn release(&self, id: &ObjectId) -> Result<()> {
-        if self.att.in_owner_process() {
-            if let Some((d, state)) = self.recent.find_slot(&id.words()) {
-                let (pins, access) = (self.handle_pins(), self.att.access());
-                // Once the handle's count is taken (the process's pin is not
-                // dropped yet) the slot keeps its life: if that is the
-                // remembered one, the pin was on this ID's object. Looking
-                // first too keeps a stale slot from taking, even for a
-                // moment, a pin of another object that another thread of
-                // this handle is about to release.
-                if access.same_life(d, state) && pins.take(d) {
-                    if access.same_life(d, state) {
-                        access.unpin(d);
-                        return Ok(());
-                    }
-                    pins.add(d);
-                }
-            }
+        match self.release_again(id) {
+            Ok(()) => Ok(()),
+            Err(missed) => self.release_after(id, missed),
         }
-        self.release_any(id)
+    }
+
+    /// The hot path of a release: of an object this handle got lately, in
+    /// the life it got it, through its linger entry. `Missed::Everything`
+    /// with nothing done; once this handle's pin is taken, the rest of the
+    /// process's unpin when it needs more than the entry
+    /// (`Missed::UnpinMasked`, `Missed::LastPin`), for `release_after`.
+    /// Nothing here fails or panics (as `get_again`).
+    #[inline(always)]
+    pub(crate) fn release_again(&self, id: &ObjectId) -> std::result::Result<(), Missed> {
+        if !self.att.in_owner_process() {
+            return Err(Missed::Everything);
+        }
+        let Some((d, state)) = self.recent.find_slot(&id.words()) else { return Err(Missed::Everything) };
+        let access = self.att.access();
+        let Some(count) = self.handle_pins().count(d) else { return Err(Missed::Everything) };
+        // Once the handle's count is taken (the process's pin is not
+        // dropped yet) the slot keeps its life: if that is the remembered
+        // one, the pin was on this ID's object. Looking first too keeps a
+        // stale slot from taking, even for a moment, a pin of another
+        // object that another thread of this handle is about to release.
+        if access.same_life_checked(d, state) != Some(true) || !HandlePins::take_from(count) {
+            return Err(Missed::Everything);
+        }
+        if access.same_life_checked(d, state) != Some(true) {
+            count.fetch_add(1, Ordering::Relaxed);
+            return Err(Missed::Everything);
+        }
+        match access.unpin_through_entry(d) {
+            UnpinRest::Done => Ok(()),
+            UnpinRest::Masked => Err(Missed::UnpinMasked(d)),
+            UnpinRest::LastPin => Err(Missed::LastPin(d)),
+        }
+    }
+
+    /// `release` after the hot path (`release_again`) stopped at `missed`.
+    pub(crate) fn release_after(&self, id: &ObjectId, missed: Missed) -> Result<()> {
+        let access = self.att.access();
+        match missed {
+            Missed::UnpinMasked(d) => {
+                access.unpin_masked(d);
+                Ok(())
+            }
+            Missed::LastPin(d) => {
+                access.free_after_last_pin(d);
+                Ok(())
+            }
+            Missed::Everything | Missed::NotRecent | Missed::Changed(_) => self.release_any(id),
+        }
     }
 
     /// Every case of `release`.

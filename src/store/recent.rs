@@ -68,6 +68,35 @@ pub(crate) struct Remembered {
     pub raw: RawObject,
 }
 
+/// A slot read by `RecentObjects::look`.
+pub(crate) struct Seen<'a> {
+    slot: &'a Slot,
+    /// Its version when read: even.
+    version: u64,
+    pub d: u32,
+    pub state: StateWord,
+}
+
+impl Seen<'_> {
+    /// The object's bytes, if the slot was not written since it was seen:
+    /// then these and the fields seen are of one write.
+    #[inline(always)]
+    pub(crate) fn raw_if_unchanged(&self) -> Option<RawObject> {
+        let s = self.slot;
+        let data = s.data.load(Ordering::Relaxed) as usize as *const u8;
+        let data_len = s.data_len.load(Ordering::Relaxed) as usize;
+        let meta_len = s.meta_len.load(Ordering::Relaxed) as usize;
+        fence(Ordering::Acquire);
+        if s.version.load(Ordering::Relaxed) != self.version {
+            return None;
+        }
+        // The metadata follows the data at the next multiple of 64, inside
+        // the object (as `Access::view` lays it out).
+        let meta = data.wrapping_add(data_len.next_multiple_of(64));
+        Some(RawObject { data, data_len, meta, meta_len })
+    }
+}
+
 /// A handle's recently got objects.
 pub(crate) struct RecentObjects {
     /// A fixed-size array: `slot_of` is always in range, with no check.
@@ -89,28 +118,31 @@ impl RecentObjects {
     /// The object remembered for the ID `key`, if any.
     #[inline]
     pub(crate) fn find(&self, key: &[u64; 3]) -> Option<Remembered> {
+        let seen = self.look(key)?;
+        let raw = seen.raw_if_unchanged()?;
+        Some(Remembered { d: seen.d, state: seen.state, raw })
+    }
+
+    /// The object slot and state remembered for the ID `key`, if any, read
+    /// under a version not checked yet: what is read of the slot after
+    /// them is whole, and they are too, if `Seen::raw_if_unchanged` says
+    /// so. A get pins the object slot between the two (the hot path,
+    /// `Store::get_again`): fewer values to hold at once.
+    #[inline(always)]
+    pub(crate) fn look(&self, key: &[u64; 3]) -> Option<Seen<'_>> {
         let s = &self.slots[slot_of(key)];
-        let v = s.version.load(Ordering::Acquire);
+        let version = s.version.load(Ordering::Acquire);
         let id2_slot = s.id2_slot.load(Ordering::Relaxed);
         if s.id0.load(Ordering::Relaxed) != key[0]
             || s.id1.load(Ordering::Relaxed) != key[1]
             || id2_slot & 0xffff_ffff != key[2]
+            || version & 1 != 0
         {
             return None;
         }
-        let state = s.state.load(Ordering::Relaxed);
-        let data = s.data.load(Ordering::Relaxed) as usize as *const u8;
-        let data_len = s.data_len.load(Ordering::Relaxed) as usize;
-        let meta_len = s.meta_len.load(Ordering::Relaxed) as usize;
-        fence(Ordering::Acquire);
-        if v & 1 != 0 || s.version.load(Ordering::Relaxed) != v {
-            return None;
-        }
+        let state = StateWord(s.state.load(Ordering::Relaxed));
         let d = ((id2_slot >> 32) as u32).checked_sub(1)?;
-        // The metadata follows the data at the next multiple of 64, inside
-        // the object (as `Access::view` lays it out).
-        let meta = data.wrapping_add(data_len.next_multiple_of(64));
-        Some(Remembered { d, state: StateWord(state), raw: RawObject { data, data_len, meta, meta_len } })
+        Some(Seen { slot: s, version, d, state })
     }
 
     /// The object slot and state remembered for the ID `key`, if any (what
