@@ -329,6 +329,26 @@ mod tests {
         }
     }
 
+    /// The hot path's pin takes an entry that names the object already,
+    /// and leaves every other entry as it is for `pin`.
+    #[test]
+    fn a_pin_if_aimed_takes_only_an_entry_naming_its_object() {
+        let (entries, masks) = setup(64, 2);
+        let l = Lingering::new(&entries, PinMasks::new(&masks, 1));
+        let entry = |d: u32| entries[LINGER_ENTRIES + d as usize % LINGER_ENTRIES].load(Ordering::SeqCst);
+        assert!(!l.pin_if_aimed(1, 5), "an entry never aimed");
+        assert_eq!(entry(5), 0);
+        assert_eq!(l.pin(1, 5), LingerPin::Pinned);
+        assert_eq!(l.release(1, 5), LingerRelease::Last);
+        assert!(l.pin_if_aimed(1, 5) && l.pin_if_aimed(1, 5));
+        assert_eq!(entry(5) & COUNT_MASK, 2);
+        assert!(!l.pin_if_aimed(1, 21), "its entry names 5");
+        assert!(!l.pin_if_aimed(2, 5) && !l.pin_if_aimed(u32::MAX, 5), "a slot out of range");
+        entries[LINGER_ENTRIES + 5].fetch_add(MAX_COUNT - 2, Ordering::SeqCst);
+        assert!(!l.pin_if_aimed(1, 5), "a full count");
+        assert_eq!(entry(5) & COUNT_MASK, MAX_COUNT);
+    }
+
     #[test]
     fn a_released_pin_lingers_as_a_name() {
         let (entries, masks) = setup(64, 2);
