@@ -45,21 +45,20 @@ impl Access<'_> {
     pub(crate) fn add_ref(&self, id: &ObjectId, holder: Holder) -> Result<()> {
         let key = id.words();
         let mut counts = self.att.process_refs().lock(&key);
-        let held = counts.entry(key).or_default();
-        if held.is_empty() {
-            if let Err(e) = self.take_shared(id, &key) {
-                counts.remove(&key);
-                return Err(e);
+        // A count is in the map only while it is above 0.
+        if let Some(held) = counts.get_mut(&key) {
+            if !self.contains_hinted(id, &mut held.hint) {
+                // Held already (so not retired), but it may be deleted.
+                return Err(Error::object_not_found(id.0));
             }
-        } else if !self.contains_hinted(id, &mut held.hint) {
-            // Held already (so not retired), but it may be deleted.
-            return Err(Error::object_not_found(id.0));
+            if !held.add(holder) {
+                return Err(err!(InvalidArgument, "too many references to object {id}"));
+            }
+            return Ok(());
         }
-        let held = counts.get_mut(&key).expect("entered above, under the lock");
-        if !held.add(holder) {
-            // Only a count held already can be full: nothing to undo.
-            return Err(err!(InvalidArgument, "too many references to object {id}"));
-        }
+        self.take_shared(id, &key)?;
+        // A first count cannot be full.
+        let _ = counts.entry(key).or_default().add(holder);
         Ok(())
     }
 
