@@ -185,6 +185,7 @@ impl Store {
     }
 
     /// Stores `data` and `meta` as a new object with a fresh ID.
+    #[inline]
     pub fn put_with_meta(&self, data: &[u8], meta: &[u8]) -> Result<ObjectId> {
         self.put_ex(data, meta, 0)
     }
@@ -192,6 +193,7 @@ impl Store {
     /// Stores `data` and `meta` as a new object with a fresh ID and `flags`
     /// (`OBJECT_REFCOUNTED`, `OBJECT_EVICTABLE`). With REFCOUNTED this
     /// handle holds the object's first reference.
+    #[inline]
     pub fn put_ex(&self, data: &[u8], meta: &[u8], flags: u32) -> Result<ObjectId> {
         self.att.check_process()?;
         check_flags(flags)?;
@@ -212,6 +214,7 @@ impl Store {
         self.put_inner(id, data, meta, false, flags)
     }
 
+    #[inline]
     fn put_inner(&self, id: &ObjectId, data: &[u8], meta: &[u8], fresh: bool, flags: u32) -> Result<()> {
         let access = self.att.access();
         let r = access.reserve(&id.words(), data.len() as u64, meta, fresh, flags)?;
