@@ -238,7 +238,7 @@ pub unsafe extern "C" fn os_get(
 /// The pointer contract of `os_get`.
 #[cold]
 #[inline(never)]
-unsafe fn get_checked(
+unsafe extern "C" fn get_checked(
     store: *mut os_store,
     id: *const os_object_id,
     timeout_ms: i64,
@@ -251,9 +251,13 @@ unsafe fn get_checked(
     })
 }
 
-/// `os_get` after its hot path stopped at `missed`.
+/// `os_get` after its hot path stopped at `missed`. `extern "C"`, which
+/// cannot unwind (its boundary catches panics), so that `os_get` calls it
+/// with no landing pad around the call: as its last step, a jump. Rust
+/// code calls it, never C.
 #[inline(never)]
-fn get_rest(s: &Store, id: &ObjectId, timeout_ms: i64, out: Out<os_buffer>, missed: Missed) -> os_status {
+#[allow(improper_ctypes_definitions)]
+extern "C" fn get_rest(s: &Store, id: &ObjectId, timeout_ms: i64, out: Out<os_buffer>, missed: Missed) -> os_status {
     boundary(|| get_after(s, id, timeout_ms, &out, missed))
 }
 
@@ -379,12 +383,14 @@ pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_i
     unsafe { release_after(store, id, missed) }
 }
 
-/// `os_release` after its hot path stopped at `missed`.
+/// `os_release` after its hot path stopped at `missed` (`extern "C"` as
+/// `get_rest`, so that `os_release` jumps to it).
 ///
 /// # Safety
 /// The pointer contract of `os_release`.
 #[inline(never)]
-unsafe fn release_after(store: *mut os_store, id: *const os_object_id, missed: Missed) -> os_status {
+#[allow(improper_ctypes_definitions)]
+unsafe extern "C" fn release_after(store: *mut os_store, id: *const os_object_id, missed: Missed) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
