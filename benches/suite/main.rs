@@ -75,6 +75,7 @@ fn main() {
         match args.get(1).map(String::as_str) {
             Some("loop") => scaling::worker(&args[2..]),
             Some("pong") => wake::worker(&args[2..]),
+            Some("spin") => wake::spin_worker(),
             _ => panic!("unknown worker {args:?}"),
         }
         return;

@@ -86,15 +86,24 @@ pub fn wake(cfg: &Config) {
     let mut t = Table::new("wake-up latency: a get waiting for another process's put (one way)", &FIGURE_HEAD);
     // The same three ping-pongs with the machine as it is, then with a
     // thread of this process spinning all along (on 2 cores: the other core
-    // kept busy), so that the store and the bare futex are compared in the
-    // same state of the machine each time.
-    for busy in [false, true] {
-        let spinner = busy.then(Spinner::start);
+    // kept busy), then with three spinning processes per core (every core
+    // oversubscribed, as by other work on the machine), so that the store
+    // and the bare futex are compared in the same state of the machine each
+    // time.
+    let oversubscribed = 3 * crate::cores();
+    for load in [0, 1, oversubscribed] {
+        let spinner = (load == 1).then(Spinner::start);
+        let hogs: Vec<Worker> = (0..if load > 1 { load } else { 0 }).map(|_| Worker::spawn(&["spin".into()])).collect();
         let futex = ping_pong("futex", &store, &tmp.name, &words, rounds);
         let pipe = ping_pong("pipe", &store, &tmp.name, &words, rounds);
         let st = ping_pong("store", &store, &tmp.name, &words, rounds);
         drop(spinner);
-        let when = if busy { ", a core kept busy" } else { "" };
+        drop(hogs);
+        let when = match load {
+            0 => String::new(),
+            1 => ", a core kept busy".into(),
+            n => format!(", {n} processes spinning (cores oversubscribed)"),
+        };
         t.row(figure_row(
             &format!("futex ping-pong in shared memory (baseline){when}"),
             &futex,
@@ -114,10 +123,18 @@ pub fn wake(cfg: &Config) {
     t.note(format!(
         "{rounds} round trips per row (after {} untimed); a sample is half of one round trip, i.e. one wake-up \
          of a process blocked in the kernel, plus the work of each side. \"a core kept busy\": a thread spins \
-         throughout, competing with both sides for the CPUs.",
+         throughout, competing with both sides for the CPUs; \"cores oversubscribed\": three spinning processes \
+         per core.",
         rounds / 10
     ));
     t.print();
+}
+
+/// A worker process that spins until it is killed (`Worker`'s drop).
+pub fn spin_worker() -> ! {
+    loop {
+        std::hint::spin_loop();
+    }
 }
 
 /// A thread that spins until dropped.

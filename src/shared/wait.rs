@@ -20,7 +20,12 @@
 //! side, at about a fifth of a kernel wake-up's latency here; yielding
 //! rather than spinning gives the CPU to the sealer when the cores are
 //! busy, so the look costs no more than the sleep would (BENCHMARKS.md,
-//! "Hot paths"). A longer wait then sleeps as below.
+//! "Hot paths"). A longer wait then sleeps as below. When the cores are
+//! oversubscribed, however, a yield hands the CPU to another runnable task
+//! for a whole time slice (milliseconds), where a sleeping waiter is woken
+//! in microseconds: after a yield that kept the CPU away for longer than
+//! `YIELD_LOST`, the process's waiters sleep at once for a while
+//! (`NO_SPIN_AFTER_LOST_YIELD`), then look before sleeping again.
 //!
 //! A wait can be cancelled from another thread of the waiter's process:
 //! the waiter passes a `cancelled` test, looked at after each read of `seq`
@@ -227,18 +232,69 @@ pub(crate) enum Waited<R> {
 /// sleeping has lost little.
 pub(crate) const SPIN: Duration = Duration::from_micros(4);
 
+/// A yield that kept the CPU from its caller this long gave it to another
+/// runnable task for a time slice: the cores are oversubscribed.
+const YIELD_LOST: Duration = Duration::from_micros(50);
+
+/// How long waiters of this process sleep at once, without looking again
+/// first, after a yield was lost (`YIELD_LOST`). Short: on a machine whose
+/// cores are merely busy (not oversubscribed) a yield is lost now and then,
+/// and the looks are worth having back soon (BENCHMARKS.md, "Waiting on an
+/// oversubscribed machine").
+const NO_SPIN_AFTER_LOST_YIELD: Duration = Duration::from_millis(10);
+
+/// Until when (nanoseconds from `spin_epoch`) this process's waiters skip
+/// the looks before sleeping. Process-wide and only a heuristic: no
+/// protocol reads it, so it is a plain atomic, not one loom models.
+static NO_SPIN_UNTIL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn spin_epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn since_epoch(t: Instant) -> u64 {
+    u64::try_from(t.saturating_duration_since(spin_epoch()).as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Calls `check` for up to `SPIN` (or until `deadline`), yielding the CPU
 /// before each look, without announcing a waiter: a seal that comes that
 /// soon is seen without the sealer's wake-up call or the waiter's sleep.
+///
+/// When the cores are oversubscribed, a yield hands the CPU to another
+/// runnable task for a whole time slice (milliseconds), while a sleeping
+/// waiter is woken with the kernel's preference for a task that slept: so
+/// a yield that took longer than `YIELD_LOST` ends the looks, and the
+/// process's waiters sleep at once for `NO_SPIN_AFTER_LOST_YIELD` (then
+/// look before sleeping again).
 fn spin_for<R>(deadline: Option<Instant>, check: &mut impl FnMut() -> Option<R>) -> Option<R> {
+    spin_for_with(&NO_SPIN_UNTIL, deadline, check)
+}
+
+/// `spin_for` with the time until which looks are skipped in `no_spin_until`.
+fn spin_for_with<R>(
+    no_spin_until: &std::sync::atomic::AtomicU64,
+    deadline: Option<Instant>,
+    check: &mut impl FnMut() -> Option<R>,
+) -> Option<R> {
     let start = Instant::now();
+    if since_epoch(start) < no_spin_until.load(Ordering::Relaxed) {
+        return None;
+    }
     let until = deadline.map_or(start + SPIN, |d| d.min(start + SPIN));
+    let mut before = start;
     loop {
         std::thread::yield_now();
+        let after = Instant::now();
+        if after.saturating_duration_since(before) > YIELD_LOST {
+            no_spin_until.store(since_epoch(after + NO_SPIN_AFTER_LOST_YIELD), Ordering::Relaxed);
+            return check();
+        }
         if let Some(r) = check() {
             return Some(r);
         }
-        if Instant::now() >= until {
+        before = Instant::now();
+        if before >= until {
             return None;
         }
     }
@@ -313,6 +369,31 @@ impl<'a> Waits<'a> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+
+    /// After a lost yield the looks before sleeping are skipped until the
+    /// time kept; otherwise a seal already there is found by them.
+    #[test]
+    fn looks_before_sleeping_are_skipped_while_yields_are_lost() {
+        let skipping = std::sync::atomic::AtomicU64::new(u64::MAX);
+        let mut looks = 0;
+        let found = spin_for_with(&skipping, None, &mut || {
+            looks += 1;
+            Some(())
+        });
+        assert_eq!((found, looks), (None, 0));
+        let spinning = std::sync::atomic::AtomicU64::new(0);
+        assert_eq!(spin_for_with(&spinning, None, &mut || Some(7)), Some(7));
+        // A deadline already past still gets one look (whether or not its
+        // yield is lost: a fresh word, not the one above, which a lost
+        // yield may have set).
+        let mut looks = 0;
+        let fresh = std::sync::atomic::AtomicU64::new(0);
+        let none: Option<()> = spin_for_with(&fresh, Some(Instant::now()), &mut || {
+            looks += 1;
+            None
+        });
+        assert_eq!((none, looks), (None, 1));
+    }
     use std::sync::atomic::{AtomicBool, AtomicU64};
 
     struct T {
