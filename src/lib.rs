@@ -45,6 +45,10 @@ pub mod capi;
 mod platform;
 #[cfg(not(loom))]
 mod store;
+// Under loom, the one part of `store` that has a model of its own.
+#[cfg(loom)]
+#[path = "store/recent.rs"]
+mod recent;
 
 pub use error::{Error, ErrorKind, Result};
 pub use id::{ObjectId, ID_SIZE};

@@ -384,7 +384,8 @@ pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_i
 }
 
 /// `os_release` after its hot path stopped at `missed` (`extern "C"` as
-/// `get_rest`, so that `os_release` jumps to it).
+/// `get_rest`, so that `os_release` jumps to it). Rust code calls it,
+/// never C (`missed` is a Rust enum), and it is not exported.
 ///
 /// # Safety
 /// The pointer contract of `os_release`.

@@ -6,6 +6,7 @@
 use super::alloc::footprint;
 use super::attach::Attachment;
 use super::lifecycle::{InsertError, Objects, Pin};
+use super::raw::RawObject;
 use super::spill::{Provision, Spilled};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
@@ -14,25 +15,6 @@ use crate::shared::descriptor::{mark_line_referenced, w, Snapshot, State, StateW
 use crate::shared::lingering::LingerRelease;
 use crate::shared::refs::INLINE_SLOTS;
 use crate::shared::sync::{dekker_fence, Ordering};
-
-/// A pinned object as raw pointers into the shared mapping. The bytes stay
-/// valid and unchanged until the matching release (or until the handle is
-/// closed).
-#[derive(Clone, Copy, Debug)]
-pub struct RawObject {
-    /// First byte of the data; 64-byte aligned. Never null.
-    pub data: *const u8,
-    pub data_len: usize,
-    /// First byte of the metadata. Never null (may point just past the data).
-    pub meta: *const u8,
-    pub meta_len: usize,
-}
-
-// SAFETY: the pointers address shared read-only memory that stays mapped
-// while the pin is held; they carry no thread affinity.
-unsafe impl Send for RawObject {}
-// SAFETY: as above.
-unsafe impl Sync for RawObject {}
 
 /// An object being written: its descriptor, held RESERVED by this process,
 /// and where its data goes in the mapping.
@@ -381,7 +363,7 @@ impl<'a> Access<'a> {
     #[inline(always)]
     pub(crate) fn unpin_through_entry(&self, d: u32) -> UnpinRest {
         let o = self.o;
-        let Some(line) = o.desc.try_line(d) else { return UnpinRest::LastPin };
+        let Some(line) = o.desc.try_line(d) else { return UnpinRest::Done };
         match o.lingering.release(self.att.slot(), d) {
             LingerRelease::StillHeld => UnpinRest::Done,
             LingerRelease::Last if o.may_free_after_last_pin(line) => UnpinRest::LastPin,

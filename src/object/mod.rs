@@ -23,6 +23,7 @@
 //!   and listing), `audit` (a consistency check for tests).
 
 pub(crate) mod lifecycle;
+mod raw;
 pub(crate) mod refcount;
 
 #[cfg(not(loom))]
@@ -65,8 +66,6 @@ pub(crate) mod test_arena;
 mod models;
 
 #[cfg(not(loom))]
-pub use access::RawObject;
-#[cfg(not(loom))]
 pub(crate) use access::{Fast, Repin, Reserved, UnpinRest};
 #[cfg(not(loom))]
 pub(crate) use attach::Attachment;
@@ -78,6 +77,7 @@ pub(crate) use open::{destroy, has_store_magic, read_header};
 pub use open::{store_path, Options, SHM_DIR};
 #[cfg(not(loom))]
 pub(crate) use process_refs::{new_holder, Holder};
+pub use raw::RawObject;
 #[cfg(not(loom))]
 pub use reclaim::Reclaimed;
 

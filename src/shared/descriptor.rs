@@ -513,6 +513,11 @@ impl<'a> Descriptors<'a> {
 
     /// Writes the ID and sizes of a descriptor this process holds RESERVED.
     pub(crate) fn write_fields(&self, d: u32, key: &[u64; 3], meta_len: u32, data_len: u64, created: u32) {
+        // The claim's state word before these fields: a seqlock-style
+        // reader that sees one of them then reads the claimed state, not
+        // the last life's (its acquire fence pairs with this one; the
+        // claim's CAS alone does not order the stores after it).
+        fence(Ordering::Release);
         self.word(d, w::ID0).store(key[0], Ordering::Relaxed);
         self.word(d, w::ID1).store(key[1], Ordering::Relaxed);
         self.word(d, w::ID2_META).store(key[2] & 0xffff_ffff | (meta_len as u64) << 32, Ordering::Relaxed);

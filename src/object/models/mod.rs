@@ -993,3 +993,32 @@ fn a_stopped_fetcher_is_reclaimed_and_the_object_fetched_again() {
         assert!(dead_now.state() == State::Free || dead_now.owner() != 0, "the dead fetcher's object is gone");
     });
 }
+
+/// An object slot freed and claimed for another ID while another process
+/// reads it seqlock-style (as a `contains` with a hint does): the reader
+/// never takes the new ID with the last life's state, which would make an
+/// object being put look present. In a real build the release fence at the
+/// top of `Descriptors::write_fields` orders the claim before the fields;
+/// under loom the claim's `dekker_fence` (a SeqCst fence there) does too,
+/// so this model checks the order of the steps, not that fence.
+#[test]
+fn a_reader_never_takes_a_new_id_with_the_last_lifes_state() {
+    model(|| {
+        const OTHER: [u64; 3] = [0xcafe, 0xf00d, 0x77];
+        let a = Arc::new(Arena::new(1, 2));
+        let d = put(&a, 0).unwrap();
+        let sealed = a.objects().desc.load_state(d, Ordering::SeqCst);
+        let reader = {
+            let a = a.clone();
+            thread::spawn(move || {
+                if let Some(s) = a.objects().desc.state_if_key(d, &OTHER) {
+                    assert!(!s.is_readable(), "{:?} read with the new ID", s.state());
+                }
+            })
+        };
+        let o = a.objects();
+        assert!(o.delete_sealed(d, sealed, 0, &*a));
+        assert_eq!(test_arena::reserve(&o, 0, &OTHER).0, d);
+        reader.join().unwrap();
+    });
+}
