@@ -25,7 +25,11 @@
 //! raised before an entry is claimed and lowered after one is emptied, so it
 //! is never below the number of entries in use.
 //!
-//! A reader matches an entry seqlock-style (A, the ID words, A again). The
+//! A reader matches an entry seqlock-style (A, the ID words, A again); A
+//! is never the same for two holds written one after the other in an entry
+//! (a ticket's nonce is random, a reference's A carries a tag that changes
+//! with each reference added), so an entry emptied and filled again between
+//! the two reads is not taken for a mix of the two holds' IDs. The
 //! entries of an ID lie within `WINDOW` entries of its home; a reader scans
 //! the whole window (an emptied entry is reusable at once: there are no
 //! tombstones to keep).
@@ -119,10 +123,29 @@ fn ticket_home(hash: u64, ticket: u64) -> u64 {
     hash ^ crate::id::mix64(ticket)
 }
 
-#[inline]
+/// The first word of a new reference entry of `slot`: its kind, a tag
+/// and the slot. The tag differs from one reference added to the next, so
+/// that a reader, which reads this word before and after the ID words,
+/// cannot mistake an entry that the slot emptied and filled again for
+/// another ID meanwhile for one holding a mix of the two IDs' words (a
+/// ticket's random nonce does the same for tickets). Readers take the slot
+/// from the ID words' line, not from here.
 fn ref_of(slot: u32) -> u64 {
-    KIND_REF << KIND_SHIFT | slot as u64
+    use std::sync::atomic::{AtomicU32, Ordering as Local};
+    use std::sync::OnceLock;
+    // Process-local: distinct in this process, and starting elsewhere in
+    // the next process to take the slot.
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    static START: OnceLock<u32> = OnceLock::new();
+    let start = *START.get_or_init(|| std::process::id().wrapping_mul(0x9e37_79b9));
+    let tag = start.wrapping_add(NEXT.fetch_add(1, Local::Relaxed)) as u64 & REF_TAG_MASK;
+    KIND_REF << KIND_SHIFT | tag << REF_TAG_SHIFT | slot as u64
 }
+
+/// Where a reference entry's tag sits in its first word (above the slot,
+/// below the kind).
+const REF_TAG_SHIFT: u32 = 32;
+const REF_TAG_MASK: u64 = (1 << (KIND_SHIFT - REF_TAG_SHIFT)) - 1;
 
 /// What an entry holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -516,5 +539,51 @@ mod tests {
 
     fn mix(i: u64) -> u64 {
         crate::id::mix64(i + 1)
+    }
+}
+
+/// loom model of an entry's seqlock-style read.
+#[cfg(all(test, loom))]
+mod models {
+    use loom::sync::Arc;
+    use loom::thread;
+
+    use super::*;
+
+    /// A slot drops its reference on one ID and adds one on another, into
+    /// the same entry, while another process asks whether a third ID made
+    /// of the first word of one and the others of the other is held: never
+    /// (fails with the reference's first word the same for both).
+    #[test]
+    fn models_an_entry_emptied_and_filled_again_is_not_read_as_a_mix() {
+        let mut b = loom::model::Builder::new();
+        if b.preemption_bound.is_none() {
+            b.preemption_bound = Some(3);
+        }
+        b.check(|| {
+            let (old, new, mix) = ([1, 2, 3], [4, 5, 6], [1, 5, 6]);
+            // One hash for all three: the same window, the same first entry.
+            let hash = 0;
+            let words: Arc<Vec<AtomicU64>> = Arc::new((0..words_for_entries(4)).map(|_| AtomicU64::new(0)).collect());
+            assert!(Holds::new(&words).add(hash, &old, 70, None));
+            let slot = {
+                let words = words.clone();
+                thread::spawn(move || {
+                    let h = Holds::new(&words);
+                    assert!(h.remove_ref(hash, &old, 70));
+                    assert!(h.add(hash, &new, 70, None));
+                })
+            };
+            // Both steps in threads of their own: loom then tries the
+            // reader's loads on either side of each of the slot's steps.
+            let reader = {
+                let words = words.clone();
+                thread::spawn(move || assert!(!Holds::new(&words).any(hash, &mix), "a mix of two IDs read as held"))
+            };
+            slot.join().unwrap();
+            reader.join().unwrap();
+            let h = Holds::new(&words);
+            assert!(h.any(hash, &new) && !h.any(hash, &old));
+        });
     }
 }
