@@ -11,7 +11,7 @@ use super::status::{os_status, OS_OK};
 use super::types::*;
 use crate::error::{Error, ErrorKind};
 use crate::id::ObjectId;
-use crate::store::{Missed, Present};
+use crate::store::{GetMissed, Present, ReleaseMissed};
 use crate::RawObject;
 use crate::Store;
 
@@ -247,7 +247,7 @@ unsafe extern "C" fn get_checked(
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id, out) = unsafe { (handle(store)?, args::id(id)?, Out::new(out, "out")?) };
-        get_after(s, id, timeout_ms, &out, Missed::Everything)
+        get_after(s, id, timeout_ms, &out, GetMissed::Everything)
     })
 }
 
@@ -257,12 +257,12 @@ unsafe extern "C" fn get_checked(
 /// code calls it, never C.
 #[inline(never)]
 #[allow(improper_ctypes_definitions)]
-extern "C" fn get_rest(s: &Store, id: &ObjectId, timeout_ms: i64, out: Out<os_buffer>, missed: Missed) -> os_status {
+extern "C" fn get_rest(s: &Store, id: &ObjectId, timeout_ms: i64, out: Out<os_buffer>, missed: GetMissed) -> os_status {
     boundary(|| get_after(s, id, timeout_ms, &out, missed))
 }
 
 #[inline(always)]
-fn get_after(s: &Store, id: &ObjectId, timeout_ms: i64, out: &Out<os_buffer>, missed: Missed) -> crate::Result<()> {
+fn get_after(s: &Store, id: &ObjectId, timeout_ms: i64, out: &Out<os_buffer>, missed: GetMissed) -> crate::Result<()> {
     let raw = match s.get_present_after(id, missed) {
         Present::Pinned(raw) => raw,
         Present::Absent if timeout_ms == 0 && !s.has_remote() => return Err(Error::object_not_found(id.0)),
@@ -377,7 +377,7 @@ pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_i
             Ok(()) => return OS_OK,
             Err(missed) => missed,
         },
-        None => Missed::Everything,
+        None => ReleaseMissed::Everything,
     };
     // SAFETY: the pointer contract.
     unsafe { release_after(store, id, missed) }
@@ -391,7 +391,7 @@ pub unsafe extern "C" fn os_release(store: *mut os_store, id: *const os_object_i
 /// The pointer contract of `os_release`.
 #[inline(never)]
 #[allow(improper_ctypes_definitions)]
-unsafe extern "C" fn release_after(store: *mut os_store, id: *const os_object_id, missed: Missed) -> os_status {
+unsafe extern "C" fn release_after(store: *mut os_store, id: *const os_object_id, missed: ReleaseMissed) -> os_status {
     boundary(|| {
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };

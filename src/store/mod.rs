@@ -72,24 +72,30 @@ pub(crate) enum Present {
     Other,
 }
 
-/// Where the hot path of a get or a release (`Store::get_again`,
-/// `Store::release_again`) left the call, for the rest of it
-/// (`Store::get_present_after`, `Store::release_after`).
+/// Where the hot path of a get (`Store::get_again`) left the call, for
+/// the rest of it (`Store::get_present_after`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Missed {
+pub(crate) enum GetMissed {
+    /// An ID this handle did not get lately (nothing done): the index next.
+    NotRecent,
     /// Nothing done: the whole call.
     Everything,
-    /// A get of an ID this handle did not get lately (nothing done): the
-    /// index next.
-    NotRecent,
-    /// A get that pinned object slot `d` through its linger entry and then
-    /// found its state changed: that pin to drop, then the index.
+    /// Object slot `d` pinned through its linger entry, then found with
+    /// its state changed: that pin to drop, then the index.
     Changed(u32),
-    /// A release that took this handle's pin on `d`, whose linger entry
-    /// holds no pin of it: the process's pin to drop through the masks.
+}
+
+/// Where the hot path of a release (`Store::release_again`) left the call,
+/// for the rest of it (`Store::release_after`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ReleaseMissed {
+    /// Nothing done: the whole call.
+    Everything,
+    /// This handle's pin on `d` taken, but its linger entry holds no pin
+    /// of it: the process's pin to drop through the masks.
     UnpinMasked(u32),
-    /// A release that dropped the process's last pin on `d`, which was
-    /// deleted or frees itself when unreferenced: to free if so.
+    /// The process's last pin on `d` dropped, and `d` was deleted or frees
+    /// itself when unreferenced: to free if so.
     LastPin(u32),
 }
 
@@ -380,40 +386,40 @@ impl Store {
 
     /// The hot path of a get: an object this handle got lately, pinned
     /// again through its linger entry (`Access::pin_again_if_aimed`).
-    /// Anything else is `Missed`, for `get_present_after`. Nothing here
+    /// Anything else is `GetMissed`, for `get_present_after`. Nothing here
     /// fails or panics (every index into a table is checked), so the C ABI
     /// runs it outside its panic boundary, in a function that needs no
     /// stack frame.
     #[inline(always)]
-    pub(crate) fn get_again(&self, id: &ObjectId) -> std::result::Result<RawObject, Missed> {
+    pub(crate) fn get_again(&self, id: &ObjectId) -> std::result::Result<RawObject, GetMissed> {
         if !self.att.in_owner_process() {
-            return Err(Missed::Everything);
+            return Err(GetMissed::Everything);
         }
-        let Some(seen) = self.recent.look(&id.words()) else { return Err(Missed::NotRecent) };
-        let Some(count) = self.handle_pins().count(seen.d) else { return Err(Missed::Everything) };
+        let Some(seen) = self.recent.look(&id.words()) else { return Err(GetMissed::NotRecent) };
+        let Some(count) = self.handle_pins().count(seen.d) else { return Err(GetMissed::Everything) };
         match self.att.access().pin_again_if_aimed(seen.d, seen.state) {
             Repin::Pinned => {}
-            Repin::NotAimed => return Err(Missed::Everything),
-            Repin::Changed => return Err(Missed::Changed(seen.d)),
+            Repin::NotAimed => return Err(GetMissed::Everything),
+            Repin::Changed => return Err(GetMissed::Changed(seen.d)),
         }
         // A slot rewritten meanwhile (another thread of the handle got
         // another ID of that slot) may have named another object, pinned
         // for nothing.
-        let Some(raw) = seen.raw_if_unchanged() else { return Err(Missed::Changed(seen.d)) };
+        let Some(raw) = seen.raw_if_unchanged() else { return Err(GetMissed::Changed(seen.d)) };
         count.fetch_add(1, Ordering::Relaxed);
         Ok(raw)
     }
 
     /// `get_present` after the hot path (`get_again`) stopped at `missed`.
     #[inline(always)]
-    pub(crate) fn get_present_after(&self, id: &ObjectId, missed: Missed) -> Present {
+    pub(crate) fn get_present_after(&self, id: &ObjectId, missed: GetMissed) -> Present {
         match missed {
-            Missed::NotRecent => self.get_indexed(&id.words()),
-            Missed::Changed(d) => {
+            GetMissed::NotRecent => self.get_indexed(&id.words()),
+            GetMissed::Changed(d) => {
                 self.att.access().unpin_changed(d);
                 self.get_indexed(&id.words())
             }
-            Missed::Everything | Missed::UnpinMasked(_) | Missed::LastPin(_) => self.get_present(id),
+            GetMissed::Everything => self.get_present(id),
         }
     }
 
@@ -681,51 +687,51 @@ impl Store {
     }
 
     /// The hot path of a release: of an object this handle got lately, in
-    /// the life it got it, through its linger entry. `Missed::Everything`
+    /// the life it got it, through its linger entry. `ReleaseMissed::Everything`
     /// with nothing done; once this handle's pin is taken, the rest of the
     /// process's unpin when it needs more than the entry
-    /// (`Missed::UnpinMasked`, `Missed::LastPin`), for `release_after`.
+    /// (`ReleaseMissed::UnpinMasked`, `ReleaseMissed::LastPin`), for `release_after`.
     /// Nothing here fails or panics (as `get_again`).
     #[inline(always)]
-    pub(crate) fn release_again(&self, id: &ObjectId) -> std::result::Result<(), Missed> {
+    pub(crate) fn release_again(&self, id: &ObjectId) -> std::result::Result<(), ReleaseMissed> {
         if !self.att.in_owner_process() {
-            return Err(Missed::Everything);
+            return Err(ReleaseMissed::Everything);
         }
-        let Some((d, state)) = self.recent.find_slot(&id.words()) else { return Err(Missed::Everything) };
+        let Some((d, state)) = self.recent.find_slot(&id.words()) else { return Err(ReleaseMissed::Everything) };
         let access = self.att.access();
-        let Some(count) = self.handle_pins().count(d) else { return Err(Missed::Everything) };
+        let Some(count) = self.handle_pins().count(d) else { return Err(ReleaseMissed::Everything) };
         // Once the handle's count is taken (the process's pin is not
         // dropped yet) the slot keeps its life: if that is the remembered
         // one, the pin was on this ID's object. Looking first too keeps a
         // stale slot from taking, even for a moment, a pin of another
         // object that another thread of this handle is about to release.
         if access.same_life_checked(d, state) != Some(true) || !HandlePins::take_from(count) {
-            return Err(Missed::Everything);
+            return Err(ReleaseMissed::Everything);
         }
         if access.same_life_checked(d, state) != Some(true) {
             count.fetch_add(1, Ordering::Relaxed);
-            return Err(Missed::Everything);
+            return Err(ReleaseMissed::Everything);
         }
         match access.unpin_through_entry(d) {
             UnpinRest::Done => Ok(()),
-            UnpinRest::Masked => Err(Missed::UnpinMasked(d)),
-            UnpinRest::LastPin => Err(Missed::LastPin(d)),
+            UnpinRest::Masked => Err(ReleaseMissed::UnpinMasked(d)),
+            UnpinRest::LastPin => Err(ReleaseMissed::LastPin(d)),
         }
     }
 
     /// `release` after the hot path (`release_again`) stopped at `missed`.
-    pub(crate) fn release_after(&self, id: &ObjectId, missed: Missed) -> Result<()> {
+    pub(crate) fn release_after(&self, id: &ObjectId, missed: ReleaseMissed) -> Result<()> {
         let access = self.att.access();
         match missed {
-            Missed::UnpinMasked(d) => {
+            ReleaseMissed::UnpinMasked(d) => {
                 access.unpin_masked(d);
                 Ok(())
             }
-            Missed::LastPin(d) => {
+            ReleaseMissed::LastPin(d) => {
                 access.free_after_last_pin(d);
                 Ok(())
             }
-            Missed::Everything | Missed::NotRecent | Missed::Changed(_) => self.release_any(id),
+            ReleaseMissed::Everything => self.release_any(id),
         }
     }
 
