@@ -549,6 +549,7 @@ mod models {
     use loom::thread;
 
     use super::*;
+    use crate::shared::sync::check_model;
 
     /// A slot drops its reference on one ID and adds one on another, into
     /// the same entry, while another process asks whether a third ID made
@@ -556,11 +557,7 @@ mod models {
     /// (fails with the reference's first word the same for both).
     #[test]
     fn models_an_entry_emptied_and_filled_again_is_not_read_as_a_mix() {
-        let mut b = loom::model::Builder::new();
-        if b.preemption_bound.is_none() {
-            b.preemption_bound = Some(3);
-        }
-        b.check(|| {
+        check_model(3, || {
             let (old, new, mix) = ([1, 2, 3], [4, 5, 6], [1, 5, 6]);
             // One hash for all three: the same window, the same first entry.
             let hash = 0;

@@ -218,11 +218,7 @@ mod models {
     }
 
     fn check(stops_after_position: bool) {
-        let mut b = loom::model::Builder::new();
-        if b.preemption_bound.is_none() {
-            b.preemption_bound = Some(3);
-        }
-        b.check(move || {
+        crate::shared::sync::check_model(3, move || {
             let w = Arc::new(World {
                 sealed: AtomicU64::new(0),
                 waiting: AtomicU64::new(0),

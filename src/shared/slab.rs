@@ -759,11 +759,7 @@ mod models {
     }
 
     fn model(f: impl Fn() + Sync + Send + 'static) {
-        let mut b = loom::model::Builder::new();
-        if b.preemption_bound.is_none() {
-            b.preemption_bound = Some(2);
-        }
-        b.check(f);
+        crate::shared::sync::check_model(2, f);
     }
 
     /// The page at 0 was given to someone else's object after a retire:

@@ -12,6 +12,21 @@ pub(crate) use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering};
 
+/// Runs loom model `f` over its executions with at most `preemptions`
+/// preemptions each (unless `LOOM_MAX_PREEMPTIONS` says otherwise): the
+/// bound that keeps a model of two or three threads to seconds. Every
+/// atomic step counts as a branch, a model's set-up included, so the
+/// branch limit is raised for models whose set-up takes many.
+#[cfg(all(test, loom))]
+pub(crate) fn check_model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(preemptions);
+    }
+    b.max_branches = b.max_branches.max(10_000);
+    b.check(f);
+}
+
 /// Orders a preceding SeqCst store or read-modify-write before a following
 /// SeqCst load: the two halves of a Dekker handshake (pin vs. delete, index
 /// insert vs. duplicate scan).

@@ -250,6 +250,7 @@ mod models {
     use loom::thread;
 
     use super::*;
+    use crate::shared::sync::check_model;
 
     fn obj(d: u32, n: usize) -> Remembered {
         let data = (4096 * (d as usize + 1)) as *const u8;
@@ -261,11 +262,7 @@ mod models {
     /// other's object (fails without the writer's release fence).
     #[test]
     fn models_a_recent_slot_is_read_whole_while_rewritten() {
-        let mut b = loom::model::Builder::new();
-        if b.preemption_bound.is_none() {
-            b.preemption_bound = Some(3);
-        }
-        b.check(|| {
+        check_model(3, || {
             let a = [0x11, 0x22, 0x33];
             // Same slot: `slot_of` hashes the three words' xor.
             let b = [0x11 ^ 0x5, 0x22 ^ 0x5, 0x33];

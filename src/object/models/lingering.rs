@@ -9,11 +9,12 @@ use loom::sync::atomic::Ordering;
 use loom::sync::Arc;
 use loom::thread;
 
-use super::{model, model_preempting};
+use super::model;
 use crate::object::lifecycle::Pin;
 use crate::object::test_arena::{self, Arena};
 use crate::shared::descriptor::{State, StateWord};
 use crate::shared::lingering::LINGER_ENTRIES;
+use crate::shared::sync::check_model;
 
 fn key(i: u64) -> [u64; 3] {
     [0xfeed + i, 0xbeef, 0x1234]
@@ -280,7 +281,7 @@ fn a_process_stopped_in_a_pin_is_undone_by_its_reclaimer() {
 /// Two preemptions find both (in 7 s; three take 70 s).
 #[test]
 fn threads_releasing_while_their_entry_is_aimed_leave_no_pin() {
-    model_preempting(2, || {
+    check_model(2, || {
         let a = Arc::new(Arena::new(1, 2));
         let d = test_arena::put(&a, 0, &key(0)).unwrap();
         let seen = state(&a, d);

@@ -21,7 +21,7 @@ mod kept;
 mod lingering;
 mod refs;
 use crate::shared::descriptor::{w, Location, State, StateWord, NO_OWNER};
-use crate::shared::sync::ModelLookupRetries;
+use crate::shared::sync::{check_model, ModelLookupRetries};
 
 /// A store's object tables on the heap: `n` descriptors, one index bucket.
 const KEY: [u64; 3] = [0xfeed, 0xbeef, 0x1234];
@@ -47,21 +47,7 @@ fn sealed_in_index(a: &Arena) -> Vec<u32> {
 }
 
 fn model(f: impl Fn() + Sync + Send + 'static) {
-    model_preempting(3, f)
-}
-
-/// `model` with at most `bound` preemptions per execution (unless
-/// `LOOM_MAX_PREEMPTIONS` says otherwise): for models of three threads or
-/// more, whose every execution under the default bound would take minutes.
-fn model_preempting(bound: usize, f: impl Fn() + Sync + Send + 'static) {
-    let mut b = loom::model::Builder::new();
-    if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(bound);
-    }
-    // Every atomic step counts as a branch, those of a model's set-up (its
-    // puts, each claiming a descriptor) included.
-    b.max_branches = b.max_branches.max(10_000);
-    b.check(f);
+    check_model(3, f)
 }
 
 /// A get racing a delete: the getter either fails to pin, or pins an object
