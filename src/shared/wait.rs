@@ -368,33 +368,34 @@ impl<'a> Waits<'a> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
     use super::*;
 
     /// After a lost yield the looks before sleeping are skipped until the
     /// time kept; otherwise a seal already there is found by them.
     #[test]
     fn looks_before_sleeping_are_skipped_while_yields_are_lost() {
-        let skipping = std::sync::atomic::AtomicU64::new(u64::MAX);
+        let skipping = AtomicU64::new(u64::MAX);
         let mut looks = 0;
         let found = spin_for_with(&skipping, None, &mut || {
             looks += 1;
             Some(())
         });
         assert_eq!((found, looks), (None, 0));
-        let spinning = std::sync::atomic::AtomicU64::new(0);
+        let spinning = AtomicU64::new(0);
         assert_eq!(spin_for_with(&spinning, None, &mut || Some(7)), Some(7));
         // A deadline already past still gets one look (whether or not its
         // yield is lost: a fresh word, not the one above, which a lost
         // yield may have set).
         let mut looks = 0;
-        let fresh = std::sync::atomic::AtomicU64::new(0);
+        let fresh = AtomicU64::new(0);
         let none: Option<()> = spin_for_with(&fresh, Some(Instant::now()), &mut || {
             looks += 1;
             None
         });
         assert_eq!((none, looks), (None, 1));
     }
-    use std::sync::atomic::{AtomicBool, AtomicU64};
 
     struct T {
         seqs: Vec<AtomicU32>,
