@@ -580,7 +580,13 @@ impl Store {
         let waited = if timeout == Some(Duration::ZERO) {
             Waited::TimedOut
         } else {
-            self.wait_on(WAIT_BUCKETS, timeout, cancel, |which| look(ready, which))
+            self.wait_on(WAIT_BUCKETS, timeout, cancel, |which| {
+                let r = look(ready, which);
+                if r.is_none() {
+                    waited_for.prepare_for_logged_looks();
+                }
+                r
+            })
         };
         match waited {
             Waited::Ready(()) => Ok(count),
@@ -649,7 +655,14 @@ impl Store {
         let mut done = fill(out, Look::All);
         let mut cancelled = false;
         if !done && timeout != Some(Duration::ZERO) {
-            match self.wait_on(WAIT_BUCKETS, timeout, cancel, |which| fill(out, which).then_some(())) {
+            let looked = self.wait_on(WAIT_BUCKETS, timeout, cancel, |which| {
+                let r = fill(out, which).then_some(());
+                if r.is_none() {
+                    waited_for.prepare_for_logged_looks();
+                }
+                r
+            });
+            match looked {
                 Waited::Ready(()) => done = true,
                 Waited::TimedOut => {}
                 Waited::Cancelled => cancelled = true,
@@ -801,34 +814,74 @@ impl Drop for Store {
 }
 
 /// The IDs a wait for many objects waits for, with the seal log's hashes
-/// of them (`Look::Hashes` names objects by these), computed at the first
-/// look that needs them: a wait whose first look finds what it waits for
-/// needs none.
+/// of them (`Look::Hashes` names objects by these), computed before the
+/// first look that needs them: a wait whose first look finds what it waits
+/// for needs none.
 struct IdsWaitedFor<'a> {
     store: &'a Store,
     ids: &'a [ObjectId],
-    hashes: std::cell::OnceCell<Vec<u32>>,
+    /// Each ID's logged hash with its index, sorted: a look at the few
+    /// hashes logged since the last one finds their IDs by binary search,
+    /// not by comparing every ID's hash with each (1000 IDs woken by a
+    /// seal of another object: ~1.5 µs of compares).
+    by_hash: std::cell::OnceCell<Vec<(u32, usize)>>,
+}
+
+/// The indices a look covers, in order.
+enum Covered {
+    All(std::ops::Range<usize>),
+    Named(std::vec::IntoIter<usize>),
+}
+
+impl Iterator for Covered {
+    type Item = usize;
+    fn next(&mut self) -> Option<usize> {
+        match self {
+            Covered::All(r) => r.next(),
+            Covered::Named(v) => v.next(),
+        }
+    }
 }
 
 impl<'a> IdsWaitedFor<'a> {
     fn new(store: &'a Store, ids: &'a [ObjectId]) -> IdsWaitedFor<'a> {
-        IdsWaitedFor { store, ids, hashes: std::cell::OnceCell::new() }
+        IdsWaitedFor { store, ids, by_hash: std::cell::OnceCell::new() }
     }
 
     /// The indices of the IDs that a look `which` covers, in order.
-    fn covered<'l>(&'l self, which: Look<'l>) -> impl Iterator<Item = usize> + 'l {
+    fn covered(&self, which: Look<'_>) -> Covered {
         let named = match which {
-            Look::All => None,
-            Look::Hashes(named) => Some((named, self.hashes())),
+            Look::All => return Covered::All(0..self.ids.len()),
+            Look::Hashes(named) => named,
         };
-        (0..self.ids.len()).filter(move |&i| named.is_none_or(|(named, hashes)| named.contains(&hashes[i])))
+        let by_hash = self.by_hash();
+        let mut found = Vec::new();
+        for h in named {
+            let from = by_hash.partition_point(|e| e.0 < *h);
+            found.extend(by_hash[from..].iter().take_while(|e| e.0 == *h).map(|e| e.1));
+        }
+        // A hash logged twice (two seals of IDs with one hash, or one ID
+        // sealed, deleted and sealed again) names its IDs once.
+        found.sort_unstable();
+        found.dedup();
+        Covered::Named(found.into_iter())
     }
 
-    /// The logged hash of each ID.
-    fn hashes(&self) -> &[u32] {
-        self.hashes.get_or_init(|| {
+    /// Computes what a look covering only the seal log's hashes searches
+    /// (once): called after a look that did not end the wait, so that the
+    /// work is done while waiting, not after the wake-up before the next
+    /// look (1000 IDs: a few microseconds).
+    fn prepare_for_logged_looks(&self) {
+        let _ = self.by_hash();
+    }
+
+    fn by_hash(&self) -> &[(u32, usize)] {
+        self.by_hash.get_or_init(|| {
             let objects = self.store.att.objects();
-            self.ids.iter().map(|id| logged_hash(objects.hash(&id.words()))).collect()
+            let mut v: Vec<(u32, usize)> =
+                self.ids.iter().enumerate().map(|(i, id)| (logged_hash(objects.hash(&id.words())), i)).collect();
+            v.sort_unstable();
+            v
         })
     }
 }
