@@ -768,8 +768,9 @@ os_status os_get(struct os_store *store,
  *
  * # Returns
  * As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
- * On a store with a remote, a request to the remote under way runs to its
- * answer (bounded by the timeout) before the cancel is seen.
+ * On a store with a remote, a request to the remote not answered yet is
+ * dropped at the cancel (within about a millisecond); a transfer under way
+ * runs to its end first.
  */
 os_status os_get_cancellable(struct os_store *store,
                              const struct os_object_id *id,

@@ -500,6 +500,38 @@ mod with_remote {
 
     // ----- unreachable endpoints ------------------------------------------------------
 
+    /// Options of a store whose remote is the S3 endpoint `endpoint`.
+    fn s3_options(endpoint: &str) -> Options {
+        let config = RemoteConfig::new()
+            .set("AWS_ENDPOINT", endpoint)
+            .set("AWS_ACCESS_KEY_ID", "GK0000")
+            .set("AWS_SECRET_ACCESS_KEY", "secret")
+            .set("AWS_REGION", "garage")
+            .set("AWS_ALLOW_HTTP", "true");
+        Options { remote_url: Some("s3://bucket/prefix".into()), remote_config: config, ..TempStore::options(1 << 20) }
+    }
+
+    /// An endpoint that accepts connections and never answers (a server
+    /// hung, or a firewall that swallows): its address, and the listener,
+    /// which holds the connections until the test ends.
+    fn silent_endpoint() -> (String, std::thread::JoinHandle<()>) {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let endpoint = format!("http://{}", l.local_addr().unwrap());
+        let held = std::thread::spawn(move || {
+            l.set_nonblocking(true).unwrap();
+            let mut conns = vec![];
+            let until = Instant::now() + Duration::from_secs(60);
+            while Instant::now() < until {
+                match l.accept() {
+                    Ok((c, _)) => conns.push(c),
+                    Err(_) if conns.len() >= 64 => break,
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        (endpoint, held)
+    }
+
     #[test]
     fn an_unreachable_endpoint_is_an_io_error_within_the_timeout() {
         let port = {
@@ -507,19 +539,8 @@ mod with_remote {
             l.local_addr().unwrap().port()
         };
         let endpoint = format!("http://127.0.0.1:{port}");
-        let config = RemoteConfig::new()
-            .set("AWS_ENDPOINT", &endpoint)
-            .set("AWS_ACCESS_KEY_ID", "GK0000")
-            .set("AWS_SECRET_ACCESS_KEY", "secret")
-            .set("AWS_REGION", "garage")
-            .set("AWS_ALLOW_HTTP", "true");
         let t = TempStore::new("unreachable");
-        let opts = Options {
-            remote_url: Some("s3://bucket/prefix".into()),
-            remote_config: config,
-            ..TempStore::options(1 << 20)
-        };
-        let s = Store::open(&t.name, &opts).unwrap();
+        let s = Store::open(&t.name, &s3_options(&endpoint)).unwrap();
         let id = s.put(b"x").unwrap();
         for timeout in [Some(Duration::from_secs(2)), None, Some(Duration::ZERO)] {
             let start = Instant::now();
@@ -538,6 +559,64 @@ mod with_remote {
         assert!(start.elapsed() < Duration::from_secs(4));
         let e = s.unpublish(&id, Some(Duration::from_secs(2))).unwrap_err();
         assert!(e.kind() == ErrorKind::Io && e.message().contains(&endpoint), "{e}");
+        // A get_many asks the remote for each missing object within its
+        // own timeout too.
+        let start = Instant::now();
+        let mut out = vec![None, None];
+        let e = s.get_many_raw(&[id, s.new_id()], Some(Duration::from_secs(2)), &mut out).unwrap_err();
+        assert!(e.kind() == ErrorKind::Io && e.message().contains(&endpoint), "{e}");
+        assert!(start.elapsed() < Duration::from_secs(4), "{:?}: {e}", start.elapsed());
+        assert!(out.iter().all(Option::is_none) && s.stats().unwrap().pinned_count == 0, "nothing stays pinned");
+    }
+
+    /// A server that never answers: a get_many's timeout bounds its
+    /// requests (the client's own request timeout is 30 s), and a
+    /// cancelled get or get_many ends at once with Cancelled, not when the
+    /// request gives up.
+    #[test]
+    fn a_silent_endpoint_neither_outlasts_a_timeout_nor_a_cancel() {
+        let (endpoint, _held) = silent_endpoint();
+        let t = TempStore::new("silent");
+        let s = Store::open(&t.name, &s3_options(&endpoint)).unwrap();
+        let present = s.put(b"here").unwrap();
+        let absent = s.new_id();
+
+        let start = Instant::now();
+        let mut out = vec![None, None];
+        let e = s.get_many_raw(&[present, absent], Some(Duration::from_millis(500)), &mut out).unwrap_err();
+        let took = start.elapsed();
+        assert!(e.kind() == ErrorKind::Io && e.message().contains(&endpoint), "{e}");
+        assert!(took < Duration::from_secs(5), "{took:?}: {e}");
+        assert!(out.iter().all(Option::is_none) && s.stats().unwrap().pinned_count == 0, "nothing stays pinned");
+
+        let cancel = Canceller::new();
+        let cancel_soon = |c: Canceller| {
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(200));
+                c.cancel();
+            })
+        };
+        let canceller = cancel_soon(cancel.clone());
+        let start = Instant::now();
+        let e = s.get_raw_cancellable(&absent, None, Some(&cancel)).unwrap_err();
+        let took = start.elapsed();
+        canceller.join().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Cancelled, "{took:?}: {e}");
+        assert!(took < Duration::from_secs(5), "{took:?}: {e}");
+
+        cancel.reset();
+        let canceller = cancel_soon(cancel.clone());
+        let start = Instant::now();
+        let mut out = vec![None, None];
+        let e = s.get_many_raw_cancellable(&[present, absent], None, Some(&cancel), &mut out).unwrap_err();
+        let took = start.elapsed();
+        canceller.join().unwrap();
+        assert_eq!(e.kind(), ErrorKind::Cancelled, "{took:?}: {e}");
+        assert!(took < Duration::from_secs(5), "{took:?}: {e}");
+        // As at a timeout, what was got stays pinned.
+        assert!(out[0].is_some() && out[1].is_none());
+        s.release(&present).unwrap();
+        assert_eq!(s.stats().unwrap().pinned_count, 0);
     }
 
     // ----- processes ------------------------------------------------------------------

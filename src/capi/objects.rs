@@ -278,8 +278,9 @@ fn get_after(s: &Store, id: &ObjectId, timeout_ms: i64, out: &Out<os_buffer>, mi
 ///
 /// # Returns
 /// As `os_get`, and OS_CANCELLED (nothing pinned, `*out` not written).
-/// On a store with a remote, a request to the remote under way runs to its
-/// answer (bounded by the timeout) before the cancel is seen.
+/// On a store with a remote, a request to the remote not answered yet is
+/// dropped at the cancel (within about a millisecond); a transfer under way
+/// runs to its end first.
 #[no_mangle]
 pub unsafe extern "C" fn os_get_cancellable(
     store: *mut os_store,

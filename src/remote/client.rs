@@ -29,8 +29,8 @@ use object_store::{
 };
 
 use super::format::{self, Header, Placement, HEADER_LEN, METADATA_KEY};
-use super::runtime::{self, until};
-use super::{normalize_url, Dest, Head, Pinned, Published, RemoteConfig};
+use super::runtime::{self, until, until_or_stopped, Ended};
+use super::{normalize_url, Dest, Head, Pinned, Published, RemoteConfig, Stop};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::platform;
@@ -357,12 +357,12 @@ impl Remote {
     /// The first bytes of the published object `id`: its header (checked)
     /// and its metadata, and the first response, whose data `fetch_rest`
     /// goes on reading. None if it is not published.
-    pub(crate) fn lookup(&self, id: &ObjectId, deadline: Option<Instant>) -> Result<Option<Head>> {
+    pub(crate) fn lookup(&self, id: &ObjectId, deadline: Option<Instant>, stop: Option<Stop>) -> Result<Option<Head>> {
         let start = Instant::now();
         let doing = format!("fetching object {id} from {}", self.place(id));
         let where_ = format!("published object {}", self.place(id));
         let (store, key, id) = (self.store(), self.key(id), *id);
-        let r = runtime::run(until(deadline, async move {
+        let r = runtime::run(until_or_stopped(deadline, stop, async move {
             let opts = GetOptions { range: Some(GetRange::Bounded(0..FIRST_GET)), ..GetOptions::default() };
             let got = match store.get_opts(&key, opts).await {
                 Ok(got) => got,
@@ -449,7 +449,8 @@ impl Remote {
             Ok(Ok(Found::NotPublished)) => Ok(None),
             Ok(Ok(Found::Bad(e))) => Err(e),
             Ok(Err(e)) => Err(self.error(&doing, e)),
-            Err(()) => Err(self.no_answer(&doing, deadline, start)),
+            Err(Ended::Deadline) => Err(self.no_answer(&doing, deadline, start)),
+            Err(Ended::Stopped) => Err(err!(Cancelled, "{doing}: cancelled before the server answered")),
         }
     }
 

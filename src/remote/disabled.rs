@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 
-use super::{normalize_url, Dest, Head, Pinned, Published, RemoteConfig};
+use super::{normalize_url, Dest, Head, Pinned, Published, RemoteConfig, Stop};
 use crate::error::{err, Result};
 use crate::id::ObjectId;
 
@@ -42,7 +42,7 @@ impl Remote {
         match self.never {}
     }
 
-    pub(crate) fn lookup(&self, _: &ObjectId, _: Option<Instant>) -> Result<Option<Head>> {
+    pub(crate) fn lookup(&self, _: &ObjectId, _: Option<Instant>, _: Option<Stop>) -> Result<Option<Head>> {
         match self.never {}
     }
 

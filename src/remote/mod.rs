@@ -39,6 +39,10 @@ pub(crate) use disabled::{Body, Remote};
 
 use crate::error::{err, Result};
 
+/// A test that says a request's caller gave up on it (its wait was
+/// cancelled from another thread): the request is then dropped.
+pub(crate) type Stop = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
+
 /// Longest remote URL a store can keep.
 pub(crate) const MAX_URL_LEN: usize = 3072;
 

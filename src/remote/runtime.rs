@@ -15,8 +15,9 @@
 
 use std::future::Future;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use super::Stop;
 use crate::error::{err, Error, Result};
 use crate::platform;
 
@@ -83,5 +84,39 @@ pub(crate) async fn until<T>(deadline: Option<Instant>, fut: impl Future<Output 
     match deadline {
         None => Ok(fut.await),
         Some(d) => tokio::time::timeout_at(tokio::time::Instant::from_std(d), fut).await.map_err(|_| ()),
+    }
+}
+
+/// How often a request with a `Stop` looks at it: a cancelled caller is
+/// answered within about this, however long the server takes.
+const STOP_POLL: Duration = Duration::from_millis(1);
+
+/// Why a request ended without its answer.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// Its deadline passed.
+    Deadline,
+    /// Its `Stop` said so.
+    Stopped,
+}
+
+/// `until`, also cut off once `stop` (if any) holds, looked at before the
+/// request and then every `STOP_POLL`.
+pub(crate) async fn until_or_stopped<T>(
+    deadline: Option<Instant>,
+    stop: Option<Stop>,
+    fut: impl Future<Output = T>,
+) -> std::result::Result<T, Ended> {
+    let Some(stop) = stop else { return until(deadline, fut).await.map_err(|()| Ended::Deadline) };
+    let stopped = async move {
+        while !stop() {
+            tokio::time::sleep(STOP_POLL).await;
+        }
+    };
+    let request = until(deadline, fut);
+    // The stop first: a caller cancelled already sends no request.
+    match futures_util::future::select(std::pin::pin!(stopped), std::pin::pin!(request)).await {
+        futures_util::future::Either::Left(((), _)) => Err(Ended::Stopped),
+        futures_util::future::Either::Right((r, _)) => r.map_err(|()| Ended::Deadline),
     }
 }

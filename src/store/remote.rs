@@ -19,7 +19,7 @@ use super::{deadline, Canceller, Store};
 use crate::error::{err, Error, ErrorKind, Result};
 use crate::id::ObjectId;
 use crate::object::{Attachment, RawObject};
-use crate::remote::{Dest, Head, Pinned, Published, Remote};
+use crate::remote::{Dest, Head, Pinned, Published, Remote, Stop};
 use crate::shared::layout::Global;
 use crate::shared::wait::{Waited, Waits, WAIT_BUCKETS};
 
@@ -140,9 +140,10 @@ impl Store {
     /// for the object and for the remote's first answer; a transfer, once
     /// begun, runs to its end.
     ///
-    /// A `cancel` cancelled ends the get with `Cancelled` between two steps
-    /// and in its waits for a local seal; a request to the remote under way
-    /// runs to its answer (bounded by the timeout) first.
+    /// A `cancel` cancelled ends the get with `Cancelled` between two steps,
+    /// in its waits for a local seal and in a request to the remote that
+    /// has not been answered yet (within about a millisecond); a transfer,
+    /// once begun, runs to its end first.
     #[cold]
     pub(super) fn get_remote(
         &self,
@@ -150,10 +151,26 @@ impl Store {
         timeout: Option<Duration>,
         cancel: Option<&Canceller>,
     ) -> Result<RawObject> {
+        let once = timeout == Some(Duration::ZERO);
+        self.get_remote_until(id, once, if once { None } else { deadline(timeout) }, cancel)
+    }
+
+    /// `get_remote` up to `until` (None: forever); `once`: look here and ask
+    /// the remote once (a get with timeout zero, or a round of a get_many,
+    /// whose remote request `until` and `cancel` still bound).
+    fn get_remote_until(
+        &self,
+        id: &ObjectId,
+        once: bool,
+        until: Option<Instant>,
+        cancel: Option<&Canceller>,
+    ) -> Result<RawObject> {
         let remote = self.remote()?;
         let start = Instant::now();
-        let once = timeout == Some(Duration::ZERO);
-        let until = if once { None } else { deadline(timeout) };
+        let stop = cancel.map(|c| {
+            let c = c.clone();
+            Arc::new(move || c.is_cancelled()) as Stop
+        });
         let key = id.words();
         let mut pause = POLL_FIRST;
         let mut full_retries = FULL_RETRIES;
@@ -176,7 +193,7 @@ impl Store {
                     None => continue,
                 }
             }
-            match remote.lookup(id, until)? {
+            match remote.lookup(id, until, stop.clone())? {
                 Some(head) => match self.fetch(remote, id, head) {
                     Ok(Fetched::Pinned(obj)) => return Ok(obj),
                     Ok(Fetched::LookAgain) => continue,
@@ -210,10 +227,11 @@ impl Store {
 
     /// `get_many_raw` on a store with a remote: rounds in which each
     /// missing object is got as by a get with timeout zero (here, or fetched
-    /// if published), with growing pauses between rounds (waking at once for
-    /// a local seal), until all are pinned or the timeout. As for the local
-    /// case: on Timeout or NotFound the present ones stay pinned; on any
-    /// other error none does.
+    /// if published; the remote's answer bounded by this call's timeout and
+    /// cancel), with growing pauses between rounds (waking at once for a
+    /// local seal), until all are pinned or the timeout. As for the local
+    /// case: on Timeout, NotFound or Cancelled the present ones stay pinned;
+    /// on any other error none does.
     #[cold]
     pub(super) fn get_many_remote(
         &self,
@@ -230,9 +248,11 @@ impl Store {
                 if out[i].is_some() {
                     continue;
                 }
-                match self.get_remote(id, Some(Duration::ZERO), None) {
+                match self.get_remote_until(id, true, until, cancel) {
                     Ok(obj) => out[i] = Some(obj),
                     Err(e) if e.kind() == ErrorKind::NotFound => missing += 1,
+                    // As at a timeout, the objects got stay pinned.
+                    Err(e) if e.kind() == ErrorKind::Cancelled => return Err(e),
                     Err(e) => {
                         for (i, o) in out.iter_mut().enumerate() {
                             if o.take().is_some() {
