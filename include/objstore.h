@@ -827,7 +827,10 @@ os_status os_release(struct os_store *store, const struct os_object_id *id);
 /**
  * Deletes a sealed object. It is invisible to gets and `os_contains` at
  * once; its memory is freed when the last pin is released, and until then
- * its ID stays reserved (a put of it gives OS_ALREADY_EXISTS).
+ * its ID stays reserved (a put of it gives OS_ALREADY_EXISTS). References
+ * (`os_ref`) and tickets not yet taken keep a deleted object's memory and
+ * ID the same way, until the last is dropped (`os_unref`; a take of the
+ * ticket, which then gives OS_NOT_FOUND; the holder's or giver's exit).
  *
  * # Returns
  * OS_OK; OS_NOT_FOUND (absent or already deleted); OS_NOT_SEALED (created
@@ -949,7 +952,9 @@ os_status os_ref_give(struct os_store *store, const struct os_object_id *id, uin
  * # Returns
  * OS_OK; OS_NOT_FOUND (no such ticket outstanding for this object: taken
  * already, dropped with its giver, given for another object, or never
- * given; or the object is absent); OS_INVALID_ARGUMENT.
+ * given; or the object is absent, or deleted since the ticket was given:
+ * then the ticket is dropped, and with it what it held of the deleted
+ * object); OS_INVALID_ARGUMENT.
  */
 os_status os_ref_take(struct os_store *store, const struct os_object_id *id, uint64_t ticket);
 

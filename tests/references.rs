@@ -228,6 +228,54 @@ fn a_ticket_moves_a_reference_and_is_taken_once() {
     assert_consistent(&giver);
 }
 
+/// A ticket of an object deleted after it was given can no longer be
+/// taken; a take drops it (NotFound), and with it the deleted object's
+/// memory and ID, which the ticket held while its giver lives: at once if
+/// nothing else holds the object, at the last release if a pin does.
+#[test]
+fn a_ticket_of_a_deleted_object_is_dropped_by_its_take() {
+    let t = TempStore::new("deleted-ticket");
+    let giver = store(&t);
+    let taker = store(&t);
+    let reader = store(&t);
+    for flags in [0, OBJECT_REFCOUNTED] {
+        let id = giver.put_ex(&[7u8; 1000], b"", flags).unwrap();
+        if flags == 0 {
+            giver.add_ref(&id).unwrap();
+        }
+        let ticket = giver.give_ref(&id).unwrap();
+        giver.delete(&id).unwrap();
+        let st = giver.stats().unwrap();
+        assert_eq!((st.object_count, st.tickets), (0, 1), "{st:?}");
+        assert!(st.used_bytes > 0, "the ticket holds the deleted object's memory");
+        assert_eq!(taker.take_ref(&id, ticket ^ 1).unwrap_err().kind(), ErrorKind::NotFound, "a wrong ticket");
+        assert_eq!(giver.stats().unwrap().tickets, 1, "a wrong ticket drops nothing");
+        let e = taker.take_ref(&id, ticket).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert_eq!(taker.references(&id), 0);
+        let st = giver.stats().unwrap();
+        assert_eq!((st.object_count, st.tickets, st.used_bytes), (0, 0, 0), "flags {flags}: {st:?}");
+        assert_eq!(taker.take_ref(&id, ticket).unwrap_err().kind(), ErrorKind::NotFound, "taken twice");
+        giver.put_as(&id, b"the ID again", b"").unwrap();
+        assert_eq!(reader.get(&id, None).unwrap().data(), b"the ID again");
+        giver.delete(&id).unwrap();
+    }
+    // Pinned when its ticket is dropped: freed at the last release.
+    let id = giver.put_ex(&[8u8; 1000], b"", OBJECT_REFCOUNTED).unwrap();
+    let ticket = giver.give_ref(&id).unwrap();
+    let pinned = reader.get_raw(&id, None).unwrap();
+    giver.delete(&id).unwrap();
+    assert_eq!(taker.take_ref(&id, ticket).unwrap_err().kind(), ErrorKind::NotFound);
+    let st = giver.stats().unwrap();
+    assert_eq!(st.tickets, 0);
+    assert!(st.used_bytes > 0, "the pin keeps it");
+    assert_eq!(unsafe { std::slice::from_raw_parts(pinned.data, pinned.data_len) }, &[8u8; 1000][..]);
+    reader.release(&id).unwrap();
+    let st = giver.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes), (0, 0), "{st:?}");
+    assert_consistent(&giver);
+}
+
 /// `give_extra_ref`: a ticket for one more reference, the giver keeping its
 /// own; each ticket is taken once, and the object lives until the giver's
 /// reference and every taken one are dropped.

@@ -402,7 +402,10 @@ unsafe extern "C" fn release_after(store: *mut os_store, id: *const os_object_id
 
 /// Deletes a sealed object. It is invisible to gets and `os_contains` at
 /// once; its memory is freed when the last pin is released, and until then
-/// its ID stays reserved (a put of it gives OS_ALREADY_EXISTS).
+/// its ID stays reserved (a put of it gives OS_ALREADY_EXISTS). References
+/// (`os_ref`) and tickets not yet taken keep a deleted object's memory and
+/// ID the same way, until the last is dropped (`os_unref`; a take of the
+/// ticket, which then gives OS_NOT_FOUND; the holder's or giver's exit).
 ///
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (absent or already deleted); OS_NOT_SEALED (created

@@ -162,7 +162,9 @@ pub unsafe extern "C" fn os_ref_give(store: *mut os_store, id: *const os_object_
 /// # Returns
 /// OS_OK; OS_NOT_FOUND (no such ticket outstanding for this object: taken
 /// already, dropped with its giver, given for another object, or never
-/// given; or the object is absent); OS_INVALID_ARGUMENT.
+/// given; or the object is absent, or deleted since the ticket was given:
+/// then the ticket is dropped, and with it what it held of the deleted
+/// object); OS_INVALID_ARGUMENT.
 #[no_mangle]
 pub unsafe extern "C" fn os_ref_take(store: *mut os_store, id: *const os_object_id, ticket: u64) -> os_status {
     boundary(|| {

@@ -8,7 +8,7 @@
 use super::access::Access;
 use super::process_refs::Holder;
 use super::refcount::{DropRef, TakeRef};
-use crate::error::{err, Error, Result};
+use crate::error::{err, Error, ErrorKind, Result};
 use crate::id::ObjectId;
 use crate::shared::descriptor::{Location, Snapshot, State};
 use crate::shared::holds;
@@ -202,9 +202,19 @@ impl Access<'_> {
     }
 
     /// Takes the ticket `ticket` for `id`: handle `holder` holds the
-    /// reference.
+    /// reference. A ticket of an object deleted since it was given is
+    /// dropped (NotFound): it held the deleted object's memory and ID, which
+    /// go with it if nothing else holds them.
     pub(crate) fn take(&self, id: &ObjectId, ticket: u64, holder: Holder) -> Result<()> {
-        self.add_ref(id, holder)?;
+        if let Err(e) = self.add_ref(id, holder) {
+            if e.kind() == ErrorKind::NotFound && self.drop_ticket_of_deleted(id, ticket) {
+                return Err(err!(
+                    NotFound,
+                    "object {id} was deleted after ticket {ticket:#x} was given; the ticket is dropped"
+                ));
+            }
+            return Err(e);
+        }
         if self.o.take_ticket(&id.words(), ticket) {
             return Ok(());
         }
@@ -213,6 +223,25 @@ impl Access<'_> {
             NotFound,
             "no ticket {ticket:#x} is outstanding for object {id} (taken already, dropped with its giver, or for another object)"
         ))
+    }
+
+    /// Drops the ticket `ticket` if it is outstanding for `id`'s object and
+    /// that object is deleted (it stays until its last hold goes, as for a
+    /// pin; nobody can take the ticket any more, and its giver may live on
+    /// for long): true if it was, and the object is freed if the ticket was
+    /// its last hold. A ticket of an object that is not seen deleted (one
+    /// in the middle of a restore, whose lookup may miss it) stays.
+    fn drop_ticket_of_deleted(&self, id: &ObjectId, ticket: u64) -> bool {
+        let key = id.words();
+        let deleted = self
+            .o
+            .find_held(&key)
+            .is_some_and(|(_, snap)| snap.state.state() == State::Deleted || snap.deleted_while_spilled());
+        if !deleted || !self.o.take_ticket(&key, ticket) {
+            return false;
+        }
+        self.o.after_drop(&key, self.att.slot(), &self.att.allocator().freer());
+        true
     }
 
     /// Counts the first reference of a REFCOUNTED object handle `holder`
