@@ -255,14 +255,29 @@ impl Layout {
         h
     }
 
-    /// Decodes and checks a header: magic, then version, then CRC, then that
-    /// every recorded size agrees with the layout its fields imply.
+    /// Decodes and checks a header: magic, then CRC, then version, then
+    /// that every recorded size agrees with the layout its fields imply.
+    ///
+    /// Every layout version keeps the magic (bytes 0..8), the version (8),
+    /// the CRC (12) and the header's length (16) where they are, and the
+    /// CRC covers the header's `length` bytes with its own field zeroed: so
+    /// the CRC is checked before the version is believed, and a damaged
+    /// version field reads as damage, not as a store of another version.
     pub(crate) fn decode_header(h: &[u8]) -> Result<Layout> {
         if h.len() < HEADER_LEN {
             return Err(err!(Corrupt, "store file is shorter than its header ({} < {HEADER_LEN} bytes)", h.len()));
         }
         if h[0..8] != MAGIC {
             return Err(err!(Corrupt, "not an objstore file (bad magic)"));
+        }
+        let len = get32(h, 16) as usize;
+        if !(20..=h.len()).contains(&len) {
+            return Err(err!(Corrupt, "store header has a bad length field (the header is damaged)"));
+        }
+        let mut copy = h[..len].to_vec();
+        put32(&mut copy, 12, 0);
+        if crc32fast::hash(&copy) != get32(h, 12) {
+            return Err(err!(Corrupt, "store header checksum mismatch (the header is damaged)"));
         }
         let version = get32(h, 8);
         if version != LAYOUT_VERSION {
@@ -271,12 +286,7 @@ impl Layout {
                 "store file has layout version {version}, this library reads version {LAYOUT_VERSION}"
             ));
         }
-        let mut copy = h[..HEADER_LEN].to_vec();
-        put32(&mut copy, 12, 0);
-        if crc32fast::hash(&copy) != get32(h, 12) {
-            return Err(err!(Corrupt, "store header checksum mismatch (the header is damaged)"));
-        }
-        if get32(h, 16) as usize != HEADER_LEN {
+        if len != HEADER_LEN {
             return Err(err!(Corrupt, "store header has a bad length field"));
         }
         let dir_len = get32(h, 76) as usize;
@@ -439,11 +449,29 @@ mod tests {
         }
     }
 
+    /// Another version's header (its CRC its own), of this header's length
+    /// or another, is incompatible; a version field damaged after the CRC
+    /// was written is damage.
     #[test]
-    fn other_version_is_incompatible() {
-        let mut h = Layout::compute(params()).unwrap().encode_header();
-        put32(&mut h, 8, LAYOUT_VERSION + 1);
-        assert_eq!(Layout::decode_header(&h).unwrap_err().kind(), crate::ErrorKind::Incompatible);
+    fn other_version_is_incompatible_and_a_damaged_version_corrupt() {
+        let h = Layout::compute(params()).unwrap().encode_header();
+        for len in [HEADER_LEN, 4096, 100] {
+            let mut other = h[..len].to_vec();
+            other.resize(HEADER_LEN, 0);
+            put32(&mut other, 8, LAYOUT_VERSION + 1);
+            put32(&mut other, 16, len as u32);
+            put32(&mut other, 12, 0);
+            let crc = crc32fast::hash(&other[..len]);
+            put32(&mut other, 12, crc);
+            let e = Layout::decode_header(&other).unwrap_err();
+            assert_eq!(e.kind(), crate::ErrorKind::Incompatible, "{len}: {e}");
+            assert!(e.message().contains(&format!("layout version {}", LAYOUT_VERSION + 1)), "{e}");
+        }
+        let mut damaged = h.clone();
+        damaged[8] ^= 1;
+        let e = Layout::decode_header(&damaged).unwrap_err();
+        assert_eq!(e.kind(), crate::ErrorKind::Corrupt, "{e}");
+        assert!(e.message().contains("checksum"), "{e}");
     }
 
     #[test]
