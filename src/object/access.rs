@@ -119,13 +119,13 @@ impl<'a> Access<'a> {
         if !fresh && o.lookup(key, |s| s.holds_id()).is_some() {
             return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
         }
-        let (d, mut state) = att.claim_descriptor(total)?;
+        let (d, state) = att.claim_descriptor(total, flags)?;
         let kept = alloc.take_kept_block(d, total);
         o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
         if flags == 0 {
             o.refs.start(d, state.gen(), None);
         } else {
-            state = self.reserve_with_flags(d, state, key, flags)?;
+            self.reserve_with_flags(d, state, key)?;
         }
         let r = Reserved { d, state, offset: 0, fresh };
         let allocated = match kept {
@@ -146,17 +146,13 @@ impl<'a> Access<'a> {
         Ok(Reserved { offset, ..r })
     }
 
-    /// The flags of a put of `key` into `d` (held RESERVED as `claimed`):
-    /// into the state word, and the creator's first reference if
-    /// REFCOUNTED. Returns the state word with the flags.
+    /// What the flags of a put of `key` into `d` (held RESERVED as `state`,
+    /// claimed with them) need besides: the creator's first reference if
+    /// REFCOUNTED, the store's note of an evictable object if EVICTABLE.
     #[cold]
-    fn reserve_with_flags(&self, d: u32, claimed: StateWord, key: &[u64; 3], flags: u32) -> Result<StateWord> {
+    fn reserve_with_flags(&self, d: u32, state: StateWord, key: &[u64; 3]) -> Result<()> {
         let o = self.o;
-        let state = claimed.with_flags(flags);
-        if !o.desc.transition(d, claimed, state) {
-            return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
-        }
-        if flags & crate::shared::descriptor::flags::EVICTABLE != 0 {
+        if state.flags() & crate::shared::descriptor::flags::EVICTABLE != 0 {
             super::evict::note_evictable_put(self.att.region());
         }
         let me = self.att.slot();
@@ -166,7 +162,7 @@ impl<'a> Access<'a> {
             o.discard(d, state, me, &self.att.allocator().freer());
             return Err(err!(OutOfMemory, "no room in the store's hold table for the creator's reference"));
         }
-        Ok(state)
+        Ok(())
     }
 
     /// Undoes a put of `r`, whose descriptor is now in state `now`.

@@ -122,11 +122,11 @@ impl<'a> Allocator<'a> {
     /// `claim_descriptor` from the list of descriptors this process freed
     /// keeping a block of the slab class of `total` bytes.
     #[inline(always)]
-    fn claim_recycled(&self, total: u64) -> Option<(u32, StateWord)> {
+    fn claim_recycled(&self, total: u64, flags: u32) -> Option<(u32, StateWord)> {
         let o = Objects::of(self.region);
         let class = class_for(total)?;
         while let Some(d) = self.state.recycled.take(Some(class)) {
-            if let Some(claimed) = o.claim_at(d, self.me) {
+            if let Some(claimed) = o.claim_at(d, self.me, flags) {
                 return Some((d, claimed));
             }
         }
@@ -235,14 +235,14 @@ impl<'a> Allocator<'a> {
     /// class first (see `recycle`), else searching from where its last
     /// search ended. None when every descriptor seems taken.
     #[inline]
-    pub(crate) fn claim_descriptor(&self, total: u64) -> Option<(u32, StateWord)> {
+    pub(crate) fn claim_descriptor(&self, total: u64, flags: u32) -> Option<(u32, StateWord)> {
         let o = Objects::of(self.region);
         if !self.state.recycled.is_empty() {
-            if let Some(found) = self.claim_recycled(total) {
+            if let Some(found) = self.claim_recycled(total, flags) {
                 return Some(found);
             }
         }
-        let found = o.claim(self.me, self.state.desc_cursor.load(Ordering::Relaxed))?;
+        let found = o.claim(self.me, self.state.desc_cursor.load(Ordering::Relaxed), flags)?;
         self.state.desc_cursor.store(found.0 as usize / 64, Ordering::Relaxed);
         Some(found)
     }

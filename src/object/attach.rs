@@ -260,9 +260,9 @@ impl Attachment {
     /// reclaimed, then it tries once more.
     #[cold]
     #[inline(never)]
-    fn claim_descriptor_after_collect(&self, total: u64) -> Result<(u32, StateWord)> {
+    fn claim_descriptor_after_collect(&self, total: u64, flags: u32) -> Result<(u32, StateWord)> {
         self.collect()?;
-        self.allocator().claim_descriptor(total).ok_or_else(|| {
+        self.allocator().claim_descriptor(total, flags).ok_or_else(|| {
             err!(
                 OutOfMemory,
                 "object table is full: all {} object slots are in use",
@@ -285,10 +285,10 @@ impl Attachment {
 /// then make room by spilling, then return empty slabs to the page pool and
 /// adopt any slab with room; only then is the store full.
 impl Provision for Attachment {
-    fn claim_descriptor(&self, total: u64) -> Result<(u32, StateWord)> {
-        match self.allocator().claim_descriptor(total) {
+    fn claim_descriptor(&self, total: u64, flags: u32) -> Result<(u32, StateWord)> {
+        match self.allocator().claim_descriptor(total, flags) {
             Some(found) => Ok(found),
-            None => self.claim_descriptor_after_collect(total),
+            None => self.claim_descriptor_after_collect(total, flags),
         }
     }
 

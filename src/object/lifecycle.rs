@@ -144,12 +144,12 @@ impl<'a> Objects<'a> {
 
     // ----- claiming descriptors ------------------------------------------
 
-    fn try_claim(&self, d: u32, me: u32) -> Option<StateWord> {
+    fn try_claim(&self, d: u32, me: u32, flags: u32) -> Option<StateWord> {
         let s = self.desc.load_state(d, Ordering::Acquire);
         if s.state() != State::Free {
             return None;
         }
-        let claimed = StateWord::new(State::Reserved, me, s.gen().wrapping_add(1));
+        let claimed = StateWord::new(State::Reserved, me, s.gen().wrapping_add(1)).with_flags(flags);
         if !self.desc.transition(d, s, claimed) {
             return None;
         }
@@ -193,8 +193,10 @@ impl<'a> Objects<'a> {
     /// word `start`, then (if the hints are stale) every state word. The
     /// search passes over descriptors that keep a block (see "Kept blocks":
     /// they are for puts of their block's class, which find them by their
-    /// process's list); the second pass takes those too.
-    pub(crate) fn claim(&self, me: u32, start: usize) -> Option<(u32, StateWord)> {
+    /// process's list); the second pass takes those too. The claimed life
+    /// has `flags` (see `descriptor::flags`) from its first state on, so a
+    /// put with flags needs no second step to set them.
+    pub(crate) fn claim(&self, me: u32, start: usize, flags: u32) -> Option<(u32, StateWord)> {
         let count = self.desc.count();
         let words = self.free_hint.len();
         for i in 0..words {
@@ -206,7 +208,7 @@ impl<'a> Objects<'a> {
                 if d as usize >= count || Location::is_block(self.desc.word(d, w::LOC).load(Ordering::Relaxed)) {
                     continue;
                 }
-                if let Some(s) = self.try_claim(d, me) {
+                if let Some(s) = self.try_claim(d, me, flags) {
                     self.free_hint[wi].fetch_and(!(1 << (d % 64)), Ordering::Relaxed);
                     return Some((d, s));
                 }
@@ -214,7 +216,7 @@ impl<'a> Objects<'a> {
             }
         }
         for d in 0..count as u32 {
-            if let Some(s) = self.try_claim(d, me) {
+            if let Some(s) = self.try_claim(d, me, flags) {
                 return Some((d, s));
             }
         }
@@ -603,11 +605,11 @@ impl<'a> Objects<'a> {
     /// taken): for a descriptor this process freed lately. None if it is
     /// not free (or not a descriptor).
     #[inline]
-    pub(crate) fn claim_at(&self, d: u32, me: u32) -> Option<StateWord> {
+    pub(crate) fn claim_at(&self, d: u32, me: u32, flags: u32) -> Option<StateWord> {
         if d as usize >= self.desc.count() {
             return None;
         }
-        self.try_claim(d, me)
+        self.try_claim(d, me, flags)
     }
 
     /// Starts a sweep of kept blocks: false when none was kept since the
@@ -654,7 +656,7 @@ impl<'a> Objects<'a> {
         if self.kept_block(d).is_none() {
             return false;
         }
-        let Some(claimed) = self.try_claim(d, me) else { return false };
+        let Some(claimed) = self.try_claim(d, me, 0) else { return false };
         let freed = self.drop_kept_block(d, mem);
         if self.desc.transition(d, claimed, StateWord::new(State::Free, NO_OWNER, claimed.gen())) {
             dekker_fence();
@@ -1069,10 +1071,10 @@ mod tests {
         let o = a.objects();
         let mut got = std::collections::HashSet::new();
         for _ in 0..70 {
-            let (d, _) = o.claim(0, 1).unwrap();
+            let (d, _) = o.claim(0, 1, 0).unwrap();
             assert!(got.insert(d));
         }
-        assert!(o.claim(0, 0).is_none());
+        assert!(o.claim(0, 0, 0).is_none());
     }
 
     #[test]

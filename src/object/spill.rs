@@ -44,9 +44,9 @@ pub(crate) enum Spilled {
 /// reclaiming dead processes and making room when they run short (the
 /// attachment does this).
 pub(crate) trait Provision {
-    /// Claims a free descriptor (RESERVED by this process) for an object of
-    /// `total` bytes.
-    fn claim_descriptor(&self, total: u64) -> Result<(u32, StateWord)>;
+    /// Claims a free descriptor (RESERVED by this process, with `flags`)
+    /// for an object of `total` bytes.
+    fn claim_descriptor(&self, total: u64, flags: u32) -> Result<(u32, StateWord)>;
     /// Allocates `total` bytes for descriptor `d`, held RESERVED.
     fn allocate(&self, d: u32, total: u64) -> Result<u64>;
 }
@@ -239,13 +239,9 @@ impl<'a> Spiller<'a> {
         let region = self.alloc.region;
         let total = footprint(snap.data_len, snap.meta_len as u64)
             .ok_or_else(|| err!(Corrupt, "object in slot {d} has impossible sizes"))?;
-        let (t, claimed) = provision.claim_descriptor(total)?;
         // The copy is the same object: its flags, and (at its install) its
         // holders of references.
-        let reserved = claimed.with_flags(snap.state.flags());
-        if reserved != claimed && !o.desc.transition(t, claimed, reserved) {
-            return Err(err!(Corrupt, "a descriptor this process holds changed under it"));
-        }
+        let (t, reserved) = provision.claim_descriptor(total, snap.state.flags())?;
         let kept = self.alloc.take_kept_block(t, total);
         o.desc.write_fields(t, &snap.key, snap.meta_len, snap.data_len, snap.created_unix() as u32);
         o.desc.set_restore_of(t, d);

@@ -152,7 +152,7 @@ impl Memory for Keeping<'_> {
 /// Claims a descriptor for process slot `me` and fills it for `key`, as a
 /// put does before its insert.
 pub(crate) fn reserve(o: &Objects<'_>, me: u32, key: &[u64; 3]) -> (u32, StateWord) {
-    let (d, r) = o.claim(me, 0).expect("a free descriptor");
+    let (d, r) = o.claim(me, 0, 0).expect("a free descriptor");
     o.desc.write_fields(d, key, 0, 8, 0);
     o.refs.start(d, r.gen(), None);
     o.desc.word(d, w::LOC).store(Location::Run { page: d as u64 }.encode(), Ordering::SeqCst);

@@ -46,7 +46,7 @@ enum Stop {
 /// discarded (as a put that fails its insert), which frees the block.
 /// Returns false if it did not get the descriptor.
 fn reuse(o: &Objects<'_>, a: &Arena, d: u32, me: u32, stop: Option<Stop>) -> bool {
-    let Some(claimed) = o.claim_at(d, me) else { return false };
+    let Some(claimed) = o.claim_at(d, me, 0) else { return false };
     if matches!(stop, Some(Stop::AfterClaim)) {
         return true;
     }
@@ -106,7 +106,7 @@ fn reuse_racing_a_sweep(stop: Option<Stop>) {
         }
         // A block neither the put nor the sweep got: the next claim frees it.
         if o.kept_block(d).is_some() {
-            let claimed = o.claim_at(d, 0).expect("free");
+            let claimed = o.claim_at(d, 0, 0).expect("free");
             assert!(o.drop_kept_block(d, &*a));
             o.desc.transition(d, claimed, StateWord::new(State::Free, NO_OWNER, claimed.gen()));
         }
@@ -148,14 +148,14 @@ fn two_claimers_and_a_sweep(sweeper_stops: bool) {
                 let o = a.objects();
                 if sweeper_stops {
                     // Claimed for its sweep, then stopped for ever.
-                    let _ = o.claim_at(d, 2);
+                    let _ = o.claim_at(d, 2, 0);
                 } else {
                     o.give_back_kept_block(d, 2, &*a);
                 }
             })
         };
         let o = a.objects();
-        if let Some(claimed) = o.claim_at(d, 1) {
+        if let Some(claimed) = o.claim_at(d, 1, 0) {
             o.drop_kept_block(d, &*a);
             assert!(o.discard(d, claimed, 1, &*a));
         }

@@ -138,7 +138,7 @@ fn racing_inserts_with_a_slot_freed_under_them() {
         let o = a.objects();
         // An unrelated object occupying the first index entry.
         let other_key = [7, 7, 7];
-        let (x, r) = o.claim(2, 0).unwrap();
+        let (x, r) = o.claim(2, 0, 0).unwrap();
         o.desc.write_fields(x, &other_key, 0, 8, 0);
         let sealed = o.insert(x, r, &other_key, r.to(State::Sealed, NO_OWNER)).unwrap();
         let remover = {
