@@ -281,6 +281,14 @@ typedef struct os_error os_error;
 typedef struct os_store os_store;
 
 /**
+ * A wait set: IDs registered once and waited on many times, each object
+ * handed out once when it is sealed (see `os_wait_set_new`). Opaque; made
+ * by `os_wait_set_new`, freed by `os_wait_set_free`. Calls on one set are
+ * serialized (a second thread's `os_wait_set_next` waits for the first's).
+ */
+typedef struct os_wait_set os_wait_set;
+
+/**
  * A status code: `OS_OK` (0) or the reason a call failed.
  */
 typedef uint32_t os_status;
@@ -1219,6 +1227,62 @@ os_status os_wait_cancellable(struct os_store *store,
                               size_t *out_num_ready);
 
 /**
+ * Makes a wait set of the `n` objects `ids`, for a consumer that takes
+ * results in the order they finish (`concurrent.futures.as_completed`, a
+ * `ray.wait` loop): `os_wait_set_next` hands out each object once when it
+ * is sealed. Unlike `os_wait`, which looks up every ID it is handed on
+ * every call, a set looks at all of them once, here; each later wait
+ * looks only at what was sealed since the last one (a wait that finds
+ * nothing new reads one word). It takes no pins: an object handed out was
+ * sealed when it was looked at, and a get may still find it deleted.
+ *
+ * The set keeps the store's mapping alive: it may outlive `store` (close
+ * the store and free the set in either order). While any set exists, the
+ * store's sealers log what they seal (two atomic operations per put).
+ *
+ * # Arguments
+ * - `ids`, `n`: the IDs (`ids` may be NULL only when `n` is 0; an ID given
+ *   twice is handed out twice).
+ * - `out`: receives the set.
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT (NULL, or a store opened before a fork).
+ */
+os_status os_wait_set_new(struct os_store *store,
+                          const struct os_object_id *ids,
+                          size_t n,
+                          struct os_wait_set **out);
+
+/**
+ * Hands out up to `max` objects of the set sealed since it was made and
+ * not handed out before, as indices into the IDs it was made with, in the
+ * order they were found; waits up to the timeout for at least one.
+ *
+ * # Arguments
+ * - `max`: room in `out_indices` (at least 1).
+ * - `timeout_ms`: as `os_get` (0: look once, < 0: forever).
+ * - `cancel`: as `os_wait_cancellable` (NULL: none).
+ * - `out_indices`: receives the indices; `*out_n`: how many (0 only when
+ *   every object of the set was handed out already).
+ *
+ * # Returns
+ * OS_OK; OS_TIMEOUT (none sealed in time, also with a timeout of 0);
+ * OS_CANCELLED; OS_INVALID_ARGUMENT (NULL, `max` 0, or a set made before
+ * a fork). `*out_n` is 0 on every failure.
+ */
+os_status os_wait_set_next(struct os_wait_set *set,
+                           size_t max,
+                           int64_t timeout_ms,
+                           const struct os_canceller *cancel,
+                           size_t *out_indices,
+                           size_t *out_n);
+
+/**
+ * Frees a wait set (NULL: nothing). No call may use it any more.
+ */
+void os_wait_set_free(struct os_wait_set *set);
+
+/**
  * `os_open`, handing its error to `*err`: NULL on success, on failure an
  * error the caller frees with `os_error_free`. `err` may be NULL.
  */
@@ -1557,6 +1621,28 @@ os_status os_wait_cancellable_e(struct os_store *store,
                                 bool *ready,
                                 size_t *out_num_ready,
                                 struct os_error **err);
+
+/**
+ * `os_wait_set_new`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_wait_set_new_e(struct os_store *store,
+                            const struct os_object_id *ids,
+                            size_t n,
+                            struct os_wait_set **out,
+                            struct os_error **err);
+
+/**
+ * `os_wait_set_next`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_wait_set_next_e(struct os_wait_set *set,
+                             size_t max,
+                             int64_t timeout_ms,
+                             const struct os_canceller *cancel,
+                             size_t *out_indices,
+                             size_t *out_n,
+                             struct os_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -117,6 +117,8 @@ enum Detail {
     Text(String),
     /// "object ID not found".
     ObjectNotFound([u8; 20]),
+    /// A wait set's wait that timed out with this many objects left.
+    NoneSealed(usize),
 }
 
 impl Error {
@@ -131,6 +133,13 @@ impl Error {
         Error { kind: ErrorKind::NotFound, detail: Detail::ObjectNotFound(id) }
     }
 
+    /// Timeout of a wait set's wait, `remaining` objects not handed out
+    /// (a poll with a zero timeout that finds nothing builds no string).
+    #[inline]
+    pub(crate) fn none_sealed(remaining: usize) -> Error {
+        Error { kind: ErrorKind::Timeout, detail: Detail::NoneSealed(remaining) }
+    }
+
     /// The category of the error.
     pub fn kind(&self) -> ErrorKind {
         self.kind
@@ -140,7 +149,7 @@ impl Error {
     pub fn message(&self) -> std::borrow::Cow<'_, str> {
         match &self.detail {
             Detail::Text(s) => std::borrow::Cow::Borrowed(s),
-            Detail::ObjectNotFound(_) => std::borrow::Cow::Owned(self.to_string()),
+            Detail::ObjectNotFound(_) | Detail::NoneSealed(_) => std::borrow::Cow::Owned(self.to_string()),
         }
     }
 
@@ -170,6 +179,7 @@ impl fmt::Display for Error {
                 }
                 f.write_str(" not found")
             }
+            Detail::NoneSealed(n) => write!(f, "none of the {n} objects waited for was sealed in time"),
         }
     }
 }

@@ -62,7 +62,7 @@ pub use platform::copy_bytes;
 #[cfg(not(loom))]
 pub use remote::{format as remote_format, RemoteConfig};
 #[cfg(not(loom))]
-pub use store::{Canceller, Creating, Object, Store, StoreHeader};
+pub use store::{Canceller, Creating, Object, Store, StoreHeader, WaitSet};
 
 /// The library version.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -8,6 +8,12 @@ use std::time::{Duration, Instant};
 use common::{assert_consistent, TempStore};
 use objstore::{Canceller, ErrorKind, ObjectId};
 
+#[test]
+#[ignore = "entry point of child processes, run by the other tests"]
+fn child_entry() {
+    common::child::run_child();
+}
+
 fn ids(n: u8) -> Vec<ObjectId> {
     (0..n).map(|i| ObjectId([0x40 + i; 20])).collect()
 }
@@ -193,5 +199,124 @@ fn waiters_of_many_see_every_seal_in_bursts_and_among_others() {
     expected.sort_unstable();
     assert_eq!(got, expected);
     assert_eq!(s.stats().unwrap().pinned_count, 0);
+    assert_consistent(&s);
+}
+
+// ----- wait sets --------------------------------------------------------------------
+
+/// A wait set hands out each object once, in the order found: those sealed
+/// before it was made first, then each as it is sealed; an ID given twice
+/// twice; an object sealed and deleted between two looks not at all. It
+/// takes no pins, and when all are handed out a wait returns nothing.
+#[test]
+fn a_wait_set_hands_out_each_object_once_as_it_is_sealed() {
+    let t = TempStore::new("wait-set");
+    let s = t.open(&TempStore::options(16 << 20));
+    let ids: Vec<ObjectId> = (0..1000u32)
+        .map(|i| {
+            let mut b = [0x77u8; 20];
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            ObjectId(b)
+        })
+        .collect();
+    s.put_as(&ids[10], b"before", b"").unwrap();
+    s.put_as(&ids[999], b"before", b"").unwrap();
+    let mut with_twice = ids.clone();
+    with_twice.push(ids[500]);
+    let mut set = s.wait_set(&with_twice).unwrap();
+    assert_eq!(set.remaining(), 1001);
+    assert_eq!(set.next(0, None, None).unwrap_err().kind(), ErrorKind::InvalidArgument);
+    assert_eq!(set.next(1, Some(Duration::ZERO), None).unwrap(), vec![10]);
+    assert_eq!(set.next(5, Some(Duration::ZERO), None).unwrap(), vec![999]);
+    assert_eq!(set.next(5, Some(Duration::ZERO), None).unwrap_err().kind(), ErrorKind::Timeout);
+    s.put_as(&ids[500], b"twice", b"").unwrap();
+    s.put_as(&ids[3], b"x", b"").unwrap();
+    s.put_as(&ids[4], b"gone", b"").unwrap();
+    s.delete(&ids[4]).unwrap();
+    let mut got = set.next(10, Some(Duration::ZERO), None).unwrap();
+    got.sort_unstable();
+    assert_eq!(got, vec![3, 500, 1000], "the ID given twice, twice; the deleted one not");
+    assert_eq!(s.stats().unwrap().pinned_count, 0, "no pins");
+    assert_eq!(set.remaining(), 1001 - 5);
+    // More seals between two waits than the log holds: a look at all.
+    for id in &ids[600..700] {
+        s.put_as(id, b"burst", b"").unwrap();
+    }
+    let mut got = vec![];
+    while let Ok(more) = set.next(7, Some(Duration::ZERO), None) {
+        assert!(more.len() <= 7);
+        got.extend(more);
+    }
+    got.sort_unstable();
+    assert_eq!(got, (600..700).collect::<Vec<_>>());
+    // Every one handed out: nothing more, at once.
+    for (i, id) in ids.iter().enumerate() {
+        if !s.contains(id).unwrap() && i != 4 {
+            s.put_as(id, b"rest", b"").unwrap();
+        }
+    }
+    s.put_as(&ids[4], b"again", b"").unwrap();
+    let mut n = 0;
+    while let Ok(more) = set.next(1000, Some(Duration::ZERO), None) {
+        if more.is_empty() {
+            break;
+        }
+        n += more.len();
+    }
+    assert_eq!(n, 1001 - 5 - 100);
+    assert_eq!(set.remaining(), 0);
+    assert_eq!(set.next(1, None, None).unwrap(), Vec::<usize>::new(), "none left: no wait");
+    assert_eq!(s.wait_sets_counted(), 1);
+    drop(set);
+    assert_eq!(s.wait_sets_counted(), 0);
+    assert_consistent(&s);
+}
+
+/// A blocked wait of a set is woken by a put from another thread, and
+/// ended by a cancel; the set outlives the handle that made it.
+#[test]
+fn a_blocked_wait_set_is_woken_by_a_put_and_ended_by_a_cancel() {
+    let t = TempStore::new("wait-set-block");
+    let s = t.open(&TempStore::options(16 << 20));
+    let ids = ids(50);
+    let mut set = s.wait_set(&ids).unwrap();
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            s.put_as(&ids[42], b"late", b"").unwrap();
+        });
+        assert_eq!(set.next(3, Some(Duration::from_secs(30)), None).unwrap(), vec![42]);
+    });
+    let c = Canceller::new();
+    cancelled_within(Duration::from_millis(50), &c, || set.next(1, None, Some(&c)).unwrap_err().kind());
+    let start = Instant::now();
+    assert_eq!(set.next(1, Some(Duration::from_millis(30)), None).unwrap_err().kind(), ErrorKind::Timeout);
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    drop(s);
+    let again = t.open(&TempStore::options(16 << 20));
+    again.put_as(&ids[7], b"after the handle closed", b"").unwrap();
+    assert_eq!(set.next(1, Some(Duration::ZERO), None).unwrap(), vec![7]);
+}
+
+/// A wait set in another process sees this one's seals; killed, its
+/// process's sets are taken out of the store's count by the reclaim (its
+/// sealers stop logging for it).
+#[test]
+fn a_wait_set_of_another_process_sees_seals_and_goes_with_its_death() {
+    let t = TempStore::new("wait-set-proc");
+    let s = t.open(&TempStore::options(16 << 20));
+    let child = common::child::spawn_child("wait_set", &[t.name.clone(), "20".into()]);
+    child.wait_for("made", Duration::from_secs(30));
+    assert_eq!(s.wait_sets_counted(), 1);
+    for k in [3u64, 17, 0] {
+        let id = common::child::derived_id(5, k);
+        s.put_as(&id, &common::child::content_for(&id), b"").unwrap();
+        child.wait_for(&format!("sealed {k}"), Duration::from_secs(30));
+    }
+    child.signal(libc::SIGKILL);
+    let mut child = child;
+    child.wait_exit(Duration::from_secs(30));
+    s.collect().unwrap();
+    assert_eq!(s.wait_sets_counted(), 0, "the dead process's set is no longer counted");
     assert_consistent(&s);
 }

@@ -75,6 +75,44 @@ pub fn lifetime(cfg: &Config) {
         black_box(store.wait(&ids[999..], 1, Some(Duration::ZERO), None, &mut ready[999..]).unwrap());
     });
 
+    // A wait set: a wait that finds nothing new, and a put then the wait
+    // that hands its object out, against a put then a get + release of it
+    // (both put 64 B objects of the set, deleted after each batch).
+    let set_ids: Vec<ObjectId> = (0..(batches * puts) as u64).map(|n| derived_id(0x6f, n)).collect();
+    let mut set = store.wait_set(&set_ids).unwrap();
+    let set_nothing_new = measure(batches, per, |_| {
+        black_box(set.next(1, Some(Duration::ZERO), None).unwrap_err());
+    });
+    let mut next_id = 0;
+    let delete_all = |ids: Vec<ObjectId>| ids.iter().for_each(|id| store.delete(id).unwrap());
+    let put_then_get = measure_with(
+        batches,
+        puts,
+        |_| {
+            let id = derived_id(0x7f, next_id);
+            next_id += 1;
+            store.put_as(&id, &small, b"").unwrap();
+            black_box(store.get_raw(&id, Some(Duration::ZERO)).unwrap().data);
+            store.release(&id).unwrap();
+            id
+        },
+        delete_all,
+    );
+    let mut k = 0;
+    let put_then_next = measure_with(
+        batches,
+        puts,
+        |_| {
+            let id = set_ids[k];
+            k += 1;
+            store.put_as(&id, &small, b"").unwrap();
+            assert_eq!(set.next(1, Some(Duration::ZERO), None).unwrap(), [k - 1]);
+            id
+        },
+        delete_all,
+    );
+    drop(set);
+
     // A wait for 1 of 1000 and a get, each blocked until the one object is
     // put by this thread: from before the put until the waiter runs.
     let rounds = if cfg.smoke { 50 } else { 500 };
@@ -156,6 +194,27 @@ pub fn lifetime(cfg: &Config) {
         "target ≤ 2×".into(),
     ));
     t.row(figure_row("wait for 1 of 1 ID, sealed", &wait_1_of_1, "get + release", &get_release, String::new()));
+    t.row(figure_row(
+        "a wait set's wait that finds nothing new",
+        &set_nothing_new,
+        "get + release",
+        &get_release,
+        format!("{} IDs", set_ids.len()),
+    ));
+    t.row(figure_row(
+        "put 64 B, then get + release it (baseline)",
+        &put_then_get,
+        "put, get",
+        &put_then_get,
+        String::new(),
+    ));
+    t.row(figure_row(
+        "put 64 B, then a wait set's wait that hands it out",
+        &put_then_next,
+        "put, get",
+        &put_then_get,
+        "the wait: target ≤ 2× a get".into(),
+    ));
     t.row(figure_row(
         "wait for 1 of 1000 IDs, blocked until one is put",
         &woken_wait,

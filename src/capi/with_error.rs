@@ -508,6 +508,37 @@ pub unsafe extern "C" fn os_wait_cancellable_e(
     }
 }
 
+/// `os_wait_set_new`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_wait_set_new_e(
+    store: *mut os_store,
+    ids: *const os_object_id,
+    n: usize,
+    out: *mut *mut wait::os_wait_set,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_wait_set_new`.
+    unsafe { hand_over(wait::os_wait_set_new(store, ids, n, out), err) }
+}
+
+/// `os_wait_set_next`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+#[allow(clippy::too_many_arguments)]
+pub unsafe extern "C" fn os_wait_set_next_e(
+    set: *mut wait::os_wait_set,
+    max: usize,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+    out_indices: *mut usize,
+    out_n: *mut usize,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_wait_set_next`.
+    unsafe { hand_over(wait::os_wait_set_next(set, max, timeout_ms, cancel, out_indices, out_n), err) }
+}
+
 #[cfg(test)]
 mod tests {
     /// The header's functions, as (name, parameters) pairs, each

@@ -17,6 +17,7 @@ use super::lifecycle::Objects;
 use super::spill;
 use crate::shared::descriptor::State;
 use crate::shared::pages::PageEntry;
+use crate::shared::proctable::W_WAIT_SETS;
 
 /// What a collect (or an attach) reclaimed from dead processes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -140,6 +141,7 @@ pub(crate) fn reclaim_slot(alloc: &Allocator<'_>, dead: u32) -> Reclaimed {
         }
     });
     region.waits().clear_slot(dead);
+    region.waits().log().remove_sets_of_dead(region.procs().word(dead, W_WAIT_SETS));
     hazard.store(0, Ordering::SeqCst);
     report
 }

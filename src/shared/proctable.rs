@@ -19,6 +19,7 @@
 //!   process are releasing (see `releasers`)
 //! - 8.. OWNED_SLAB[class]: head page (+1) of the slab the process allocates
 //!   from in that size class
+//! - 52 WAIT_SETS: wait sets the process holds (see `seal_log`)
 //! - 64.. HAZARD[1 + NCLASSES]: slab head pages (+1) the process is
 //!   inspecting without owning; a slab is not retired while any process
 //!   names it here. Hazard 0 serves reclaim and retiring, hazard 1 + c the
@@ -37,10 +38,12 @@ pub(crate) const W_ATTACHED_AT: usize = 2;
 pub(crate) const W_RECLAIMING: usize = 3;
 pub(crate) const W_RELEASING: usize = 4;
 pub(crate) const W_OWNED_SLABS: usize = 8;
+/// Wait sets the process holds (see `seal_log`, "Wait sets").
+pub(crate) const W_WAIT_SETS: usize = 52;
 pub(crate) const W_HAZARD: usize = 64;
 pub(crate) const HAZARDS: usize = 1 + NCLASSES;
 const _: () = assert!(W_RELEASING + super::releasers::WORDS_PER_SLOT <= W_OWNED_SLABS);
-const _: () = assert!(W_OWNED_SLABS + NCLASSES <= W_HAZARD);
+const _: () = assert!(W_OWNED_SLABS + NCLASSES <= W_WAIT_SETS && W_WAIT_SETS < W_HAZARD);
 const _: () = assert!(W_HAZARD + HAZARDS <= PROC_SLOT_WORDS);
 
 const STATE_FREE: u64 = 0;

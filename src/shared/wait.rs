@@ -344,10 +344,18 @@ impl<'a> Waits<'a> {
     pub(crate) fn notify(&self, hash: u64) {
         self.bucket(hash).notify();
         let many = self.many();
-        if many.has_waiters() {
+        let sleepers = many.has_waiters();
+        if sleepers || self.log.is_wanted() {
             self.log.record(hash);
+        }
+        if sleepers {
             many.wake();
         }
+    }
+
+    /// The seal log (wait sets keep their place in it between waits).
+    pub(crate) fn log(&self) -> SealLog<'a> {
+        self.log
     }
 
     /// Forgets the waiters of a dead process slot.

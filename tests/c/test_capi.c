@@ -284,6 +284,50 @@ static void test_wait(void) {
     CHECK_STATUS(os_close(s), OS_OK);
 }
 
+/* A wait set: each object handed out once as it is sealed (one blocked
+ * until another thread's put); bad arguments; freed after its store. */
+static void test_wait_set(void) {
+    os_store *s = open_store(16 << 20);
+    os_object_id ids[3] = {make_id(0xa1), make_id(0xa2), make_id(0xa3)};
+    os_object_id out_id;
+    CHECK_STATUS(os_put_ex(s, "b", 1, NULL, 0, 0, &out_id), OS_OK);
+    os_wait_set *set = NULL;
+    CHECK_STATUS(os_wait_set_new(NULL, ids, 3, &set), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_set_new(s, NULL, 3, &set), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_set_new(s, ids, 3, NULL), OS_INVALID_ARGUMENT);
+    uint8_t *data;
+    CHECK_STATUS(os_create(s, &ids[1], 3, NULL, 0, &data), OS_OK);
+    memcpy(data, "one", 3);
+    CHECK_STATUS(os_seal(s, &ids[1]), OS_OK);
+    CHECK_STATUS(os_wait_set_new(s, ids, 3, &set), OS_OK);
+    size_t got[3] = {9, 9, 9}, n = 7;
+    CHECK_STATUS(os_wait_set_next(NULL, 3, 0, NULL, got, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_set_next(set, 0, 0, NULL, got, &n), OS_INVALID_ARGUMENT);
+    CHECK(n == 0);
+    CHECK_STATUS(os_wait_set_next(set, 3, 0, NULL, NULL, &n), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_set_next(set, 3, 0, NULL, got, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_set_next(set, 3, 0, NULL, got, &n), OS_OK);
+    CHECK(n == 1 && got[0] == 1);
+    CHECK_STATUS(os_wait_set_next(set, 3, 0, NULL, got, &n), OS_TIMEOUT);
+    CHECK(n == 0);
+    struct late_put lp = {s, ids[2]};
+    pthread_t t;
+    pthread_create(&t, NULL, put_later, &lp);
+    CHECK_STATUS(os_wait_set_next(set, 3, 30000, NULL, got, &n), OS_OK);
+    CHECK(n == 1 && got[0] == 2);
+    pthread_join(t, NULL);
+    os_canceller *c;
+    CHECK_STATUS(os_canceller_new(&c), OS_OK);
+    CHECK_STATUS(os_canceller_cancel(c), OS_OK);
+    CHECK_STATUS(os_wait_set_next(set, 3, -1, c, got, &n), OS_CANCELLED);
+    os_canceller_free(c);
+    CHECK_STATUS(os_close(s), OS_OK);
+    /* The set keeps the mapping: usable after its store handle closed. */
+    CHECK_STATUS(os_wait_set_next(set, 3, 0, NULL, got, &n), OS_TIMEOUT);
+    os_wait_set_free(set);
+    os_wait_set_free(NULL);
+}
+
 /* Cancelling waits: a call blocked with a canceller, from another thread.
  * No duration is asserted: a thread that is not back within a generous
  * bound (cancel_bound_s) counts as a failure rather than hanging the run. */
@@ -942,6 +986,7 @@ int main(void) {
     test_round_trip();
     test_get_many();
     test_wait();
+    test_wait_set();
     test_cancel();
     test_list_and_stats();
     os_destroy(store_name);

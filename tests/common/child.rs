@@ -274,6 +274,7 @@ pub fn run_child() {
         "attach_put_detach" => attach_put_detach(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "put_in_turn" => put_in_turn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "put_and_delete" => put_and_delete(&args[0], &args[1..]),
+        "wait_set" => wait_set(&args[0], args[1].parse().unwrap()),
         other => panic!("unknown child role {other}"),
     }
 }
@@ -398,6 +399,20 @@ fn wait(name: &str, hex: &str, timeout_ms: u64) {
         Ok(obj) => emit(format!("got {}", obj.data().len())),
         Err(e) => emit(format!("error {:?}", e.kind())),
     };
+}
+
+/// Makes a wait set of `derived_id(5, 0..n)` and reports each object it
+/// hands out ("sealed N"), until killed.
+fn wait_set(name: &str, n: u64) {
+    let s = attach(name);
+    let ids: Vec<ObjectId> = (0..n).map(|k| derived_id(5, k)).collect();
+    let mut set = s.wait_set(&ids).unwrap();
+    emit("made");
+    loop {
+        for i in set.next(ids.len(), None, None).unwrap() {
+            emit(format!("sealed {i}"));
+        }
+    }
 }
 
 /// Puts `count` objects, then gets and checks every object of every child.
