@@ -119,6 +119,20 @@ def test_module_wait_is_ray_wait(store):
     assert objstore.wait([]) == ([], [])
 
 
+def test_module_wait_refuses_what_ray_wait_refuses(store):
+    a, b = store.put(b"a"), store.put(b"b")
+    with pytest.raises(ValueError, match="twice"):
+        objstore.wait([a, b, a], num_returns=1, timeout=0)
+    with pytest.raises(ValueError, match="twice"):
+        objstore.wait([a, objstore.ObjectID(a)], store=store, timeout=0)
+    for n in (0, -1):
+        with pytest.raises(ValueError, match="at least 1"):
+            objstore.wait([a, b], num_returns=n, timeout=0)
+    with pytest.raises(ValueError):
+        objstore.wait([a, b], num_returns=3, timeout=0)
+    assert objstore.wait([a, b], num_returns=2, timeout=0) == ([a, b], [])
+
+
 def test_module_wait_takes_results_in_the_order_they_finish(store):
     ids = [fresh_id() for _ in range(3)]
     order = [2, 0, 1]

@@ -145,8 +145,17 @@ def wait(
 
     The store is the one the ObjectRefs were put in (they must share one);
     plain ObjectIDs need ``store``. Ctrl-C interrupts the wait at once, and
-    so does ``canceller`` (a Canceller) from another thread (Cancelled)."""
+    so does ``canceller`` (a Canceller) from another thread (Cancelled).
+
+    As ``ray.wait``, it refuses a reference given twice and a
+    ``num_returns`` below 1 (ValueError), as well as one above
+    ``len(refs)`` (InvalidArgument, a ValueError); an empty ``refs``
+    returns ``([], [])``."""
     refs = list(refs)
+    if refs and num_returns < 1:
+        raise ValueError(f"objstore.wait: num_returns must be at least 1, not {num_returns} (as in ray.wait)")
+    if len(set(refs)) != len(refs):
+        raise ValueError("objstore.wait: a reference given twice (ray.wait too needs unique references)")
     if store is None:
         if not refs:
             return [], []
