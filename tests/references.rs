@@ -212,6 +212,11 @@ fn a_ticket_moves_a_reference_and_is_taken_once() {
     let other = giver.put_ex(b"another", b"", OBJECT_REFCOUNTED).unwrap();
     let ticket = giver.give_ref(&id).unwrap();
     assert_eq!(giver.references(&id), 0);
+    // Charged to its giver until taken: the giver's process holds it.
+    let me = vec![std::process::id()];
+    assert_eq!(giver.ref_holders(&id).unwrap().iter().map(|p| p.pid).collect::<Vec<_>>(), me);
+    let info = giver.list().unwrap().into_iter().find(|o| o.id == id).unwrap();
+    assert_eq!(info.referencing_processes, 1, "{info:?}");
     assert_eq!(giver.give_ref(&id).unwrap_err().kind(), ErrorKind::NotFound, "no reference left to give");
     let st = giver.stats().unwrap();
     assert_eq!((st.object_count, st.tickets), (2, 1), "the ticket holds it");

@@ -98,7 +98,8 @@ pub struct ObjectInfo {
     pub state: ObjectState,
     /// Processes holding at least one pin.
     pub pinning_processes: u32,
-    /// Processes holding at least one reference.
+    /// Processes holding at least one reference (a ticket not taken yet
+    /// counts for its giver, to whom it is charged).
     pub referencing_processes: u32,
     /// Unix seconds when it was created.
     pub created_unix: u64,
@@ -240,8 +241,10 @@ fn ref_holders_of(
 ) -> Vec<u32> {
     let mut slots = if ref_holders(o, d, snap) > 0 { o.refs.holders(d) } else { Vec::new() };
     for h in o.holds.holders(o.hash(&snap.key), &snap.key) {
-        if let Hold::Ref { slot } = h {
-            slots.push(slot);
+        match h {
+            Hold::Ref { slot } => slots.push(slot),
+            // A ticket not taken yet is a reference charged to its giver.
+            Hold::Ticket { giver, .. } => slots.push(giver),
         }
     }
     slots.sort_unstable();

@@ -69,7 +69,8 @@ impl Store {
     }
 
     /// The live processes holding references to an object (sealed, or
-    /// deleted and kept by its references).
+    /// deleted and kept by its references), the givers of its tickets not
+    /// taken yet among them (a ticket is charged to its giver).
     pub fn ref_holders(&self, id: &ObjectId) -> Result<Vec<ProcessInfo>> {
         self.att.check_process()?;
         census::ref_holders_by_id(&self.att, id)
