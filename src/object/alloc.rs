@@ -209,25 +209,47 @@ impl<'a> Allocator<'a> {
     /// thing an allocation does before it reports the store full (making
     /// room by spilling gives back the kept blocks in the slabs it empties
     /// as it goes). Returns how many were given back.
+    ///
+    /// When that sweep gives nothing back, every descriptor is looked at:
+    /// a freer killed between its descriptor's FREE store and the hints
+    /// after it (its free hint, the kept-blocks hint), or a sweeper killed
+    /// after it cleared the kept-blocks hint, leaves FREE descriptors
+    /// keeping blocks that no hint names, and their slabs would stay in the
+    /// arena for good (a large allocation then fails in an empty store).
+    /// The scan reads one word of each descriptor, on the way to reporting
+    /// the store full.
     pub(crate) fn give_back_all_kept_blocks(&self) -> u64 {
         let o = Objects::of(self.region);
-        if !o.begin_kept_sweep() {
-            return 0;
-        }
         let mem = self.freer_giving_back();
         let count = o.desc.count();
         let mut given = 0;
-        for (wi, word) in o.free_hint.iter().enumerate() {
-            let mut bits = word.load(Ordering::Relaxed);
-            while bits != 0 {
-                let d = wi * 64 + bits.trailing_zeros() as usize;
-                bits &= bits - 1;
-                if d < count && o.give_back_kept_block(d as u32, self.me, &mem) {
+        if o.begin_kept_sweep() {
+            for (wi, word) in o.free_hint.iter().enumerate() {
+                let mut bits = word.load(Ordering::Relaxed);
+                while bits != 0 {
+                    let d = wi * 64 + bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if d < count && o.give_back_kept_block(d as u32, self.me, &mem) {
+                        given += 1;
+                    }
+                }
+            }
+        }
+        if given == 0 {
+            for d in 0..count as u32 {
+                if o.give_back_kept_block(d, self.me, &mem) {
                     given += 1;
                 }
             }
         }
         given
+    }
+
+    /// Forgets this process's list of the descriptors it freed keeping their
+    /// block, as its death would (for tests).
+    #[cfg(test)]
+    pub(crate) fn forget_recycled(&self) {
+        while self.state.recycled.take(None).is_some() {}
     }
 
     /// Claims a free descriptor for this process, for an object of `total`

@@ -934,3 +934,45 @@ fn named_by_logged_hashes(by_hash: &LoggedHashes, hashes: &[u32]) -> Vec<usize> 
     found.dedup();
     found
 }
+
+#[cfg(all(test, not(loom), not(miri)))]
+mod tests {
+    use super::*;
+
+    /// A freer killed between a descriptor's FREE store and the hints
+    /// after it (its free hint, the kept-blocks hint), or a sweeper killed
+    /// after it cleared the kept-blocks hint, leaves blocks kept by FREE
+    /// descriptors that no hint names. An allocation that finds no room
+    /// then looks at every descriptor before it reports the store full:
+    /// an object as large as the store fits once the objects before it are
+    /// deleted (their slabs given back).
+    #[test]
+    fn blocks_kept_where_no_hint_names_them_are_given_back_before_the_store_is_full() {
+        struct Destroyed(String);
+        impl Drop for Destroyed {
+            fn drop(&mut self) {
+                let _ = Store::destroy(&self.0);
+            }
+        }
+        let name = format!("objstore-unit-stranded-{}", std::process::id());
+        let _destroyed = Destroyed(name.clone());
+        let capacity = 8u64 << 20;
+        let s = Store::open(&name, &Options { capacity_bytes: capacity, ..Options::default() }).unwrap();
+        for n in [64usize, 3000, 100_000] {
+            let id = s.put(&vec![1u8; n]).unwrap();
+            s.delete(&id).unwrap();
+        }
+        // The state a killed freer (or sweeper) leaves: its list of the
+        // blocks it kept gone with it, no hint set.
+        s.att.allocator().forget_recycled();
+        let o = s.att.objects();
+        o.begin_kept_sweep();
+        for word in o.free_hint {
+            word.store(0, Ordering::SeqCst);
+        }
+        let whole = s.put(&vec![7u8; capacity as usize]).unwrap();
+        assert_eq!(s.get(&whole, None).unwrap().data().len(), capacity as usize);
+        s.delete(&whole).unwrap();
+        assert_eq!(s.audit().unwrap(), Vec::<String>::new());
+    }
+}
