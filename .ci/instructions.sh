@@ -49,6 +49,11 @@ budgets="get:245:250 contains:96:120 absent:300:300 put:1190:700 putdel:1480:100
 # The Rust API's put layers (put_with_meta, put_ex, put_inner) inlined into
 # the C function: put 1,178 -> 1,132 (ceiling 1,235 -> 1,190), put + delete
 # 1,459 -> 1,412 (1,490 -> 1,480), a REFCOUNTED put 1,504 -> 1,458.
+# Descriptors are claimed with their life's flags (a REFCOUNTED or
+# EVICTABLE put takes no second CAS to set them) and a sealer also looks
+# whether a wait set wants the seal log (store/wait_set.rs): put 1,132 ->
+# 1,145, put + delete 1,413 -> 1,425, a REFCOUNTED put 1,455 -> 1,456
+# (ceilings unchanged).
 # ref and putref: the targets are the lifetime targets (BENCHMARKS.md) over
 # today's counts:
 # ref + unref <= 1.5x get + release, a REFCOUNTED put <= 1.1x a plain put.
