@@ -75,19 +75,35 @@ pub fn lifetime(cfg: &Config) {
         black_box(store.wait(&ids[999..], 1, Some(Duration::ZERO), None, &mut ready[999..]).unwrap());
     });
 
-    // A wait set: a wait that finds nothing new, and a put then the wait
-    // that hands its object out, against a put then a get + release of it
-    // (both put 64 B objects of the set, deleted after each batch).
-    let set_ids: Vec<ObjectId> = (0..(batches * puts) as u64).map(|n| derived_id(0x6f, n)).collect();
-    let mut set = store.wait_set(&set_ids).unwrap();
-    let set_nothing_new = measure(batches, per, |_| {
-        black_box(set.next(1, Some(Duration::ZERO), None).unwrap_err());
-    });
+    // A wait set of 1000 IDs (a new one each batch, made and dropped
+    // outside the timing): a wait that finds nothing new, and a put then
+    // the wait that hands its object out, against a put then a get +
+    // release of it (both put 64 B objects, deleted after each batch).
+    let in_set = per / 100;
+    let mut set_nothing_new = Vec::with_capacity(batches);
+    let mut put_then_next = Vec::with_capacity(batches);
+    for b in 0..batches {
+        let ids: Vec<ObjectId> = (0..in_set as u64).map(|n| derived_id(0x6f, (b * in_set) as u64 + n)).collect();
+        let mut set = store.wait_set(&ids).unwrap();
+        let t = Instant::now();
+        for _ in 0..in_set {
+            black_box(set.next(1, Some(Duration::ZERO), None).unwrap_err());
+        }
+        set_nothing_new.push(t.elapsed().as_nanos() as f64 / in_set as f64);
+        let t = Instant::now();
+        for (k, id) in ids.iter().enumerate() {
+            store.put_as(id, &small, b"").unwrap();
+            assert_eq!(set.next(1, Some(Duration::ZERO), None).unwrap(), [k]);
+        }
+        put_then_next.push(t.elapsed().as_nanos() as f64 / in_set as f64);
+        drop(set);
+        ids.iter().for_each(|id| store.delete(id).unwrap());
+    }
+    let (set_nothing_new, put_then_next) = (Samples::new(set_nothing_new), Samples::new(put_then_next));
     let mut next_id = 0;
-    let delete_all = |ids: Vec<ObjectId>| ids.iter().for_each(|id| store.delete(id).unwrap());
     let put_then_get = measure_with(
         batches,
-        puts,
+        in_set,
         |_| {
             let id = derived_id(0x7f, next_id);
             next_id += 1;
@@ -96,22 +112,8 @@ pub fn lifetime(cfg: &Config) {
             store.release(&id).unwrap();
             id
         },
-        delete_all,
+        |ids: Vec<ObjectId>| ids.iter().for_each(|id| store.delete(id).unwrap()),
     );
-    let mut k = 0;
-    let put_then_next = measure_with(
-        batches,
-        puts,
-        |_| {
-            let id = set_ids[k];
-            k += 1;
-            store.put_as(&id, &small, b"").unwrap();
-            assert_eq!(set.next(1, Some(Duration::ZERO), None).unwrap(), [k - 1]);
-            id
-        },
-        delete_all,
-    );
-    drop(set);
 
     // A wait for 1 of 1000 and a get, each blocked until the one object is
     // put by this thread: from before the put until the waiter runs.
@@ -199,7 +201,7 @@ pub fn lifetime(cfg: &Config) {
         &set_nothing_new,
         "get + release",
         &get_release,
-        format!("{} IDs", set_ids.len()),
+        format!("{in_set} IDs"),
     ));
     t.row(figure_row(
         "put 64 B, then get + release it (baseline)",
