@@ -569,6 +569,27 @@ mod with_remote {
         assert!(out.iter().all(Option::is_none) && s.stats().unwrap().pinned_count == 0, "nothing stays pinned");
     }
 
+    /// A call with timeout zero looks once, here and at the remote, even
+    /// with a canceller cancelled before it: NotFound, as without a remote.
+    #[test]
+    fn a_look_with_timeout_zero_is_not_cancelled() {
+        let t = TempStore::new("look-once");
+        let s = open(&t, &memory_url("look-once"), 1 << 20);
+        let (present, absent) = (s.put(b"here").unwrap(), s.new_id());
+        let cancel = Canceller::new();
+        cancel.cancel();
+        let e = s.get_raw_cancellable(&absent, Some(Duration::ZERO), Some(&cancel)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        let mut out = vec![None, None];
+        let e =
+            s.get_many_raw_cancellable(&[present, absent], Some(Duration::ZERO), Some(&cancel), &mut out).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::NotFound, "{e}");
+        assert!(out[0].is_some() && out[1].is_none(), "the present one pinned, as at a timeout");
+        s.release(&present).unwrap();
+        let e = s.get_raw_cancellable(&absent, Some(Duration::from_secs(5)), Some(&cancel)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Cancelled, "a call that would wait is cancelled: {e}");
+    }
+
     /// A server that never answers: a get_many's timeout bounds its
     /// requests (the client's own request timeout is 30 s), and a
     /// cancelled get or get_many ends at once with Cancelled, not when the

@@ -382,8 +382,8 @@ pub(crate) enum Global {
     /// (see `object::lifecycle`, "Kept blocks"): set by a freer that keeps
     /// one, cleared by a sweep that gives them back before it looks.
     KeptBlocks,
-    /// The seal log (`seal_log::WORDS` words: its head alone on a line,
-    /// then its slots).
+    /// The seal log (`seal_log::WORDS` words: its head and the count of
+    /// wait sets wanting it on a line of their own, then its slots).
     SealLog,
 }
 

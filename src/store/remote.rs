@@ -152,7 +152,12 @@ impl Store {
         cancel: Option<&Canceller>,
     ) -> Result<RawObject> {
         let once = timeout == Some(Duration::ZERO);
-        self.get_remote_until(id, once, if once { None } else { deadline(timeout) }, cancel)
+        // Timeout zero asks the remote once whatever the canceller says (a
+        // call that needs no wait is not cancelled: its documented NotFound).
+        if once {
+            return self.get_remote_until(id, true, None, None);
+        }
+        self.get_remote_until(id, false, deadline(timeout), cancel)
     }
 
     /// `get_remote` up to `until` (None: forever); `once`: look here and ask
@@ -241,6 +246,8 @@ impl Store {
         out: &mut [Option<RawObject>],
     ) -> Result<()> {
         let until = deadline(timeout);
+        // Timeout zero looks once, not cancelled (as `get_remote`).
+        let lookup_cancel = if timeout == Some(Duration::ZERO) { None } else { cancel };
         let mut pause = POLL_FIRST;
         loop {
             let mut missing = 0;
@@ -248,7 +255,7 @@ impl Store {
                 if out[i].is_some() {
                     continue;
                 }
-                match self.get_remote_until(id, true, until, cancel) {
+                match self.get_remote_until(id, true, until, lookup_cancel) {
                     Ok(obj) => out[i] = Some(obj),
                     Err(e) if e.kind() == ErrorKind::NotFound => missing += 1,
                     // As at a timeout, the objects got stay pinned.
