@@ -22,6 +22,12 @@ import (
 //     context.AfterFunc cancels when the context is done; Close cancels it
 //     too, since it is registered with the Store for the length of the call.
 //     Such cancellers are reused (reset) rather than made anew for each call.
+//   - A context done before the call is no different: the call is made,
+//     with its canceller cancelled already, and, as in the C API, it still
+//     succeeds if it finds what it asks for without waiting (a present
+//     object is got, enough sealed objects end a Wait); only a wait is
+//     cancelled. Returning the context's error up front instead would make
+//     a Go get fail where the same get from C succeeds.
 
 // newCanceller makes a C canceller.
 func newCanceller(op string) (*C.os_canceller, error) {
@@ -71,6 +77,11 @@ func (s *Store) waitCanceller(op string, ctx context.Context) (*C.os_canceller, 
 		C.os_canceller_cancel(c)
 		close(fired)
 	})
+	if ctx.Err() != nil {
+		// Done already: the AfterFunc runs soon, in a goroutine of its own;
+		// cancel now so that the call does not begin to wait meanwhile.
+		C.os_canceller_cancel(c)
+	}
 	done := func() {
 		cancelled := false
 		if !stop() {
@@ -131,12 +142,11 @@ func (s *Store) freeCancellers() {
 // doWait is do for a call that may block: f gets the handle and the
 // canceller to wait with. A cancelled wait returns ctx's error, wrapped
 // (errors.Is(err, context.Canceled) or context.DeadlineExceeded), if ctx
-// is done, else ErrClosed (Close cancelled it).
+// is done, else ErrClosed (Close cancelled it). A ctx done before the call
+// does not stop it: f runs with its canceller cancelled, and succeeds if it
+// need not wait (see the top of this file).
 func (s *Store) doWait(op string, ctx context.Context, e **C.os_error,
 	f func(h *C.os_store, c *C.os_canceller) C.os_status) error {
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("objstore: %s: %w", op, err)
-	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.h == nil {

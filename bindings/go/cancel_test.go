@@ -159,3 +159,78 @@ func TestCloseEndsContextWaits(t *testing.T) {
 		}
 	}
 }
+
+// A context done before the call cancels only a wait, as a cancelled
+// os_canceller does in C: what is there already is still got (a present
+// object, every object of a GetManyContext, enough for a WaitContext); what
+// is missing gives the context's error at once, with the partial results.
+func TestContextDoneBeforeGetsWhatIsPresent(t *testing.T) {
+	s := newStore(t, nil)
+	present := mustPut(t, s, []byte("here already"), nil)
+	absent := idOf("done-before-absent")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	expired, cancelExpired := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelExpired()
+
+	for _, done := range []context.Context{ctx, expired} {
+		obj, err := s.GetContext(done, present)
+		if err != nil {
+			t.Fatalf("GetContext of a present object, context done: %v", err)
+		}
+		if string(obj.CopyData()) != "here already" {
+			t.Fatalf("GetContext got %q", obj.CopyData())
+		}
+		release(t, obj)
+
+		objs, err := s.GetManyContext(done, []ID{present, present})
+		if err != nil || objs[0] == nil || objs[1] == nil {
+			t.Fatalf("GetManyContext of present objects, context done: %v, %v", objs, err)
+		}
+		release(t, objs[0])
+		release(t, objs[1])
+
+		ready, err := s.WaitContext(done, []ID{present, absent}, 1)
+		if err != nil || !ready[0] || ready[1] {
+			t.Fatalf("WaitContext for 1 of a present and an absent object, context done: %v, %v", ready, err)
+		}
+	}
+
+	// What is missing: the context's error, at once (no wait begins).
+	start := time.Now()
+	if _, err := s.GetContext(ctx, absent); !errors.Is(err, context.Canceled) {
+		t.Fatalf("GetContext of an absent object, context done: %v", err)
+	}
+	if _, err := s.GetContext(expired, absent); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GetContext of an absent object, deadline passed: %v", err)
+	}
+	objs, err := s.GetManyContext(ctx, []ID{present, absent})
+	wantErr(t, "GetManyContext of a present and an absent object, context done", err, context.Canceled)
+	if objs == nil || objs[0] == nil || objs[1] != nil {
+		t.Fatalf("GetManyContext partial result %v", objs)
+	}
+	release(t, objs[0])
+	ready, err := s.WaitContext(ctx, []ID{present, absent}, 2)
+	wantErr(t, "WaitContext for 2 of a present and an absent object, context done", err, context.Canceled)
+	if !ready[0] || ready[1] {
+		t.Fatalf("WaitContext ready %v", ready)
+	}
+	if d := time.Since(start); d > returnsAtOnce {
+		t.Fatalf("calls with a done context took %v", d)
+	}
+
+	// The cancellers those calls cancelled are reset before reuse: a later
+	// call with a live context waits for its object.
+	live, cancelLive := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancelLive()
+	start = time.Now()
+	if _, err := s.GetContext(live, absent); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("GetContext with a live context after done ones: %v", err)
+	}
+	if d := time.Since(start); d < 40*time.Millisecond {
+		t.Fatalf("GetContext with a live context returned after %v: its canceller was still cancelled", d)
+	}
+	if got := mustStats(t, s).PinnedCount; got != 0 {
+		t.Fatalf("PinnedCount %d at the end", got)
+	}
+}

@@ -46,7 +46,9 @@
 // if the object is absent. [Store.GetContext] waits until the object is sealed or the context
 // is done, then returns an error wrapping the context's error. A wait is one
 // call into the library with a canceller that the context's end (or Close)
-// cancels: it returns at once, with no polling.
+// cancels: it returns at once, with no polling. Only the wait is cancelled:
+// as in the C API, an object present already is got even with a context
+// that is done before the call.
 //
 // # Errors
 //

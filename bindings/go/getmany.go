@@ -26,7 +26,10 @@ func (s *Store) GetMany(ids []ID, timeout time.Duration) ([]*Object, error) {
 
 // GetManyContext is GetMany that waits until every object is sealed or ctx
 // is done; then it returns the partial result, as GetMany does on a
-// timeout, with an error wrapping ctx.Err().
+// timeout, with an error wrapping ctx.Err(). Only the wait is cancelled:
+// with ctx done already, the objects present are still got (all of them:
+// a nil error; some: the partial result and ctx's error), as
+// os_get_many_cancellable does with a cancelled canceller.
 func (s *Store) GetManyContext(ctx context.Context, ids []ID) ([]*Object, error) {
 	return s.getMany(ctx, ids, Forever)
 }

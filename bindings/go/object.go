@@ -50,7 +50,9 @@ func (s *Store) Get(id ID, timeout time.Duration) (*Object, error) {
 
 // GetContext is Get that waits until the object is sealed or ctx is done;
 // then it returns an error wrapping ctx.Err() (errors.Is(err,
-// context.Canceled) or context.DeadlineExceeded).
+// context.Canceled) or context.DeadlineExceeded). Only the wait is
+// cancelled: an object present when GetContext looks is got even if ctx is
+// done already, as os_get_cancellable does with a cancelled canceller.
 func (s *Store) GetContext(ctx context.Context, id ID) (*Object, error) {
 	return s.get(ctx, id, Forever)
 }

@@ -31,7 +31,9 @@ func (s *Store) Wait(ids []ID, numReady int, timeout time.Duration) ([]bool, err
 }
 
 // WaitContext is Wait until numReady are sealed or ctx is done; then it
-// returns, with ready as far as it got, an error wrapping ctx.Err().
+// returns, with ready as far as it got, an error wrapping ctx.Err(). Only
+// the wait is cancelled: if numReady are sealed already, it succeeds even
+// with ctx done, as os_wait_cancellable does with a cancelled canceller.
 func (s *Store) WaitContext(ctx context.Context, ids []ID, numReady int) ([]bool, error) {
 	return s.wait(ctx, ids, numReady, Forever)
 }
