@@ -50,6 +50,12 @@
 // as in the C API, an object present already is got even with a context
 // that is done before the call.
 //
+// A [WaitSet] hands out objects in the order they are sealed, each once,
+// for a consumer that takes results as they finish: [Store.NewWaitSet]
+// registers the IDs once, [WaitSet.Next] and [WaitSet.NextContext] wait
+// for the next ones. A set outlives its Store; close it with
+// [WaitSet.Close].
+//
 // # Errors
 //
 // Every failure of the library is an [*Error] carrying the [Status] and the

@@ -1,10 +1,12 @@
 package objstore_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log"
 	"os"
+	"time"
 
 	objstore "github.com/objstore/objstore/bindings/go"
 )
@@ -122,4 +124,58 @@ func ExampleRef() {
 	// Output:
 	// true
 	// false
+}
+
+// A WaitSet hands out results in the order they finish, each once: here
+// workers (goroutines; in real use, other processes) seal three objects
+// whose IDs the consumer knows in advance.
+func ExampleWaitSet() {
+	name := fmt.Sprintf("objstore-go-example-waitset-%d", os.Getpid())
+	store, err := objstore.Open(name, &objstore.Options{CapacityBytes: 16 << 20})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer objstore.Destroy(name)
+	defer store.Close()
+
+	tasks := []string{"slow", "fast", "medium"}
+	ids := make([]objstore.ID, len(tasks))
+	for i, task := range tasks {
+		copy(ids[i][:], "task-"+task) // an ID derived from the task
+	}
+	set, err := store.NewWaitSet(ids)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer set.Close()
+	for i, delay := range []time.Duration{60, 0, 30} {
+		go func(i int, delay time.Duration) {
+			time.Sleep(delay * time.Millisecond)
+			_ = store.PutAs(ids[i], []byte("result of "+tasks[i]), nil)
+		}(i, delay)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for set.Remaining() > 0 {
+		done, err := set.NextContext(ctx, len(ids))
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, i := range done {
+			obj, err := store.Get(ids[i], objstore.NoWait)
+			if err != nil {
+				log.Fatal(err)
+			}
+			fmt.Printf("%s\n", obj.UnsafeData())
+			obj.Release()
+		}
+	}
+	// Fast, medium, slow, as they finish (a loaded machine may reorder
+	// the workers, hence "unordered"):
+
+	// Unordered output:
+	// result of fast
+	// result of medium
+	// result of slow
 }
