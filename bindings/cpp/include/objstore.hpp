@@ -18,7 +18,10 @@
 //   objstore::Result<T>       the value, or an objstore::Error (status + message)
 //   objstore::Span<T>         a pointer and a length (see "Spans" below)
 //   objstore::Timeout         how long a get waits (forever unless given)
-//   objstore::Canceller       ends a blocked get, get_many or wait from another thread
+//   objstore::Canceller       ends a blocked get, get_many, wait or WaitSet::next
+//                             from another thread
+//   objstore::WaitSet         objects handed out as they are sealed, each once
+//                             (Store::wait_set); freed when destroyed
 //   objstore::version_*       the header's version; check_version() the library's
 //
 // Error policy: [[nodiscard]] Result<T>, no exceptions.
@@ -59,6 +62,8 @@
 //     Store::close(): its bytes stay mapped and pinned, a pending
 //     UnsealedObject can still be sealed, and a Ref still holds its
 //     reference. Nothing dangles; the handle lives as long as it is needed.
+//   - A WaitSet does not share the handle: the C set keeps the mapping
+//     alive by itself, so it may outlive its Store too.
 //   - The bytes of an Object stay valid and unchanged while it is alive, even
 //     if someone removes the object meanwhile (the removal waits for the pin).
 //   - A Store, like the C handle, belongs to the process that opened it: a
@@ -461,11 +466,13 @@ private:
 // Canceller
 
 /// Cancels blocked waits from another thread (os_canceller): give it to
-/// Store::get, get_many or wait, and cancel() from any thread ends the
-/// wait at once with Status::cancelled, with no polling. It stays
-/// cancelled, so every later wait with it ends at once too, until reset().
-/// Move-only; it must outlive every call that waits with it. A canceller
-/// may serve many waits, on many threads and stores, at once.
+/// Store::get, get_many, wait or WaitSet::next, and cancel() from any
+/// thread ends the wait at once with Status::cancelled, with no polling
+/// (a call that finds what it asks for without waiting still succeeds,
+/// as in the C API). It stays cancelled, so every later wait with it ends
+/// at once too, until reset(). Move-only; it must outlive every call that
+/// waits with it. A canceller may serve many waits, on many threads and
+/// stores, at once.
 ///
 ///     objstore::Canceller stop;
 ///     std::thread waiter([&] { auto obj = store.get(id, objstore::Timeout::forever(), stop); });
@@ -505,6 +512,112 @@ public:
 
 private:
     os_canceller* raw_ = nullptr;
+};
+
+// ---------------------------------------------------------------------------
+// WaitSet
+
+/// Objects waited on together, each handed out once when it is sealed
+/// (os_wait_set): for a consumer that takes results in the order they
+/// finish, as a ray.wait loop or Python's as_completed does. Store::
+/// wait_set(ids) makes it, looking at every ID once; each next() then
+/// looks only at what was sealed since its last look (where Store::wait
+/// looks up every ID on every call) and hands out indices into `ids`.
+///
+///     objstore::WaitSet set = store.wait_set(ids).value();
+///     while (set.remaining() > 0) {
+///         auto done = set.next(16, 5s);          // Status::timeout: none in 5 s
+///         if (!done) break;
+///         for (std::size_t i : *done) use(store.get(ids[i], objstore::Timeout::no_wait()));
+///     }
+///
+/// It takes no pins: an object handed out was sealed when the set looked,
+/// and a get may still find it deleted since. It does not share the Store's
+/// handle either: the C set keeps the mapping alive by itself, so a WaitSet
+/// may outlive its Store and its close(), and still hands out objects that
+/// other handles or processes seal.
+///
+/// Move-only; the destructor frees the set (os_wait_set_free). An empty
+/// WaitSet (default, moved from) answers next() with Status::
+/// invalid_argument, as the C API does for a NULL set. next() is not const
+/// (it counts what it hands out): call it from one thread at a time, and
+/// end a next() that waits from another thread with its Canceller. Like
+/// the C handle, a set belongs to the process that made it: in a child
+/// made by fork(), next() gives Status::invalid_argument.
+class WaitSet {
+public:
+    WaitSet() noexcept = default;
+    WaitSet(const WaitSet&) = delete;
+    WaitSet& operator=(const WaitSet&) = delete;
+    WaitSet(WaitSet&& o) noexcept
+        : raw_(std::exchange(o.raw_, nullptr)), size_(std::exchange(o.size_, 0)),
+          remaining_(std::exchange(o.remaining_, 0)) {}
+    WaitSet& operator=(WaitSet&& o) noexcept {
+        if (this != &o) {
+            os_wait_set_free(raw_);
+            raw_ = std::exchange(o.raw_, nullptr);
+            size_ = std::exchange(o.size_, 0);
+            remaining_ = std::exchange(o.remaining_, 0);
+        }
+        return *this;
+    }
+    ~WaitSet() { os_wait_set_free(raw_); }
+
+    /// Hands out up to `max` objects of the set sealed since it was made and
+    /// not handed out before, as indices into the IDs it was made with, in
+    /// the order they were found; waits up to `timeout` (by default
+    /// forever) for at least one (os_wait_set_next). Status::timeout when
+    /// none was sealed in time (Timeout::no_wait() looks once, and gives
+    /// timeout too, not not_found); an empty vector when every object was
+    /// handed out already (remaining() is 0). Status::invalid_argument for
+    /// `max` 0 or an empty WaitSet.
+    Result<std::vector<std::size_t>> next(std::size_t max, Timeout timeout = {}) {
+        return next_with(max, timeout, nullptr);
+    }
+
+    /// next(), ending early with Status::cancelled when `cancel` is
+    /// cancelled from another thread (or was already, unless objects sealed
+    /// already are there to hand out). Nothing is handed out then, and the
+    /// set stays usable.
+    Result<std::vector<std::size_t>> next(std::size_t max, Timeout timeout, const Canceller& cancel) {
+        if (!cancel) return Error(Status::invalid_argument, "the canceller is empty (moved from)");
+        return next_with(max, timeout, cancel.raw());
+    }
+
+    /// How many IDs it was made with (next() hands out indices below this).
+    std::size_t size() const noexcept { return size_; }
+    /// How many of its objects next() has not handed out yet.
+    std::size_t remaining() const noexcept { return remaining_; }
+
+    /// Whether it holds a set.
+    explicit operator bool() const noexcept { return raw_ != nullptr; }
+    /// The C set, for calling the C API directly (still owned by this
+    /// WaitSet: do not free it; a next() through it is not counted by
+    /// remaining()).
+    os_wait_set* raw() const noexcept { return raw_; }
+
+private:
+    friend class Store;
+    WaitSet(os_wait_set* raw, std::size_t size) noexcept : raw_(raw), size_(size), remaining_(size) {}
+
+    Result<std::vector<std::size_t>> next_with(std::size_t max, Timeout timeout, const os_canceller* cancel) {
+        // No more can come than remain, so the buffer need hold no more
+        // (`max` may be huge). It holds at least one entry, so that the
+        // library answers every case (none left, `max` 0, an empty set).
+        std::size_t room = max < remaining_ ? max : remaining_;
+        std::vector<std::size_t> out(room > 0 ? room : 1);
+        std::size_t n = 0;
+        os_status st = os_wait_set_next(raw_, max < out.size() ? max : out.size(), timeout.milliseconds(), cancel,
+                                        out.data(), &n);
+        if (st != OS_OK) return Error::last(st);
+        out.resize(n);
+        remaining_ -= n;
+        return out;
+    }
+
+    os_wait_set* raw_ = nullptr;
+    std::size_t size_ = 0;
+    std::size_t remaining_ = 0;
 };
 
 // ---------------------------------------------------------------------------
@@ -1183,6 +1296,21 @@ public:
                                    const Canceller& cancel) const {
         if (!cancel) return empty_canceller();
         return wait_with(ids, num_ready, timeout, cancel.raw());
+    }
+
+    /// A wait set of the objects `ids` (os_wait_set_new), for taking results
+    /// in the order they finish: WaitSet::next() hands out indices into
+    /// `ids`, each object once when it is sealed (an ID given twice, twice).
+    /// The objects sealed already are found now and handed out by the first
+    /// next(). The set outlives this Store if need be (see WaitSet).
+    Result<WaitSet> wait_set(Span<const ObjectId> ids) const {
+        std::vector<os_object_id> raw_ids;
+        raw_ids.reserve(ids.size());
+        for (const ObjectId& id : ids) raw_ids.push_back(id.raw());
+        os_wait_set* set = nullptr;
+        os_status st = os_wait_set_new(raw(), raw_ids.data(), raw_ids.size(), &set);
+        if (st != OS_OK) return Error::last(st);
+        return WaitSet(set, ids.size());
     }
 
     /// Deletes a sealed object (os_delete; `delete` is a C++ keyword). New
