@@ -387,6 +387,15 @@ typedef struct os_options {
      * `struct_size` reaches past it.
      */
     const char *remote_url;
+    /**
+     * Milliseconds this process's detach from the store (its last handle
+     * closed) waits for the tickets it gave (`os_ref_give`) to be taken
+     * before they go with it; see `os_tickets_wait`. 0: none (at once).
+     * Handles of one store in a process share their attachment: the
+     * longest linger of their opens holds. Added after the first version:
+     * read only when `struct_size` reaches past it.
+     */
+    uint32_t ticket_linger_ms;
 } os_options;
 
 /**
@@ -965,6 +974,41 @@ os_status os_ref_give(struct os_store *store, const struct os_object_id *id, uin
  * object); OS_INVALID_ARGUMENT.
  */
 os_status os_ref_take(struct os_store *store, const struct os_object_id *id, uint64_t ticket);
+
+/**
+ * How many tickets this process gave (`os_ref_give`, through any of its
+ * handles) that no process has taken yet.
+ *
+ * # Arguments
+ * - `out_count`: receives the count. Must not be NULL.
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT.
+ */
+os_status os_tickets_outstanding(struct os_store *store, uint64_t *out_count);
+
+/**
+ * Waits until every ticket this process gave is taken: what a process
+ * that sent references and is about to exit does (a pool's worker
+ * returning results), so that its tickets, and the objects they alone
+ * hold, do not go with it before their receivers take them. A process
+ * that exits without closing the store leaves its tickets until a
+ * survivor reclaims it; one that closes it drops them then, after
+ * `os_options.ticket_linger_ms`. Looks at the store's table of tickets
+ * again after sleeps growing to 10 ms (a take wakes nobody), so it
+ * returns up to 10 ms after the last take or the cancel.
+ *
+ * # Arguments
+ * - `timeout_ms`: as `os_get` (0: look once, < 0: no limit).
+ * - `cancel`: as `os_get_cancellable` (NULL: none).
+ *
+ * # Returns
+ * OS_OK (none outstanding); OS_TIMEOUT (some still outstanding: the error
+ * says how many); OS_CANCELLED; OS_INVALID_ARGUMENT.
+ */
+os_status os_tickets_wait(struct os_store *store,
+                          int64_t timeout_ms,
+                          const struct os_canceller *cancel);
 
 /**
  * Uploads the sealed object `id` to the store's remote
@@ -1643,6 +1687,25 @@ os_status os_wait_set_next_e(struct os_wait_set *set,
                              size_t *out_indices,
                              size_t *out_n,
                              struct os_error **err);
+
+/**
+ * `os_tickets_outstanding`, handing its error to `*err`: NULL on success,
+ * on failure an error the caller frees with `os_error_free`. `err` may be
+ * NULL.
+ */
+os_status os_tickets_outstanding_e(struct os_store *store,
+                                   uint64_t *out_count,
+                                   struct os_error **err);
+
+/**
+ * `os_tickets_wait`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be
+ * NULL.
+ */
+os_status os_tickets_wait_e(struct os_store *store,
+                            int64_t timeout_ms,
+                            const struct os_canceller *cancel,
+                            struct os_error **err);
 
 #ifdef __cplusplus
 }  // extern "C"

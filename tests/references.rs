@@ -373,6 +373,89 @@ fn a_ticket_outlives_its_handle_but_not_its_process() {
 }
 
 #[test]
+fn a_giver_counts_and_waits_for_the_takes_of_its_tickets() {
+    let t = TempStore::new("tickets-wait");
+    let s = store(&t);
+    let a = s.put_ex(b"a", b"", OBJECT_REFCOUNTED).unwrap();
+    let b = s.put_ex(b"b", b"", OBJECT_REFCOUNTED).unwrap();
+    assert_eq!(s.tickets_outstanding().unwrap(), 0);
+    s.wait_tickets_taken(Some(Duration::ZERO), None).unwrap();
+    let (ta, tb) = (s.give_extra_ref(&a).unwrap(), s.give_ref(&b).unwrap());
+    assert_eq!(s.tickets_outstanding().unwrap(), 2);
+    let e = s.wait_tickets_taken(Some(Duration::from_millis(20)), None).unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Timeout);
+    assert!(e.message().contains("2 tickets"), "{}", e.message());
+    // Taken one after the other by another thread's handle: the wait ends
+    // after the second.
+    let taker = store(&t);
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            taker.take_ref(&a, ta).unwrap();
+            std::thread::sleep(Duration::from_millis(30));
+            taker.take_ref(&b, tb).unwrap();
+        });
+        s.wait_tickets_taken(None, None).unwrap();
+        assert_eq!(taker.references(&b), 1, "returned after the last take");
+    });
+    assert_eq!(s.tickets_outstanding().unwrap(), 0);
+    // Cancelled from another thread.
+    let tc = s.give_extra_ref(&a).unwrap();
+    let cancel = objstore::Canceller::new();
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(30));
+            cancel.cancel();
+        });
+        let e = s.wait_tickets_taken(None, Some(&cancel)).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Cancelled);
+    });
+    taker.take_ref(&a, tc).unwrap();
+    for id in [a, a, a, b] {
+        let _ = s.unref(&id);
+        let _ = taker.unref(&id);
+    }
+    assert_eq!(objects(&s), 0);
+    assert_consistent(&s);
+}
+
+/// A process that gives a ticket and detaches at once waits for the take,
+/// up to its ticket linger: the receiver takes it after the giver began
+/// to detach (a pool's worker exiting right after returning a result).
+#[test]
+fn a_detach_waits_for_its_tickets_up_to_the_linger() {
+    let t = TempStore::new("tickets-linger");
+    let s = store(&t);
+    let mut giver = spawn_child("give_and_detach", &[t.name.clone(), "60000".into()]);
+    let events = giver.wait_for("detaching", LONG);
+    let ticket_of = |events: &[String]| -> (ObjectId, u64) {
+        let e = events.iter().find_map(|e| e.strip_prefix("ticket ")).unwrap();
+        let mut f = e.split(' ');
+        (f.next().unwrap().parse().unwrap(), f.next().unwrap().parse().unwrap())
+    };
+    let (id, ticket) = ticket_of(&events);
+    // Without the linger the giver's detach drops the ticket and frees the
+    // object within microseconds.
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(s.contains(&id).unwrap(), "the detaching giver keeps its ticket");
+    s.take_ref(&id, ticket).unwrap();
+    giver.wait_for("detached", LONG);
+    giver.wait_exit(LONG);
+    assert!(check_content(&id, s.get(&id, None).unwrap().data()));
+    s.unref(&id).unwrap();
+    assert_eq!(objects(&s), 0);
+
+    // A ticket nobody takes goes with its giver once the linger is over.
+    let mut giver = spawn_child("give_and_detach", &[t.name.clone(), "100".into()]);
+    let (id, ticket) = ticket_of(&giver.wait_for("detached", LONG));
+    giver.wait_exit(LONG);
+    assert!(!s.contains(&id).unwrap(), "dropped with its giver after the linger");
+    assert_eq!(s.take_ref(&id, ticket).unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(s.stats().unwrap().tickets, 0);
+    assert_consistent(&s);
+}
+
+#[test]
 fn tickets_of_a_dead_giver_are_dropped_with_it() {
     let t = TempStore::new("tickets-dead");
     let s = store(&t);

@@ -15,7 +15,8 @@ use crate::store::{GetMissed, Present, ReleaseMissed};
 use crate::RawObject;
 use crate::Store;
 
-fn timeout_of(ms: i64) -> Option<Duration> {
+/// A C timeout in milliseconds (< 0: none).
+pub(super) fn timeout_of(ms: i64) -> Option<Duration> {
     if ms < 0 {
         None
     } else {

@@ -5,6 +5,8 @@ use std::ffi::c_void;
 
 use super::args::{self, handle, Out};
 use super::boundary::boundary;
+use super::cancel::{optional_canceller, os_canceller};
+use super::objects::timeout_of;
 use super::status::os_status;
 use super::types::*;
 
@@ -171,5 +173,53 @@ pub unsafe extern "C" fn os_ref_take(store: *mut os_store, id: *const os_object_
         // SAFETY: the pointer contract of the header's preamble.
         let (s, id) = unsafe { (handle(store)?, args::id(id)?) };
         s.take_ref(id, ticket)
+    })
+}
+
+/// How many tickets this process gave (`os_ref_give`, through any of its
+/// handles) that no process has taken yet.
+///
+/// # Arguments
+/// - `out_count`: receives the count. Must not be NULL.
+///
+/// # Returns
+/// OS_OK; OS_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn os_tickets_outstanding(store: *mut os_store, out_count: *mut u64) -> os_status {
+    boundary(|| {
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, out) = unsafe { (handle(store)?, Out::new(out_count, "out_count")?) };
+        out.write(s.tickets_outstanding()?);
+        Ok(())
+    })
+}
+
+/// Waits until every ticket this process gave is taken: what a process
+/// that sent references and is about to exit does (a pool's worker
+/// returning results), so that its tickets, and the objects they alone
+/// hold, do not go with it before their receivers take them. A process
+/// that exits without closing the store leaves its tickets until a
+/// survivor reclaims it; one that closes it drops them then, after
+/// `os_options.ticket_linger_ms`. Looks at the store's table of tickets
+/// again after sleeps growing to 10 ms (a take wakes nobody), so it
+/// returns up to 10 ms after the last take or the cancel.
+///
+/// # Arguments
+/// - `timeout_ms`: as `os_get` (0: look once, < 0: no limit).
+/// - `cancel`: as `os_get_cancellable` (NULL: none).
+///
+/// # Returns
+/// OS_OK (none outstanding); OS_TIMEOUT (some still outstanding: the error
+/// says how many); OS_CANCELLED; OS_INVALID_ARGUMENT.
+#[no_mangle]
+pub unsafe extern "C" fn os_tickets_wait(
+    store: *mut os_store,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+) -> os_status {
+    boundary(|| {
+        // SAFETY: the pointer contract of the header's preamble.
+        let (s, cancel) = unsafe { (handle(store)?, optional_canceller(cancel)) };
+        s.wait_tickets_taken(timeout_of(timeout_ms), cancel)
     })
 }

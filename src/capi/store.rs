@@ -119,6 +119,7 @@ unsafe fn options_from_c(o: &os_options) -> crate::Result<Options> {
         hugepages: o.flags & OS_OPEN_HUGEPAGES != 0,
         any_owner: o.flags & OS_OPEN_ANY_OWNER != 0,
         remote_url,
+        ticket_linger: std::time::Duration::from_millis(o.ticket_linger_ms.into()),
         ..Options::default()
     })
 }
@@ -304,6 +305,7 @@ pub fn os_options_default() -> os_options {
         mode: 0o600,
         flags: 0,
         remote_url: std::ptr::null(),
+        ticket_linger_ms: 0,
     }
 }
 

@@ -133,6 +133,13 @@ pub struct os_options {
     /// OS_INVALID_ARGUMENT. Added after the first version: read only when
     /// `struct_size` reaches past it.
     pub remote_url: *const c_char,
+    /// Milliseconds this process's detach from the store (its last handle
+    /// closed) waits for the tickets it gave (`os_ref_give`) to be taken
+    /// before they go with it; see `os_tickets_wait`. 0: none (at once).
+    /// Handles of one store in a process share their attachment: the
+    /// longest linger of their opens holds. Added after the first version:
+    /// read only when `struct_size` reaches past it.
+    pub ticket_linger_ms: u32,
 }
 
 /// Counters of a store, from one pass over its object table that does not

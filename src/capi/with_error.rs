@@ -539,6 +539,33 @@ pub unsafe extern "C" fn os_wait_set_next_e(
     unsafe { hand_over(wait::os_wait_set_next(set, max, timeout_ms, cancel, out_indices, out_n), err) }
 }
 
+/// `os_tickets_outstanding`, handing its error to `*err`: NULL on success,
+/// on failure an error the caller frees with `os_error_free`. `err` may be
+/// NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_tickets_outstanding_e(
+    store: *mut os_store,
+    out_count: *mut u64,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_tickets_outstanding`.
+    unsafe { hand_over(refs::os_tickets_outstanding(store, out_count), err) }
+}
+
+/// `os_tickets_wait`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be
+/// NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_tickets_wait_e(
+    store: *mut os_store,
+    timeout_ms: i64,
+    cancel: *const os_canceller,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_tickets_wait`.
+    unsafe { hand_over(refs::os_tickets_wait(store, timeout_ms, cancel), err) }
+}
+
 #[cfg(test)]
 mod tests {
     /// The header's functions, as (name, parameters) pairs, each

@@ -5,8 +5,9 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::alloc::{AllocState, Allocator, Backing};
 use super::evict;
@@ -55,6 +56,11 @@ pub(crate) struct Attachment {
     /// spill directory).
     remote_spill_dir: String,
 
+    /// How long detaching waits for this process's tickets to be taken,
+    /// in microseconds: the longest `Options::ticket_linger` of the opens
+    /// that share the attachment.
+    ticket_linger_us: AtomicU64,
+
     /// Fresh IDs for puts.
     pub(crate) ids: IdGenerator,
 }
@@ -83,6 +89,7 @@ impl Attachment {
             if att.member.in_owner_process() {
                 open::check_same_spill_dir(att.spill_dir(), opts)?;
                 open::check_same_remote(att.remote_url(), opts)?;
+                att.ticket_linger_us.fetch_max(linger_us(opts), Ordering::Relaxed);
                 return Ok((att, Reclaimed::default()));
             }
         }
@@ -128,6 +135,7 @@ impl Attachment {
             process_refs: ProcessRefs::default(),
             remote,
             remote_spill_dir: spill_medium::blob_dir(hash_seed),
+            ticket_linger_us: AtomicU64::new(linger_us(opts)),
             ids: IdGenerator::new(),
         });
         if opts.prefault {
@@ -196,6 +204,37 @@ impl Attachment {
     #[inline]
     pub(crate) fn objects(&self) -> &Objects<'_> {
         Objects::of(&self.region)
+    }
+
+    /// Tickets this process gave and that are not taken yet (a scan of the
+    /// hold table).
+    pub(crate) fn tickets_outstanding(&self) -> u64 {
+        self.objects().holds.tickets_of(self.slot())
+    }
+
+    /// Waits until every ticket this process gave is taken, `until` passes
+    /// (None: no end) or `stop` says to; returns how many are still
+    /// outstanding. A take changes one word that nobody waits on, so this
+    /// looks at the hold table again after sleeps that grow from 100 µs to
+    /// 10 ms: it waits at detach or at exit, where a few milliseconds of
+    /// lateness cost nothing and a busy loop would slow the taker.
+    pub(crate) fn wait_tickets_taken(&self, until: Option<Instant>, stop: Option<&dyn Fn() -> bool>) -> u64 {
+        let mut nap = Duration::from_micros(100);
+        loop {
+            let left = self.tickets_outstanding();
+            if left == 0 || stop.is_some_and(|stop| stop()) {
+                return left;
+            }
+            let sleep = match until {
+                Some(t) => match t.checked_duration_since(Instant::now()) {
+                    Some(rest) if !rest.is_zero() => nap.min(rest),
+                    _ => return left,
+                },
+                None => nap,
+            };
+            std::thread::sleep(sleep);
+            nap = (nap * 2).min(Duration::from_millis(10));
+        }
     }
 
     /// This process's pin counts.
@@ -410,6 +449,13 @@ impl Drop for Attachment {
             // A fork child: the parent still owns the slot. Only unmap.
             return;
         }
+        // Tickets given and not taken yet go with the slot: a taker that is
+        // about to take one (a result sent up a pipe just before a worker
+        // exits) gets the time the opens asked for.
+        let linger = Duration::from_micros(self.ticket_linger_us.load(Ordering::Relaxed));
+        if !linger.is_zero() {
+            self.wait_tickets_taken(Instant::now().checked_add(linger), None);
+        }
         // Leave the slot exactly as a reclaimer would after our death, and
         // no block kept for puts that will not come.
         let alloc = self.allocator();
@@ -430,4 +476,9 @@ impl Drop for Attachment {
             }
         }
     }
+}
+
+/// `Options::ticket_linger` in microseconds (saturating).
+fn linger_us(opts: &Options) -> u64 {
+    u64::try_from(opts.ticket_linger.as_micros()).unwrap_or(u64::MAX)
 }

@@ -57,6 +57,15 @@ pub struct Options {
     /// Settings of this process's remote client (`AWS_*` names), over the
     /// environment.
     pub remote_config: RemoteConfig,
+    /// How long this process's detach from the store (the last handle
+    /// closed) waits for the tickets it gave (`give_ref`) to be taken,
+    /// before they go with it (default 0: at once). For a process that
+    /// sends references and exits, such as a pool's worker returning
+    /// results: without it, a ticket the receiver has not taken yet when
+    /// the worker detaches is dropped, and with it the object if it held
+    /// the last reference. The handles of one store in a process share
+    /// their attachment: the longest linger asked for holds.
+    pub ticket_linger: std::time::Duration,
 }
 
 /// Resolves a store name to its file path: a name without '/' is a file

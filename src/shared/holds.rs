@@ -371,6 +371,27 @@ impl<'a> Holds<'a> {
         }
     }
 
+    /// Tickets given by `slot` and not taken yet, in the whole table (none
+    /// to count while no entry is in use). Each entry is read
+    /// seqlock-style, as `matching` does.
+    pub(crate) fn tickets_of(&self, slot: u32) -> u64 {
+        if !self.maybe_in_use() {
+            return 0;
+        }
+        let mut n = 0;
+        for e in self.entries {
+            let a = e[0].load(Ordering::SeqCst);
+            if a >> KIND_SHIFT != KIND_TICKET {
+                continue;
+            }
+            let k2s = e[3].load(Ordering::SeqCst);
+            if (k2s >> 32) as u32 & 0xffff == slot && e[0].load(Ordering::SeqCst) == a {
+                n += 1;
+            }
+        }
+        n
+    }
+
     /// Tickets outstanding and reference entries, in the whole table.
     pub(crate) fn counts(&self) -> (u64, u64) {
         let (mut tickets, mut refs) = (0, 0);
@@ -423,6 +444,9 @@ mod tests {
         let t = ticket_from(0x1234_5678_9abc_def0);
         assert!(is_ticket(t) && !is_ticket(0) && !is_ticket(ref_of(3)));
         assert!(h.add(77, &k, 5, Some(t)));
+        assert!(h.add(78, &other, 70, None), "a reference is not a ticket");
+        assert_eq!((h.tickets_of(5), h.tickets_of(6), h.tickets_of(70)), (1, 0, 0));
+        assert!(h.remove_ref(78, &other, 70));
         assert!(h.any(77, &k) && !h.any(77, &other));
         assert_eq!(h.holders(77, &k), vec![Hold::Ticket { giver: 5, nonce: t }]);
         assert!(!h.take_ticket(77, &other, t), "a ticket for another ID");
@@ -430,6 +454,7 @@ mod tests {
         assert!(!h.take_ticket(77, &k, ref_of(5)), "a reference entry is not a ticket");
         assert!(h.take_ticket(77, &k, t));
         assert!(!h.take_ticket(77, &k, t), "taken twice");
+        assert_eq!(h.tickets_of(5), 0);
         assert!(!h.any(77, &k));
         assert_eq!(h.counts(), (0, 0));
         assert!(!h.maybe_in_use());

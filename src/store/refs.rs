@@ -9,8 +9,10 @@
 //! survives the handle that gave it and goes when the process detaches from
 //! the store or dies.
 
-use super::Store;
-use crate::error::Result;
+use std::time::{Duration, Instant};
+
+use super::{Canceller, Store};
+use crate::error::{err, Result};
 use crate::id::ObjectId;
 
 impl Store {
@@ -54,6 +56,35 @@ impl Store {
     pub fn take_ref(&self, id: &ObjectId, ticket: u64) -> Result<()> {
         self.att.check_process()?;
         self.att.access().take(id, ticket, self.holder)
+    }
+
+    /// Tickets this process gave (`give_ref`, `give_extra_ref`, through any
+    /// of its handles) that no process has taken yet.
+    pub fn tickets_outstanding(&self) -> Result<u64> {
+        self.att.check_process()?;
+        Ok(self.att.tickets_outstanding())
+    }
+
+    /// Waits until every ticket this process gave is taken: what a process
+    /// that sent references and is about to exit or detach does, so that
+    /// the tickets, and the objects they alone hold, do not go with it
+    /// before their receivers take them (`Options::ticket_linger` does the
+    /// same at detach). `timeout` None waits for as long as it takes.
+    /// Timeout if some are still outstanding when it passes (the message
+    /// says how many), Cancelled if `cancel` is cancelled first.
+    pub fn wait_tickets_taken(&self, timeout: Option<Duration>, cancel: Option<&Canceller>) -> Result<()> {
+        self.att.check_process()?;
+        let until = timeout.and_then(|t| Instant::now().checked_add(t));
+        let stop = || cancel.is_some_and(Canceller::is_cancelled);
+        match self.att.wait_tickets_taken(until, Some(&stop)) {
+            0 => Ok(()),
+            left if stop() => Err(err!(Cancelled, "cancelled with {left} tickets of this process not taken")),
+            left => Err(err!(
+                Timeout,
+                "{left} tickets given by this process were not taken within {:?}",
+                timeout.unwrap_or_default()
+            )),
+        }
     }
 
     /// References this handle holds to `id`.

@@ -817,14 +817,36 @@ static void test_references(void) {
     CHECK(st.object_count == 2 && st.references == 1 && st.referenced_count == 1 && st.tickets == 0);
 
     /* Hand the creator's reference to the other handle by ticket. */
+    uint64_t outstanding = 7;
+    CHECK_STATUS(os_tickets_outstanding(s, &outstanding), OS_OK);
+    CHECK(outstanding == 0);
+    CHECK_STATUS(os_tickets_wait(s, 0, NULL), OS_OK);
     CHECK_STATUS(os_ref_give(s, &id, &ticket), OS_OK);
     CHECK_STATUS(os_unref(s, &id), OS_NOT_FOUND);
+    CHECK_STATUS(os_tickets_outstanding(s, &outstanding), OS_OK);
+    CHECK(outstanding == 1);
+    CHECK_STATUS(os_tickets_outstanding(s, NULL), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_tickets_outstanding(NULL, &outstanding), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_tickets_wait(s, 10, NULL), OS_TIMEOUT);
+    {
+        os_canceller *c = NULL;
+        CHECK_STATUS(os_canceller_new(&c), OS_OK);
+        os_canceller_cancel(c);
+        os_error *werr = NULL;
+        CHECK_STATUS(os_tickets_wait_e(s, -1, c, &werr), OS_CANCELLED);
+        CHECK(werr != NULL);
+        os_error_free(werr);
+        os_canceller_free(c);
+    }
     CHECK_STATUS(os_stats(s, &st), OS_OK);
     CHECK(st.tickets == 1 && st.object_count == 2);
     CHECK_STATUS(os_ref_take(t, &other, ticket), OS_NOT_FOUND);
     CHECK_STATUS(os_ref_take(t, &id, ticket ^ 1), OS_NOT_FOUND);
     CHECK_STATUS(os_ref_take(t, &id, ticket), OS_OK);
     CHECK_STATUS(os_ref_take(t, &id, ticket), OS_NOT_FOUND);
+    CHECK_STATUS(os_tickets_wait(s, -1, NULL), OS_OK);
+    CHECK_STATUS(os_tickets_outstanding_e(t, &outstanding, NULL), OS_OK);
+    CHECK(outstanding == 0);
     CHECK_STATUS(os_ref(t, &id), OS_OK);
     CHECK_STATUS(os_unref(t, &id), OS_OK);
     CHECK_STATUS(os_unref(t, &id), OS_OK);

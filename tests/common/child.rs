@@ -243,6 +243,7 @@ pub fn run_child() {
         "hold" => hold(&args[0], &args[1..]),
         "ref_hold" => ref_hold(&args[0], &args[1..]),
         "give" => give(&args[0], args[1].parse().unwrap()),
+        "give_and_detach" => give_and_detach(&args[0], args[1].parse().unwrap()),
         "wait" => wait(&args[0], &args[1], args[2].parse().unwrap()),
         "putget" => putget(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap()),
         "stats" => {
@@ -388,6 +389,22 @@ fn give(name: &str, count: u64) {
     loop {
         std::thread::sleep(Duration::from_secs(3600));
     }
+}
+
+/// Puts one REFCOUNTED object, gives a ticket for it ("ticket ID T"),
+/// drops its own reference and detaches with a ticket linger of
+/// `linger_ms` ("detaching" before, "detached" after), then exits.
+fn give_and_detach(name: &str, linger_ms: u64) {
+    let opts = Options { attach_only: true, ticket_linger: Duration::from_millis(linger_ms), ..Options::default() };
+    let s = Store::open(name, &opts).expect("child attaches");
+    let id = derived_id(10, 0);
+    s.put_as_ex(&id, &content_for(&id), b"", objstore::OBJECT_REFCOUNTED).expect("put");
+    let ticket = s.give_ref(&id).expect("a ticket");
+    assert_eq!(s.tickets_outstanding().unwrap(), 1);
+    emit(format!("ticket {} {ticket}", id.to_hex()));
+    emit("detaching");
+    drop(s);
+    emit("detached");
 }
 
 /// Waits for one object and reports what it got.
