@@ -49,8 +49,16 @@
 //! unpickling the same bytes a second time raises ObjectNotFound saying so.
 //! A ticket never taken stays charged to the pickling process until it
 //! detaches from the store or exits (the core drops it then, or reclaims it
-//! after a crash), as a Ray object dies with its owner.
+//! after a crash), as a Ray object dies with its owner. So that a process
+//! which sends references and exits at once (a pool's worker returning a
+//! result, with `maxtasksperchild`) does not take them with it, its detach
+//! and its exit wait for its tickets to be taken, up to the Store's
+//! `ticket_linger` (the core's `Options::ticket_linger` at detach; at exit,
+//! where a multiprocessing child ends with `os._exit` and never detaches,
+//! `objstore._store._linger_at_exit`, a multiprocessing finalizer that the
+//! first ticket a process gives sets up).
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -92,6 +100,23 @@ static ATTACH: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 static TAKE_REF: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 /// objstore._aio.await_ref, behind ``await ref``.
 static AWAIT_REF: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// The process that last set up the wait for its tickets at exit.
+static LINGER_HOOK_PID: AtomicU32 = AtomicU32::new(0);
+
+/// After a ticket was given: makes sure that this process, at its exit,
+/// waits up to each Store's `ticket_linger` for its tickets to be taken
+/// (`objstore._store._linger_at_exit`, set up once per process; a fork
+/// child sets up its own).
+pub(crate) fn note_ticket_given(py: Python<'_>) -> PyResult<()> {
+    let pid = std::process::id();
+    if LINGER_HOOK_PID.load(Ordering::Relaxed) == pid {
+        return Ok(());
+    }
+    PyModule::import(py, "objstore._store")?.getattr("_set_up_linger_at_exit")?.call0()?;
+    LINGER_HOOK_PID.store(pid, Ordering::Relaxed);
+    Ok(())
+}
 
 fn attach<'py>(py: Python<'py>, name: &str, flags: u32) -> PyResult<Bound<'py, StoreCore>> {
     let f = ATTACH.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
@@ -237,6 +262,7 @@ impl ObjectRef {
                 errors::from_core(py, &e, "pickle a reference (give_extra_ref)")
             }
         })?;
+        note_ticket_given(py)?;
         let f = TAKE_REF.get_or_try_init(py, || -> PyResult<Py<PyAny>> {
             Ok(PyModule::import(py, "objstore._objstore")?.getattr("_take_ref")?.unbind())
         })?;

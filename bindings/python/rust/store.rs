@@ -825,7 +825,7 @@ impl StoreCore {
 
     /// Open the store (see Store.__init__, which checks the arguments).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (name, *, capacity=0, max_objects=0, max_processes=0, spill_dir=None, mode=0, create_only=false, attach_only=false, prefault=false, hugepages=false, any_owner=false, remote_url=None))]
+    #[pyo3(signature = (name, *, capacity=0, max_objects=0, max_processes=0, spill_dir=None, mode=0, create_only=false, attach_only=false, prefault=false, hugepages=false, any_owner=false, remote_url=None, ticket_linger=0.0))]
     fn _open(
         &self,
         py: Python<'_>,
@@ -841,7 +841,10 @@ impl StoreCore {
         hugepages: bool,
         any_owner: bool,
         remote_url: Option<String>,
+        ticket_linger: f64,
     ) -> PyResult<()> {
+        let ticket_linger = Duration::try_from_secs_f64(ticket_linger)
+            .map_err(|_| PyValueError::new_err(format!("ticket_linger must be >= 0 seconds, not {ticket_linger}")))?;
         let opts = Options {
             capacity_bytes: capacity,
             max_objects,
@@ -854,6 +857,7 @@ impl StoreCore {
             hugepages,
             any_owner,
             remote_url,
+            ticket_linger,
             ..Options::default()
         };
         let op = format!("open store {name:?}");
@@ -866,7 +870,7 @@ impl StoreCore {
                 errors::from_core(py, &e, &op)
             }
         })?;
-        let reattach = Options { prefault, hugepages, any_owner, ..Options::default() };
+        let reattach = Options { prefault, hugepages, any_owner, ticket_linger, ..Options::default() };
         let fresh = Arc::new(Handle { store, gen: fork_gen() });
         let pid = std::process::id();
         let old = self.state.with(py, |st| {
@@ -1180,7 +1184,42 @@ impl StoreCore {
     fn give_ref(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<u64> {
         let id = ids::extract(r#ref)?;
         let h = self.handle(py)?;
-        h.store.give_ref(&id).map_err(|e| errors::from_core(py, &e, "give_ref"))
+        let ticket = h.store.give_ref(&id).map_err(|e| errors::from_core(py, &e, "give_ref"))?;
+        crate::refs::note_ticket_given(py)?;
+        Ok(ticket)
+    }
+
+    /// How many tickets this process gave (pickled ObjectRefs, ``give_ref``)
+    /// that no process has taken yet (unpickled).
+    fn tickets_outstanding(&self, py: Python<'_>) -> PyResult<u64> {
+        let h = self.handle(py)?;
+        h.store.tickets_outstanding().map_err(|e| errors::from_core(py, &e, "tickets_outstanding"))
+    }
+
+    /// Wait until every ticket this process gave is taken, up to ``timeout``
+    /// seconds (None: for ever); StoreTimeout if some are still outstanding
+    /// then. Ctrl-C interrupts it.
+    #[pyo3(signature = (timeout=None, *, canceller=None))]
+    fn wait_tickets_taken<'py>(
+        &self,
+        py: Python<'py>,
+        timeout: Option<f64>,
+        canceller: Option<&Bound<'py, PyCanceller>>,
+    ) -> PyResult<()> {
+        let timeout = match timeout {
+            None => None,
+            Some(t) if t.is_finite() && t >= 0.0 => Some(Duration::from_secs_f64(t)),
+            Some(t) => return Err(PyValueError::new_err(format!("timeout must be None or >= 0, not {t}"))),
+        };
+        let h = self.handle(py)?;
+        let hw = h.clone();
+        let r = wait_interruptibly(
+            py,
+            canceller.map(|c| &c.get().inner),
+            move |c| hw.store.wait_tickets_taken(timeout, Some(c)),
+            |_| {},
+        )?;
+        r.map_err(|e| errors::from_core(py, &e, "wait_tickets_taken"))
     }
 
     /// Take the reference a ticket holds (``os_ref_take``), once per ticket.

@@ -13,6 +13,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -107,7 +108,7 @@ def test_pickling_in_one_process_and_tickets_taken_once(store):
 
 
 def test_a_never_unpickled_ticket_goes_with_its_store(store_name):
-    s = objstore.Store(store_name, capacity=1 << 20)
+    s = objstore.Store(store_name, capacity=1 << 20, ticket_linger=0)
     ref = s.put(b"given, never taken")
     oid = objstore.ObjectID(ref)
     data = pickle.dumps(ref)
@@ -319,6 +320,8 @@ def pickle_and_exit(ref, q_out):
 
 
 def test_a_ticket_never_taken_goes_with_its_giver(store, processes):
+    """The child waits its Store's ticket_linger (objstore.TICKET_LINGER,
+    5 s) at exit for the ticket to be taken, then exits with it."""
     ref = store.put(b"given by a child")
     oid = objstore.ObjectID(ref)
     q_out = multiprocessing.get_context("spawn").Queue()
@@ -332,6 +335,87 @@ def test_a_ticket_never_taken_goes_with_its_giver(store, processes):
     with pytest.raises(objstore.ObjectNotFound, match="ticket was taken already"):
         pickle.loads(data)
     assert store.stats().tickets == 0
+
+
+def test_a_giver_counts_and_waits_for_its_tickets(store):
+    ref = store.put(b"handed on")
+    assert store.tickets_outstanding() == 0
+    store.wait_tickets_taken(0)
+    data = pickle.dumps(ref)
+    assert store.tickets_outstanding() == 1
+    with pytest.raises(objstore.Timeout, match="1 tickets given by this process were not taken"):
+        store.wait_tickets_taken(0.01)
+    canceller = objstore.Canceller()
+    canceller.cancel()
+    with pytest.raises(objstore.Cancelled):
+        store.wait_tickets_taken(None, canceller=canceller)
+    with pytest.raises(ValueError):
+        store.wait_tickets_taken(-1)
+    taken = pickle.loads(data)
+    store.wait_tickets_taken(None)
+    assert store.tickets_outstanding() == 0 and taken == ref
+
+
+@pytest.mark.parametrize("linger", [-1, float("nan"), float("inf"), "5"])
+def test_a_bad_ticket_linger_is_refused(store_name, linger):
+    with pytest.raises(objstore.InvalidArgument, match="ticket_linger"):
+        objstore.Store(store_name, capacity=1 << 20, ticket_linger=linger)
+
+
+def put_and_pickle(store, value):
+    """A worker's result: a reference to a new object, pickled here (the
+    pool does not unpickle bytes), so the parent unpickles it when it
+    chooses to."""
+    return pickle.dumps(store.put(value))
+
+
+def put_value(store, value):
+    return store.put(value)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_worker_exiting_after_its_result_waits_for_its_ticket(store, method):
+    """A pool worker that exits after each task (maxtasksperchild=1) and
+    returns a reference: its exit waits for the ticket to be taken, so a
+    collect meanwhile (or the next worker's attach, which reclaims the
+    exited one) does not drop it. Without the wait, the worker is gone
+    within milliseconds, and the unpickle after the collect finds the
+    object gone."""
+    with multiprocessing.get_context(method).Pool(1, maxtasksperchild=1) as pool:
+        data = pool.apply(put_and_pickle, (store, b"from an exiting worker"))
+        time.sleep(0.3)
+        store.collect()
+        ref = pickle.loads(data)
+        assert store.get(ref) == b"from an exiting worker"
+    del ref
+    gc.collect()
+    store.collect()
+    assert store.stats().object_count == 0
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_a_pool_of_short_lived_workers_returns_references(store, method):
+    """Results as ObjectRefs from workers that each run one task and exit,
+    through multiprocessing.Pool and ProcessPoolExecutor: every one
+    arrives holding its object, and nothing is left once they are
+    dropped."""
+    values = [f"result {n}".encode() for n in range(12)]
+    with multiprocessing.get_context(method).Pool(2, maxtasksperchild=1) as pool:
+        refs = pool.starmap(put_value, [(store, v) for v in values], chunksize=1)
+    store.collect()
+    assert [store.get(r) for r in refs] == values
+    if method != "fork":  # max_tasks_per_child cannot be used with fork
+        ctx = multiprocessing.get_context(method)
+        with concurrent.futures.ProcessPoolExecutor(2, mp_context=ctx, max_tasks_per_child=1) as pool:
+            more = list(pool.map(put_value, [store] * len(values), values))
+        store.collect()
+        assert [store.get(r) for r in more] == values
+        del more
+    del refs
+    gc.collect()
+    store.collect()
+    s = store.stats()
+    assert (s.object_count, s.tickets, s.references) == (0, 0, 0)
 
 
 def drop_inherited(ref, q_out):

@@ -70,6 +70,15 @@ __version__: str = _objstore.PACKAGE_VERSION
 #: taken for this long.
 TICKET_ROOM_TIMEOUT: float = 60.0
 
+#: Default of ``Store(ticket_linger=...)``: seconds a process that detaches
+#: from a store, or exits, waits for the references it pickled to be
+#: unpickled elsewhere (their tickets taken), so that they, and the objects
+#: they alone keep, do not go with it: a pool's worker returning an
+#: ObjectRef and exiting at once (``maxtasksperchild``). The wait ends as
+#: soon as every ticket is taken; one never unpickled costs this much at
+#: exit.
+TICKET_LINGER: float = 5.0
+
 
 def make_version(major: int, minor: int, patch: int) -> int:
     """The number of a version, ``major * 1000000 + minor * 1000 + patch``

@@ -167,6 +167,46 @@ def _attach(name: str, flags: int) -> Store:
     return s
 
 
+# The process that set up `_linger_at_exit` (a fork child sets up its own:
+# multiprocessing clears a child's inherited finalizers).
+_linger_pid = 0
+
+
+def _set_up_linger_at_exit() -> None:
+    """Called by the native module when this process gives its first
+    ticket: at exit, wait for its tickets to be taken (see
+    ``_linger_at_exit``). A multiprocessing finalizer, which runs at the
+    interpreter's exit and also when a multiprocessing child ends (it ends
+    with ``os._exit``, which runs no ``atexit`` handler)."""
+    global _linger_pid
+    if _linger_pid == os.getpid():
+        return
+    from multiprocessing import util
+
+    util.Finalize(None, _linger_at_exit, exitpriority=10)
+    _linger_pid = os.getpid()
+
+
+def _linger_at_exit() -> None:
+    """Wait, for each open Store of this process, up to its
+    ``ticket_linger`` for the tickets this process gave (references it
+    pickled) to be taken. An exiting process does not detach (its stores
+    stay open until the end), so the core's wait at detach does not run:
+    its tickets would go when a survivor reclaims its slot, which a pool's
+    next worker does as it attaches, perhaps before the parent has
+    unpickled the result that carried them."""
+    seen: set[str] = set()
+    for s in [*_registry.values(), *_unpickled.values()]:
+        if s.closed or s.name in seen:
+            continue
+        seen.add(s.name)
+        try:
+            if s.tickets_outstanding():
+                s.wait_tickets_taken(s._ticket_linger)
+        except Exception:  # timed out, or the store is gone: nothing to save
+            pass
+
+
 def destroy(name: str | os.PathLike[str], missing_ok: bool = False) -> None:
     """Remove the store ``name`` (its file and its spill files). Processes
     still attached keep working on their mapping until they close it.
@@ -256,6 +296,13 @@ class Store(StoreCore):
       ``"s3://bucket/prefix"`` (also ``"file:///dir"``), credentials and
       endpoint from the AWS_* environment. A get of an ID not in the store
       fetches it from there; ``publish(ref)`` puts an object there.
+    - ``ticket_linger``: seconds this process, when it detaches from the
+      store or exits, waits for the references it pickled (tickets) to be
+      unpickled (taken) before they go with it (default
+      ``objstore.TICKET_LINGER``, 5 s; 0: not at all). A pool's worker that returns
+      an ObjectRef and exits at once (``maxtasksperchild``) would otherwise
+      drop it, and the object, before the parent unpickles the result.
+      The wait ends as soon as every ticket is taken.
 
     Usable from many threads. Picklable (by name), so multiprocessing workers
     receive it and attach; a process forked from one that uses it
@@ -265,6 +312,7 @@ class Store(StoreCore):
 
     name: str
     _flags: int
+    _ticket_linger: float
 
     create = _CreateDescriptor()
 
@@ -284,8 +332,16 @@ class Store(StoreCore):
         hugepages: bool = False,
         any_owner: bool = False,
         remote_url: str | None = None,
+        ticket_linger: float | None = None,
     ) -> None:
         self.name = _store_name(name)
+        if ticket_linger is None:
+            import objstore
+
+            ticket_linger = objstore.TICKET_LINGER
+        if not (isinstance(ticket_linger, (int, float)) and 0 <= ticket_linger < math.inf):
+            raise InvalidArgument(f"ticket_linger must be a number of seconds >= 0, not {ticket_linger!r}")
+        self._ticket_linger = float(ticket_linger)
         if create_only and attach_only:
             raise InvalidArgument("create_only and attach_only exclude each other")
         creating = create or create_only or capacity is not None
@@ -303,6 +359,7 @@ class Store(StoreCore):
             hugepages=hugepages,
             any_owner=any_owner,
             remote_url=remote_url,
+            ticket_linger=self._ticket_linger,
         )
         _registry[self.name] = self
 
