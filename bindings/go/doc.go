@@ -34,7 +34,10 @@
 // finalizer either (the program may still use the object by its ID), and
 // a reference never closed is dropped when the Store is closed.
 // [Ref.Give] moves the reference into a [Ticket], a plain value that
-// crosses a channel, or a pipe as 28 bytes, to be taken once.
+// crosses a channel, or a pipe as 28 bytes, to be taken once. A ticket not
+// taken yet goes with the process that gave it when it closes its last
+// Store of the store: [Store.WaitTicketsTaken] waits for the takes first,
+// and [Options.TicketLinger] makes that Close wait for them.
 //
 // # Waiting
 //

@@ -23,6 +23,9 @@ const (
 	helperStoreEnv = "OBJSTORE_GO_TEST_STORE"
 	helperIDEnv    = "OBJSTORE_GO_TEST_ID"
 	helperID2Env   = "OBJSTORE_GO_TEST_ID2"
+	// helperLingerEnv is the helper's Options.TicketLinger
+	// (time.ParseDuration's form); unset: none.
+	helperLingerEnv = "OBJSTORE_GO_TEST_LINGER"
 )
 
 func TestMain(m *testing.M) {
@@ -38,7 +41,15 @@ func TestMain(m *testing.M) {
 
 // runHelper is the body of a helper process.
 func runHelper(mode string) error {
-	s, err := Open(os.Getenv(helperStoreEnv), &Options{AttachOnly: true})
+	opts := &Options{AttachOnly: true}
+	if linger := os.Getenv(helperLingerEnv); linger != "" {
+		d, err := time.ParseDuration(linger)
+		if err != nil {
+			return err
+		}
+		opts.TicketLinger = d
+	}
+	s, err := Open(os.Getenv(helperStoreEnv), opts)
 	if mode == "attach" {
 		// Report how the attach went, for the parent to check.
 		var st Status
@@ -126,6 +137,29 @@ func runHelper(mode string) error {
 		}
 		fmt.Println("closed")
 		return nil
+	case "give-close":
+		// Make a refcounted object under id, give its reference, report
+		// the ticket, then close the Store (which waits for the take up to
+		// the helper's TicketLinger) and report when the Close returned.
+		u, err := s.CreateEx(&id, 4096, nil, ObjectRefcounted)
+		if err != nil {
+			return err
+		}
+		fill(u.UnsafeData(), 3)
+		if err := u.Seal(); err != nil {
+			return err
+		}
+		value, err := s.GiveRef(id)
+		if err != nil {
+			return err
+		}
+		fmt.Println(Ticket{ID: id, Value: value})
+		fmt.Println("closing")
+		if err := s.Close(); err != nil {
+			return err
+		}
+		fmt.Println("closed")
+		return nil
 	}
 	return fmt.Errorf("unknown helper mode %q", mode)
 }
@@ -141,8 +175,16 @@ func startHelper(t *testing.T, mode, store string, ids ...ID) (*exec.Cmd, *bufio
 // startHelperIO is startHelper that also returns the helper's stdin.
 func startHelperIO(t *testing.T, mode, store string, ids ...ID) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
 	t.Helper()
+	return startHelperEnv(t, nil, mode, store, ids...)
+}
+
+// startHelperEnv is startHelperIO with more environment variables
+// ("NAME=value") for the helper.
+func startHelperEnv(t *testing.T, env []string, mode, store string, ids ...ID) (*exec.Cmd, io.WriteCloser, *bufio.Reader) {
+	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+mode, helperStoreEnv+"="+store)
+	cmd.Env = append(cmd.Env, env...)
 	if len(ids) > 0 {
 		cmd.Env = append(cmd.Env, helperIDEnv+"="+ids[0].String())
 	}

@@ -6,7 +6,9 @@ import "C"
 
 import (
 	"fmt"
+	"math"
 	"os"
+	"time"
 	"unsafe"
 )
 
@@ -53,6 +55,16 @@ type Options struct {
 	// credentials from the usual AWS_* environment variables. An
 	// attacher's must be empty or the same. Empty: no remote.
 	RemoteURL string
+	// TicketLinger is how long this process's detach from the store (the
+	// Close of its last Store of it) waits for the tickets it gave
+	// ([Store.GiveRef], [Ref.Give]) to be taken before they go with it
+	// (see [Store.WaitTicketsTaken]): for a process that sends references
+	// and exits at once, such as a pool's worker returning a result. The
+	// Stores of one store in a process share their attachment: the longest
+	// linger of their Opens holds. 0: none, the tickets go at once.
+	// Rounded up to whole milliseconds; negative, or more than
+	// math.MaxUint32 milliseconds (about 49 days), gives ErrInvalidArgument.
+	TicketLinger time.Duration
 }
 
 // toC converts the options to an os_options, starting from
@@ -97,6 +109,11 @@ func (o *Options) toC() (C.os_options, func(), error) {
 		flags |= C.OS_OPEN_ANY_OWNER
 	}
 	c.flags = flags
+	linger, err := lingerMillis(o.TicketLinger)
+	if err != nil {
+		return c, func() {}, err
+	}
+	c.ticket_linger_ms = C.uint32_t(linger)
 	free := func() {}
 	if o.SpillDir != "" {
 		// A C string: the struct is passed to C, and Go memory passed to C
@@ -122,4 +139,23 @@ func (o *Options) toC() (C.os_options, func(), error) {
 		}
 	}
 	return c, free, nil
+}
+
+// lingerMillis converts Options.TicketLinger to os_options.ticket_linger_ms:
+// whole milliseconds rounded up, so that a short positive linger never
+// becomes 0 (none).
+func lingerMillis(d time.Duration) (uint32, error) {
+	if d < 0 {
+		return 0, &Error{Op: "open", Status: StatusInvalidArgument,
+			Message: fmt.Sprintf("negative ticket linger %v", d)}
+	}
+	ms := d / time.Millisecond
+	if d%time.Millisecond != 0 {
+		ms++
+	}
+	if ms > math.MaxUint32 {
+		return 0, &Error{Op: "open", Status: StatusInvalidArgument,
+			Message: fmt.Sprintf("ticket linger %v is more than %d ms", d, uint64(math.MaxUint32))}
+	}
+	return uint32(ms), nil
 }

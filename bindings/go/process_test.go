@@ -1,11 +1,15 @@
 package objstore
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestWaitForSealFromProcess: a get waits for an object that another
@@ -124,5 +128,95 @@ func TestTooManyProcesses(t *testing.T) {
 	line, _ = out.ReadString('\n')
 	if err := cmd.Wait(); err != nil || strings.TrimSpace(line) != "0" {
 		t.Fatalf("attach after the only process detached: %q, %v", line, err)
+	}
+}
+
+// readLine reads the helper's next line, without its newline, failing the
+// test if the helper says nothing more within returnsAtOnce.
+func readLine(t *testing.T, what string, out *bufio.Reader) string {
+	t.Helper()
+	lines := make(chan string, 1)
+	errc := make(chan error, 1)
+	go func() {
+		line, err := out.ReadString('\n')
+		if err != nil {
+			errc <- fmt.Errorf("%s: helper said %q, then %w", what, line, err)
+			return
+		}
+		lines <- strings.TrimSuffix(line, "\n")
+		errc <- nil
+	}()
+	if err := waitFor(t, what, errc); err != nil {
+		t.Fatal(err)
+	}
+	return <-lines
+}
+
+// TestTicketLingerAtClose: a process that gives a ticket and closes its
+// Store at once waits in the Close, up to its TicketLinger, for the take:
+// here the take comes 200 ms after the giver began to close, and the Close
+// returns then, long before the linger is over. Without a linger the Close
+// drops the ticket, and the object it alone held, at once.
+func TestTicketLingerAtClose(t *testing.T) {
+	s := newStore(t, nil)
+
+	id := idOf("lingering ticket")
+	cmd, _, out := startHelperEnv(t, []string{helperLingerEnv + "=30s"}, "give-close", s.Name(), id)
+	ticket, err := ParseTicket(readLine(t, "the ticket", out))
+	if err != nil || ticket.ID != id {
+		t.Fatalf("the helper's ticket: %v %v", ticket, err)
+	}
+	if line := readLine(t, "closing", out); line != "closing" {
+		t.Fatalf("helper: %q", line)
+	}
+	time.Sleep(200 * time.Millisecond) // without the linger, the ticket would be gone by now
+	if st := mustStats(t, s); st.Tickets != 1 {
+		t.Fatalf("while the helper closes: %+v", st)
+	}
+	r, err := s.TakeTicket(ticket)
+	if err != nil {
+		t.Fatalf("take from a lingering giver: %v", err)
+	}
+	defer r.Close()
+	obj := mustGet(t, s, id)
+	if !bytes.Equal(obj.CopyData(), pattern(4096, 3)) {
+		t.Fatal("the object's bytes differ")
+	}
+	release(t, obj)
+	// The take ends the linger: the Close returns within returnsAtOnce,
+	// well short of 30 s.
+	if line := readLine(t, "closed", out); line != "closed" {
+		t.Fatalf("helper: %q", line)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, id, false)
+
+	// No linger: once the helper's Close is back, the ticket and its
+	// object are gone.
+	id = idOf("dropped ticket")
+	cmd, out = startHelper(t, "give-close", s.Name(), id)
+	ticket, err = ParseTicket(readLine(t, "the ticket", out))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"closing", "closed"} {
+		if line := readLine(t, want, out); line != want {
+			t.Fatalf("helper: %q, want %q", line, want)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	if _, err := s.TakeTicket(ticket); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("take after the giver closed with no linger: %v", err)
+	}
+	mustContain(t, s, id, false)
+	if st := mustStats(t, s); st.Tickets != 0 || st.ObjectCount != 0 {
+		t.Fatalf("at the end: %+v", st)
 	}
 }

@@ -4,11 +4,13 @@ package objstore
 import "C"
 
 import (
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"runtime"
 	"sync"
+	"time"
 	"unsafe"
 )
 
@@ -91,7 +93,9 @@ func (s *Store) Unref(id ID) error {
 // send to another process (through a pipe, a channel, a queue), which
 // takes it with TakeRef. [Ref.Give] does the same for a Ref, as a
 // [Ticket]. Until then the reference is charged to this
-// process, and dropped if it closes the store or dies.
+// process, and dropped if it dies or closes the store (after its
+// [Options.TicketLinger]); [Store.TicketsOutstanding] counts such tickets
+// and [Store.WaitTicketsTaken] waits for their takes.
 func (s *Store) GiveRef(id ID) (uint64, error) {
 	cid := cID(id)
 	var ticket C.uint64_t
@@ -108,6 +112,53 @@ func (s *Store) TakeRef(id ID, ticket uint64) error {
 	var e *C.os_error
 	return s.do("take", &e, func(h *C.os_store) C.os_status {
 		return C.os_ref_take_e(h, &cid, C.uint64_t(ticket), &e)
+	})
+}
+
+// TicketsOutstanding returns how many tickets this process gave
+// ([Store.GiveRef], [Ref.Give], through any of its Stores of the store)
+// that no process has taken yet.
+func (s *Store) TicketsOutstanding() (uint64, error) {
+	var n C.uint64_t
+	var e *C.os_error
+	err := s.do("tickets outstanding", &e, func(h *C.os_store) C.os_status {
+		return C.os_tickets_outstanding_e(h, &n, &e)
+	})
+	return uint64(n), err
+}
+
+// WaitTicketsTaken waits until every ticket this process gave is taken:
+// what a process that sent references and is about to close the store or
+// exit does, so that its tickets, and the objects they alone hold, do not go
+// with it before their receivers take them ([Options.TicketLinger] does the
+// same in the Close of the last Store). Timeouts as for [Store.Wait]:
+// NoWait looks once, Forever waits until the last take or Close (then
+// ErrClosed), any other negative duration is an expired deadline. When
+// some are still outstanding at the end, the error matches ErrTimeout and
+// its message says how many. A take wakes nobody: the library looks again
+// after sleeps growing to 10 ms, so the call returns up to 10 ms after the
+// last take.
+func (s *Store) WaitTicketsTaken(timeout time.Duration) error {
+	return s.waitTicketsTaken(context.Background(), timeout)
+}
+
+// WaitTicketsTakenContext is WaitTicketsTaken until the last take or until
+// ctx is done; then it returns an error wrapping ctx.Err()
+// (errors.Is(err, context.Canceled) or context.DeadlineExceeded). Only the
+// wait is cancelled: with no ticket outstanding it returns nil even if ctx
+// is done already, as os_tickets_wait does with a cancelled canceller.
+func (s *Store) WaitTicketsTakenContext(ctx context.Context) error {
+	return s.waitTicketsTaken(ctx, Forever)
+}
+
+func (s *Store) waitTicketsTaken(ctx context.Context, timeout time.Duration) error {
+	ms := C.int64_t(0)
+	if timeout > 0 || timeout == Forever {
+		ms = cMillis(timeout)
+	}
+	var e *C.os_error
+	return s.doWait("wait tickets taken", ctx, &e, func(h *C.os_store, c *C.os_canceller) C.os_status {
+		return C.os_tickets_wait_e(h, ms, c, &e)
 	})
 }
 
@@ -169,7 +220,9 @@ func (r *Ref) Close() error {
 // to take with [Store.TakeTicket], once; the Ref is closed afterwards, and
 // its Close does nothing. Until the ticket is taken, the reference is
 // charged to this process and dropped if the process closes its last
-// Store of the store or dies: keep a Store open until the taker has it. On
+// Store of the store or dies: keep a Store open until the taker has it
+// ([Store.WaitTicketsTaken] waits for that, and [Options.TicketLinger]
+// makes the last Close wait for it). On
 // failure the Ref keeps its reference. Giving a closed or given Ref gives
 // an error that matches [ErrInvalidArgument].
 func (r *Ref) Give() (Ticket, error) {

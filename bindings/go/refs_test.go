@@ -484,3 +484,182 @@ func TestTicketEncodings(t *testing.T) {
 		t.Fatalf("JSON round trip of %s: %v %v", j, m, err)
 	}
 }
+
+func mustOutstanding(t *testing.T, s *Store, want uint64) {
+	t.Helper()
+	n, err := s.TicketsOutstanding()
+	if err != nil || n != want {
+		t.Fatalf("TicketsOutstanding = %d, %v; want %d", n, err, want)
+	}
+}
+
+// TicketsOutstanding counts this process's tickets until they are taken;
+// WaitTicketsTaken times out while one is out, and a take from another
+// goroutine ends a wait under way.
+func TestTicketsOutstandingAndWaitTicketsTaken(t *testing.T) {
+	s := newStore(t, nil)
+	other, err := Open(s.Name(), &Options{AttachOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+
+	mustOutstanding(t, s, 0)
+	if err := s.WaitTicketsTaken(NoWait); err != nil {
+		t.Fatalf("wait with no ticket out: %v", err)
+	}
+	r, err := s.PutRef([]byte("on its way"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ticket, err := r.Give()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustOutstanding(t, s, 1)
+	mustOutstanding(t, other, 1) // the process's tickets, whichever Store gave them
+	for _, timeout := range []time.Duration{NoWait, time.Microsecond, 20 * time.Millisecond, -time.Second} {
+		err := s.WaitTicketsTaken(timeout)
+		wantErr(t, fmt.Sprintf("wait %v with a ticket out", timeout), err, ErrTimeout)
+		if !strings.Contains(err.Error(), "1 tickets") {
+			t.Fatalf("the timeout does not say how many: %v", err)
+		}
+	}
+
+	// Taken by another goroutine while the wait is under way.
+	taken := make(chan *Ref, 1)
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		r, err := other.TakeTicket(ticket)
+		if err != nil {
+			t.Error(err)
+		}
+		taken <- r
+	}()
+	errc := make(chan error, 1)
+	go func() { errc <- s.WaitTicketsTaken(Forever) }()
+	if err := waitFor(t, "WaitTicketsTaken", errc); err != nil {
+		t.Fatalf("wait until the take: %v", err)
+	}
+	mine := <-taken
+	mustOutstanding(t, s, 0)
+	if err := mine.Close(); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, ticket.ID, false)
+
+	// The same with WaitTicketsTakenContext, two tickets taken one after
+	// the other: it returns after the second.
+	id, err := s.PutEx([]byte("twice"), nil, ObjectRefcounted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Ref(id); err != nil {
+		t.Fatal(err)
+	}
+	var values [2]uint64
+	for i := range values {
+		if values[i], err = s.GiveRef(id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mustOutstanding(t, s, 2)
+	go func() {
+		for _, v := range values {
+			time.Sleep(30 * time.Millisecond)
+			if err := other.TakeRef(id, v); err != nil {
+				t.Error(err)
+			}
+		}
+	}()
+	go func() { errc <- s.WaitTicketsTakenContext(context.Background()) }()
+	if err := waitFor(t, "WaitTicketsTakenContext", errc); err != nil {
+		t.Fatalf("wait until the takes: %v", err)
+	}
+	if st := mustStats(t, s); st.Tickets != 0 {
+		t.Fatalf("returned before the last take: %+v", st)
+	}
+	mustOutstanding(t, other, 0)
+	for i := 0; i < 2; i++ {
+		if err := other.Unref(id); err != nil {
+			t.Fatalf("the takes' references: %v", err)
+		}
+	}
+	mustContain(t, s, id, false)
+}
+
+// WaitTicketsTakenContext ends when its context is done (cancelled while
+// blocked, a deadline, done before the call), and a Close ends the waits
+// on its Store; only the wait is cancelled: with no ticket out it succeeds
+// even with a context done already.
+func TestWaitTicketsTakenCancelled(t *testing.T) {
+	s := newStore(t, nil)
+	done, cancelDone := context.WithCancel(context.Background())
+	cancelDone()
+	if err := s.WaitTicketsTakenContext(done); err != nil {
+		t.Fatalf("no ticket out, context done: %v", err)
+	}
+	id, err := s.PutEx([]byte("given"), nil, ObjectRefcounted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value, err := s.GiveRef(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "a context done before the call", s.WaitTicketsTakenContext(done), context.Canceled)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- s.WaitTicketsTakenContext(ctx) }()
+	time.Sleep(20 * time.Millisecond) // blocked by now, most likely; either order must work
+	cancel()
+	wantErr(t, "cancelled while blocked", waitFor(t, "WaitTicketsTakenContext", errc), context.Canceled)
+
+	deadline, cancelDeadline := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancelDeadline()
+	go func() { errc <- s.WaitTicketsTakenContext(deadline) }()
+	wantErr(t, "until a deadline", waitFor(t, "WaitTicketsTakenContext", errc), context.DeadlineExceeded)
+
+	// Close ends the waits on its Store, with and without a context; the
+	// ticket stays (the process still has the store open through s).
+	h, err := Open(s.Name(), &Options{AttachOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	background, cancelBackground := context.WithCancel(context.Background())
+	defer cancelBackground()
+	errs := make(chan error, 2)
+	go func() { errs <- h.WaitTicketsTaken(Forever) }()
+	go func() { errs <- h.WaitTicketsTakenContext(background) }()
+	time.Sleep(20 * time.Millisecond)
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		wantErr(t, "a wait across Close", waitFor(t, "a wait across Close", errs), ErrClosed)
+	}
+	wantErr(t, "a wait on a closed Store", h.WaitTicketsTaken(NoWait), ErrClosed)
+	if _, err := h.TicketsOutstanding(); !errors.Is(err, ErrClosed) {
+		t.Fatalf("TicketsOutstanding on a closed Store: %v", err)
+	}
+	mustOutstanding(t, s, 1)
+
+	// The cancellers are re-armed: a later wait is ended by the take alone.
+	go func() {
+		time.Sleep(30 * time.Millisecond)
+		if err := s.TakeRef(id, value); err != nil {
+			t.Error(err)
+		}
+	}()
+	later, cancelLater := context.WithCancel(context.Background())
+	defer cancelLater()
+	go func() { errc <- s.WaitTicketsTakenContext(later) }()
+	if err := waitFor(t, "WaitTicketsTakenContext", errc); err != nil {
+		t.Fatalf("a wait after cancelled ones: %v", err)
+	}
+	if err := s.Unref(id); err != nil {
+		t.Fatal(err)
+	}
+	mustContain(t, s, id, false)
+}

@@ -3,6 +3,7 @@ package objstore
 import (
 	"bytes"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -70,6 +71,10 @@ func TestOpenErrors(t *testing.T) {
 	wantErr(t, "non-permission mode bits", err, ErrInvalidArgument)
 	_, err = Open(storeName(t), &Options{MaxProcesses: 100000})
 	wantErr(t, "too many max processes", err, ErrInvalidArgument)
+	_, err = Open(storeName(t), &Options{TicketLinger: -time.Millisecond})
+	wantErr(t, "a negative ticket linger", err, ErrInvalidArgument)
+	_, err = Open(storeName(t), &Options{TicketLinger: (math.MaxUint32 + 1) * time.Millisecond})
+	wantErr(t, "a ticket linger beyond uint32 milliseconds", err, ErrInvalidArgument)
 
 	wantErr(t, "destroy a missing store", Destroy(storeName(t)), ErrNotFound)
 	_, err = Open(storeName(t)+"\x00suffix", nil)
@@ -79,6 +84,44 @@ func TestOpenErrors(t *testing.T) {
 	wantErr(t, "destroy a name with a NUL byte", Destroy("x\x00y"), ErrInvalidArgument)
 	_, err = Open("", nil)
 	wantErr(t, "an empty name", err, ErrInvalidArgument)
+}
+
+// Options.TicketLinger becomes whole milliseconds, rounded up (a short
+// linger is not none); what os_options.ticket_linger_ms cannot hold is
+// refused.
+func TestTicketLingerMillis(t *testing.T) {
+	for _, c := range []struct {
+		d    time.Duration
+		want uint32
+	}{
+		{0, 0},
+		{time.Nanosecond, 1},
+		{time.Millisecond, 1},
+		{1500 * time.Microsecond, 2},
+		{30 * time.Second, 30000},
+		{math.MaxUint32 * time.Millisecond, math.MaxUint32},
+	} {
+		got, err := lingerMillis(c.d)
+		if err != nil || got != c.want {
+			t.Errorf("lingerMillis(%v) = %d, %v; want %d", c.d, got, err, c.want)
+		}
+	}
+	for _, d := range []time.Duration{-time.Nanosecond, math.MinInt64,
+		math.MaxUint32*time.Millisecond + time.Nanosecond, math.MaxInt64} {
+		if _, err := lingerMillis(d); !errors.Is(err, ErrInvalidArgument) {
+			t.Errorf("lingerMillis(%v): %v, want ErrInvalidArgument", d, err)
+		}
+	}
+	// Accepted by Open (this process has no ticket out: its Close does not
+	// wait).
+	s := newStore(t, nil)
+	other, err := Open(s.Name(), &Options{AttachOnly: true, TicketLinger: time.Microsecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := other.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestOpenDamagedFile(t *testing.T) {
