@@ -18,8 +18,8 @@
 //   objstore::Result<T>       the value, or an objstore::Error (status + message)
 //   objstore::Span<T>         a pointer and a length (see "Spans" below)
 //   objstore::Timeout         how long a get waits (forever unless given)
-//   objstore::Canceller       ends a blocked get, get_many, wait or WaitSet::next
-//                             from another thread
+//   objstore::Canceller       ends a blocked get, get_many, wait, WaitSet::next
+//                             or wait_tickets_taken from another thread
 //   objstore::WaitSet         objects handed out as they are sealed, each once
 //                             (Store::wait_set); freed when destroyed
 //   objstore::version_*       the header's version; check_version() the library's
@@ -466,7 +466,8 @@ private:
 // Canceller
 
 /// Cancels blocked waits from another thread (os_canceller): give it to
-/// Store::get, get_many, wait or WaitSet::next, and cancel() from any
+/// Store::get, get_many, wait, wait_tickets_taken or WaitSet::next, and
+/// cancel() from any
 /// thread ends the wait at once with Status::cancelled, with no polling
 /// (a call that finds what it asks for without waiting still succeeds,
 /// as in the C API). It stays cancelled, so every later wait with it ends
@@ -972,7 +973,9 @@ public:
     /// afterwards. Until the ticket is taken, the reference is charged to
     /// this process and dropped if the process detaches from the store (it
     /// closes its last handle on it) or dies: keep a Store of the store open
-    /// until the taker has it. On failure the Ref keeps its reference.
+    /// until the taker has it (Store::wait_tickets_taken() waits for that;
+    /// Options::ticket_linger makes the detach wait for it). On failure the
+    /// Ref keeps its reference.
     Result<Ticket> give() {
         if (handle_ == nullptr) return empty("give");
         std::uint64_t value = 0;
@@ -1063,6 +1066,15 @@ struct Options {
     /// The remote tier, fixed at creation: "s3://bucket/prefix" (also
     /// "file:///dir"); empty: none. Credentials from the AWS_* environment.
     std::string remote_url;
+    /// How long this process's detach from the store (its last handle
+    /// closed) waits for the tickets it gave (give_ref(), Ref::give()) to be
+    /// taken before they go with it (see Store::wait_tickets_taken()): for a
+    /// process that sends references and exits at once. The handles of one
+    /// store in a process share their attachment: the longest linger of
+    /// their opens holds. 0: none, the tickets go at once. Negative, or
+    /// more than UINT32_MAX ms (os_options.ticket_linger_ms), gives Status::
+    /// invalid_argument.
+    std::chrono::milliseconds ticket_linger{0};
 };
 
 /// A handle to an attached store: the C os_store*, shared with the Objects,
@@ -1201,6 +1213,38 @@ public:
     /// take_ticket() takes a Ticket as a Ref.
     Result<void> take_ref(const ObjectId& id, std::uint64_t ticket) const {
         return detail::check(os_ref_take(raw(), &id.raw(), ticket));
+    }
+
+    /// How many tickets this process gave (give_ref(), Ref::give(), through
+    /// any of its handles on the store) that no process has taken yet
+    /// (os_tickets_outstanding).
+    Result<std::uint64_t> tickets_outstanding() const {
+        std::uint64_t n = 0;
+        os_status st = os_tickets_outstanding(raw(), &n);
+        if (st != OS_OK) return Error::last(st);
+        return n;
+    }
+
+    /// Waits until every ticket this process gave is taken, up to `timeout`
+    /// (by default forever) (os_tickets_wait): what a process that sent
+    /// references and is about to close its last handle or exit does, so
+    /// that its tickets, and the objects they alone hold, do not go with it
+    /// before their receivers take them (Options::ticket_linger makes the
+    /// detach do the same). Status::timeout if some are still outstanding
+    /// at the end (the message says how many; Timeout::no_wait() looks once
+    /// and gives timeout too, not not_found). A take wakes nobody: the
+    /// library looks again after sleeps growing to 10 ms, so this returns up
+    /// to 10 ms after the last take.
+    Result<void> wait_tickets_taken(Timeout timeout = {}) const {
+        return detail::check(os_tickets_wait(raw(), timeout.milliseconds(), nullptr));
+    }
+
+    /// wait_tickets_taken(), ending early with Status::cancelled when
+    /// `cancel` is cancelled from another thread (or was already, unless no
+    /// ticket is outstanding).
+    Result<void> wait_tickets_taken(Timeout timeout, const Canceller& cancel) const {
+        if (!cancel) return empty_canceller();
+        return detail::check(os_tickets_wait(raw(), timeout.milliseconds(), cancel.raw()));
     }
 
     /// put() of a REFCOUNTED object (os_put_ex with OS_OBJECT_REFCOUNTED,
@@ -1508,6 +1552,13 @@ private:
         if (!options.spill_dir.empty()) o.spill_dir = options.spill_dir.c_str();
         if (!options.remote_url.empty()) o.remote_url = options.remote_url.c_str();
         if (options.mode != 0) o.mode = options.mode;
+        // os_options.ticket_linger_ms is a uint32_t.
+        const auto linger_ms = options.ticket_linger.count();
+        if (linger_ms < 0 || linger_ms > 0xffffffffLL) {
+            return Error(Status::invalid_argument,
+                         "a ticket linger of " + std::to_string(linger_ms) + " ms is not within 0..4294967295 ms");
+        }
+        o.ticket_linger_ms = static_cast<std::uint32_t>(linger_ms);
         o.flags = mode_flags | (options.prefault ? OS_OPEN_PREFAULT : 0u) |
                   (options.hugepages ? OS_OPEN_HUGEPAGES : 0u) | (options.any_owner ? OS_OPEN_ANY_OWNER : 0u);
         // The shared owner first, so that nothing can fail once the handle

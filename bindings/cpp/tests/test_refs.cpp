@@ -1,26 +1,38 @@
 // Ref and Ticket: a reference as an RAII value (os_ref / os_unref), moved
 // between handles and processes as a Ticket (os_ref_give / os_ref_take). A
-// REFCOUNTED object is freed exactly when its last Ref goes.
+// REFCOUNTED object is freed exactly when its last Ref goes. The giver's
+// side of tickets: counting them, waiting for their takes
+// (os_tickets_outstanding, os_tickets_wait) and the linger at detach
+// (os_options.ticket_linger_ms).
 #include "support.hpp"
 
 #include <array>
 #include <cctype>
+#include <chrono>
 #include <cstring>
+#include <future>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 
+using namespace std::chrono_literals;
 using objstore::ObjectId;
 using objstore::Ref;
 using objstore::Status;
 using objstore::Store;
 using objstore::Ticket;
+using objstore::Timeout;
 using objstore_test::Child;
 using objstore_test::fixed_id;
+using objstore_test::Pipe;
 using objstore_test::StoreTest;
 using objstore_test::text;
 
 namespace {
+
+/// A bound for waits that a failed assertion could leave hanging.
+constexpr auto kLongWait = 60s;
 
 /// A second handle on the test's store.
 Store second_handle(const std::string& name) {
@@ -326,4 +338,183 @@ TEST(Ticket, BinaryAndHexForms) {
     hex[5] = 'g';
     EXPECT_EQ(Ticket::from_hex(hex).error().status(), Status::invalid_argument);
     EXPECT_NE(t, Ticket{});
+}
+
+TEST_F(RefTest, TicketsOutstandingCountsTheProcesssTicketsUntilTaken) {
+    Store other = second_handle(name());
+    EXPECT_EQ(store_.tickets_outstanding().value(), 0u);
+    EXPECT_TRUE(store_.wait_tickets_taken(Timeout::no_wait())) << "none outstanding";
+    Ref ref = put_ref("on its way");
+    const Ticket ticket = ref.give().value();
+    EXPECT_EQ(store_.tickets_outstanding().value(), 1u);
+    EXPECT_EQ(other.tickets_outstanding().value(), 1u) << "the process's tickets, whichever handle gave them";
+    for (Timeout timeout : {Timeout::no_wait(), Timeout(0ms), Timeout(1us), Timeout(20ms), Timeout(-1s)}) {
+        auto waited = store_.wait_tickets_taken(timeout);
+        ASSERT_FALSE(waited) << timeout.milliseconds() << " ms";
+        EXPECT_EQ(waited.error().status(), Status::timeout) << waited.error();
+        EXPECT_NE(waited.error().message().find("1 tickets"), std::string::npos) << waited.error();
+    }
+    auto taken = other.take_ticket(ticket);
+    ASSERT_TRUE(taken) << taken.error();
+    EXPECT_EQ(store_.tickets_outstanding().value(), 0u);
+    EXPECT_TRUE(store_.wait_tickets_taken(Timeout::no_wait()));
+    EXPECT_TRUE(store_.wait_tickets_taken()) << "no timeout given: none outstanding, returns at once";
+}
+
+TEST_F(RefTest, TakesFromAnotherThreadEndTheWaitForTickets) {
+    Store other = second_handle(name());
+    Ref a = put_ref("a");
+    Ref b = put_ref("b");
+    const Ticket ta = a.give().value();
+    const Ticket tb = b.give().value();
+    EXPECT_EQ(store_.tickets_outstanding().value(), 2u);
+    std::optional<Ref> took_a, took_b;
+    std::thread taker([&] {
+        std::this_thread::sleep_for(30ms);
+        if (auto r = other.take_ticket(ta)) took_a.emplace(std::move(r).value());
+        std::this_thread::sleep_for(30ms);
+        if (auto r = other.take_ticket(tb)) took_b.emplace(std::move(r).value());
+    });
+    auto waited = store_.wait_tickets_taken(kLongWait);
+    auto left = store_.tickets_outstanding();
+    taker.join();
+    ASSERT_TRUE(waited) << waited.error();
+    EXPECT_EQ(left.value(), 0u) << "returned after the last take";
+    ASSERT_TRUE(took_a && took_b);
+    took_a.reset();
+    took_b.reset();
+    EXPECT_FALSE(contains(ta.id));
+    EXPECT_FALSE(contains(tb.id));
+}
+
+TEST_F(RefTest, ACancellerEndsTheWaitForTickets) {
+    objstore::Canceller stop;
+    ASSERT_TRUE(stop.cancel());
+    EXPECT_TRUE(store_.wait_tickets_taken(Timeout::forever(), stop)) << "none outstanding: only a wait is cancelled";
+    Ref ref = put_ref("kept waiting");
+    const Ticket ticket = ref.give().value();
+    auto at_once = store_.wait_tickets_taken(Timeout::forever(), stop);
+    ASSERT_FALSE(at_once);
+    EXPECT_EQ(at_once.error().status(), Status::cancelled) << "cancelled before the call";
+
+    ASSERT_TRUE(stop.reset());
+    std::promise<void> started;
+    auto waiter = std::async(std::launch::async, [&] {
+        started.set_value();
+        return store_.wait_tickets_taken(kLongWait, stop);
+    });
+    started.get_future().wait();
+    std::this_thread::sleep_for(20ms);  // waiting by now, most likely; either order must work
+    ASSERT_TRUE(stop.cancel());
+    auto cancelled = waiter.get();
+    ASSERT_FALSE(cancelled);
+    EXPECT_EQ(cancelled.error().status(), Status::cancelled) << cancelled.error();
+    EXPECT_EQ(store_.tickets_outstanding().value(), 1u);
+
+    objstore::Canceller moved = std::move(stop);
+    EXPECT_EQ(store_.wait_tickets_taken(Timeout::no_wait(), stop).error().status(),  // NOLINT(bugprone-use-after-move)
+              Status::invalid_argument)
+        << "a moved-from canceller";
+    Store none;
+    EXPECT_EQ(none.tickets_outstanding().error().status(), Status::invalid_argument);
+    EXPECT_EQ(none.wait_tickets_taken(Timeout::no_wait()).error().status(), Status::invalid_argument);
+    EXPECT_EQ(none.wait_tickets_taken(Timeout::no_wait(), moved).error().status(), Status::invalid_argument);
+
+    auto taken = store_.take_ticket(ticket);
+    ASSERT_TRUE(taken) << taken.error();
+    EXPECT_TRUE(store_.wait_tickets_taken(Timeout::forever(), moved));
+}
+
+TEST_F(RefTest, ATicketLingerOutOfRangeIsAnInvalidArgument) {
+    objstore::Options options;
+    options.ticket_linger = -1ms;
+    EXPECT_EQ(Store::attach(name(), options).error().status(), Status::invalid_argument);
+    options.ticket_linger = std::chrono::milliseconds(0x100000000LL);
+    EXPECT_EQ(Store::attach(name(), options).error().status(), Status::invalid_argument);
+    options.ticket_linger = std::chrono::hours(24 * 49);  // just below 2^32 ms
+    auto lingering = Store::attach(name(), options);
+    ASSERT_TRUE(lingering) << lingering.error();  // no ticket out: its close does not wait
+    EXPECT_TRUE(lingering->close());
+}
+
+namespace {
+
+/// A forked child that attaches with `options`, puts a REFCOUNTED object
+/// holding `payload` and gives its reference; it sends the ticket's hex
+/// form through `pipe`, then 'c', closes its Store (its only handle: the
+/// detach, which waits for the take up to the linger), then 'd'.
+int give_then_close(const std::string& name, const objstore::Options& options, Pipe& pipe,
+                    std::string_view payload) {
+    auto mine = Store::attach(name, options);
+    if (!mine) return 1;
+    auto ref = mine->put_ref(objstore::as_bytes(payload));
+    if (!ref) return 2;
+    auto ticket = ref->give();
+    if (!ticket) return 3;
+    for (char c : ticket->to_hex()) {
+        if (!pipe.send(c)) return 4;
+    }
+    if (!pipe.send('c')) return 5;
+    if (!mine->close()) return 6;
+    return pipe.send('d') ? 0 : 7;
+}
+
+/// The ticket a give_then_close child sends (an empty optional if it does
+/// not).
+std::optional<Ticket> receive_ticket(Pipe& pipe) {
+    std::string hex;
+    char c;
+    while (hex.size() < 2 * Ticket::size && pipe.receive(c)) hex += c;
+    auto ticket = Ticket::from_hex(hex);
+    return ticket ? std::optional<Ticket>(*ticket) : std::nullopt;
+}
+
+}  // namespace
+
+TEST_F(RefTest, ADetachWaitsForItsTicketsUpToTheLinger) {
+    Pipe pipe;
+    ASSERT_TRUE(pipe.ok());
+    objstore::Options options;
+    options.ticket_linger = 30s;
+    Child giver([&] { return give_then_close(name(), options, pipe, "kept by the linger"); });
+    ASSERT_TRUE(giver.started());
+    pipe.close_write();
+    std::optional<Ticket> ticket = receive_ticket(pipe);
+    ASSERT_TRUE(ticket);
+    char c = 0;
+    ASSERT_TRUE(pipe.receive(c));
+    ASSERT_EQ(c, 'c');
+    std::this_thread::sleep_for(200ms);  // without the linger the ticket would be gone by now
+    EXPECT_EQ(stats().tickets, 1u) << "the closing giver keeps its ticket";
+    const auto take_time = std::chrono::steady_clock::now();
+    auto taken = store_.take_ticket(*ticket);
+    ASSERT_TRUE(taken) << taken.error();
+    EXPECT_EQ(text(store_.get(ticket->id, Timeout::no_wait()).value().data()), "kept by the linger");
+    ASSERT_TRUE(pipe.receive(c));
+    EXPECT_EQ(c, 'd');
+    EXPECT_LT(std::chrono::steady_clock::now() - take_time, 20s) << "the take, not the 30 s linger, ended the detach";
+    EXPECT_EQ(giver.wait(), 0);
+    *taken = Ref();
+    EXPECT_FALSE(contains(ticket->id)) << "the taker's reference was the last";
+}
+
+TEST_F(RefTest, WithoutALingerADetachDropsItsTickets) {
+    Pipe pipe;
+    ASSERT_TRUE(pipe.ok());
+    Child giver([&] { return give_then_close(name(), objstore::Options{}, pipe, "goes with its giver"); });
+    ASSERT_TRUE(giver.started());
+    pipe.close_write();
+    std::optional<Ticket> ticket = receive_ticket(pipe);
+    ASSERT_TRUE(ticket);
+    char c = 0;
+    ASSERT_TRUE(pipe.receive(c));
+    ASSERT_EQ(c, 'c');
+    ASSERT_TRUE(pipe.receive(c));
+    ASSERT_EQ(c, 'd');  // the giver's close is back
+    EXPECT_EQ(giver.wait(), 0);
+    auto taken = store_.take_ticket(*ticket);
+    ASSERT_FALSE(taken);
+    EXPECT_EQ(taken.error().status(), Status::not_found);
+    EXPECT_FALSE(contains(ticket->id));
+    EXPECT_EQ(stats().tickets, 0u);
 }
