@@ -13,6 +13,7 @@ mod numpy;
 mod pins;
 mod refs;
 mod store;
+mod wait_set;
 
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -49,6 +50,7 @@ fn _objstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(refs::_take_ref, m)?)?;
     m.add_class::<store::Pin>()?;
     m.add_class::<store::Creation>()?;
+    m.add_class::<wait_set::PyWaitSet>()?;
     m.add_function(wrap_pyfunction!(_destroy, m)?)?;
     m.add_function(wrap_pyfunction!(_store_path, m)?)?;
     m.add("VERSION", objstore::VERSION)?;

@@ -28,6 +28,7 @@ use crate::interrupt::wait_interruptibly;
 use crate::numpy;
 use crate::pins::{fork_gen, CreationState, Handle, Owner, PinState};
 use crate::refs::ObjectRef;
+use crate::wait_set::PyWaitSet;
 
 /// Copies of at least this many bytes run with the GIL released.
 const DETACH_BYTES: usize = 256 << 10;
@@ -154,7 +155,7 @@ pub fn timeout_arg(timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Durati
     Ok(Some(Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX)))
 }
 
-fn fmt_secs(d: Duration) -> String {
+pub(crate) fn fmt_secs(d: Duration) -> String {
     let s = d.as_secs_f64();
     let t = format!("{s}");
     if t.contains('e') {
@@ -1284,6 +1285,21 @@ impl StoreCore {
             }
         }
         Ok((yes, no))
+    }
+
+    /// A wait set of ``refs`` (objstore._objstore.WaitSet), for
+    /// ``Store.as_completed``: its objects are handed out once each as they
+    /// are sealed, each wait looking only at what was sealed since the last
+    /// (``os_wait_set_new``). An ID given twice is kept once.
+    fn _wait_set(&self, py: Python<'_>, refs: &Bound<'_, PyAny>) -> PyResult<PyWaitSet> {
+        let h = self.handle(py)?;
+        PyWaitSet::new(py, &h.store, refs)
+    }
+
+    /// How many wait sets, of every process, the store counts (its sealers
+    /// log while there is one): for tests that a set is freed.
+    fn _wait_sets_counted(&self, py: Python<'_>) -> PyResult<u64> {
+        Ok(self.handle(py)?.store.wait_sets_counted())
     }
 
     /// The counters, in the order of StoreStats' fields.

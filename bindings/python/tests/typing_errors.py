@@ -9,3 +9,5 @@ objstore.ObjectID(12)  # E: neither bytes nor hex
 n: int = store.stats()  # E: a StoreStats
 store.delete("abc")  # E: not an ObjectID
 bad_ref: objstore.ObjectRef = store.put(b"x", refcounted=False)  # E: a plain ObjectID
+objstore.as_completed(store.put(b"x"))  # E: a list of IDs, not one
+store.as_completed([b"id"])  # E: ObjectIDs, not bytes

@@ -24,6 +24,9 @@ def use(name: str) -> int:
         plain: objstore.ObjectID = store.put(3, refcounted=False)
         named: objstore.ObjectRef = store.put(4, id=objstore.ObjectID(bytes(20)), refcounted=True)
         ready, not_ready = counted.store.wait([counted, plain, named], num_returns=3, timeout=0)
+        done: list[objstore.ObjectRef] = [r for r in objstore.as_completed([counted, named], timeout=0)]
+        firsts: objstore.ObjectID = next(store.as_completed([plain, counted]))
+        del done, firsts
         tickets: int = stats.tickets + stats.references
         del ready, not_ready, tickets
         infos = [info.state for info in store.objects()]

@@ -37,15 +37,28 @@ from __future__ import annotations
 
 import math
 import os
+import time
 import types
 import weakref
-from typing import Any, Callable, Coroutine, Iterator, NamedTuple, Sequence, Union, overload
+from typing import (
+    Any,
+    Callable,
+    Coroutine,
+    Generator,
+    Iterable,
+    Iterator,
+    NamedTuple,
+    Sequence,
+    TypeVar,
+    Union,
+    overload,
+)
 
 from . import _aio
 from . import _format as fmt
 from . import _objstore
 from ._objstore import ObjectID, ObjectRef, StoreCore
-from .errors import InvalidArgument, StoreNotFound
+from .errors import InvalidArgument, StoreNotFound, Timeout
 
 __all__ = [
     "ObjectID",
@@ -64,6 +77,8 @@ __all__ = [
 _PREFAULT, _HUGEPAGES, _ANY_OWNER = 4, 8, 16
 
 Refs = Union[ObjectID, Sequence[ObjectID]]
+# The references as_completed hands back: those it was given.
+_R = TypeVar("_R", bound=ObjectID)
 
 
 # --------------------------------------------------------------- records
@@ -451,6 +466,48 @@ class Store(StoreCore):
         data, meta, pin = self._get_buffer(ref, timeout)
         return Buffer(ref, data, meta, pin)
 
+    # ---- wait
+
+    def as_completed(
+        self, refs: Iterable[_R], timeout: float | None = None, *, canceller: _objstore.Canceller | None = None
+    ) -> Generator[_R, None, None]:
+        """The references ``refs`` (ObjectIDs of this store), each once, in
+        the order their objects are sealed, as ``concurrent.futures``'
+        ``as_completed`` yields futures: those sealed already first, in
+        the order given::
+
+            for ref in store.as_completed(refs):
+                use(store.get(ref))
+
+        It yields the very objects given (an ObjectRef stays one) and gets
+        no value, pins nothing. An ID given twice is yielded once (the first
+        object that gave it), as ``concurrent.futures.as_completed`` does.
+
+        A wait set (``os_wait_set_new``): the references are looked up
+        once, when this is called, and each wait after looks only at what
+        was sealed since the last, so taking N results costs O(N) in all,
+        where a ``while pending: ready, pending = store.wait(pending)`` loop
+        looks at every pending reference on every call (O(N²)).
+
+        ``timeout`` (seconds from this call; None: for ever): when it has
+        passed and no object not yielded yet is sealed, the next step raises
+        Timeout (a TimeoutError). Ctrl-C interrupts a wait at once
+        (KeyboardInterrupt), and so does ``canceller`` (a Canceller) from
+        another thread (Cancelled); the wait runs without the GIL. An
+        object deleted before it was sealed (or before this call) is never
+        yielded; one deleted after may be (a get then raises
+        ObjectNotFound).
+
+        The set is freed when the generator ends, is closed (``close()``,
+        or leaving a ``for`` loop by ``break`` and dropping it) or is
+        garbage-collected; while any set exists, the store's sealers log
+        their seals for it. It keeps working if this Store is closed."""
+        deadline = None if timeout is None else time.monotonic() + _seconds(timeout)
+        if canceller is not None and not isinstance(canceller, _objstore.Canceller):
+            raise TypeError(f"canceller must be an objstore.Canceller, not {type(canceller).__name__}")
+        return _completed(self._wait_set(refs), timeout, deadline, canceller)
+
+    # ---- the rest
     # ---- the rest
 
     def stats(self) -> StoreStats:
@@ -475,6 +532,38 @@ class Store(StoreCore):
         or deleted but still pinned); ObjectNotFound if there is no such
         object."""
         return [ProcessInfo(*p) for p in self._pin_holders(ref)]
+
+
+def _seconds(timeout: Any) -> float:
+    """A timeout in seconds, checked (>= 0; inf: for ever)."""
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be None or a number of seconds, not {type(timeout).__name__}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be None or >= 0 seconds, not {timeout!r}")
+    return float(timeout)
+
+
+def _completed(
+    wait_set: _objstore.WaitSet, timeout: float | None, deadline: float | None, canceller: _objstore.Canceller | None
+) -> Generator[Any, None, None]:
+    """Store.as_completed's generator over a WaitSet, which it frees when
+    it ends, is closed or is collected."""
+    try:
+        while True:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            try:
+                batch = wait_set.next(None, left, canceller)
+            except Timeout as e:
+                raise Timeout(
+                    f"as_completed: {wait_set.remaining} of {len(wait_set)} objects were not sealed within {timeout}s",
+                    e.status,
+                    e.status_name,
+                ) from None
+            if not batch:
+                return
+            yield from batch
+    finally:
+        wait_set.close()
 
 
 # --------------------------------------------------------------- handed out
