@@ -48,6 +48,7 @@ fn _objstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<refs::ObjectRef>()?;
     m.add_class::<cancel::PyCanceller>()?;
     m.add_function(wrap_pyfunction!(refs::_take_ref, m)?)?;
+    m.add_function(wrap_pyfunction!(refs::_one_store, m)?)?;
     m.add_class::<store::Pin>()?;
     m.add_class::<store::Creation>()?;
     m.add_class::<wait_set::PyWaitSet>()?;

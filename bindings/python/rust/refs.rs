@@ -65,7 +65,7 @@ use std::time::{Duration, Instant};
 use objstore::{ErrorKind, ObjectId};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyTuple};
+use pyo3::types::{PyBytes, PyList, PyTuple};
 
 use crate::errors;
 use crate::ids::{self, PyObjectId};
@@ -324,6 +324,20 @@ fn ticket_room_timeout(py: Python<'_>) -> PyResult<Duration> {
     Duration::try_from_secs_f64(seconds.max(0.0)).map_err(|_| {
         pyo3::exceptions::PyValueError::new_err("objstore.TICKET_ROOM_TIMEOUT must be a number of seconds")
     })
+}
+
+/// Whether every item of ``refs`` is an ObjectRef of the store the first
+/// one names (objstore.wait's and objstore.as_completed's check that their
+/// references share a store): compares the names an ObjectRef keeps, where
+/// ``ref.store`` would look up a Store per reference (a Python call each,
+/// most of the cost of a ``ray.wait`` loop's calls). ``ref.store`` of two
+/// ObjectRefs is the same Store exactly when their names are the same.
+#[pyfunction]
+pub fn _one_store(refs: &Bound<'_, PyList>) -> bool {
+    let Some(first) = refs.iter().next() else { return false };
+    let Ok(first) = first.cast_into::<ObjectRef>() else { return false };
+    let name = &first.get().name;
+    refs.iter().all(|r| r.cast::<ObjectRef>().is_ok_and(|r| r.get().name == *name))
 }
 
 /// Unpickle an ObjectRef: attach to the store ``name`` (as unpickling a

@@ -286,6 +286,19 @@ def test_bad_arguments(store_name, store):
         store.as_completed([a])
 
 
+def test_references_through_two_stores_of_one_name_are_of_one_store(store):
+    # ObjectRefs name their store: put through two Stores of the same name,
+    # they are of one store for objstore.wait and objstore.as_completed.
+    twin = objstore.Store(store.name)
+    try:
+        a, b = store.put(b"a"), twin.put(b"b")
+        assert list(objstore.as_completed([a, b], timeout=0)) == [a, b]
+        assert objstore.wait([a, b], num_returns=2, timeout=0) == ([a, b], [])
+        del a, b
+    finally:
+        twin.close()
+
+
 def test_deleted_objects(store):
     # Deleted before the set is made: never sealed as far as it can see.
     gone = store.put(b"gone", refcounted=False)

@@ -226,6 +226,8 @@ def _store_of(refs: list[Any], what: str) -> Store:
     if not isinstance(first, ObjectRef):
         raise TypeError(f"{what}: plain ObjectIDs do not say their store: pass store=")
     store = first.store
+    if _objstore._one_store(refs):
+        return store
     for r in refs[1:]:
         if not isinstance(r, ObjectRef) or r.store is not store:
             raise ValueError(f"{what}: every reference must be an ObjectRef of one store (or pass store=)")
