@@ -13,6 +13,11 @@
 //! (NotFound) — the parent checks that its giver was indeed killed — and
 //! some tickets are given and never sent, and must go with their giver.
 //!
+//! Workers also keep wait sets over IDs they and their neighbours put: what
+//! a set hands out reads back intact if it is still there, and at the end no
+//! set of a killed worker is still counted by the store (the count that
+//! makes sealers log their seals).
+//!
 //! A collect also removes spill files that no object owns, so the last
 //! third of the run has none (neither the parent's nor the workers'):
 //! before the final collect the spill files must be those of the spilled
@@ -319,4 +324,6 @@ fn soak_refs() {
     );
     assert_eq!((st.tickets, st.pinned_count, st.spilled_count, st.spilled_bytes), (0, 0, 0, 0), "{st:?}");
     assert_eq!(dir.files(), Vec::<String>::new(), "spill files left");
+    assert!(reports.count("wait set next:ok") > 0, "no wait set handed anything out");
+    assert_eq!(s.wait_sets_counted(), 0, "wait sets of killed workers still counted after the collect");
 }

@@ -1094,6 +1094,7 @@ fn ref_soak_worker(name: &str, child: u32, seed: u64, collect_until: u64) {
     // a while fills it on its own.
     const MAX_UNSENT: u32 = 256;
     let mut unsent = 0u32;
+    let mut wait_set: Option<objstore::WaitSet> = None;
     let kind = |r: &objstore::Result<()>| match r {
         Ok(()) => "ok".to_string(),
         Err(e) => format!("{:?}", e.kind()),
@@ -1446,6 +1447,43 @@ fn ref_soak_worker(name: &str, child: u32, seed: u64, collect_until: u64) {
                         tally.add("get held", &format!("{:?}", e.kind()));
                         fail(format!("get of held {id}: {:?} {}", e.kind(), e.message()));
                     }
+                }
+            }
+            // a wait set over IDs that this worker and its neighbours put
+            // or will put: what it hands out was sealed, and reads back
+            // intact if it is still there; a set made anew now and then
+            // (the store counts the sets of a killed worker out at reclaim)
+            92..=94 => {
+                if wait_set.is_none() || rng.below(8) == 0 {
+                    let other = (child as u64).saturating_sub(4).max(1) + rng.below(8);
+                    let from = n.saturating_sub(8);
+                    let ids: Vec<ObjectId> = (from..from + 64).map(|k| derived_id(other as u32, k)).collect();
+                    match s.wait_set(&ids) {
+                        Ok(set) => {
+                            tally.add("wait set", "ok");
+                            wait_set = Some(set);
+                        }
+                        Err(e) => fail(format!("wait set: {:?} {}", e.kind(), e.message())),
+                    }
+                }
+                let Some(set) = wait_set.as_mut() else { continue };
+                match set.next(4, Some(Duration::from_millis(rng.below(2))), None) {
+                    Ok(got) => {
+                        tally.add("wait set next", if got.is_empty() { "all handed out" } else { "ok" });
+                        for i in got {
+                            let id = set.ids()[i];
+                            match s.get(&id, Some(Duration::ZERO)) {
+                                Ok(obj) if obj.data() != soak_content_for(&id).as_slice() => {
+                                    fail(format!("wait set: object {id} read back wrong ({} bytes)", obj.data().len()))
+                                }
+                                Ok(_) => tally.add("get handed out", "ok"),
+                                Err(e) if e.kind() == ErrorKind::NotFound => tally.add("get handed out", "NotFound"),
+                                Err(e) => fail(format!("get of handed out {id}: {:?} {}", e.kind(), e.message())),
+                            }
+                        }
+                    }
+                    Err(e) if e.kind() == ErrorKind::Timeout => tally.add("wait set next", "Timeout"),
+                    Err(e) => fail(format!("wait set next: {:?} {}", e.kind(), e.message())),
                 }
             }
             _ => {
