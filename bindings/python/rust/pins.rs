@@ -23,10 +23,12 @@
 //!   `FORK_GEN` is bumped in every fork child (pthread_atfork), so that
 //!   "is this the process that made it?" costs a load, not a getpid().
 
+use std::mem::ManuallyDrop;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Once};
 
 use objstore::ObjectId;
+use pyo3::Python;
 
 /// Bumped in the child of every fork.
 pub static FORK_GEN: AtomicU64 = AtomicU64::new(0);
@@ -49,11 +51,36 @@ pub fn fork_gen() -> u64 {
 
 /// One attachment to a store, made in fork generation `gen`.
 pub struct Handle {
-    pub store: objstore::Store,
+    pub store: ManuallyDrop<objstore::Store>,
     pub gen: u64,
 }
 
+impl Drop for Handle {
+    fn drop(&mut self) {
+        // SAFETY: taken once, here, and not used after.
+        let store = unsafe { ManuallyDrop::take(&mut self.store) };
+        if !(self.is_current() && store.tickets_outstanding().is_ok_and(|n| n > 0)) {
+            drop(store);
+            return;
+        }
+        // The last handle of the process detaches, and a detach waits up to
+        // the store's ticket_linger for this process's tickets to be taken:
+        // with the GIL released, so that the other threads run meanwhile
+        // (among them, perhaps, the one that sends the pickles whose
+        // tickets it waits for). Attaching is a no-op on a thread that
+        // holds the GIL; where the interpreter is shutting down it is
+        // refused, and the store goes here.
+        let mut store = Some(store);
+        let _ = Python::try_attach(|py| py.detach(|| drop(store.take())));
+        drop(store);
+    }
+}
+
 impl Handle {
+    pub fn new(store: objstore::Store) -> Handle {
+        Handle { store: ManuallyDrop::new(store), gen: fork_gen() }
+    }
+
     #[inline]
     pub fn is_current(&self) -> bool {
         self.gen == fork_gen()

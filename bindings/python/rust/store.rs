@@ -26,7 +26,7 @@ use crate::gil::GilCell;
 use crate::ids::{self, PyObjectId};
 use crate::interrupt::wait_interruptibly;
 use crate::numpy;
-use crate::pins::{fork_gen, CreationState, Handle, Owner, PinState};
+use crate::pins::{CreationState, Handle, Owner, PinState};
 use crate::refs::ObjectRef;
 use crate::wait_set::PyWaitSet;
 
@@ -370,7 +370,7 @@ impl StoreCore {
                 opts.attach_only = true;
                 let store = objstore::Store::open(&name, &opts)
                     .map_err(|e| errors::from_core(py, &e, &format!("open store {name:?}")))?;
-                let fresh = Arc::new(Handle { store, gen: fork_gen() });
+                let fresh = Arc::new(Handle::new(store));
                 let (h, old) = self.state.with(py, |st| match &st.handle {
                     Some(h) if h.is_current() => (h.clone(), None), // another thread was first
                     Some(_) => {
@@ -872,7 +872,7 @@ impl StoreCore {
             }
         })?;
         let reattach = Options { prefault, hugepages, any_owner, ticket_linger, ..Options::default() };
-        let fresh = Arc::new(Handle { store, gen: fork_gen() });
+        let fresh = Arc::new(Handle::new(store));
         let pid = std::process::id();
         let old = self.state.with(py, |st| {
             st.name = name;

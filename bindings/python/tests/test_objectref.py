@@ -13,6 +13,7 @@ import os
 import pickle
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -371,6 +372,41 @@ def put_and_pickle(store, value):
 
 def put_value(store, value):
     return store.put(value)
+
+
+def unpickle_from(conn):
+    """Receive a pickled reference and report what it holds (or why not)."""
+    data = conn.recv()
+    try:
+        ref = pickle.loads(data)
+        conn.send(("ok", ref.store.get(ref)))
+    except objstore.ObjectStoreError as e:
+        conn.send(("error", str(e)))
+
+
+def test_a_detach_waits_for_its_tickets_with_the_gil_released(store_name, processes):
+    """The last handle's detach waits for the process's tickets (its
+    ticket_linger): with the GIL released, so that another thread, here
+    the one that sends the pickle whose ticket it waits for, runs
+    meanwhile. With the GIL held, the pickle would leave only after the
+    linger, its ticket dropped, and the receiver would fail."""
+    s = objstore.Store(store_name, capacity=1 << 20, ticket_linger=10)
+    ref = s.put(b"sent while its giver detaches")
+    data = pickle.dumps(ref)
+    ours, theirs = multiprocessing.get_context("spawn").Pipe()
+    start(processes, "spawn", unpickle_from, theirs)
+
+    def send_later():
+        time.sleep(0.3)
+        ours.send(data)
+
+    sender = threading.Thread(target=send_later)
+    sender.start()
+    s.close()
+    del ref  # the last handle: the detach waits for the ticket
+    gc.collect()
+    sender.join()
+    assert ours.recv() == ("ok", b"sent while its giver detaches")
 
 
 @pytest.mark.parametrize("method", METHODS)
