@@ -39,6 +39,31 @@ func newCanceller(op string) (*C.os_canceller, error) {
 	return c, nil
 }
 
+// cancelWhenDone has the C canceller c cancelled when ctx is done, for the
+// length of one C call: at once if ctx is done already (its AfterFunc runs
+// in a goroutine of its own, perhaps after the call began to wait). The
+// function it returns, called once the call is back, stops that and says
+// whether c was cancelled through ctx, having let that cancel finish: then
+// c must be reset before it serves another call.
+func cancelWhenDone(ctx context.Context, c *C.os_canceller) (settle func() (cancelled bool)) {
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		C.os_canceller_cancel(c)
+		close(fired)
+	})
+	early := ctx.Err() != nil
+	if early {
+		C.os_canceller_cancel(c)
+	}
+	return func() bool {
+		if stop() {
+			return early
+		}
+		<-fired
+		return true
+	}
+}
+
 // waitCanceller returns the canceller a wait of ctx uses and a function
 // to call, while the call still holds s.mu shared, once the wait is over.
 // It fails with ErrClosed once Close has begun.
@@ -72,24 +97,9 @@ func (s *Store) waitCanceller(op string, ctx context.Context) (*C.os_canceller, 
 	s.waits[c] = struct{}{}
 	s.waitsMu.Unlock()
 
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		C.os_canceller_cancel(c)
-		close(fired)
-	})
-	if ctx.Err() != nil {
-		// Done already: the AfterFunc runs soon, in a goroutine of its own;
-		// cancel now so that the call does not begin to wait meanwhile.
-		C.os_canceller_cancel(c)
-	}
+	settle := cancelWhenDone(ctx, c)
 	done := func() {
-		cancelled := false
-		if !stop() {
-			// The AfterFunc has started: let it finish with c before c is
-			// reset or reused.
-			<-fired
-			cancelled = true
-		}
+		cancelled := settle()
 		s.waitsMu.Lock()
 		defer s.waitsMu.Unlock()
 		delete(s.waits, c)

@@ -170,23 +170,13 @@ func (w *WaitSet) watch(ctx context.Context) func() {
 		return func() {}
 	}
 	c := w.cancel
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		C.os_canceller_cancel(c)
-		close(fired)
-	})
-	if ctx.Err() != nil {
-		// Done already: cancel now, so that the call does not begin to
-		// wait before the AfterFunc's goroutine runs.
-		C.os_canceller_cancel(c)
-	}
+	settle := cancelWhenDone(ctx, c)
 	return func() {
-		if stop() {
+		if !settle() {
 			return
 		}
-		// The AfterFunc has started: let it finish with c, then re-arm c
-		// for the next call, unless Close cancelled it for good.
-		<-fired
+		// Cancelled through ctx: re-arm c for the next call, unless Close
+		// cancelled it for good.
 		w.closeMu.Lock()
 		defer w.closeMu.Unlock()
 		if !w.closing {
