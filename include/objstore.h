@@ -229,8 +229,10 @@
 #define OS_OBJECT_REFCOUNTED 1
 
 /**
- * Object flag: may be deleted, least recently used first, when memory runs
- * short.
+ * Object flag: may be deleted when memory runs short, before anything is
+ * spilled: least recently used first, and for an allocation that needs a
+ * run of pages (or a new slab), the entries that empty the cheapest such
+ * run, those not read lately first (not every entry in the store).
  */
 #define OS_OBJECT_EVICTABLE 2
 

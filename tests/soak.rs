@@ -1,5 +1,6 @@
 //! The torture soak: many processes doing random operations on a small
-//! spilling store, each call checked against the statuses the
+//! spilling store (plain objects spilled, cache entries evicted to make
+//! room), each call checked against the statuses the
 //! documentation allows in its situation, while processes are SIGKILLed and
 //! SIGSTOPped at random. At the end every sealed, undeleted object reads
 //! back intact, and after deleting everything and one collect the store and
@@ -146,10 +147,11 @@ fn soak() {
     let st = s.stats().unwrap();
     let ops: u64 = reports.statuses.values().sum();
     eprintln!(
-        "soak: {seconds} s, {} worker processes, {ops} operations, {kills} kills, {stops} stops, {} spills, {} restores",
+        "soak: {seconds} s, {} worker processes, {ops} operations, {kills} kills, {stops} stops, {} spills, {} restores, {} evictions",
         next_child - 1,
         st.spills_total,
-        st.restores_total
+        st.restores_total,
+        st.evictions_total
     );
     for (k, v) in &reports.statuses {
         eprintln!("soak:   {k:<28} {v}");
@@ -161,6 +163,7 @@ fn soak() {
         &reports.failures[..reports.failures.len().min(10)]
     );
     assert!(ops > 0 && st.spills_total > 0 && st.restores_total > 0, "the soak did not exercise spilling: {st:?}");
+    assert!(st.evictions_total > 0, "the soak did not exercise eviction: {st:?}");
 
     // Every object reported put and never deleted is there, intact; one
     // whose delete was interrupted may be there, and then intact too.

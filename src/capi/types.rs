@@ -37,8 +37,10 @@ pub const OS_LIST_END: u64 = u64::MAX;
 /// Object flag (`os_put_ex`, `os_create_ex`): freed when no process holds a
 /// reference or a pin.
 pub const OS_OBJECT_REFCOUNTED: u32 = 1;
-/// Object flag: may be deleted, least recently used first, when memory runs
-/// short.
+/// Object flag: may be deleted when memory runs short, before anything is
+/// spilled: least recently used first, and for an allocation that needs a
+/// run of pages (or a new slab), the entries that empty the cheapest such
+/// run, those not read lately first (not every entry in the store).
 pub const OS_OBJECT_EVICTABLE: u32 = 2;
 const _: () =
     assert!(OS_OBJECT_REFCOUNTED == crate::OBJECT_REFCOUNTED && OS_OBJECT_EVICTABLE == crate::OBJECT_EVICTABLE);

@@ -310,6 +310,41 @@ impl Attachment {
         })
     }
 
+    /// Allocates `total` bytes for descriptor `d` with room made by `room`,
+    /// round after round, until it fits, nothing more can move, or the steps
+    /// of other processes in the way do not settle in time (None then).
+    fn allocate_making_room(
+        &self,
+        alloc: &Allocator<'_>,
+        room: &RoomMaker<'_>,
+        d: u32,
+        total: u64,
+    ) -> Result<Option<u64>> {
+        let mut waiting = Backoff::new();
+        for _ in 0..MAX_ROOM_ROUNDS {
+            if let Some(off) = alloc.try_allocate(d, total, false, None)? {
+                return Ok(Some(off));
+            }
+            match room.make_room(total)? {
+                Room::Claimed { start, count } => {
+                    if let Some(off) = alloc.try_allocate(d, total, false, Some((start, count)))? {
+                        return Ok(Some(off));
+                    }
+                }
+                Room::Progress => {}
+                // Others are in the middle of steps that settle in
+                // microseconds (or are stopped, and never do).
+                Room::Busy => {
+                    if !waiting.wait() {
+                        break;
+                    }
+                }
+                Room::Exhausted => break,
+            }
+        }
+        Ok(None)
+    }
+
     // ----- backing memory ------------------------------------------------------
 
     /// Reserves and maps the whole arena now (OS_OPEN_PREFAULT).
@@ -352,10 +387,17 @@ impl Provision for Attachment {
                 return Ok(off);
             }
         }
-        // Cache entries go first, before anything is spilled: evict some,
-        // try again (empty slabs returned to the pool, so that blocks of one
-        // size make room for another), until the allocation fits or none
-        // is left.
+        // Cache entries go first, before anything is spilled: those that
+        // empty the cheapest window of pages (or free a block of the class)
+        // when there is one without plain objects; if not, least recently
+        // used first, retrying as they go (empty slabs returned to the pool,
+        // so that blocks of one size make room for another), until the
+        // allocation fits or none is left.
+        if evict::may_be_left(&self.region) {
+            if let Some(off) = self.allocate_making_room(&alloc, &RoomMaker::evicting(alloc), d, total)? {
+                return Ok(off);
+            }
+        }
         for _ in 0..MAX_ROOM_ROUNDS {
             if evict::evict(&alloc, total) == 0 {
                 break;
@@ -369,28 +411,8 @@ impl Provision for Attachment {
             }
         }
         if let Some(spiller) = self.spiller() {
-            let room = RoomMaker { spiller };
-            let mut waiting = Backoff::new();
-            for _ in 0..MAX_ROOM_ROUNDS {
-                if let Some(off) = alloc.try_allocate(d, total, false, None)? {
-                    return Ok(off);
-                }
-                match room.make_room(total)? {
-                    Room::Claimed { start, count } => {
-                        if let Some(off) = alloc.try_allocate(d, total, false, Some((start, count)))? {
-                            return Ok(off);
-                        }
-                    }
-                    Room::Progress => {}
-                    // Others are in the middle of steps that settle in
-                    // microseconds (or are stopped, and never do).
-                    Room::Busy => {
-                        if !waiting.wait() {
-                            break;
-                        }
-                    }
-                    Room::Exhausted => break,
-                }
+            if let Some(off) = self.allocate_making_room(&alloc, &RoomMaker::spilling(spiller), d, total)? {
+                return Ok(off);
             }
         }
         alloc.give_back_all_kept_blocks();

@@ -2,6 +2,12 @@
 //! entries) are deleted, least recently used first, before anything is
 //! spilled; they are never spilled.
 //!
+//! An allocation first evicts by window (`room::RoomMaker::evicting`): an
+//! entry of its size class, or the entries that empty the cheapest run of
+//! pages it needs. This module's plain least-recently-used order comes
+//! after, for what no window of entries alone can serve (entries and plain
+//! objects interleaved): every entry then goes before anything is spilled.
+//!
 //! A store-wide hint word, `[evictable puts:63 | none left:1]`, spares a
 //! store without cache entries the scan: a put of an evictable object adds
 //! 2 and clears the low bit (one CAS); a scan that finds none (pinned or
@@ -22,6 +28,7 @@ use super::alloc::{footprint, Allocator};
 use super::lifecycle::Objects;
 use crate::shared::descriptor::{flags, Location, State};
 use crate::shared::layout::Global;
+use crate::shared::region::Region;
 
 /// Descriptors the hand moves over at a time.
 const STRIDE: u64 = 64;
@@ -85,8 +92,15 @@ pub(crate) fn evict(alloc: &Allocator<'_>, bytes: u64) -> u64 {
     freed
 }
 
+/// Whether evictable objects may be left in the store (the hint word says
+/// none was put, or a scan found none since the last put, otherwise).
+pub(crate) fn may_be_left(region: &Region) -> bool {
+    let seen = region.global(Global::EvictableHint).load(Ordering::SeqCst);
+    seen & 1 == 0 && seen != 0
+}
+
 /// Notes the put of an evictable object (before it becomes visible).
-pub(crate) fn note_evictable_put(region: &crate::shared::region::Region) {
+pub(crate) fn note_evictable_put(region: &Region) {
     let hint = region.global(Global::EvictableHint);
     let _ = hint.fetch_update(Ordering::SeqCst, Ordering::Relaxed, |v| Some((v & !1).wrapping_add(2)));
 }

@@ -1,11 +1,17 @@
-//! Making room under memory pressure: which objects to spill so that an
-//! allocation can succeed.
+//! Making room under memory pressure: which objects to move out of memory
+//! so that an allocation can succeed, by evicting cache entries (EVICTABLE
+//! objects, deleted) or, once none helps, by spilling plain objects.
 //!
 //! For a block of a size class, first a slab of the class with a free block,
 //! then objects of the same class in slabs this process may allocate from;
 //! for anything else (and when that fails), the cheapest window of
 //! contiguous pages that can be emptied: free pages, runs of unpinned
 //! sealed objects, slabs of them (taken from their owners if need be).
+//! Evicting chooses its victims so too, not in plain least-recently-used
+//! order: objects freed one by one wherever they lie rarely empty a whole
+//! slab, let alone a run of pages, so a large allocation in a store full of
+//! small cache entries would empty most of the cache (and could still find
+//! no run long enough), where a window holds just what it needs.
 //! Recently read objects (their CLOCK bit set) cost more, and a pass over
 //! them clears the bit (a second chance). The emptied window is claimed at
 //! once for the allocation, so that other processes cannot take it first.
@@ -17,7 +23,7 @@
 
 use std::sync::atomic::Ordering;
 
-use super::alloc::footprint;
+use super::alloc::{footprint, Allocator};
 use super::lifecycle::Objects;
 use super::spill::Spiller;
 use crate::error::Result;
@@ -29,30 +35,83 @@ use crate::shared::pages::PageEntry;
 /// Bytes of small objects spilled together when a size class runs out.
 const SPILL_BATCH_BYTES: u64 = 1 << 20;
 
-/// Makes room for one process, through its spiller.
+/// Makes room for one process, by evicting or by spilling.
 pub(crate) struct RoomMaker<'a> {
-    pub spiller: Spiller<'a>,
+    alloc: Allocator<'a>,
+    by: By<'a>,
+}
+
+/// How a room maker moves objects out of memory.
+enum By<'a> {
+    /// Sealed EVICTABLE objects are deleted; plain ones stay.
+    Evicting,
+    /// Plain sealed objects are written to the spill medium; EVICTABLE ones
+    /// stay (they are evicted, never spilled).
+    Spilling(Spiller<'a>),
 }
 
 impl<'a> RoomMaker<'a> {
+    /// Makes room by evicting cache entries.
+    pub(crate) fn evicting(alloc: Allocator<'a>) -> RoomMaker<'a> {
+        RoomMaker { alloc, by: By::Evicting }
+    }
+
+    /// Makes room by spilling through `spiller`.
+    pub(crate) fn spilling(spiller: Spiller<'a>) -> RoomMaker<'a> {
+        RoomMaker { alloc: spiller.alloc, by: By::Spilling(spiller) }
+    }
+
     fn objects(&self) -> &'a Objects<'a> {
-        Objects::of(self.spiller.alloc.region)
+        Objects::of(self.alloc.region)
     }
 
     fn me(&self) -> u32 {
-        self.spiller.alloc.me
+        self.alloc.me
     }
 
-    /// Spills objects so that an allocation of `total` bytes can succeed.
+    /// Whether this room maker moves out a sealed object with `flags`.
+    fn moves(&self, object_flags: u32) -> bool {
+        let evictable = object_flags & flags::EVICTABLE != 0;
+        match self.by {
+            By::Evicting => evictable,
+            By::Spilling(_) => !evictable,
+        }
+    }
+
+    /// Moves the object `d`, seen as `s`, out of memory: evicts or spills
+    /// it. True if this call did.
+    fn move_out(&self, d: u32, s: &Snapshot) -> Result<bool> {
+        match &self.by {
+            By::Evicting => {
+                let evicted = self.objects().evict(d, s.state, self.me(), &self.alloc.freer_giving_back());
+                if evicted {
+                    self.alloc.region.global(Global::Evictions).fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(evicted)
+            }
+            By::Spilling(spiller) => spiller.spill_one(d, s),
+        }
+    }
+
+    /// Moves objects out of memory so that an allocation of `total` bytes
+    /// can succeed.
     pub(crate) fn make_room(&self, total: u64) -> Result<Room> {
-        let class = self.spiller.alloc.slab_class(total);
+        let class = self.alloc.slab_class(total);
+        // Evicting, an object of the class goes first: in a full cache of
+        // objects of like sizes (the usual case) the allocation takes its
+        // block next, and the scans of the whole arena below are spared.
+        if let (By::Evicting, Some(class)) = (&self.by, class) {
+            if self.move_same_class(class, 1)? {
+                return Ok(Room::Progress);
+            }
+        }
         // A slab of the class with a free block nobody hinted costs nothing.
-        if class.is_some() && self.spiller.alloc.adopt_any_slab(total) {
+        if class.is_some() && self.alloc.adopt_any_slab(total) {
             return Ok(Room::Progress);
         }
         let pages = match class {
-            Some(class) => self.spiller.alloc.region.classes()[class].span,
-            None => total.div_ceil(self.spiller.alloc.region.layout().params.page_size),
+            Some(class) => self.alloc.region.classes()[class].span,
+            None => total.div_ceil(self.alloc.region.layout().params.page_size),
         };
         let choice = self.cheapest_window(pages);
         // Free pages and empty slabs cost nothing: take them first.
@@ -61,11 +120,11 @@ impl<'a> RoomMaker<'a> {
                 return self.empty_window(w);
             }
         }
-        if let Some(class) = class {
+        if let (By::Spilling(_), Some(class)) = (&self.by, class) {
             // Spill a batch, so the next allocations of this class find room
             // without scanning again.
-            let batch = SPILL_BATCH_BYTES.div_ceil(self.spiller.alloc.region.classes()[class].size).clamp(1, 64);
-            if self.spill_same_class(class, batch)? {
+            let batch = SPILL_BATCH_BYTES.div_ceil(self.alloc.region.classes()[class].size).clamp(1, 64);
+            if self.move_same_class(class, batch)? {
                 return Ok(Room::Progress);
             }
         }
@@ -81,9 +140,10 @@ impl<'a> RoomMaker<'a> {
         let pinned = self.objects().pinned(d);
         match s.state.state() {
             State::Sealed if pinned => Occupant::Stays,
-            // Evicted when memory runs short, never spilled (see `evict`).
-            State::Sealed if s.state.flags() & flags::EVICTABLE != 0 => Occupant::Stays,
-            State::Sealed if Location::decode(s.loc).is_some_and(Location::holds_memory) => Occupant::Spillable,
+            // Cache entries are evicted, never spilled; plain objects are
+            // spilled, never evicted.
+            State::Sealed if !self.moves(s.state.flags()) => Occupant::Stays,
+            State::Sealed if Location::decode(s.loc).is_some_and(Location::holds_memory) => Occupant::Movable,
             // Unsealed objects stay until their creator seals them (a
             // create may take as long as the caller likes); objects deleted
             // while pinned stay until released; a damaged descriptor stays.
@@ -107,14 +167,18 @@ impl<'a> RoomMaker<'a> {
         }
     }
 
-    /// CLOCK over the descriptors: spills up to `batch` objects of `class`
-    /// whose slab this process can allocate from (unowned, or its own).
-    fn spill_same_class(&self, class: usize, batch: u64) -> Result<bool> {
-        let mut spilled = 0;
+    /// CLOCK over the descriptors: moves out up to `batch` objects of
+    /// `class` whose slab this process can allocate from (unowned, or its
+    /// own).
+    fn move_same_class(&self, class: usize, batch: u64) -> Result<bool> {
+        let mut moved = 0;
         let o = self.objects();
         let n = o.desc.count() as u64;
-        let hand = self.spiller.alloc.region.global(Global::ClockHand);
-        let slabs = self.spiller.alloc.region.slabs(self.me());
+        let hand = self.alloc.region.global(match self.by {
+            By::Evicting => Global::EvictionHand,
+            By::Spilling(_) => Global::ClockHand,
+        });
+        let slabs = self.alloc.region.slabs(self.me());
         for _ in 0..2 {
             let mut scanned = 0;
             while scanned < n {
@@ -122,40 +186,43 @@ impl<'a> RoomMaker<'a> {
                 for d in start..(start + 64).min(n) {
                     let d = d as u32;
                     let Some(s) = o.desc.snapshot(d) else { continue };
-                    if self.occupant(d, &s) != Occupant::Spillable {
+                    // The words of the snapshot first, the pins last.
+                    if !s.state.is(State::Sealed) || !self.moves(s.state.flags()) {
                         continue;
                     }
                     let Some(Location::Block { page, .. }) = Location::decode(s.loc) else { continue };
-                    if footprint(s.data_len, s.meta_len as u64).and_then(class_for) != Some(class) {
+                    if footprint(s.data_len, s.meta_len as u64).and_then(class_for) != Some(class)
+                        || self.occupant(d, &s) != Occupant::Movable
+                    {
                         continue;
                     }
                     if o.desc.take_referenced(d) {
                         continue;
                     }
                     let owner = {
-                        let (_g, hazard) = self.spiller.alloc.general_hazard();
+                        let (_g, hazard) = self.alloc.general_hazard();
                         slabs.owner_of(page, hazard)
                     };
                     if owner != Some(0) && owner != Some(self.me() as u64 + 1) {
                         continue;
                     }
-                    if self.spiller.spill_one(d, &s)? {
-                        spilled += 1;
-                        if spilled >= batch {
+                    if self.move_out(d, &s)? {
+                        moved += 1;
+                        if moved >= batch {
                             return Ok(true);
                         }
                     }
                 }
                 scanned += 64;
             }
-            if spilled > 0 {
+            if moved > 0 {
                 return Ok(true);
             }
         }
-        Ok(spilled > 0)
+        Ok(moved > 0)
     }
 
-    /// Empties the window: spills its objects, retires its slabs (taking
+    /// Empties the window: moves its objects out, retires its slabs (taking
     /// them from their owners), then claims its pages for this process.
     fn empty_window(&self, w: &WindowChoice) -> Result<Room> {
         let o = self.objects();
@@ -163,24 +230,22 @@ impl<'a> RoomMaker<'a> {
         for &d in &w.victims {
             if let Some(s) = o.desc.snapshot(d) {
                 match self.occupant(d, &s) {
-                    Occupant::Spillable => progress |= self.spiller.spill_one(d, &s)?,
-                    Occupant::Kept => {
-                        progress |= o.give_back_kept_block(d, self.me(), &self.spiller.alloc.freer_giving_back())
-                    }
+                    Occupant::Movable => progress |= self.move_out(d, &s)?,
+                    Occupant::Kept => progress |= o.give_back_kept_block(d, self.me(), &self.alloc.freer_giving_back()),
                     Occupant::InFlux | Occupant::Stays => {}
                 }
             }
         }
         {
-            let (_g, hazard) = self.spiller.alloc.general_hazard();
-            let slabs = self.spiller.alloc.region.slabs(self.me());
+            let (_g, hazard) = self.alloc.general_hazard();
+            let slabs = self.alloc.region.slabs(self.me());
             for &head in &w.slabs {
-                if let PageEntry::SlabHead { class, .. } = self.spiller.alloc.region.pages().load(head) {
+                if let PageEntry::SlabHead { class, .. } = self.alloc.region.pages().load(head) {
                     progress |= slabs.retire_if_empty(head, class as usize, hazard, true);
                 }
             }
         }
-        if self.spiller.alloc.region.pages().claim_exact(w.start, w.count, self.me()) {
+        if self.alloc.region.pages().claim_exact(w.start, w.count, self.me()) {
             return Ok(Room::Claimed { start: w.start, count: w.count });
         }
         // Another process took part of the window first, or an object in it
@@ -194,7 +259,7 @@ impl<'a> RoomMaker<'a> {
     /// Clears the CLOCK bits it reads: each pass is a turn of the clock.
     fn cheapest_window(&self, count: u64) -> Window {
         let o = self.objects();
-        let region = self.spiller.alloc.region;
+        let region = self.alloc.region;
         let pages = region.pages();
         let slabs = region.slabs(self.me());
         let ps = region.layout().params.page_size;
@@ -221,7 +286,7 @@ impl<'a> RoomMaker<'a> {
                     Some((occupant, s)) if Location::decode(s.loc) == Some(Location::Run { page: p }) => {
                         let len = footprint(s.data_len, s.meta_len as u64).map_or(1, |t| t.div_ceil(ps).max(1));
                         let kind = match occupant {
-                            Occupant::Spillable => {
+                            Occupant::Movable => {
                                 UnitKind::Movable { cost: cost_of(d, &s), objects: vec![d], slab: None }
                             }
                             // (A run is never kept: only slab blocks are.)
@@ -235,7 +300,7 @@ impl<'a> RoomMaker<'a> {
                 },
                 PageEntry::SlabHead { span, .. } => {
                     let held = {
-                        let (_g, hazard) = self.spiller.alloc.general_hazard();
+                        let (_g, hazard) = self.alloc.general_hazard();
                         slabs.slab_blocks(p, hazard)
                     };
                     let kind = match held {
@@ -248,7 +313,7 @@ impl<'a> RoomMaker<'a> {
                             let mut kind = None;
                             for d in held {
                                 match occupant_of(d) {
-                                    Some((Occupant::Spillable, s)) => {
+                                    Some((Occupant::Movable, s)) => {
                                         cost = cost.saturating_add(cost_of(d, &s));
                                         objects.push(d);
                                     }
@@ -302,7 +367,8 @@ pub(crate) enum Room {
 /// An object that occupies arena memory, for making room.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Occupant {
-    Spillable,
+    /// Sealed, unpinned, in memory, and of the kind the room maker moves.
+    Movable,
     /// No object: a block a free descriptor keeps, given back for free.
     Kept,
     /// In the middle of a step of some process.

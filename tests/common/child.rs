@@ -788,6 +788,10 @@ pub fn soak_content_for(id: &ObjectId) -> Vec<u8> {
     pattern(seed, len)
 }
 
+/// Soak workers number their cache entries (EVICTABLE objects) from here:
+/// their IDs are never among those another worker's gets look for.
+const CACHE_ENTRIES: u64 = 1 << 40;
+
 /// Status counts of a soak worker: "operation:status" -> count.
 #[derive(Default)]
 struct Tally(std::collections::BTreeMap<String, u64>);
@@ -832,8 +836,27 @@ fn soak_worker(name: &str, child: u32, seed: u64) {
         }
         let choice = rng.below(100);
         match choice {
+            // put of a cache entry (EVICTABLE), read back at once: intact,
+            // or evicted already by another worker's allocation
+            0..=4 => {
+                let id = derived_id(child, CACHE_ENTRIES + n);
+                n += 1;
+                let r = s.put_as_ex(&id, &soak_content_for(&id), b"soak", objstore::OBJECT_EVICTABLE);
+                tally.add("put cache entry", &kind(&r));
+                if let Err(e) = r {
+                    fail(format!("put of cache entry {id}: {:?} {}", e.kind(), e.message()));
+                }
+                match s.get(&id, Some(Duration::ZERO)) {
+                    Ok(obj) if obj.data() != soak_content_for(&id).as_slice() => {
+                        fail(format!("cache entry {id} read back wrong"))
+                    }
+                    Ok(_) => tally.add("get cache entry", "ok"),
+                    Err(e) if e.kind() == ErrorKind::NotFound => tally.add("get cache entry", "NotFound"),
+                    Err(e) => fail(format!("get of cache entry {id}: {:?} {}", e.kind(), e.message())),
+                }
+            }
             // put of a fresh ID
-            0..=19 => {
+            5..=19 => {
                 let id = derived_id(child, n);
                 n += 1;
                 let r = s.put_as(&id, &soak_content_for(&id), b"soak");
