@@ -16,13 +16,17 @@
 //!   another object in the store, against one look at all 1000;
 //! - a get blocked on an absent ID, cancelled from another thread: the time
 //!   from `cancel` until the waiting thread runs again (≤ 1 ms), against a
-//!   bare wake-up of a parked thread (`Thread::unpark`).
+//!   bare wake-up of a parked thread (`Thread::unpark`);
+//! - a put of a cache entry (OBJECT_EVICTABLE) into a store full of like
+//!   entries, which evicts one, against the same put into a store with
+//!   room; and how many entries one 4 MiB put evicts from that full cache
+//!   (a count, not a time: 1,024 pages hold about 1,000 of them).
 
 use std::hint::black_box;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use objstore::{Canceller, ErrorKind, ObjectId, Options, Store, OBJECT_REFCOUNTED};
+use objstore::{Canceller, ErrorKind, ObjectId, Options, Store, OBJECT_EVICTABLE, OBJECT_REFCOUNTED};
 
 use crate::procs::TempStore;
 use crate::single::derived_id;
@@ -183,6 +187,8 @@ pub fn lifetime(cfg: &Config) {
         (Samples::new(cancel), Samples::new(unpark))
     });
 
+    let eviction = evicting_puts(cfg);
+
     let mut t = Table::new("Object lifetime and waiting (one process)", &FIGURE_HEAD);
     t.row(figure_row("get + release, 1 KiB (baseline)", &get_release, "get + release", &get_release, String::new()));
     t.row(figure_row("ref + unref, same object", &ref_unref, "get + release", &get_release, "target ≤ 1.5×".into()));
@@ -246,6 +252,20 @@ pub fn lifetime(cfg: &Config) {
         "cancel until the getter runs; target ≤ 1 ms".into(),
     ));
     t.row(figure_row("a parked thread unparked (baseline)", &unpark_latency, "unpark", &unpark_latency, String::new()));
+    t.row(figure_row(
+        "put a 4000 B cache entry, store with room (baseline)",
+        &eviction.with_room,
+        "put, room",
+        &eviction.with_room,
+        String::new(),
+    ));
+    t.row(figure_row(
+        "put a 4000 B cache entry, store full of them",
+        &eviction.full,
+        "put, room",
+        &eviction.with_room,
+        format!("evicts one; a 4 MiB put evicted {} of {} entries", eviction.evicted_by_large, eviction.entries),
+    ));
     t.note(format!(
         "{per} calls per batch for get/ref ({} for put, {} for the 1000-ID wait), {batches} batches; {rounds} \
          cancellations and {rounds} blocked waits and gets, each after the waiter had 300 µs to fall asleep; the \
@@ -254,6 +274,54 @@ pub fn lifetime(cfg: &Config) {
         per / 100
     ));
     t.print();
+}
+
+/// Puts of cache entries with and without room, and what a large put evicts.
+struct Eviction {
+    with_room: Samples,
+    full: Samples,
+    /// Entries one 4 MiB put evicted from a full cache of `entries`, every
+    /// other one read since it was put.
+    evicted_by_large: u64,
+    entries: u64,
+}
+
+fn evicting_puts(cfg: &Config) -> Eviction {
+    let entry = [4u8; 4000];
+    let per = if cfg.smoke { 200 } else { 2000 };
+    let open = |tag: &str| {
+        let tmp = TempStore::new(tag);
+        let store = Store::open(&tmp.name, &Options { capacity_bytes: 32 << 20, ..Options::default() }).expect("open");
+        (tmp, store)
+    };
+    let fill = |store: &Store| -> Vec<ObjectId> {
+        let mut ids = Vec::new();
+        while store.stats().unwrap().evictions_total == 0 {
+            ids.push(store.put_ex(&entry, b"", OBJECT_EVICTABLE).unwrap());
+        }
+        ids
+    };
+    let (_tmp, store) = open("evict");
+    let with_room = measure_with(
+        cfg.batches,
+        per,
+        |_| store.put_ex(&entry, b"", OBJECT_EVICTABLE).unwrap(),
+        |ids: Vec<ObjectId>| ids.iter().for_each(|id| store.delete(id).unwrap()),
+    );
+    fill(&store);
+    let full = measure(cfg.batches, per, |_| {
+        black_box(store.put_ex(&entry, b"", OBJECT_EVICTABLE).unwrap());
+    });
+    drop(store);
+    let (_tmp, store) = open("evict-large");
+    let ids = fill(&store);
+    for id in ids.iter().step_by(2) {
+        let _ = store.get(id, Some(Duration::ZERO));
+    }
+    let before = store.stats().unwrap().evictions_total;
+    store.put(&vec![5u8; 4 << 20]).unwrap();
+    let evicted_by_large = store.stats().unwrap().evictions_total - before;
+    Eviction { with_room, full, evicted_by_large, entries: ids.len() as u64 }
 }
 
 /// `rounds` times: another thread calls `block` on a new ID (waiting for

@@ -320,26 +320,24 @@ impl Attachment {
         d: u32,
         total: u64,
     ) -> Result<Option<u64>> {
+        // The caller has just tried without making room.
         let mut waiting = Backoff::new();
         for _ in 0..MAX_ROOM_ROUNDS {
-            if let Some(off) = alloc.try_allocate(d, total, false, None)? {
-                return Ok(Some(off));
-            }
-            match room.make_room(total)? {
-                Room::Claimed { start, count } => {
-                    if let Some(off) = alloc.try_allocate(d, total, false, Some((start, count)))? {
-                        return Ok(Some(off));
-                    }
-                }
-                Room::Progress => {}
+            let claimed = match room.make_room(total)? {
+                Room::Claimed { start, count } => Some((start, count)),
+                Room::Progress => None,
                 // Others are in the middle of steps that settle in
                 // microseconds (or are stopped, and never do).
                 Room::Busy => {
                     if !waiting.wait() {
                         break;
                     }
+                    None
                 }
                 Room::Exhausted => break,
+            };
+            if let Some(off) = alloc.try_allocate(d, total, false, claimed)? {
+                return Ok(Some(off));
             }
         }
         Ok(None)
