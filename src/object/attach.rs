@@ -320,8 +320,11 @@ impl Attachment {
         d: u32,
         total: u64,
     ) -> Result<Option<u64>> {
-        // The caller has just tried without making room.
-        let mut waiting = Backoff::new();
+        // The caller has just tried without making room. Spilling waits
+        // up to a second for steps under way (it is the last resort before
+        // the store is full); evicting waits a few milliseconds, then lets
+        // the least-recently-used order evict around them.
+        let mut waiting = Backoff::new(room.patience());
         for _ in 0..MAX_ROOM_ROUNDS {
             let claimed = match room.make_room(total)? {
                 Room::Claimed { start, count } => Some((start, count)),
@@ -436,24 +439,24 @@ impl Provision for Attachment {
 }
 
 /// Waiting for other processes' steps to settle while making room: short
-/// sleeps, growing, for at most `Backoff::LIMIT` in all.
+/// sleeps, growing, for at most `limit` in all.
 struct Backoff {
     next: Duration,
     waited: Duration,
+    limit: Duration,
 }
 
 impl Backoff {
     const FIRST: Duration = Duration::from_micros(20);
     const MAX_SLEEP: Duration = Duration::from_millis(5);
-    const LIMIT: Duration = Duration::from_secs(1);
 
-    fn new() -> Backoff {
-        Backoff { next: Self::FIRST, waited: Duration::ZERO }
+    fn new(limit: Duration) -> Backoff {
+        Backoff { next: Self::FIRST, waited: Duration::ZERO, limit }
     }
 
     /// Sleeps a little; false once the limit is spent.
     fn wait(&mut self) -> bool {
-        if self.waited >= Self::LIMIT {
+        if self.waited >= self.limit {
             return false;
         }
         std::thread::sleep(self.next);

@@ -22,6 +22,7 @@
 //! them rather than report a full store.
 
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::alloc::{footprint, Allocator};
 use super::lifecycle::Objects;
@@ -59,6 +60,15 @@ impl<'a> RoomMaker<'a> {
     /// Makes room by spilling through `spiller`.
     pub(crate) fn spilling(spiller: Spiller<'a>) -> RoomMaker<'a> {
         RoomMaker { alloc: spiller.alloc, by: By::Spilling(spiller) }
+    }
+
+    /// How long an allocation waits, in all, for steps of other processes
+    /// that keep every window it could empty busy.
+    pub(crate) fn patience(&self) -> Duration {
+        match self.by {
+            By::Evicting => Duration::from_millis(10),
+            By::Spilling(_) => Duration::from_secs(1),
+        }
     }
 
     fn objects(&self) -> &'a Objects<'a> {
