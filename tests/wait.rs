@@ -298,6 +298,122 @@ fn a_blocked_wait_set_is_woken_by_a_put_and_ended_by_a_cancel() {
     assert_eq!(set.next(1, Some(Duration::ZERO), None).unwrap(), vec![7]);
 }
 
+/// IDs added to a wait set get indices after those it holds, after some
+/// were handed out and after all were: those sealed already are handed out
+/// by the next wait, the others as they are sealed; an ID given twice, or
+/// one the set holds already, once for each time it was given. The table
+/// of hashes grows (a set of 2 that grows to 2000) and still names every
+/// ID: a few seals between two waits are found through the log.
+#[test]
+fn ids_added_to_a_wait_set_are_handed_out_as_they_are_sealed() {
+    let t = TempStore::new("wait-set-add");
+    let s = t.open(&TempStore::options(16 << 20));
+    let ids: Vec<ObjectId> = (0..2000u32)
+        .map(|i| {
+            let mut b = [0x78u8; 20];
+            b[..4].copy_from_slice(&i.to_le_bytes());
+            ObjectId(b)
+        })
+        .collect();
+    let mut set = s.wait_set(&ids[..2]).unwrap();
+    s.put_as(&ids[1], b"one", b"").unwrap();
+    assert_eq!(set.next(5, Some(Duration::ZERO), None).unwrap(), vec![1]);
+    // Sealed before the add: handed out by the next wait.
+    s.put_as(&ids[2], b"two", b"").unwrap();
+    set.add(&ids[2..1000]).unwrap();
+    assert_eq!(set.ids().len(), 1000);
+    assert_eq!(set.ids()[2..], ids[2..1000]);
+    assert_eq!(set.remaining(), 999);
+    assert_eq!(set.next(5, Some(Duration::ZERO), None).unwrap(), vec![2]);
+    assert_eq!(set.next(5, Some(Duration::ZERO), None).unwrap_err().kind(), ErrorKind::Timeout);
+    set.add(&[]).unwrap();
+    assert_eq!(set.remaining(), 998);
+    // Twice in one add, and once more of an ID the set holds: three
+    // indices, each handed out.
+    set.add(&[ids[1500], ids[1500], ids[700]]).unwrap();
+    set.add(&ids[1000..2000]).unwrap();
+    assert_eq!(set.ids().len(), 2003);
+    for i in [0usize, 700, 1500, 1999] {
+        s.put_as(&ids[i], b"later", b"").unwrap();
+    }
+    let mut got = vec![];
+    while let Ok(more) = set.next(10, Some(Duration::ZERO), None) {
+        got.extend(more);
+    }
+    got.sort_unstable();
+    assert_eq!(got, vec![0, 700, 1000, 1001, 1002, 1500 + 3, 1999 + 3]);
+    // Every one handed out, then more added: handed out again.
+    for id in &ids {
+        if !s.contains(id).unwrap() {
+            s.put_as(id, b"rest", b"").unwrap();
+        }
+    }
+    while let Ok(more) = set.next(1000, Some(Duration::ZERO), None) {
+        if more.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(set.remaining(), 0);
+    let fresh = ObjectId([0x79; 20]);
+    set.add(&[ids[5], fresh]).unwrap();
+    assert_eq!(set.remaining(), 2);
+    assert_eq!(set.next(5, Some(Duration::ZERO), None).unwrap(), vec![2003]);
+    s.put_as(&fresh, b"fresh", b"").unwrap();
+    assert_eq!(set.next(5, Some(Duration::ZERO), None).unwrap(), vec![2004]);
+    assert_eq!(s.stats().unwrap().pinned_count, 0, "no pins");
+    assert_eq!(s.wait_sets_counted(), 1, "an add counts no second set");
+    drop(set);
+    assert_eq!(s.wait_sets_counted(), 0);
+    assert_consistent(&s);
+}
+
+/// A wait blocked on IDs added to a set is woken by another thread's put
+/// (the set had handed out all it was made with).
+#[test]
+fn a_wait_on_added_ids_is_woken_by_a_put() {
+    let t = TempStore::new("wait-set-add-block");
+    let s = t.open(&TempStore::options(16 << 20));
+    let ids = ids(20);
+    let mut set = s.wait_set(&ids[..1]).unwrap();
+    s.put_as(&ids[0], b"first", b"").unwrap();
+    assert_eq!(set.next(1, Some(Duration::ZERO), None).unwrap(), vec![0]);
+    assert_eq!(set.next(1, None, None).unwrap(), Vec::<usize>::new(), "none left");
+    set.add(&ids[1..]).unwrap();
+    std::thread::scope(|sc| {
+        sc.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            s.put_as(&ids[13], b"late", b"").unwrap();
+        });
+        assert_eq!(set.next(3, Some(Duration::from_secs(30)), None).unwrap(), vec![13]);
+    });
+}
+
+/// A set in another process grows by IDs this one seals, before the add
+/// (found by its look) and after it (found as they are sealed).
+#[test]
+fn a_wait_set_of_another_process_grows_and_sees_seals_of_the_added_ids() {
+    let t = TempStore::new("wait-set-add-proc");
+    let s = t.open(&TempStore::options(16 << 20));
+    let n = 10u64;
+    let child = common::child::spawn_child("wait_set_add", &[t.name.clone(), n.to_string()]);
+    child.wait_for("made", Duration::from_secs(30));
+    let put = |id: ObjectId| s.put_as(&id, &common::child::content_for(&id), b"").unwrap();
+    put(common::child::derived_id(6, 1));
+    put(common::child::derived_id(5, 4));
+    child.wait_for("sealed 4", Duration::from_secs(30));
+    child.wait_for("added", Duration::from_secs(30));
+    child.wait_for(&format!("sealed {}", n + 1), Duration::from_secs(30));
+    for k in [7u64, 0] {
+        put(common::child::derived_id(6, k));
+        child.wait_for(&format!("sealed {}", n + k), Duration::from_secs(30));
+    }
+    child.signal(libc::SIGKILL);
+    let mut child = child;
+    child.wait_exit(Duration::from_secs(30));
+    s.collect().unwrap();
+    assert_consistent(&s);
+}
+
 /// A wait set in another process sees this one's seals; killed, its
 /// process's sets are taken out of the store's count by the reclaim (its
 /// sealers stop logging for it).

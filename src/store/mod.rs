@@ -884,31 +884,61 @@ impl<'a> IdsWaitedFor<'a> {
 }
 
 /// IDs by the hash the seal log keeps of them (`seal_log::logged_hash`):
-/// an open-addressing table of (hash, index + 1), twice as many slots as
-/// IDs, probed linearly. Logged hashes are bits of a keyed hash, so the
-/// slot a hash starts at is as good as random: a lookup reads one or two
-/// lines, however many IDs (a sorted list's binary search over 300,000 IDs
-/// took ~20 cache misses).
+/// an open-addressing table of (hash, index + 1), at least twice as many
+/// slots as IDs, probed linearly. Logged hashes are bits of a keyed hash,
+/// so the slot a hash starts at is as good as random: a lookup reads one or
+/// two lines, however many IDs (a sorted list's binary search over 300,000
+/// IDs took ~20 cache misses). A wait set that grows (`WaitSet::add`)
+/// doubles the table when an insert would fill more than half of it, so a
+/// probe stays as short.
 struct LoggedHashes {
     slots: Vec<(u32, u32)>,
     mask: usize,
+    /// Slots taken.
+    len: usize,
 }
 
 impl LoggedHashes {
     fn new(att: &Attachment, ids: &[ObjectId]) -> LoggedHashes {
-        let objects = att.objects();
-        let len = (ids.len() * 2).next_power_of_two().max(2);
-        let mut t = LoggedHashes { slots: vec![(0, 0); len], mask: len - 1 };
-        for (i, id) in ids.iter().enumerate() {
-            let h = logged_hash(objects.hash(&id.words()));
-            let mut at = h as usize & t.mask;
-            while t.slots[at].1 != 0 {
-                at = (at + 1) & t.mask;
-            }
-            // Indices past u32::MAX - 1 cannot be named (4 billion IDs).
-            t.slots[at] = (h, u32::try_from(i + 1).unwrap_or(u32::MAX));
-        }
+        let slots = (ids.len() * 2).next_power_of_two().max(2);
+        let mut t = LoggedHashes { slots: vec![(0, 0); slots], mask: slots - 1, len: 0 };
+        t.insert(att, 0, ids);
         t
+    }
+
+    /// Adds `ids`, whose indices begin at `first`, growing the table first
+    /// if they would fill more than half of it.
+    fn insert(&mut self, att: &Attachment, first: usize, ids: &[ObjectId]) {
+        let wanted = (self.len + ids.len()) * 2;
+        if wanted > self.slots.len() {
+            self.grow(wanted.next_power_of_two());
+        }
+        let objects = att.objects();
+        for (k, id) in ids.iter().enumerate() {
+            // Indices past u32::MAX - 1 cannot be named (4 billion IDs).
+            let index = u32::try_from(first + k + 1).unwrap_or(u32::MAX);
+            self.put(logged_hash(objects.hash(&id.words())), index);
+        }
+    }
+
+    /// Moves every entry into a table of `slots` slots (the hashes are
+    /// kept: nothing is hashed again).
+    fn grow(&mut self, slots: usize) {
+        let old = std::mem::replace(&mut self.slots, vec![(0, 0); slots]);
+        self.mask = slots - 1;
+        self.len = 0;
+        for (h, index) in old.into_iter().filter(|e| e.1 != 0) {
+            self.put(h, index);
+        }
+    }
+
+    fn put(&mut self, h: u32, index: u32) {
+        let mut at = h as usize & self.mask;
+        while self.slots[at].1 != 0 {
+            at = (at + 1) & self.mask;
+        }
+        self.slots[at] = (h, index);
+        self.len += 1;
     }
 
     /// The indices of the IDs whose logged hash is `h`.

@@ -97,7 +97,8 @@ impl Store {
 }
 
 impl WaitSet {
-    /// The IDs the set was made with (`next` hands out indices into them).
+    /// The IDs the set was made with, then those added, in order (`next`
+    /// hands out indices into them).
     pub fn ids(&self) -> &[ObjectId] {
         &self.ids
     }
@@ -107,10 +108,45 @@ impl WaitSet {
         self.ids.len() - self.handed_out
     }
 
-    /// Up to `max` objects of the set sealed since it was made and not
-    /// handed out before, as indices into `ids()`, in the order they were
-    /// found; waits up to `timeout` (None: forever; zero: look once) for
-    /// at least one. Empty when every object was handed out already.
+    /// Adds `ids` to the set: their indices follow those it holds (an ID
+    /// given twice, or one the set holds already, is handed out once for
+    /// each time it was given). Those sealed already are found now and
+    /// handed out by the next `next`, the others as they are sealed.
+    /// `InvalidArgument` if the set was made in another process (before a
+    /// fork).
+    pub fn add(&mut self, ids: &[ObjectId]) -> Result<()> {
+        self.att.check_process()?;
+        let first = self.ids.len();
+        self.ids.extend_from_slice(ids);
+        self.found.resize(self.ids.len(), false);
+        self.by_hash.insert(&self.att, first, ids);
+        // A look at the new IDs only; the cursor stays where the last look
+        // left it. No seal of a new ID is lost between this look and the
+        // next: the set was counted when it was made, before the cursor was
+        // read, so a sealer that could escape this look logs; the cursor
+        // was read before the last look, which was before this one. A seal
+        // this look misses is made after the look reads that ID's state,
+        // so the sealer takes its log position after that, hence after the
+        // cursor was read (one taken before it would be of a seal made
+        // before this look, which sees it): at or after the cursor, in the
+        // range the next look reads (whose table now names the new IDs),
+        // or, if the ring lost it, with a look at every ID. A seal
+        // this look sees may also be logged in that range: `found` keeps
+        // the ID from being queued twice.
+        let access = self.att.access();
+        for i in first..self.ids.len() {
+            if access.contains(&self.ids[i]) {
+                self.found[i] = true;
+                self.queue.push_back(i);
+            }
+        }
+        Ok(())
+    }
+
+    /// Up to `max` objects of the set sealed and not handed out before, as
+    /// indices into `ids()`, in the order they were found; waits up to
+    /// `timeout` (None: forever; zero: look once) for at least one. Empty
+    /// when every object was handed out already (until more are added).
     /// `ErrorKind::Timeout` if none was sealed in time, `Cancelled` if
     /// `cancel` is cancelled while it waits, `InvalidArgument` if `max` is
     /// 0 or the set was made in another process (before a fork).

@@ -276,6 +276,7 @@ pub fn run_child() {
         "put_in_turn" => put_in_turn(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap()),
         "put_and_delete" => put_and_delete(&args[0], &args[1..]),
         "wait_set" => wait_set(&args[0], args[1].parse().unwrap()),
+        "wait_set_add" => wait_set_add(&args[0], args[1].parse().unwrap()),
         other => panic!("unknown child role {other}"),
     }
 }
@@ -427,6 +428,27 @@ fn wait_set(name: &str, n: u64) {
     emit("made");
     loop {
         for i in set.next(ids.len(), None, None).unwrap() {
+            emit(format!("sealed {i}"));
+        }
+    }
+}
+
+/// A wait set of `n` IDs (`derived_id(5, k)`) that, once the first is
+/// handed out, grows by `n` more (`derived_id(6, k)`, indices `n + k`):
+/// "made", "sealed I" for each handed out, "added" after the add.
+fn wait_set_add(name: &str, n: u64) {
+    let s = attach(name);
+    let ids: Vec<ObjectId> = (0..n).map(|k| derived_id(5, k)).collect();
+    let mut set = s.wait_set(&ids).unwrap();
+    emit("made");
+    for i in set.next(1, None, None).unwrap() {
+        emit(format!("sealed {i}"));
+    }
+    let more: Vec<ObjectId> = (0..n).map(|k| derived_id(6, k)).collect();
+    set.add(&more).unwrap();
+    emit("added");
+    loop {
+        for i in set.next(set.ids().len(), None, None).unwrap() {
             emit(format!("sealed {i}"));
         }
     }
