@@ -1324,6 +1324,28 @@ os_status os_wait_set_next(struct os_wait_set *set,
                            size_t *out_n);
 
 /**
+ * Adds the `count` objects `ids` to a wait set: `os_wait_set_next` hands
+ * them out as the set's own, their indices following those it holds
+ * (those it was made with, then those added before, in order). An ID
+ * given twice, or one the set holds already, is handed out once for each
+ * time it was given. Those sealed already are found here and handed out
+ * by the next `os_wait_set_next`, the others as they are sealed; a set
+ * that handed out all it held waits again. Each new ID is looked at once,
+ * here, as `os_wait_set_new` does; later waits look only at what was
+ * sealed since (an `os_wait` over the grown list would look at all of
+ * them on every call). Serialized with `os_wait_set_next` on the set.
+ *
+ * # Arguments
+ * - `ids`, `count`: the IDs (`ids` may be NULL only when `count` is 0,
+ *   which adds nothing).
+ *
+ * # Returns
+ * OS_OK; OS_INVALID_ARGUMENT (NULL, or a set made before a fork: the set
+ * is unchanged).
+ */
+os_status os_wait_set_add(struct os_wait_set *set, const struct os_object_id *ids, size_t count);
+
+/**
  * Frees a wait set (NULL: nothing). No call may use it any more.
  */
 void os_wait_set_free(struct os_wait_set *set);
@@ -1689,6 +1711,15 @@ os_status os_wait_set_next_e(struct os_wait_set *set,
                              size_t *out_indices,
                              size_t *out_n,
                              struct os_error **err);
+
+/**
+ * `os_wait_set_add`, handing its error to `*err`: NULL on success, on
+ * failure an error the caller frees with `os_error_free`. `err` may be NULL.
+ */
+os_status os_wait_set_add_e(struct os_wait_set *set,
+                            const struct os_object_id *ids,
+                            size_t count,
+                            struct os_error **err);
 
 /**
  * `os_tickets_outstanding`, handing its error to `*err`: NULL on success,

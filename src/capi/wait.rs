@@ -191,6 +191,37 @@ pub unsafe extern "C" fn os_wait_set_next(
     })
 }
 
+/// Adds the `count` objects `ids` to a wait set: `os_wait_set_next` hands
+/// them out as the set's own, their indices following those it holds
+/// (those it was made with, then those added before, in order). An ID
+/// given twice, or one the set holds already, is handed out once for each
+/// time it was given. Those sealed already are found here and handed out
+/// by the next `os_wait_set_next`, the others as they are sealed; a set
+/// that handed out all it held waits again. Each new ID is looked at once,
+/// here, as `os_wait_set_new` does; later waits look only at what was
+/// sealed since (an `os_wait` over the grown list would look at all of
+/// them on every call). Serialized with `os_wait_set_next` on the set.
+///
+/// # Arguments
+/// - `ids`, `count`: the IDs (`ids` may be NULL only when `count` is 0,
+///   which adds nothing).
+///
+/// # Returns
+/// OS_OK; OS_INVALID_ARGUMENT (NULL, or a set made before a fork: the set
+/// is unchanged).
+#[no_mangle]
+pub unsafe extern "C" fn os_wait_set_add(set: *mut os_wait_set, ids: *const os_object_id, count: usize) -> os_status {
+    boundary(|| {
+        // SAFETY: the pointer contract of the header's preamble; `set` is
+        // NULL or a live set from `os_wait_set_new`, used through `&` only.
+        let set = unsafe { set.as_ref() }.ok_or_else(|| err!(InvalidArgument, "wait set is NULL"))?;
+        // SAFETY: as above.
+        let ids = unsafe { args::array(ids, count, "ids") }?;
+        let ids: Vec<ObjectId> = ids.iter().map(|i| ObjectId(i.bytes)).collect();
+        set.set.lock().unwrap_or_else(|p| p.into_inner()).add(&ids)
+    })
+}
+
 /// Frees a wait set (NULL: nothing). No call may use it any more.
 #[no_mangle]
 pub unsafe extern "C" fn os_wait_set_free(set: *mut os_wait_set) {

@@ -539,6 +539,19 @@ pub unsafe extern "C" fn os_wait_set_next_e(
     unsafe { hand_over(wait::os_wait_set_next(set, max, timeout_ms, cancel, out_indices, out_n), err) }
 }
 
+/// `os_wait_set_add`, handing its error to `*err`: NULL on success, on
+/// failure an error the caller frees with `os_error_free`. `err` may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn os_wait_set_add_e(
+    set: *mut wait::os_wait_set,
+    ids: *const os_object_id,
+    count: usize,
+    err: *mut *mut os_error,
+) -> os_status {
+    // SAFETY: the pointer contract of the header's preamble, as for `os_wait_set_add`.
+    unsafe { hand_over(wait::os_wait_set_add(set, ids, count), err) }
+}
+
 /// `os_tickets_outstanding`, handing its error to `*err`: NULL on success,
 /// on failure an error the caller frees with `os_error_free`. `err` may be
 /// NULL.

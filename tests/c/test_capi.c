@@ -328,6 +328,68 @@ static void test_wait_set(void) {
     os_wait_set_free(NULL);
 }
 
+/* A wait set grows (os_wait_set_add): the added IDs get indices after the
+ * set's, one sealed already is handed out by the next wait, one sealed
+ * later by another thread wakes a wait blocked after the set handed out
+ * all it held, an ID added twice twice; bad arguments; a set used after a
+ * fork is refused. */
+static void test_wait_set_add(void) {
+    os_store *s = open_store(16 << 20);
+    os_object_id ids[5] = {make_id(0xb1), make_id(0xb2), make_id(0xb3), make_id(0xb4), make_id(0xb5)};
+    os_wait_set *set = NULL;
+    CHECK_STATUS(os_wait_set_new(s, ids, 1, &set), OS_OK);
+    CHECK_STATUS(os_wait_set_add(NULL, ids, 1), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_set_add(set, NULL, 2), OS_INVALID_ARGUMENT);
+    CHECK_STATUS(os_wait_set_add(set, NULL, 0), OS_OK);
+    os_error *err = NULL;
+    CHECK_STATUS(os_wait_set_add_e(NULL, ids, 1, &err), OS_INVALID_ARGUMENT);
+    CHECK(err != NULL && os_error_status(err) == OS_INVALID_ARGUMENT);
+    os_error_free(err);
+    uint8_t *data;
+    CHECK_STATUS(os_create(s, &ids[0], 1, NULL, 0, &data), OS_OK);
+    CHECK_STATUS(os_seal(s, &ids[0]), OS_OK);
+    size_t got[4] = {9, 9, 9, 9}, n = 7;
+    CHECK_STATUS(os_wait_set_next(set, 4, 0, NULL, got, &n), OS_OK);
+    CHECK(n == 1 && got[0] == 0);
+    /* All handed out: an empty answer, until more are added. */
+    CHECK_STATUS(os_wait_set_next(set, 4, 0, NULL, got, &n), OS_OK);
+    CHECK(n == 0);
+    CHECK_STATUS(os_create(s, &ids[2], 1, NULL, 0, &data), OS_OK);
+    CHECK_STATUS(os_seal(s, &ids[2]), OS_OK);
+    CHECK_STATUS(os_wait_set_add_e(set, &ids[1], 3, &err), OS_OK); /* indices 1, 2, 3 */
+    CHECK(err == NULL);
+    CHECK_STATUS(os_wait_set_next(set, 4, 0, NULL, got, &n), OS_OK);
+    CHECK(n == 1 && got[0] == 2);
+    CHECK_STATUS(os_wait_set_next(set, 4, 0, NULL, got, &n), OS_TIMEOUT);
+    struct late_put lp = {s, ids[3]};
+    pthread_t t;
+    pthread_create(&t, NULL, put_later, &lp);
+    CHECK_STATUS(os_wait_set_next(set, 4, 30000, NULL, got, &n), OS_OK);
+    CHECK(n == 1 && got[0] == 3);
+    pthread_join(t, NULL);
+    os_object_id twice[2] = {ids[4], ids[4]};
+    CHECK_STATUS(os_wait_set_add(set, twice, 2), OS_OK); /* indices 4, 5 */
+    CHECK_STATUS(os_create(s, &ids[4], 1, NULL, 0, &data), OS_OK);
+    CHECK_STATUS(os_seal(s, &ids[4]), OS_OK);
+    CHECK_STATUS(os_wait_set_next(set, 4, 0, NULL, got, &n), OS_OK);
+    CHECK(n == 2 && got[0] == 4 && got[1] == 5);
+    pid_t pid = fork();
+    if (pid == 0) {
+        /* The inherited set belongs to the parent. */
+        _exit(os_wait_set_add(set, ids, 1) == OS_INVALID_ARGUMENT ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* Unchanged by the child: index 1 is still waited for. */
+    CHECK_STATUS(os_create(s, &ids[1], 1, NULL, 0, &data), OS_OK);
+    CHECK_STATUS(os_seal(s, &ids[1]), OS_OK);
+    CHECK_STATUS(os_wait_set_next(set, 4, 0, NULL, got, &n), OS_OK);
+    CHECK(n == 1 && got[0] == 1);
+    os_wait_set_free(set);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
 /* Cancelling waits: a call blocked with a canceller, from another thread.
  * No duration is asserted: a thread that is not back within a generous
  * bound (cancel_bound_s) counts as a failure rather than hanging the run. */
@@ -1009,6 +1071,7 @@ int main(void) {
     test_get_many();
     test_wait();
     test_wait_set();
+    test_wait_set_add();
     test_cancel();
     test_list_and_stats();
     os_destroy(store_name);
