@@ -564,9 +564,9 @@ public:
     }
     ~WaitSet() { os_wait_set_free(raw_); }
 
-    /// Hands out up to `max` objects of the set sealed since it was made and
-    /// not handed out before, as indices into the IDs it was made with, in
-    /// the order they were found; waits up to `timeout` (by default
+    /// Hands out up to `max` objects of the set sealed and not handed out
+    /// before, as indices into the IDs it was made with then those added,
+    /// in the order they were found; waits up to `timeout` (by default
     /// forever) for at least one (os_wait_set_next). Status::timeout when
     /// none was sealed in time (Timeout::no_wait() looks once, and gives
     /// timeout too, not not_found); an empty vector when every object was
@@ -585,7 +585,26 @@ public:
         return next_with(max, timeout, cancel.raw());
     }
 
-    /// How many IDs it was made with (next() hands out indices below this).
+    /// Adds `ids` to the set (os_wait_set_add): their indices follow those
+    /// it holds (from size() on), and next() hands them out as its own, an
+    /// ID given twice, or one it holds already, once for each time. Those
+    /// sealed already are found now. Each new ID is looked at once, here:
+    /// a set that grows stays as cheap to wait on as one made whole.
+    /// Status::invalid_argument for an empty WaitSet, or a set made before
+    /// a fork (unchanged then).
+    Result<void> add(Span<const ObjectId> ids) {
+        std::vector<os_object_id> raw_ids;
+        raw_ids.reserve(ids.size());
+        for (const ObjectId& id : ids) raw_ids.push_back(id.raw());
+        os_status st = os_wait_set_add(raw_, raw_ids.data(), raw_ids.size());
+        if (st != OS_OK) return Error::last(st);
+        size_ += ids.size();
+        remaining_ += ids.size();
+        return {};
+    }
+
+    /// How many IDs it holds: made with, then added (next() hands out
+    /// indices below this).
     std::size_t size() const noexcept { return size_; }
     /// How many of its objects next() has not handed out yet.
     std::size_t remaining() const noexcept { return remaining_; }

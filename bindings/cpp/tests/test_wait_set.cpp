@@ -268,3 +268,39 @@ TEST_F(StoreTest, WaitSetBelongsToTheProcessThatMadeIt) {
     // The parent's set is unaffected.
     EXPECT_EQ(set.next(1, Timeout::no_wait()).value(), Indices{0});
 }
+
+TEST_F(StoreTest, WaitSetGrowsByAddedIds) {
+    // Added IDs get indices from size() on: one sealed already is handed
+    // out by the next next(), one sealed later by another thread wakes a
+    // next() blocked after the set handed out all it held; an ID added
+    // twice is handed out twice. An empty WaitSet refuses an add.
+    const std::vector<ObjectId> ids = ids_from(0xb0, 4);
+    auto set = store_.wait_set(objstore::Span<const ObjectId>(ids.data(), 1)).value();
+    ASSERT_TRUE(seal(store_, ids[0], "first").ok());
+    EXPECT_EQ(set.next(4, Timeout::no_wait()).value(), Indices{0});
+    EXPECT_TRUE(set.next(4).value().empty());  // all handed out
+
+    ASSERT_TRUE(seal(store_, ids[2], "before the add").ok());
+    auto added = set.add(std::vector<ObjectId>{ids[1], ids[2], ids[3], ids[3]});
+    ASSERT_TRUE(added) << added.error();
+    EXPECT_EQ(set.size(), 5u);
+    EXPECT_EQ(set.remaining(), 4u);
+    EXPECT_EQ(set.next(4, Timeout::no_wait()).value(), Indices{2});
+
+    std::promise<void> waiting;
+    auto next = std::async(std::launch::async, [&] {
+        waiting.set_value();
+        return set.next(4, kLongWait);
+    });
+    waiting.get_future().wait();
+    auto writer = std::async(std::launch::async, [&] { return seal(store_, ids[3], "from a thread"); });
+    ASSERT_TRUE(writer.get().ok());
+    auto got = next.get();
+    ASSERT_TRUE(got) << got.error();
+    EXPECT_EQ(*got, (Indices{3, 4}));
+    EXPECT_EQ(set.remaining(), 1u);
+
+    WaitSet none;
+    EXPECT_EQ(none.add(ids).error().status(), Status::invalid_argument);
+    EXPECT_EQ(none.size(), 0u);
+}
