@@ -47,7 +47,9 @@ type WaitSet struct {
 	closeMu sync.Mutex
 	closing bool
 
-	n int
+	// n is how many IDs the set holds (atomic: Add grows it under mu,
+	// Len reads it without).
+	n atomic.Int64
 	// remaining is kept here (the C API does not report it), atomic so that
 	// Remaining does not wait for a Next under way.
 	remaining atomic.Int64
@@ -80,22 +82,57 @@ func (s *Store) NewWaitSet(ids []ID) (*WaitSet, error) {
 		C.os_canceller_free(cancel)
 		return nil, err
 	}
-	w := &WaitSet{set: set, cancel: cancel, n: len(ids)}
+	w := &WaitSet{set: set, cancel: cancel}
+	w.n.Store(int64(len(ids)))
 	w.remaining.Store(int64(len(ids)))
 	runtime.SetFinalizer(w, (*WaitSet).Close)
 	return w, nil
 }
 
-// Len returns how many IDs the set was made with: Next hands out indices
-// from 0 to Len()-1.
-func (w *WaitSet) Len() int { return w.n }
+// Len returns how many IDs the set holds (made with, then added): Next
+// hands out indices from 0 to Len()-1.
+func (w *WaitSet) Len() int { return int(w.n.Load()) }
+
+// Add adds the objects ids to the set (os_wait_set_add): their indices
+// follow those it holds (from Len() on), and Next hands them out as its
+// own, an ID given twice, or one the set holds already, once for each time
+// it was given. The objects sealed already are found now and handed out by
+// the next Next. Each new ID is looked at once, here, so a set that grows
+// stays as cheap to wait on as one made whole. Add waits for a Next under
+// way on another goroutine (calls on a set are serialized); a closed set
+// gives ErrClosed, one made in another process ErrInvalidArgument.
+func (w *WaitSet) Add(ids []ID) error {
+	var cids []C.os_object_id
+	var first *C.os_object_id
+	if len(ids) > 0 {
+		cids = make([]C.os_object_id, len(ids))
+		for i, id := range ids {
+			cids[i] = cID(id)
+		}
+		first = &cids[0]
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.set == nil {
+		return ErrClosed
+	}
+	var e *C.os_error
+	st := C.os_wait_set_add_e(w.set, first, C.size_t(len(cids)), &e)
+	runtime.KeepAlive(w)
+	if err := failure("wait set add", st, e); err != nil {
+		return err
+	}
+	w.n.Add(int64(len(ids)))
+	w.remaining.Add(int64(len(ids)))
+	return nil
+}
 
 // Remaining returns how many of the set's objects have not been handed out
 // yet (0: every Next from now on returns an empty slice).
 func (w *WaitSet) Remaining() int { return int(w.remaining.Load()) }
 
-// Next hands out up to max objects of the set sealed since it was made and
-// not handed out before, as indices into the IDs it was made with, in the
+// Next hands out up to max objects of the set sealed and not handed out
+// before, as indices into the IDs it holds (made with, then added), in the
 // order they were found, waiting up to timeout for at least one (timeouts
 // as for [Store.Wait]: NoWait looks once, Forever has no end). When none was
 // sealed in time the error matches ErrTimeout (with NoWait too). An empty

@@ -384,3 +384,64 @@ func TestWaitSetBadArguments(t *testing.T) {
 		t.Fatalf("Next of an empty set gave %v", got)
 	}
 }
+
+// Add grows a set: the added IDs get indices from Len() on, one sealed
+// already is handed out by the next Next, one sealed later by another
+// process wakes a Next that waits after the set handed out all it held; an
+// ID added twice is handed out twice. A closed set refuses Add.
+func TestWaitSetAdd(t *testing.T) {
+	s := newStore(t, nil)
+	ids := waitSetIDs("ws-add", 4)
+	w := newWaitSet(t, s, ids[:1])
+	if err := s.PutAs(ids[0], []byte("first"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := mustNext(t, w, 4, NoWait); !reflect.DeepEqual(got, []int{0}) {
+		t.Fatalf("Next gave %v, want [0]", got)
+	}
+	if err := s.PutAs(ids[2], []byte("before the add"), nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add([]ID{ids[1], ids[2], ids[3], ids[3]}); err != nil {
+		t.Fatalf("Add: %v", err)
+	}
+	if err := w.Add(nil); err != nil {
+		t.Fatalf("Add of nothing: %v", err)
+	}
+	if w.Len() != 5 || w.Remaining() != 4 {
+		t.Fatalf("after the add: Len %d, Remaining %d, want 5 and 4", w.Len(), w.Remaining())
+	}
+	if got := mustNext(t, w, 4, NoWait); !reflect.DeepEqual(got, []int{2}) {
+		t.Fatalf("Next after the add gave %v, want [2] (sealed before it)", got)
+	}
+	type result struct {
+		got []int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		got, err := w.Next(4, Forever)
+		res <- result{got, err}
+	}()
+	cmd, _ := startHelper(t, "seal", s.Name(), ids[3])
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("helper: %v", err)
+	}
+	select {
+	case r := <-res:
+		if r.err != nil || !reflect.DeepEqual(r.got, []int{3, 4}) {
+			t.Fatalf("Next woken by another process's seal of an added ID: %v, %v", r.got, r.err)
+		}
+	case <-time.After(returnsAtOnce):
+		t.Fatal("Next was not woken by another process's seal of an added ID")
+	}
+	if w.Remaining() != 1 {
+		t.Fatalf("Remaining %d, want 1", w.Remaining())
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Add(ids[:1]); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Add to a closed set: %v, want ErrClosed", err)
+	}
+}
