@@ -13,6 +13,15 @@
 //! that gave it, as `concurrent.futures.as_completed` keeps a future given
 //! twice once: the core's set would hand it out twice.
 //!
+//! `add` grows the set (the core's `WaitSet::add`: each new ID looked at
+//! once), under the same rule: an ID the set holds and has not handed out
+//! yet is not added again; one it handed out already is, and is handed out
+//! again once sealed (asyncio's waiter re-awaits an object that was sealed,
+//! then deleted before its get). The IDs not handed out are kept with the
+//! set under its lock, so an add and a `next` on other threads agree on
+//! them; the objects given, Python's, are kept under the GIL and grow
+//! before the lock is let go, so no `next` hands out an index they lack.
+//!
 //! # Waiting
 //!
 //! A first look needs no wait and no GIL release. A wait runs through
@@ -33,11 +42,11 @@
 //! keeps working after the Store that made it is closed; made in another
 //! process (before a fork), it refuses to wait (InvalidArgument).
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use objstore::{ErrorKind, ObjectId};
+use objstore::{Canceller, ErrorKind, ObjectId};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 
@@ -53,6 +62,9 @@ const DETACH_IDS: usize = 1024;
 
 struct Inner {
     set: objstore::WaitSet,
+    /// The IDs the set holds and has not handed out to Python (taken back
+    /// ones included): `add` skips them.
+    waiting: HashSet<ObjectId>,
     /// Indices a wait abandoned by Ctrl-C took from `set`: handed out
     /// first (they were found before anything the set still holds).
     taken_back: VecDeque<usize>,
@@ -81,9 +93,37 @@ impl Inner {
     fn take_now(&mut self, max: usize) -> objstore::Result<Vec<usize>> {
         if !self.taken_back.is_empty() {
             let n = max.min(self.taken_back.len());
-            return Ok(self.taken_back.drain(..n).collect());
+            let got = self.taken_back.drain(..n).collect();
+            return Ok(self.handed_out(got));
         }
-        self.set.next(max, Some(Duration::ZERO), None)
+        self.set.next(max, Some(Duration::ZERO), None).map(|got| self.handed_out(got))
+    }
+
+    /// `take_now`, then a wait of the set up to `timeout` if none was found.
+    fn take(&mut self, max: usize, timeout: Option<Duration>, c: &Canceller) -> objstore::Result<Vec<usize>> {
+        match self.take_now(max) {
+            Err(e) if e.kind() == ErrorKind::Timeout => {
+                self.set.next(max, timeout, Some(c)).map(|got| self.handed_out(got))
+            }
+            r => r,
+        }
+    }
+
+    /// `got`, whose IDs an `add` may now add again.
+    fn handed_out(&mut self, got: Vec<usize>) -> Vec<usize> {
+        let ids = self.set.ids();
+        for &i in &got {
+            self.waiting.remove(&ids[i]);
+        }
+        got
+    }
+
+    /// Indices a wait abandoned by Ctrl-C took: handed out first by the
+    /// next `next`.
+    fn take_back(&mut self, got: Vec<usize>) {
+        let ids = self.set.ids();
+        self.waiting.extend(got.iter().map(|&i| ids[i]));
+        self.taken_back.extend(got);
     }
 
     fn remaining(&self) -> usize {
@@ -98,8 +138,9 @@ impl Inner {
 pub struct PyWaitSet {
     /// None once closed.
     inner: GilCell<Option<Shared>>,
-    /// The objects given, one per ID of the set, in its order.
-    items: Vec<Py<PyAny>>,
+    /// The objects given, one per ID of the set, in its order (made with,
+    /// then added).
+    items: GilCell<Vec<Py<PyAny>>>,
 }
 
 impl PyWaitSet {
@@ -121,9 +162,13 @@ impl PyWaitSet {
         let set = if ids.len() >= DETACH_IDS { py.detach(|| make(&ids)) } else { make(&ids) };
         let set = set.map_err(|e| errors::from_core(py, &e, "wait set"))?;
         Ok(PyWaitSet {
-            inner: GilCell::new(Some(Arc::new(Mutex::new(Inner { set, taken_back: VecDeque::new() })))),
-            items,
+            inner: GilCell::new(Some(Arc::new(Mutex::new(Inner { set, waiting: seen, taken_back: VecDeque::new() })))),
+            items: GilCell::new(items),
         })
+    }
+
+    fn len(&self, py: Python<'_>) -> usize {
+        self.items.with(py, |items| items.len())
     }
 
     fn shared(&self, py: Python<'_>) -> PyResult<Shared> {
@@ -161,18 +206,12 @@ impl PyWaitSet {
                 wait_interruptibly(
                     py,
                     canceller.map(|c| &c.get().inner),
-                    move |c| {
-                        let mut g = lock(&waiting);
-                        // Objects an earlier, abandoned wait took back.
-                        match g.take_now(max) {
-                            Err(e) if e.kind() == ErrorKind::Timeout => g.set.next(max, timeout, Some(c)),
-                            r => r,
-                        }
-                    },
+                    // Objects an earlier, abandoned wait took back first.
+                    move |c| lock(&waiting).take(max, timeout, c),
                     // Interrupted: what the wait got after all goes back.
                     move |r| {
                         if let Ok(got) = r {
-                            lock(&undo).taken_back.extend(got);
+                            lock(&undo).take_back(got);
                         }
                     },
                 )?
@@ -180,7 +219,11 @@ impl PyWaitSet {
             r => r,
         };
         match got {
-            Ok(indices) => PyList::new(py, indices.into_iter().map(|i| self.items[i].clone_ref(py))),
+            Ok(indices) => {
+                let got: Vec<Py<PyAny>> =
+                    self.items.with(py, |items| indices.into_iter().map(|i| items[i].clone_ref(py)).collect());
+                PyList::new(py, got)
+            }
             Err(e) if e.kind() == ErrorKind::Timeout => {
                 let left = with_lock(py, &shared, |s| s.remaining());
                 Err(errors::timeout(
@@ -204,10 +247,58 @@ impl PyWaitSet {
         }
     }
 
-    /// How many references the set was made with (an ID given twice
-    /// counts once).
-    fn __len__(&self) -> usize {
-        self.items.len()
+    /// Adds ``refs`` (ObjectIDs) to the set: ``next`` hands them out as it
+    /// hands out those it was made with, as their objects are sealed (those
+    /// sealed already by the next ``next``). An ID the set holds and has
+    /// not handed out yet is not added again (nor one given twice); one it
+    /// handed out already is, and is handed out again. Each new ID is
+    /// looked at once, here: a set that grows stays as cheap to wait on as
+    /// one made whole. Waits for a ``next`` under way on another thread.
+    /// InvalidArgument if the set is closed or was made in another process
+    /// (before a fork); the set is unchanged then.
+    fn add(&self, py: Python<'_>, refs: &Bound<'_, PyAny>) -> PyResult<()> {
+        let mut given = Vec::new();
+        for r in refs.try_iter()? {
+            let r = r?;
+            given.push((crate::ids::extract(&r)?, r.unbind()));
+        }
+        let shared = self.shared(py)?;
+        // The lock is held from the check of what the set holds to the
+        // growth of `items`: no add or next on another thread comes between.
+        let mut guard = loop {
+            match shared.try_lock() {
+                Ok(g) => break g,
+                Err(std::sync::TryLockError::Poisoned(p)) => break p.into_inner(),
+                // A wait holds it: wait for it without the GIL, then try
+                // again with it (a guard cannot leave the GIL-free closure).
+                Err(std::sync::TryLockError::WouldBlock) => py.detach(|| drop(lock(&shared))),
+            }
+        };
+        let inner: &mut Inner = &mut guard;
+        let mut ids = Vec::new();
+        let mut items = Vec::new();
+        for (id, r) in given {
+            if inner.waiting.insert(id) {
+                ids.push(id);
+                items.push(r);
+            }
+        }
+        let added = if ids.len() >= DETACH_IDS { py.detach(|| inner.set.add(&ids)) } else { inner.set.add(&ids) };
+        if let Err(e) = added {
+            for id in &ids {
+                inner.waiting.remove(id);
+            }
+            return Err(errors::from_core(py, &e, "wait set"));
+        }
+        self.items.with(py, |all| all.extend(items));
+        drop(guard);
+        Ok(())
+    }
+
+    /// How many references the set holds: made with, then added (an ID
+    /// given twice while the set held it counts once).
+    fn __len__(&self, py: Python<'_>) -> usize {
+        self.len(py)
     }
 
     /// Free the set now (else its garbage collection does): the store's
@@ -227,9 +318,9 @@ impl PyWaitSet {
 
     fn __repr__(&self, py: Python<'_>) -> String {
         if self.closed(py) {
-            format!("WaitSet({} references, closed)", self.items.len())
+            format!("WaitSet({} references, closed)", self.len(py))
         } else {
-            format!("WaitSet({} references, {} left)", self.items.len(), self.remaining(py))
+            format!("WaitSet({} references, {} left)", self.len(py), self.remaining(py))
         }
     }
 }

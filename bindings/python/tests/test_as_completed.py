@@ -371,3 +371,72 @@ def test_a_set_made_before_a_fork_is_the_parents(store, processes):
     finally:
         GEN = None
     assert sets(store) == 0
+
+
+def test_a_native_wait_set_grows_by_add(store):
+    # WaitSet.add: the objects given are handed out as the set's own (one
+    # sealed already by the next next, one sealed later by another thread
+    # wakes a next that waits); an ID the set holds and has not handed out
+    # is not added again, one it handed out is, and comes out again.
+    ids = [fresh_id() for _ in range(4)]
+    ws = store._wait_set(ids[:1])
+    store.put(b"0", id=ids[0])
+    assert ws.next(timeout=0) == [ids[0]]
+    assert ws.next() == [] and ws.remaining == 0
+    store.put(b"2", id=ids[2])
+    ws.add([ids[1], ids[2], ids[3], ids[3], ids[1]])
+    assert len(ws) == 4 and ws.remaining == 3
+    assert ws.next(timeout=0) == [ids[2]]
+    ws.add(iter([ids[1]]))  # held and not handed out: not again
+    ws.add([])
+    assert len(ws) == 4 and ws.remaining == 2
+    producer = threading.Thread(target=lambda: store.put(b"3", id=ids[3]))
+    producer.start()
+    try:
+        assert ws.next(timeout=HANG) == [ids[3]]
+    finally:
+        producer.join()
+    store.delete(ids[3])
+    ws.add([ids[3], ids[0]])  # handed out before: added again
+    assert len(ws) == 6 and ws.remaining == 3
+    assert ws.next(timeout=0) == [ids[0]]
+    store.put(b"3 again", id=ids[3])
+    assert ws.next(timeout=HANG) == [ids[3]]
+    with pytest.raises(TypeError):
+        ws.add([b"not an id"])
+    assert len(ws) == 6
+    ws.close()
+    with pytest.raises(objstore.InvalidArgument):
+        ws.add([ids[1]])
+    assert sets(store) == 0
+
+
+def add_in_child(name, q):
+    # A set made before a fork belongs to the parent: its add is refused.
+    try:
+        WS.add([fresh_id()])
+        q.put("added")
+    except objstore.InvalidArgument as e:
+        q.put(f"refused: {e}")
+
+
+WS = None
+
+
+def test_a_native_wait_set_made_before_a_fork_refuses_an_add_in_the_child(store, processes):
+    global WS
+    b = store.put(b"b")
+    WS = store._wait_set([fresh_id()])
+    try:
+        q = multiprocessing.get_context("fork").Queue()
+        p = start(processes, "fork", add_in_child, store.name, q)
+        said = q.get(timeout=HANG)
+        p.join(HANG)
+        assert isinstance(said, str) and said.startswith("refused:") and "another process" in said, said
+        WS.add([objstore.ObjectID(b)])  # the parent's set still grows
+        assert WS.next(timeout=0) == [objstore.ObjectID(b)]
+        assert len(WS) == 2
+    finally:
+        WS.close()
+        WS = None
+    assert sets(store) == 0
