@@ -14,6 +14,7 @@ import time
 import pytest
 
 import objstore
+from objstore import _aio
 from conftest import start
 
 HANG = 60  # seconds: only a hang reaches it
@@ -375,3 +376,100 @@ def test_a_dropped_store_is_collected_after_awaits(store_name):
             break
         time.sleep(0.01)
     assert gone() is None, "the waiter thread keeps a dropped Store alive"
+
+
+# The waiter's wait set (objstore._aio): one per Store, grown by each new
+# await, made again without the IDs nobody awaits, freed when nothing is
+# awaited. Internals are read where the behaviour shows nowhere else; a
+# condition the thread brings about is polled up to HANG.
+
+
+def _until(cond):
+    for _ in range(HANG * 100):
+        if cond():
+            return True
+        time.sleep(0.01)
+    return cond()
+
+
+async def _until_async(cond):
+    for _ in range(HANG * 100):
+        if cond():
+            return True
+        await asyncio.sleep(0.01)
+    return cond()
+
+
+def test_awaits_grow_one_wait_set_freed_when_nothing_is_awaited(store):
+    n = 300
+    ids = [fresh_id() for _ in range(n)]
+
+    def produce():
+        for oid in ids:
+            store.put(oid.binary(), id=oid)
+
+    async def main():
+        gathered = asyncio.gather(*(store.get_async(oid) for oid in ids))
+        await asyncio.sleep(0)
+        # Every await started: their IDs are in one set, not one each.
+        w = _aio._waiter(store)
+        assert await _until_async(lambda: len(w._in_set) == n and store._wait_sets_counted() == 1)
+        t = threading.Thread(target=produce)
+        t.start()
+        values = await asyncio.wait_for(gathered, HANG)
+        t.join(HANG)
+        return values
+
+    assert asyncio.run(main()) == [oid.binary() for oid in ids]
+    # Nothing awaited: the set is freed (the store's sealers stop logging).
+    assert _until(lambda: store._wait_sets_counted() == 0)
+
+
+def test_cancelled_awaits_leave_the_set_when_they_are_most_of_it(store):
+    ids = [fresh_id() for _ in range(100)]
+    kept, later = ids[0], fresh_id()
+    w = _aio._waiter(store)
+
+    async def main():
+        tasks = [asyncio.ensure_future(store.get_async(oid)) for oid in ids]
+        assert await _until_async(lambda: len(w._in_set) == 100 and not w._pending)
+        for t in tasks[1:]:
+            t.cancel()
+        for t in tasks[1:]:
+            with pytest.raises(asyncio.CancelledError):
+                await t
+        for _ in range(3):
+            await asyncio.sleep(0)  # the futures' done callbacks
+        assert list(w._awaited) == [kept] and len(w._unawaited) == 99
+        # A new await wakes the thread, which finds 99 of the 101 IDs
+        # unawaited: a new set of the two still awaited.
+        task = asyncio.ensure_future(store.get_async(later))
+        assert await _until_async(
+            lambda: w._in_set == {kept, later} and not w._unawaited and store._wait_sets_counted() == 1
+        )
+        store.put(b"kept", id=kept)
+        store.put(b"later", id=later)
+        return await asyncio.wait_for(asyncio.gather(tasks[0], task), HANG)
+
+    assert asyncio.run(main()) == [b"kept", b"later"]
+
+
+def test_an_object_deleted_after_it_was_handed_out_is_awaited_again(store):
+    # The waiter hands the ID out; the object is deleted before the get
+    # runs; the get awaits it again, so the thread adds it to its set again.
+    oid = fresh_id()
+    w = _aio._waiter(store)
+
+    async def main():
+        task = asyncio.ensure_future(store.get_async(oid))
+        assert await _until_async(lambda: oid in w._in_set and not w._pending)
+        store.put(b"first", id=oid)
+        # The loop is held here, so the get cannot run before the delete.
+        assert _until(lambda: oid not in w._in_set)
+        store.delete(oid)
+        assert await _until_async(lambda: oid in w._in_set and not w._pending)
+        assert not task.done()
+        store.put(b"second", id=oid)
+        return await asyncio.wait_for(task, HANG)
+
+    assert asyncio.run(main()) == b"second"

@@ -1,25 +1,38 @@
 """asyncio: ``await ref`` and ``await store.get_async(...)`` without a
 polling loop and without a thread per awaited object.
 
-Each open Store has one waiter thread, started on the first
-await. It blocks in ``Store.wait`` for any one of the IDs being awaited,
-with an objstore.Canceller and the GIL released, so it sleeps until an
-object is sealed (the core's futex wake-up, not a timer). When an await
-adds an ID, it cancels that wait; the thread then waits again for the
-larger set. When an ID is sealed, the thread hands the news to each
-awaiting event loop (``call_soon_threadsafe``), and the coroutine takes
-the value there with a get that does not wait.
+Each open Store has one waiter thread, started on the first await. It
+keeps one native wait set (``_objstore.WaitSet``, the core's
+``os_wait_set``) of the IDs being awaited, and blocks in its ``next`` with
+an objstore.Canceller and the GIL released, so it sleeps until an object is
+sealed (the core's futex wake-up, not a timer). When an await brings an ID
+the set does not hold, it puts the ID on a pending list and cancels that
+wait; the thread then adds the pending IDs to the set and waits again. The
+set looks at each ID once, when it is added, and afterwards only at the IDs
+the store's seal log names as sealed since, so awaiting N objects costs
+O(N) in all, where waiting again on every awaited ID at each change would
+cost O(N²) (``asyncio.gather`` over N refs adds them one by one). When the
+set hands out an ID, the thread hands the news to each awaiting event loop
+(``call_soon_threadsafe``), and the coroutine takes the value there with a
+get that does not wait; if the object is gone again by then (evicted,
+deleted), the coroutine awaits it anew and the thread adds it again.
 
-Ordering: the thread resets its canceller and takes the set of IDs under
-the lock; an await adds its ID and cancels under the same lock. A cancel
-that comes after the thread took the set therefore ends the wait that set
-went into (a canceller stays cancelled until reset), and one that comes
-before is undone by the reset, whose set already holds the new ID.
+Ordering: the thread resets its canceller and takes the pending IDs under
+the lock, then adds them and waits with the canceller; an await puts its ID
+on the list and cancels under the same lock. A cancel that comes after the
+thread took the list therefore ends the wait that follows (a canceller
+stays cancelled until reset), and one that comes before is undone by the
+reset, whose list already holds the new ID.
 
 A cancelled await (``asyncio.wait_for``'s timeout, ``task.cancel()``)
-drops its interest; the thread forgets an ID when nobody awaits it any
-more, at its next look. The thread is a daemon: it holds no pin and no
-reference, so a process may exit under it.
+drops its interest at once (a done callback of its future); its ID stays in
+the set until the IDs nobody awaits any more (cancelled, or handed out
+already) are more than half of those the set holds: the thread then makes
+a new set of the IDs still awaited, so the set stays within twice the
+awaited IDs and the rebuilds cost O(1) per await. When nothing is awaited
+at all, the thread frees its set (the store's sealers stop logging for it)
+and sleeps until the next await. The thread is a daemon: it holds no pin
+and no reference, so a process may exit under it.
 
 The thread holds its Store only while it waits for something (an await
 holds the Store too, meanwhile), so a Store dropped by its program is
@@ -31,10 +44,11 @@ name starts a new thread.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from . import _objstore
 from .errors import Cancelled, ObjectNotFound, StoreClosed, Timeout
@@ -53,8 +67,15 @@ class _Waiter:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._canceller = _objstore.Canceller()
-        # ID -> the futures awaiting it (each of its own event loop).
+        # ID -> the futures awaiting it (each of its own event loop), none
+        # of them cancelled.
         self._awaited: dict[Any, list[asyncio.Future[None]]] = {}
+        # The IDs the thread's set holds and has not handed out, with those
+        # waiting in _pending to be added: every awaited ID is one.
+        self._in_set: set[Any] = set()
+        self._pending: list[Any] = []
+        # Those of _in_set that nobody awaits any more.
+        self._unawaited: set[Any] = set()
         self._thread = threading.Thread(target=self._run, name="objstore-await", daemon=True)
         self._thread.start()
 
@@ -66,10 +87,39 @@ class _Waiter:
             if self._ended:
                 fut.set_exception(StoreClosed(f"store {self._name!r} is closed"))
                 return fut
-            self._awaited.setdefault(oid, []).append(fut)
-            self._canceller.cancel()
-            self._changed.notify()
+            futs = self._awaited.get(oid)
+            if futs is None:
+                futs = self._awaited[oid] = []
+                if oid in self._unawaited:
+                    self._unawaited.discard(oid)  # still in the set
+                elif oid not in self._in_set:
+                    self._in_set.add(oid)
+                    self._pending.append(oid)
+                    self._canceller.cancel()
+                    self._changed.notify()
+            futs.append(fut)
+        fut.add_done_callback(functools.partial(self._forget, oid))
         return fut
+
+    def _forget(self, oid: Any, fut: asyncio.Future[None]) -> None:
+        """A done callback of an await's future: a cancelled one no longer
+        awaits ``oid`` (a settled one was taken off by the thread)."""
+        if not fut.cancelled():
+            return
+        with self._lock:
+            futs = self._awaited.get(oid)
+            if futs is None or fut not in futs:
+                return  # settled by the thread meanwhile, or failed
+            futs.remove(fut)
+            if futs:
+                return
+            del self._awaited[oid]
+            if oid in self._in_set:
+                self._unawaited.add(oid)
+            if not self._awaited:
+                # Nothing awaited: the thread lets its set go.
+                self._canceller.cancel()
+                self._changed.notify()
 
     def end(self) -> None:
         """Ends the thread (its Store is closing): awaits under way and later
@@ -90,35 +140,76 @@ class _Waiter:
         for f in failed:
             _settle(f, StoreClosed(f"store {self._name!r} is closed"))
 
+    def _forget_set(self) -> None:
+        """Under the lock: the thread's set is gone, nothing is in it."""
+        self._in_set.clear()
+        self._pending.clear()
+        self._unawaited.clear()
+
     def _run(self) -> None:
+        ws: Optional[_objstore.WaitSet] = None  # the thread's set
+        size = 0  # how many IDs it holds, handed out or not
         while True:
             with self._lock:
-                for oid in [o for o, futs in self._awaited.items() if all(f.done() for f in futs)]:
-                    del self._awaited[oid]
+                if not self._awaited and ws is not None:
+                    ws.close()
+                    ws, size = None, 0
+                    self._forget_set()
                 while not self._awaited and not self._ended:
                     self._changed.wait()
                 ended = self._ended
                 self._canceller.reset()
-                ids = list(self._awaited)
+                held = size + len(self._pending)
+                dead = held - (len(self._in_set) - len(self._unawaited))
+                if ws is None or 2 * dead > held:
+                    # A new set of the IDs still awaited (the cancelled
+                    # and the handed out ones are more than half).
+                    self._in_set -= self._unawaited
+                    self._unawaited.clear()
+                    self._pending.clear()
+                    make: Optional[list[Any]] = list(self._in_set)
+                    add: list[Any] = []
+                else:
+                    make, add, self._pending = None, self._pending, []
             store = self._store()
             if ended or store is None or store.closed:
+                if ws is not None:
+                    ws.close()
                 self._end_here()
                 return
             try:
-                ready, _ = store.wait(ids, 1, None, canceller=self._canceller)
+                if make is not None:
+                    if ws is not None:
+                        ws.close()
+                    ws, size = None, 0
+                    ws, size = store._wait_set(make), len(make)
+                elif add:
+                    assert ws is not None
+                    ws.add(add)
+                    size += len(add)
+                assert ws is not None
+                ready = ws.next(None, None, canceller=self._canceller)
             except Cancelled:
-                continue  # the set changed, or the Store is closing
+                continue  # more IDs, nothing awaited, or the Store is closing
             except BaseException as e:  # the store closed, or worse: tell every awaiter
+                if ws is not None:
+                    ws.close()
+                ws, size = None, 0
                 with self._lock:
                     failed = [f for futs in self._awaited.values() for f in futs]
                     self._awaited.clear()
+                    self._forget_set()
                 for f in failed:
                     _settle(f, e)
                 continue
             finally:
                 del store  # not held while nothing is awaited
             with self._lock:
-                done = [f for oid in ready for f in self._awaited.pop(oid, [])]
+                done = []
+                for oid in ready:
+                    self._in_set.discard(oid)
+                    self._unawaited.discard(oid)
+                    done.extend(self._awaited.pop(oid, ()))
             for f in done:
                 _settle(f, None)
 
