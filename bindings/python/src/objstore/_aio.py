@@ -205,7 +205,7 @@ class _Waiter:
             finally:
                 del store  # not held while nothing is awaited
             with self._lock:
-                done = []
+                done: list[asyncio.Future[None]] = []
                 for oid in ready:
                     self._in_set.discard(oid)
                     self._unawaited.discard(oid)
