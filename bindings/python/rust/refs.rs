@@ -126,6 +126,11 @@ fn attach<'py>(py: Python<'py>, name: &str, flags: u32) -> PyResult<Bound<'py, S
 }
 
 impl ObjectRef {
+    /// The name of the store its object was put in.
+    pub(crate) fn store_name(&self) -> &str {
+        &self.name
+    }
+
     /// An ObjectRef owning one reference that `handle` (of `store`) holds
     /// to `id`.
     pub fn new<'py>(

@@ -354,6 +354,38 @@ impl StoreCore {
         })
     }
 
+    /// ValueError if ``r`` is an ObjectRef of another store: its object is
+    /// never in this one, so a get would wait for it in vain, and a wait,
+    /// a delete or an unref would report it missing. Checked where the
+    /// object was not found here (a get or a delete), or before a wait.
+    fn check_ref_store(&self, py: Python<'_>, r: &Bound<'_, PyAny>) -> PyResult<()> {
+        let Ok(r) = r.cast::<ObjectRef>() else { return Ok(()) };
+        let theirs = r.get().store_name();
+        match self.state.with(py, |st| (st.name != theirs).then(|| st.name.clone())) {
+            None => Ok(()),
+            Some(ours) => Err(PyValueError::new_err(format!(
+                "an ObjectRef of store {theirs:?} was given to store {ours:?}: its object is in the store it was put in"
+            ))),
+        }
+    }
+
+    /// `check_ref_store` for each of `items`.
+    fn check_refs_store(&self, py: Python<'_>, items: &[Bound<'_, PyAny>]) -> PyResult<()> {
+        items.iter().try_for_each(|r| self.check_ref_store(py, r))
+    }
+
+    /// `errors::from_core` for a call about ``r`` that failed with `e`:
+    /// ValueError instead of ObjectNotFound for an ObjectRef of another
+    /// store (see `check_ref_store`).
+    fn ref_error(&self, py: Python<'_>, r: &Bound<'_, PyAny>, e: &objstore::Error, op: &str) -> PyErr {
+        if e.kind() == ErrorKind::NotFound {
+            if let Err(foreign) = self.check_ref_store(py, r) {
+                return foreign;
+            }
+        }
+        errors::from_core(py, e, op)
+    }
+
     #[inline]
     pub(crate) fn handle(&self, py: Python<'_>) -> PyResult<Arc<Handle>> {
         let cur = self.state.with(py, |st| match &st.handle {
@@ -1030,6 +1062,7 @@ impl StoreCore {
             let raw = match get_now(py, &h, &id) {
                 Ok(raw) => raw, // present: the common case, no timeout to parse
                 Err(e) if e.kind() == ErrorKind::NotFound => {
+                    self.check_ref_store(py, refs)?;
                     self.get_one_raw(py, &h, &id, timeout_arg(timeout)?, canceller)?
                 }
                 Err(e) => return Err(errors::from_core(py, &e, "get")),
@@ -1042,6 +1075,7 @@ impl StoreCore {
                 refs.get_type().name()?
             )));
         };
+        self.check_refs_store(py, &refs.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
         let timeout = timeout_arg(timeout)?;
         let h = self.handle(py)?;
         let out = PyList::empty(py);
@@ -1115,6 +1149,9 @@ impl StoreCore {
     /// tried and the first error is raised after.
     fn delete(&self, py: Python<'_>, refs: &Bound<'_, PyAny>) -> PyResult<()> {
         if let Ok(r) = refs.cast::<PyObjectId>() {
+            // Before anything: an ObjectRef of another store keeps its
+            // reference (giving it back would free its object there).
+            self.check_ref_store(py, refs)?;
             let h = self.handle(py)?;
             let res = h.store.delete(&r.get().id).map_err(|e| errors::from_core(py, &e, "delete"));
             release_if_ref(r);
@@ -1126,6 +1163,8 @@ impl StoreCore {
                 refs.get_type().name()?
             )));
         };
+        // Before anything, as above.
+        self.check_refs_store(py, &refs.try_iter()?.collect::<PyResult<Vec<_>>>()?)?;
         let h = self.handle(py)?;
         let mut first = None;
         for id in &ids {
@@ -1167,7 +1206,7 @@ impl StoreCore {
     fn r#ref(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<()> {
         let id = ids::extract(r#ref)?;
         let h = self.handle(py)?;
-        h.store.add_ref(&id).map_err(|e| errors::from_core(py, &e, "ref"))
+        h.store.add_ref(&id).map_err(|e| self.ref_error(py, r#ref, &e, "ref"))
     }
 
     /// Drop one of this store's references (``os_unref``); an
@@ -1176,7 +1215,7 @@ impl StoreCore {
     fn unref(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<()> {
         let id = ids::extract(r#ref)?;
         let h = self.handle(py)?;
-        h.store.unref(&id).map_err(|e| errors::from_core(py, &e, "unref"))
+        h.store.unref(&id).map_err(|e| self.ref_error(py, r#ref, &e, "unref"))
     }
 
     /// Move one of this store's references into a ticket (``os_ref_give``),
@@ -1185,7 +1224,7 @@ impl StoreCore {
     fn give_ref(&self, py: Python<'_>, r#ref: &Bound<'_, PyAny>) -> PyResult<u64> {
         let id = ids::extract(r#ref)?;
         let h = self.handle(py)?;
-        let ticket = h.store.give_ref(&id).map_err(|e| errors::from_core(py, &e, "give_ref"))?;
+        let ticket = h.store.give_ref(&id).map_err(|e| self.ref_error(py, r#ref, &e, "give_ref"))?;
         crate::refs::note_ticket_given(py)?;
         Ok(ticket)
     }
@@ -1247,6 +1286,7 @@ impl StoreCore {
     ) -> PyResult<ReadyAndNot<'py>> {
         let items: Vec<Bound<'py, PyAny>> = refs.try_iter()?.collect::<PyResult<_>>()?;
         let ids: Vec<ObjectId> = items.iter().map(|r| ids::extract(r)).collect::<PyResult<_>>()?;
+        self.check_refs_store(py, &items)?;
         let timeout = match timeout {
             None => None,
             Some(t) if t.is_finite() && t >= 0.0 => Some(std::time::Duration::from_secs_f64(t)),
@@ -1292,6 +1332,10 @@ impl StoreCore {
     /// are sealed, each wait looking only at what was sealed since the last
     /// (``os_wait_set_new``). An ID given twice is kept once.
     fn _wait_set(&self, py: Python<'_>, refs: &Bound<'_, PyAny>) -> PyResult<PyWaitSet> {
+        let items: Vec<Bound<'_, PyAny>> = refs.try_iter()?.collect::<PyResult<_>>()?;
+        self.check_refs_store(py, &items)?;
+        let refs = PyList::new(py, items)?;
+        let refs = refs.as_any();
         let h = self.handle(py)?;
         PyWaitSet::new(py, &h.store, refs)
     }

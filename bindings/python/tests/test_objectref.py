@@ -539,3 +539,46 @@ def test_the_process_pool_example(method):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "every reference dropped: 0 objects, 0 bytes, 0 references" in r.stdout
     assert r.stdout.rstrip().endswith("ok")
+
+
+def test_an_objectref_given_to_another_store_is_refused(store, store_name):
+    """An ObjectRef names the store its object was put in: a Store of
+    another name refuses it (ValueError) where it would otherwise report
+    the object missing or wait for it in vain."""
+    other_name = store_name + "-other"
+    other = objstore.Store(other_name, capacity=1 << 20)
+    try:
+        ref = store.put(b"here")
+        calls = {
+            "get": lambda: other.get(ref, timeout=5),
+            "get of a list": lambda: other.get([ref], timeout=5),
+            "wait": lambda: other.wait([ref], 1, 5),
+            "objstore.wait": lambda: objstore.wait([ref], store=other, timeout=5),
+            "as_completed": lambda: list(other.as_completed([ref], timeout=5)),
+            "delete": lambda: other.delete(ref),
+            "delete of a list": lambda: other.delete([ref]),
+            "ref": lambda: other.ref(ref),
+            "unref": lambda: other.unref(ref),
+            "give_ref": lambda: other.give_ref(ref),
+        }
+        for what, call in calls.items():
+            with pytest.raises(ValueError, match="given to store") as e:
+                call()
+            assert store_name in str(e.value) and other_name in str(e.value), what
+        assert ref not in other and not other.contains(ref)
+        # Nothing happened to it in its own store (a delete elsewhere once
+        # gave its reference back, freeing it here); a plain ObjectID carries
+        # no store, and is simply not found in the other.
+        assert store.get(ref, timeout=0) == b"here" and store.stats().references == 1
+        with pytest.raises(objstore.ObjectNotFound):
+            other.get(objstore.ObjectID(ref), timeout=0)
+        # Another handle of the same store takes it.
+        again = objstore.Store(store_name)
+        try:
+            assert again.get(ref, timeout=0) == b"here"
+            assert list(again.as_completed([ref], timeout=0)) == [ref]
+        finally:
+            again.close()
+    finally:
+        other.close()
+        objstore.destroy(other_name, missing_ok=True)
