@@ -515,6 +515,17 @@ typedef struct os_object_info {
      * Unix time (seconds) of its creation.
      */
     uint64_t created_unix;
+    /**
+     * Processes holding at least one reference to it (a ticket not taken
+     * yet counts for its giver). Added after the first version: a library
+     * that does not know it leaves it zero (and says so in `struct_size`).
+     */
+    uint32_t referencing_processes;
+    /**
+     * The flags it was put or created with: OS_OBJECT_REFCOUNTED,
+     * OS_OBJECT_EVICTABLE. Added like `referencing_processes`.
+     */
+    uint32_t flags;
 } os_object_info;
 
 /**

@@ -547,6 +547,39 @@ func TestList(t *testing.T) {
 	}
 }
 
+func TestListSaysReferencesAndFlags(t *testing.T) {
+	s := newStore(t, nil)
+	counted, err := s.PutEx([]byte("counted"), nil, ObjectRefcounted)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cached, err := s.PutEx([]byte("cached"), nil, ObjectEvictable)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := mustPut(t, s, []byte("plain"), nil)
+	infos, err := s.List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	byID := map[ID]ObjectInfo{}
+	for _, in := range infos {
+		byID[in.ID] = in
+	}
+	if in := byID[counted]; in.Flags != ObjectRefcounted || in.ReferencingProcesses != 1 {
+		t.Fatalf("refcounted object listed as %+v", in)
+	}
+	if in := byID[cached]; in.Flags != ObjectEvictable || in.ReferencingProcesses != 0 {
+		t.Fatalf("evictable object listed as %+v", in)
+	}
+	if in := byID[plain]; in.Flags != 0 || in.ReferencingProcesses != 0 {
+		t.Fatalf("plain object listed as %+v", in)
+	}
+	if err := s.Unref(counted); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // An expired deadline (time.Until of a past time) does not mean forever:
 // only Forever (-1) does.
 func TestExpiredDeadlineTimesOutAtOnce(t *testing.T) {

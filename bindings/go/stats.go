@@ -137,6 +137,12 @@ type ObjectInfo struct {
 	PinningProcesses uint32
 	// Created is when the object was created (whole seconds).
 	Created time.Time
+	// ReferencingProcesses is the number of processes holding at least one
+	// reference (a ticket not taken yet counts for its giver).
+	ReferencingProcesses uint32
+	// Flags are those it was put or created with: ObjectRefcounted,
+	// ObjectEvictable.
+	Flags uint32
 }
 
 // listBatch is how many entries each os_list call returns.
@@ -161,12 +167,14 @@ func (s *Store) List() ([]ObjectInfo, error) {
 		}
 		for _, c := range batch[:n] {
 			all = append(all, ObjectInfo{
-				ID:               goID(&c.id),
-				DataLen:          uint64(c.data_len),
-				MetaLen:          uint64(c.meta_len),
-				State:            ObjectState(c.state),
-				PinningProcesses: uint32(c.pinning_processes),
-				Created:          time.Unix(int64(c.created_unix), 0),
+				ID:                   goID(&c.id),
+				DataLen:              uint64(c.data_len),
+				MetaLen:              uint64(c.meta_len),
+				State:                ObjectState(c.state),
+				PinningProcesses:     uint32(c.pinning_processes),
+				Created:              time.Unix(int64(c.created_unix), 0),
+				ReferencingProcesses: uint32(c.referencing_processes),
+				Flags:                uint32(c.flags),
 			})
 		}
 	}

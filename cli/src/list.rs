@@ -22,6 +22,10 @@ pub struct Row {
     pub meta_len: u64,
     /// unsealed, sealed, spilled or deleted.
     pub state: &'static str,
+    /// Put with OBJECT_REFCOUNTED: freed with its last reference.
+    pub refcounted: bool,
+    /// Put with OBJECT_EVICTABLE: a cache entry, evicted when memory runs short.
+    pub evictable: bool,
     /// Processes holding at least one pin.
     pub pinning_processes: u32,
     /// Processes holding at least one reference.
@@ -45,6 +49,8 @@ impl Row {
             data_len: o.data_len,
             meta_len: o.meta_len,
             state: o.state.name(),
+            refcounted: o.flags & objstore::OBJECT_REFCOUNTED != 0,
+            evictable: o.flags & objstore::OBJECT_EVICTABLE != 0,
             pinning_processes: o.pinning_processes,
             referencing_processes: o.referencing_processes,
             spilled: o.state == ObjectState::Spilled,
@@ -111,6 +117,17 @@ pub fn add_holders(store: &Store, rows: &mut [Row]) {
     }
 }
 
+/// "counted", "cache", both, or "plain": how the object goes (with its
+/// last reference, when memory runs short, or when deleted).
+fn kind_cell(r: &Row) -> &'static str {
+    match (r.refcounted, r.evictable) {
+        (false, false) => "plain",
+        (true, false) => "counted",
+        (false, true) => "cache",
+        (true, true) => "counted,cache",
+    }
+}
+
 /// "pins 12,34 refs 56", or "-" when nobody holds the object.
 fn holders_cell(r: &Row) -> String {
     let list = |v: &Option<Vec<u32>>| v.iter().flatten().map(u32::to_string).collect::<Vec<_>>().join(",");
@@ -131,7 +148,7 @@ fn holders_cell(r: &Row) -> String {
 /// rows have their holders).
 pub fn table(rows: &[Row], exact: bool) -> String {
     let size = |b: u64| if exact { b.to_string() } else { format_size(b) };
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<[String; 9]> = rows
         .iter()
         .map(|r| {
             [
@@ -139,6 +156,7 @@ pub fn table(rows: &[Row], exact: bool) -> String {
                 size(r.data_len),
                 size(r.meta_len),
                 r.state.to_string(),
+                kind_cell(r).to_string(),
                 r.pinning_processes.to_string(),
                 r.referencing_processes.to_string(),
                 if r.spilled { "disk" } else { "memory" }.to_string(),
@@ -147,24 +165,24 @@ pub fn table(rows: &[Row], exact: bool) -> String {
         })
         .collect();
     // Numbers right-aligned, words left-aligned.
-    const HEAD: [&str; 8] = ["ID", "DATA", "META", "STATE", "PINS", "REFS", "WHERE", "AGE"];
-    const RIGHT: [bool; 8] = [false, true, true, false, true, true, false, true];
+    const HEAD: [&str; 9] = ["ID", "DATA", "META", "STATE", "KIND", "PINS", "REFS", "WHERE", "AGE"];
+    const RIGHT: [bool; 9] = [false, true, true, false, false, true, true, false, true];
     if rows.iter().all(|r| r.pin_holders.is_none()) {
         return crate::table::render(HEAD, RIGHT, &cells);
     }
-    let with_holders: Vec<[String; 9]> = cells
+    let with_holders: Vec<[String; 10]> = cells
         .into_iter()
         .zip(rows)
         .map(|(c, r)| {
-            let [a, b, c, d, e, f, g, h] = c;
-            [a, b, c, d, e, f, g, h, holders_cell(r)]
+            let [a, b, c, d, e, f, g, h, i] = c;
+            [a, b, c, d, e, f, g, h, i, holders_cell(r)]
         })
         .collect();
-    let mut head = [""; 9];
-    head[..8].copy_from_slice(&HEAD);
-    head[8] = "HOLDERS";
-    let mut right = [false; 9];
-    right[..8].copy_from_slice(&RIGHT);
+    let mut head = [""; 10];
+    head[..9].copy_from_slice(&HEAD);
+    head[9] = "HOLDERS";
+    let mut right = [false; 10];
+    right[..9].copy_from_slice(&RIGHT);
     crate::table::render(head, right, &with_holders)
 }
 
@@ -204,6 +222,7 @@ mod tests {
             pinning_processes: pins,
             referencing_processes: 0,
             created_unix: created,
+            flags: if b == 3 { objstore::OBJECT_EVICTABLE } else { 0 },
         }
     }
 
@@ -255,6 +274,7 @@ mod tests {
         assert!(lines[2].starts_with(&"02".repeat(20)), "{t}");
         assert!(lines[2].contains("4.9 KiB") && lines[2].contains("unsealed"), "{t}");
         assert!(lines[4].contains(" disk "), "{t}");
+        assert!(lines[3].contains(" cache ") && lines[1].contains(" plain "), "{t}");
         // Every size column ends where its header does.
         let data_end = lines[0].find("DATA").unwrap() + 4;
         for l in &lines[1..] {

@@ -562,10 +562,11 @@ fn ls_json_filters_and_sorting() {
         assert_eq!(r["pinning_processes"], 0, "{r}");
         assert_eq!(r["referencing_processes"], 0, "{r}");
         assert_eq!(r["spilled"], false, "{r}");
+        assert_eq!((&r["refcounted"], &r["evictable"]), (&false.into(), &false.into()), "{r}");
         let created = r["created_unix"].as_u64().unwrap();
         assert!((before..=after).contains(&created), "{r} created outside [{before}, {after}]");
         assert!(r["age_seconds"].as_u64().unwrap() <= after - before, "{r}");
-        assert_eq!(r.as_object().unwrap().len(), 9, "no unexpected fields: {r}");
+        assert_eq!(r.as_object().unwrap().len(), 11, "no unexpected fields: {r}");
     }
 
     let by_size: Vec<String> = ok(&["ls", t.n(), "-q", "--sort", "size"]).lines().map(str::to_string).collect();

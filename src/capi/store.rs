@@ -279,6 +279,8 @@ pub unsafe extern "C" fn os_list(
                 state,
                 pinning_processes: info.pinning_processes,
                 created_unix: info.created_unix,
+                referencing_processes: info.referencing_processes,
+                flags: info.flags,
             };
             assert!(i < capacity, "os_list: entry {i} past {capacity}");
             // SAFETY: i < capacity entries of `stride` bytes (the contract).

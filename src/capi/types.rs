@@ -223,6 +223,13 @@ pub struct os_object_info {
     pub pinning_processes: u32,
     /// Unix time (seconds) of its creation.
     pub created_unix: u64,
+    /// Processes holding at least one reference to it (a ticket not taken
+    /// yet counts for its giver). Added after the first version: a library
+    /// that does not know it leaves it zero (and says so in `struct_size`).
+    pub referencing_processes: u32,
+    /// The flags it was put or created with: OS_OBJECT_REFCOUNTED,
+    /// OS_OBJECT_EVICTABLE. Added like `referencing_processes`.
+    pub flags: u32,
 }
 
 /// A process attached to a store (`os_processes`, `os_pin_holders`). The
@@ -259,7 +266,7 @@ const _: () = {
     use std::mem::{offset_of, size_of};
     assert!(OS_OPTIONS_MIN_SIZE as usize == offset_of!(os_options, flags) + 4);
     assert!(OS_STORE_STATS_MIN_SIZE as usize == offset_of!(os_store_stats, reclaimed_processes) + 8);
-    assert!(OS_OBJECT_INFO_MIN_SIZE as usize == size_of::<os_object_info>());
+    assert!(OS_OBJECT_INFO_MIN_SIZE as usize == offset_of!(os_object_info, created_unix) + 8);
     assert!(OS_PROCESS_INFO_MIN_SIZE as usize == size_of::<os_process_info>());
     // The rule of the preamble: `struct_size` is the first field of each.
     assert!(offset_of!(os_options, struct_size) == 0);

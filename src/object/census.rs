@@ -103,6 +103,9 @@ pub struct ObjectInfo {
     pub referencing_processes: u32,
     /// Unix seconds when it was created.
     pub created_unix: u64,
+    /// The flags it was put or created with (`OBJECT_REFCOUNTED`,
+    /// `OBJECT_EVICTABLE`).
+    pub flags: u32,
 }
 
 /// An attached process of a store.
@@ -225,6 +228,7 @@ pub(crate) fn list_from(att: &Attachment, cursor: u64, limit: usize) -> (Vec<Obj
                 pinning_processes: o.pin_holders(d as u32).len() as u32,
                 referencing_processes: ref_holders_of(o, d as u32, &snap).len() as u32,
                 created_unix: snap.created_unix(),
+                flags: snap.state.flags(),
             });
         }
         d += 1;

@@ -162,6 +162,45 @@ static void test_list_of_a_later_version(void) {
     CHECK_STATUS(os_close(s), OS_OK);
 }
 
+/* os_object_info as the first header declared it: up to created_unix. */
+struct info_v1 {
+    uint32_t struct_size;
+    os_object_id id;
+    uint64_t data_len;
+    uint64_t meta_len;
+    uint32_t state;
+    uint32_t pinning_processes;
+    uint64_t created_unix;
+};
+
+static void test_list_of_the_first_version(void) {
+    CHECK(sizeof(struct info_v1) == OS_OBJECT_INFO_MIN_SIZE);
+    CHECK(sizeof(os_object_info) > OS_OBJECT_INFO_MIN_SIZE);
+    os_store *s = NULL;
+    CHECK_STATUS(os_open(store_name, NULL, &s), OS_OK);
+    os_object_id id;
+    CHECK_STATUS(os_put_ex(s, "hijk", 4, NULL, 0, OS_OBJECT_REFCOUNTED, &id), OS_OK);
+    /* Two entries of the first version's size, the last byte of the
+     * second the last byte before an inaccessible page: a library writing
+     * the fields added since would fault. */
+    struct info_v1 *entries = at_page_end(2 * sizeof *entries);
+    entries[0].struct_size = sizeof entries[0];
+    uint64_t cursor = 0;
+    size_t n = 0, seen = 0;
+    while (cursor != OS_LIST_END) {
+        CHECK_STATUS(os_list(s, &cursor, (os_object_info *)entries, 2, &n), OS_OK);
+        for (size_t i = 0; i < n; i++) {
+            CHECK(entries[i].struct_size == OS_OBJECT_INFO_MIN_SIZE);
+            CHECK(entries[i].state == OS_OBJECT_SEALED && entries[i].created_unix > 0);
+            seen++;
+        }
+        entries[0].struct_size = sizeof entries[0];
+    }
+    CHECK(seen == 3);
+    CHECK_STATUS(os_unref(s, &id), OS_OK);
+    CHECK_STATUS(os_close(s), OS_OK);
+}
+
 /* os_options as a later header might declare them. */
 struct options_later {
     os_options now;
@@ -227,6 +266,7 @@ int main(void) {
     test_versions();
     test_stats_of_other_versions();
     test_list_of_a_later_version();
+    test_list_of_the_first_version();
     test_options_of_other_versions();
     test_process_info_of_a_later_version();
     os_destroy(store_name);

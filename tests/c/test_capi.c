@@ -562,6 +562,36 @@ static void test_list_and_stats(void) {
         }
     }
     CHECK(total == 11 && unsealed == 1);
+    /* What each entry says of an object's references and flags. */
+    os_object_id counted, cached;
+    CHECK_STATUS(os_put_ex(s, "c", 1, NULL, 0, OS_OBJECT_REFCOUNTED, &counted), OS_OK);
+    CHECK_STATUS(os_put_ex(s, "e", 1, NULL, 0, OS_OBJECT_EVICTABLE, &cached), OS_OK);
+    CHECK_STATUS(os_ref(s, &id), OS_OK);
+    size_t checked = 0;
+    cursor = 0;
+    while (cursor != OS_LIST_END) {
+        info[0].struct_size = sizeof info[0];
+        CHECK_STATUS(os_list(s, &cursor, info, 3, &n), OS_OK);
+        for (size_t i = 0; i < n; i++) {
+            CHECK(info[i].struct_size == sizeof info[i]);
+            if (memcmp(&info[i].id, &counted, sizeof counted) == 0) {
+                CHECK(info[i].flags == OS_OBJECT_REFCOUNTED && info[i].referencing_processes == 1);
+                checked++;
+            } else if (memcmp(&info[i].id, &cached, sizeof cached) == 0) {
+                CHECK(info[i].flags == OS_OBJECT_EVICTABLE && info[i].referencing_processes == 0);
+                checked++;
+            } else if (memcmp(&info[i].id, &id, sizeof id) == 0) {
+                CHECK(info[i].flags == 0 && info[i].referencing_processes == 1); /* a plain object, referenced */
+                checked++;
+            } else {
+                CHECK(info[i].flags == 0 && info[i].referencing_processes == 0);
+            }
+        }
+    }
+    CHECK(checked == 3);
+    CHECK_STATUS(os_unref(s, &id), OS_OK);
+    CHECK_STATUS(os_unref(s, &counted), OS_OK);
+    CHECK_STATUS(os_delete(s, &cached), OS_OK);
     os_store_stats st = {.struct_size = sizeof st};
     CHECK_STATUS(os_stats(s, &st), OS_OK);
     CHECK(st.object_count == 10 && st.unsealed_count == 1 && st.attached_processes == 1);

@@ -1043,6 +1043,10 @@ struct ObjectInfo {
     ObjectState state = ObjectState::sealed;
     std::uint32_t pinning_processes = 0;  ///< processes holding a pin on it
     std::uint64_t created_unix = 0;       ///< Unix time (seconds) of its creation
+    /// Processes holding at least one reference (a ticket not taken yet
+    /// counts for its giver).
+    std::uint32_t referencing_processes = 0;
+    std::uint32_t flags = 0;  ///< those it was put with: OS_OBJECT_REFCOUNTED, OS_OBJECT_EVICTABLE
 };
 
 /// Where a listing in batches has got to. Start with a default one; done()
@@ -1444,7 +1448,7 @@ public:
         for (std::size_t i = 0; i < n; ++i) {
             const os_object_info& r = entries[i];
             out.push_back(ObjectInfo{ObjectId(r.id), r.data_len, r.meta_len, static_cast<ObjectState>(r.state),
-                                     r.pinning_processes, r.created_unix});
+                                     r.pinning_processes, r.created_unix, r.referencing_processes, r.flags});
         }
         return out;
     }

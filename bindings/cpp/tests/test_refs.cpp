@@ -6,6 +6,7 @@
 // (os_options.ticket_linger_ms).
 #include "support.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cctype>
 #include <chrono>
@@ -86,6 +87,25 @@ TEST_F(RefTest, PutRefAddsFlagsAndRefusesUnknownOnes) {
     EXPECT_FALSE(*evictable);
     EXPECT_FALSE(contains(id));
     EXPECT_TRUE(evictable->unref()) << "unref() of an empty Ref is a no-op";
+}
+
+TEST_F(RefTest, AListingSaysReferencesAndFlags) {
+    Ref counted = put_ref("counted");
+    auto cached = store_.put(objstore::as_bytes("cached"), {}, OS_OBJECT_EVICTABLE);
+    ASSERT_TRUE(cached) << cached.error();
+    auto plain = store_.put(objstore::as_bytes("plain"));
+    ASSERT_TRUE(plain) << plain.error();
+    auto all = store_.list();
+    ASSERT_TRUE(all) << all.error();
+    auto find = [&](const ObjectId& id) {
+        return *std::find_if(all->begin(), all->end(), [&](const objstore::ObjectInfo& i) { return i.id == id; });
+    };
+    EXPECT_EQ(find(counted.id()).flags, OS_OBJECT_REFCOUNTED);
+    EXPECT_EQ(find(counted.id()).referencing_processes, 1u);
+    EXPECT_EQ(find(*cached).flags, OS_OBJECT_EVICTABLE);
+    EXPECT_EQ(find(*cached).referencing_processes, 0u);
+    EXPECT_EQ(find(*plain).flags, 0u);
+    EXPECT_EQ(find(*plain).referencing_processes, 0u);
 }
 
 TEST_F(RefTest, AMoveKeepsExactlyOneReference) {

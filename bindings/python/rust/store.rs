@@ -1383,7 +1383,7 @@ impl StoreCore {
         py: Python<'py>,
         cursor: u64,
         limit: usize,
-    ) -> PyResult<(Vec<(Bound<'py, PyObjectId>, u64, u64, &'static str, u32, u64)>, Option<u64>)> {
+    ) -> PyResult<(Vec<(Bound<'py, PyObjectId>, u64, u64, &'static str, u32, u64, u32, u32)>, Option<u64>)> {
         let h = self.handle(py)?;
         let (infos, next) = h.store.list_from(cursor, limit).map_err(|e| errors::from_core(py, &e, "list"))?;
         let mut out = Vec::with_capacity(infos.len());
@@ -1395,6 +1395,8 @@ impl StoreCore {
                 i.state.name(),
                 i.pinning_processes,
                 i.created_unix,
+                i.referencing_processes,
+                i.flags,
             ));
         }
         Ok((out, next))

@@ -134,6 +134,11 @@ class ObjectInfo(NamedTuple):
     state: str
     pinning_processes: int
     created_unix: int
+    #: Processes holding at least one reference (a ticket not taken yet
+    #: counts for its giver).
+    referencing_processes: int
+    #: The flags it was put with: OBJECT_REFCOUNTED, OBJECT_EVICTABLE.
+    flags: int
 
 
 # --------------------------------------------------------------- helpers
