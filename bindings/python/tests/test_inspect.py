@@ -130,14 +130,15 @@ def test_objects_say_their_references_and_flags(store):
     the object and the flags it was put with (os_object_info's
     referencing_processes and flags)."""
     counted = store.put(b"counted")  # an ObjectRef: refcounted, referenced
-    cached = store.put(b"cached", refcounted=False, flags=objstore._objstore.OBJECT_EVICTABLE)
+    cached = store.put(b"cached", refcounted=False, flags=objstore.OBJECT_EVICTABLE)
     plain = store.put(b"plain", refcounted=False)
     infos = {info.id: info for info in store.objects()}
     assert len(infos) == 3
-    assert (infos[counted].flags, infos[counted].referencing_processes) == (objstore._objstore.OBJECT_REFCOUNTED, 1)
-    assert (infos[cached].flags, infos[cached].referencing_processes) == (objstore._objstore.OBJECT_EVICTABLE, 0)
+    assert (infos[counted].flags, infos[counted].referencing_processes) == (objstore.OBJECT_REFCOUNTED, 1)
+    assert (infos[cached].flags, infos[cached].referencing_processes) == (objstore.OBJECT_EVICTABLE, 0)
     assert (infos[plain].flags, infos[plain].referencing_processes) == (0, 0)
     store.ref(plain)
     assert next(i for i in store.objects() if i.id == plain).referencing_processes == 1
     store.unref(plain)
     store.delete([cached, plain])
+    assert (objstore.OBJECT_REFCOUNTED, objstore.OBJECT_EVICTABLE) == (1, 2)  # os_put_ex's flags

@@ -29,6 +29,8 @@ from ._format import VERSION as FORMAT_VERSION  # noqa: F401
 from ._serial import deregister_serializer as deregister_serializer
 from ._serial import register_serializer as register_serializer
 from ._objstore import Canceller as Canceller
+from ._objstore import OBJECT_EVICTABLE as OBJECT_EVICTABLE
+from ._objstore import OBJECT_REFCOUNTED as OBJECT_REFCOUNTED
 from ._store import (
     Buffer as Buffer,
     ObjectID as ObjectID,
@@ -250,6 +252,8 @@ __all__ = [
     "wait",
     "as_completed",
     "Canceller",
+    "OBJECT_REFCOUNTED",
+    "OBJECT_EVICTABLE",
     "ObjectID",
     "ObjectRef",
     "StoreStats",
