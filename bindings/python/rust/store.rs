@@ -363,6 +363,7 @@ impl StoreCore {
         let theirs = r.get().store_name();
         match self.state.with(py, |st| (st.name != theirs).then(|| st.name.clone())) {
             None => Ok(()),
+            Some(ours) if same_store_file(&ours, theirs) => Ok(()),
             Some(ours) => Err(PyValueError::new_err(format!(
                 "an ObjectRef of store {theirs:?} was given to store {ours:?}: its object is in the store it was put in"
             ))),
@@ -833,6 +834,14 @@ fn decode_pinned<'py>(
 fn decode_slow<'py>(py: Python<'py>, pin: &Arc<PinState>, raw: RawObject, meta: &[u8]) -> PyResult<Bound<'py, PyAny>> {
     let view = exporter::memoryview(py, span_of(pin, raw.data, raw.data_len))?;
     serial(py)?.decode_slow.bind(py).call1((PyBytes::new(py, meta), view))
+}
+
+/// Whether two store names, which differ, name one store file: a name
+/// and the path of its file in /dev/shm, or two paths through a symbolic
+/// link.
+fn same_store_file(a: &str, b: &str) -> bool {
+    let file = |name: &str| objstore::store_path(name).ok().map(|p| std::fs::canonicalize(&p).unwrap_or(p));
+    matches!((file(a), file(b)), (Some(x), Some(y)) if x == y)
 }
 
 fn id_list(refs: &Bound<'_, PyAny>) -> PyResult<Option<Vec<ObjectId>>> {

@@ -572,13 +572,16 @@ def test_an_objectref_given_to_another_store_is_refused(store, store_name):
         assert store.get(ref, timeout=0) == b"here" and store.stats().references == 1
         with pytest.raises(objstore.ObjectNotFound):
             other.get(objstore.ObjectID(ref), timeout=0)
-        # Another handle of the same store takes it.
-        again = objstore.Store(store_name)
-        try:
-            assert again.get(ref, timeout=0) == b"here"
-            assert list(again.as_completed([ref], timeout=0)) == [ref]
-        finally:
-            again.close()
+        # Another handle of the same store takes it, by its name or by the
+        # path of its file.
+        for same in (store_name, os.path.join("/dev/shm", store_name)):
+            again = objstore.Store(same)
+            try:
+                assert again.get(ref, timeout=0) == b"here"
+                assert again.wait([ref], 1, 0) == ([ref], [])
+                assert list(again.as_completed([ref], timeout=0)) == [ref]
+            finally:
+                again.close()
     finally:
         other.close()
         objstore.destroy(other_name, missing_ok=True)
