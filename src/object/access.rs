@@ -200,11 +200,17 @@ impl<'a> Access<'a> {
         let o = self.o;
         let key = id.words();
         let to = if sealed { r.state.to(State::Sealed, NO_OWNER) } else { r.state.to(State::Created, att.slot()) };
-        let inserted = if r.fresh { o.insert_fresh(r.d, r.state, &key, to) } else { o.insert(r.d, r.state, &key, to) };
+        // One hash for the index entry and the seal's announcement.
+        let hash = o.hash(&key);
+        let inserted = if r.fresh {
+            o.insert_fresh_hashed(r.d, r.state, hash, to)
+        } else {
+            o.insert_hashed(r.d, r.state, &key, hash, to)
+        };
         match inserted {
             Ok(s) => {
                 if sealed {
-                    att.region().waits().notify(o.hash(&key));
+                    att.region().waits().notify(hash);
                 }
                 Ok(s)
             }

@@ -232,6 +232,7 @@ impl<'a> Objects<'a> {
     /// dies between the two leaves a RESERVED descriptor with an entry,
     /// which its reclaimer discards like any other (`finish_free` removes
     /// the entry).
+    #[cfg(loom)]
     pub(crate) fn insert_fresh(
         &self,
         d: u32,
@@ -239,7 +240,20 @@ impl<'a> Objects<'a> {
         key: &[u64; 3],
         commit: StateWord,
     ) -> Result<StateWord, (InsertError, StateWord)> {
-        if self.index.insert(self.hash(key), d, reserved.gen()).is_none() {
+        self.insert_fresh_hashed(d, reserved, self.hash(key), commit)
+    }
+
+    /// `insert_fresh` of an ID whose hash (`hash`) the caller has already
+    /// computed (a sealer needs it again to announce the seal).
+    #[inline]
+    pub(crate) fn insert_fresh_hashed(
+        &self,
+        d: u32,
+        reserved: StateWord,
+        hash: u64,
+        commit: StateWord,
+    ) -> Result<StateWord, (InsertError, StateWord)> {
+        if self.index.insert(hash, d, reserved.gen()).is_none() {
             return Err((InsertError::IndexFull, reserved));
         }
         // SeqCst store: publishes the fields written while RESERVED.
@@ -251,6 +265,7 @@ impl<'a> Objects<'a> {
     /// in the index and commits it to `commit` (CREATED(me) or SEALED).
     /// On error the descriptor is still ours (INSERTING or COLLIDED, entry
     /// removed) and the caller discards it.
+    #[cfg(any(test, loom))]
     pub(crate) fn insert(
         &self,
         d: u32,
@@ -258,8 +273,20 @@ impl<'a> Objects<'a> {
         key: &[u64; 3],
         commit: StateWord,
     ) -> Result<StateWord, (InsertError, StateWord)> {
+        self.insert_hashed(d, reserved, key, self.hash(key), commit)
+    }
+
+    /// `insert` of `key`, whose hash (`hash`) the caller has already
+    /// computed (a sealer needs it again to announce the seal).
+    pub(crate) fn insert_hashed(
+        &self,
+        d: u32,
+        reserved: StateWord,
+        key: &[u64; 3],
+        hash: u64,
+        commit: StateWord,
+    ) -> Result<StateWord, (InsertError, StateWord)> {
         let me = reserved.owner();
-        let hash = self.hash(key);
         let inserting = reserved.to(State::Inserting, me);
         // SeqCst store: publishes the fields written while RESERVED.
         self.desc.state(d).store(inserting.0, Ordering::SeqCst);
