@@ -119,7 +119,7 @@ impl<'a> Access<'a> {
         if !fresh && o.lookup(key, |s| s.holds_id()).is_some() {
             return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
         }
-        let (d, state) = att.claim_descriptor(total, flags)?;
+        let (d, state) = att.claim_descriptor_with(&alloc, total, flags)?;
         let kept = alloc.take_kept_block(d, total);
         o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
         if flags == 0 {
@@ -130,7 +130,7 @@ impl<'a> Access<'a> {
         let r = Reserved { d, state, offset: 0, fresh };
         let allocated = match kept {
             Some(kept) => Ok(alloc.adopt_kept_block(d, kept)),
-            None => att.allocate(d, total),
+            None => att.allocate_with(&alloc, d, total),
         };
         let offset = match allocated {
             Ok(off) => att.region().arena_offset(off),

@@ -361,24 +361,57 @@ impl Attachment {
 /// adopt any slab with room; only then is the store full.
 impl Provision for Attachment {
     fn claim_descriptor(&self, total: u64, flags: u32) -> Result<(u32, StateWord)> {
-        match self.allocator().claim_descriptor(total, flags) {
+        self.claim_descriptor_with(&self.allocator(), total, flags)
+    }
+
+    fn allocate(&self, d: u32, total: u64) -> Result<u64> {
+        self.allocate_with(&self.allocator(), d, total)
+    }
+}
+
+impl Attachment {
+    /// `Provision::claim_descriptor` with this attachment's allocator
+    /// (`allocator`), which the caller has built already.
+    #[inline]
+    pub(crate) fn claim_descriptor_with(
+        &self,
+        alloc: &Allocator<'_>,
+        total: u64,
+        flags: u32,
+    ) -> Result<(u32, StateWord)> {
+        match alloc.claim_descriptor(total, flags) {
             Some(found) => Ok(found),
             None => self.claim_descriptor_after_collect(total, flags),
         }
     }
 
-    fn allocate(&self, d: u32, total: u64) -> Result<u64> {
-        let alloc = self.allocator();
+    /// `Provision::allocate` with this attachment's allocator
+    /// (`allocator`), which the caller has built already.
+    #[inline]
+    pub(crate) fn allocate_with(&self, alloc: &Allocator<'_>, d: u32, total: u64) -> Result<u64> {
         if total > alloc.max_footprint() {
-            return Err(err!(
-                TooLarge,
-                "an object of {total} bytes cannot fit a store of {} bytes",
-                alloc.max_footprint()
-            ));
+            return Err(Self::too_large(total, alloc.max_footprint()));
         }
-        if let Some(off) = alloc.try_allocate(d, total, false, None)? {
-            return Ok(off);
+        match alloc.try_allocate(d, total, false, None)? {
+            Some(off) => Ok(off),
+            None => self.allocate_under_pressure(d, total),
         }
+    }
+
+    /// The error of an object of `total` bytes in a store of `capacity`.
+    #[cold]
+    #[inline(never)]
+    fn too_large(total: u64, capacity: u64) -> Error {
+        err!(TooLarge, "an object of {total} bytes cannot fit a store of {capacity} bytes")
+    }
+
+    /// The rest of `allocate`, out of line, once a first attempt found no
+    /// room: reclaim, give back kept blocks, evict, spill, retire empty
+    /// slabs, and try again after each.
+    #[cold]
+    #[inline(never)]
+    fn allocate_under_pressure(&self, d: u32, total: u64) -> Result<u64> {
+        let alloc = self.allocator();
         self.collect()?;
         // Blocks this process keeps for its next puts go back to their
         // slabs first (other processes' go back as room is made, or at the
