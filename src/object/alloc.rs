@@ -89,6 +89,7 @@ impl<'a> Allocator<'a> {
     }
 
     /// The cache of size class `class`, locked, with the class's hazard word.
+    #[inline]
     pub(crate) fn class_cache(&self, class: usize) -> (MutexGuard<'a, ClassCache>, &'a AtomicU64) {
         (lock(&self.state.caches[class]), self.region.procs().hazard(self.me, 1 + class))
     }
@@ -343,8 +344,6 @@ impl<'a> Allocator<'a> {
         scan_slabs: bool,
         claimed: Option<(u64, u64)>,
     ) -> Result<Option<u64>> {
-        let loc = self.region.descriptors().word(d, w::LOC);
-        let ps = self.region.layout().params.page_size;
         let mut claimed = claimed;
         let result = match self.slab_class(total) {
             Some(class) => {
@@ -368,6 +367,8 @@ impl<'a> Allocator<'a> {
                 }
             }
             None => {
+                let loc = self.region.descriptors().word(d, w::LOC);
+                let ps = self.region.layout().params.page_size;
                 let count = total.div_ceil(ps);
                 let start = match claimed.take() {
                     Some((start, n)) if n == count => self.reserve(start, count).map(|()| Some(start)),

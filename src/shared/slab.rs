@@ -198,7 +198,43 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     /// Allocates a block of `class` for descriptor `d`, writing its location
     /// into the descriptor. `new_pages(n)` claims and reserves `n` pages
     /// (CLAIMED by us). Ok(None): no slab with room and no pages for one.
+    ///
+    /// The common case, a block of the slab the cache names, is this
+    /// function; the rest (`alloc_elsewhere`) is out of line.
+    #[inline]
     pub(crate) fn alloc(
+        &self,
+        cache: &mut ClassCache,
+        class: usize,
+        d: u32,
+        desc: &Descriptors<'_>,
+        hazard: &AtomicU64,
+        new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>,
+    ) -> Result<Option<u64>> {
+        // The first round of `alloc_elsewhere`'s loop, whose next round
+        // starts with the cache naming no slab.
+        if let Some(head) = cache.slab {
+            if self.protect_owned(hazard, head, class) {
+                let got = self.alloc_in_owned(cache, head, class, d, desc);
+                hazard.store(0, Ordering::Release);
+                if let Some(off) = got {
+                    return Ok(Some(off));
+                }
+                cache.slab = None;
+            } else {
+                // Taken away (retired under pressure): forget it.
+                cache.slab = None;
+                self.forget_owned(head, class);
+            }
+        }
+        self.alloc_elsewhere(cache, class, d, desc, hazard, new_pages)
+    }
+
+    /// `alloc` once the slab the cache names (if any) had no block left:
+    /// adopts a slab with room or creates one, and allocates there.
+    #[cold]
+    #[inline(never)]
+    fn alloc_elsewhere(
         &self,
         cache: &mut ClassCache,
         class: usize,
