@@ -499,15 +499,40 @@ impl<'a> Access<'a> {
     /// Deletes the object named `id`: invisible to gets at once, its memory
     /// freed when the last pin is released.
     pub(crate) fn delete(&self, id: &ObjectId) -> Result<()> {
+        let o = self.o;
+        // The common case in line: the first round of `delete_rest`'s loop
+        // finding the object sealed and deleting it.
+        let first = o.lookup(&id.words(), |s| s.holds_id());
+        if let Some((d, snap)) = first {
+            if snap.state.state() == State::Sealed
+                && o.delete_sealed(d, snap.state, self.att.slot(), &self.att.allocator().freer())
+            {
+                return Ok(());
+            }
+        }
+        self.delete_rest(id, first)
+    }
+
+    /// The rest of `delete` after its first round, which found `first`
+    /// (and, if that was sealed, failed to delete it): the other states,
+    /// and up to 63 more rounds.
+    #[cold]
+    #[inline(never)]
+    fn delete_rest(&self, id: &ObjectId, first: Option<(u32, Snapshot)>) -> Result<()> {
         let att = self.att;
         let o = self.o;
-        for _ in 0..64 {
-            let Some((d, snap)) = o.lookup(&id.words(), |s| s.holds_id()) else {
+        let mut found = first;
+        for round in 0..64 {
+            if round > 0 {
+                found = o.lookup(&id.words(), |s| s.holds_id());
+            }
+            let Some((d, snap)) = found else {
                 return Err(Error::object_not_found(id.0));
             };
             match snap.state.state() {
                 State::Sealed => {
-                    if o.delete_sealed(d, snap.state, att.slot(), &self.att.allocator().freer()) {
+                    // Round 0's attempt was `delete`'s.
+                    if round > 0 && o.delete_sealed(d, snap.state, att.slot(), &self.att.allocator().freer()) {
                         return Ok(());
                     }
                 }
