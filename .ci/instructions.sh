@@ -19,7 +19,7 @@ bin="$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)"
 N1=2000
 N2=22000
 # path:ceiling:target (instructions per call)
-budgets="get:245:250 contains:96:120 absent:300:300 put:1030:700 putdel:1390:1000 ref:365:346 putref:1360:1240"
+budgets="get:245:250 contains:96:120 absent:300:300 put:1030:700 putdel:1380:1000 ref:365:346 putref:1360:1240"
 # contains and absent were raised from 135 and 250 when lookups began to
 # read again a descriptor whose state changed under them and an index entry
 # replaced in place (a lookup passed over an object being spilled or
@@ -71,6 +71,9 @@ budgets="get:245:250 contains:96:120 absent:300:300 put:1030:700 putdel:1390:100
 # look is all that stays in line (access.rs, `delete`; the other states
 # and the retries are `delete_rest`): put + delete 1,358 -> 1,324
 # (ceiling 1,425 -> 1,390).
+# A put that takes a kept block of its own footprint does not work out
+# the kept block's class (alloc.rs, `take_kept_block_found`): put +
+# delete 1,324 -> 1,314 (ceiling 1,390 -> 1,380).
 # ref and putref: the targets are the lifetime targets (BENCHMARKS.md) over
 # today's counts:
 # ref + unref <= 1.5x get + release, a REFCOUNTED put <= 1.1x a plain put.

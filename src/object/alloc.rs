@@ -157,9 +157,12 @@ impl<'a> Allocator<'a> {
         // The class of the kept block is one slabs are made of, so the
         // object's class, if the same, is too (`slab_class` would agree).
         let wanted = class_for(total);
-        let kept = footprint(data_len, meta_len as u64).and_then(class_for);
+        // A kept block of the same footprint (puts of one size, the common
+        // case) is of the same class without working it out.
+        let kept_total = footprint(data_len, meta_len as u64);
+        let fits = |class: usize| kept_total == Some(total) || kept_total.and_then(class_for) == Some(class);
         let found = match (wanted, Location::decode(loc)) {
-            (Some(class), Some(Location::Block { page, block })) if kept == Some(class) => {
+            (Some(class), Some(Location::Block { page, block })) if fits(class) => {
                 self.region.slabs(self.me).held_block_offset(page, class, block, d).map(|off| (page, off))
             }
             _ => None,
