@@ -195,6 +195,7 @@ impl<'a> Access<'a> {
     /// Inserts a reserved, filled object into the index: sealed at once
     /// (visible), or created (to be sealed by this handle later). Returns
     /// its state word.
+    #[inline]
     pub(crate) fn commit(&self, id: &ObjectId, r: &Reserved, sealed: bool) -> Result<StateWord> {
         let att = self.att;
         let o = self.o;
@@ -214,13 +215,19 @@ impl<'a> Access<'a> {
                 }
                 Ok(s)
             }
-            Err((e, now)) => {
-                self.undo(r, now);
-                Err(match e {
-                    InsertError::Duplicate => err!(AlreadyExists, "object {id} already exists"),
-                    InsertError::IndexFull => err!(OutOfMemory, "the index has no free entry near object {id}'s hash"),
-                })
-            }
+            Err((e, now)) => Err(self.commit_failed(id, r, e, now)),
+        }
+    }
+
+    /// Undoes a put whose `commit` failed with `e` (its descriptor now in
+    /// state `now`), and says why it failed.
+    #[cold]
+    #[inline(never)]
+    fn commit_failed(&self, id: &ObjectId, r: &Reserved, e: InsertError, now: StateWord) -> Error {
+        self.undo(r, now);
+        match e {
+            InsertError::Duplicate => err!(AlreadyExists, "object {id} already exists"),
+            InsertError::IndexFull => err!(OutOfMemory, "the index has no free entry near object {id}'s hash"),
         }
     }
 
