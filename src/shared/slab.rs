@@ -281,13 +281,18 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     ) -> Option<u64> {
         let loc = desc.word(d, w::LOC);
         let words = self.block_words(head, class)?;
+        let c = self.classes.get(class)?;
         loop {
             if let Some(b) = cache.take() {
                 let Some(word) = words.get(b as usize) else { continue };
                 loc.store(Location::SlabIntent { page: head }.encode(), Ordering::SeqCst);
                 if word.compare_exchange(0, d + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
                     loc.store(Location::Block { page: head, block: b }.encode(), Ordering::SeqCst);
-                    return self.block_offset(head, class, b);
+                    // `block_offset` without its checks, which hold here:
+                    // `block_words` found the slab inside the arena (head +
+                    // span <= pages) and `words` has one word per block of
+                    // the class, so `b` (an index into it) < blocks.
+                    return Some(head * self.page_size + c.blocks_off + b as u64 * c.size);
                 }
                 loc.store(Location::None.encode(), Ordering::SeqCst);
                 continue;
