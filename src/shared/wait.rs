@@ -316,6 +316,7 @@ impl<'a> Waits<'a> {
     }
 
     /// Wait word `which` (< WAIT_WORDS).
+    #[inline]
     pub(crate) fn word(&self, which: usize) -> WaitWord<'a> {
         let line = &self.seqs[which * 16..which * 16 + 2];
         let log = (which == WAIT_BUCKETS).then_some(self.log);
@@ -335,6 +336,7 @@ impl<'a> Waits<'a> {
     }
 
     /// The word get_many waits on.
+    #[inline]
     pub(crate) fn many(&self) -> WaitWord<'a> {
         self.word(WAIT_BUCKETS)
     }
