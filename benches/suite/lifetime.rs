@@ -294,10 +294,14 @@ fn evicting_puts(cfg: &Config) -> Eviction {
         let store = Store::open(&tmp.name, &Options { capacity_bytes: 32 << 20, ..Options::default() }).expect("open");
         (tmp, store)
     };
+    // Until the first evictions (the stats, a scan of every object slot,
+    // every 64 puts).
     let fill = |store: &Store| -> Vec<ObjectId> {
         let mut ids = Vec::new();
         while store.stats().unwrap().evictions_total == 0 {
-            ids.push(store.put_ex(&entry, b"", OBJECT_EVICTABLE).unwrap());
+            for _ in 0..64 {
+                ids.push(store.put_ex(&entry, b"", OBJECT_EVICTABLE).unwrap());
+            }
         }
         ids
     };
