@@ -39,10 +39,7 @@ func (s *Store) getMany(ctx context.Context, ids []ID, timeout time.Duration) ([
 	if len(ids) == 0 {
 		return objs, nil
 	}
-	cids := make([]C.os_object_id, len(ids))
-	for i, id := range ids {
-		cids[i] = cID(id)
-	}
+	cids, _ := cIDs(ids)
 	bufs := make([]C.os_buffer, len(ids))
 	expired := timeout < 0 && timeout != Forever
 	ms := C.int64_t(0)

@@ -251,6 +251,20 @@ func cID(id ID) C.os_object_id {
 	return c
 }
 
+// cIDs converts ids for a C call: the array, and a pointer to its first
+// element (nil when ids is empty, which the C functions accept with a
+// count of 0).
+func cIDs(ids []ID) ([]C.os_object_id, *C.os_object_id) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	cids := make([]C.os_object_id, len(ids))
+	for i, id := range ids {
+		cids[i] = cID(id)
+	}
+	return cids, &cids[0]
+}
+
 func goID(c *C.os_object_id) ID {
 	var id ID
 	for i, b := range c.bytes {

@@ -47,10 +47,7 @@ func (s *Store) wait(ctx context.Context, ids []ID, numReady int, timeout time.D
 	if len(ids) == 0 {
 		return ready, nil
 	}
-	cids := make([]C.os_object_id, len(ids))
-	for i, id := range ids {
-		cids[i] = cID(id)
-	}
+	cids, _ := cIDs(ids)
 	flags := make([]C.bool, len(ids))
 	ms := C.int64_t(0)
 	if timeout > 0 || timeout == Forever {

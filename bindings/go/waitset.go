@@ -60,15 +60,7 @@ type WaitSet struct {
 // already are found now and handed out by the first Next. ids may be
 // empty (a set with nothing to hand out).
 func (s *Store) NewWaitSet(ids []ID) (*WaitSet, error) {
-	var cids []C.os_object_id
-	var first *C.os_object_id
-	if len(ids) > 0 {
-		cids = make([]C.os_object_id, len(ids))
-		for i, id := range ids {
-			cids[i] = cID(id)
-		}
-		first = &cids[0]
-	}
+	cids, first := cIDs(ids)
 	cancel, err := newCanceller("wait set")
 	if err != nil {
 		return nil, err
@@ -102,15 +94,7 @@ func (w *WaitSet) Len() int { return int(w.n.Load()) }
 // way on another goroutine (calls on a set are serialized); a closed set
 // gives ErrClosed, one made in another process ErrInvalidArgument.
 func (w *WaitSet) Add(ids []ID) error {
-	var cids []C.os_object_id
-	var first *C.os_object_id
-	if len(ids) > 0 {
-		cids = make([]C.os_object_id, len(ids))
-		for i, id := range ids {
-			cids[i] = cID(id)
-		}
-		first = &cids[0]
-	}
+	cids, first := cIDs(ids)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.set == nil {
