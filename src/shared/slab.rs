@@ -211,23 +211,37 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
         hazard: &AtomicU64,
         new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>,
     ) -> Result<Option<u64>> {
-        // The first round of `alloc_elsewhere`'s loop, whose next round
-        // starts with the cache naming no slab.
-        if let Some(head) = cache.slab {
-            if self.protect_owned(hazard, head, class) {
-                let got = self.alloc_in_owned(cache, head, class, d, desc);
-                hazard.store(0, Ordering::Release);
-                if let Some(off) = got {
-                    return Ok(Some(off));
-                }
-                cache.slab = None;
-            } else {
-                // Taken away (retired under pressure): forget it.
-                cache.slab = None;
-                self.forget_owned(head, class);
-            }
+        if let Some(off) = self.alloc_from_cached(cache, class, d, desc, hazard) {
+            return Ok(Some(off));
         }
         self.alloc_elsewhere(cache, class, d, desc, hazard, new_pages)
+    }
+
+    /// A block of the slab the cache names, if it names one that this
+    /// process still owns and that has a free block; otherwise the cache
+    /// names no slab afterwards.
+    #[inline(always)]
+    fn alloc_from_cached(
+        &self,
+        cache: &mut ClassCache,
+        class: usize,
+        d: u32,
+        desc: &Descriptors<'_>,
+        hazard: &AtomicU64,
+    ) -> Option<u64> {
+        let head = cache.slab?;
+        if !self.protect_owned(hazard, head, class) {
+            // Taken away (retired under pressure): forget it.
+            cache.slab = None;
+            self.forget_owned(head, class);
+            return None;
+        }
+        let got = self.alloc_in_owned(cache, head, class, d, desc);
+        hazard.store(0, Ordering::Release);
+        if got.is_none() {
+            cache.slab = None;
+        }
+        got
     }
 
     /// `alloc` once the slab the cache names (if any) had no block left:
@@ -244,19 +258,8 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
         new_pages: &mut dyn FnMut(u64) -> Result<Option<u64>>,
     ) -> Result<Option<u64>> {
         loop {
-            if let Some(head) = cache.slab {
-                if !self.protect_owned(hazard, head, class) {
-                    // Taken away (retired under pressure): forget it.
-                    cache.slab = None;
-                    self.forget_owned(head, class);
-                    continue;
-                }
-                let got = self.alloc_in_owned(cache, head, class, d, desc);
-                hazard.store(0, Ordering::Release);
-                if let Some(off) = got {
-                    return Ok(Some(off));
-                }
-                cache.slab = None;
+            if let Some(off) = self.alloc_from_cached(cache, class, d, desc, hazard) {
+                return Ok(Some(off));
             }
             if self.adopt_hinted(cache, class, hazard) {
                 continue;
