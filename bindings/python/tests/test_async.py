@@ -473,3 +473,34 @@ def test_an_object_deleted_after_it_was_handed_out_is_awaited_again(store):
         return await asyncio.wait_for(task, HANG)
 
     assert asyncio.run(main()) == b"second"
+
+
+def test_an_id_awaited_again_after_its_first_await_was_cancelled_before_the_thread_ran(store):
+    # The thread first finds nothing awaited (the one await was cancelled
+    # before it ran) and sleeps; the same ID awaited again must wake it.
+    import sys
+
+    oid = fresh_id()
+    w = _aio._waiter(store)
+    let_it_sleep()  # the thread sleeps: nothing is awaited
+
+    async def main():
+        task = asyncio.ensure_future(store.get_async(oid))
+        await asyncio.sleep(0)
+        task.cancel()
+        for _ in range(3):
+            await asyncio.sleep(0)  # the future's done callback
+        assert not w._awaited
+        await asyncio.sleep(0.05)  # the thread runs, finds nothing awaited
+        again = asyncio.ensure_future(store.get_async(oid))
+        await asyncio.sleep(0)
+        store.put(b"there", id=oid)
+        return await asyncio.wait_for(again, HANG)
+
+    # The loop keeps the GIL until it sleeps, so the thread runs only then.
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(HANG)
+    try:
+        assert asyncio.run(main()) == b"there"
+    finally:
+        sys.setswitchinterval(interval)

@@ -154,8 +154,10 @@ class _Waiter:
                 if not self._awaited and ws is not None:
                     ws.close()
                     ws, size = None, 0
-                    self._forget_set()
                 while not self._awaited and not self._ended:
+                    # No set: no ID is in it (nor pending, if the set was
+                    # not made yet), so the next await of any ID notifies.
+                    self._forget_set()
                     self._changed.wait()
                 ended = self._ended
                 self._canceller.reset()
