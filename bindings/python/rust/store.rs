@@ -1049,6 +1049,34 @@ impl StoreCore {
         self._get(py, refs, timeout, None, canceller)
     }
 
+    /// ``get(ref, 0)`` of one ObjectID that returns ``absent`` where that
+    /// raises ObjectNotFound (objstore._aio's look before it awaits: no
+    /// exception made and caught per await). Any other error is raised as
+    /// by get: ValueError for an ObjectRef of another store, StoreClosed.
+    fn _get_if_sealed<'py>(
+        &self,
+        py: Python<'py>,
+        r#ref: &Bound<'py, PyAny>,
+        absent: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let Ok(r) = r#ref.cast::<PyObjectId>() else {
+            return Err(PyTypeError::new_err(format!(
+                "get() takes an ObjectID or a list of them, not {}",
+                r#ref.get_type().name()?
+            )));
+        };
+        let id = r.get().id;
+        let h = self.handle(py)?;
+        match get_now(py, &h, &id) {
+            Ok(raw) => decode(py, &h, id, raw, None),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                self.check_ref_store(py, r#ref)?;
+                Ok(absent)
+            }
+            Err(e) => Err(errors::from_core(py, &e, "get")),
+        }
+    }
+
     /// get() that appends the pin of each value to ``pins`` (for Pinned).
     #[pyo3(signature = (refs, timeout=None, pins=None, canceller=None))]
     fn _get<'py>(

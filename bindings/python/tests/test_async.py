@@ -439,7 +439,7 @@ def test_cancelled_awaits_leave_the_set_when_they_are_most_of_it(store):
             with pytest.raises(asyncio.CancelledError):
                 await t
         for _ in range(3):
-            await asyncio.sleep(0)  # the futures' done callbacks
+            await asyncio.sleep(0)  # the cancelled awaits end
         assert list(w._awaited) == [kept] and len(w._unawaited) == 99
         # A new await wakes the thread, which finds 99 of the 101 IDs
         # unawaited: a new set of the two still awaited.
@@ -475,6 +475,144 @@ def test_an_object_deleted_after_it_was_handed_out_is_awaited_again(store):
     assert asyncio.run(main()) == b"second"
 
 
+# A get_async first looks without waiting (no waiter, no timeout when every
+# object is there); one object not there is awaited through its waiter
+# future alone, a list through those of the objects missing.
+
+
+def test_get_if_sealed_returns_its_absent_value_instead_of_raising(store):
+    absent = object()
+    oid = fresh_id()
+    assert store._get_if_sealed(oid, absent) is absent
+    store.put(None, id=oid)
+    assert store._get_if_sealed(oid, absent) is None  # a value of None is there
+    ref = store.put({"k": 1})
+    assert store._get_if_sealed(ref, absent) == {"k": 1}
+    with pytest.raises(TypeError, match="takes an ObjectID"):
+        store._get_if_sealed(b"x" * 20, absent)
+    store.close()
+    with pytest.raises(objstore.StoreClosed):
+        store._get_if_sealed(ref, absent)
+
+
+def test_an_await_of_sealed_objects_needs_no_waiter_nor_time(store):
+    ref, other = store.put(b"here"), store.put(b"too")
+    w_before = _aio._waiters.get((os.getpid(), id(store)))
+
+    async def main():
+        return (
+            await ref,
+            await store.get_async(ref, timeout=0),
+            await store.get_async([ref, other], timeout=0),
+            await store.get_async((other,)),
+            await store.get_async([]),
+        )
+
+    assert asyncio.run(main()) == (b"here", b"here", [b"here", b"too"], [b"too"], [])
+    # No await waited: no waiter thread was started for them.
+    assert _aio._waiters.get((os.getpid(), id(store))) is w_before
+    absent = fresh_id()
+    for refs in (absent, [ref, absent]):
+        with pytest.raises(objstore.Timeout):
+            asyncio.run(store.get_async(refs, timeout=0))
+
+
+def test_awaits_of_present_absent_and_repeated_objects_at_once(store):
+    present = [store.put(i.to_bytes(2, "little")) for i in range(20)]
+    absent = [fresh_id() for _ in range(20)]
+
+    def produce():
+        for i, oid in enumerate(absent):
+            store.put((100 + i).to_bytes(2, "little"), id=oid)
+
+    async def main():
+        # Each absent object awaited twice alone and once in a list with a
+        # present one: all served by one seal each.
+        singles = [store.get_async(oid) for oid in absent + present + absent]
+        lists = [store.get_async([p, a]) for p, a in zip(present, absent)]
+        gathered = asyncio.gather(*singles, *lists)
+        for _ in range(3):
+            await asyncio.sleep(0)
+        t = threading.Thread(target=produce)
+        t.start()
+        values = await asyncio.wait_for(gathered, HANG)
+        t.join(HANG)
+        return values
+
+    values = [v if isinstance(v, list) else [v] for v in asyncio.run(main())]
+    got = [[int.from_bytes(b, "little") for b in v] for v in values]
+    late, early = list(range(100, 120)), list(range(20))
+    assert got[:60] == [[i] for i in late + early + late]
+    assert got[60:] == [[p, a] for p, a in zip(early, late)]
+
+
+def test_objects_deleted_after_they_were_handed_out_to_a_list_get_are_awaited_again(store):
+    a, b = fresh_id(), fresh_id()
+    w = _aio._waiter(store)
+
+    async def main():
+        task = asyncio.ensure_future(store.get_async([a, b]))
+        assert await _until_async(lambda: {a, b} <= w._in_set and not w._pending)
+        store.put(b"a1", id=a)
+        store.put(b"b1", id=b)
+        # The loop is held here, so the get cannot run before the delete.
+        assert _until(lambda: a not in w._in_set and b not in w._in_set)
+        store.delete(b)
+        assert await _until_async(lambda: b in w._in_set and not w._pending)
+        assert not task.done() and a not in w._in_set  # only b is awaited again
+        store.put(b"b2", id=b)
+        return await asyncio.wait_for(task, HANG)
+
+    assert asyncio.run(main()) == [b"a1", b"b2"]
+
+
+def test_an_evicted_object_is_awaited_again(store_name):
+    # A cache entry sealed and evicted (the store full) before the get of
+    # the await that was told it was sealed.
+    store = objstore.Store(store_name, capacity=1 << 20)
+    try:
+        oid = fresh_id()
+        w = _aio._waiter(store)
+
+        async def main():
+            task = asyncio.ensure_future(store.get_async(oid))
+            assert await _until_async(lambda: oid in w._in_set and not w._pending)
+            store.put(b"e" * 1000, id=oid, refcounted=False, flags=objstore.OBJECT_EVICTABLE)
+            assert _until(lambda: oid not in w._in_set)
+            # Fill the store with objects of its own until the entry goes.
+            kept = []
+            while oid in store:
+                kept.append(store.put(b"f" * 4096))
+            assert await _until_async(lambda: oid in w._in_set and not w._pending)
+            assert not task.done()
+            store.delete(kept)
+            store.put(b"again", id=oid)
+            return await asyncio.wait_for(task, HANG)
+
+        assert asyncio.run(main()) == b"again"
+    finally:
+        store.close()
+
+
+def test_a_cancelled_single_await_drops_its_interest_at_once(store):
+    oid = fresh_id()
+    w = _aio._waiter(store)
+
+    async def main():
+        task = asyncio.ensure_future(store.get_async(oid))
+        assert await _until_async(lambda: oid in w._awaited)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await asyncio.sleep(0)  # the cancelled await ends
+        assert oid not in w._awaited
+        with pytest.raises(objstore.Timeout):
+            await store.get_async(oid, timeout=0.01)
+        assert oid not in w._awaited
+
+    asyncio.run(main())
+
+
 def test_an_id_awaited_again_after_its_first_await_was_cancelled_before_the_thread_ran(store):
     # The thread first finds nothing awaited (the one await was cancelled
     # before it ran) and sleeps; the same ID awaited again must wake it.
@@ -489,7 +627,7 @@ def test_an_id_awaited_again_after_its_first_await_was_cancelled_before_the_thre
         await asyncio.sleep(0)
         task.cancel()
         for _ in range(3):
-            await asyncio.sleep(0)  # the future's done callback
+            await asyncio.sleep(0)  # the cancelled await ends
         assert not w._awaited
         await asyncio.sleep(0.05)  # the thread runs, finds nothing awaited
         again = asyncio.ensure_future(store.get_async(oid))
@@ -504,3 +642,23 @@ def test_an_id_awaited_again_after_its_first_await_was_cancelled_before_the_thre
         assert asyncio.run(main()) == b"there"
     finally:
         sys.setswitchinterval(interval)
+
+
+def test_a_cancelled_list_await_drops_its_interest_and_others_keep_theirs(store):
+    a, b = fresh_id(), fresh_id()
+    w = _aio._waiter(store)
+
+    async def main():
+        listed = asyncio.ensure_future(store.get_async([a, b]))
+        alone = asyncio.ensure_future(store.get_async(a))
+        assert await _until_async(lambda: len(w._awaited.get(a, ())) == 2 and b in w._awaited)
+        listed.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await listed
+        # The list's interest in both is gone; the other await of a stays.
+        assert b not in w._awaited and len(w._awaited[a]) == 1 and b in w._unawaited
+        assert not alone.done()
+        store.put(b"a", id=a)
+        return await asyncio.wait_for(alone, HANG)
+
+    assert asyncio.run(main()) == b"a"

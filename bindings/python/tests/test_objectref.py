@@ -5,6 +5,7 @@ other processes keep the object alive on the way; a process killed holding
 one leaks nothing once reclaimed. No assertion here depends on timing:
 processes step through queues."""
 
+import asyncio
 import concurrent.futures
 import copy
 import gc
@@ -552,6 +553,9 @@ def test_an_objectref_given_to_another_store_is_refused(store, store_name):
         calls = {
             "get": lambda: other.get(ref, timeout=5),
             "get of a list": lambda: other.get([ref], timeout=5),
+            "get_async": lambda: asyncio.run(other.get_async(ref, timeout=5)),
+            "get_async of a list": lambda: asyncio.run(other.get_async([ref], timeout=5)),
+            "await": lambda: asyncio.run(other.get_async(ref)),
             "wait": lambda: other.wait([ref], 1, 5),
             "objstore.wait": lambda: objstore.wait([ref], store=other, timeout=5),
             "as_completed": lambda: list(other.as_completed([ref], timeout=5)),

@@ -17,15 +17,25 @@ set hands out an ID, the thread hands the news to each awaiting event loop
 get that does not wait; if the object is gone again by then (evicted,
 deleted), the coroutine awaits it anew and the thread adds it again.
 
+An await first looks without waiting: a get of one object that returns a
+marker instead of raising ObjectNotFound (``Store._get_if_sealed``), or
+for a list a get with timeout 0, so an object already sealed needs
+neither the thread nor the timeout. An await of one object then awaits
+the thread's future for it (no task, no gathering future); an await of a
+list gathers the futures of the objects ``Store.wait`` finds missing.
+
 Ordering: the thread resets its canceller and takes the pending IDs under
 the lock, then adds them and waits with the canceller; an await puts its ID
 on the list and cancels under the same lock. A cancel that comes after the
 thread took the list therefore ends the wait that follows (a canceller
 stays cancelled until reset), and one that comes before is undone by the
-reset, whose list already holds the new ID.
+reset, whose list already holds the new ID. So only the await that finds
+the list empty cancels (and notifies the thread, which sleeps for want of
+awaits only with the list empty): the IDs that join it are taken with it.
 
 A cancelled await (``asyncio.wait_for``'s timeout, ``task.cancel()``)
-drops its interest at once (a done callback of its future); its ID stays in
+drops its interest at once (its coroutine tells the waiter as the
+CancelledError reaches it, ``forget``); its ID stays in
 the set until the IDs nobody awaits any more (cancelled, or handed out
 already) are more than half of those the set holds: the thread then makes
 a new set of the IDs still awaited, so the set stays within twice the
@@ -44,11 +54,10 @@ name starts a new thread.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Coroutine, Optional, Sequence
 
 from . import _objstore
 from .errors import Cancelled, ObjectNotFound, StoreClosed, Timeout
@@ -81,31 +90,35 @@ class _Waiter:
 
     def sealed(self, oid: Any) -> asyncio.Future[None]:
         """A future of the running loop that is done once ``oid`` is sealed
-        (or fails with the error the thread's wait met)."""
+        (or fails with the error the thread's wait met). An await that stops
+        awaiting it first (cancelled) tells ``forget`` at once."""
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         with self._lock:
             if self._ended:
                 fut.set_exception(StoreClosed(f"store {self._name!r} is closed"))
                 return fut
             futs = self._awaited.get(oid)
-            if futs is None:
-                futs = self._awaited[oid] = []
-                if oid in self._unawaited:
-                    self._unawaited.discard(oid)  # still in the set
-                elif oid not in self._in_set:
-                    self._in_set.add(oid)
-                    self._pending.append(oid)
+            if futs is not None:
+                futs.append(fut)
+                return fut
+            self._awaited[oid] = [fut]
+            if oid in self._unawaited:
+                self._unawaited.discard(oid)  # still in the set
+            elif oid not in self._in_set:
+                self._in_set.add(oid)
+                if not self._pending:
+                    # The first ID since the thread took the list (it
+                    # resets the canceller as it takes it, and sleeps for
+                    # want of an await only with the list empty): the
+                    # cancel and notify of the first serve those after it.
                     self._canceller.cancel()
                     self._changed.notify()
-            futs.append(fut)
-        fut.add_done_callback(functools.partial(self._forget, oid))
+                self._pending.append(oid)
         return fut
 
-    def _forget(self, oid: Any, fut: asyncio.Future[None]) -> None:
-        """A done callback of an await's future: a cancelled one no longer
-        awaits ``oid`` (a settled one was taken off by the thread)."""
-        if not fut.cancelled():
-            return
+    def forget(self, oid: Any, fut: asyncio.Future[None]) -> None:
+        """An await of ``oid`` that was cancelled no longer awaits ``fut``
+        (the thread took off the futures it settled, and failed ones)."""
         with self._lock:
             futs = self._awaited.get(oid)
             if futs is None or fut not in futs:
@@ -238,6 +251,9 @@ def _waiter(store: Store) -> _Waiter:
     # Keyed by process (a fork child has none of its parent's threads) and
     # by Store (each is a handle of its own, closed on its own).
     key = (os.getpid(), id(store))
+    w = _waiters.get(key)  # a dict's get is atomic: no lock for the common case
+    if w is not None and not w._ended and w._store() is store:
+        return w
     with _waiters_lock:
         w = _waiters.get(key)
         if w is None or w._ended or w._store() is not store:
@@ -253,32 +269,78 @@ def close(store: Store) -> None:
         w.end()
 
 
+# What Store._get_if_sealed returns for an object that is not there.
+_ABSENT: Any = object()
+
+
 async def get(store: Store, refs: Any, timeout: float | None = None) -> Any:
     """``store.get(refs)`` for asyncio: waits (without blocking the event
     loop) until every object is sealed, then gets them. ``timeout`` in
     seconds: objstore.Timeout when it runs out (None: for ever)."""
     if timeout is not None and not timeout >= 0:
         raise ValueError(f"timeout must be None or >= 0, not {timeout}")
-    many = isinstance(refs, (list, tuple))
-    ids: Sequence[Any] = list(refs) if many else [refs]
-
-    async def all_sealed() -> Any:
-        while True:
-            try:
-                return store.get(refs if many else ids[0], 0)
-            except ObjectNotFound:
-                pass
-            # Those not sealed now (a look, no wait); an object sealed but
-            # gone again before the get (evicted, deleted) is awaited anew.
-            _, missing = store.wait(ids, len(ids), 0)
-            await asyncio.gather(*(_waiter(store).sealed(oid) for oid in missing))
-
+    # A first look, which needs no waiter when everything is there (and so
+    # no timeout either).
+    waiting: Coroutine[Any, Any, Any]
+    if isinstance(refs, (list, tuple)):
+        try:
+            return store.get(refs, 0)
+        except ObjectNotFound:
+            pass
+        waiting = _all_sealed(store, refs)
+    else:
+        # One object: a look that raises nothing when it is not there (most
+        # awaits start before their object is sealed).
+        value = store._get_if_sealed(refs, _ABSENT)
+        if value is not _ABSENT:
+            return value
+        waiting = _one_sealed(store, refs)
     if timeout is None:
-        return await all_sealed()
+        return await waiting
     try:
-        return await asyncio.wait_for(all_sealed(), timeout)
+        return await asyncio.wait_for(waiting, timeout)
     except asyncio.TimeoutError:
         raise Timeout(f"get_async: not every object was sealed within {timeout}s") from None
+
+
+async def _one_sealed(store: Store, ref: Any) -> Any:
+    """``get`` of one object that was not there at the first look: awaits
+    the waiter's future for it, then gets it."""
+    while True:
+        w = _waiter(store)
+        fut = w.sealed(ref)
+        try:
+            await fut  # the future itself: no task or gathering future
+        except asyncio.CancelledError:
+            w.forget(ref, fut)  # at once, not when the object is sealed
+            raise
+        # An object sealed but gone again before this get (evicted,
+        # deleted) is awaited anew.
+        value = store._get_if_sealed(ref, _ABSENT)
+        if value is not _ABSENT:
+            return value
+
+
+async def _all_sealed(store: Store, refs: Sequence[Any]) -> Any:
+    """``get`` of a list of objects, not all there at the first look."""
+    ids = list(refs)
+    while True:
+        # Those not sealed now (a look, no wait); an object sealed but gone
+        # again before the get (evicted, deleted) is awaited anew.
+        _, missing = store.wait(ids, len(ids), 0)
+        if missing:
+            w = _waiter(store)
+            futs = [w.sealed(oid) for oid in missing]
+            try:
+                await (futs[0] if len(futs) == 1 else asyncio.gather(*futs))
+            except asyncio.CancelledError:
+                for oid, fut in zip(missing, futs):
+                    w.forget(oid, fut)
+                raise
+        try:
+            return store.get(refs, 0)
+        except ObjectNotFound:
+            pass
 
 
 def await_ref(ref: Any) -> Any:
