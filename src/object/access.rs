@@ -11,6 +11,7 @@ use super::spill::{Provision, Spilled};
 use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::platform;
+use crate::shared::classes::class_for;
 use crate::shared::descriptor::{mark_line_referenced, w, Snapshot, State, StateWord, NO_OWNER};
 use crate::shared::lingering::LingerRelease;
 use crate::shared::refs::INLINE_SLOTS;
@@ -119,8 +120,12 @@ impl<'a> Access<'a> {
         if !fresh && o.lookup(key, |s| s.holds_id()).is_some() {
             return Err(err!(AlreadyExists, "object {} already exists", ObjectId::from_words(*key)));
         }
-        let (d, state) = att.claim_descriptor_with(&alloc, total, flags)?;
-        let kept = alloc.take_kept_block(d, total);
+        // The object's slab class, worked out once for the claim (a
+        // descriptor of this process's that keeps a block of it), the kept
+        // block and the allocation.
+        let class = class_for(total);
+        let (d, state) = att.claim_descriptor_of(&alloc, total, class, flags)?;
+        let kept = alloc.take_kept_block_of(d, total, class);
         o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
         if flags == 0 {
             o.refs.start(d, state.gen(), None);
@@ -130,7 +135,7 @@ impl<'a> Access<'a> {
         let r = Reserved { d, state, offset: 0, fresh };
         let allocated = match kept {
             Some(kept) => Ok(alloc.adopt_kept_block(d, kept)),
-            None => att.allocate_with(&alloc, d, total),
+            None => att.allocate_of(&alloc, d, total, class),
         };
         let offset = match allocated {
             Ok(off) => att.region().arena_offset(off),

@@ -46,6 +46,7 @@ pub(crate) struct AllocState {
     recycled: Recycled,
 }
 
+#[inline]
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -121,11 +122,12 @@ impl<'a> Allocator<'a> {
     }
 
     /// `claim_descriptor` from the list of descriptors this process freed
-    /// keeping a block of the slab class of `total` bytes.
+    /// keeping a block of `class` (the slab class of the object's bytes,
+    /// `class_for`; None: none).
     #[inline(always)]
-    fn claim_recycled(&self, total: u64, flags: u32) -> Option<(u32, StateWord)> {
+    fn claim_recycled(&self, class: Option<usize>, flags: u32) -> Option<(u32, StateWord)> {
         let o = Objects::of(self.region);
-        let class = class_for(total)?;
+        let class = class?;
         while let Some(d) = self.state.recycled.take(Some(class)) {
             if let Some(claimed) = o.claim_at(d, self.me, flags) {
                 return Some((d, claimed));
@@ -142,21 +144,29 @@ impl<'a> Allocator<'a> {
     /// freed.
     #[inline(always)]
     pub(crate) fn take_kept_block(&self, d: u32, total: u64) -> Option<KeptBlock> {
+        self.take_kept_block_of(d, total, class_for(total))
+    }
+
+    /// `take_kept_block` for an object whose class (`class_for(total)`)
+    /// the caller has worked out already.
+    #[inline(always)]
+    pub(crate) fn take_kept_block_of(&self, d: u32, total: u64, wanted: Option<usize>) -> Option<KeptBlock> {
         let o = Objects::of(self.region);
         if !Location::is_block(o.desc.word(d, w::LOC).load(Ordering::Acquire)) {
             return None;
         }
-        self.take_kept_block_found(d, total)
+        self.take_kept_block_found(d, total, wanted)
     }
 
-    /// `take_kept_block` for a descriptor that keeps one.
+    /// `take_kept_block` for a descriptor that keeps one; `wanted` is
+    /// `class_for(total)`.
     #[inline(never)]
-    fn take_kept_block_found(&self, d: u32, total: u64) -> Option<KeptBlock> {
+    fn take_kept_block_found(&self, d: u32, total: u64, wanted: Option<usize>) -> Option<KeptBlock> {
         let o = Objects::of(self.region);
         let (loc, data_len, meta_len) = o.kept_block(d)?;
         // The class of the kept block is one slabs are made of, so the
-        // object's class, if the same, is too (`slab_class` would agree).
-        let wanted = class_for(total);
+        // object's class (`wanted`), if the same, is too (`slab_class`
+        // would agree).
         // A kept block of the same footprint (puts of one size, the common
         // case) is of the same class without working it out.
         let kept_total = footprint(data_len, meta_len as u64);
@@ -262,9 +272,16 @@ impl<'a> Allocator<'a> {
     /// search ended. None when every descriptor seems taken.
     #[inline]
     pub(crate) fn claim_descriptor(&self, total: u64, flags: u32) -> Option<(u32, StateWord)> {
+        self.claim_descriptor_of(class_for(total), flags)
+    }
+
+    /// `claim_descriptor` for an object of slab class `class`
+    /// (`class_for` of its bytes), which the caller has worked out already.
+    #[inline]
+    pub(crate) fn claim_descriptor_of(&self, class: Option<usize>, flags: u32) -> Option<(u32, StateWord)> {
         let o = Objects::of(self.region);
         if !self.state.recycled.is_empty() {
-            if let Some(found) = self.claim_recycled(total, flags) {
+            if let Some(found) = self.claim_recycled(class, flags) {
                 return Some(found);
             }
         }
@@ -279,7 +296,13 @@ impl<'a> Allocator<'a> {
     /// small store could never hold objects of that class, not even empty.
     #[inline]
     pub(crate) fn slab_class(&self, total: u64) -> Option<usize> {
-        class_for(total).filter(|&c| self.region.classes()[c].span <= self.region.layout().pages)
+        self.slab_class_of(class_for(total))
+    }
+
+    /// `slab_class` for bytes whose `class_for` is `class`.
+    #[inline]
+    pub(crate) fn slab_class_of(&self, class: Option<usize>) -> Option<usize> {
+        class.filter(|&c| self.region.classes()[c].span <= self.region.layout().pages)
     }
 
     /// Largest footprint the store could ever hold.
@@ -332,6 +355,33 @@ impl<'a> Allocator<'a> {
             return Err(e);
         }
         Ok(Some(start))
+    }
+
+    /// `try_allocate(d, total, false, None)` for bytes whose `class_for`
+    /// is `class`: the common case, a block of the slab the class cache
+    /// names, is in line; the rest (adopting or creating a slab, a run of
+    /// pages) is out of line, with the cache still locked.
+    #[inline]
+    pub(crate) fn try_allocate_first(&self, d: u32, total: u64, class: Option<usize>) -> Result<Option<u64>> {
+        let Some(class) = self.slab_class_of(class) else {
+            return self.try_allocate(d, total, false, None);
+        };
+        let (mut cache, hazard) = self.class_cache(class);
+        let desc = self.region.descriptors();
+        if let Some(off) = self.region.slabs(self.me).alloc_from_cached(&mut cache, class, d, &desc, hazard) {
+            return Ok(Some(off));
+        }
+        self.alloc_elsewhere(&mut cache, class, d, hazard)
+    }
+
+    /// The rest of `try_allocate_first` in a slab class, once the slab the
+    /// cache names had no block: what `try_allocate` does next (without
+    /// claimed pages or a scan of the class's slabs).
+    #[cold]
+    #[inline(never)]
+    fn alloc_elsewhere(&self, cache: &mut ClassCache, class: usize, d: u32, hazard: &AtomicU64) -> Result<Option<u64>> {
+        let desc = self.region.descriptors();
+        self.region.slabs(self.me).alloc_elsewhere(cache, class, d, &desc, hazard, &mut |n| self.claim_pages(n))
     }
 
     /// One allocation attempt of `total` bytes for descriptor `d` (held

@@ -23,6 +23,7 @@ use crate::error::{err, Error, Result};
 use crate::id::IdGenerator;
 use crate::platform::{self, LockFd};
 use crate::remote::Remote;
+use crate::shared::classes::class_for;
 use crate::shared::descriptor::StateWord;
 use crate::shared::layout;
 use crate::shared::mapping::{LocalCounters, Mapping};
@@ -379,7 +380,20 @@ impl Attachment {
         total: u64,
         flags: u32,
     ) -> Result<(u32, StateWord)> {
-        match alloc.claim_descriptor(total, flags) {
+        self.claim_descriptor_of(alloc, total, class_for(total), flags)
+    }
+
+    /// `claim_descriptor_with` for an object whose slab class
+    /// (`class_for(total)`) the caller has worked out already.
+    #[inline]
+    pub(crate) fn claim_descriptor_of(
+        &self,
+        alloc: &Allocator<'_>,
+        total: u64,
+        class: Option<usize>,
+        flags: u32,
+    ) -> Result<(u32, StateWord)> {
+        match alloc.claim_descriptor_of(class, flags) {
             Some(found) => Ok(found),
             None => self.claim_descriptor_after_collect(total, flags),
         }
@@ -389,10 +403,17 @@ impl Attachment {
     /// (`allocator`), which the caller has built already.
     #[inline]
     pub(crate) fn allocate_with(&self, alloc: &Allocator<'_>, d: u32, total: u64) -> Result<u64> {
+        self.allocate_of(alloc, d, total, class_for(total))
+    }
+
+    /// `allocate_with` for an object whose slab class (`class_for(total)`)
+    /// the caller has worked out already.
+    #[inline]
+    pub(crate) fn allocate_of(&self, alloc: &Allocator<'_>, d: u32, total: u64, class: Option<usize>) -> Result<u64> {
         if total > alloc.max_footprint() {
             return Err(Self::too_large(total, alloc.max_footprint()));
         }
-        match alloc.try_allocate(d, total, false, None)? {
+        match alloc.try_allocate_first(d, total, class)? {
             Some(off) => Ok(off),
             None => self.allocate_under_pressure(d, total),
         }

@@ -181,6 +181,8 @@ impl<'a> Objects<'a> {
     /// Clears a stale hint bit, restoring it if the descriptor became free
     /// meanwhile (the freer sets the bit after its FREE store; one of the two
     /// SeqCst orders sees the other).
+    #[cold]
+    #[inline(never)]
     fn clear_hint(&self, d: u32) {
         self.free_hint[d as usize / 64].fetch_and(!(1 << (d % 64)), Ordering::SeqCst);
         dekker_fence();
@@ -196,11 +198,15 @@ impl<'a> Objects<'a> {
     /// process's list); the second pass takes those too. The claimed life
     /// has `flags` (see `descriptor::flags`) from its first state on, so a
     /// put with flags needs no second step to set them.
+    #[inline]
     pub(crate) fn claim(&self, me: u32, start: usize, flags: u32) -> Option<(u32, StateWord)> {
         let count = self.desc.count();
         let words = self.free_hint.len();
-        for i in 0..words {
-            let wi = (start + i) % words;
+        // The words from `start` on, wrapping past the last: a compare per
+        // step, not a division (`start` is a word of the bitmap but for a
+        // caller's cursor from elsewhere).
+        let mut wi = if start < words { start } else { start.checked_rem(words).unwrap_or(0) };
+        for _ in 0..words {
             let mut bits = self.free_hint[wi].load(Ordering::Relaxed);
             while bits != 0 {
                 let d = (wi * 64) as u32 + bits.trailing_zeros();
@@ -214,8 +220,20 @@ impl<'a> Objects<'a> {
                 }
                 self.clear_hint(d);
             }
+            wi += 1;
+            if wi == words {
+                wi = 0;
+            }
         }
-        for d in 0..count as u32 {
+        self.claim_unhinted(me, flags)
+    }
+
+    /// The second pass of `claim`, when the hints named no descriptor it
+    /// could claim: every state word (out of line: the hints are stale).
+    #[cold]
+    #[inline(never)]
+    fn claim_unhinted(&self, me: u32, flags: u32) -> Option<(u32, StateWord)> {
+        for d in 0..self.desc.count() as u32 {
             if let Some(s) = self.try_claim(d, me, flags) {
                 return Some((d, s));
             }

@@ -73,10 +73,12 @@ pub(crate) struct ArenaSpace<'a> {
 
 #[cfg(not(loom))]
 impl SlabSpace for ArenaSpace<'_> {
+    #[inline]
     fn header(&self, head: u64) -> Option<&[AtomicU64]> {
         let at = self.arena.checked_add(usize::try_from(head.checked_mul(self.page_size)?).ok()?)?;
         self.map.u64s(at, HEADER_WORDS)
     }
+    #[inline]
     fn block_words(&self, head: u64, blocks: usize) -> Option<&[AtomicU32]> {
         let at = self.arena.checked_add(usize::try_from(head.checked_mul(self.page_size)?).ok()?)?;
         self.map.u32s(at + SLAB_HEADER_BYTES as usize, blocks)
@@ -137,6 +139,7 @@ pub(crate) struct Slabs<'a, S: SlabSpace> {
 }
 
 impl<'a, S: SlabSpace> Slabs<'a, S> {
+    #[inline]
     fn header(&self, head: u64) -> Option<&[AtomicU64]> {
         self.space.header(head)
     }
@@ -154,19 +157,14 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     /// descriptor `d` holds it (its word names it).
     #[inline]
     pub(crate) fn held_block_offset(&self, head: u64, class: usize, block: u32, d: u32) -> Option<u64> {
+        let c = self.classes.get(class)?;
         let word = self.block_words(head, class)?.get(block as usize)?;
         if word.load(Ordering::SeqCst) != d.wrapping_add(1) {
             return None;
         }
-        self.block_offset(head, class, block)
-    }
-
-    /// Arena-relative offset of a block, bounds-checked.
-    pub(crate) fn block_offset(&self, head: u64, class: usize, block: u32) -> Option<u64> {
-        let c = self.classes.get(class)?;
-        if block >= c.blocks || head.checked_add(c.span)? > self.pages.count() {
-            return None;
-        }
+        // The block's offset needs no more checks: `block_words` found the
+        // slab inside the arena (head + span <= pages) and has one word per
+        // block of the class, so `block` (an index into it) < blocks.
         Some(head * self.page_size + c.blocks_off + block as u64 * c.size)
     }
 
@@ -176,6 +174,7 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
 
     /// Names `head` in `hazard` and checks that it is (still) a slab head of
     /// `class` (any class if None). On false the hazard is cleared.
+    #[inline]
     fn protect(&self, hazard: &AtomicU64, head: u64, class: Option<usize>) -> bool {
         hazard.store(head + 1, Ordering::SeqCst);
         // Dekker with `finish_retire`: name the slab, then look at it.
@@ -221,7 +220,7 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     /// process still owns and that has a free block; otherwise the cache
     /// names no slab afterwards.
     #[inline(always)]
-    fn alloc_from_cached(
+    pub(crate) fn alloc_from_cached(
         &self,
         cache: &mut ClassCache,
         class: usize,
@@ -248,7 +247,7 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
     /// adopts a slab with room or creates one, and allocates there.
     #[cold]
     #[inline(never)]
-    fn alloc_elsewhere(
+    pub(crate) fn alloc_elsewhere(
         &self,
         cache: &mut ClassCache,
         class: usize,
@@ -273,7 +272,10 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
 
     /// Claims a free block of the slab `head`, which this process owns and
     /// names in its class hazard, for descriptor `d`. None (the slab
-    /// disowned) when it has no free block left.
+    /// disowned) when it has no free block left. In line in
+    /// `alloc_from_cached`, so in a put's allocation: called, it had its
+    /// own prologue and the slab view built in memory for it.
+    #[inline(always)]
     fn alloc_in_owned(
         &self,
         cache: &mut ClassCache,
@@ -291,7 +293,7 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
                 loc.store(Location::SlabIntent { page: head }.encode(), Ordering::SeqCst);
                 if word.compare_exchange(0, d + 1, Ordering::SeqCst, Ordering::Relaxed).is_ok() {
                     loc.store(Location::Block { page: head, block: b }.encode(), Ordering::SeqCst);
-                    // `block_offset` without its checks, which hold here:
+                    // The block's offset needs no more checks:
                     // `block_words` found the slab inside the arena (head +
                     // span <= pages) and `words` has one word per block of
                     // the class, so `b` (an index into it) < blocks.
@@ -310,6 +312,7 @@ impl<'a, S: SlabSpace> Slabs<'a, S> {
 
     /// Names `head` in `hazard` and checks that it is a slab of `class`
     /// that this process owns. On false the hazard is cleared.
+    #[inline]
     fn protect_owned(&self, hazard: &AtomicU64, head: u64, class: usize) -> bool {
         if !self.protect(hazard, head, Some(class)) {
             return false;
