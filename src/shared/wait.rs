@@ -96,20 +96,17 @@ pub(crate) enum Look<'h> {
 }
 
 impl<'a> WaitWord<'a> {
-    /// Called by a sealer after its seal.
-    #[inline]
-    pub(crate) fn notify(&self) {
-        if self.has_waiters() {
+    /// A sealer's half of the handshake after its seal, once it read the
+    /// word's count of waiting threads not 0 (`Waits::waiting_on`, called
+    /// by `Waits::notify`): the mask, and the wake if a process has a
+    /// waiter here. Out of line: a put with nobody waiting ends at the
+    /// count.
+    #[cold]
+    #[inline(never)]
+    fn notify_counted(&self) {
+        if self.masks.any(self.which) {
             self.wake();
         }
-    }
-
-    /// Whether any thread waits on the word (a sealer's half of the
-    /// handshake: its seal, then this).
-    #[inline]
-    fn has_waiters(&self) -> bool {
-        dekker_fence();
-        self.waiting.load(Ordering::SeqCst) != 0 && self.masks.any(self.which)
     }
 
     /// Wakes every waiter on the word, whether anything was sealed or not
@@ -323,8 +320,9 @@ impl<'a> Waits<'a> {
         WaitWord { seq: &line[0], waiting: &line[1], which: which as u32, masks: self.masks, log }
     }
 
-    /// The word a get of an ID with this hash waits on.
-    #[inline]
+    /// The word a get of an ID with this hash waits on (the library's
+    /// waiters and sealers go by its number, `bucket_of`).
+    #[cfg(test)]
     pub(crate) fn bucket(&self, hash: u64) -> WaitWord<'a> {
         self.word(Self::bucket_of(hash))
     }
@@ -341,12 +339,41 @@ impl<'a> Waits<'a> {
         self.word(WAIT_BUCKETS)
     }
 
-    /// Announces a seal of an object whose ID hashes to `hash`.
+    /// Announces a seal of an object whose ID hashes to `hash` (a sealer's
+    /// half of the handshake: its seal, then this), on its bucket's word,
+    /// then on the store-wide word, recording the seal in the log if
+    /// anyone waits there or a wait set wants the log. What a put with
+    /// nobody waiting does (the two counts and the log's want count read)
+    /// is in line; a word whose count is not 0 is looked at further out of
+    /// line, so that no `WaitWord` is built in the common case.
     #[inline]
     pub(crate) fn notify(&self, hash: u64) {
-        self.bucket(hash).notify();
+        let bucket = Self::bucket_of(hash);
+        if self.waiting_on(bucket) {
+            self.word(bucket).notify_counted();
+        }
+        if self.waiting_on(WAIT_BUCKETS) {
+            self.notify_many_counted(hash);
+        } else if self.log.is_wanted() {
+            self.log.record(hash);
+        }
+    }
+
+    /// Whether the count of threads waiting on word `which` (<
+    /// WAIT_WORDS) is not 0: the first read of a sealer's half of the
+    /// handshake (`WaitWord::notify_counted` reads the mask next).
+    #[inline(always)]
+    fn waiting_on(&self, which: usize) -> bool {
+        dekker_fence();
+        self.seqs[which * 16 + 1].load(Ordering::SeqCst) != 0
+    }
+
+    /// The rest of `notify` once the store-wide word's count is not 0.
+    #[cold]
+    #[inline(never)]
+    fn notify_many_counted(&self, hash: u64) {
         let many = self.many();
-        let sleepers = many.has_waiters();
+        let sleepers = many.masks.any(many.which);
         if sleepers || self.log.is_wanted() {
             self.log.record(hash);
         }
