@@ -9,9 +9,26 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
 use super::types::{os_object_id, os_store};
-use crate::error::{err, Result};
+use crate::error::{err, Error, Result};
 use crate::id::ObjectId;
 use crate::Store;
+
+/// The error of a NULL argument named `what`. Out of line, as is
+/// `too_large`: a check's success path then carries neither the message
+/// nor the argument's name (the name is only passed on the way here).
+#[cold]
+#[inline(never)]
+fn null(what: &str) -> Error {
+    err!(InvalidArgument, "{what} is NULL")
+}
+
+/// The error of a buffer argument named `what` of `len` bytes, more than
+/// a slice can span.
+#[cold]
+#[inline(never)]
+fn too_large(what: &str, len: usize) -> Error {
+    err!(InvalidArgument, "{what} length {len} is too large")
+}
 
 /// The handle behind a C pointer.
 ///
@@ -63,7 +80,7 @@ pub(super) unsafe fn id<'a>(p: *const os_object_id) -> Result<&'a ObjectId> {
 /// `p` must be NULL or point to a NUL-terminated string.
 pub(super) unsafe fn string<'a>(p: *const c_char, what: &str) -> Result<&'a str> {
     if p.is_null() {
-        return Err(err!(InvalidArgument, "{what} is NULL"));
+        return Err(null(what));
     }
     // SAFETY: non-null, and NUL-terminated by the caller's contract.
     unsafe { CStr::from_ptr(p) }.to_str().map_err(|_| err!(InvalidArgument, "{what} is not valid UTF-8"))
@@ -75,7 +92,7 @@ pub(super) unsafe fn string<'a>(p: *const c_char, what: &str) -> Result<&'a str>
 /// `p` must be NULL or point to a NUL-terminated string.
 pub(super) unsafe fn path<'a>(p: *const c_char, what: &str) -> Result<&'a Path> {
     if p.is_null() {
-        return Err(err!(InvalidArgument, "{what} is NULL"));
+        return Err(null(what));
     }
     // SAFETY: non-null, and NUL-terminated by the caller's contract.
     Ok(Path::new(OsStr::from_bytes(unsafe { CStr::from_ptr(p) }.to_bytes())))
@@ -87,7 +104,7 @@ pub(super) unsafe fn path<'a>(p: *const c_char, what: &str) -> Result<&'a Path> 
 /// `p` must be NULL or point to a NUL-terminated string.
 pub(super) unsafe fn c_bytes<'a>(p: *const c_char, what: &str) -> Result<&'a [u8]> {
     if p.is_null() {
-        return Err(err!(InvalidArgument, "{what} is NULL"));
+        return Err(null(what));
     }
     // SAFETY: non-null, and NUL-terminated by the caller's contract.
     Ok(unsafe { CStr::from_ptr(p) }.to_bytes())
@@ -103,10 +120,10 @@ pub(super) unsafe fn bytes<'a>(p: *const u8, len: usize, what: &str) -> Result<&
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(err!(InvalidArgument, "{what} is NULL"));
+        return Err(null(what));
     }
     if len > isize::MAX as usize {
-        return Err(err!(InvalidArgument, "{what} length {len} is too large"));
+        return Err(too_large(what, len));
     }
     // SAFETY: non-null and `len` readable bytes by the caller's contract.
     Ok(unsafe { std::slice::from_raw_parts(p, len) })
@@ -121,7 +138,7 @@ pub(super) unsafe fn array<'a, T>(p: *const T, n: usize, what: &str) -> Result<&
         return Ok(&[]);
     }
     if p.is_null() {
-        return Err(err!(InvalidArgument, "{what} is NULL"));
+        return Err(null(what));
     }
     if n > isize::MAX as usize / std::mem::size_of::<T>().max(1) {
         return Err(err!(InvalidArgument, "{what}: {n} elements is too many"));
@@ -150,6 +167,9 @@ impl<T> Out<T> {
     /// `write_at`).
     #[inline]
     pub(super) unsafe fn new(p: *mut T, what: &str) -> Result<Out<T>> {
+        // The error built in line here, not by `null`: measured, `null`
+        // made `os_contains` dearer by 4 instructions (and a put cheaper
+        // by as many).
         if p.is_null() {
             Err(err!(InvalidArgument, "{what} is NULL"))
         } else {
