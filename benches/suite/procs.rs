@@ -156,11 +156,15 @@ pub fn remove_stale_files() {
     }
 }
 
-pub fn futex_wait(word: &AtomicU32, expected: u32) {
+/// Sleeps while `word` holds `expected`, for at most `timeout` (None: no
+/// limit).
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout: Option<&libc::timespec>) {
+    let timeout = timeout.map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: a futex wait on a word of a shared mapping; the kernel only
-    // reads it. No FUTEX_PRIVATE_FLAG: the waker is another process.
+    // reads it, and the timeout (null or a live timespec). No
+    // FUTEX_PRIVATE_FLAG: the waker is another process.
     unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, std::ptr::null::<libc::timespec>());
+        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, timeout);
     }
 }
 

@@ -18,14 +18,20 @@ use crate::Config;
 
 const PAYLOAD: [u8; 64] = [9; 64];
 
-/// Blocks until the futex word holds `want`.
-fn await_value(w: &std::sync::atomic::AtomicU32, want: u32) {
+/// The store's longest single sleep (`shared::wait::SLEEP_CAP`): every
+/// sleep of a waiter is a futex wait with this timeout, so that a sealer
+/// stopped between its seal and its wake-up delays it at most this long.
+const STORE_SLEEP_CAP: libc::timespec = libc::timespec { tv_sec: 0, tv_nsec: 100_000_000 };
+
+/// Blocks until the futex word holds `want`; each sleep capped at the
+/// store's cap if `capped`.
+fn await_value(w: &std::sync::atomic::AtomicU32, want: u32, capped: bool) {
     loop {
         let v = w.load(Ordering::SeqCst);
         if v == want {
             return;
         }
-        futex_wait(w, v);
+        futex_wait(w, v, capped.then_some(&STORE_SLEEP_CAP));
     }
 }
 
@@ -57,10 +63,10 @@ fn ping_pong(mode: &str, store: &Store, store_name: &str, words: &SharedWords, r
                 }
                 continue;
             }
-            "futex" => {
+            "futex" | "futex-capped" => {
                 futex.store(2 * k as u32 + 1, Ordering::SeqCst);
                 futex_wake(futex);
-                await_value(futex, 2 * k as u32 + 2);
+                await_value(futex, 2 * k as u32 + 2, mode == "futex-capped");
             }
             _ => {
                 w.stdin.write_all(&[1]).unwrap();
@@ -95,6 +101,7 @@ pub fn wake(cfg: &Config) {
         let spinner = (load == 1).then(Spinner::start);
         let hogs: Vec<Worker> = (0..if load > 1 { load } else { 0 }).map(|_| Worker::spawn(&["spin".into()])).collect();
         let futex = ping_pong("futex", &store, &tmp.name, &words, rounds);
+        let capped = ping_pong("futex-capped", &store, &tmp.name, &words, rounds);
         let pipe = ping_pong("pipe", &store, &tmp.name, &words, rounds);
         let st = ping_pong("store", &store, &tmp.name, &words, rounds);
         drop(spinner);
@@ -110,6 +117,13 @@ pub fn wake(cfg: &Config) {
             "futex",
             &futex,
             String::new(),
+        ));
+        t.row(figure_row(
+            &format!("futex ping-pong, each sleep capped at 100 ms as the store's{when}"),
+            &capped,
+            "futex",
+            &futex,
+            "a futex wait with a timeout".into(),
         ));
         t.row(figure_row(&format!("pipe ping-pong{when}"), &pipe, "futex", &futex, String::new()));
         t.row(figure_row(
@@ -186,8 +200,8 @@ pub fn worker(args: &[String]) {
                 store.put_as(&derived_id(2, 2 * k + 1), &PAYLOAD, &[]).unwrap();
                 store.delete(&id).unwrap();
             }
-            "futex" => {
-                await_value(futex, 2 * k as u32 + 1);
+            "futex" | "futex-capped" => {
+                await_value(futex, 2 * k as u32 + 1, mode == "futex-capped");
                 futex.store(2 * k as u32 + 2, Ordering::SeqCst);
                 futex_wake(futex);
             }
