@@ -19,7 +19,7 @@ bin="$(ls -t target/release/deps/instructions-* | grep -v '\.d$' | head -1)"
 N1=2000
 N2=22000
 # path:ceiling:target (instructions per call)
-budgets="get:245:250 contains:96:120 absent:300:300 put:850:700 putdel:1280:1000 ref:365:346 putref:1170:1240"
+budgets="get:245:250 contains:96:120 absent:300:300 put:850:700 putdel:1280:1000 ref:365:346 putref:1170:890"
 # contains and absent were raised from 135 and 250 when lookups began to
 # read again a descriptor whose state changed under them and an index entry
 # replaced in place (a lookup passed over an object being spilled or
