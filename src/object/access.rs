@@ -127,8 +127,12 @@ impl<'a> Access<'a> {
         let (d, state) = att.claim_descriptor_of(&alloc, total, class, flags)?;
         let kept = alloc.take_kept_block_of(d, total, class);
         o.desc.write_fields(d, key, meta_len, data_len, platform::unix_seconds_coarse() as u32);
+        let me = att.slot();
         if flags == 0 {
             o.refs.start(d, state.gen(), None);
+        } else if flags == crate::shared::descriptor::flags::REFCOUNTED && me < INLINE_SLOTS {
+            // The creator's first reference, as a bit of the word.
+            o.refs.start(d, state.gen(), Some(me));
         } else {
             self.reserve_with_flags(d, state, key)?;
         }

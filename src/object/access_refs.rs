@@ -12,7 +12,7 @@ use crate::error::{err, Error, ErrorKind, Result};
 use crate::id::ObjectId;
 use crate::shared::descriptor::{Location, Snapshot, State};
 use crate::shared::holds;
-use crate::shared::refs::INLINE_SLOTS;
+use crate::shared::refs::{Refs, INLINE_SLOTS};
 
 /// Rounds of looking an object up again while it moves.
 const ROUNDS: usize = 64;
@@ -56,14 +56,76 @@ impl Access<'_> {
             }
             return Ok(());
         }
-        self.take_shared(id, &key)?;
+        if let Some((d, creator)) = self.take_shared(id, &key)? {
+            // The process held the object through its put's first
+            // reference: that one moves into the counts, beside this one.
+            let held = counts.entry(key).or_default();
+            let _ = held.add(creator);
+            self.att.creator_refs().clear(d);
+            if !held.add(holder) {
+                return Err(err!(InvalidArgument, "too many references to object {id}"));
+            }
+            return Ok(());
+        }
         // A first count cannot be full.
         let _ = counts.entry(key).or_default().add(holder);
         Ok(())
     }
 
-    /// The 0 -> 1 step of this process's references to `id`.
-    fn take_shared(&self, id: &ObjectId, key: &[u64; 3]) -> Result<()> {
+    /// The entry of `creator_refs` that holds the process's first reference
+    /// to the object `key`, found in slot `d` (seen in `snap`): the entry
+    /// of `d`, or, if the shared side says the process holds the object
+    /// there (a restore moved it since its put), the entry that names it
+    /// under another slot. Called with the lock of `key`'s counts held and
+    /// no count for `key` in them.
+    fn creator_ref_at(&self, d: u32, snap: &Snapshot, key: &[u64; 3]) -> Option<(u32, Holder)> {
+        let table = self.att.creator_refs();
+        if let Some(h) = table.holder_of(d, key) {
+            return Some((d, h));
+        }
+        if table.never_written() || !self.held_by_me(d, snap, key) {
+            return None;
+        }
+        table.find(key)
+    }
+
+    /// `creator_ref_at` for an object not looked up yet.
+    fn creator_ref_of(&self, key: &[u64; 3]) -> Option<(u32, Holder)> {
+        let table = self.att.creator_refs();
+        if table.never_written() {
+            return None;
+        }
+        match self.o.find_held(key) {
+            Some((d, snap)) => self.creator_ref_at(d, &snap, key),
+            // Held objects are present: a miss is a lookup that ran into a
+            // restore installing its copy. Look through the table.
+            None => table.find(key),
+        }
+    }
+
+    /// Whether the shared side says this process holds a reference to
+    /// the object in `d` (seen in `snap`): its bit in the reference word,
+    /// or its hold entry. A word being moved by a restore says yes (the
+    /// caller then looks further).
+    #[cold]
+    fn held_by_me(&self, d: u32, snap: &Snapshot, key: &[u64; 3]) -> bool {
+        let me = self.att.slot();
+        if me < INLINE_SLOTS {
+            return match self.o.refs.load(d, snap.state.gen()) {
+                Some(Refs::Open { holders } | Refs::Copied { holders } | Refs::Moved { holders }) => {
+                    holders & 1 << me != 0
+                }
+                Some(Refs::Pending) | None => true,
+                Some(Refs::Closing { .. } | Refs::Dead { .. } | Refs::Invalid) => false,
+            };
+        }
+        self.o.holds.holders(self.o.hash(key), key).iter().any(|h| matches!(h, holds::Hold::Ref { slot } if *slot == me))
+    }
+
+    /// The 0 -> 1 step of this process's references to `id`; or, if the
+    /// process holds the object through the first reference of its put
+    /// (`creator_refs`), nothing: that entry's slot and holder.
+    fn take_shared(&self, id: &ObjectId, key: &[u64; 3]) -> Result<Option<(u32, Holder)>> {
         let o = self.o;
         let me = self.att.slot();
         let mem = self.att.allocator().freer();
@@ -77,8 +139,11 @@ impl Access<'_> {
             if self.helped_a_move(d, &snap) {
                 continue;
             }
+            if let Some(entry) = self.creator_ref_at(d, &snap, key) {
+                return Ok(Some(entry));
+            }
             match o.take_ref(d, snap.state, key, me, &mem) {
-                TakeRef::Done => return Ok(()),
+                TakeRef::Done => return Ok(None),
                 TakeRef::Gone => {
                     return Err(err!(NotFound, "object {id} is being deleted: its last reference was dropped"))
                 }
@@ -100,9 +165,12 @@ impl Access<'_> {
     pub(crate) fn drop_ref(&self, id: &ObjectId, holder: Holder) -> Result<()> {
         let key = id.words();
         let mut counts = self.att.process_refs().lock(&key);
-        let Some(held) = counts.get_mut(&key).filter(|h| h.of(holder) > 0) else {
-            return Err(err!(NotFound, "this handle holds no reference to object {id}"));
+        let Some(held) = counts.get_mut(&key) else {
+            return self.drop_creator_ref(id, &key, holder);
         };
+        if held.of(holder) == 0 {
+            return Err(not_held(id));
+        }
         if !held.is_last() {
             held.take(holder);
             return Ok(());
@@ -112,10 +180,28 @@ impl Access<'_> {
         Ok(())
     }
 
+    /// `drop_ref` of an object the process has no count of: the put's
+    /// first reference, if the process holds that (under the lock of the
+    /// counts of `key`).
+    fn drop_creator_ref(&self, id: &ObjectId, key: &[u64; 3], holder: Holder) -> Result<()> {
+        match self.creator_ref_of(key) {
+            Some((d, creator)) if creator == holder => {
+                self.drop_shared(id, key)?;
+                self.att.creator_refs().clear(d);
+                Ok(())
+            }
+            _ => Err(not_held(id)),
+        }
+    }
+
     /// References handle `holder` holds to `id`.
     pub(crate) fn references(&self, id: &ObjectId, holder: Holder) -> u32 {
         let key = id.words();
-        self.att.process_refs().lock(&key).get(&key).map_or(0, |h| h.of(holder))
+        let counts = self.att.process_refs().lock(&key);
+        match counts.get(&key) {
+            Some(held) => held.of(holder),
+            None => self.creator_ref_of(&key).is_some_and(|(_, creator)| creator == holder) as u32,
+        }
     }
 
     /// Drops every reference handle `holder` holds (it is being closed).
@@ -125,6 +211,11 @@ impl Access<'_> {
             for _ in 0..n {
                 let _ = self.drop_ref(&id, holder);
             }
+        }
+        let firsts: Vec<[u64; 3]> =
+            self.att.creator_refs().entries().filter(|e| e.2 == holder).map(|(_, key, _)| key).collect();
+        for key in firsts {
+            let _ = self.drop_ref(&ObjectId::from_words(key), holder);
         }
     }
 
@@ -253,6 +344,54 @@ impl Access<'_> {
         let _ = counts.entry(*key).or_default().add(holder);
     }
 
+    /// Records the first reference of the object `key` that handle `holder`
+    /// is putting with a fresh ID and REFCOUNTED, in the entry of `d`, the
+    /// object slot its put claimed, before the object is visible (its bit
+    /// or hold entry was set when it was reserved).
+    #[inline]
+    pub(crate) fn install_creator_ref(&self, d: u32, key: &[u64; 3], holder: Holder) {
+        let table = self.att.creator_refs();
+        if !table.is_empty(d) {
+            self.count_moved_creator_ref(d);
+        }
+        if !table.install(d, key, holder) {
+            self.note_creator_ref(key, holder);
+        }
+    }
+
+    /// Moves the entry left in slot `d` by an object restored into another
+    /// slot since its put into the counts: the put about to use `d` needs
+    /// the entry.
+    #[cold]
+    fn count_moved_creator_ref(&self, d: u32) {
+        let table = self.att.creator_refs();
+        while let Some((key, creator)) = table.get(d) {
+            let mut counts = self.att.process_refs().lock(&key);
+            // Under the lock, the entry is the same or was moved already.
+            if table.get(d) == Some((key, creator)) {
+                let _ = counts.entry(key).or_default().add(creator);
+                table.clear(d);
+                return;
+            }
+        }
+    }
+
+    /// Undoes `install_creator_ref` for a put that failed.
+    #[cold]
+    pub(crate) fn undo_creator_ref(&self, d: u32, key: &[u64; 3], holder: Holder) {
+        let table = self.att.creator_refs();
+        let mut counts = self.att.process_refs().lock(key);
+        if table.holder_of(d, key).is_some() {
+            table.clear(d);
+        } else if let Some(held) = counts.get_mut(key) {
+            // Counted: the table had no room for it.
+            held.take(holder);
+            if held.is_empty() {
+                counts.remove(key);
+            }
+        }
+    }
+
     /// Forgets handle `holder`'s reference to an unsealed object that was
     /// just aborted (its bit went with the descriptor; a hold entry, for a
     /// process beyond the reference word, is removed with the last one).
@@ -277,4 +416,8 @@ impl Access<'_> {
             self.o.holds.remove_ref(self.o.hash(key), key, me);
         }
     }
+}
+
+fn not_held(id: &ObjectId) -> Error {
+    err!(NotFound, "this handle holds no reference to object {id}")
 }

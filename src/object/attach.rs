@@ -14,6 +14,7 @@ use super::evict;
 use super::lifecycle::Objects;
 use super::membership::{forked, Membership};
 use super::open::{self, Options};
+use super::creator_refs::CreatorRefs;
 use super::process_refs::ProcessRefs;
 use super::reclaim::{reclaim_slot, Reclaimed};
 use super::room::{Room, RoomMaker};
@@ -51,6 +52,8 @@ pub(crate) struct Attachment {
     local_waiters: LocalCounters,
     /// This process's reference counts per object ID.
     process_refs: ProcessRefs,
+    /// The first references of objects this process put, by object slot.
+    creator_refs: CreatorRefs,
     /// The client of the store's remote tier, if it has one.
     remote: Option<Remote>,
     /// Where the store's spill blobs go on its remote (used when it has no
@@ -117,6 +120,7 @@ impl Attachment {
         let objects = l.params.max_objects as usize;
         let local_pins = LocalCounters::new(objects).map_err(|e| Error::os("cannot map pin counters", e))?;
         let local_waiters = LocalCounters::new(WAIT_WORDS).map_err(|e| Error::os("cannot map waiter counters", e))?;
+        let creator_refs = CreatorRefs::new(objects).map_err(|e| Error::os("cannot map the table of first references", e))?;
         let lock = LockFd::new(fd).map_err(|e| err!(Io, "{e}"))?;
         let (member, mut reclaimed) = Membership::join(&region, lock, |dead| {
             // Cleaning up as the process that now holds the dead one's slot.
@@ -134,6 +138,7 @@ impl Attachment {
             local_pins,
             local_waiters,
             process_refs: ProcessRefs::default(),
+            creator_refs,
             remote,
             remote_spill_dir: spill_medium::blob_dir(hash_seed),
             ticket_linger_us: AtomicU64::new(linger_us(opts)),
@@ -247,6 +252,11 @@ impl Attachment {
     /// This process's reference counts.
     pub(crate) fn process_refs(&self) -> &ProcessRefs {
         &self.process_refs
+    }
+
+    /// This process's first references of objects it put (see `creator_refs`).
+    pub(crate) fn creator_refs(&self) -> &CreatorRefs {
+        &self.creator_refs
     }
 
     /// This process's waiter counts, one per wait word.

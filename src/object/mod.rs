@@ -18,7 +18,8 @@
 //! - `open` (opening and creating store files), `membership` (process slots
 //!   and liveness), `attach` (a process's attachment, and what a claim or
 //!   an allocation does when the store is full);
-//! - `process_refs` (a process's own counts of its references);
+//! - `process_refs` (a process's own counts of its references) and
+//!   `creator_refs` (the first references of the objects it put);
 //! - `access` and `access_refs` (the operations behind the Rust API) and `census` (counting
 //!   and listing), `audit` (a consistency check for tests).
 
@@ -38,6 +39,8 @@ mod attach;
 pub(crate) mod audit;
 #[cfg(not(loom))]
 pub(crate) mod census;
+#[cfg(not(loom))]
+mod creator_refs;
 #[cfg(not(loom))]
 mod evict;
 #[cfg(not(loom))]

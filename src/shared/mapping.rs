@@ -200,35 +200,54 @@ impl Drop for Mapping {
     }
 }
 
-/// Process-private counters, one 32-bit word per object slot, zero-filled
-/// and paid for only where touched (anonymous, MAP_NORESERVE memory).
+/// Process-private atomic words, zero-filled and paid for only where
+/// touched (anonymous, MAP_NORESERVE memory): per-object counters and
+/// tables sized by the store's object slots, most of which a process never
+/// touches.
 #[derive(Debug)]
-pub(crate) struct LocalCounters {
+pub(crate) struct LocalWords<W: ZeroIsValid> {
     base: *mut u8,
     count: usize,
+    word: std::marker::PhantomData<W>,
 }
+
+/// Process-private 32-bit counters, one per object slot (or wait word).
+pub(crate) type LocalCounters = LocalWords<AtomicU32>;
+
+/// A type that `LocalWords` may hand out over zero-filled shared memory.
+///
+/// # Safety
+///
+/// All-zero bytes are a valid value of the type, and it is an atomic
+/// (written through `&`, safe to share between threads).
+pub(crate) unsafe trait ZeroIsValid: Sized + Sync {}
+// SAFETY: an atomic integer; zero bytes are 0.
+unsafe impl ZeroIsValid for AtomicU32 {}
+// SAFETY: as above.
+unsafe impl ZeroIsValid for AtomicU64 {}
 
 // SAFETY: the words are only accessed as atomics.
-unsafe impl Send for LocalCounters {}
+unsafe impl<W: ZeroIsValid> Send for LocalWords<W> {}
 // SAFETY: as above.
-unsafe impl Sync for LocalCounters {}
+unsafe impl<W: ZeroIsValid> Sync for LocalWords<W> {}
 
-impl LocalCounters {
-    pub(crate) fn new(count: usize) -> std::io::Result<LocalCounters> {
-        let base = platform::mmap_anon(count * 4)?;
-        Ok(LocalCounters { base, count })
+impl<W: ZeroIsValid> LocalWords<W> {
+    pub(crate) fn new(count: usize) -> std::io::Result<LocalWords<W>> {
+        let base = platform::mmap_anon(count * std::mem::size_of::<W>())?;
+        Ok(LocalWords { base, count, word: std::marker::PhantomData })
     }
 
-    pub(crate) fn words(&self) -> &[AtomicU32] {
-        // SAFETY: the mapping holds `count` zero-initialised u32 words, is
-        // page-aligned, lives as long as `self`, and is accessed atomically.
-        unsafe { std::slice::from_raw_parts(self.base.cast::<AtomicU32>(), self.count) }
+    pub(crate) fn words(&self) -> &[W] {
+        // SAFETY: the mapping holds `count` zero-initialised words of W's
+        // size (a valid W: `ZeroIsValid`), is page-aligned, lives as long as
+        // `self`, and W is an atomic type, accessed through `&`.
+        unsafe { std::slice::from_raw_parts(self.base.cast::<W>(), self.count) }
     }
 }
 
-impl Drop for LocalCounters {
+impl<W: ZeroIsValid> Drop for LocalWords<W> {
     fn drop(&mut self) {
         // SAFETY: our own anonymous mapping; views borrowed `self`.
-        unsafe { platform::munmap(self.base, self.count * 4) };
+        unsafe { platform::munmap(self.base, self.count * std::mem::size_of::<W>()) };
     }
 }

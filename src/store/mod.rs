@@ -225,10 +225,23 @@ impl Store {
     #[inline]
     fn put_inner(&self, id: &ObjectId, data: &[u8], meta: &[u8], fresh: bool, flags: u32) -> Result<()> {
         let access = self.att.access();
-        let r = access.reserve(&id.words(), data.len() as u64, meta, fresh, flags)?;
-        access.fill(&r, data)?;
-        access.commit(id, &r, true)?;
-        if r.state.is_refcounted() {
+        let key = id.words();
+        let r = access.reserve(&key, data.len() as u64, meta, fresh, flags)?;
+        // The first reference of a REFCOUNTED object: under a fresh ID, in
+        // the entry of its slot (`creator_refs`), written before the object
+        // is visible; under a caller's ID, which may be in use, counted
+        // once the put succeeded.
+        let first_in_slot = fresh && r.state.is_refcounted();
+        if first_in_slot {
+            access.install_creator_ref(r.d, &key, self.holder);
+        }
+        if let Err(e) = access.fill(&r, data).and_then(|()| access.commit(id, &r, true)) {
+            if first_in_slot {
+                access.undo_creator_ref(r.d, &key, self.holder);
+            }
+            return Err(e);
+        }
+        if r.state.is_refcounted() && !fresh {
             self.note_creator_ref(id);
         }
         Ok(())
