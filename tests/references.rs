@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::child::{check_content, content_for, derived_id, spawn_child};
 use common::{assert_consistent, SpillDir, TempStore};
-use objstore::{ErrorKind, ObjectId, Options, Store, OBJECT_REFCOUNTED};
+use objstore::{ErrorKind, ObjectId, ObjectState, Options, Store, OBJECT_REFCOUNTED};
 
 const MIB: u64 = 1 << 20;
 const LONG: Duration = Duration::from_secs(60);
@@ -602,5 +602,156 @@ fn the_last_unref_after_a_get_cancelled_a_spill_deletes_it_at_once() {
     s.collect().unwrap();
     let st = s.stats().unwrap();
     assert_eq!((st.object_count, st.used_bytes, st.spilled_count), (0, 0, 0), "{st:?}");
+    assert_consistent(&s);
+}
+
+/// A put with a fresh ID keeps its first reference apart from the counts
+/// of later references (in an entry of the object's slot, see
+/// `object::creator_refs`): every operation sees it as one reference of
+/// the putting handle, in any order of refs, unrefs, tickets and closes.
+#[test]
+fn the_first_reference_of_a_fresh_put_counts_like_any_other() {
+    let t = TempStore::new("refs-first");
+    let a = store(&t);
+    let b = store(&t);
+    // Dropped by its unref.
+    let id = a.put_ex(b"one", b"", OBJECT_REFCOUNTED).unwrap();
+    assert_eq!((a.references(&id), b.references(&id)), (1, 0));
+    assert_eq!(b.unref(&id).unwrap_err().kind(), ErrorKind::NotFound, "another handle holds none");
+    a.unref(&id).unwrap();
+    assert!(!a.contains(&id).unwrap());
+    assert_eq!(a.unref(&id).unwrap_err().kind(), ErrorKind::NotFound, "dropped once");
+    // Counted with later references of its handle and of another.
+    let id = a.put_ex(b"two", b"", OBJECT_REFCOUNTED).unwrap();
+    a.add_ref(&id).unwrap();
+    b.add_ref(&id).unwrap();
+    assert_eq!((a.references(&id), b.references(&id)), (2, 1));
+    a.unref(&id).unwrap();
+    a.unref(&id).unwrap();
+    assert_eq!(a.unref(&id).unwrap_err().kind(), ErrorKind::NotFound);
+    assert!(a.contains(&id).unwrap(), "b's reference remains");
+    b.unref(&id).unwrap();
+    assert!(!a.contains(&id).unwrap());
+    // Given away in a ticket, taken by the other handle.
+    let id = a.put_ex(b"three", b"", OBJECT_REFCOUNTED).unwrap();
+    let ticket = a.give_ref(&id).unwrap();
+    assert_eq!(a.references(&id), 0);
+    assert_eq!(a.unref(&id).unwrap_err().kind(), ErrorKind::NotFound, "given away");
+    b.take_ref(&id, ticket).unwrap();
+    b.unref(&id).unwrap();
+    assert!(!a.contains(&id).unwrap());
+    // An extra ticket leaves it.
+    let id = a.put_ex(b"four", b"", OBJECT_REFCOUNTED).unwrap();
+    let ticket = a.give_extra_ref(&id).unwrap();
+    assert_eq!(a.references(&id), 1);
+    b.take_ref(&id, ticket).unwrap();
+    a.unref(&id).unwrap();
+    b.unref(&id).unwrap();
+    assert!(!a.contains(&id).unwrap());
+    // Dropped by the close of its handle, whose process stays attached.
+    let kept = a.put_ex(b"kept", b"", OBJECT_REFCOUNTED).unwrap();
+    let ids: Vec<ObjectId> = (0..50).map(|_| b.put_ex(b"b's", b"", OBJECT_REFCOUNTED).unwrap()).collect();
+    a.add_ref(&ids[7]).unwrap();
+    assert_eq!(objects(&a), 51);
+    drop(b);
+    assert_eq!(objects(&a), 2, "b's objects went with b, but the one a holds too");
+    a.unref(&ids[7]).unwrap();
+    a.unref(&kept).unwrap();
+    let st = a.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.references), (0, 0, 0), "{st:?}");
+    assert_consistent(&a);
+}
+
+/// The first reference of a fresh put lives in an entry of the object's
+/// slot; a restore from disk moves the object to another slot, and the
+/// reference is still found, also once its old slot is taken by a later
+/// put, and nothing is leaked.
+#[test]
+fn the_first_reference_of_a_fresh_put_follows_a_restore() {
+    let t = TempStore::new("refs-first-moved");
+    let dir = SpillDir::new("refs-first-moved");
+    let opts =
+        Options { capacity_bytes: 4 * MIB, max_objects: 64, spill_dir: Some(dir.path().into()), ..Options::default() };
+    let s = t.open(&opts);
+    let data = |n: usize| common::pattern(n as u64, MIB as usize - 4096);
+    let ids: Vec<ObjectId> = (0..8).map(|n| s.put_ex(&data(n), b"", OBJECT_REFCOUNTED).unwrap()).collect();
+    assert!(s.stats().unwrap().spilled_count >= 4);
+    // Three objects restored into other slots (each restore spills
+    // another object), each picked while it is on disk.
+    let mut restored = Vec::new();
+    for _ in 0..3 {
+        let on_disk =
+            s.list().unwrap().into_iter().find(|o| o.state == ObjectState::Spilled && !restored.contains(&o.id));
+        let id = on_disk.expect("an object on disk").id;
+        let n = ids.iter().position(|i| *i == id).unwrap();
+        assert_eq!(s.get(&id, None).unwrap().data(), data(n).as_slice());
+        assert_eq!(s.references(&id), 1, "object {n} after its restore");
+        restored.push(id);
+    }
+    let ids: Vec<ObjectId> = restored.iter().chain(ids.iter().filter(|i| !restored.contains(i))).copied().collect();
+    s.unref(&ids[0]).unwrap();
+    assert!(!s.contains(&ids[0]).unwrap(), "the restored object went with its reference");
+    // Small puts until no slot is left: the restored objects' old slots
+    // are among those taken.
+    let mut small = Vec::new();
+    loop {
+        match s.put_ex(b"small", b"", OBJECT_REFCOUNTED) {
+            Ok(id) => small.push(id),
+            Err(e) => {
+                assert_eq!(e.kind(), ErrorKind::OutOfMemory, "{e}");
+                break;
+            }
+        }
+        assert!(small.len() <= 64, "more objects than slots");
+    }
+    assert!(small.len() >= 60 - 8, "{} small objects", small.len());
+    s.add_ref(&ids[1]).unwrap();
+    assert_eq!(s.references(&ids[1]), 2);
+    for id in ids.iter().skip(1).chain(&small) {
+        s.unref(id).unwrap();
+    }
+    s.unref(&ids[1]).unwrap();
+    assert_eq!(s.unref(&ids[2]).unwrap_err().kind(), ErrorKind::NotFound);
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.spilled_count, st.references), (0, 0, 0, 0), "{st:?}");
+    assert!(dir.files().is_empty(), "{:?}", dir.files());
+    assert_consistent(&s);
+}
+
+/// Threads of one process take and drop references to objects another
+/// thread keeps putting and dropping the first references of: each object
+/// goes exactly when the last of them is dropped, and none is left.
+#[test]
+fn threads_ref_objects_whose_first_references_another_thread_drops() {
+    let t = TempStore::new("refs-first-threads");
+    let s = store(&t);
+    let (tx, rx) = std::sync::mpsc::channel::<ObjectId>();
+    let rx = std::sync::Mutex::new(rx);
+    let taken = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|sc| {
+        for _ in 0..2 {
+            sc.spawn(|| loop {
+                let Ok(id) = rx.lock().unwrap().recv() else { return };
+                // The putter may have dropped its reference already.
+                match s.add_ref(&id) {
+                    Ok(()) => {
+                        assert_eq!(s.get(&id, Some(Duration::ZERO)).unwrap().data(), b"payload");
+                        s.unref(&id).unwrap();
+                        taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+                }
+            });
+        }
+        for _ in 0..20_000 {
+            let id = s.put_ex(b"payload", b"", OBJECT_REFCOUNTED).unwrap();
+            tx.send(id).unwrap();
+            s.unref(&id).unwrap();
+        }
+        drop(tx);
+    });
+    assert!(taken.into_inner() > 0, "no reference was taken while its putter held one");
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.references), (0, 0, 0), "{st:?}");
     assert_consistent(&s);
 }

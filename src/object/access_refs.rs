@@ -119,7 +119,11 @@ impl Access<'_> {
                 Some(Refs::Closing { .. } | Refs::Dead { .. } | Refs::Invalid) => false,
             };
         }
-        self.o.holds.holders(self.o.hash(key), key).iter().any(|h| matches!(h, holds::Hold::Ref { slot } if *slot == me))
+        self.o
+            .holds
+            .holders(self.o.hash(key), key)
+            .iter()
+            .any(|h| matches!(h, holds::Hold::Ref { slot } if *slot == me))
     }
 
     /// The 0 -> 1 step of this process's references to `id`; or, if the

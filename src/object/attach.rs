@@ -10,11 +10,11 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use super::alloc::{AllocState, Allocator, Backing};
+use super::creator_refs::CreatorRefs;
 use super::evict;
 use super::lifecycle::Objects;
 use super::membership::{forked, Membership};
 use super::open::{self, Options};
-use super::creator_refs::CreatorRefs;
 use super::process_refs::ProcessRefs;
 use super::reclaim::{reclaim_slot, Reclaimed};
 use super::room::{Room, RoomMaker};
@@ -120,7 +120,8 @@ impl Attachment {
         let objects = l.params.max_objects as usize;
         let local_pins = LocalCounters::new(objects).map_err(|e| Error::os("cannot map pin counters", e))?;
         let local_waiters = LocalCounters::new(WAIT_WORDS).map_err(|e| Error::os("cannot map waiter counters", e))?;
-        let creator_refs = CreatorRefs::new(objects).map_err(|e| Error::os("cannot map the table of first references", e))?;
+        let creator_refs =
+            CreatorRefs::new(objects).map_err(|e| Error::os("cannot map the table of first references", e))?;
         let lock = LockFd::new(fd).map_err(|e| err!(Io, "{e}"))?;
         let (member, mut reclaimed) = Membership::join(&region, lock, |dead| {
             // Cleaning up as the process that now holds the dead one's slot.

@@ -109,9 +109,8 @@ impl CreatorRefs {
 
     #[cold]
     fn raise_high(&self, d: u32) {
-        let _ = self.high.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| {
-            (h == NONE_WRITTEN || d > h).then_some(d)
-        });
+        let _ =
+            self.high.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |h| (h == NONE_WRITTEN || d > h).then_some(d));
     }
 
     /// Empties slot `d`'s entry (by its one writer: see the module docs).
