@@ -80,10 +80,14 @@ impl Access<'_> {
     /// no count for `key` in them.
     fn creator_ref_at(&self, d: u32, snap: &Snapshot, key: &[u64; 3]) -> Option<(u32, Holder)> {
         let table = self.att.creator_refs();
+        // A process that never put with REFCOUNTED touches no entry.
+        if table.never_written() {
+            return None;
+        }
         if let Some(h) = table.holder_of(d, key) {
             return Some((d, h));
         }
-        if table.never_written() || !self.held_by_me(d, snap, key) {
+        if !self.held_by_me(d, snap, key) {
             return None;
         }
         table.find(key)
