@@ -719,38 +719,48 @@ fn the_first_reference_of_a_fresh_put_follows_a_restore() {
 }
 
 /// Threads of one process take and drop references to objects another
-/// thread keeps putting and dropping the first references of: each object
-/// goes exactly when the last of them is dropped, and none is left.
+/// thread keeps putting and dropping the first references of (every other
+/// one at once, racing the takers; the others once a taker holds one): each
+/// object goes exactly when the last of them is dropped, and none is left.
 #[test]
 fn threads_ref_objects_whose_first_references_another_thread_drops() {
     let t = TempStore::new("refs-first-threads");
     let s = store(&t);
-    let (tx, rx) = std::sync::mpsc::channel::<ObjectId>();
+    let (tx, rx) = std::sync::mpsc::channel::<(ObjectId, bool)>();
+    let (held_tx, held_rx) = std::sync::mpsc::channel::<()>();
     let rx = std::sync::Mutex::new(rx);
-    let taken = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|sc| {
         for _ in 0..2 {
-            sc.spawn(|| loop {
-                let Ok(id) = rx.lock().unwrap().recv() else { return };
-                // The putter may have dropped its reference already.
+            let held_tx = held_tx.clone();
+            let rx = &rx;
+            let s = &s;
+            sc.spawn(move || loop {
+                let Ok((id, tell)) = rx.lock().unwrap().recv() else { return };
+                // Racing, the putter may have dropped its reference already.
                 match s.add_ref(&id) {
                     Ok(()) => {
+                        if tell {
+                            held_tx.send(()).unwrap();
+                        }
                         assert_eq!(s.get(&id, Some(Duration::ZERO)).unwrap().data(), b"payload");
                         s.unref(&id).unwrap();
-                        taken.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     }
-                    Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+                    Err(e) => assert!(!tell && e.kind() == ErrorKind::NotFound, "{e}"),
                 }
             });
         }
-        for _ in 0..20_000 {
+        drop(held_tx);
+        for n in 0..20_000 {
             let id = s.put_ex(b"payload", b"", OBJECT_REFCOUNTED).unwrap();
-            tx.send(id).unwrap();
+            let wait = n % 2 == 1;
+            tx.send((id, wait)).unwrap();
+            if wait {
+                held_rx.recv_timeout(LONG).expect("a taker took the reference");
+            }
             s.unref(&id).unwrap();
         }
         drop(tx);
     });
-    assert!(taken.into_inner() > 0, "no reference was taken while its putter held one");
     let st = s.stats().unwrap();
     assert_eq!((st.object_count, st.used_bytes, st.references), (0, 0, 0), "{st:?}");
     assert_consistent(&s);
