@@ -10,7 +10,7 @@
 //! os_delete of 64 B), `ref` (os_ref + os_unref of an object the handle
 //! holds a reference to already: its creator's), `putref` (os_put_ex of
 //! 64 B under fresh IDs with OS_OBJECT_REFCOUNTED). Diagnostics without a
-//! budget: `getonly`, `rust-get`, `putdelmix`.
+//! budget: `getonly`, `rust-get`, `putdelmix`, `putunref`.
 
 use std::ffi::CString;
 
@@ -94,6 +94,20 @@ fn main() {
                     let len = [64usize, 1000, 5000, 20_000][(i % 4) as usize];
                     assert_eq!(os_put(store, big.as_ptr().cast(), len, &mut fresh), OS_OK);
                     assert_eq!(os_delete(store, &fresh), OS_OK);
+                }
+            }
+            // Diagnostic (no budget): a REFCOUNTED put and the unref of its
+            // first reference, which frees it (a Python object reference's
+            // life: put, then collected).
+            "putunref" => {
+                let mut fresh = os_object_id::default();
+                for _ in 0..n {
+                    let flags = OS_OBJECT_REFCOUNTED;
+                    assert_eq!(
+                        os_put_ex(store, data.as_ptr().cast(), 64, std::ptr::null(), 0, flags, &mut fresh),
+                        OS_OK
+                    );
+                    assert_eq!(os_unref(store, &fresh), OS_OK);
                 }
             }
             "ref" => {

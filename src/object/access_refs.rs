@@ -93,17 +93,18 @@ impl Access<'_> {
         table.find(key)
     }
 
-    /// `creator_ref_at` for an object not looked up yet.
-    fn creator_ref_of(&self, key: &[u64; 3]) -> Option<(u32, Holder)> {
+    /// `creator_ref_at` for an object not looked up yet; also where the
+    /// lookup found it, if it did.
+    fn creator_ref_of(&self, key: &[u64; 3]) -> (Option<(u32, Holder)>, Option<(u32, Snapshot)>) {
         let table = self.att.creator_refs();
         if table.never_written() {
-            return None;
+            return (None, None);
         }
         match self.o.find_held(key) {
-            Some((d, snap)) => self.creator_ref_at(d, &snap, key),
+            Some((d, snap)) => (self.creator_ref_at(d, &snap, key), Some((d, snap))),
             // Held objects are present: a miss is a lookup that ran into a
             // restore installing its copy. Look through the table.
-            None => table.find(key),
+            None => (table.find(key), None),
         }
     }
 
@@ -191,10 +192,11 @@ impl Access<'_> {
     /// `drop_ref` of an object the process has no count of: the put's
     /// first reference, if the process holds that (under the lock of the
     /// counts of `key`).
+    #[cold]
     fn drop_creator_ref(&self, id: &ObjectId, key: &[u64; 3], holder: Holder) -> Result<()> {
         match self.creator_ref_of(key) {
-            Some((d, creator)) if creator == holder => {
-                self.drop_shared(id, key)?;
+            (Some((d, creator)), seen) if creator == holder => {
+                self.drop_shared_seen(id, key, seen)?;
                 self.att.creator_refs().clear(d);
                 Ok(())
             }
@@ -208,7 +210,7 @@ impl Access<'_> {
         let counts = self.att.process_refs().lock(&key);
         match counts.get(&key) {
             Some(held) => held.of(holder),
-            None => self.creator_ref_of(&key).is_some_and(|(_, creator)| creator == holder) as u32,
+            None => self.creator_ref_of(&key).0.is_some_and(|(_, creator)| creator == holder) as u32,
         }
     }
 
@@ -229,13 +231,20 @@ impl Access<'_> {
 
     /// The 1 -> 0 step of this process's references to `id`.
     fn drop_shared(&self, id: &ObjectId, key: &[u64; 3]) -> Result<()> {
+        self.drop_shared_seen(id, key, None)
+    }
+
+    /// `drop_shared`, its first look being `seen` if the caller looked
+    /// the object up already (a look a moment old: the steps below check
+    /// the life they act on, as with any look).
+    fn drop_shared_seen(&self, id: &ObjectId, key: &[u64; 3], mut seen: Option<(u32, Snapshot)>) -> Result<()> {
         let o = self.o;
         let me = self.att.slot();
         let mem = self.att.allocator().freer();
         for _ in 0..ROUNDS {
             // Held, so present (references keep it): a miss is a lookup
             // that ran into a restore installing its copy. Look again.
-            let Some((d, snap)) = o.find_held(key) else {
+            let Some((d, snap)) = seen.take().or_else(|| o.find_held(key)) else {
                 std::thread::yield_now();
                 continue;
             };
