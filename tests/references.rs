@@ -765,3 +765,59 @@ fn threads_ref_objects_whose_first_references_another_thread_drops() {
     assert_eq!((st.object_count, st.used_bytes, st.references), (0, 0, 0), "{st:?}");
     assert_consistent(&s);
 }
+
+/// A handle's close drops its first references (`creator_refs`) and its
+/// counted ones; another handle's ref of an object whose first reference
+/// the closing handle holds moves that reference into the counts. Whenever
+/// the move lands during the close, the reference is dropped by the close
+/// (not leaked, the object outliving its last unref).
+#[test]
+fn a_close_racing_a_ref_of_its_first_reference_drops_it() {
+    let t = TempStore::new("refs-first-close-race");
+    const N: usize = 10_000;
+    let mut raced = 0;
+    for attempt in 0..50 {
+        if raced == 3 {
+            break;
+        }
+        let a = store(&t);
+        let b = store(&t);
+        // First references of a, in their slots' entries, and references in
+        // a's counts (put, then one more): a close long enough to race.
+        let firsts: Vec<ObjectId> = (0..N).map(|_| a.put_ex(b"f", b"", OBJECT_REFCOUNTED).unwrap()).collect();
+        let counted: Vec<ObjectId> = (0..N)
+            .map(|_| {
+                let id = a.put_ex(b"c", b"", OBJECT_REFCOUNTED).unwrap();
+                a.add_ref(&id).unwrap();
+                id
+            })
+            .collect();
+        let first = a.put_ex(b"first", b"", OBJECT_REFCOUNTED).unwrap();
+        let took = std::thread::scope(|sc| {
+            let b = &b;
+            let (firsts, counted) = (&firsts, &counted);
+            let taker = sc.spawn(move || {
+                // Until a's close has dropped some of its references.
+                let mut i = 0;
+                while b.contains(&firsts[i % N]).unwrap() && b.contains(&counted[i % N]).unwrap() {
+                    i += 1;
+                }
+                b.add_ref(&first).is_ok()
+            });
+            drop(a);
+            taker.join().unwrap()
+        });
+        let st = b.stats().unwrap();
+        if !took {
+            // The close dropped `first` before the ref.
+            assert_eq!((st.object_count, st.references), (0, 0), "{st:?}");
+            continue;
+        }
+        raced += 1;
+        assert_eq!(b.references(&first), 1);
+        assert_eq!((st.object_count, st.references), (1, 1), "attempt {attempt}: a's references outlived its close");
+        b.unref(&first).unwrap();
+        assert!(!b.contains(&first).unwrap(), "attempt {attempt}: a's first reference outlived its close");
+    }
+    assert!(raced > 0, "no ref landed during a close");
+}
