@@ -215,17 +215,23 @@ impl Access<'_> {
     }
 
     /// Drops every reference handle `holder` holds (it is being closed).
+    ///
+    /// The entries of `creator_refs` first, then the counts: another handle's
+    /// `add_ref` (or a put claiming an entry's old slot) may move one of this
+    /// handle's entries into the counts meanwhile, never the other way, so
+    /// an entry moved after its scan is found by the scan of the counts (in
+    /// the other order it would be found by neither, and leaked).
     pub(crate) fn drop_all_refs(&self, holder: Holder) {
+        let firsts: Vec<[u64; 3]> =
+            self.att.creator_refs().entries().filter(|e| e.2 == holder).map(|(_, key, _)| key).collect();
+        for key in firsts {
+            let _ = self.drop_ref(&ObjectId::from_words(key), holder);
+        }
         for (key, n) in self.att.process_refs().held_by(holder) {
             let id = ObjectId::from_words(key);
             for _ in 0..n {
                 let _ = self.drop_ref(&id, holder);
             }
-        }
-        let firsts: Vec<[u64; 3]> =
-            self.att.creator_refs().entries().filter(|e| e.2 == holder).map(|(_, key, _)| key).collect();
-        for key in firsts {
-            let _ = self.drop_ref(&ObjectId::from_words(key), holder);
         }
     }
 
