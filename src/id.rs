@@ -170,6 +170,15 @@ impl IdGenerator {
         mix64(mix64(n ^ self.key) ^ NONCE_SALT)
     }
 
+    /// Whether the ID whose words are `key` (`ObjectId::words`) may have
+    /// come from `next`: it has this generator's prefix.
+    pub(crate) fn may_have_made(&self, key: &[u64; 3]) -> bool {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&key[0].to_le_bytes());
+        bytes[8..].copy_from_slice(&key[1].to_le_bytes());
+        bytes[..12] == self.prefix
+    }
+
     /// A new ID, never returned before by this generator.
     pub(crate) fn next(&self) -> ObjectId {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
@@ -203,6 +212,23 @@ mod tests {
         bad.replace_range(17..18, "g");
         let e = ObjectId::from_hex(&bad).unwrap_err();
         assert!(e.message().contains("position 17"), "{e}");
+    }
+
+    /// Every ID a generator makes is one it may have made; an ID of
+    /// another generator, or one differing in any byte of the prefix, not.
+    #[test]
+    fn a_generator_knows_its_ids_by_their_prefix() {
+        let (g, other) = (IdGenerator::new(), IdGenerator::new());
+        for _ in 0..100 {
+            assert!(g.may_have_made(&g.next().words()));
+            assert!(!g.may_have_made(&other.next().words()));
+        }
+        let id = g.next();
+        for byte in 0..20 {
+            let mut changed = id;
+            changed.0[byte] ^= 0x10;
+            assert_eq!(g.may_have_made(&changed.words()), byte >= 12, "byte {byte}");
+        }
     }
 
     #[test]

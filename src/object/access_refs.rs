@@ -90,7 +90,7 @@ impl Access<'_> {
         if !self.held_by_me(d, snap, key) {
             return None;
         }
-        table.find(key)
+        self.find_creator_ref(key)
     }
 
     /// `creator_ref_at` for an object not looked up yet; also where the
@@ -104,8 +104,20 @@ impl Access<'_> {
             Some((d, snap)) => (self.creator_ref_at(d, &snap, key), Some((d, snap))),
             // Held objects are present: a miss is a lookup that ran into a
             // restore installing its copy. Look through the table.
-            None => (table.find(key), None),
+            None => (self.find_creator_ref(key), None),
         }
+    }
+
+    /// The entry of `creator_refs` that names `key`, wherever it is: a scan
+    /// of the table, for IDs this process's puts may have made (the entries
+    /// are of puts with fresh IDs, which carry the attachment's prefix),
+    /// so that an unref of another process's ID, absent, scans nothing.
+    #[cold]
+    fn find_creator_ref(&self, key: &[u64; 3]) -> Option<(u32, Holder)> {
+        if !self.att.ids.may_have_made(key) {
+            return None;
+        }
+        self.att.creator_refs().find(key)
     }
 
     /// Whether the shared side says this process holds a reference to
@@ -221,11 +233,15 @@ impl Access<'_> {
     /// handle's entries into the counts meanwhile, never the other way, so
     /// an entry moved after its scan is found by the scan of the counts (in
     /// the other order it would be found by neither, and leaked).
-    pub(crate) fn drop_all_refs(&self, holder: Holder) {
-        let firsts: Vec<[u64; 3]> =
-            self.att.creator_refs().entries().filter(|e| e.2 == holder).map(|(_, key, _)| key).collect();
-        for key in firsts {
-            let _ = self.drop_ref(&ObjectId::from_words(key), holder);
+    /// `put_first_refs`: whether the handle ever put an object whose first
+    /// reference went into `creator_refs` (if not, the table is not scanned).
+    pub(crate) fn drop_all_refs(&self, holder: Holder, put_first_refs: bool) {
+        if put_first_refs {
+            let firsts: Vec<[u64; 3]> =
+                self.att.creator_refs().entries().filter(|e| e.2 == holder).map(|(_, key, _)| key).collect();
+            for key in firsts {
+                let _ = self.drop_ref(&ObjectId::from_words(key), holder);
+            }
         }
         for (key, n) in self.att.process_refs().held_by(holder) {
             let id = ObjectId::from_words(key);

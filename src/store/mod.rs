@@ -55,6 +55,10 @@ pub struct Store {
     /// This handle's number among the process's holders of references
     /// (the process counts each handle's references apart).
     holder: Holder,
+    /// This handle put an object whose first reference went into the
+    /// process's table of them (`object::creator_refs`): its close looks
+    /// there.
+    put_first_refs: AtomicBool,
     /// What attaching reclaimed from dead processes.
     reclaimed_at_open: Reclaimed,
     /// The store has a remote tier: a get of an absent ID asks it.
@@ -129,6 +133,7 @@ impl Store {
             pinned_any: AtomicBool::new(false),
             created: Mutex::new(HashMap::new()),
             holder: new_holder(),
+            put_first_refs: AtomicBool::new(false),
             reclaimed_at_open,
         })
     }
@@ -234,6 +239,9 @@ impl Store {
         let first_in_slot = fresh && r.state.is_refcounted();
         if first_in_slot {
             access.install_creator_ref(r.d, &key, self.holder);
+            if !self.put_first_refs.load(Ordering::Relaxed) {
+                self.put_first_refs.store(true, Ordering::Relaxed);
+            }
         }
         if let Err(e) = access.fill(&r, data).and_then(|()| access.commit(id, &r, true)) {
             if first_in_slot {

@@ -105,6 +105,6 @@ impl Store {
 
     /// Drops every reference of this handle (it is being closed).
     pub(super) fn drop_all_refs(&self) {
-        self.att.access().drop_all_refs(self.holder);
+        self.att.access().drop_all_refs(self.holder, self.put_first_refs.load(std::sync::atomic::Ordering::Relaxed));
     }
 }
