@@ -14,6 +14,10 @@ use crate::shared::descriptor::{Location, Snapshot, State};
 use crate::shared::holds;
 use crate::shared::refs::{Refs, INLINE_SLOTS};
 
+/// An entry of `creator_refs`: its slot, and the handle holding the
+/// reference.
+type CreatorRef = (u32, Holder);
+
 /// Rounds of looking an object up again while it moves.
 const ROUNDS: usize = 64;
 
@@ -95,7 +99,7 @@ impl Access<'_> {
 
     /// `creator_ref_at` for an object not looked up yet; also where the
     /// lookup found it, if it did.
-    fn creator_ref_of(&self, key: &[u64; 3]) -> (Option<(u32, Holder)>, Option<(u32, Snapshot)>) {
+    fn creator_ref_of(&self, key: &[u64; 3]) -> (Option<CreatorRef>, Option<(u32, Snapshot)>) {
         let table = self.att.creator_refs();
         if table.never_written() {
             return (None, None);
