@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::child::{check_content, content_for, derived_id, spawn_child};
+use common::child::{check_content, check_fresh, content_for, derived_id, spawn_child};
 use common::{assert_consistent, SpillDir, TempStore};
 use objstore::{ErrorKind, ObjectId, ObjectState, Options, Store, OBJECT_REFCOUNTED};
 
@@ -820,4 +820,53 @@ fn a_close_racing_a_ref_of_its_first_reference_drops_it() {
         assert!(!b.contains(&first).unwrap(), "attempt {attempt}: a's first reference outlived its close");
     }
     assert!(raced > 0, "no ref landed during a close");
+}
+
+/// Processes put REFCOUNTED objects with fresh IDs (their first references
+/// kept apart from their counts), give tickets for some, and are SIGKILLed
+/// while they do; this process takes the tickets, checks the objects and
+/// drops them. Once every giver is gone and one collect ran, the store
+/// holds nothing.
+#[test]
+fn fresh_puts_of_killed_givers_leave_nothing() {
+    use std::os::unix::process::ExitStatusExt;
+    let t = TempStore::new("refs-fresh-killed");
+    let s = store(&t);
+    let take = |line: &str| -> objstore::Result<()> {
+        let rest = line.strip_prefix("ticket ").unwrap_or_else(|| panic!("a giver said {line:?}"));
+        let (hex, ticket) = rest.split_once(' ').unwrap();
+        let (id, ticket) = (ObjectId::from_hex(hex).unwrap(), ticket.parse::<u64>().unwrap());
+        s.take_ref(&id, ticket)?;
+        let obj = s.get(&id, Some(Duration::ZERO)).unwrap();
+        assert!(check_fresh(obj.data(), obj.meta()), "object {id} read back wrong");
+        drop(obj);
+        s.unref(&id)
+    };
+    let mut taken = 0;
+    for round in 0..6u64 {
+        let mut giver = spawn_child("fresh_giver", &[t.name.clone(), (round * 7919 + 1).to_string()]);
+        giver.wait_for("ready", LONG);
+        let until = std::time::Instant::now() + Duration::from_millis(300);
+        while std::time::Instant::now() < until {
+            if let Some(line) = giver.next_event(Duration::from_millis(20)) {
+                take(&line).unwrap_or_else(|e| panic!("a live giver's ticket: {e}"));
+                taken += 1;
+            }
+        }
+        giver.signal(libc::SIGKILL);
+        let status = giver.wait_exit(LONG);
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "the giver failed before it was killed: {status:?}");
+        // Its tickets still in the pipe: taken, or dropped with it.
+        for line in giver.drain() {
+            match take(&line) {
+                Ok(()) => taken += 1,
+                Err(e) => assert_eq!(e.kind(), ErrorKind::NotFound, "{e}"),
+            }
+        }
+    }
+    assert!(taken > 0);
+    s.collect().unwrap();
+    let st = s.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.references, st.tickets), (0, 0, 0, 0), "{st:?}");
+    assert_consistent(&s);
 }

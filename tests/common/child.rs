@@ -243,6 +243,7 @@ pub fn run_child() {
         "hold" => hold(&args[0], &args[1..]),
         "ref_hold" => ref_hold(&args[0], &args[1..]),
         "give" => give(&args[0], args[1].parse().unwrap()),
+        "fresh_giver" => fresh_giver(&args[0], args[1].parse().unwrap()),
         "give_and_detach" => give_and_detach(&args[0], args[1].parse().unwrap()),
         "wait" => wait(&args[0], &args[1], args[2].parse().unwrap()),
         "putget" => putget(&args[0], args[1].parse().unwrap(), args[2].parse().unwrap(), args[3].parse().unwrap()),
@@ -389,6 +390,65 @@ fn give(name: &str, count: u64) {
     emit("ready");
     loop {
         std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+/// The bytes of an object a `fresh_giver` put with tag `tag` (its
+/// metadata): its ID is fresh, known only once it is put, so the content
+/// follows from the tag, which the metadata carries.
+pub fn fresh_content(tag: u64) -> Vec<u8> {
+    pattern(tag, 64 + (tag % 3000) as usize)
+}
+
+/// Whether `data` and `meta` are the content and tag of a `fresh_giver`'s
+/// object.
+pub fn check_fresh(data: &[u8], meta: &[u8]) -> bool {
+    meta.len() == 8 && data == fresh_content(u64::from_le_bytes(meta.try_into().unwrap())).as_slice()
+}
+
+/// Puts REFCOUNTED objects with fresh IDs until killed (its first
+/// references are kept apart from its counts, see `object::creator_refs`):
+/// drops some at once, refs and unrefs some, keeps some (dropping the
+/// oldest beyond 64), and gives the rest away, reporting "ticket ID T".
+/// Reports "ready" first.
+fn fresh_giver(name: &str, seed: u64) {
+    let s = attach(name);
+    let mut rng = Rng(seed | 1);
+    let mut kept: Vec<ObjectId> = Vec::new();
+    emit("ready");
+    loop {
+        let tag = rng.next();
+        let id = s.put_ex(&fresh_content(tag), &tag.to_le_bytes(), objstore::OBJECT_REFCOUNTED).expect("put");
+        match rng.below(4) {
+            0 => {
+                s.unref(&id).expect("unref of a fresh put");
+                // Nobody else knew the ID: its last reference went.
+                assert!(!s.contains(&id).unwrap(), "object {id} outlived its only reference");
+            }
+            1 => match s.give_ref(&id) {
+                Ok(ticket) => emit(format!("ticket {} {ticket}", id.to_hex())),
+                Err(e) if e.kind() == ErrorKind::OutOfMemory => kept.push(id),
+                Err(e) => panic!("give of {id}: {e}"),
+            },
+            2 => {
+                s.add_ref(&id).expect("ref of a fresh put");
+                assert_eq!(s.references(&id), 2);
+                s.unref(&id).expect("unref");
+                kept.push(id);
+            }
+            _ => kept.push(id),
+        }
+        if kept.len() > 64 {
+            let id = kept.remove(0);
+            let obj = s.get(&id, Some(Duration::ZERO)).expect("a kept object");
+            assert!(check_fresh(obj.data(), obj.meta()), "object {id} read back wrong");
+            drop(obj);
+            s.unref(&id).expect("unref of a kept object");
+            assert!(!s.contains(&id).unwrap(), "kept object {id} outlived its only reference");
+        }
+        if rng.below(16) == 0 {
+            std::thread::sleep(Duration::from_micros(200));
+        }
     }
 }
 
