@@ -870,3 +870,50 @@ fn fresh_puts_of_killed_givers_leave_nothing() {
     assert_eq!((st.object_count, st.used_bytes, st.references, st.tickets), (0, 0, 0, 0), "{st:?}");
     assert_consistent(&s);
 }
+
+/// An object created in place under a fresh ID with REFCOUNTED: its first
+/// reference is held from the create on, through the seal, and goes with
+/// an abort or the close of its handle.
+#[test]
+fn the_first_reference_of_a_fresh_create_goes_with_its_abort_unref_or_close() {
+    let t = TempStore::new("refs-first-create");
+    let a = store(&t);
+    let fill = |ptr: *mut u8, len: usize| {
+        // SAFETY: `len` writable bytes until the seal or abort.
+        unsafe { std::ptr::write_bytes(ptr, 0x5a, len) };
+    };
+    // Sealed, then dropped by its unref.
+    let (id, ptr) = a.create_ex_raw(None, 100, b"m", OBJECT_REFCOUNTED).unwrap();
+    assert_eq!(a.references(&id), 1, "held from the create on");
+    assert_eq!(a.unref(&id).unwrap_err().kind(), ErrorKind::NotSealed);
+    assert_eq!(a.add_ref(&id).unwrap_err().kind(), ErrorKind::NotFound, "not sealed yet");
+    fill(ptr, 100);
+    a.seal(&id).unwrap();
+    assert_eq!(a.get(&id, None).unwrap().data(), [0x5a; 100].as_slice());
+    a.add_ref(&id).unwrap();
+    assert_eq!(a.references(&id), 2);
+    a.unref(&id).unwrap();
+    a.unref(&id).unwrap();
+    assert!(!a.contains(&id).unwrap());
+    // Aborted: the reference goes with it, and puts reuse its slot.
+    for _ in 0..100 {
+        let (id, _) = a.create_ex_raw(None, 64, b"", OBJECT_REFCOUNTED).unwrap();
+        a.abort(&id).unwrap();
+        assert_eq!(a.references(&id), 0);
+        assert_eq!(a.unref(&id).unwrap_err().kind(), ErrorKind::NotFound);
+        let other = a.put_ex(b"reuses", b"", OBJECT_REFCOUNTED).unwrap();
+        a.unref(&other).unwrap();
+    }
+    // A closed handle's creates, sealed or not, go with it.
+    let b = store(&t);
+    let (sealed, ptr) = b.create_ex_raw(None, 10, b"", OBJECT_REFCOUNTED).unwrap();
+    fill(ptr, 10);
+    b.seal(&sealed).unwrap();
+    let (unsealed, _) = b.create_ex_raw(None, 10, b"", OBJECT_REFCOUNTED).unwrap();
+    assert_eq!(objects(&a), 1, "the sealed one (unsealed objects are not counted)");
+    drop(b);
+    assert!(!a.contains(&sealed).unwrap() && !a.contains(&unsealed).unwrap());
+    let st = a.stats().unwrap();
+    assert_eq!((st.object_count, st.used_bytes, st.references), (0, 0, 0), "{st:?}");
+    assert_consistent(&a);
+}

@@ -436,10 +436,18 @@ impl Access<'_> {
     }
 
     /// Forgets handle `holder`'s reference to an unsealed object that was
-    /// just aborted (its bit went with the descriptor; a hold entry, for a
-    /// process beyond the reference word, is removed with the last one).
-    pub(crate) fn forget_ref_of_aborted(&self, key: &[u64; 3], holder: Holder) {
+    /// just aborted in slot `d` (its bit went with the descriptor; a hold
+    /// entry, for a process beyond the reference word, is removed with the
+    /// last one): the entry of `d` if the create's ID was fresh, or the
+    /// count (where a put that claimed `d` since may have moved the entry).
+    pub(crate) fn forget_ref_of_aborted(&self, d: u32, key: &[u64; 3], holder: Holder) {
         let mut counts = self.att.process_refs().lock(key);
+        let table = self.att.creator_refs();
+        if table.holder_of(d, key) == Some(holder) {
+            table.clear(d);
+            self.forget_creator_ref(key);
+            return;
+        }
         let Some(held) = counts.get_mut(key) else { return };
         if !held.take(holder) {
             return;

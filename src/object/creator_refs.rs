@@ -1,8 +1,8 @@
-//! The first references of the objects this process put with fresh IDs
-//! and REFCOUNTED, by the object slot the put claimed: one entry per slot
-//! in process memory, written by the put with a few plain stores instead
-//! of an entry in the process's counts (`process_refs`), whose lock, hash
-//! probe and growth cost a put a third of its instructions.
+//! The first references of the objects this process put (or created) with
+//! fresh IDs and REFCOUNTED, by the object slot the put claimed: one entry
+//! per slot in process memory, written by the put with a few plain stores
+//! instead of an entry in the process's counts (`process_refs`), whose
+//! lock, hash probe and growth cost a put a third of its instructions.
 //!
 //! A process's references to an object are the counts' entry for its ID
 //! plus, when the counts have none, the entry of this table that names the

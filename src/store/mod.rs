@@ -55,7 +55,7 @@ pub struct Store {
     /// This handle's number among the process's holders of references
     /// (the process counts each handle's references apart).
     holder: Holder,
-    /// This handle put an object whose first reference went into the
+    /// This handle put or created an object whose first reference went into the
     /// process's table of them (`object::creator_refs`): its close looks
     /// there.
     put_first_refs: AtomicBool,
@@ -232,17 +232,7 @@ impl Store {
         let access = self.att.access();
         let key = id.words();
         let r = access.reserve(&key, data.len() as u64, meta, fresh, flags)?;
-        // The first reference of a REFCOUNTED object: under a fresh ID, in
-        // the entry of its slot (`creator_refs`), written before the object
-        // is visible; under a caller's ID, which may be in use, counted
-        // once the put succeeded.
-        let first_in_slot = fresh && r.state.is_refcounted();
-        if first_in_slot {
-            access.install_creator_ref(r.d, &key, self.holder);
-            if !self.put_first_refs.load(Ordering::Relaxed) {
-                self.put_first_refs.store(true, Ordering::Relaxed);
-            }
-        }
+        let first_in_slot = self.first_ref_in_slot(&r, &key, fresh);
         if let Err(e) = access.fill(&r, data).and_then(|()| access.commit(id, &r, true)) {
             if first_in_slot {
                 access.undo_creator_ref(r.d, &key, self.holder);
@@ -253,6 +243,23 @@ impl Store {
             self.note_creator_ref(id);
         }
         Ok(())
+    }
+
+    /// The first reference of a REFCOUNTED object reserved in `r`: under a
+    /// fresh ID, in the entry of its slot (`creator_refs`), written before
+    /// the object is visible (true: the caller undoes it if the put or
+    /// create fails); under a caller's ID, which may be in use, the caller
+    /// counts it once the object is in the index (false).
+    #[inline]
+    fn first_ref_in_slot(&self, r: &Reserved, key: &[u64; 3], fresh: bool) -> bool {
+        if !(fresh && r.state.is_refcounted()) {
+            return false;
+        }
+        self.att.access().install_creator_ref(r.d, key, self.holder);
+        if !self.put_first_refs.load(Ordering::Relaxed) {
+            self.put_first_refs.store(true, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Creates an object to be filled in place: returns a pointer to
@@ -290,17 +297,30 @@ impl Store {
 
     fn create_inner(&self, id: &ObjectId, data_len: usize, meta: &[u8], fresh: bool, flags: u32) -> Result<*mut u8> {
         let access = self.att.access();
-        let r: Reserved = access.reserve(&id.words(), data_len as u64, meta, fresh, flags)?;
+        let key = id.words();
+        let r: Reserved = access.reserve(&key, data_len as u64, meta, fresh, flags)?;
+        let first_in_slot = self.first_ref_in_slot(&r, &key, fresh);
         let Some(ptr) = access.data_ptr(&r, data_len) else {
             if r.state.is_refcounted() {
-                access.forget_creator_ref(&id.words());
+                access.forget_creator_ref(&key);
             }
             access.discard(r.d, r.state);
+            if first_in_slot {
+                access.undo_creator_ref(r.d, &key, self.holder);
+            }
             return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
         };
-        let created = access.commit(id, &r, false)?;
+        let created = match access.commit(id, &r, false) {
+            Ok(created) => created,
+            Err(e) => {
+                if first_in_slot {
+                    access.undo_creator_ref(r.d, &key, self.holder);
+                }
+                return Err(e);
+            }
+        };
         self.created().insert(r.d, created.0);
-        if created.is_refcounted() {
+        if created.is_refcounted() && !first_in_slot {
             self.note_creator_ref(id);
         }
         Ok(ptr)
@@ -341,7 +361,7 @@ impl Store {
         self.created().remove(&d);
         let r = self.att.access().abort(id, d, created);
         if created.is_refcounted() {
-            self.forget_ref_of_aborted(id);
+            self.forget_ref_of_aborted(d, id);
         }
         r
     }
@@ -820,7 +840,7 @@ impl Drop for Store {
             let key = access.key_of(d, s);
             access.discard(d, s);
             if let Some(key) = key.filter(|_| s.is_refcounted()) {
-                self.forget_ref_of_aborted(&ObjectId::from_words(key));
+                self.forget_ref_of_aborted(d, &ObjectId::from_words(key));
             }
         }
         // This handle's other references.

@@ -99,8 +99,8 @@ impl Store {
 
     /// Forgets this handle's reference to an unsealed object it aborted (the
     /// reference went with the object).
-    pub(super) fn forget_ref_of_aborted(&self, id: &ObjectId) {
-        self.att.access().forget_ref_of_aborted(&id.words(), self.holder);
+    pub(super) fn forget_ref_of_aborted(&self, d: u32, id: &ObjectId) {
+        self.att.access().forget_ref_of_aborted(d, &id.words(), self.holder);
     }
 
     /// Drops every reference of this handle (it is being closed).
