@@ -193,3 +193,79 @@ pub fn ndarray_meta(dtype_part: &[u8], fortran: bool, shape: &[isize], hint: u16
     }
     m
 }
+
+/// Whether every memo index the pickle `stream` stores to is within the
+/// stream's length (a stream of n bytes stores at most n entries). CPython's
+/// unpickler grows its memo table to any index a LONG_BINPUT or PUT names
+/// before it looks further, so a damaged 4-byte index asks for up to 32 GiB;
+/// objstore's own streams (protocol 5) only MEMOIZE. The opcodes are walked
+/// with their arguments (pickletools' table); an unknown opcode or a
+/// truncated argument ends the walk with true: the unpickler stops there
+/// with its own error, having run only the opcodes walked.
+pub fn pickle_memo_in_bounds(stream: &[u8]) -> bool {
+    let n = stream.len();
+    let mut at = 0usize;
+    // The bytes from `at` on, `k` of them, if there are.
+    let take = |at: usize, k: usize| stream.get(at..at.checked_add(k)?);
+    let le = |b: &[u8]| b.iter().rev().fold(0u64, |v, &x| v << 8 | u64::from(x));
+    while let Some(&op) = stream.get(at) {
+        at += 1;
+        let arg: usize = match op {
+            // No argument.
+            b'(' | b'0' | b'1' | b'2' | b'N' | 0x88 | 0x89 | b')' | b']' | b'}' | 0x8f | b'a' | b'e' | b's' | b'u'
+            | 0x90 | 0x91 | b't' | 0x85 | 0x86 | 0x87 | b'l' | b'd' | b'R' | b'b' | 0x81 | 0x92 | 0x93 | 0x94
+            | b'o' | b'Q' | 0x97 | 0x98 => 0,
+            b'.' => return true,
+            b'K' | b'q' | b'h' | 0x80 | 0x82 => 1,
+            b'M' | 0x83 => 2,
+            b'J' | 0x84 | b'j' => 4,
+            b'r' => {
+                let Some(b) = take(at, 4) else { return true };
+                if le(b) >= n as u64 {
+                    return false;
+                }
+                4
+            }
+            b'G' | 0x95 => 8,
+            // A length, then that many bytes.
+            b'U' | b'C' | 0x8c | 0x8a | b'T' | b'B' | b'X' | 0x8b | 0x8d | 0x8e | 0x96 => {
+                let width = match op {
+                    b'U' | b'C' | 0x8c | 0x8a => 1,
+                    b'T' | b'B' | b'X' | 0x8b => 4,
+                    _ => 8,
+                };
+                let Some(b) = take(at, width) else { return true };
+                let len = le(b);
+                // BINSTRING's and LONG4's lengths are signed: a negative
+                // one is refused by the unpickler.
+                let Ok(len) = usize::try_from(len) else { return true };
+                match width.checked_add(len) {
+                    Some(k) if take(at, k).is_some() => k,
+                    _ => return true,
+                }
+            }
+            // One line of text (two for GLOBAL and INST); PUT's is its index.
+            b'I' | b'L' | b'F' | b'S' | b'V' | b'P' | b'g' | b'p' | b'c' | b'i' => {
+                let lines = if op == b'c' || op == b'i' { 2 } else { 1 };
+                let mut end = at;
+                for _ in 0..lines {
+                    match stream[end..].iter().position(|&c| c == b'\n') {
+                        Some(i) => end += i + 1,
+                        None => return true,
+                    }
+                }
+                if op == b'p' {
+                    let text = &stream[at..end - 1];
+                    let index = std::str::from_utf8(text).ok().and_then(|t| t.trim().parse::<u64>().ok());
+                    if index.is_none_or(|i| i >= n as u64) {
+                        return false;
+                    }
+                }
+                end - at
+            }
+            _ => return true,
+        };
+        at += arg;
+    }
+    true
+}

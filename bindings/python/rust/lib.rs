@@ -32,6 +32,14 @@ fn _destroy(py: Python<'_>, name: &str) -> PyResult<()> {
     })
 }
 
+/// Whether a pickle stream stores only to memo indices within its length
+/// (see `format::pickle_memo_in_bounds`): the slow path's check before
+/// ``pickle.loads``.
+#[pyfunction]
+fn _pickle_memo_in_bounds(stream: &[u8]) -> bool {
+    format::pickle_memo_in_bounds(stream)
+}
+
 /// The file a store name stands for (a name without '/' is in /dev/shm).
 #[pyfunction]
 fn _store_path(py: Python<'_>, name: &str) -> PyResult<std::path::PathBuf> {
@@ -54,6 +62,7 @@ fn _objstore(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<wait_set::PyWaitSet>()?;
     m.add_function(wrap_pyfunction!(_destroy, m)?)?;
     m.add_function(wrap_pyfunction!(_store_path, m)?)?;
+    m.add_function(wrap_pyfunction!(_pickle_memo_in_bounds, m)?)?;
     m.add("VERSION", objstore::VERSION)?;
     m.add("PACKAGE_VERSION", env!("CARGO_PKG_VERSION"))?;
     m.add("ID_SIZE", objstore::ID_SIZE)?;

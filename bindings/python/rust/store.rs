@@ -815,6 +815,14 @@ fn decode_pinned<'py>(
             Ok(arr)
         }
         Parsed::Pickle5 { stream_len, table } => {
+            // SAFETY: the object is pinned (`pin`) and `parse` checked that
+            // its stream lies within its data.
+            let bytes =
+                if stream_len == 0 { &[][..] } else { unsafe { std::slice::from_raw_parts(raw.data, stream_len) } };
+            if !format::pickle_memo_in_bounds(bytes) {
+                // A damaged stream: CorruptObject from the Python reader.
+                return decode_slow(py, pin, raw, meta);
+            }
             let stream = exporter::memoryview(py, span_of(pin, raw.data, stream_len))?;
             let buffers = PyList::empty(py);
             for (off, len) in table {

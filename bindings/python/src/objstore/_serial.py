@@ -29,6 +29,7 @@ from collections import ChainMap
 from typing import Any, Callable, TypeVar
 
 from . import _format as fmt
+from . import _objstore
 from .errors import CorruptObject
 
 try:
@@ -315,4 +316,8 @@ def decode_slow(meta: bytes, view: memoryview) -> Any:
         hint = int.from_bytes(meta[6:8], "little")
         return tensor_from(a, hint) if hint in (fmt.HINT_TORCH, fmt.HINT_TORCH_BFLOAT16) else a
     _, plen, table = info
+    # CPython's unpickler grows its memo table to any index a damaged
+    # stream names (up to 32 GiB) before it fails: refused first.
+    if not _objstore._pickle_memo_in_bounds(bytes(view[:plen])):
+        raise fmt._corrupt("its pickle stream stores to a memo index beyond its length (damaged)")
     return loads(view[:plen], buffers=[view[o : o + n] for o, n in table])
