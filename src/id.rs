@@ -146,6 +146,9 @@ const NONCE_SALT: u64 = 0x6e6f_6e63_6521_7469;
 #[derive(Debug)]
 pub(crate) struct IdGenerator {
     prefix: [u8; 12],
+    /// The prefix as the first two of an ID's words: bytes 0..8, and
+    /// bytes 8..12 in the low half of the second.
+    prefix_words: [u64; 2],
     key: u64,
     counter: AtomicU64,
 }
@@ -156,7 +159,11 @@ impl IdGenerator {
         let mut prefix = [0u8; 12];
         prefix.copy_from_slice(&r[..12]);
         let key = u64::from_le_bytes(r[8..16].try_into().expect("8 bytes"));
-        IdGenerator { prefix, key, counter: AtomicU64::new(0) }
+        let prefix_words = [
+            u64::from_le_bytes(r[..8].try_into().expect("8 bytes")),
+            u64::from(u32::from_le_bytes(r[8..12].try_into().expect("4 bytes"))),
+        ];
+        IdGenerator { prefix, prefix_words, key, counter: AtomicU64::new(0) }
     }
 
     /// A ticket's nonce: distinct for every call on this generator (it
@@ -181,13 +188,17 @@ impl IdGenerator {
 
     /// A new ID, never returned before by this generator.
     pub(crate) fn next(&self) -> ObjectId {
+        ObjectId::from_words(self.next_words())
+    }
+
+    /// `next` as the ID's words (`ObjectId::words`): what a put stores.
+    #[inline]
+    pub(crate) fn next_words(&self) -> [u64; 3] {
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         // mix64 is a bijection, so distinct counters give distinct suffixes.
         let suffix = mix64(n ^ self.key);
-        let mut id = [0u8; ID_SIZE];
-        id[..12].copy_from_slice(&self.prefix);
-        id[12..].copy_from_slice(&suffix.to_le_bytes());
-        ObjectId(id)
+        // Bytes 0..12 are the prefix, 12..20 the suffix.
+        [self.prefix_words[0], self.prefix_words[1] | suffix << 32, suffix >> 32]
     }
 }
 
@@ -271,6 +282,18 @@ mod tests {
         }
         let other = IdGenerator::new();
         assert_ne!(g.next().0[..12], other.next().0[..12]);
+    }
+
+    #[test]
+    fn generated_words_are_the_ids_words() {
+        let g = IdGenerator::new();
+        for _ in 0..1000 {
+            let words = g.next_words();
+            let id = ObjectId::from_words(words);
+            assert_eq!(id.words(), words);
+            assert_eq!(id.0[..12], g.prefix);
+            assert!(g.may_have_made(&words));
+        }
     }
 
     #[test]

@@ -209,21 +209,20 @@ impl<'a> Access<'a> {
         self.att.region().map().ptr(r.offset, len)
     }
 
-    /// Inserts a reserved, filled object into the index: sealed at once
-    /// (visible), or created (to be sealed by this handle later). Returns
-    /// its state word.
+    /// Inserts a reserved, filled object, whose ID's words are `key`, into
+    /// the index: sealed at once (visible), or created (to be sealed by
+    /// this handle later). Returns its state word.
     #[inline]
-    pub(crate) fn commit(&self, id: &ObjectId, r: &Reserved, sealed: bool) -> Result<StateWord> {
+    pub(crate) fn commit(&self, key: &[u64; 3], r: &Reserved, sealed: bool) -> Result<StateWord> {
         let att = self.att;
         let o = self.o;
-        let key = id.words();
         let to = if sealed { r.state.to(State::Sealed, NO_OWNER) } else { r.state.to(State::Created, att.slot()) };
         // One hash for the index entry and the seal's announcement.
-        let hash = o.hash(&key);
+        let hash = o.hash(key);
         let inserted = if r.fresh {
             o.insert_fresh_hashed(r.d, r.state, hash, to)
         } else {
-            o.insert_hashed(r.d, r.state, &key, hash, to)
+            o.insert_hashed(r.d, r.state, key, hash, to)
         };
         match inserted {
             Ok(s) => {
@@ -232,7 +231,7 @@ impl<'a> Access<'a> {
                 }
                 Ok(s)
             }
-            Err((e, now)) => Err(self.commit_failed(id, r, e, now)),
+            Err((e, now)) => Err(self.commit_failed(key, r, e, now)),
         }
     }
 
@@ -240,8 +239,9 @@ impl<'a> Access<'a> {
     /// state `now`), and says why it failed.
     #[cold]
     #[inline(never)]
-    fn commit_failed(&self, id: &ObjectId, r: &Reserved, e: InsertError, now: StateWord) -> Error {
+    fn commit_failed(&self, key: &[u64; 3], r: &Reserved, e: InsertError, now: StateWord) -> Error {
         self.undo(r, now);
+        let id = ObjectId::from_words(*key);
         match e {
             InsertError::Duplicate => err!(AlreadyExists, "object {id} already exists"),
             InsertError::IndexFull => err!(OutOfMemory, "the index has no free entry near object {id}'s hash"),

@@ -13,12 +13,11 @@
 use std::os::fd::BorrowedFd;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 use super::lifecycle::{Memory, Objects};
 use super::recycle::Recycled;
 use crate::error::{err, Error, Result};
-use crate::platform;
+use crate::platform::{self, ThreadLock, ThreadLockGuard};
 use crate::shared::classes::{class_for, NCLASSES};
 use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord};
 use crate::shared::layout::Layout;
@@ -39,16 +38,16 @@ pub(crate) fn footprint(data_len: u64, meta_len: u64) -> Option<u64> {
 /// descriptors it freed lately with their block kept.
 #[derive(Debug)]
 pub(crate) struct AllocState {
-    caches: Vec<Mutex<ClassCache>>,
-    general_hazard: Mutex<()>,
+    caches: Vec<ThreadLock<ClassCache>>,
+    general_hazard: ThreadLock<()>,
     desc_cursor: AtomicUsize,
     /// Descriptors freed lately with their block kept.
     recycled: Recycled,
 }
 
-#[inline]
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
+#[inline(always)]
+fn lock<T>(m: &ThreadLock<T>) -> ThreadLockGuard<'_, T> {
+    m.lock()
 }
 
 impl AllocState {
@@ -57,8 +56,8 @@ impl AllocState {
     pub(crate) fn new(layout: &Layout, slot: u32) -> AllocState {
         let spread = layout.params.max_objects.div_ceil(64) as usize / layout.params.max_processes as usize;
         AllocState {
-            caches: (0..NCLASSES).map(|_| Mutex::new(ClassCache::default())).collect(),
-            general_hazard: Mutex::new(()),
+            caches: (0..NCLASSES).map(|_| ThreadLock::new(ClassCache::default())).collect(),
+            general_hazard: ThreadLock::new(()),
             desc_cursor: AtomicUsize::new(slot as usize * spread.max(1)),
             recycled: Recycled::default(),
         }
@@ -85,13 +84,13 @@ pub(crate) struct Allocator<'a> {
 impl<'a> Allocator<'a> {
     /// The lock of this process's general hazard word (hazard 0): held by
     /// whoever uses it (reclaim, retiring, inspecting slabs it does not own).
-    pub(crate) fn general_hazard(&self) -> (MutexGuard<'a, ()>, &'a AtomicU64) {
+    pub(crate) fn general_hazard(&self) -> (ThreadLockGuard<'a, ()>, &'a AtomicU64) {
         (lock(&self.state.general_hazard), self.region.procs().hazard(self.me, 0))
     }
 
     /// The cache of size class `class`, locked, with the class's hazard word.
     #[inline]
-    pub(crate) fn class_cache(&self, class: usize) -> (MutexGuard<'a, ClassCache>, &'a AtomicU64) {
+    pub(crate) fn class_cache(&self, class: usize) -> (ThreadLockGuard<'a, ClassCache>, &'a AtomicU64) {
         (lock(&self.state.caches[class]), self.region.procs().hazard(self.me, 1 + class))
     }
 
@@ -549,7 +548,7 @@ impl Memory for Freer<'_> {
                     // slab then waits for the next pressure.
                     let careful = self.careful.then_some(general);
                     if slabs.free_block(d, page, block, class, careful) {
-                        if let Ok(_g) = self.alloc.state.general_hazard.try_lock() {
+                        if let Some(_g) = self.alloc.state.general_hazard.try_lock() {
                             slabs.retire_if_empty(page, class, general, false);
                         }
                     }

@@ -20,3 +20,15 @@ pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
 pub(crate) fn futex_wake_all(word: &AtomicU32) {
     let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }
+
+/// Sleeps while `*word == expected`, with no timeout: for words of this
+/// process's own memory only (FUTEX_PRIVATE_FLAG), whose wakers are threads
+/// of this process. Returns early on a wake, a signal, or a changed word.
+pub(crate) fn futex_wait_private(word: &AtomicU32, expected: u32) {
+    let _ = futex::wait(word, futex::Flags::PRIVATE, expected, None);
+}
+
+/// Wakes one sleeper of `futex_wait_private` on `word`.
+pub(crate) fn futex_wake_one_private(word: &AtomicU32) {
+    let _ = futex::wake(word, futex::Flags::PRIVATE, 1);
+}

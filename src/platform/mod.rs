@@ -13,6 +13,7 @@ mod futex;
 mod lock;
 mod memory;
 mod system;
+mod thread_lock;
 
 pub use copy::copy_bytes;
 pub(crate) use copy::copy_raw;
@@ -24,3 +25,4 @@ pub(crate) use futex::{futex_wait, futex_wake_all};
 pub(crate) use lock::{fork_generation, slot_is_locked, try_lock_slot, unlock_slot, LockFd};
 pub(crate) use memory::{advise_hugepages, mmap_anon, mmap_shared, munmap, prefault, total_ram};
 pub(crate) use system::{euid, pid, random_u128, unix_seconds_coarse, user_name};
+pub(crate) use thread_lock::{ThreadLock, ThreadLockGuard};

@@ -518,16 +518,18 @@ impl<'a> Descriptors<'a> {
         // the last life's (its acquire fence pairs with this one; the
         // claim's CAS alone does not order the stores after it).
         fence(Ordering::Release);
-        self.word(d, w::ID0).store(key[0], Ordering::Relaxed);
-        self.word(d, w::ID1).store(key[1], Ordering::Relaxed);
-        self.word(d, w::ID2_META).store(key[2] & 0xffff_ffff | (meta_len as u64) << 32, Ordering::Relaxed);
-        self.word(d, w::DATA_LEN).store(data_len, Ordering::Relaxed);
-        self.word(d, w::INFO).store(created as u64, Ordering::Relaxed);
+        // One bounds check for the line, not one per word.
+        let line = self.line(d);
+        line[w::ID0].store(key[0], Ordering::Relaxed);
+        line[w::ID1].store(key[1], Ordering::Relaxed);
+        line[w::ID2_META].store(key[2] & 0xffff_ffff | (meta_len as u64) << 32, Ordering::Relaxed);
+        line[w::DATA_LEN].store(data_len, Ordering::Relaxed);
+        line[w::INFO].store(created as u64, Ordering::Relaxed);
         // A new life starts with no CLOCK bit, spill file or predecessor,
         // but keeps a spiller's note: a spiller of the last life that was
         // stopped before its pin may pin this one (it finds out after), and
         // its pin must not look like a reader's (see `set_spill_reader`).
-        self.word(d, w::AUX).fetch_and(aux::SPILL_READER_MASK, Ordering::Relaxed);
+        line[w::AUX].fetch_and(aux::SPILL_READER_MASK, Ordering::Relaxed);
     }
 
     /// Reads every field seqlock-style: the result is consistent with the

@@ -208,8 +208,8 @@ impl Region {
     }
 
     #[inline]
-    pub(crate) fn waits(&self) -> Waits<'_> {
-        self.views.waits
+    pub(crate) fn waits(&self) -> &Waits<'_> {
+        &self.views.waits
     }
 
     /// A global counter word.

@@ -210,9 +210,9 @@ impl Store {
     pub fn put_ex(&self, data: &[u8], meta: &[u8], flags: u32) -> Result<ObjectId> {
         self.att.check_process()?;
         check_flags(flags)?;
-        let id = self.att.ids.next();
-        self.put_inner(&id, data, meta, true, flags)?;
-        Ok(id)
+        let key = self.att.ids.next_words();
+        self.put_inner(&key, data, meta, true, flags)?;
+        Ok(ObjectId::from_words(key))
     }
 
     /// Stores `data` and `meta` under a caller-chosen ID, sealed at once.
@@ -224,25 +224,28 @@ impl Store {
     pub fn put_as_ex(&self, id: &ObjectId, data: &[u8], meta: &[u8], flags: u32) -> Result<()> {
         self.att.check_process()?;
         check_flags(flags)?;
-        self.put_inner(id, data, meta, false, flags)
-    }
-
-    #[inline]
-    fn put_inner(&self, id: &ObjectId, data: &[u8], meta: &[u8], fresh: bool, flags: u32) -> Result<()> {
-        let access = self.att.access();
-        let key = id.words();
-        let r = access.reserve(&key, data.len() as u64, meta, fresh, flags)?;
-        let first_in_slot = self.first_ref_in_slot(&r, &key, fresh);
-        if let Err(e) = access.fill(&r, data).and_then(|()| access.commit(id, &r, true)) {
-            if first_in_slot {
-                access.undo_creator_ref(r.d, &key, self.holder);
-            }
-            return Err(e);
-        }
-        if r.state.is_refcounted() && !fresh {
+        let refcounted = self.put_inner(&id.words(), data, meta, false, flags)?;
+        if refcounted {
             self.note_creator_ref(id);
         }
         Ok(())
+    }
+
+    /// Puts the object whose ID's words are `key` (fresh: made by this
+    /// handle's generator). Returns whether it is REFCOUNTED with its first
+    /// reference still to be counted (a caller's ID: `note_creator_ref`).
+    #[inline]
+    fn put_inner(&self, key: &[u64; 3], data: &[u8], meta: &[u8], fresh: bool, flags: u32) -> Result<bool> {
+        let access = self.att.access();
+        let r = access.reserve(key, data.len() as u64, meta, fresh, flags)?;
+        let first_in_slot = self.first_ref_in_slot(&r, key, fresh);
+        if let Err(e) = access.fill(&r, data).and_then(|()| access.commit(key, &r, true)) {
+            if first_in_slot {
+                access.undo_creator_ref(r.d, key, self.holder);
+            }
+            return Err(e);
+        }
+        Ok(r.state.is_refcounted() && !fresh)
     }
 
     /// The first reference of a REFCOUNTED object reserved in `r`: under a
@@ -310,7 +313,7 @@ impl Store {
             }
             return Err(err!(Corrupt, "an allocation lies outside the store (damaged store)"));
         };
-        let created = match access.commit(id, &r, false) {
+        let created = match access.commit(&key, &r, false) {
             Ok(created) => created,
             Err(e) => {
                 if first_in_slot {
