@@ -98,6 +98,7 @@ impl<'a> Access<'a> {
     /// `descriptor::flags`) go into the state word; a REFCOUNTED object's
     /// first reference is this process's from here on (undone with
     /// `forget_creator_ref` if the put fails).
+    #[inline(always)]
     pub(crate) fn reserve(
         &self,
         key: &[u64; 3],
@@ -524,39 +525,33 @@ impl<'a> Access<'a> {
     /// freed when the last pin is released.
     pub(crate) fn delete(&self, id: &ObjectId) -> Result<()> {
         let o = self.o;
-        // The common case in line: the first round of `delete_rest`'s loop
-        // finding the object sealed and deleting it.
-        let first = o.lookup(&id.words(), |s| s.holds_id());
-        if let Some((d, snap)) = first {
-            if snap.state.state() == State::Sealed
-                && o.delete_sealed(d, snap.state, self.att.slot(), &self.att.allocator().freer())
+        // The common case in line: the object found sealed (its state read
+        // alone, not the whole descriptor) and deleted at the first try.
+        if let Some((d, state)) = o.lookup_state(&id.words(), |s| s.holds_id()) {
+            if state.state() == State::Sealed
+                && o.delete_sealed(d, state, self.att.slot(), &self.att.allocator().freer())
             {
                 return Ok(());
             }
         }
-        self.delete_rest(id, first)
+        self.delete_rest(id)
     }
 
-    /// The rest of `delete` after its first round, which found `first`
-    /// (and, if that was sealed, failed to delete it): the other states,
-    /// and up to 63 more rounds.
+    /// The rest of `delete` once its first try did not delete the object
+    /// (absent, in another state, or changed under it): looks again, up to
+    /// 64 rounds, and handles every state.
     #[cold]
     #[inline(never)]
-    fn delete_rest(&self, id: &ObjectId, first: Option<(u32, Snapshot)>) -> Result<()> {
+    fn delete_rest(&self, id: &ObjectId) -> Result<()> {
         let att = self.att;
         let o = self.o;
-        let mut found = first;
-        for round in 0..64 {
-            if round > 0 {
-                found = o.lookup(&id.words(), |s| s.holds_id());
-            }
-            let Some((d, snap)) = found else {
+        for _ in 0..64 {
+            let Some((d, snap)) = o.lookup(&id.words(), |s| s.holds_id()) else {
                 return Err(Error::object_not_found(id.0));
             };
             match snap.state.state() {
                 State::Sealed => {
-                    // Round 0's attempt was `delete`'s.
-                    if round > 0 && o.delete_sealed(d, snap.state, att.slot(), &self.att.allocator().freer()) {
+                    if o.delete_sealed(d, snap.state, att.slot(), &self.att.allocator().freer()) {
                         return Ok(());
                     }
                 }

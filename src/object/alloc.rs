@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use super::lifecycle::{Memory, Objects};
 use super::recycle::Recycled;
 use crate::error::{err, Error, Result};
-use crate::platform::{self, ThreadLock, ThreadLockGuard};
+use crate::platform::{self, LockFd, ThreadLock, ThreadLockGuard};
 use crate::shared::classes::{class_for, NCLASSES};
 use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord};
 use crate::shared::layout::Layout;
@@ -65,11 +65,21 @@ impl AllocState {
 }
 
 /// Where backing memory comes from: the store file, through the lock
-/// descriptor (which a fork child does not have).
+/// descriptor (which a fork child does not have). The descriptor is looked
+/// up when memory is reserved, not when an allocator is made (every put
+/// makes one).
 #[derive(Clone, Copy)]
 pub(crate) struct Backing<'a> {
-    pub fd: Option<BorrowedFd<'a>>,
+    pub lock: Option<&'a LockFd>,
     pub path: &'a Path,
+}
+
+impl<'a> Backing<'a> {
+    /// The descriptor to reserve memory through; None in a fork child or
+    /// for an allocator with none (a dead process's, for its reclaim).
+    fn fd(&self) -> Option<BorrowedFd<'a>> {
+        self.lock.and_then(|l| l.get())
+    }
 }
 
 /// Allocation for process slot `me`.
@@ -301,7 +311,7 @@ impl<'a> Allocator<'a> {
     /// `slab_class` for bytes whose `class_for` is `class`.
     #[inline]
     pub(crate) fn slab_class_of(&self, class: Option<usize>) -> Option<usize> {
-        class.filter(|&c| self.region.classes()[c].span <= self.region.layout().pages)
+        class.filter(|&c| c < self.region.slab_classes())
     }
 
     /// Largest footprint the store could ever hold.
@@ -318,7 +328,7 @@ impl<'a> Allocator<'a> {
             let first = r * REGION_PAGES;
             let n = REGION_PAGES.min(layout.pages - first);
             let off = layout.arena as u64 + first * ps;
-            let fd = self.backing.fd.ok_or_else(|| {
+            let fd = self.backing.fd().ok_or_else(|| {
                 err!(
                     InvalidArgument,
                     "this store handle was opened by another process (before a fork); open the store again"

@@ -126,7 +126,7 @@ impl Attachment {
         let (member, mut reclaimed) = Membership::join(&region, lock, |dead| {
             // Cleaning up as the process that now holds the dead one's slot.
             let state = AllocState::new(region.layout(), dead);
-            let alloc = Allocator { region: &region, state: &state, me: dead, backing: Backing { fd: None, path } };
+            let alloc = Allocator { region: &region, state: &state, me: dead, backing: Backing { lock: None, path } };
             reclaim_slot(&alloc, dead)
         })?;
         let att = Arc::new(Attachment {
@@ -271,7 +271,7 @@ impl Attachment {
             region: &self.region,
             state: &self.alloc,
             me: self.member.slot,
-            backing: Backing { fd: self.member.fd(), path: &self.path },
+            backing: Backing { lock: Some(self.member.lock_fd()), path: &self.path },
         }
     }
 

@@ -82,6 +82,12 @@ impl Membership {
         self.lock.get()
     }
 
+    /// The lock (and fallocate) descriptor, to be looked up when used
+    /// (`LockFd::get`: None in a fork child).
+    pub(crate) fn lock_fd(&self) -> &LockFd {
+        &self.lock
+    }
+
     /// True when this process is the one that joined.
     #[inline]
     pub(crate) fn in_owner_process(&self) -> bool {

@@ -10,10 +10,10 @@
 //! on them; that lock is the process's own (a stopped process stops its
 //! threads together).
 
+use crate::platform::{ThreadLock, ThreadLockGuard};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, MutexGuard};
 
 const SHARDS: usize = 16;
 
@@ -148,7 +148,7 @@ pub(crate) type Counts = HashMap<[u64; 3], Held, IdHash>;
 /// A process's references, sharded by ID.
 #[derive(Default)]
 pub(crate) struct ProcessRefs {
-    shards: [Mutex<Counts>; SHARDS],
+    shards: [ThreadLock<Counts>; SHARDS],
 }
 
 impl std::fmt::Debug for ProcessRefs {
@@ -159,9 +159,10 @@ impl std::fmt::Debug for ProcessRefs {
 
 impl ProcessRefs {
     /// The shard of `key`, locked.
-    pub(crate) fn lock(&self, key: &[u64; 3]) -> MutexGuard<'_, Counts> {
+    #[inline]
+    pub(crate) fn lock(&self, key: &[u64; 3]) -> ThreadLockGuard<'_, Counts> {
         let i = (key[0] ^ key[1] ^ key[2]).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 60;
-        lock(&self.shards[i as usize % SHARDS])
+        self.shards[i as usize % SHARDS].lock()
     }
 
     /// The objects `holder` holds references to, and how many: a scan of
@@ -169,14 +170,10 @@ impl ProcessRefs {
     pub(crate) fn held_by(&self, holder: Holder) -> Vec<([u64; 3], u32)> {
         let mut out = Vec::new();
         for shard in &self.shards {
-            out.extend(lock(shard).iter().map(|(k, h)| (*k, h.of(holder))).filter(|e| e.1 > 0));
+            out.extend(shard.lock().iter().map(|(k, h)| (*k, h.of(holder))).filter(|e| e.1 > 0));
         }
         out
     }
-}
-
-fn lock(m: &Mutex<Counts>) -> MutexGuard<'_, Counts> {
-    m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 #[cfg(test)]

@@ -71,6 +71,9 @@ pub(crate) struct Region {
     map: Mapping,
     layout: Layout,
     classes: Vec<SizeClass>,
+    /// How many of the classes, from the smallest, have slabs that fit the
+    /// arena (spans grow with the block size).
+    slab_classes: usize,
 }
 
 impl Region {
@@ -157,7 +160,9 @@ impl Region {
                 class_hints: map.view_for_life(s.class_hints),
             }
         };
-        Ok(Region { views, classes: size_classes(l.params.page_size), map, layout })
+        let classes = size_classes(l.params.page_size);
+        let slab_classes = classes.iter().take_while(|c| c.span <= l.pages).count();
+        Ok(Region { views, classes, slab_classes, map, layout })
     }
 
     pub(crate) fn layout(&self) -> &Layout {
@@ -171,6 +176,13 @@ impl Region {
     /// The size classes of the store's slabs.
     pub(crate) fn classes(&self) -> &[SizeClass] {
         &self.classes
+    }
+
+    /// The classes below this one have slabs that fit the arena; larger
+    /// objects take runs of pages.
+    #[inline]
+    pub(crate) fn slab_classes(&self) -> usize {
+        self.slab_classes
     }
 
     /// The tables objects live in.

@@ -301,21 +301,23 @@ fn spin_for_with<R>(
 #[derive(Clone, Copy)]
 pub(crate) struct Waits<'a> {
     /// `WAIT_WORDS` sequence numbers, each on its own 64-byte line (16 u32 apart).
-    seqs: &'a [AtomicU32],
+    seqs: &'a [[AtomicU32; 16]; WAIT_WORDS],
     masks: PinMasks<'a>,
     log: SealLog<'a>,
 }
 
 impl<'a> Waits<'a> {
     pub(crate) fn new(seqs: &'a [AtomicU32], masks: PinMasks<'a>, log: SealLog<'a>) -> Waits<'a> {
-        debug_assert_eq!(seqs.len(), WAIT_WORDS * 16);
+        // A fixed number of lines: a bucket's index (a byte of the hash)
+        // needs no bounds check.
+        let seqs = seqs.as_chunks().0.try_into().expect("the wait section holds WAIT_WORDS lines");
         Waits { seqs, masks, log }
     }
 
     /// Wait word `which` (< WAIT_WORDS).
     #[inline]
     pub(crate) fn word(&self, which: usize) -> WaitWord<'a> {
-        let line = &self.seqs[which * 16..which * 16 + 2];
+        let line = &self.seqs[which];
         let log = (which == WAIT_BUCKETS).then_some(self.log);
         WaitWord { seq: &line[0], waiting: &line[1], which: which as u32, masks: self.masks, log }
     }
@@ -365,7 +367,7 @@ impl<'a> Waits<'a> {
     #[inline(always)]
     fn waiting_on(&self, which: usize) -> bool {
         dekker_fence();
-        self.seqs[which * 16 + 1].load(Ordering::SeqCst) != 0
+        self.seqs[which][1].load(Ordering::SeqCst) != 0
     }
 
     /// The rest of `notify` once the store-wide word's count is not 0.
