@@ -613,6 +613,33 @@ def test_a_cancelled_single_await_drops_its_interest_at_once(store):
     asyncio.run(main())
 
 
+def test_an_await_whose_coroutine_is_closed_drops_its_interest_at_once(store):
+    # Not cancelled: its coroutine is closed while it waits (as when it is
+    # dropped unfinished), so GeneratorExit, not CancelledError, reaches
+    # its await.
+    a, b = fresh_id(), fresh_id()
+    w = _aio._waiter(store)
+
+    async def main():
+        one = store.get_async(a)
+        assert isinstance(one.send(None), asyncio.Future)  # at its await
+        assert a in w._awaited
+        listed = store.get_async([a, b])
+        assert isinstance(listed.send(None), asyncio.Future)
+        assert len(w._awaited[a]) == 2 and b in w._awaited
+        one.close()
+        assert len(w._awaited[a]) == 1 and b in w._awaited
+        listed.close()
+        assert not w._awaited
+        # The waiter still serves a later await of the same IDs.
+        later = asyncio.ensure_future(store.get_async(a))
+        await asyncio.sleep(0)
+        store.put(b"a", id=a)
+        return await asyncio.wait_for(later, HANG)
+
+    assert asyncio.run(main()) == b"a"
+
+
 def test_an_id_awaited_again_after_its_first_await_was_cancelled_before_the_thread_ran(store):
     # The thread first finds nothing awaited (the one await was cancelled
     # before it ran) and sleeps; the same ID awaited again must wake it.

@@ -33,9 +33,11 @@ reset, whose list already holds the new ID. So only the await that finds
 the list empty cancels (and notifies the thread, which sleeps for want of
 awaits only with the list empty): the IDs that join it are taken with it.
 
-A cancelled await (``asyncio.wait_for``'s timeout, ``task.cancel()``)
-drops its interest at once (its coroutine tells the waiter as the
-CancelledError reaches it, ``forget``); its ID stays in
+A cancelled await (``asyncio.wait_for``'s timeout, ``task.cancel()``), or
+one whose coroutine is closed while it waits (dropped unfinished, or
+``close()``d), drops its interest at once (its coroutine tells the waiter
+as the CancelledError or GeneratorExit reaches it, ``forget``); its ID
+stays in
 the set until the IDs nobody awaits any more (cancelled, or handed out
 already) are more than half of those the set holds: the thread then makes
 a new set of the IDs still awaited, so the set stays within twice the
@@ -311,8 +313,12 @@ async def _one_sealed(store: Store, ref: Any) -> Any:
         fut = w.sealed(ref)
         try:
             await fut  # the future itself: no task or gathering future
-        except asyncio.CancelledError:
-            w.forget(ref, fut)  # at once, not when the object is sealed
+        except BaseException:
+            # Cancelled, or its coroutine closed while it waited here
+            # (GeneratorExit: dropped unfinished, or .close()d): the
+            # interest goes at once, not when the object is sealed. (A
+            # future the thread failed is off its list already.)
+            w.forget(ref, fut)
             raise
         # An object sealed but gone again before this get (evicted,
         # deleted) is awaited anew.
@@ -333,7 +339,8 @@ async def _all_sealed(store: Store, refs: Sequence[Any]) -> Any:
             futs = [w.sealed(oid) for oid in missing]
             try:
                 await (futs[0] if len(futs) == 1 else asyncio.gather(*futs))
-            except asyncio.CancelledError:
+            except BaseException:
+                # Cancelled or closed, as in `_one_sealed`.
                 for oid, fut in zip(missing, futs):
                     w.forget(oid, fut)
                 raise
