@@ -18,6 +18,32 @@ use crate::Config;
 
 const PAYLOAD: [u8; 64] = [9; 64];
 
+/// Cache lines a hand-off of an object must move from the producer's core
+/// to the consumer's besides the futex word: the index entry, the
+/// descriptor and the payload. The "futex-lines" ping-pong writes this many
+/// lines on one side and reads them on the other around each wake-up: the
+/// least any store in shared memory pays per hand-off on top of the bare
+/// futex, which moves one line.
+const HANDOFF_LINES: usize = 3;
+/// Where each side's lines are in the shared words (apart from the futex
+/// word, at 8192).
+const PING_LINES: usize = 1024;
+const PONG_LINES: usize = 4096;
+
+/// Writes `value` into one word of each of a side's hand-off lines.
+fn write_lines(words: &SharedWords, at: usize, value: u64) {
+    for l in 0..HANDOFF_LINES {
+        words.u64(at + 64 * l).store(value, Ordering::Relaxed);
+    }
+}
+
+/// Reads the other side's hand-off lines, which must hold `value`.
+fn read_lines(words: &SharedWords, at: usize, value: u64) {
+    for l in 0..HANDOFF_LINES {
+        assert_eq!(words.u64(at + 64 * l).load(Ordering::Relaxed), value, "hand-off line {l}");
+    }
+}
+
 /// The store's longest single sleep (`shared::wait::SLEEP_CAP`): every
 /// sleep of a waiter is a futex wait with this timeout, so that a sealer
 /// stopped between its seal and its wake-up delays it at most this long.
@@ -68,6 +94,13 @@ fn ping_pong(mode: &str, store: &Store, store_name: &str, words: &SharedWords, r
                 futex_wake(futex);
                 await_value(futex, 2 * k as u32 + 2, mode == "futex-capped");
             }
+            "futex-lines" => {
+                write_lines(words, PING_LINES, k + 1);
+                futex.store(2 * k as u32 + 1, Ordering::SeqCst);
+                futex_wake(futex);
+                await_value(futex, 2 * k as u32 + 2, false);
+                read_lines(words, PONG_LINES, k + 1);
+            }
             _ => {
                 w.stdin.write_all(&[1]).unwrap();
                 let mut b = [0u8; 1];
@@ -102,6 +135,7 @@ pub fn wake(cfg: &Config) {
         let hogs: Vec<Worker> = (0..if load > 1 { load } else { 0 }).map(|_| Worker::spawn(&["spin".into()])).collect();
         let futex = ping_pong("futex", &store, &tmp.name, &words, rounds);
         let capped = ping_pong("futex-capped", &store, &tmp.name, &words, rounds);
+        let lines = ping_pong("futex-lines", &store, &tmp.name, &words, rounds);
         let pipe = ping_pong("pipe", &store, &tmp.name, &words, rounds);
         let st = ping_pong("store", &store, &tmp.name, &words, rounds);
         drop(spinner);
@@ -125,6 +159,13 @@ pub fn wake(cfg: &Config) {
             &futex,
             "a futex wait with a timeout".into(),
         ));
+        t.row(figure_row(
+            &format!("futex ping-pong handing over {HANDOFF_LINES} cache lines{when}"),
+            &lines,
+            "futex",
+            &futex,
+            "an index entry, a descriptor, a payload".into(),
+        ));
         t.row(figure_row(&format!("pipe ping-pong{when}"), &pipe, "futex", &futex, String::new()));
         t.row(figure_row(
             &format!("put → get waiting in another process{when}"),
@@ -132,6 +173,13 @@ pub fn wake(cfg: &Config) {
             "futex",
             &futex,
             "includes a put, a get, a release".into(),
+        ));
+        t.row(figure_row(
+            &format!("the same, against the hand-off of {HANDOFF_LINES} lines{when}"),
+            &st,
+            "lines",
+            &lines,
+            String::new(),
         ));
     }
     t.note(format!(
@@ -202,6 +250,13 @@ pub fn worker(args: &[String]) {
             }
             "futex" | "futex-capped" => {
                 await_value(futex, 2 * k as u32 + 1, mode == "futex-capped");
+                futex.store(2 * k as u32 + 2, Ordering::SeqCst);
+                futex_wake(futex);
+            }
+            "futex-lines" => {
+                await_value(futex, 2 * k as u32 + 1, false);
+                read_lines(&words, PING_LINES, k + 1);
+                write_lines(&words, PONG_LINES, k + 1);
                 futex.store(2 * k as u32 + 2, Ordering::SeqCst);
                 futex_wake(futex);
             }
