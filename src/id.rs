@@ -191,6 +191,14 @@ impl IdGenerator {
         ObjectId::from_words(self.next_words())
     }
 
+    /// The words `next_words` returns next, without taking them (for tests
+    /// that prepare the store for a put's fresh ID).
+    #[cfg(test)]
+    pub(crate) fn peek_words(&self) -> [u64; 3] {
+        let suffix = mix64(self.counter.load(Ordering::Relaxed) ^ self.key);
+        [self.prefix_words[0], self.prefix_words[1] | suffix << 32, suffix >> 32]
+    }
+
     /// `next` as the ID's words (`ObjectId::words`): what a put stores.
     #[inline]
     pub(crate) fn next_words(&self) -> [u64; 3] {
@@ -288,7 +296,9 @@ mod tests {
     fn generated_words_are_the_ids_words() {
         let g = IdGenerator::new();
         for _ in 0..1000 {
+            let peeked = g.peek_words();
             let words = g.next_words();
+            assert_eq!(peeked, words);
             let id = ObjectId::from_words(words);
             assert_eq!(id.words(), words);
             assert_eq!(id.0[..12], g.prefix);

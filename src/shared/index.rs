@@ -107,6 +107,12 @@ impl<'a> Index<'a> {
         ((hash >> 32) * self.buckets()) >> 32
     }
 
+    /// The home bucket of `hash` (for tests that fill an ID's probe window).
+    #[cfg(test)]
+    pub(crate) fn home_of(&self, hash: u64) -> u64 {
+        self.home(hash)
+    }
+
     #[inline]
     fn tag(hash: u64) -> u32 {
         (hash & TAG_MASK) as u32

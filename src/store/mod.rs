@@ -1049,4 +1049,87 @@ mod tests {
         s.delete(&whole).unwrap();
         assert_eq!(s.audit().unwrap(), Vec::<String>::new());
     }
+
+    /// Fills the probe window of the home bucket of the next fresh ID's
+    /// hash with objects put under IDs of that same home, until one finds
+    /// no free entry: then a put with that fresh ID claims its object slot
+    /// and finds no free index entry either. Returns the IDs put.
+    fn fill_window_of_next_fresh_id(s: &Store) -> Vec<ObjectId> {
+        let o = s.att.objects();
+        let home = o.index.home_of(o.hash(&s.att.ids.peek_words()));
+        let mut filled = Vec::new();
+        let mut n = 0u64;
+        loop {
+            // Distinct IDs of a counter; about one in every `buckets` has
+            // the home wanted.
+            n += 1;
+            let mut bytes = [0xa5u8; 20];
+            bytes[..8].copy_from_slice(&n.to_le_bytes());
+            let id = ObjectId(bytes);
+            if o.index.home_of(o.hash(&id.words())) != home {
+                continue;
+            }
+            match s.put_as(&id, b"filler", &[]) {
+                Ok(()) => filled.push(id),
+                Err(e) if e.kind() == crate::ErrorKind::OutOfMemory => {
+                    assert!(e.message().contains("no free entry"), "{e}");
+                    assert!(filled.len() >= crate::shared::index::WINDOW as usize, "{} entries", filled.len());
+                    return filled;
+                }
+                Err(e) => panic!("{e}"),
+            }
+        }
+    }
+
+    /// A put or a create with a fresh ID and REFCOUNTED writes its first
+    /// reference into its object slot's entry before it inserts the object
+    /// into the index; when the insert fails (no free entry near its
+    /// hash), the entry is cleared again: no reference to the ID it never
+    /// made, nothing left in the slot for the next put there.
+    #[test]
+    fn a_fresh_refcounted_put_or_create_that_finds_no_index_entry_leaves_no_first_reference() {
+        struct Destroyed(String);
+        impl Drop for Destroyed {
+            fn drop(&mut self) {
+                let _ = Store::destroy(&self.0);
+            }
+        }
+        let name = format!("objstore-unit-index-full-{}", std::process::id());
+        let _destroyed = Destroyed(name.clone());
+        let s =
+            Store::open(&name, &Options { capacity_bytes: 8 << 20, max_objects: 1000, ..Options::default() }).unwrap();
+        let creator_refs_empty = || (0..s.att.objects().desc.count() as u32).all(|d| s.att.creator_refs().is_empty(d));
+        for create in [false, true] {
+            let filled = fill_window_of_next_fresh_id(&s);
+            let failed = ObjectId::from_words(s.att.ids.peek_words());
+            let err = if create {
+                s.create_ex_raw(None, 64, &[], crate::OBJECT_REFCOUNTED).map(|_| ()).unwrap_err()
+            } else {
+                s.put_ex(b"fresh", &[], crate::OBJECT_REFCOUNTED).map(|_| ()).unwrap_err()
+            };
+            assert_eq!(err.kind(), crate::ErrorKind::OutOfMemory, "{err}");
+            assert!(err.message().contains("no free entry"), "{err}");
+            // It took the ID foreseen, and nothing of it is left.
+            assert_ne!(s.att.ids.peek_words(), failed.words());
+            assert!(!s.contains(&failed).unwrap());
+            assert_eq!(s.references(&failed), 0);
+            assert!(creator_refs_empty());
+            assert!(s.unref(&failed).is_err());
+            // With room again, fresh REFCOUNTED puts count their first
+            // reference and free at its unref, in the slots just used.
+            for id in &filled {
+                s.delete(id).unwrap();
+            }
+            for _ in 0..3 {
+                let id = s.put_ex(b"after", &[], crate::OBJECT_REFCOUNTED).unwrap();
+                assert_eq!(s.references(&id), 1);
+                assert!(!creator_refs_empty());
+                s.unref(&id).unwrap();
+                assert!(!s.contains(&id).unwrap());
+                assert!(creator_refs_empty());
+            }
+        }
+        assert_eq!(s.stats().unwrap().object_count, 0);
+        assert_eq!(s.audit().unwrap(), Vec::<String>::new());
+    }
 }
