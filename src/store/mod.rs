@@ -1013,6 +1013,16 @@ fn named_by_logged_hashes(by_hash: &LoggedHashes, hashes: &[u32]) -> Vec<usize> 
 mod tests {
     use super::*;
 
+    /// Destroys the store of this name when dropped, also after a failed
+    /// assertion.
+    struct Destroyed(String);
+
+    impl Drop for Destroyed {
+        fn drop(&mut self) {
+            let _ = Store::destroy(&self.0);
+        }
+    }
+
     /// A freer killed between a descriptor's FREE store and the hints
     /// after it (its free hint, the kept-blocks hint), or a sweeper killed
     /// after it cleared the kept-blocks hint, leaves blocks kept by FREE
@@ -1022,12 +1032,6 @@ mod tests {
     /// deleted (their slabs given back).
     #[test]
     fn blocks_kept_where_no_hint_names_them_are_given_back_before_the_store_is_full() {
-        struct Destroyed(String);
-        impl Drop for Destroyed {
-            fn drop(&mut self) {
-                let _ = Store::destroy(&self.0);
-            }
-        }
         let name = format!("objstore-unit-stranded-{}", std::process::id());
         let _destroyed = Destroyed(name.clone());
         let capacity = 8u64 << 20;
@@ -1088,12 +1092,6 @@ mod tests {
     /// made, nothing left in the slot for the next put there.
     #[test]
     fn a_fresh_refcounted_put_or_create_that_finds_no_index_entry_leaves_no_first_reference() {
-        struct Destroyed(String);
-        impl Drop for Destroyed {
-            fn drop(&mut self) {
-                let _ = Store::destroy(&self.0);
-            }
-        }
         let name = format!("objstore-unit-index-full-{}", std::process::id());
         let _destroyed = Destroyed(name.clone());
         let s =
