@@ -45,11 +45,6 @@ pub(crate) struct AllocState {
     recycled: Recycled,
 }
 
-#[inline(always)]
-fn lock<T>(m: &ThreadLock<T>) -> ThreadLockGuard<'_, T> {
-    m.lock()
-}
-
 impl AllocState {
     /// For process slot `slot`: descriptor searches of different processes
     /// start apart, so that they rarely race for the same descriptors.
@@ -95,13 +90,13 @@ impl<'a> Allocator<'a> {
     /// The lock of this process's general hazard word (hazard 0): held by
     /// whoever uses it (reclaim, retiring, inspecting slabs it does not own).
     pub(crate) fn general_hazard(&self) -> (ThreadLockGuard<'a, ()>, &'a AtomicU64) {
-        (lock(&self.state.general_hazard), self.region.procs().hazard(self.me, 0))
+        (self.state.general_hazard.lock(), self.region.procs().hazard(self.me, 0))
     }
 
     /// The cache of size class `class`, locked, with the class's hazard word.
     #[inline]
     pub(crate) fn class_cache(&self, class: usize) -> (ThreadLockGuard<'a, ClassCache>, &'a AtomicU64) {
-        (lock(&self.state.caches[class]), self.region.procs().hazard(self.me, 1 + class))
+        (self.state.caches[class].lock(), self.region.procs().hazard(self.me, 1 + class))
     }
 
     /// Frees memory as the owner of the step that frees it. A descriptor it
@@ -126,7 +121,7 @@ impl<'a> Allocator<'a> {
 
     /// Runs `f` with a careful freer, holding the general hazard's lock.
     pub(crate) fn with_careful_freer<R>(&self, f: impl FnOnce(&Freer<'a>) -> R) -> R {
-        let _g = lock(&self.state.general_hazard);
+        let _g = self.state.general_hazard.lock();
         f(&self.careful_freer())
     }
 
@@ -570,7 +565,7 @@ impl Memory for Freer<'_> {
                 if self.careful {
                     slabs.free_intent(d, page, general);
                 } else {
-                    let _g = lock(&self.alloc.state.general_hazard);
+                    let _g = self.alloc.state.general_hazard.lock();
                     slabs.free_intent(d, page, general);
                 }
             }
@@ -582,7 +577,7 @@ impl Memory for Freer<'_> {
             self.release(d, loc, data_len, meta_len);
         } else {
             // The careful freer's hazard is the process's general one.
-            let _g = lock(&self.alloc.state.general_hazard);
+            let _g = self.alloc.state.general_hazard.lock();
             Freer { alloc: self.alloc, careful: true, keep_blocks: false }.release(d, loc, data_len, meta_len);
         }
     }
