@@ -527,9 +527,9 @@ impl<'a> Access<'a> {
         let o = self.o;
         // The common case in line: the object found sealed (its state read
         // alone, not the whole descriptor) and deleted at the first try.
-        if let Some((d, state)) = o.lookup_state(&id.words(), |s| s.holds_id()) {
+        if let Some((d, state, found)) = o.lookup_state_found(&id.words(), |s| s.holds_id()) {
             if state.state() == State::Sealed
-                && o.delete_sealed(d, state, self.att.slot(), &self.att.allocator().freer())
+                && o.delete_sealed_found(d, state, Some(found), self.att.slot(), &self.att.allocator().freer())
             {
                 return Ok(());
             }
@@ -613,11 +613,19 @@ impl<'a> Access<'a> {
                 }
             }
         }
-        match self.o.lookup_state(&key, |s| s.is_readable()) {
+        self.contains_moving_hint(&key, hint)
+    }
+
+    /// The rest of `contains_hinted` when the hint did not answer: the
+    /// index lookup (out of line, so that the hinted check around it keeps
+    /// few registers).
+    #[inline(never)]
+    fn contains_moving_hint(&self, key: &[u64; 3], hint: &mut u32) -> bool {
+        match self.o.lookup_state(key, |s| s.is_readable()) {
             None => false,
             Some((d, s)) => {
                 *hint = d;
-                !s.is(State::Spilled) || self.spilled_object_exists(&key)
+                !s.is(State::Spilled) || self.spilled_object_exists(key)
             }
         }
     }

@@ -46,6 +46,7 @@
 
 use crate::id::hash_id;
 use crate::shared::descriptor::{w, Location, Snapshot, State, StateWord, DESC_WORDS, NO_OWNER};
+use crate::shared::index::Found;
 use crate::shared::lingering::{LingerPin, LingerRelease};
 use crate::shared::pins::{LocalPins, Unpinned};
 use crate::shared::sync::AtomicU64;
@@ -376,10 +377,32 @@ impl<'a> Objects<'a> {
     /// reading only its state (cheaper than `lookup`).
     #[inline]
     pub(crate) fn lookup_state(&self, key: &[u64; 3], accept: impl Fn(StateWord) -> bool) -> Option<(u32, StateWord)> {
-        self.index.find(self.hash(key), |d| {
+        self.index.find(self.hash(key), self.state_if_accepted(key, accept))
+    }
+
+    /// For an index probe: `d` and its state if `d` holds `key` in a state
+    /// `accept` takes.
+    #[inline(always)]
+    fn state_if_accepted<'k>(
+        &'k self,
+        key: &'k [u64; 3],
+        accept: impl Fn(StateWord) -> bool + 'k,
+    ) -> impl Fn(u32) -> Option<(u32, StateWord)> + 'k {
+        move |d| {
             let s = self.desc.state_if_key(d, key)?;
             accept(s).then_some((d, s))
-        })
+        }
+    }
+
+    /// `lookup_state`, also telling where the index named the object.
+    #[inline]
+    pub(crate) fn lookup_state_found(
+        &self,
+        key: &[u64; 3],
+        accept: impl Fn(StateWord) -> bool,
+    ) -> Option<(u32, StateWord, Found<'a>)> {
+        let ((d, s), found) = self.index.find_entry(self.hash(key), self.state_if_accepted(key, accept))?;
+        Some((d, s, found))
     }
 
     /// Pins `d` for slot `me` if it is still in state `seen`.
@@ -561,12 +584,26 @@ impl<'a> Objects<'a> {
     #[cold]
     #[inline(never)]
     fn free_deleted<M: Memory>(&self, d: u32, deleted: StateWord, me: u32, mem: impl FnOnce() -> M) -> bool {
+        self.free_deleted_found(d, deleted, None, me, mem)
+    }
+
+    /// `free_deleted`, given where a lookup found the object in this life,
+    /// if the caller has it (its index removal then needs no search).
+    #[inline(always)]
+    fn free_deleted_found<M: Memory>(
+        &self,
+        d: u32,
+        deleted: StateWord,
+        found: Option<Found<'_>>,
+        me: u32,
+        mem: impl FnOnce() -> M,
+    ) -> bool {
         if self.pinned(d) || self.referenced(d, deleted) {
             return false;
         }
         let freeing = deleted.to(State::Freeing, me);
         if self.desc.transition(d, deleted, freeing) {
-            self.finish_free(d, freeing, &mem());
+            self.finish_free_found(d, freeing, found, &mem());
             return true;
         }
         false
@@ -576,11 +613,31 @@ impl<'a> Objects<'a> {
     /// once, freed now or when the last pin or reference goes. False if it
     /// changed meanwhile.
     pub(crate) fn delete_sealed(&self, d: u32, sealed: StateWord, me: u32, mem: &dyn Memory) -> bool {
+        self.delete_sealed_found(d, sealed, None, me, mem)
+    }
+
+    /// `delete_sealed` of an object a lookup found in the life `sealed`
+    /// (`found`, if given): its free starts its index removal there.
+    #[inline]
+    pub(crate) fn delete_sealed_found(
+        &self,
+        d: u32,
+        sealed: StateWord,
+        found: Option<Found<'_>>,
+        me: u32,
+        mem: &dyn Memory,
+    ) -> bool {
         debug_assert_eq!(sealed.state(), State::Sealed);
-        if !self.desc.transition(d, sealed, sealed.to(State::Deleted, NO_OWNER)) {
+        let deleted = sealed.to(State::Deleted, NO_OWNER);
+        if !self.desc.transition(d, sealed, deleted) {
             return false;
         }
-        self.free_if_deleted_and_unpinned(d, me, mem);
+        // The deleter's half of the handshake with unpinners: its DELETED
+        // store, then their pins. No need to read the state back: if an
+        // unpinner freed the object meanwhile, the CAS from `deleted` to
+        // FREEING fails (a new life has a new generation).
+        dekker_fence();
+        self.free_deleted_found(d, deleted, found, me, || mem);
         true
     }
 
@@ -603,25 +660,33 @@ impl<'a> Objects<'a> {
     /// a slab block, with a `mem` that keeps them), clear the location, mark
     /// the descriptor FREE. Each step is idempotent.
     pub(crate) fn finish_free(&self, d: u32, freeing: StateWord, mem: &dyn Memory) {
-        let key = [
-            self.desc.word(d, w::ID0).load(Ordering::Relaxed),
-            self.desc.word(d, w::ID1).load(Ordering::Relaxed),
-            self.desc.word(d, w::ID2_META).load(Ordering::Relaxed),
-        ];
-        let meta_len = (key[2] >> 32) as u32;
-        let key = [key[0], key[1], key[2] & 0xffff_ffff];
-        self.index.remove(self.hash(&key), d, freeing.gen());
-        let loc = self.desc.word(d, w::LOC).load(Ordering::Acquire);
-        let data_len = self.desc.word(d, w::DATA_LEN).load(Ordering::Relaxed);
+        self.finish_free_found(d, freeing, None, mem);
+    }
+
+    /// `finish_free`, given where a lookup found the object in this life,
+    /// if the caller has it.
+    #[inline(always)]
+    fn finish_free_found(&self, d: u32, freeing: StateWord, found: Option<Found<'_>>, mem: &dyn Memory) {
+        let line = self.desc.line(d);
+        let id2_meta = line[w::ID2_META].load(Ordering::Relaxed);
+        let meta_len = (id2_meta >> 32) as u32;
+        let key =
+            || [line[w::ID0].load(Ordering::Relaxed), line[w::ID1].load(Ordering::Relaxed), id2_meta & 0xffff_ffff];
+        match found {
+            Some(found) => self.index.remove_found(found, d, freeing.gen()),
+            None => self.index.remove(self.hash(&key()), d, freeing.gen()),
+        };
+        let loc = line[w::LOC].load(Ordering::Acquire);
+        let data_len = line[w::DATA_LEN].load(Ordering::Relaxed);
         let kept = Location::is_block(loc) && mem.keep_block(d, data_len, meta_len);
         if !kept {
             if Location::decode(loc).is_some_and(Location::holds_memory) {
                 mem.release(d, loc, data_len, meta_len);
             }
-            self.desc.word(d, w::LOC).store(Location::None.encode(), Ordering::Release);
+            line[w::LOC].store(Location::None.encode(), Ordering::Release);
         }
         if self.desc.has_spill_file(d) {
-            mem.remove_spill_file(d, &key, freeing.gen());
+            mem.remove_spill_file(d, &key(), freeing.gen());
             self.desc.forget_spill_file(d);
         }
         // The flags were the life's: a free descriptor has none.

@@ -51,6 +51,15 @@ pub(crate) fn bucket_count(objects: u64) -> u64 {
 /// Where an entry sits: its distance from the home bucket, in entries.
 pub(crate) type Position = u32;
 
+/// Where a lookup found an object: its ID's hash and the index entry that
+/// named it (an entry of the index's own section, so any word there is one
+/// `remove_found` may compare and swap).
+#[derive(Clone, Copy)]
+pub(crate) struct Found<'a> {
+    pub(crate) hash: u64,
+    entry: &'a AtomicU64,
+}
+
 /// The index view over its section.
 #[derive(Clone, Copy)]
 pub(crate) struct Index<'a> {
@@ -141,32 +150,39 @@ impl<'a> Index<'a> {
     /// Calls `f(d)` for each descriptor whose entry matches the hash's tag,
     /// in probe order, until `f` returns Some.
     #[inline]
-    pub(crate) fn find<R>(&self, hash: u64, mut f: impl FnMut(u32) -> Option<R>) -> Option<R> {
+    pub(crate) fn find<R>(&self, hash: u64, f: impl FnMut(u32) -> Option<R>) -> Option<R> {
+        self.find_entry(hash, f).map(|(r, _)| r)
+    }
+
+    /// `find`, also telling where the entry that led to the answer was.
+    #[inline]
+    pub(crate) fn find_entry<R>(&self, hash: u64, mut f: impl FnMut(u32) -> Option<R>) -> Option<(R, Found<'a>)> {
         let home = self.home(hash);
         let tag = Self::tag(hash);
         // The home bucket first, before its bound is even read: most
         // lookups end in it (entries there need no bound to be found).
-        if let Some(r) = self.find_in(home as usize, tag, &mut f) {
-            return Some(r);
+        if let Some((r, entry)) = self.find_in(home as usize, tag, &mut f) {
+            return Some((r, Found { hash, entry }));
         }
         let bound = self.bound(home, Ordering::Acquire);
-        (1..=bound).find_map(|dist| self.find_in(self.bucket_at(home, dist), tag, &mut f))
+        let (r, entry) = (1..=bound).find_map(|dist| self.find_in(self.bucket_at(home, dist), tag, &mut f))?;
+        Some((r, Found { hash, entry }))
     }
 
     /// `find` in bucket `b`.
     #[inline(always)]
-    fn find_in<R>(&self, b: usize, tag: u32, f: &mut impl FnMut(u32) -> Option<R>) -> Option<R> {
+    fn find_in<R>(&self, b: usize, tag: u32, f: &mut impl FnMut(u32) -> Option<R>) -> Option<(R, &'a AtomicU64)> {
         for e in self.entries(b) {
             let v = e.load(Ordering::Acquire);
             if v & TAG_MASK == tag as u64 {
                 let Some(d) = entry_desc(v) else { continue };
                 if d < self.descriptors {
                     if let Some(r) = f(d) {
-                        return Some(r);
+                        return Some((r, e));
                     }
                 }
                 if let Some(r) = self.find_in_replaced(e, v, tag, f) {
-                    return Some(r);
+                    return Some((r, e));
                 }
             }
         }
@@ -275,6 +291,21 @@ impl<'a> Index<'a> {
         false
     }
 
+    /// `remove` of the entry a lookup found (`found`): that entry is tried
+    /// first, the window scanned only if it no longer names `d` (a restore
+    /// may have moved the entry's object meanwhile; see `replace`).
+    #[inline]
+    pub(crate) fn remove_found(&self, found: Found<'_>, d: u32, gen: u64) -> bool {
+        let value = entry_value(d, gen, Self::tag(found.hash));
+        let e = found.entry;
+        if e.load(Ordering::Relaxed) == value
+            && e.compare_exchange(value, 0, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+        {
+            return true;
+        }
+        self.remove(found.hash, d, gen)
+    }
+
     /// Makes the entry of descriptor `from` (generation `from_gen`) name `to`
     /// (generation `to_gen`) instead — same ID, so same hash: one CAS, so
     /// lookups see one or the other, never neither. False if `from` has no
@@ -336,6 +367,37 @@ mod tests {
         assert!(ix.remove(h, 7, 1));
         assert!(!ix.remove(h, 7, 1));
         assert!(ix.find(h, Some).is_none());
+    }
+
+    #[test]
+    fn a_removal_starts_at_the_entry_a_lookup_found_and_scans_if_it_moved() {
+        let w = table(4);
+        let ix = Index::new(&w, 1000);
+        let h = 0x0000_0001_0000_0005u64; // one home bucket and tag for all
+        ix.insert(h, 7, 1).unwrap();
+        ix.insert(h, 8, 1).unwrap();
+        let (d, found) = ix.find_entry(h, |d| (d == 8).then_some(d)).unwrap();
+        assert_eq!(d, 8);
+        assert!(!ix.remove_found(found, 8, 2), "another life of descriptor 8");
+        assert!(ix.remove_found(found, 8, 1));
+        assert!(!ix.remove_found(found, 8, 1), "removed already");
+        assert_eq!(ix.count_entries(), 1);
+
+        // The entry found no longer names the object (here: emptied and
+        // taken by another, the object's entry written further on): the
+        // removal finds the object's entry by scanning, and leaves the
+        // other alone.
+        let (_, found) = ix.find_entry(h, |d| (d == 7).then_some(d)).unwrap();
+        assert!(ix.remove(h, 7, 1));
+        ix.insert(h, 9, 1).unwrap();
+        ix.insert(h, 7, 1).unwrap();
+        assert!(ix.remove_found(found, 7, 1));
+        let mut left = vec![];
+        ix.find(h, |d| {
+            left.push(d);
+            None::<()>
+        });
+        assert_eq!(left, vec![9]);
     }
 
     #[test]

@@ -34,6 +34,16 @@ fn put(a: &Arena, me: u32) -> Result<u32, InsertError> {
     test_arena::put(a, me, &KEY)
 }
 
+/// Deletes the sealed object named `key` as `Access::delete` does: looked
+/// up, then deleted from where the lookup found it (its free removes the
+/// index entry the lookup read, scanning only if it changed). False if no
+/// sealed object holds `key` or it changed meanwhile.
+fn delete_found(a: &Arena, key: &[u64; 3], me: u32) -> bool {
+    let o = a.objects();
+    let Some((d, s, found)) = o.lookup_state_found(key, |s| s.state() == State::Sealed) else { return false };
+    o.delete_sealed_found(d, s, Some(found), me, a)
+}
+
 fn sealed_in_index(a: &Arena) -> Vec<u32> {
     let o = a.objects();
     let mut found = vec![];
@@ -73,7 +83,7 @@ fn pin_versus_delete() {
             })
         };
         let o = a.objects();
-        assert!(o.delete_sealed(d, seen, 0, &*a));
+        assert!(delete_found(&a, &KEY, 0));
         reader.join().unwrap();
         assert_eq!(a.released(d), 1);
         assert_eq!(o.desc.load_state(d, Ordering::SeqCst).state(), State::Free);
@@ -140,10 +150,10 @@ fn racing_inserts_with_a_slot_freed_under_them() {
         let other_key = [7, 7, 7];
         let (x, r) = o.claim(2, 0, 0).unwrap();
         o.desc.write_fields(x, &other_key, 0, 8, 0);
-        let sealed = o.insert(x, r, &other_key, r.to(State::Sealed, NO_OWNER)).unwrap();
+        o.insert(x, r, &other_key, r.to(State::Sealed, NO_OWNER)).unwrap();
         let remover = {
             let a = a.clone();
-            thread::spawn(move || assert!(a.objects().delete_sealed(x, sealed, 2, &*a)))
+            thread::spawn(move || assert!(delete_found(&a, &other_key, 2)))
         };
         let other = {
             let a = a.clone();
@@ -165,12 +175,11 @@ fn delete_versus_reinsert() {
     model(|| {
         let a = Arc::new(Arena::new(2, 2));
         let d = put(&a, 0).unwrap();
-        let seen = a.objects().desc.load_state(d, Ordering::SeqCst);
         let reput = {
             let a = a.clone();
             thread::spawn(move || put(&a, 1))
         };
-        assert!(a.objects().delete_sealed(d, seen, 0, &*a));
+        assert!(delete_found(&a, &KEY, 0));
         let r = reput.join().unwrap();
         let live = sealed_in_index(&a);
         match r {
