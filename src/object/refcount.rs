@@ -187,7 +187,7 @@ impl Objects<'_> {
             match self.refs.drop(d, s.gen(), me) {
                 Unref::Dropped { last } => {
                     if last {
-                        self.after_drop(key, me, mem);
+                        self.after_drop_seen(key, d, s.gen(), me, mem);
                     }
                     DropRef::Done
                 }
@@ -195,7 +195,7 @@ impl Objects<'_> {
                 Unref::Moved | Unref::Stale => DropRef::Again,
             }
         } else if self.holds.remove_ref(self.hash(key), key, me) {
-            self.after_drop(key, me, mem);
+            self.after_drop_seen(key, d, s.gen(), me, mem);
             DropRef::Done
         } else {
             DropRef::NotHeld
@@ -235,6 +235,29 @@ impl Objects<'_> {
     pub(crate) fn after_drop(&self, key: &[u64; 3], me: u32, mem: &dyn Memory) {
         // The dropper's half of the handshakes: its hold is gone, now look.
         dekker_fence();
+        self.after_drop_looked_up(key, me, mem);
+    }
+
+    /// `after_drop` of a hold dropped on the object seen in `d` in life
+    /// `gen`. If `d` still holds the ID, SEALED, in that life, the object
+    /// is there (one descriptor at a time holds an ID SEALED: a put of an
+    /// ID that is held fails, and a restore's copy takes over from a
+    /// SPILLED original), so no lookup is needed; otherwise it is looked up.
+    fn after_drop_seen(&self, key: &[u64; 3], d: u32, gen: u64, me: u32, mem: &dyn Memory) {
+        dekker_fence();
+        if let Some(s) = self.desc.state_if_key(d, key) {
+            if s.gen() == gen && s.is(State::Sealed) {
+                if s.is_refcounted() {
+                    self.retire(d, s, key, me, mem);
+                }
+                return;
+            }
+        }
+        self.after_drop_looked_up(key, me, mem);
+    }
+
+    /// The rest of `after_drop`, after its fence: the object looked up.
+    fn after_drop_looked_up(&self, key: &[u64; 3], me: u32, mem: &dyn Memory) {
         let Some((d, snap)) = self.find_held(key) else { return };
         let s = snap.state;
         match s.state() {
@@ -287,7 +310,11 @@ impl Objects<'_> {
                 // Reopened by a taker (the next close is refused), or taken
                 // over by another retirer: as below.
             } else if self.refs.kill(d, gen, me) {
-                self.delete_retired(key, me, me, mem);
+                // Where the retire saw it, unless it changed since (a spill
+                // began): then wherever it is now.
+                if !(s.is(State::Sealed) && self.delete_sealed(d, s, me, mem)) {
+                    self.delete_retired(key, me, me, mem);
+                }
                 return true;
             }
             // A taker reopened the word (the next close is refused), or
