@@ -54,15 +54,26 @@ pub(crate) struct PinMasks<'a> {
     mask_words: usize,
     /// Masks in the section: object slots `0..positions` have one.
     positions: usize,
-    /// Positions / MASK_SPREAD, or 0 to keep masks in order.
-    rows: usize,
+    /// Where `d`'s mask starts, as `(d & column_mask) * row_stride +
+    /// (d >> column_shift) * mask_words`: spread, column_mask = 63,
+    /// row_stride = rows * mask_words and column_shift = 6 (d % 64 rows
+    /// down, d / 64 along); in order, column_mask = all ones, row_stride =
+    /// mask_words and column_shift = usize::BITS - 1 (which leaves 0 of
+    /// any slot below `positions`). One formula for both, no branch.
+    column_mask: usize,
+    row_stride: usize,
+    column_shift: u32,
 }
 
 impl<'a> PinMasks<'a> {
     pub(crate) fn new(words: &'a [AtomicU64], mask_words: usize) -> PinMasks<'a> {
         let positions = words.len() / mask_words.max(1);
-        let rows = if positions.is_multiple_of(MASK_SPREAD) { positions / MASK_SPREAD } else { 0 };
-        PinMasks { words, mask_words, positions, rows }
+        let (column_mask, row_stride, column_shift) = if positions.is_multiple_of(MASK_SPREAD) {
+            (MASK_SPREAD - 1, positions / MASK_SPREAD * mask_words, MASK_SPREAD.trailing_zeros())
+        } else {
+            (usize::MAX, mask_words, usize::BITS - 1)
+        };
+        PinMasks { words, mask_words, positions, column_mask, row_stride, column_shift }
     }
 
     /// `d`'s mask, or no words if `d` has none. Object slots come from the
@@ -82,8 +93,7 @@ impl<'a> PinMasks<'a> {
             return None;
         }
         // Spread positions are a permutation of 0..positions (see above).
-        let position = if self.rows == 0 { d } else { (d % MASK_SPREAD) * self.rows + d / MASK_SPREAD };
-        Some(position * self.mask_words)
+        Some((d & self.column_mask) * self.row_stride + (d >> self.column_shift) * self.mask_words)
     }
 
     #[inline]
