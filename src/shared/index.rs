@@ -56,7 +56,7 @@ pub(crate) type Position = u32;
 /// `remove_found` may compare and swap).
 #[derive(Clone, Copy)]
 pub(crate) struct Found<'a> {
-    pub(crate) hash: u64,
+    hash: u64,
     entry: &'a AtomicU64,
 }
 
